@@ -1,0 +1,140 @@
+/*  collector.h - the collector's classes, shared by its source files.
+
+    Threads: HTTP connection threads and the stdin reader validate and
+    normalize events (collector_event), pack one request's worth into a
+    ticket and hand it to the queue (collector_queue), which wakes the
+    stage's loop and blocks them until the loop has committed it. Only the
+    loop's thread touches LMDB (collector_seen) and the clock.
+*/
+#ifndef COLLECTOR_H_INCLUDED
+#define COLLECTOR_H_INCLUDED
+
+#include <stdatomic.h>
+#include "nd.h"
+
+/*  Limits and modes every intake thread works with; set at setup, then
+    read-only, so threads share it without locking.                       */
+typedef struct {
+    size_t max_event;           //  bytes per event (Segment: 32 KB)
+    size_t max_batch;           //  bytes per batch request (Segment: 500 KB)
+    bool event_time;            //  the stage runs on event time
+} collector_limits_t;
+
+/*  Counters the intake threads and the loop update; read by STATS.      */
+typedef struct {
+    atomic_uint_fast64_t requests;      //  HTTP API requests answered
+    atomic_uint_fast64_t rejected;      //  events refused by validation
+    atomic_uint_fast64_t accepted;      //  events committed and emitted
+    atomic_uint_fast64_t duplicates;    //  events dropped as already seen
+    atomic_uint_fast64_t commits;       //  transactions that carried events
+} collector_counters_t;
+
+/* ---------------------------------------------------------- event */
+
+/*  What a request says about all of its events: Segment's batch-level
+    context, integrations and sentAt apply to every event in the batch.  */
+typedef struct {
+    const collector_limits_t *limits;
+    int64_t received;           //  wall ms the request arrived
+    json_t *sent_at;            //  batch-level "sentAt", or NULL
+    json_t *context;            //  batch-level "context", or NULL
+    json_t *integrations;       //  batch-level "integrations", or NULL
+} collector_envelope_t;
+
+#define COLLECTOR_REASON_MAX 160
+
+/*  Validates one Segment event and rewrites it in place into the body the
+    sessionizer receives. type is the call ("track"), or NULL to read it
+    from the event (batch items, stdin lines). On success sets topic
+    ("event.track") and time (ms; 0 when the loop's clock must supply it,
+    see collector_event_stamp) and returns 0; else fills reason, -1.     */
+int collector_event_normalize (json_t *event, const char *type,
+                               const collector_envelope_t *envelope,
+                               char *topic, size_t topic_size, int64_t *time,
+                               char *reason);
+/*  Gives an event that carried no time the loop's "now".                */
+void collector_event_stamp (json_t *event, int64_t now);
+/*  The body of a tick: {"id":"tick-<ms>","user":"","time":...}.        */
+json_t *collector_tick_new (int64_t time);
+void collector_event_test (bool verbose);
+
+/* --------------------------------------------------------- ticket */
+
+/*  One request's accepted events (or one chunk of stdin), in order.     */
+typedef struct {
+    char topic [32];            //  "event.identify" or "tick"
+    json_t *body;               //  owned
+    int64_t time;               //  ms, or 0: stamp with the loop's now
+} collector_item_t;
+
+typedef struct _collector_ticket_t collector_ticket_t;
+collector_ticket_t *collector_ticket_new (void);
+void collector_ticket_destroy (collector_ticket_t **self_p);
+/*  Takes ownership of body.                                              */
+void collector_ticket_add (collector_ticket_t *self, const char *topic,
+                           json_t *body, int64_t time);
+size_t collector_ticket_size (collector_ticket_t *self);
+collector_item_t *collector_ticket_item (collector_ticket_t *self, size_t index);
+collector_ticket_t *collector_ticket_next (collector_ticket_t *self);
+
+/* ---------------------------------------------------------- queue */
+
+/*  Outcome of collector_queue_commit.                                    */
+#define COLLECTOR_COMMITTED 0
+#define COLLECTOR_FAILED -1     //  the transaction failed (state full?)
+#define COLLECTOR_TIMEOUT -2    //  the loop did not take it in time
+#define COLLECTOR_CLOSED -3     //  the stage is stopping
+
+typedef struct _collector_queue_t collector_queue_t;
+collector_queue_t *collector_queue_new (nd_stage_t *stage);
+void collector_queue_destroy (collector_queue_t **self_p);
+/*  Intake threads: queues the ticket, wakes the loop and blocks until the
+    ticket is committed or failed. The caller keeps the ticket.          */
+int collector_queue_commit (collector_queue_t *self, collector_ticket_t *ticket,
+                            int timeout_ms);
+/*  Loop: takes every waiting ticket, as a list (collector_ticket_next).  */
+collector_ticket_t *collector_queue_take (collector_queue_t *self);
+/*  Loop: reports the outcome of the transaction that carried tickets.   */
+void collector_queue_finish (collector_queue_t *self, collector_ticket_t *tickets,
+                             int rc);
+/*  Fails every waiting ticket and all later ones: the stage is stopping. */
+void collector_queue_close (collector_queue_t *self);
+size_t collector_queue_pending (collector_queue_t *self);
+void collector_queue_test (bool verbose);
+
+/* ----------------------------------------------------------- seen */
+
+/*  The messageIds already accepted, remembered for at least window.     */
+typedef struct _collector_seen_t collector_seen_t;
+collector_seen_t *collector_seen_new (MDB_txn *txn, int64_t window);
+void collector_seen_destroy (collector_seen_t **self_p);
+/*  Records id as seen at now: 0 if new, 1 if seen before, -1 on error.  */
+int collector_seen_check (collector_seen_t *self, MDB_txn *txn, const char *id,
+                          int64_t now);
+
+/* ----------------------------------------------------------- http */
+
+typedef struct _collector_http_t collector_http_t;
+/*  Serves the Segment HTTP Tracking API on fd, a listening socket it
+    takes over. keys: the accepted write keys (NULL-terminated, kept).  */
+collector_http_t *collector_http_new (int fd, const char **keys,
+                                      const collector_limits_t *limits,
+                                      collector_queue_t *queue,
+                                      collector_counters_t *counters,
+                                      const char *stage_name);
+void collector_http_destroy (collector_http_t **self_p);
+/*  Opens a listening TCP socket on "host:port". Returns fd, or -1 with
+    reason filled in.                                                     */
+int collector_http_listen (const char *address, char *reason, size_t reason_size);
+
+/* ---------------------------------------------------------- stdin */
+
+typedef struct _collector_stdin_t collector_stdin_t;
+/*  Starts a thread that reads Segment events, one JSON object a line,
+    from fd and commits them through queue.                              */
+collector_stdin_t *collector_stdin_new (int fd, const collector_limits_t *limits,
+                                        collector_queue_t *queue,
+                                        collector_counters_t *counters);
+void collector_stdin_destroy (collector_stdin_t **self_p);
+
+#endif

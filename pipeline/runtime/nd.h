@@ -1,0 +1,194 @@
+/*  nd.h - the small runtime every nudge stage shares.
+
+    A stage's own source holds only its logic. This runtime owns the rest:
+    argument parsing, the pipeline file, the stage's LMDB environment, the
+    durable links to its upstream and downstream stages, the clock, the
+    tap PUB socket, the control socket, signals, readiness and logging.
+
+    The shape follows Postfix's single_server_main: a stage fills in an
+    nd_stage_def_t and calls nd_stage_main() from main().
+
+    Wire format (README "Wire format"): a message is a topic frame and a
+    JSON body frame; every body has "id", "user" and "time" (ISO 8601 UTC).
+    On a durable link the sender prefixes a command frame and a sequence
+    number; see nd_link.c for the protocol.
+*/
+#ifndef ND_H_INCLUDED
+#define ND_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <lmdb.h>
+
+/* ------------------------------------------------------------------ log */
+
+/*  One line per notable thing, to stderr:
+    "2026-11-23T19:20:01.123Z collector: listening on 127.0.0.1:8080"     */
+void nd_log_set_name (const char *name);
+void nd_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* ----------------------------------------------------------------- time */
+
+/*  All times are milliseconds since the Unix epoch, UTC.                 */
+int64_t nd_wall_ms (void);
+/*  Parses ISO 8601 / RFC 3339 ("2026-11-23T19:20:01.123Z", with an offset
+    or without fraction). Returns 0 / -1.                                 */
+int nd_time_parse (const char *text, int64_t *ms);
+/*  Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 32 bytes).    */
+const char *nd_time_format (int64_t ms, char *buf);
+/*  Parses a duration: "250ms", "30s", "30m", "1h", "7d", or a plain number
+    of seconds. Returns 0 / -1.                                           */
+int nd_duration_parse (const char *text, int64_t *ms);
+/*  Parses a size: "4G", "512M", "64k", or a plain number of bytes.       */
+int nd_size_parse (const char *text, uint64_t *bytes);
+
+/* ---------------------------------------------------------------- clock */
+
+/*  "now" for a stage. In wall mode it is the system clock. In event mode it
+    only moves forward, driven by event timestamps and tick messages, so a
+    replay or a test that spans 90 days runs in milliseconds, deterministically. */
+typedef struct _nd_clock_t nd_clock_t;
+nd_clock_t *nd_clock_new (bool event_time);
+void nd_clock_destroy (nd_clock_t **self_p);
+int64_t nd_clock_now (nd_clock_t *self);
+bool nd_clock_is_event (nd_clock_t *self);
+/*  Event mode: now = max (now, ms). Wall mode: no effect.                */
+void nd_clock_advance (nd_clock_t *self, int64_t ms);
+
+/* ------------------------------------------------------------------ keys */
+
+/*  The one key builder. Integers are written big-endian so byte order is
+    numeric (and so time) order; strings are written with a trailing NUL so
+    a composite key never confuses "ab"+"c" with "a"+"bc".                */
+#define ND_KEY_MAX 511          /* LMDB's default maximum key size */
+typedef struct {
+    uint8_t data [ND_KEY_MAX];
+    size_t size;
+    bool overflow;              /* set when a part did not fit */
+} nd_key_t;
+
+void nd_key_init (nd_key_t *key);
+void nd_key_u8 (nd_key_t *key, uint8_t value);
+void nd_key_u64 (nd_key_t *key, uint64_t value);
+void nd_key_i64 (nd_key_t *key, int64_t value);     /* ordered: sign bit flipped */
+void nd_key_str (nd_key_t *key, const char *value); /* with trailing NUL */
+MDB_val nd_key_val (const nd_key_t *key);
+/*  Reads back a big-endian u64 / i64 at byte offset within an MDB_val.   */
+uint64_t nd_key_get_u64 (const MDB_val *val, size_t offset);
+int64_t nd_key_get_i64 (const MDB_val *val, size_t offset);
+
+/* ---------------------------------------------------------------- store */
+
+/*  Helpers over the stage's LMDB environment. All return 0 on success,
+    ND_NOTFOUND when a key is absent, -1 on error (logged; MDB_MAP_FULL is
+    logged as "state full: raise mapsize for <stage> in the pipeline file"). */
+#define ND_NOTFOUND 1
+int nd_db_open (MDB_txn *txn, const char *name, MDB_dbi *dbi);
+int nd_db_get_json (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, json_t **value);
+int nd_db_put_json (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, const json_t *value);
+int nd_db_get_u64 (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, uint64_t *value);
+int nd_db_put_u64 (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, uint64_t value);
+int nd_db_put_raw (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, const void *data, size_t size);
+int nd_db_del (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key);
+/*  Prefix scan: calls fn for every key starting with prefix, in key order,
+    until fn returns non-zero (that value is returned) or keys run out (0). */
+typedef int (nd_db_scan_fn) (const MDB_val *key, const MDB_val *data, void *arg);
+int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *fn, void *arg);
+/*  Reports an LMDB error rc from operation `what`; returns -1.           */
+int nd_db_error (int rc, const char *what);
+
+/* ---------------------------------------------------------------- stage */
+
+typedef struct _nd_stage_t nd_stage_t;
+
+/*  One message as a stage receives it from a durable link.              */
+typedef struct {
+    const char *link;           /* the upstream stage's name */
+    uint64_t seq;               /* its sequence number on that link */
+    const char *topic;          /* e.g. "event.track" */
+    json_t *body;               /* borrowed; valid during apply only */
+    int64_t time;               /* body "time" in ms, or 0 if absent */
+} nd_msg_t;
+
+typedef struct {
+    const char *name;           /* program and default stage name */
+    const char *summary;        /* one line for --help */
+    const char *options_help;   /* extra lines for --help, or NULL */
+
+    /*  Extra command-line option, e.g. "--stdin". Called for each argument
+        the runtime does not know; return 0 if taken, -1 if unknown.      */
+    int (*parse_arg) (const char *arg, void *args);
+    void *args;
+
+    /*  After config and LMDB are open. Open DBIs in txn, read options with
+        nd_stage_option*, create *self_p. Return -1 with a logged reason to
+        stop the program (bad config).                                    */
+    int (*setup) (nd_stage_t *stage, MDB_txn *txn, void **self_p);
+
+    /*  One input message, inside the batch's write transaction. Outputs go
+        through nd_emit in the same txn, so state and outputs commit
+        together. Return -1 (with nd_stage_reject) to skip a bad message;
+        its state changes must not have been made.                        */
+    int (*apply) (nd_stage_t *stage, void *self, MDB_txn *txn, const nd_msg_t *msg);
+
+    /*  Fire what is due at clock time now (session expiry, journey timers).
+        Called in a write txn after each batch and, in wall mode, every
+        timer_interval. May be NULL.                                      */
+    int (*timers) (nd_stage_t *stage, void *self, MDB_txn *txn, int64_t now);
+
+    /*  A source of input other than links (the collector's HTTP server and
+        stdin). source_fd: a file descriptor the loop polls (or -1).
+        source_drain: called in a write txn when it is readable; emits.
+        source_committed: called after the txn, rc 0 if committed.       */
+    int (*source_fd) (void *self);
+    int (*source_drain) (nd_stage_t *stage, void *self, MDB_txn *txn);
+    void (*source_committed) (nd_stage_t *stage, void *self, int rc);
+
+    /*  Adds stage counters to the control socket's STATS answer.         */
+    void (*stats) (void *self, json_t *stats);
+
+    void (*teardown) (void **self_p);
+} nd_stage_def_t;
+
+/*  Runs the stage: parses argv (--help, -c/--config FILE, -n/--name NAME,
+    --clock wall|event, --notify-fd N), loads the pipeline file, opens state,
+    binds and connects, loops until SIGINT/SIGTERM. Returns the exit code.  */
+int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def);
+
+/*  Appends a message to this stage's output journal inside txn. The body is
+    borrowed; "id" is added if absent (<stage>-<seq>), "time" is added if
+    absent (the clock's now). Published on the tap after commit.          */
+int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body);
+
+/*  Logs a rejected input message with its reason and counts it.         */
+void nd_stage_reject (nd_stage_t *stage, const nd_msg_t *msg, const char *reason);
+
+const char *nd_stage_name (nd_stage_t *stage);
+nd_clock_t *nd_stage_clock (nd_stage_t *stage);
+int64_t nd_stage_now (nd_stage_t *stage);
+MDB_env *nd_stage_env (nd_stage_t *stage);
+/*  Wakes the loop as if source_fd were readable (thread-safe).          */
+void nd_stage_wake (nd_stage_t *stage);
+
+/*  Options from the stage's section of the pipeline file, or the
+    [pipeline] section, or the default. Paths like "http" or "write-keys/key".
+    nd_stage_option_* return -1 (after logging file and reason) on a value
+    that does not parse.                                                  */
+const char *nd_stage_option (nd_stage_t *stage, const char *path, const char *fallback);
+int nd_stage_option_duration (nd_stage_t *stage, const char *path, const char *fallback, int64_t *ms);
+int nd_stage_option_int (nd_stage_t *stage, const char *path, const char *fallback, int64_t *value);
+/*  Every value of repeated children of path (e.g. all "key" under
+    "write-keys"); returns a NULL-terminated array the caller frees with
+    free() (the strings are not the caller's).                            */
+const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const char *child);
+/*  Logs "<file>:<line>: <reason>" for the option at path, then returns -1. */
+int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reason);
+
+/* ---------------------------------------------------------------- tests */
+void nd_time_test (bool verbose);
+void nd_key_test (bool verbose);
+void nd_clock_test (bool verbose);
+
+#endif

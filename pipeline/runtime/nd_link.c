@@ -1,0 +1,581 @@
+/*  nd_link - durable links between stages (ARCHITECTURE.md section 4).
+
+    The sending stage keeps every message it emits in a journal in its own
+    LMDB, numbered 1, 2, 3... in the same transaction as the state change
+    that caused it (nd_outbox). Each downstream stage connects a DEALER to
+    the sender's ROUTER, says which position it has committed in its own
+    LMDB and how many more messages it will take (a credit window), and
+    gets the journal from there on (nd_inlink). After each commit it acks
+    its new position; the sender trims what every configured consumer has
+    acked. Nothing is lost when either side is killed: the receiver resumes
+    from its committed position and skips anything at or below it, so each
+    message is applied exactly once. A stopped consumer makes the journal
+    grow on disk, not in RAM: the sender reads it from LMDB as credit allows.
+
+    Protocol (every frame UTF-8; numbers in decimal):
+      consumer -> sender   HELLO pos window [prefix...]   (re)start from pos
+                           ACK   pos window [prefix...]   committed up to pos
+      sender -> consumer   MSG   seq topic body
+                           POS   seq       skipped to seq (filtered out)
+    The consumer's routing id is its stage name.                          */
+#include <stdio.h>
+#include <string.h>
+#include "nd_private.h"
+
+/* ============================================================ outbox == */
+
+typedef struct {
+    char *name;
+    bool configured;            //  named by "input" in the pipeline file
+    bool connected;             //  has spoken since we started
+    uint64_t acked;             //  committed by the consumer
+    uint64_t sent;              //  sent (or skipped) up to here
+    uint64_t limit;             //  credit: may send up to here
+    uint64_t last_msg;          //  last seq actually sent as MSG
+    zlist_t *prefixes;
+} s_consumer_t;
+
+struct _nd_outbox_t {
+    MDB_env *env;
+    MDB_dbi journal;
+    MDB_dbi meta;
+    zsock_t *router;
+    uint64_t head;              //  last committed seq
+    uint64_t pending;           //  last seq appended in the open txn
+    uint64_t first;             //  lowest seq still in the journal
+    uint64_t retain;
+    zhash_t *consumers;
+    MDB_txn *reader;
+    int64_t last_trim;
+    uint64_t messages_sent;
+};
+
+static void s_consumer_free (void *item)
+{
+    s_consumer_t *c = (s_consumer_t *) item;
+    zlist_destroy (&c->prefixes);
+    free (c->name);
+    free (c);
+}
+
+static s_consumer_t *s_consumer_add (nd_outbox_t *self, const char *name)
+{
+    s_consumer_t *c = (s_consumer_t *) zmalloc (sizeof *c);
+    c->name = strdup (name);
+    c->prefixes = zlist_new ();
+    zlist_autofree (c->prefixes);
+    zhash_insert (self->consumers, name, c);
+    zhash_freefn (self->consumers, name, s_consumer_free);
+    return c;
+}
+
+static void s_meta_key (nd_key_t *key, const char *kind, const char *name)
+{
+    nd_key_init (key);
+    nd_key_str (key, kind);
+    nd_key_str (key, name);
+}
+
+static int s_outbox_load (nd_outbox_t *self, MDB_txn *txn, zlist_t *consumers)
+{
+    if (nd_db_open (txn, "journal", &self->journal) || nd_db_open (txn, "meta", &self->meta))
+        return -1;
+    nd_key_t key;
+    s_meta_key (&key, "out", "head");
+    if (nd_db_get_u64 (txn, self->meta, &key, &self->head) < 0)
+        return -1;
+    MDB_cursor *cursor;
+    MDB_val k, v;
+    if (mdb_cursor_open (txn, self->journal, &cursor))
+        return -1;
+    int rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+    self->first = rc == 0 ? nd_key_get_u64 (&k, 0) : self->head + 1;
+    rc = mdb_cursor_get (cursor, &k, &v, MDB_LAST);
+    if (rc == 0 && nd_key_get_u64 (&k, 0) > self->head)
+        self->head = nd_key_get_u64 (&k, 0);
+    mdb_cursor_close (cursor);
+    self->pending = self->head;
+    for (const char *name = (const char *) zlist_first (consumers); name;
+         name = (const char *) zlist_next (consumers)) {
+        s_consumer_t *c = s_consumer_add (self, name);
+        c->configured = true;
+        s_meta_key (&key, "ack", name);
+        if (nd_db_get_u64 (txn, self->meta, &key, &c->acked) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
+                            zlist_t *consumers, uint64_t retain)
+{
+    nd_outbox_t *self = (nd_outbox_t *) zmalloc (sizeof *self);
+    self->env = env;
+    self->retain = retain;
+    self->consumers = zhash_new ();
+    if (s_outbox_load (self, txn, consumers)) {
+        nd_outbox_destroy (&self);
+        return NULL;
+    }
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_router_handover (self->router, 1);
+    zsock_set_sndhwm (self->router, ND_LINK_WINDOW * 2);
+    zsock_set_rcvhwm (self->router, 0);
+    if (zsock_bind (self->router, "%s", endpoint) < 0) {
+        nd_log ("cannot bind link endpoint %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        nd_outbox_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void nd_outbox_destroy (nd_outbox_t **self_p)
+{
+    nd_outbox_t *self = *self_p;
+    if (self) {
+        if (self->reader)
+            mdb_txn_abort (self->reader);
+        zsock_destroy (&self->router);
+        zhash_destroy (&self->consumers);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void *nd_outbox_socket (nd_outbox_t *self)
+{
+    return zsock_resolve (self->router);
+}
+
+int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
+                      const char *body, size_t size, uint64_t *seq)
+{
+    size_t topic_size = strlen (topic) + 1;
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_u64 (&key, self->pending + 1);
+    MDB_val k = nd_key_val (&key), v = { topic_size + size, NULL };
+    //  MDB_RESERVE: write topic and body straight into the page, no copy
+    int rc = mdb_put (txn, self->journal, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc)
+        return nd_db_error (rc, "journal append");
+    memcpy (v.mv_data, topic, topic_size);
+    memcpy ((char *) v.mv_data + topic_size, body, size);
+    *seq = ++self->pending;
+    return 0;
+}
+
+//  Records the head in meta before commit, so a fully trimmed journal
+//  still knows where numbering stands after a restart.
+int nd_outbox_seal (nd_outbox_t *self, MDB_txn *txn)
+{
+    if (self->pending == self->head)
+        return 0;
+    nd_key_t head;
+    s_meta_key (&head, "out", "head");
+    return nd_db_put_u64 (txn, self->meta, &head, self->pending);
+}
+
+uint64_t nd_outbox_next_seq (nd_outbox_t *self)
+{
+    return self->pending + 1;
+}
+
+void nd_outbox_committed (nd_outbox_t *self)
+{
+    self->head = self->pending;
+}
+
+void nd_outbox_aborted (nd_outbox_t *self)
+{
+    self->pending = self->head;
+}
+
+static void s_parse_credit (s_consumer_t *c, zmsg_t *msg, bool hello)
+{
+    char *pos = zmsg_popstr (msg), *window = zmsg_popstr (msg);
+    uint64_t position = pos ? strtoull (pos, NULL, 10) : 0;
+    uint64_t credit = window ? strtoull (window, NULL, 10) : ND_LINK_WINDOW;
+    c->acked = position;
+    c->limit = position + credit;
+    if (hello || !c->connected) {
+        c->sent = position;
+        c->last_msg = position;
+    }
+    c->connected = true;
+    zlist_purge (c->prefixes);
+    char *prefix;
+    while ((prefix = zmsg_popstr (msg))) {
+        zlist_append (c->prefixes, prefix);
+        free (prefix);
+    }
+    free (pos);
+    free (window);
+}
+
+int nd_outbox_handle (nd_outbox_t *self)
+{
+    zmsg_t *msg;
+    while ((msg = zmsg_recv_nowait (self->router))) {
+        char *name = zmsg_popstr (msg), *command = zmsg_popstr (msg);
+        if (name && command && (streq (command, "HELLO") || streq (command, "ACK"))) {
+            s_consumer_t *c = (s_consumer_t *) zhash_lookup (self->consumers, name);
+            if (!c)
+                c = s_consumer_add (self, name);
+            bool was_connected = c->connected;
+            s_parse_credit (c, msg, streq (command, "HELLO"));
+            if (!was_connected)
+                nd_log ("link: %s reads from position %llu", name, (unsigned long long) c->acked);
+        }
+        free (name);
+        free (command);
+        zmsg_destroy (&msg);
+    }
+    return 0;
+}
+
+static bool s_wanted (s_consumer_t *c, const char *topic)
+{
+    if (zlist_size (c->prefixes) == 0 || streq (topic, "tick"))
+        return true;
+    for (const char *p = (const char *) zlist_first (c->prefixes); p;
+         p = (const char *) zlist_next (c->prefixes))
+        if (strncmp (topic, p, strlen (p)) == 0)
+            return true;
+    return false;
+}
+
+//  Sends one frame set; returns 0, or -1 if the consumer cannot take it now.
+static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, const char *command,
+                          uint64_t seq, const MDB_val *record)
+{
+    void *socket = zsock_resolve (self->router);
+    char number [24];
+    int length = snprintf (number, sizeof number, "%llu", (unsigned long long) seq);
+    if (zmq_send (socket, c->name, strlen (c->name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () == EHOSTUNREACH)
+            c->connected = false;       //  gone; its next HELLO resumes it
+        return -1;
+    }
+    zmq_send (socket, command, strlen (command), ZMQ_SNDMORE);
+    if (!record)
+        return zmq_send (socket, number, length, 0) < 0 ? -1 : 0;
+    zmq_send (socket, number, length, ZMQ_SNDMORE);
+    size_t topic_size = strlen ((const char *) record->mv_data);
+    zmq_send (socket, record->mv_data, topic_size, ZMQ_SNDMORE);
+    zmq_send (socket, (const char *) record->mv_data + topic_size + 1,
+              record->mv_size - topic_size - 1, 0);
+    return 0;
+}
+
+static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
+{
+    uint64_t until = c->limit < self->head ? c->limit : self->head;
+    if (!c->connected || c->sent >= until)
+        return;
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_u64 (&key, c->sent + 1);
+    MDB_val k = nd_key_val (&key), v;
+    int rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && nd_key_get_u64 (&k, 0) > c->sent + 1 && c->sent + 1 < self->first)
+        nd_log ("link: %s asked for %llu but the journal starts at %llu; those were trimmed",
+                c->name, (unsigned long long) c->sent + 1, (unsigned long long) self->first);
+    for (int budget = ND_BATCH_MAX; rc == 0 && budget > 0; budget--) {
+        uint64_t seq = nd_key_get_u64 (&k, 0);
+        if (seq > until)
+            break;
+        if (s_wanted (c, (const char *) v.mv_data)) {
+            if (s_send_frames (self, c, "MSG", seq, &v))
+                return;
+            c->last_msg = seq;
+            self->messages_sent++;
+        }
+        c->sent = seq;
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    if (c->sent > c->last_msg && s_send_frames (self, c, "POS", c->sent, NULL) == 0)
+        c->last_msg = c->sent;
+}
+
+int nd_outbox_pump (nd_outbox_t *self)
+{
+    if (zhash_size (self->consumers) == 0)
+        return 0;
+    int rc = self->reader ? mdb_txn_renew (self->reader)
+                          : mdb_txn_begin (self->env, NULL, MDB_RDONLY, &self->reader);
+    if (rc)
+        return nd_db_error (rc, "journal read");
+    MDB_cursor *cursor;
+    if ((rc = mdb_cursor_open (self->reader, self->journal, &cursor)) == 0) {
+        for (s_consumer_t *c = (s_consumer_t *) zhash_first (self->consumers); c;
+             c = (s_consumer_t *) zhash_next (self->consumers))
+            s_pump_one (self, c, cursor);
+        mdb_cursor_close (cursor);
+    }
+    mdb_txn_reset (self->reader);
+    return rc ? nd_db_error (rc, "journal cursor") : 0;
+}
+
+//  The journal may be trimmed up to what every configured consumer has
+//  committed; a stage nobody reads from keeps only the last `retain`.
+static uint64_t s_trim_bound (nd_outbox_t *self)
+{
+    uint64_t bound = UINT64_MAX;
+    bool any = false;
+    for (s_consumer_t *c = (s_consumer_t *) zhash_first (self->consumers); c;
+         c = (s_consumer_t *) zhash_next (self->consumers))
+        if (c->configured) {
+            any = true;
+            if (c->acked < bound)
+                bound = c->acked;
+        }
+    if (!any)
+        bound = self->head > self->retain ? self->head - self->retain : 0;
+    return bound < self->head ? bound : self->head;
+}
+
+bool nd_outbox_trim_due (nd_outbox_t *self)
+{
+    int64_t now = zclock_mono ();
+    if (now - self->last_trim < 200 || s_trim_bound (self) < self->first)
+        return false;
+    self->last_trim = now;
+    return true;
+}
+
+int nd_outbox_trim (nd_outbox_t *self, MDB_txn *txn)
+{
+    uint64_t bound = s_trim_bound (self);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->journal, &cursor);
+    if (rc)
+        return nd_db_error (rc, "trim");
+    MDB_val k, v;
+    uint64_t count = 0;
+    rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
+    while (rc == 0 && nd_key_get_u64 (&k, 0) <= bound && count < 50000) {
+        if ((rc = mdb_cursor_del (cursor, 0)))
+            break;
+        count++;
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    self->first = rc == 0 ? nd_key_get_u64 (&k, 0) : self->pending + 1;
+    mdb_cursor_close (cursor);
+    if (rc && rc != MDB_NOTFOUND)
+        return nd_db_error (rc, "trim");
+    for (s_consumer_t *c = (s_consumer_t *) zhash_first (self->consumers); c;
+         c = (s_consumer_t *) zhash_next (self->consumers))
+        if (c->configured) {
+            nd_key_t key;
+            s_meta_key (&key, "ack", c->name);
+            if (nd_db_put_u64 (txn, self->meta, &key, c->acked))
+                return -1;
+        }
+    return 0;
+}
+
+void nd_outbox_stats (nd_outbox_t *self, json_t *stats)
+{
+    json_t *consumers = json_object ();
+    for (s_consumer_t *c = (s_consumer_t *) zhash_first (self->consumers); c;
+         c = (s_consumer_t *) zhash_next (self->consumers))
+        json_object_set_new (consumers, c->name, json_pack ("{s:I, s:I, s:b, s:b}",
+            "acked", (json_int_t) c->acked, "sent", (json_int_t) c->sent,
+            "connected", c->connected, "configured", c->configured));
+    json_object_set_new (stats, "journal", json_pack ("{s:I, s:I, s:I, s:o}",
+        "head", (json_int_t) self->head, "first", (json_int_t) self->first,
+        "sent", (json_int_t) self->messages_sent, "consumers", consumers));
+}
+
+/* ============================================================ inlink == */
+
+struct _nd_inlink_t {
+    char *upstream;
+    char *consumer;
+    zlist_t *topics;
+    zsock_t *dealer;
+    uint64_t committed;         //  position stored in our LMDB
+    uint64_t position;          //  applied in the open txn
+    int64_t last_heard;
+    int64_t last_hello;
+    uint64_t received;
+    uint64_t duplicates;
+};
+
+static void s_credit (nd_inlink_t *self, const char *command)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, command);
+    zmsg_addstrf (msg, "%llu", (unsigned long long) self->committed);
+    zmsg_addstrf (msg, "%d", ND_LINK_WINDOW);
+    for (const char *t = (const char *) zlist_first (self->topics); t;
+         t = (const char *) zlist_next (self->topics))
+        zmsg_addstr (msg, t);
+    zmsg_send (&msg, self->dealer);
+    self->last_hello = zclock_mono ();
+}
+
+nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
+                            const char *consumer, uint64_t position, const char *topics)
+{
+    nd_inlink_t *self = (nd_inlink_t *) zmalloc (sizeof *self);
+    self->upstream = strdup (upstream);
+    self->consumer = strdup (consumer);
+    self->committed = self->position = position;
+    self->topics = zlist_new ();
+    zlist_autofree (self->topics);
+    char *list = strdup (topics ? topics : ""), *save = NULL;
+    for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save))
+        zlist_append (self->topics, t);
+    free (list);
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_identity (self->dealer, consumer);
+    zsock_set_rcvhwm (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 0);
+    if (zsock_connect (self->dealer, "%s", endpoint) < 0) {
+        nd_log ("cannot connect to %s at %s", upstream, endpoint);
+        nd_inlink_destroy (&self);
+        return NULL;
+    }
+    s_credit (self, "HELLO");
+    return self;
+}
+
+void nd_inlink_destroy (nd_inlink_t **self_p)
+{
+    nd_inlink_t *self = *self_p;
+    if (self) {
+        zsock_destroy (&self->dealer);
+        zlist_destroy (&self->topics);
+        free (self->upstream);
+        free (self->consumer);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void *nd_inlink_socket (nd_inlink_t *self)
+{
+    return zsock_resolve (self->dealer);
+}
+
+const char *nd_inlink_upstream (nd_inlink_t *self)
+{
+    return self->upstream;
+}
+
+void nd_rawmsg_close (nd_rawmsg_t *msg)
+{
+    zmq_msg_close (&msg->topic);
+    zmq_msg_close (&msg->body);
+}
+
+//  Reads the rest of a multipart message into up to `count` parts.
+static int s_recv_parts (void *socket, zmq_msg_t *parts, int count)
+{
+    int got = 0;
+    while (got < count) {
+        zmq_msg_init (&parts [got]);
+        if (zmq_msg_recv (&parts [got], socket, 0) < 0) {
+            zmq_msg_close (&parts [got]);
+            break;
+        }
+        got++;
+        if (!zmq_msg_more (&parts [got - 1]))
+            break;
+    }
+    return got;
+}
+
+static uint64_t s_number (zmq_msg_t *part)
+{
+    char text [24];
+    size_t size = zmq_msg_size (part) < sizeof text - 1 ? zmq_msg_size (part) : sizeof text - 1;
+    memcpy (text, zmq_msg_data (part), size);
+    text [size] = 0;
+    return strtoull (text, NULL, 10);
+}
+
+int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
+{
+    void *socket = zsock_resolve (self->dealer);
+    while (true) {
+        zmq_msg_t parts [4];
+        zmq_msg_init (&parts [0]);
+        if (zmq_msg_recv (&parts [0], socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&parts [0]);
+            return zmq_errno () == EAGAIN ? 0 : -1;
+        }
+        int got = 1;
+        if (zmq_msg_more (&parts [0]))
+            got += s_recv_parts (socket, parts + 1, 3);
+        self->last_heard = zclock_mono ();
+        bool is_msg = got == 4 && zmq_msg_size (&parts [0]) == 3
+                   && memcmp (zmq_msg_data (&parts [0]), "MSG", 3) == 0;
+        bool is_pos = got == 2 && zmq_msg_size (&parts [0]) == 3
+                   && memcmp (zmq_msg_data (&parts [0]), "POS", 3) == 0;
+        uint64_t seq = got >= 2 ? s_number (&parts [1]) : 0;
+        if (is_pos && seq > self->position)
+            self->position = seq;
+        bool fresh = is_msg && seq > self->position;
+        if (is_msg && !fresh)
+            self->duplicates++;
+        if (fresh) {
+            self->position = seq;
+            self->received++;
+            msg->seq = seq;
+            zmq_msg_init (&msg->topic);
+            zmq_msg_init (&msg->body);
+            zmq_msg_move (&msg->topic, &parts [2]);
+            zmq_msg_move (&msg->body, &parts [3]);
+        }
+        for (int i = 0; i < got; i++)
+            zmq_msg_close (&parts [i]);
+        if (fresh)
+            return 1;
+    }
+}
+
+uint64_t nd_inlink_position (nd_inlink_t *self)
+{
+    return self->position;
+}
+
+bool nd_inlink_dirty (nd_inlink_t *self)
+{
+    return self->position != self->committed;
+}
+
+void nd_inlink_committed (nd_inlink_t *self)
+{
+    if (self->position != self->committed) {
+        self->committed = self->position;
+        s_credit (self, "ACK");
+    }
+}
+
+void nd_inlink_aborted (nd_inlink_t *self)
+{
+    //  The messages read since the last commit are gone from the socket:
+    //  ask the sender to resend from what is really committed.
+    self->position = self->committed;
+    s_credit (self, "HELLO");
+}
+
+void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
+{
+    //  Quiet for a second: the sender may have restarted and forgotten us,
+    //  or messages may have been lost with a broken connection. A HELLO
+    //  from the committed position costs nothing when all is well.
+    if (mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000)
+        s_credit (self, "HELLO");
+}
+
+void nd_inlink_stats (nd_inlink_t *self, json_t *stats)
+{
+    json_object_set_new (stats, self->upstream, json_pack ("{s:I, s:I, s:I}",
+        "position", (json_int_t) self->committed, "received", (json_int_t) self->received,
+        "duplicates", (json_int_t) self->duplicates));
+}

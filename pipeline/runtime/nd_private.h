@@ -1,0 +1,68 @@
+/*  nd_private.h - classes inside the runtime, not for stages.           */
+#ifndef ND_PRIVATE_H_INCLUDED
+#define ND_PRIVATE_H_INCLUDED
+#include <czmq.h>
+#include "nd.h"
+
+/*  nd_config - the pipeline file, seen from one stage.                  */
+typedef struct _nd_config_t nd_config_t;
+nd_config_t *nd_config_load (const char *file, const char *stage);
+void nd_config_destroy (nd_config_t **self_p);
+const char *nd_config_file (nd_config_t *self);
+/*  Stage section, then [pipeline], then fallback.                        */
+const char *nd_config_get (nd_config_t *self, const char *path, const char *fallback);
+const char **nd_config_list (nd_config_t *self, const char *path, const char *child);
+/*  The stage's endpoint of kind "out" | "pub" | "ctl" for any stage. Caller frees. */
+char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind);
+/*  Stages whose "input" names this stage. Caller destroys the list.      */
+zlist_t *nd_config_consumers (nd_config_t *self);
+/*  Logs "<file>:<line>: <stage>/<path>: <reason>"; returns -1.          */
+int nd_config_error (nd_config_t *self, const char *path, const char *reason);
+/*  Fails on options in the stage's section that nobody asked for.        */
+int nd_config_check_unknown (nd_config_t *self);
+
+/*  nd_outbox - the sending end of the durable links: the stage's output
+    journal in LMDB and the ROUTER socket its consumers fetch from.       */
+typedef struct _nd_outbox_t nd_outbox_t;
+nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
+                            zlist_t *consumers, uint64_t retain);
+void nd_outbox_destroy (nd_outbox_t **self_p);
+void *nd_outbox_socket (nd_outbox_t *self);
+int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
+                      const char *body, size_t size, uint64_t *seq);
+uint64_t nd_outbox_next_seq (nd_outbox_t *self);
+int nd_outbox_seal (nd_outbox_t *self, MDB_txn *txn);
+void nd_outbox_committed (nd_outbox_t *self);
+void nd_outbox_aborted (nd_outbox_t *self);
+int nd_outbox_handle (nd_outbox_t *self);
+int nd_outbox_pump (nd_outbox_t *self);
+bool nd_outbox_trim_due (nd_outbox_t *self);
+int nd_outbox_trim (nd_outbox_t *self, MDB_txn *txn);
+void nd_outbox_stats (nd_outbox_t *self, json_t *stats);
+
+/*  nd_inlink - the receiving end of one durable link from an upstream.  */
+typedef struct {
+    uint64_t seq;
+    zmq_msg_t topic;
+    zmq_msg_t body;
+} nd_rawmsg_t;
+typedef struct _nd_inlink_t nd_inlink_t;
+nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
+                            const char *consumer, uint64_t position, const char *topics);
+void nd_inlink_destroy (nd_inlink_t **self_p);
+void *nd_inlink_socket (nd_inlink_t *self);
+const char *nd_inlink_upstream (nd_inlink_t *self);
+/*  Receives the next new message without blocking: 1 got one (close its
+    parts with nd_rawmsg_close), 0 nothing (more) now, -1 error.          */
+int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg);
+void nd_rawmsg_close (nd_rawmsg_t *msg);
+uint64_t nd_inlink_position (nd_inlink_t *self);
+bool nd_inlink_dirty (nd_inlink_t *self);
+void nd_inlink_committed (nd_inlink_t *self);
+void nd_inlink_aborted (nd_inlink_t *self);
+void nd_inlink_heartbeat (nd_inlink_t *self, int64_t wall_now);
+void nd_inlink_stats (nd_inlink_t *self, json_t *stats);
+
+#define ND_LINK_WINDOW 20000        /* messages in flight per consumer */
+#define ND_BATCH_MAX 4000           /* input messages per transaction */
+#endif

@@ -1,0 +1,640 @@
+/*  nd_stage - the server skeleton every stage runs in.
+
+    Like Postfix's single_server_main: the stage's main() hands its
+    nd_stage_def_t to nd_stage_main(), which parses arguments, loads the
+    pipeline file, opens the stage's LMDB environment, binds the output
+    journal (ROUTER), the tap (PUB) and the control socket (REP), connects
+    to each upstream's journal, says it is ready, and loops:
+
+      read up to ND_BATCH_MAX messages from the inputs, and whatever the
+      stage's own source has; apply each inside ONE write transaction
+      together with the outputs it causes and the new input positions;
+      commit; then ack upstream, publish on the tap, and send downstream.
+
+    It stops on SIGINT or SIGTERM (czmq's zsys_interrupted). It never
+    daemonizes and logs to stderr: the supervisor owns restarts and logs. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <getopt.h>
+#include <sys/stat.h>
+#include "nd_private.h"
+
+#define MAX_INPUTS 16
+
+typedef struct {
+    char *topic;
+    char *text;
+} s_publication_t;
+
+struct _nd_stage_t {
+    const nd_stage_def_t *def;
+    void *self;                 //  the stage's own object
+    char *name;
+    char *config_file;
+    char *clock_mode;
+    int notify_fd;
+    nd_config_t *config;
+    nd_clock_t *clock;
+    MDB_env *env;
+    MDB_dbi meta;
+    nd_outbox_t *outbox;
+    nd_inlink_t *inputs [MAX_INPUTS];
+    size_t input_count;
+    zsock_t *pub;
+    zsock_t *control;
+    int wake [2];
+    MDB_txn *txn;               //  the open batch transaction, if any
+    zlist_t *publications;      //  emitted in the open txn, sent after commit
+    int64_t timer_interval;
+    int64_t next_wall_timer;
+    uint64_t applied, rejected, emitted, commits, failed_commits;
+    int64_t started;
+};
+
+/* --------------------------------------------------------- arguments -- */
+
+static void s_usage (const nd_stage_def_t *def)
+{
+    printf ("Usage: %s [OPTIONS]\n%s\n\n"
+            "  -c, --config FILE     pipeline file (default conf/pipeline.zpl)\n"
+            "  -n, --name NAME       this stage's section in it (default %s)\n"
+            "      --clock MODE      wall | event (overrides the pipeline file)\n"
+            "      --notify-fd N     write a newline to fd N when ready (s6 style)\n"
+            "  -h, --help            this text\n%s\n"
+            "See %s(1).\n", def->name, def->summary, def->name,
+            def->options_help ? def->options_help : "", def->name);
+}
+
+static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "config", required_argument, NULL, 'c' },
+        { "name", required_argument, NULL, 'n' },
+        { "clock", required_argument, NULL, 'k' },
+        { "notify-fd", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    opterr = 0;
+    int option;
+    while ((option = getopt_long (argc, argv, ":c:n:h", options, NULL)) != -1) {
+        switch (option) {
+            case 'c': free (stage->config_file); stage->config_file = strdup (optarg); break;
+            case 'n': free (stage->name); stage->name = strdup (optarg); break;
+            case 'k': free (stage->clock_mode); stage->clock_mode = strdup (optarg); break;
+            case 'f': stage->notify_fd = atoi (optarg); break;
+            case 'h': s_usage (stage->def); exit (0);
+            default: {
+                const char *arg = argv [optind - 1];
+                if (stage->def->parse_arg && stage->def->parse_arg (arg, stage->def->args) == 0)
+                    break;
+                fprintf (stderr, "%s: unknown or incomplete option '%s' (try --help)\n",
+                         stage->def->name, arg);
+                return -1;
+            }
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "%s: unexpected argument '%s' (try --help)\n", stage->def->name, argv [optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- setup -- */
+
+static int s_mkdirs (const char *path)
+{
+    char *copy = strdup (path);
+    for (char *p = copy + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir (copy, 0755);
+            *p = '/';
+        }
+    int rc = mkdir (copy, 0755) && errno != EEXIST ? -1 : 0;
+    free (copy);
+    return rc;
+}
+
+//  ipc:// endpoints live in a directory that may not exist yet.
+static int s_bind (zsock_t *sock, const char *endpoint)
+{
+    if (strncmp (endpoint, "ipc://", 6) == 0) {
+        char *dir = strdup (endpoint + 6), *slash = strrchr (dir, '/');
+        if (slash) {
+            *slash = 0;
+            s_mkdirs (dir);
+        }
+        free (dir);
+    }
+    if (zsock_bind (sock, "%s", endpoint) < 0) {
+        nd_log ("cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
+static int s_open_env (nd_stage_t *stage)
+{
+    uint64_t mapsize;
+    int64_t sync;
+    const char *base = nd_config_get (stage->config, "state", "var/state");
+    if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), &mapsize) || mapsize < 1048576)
+        return nd_config_error (stage->config, "mapsize", "not a size such as 4G");
+    if (nd_stage_option_int (stage, "sync", "1", &sync))
+        return -1;
+    char *dir = zsys_sprintf ("%s/%s", base, stage->name);
+    int rc = s_mkdirs (dir);
+    if (rc)
+        nd_log ("cannot create state directory %s: %s", dir, strerror (errno));
+    if (!rc && (rc = mdb_env_create (&stage->env)) == 0) {
+        mdb_env_set_maxdbs (stage->env, 64);
+        mdb_env_set_mapsize (stage->env, mapsize);
+        rc = mdb_env_open (stage->env, dir, MDB_NOTLS | (sync ? 0 : MDB_NOSYNC), 0644);
+        if (rc)
+            nd_log ("cannot open state in %s: %s", dir, mdb_strerror (rc));
+    }
+    zstr_free (&dir);
+    return rc ? -1 : 0;
+}
+
+static int s_input_key (nd_key_t *key, const char *upstream)
+{
+    nd_key_init (key);
+    nd_key_str (key, "in");
+    nd_key_str (key, upstream);
+    return 0;
+}
+
+//  Opens the journal, the stage's own state and the input positions in
+//  one transaction, so a stage that fails setup leaves nothing behind.
+static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (stage->env, NULL, 0, &txn);
+    if (rc)
+        return nd_db_error (rc, "setup");
+    int64_t retain;
+    rc = nd_db_open (txn, "meta", &stage->meta)
+      || nd_stage_option_int (stage, "retain", "100000", &retain) ? -1 : 0;
+    if (rc == 0) {
+        zlist_t *consumers = nd_config_consumers (stage->config);
+        char *endpoint = nd_config_endpoint (stage->config, stage->name, "out");
+        stage->outbox = nd_outbox_new (stage->env, txn, endpoint, consumers, (uint64_t) retain);
+        rc = stage->outbox ? 0 : -1;
+        zstr_free (&endpoint);
+        zlist_destroy (&consumers);
+    }
+    size_t index = 0;
+    for (const char *up = (const char *) zlist_first (inputs); rc == 0 && up;
+         up = (const char *) zlist_next (inputs), index++) {
+        nd_key_t key;
+        s_input_key (&key, up);
+        positions [index] = 0;
+        rc = nd_db_get_u64 (txn, stage->meta, &key, &positions [index]) < 0 ? -1 : 0;
+    }
+    if (rc == 0 && stage->def->setup)
+        rc = stage->def->setup (stage, txn, &stage->self);
+    if (rc == 0)
+        rc = mdb_txn_commit (txn) ? -1 : 0;
+    else
+        mdb_txn_abort (txn);
+    return rc;
+}
+
+static zlist_t *s_input_names (nd_stage_t *stage)
+{
+    zlist_t *names = zlist_new ();
+    zlist_autofree (names);
+    char *list = strdup (nd_config_get (stage->config, "input", "")), *save = NULL;
+    for (char *name = strtok_r (list, ", ", &save); name; name = strtok_r (NULL, ", ", &save))
+        zlist_append (names, name);
+    free (list);
+    return names;
+}
+
+static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positions)
+{
+    const char *topics = nd_config_get (stage->config, "topics", "");
+    size_t index = 0;
+    for (const char *up = (const char *) zlist_first (names); up;
+         up = (const char *) zlist_next (names), index++) {
+        if (streq (up, stage->name))
+            return nd_config_error (stage->config, "input", "a stage cannot read its own output");
+        char *endpoint = nd_config_endpoint (stage->config, up, "out");
+        stage->inputs [index] = nd_inlink_new (up, endpoint, stage->name, positions [index], topics);
+        zstr_free (&endpoint);
+        if (!stage->inputs [index])
+            return -1;
+        stage->input_count++;
+    }
+    return 0;
+}
+
+static int s_bind_sockets (nd_stage_t *stage)
+{
+    char *pub = nd_config_endpoint (stage->config, stage->name, "pub");
+    char *ctl = nd_config_endpoint (stage->config, stage->name, "ctl");
+    stage->pub = zsock_new (ZMQ_PUB);
+    stage->control = zsock_new (ZMQ_REP);
+    zsock_set_sndhwm (stage->pub, 100000);
+    int rc = s_bind (stage->pub, pub) || s_bind (stage->control, ctl) ? -1 : 0;
+    zstr_free (&pub);
+    zstr_free (&ctl);
+    if (rc == 0 && pipe2 (stage->wake, O_NONBLOCK | O_CLOEXEC))
+        rc = -1;
+    return rc;
+}
+
+static int s_setup (nd_stage_t *stage)
+{
+    nd_log_set_name (stage->name);
+    stage->config = nd_config_load (stage->config_file, stage->name);
+    if (!stage->config)
+        return -1;
+    const char *mode = stage->clock_mode ? stage->clock_mode
+                                         : nd_config_get (stage->config, "clock", "wall");
+    if (!streq (mode, "wall") && !streq (mode, "event"))
+        return nd_config_error (stage->config, "clock", "must be wall or event");
+    stage->clock = nd_clock_new (streq (mode, "event"));
+    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval))
+        return -1;
+    zlist_t *inputs = s_input_names (stage);
+    uint64_t positions [MAX_INPUTS];
+    int rc = zlist_size (inputs) > MAX_INPUTS
+           ? nd_config_error (stage->config, "input", "too many inputs") : 0;
+    if (rc == 0)
+        rc = s_open_env (stage) || s_open_state (stage, inputs, positions)
+          || nd_config_check_unknown (stage->config)
+          || s_connect_inputs (stage, inputs, positions) || s_bind_sockets (stage) ? -1 : 0;
+    zlist_destroy (&inputs);
+    return rc;
+}
+
+/* -------------------------------------------------------------- batch -- */
+
+static int s_begin (nd_stage_t *stage)
+{
+    if (stage->txn)
+        return 0;
+    int rc = mdb_txn_begin (stage->env, NULL, 0, &stage->txn);
+    if (rc) {
+        stage->txn = NULL;
+        return nd_db_error (rc, "begin");
+    }
+    return 0;
+}
+
+static void s_run_timers (nd_stage_t *stage)
+{
+    if (stage->def->timers && s_begin (stage) == 0)
+        stage->def->timers (stage, stage->self, stage->txn, nd_clock_now (stage->clock));
+}
+
+static void s_forward_tick (nd_stage_t *stage, int64_t time)
+{
+    char id [48], stamp [32];
+    snprintf (id, sizeof id, "tick-%lld", (long long) time);
+    json_t *body = json_pack ("{s:s, s:s, s:s}", "id", id, "user", "",
+                              "time", nd_time_format (time, stamp));
+    nd_emit (stage, stage->txn, "tick", body);
+    json_decref (body);
+}
+
+//  One message from an upstream journal: decode, move the clock, fire
+//  what became due, then let the stage apply it.
+static void s_apply_raw (nd_stage_t *stage, nd_inlink_t *link, nd_rawmsg_t *raw)
+{
+    char topic [256];
+    size_t size = zmq_msg_size (&raw->topic) < sizeof topic - 1
+                ? zmq_msg_size (&raw->topic) : sizeof topic - 1;
+    memcpy (topic, zmq_msg_data (&raw->topic), size);
+    topic [size] = 0;
+    json_error_t error;
+    nd_msg_t msg = { nd_inlink_upstream (link), raw->seq, topic, NULL, 0 };
+    msg.body = json_loadb ((const char *) zmq_msg_data (&raw->body), zmq_msg_size (&raw->body),
+                           0, &error);
+    if (!msg.body || !json_is_object (msg.body)) {
+        char reason [200];
+        snprintf (reason, sizeof reason, "body is not a JSON object: %s", msg.body ? "" : error.text);
+        nd_stage_reject (stage, &msg, reason);
+        json_decref (msg.body);
+        return;
+    }
+    const char *time = json_string_value (json_object_get (msg.body, "time"));
+    if (time)
+        nd_time_parse (time, &msg.time);
+    int64_t before = nd_clock_now (stage->clock);
+    nd_clock_advance (stage->clock, msg.time);
+    if (nd_clock_is_event (stage->clock) && nd_clock_now (stage->clock) > before)
+        s_run_timers (stage);
+    if (streq (topic, "tick"))
+        s_forward_tick (stage, msg.time);
+    else
+    if (stage->def->apply && stage->def->apply (stage, stage->self, stage->txn, &msg) == 0)
+        stage->applied++;
+    json_decref (msg.body);
+}
+
+static void s_read_inputs (nd_stage_t *stage)
+{
+    for (size_t i = 0; i < stage->input_count; i++) {
+        nd_rawmsg_t raw;
+        for (int count = 0; count < ND_BATCH_MAX; count++) {
+            if (nd_inlink_recv (stage->inputs [i], &raw) != 1)
+                break;
+            if (s_begin (stage) == 0)
+                s_apply_raw (stage, stage->inputs [i], &raw);
+            nd_rawmsg_close (&raw);
+        }
+        if (nd_inlink_dirty (stage->inputs [i]))
+            s_begin (stage);
+    }
+}
+
+static void s_publish_all (nd_stage_t *stage, bool send)
+{
+    void *pub = zsock_resolve (stage->pub);
+    s_publication_t *p;
+    while ((p = (s_publication_t *) zlist_pop (stage->publications))) {
+        if (send) {
+            zmq_send (pub, p->topic, strlen (p->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send (pub, p->text, strlen (p->text), ZMQ_DONTWAIT);
+        }
+        free (p->topic);
+        free (p->text);
+        free (p);
+    }
+}
+
+//  Commits state, outputs and input positions together, or none of them.
+static int s_commit (nd_stage_t *stage)
+{
+    if (!stage->txn)
+        return 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < stage->input_count; i++)
+        if (nd_inlink_dirty (stage->inputs [i])) {
+            nd_key_t key;
+            s_input_key (&key, nd_inlink_upstream (stage->inputs [i]));
+            rc = nd_db_put_u64 (stage->txn, stage->meta, &key,
+                                nd_inlink_position (stage->inputs [i]));
+        }
+    if (rc == 0)
+        rc = nd_outbox_seal (stage->outbox, stage->txn);
+    if (rc == 0) {
+        int mdb_rc = mdb_txn_commit (stage->txn);
+        rc = mdb_rc ? nd_db_error (mdb_rc, "commit") : 0;
+    }
+    else
+        mdb_txn_abort (stage->txn);
+    stage->txn = NULL;
+    if (rc == 0) {
+        stage->commits++;
+        nd_outbox_committed (stage->outbox);
+        for (size_t i = 0; i < stage->input_count; i++)
+            nd_inlink_committed (stage->inputs [i]);
+    }
+    else {
+        stage->failed_commits++;
+        nd_outbox_aborted (stage->outbox);
+        for (size_t i = 0; i < stage->input_count; i++)
+            nd_inlink_aborted (stage->inputs [i]);
+    }
+    s_publish_all (stage, rc == 0);
+    if (stage->def->source_committed)
+        stage->def->source_committed (stage, stage->self, rc);
+    return rc;
+}
+
+/* ----------------------------------------------------------- control -- */
+
+static void s_control (nd_stage_t *stage)
+{
+    char *command = zstr_recv_nowait (stage->control);
+    if (!command)
+        return;
+    json_t *answer;
+    if (streq (command, "HEALTH") || streq (command, "health"))
+        answer = json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
+    else
+    if (streq (command, "STATS") || streq (command, "stats")) {
+        char stamp [32];
+        answer = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "stage", stage->name,
+            "clock", nd_clock_is_event (stage->clock) ? "event" : "wall",
+            "now", nd_time_format (nd_clock_now (stage->clock), stamp),
+            "uptime_ms", (json_int_t) (zclock_mono () - stage->started),
+            "applied", (json_int_t) stage->applied, "rejected", (json_int_t) stage->rejected,
+            "emitted", (json_int_t) stage->emitted, "commits", (json_int_t) stage->commits,
+            "failed_commits", (json_int_t) stage->failed_commits);
+        json_t *inputs = json_object ();
+        for (size_t i = 0; i < stage->input_count; i++)
+            nd_inlink_stats (stage->inputs [i], inputs);
+        json_object_set_new (answer, "inputs", inputs);
+        nd_outbox_stats (stage->outbox, answer);
+        if (stage->def->stats)
+            stage->def->stats (stage->self, answer);
+    }
+    else
+        answer = json_pack ("{s:s}", "error", "unknown command; try STATS or HEALTH");
+    char *text = json_dumps (answer, JSON_COMPACT);
+    zstr_send (stage->control, text);
+    free (text);
+    json_decref (answer);
+    zstr_free (&command);
+}
+
+/* -------------------------------------------------------------- loop -- */
+
+static void s_drain_wake (nd_stage_t *stage)
+{
+    char buffer [256];
+    while (read (stage->wake [0], buffer, sizeof buffer) > 0)
+        ;
+}
+
+static void s_loop (nd_stage_t *stage)
+{
+    zmq_pollitem_t items [MAX_INPUTS + 4];
+    int source_fd = stage->def->source_fd ? stage->def->source_fd (stage->self) : -1;
+    while (!zsys_interrupted) {
+        size_t count = 0;
+        items [count++] = (zmq_pollitem_t) { zsock_resolve (stage->control), 0, ZMQ_POLLIN, 0 };
+        items [count++] = (zmq_pollitem_t) { nd_outbox_socket (stage->outbox), 0, ZMQ_POLLIN, 0 };
+        items [count++] = (zmq_pollitem_t) { NULL, stage->wake [0], ZMQ_POLLIN, 0 };
+        if (source_fd >= 0)
+            items [count++] = (zmq_pollitem_t) { NULL, source_fd, ZMQ_POLLIN, 0 };
+        for (size_t i = 0; i < stage->input_count; i++)
+            items [count++] = (zmq_pollitem_t) { nd_inlink_socket (stage->inputs [i]), 0, ZMQ_POLLIN, 0 };
+        int64_t timeout = 1000;
+        if (stage->def->timers && !nd_clock_is_event (stage->clock)) {
+            int64_t until = stage->next_wall_timer - zclock_mono ();
+            timeout = until < 0 ? 0 : until < timeout ? until : timeout;
+        }
+        if (zmq_poll (items, (int) count, (long) timeout) < 0 && zmq_errno () != EINTR)
+            break;
+        if (items [0].revents & ZMQ_POLLIN)
+            s_control (stage);
+        if (items [1].revents & ZMQ_POLLIN)
+            nd_outbox_handle (stage->outbox);
+        s_read_inputs (stage);
+        bool source_ready = (items [2].revents & ZMQ_POLLIN)
+                         || (source_fd >= 0 && (items [3].revents & ZMQ_POLLIN));
+        if (items [2].revents & ZMQ_POLLIN)
+            s_drain_wake (stage);
+        if (source_ready && stage->def->source_drain && s_begin (stage) == 0)
+            stage->def->source_drain (stage, stage->self, stage->txn);
+        if (stage->def->timers && !nd_clock_is_event (stage->clock)
+        &&  zclock_mono () >= stage->next_wall_timer) {
+            stage->next_wall_timer = zclock_mono () + stage->timer_interval;
+            s_run_timers (stage);
+        }
+        if (nd_outbox_trim_due (stage->outbox) && s_begin (stage) == 0)
+            nd_outbox_trim (stage->outbox, stage->txn);
+        if (s_commit (stage))
+            zclock_sleep (500);     //  e.g. state full: back off, upstream holds the data
+        nd_outbox_pump (stage->outbox);
+        int64_t now = zclock_mono ();
+        for (size_t i = 0; i < stage->input_count; i++)
+            nd_inlink_heartbeat (stage->inputs [i], now);
+    }
+}
+
+static void s_notify_ready (nd_stage_t *stage)
+{
+    nd_log ("ready (%s clock, %zu input%s)", nd_clock_is_event (stage->clock) ? "event" : "wall",
+            stage->input_count, stage->input_count == 1 ? "" : "s");
+    if (stage->notify_fd > 0) {
+        if (write (stage->notify_fd, "\n", 1) < 0)
+            nd_log ("cannot write to notify fd %d: %s", stage->notify_fd, strerror (errno));
+        close (stage->notify_fd);
+    }
+}
+
+static void s_destroy (nd_stage_t *stage)
+{
+    if (stage->def->teardown && stage->self)
+        stage->def->teardown (&stage->self);
+    if (stage->txn)
+        mdb_txn_abort (stage->txn);
+    s_publish_all (stage, false);
+    zlist_destroy (&stage->publications);
+    for (size_t i = 0; i < stage->input_count; i++)
+        nd_inlink_destroy (&stage->inputs [i]);
+    nd_outbox_destroy (&stage->outbox);
+    zsock_destroy (&stage->pub);
+    zsock_destroy (&stage->control);
+    if (stage->env)
+        mdb_env_close (stage->env);
+    if (stage->wake [0] > 0) {
+        close (stage->wake [0]);
+        close (stage->wake [1]);
+    }
+    nd_clock_destroy (&stage->clock);
+    nd_config_destroy (&stage->config);
+    free (stage->name);
+    free (stage->config_file);
+    free (stage->clock_mode);
+}
+
+int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
+{
+    nd_stage_t stage = { .def = def, .notify_fd = -1 };
+    stage.name = strdup (def->name);
+    stage.config_file = strdup ("conf/pipeline.zpl");
+    stage.publications = zlist_new ();
+    stage.started = zclock_mono ();
+    zsys_init ();
+    zsys_set_linger (0);
+    int rc = s_parse_args (&stage, argc, argv) == 0 && s_setup (&stage) == 0 ? 0 : 1;
+    if (rc == 0) {
+        s_notify_ready (&stage);
+        s_loop (&stage);
+        nd_log ("stopping");
+        s_commit (&stage);
+    }
+    s_destroy (&stage);
+    return rc;
+}
+
+/* ------------------------------------------------------ stage methods -- */
+
+int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
+{
+    char stamp [32];
+    if (!json_object_get (body, "id")) {
+        char id [128];
+        snprintf (id, sizeof id, "%s-%llu", stage->name,
+                  (unsigned long long) nd_outbox_next_seq (stage->outbox));
+        json_object_set_new (body, "id", json_string (id));
+    }
+    if (!json_object_get (body, "time"))
+        json_object_set_new (body, "time",
+                             json_string (nd_time_format (nd_clock_now (stage->clock), stamp)));
+    char *text = json_dumps (body, JSON_COMPACT);
+    uint64_t seq;
+    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, strlen (text), &seq)) {
+        free (text);
+        return -1;
+    }
+    s_publication_t *p = (s_publication_t *) zmalloc (sizeof *p);
+    p->topic = strdup (topic);
+    p->text = text;
+    zlist_append (stage->publications, p);
+    stage->emitted++;
+    return 0;
+}
+
+void nd_stage_reject (nd_stage_t *stage, const nd_msg_t *msg, const char *reason)
+{
+    stage->rejected++;
+    nd_log ("rejected %s #%llu from %s: %s", msg->topic, (unsigned long long) msg->seq,
+            msg->link ? msg->link : "input", reason);
+}
+
+const char *nd_stage_name (nd_stage_t *stage) { return stage->name; }
+nd_clock_t *nd_stage_clock (nd_stage_t *stage) { return stage->clock; }
+int64_t nd_stage_now (nd_stage_t *stage) { return nd_clock_now (stage->clock); }
+MDB_env *nd_stage_env (nd_stage_t *stage) { return stage->env; }
+
+void nd_stage_wake (nd_stage_t *stage)
+{
+    if (write (stage->wake [1], "w", 1) < 0 && errno != EAGAIN)
+        nd_log ("cannot wake the loop: %s", strerror (errno));
+}
+
+const char *nd_stage_option (nd_stage_t *stage, const char *path, const char *fallback)
+{
+    return nd_config_get (stage->config, path, fallback);
+}
+
+int nd_stage_option_duration (nd_stage_t *stage, const char *path, const char *fallback, int64_t *ms)
+{
+    if (nd_duration_parse (nd_config_get (stage->config, path, fallback), ms))
+        return nd_config_error (stage->config, path, "not a duration such as 30m, 24h or 7d");
+    return 0;
+}
+
+int nd_stage_option_int (nd_stage_t *stage, const char *path, const char *fallback, int64_t *value)
+{
+    const char *text = nd_config_get (stage->config, path, fallback);
+    char *end;
+    errno = 0;
+    long long number = text ? strtoll (text, &end, 10) : 0;
+    if (!text || end == text || *end || errno)
+        return nd_config_error (stage->config, path, "not a whole number");
+    *value = number;
+    return 0;
+}
+
+const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const char *child)
+{
+    return nd_config_list (stage->config, path, child);
+}
+
+int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reason)
+{
+    return nd_config_error (stage->config, path, reason);
+}

@@ -1,0 +1,178 @@
+/*  nd_time - milliseconds since the epoch, ISO 8601 in and out, durations
+    and sizes as operators write them in the pipeline file.              */
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "nd.h"
+
+int64_t nd_wall_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+//  (Howard Hinnant's days_from_civil), so no timezone state is touched.
+static int64_t s_days_from_civil (int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int s_digits (const char **p, int count, int *value)
+{
+    *value = 0;
+    for (int i = 0; i < count; i++, (*p)++) {
+        if (!isdigit ((unsigned char) **p))
+            return -1;
+        *value = *value * 10 + (**p - '0');
+    }
+    return 0;
+}
+
+int nd_time_parse (const char *text, int64_t *ms)
+{
+    if (!text)
+        return -1;
+    const char *p = text;
+    int y, mo, d, h = 0, mi = 0, s = 0, frac = 0;
+    if (s_digits (&p, 4, &y) || *p++ != '-' || s_digits (&p, 2, &mo)
+    ||  *p++ != '-' || s_digits (&p, 2, &d))
+        return -1;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (s_digits (&p, 2, &h) || *p++ != ':' || s_digits (&p, 2, &mi))
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (s_digits (&p, 2, &s))
+                return -1;
+            if (*p == '.' || *p == ',') {
+                p++;
+                int scale = 100, count = 0;
+                while (isdigit ((unsigned char) *p)) {
+                    frac += (*p - '0') * scale;
+                    scale /= 10;
+                    p++;
+                    count++;
+                }
+                if (count == 0)
+                    return -1;
+            }
+        }
+    }
+    int offset = 0;
+    if (*p == 'Z' || *p == 'z')
+        p++;
+    else
+    if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+        if (s_digits (&p, 2, &oh))
+            return -1;
+        if (*p == ':')
+            p++;
+        if (*p && s_digits (&p, 2, &om))
+            return -1;
+        offset = sign * (oh * 60 + om);
+    }
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+        return -1;
+    int64_t days = s_days_from_civil (y, mo, d);
+    *ms = ((days * 24 + h) * 60 + mi - offset) * 60000 + (int64_t) s * 1000 + frac;
+    return 0;
+}
+
+const char *nd_time_format (int64_t ms, char *buf)
+{
+    time_t secs = (time_t) (ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int millis = (int) (ms - (int64_t) secs * 1000);
+    struct tm tm;
+    gmtime_r (&secs, &tm);
+    char text [96];
+    snprintf (text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+              tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    snprintf (buf, 32, "%.31s", text);
+    return buf;
+}
+
+//  A number followed by an optional unit from the table; returns 0 / -1.
+static int s_scaled (const char *text, const char *const units [],
+                     const double scales [], double *out)
+{
+    if (!text || !*text)
+        return -1;
+    char *end;
+    double value = strtod (text, &end);
+    if (end == text || value < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    for (int i = 0; units [i]; i++)
+        if (strcmp (end, units [i]) == 0) {
+            *out = value * scales [i];
+            return 0;
+        }
+    return -1;
+}
+
+int nd_duration_parse (const char *text, int64_t *ms)
+{
+    static const char *const units [] = { "", "ms", "s", "m", "min", "h", "d", "w", NULL };
+    static const double scales [] = { 1000, 1, 1000, 60000, 60000, 3600000, 86400000, 604800000 };
+    double value;
+    if (s_scaled (text, units, scales, &value))
+        return -1;
+    *ms = (int64_t) value;
+    return 0;
+}
+
+int nd_size_parse (const char *text, uint64_t *bytes)
+{
+    static const char *const units [] = { "", "k", "K", "KB", "M", "MB", "G", "GB", "T", NULL };
+    static const double scales [] = { 1, 1024, 1024, 1024, 1048576, 1048576,
+                                      1073741824.0, 1073741824.0, 1099511627776.0 };
+    double value;
+    if (s_scaled (text, units, scales, &value))
+        return -1;
+    *bytes = (uint64_t) value;
+    return 0;
+}
+
+void nd_time_test (bool verbose)
+{
+    if (verbose)
+        printf (" * nd_time: ");
+    int64_t ms;
+    char buf [32];
+    assert (nd_time_parse ("1970-01-01T00:00:00Z", &ms) == 0 && ms == 0);
+    assert (nd_time_parse ("2026-11-23T19:20:01.123Z", &ms) == 0);
+    assert (strcmp (nd_time_format (ms, buf), "2026-11-23T19:20:01.123Z") == 0);
+    assert (nd_time_parse ("2026-11-23T21:20:01.123+02:00", &ms) == 0);
+    assert (strcmp (nd_time_format (ms, buf), "2026-11-23T19:20:01.123Z") == 0);
+    assert (nd_time_parse ("2024-02-29", &ms) == 0);
+    assert (strcmp (nd_time_format (ms, buf), "2024-02-29T00:00:00.000Z") == 0);
+    assert (nd_time_parse ("2026-11-23T19:20:01.5Z", &ms) == 0 && ms % 1000 == 500);
+    assert (nd_time_parse ("yesterday", &ms) == -1);
+    assert (nd_time_parse ("2026-13-01T00:00:00Z", &ms) == -1);
+    assert (nd_time_parse ("2026-11-23T19:20:01Zjunk", &ms) == -1);
+    assert (nd_duration_parse ("30m", &ms) == 0 && ms == 1800000);
+    assert (nd_duration_parse ("250ms", &ms) == 0 && ms == 250);
+    assert (nd_duration_parse ("90", &ms) == 0 && ms == 90000);
+    assert (nd_duration_parse ("7d", &ms) == 0 && ms == 604800000);
+    assert (nd_duration_parse ("soon", &ms) == -1);
+    uint64_t bytes;
+    assert (nd_size_parse ("4G", &bytes) == 0 && bytes == 4294967296ULL);
+    assert (nd_size_parse ("32768", &bytes) == 0 && bytes == 32768);
+    assert (nd_size_parse ("lots", &bytes) == -1);
+    if (verbose)
+        printf ("OK\n");
+}

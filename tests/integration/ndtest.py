@@ -1,0 +1,252 @@
+"""ndtest - helpers for nudge's integration tests: real processes, real sockets.
+
+A test builds a Pipeline in a fresh temporary directory, starts real stage
+programs from $ND_BIN (default ./bin), talks to them over HTTP and ZeroMQ,
+and checks what comes out. Each check prints "ok - NAME" or "not ok - NAME:
+reason"; tests/run counts those lines.
+
+    from ndtest import Pipeline, check, done
+    with Pipeline(clock="event") as p:
+        p.start("collector"); p.start("sessionizer")
+        tap = p.tap("sessionizer", "cart.")
+        p.post("/v1/track", {...})
+        msgs = tap.collect(until=lambda ms: len(ms) >= 1, timeout=10)
+        check("one abandoned cart", len(msgs) == 1, msgs)
+    done()
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import zmq
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.abspath(os.environ.get("ND_BIN", os.path.join(ROOT, "bin")))
+WRITE_KEY = "test-write-key"
+
+_results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=None):
+    """Records one assertion; prints ok / not ok with detail on failure."""
+    if condition:
+        _results["passed"] += 1
+        print("ok - %s" % name, flush=True)
+    else:
+        _results["failed"] += 1
+        text = "" if detail is None else ": %s" % (detail,)
+        print("not ok - %s%s" % (name, text[:2000]), flush=True)
+    return condition
+
+
+def done():
+    """Exits 0 if every check passed, 1 otherwise."""
+    sys.exit(0 if _results["failed"] == 0 and _results["passed"] > 0 else 1)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    """Polls predicate until it returns a true value or timeout passes."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(interval)
+
+
+class Tap:
+    """A SUB socket on a stage's PUB endpoint, decoding topic + JSON body."""
+
+    def __init__(self, ctx, endpoint, prefix=""):
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.connect(endpoint)
+        self.messages = []
+        time.sleep(0.2)     # slow joiner: let the subscription reach the PUB
+
+    def poll(self, timeout_ms=50):
+        while self.sock.poll(timeout_ms):
+            topic, body = self.sock.recv_multipart()
+            self.messages.append((topic.decode(), json.loads(body)))
+            timeout_ms = 0
+        return self.messages
+
+    def collect(self, until=None, timeout=10.0):
+        """Gathers messages until until(messages) is true or timeout passes."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.poll(50)
+            if until is not None and until(self.messages):
+                break
+        return self.messages
+
+    def close(self):
+        self.sock.close(0)
+
+
+class Pipeline:
+    """A pipeline in a temporary directory: config, state, sockets, processes."""
+
+    def __init__(self, clock="event", extra=None, stages=None, keep=False):
+        self.dir = tempfile.mkdtemp(prefix="nd-test-")
+        self.keep = keep
+        self.clock = clock
+        self.http_port = free_port()
+        self.procs = {}
+        self.logs = {}
+        self.ctx = zmq.Context()
+        self.config = os.path.join(self.dir, "pipeline.zpl")
+        self.write_config(extra or {}, stages)
+
+    # -- configuration ---------------------------------------------------
+    def write_config(self, extra, stages=None):
+        """extra: {"stage": {"option": "value"}} added to the default config."""
+        sections = {
+            "pipeline": {"state": self.dir + "/state", "run": self.dir + "/run",
+                         "clock": self.clock, "sync": "0", "mapsize": "1G"},
+            "collector": {"http": "127.0.0.1:%d" % self.http_port},
+            "sessionizer": {"input": "collector"},
+        }
+        for name in stages or []:
+            sections.setdefault(name, {})
+        for name, opts in extra.items():
+            sections.setdefault(name, {}).update(opts)
+        lines = []
+        for name, opts in sections.items():
+            lines.append(name)
+            for k, v in opts.items():
+                lines.append('    %s = "%s"' % (k, v))
+            if name == "collector":
+                lines.append("    write-keys")
+                lines.append('        key = "%s"' % WRITE_KEY)
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.makedirs(self.dir + "/run", exist_ok=True)
+
+    def endpoint(self, stage, kind):
+        """kind: out | pub | ctl."""
+        return "ipc://%s/run/%s.%s" % (self.dir, stage, kind)
+
+    # -- processes ---------------------------------------------------------
+    def start(self, stage, program=None, args=(), wait=True, stdin=None):
+        """Starts bin/<program> --config <cfg> --name <stage>; waits for ready."""
+        program = program or stage
+        log = open(os.path.join(self.dir, stage + ".log"), "ab")
+        r, w = os.pipe()
+        cmd = [os.path.join(BIN, program), "--config", self.config,
+               "--name", stage, "--notify-fd", str(w)] + list(args)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, pass_fds=(w,),
+                                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                cwd=self.dir)
+        os.close(w)
+        self.procs[stage] = proc
+        self.logs[stage] = os.path.join(self.dir, stage + ".log")
+        if wait:
+            import select
+            ready, _, _ = select.select([r], [], [], 20)
+            ok = bool(ready) and os.read(r, 16) != b""
+            os.close(r)
+            if not ok:
+                raise RuntimeError("%s did not become ready:\n%s" % (stage, self.log(stage)))
+        else:
+            os.close(r)
+        return proc
+
+    def kill(self, stage, sig=signal.SIGKILL):
+        proc = self.procs.pop(stage, None)
+        if proc and proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(20)
+        return proc
+
+    def stop(self, stage):
+        return self.kill(stage, signal.SIGTERM)
+
+    def log(self, stage):
+        try:
+            with open(self.logs[stage], "rb") as f:
+                return f.read().decode(errors="replace")
+        except (KeyError, OSError):
+            return ""
+
+    # -- talking to stages -------------------------------------------------
+    def tap(self, stage, prefix=""):
+        return Tap(self.ctx, self.endpoint(stage, "pub"), prefix)
+
+    def control(self, stage, command="STATS", timeout_ms=5000):
+        """Asks a stage's control socket; returns the decoded JSON answer."""
+        s = self.ctx.socket(zmq.REQ)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.endpoint(stage, "ctl"))
+        s.send_string(command)
+        if not s.poll(timeout_ms):
+            s.close(0)
+            raise RuntimeError("%s control did not answer %s" % (stage, command))
+        answer = s.recv()
+        s.close(0)
+        return json.loads(answer)
+
+    def post(self, path, body, key=WRITE_KEY, raw=None, headers=None):
+        """POSTs JSON (or raw bytes) to the collector; returns (status, json or text)."""
+        data = raw if raw is not None else json.dumps(body).encode()
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.http_port, path),
+                                     data=data, method="POST")
+        req.add_header("Content-Type", "application/json")
+        if key is not None:
+            token = base64.b64encode((key + ":").encode()).decode()
+            req.add_header("Authorization", "Basic " + token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, text = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text.decode(errors="replace")
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path),
+                                        timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    # -- teardown ----------------------------------------------------------
+    def close(self):
+        for stage in list(self.procs):
+            self.stop(stage)
+        self.ctx.destroy(0)
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            for stage in self.logs:
+                sys.stderr.write("---- %s log ----\n%s\n" % (stage, self.log(stage)[-4000:]))
+        self.close()
+        return False
