@@ -10,6 +10,7 @@
 #define COLLECTOR_H_INCLUDED
 
 #include <stdatomic.h>
+#include <czmq.h>
 #include "nd.h"
 
 /*  Limits and modes every intake thread works with; set at setup, then
@@ -39,6 +40,7 @@ typedef struct {
     json_t *sent_at;            //  batch-level "sentAt", or NULL
     json_t *context;            //  batch-level "context", or NULL
     json_t *integrations;       //  batch-level "integrations", or NULL
+    bool check_size;            //  the request may hold an event > max_event
 } collector_envelope_t;
 
 #define COLLECTOR_REASON_MAX 160

@@ -250,3 +250,58 @@ class Pipeline:
                 sys.stderr.write("---- %s log ----\n%s\n" % (stage, self.log(stage)[-4000:]))
         self.close()
         return False
+
+
+class JournalServer:
+    """The sending end of a durable link, in Python: what a stage written in
+    another language does to feed nudge stages (README, "Swap a stage").
+
+    Holds numbered messages in memory; a consumer's DEALER says
+    HELLO/ACK <pos> <window> [prefix...]; we send MSG <seq> <topic> <body>
+    for seq in (pos, pos + window].
+    """
+
+    def __init__(self, ctx, endpoint):
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.sock.bind(endpoint)
+        self.journal = []           # index i holds seq i + 1
+        self.released = None        # serve only this many (None: all)
+        self.consumers = {}         # name -> [acked, sent, limit]
+
+    def append(self, topic, body):
+        self.journal.append((topic, json.dumps(body)))
+
+    def serve(self, duration=0.05):
+        """Handles credit and sends what consumers may take, for duration s."""
+        deadline = time.time() + duration
+        while True:
+            while self.sock.poll(0):
+                frames = self.sock.recv_multipart()
+                if len(frames) < 4:
+                    continue
+                name, command = frames[0].decode(errors="replace"), frames[1].decode()
+                pos, window = int(frames[2]), int(frames[3])
+                c = self.consumers.setdefault(name, [0, pos, 0])
+                c[0], c[2] = pos, pos + window
+                if command == "HELLO":
+                    c[1] = pos
+            for name, c in self.consumers.items():
+                available = len(self.journal) if self.released is None else self.released
+                while c[1] < min(c[2], available):
+                    seq = c[1] + 1
+                    topic, body = self.journal[seq - 1]
+                    try:
+                        self.sock.send_multipart([name.encode(), b"MSG", str(seq).encode(),
+                                                  topic.encode(), body.encode()],
+                                                 flags=zmq.NOBLOCK)
+                    except zmq.ZMQError:
+                        break
+                    c[1] = seq
+            if time.time() >= deadline:
+                return
+            time.sleep(0.005)
+
+    def close(self):
+        self.sock.close(0)
