@@ -25,7 +25,7 @@ LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lssl -lcrypto -lpt
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev lmdb-utils \
-        python3 python3-zmq python3-aiosmtpd supervisor curl
+        python3 python3-zmq python3-aiosmtpd supervisor curl wrk
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
@@ -33,7 +33,7 @@ STAGES      := collector sessionizer relay
 TOOLS       := tap nd-ctl
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 
-.PHONY: all deps run test test-normal test-san bench clean man supervisor
+.PHONY: all deps run test bench bench-programs clean
 all: $(BUILD)/.deps $(PROGRAMS)
 
 # Installs what the build and the tests need, once per machine.
@@ -44,6 +44,8 @@ $(BUILD)/.deps:
 	    echo "installing Debian packages:" $$missing; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null)
 	@touch $@
 deps: $(BUILD)/.deps
 
@@ -64,6 +66,28 @@ $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The pipeline on the shipped defaults, under a real supervisor, in the
+# foreground: Ctrl-C stops supervisord and every stage with it.
+run: all
+	@mkdir -p var/run var/state var/log
+	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin $(CURDIR)/$(BIN) --dir $(CURDIR) -o var/supervisord.conf
+	exec supervisord -n -c var/supervisord.conf
+
+# Every test, on the normal build and again under ASan+UBSan; the last
+# line is the combined "N passed, N failed".
+test: all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@tests/all bin build-san/bin
+
+bench: all
+	@$(MAKE) --no-print-directory bench-programs
+	/usr/bin/python3 bench/bench.py
+
+bench-programs: $(BUILD)/bench/zmq_baseline
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 clean:
 	rm -rf build build-san bin var/state var/run

@@ -426,7 +426,7 @@ static void s_control (nd_stage_t *stage)
             "clock", nd_clock_is_event (stage->clock) ? "event" : "wall",
             "now", nd_time_format (nd_clock_now (stage->clock), stamp),
             "uptime_ms", (json_int_t) (zclock_mono () - stage->started),
-            "applied", (json_int_t) stage->applied, "rejected", (json_int_t) stage->rejected,
+            "applied_since_start", (json_int_t) stage->applied, "rejected", (json_int_t) stage->rejected,
             "emitted", (json_int_t) stage->emitted, "commits", (json_int_t) stage->commits,
             "failed_commits", (json_int_t) stage->failed_commits);
         json_t *inputs = json_object ();

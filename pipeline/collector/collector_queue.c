@@ -1,0 +1,306 @@
+/*  collector_queue - where intake threads wait for their events to commit.
+
+    The collector may only say 200 once the events are in LMDB, and only the
+    loop's thread writes LMDB. So an intake thread queues a ticket (one
+    request's events), wakes the loop, and sleeps on a condition variable;
+    the loop takes every waiting ticket into one write transaction and, after
+    the commit, wakes them all. Concurrent requests thus share one commit
+    (group commit), which is what makes fsync per commit affordable.
+*/
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "collector.h"
+
+#define s_IDLE 0                //  owned by its intake thread alone
+#define s_WAITING 1             //  in the queue; may be withdrawn
+#define s_TAKEN 2               //  in the loop's transaction
+#define s_DONE 3                //  outcome known, back with its owner
+
+struct _collector_ticket_t {
+    collector_item_t *items;
+    size_t size;
+    size_t capacity;
+    int state;                  //  guarded by the queue's lock once queued
+    int rc;
+    collector_ticket_t *next;
+};
+
+struct _collector_queue_t {
+    nd_stage_t *stage;          //  NULL in the self-test: nothing to wake
+    pthread_mutex_t lock;
+    pthread_cond_t changed;     //  some ticket reached s_DONE
+    collector_ticket_t *head;
+    collector_ticket_t *tail;
+    size_t pending;
+    bool closed;
+};
+
+/* --------------------------------------------------------------- ticket */
+
+collector_ticket_t *collector_ticket_new (void)
+{
+    collector_ticket_t *self = (collector_ticket_t *) zmalloc (sizeof *self);
+    return self;
+}
+
+void collector_ticket_destroy (collector_ticket_t **self_p)
+{
+    collector_ticket_t *self = *self_p;
+    if (self) {
+        assert (self->state != s_WAITING && self->state != s_TAKEN);
+        for (size_t i = 0; i < self->size; i++)
+            json_decref (self->items [i].body);
+        free (self->items);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void collector_ticket_add (collector_ticket_t *self, const char *topic, json_t *body,
+                           int64_t time)
+{
+    if (self->size == self->capacity) {
+        self->capacity = self->capacity ? self->capacity * 2 : 8;
+        self->items = (collector_item_t *) realloc (self->items,
+                                                    self->capacity * sizeof *self->items);
+        assert (self->items);
+    }
+    collector_item_t *item = &self->items [self->size++];
+    snprintf (item->topic, sizeof item->topic, "%s", topic);
+    item->body = body;
+    item->time = time;
+}
+
+size_t collector_ticket_size (collector_ticket_t *self)
+{
+    return self->size;
+}
+
+collector_item_t *collector_ticket_item (collector_ticket_t *self, size_t index)
+{
+    return index < self->size ? &self->items [index] : NULL;
+}
+
+collector_ticket_t *collector_ticket_next (collector_ticket_t *self)
+{
+    return self->next;
+}
+
+/* ---------------------------------------------------------------- queue */
+
+collector_queue_t *collector_queue_new (nd_stage_t *stage)
+{
+    collector_queue_t *self = (collector_queue_t *) zmalloc (sizeof *self);
+    self->stage = stage;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->changed, &attr);
+    pthread_condattr_destroy (&attr);
+    return self;
+}
+
+void collector_queue_destroy (collector_queue_t **self_p)
+{
+    collector_queue_t *self = *self_p;
+    if (self) {
+        collector_queue_close (self);
+        pthread_cond_destroy (&self->changed);
+        pthread_mutex_destroy (&self->lock);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static void s_unlink (collector_queue_t *self, collector_ticket_t *ticket)
+{
+    collector_ticket_t **link = &self->head, *previous = NULL;
+    while (*link && *link != ticket) {
+        previous = *link;
+        link = &(*link)->next;
+    }
+    if (*link) {
+        *link = ticket->next;
+        if (self->tail == ticket)
+            self->tail = previous;
+        self->pending--;
+    }
+}
+
+static struct timespec s_deadline (int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
+//  A ticket the loop has not taken by the deadline is withdrawn, so the
+//  client hears 503 and retries instead of hanging; once taken, its
+//  transaction is under way and the outcome is only a commit away.
+int collector_queue_commit (collector_queue_t *self, collector_ticket_t *ticket, int timeout_ms)
+{
+    pthread_mutex_lock (&self->lock);
+    if (self->closed) {
+        pthread_mutex_unlock (&self->lock);
+        return COLLECTOR_CLOSED;
+    }
+    ticket->state = s_WAITING;
+    ticket->next = NULL;
+    if (self->tail)
+        self->tail->next = ticket;
+    else
+        self->head = ticket;
+    self->tail = ticket;
+    self->pending++;
+    pthread_mutex_unlock (&self->lock);
+    if (self->stage)
+        nd_stage_wake (self->stage);
+
+    struct timespec deadline = s_deadline (timeout_ms);
+    pthread_mutex_lock (&self->lock);
+    while (ticket->state != s_DONE) {
+        if (ticket->state == s_TAKEN)
+            pthread_cond_wait (&self->changed, &self->lock);
+        else
+        if (pthread_cond_timedwait (&self->changed, &self->lock, &deadline) == ETIMEDOUT
+        &&  ticket->state == s_WAITING) {
+            s_unlink (self, ticket);
+            ticket->state = s_DONE;
+            ticket->rc = COLLECTOR_TIMEOUT;
+        }
+    }
+    ticket->state = s_IDLE;
+    int rc = ticket->rc;
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
+collector_ticket_t *collector_queue_take (collector_queue_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    collector_ticket_t *tickets = self->head;
+    for (collector_ticket_t *ticket = tickets; ticket; ticket = ticket->next)
+        ticket->state = s_TAKEN;
+    self->head = self->tail = NULL;
+    self->pending = 0;
+    pthread_mutex_unlock (&self->lock);
+    return tickets;
+}
+
+//  Marks a list done; the lock keeps owners from freeing one before we
+//  have stepped past it.
+static void s_finish (collector_queue_t *self, collector_ticket_t *tickets, int rc)
+{
+    for (collector_ticket_t *ticket = tickets; ticket; ticket = ticket->next) {
+        ticket->state = s_DONE;
+        ticket->rc = rc;
+    }
+    pthread_cond_broadcast (&self->changed);
+}
+
+void collector_queue_finish (collector_queue_t *self, collector_ticket_t *tickets, int rc)
+{
+    pthread_mutex_lock (&self->lock);
+    s_finish (self, tickets, rc == 0 ? COLLECTOR_COMMITTED : COLLECTOR_FAILED);
+    pthread_mutex_unlock (&self->lock);
+}
+
+void collector_queue_close (collector_queue_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->closed = true;
+    s_finish (self, self->head, COLLECTOR_CLOSED);
+    self->head = self->tail = NULL;
+    self->pending = 0;
+    pthread_mutex_unlock (&self->lock);
+}
+
+size_t collector_queue_pending (collector_queue_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t pending = self->pending;
+    pthread_mutex_unlock (&self->lock);
+    return pending;
+}
+
+/* ------------------------------------------------------------ self-test */
+
+typedef struct {
+    collector_queue_t *queue;
+    collector_ticket_t *ticket;
+    int timeout_ms;
+    int rc;
+} s_client_t;
+
+static void *s_client (void *arg)
+{
+    s_client_t *client = (s_client_t *) arg;
+    client->rc = collector_queue_commit (client->queue, client->ticket, client->timeout_ms);
+    return NULL;
+}
+
+static void s_wait_pending (collector_queue_t *queue, size_t count)
+{
+    while (collector_queue_pending (queue) < count)
+        zclock_sleep (1);
+}
+
+void collector_queue_test (bool verbose)
+{
+    if (verbose)
+        printf (" * collector_queue: ");
+    collector_queue_t *queue = collector_queue_new (NULL);
+    s_client_t clients [2] = {
+        { queue, collector_ticket_new (), 10000, 99 },
+        { queue, collector_ticket_new (), 10000, 99 }
+    };
+    collector_ticket_add (clients [0].ticket, "event.page", json_object (), 0);
+    pthread_t threads [2];
+    for (int i = 0; i < 2; i++)
+        pthread_create (&threads [i], NULL, s_client, &clients [i]);
+    s_wait_pending (queue, 2);
+
+    //  Both requests share one transaction
+    collector_ticket_t *tickets = collector_queue_take (queue);
+    assert (tickets && collector_ticket_next (tickets) && !collector_ticket_next (collector_ticket_next (tickets)));
+    collector_queue_finish (queue, tickets, 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join (threads [i], NULL);
+        assert (clients [i].rc == COLLECTOR_COMMITTED);
+        collector_ticket_destroy (&clients [i].ticket);
+    }
+
+    //  Nobody takes it: withdrawn after the timeout
+    clients [0].ticket = collector_ticket_new ();
+    clients [0].timeout_ms = 20;
+    s_client (&clients [0]);
+    assert (clients [0].rc == COLLECTOR_TIMEOUT && collector_queue_pending (queue) == 0);
+    collector_ticket_destroy (&clients [0].ticket);
+
+    //  Stopping fails whoever still waits
+    clients [0].ticket = collector_ticket_new ();
+    clients [0].timeout_ms = 10000;
+    pthread_create (&threads [0], NULL, s_client, &clients [0]);
+    s_wait_pending (queue, 1);
+    collector_queue_close (queue);
+    pthread_join (threads [0], NULL);
+    assert (clients [0].rc == COLLECTOR_CLOSED);
+    assert (collector_queue_commit (queue, clients [0].ticket, 10) == COLLECTOR_CLOSED);
+    collector_ticket_destroy (&clients [0].ticket);
+    collector_queue_destroy (&queue);
+    collector_queue_destroy (&queue);
+    if (verbose)
+        printf ("OK\n");
+}
