@@ -27,7 +27,6 @@ typedef struct {
     atomic_uint_fast64_t rejected;      //  events refused by validation
     atomic_uint_fast64_t accepted;      //  events committed and emitted
     atomic_uint_fast64_t duplicates;    //  events dropped as already seen
-    atomic_uint_fast64_t commits;       //  transactions that carried events
 } collector_counters_t;
 
 /* ---------------------------------------------------------- event */
@@ -78,6 +77,8 @@ void collector_ticket_add (collector_ticket_t *self, const char *topic,
 size_t collector_ticket_size (collector_ticket_t *self);
 collector_item_t *collector_ticket_item (collector_ticket_t *self, size_t index);
 collector_ticket_t *collector_ticket_next (collector_ticket_t *self);
+/*  The loop's list of taken tickets, with more appended; returns its head. */
+collector_ticket_t *collector_ticket_join (collector_ticket_t *list, collector_ticket_t *more);
 
 /* ---------------------------------------------------------- queue */
 
@@ -88,8 +89,10 @@ collector_ticket_t *collector_ticket_next (collector_ticket_t *self);
 #define COLLECTOR_CLOSED -3     //  the stage is stopping
 
 typedef struct _collector_queue_t collector_queue_t;
-collector_queue_t *collector_queue_new (nd_stage_t *stage);
+collector_queue_t *collector_queue_new (void);
 void collector_queue_destroy (collector_queue_t **self_p);
+/*  Readable while tickets wait: the loop polls it (source_fd).          */
+int collector_queue_fd (collector_queue_t *self);
 /*  Intake threads: queues the ticket, wakes the loop and blocks until the
     ticket is committed or failed. The caller keeps the ticket.          */
 int collector_queue_commit (collector_queue_t *self, collector_ticket_t *ticket,

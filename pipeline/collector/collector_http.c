@@ -12,6 +12,9 @@
     memory than the limit.
 */
 #include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <microhttpd.h>
@@ -120,15 +124,20 @@ static void s_log_refusal (collector_http_t *self, const char *url, unsigned int
         nd_log ("http: %.64s: %u %s", url, status, reason);
 }
 
+static json_t *s_failure (const char *reason, json_t *rejected)
+{
+    json_t *answer = json_pack ("{s:b, s:s}", "success", 0, "reason", reason);
+    if (rejected)
+        json_object_set (answer, "rejected", rejected);
+    return answer;
+}
+
 static enum MHD_Result s_refuse (collector_http_t *self, struct MHD_Connection *connection,
                                  const char *url, unsigned int status, const char *reason,
                                  json_t *rejected)
 {
     s_log_refusal (self, url, status, reason);
-    json_t *answer = json_pack ("{s:b, s:s}", "success", 0, "reason", reason);
-    if (rejected)
-        json_object_set_new (answer, "rejected", rejected);
-    return s_respond (connection, status, answer,
+    return s_respond (connection, status, s_failure (reason, rejected),
                       status == MHD_HTTP_METHOD_NOT_ALLOWED ? "POST, OPTIONS" : NULL);
 }
 
@@ -158,4 +167,405 @@ static int s_header_auth (collector_http_t *self, struct MHD_Connection *connect
     if (password)
         MHD_free (password);
     return rc;
+}
+
+/* --------------------------------------------------------------- intake */
+
+//  Checks one event and adds it to the ticket, or its refusal to rejected.
+static void s_take (json_t *event, const char *type, const collector_envelope_t *envelope,
+                    collector_ticket_t *ticket, size_t index, json_t *rejected, char *reason)
+{
+    char topic [32];
+    int64_t time;
+    if (collector_event_normalize (event, type, envelope, topic, sizeof topic, &time, reason) == 0)
+        collector_ticket_add (ticket, topic, json_incref (event), time);
+    else
+        json_array_append_new (rejected, json_pack (
+            "{s:I, s:O?, s:s}", "index", (json_int_t) index,
+            "messageId", json_is_object (event) ? json_object_get (event, "messageId") : NULL,
+            "reason", reason));
+}
+
+//  A batch carries context, integrations and sentAt for all its events.
+static int s_take_batch (collector_http_t *self, json_t *root, size_t size,
+                         collector_envelope_t *envelope, collector_ticket_t *ticket,
+                         json_t *rejected, char *reason)
+{
+    json_t *batch = json_object_get (root, "batch");
+    if (!json_is_array (batch)) {
+        snprintf (reason, COLLECTOR_REASON_MAX, "\"batch\" must be an array of events");
+        return -1;
+    }
+    envelope->sent_at = json_object_get (root, "sentAt");
+    envelope->context = json_object_get (root, "context");
+    envelope->integrations = json_object_get (root, "integrations");
+    envelope->check_size = size > self->limits->max_event;
+    size_t index;
+    json_t *event;
+    json_array_foreach (batch, index, event)
+        s_take (event, NULL, envelope, ticket, index, rejected, reason);
+    if (json_array_size (batch) && !collector_ticket_size (ticket))
+        snprintf (reason, COLLECTOR_REASON_MAX, "no valid events in batch");
+    return 0;
+}
+
+static int s_take_tick (collector_http_t *self, json_t *root, collector_ticket_t *ticket,
+                        char *reason)
+{
+    int64_t time;
+    if (!self->limits->event_time)
+        snprintf (reason, COLLECTOR_REASON_MAX, "ticks need the event-time clock (--clock event)");
+    else
+    if (nd_time_parse (json_string_value (json_object_get (root, "time")) ?: "", &time))
+        snprintf (reason, COLLECTOR_REASON_MAX, "tick needs \"time\", an ISO 8601 time");
+    else {
+        collector_ticket_add (ticket, "tick", collector_tick_new (time), time);
+        return 0;
+    }
+    return -1;
+}
+
+//  Fills ticket with the request's valid events and rejected with the
+//  others. Returns -1 with reason when the request as a whole is refused.
+static int s_take_request (collector_http_t *self, json_t *root, size_t size, const char *call,
+                           collector_ticket_t *ticket, json_t *rejected, char *reason)
+{
+    collector_envelope_t envelope = { .limits = self->limits, .received = nd_wall_ms () };
+    if (strcmp (call, "tick") == 0)
+        return s_take_tick (self, root, ticket, reason);
+    if (strcmp (call, "batch") == 0)
+        return s_take_batch (self, root, size, &envelope, ticket, rejected, reason);
+    s_take (root, call, &envelope, ticket, 0, rejected, reason);
+    return collector_ticket_size (ticket) ? 0 : -1;
+}
+
+/* -------------------------------------------------------------- serving */
+
+static enum MHD_Result s_answer (collector_http_t *self, struct MHD_Connection *connection,
+                                 const char *url, int rc, size_t accepted, json_t *rejected)
+{
+    if (rc != COLLECTOR_COMMITTED)
+        return s_refuse (self, connection, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         rc == COLLECTOR_FAILED ? "could not store the events, retry later"
+                       : rc == COLLECTOR_TIMEOUT ? "busy, retry later"
+                       : "stopping, retry later", NULL);
+    json_t *answer = json_pack ("{s:b}", "success", 1);
+    if (json_array_size (rejected)) {
+        s_log_refusal (self, url, MHD_HTTP_OK, "some events in the batch rejected");
+        json_object_set_new (answer, "accepted", json_integer ((json_int_t) accepted));
+        json_object_set (answer, "rejected", rejected);
+    }
+    return s_respond (connection, MHD_HTTP_OK, answer, NULL);
+}
+
+//  A parsed, authorized request: check its events, commit, answer.
+static enum MHD_Result s_serve (collector_http_t *self, struct MHD_Connection *connection,
+                                const char *url, s_request_t *request, json_t *root)
+{
+    collector_ticket_t *ticket = collector_ticket_new ();
+    json_t *rejected = json_array ();
+    char reason [COLLECTOR_REASON_MAX] = "";
+    bool batch = strcmp (request->route->call, "batch") == 0;
+    int rc = s_take_request (self, root, request->size, request->route->call,
+                             ticket, rejected, reason);
+    atomic_fetch_add (&self->counters->rejected, json_array_size (rejected));
+    size_t accepted = collector_ticket_size (ticket);
+    enum MHD_Result result;
+    if (rc == 0 && accepted)
+        result = s_answer (self, connection, url,
+                           collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS),
+                           accepted, rejected);
+    else
+    if (rc == 0 && !*reason)            //  an empty batch: nothing to do
+        result = s_answer (self, connection, url, COLLECTOR_COMMITTED, 0, rejected);
+    else
+        result = s_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST, reason,
+                           batch ? rejected : NULL);
+    json_decref (rejected);
+    collector_ticket_destroy (&ticket);
+    return result;
+}
+
+//  The whole body is in: size, then key, then JSON, then the events.
+static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *connection,
+                                 const char *url, s_request_t *request)
+{
+    char reason [COLLECTOR_REASON_MAX];
+    if (request->discarded) {
+        snprintf (reason, sizeof reason, "request is %zu bytes, more than the limit of %zu",
+                  request->size + request->discarded, request->limit);
+        return s_refuse (self, connection, url, MHD_HTTP_CONTENT_TOO_LARGE, reason, NULL);
+    }
+    json_error_t error;
+    json_t *root = json_loadb (request->body ? request->body : "", request->size, 0, &error);
+    //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
+    //  the key in the body
+    if (!request->authorized
+    &&  !s_key_ok (self, json_string_value (json_object_get (root, "writeKey")))) {
+        json_decref (root);
+        return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED,
+                         "missing or unknown write key: send it as the HTTP Basic user name",
+                         NULL);
+    }
+    enum MHD_Result result;
+    if (!root) {
+        //  jansson's text quotes the input, which may hold contact details:
+        //  the client hears it, the log does not
+        snprintf (reason, sizeof reason, "malformed JSON at line %d column %d",
+                  error.line, error.column);
+        s_log_refusal (self, url, MHD_HTTP_BAD_REQUEST, reason);
+        snprintf (reason, sizeof reason, "malformed JSON: %.80s at line %d column %d",
+                  error.text, error.line, error.column);
+        result = s_respond (connection, MHD_HTTP_BAD_REQUEST, s_failure (reason, NULL), NULL);
+    }
+    else
+    if (!json_is_object (root))
+        result = s_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST,
+                           "body must be a JSON object", NULL);
+    else
+        result = s_serve (self, connection, url, request, root);
+    json_decref (root);
+    return result;
+}
+
+//  Keeps body bytes up to the limit; past it, only counts them.
+static void s_receive (s_request_t *request, const char *data, size_t size)
+{
+    if (request->discarded || request->size + size > request->limit) {
+        request->discarded += size;
+        zstr_free (&request->body);
+        return;
+    }
+    if (request->size + size > request->capacity) {
+        size_t capacity = request->capacity ? request->capacity : 4096;
+        while (capacity < request->size + size)
+            capacity *= 2;
+        request->capacity = capacity < request->limit ? capacity : request->limit;
+        request->body = (char *) realloc (request->body, request->capacity);
+        assert (request->body);
+    }
+    memcpy (request->body + request->size, data, size);
+    request->size += size;
+}
+
+static enum MHD_Result s_health (collector_http_t *self, struct MHD_Connection *connection,
+                                 const char *url, const char *method)
+{
+    if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
+        s_log_refusal (self, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          s_failure ("use GET", NULL), "GET, HEAD");
+    }
+    return s_respond (connection, MHD_HTTP_OK, json_pack (
+        "{s:s, s:s, s:I}", "status", "ok", "stage", self->stage_name,
+        "pending", (json_int_t) collector_queue_pending (self->queue)), NULL);
+}
+
+static const s_route_t *s_route (const char *url)
+{
+    for (const s_route_t *route = s_routes; route->path; route++)
+        if (strcmp (route->path, url) == 0)
+            return route;
+    return NULL;
+}
+
+//  The headers are in: refuse what can be refused before reading a body.
+static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *connection,
+                                const char *url, const char *method, void **con_cls)
+{
+    if (strcmp (method, "OPTIONS") == 0)    //  a browser's CORS preflight
+        return s_respond (connection, MHD_HTTP_NO_CONTENT, NULL, NULL);
+    if (strcmp (url, "/health") == 0)
+        return s_health (self, connection, url, method);
+    const s_route_t *route = s_route (url);
+    if (!route)                 //  the path is not logged: it could be anything
+        return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (strcmp (method, "POST"))
+        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+    atomic_fetch_add (&self->counters->requests, 1);
+    int authorized = s_header_auth (self, connection);
+    if (authorized < 0)
+        return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);
+    size_t limit = strcmp (route->call, "batch") == 0 ? self->limits->max_batch
+                                                      : self->limits->max_event;
+    const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char reason [COLLECTOR_REASON_MAX];
+    if (length && strtoull (length, NULL, 10) > limit) {
+        snprintf (reason, sizeof reason, "request is %s bytes, more than the limit of %zu",
+                  length, limit);
+        return s_refuse (self, connection, url, MHD_HTTP_CONTENT_TOO_LARGE, reason, NULL);
+    }
+    const char *encoding = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (encoding && strcasecmp (encoding, "identity"))
+        return s_refuse (self, connection, url, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                         "compressed bodies are not accepted, send plain JSON", NULL);
+    s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
+    request->route = route;
+    request->authorized = authorized == 1;
+    request->limit = limit;
+    *con_cls = request;
+    return MHD_YES;
+}
+
+static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection,
+                                 const char *url, const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    (void) version;
+    collector_http_t *self = (collector_http_t *) cls;
+    s_request_t *request = (s_request_t *) *con_cls;
+    if (!request)
+        return s_begin (self, connection, url, method, con_cls);
+    if (*upload_data_size) {
+        s_receive (request, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        //  A client that keeps sending far past the limit is hung up on
+        return request->discarded > DISCARD_FACTOR * request->limit ? MHD_NO : MHD_YES;
+    }
+    return s_finish (self, connection, url, request);
+}
+
+static void s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void) cls, (void) connection, (void) toe;
+    s_request_t *request = (s_request_t *) *con_cls;
+    if (request) {
+        free (request->body);
+        free (request);
+        *con_cls = NULL;
+    }
+}
+
+static void s_server_log (void *cls, const char *format, va_list args)
+{
+    (void) cls;
+    char line [512];
+    vsnprintf (line, sizeof line, format, args);
+    line [strcspn (line, "\r\n")] = 0;
+    nd_log ("http: %s", line);
+}
+
+/* ------------------------------------------------------------ the class */
+
+//  "host:port", "[v6]:port", "*:port" (all interfaces); port may be 0.
+static int s_split_address (const char *address, char *host, size_t host_size, char *port)
+{
+    const char *colon = strrchr (address, ':');
+    if (!colon || !colon [1] || strlen (colon + 1) > 5
+    ||  strspn (colon + 1, "0123456789") != strlen (colon + 1) || atoi (colon + 1) > 65535)
+        return -1;
+    const char *start = address, *end = colon;
+    if (*start == '[' && end > start && end [-1] == ']') {
+        start++;
+        end--;
+    }
+    if ((size_t) (end - start) >= host_size)
+        return -1;
+    snprintf (host, host_size, "%.*s", (int) (end - start), start);
+    if (strcmp (host, "*") == 0)
+        *host = 0;
+    strcpy (port, colon + 1);
+    return 0;
+}
+
+int collector_http_listen (const char *address, char *reason, size_t reason_size)
+{
+    char host [256], port [8];
+    if (s_split_address (address, host, sizeof host, port)) {
+        snprintf (reason, reason_size, "expected host:port, e.g. 127.0.0.1:8080");
+        return -1;
+    }
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_PASSIVE | AI_NUMERICSERV
+    }, *found;
+    int rc = getaddrinfo (*host ? host : NULL, port, &hints, &found);
+    if (rc) {
+        snprintf (reason, reason_size, "%s: %s", host, gai_strerror (rc));
+        return -1;
+    }
+    int fd = socket (found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+    int on = 1;
+    //  SO_REUSEADDR: a restart after kill -9 must not wait out TIME_WAIT
+    if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
+    ||  bind (fd, found->ai_addr, found->ai_addrlen) || listen (fd, SOMAXCONN)) {
+        snprintf (reason, reason_size, "cannot listen on %s: %s", address, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        fd = -1;
+    }
+    freeaddrinfo (found);
+    return fd;
+}
+
+static void s_log_listening (int fd)
+{
+    struct sockaddr_storage address;
+    socklen_t size = sizeof address;
+    char host [INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    getsockname (fd, (struct sockaddr *) &address, &size);
+    if (address.ss_family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &address;
+        inet_ntop (AF_INET6, &v6->sin6_addr, host, sizeof host);
+        port = ntohs (v6->sin6_port);
+    }
+    else {
+        struct sockaddr_in *v4 = (struct sockaddr_in *) &address;
+        inet_ntop (AF_INET, &v4->sin_addr, host, sizeof host);
+        port = ntohs (v4->sin_port);
+    }
+    nd_log ("http: listening on %s%s%s:%d", address.ss_family == AF_INET6 ? "[" : "",
+            host, address.ss_family == AF_INET6 ? "]" : "", port);
+}
+
+collector_http_t *collector_http_new (int fd, const char **keys,
+                                      const collector_limits_t *limits,
+                                      collector_queue_t *queue,
+                                      collector_counters_t *counters,
+                                      const char *stage_name)
+{
+    collector_http_t *self = (collector_http_t *) zmalloc (sizeof *self);
+    self->keys = keys;
+    self->limits = limits;
+    self->queue = queue;
+    self->counters = counters;
+    self->stage_name = strdup (stage_name);
+    pthread_mutex_init (&self->log_lock, NULL);
+    s_log_listening (fd);
+    self->daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
+        | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, s_handle, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_server_log, self,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        nd_log ("http: cannot start the server");
+        close (fd);
+        collector_http_destroy (&self);
+    }
+    return self;
+}
+
+//  The queue must be closed first: connection threads waiting on it are
+//  joined here.
+void collector_http_destroy (collector_http_t **self_p)
+{
+    collector_http_t *self = *self_p;
+    if (self) {
+        if (self->daemon)
+            MHD_stop_daemon (self->daemon);
+        pthread_mutex_destroy (&self->log_lock);
+        free (self->stage_name);
+        free (self);
+        *self_p = NULL;
+    }
 }

@@ -6,14 +6,21 @@
     the loop takes every waiting ticket into one write transaction and, after
     the commit, wakes them all. Concurrent requests thus share one commit
     (group commit), which is what makes fsync per commit affordable.
+
+    The queue has its own eventfd for the loop to poll (the stage's
+    source_fd), readable while tickets wait; it exists from the start, so
+    the HTTP server can run before the loop does.
 */
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 #include "collector.h"
 
 #define s_IDLE 0                //  owned by its intake thread alone
@@ -31,7 +38,7 @@ struct _collector_ticket_t {
 };
 
 struct _collector_queue_t {
-    nd_stage_t *stage;          //  NULL in the self-test: nothing to wake
+    int fd;                     //  eventfd: readable while tickets wait
     pthread_mutex_t lock;
     pthread_cond_t changed;     //  some ticket reached s_DONE
     collector_ticket_t *head;
@@ -91,12 +98,28 @@ collector_ticket_t *collector_ticket_next (collector_ticket_t *self)
     return self->next;
 }
 
+collector_ticket_t *collector_ticket_join (collector_ticket_t *list, collector_ticket_t *more)
+{
+    if (!list)
+        return more;
+    collector_ticket_t *last = list;
+    while (last->next)
+        last = last->next;
+    last->next = more;
+    return list;
+}
+
 /* ---------------------------------------------------------------- queue */
 
-collector_queue_t *collector_queue_new (nd_stage_t *stage)
+collector_queue_t *collector_queue_new (void)
 {
     collector_queue_t *self = (collector_queue_t *) zmalloc (sizeof *self);
-    self->stage = stage;
+    self->fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->fd < 0) {
+        nd_log ("cannot create an eventfd: %s", strerror (errno));
+        free (self);
+        return NULL;
+    }
     pthread_mutex_init (&self->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
@@ -111,6 +134,7 @@ void collector_queue_destroy (collector_queue_t **self_p)
     collector_queue_t *self = *self_p;
     if (self) {
         collector_queue_close (self);
+        close (self->fd);
         pthread_cond_destroy (&self->changed);
         pthread_mutex_destroy (&self->lock);
         free (self);
@@ -160,16 +184,18 @@ int collector_queue_commit (collector_queue_t *self, collector_ticket_t *ticket,
     ticket->next = NULL;
     if (self->tail)
         self->tail->next = ticket;
-    else
+    else {
+        //  The first ticket into an empty queue wakes the loop; the rest
+        //  ride along without a system call
+        uint64_t one = 1;
+        if (write (self->fd, &one, sizeof one) < 0)
+            nd_log ("cannot wake the loop: %s", strerror (errno));
         self->head = ticket;
+    }
     self->tail = ticket;
     self->pending++;
-    pthread_mutex_unlock (&self->lock);
-    if (self->stage)
-        nd_stage_wake (self->stage);
 
     struct timespec deadline = s_deadline (timeout_ms);
-    pthread_mutex_lock (&self->lock);
     while (ticket->state != s_DONE) {
         if (ticket->state == s_TAKEN)
             pthread_cond_wait (&self->changed, &self->lock);
@@ -187,9 +213,17 @@ int collector_queue_commit (collector_queue_t *self, collector_ticket_t *ticket,
     return rc;
 }
 
+int collector_queue_fd (collector_queue_t *self)
+{
+    return self->fd;
+}
+
 collector_ticket_t *collector_queue_take (collector_queue_t *self)
 {
     pthread_mutex_lock (&self->lock);
+    uint64_t count;
+    if (read (self->fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        nd_log ("cannot read the queue's eventfd: %s", strerror (errno));
     collector_ticket_t *tickets = self->head;
     for (collector_ticket_t *ticket = tickets; ticket; ticket = ticket->next)
         ticket->state = s_TAKEN;
@@ -261,7 +295,7 @@ void collector_queue_test (bool verbose)
 {
     if (verbose)
         printf (" * collector_queue: ");
-    collector_queue_t *queue = collector_queue_new (NULL);
+    collector_queue_t *queue = collector_queue_new ();
     s_client_t clients [2] = {
         { queue, collector_ticket_new (), 10000, 99 },
         { queue, collector_ticket_new (), 10000, 99 }
@@ -273,8 +307,11 @@ void collector_queue_test (bool verbose)
     s_wait_pending (queue, 2);
 
     //  Both requests share one transaction
+    struct pollfd item = { collector_queue_fd (queue), POLLIN, 0 };
+    assert (poll (&item, 1, 0) == 1);
     collector_ticket_t *tickets = collector_queue_take (queue);
     assert (tickets && collector_ticket_next (tickets) && !collector_ticket_next (collector_ticket_next (tickets)));
+    assert (poll (&item, 1, 0) == 0);
     collector_queue_finish (queue, tickets, 0);
     for (int i = 0; i < 2; i++) {
         pthread_join (threads [i], NULL);

@@ -74,7 +74,7 @@ static int s_current (collector_seen_t *self, MDB_txn *txn, int64_t now,
 
 int collector_seen_check (collector_seen_t *self, MDB_txn *txn, const char *id, int64_t now)
 {
-    int current;
+    int current = 0;
     if (s_current (self, txn, now, &current))
         return -1;
     nd_key_t key, value;

@@ -16,8 +16,11 @@
       consumer -> sender   HELLO pos window [prefix...]   (re)start from pos
                            ACK   pos window [prefix...]   committed up to pos
       sender -> consumer   MSG   seq topic body
-                           POS   seq       skipped to seq (filtered out)
-    The consumer's routing id is its stage name.                          */
+                           POS   from to   from..to were filtered out (or trimmed)
+    The consumer's routing id is its stage name. A consumer takes MSG seq
+    only when seq is its position + 1 (and POS only when from is), so a
+    message lost with a broken connection or a lost HELLO is never skipped
+    over: on a gap the consumer drops what it got and says HELLO again.   */
 #include <stdio.h>
 #include <string.h>
 #include "nd_private.h"
@@ -31,7 +34,6 @@ typedef struct {
     uint64_t acked;             //  committed by the consumer
     uint64_t sent;              //  sent (or skipped) up to here
     uint64_t limit;             //  credit: may send up to here
-    uint64_t last_msg;          //  last seq actually sent as MSG
     zlist_t *prefixes;
 } s_consumer_t;
 
@@ -199,10 +201,8 @@ static void s_parse_credit (s_consumer_t *c, zmsg_t *msg, bool hello)
     uint64_t credit = window ? strtoull (window, NULL, 10) : ND_LINK_WINDOW;
     c->acked = position;
     c->limit = position + credit;
-    if (hello || !c->connected) {
+    if (hello || !c->connected)
         c->sent = position;
-        c->last_msg = position;
-    }
     c->connected = true;
     zlist_purge (c->prefixes);
     char *prefix;
@@ -246,21 +246,25 @@ static bool s_wanted (s_consumer_t *c, const char *topic)
     return false;
 }
 
-//  Sends one frame set; returns 0, or -1 if the consumer cannot take it now.
-static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, const char *command,
-                          uint64_t seq, const MDB_val *record)
+//  Sends MSG seq topic body (record given) or POS seq to; returns 0, or
+//  -1 if the consumer cannot take it now.
+static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
+                          const MDB_val *record, uint64_t to)
 {
     void *socket = zsock_resolve (self->router);
-    char number [24];
+    char number [24], last [24];
     int length = snprintf (number, sizeof number, "%llu", (unsigned long long) seq);
     if (zmq_send (socket, c->name, strlen (c->name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         if (zmq_errno () == EHOSTUNREACH)
             c->connected = false;       //  gone; its next HELLO resumes it
         return -1;
     }
-    zmq_send (socket, command, strlen (command), ZMQ_SNDMORE);
-    if (!record)
-        return zmq_send (socket, number, length, 0) < 0 ? -1 : 0;
+    zmq_send (socket, record ? "MSG" : "POS", 3, ZMQ_SNDMORE);
+    if (!record) {
+        zmq_send (socket, number, length, ZMQ_SNDMORE);
+        length = snprintf (last, sizeof last, "%llu", (unsigned long long) to);
+        return zmq_send (socket, last, length, 0) < 0 ? -1 : 0;
+    }
     zmq_send (socket, number, length, ZMQ_SNDMORE);
     size_t topic_size = strlen ((const char *) record->mv_data);
     zmq_send (socket, record->mv_data, topic_size, ZMQ_SNDMORE);
@@ -269,6 +273,9 @@ static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, const char *comman
     return 0;
 }
 
+//  Sends consumer c what its credit allows. Messages it filtered out, or
+//  that were trimmed before it asked, are announced as one POS range so
+//  its position moves on without a gap.
 static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
 {
     uint64_t until = c->limit < self->head ? c->limit : self->head;
@@ -279,24 +286,34 @@ static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
     nd_key_u64 (&key, c->sent + 1);
     MDB_val k = nd_key_val (&key), v;
     int rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && nd_key_get_u64 (&k, 0) > c->sent + 1 && c->sent + 1 < self->first)
+    uint64_t skip_from = 0;
+    if (rc == 0 && nd_key_get_u64 (&k, 0) > c->sent + 1) {
         nd_log ("link: %s asked for %llu but the journal starts at %llu; those were trimmed",
-                c->name, (unsigned long long) c->sent + 1, (unsigned long long) self->first);
+                c->name, (unsigned long long) c->sent + 1, (unsigned long long) nd_key_get_u64 (&k, 0));
+        skip_from = c->sent + 1;
+    }
     for (int budget = ND_BATCH_MAX; rc == 0 && budget > 0; budget--) {
         uint64_t seq = nd_key_get_u64 (&k, 0);
         if (seq > until)
             break;
         if (s_wanted (c, (const char *) v.mv_data)) {
-            if (s_send_frames (self, c, "MSG", seq, &v))
+            if (skip_from && s_send_frames (self, c, skip_from, NULL, seq - 1))
                 return;
-            c->last_msg = seq;
+            if (s_send_frames (self, c, seq, &v, 0)) {
+                c->sent = skip_from ? seq - 1 : c->sent;
+                return;
+            }
+            skip_from = 0;
             self->messages_sent++;
         }
+        else
+        if (!skip_from)
+            skip_from = seq;
         c->sent = seq;
         rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
     }
-    if (c->sent > c->last_msg && s_send_frames (self, c, "POS", c->sent, NULL) == 0)
-        c->last_msg = c->sent;
+    if (skip_from && s_send_frames (self, c, skip_from, NULL, c->sent))
+        c->sent = skip_from - 1;
 }
 
 int nd_outbox_pump (nd_outbox_t *self)
@@ -400,15 +417,17 @@ struct _nd_inlink_t {
     uint64_t position;          //  applied in the open txn
     int64_t last_heard;
     int64_t last_hello;
+    int64_t last_resync;
     uint64_t received;
+    uint64_t gaps;
     uint64_t duplicates;
 };
 
-static void s_credit (nd_inlink_t *self, const char *command)
+static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
 {
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, command);
-    zmsg_addstrf (msg, "%llu", (unsigned long long) self->committed);
+    zmsg_addstrf (msg, "%llu", (unsigned long long) position);
     zmsg_addstrf (msg, "%d", ND_LINK_WINDOW);
     for (const char *t = (const char *) zlist_first (self->topics); t;
          t = (const char *) zlist_next (self->topics))
@@ -439,7 +458,7 @@ nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
         nd_inlink_destroy (&self);
         return NULL;
     }
-    s_credit (self, "HELLO");
+    s_credit (self, "HELLO", self->committed);
     return self;
 }
 
@@ -498,6 +517,24 @@ static uint64_t s_number (zmq_msg_t *part)
     return strtoull (text, NULL, 10);
 }
 
+//  A frame set that does not continue from our position means something
+//  before it was lost (a dropped connection, a HELLO the sender never got):
+//  drop it and ask again from where we are, at most every 200 ms.
+static void s_resync (nd_inlink_t *self)
+{
+    self->gaps++;
+    int64_t now = zclock_mono ();
+    if (now - self->last_resync >= 200) {
+        self->last_resync = now;
+        s_credit (self, "HELLO", self->position);
+    }
+}
+
+static bool s_is (zmq_msg_t *part, const char *command)
+{
+    return zmq_msg_size (part) == 3 && memcmp (zmq_msg_data (part), command, 3) == 0;
+}
+
 int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
 {
     void *socket = zsock_resolve (self->dealer);
@@ -512,16 +549,26 @@ int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
         if (zmq_msg_more (&parts [0]))
             got += s_recv_parts (socket, parts + 1, 3);
         self->last_heard = zclock_mono ();
-        bool is_msg = got == 4 && zmq_msg_size (&parts [0]) == 3
-                   && memcmp (zmq_msg_data (&parts [0]), "MSG", 3) == 0;
-        bool is_pos = got == 2 && zmq_msg_size (&parts [0]) == 3
-                   && memcmp (zmq_msg_data (&parts [0]), "POS", 3) == 0;
         uint64_t seq = got >= 2 ? s_number (&parts [1]) : 0;
-        if (is_pos && seq > self->position)
-            self->position = seq;
-        bool fresh = is_msg && seq > self->position;
-        if (is_msg && !fresh)
-            self->duplicates++;
+        bool fresh = false;
+        if (got == 3 && s_is (&parts [0], "POS")) {
+            uint64_t to = s_number (&parts [2]);
+            if (seq > self->position + 1)
+                s_resync (self);
+            else
+            if (to > self->position)
+                self->position = to;
+        }
+        else
+        if (got == 4 && s_is (&parts [0], "MSG")) {
+            if (seq <= self->position)
+                self->duplicates++;
+            else
+            if (seq > self->position + 1)
+                s_resync (self);
+            else
+                fresh = true;
+        }
         if (fresh) {
             self->position = seq;
             self->received++;
@@ -552,7 +599,7 @@ void nd_inlink_committed (nd_inlink_t *self)
 {
     if (self->position != self->committed) {
         self->committed = self->position;
-        s_credit (self, "ACK");
+        s_credit (self, "ACK", self->committed);
     }
 }
 
@@ -561,7 +608,7 @@ void nd_inlink_aborted (nd_inlink_t *self)
     //  The messages read since the last commit are gone from the socket:
     //  ask the sender to resend from what is really committed.
     self->position = self->committed;
-    s_credit (self, "HELLO");
+    s_credit (self, "HELLO", self->committed);
 }
 
 void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
@@ -570,12 +617,12 @@ void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
     //  or messages may have been lost with a broken connection. A HELLO
     //  from the committed position costs nothing when all is well.
     if (mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000)
-        s_credit (self, "HELLO");
+        s_credit (self, "HELLO", self->committed);
 }
 
 void nd_inlink_stats (nd_inlink_t *self, json_t *stats)
 {
-    json_object_set_new (stats, self->upstream, json_pack ("{s:I, s:I, s:I}",
+    json_object_set_new (stats, self->upstream, json_pack ("{s:I, s:I, s:I, s:I}",
         "position", (json_int_t) self->committed, "received", (json_int_t) self->received,
-        "duplicates", (json_int_t) self->duplicates));
+        "duplicates", (json_int_t) self->duplicates, "gaps", (json_int_t) self->gaps));
 }

@@ -123,10 +123,13 @@ bool nd_cart_same_product (const json_t *a, const json_t *b)
 
 static json_t *s_find (const nd_cart_t *self, const json_t *product, size_t *index)
 {
-    json_t *line;
-    json_array_foreach (self->items, *index, line)
-        if (nd_cart_same_product (line, product))
+    for (size_t i = 0; i < json_array_size (self->items); i++) {
+        json_t *line = json_array_get (self->items, i);
+        if (nd_cart_same_product (line, product)) {
+            *index = i;
             return line;
+        }
+    }
     return NULL;
 }
 

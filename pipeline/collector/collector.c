@@ -1,0 +1,303 @@
+/*  collector - nudge's intake: shop events in over HTTP, durably.
+
+NAME
+    collector - the Segment HTTP Tracking API in front of the nudge pipeline
+
+SYNOPSIS
+    collector [--config FILE] [--name NAME] [--clock wall|event]
+              [--notify-fd N] [--stdin]
+    collector --selftest
+
+DESCRIPTION
+    Serves Segment's HTTP Tracking API (POST /v1/track, /v1/identify,
+    /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch), so any Segment
+    or RudderStack SDK feeds nudge once its host points here. Requests carry
+    a write key, as Segment's do: the HTTP Basic user name, or "writeKey" in
+    the body. Each event is checked (a known type, a userId or anonymousId,
+    an "event" name for track, ...), normalized (its "id" is its messageId,
+    its "user" the userId or else the anonymousId, its "time" the client's
+    timestamp corrected for clock skew) and published on topic
+    "event.<type>" for the sessionizer.
+
+    The answer is 200 only once the events are committed to the collector's
+    LMDB journal: kill -9 after a 200 loses nothing. A messageId seen before
+    (an SDK retrying a batch whose answer it missed) is answered 200 and
+    not passed on again. Limits follow Segment: 32 KB an event, 500 KB a
+    batch (413 beyond). In a batch, valid events are kept and each invalid
+    one is listed with its index and reason.
+
+    With --clock event, POST /v1/tick {"time":...} (or a stdin line
+    {"type":"tick","time":...}) moves event time for the whole pipeline.
+
+    GET /health answers {"status":"ok"} for load balancers.
+
+    With --stdin, Segment events are also read from standard input, one JSON
+    object a line (a replay of an export); bad lines are logged with their
+    number and skipped. At end of input the collector keeps serving.
+
+    Options in its section of the pipeline file: http (host:port, default
+    127.0.0.1:8080, "off" for none), write-keys (one "key = ..." line per
+    key; "env:NAME" or "file:PATH" to keep the secret out of the file),
+    max-event, max-batch (sizes), dedupe-window (default 24h). See
+    collector(1).
+*/
+#include <unistd.h>
+#include "collector.h"
+
+typedef struct {
+    bool read_stdin;
+} collector_args_t;
+
+typedef struct {
+    nd_stage_t *stage;
+    collector_args_t *args;
+    collector_limits_t limits;
+    collector_counters_t counters;
+    char **keys;                //  NULL-terminated; the secrets themselves
+    collector_queue_t *queue;
+    collector_seen_t *seen;
+    collector_http_t *http;
+    collector_stdin_t *input;
+    collector_ticket_t *inflight;   //  tickets in the open transaction
+    uint64_t inflight_accepted;
+    uint64_t inflight_duplicates;
+    bool inflight_failed;
+} collector_t;
+
+/*  nd.h hands our options to parse_arg but not to setup; until it does,
+    they travel in this one process-wide variable, set before any thread
+    starts (like the program's name).                                    */
+static collector_args_t s_args;
+
+static int s_parse_arg (const char *arg, void *args)
+{
+    if (strcmp (arg, "--stdin"))
+        return -1;
+    ((collector_args_t *) args)->read_stdin = true;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int s_size_option (nd_stage_t *stage, const char *path, const char *fallback,
+                          size_t *value)
+{
+    uint64_t bytes;
+    if (nd_size_parse (nd_stage_option (stage, path, fallback), &bytes)
+    ||  bytes < 1024 || bytes > 64 * 1024 * 1024)
+        return nd_stage_config_error (stage, path, "not a size from 1k to 64M, such as 32k");
+    *value = (size_t) bytes;
+    return 0;
+}
+
+//  The secret may live outside the pipeline file, which is checked in.
+static char *s_resolve_key (nd_stage_t *stage, const char *value)
+{
+    if (strncmp (value, "env:", 4) == 0) {
+        const char *secret = getenv (value + 4);
+        if (secret && *secret)
+            return strdup (secret);
+        nd_stage_config_error (stage, "write-keys/key", "environment variable not set");
+        return NULL;
+    }
+    if (strncmp (value, "file:", 5) == 0) {
+        char secret [256] = "";
+        FILE *file = fopen (value + 5, "r");
+        if (file) {
+            if (!fgets (secret, sizeof secret, file))
+                *secret = 0;
+            fclose (file);
+        }
+        secret [strcspn (secret, "\r\n")] = 0;
+        if (*secret)
+            return strdup (secret);
+        nd_stage_config_error (stage, "write-keys/key", "cannot read the key file");
+        return NULL;
+    }
+    return strdup (value);
+}
+
+static int s_read_keys (collector_t *self)
+{
+    const char **values = nd_stage_option_list (self->stage, "write-keys", "key");
+    size_t count = 0;
+    while (values [count])
+        count++;
+    self->keys = (char **) zmalloc ((count + 1) * sizeof *self->keys);
+    int rc = count ? 0 : nd_stage_config_error (self->stage, "write-keys",
+                                                "needs at least one key = \"...\" line");
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        rc = (self->keys [i] = s_resolve_key (self->stage, values [i])) ? 0 : -1;
+    free (values);
+    return rc;
+}
+
+static int s_start_http (collector_t *self)
+{
+    const char *address = nd_stage_option (self->stage, "http", "127.0.0.1:8080");
+    if (strcmp (address, "off") == 0)
+        return 0;
+    char reason [200];
+    int fd = collector_http_listen (address, reason, sizeof reason);
+    if (fd < 0)
+        return nd_stage_config_error (self->stage, "http", reason);
+    self->http = collector_http_new (fd, (const char **) self->keys, &self->limits,
+                                     self->queue, &self->counters,
+                                     nd_stage_name (self->stage));
+    return self->http ? 0 : -1;
+}
+
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+{
+    collector_t *self = (collector_t *) zmalloc (sizeof *self);
+    *self_p = self;             //  torn down by the runtime even if we fail
+    self->stage = stage;
+    self->args = &s_args;
+    self->limits.event_time = nd_clock_is_event (nd_stage_clock (stage));
+    int64_t window;
+    if (s_size_option (stage, "max-event", "32k", &self->limits.max_event)
+    ||  s_size_option (stage, "max-batch", "500k", &self->limits.max_batch)
+    ||  nd_stage_option_duration (stage, "dedupe-window", "24h", &window)
+    ||  s_read_keys (self))
+        return -1;
+    if (!(self->seen = collector_seen_new (txn, window))
+    ||  !(self->queue = collector_queue_new ())
+    ||  s_start_http (self))
+        return -1;
+    if (self->args->read_stdin
+    &&  !(self->input = collector_stdin_new (STDIN_FILENO, &self->limits, self->queue,
+                                             &self->counters)))
+        return -1;
+    return 0;
+}
+
+static void s_teardown (void **self_p)
+{
+    collector_t *self = (collector_t *) *self_p;
+    if (self) {
+        //  Closing the queue answers every waiting request, so the threads
+        //  that wait on it can be joined
+        if (self->queue)
+            collector_queue_close (self->queue);
+        collector_stdin_destroy (&self->input);
+        collector_http_destroy (&self->http);
+        collector_queue_destroy (&self->queue);
+        collector_seen_destroy (&self->seen);
+        for (char **key = self->keys; key && *key; key++)
+            free (*key);
+        free (self->keys);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+/* ----------------------------------------------------------------- loop */
+
+static int s_source_fd (void *self_)
+{
+    collector_t *self = (collector_t *) self_;
+    return collector_queue_fd (self->queue);
+}
+
+//  One event into the journal, unless its messageId was seen before.
+static int s_store (collector_t *self, MDB_txn *txn, collector_item_t *item)
+{
+    nd_clock_t *clock = nd_stage_clock (self->stage);
+    if (item->time == 0) {      //  event time, and the event said nothing
+        item->time = nd_clock_now (clock);
+        collector_event_stamp (item->body, item->time);
+    }
+    nd_clock_advance (clock, item->time);
+    const char *id = json_string_value (json_object_get (item->body, "id"));
+    int seen = collector_seen_check (self->seen, txn, id, nd_clock_now (clock));
+    if (seen < 0)
+        return -1;
+    if (seen) {
+        self->inflight_duplicates++;
+        return 0;
+    }
+    if (nd_emit (self->stage, txn, item->topic, item->body))
+        return -1;
+    self->inflight_accepted++;
+    return 0;
+}
+
+//  Every waiting request goes into this one transaction (group commit).
+static int s_source_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
+{
+    (void) stage;
+    collector_t *self = (collector_t *) self_;
+    collector_ticket_t *tickets = collector_queue_take (self->queue);
+    for (collector_ticket_t *ticket = tickets; ticket && !self->inflight_failed;
+         ticket = collector_ticket_next (ticket))
+        for (size_t i = 0; i < collector_ticket_size (ticket) && !self->inflight_failed; i++)
+            self->inflight_failed = s_store (self, txn, collector_ticket_item (ticket, i)) != 0;
+    //  The runtime calls us once a transaction; should that change, the
+    //  lists join so that every ticket still hears the outcome
+    self->inflight = collector_ticket_join (self->inflight, tickets);
+    return self->inflight_failed ? -1 : 0;
+}
+
+//  A drain that failed half way may still have committed its first part;
+//  its requests hear 503 and retry, and the ids already stored make the
+//  retry a duplicate, not a loss.
+static void s_source_committed (nd_stage_t *stage, void *self_, int rc)
+{
+    (void) stage;
+    collector_t *self = (collector_t *) self_;
+    bool ok = rc == 0 && !self->inflight_failed;
+    if (ok) {
+        atomic_fetch_add (&self->counters.accepted, self->inflight_accepted);
+        atomic_fetch_add (&self->counters.duplicates, self->inflight_duplicates);
+    }
+    if (self->inflight)
+        collector_queue_finish (self->queue, self->inflight, ok ? 0 : -1);
+    self->inflight = NULL;
+    self->inflight_accepted = self->inflight_duplicates = 0;
+    self->inflight_failed = false;
+}
+
+static void s_stats (void *self_, json_t *stats)
+{
+    collector_t *self = (collector_t *) self_;
+    collector_counters_t *counters = &self->counters;
+    //  "rejected" replaces the runtime's count of bad input messages: the
+    //  collector's input is HTTP and stdin, and those are what it rejects
+    json_t *ours = json_pack ("{s:I, s:I, s:I, s:I, s:I}",
+        "requests", (json_int_t) atomic_load (&counters->requests),
+        "accepted", (json_int_t) atomic_load (&counters->accepted),
+        "rejected", (json_int_t) atomic_load (&counters->rejected),
+        "duplicates", (json_int_t) atomic_load (&counters->duplicates),
+        "pending", (json_int_t) collector_queue_pending (self->queue));
+    json_object_update (stats, ours);
+    json_decref (ours);
+}
+
+static int s_selftest (void)
+{
+    collector_event_test (true);
+    collector_queue_test (true);
+    printf ("collector: selftest ok\n");
+    return 0;
+}
+
+int main (int argc, char **argv)
+{
+    if (argc == 2 && strcmp (argv [1], "--selftest") == 0)
+        return s_selftest ();
+    const nd_stage_def_t def = {
+        .name = "collector",
+        .summary = "Takes shop events in over the Segment HTTP Tracking API, durably.",
+        .options_help = "      --stdin           also read Segment events, one JSON object a line\n"
+                        "      --selftest        run the collector's self-tests and exit\n",
+        .parse_arg = s_parse_arg,
+        .args = &s_args,
+        .setup = s_setup,
+        .source_fd = s_source_fd,
+        .source_drain = s_source_drain,
+        .source_committed = s_source_committed,
+        .stats = s_stats,
+        .teardown = s_teardown
+    };
+    return nd_stage_main (argc, argv, &def);
+}

@@ -1,0 +1,168 @@
+/*  groups.c - the built-in visitor groups the journeys start from.
+
+    just_looking    this session: browsing, nothing added to the cart
+    came_to_buy     this session: first cart add within the first
+                    came-to-buy-events events and came-to-buy-within
+    hesitating      came back to products or categories seen in earlier
+                    sessions (hesitating-returns), or left a cart behind
+                    in hesitating-abandons sessions
+    customer        at least one order
+    loyal           at least loyal-orders orders
+    lapsed          a customer with no order for lapsed-after
+    new_subscriber  reachable by e-mail or SMS with consent, since less
+                    than subscriber-for
+
+    The session groups describe the current session, or the last one
+    until the next begins: a cart abandoned after the visitor left still
+    belongs to someone who came to buy. lapsed and new_subscriber change
+    with time alone; seg_groups_next_change says when.                   */
+#include <assert.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "segmenter.h"
+
+static const char *const s_names [] = {
+    "just_looking", "came_to_buy", "hesitating", "customer", "loyal", "lapsed",
+    "new_subscriber", NULL
+};
+
+static const struct {
+    const char *path;
+    const char *fallback;
+    bool duration;
+    size_t offset;
+} s_options [] = {
+    { "came-to-buy-events", "5", false, offsetof (seg_thresholds_t, came_to_buy_events) },
+    { "came-to-buy-within", "10m", true, offsetof (seg_thresholds_t, came_to_buy_within) },
+    { "hesitating-returns", "2", false, offsetof (seg_thresholds_t, hesitating_returns) },
+    { "hesitating-abandons", "2", false, offsetof (seg_thresholds_t, hesitating_abandons) },
+    { "loyal-orders", "3", false, offsetof (seg_thresholds_t, loyal_orders) },
+    { "lapsed-after", "90d", true, offsetof (seg_thresholds_t, lapsed_after) },
+    { "subscriber-for", "30d", true, offsetof (seg_thresholds_t, subscriber_for) },
+};
+
+int seg_groups_configure (nd_stage_t *stage, seg_thresholds_t *thresholds)
+{
+    for (size_t i = 0; i < sizeof s_options / sizeof s_options [0]; i++) {
+        int64_t *value = (int64_t *) ((char *) thresholds + s_options [i].offset);
+        int rc = s_options [i].duration
+               ? nd_stage_option_duration (stage, s_options [i].path, s_options [i].fallback, value)
+               : nd_stage_option_int (stage, s_options [i].path, s_options [i].fallback, value);
+        if (rc)
+            return -1;
+        //  A zero threshold would put every visitor in the group.
+        if (*value < 1)
+            return nd_stage_config_error (stage, s_options [i].path, "must be more than 0");
+    }
+    return 0;
+}
+
+const char *const *seg_groups_names (void)
+{
+    return s_names;
+}
+
+static bool s_in_group (const seg_thresholds_t *t, const json_t *profile, int64_t now,
+                        const char *group)
+{
+    double orders = seg_profile_number (profile, "orders");
+    bool session = json_object_get (profile, "session") != NULL;
+    bool added = seg_profile_session (profile, "added");
+    if (!strcmp (group, "just_looking"))
+        return session && !added && seg_profile_session (profile, "events") > 0;
+    if (!strcmp (group, "came_to_buy"))
+        return added && seg_profile_session (profile, "add_events") <= t->came_to_buy_events
+                     && seg_profile_session (profile, "add_after") <= t->came_to_buy_within;
+    if (!strcmp (group, "hesitating"))
+        return seg_profile_number (profile, "returns") >= t->hesitating_returns
+            || seg_profile_number (profile, "abandoned_carts") >= t->hesitating_abandons;
+    if (!strcmp (group, "customer"))
+        return orders >= 1;
+    if (!strcmp (group, "loyal"))
+        return orders >= t->loyal_orders;
+    if (!strcmp (group, "lapsed"))
+        return orders >= 1 && now - seg_profile_time (profile, "last_order") >= t->lapsed_after;
+    assert (!strcmp (group, "new_subscriber"));
+    return json_object_get (profile, "subscribed")
+        && now - seg_profile_time (profile, "subscribed") < t->subscriber_for;
+}
+
+void seg_groups_match (const seg_thresholds_t *thresholds, const json_t *profile,
+                       int64_t now, json_t *members)
+{
+    for (const char *const *group = s_names; *group; group++)
+        if (s_in_group (thresholds, profile, now, *group))
+            json_array_append_new (members, json_string (*group));
+}
+
+int64_t seg_groups_next_change (const seg_thresholds_t *thresholds, const json_t *profile,
+                                int64_t now)
+{
+    int64_t next = 0, due [2] = { 0, 0 };
+    if (seg_profile_number (profile, "orders") >= 1)
+        due [0] = seg_profile_time (profile, "last_order") + thresholds->lapsed_after;
+    if (json_object_get (profile, "subscribed"))
+        due [1] = seg_profile_time (profile, "subscribed") + thresholds->subscriber_for;
+    for (size_t i = 0; i < 2; i++)
+        if (due [i] > now && (next == 0 || due [i] < next))
+            next = due [i];
+    return next;
+}
+
+/* ------------------------------------------------------------ selftest -- */
+
+static bool s_has (const json_t *members, const char *name)
+{
+    size_t index;
+    json_t *member;
+    json_array_foreach (members, index, member)
+        if (!strcmp (json_string_value (member), name))
+            return true;
+    return false;
+}
+
+static json_t *s_members (const seg_thresholds_t *t, const json_t *profile, int64_t now)
+{
+    json_t *members = json_array ();
+    seg_groups_match (t, profile, now, members);
+    return members;
+}
+
+void seg_groups_test (bool verbose)
+{
+    if (verbose)
+        printf (" * seg_groups: ");
+    seg_thresholds_t t = { 5, 600000, 2, 2, 3, 90 * SEG_DAY_MS, 30 * SEG_DAY_MS };
+    int64_t t0 = 1767225600000LL;
+    json_t *profile = seg_profile_new (t0);
+    json_t *body = json_pack ("{s:s}", "event", "Product Viewed");
+    seg_profile_apply (profile, "session.started", body, t0, false);
+    seg_profile_apply (profile, "event.track", body, t0, false);
+    json_t *members = s_members (&t, profile, t0);
+    assert (json_array_size (members) == 1 && s_has (members, "just_looking"));
+    json_decref (members);
+    json_object_set_new (body, "event", json_string ("Product Added"));
+    seg_profile_apply (profile, "event.track", body, t0 + 1000, false);
+    json_decref (body);
+    members = s_members (&t, profile, t0);
+    assert (json_array_size (members) == 1 && s_has (members, "came_to_buy"));
+    json_decref (members);
+
+    body = json_pack ("{s:f}", "total", 10.0);
+    for (int order = 0; order < 3; order++)
+        seg_profile_apply (profile, "order.completed", body, t0 + 2000, false);
+    json_decref (body);
+    members = s_members (&t, profile, t0 + 2000);
+    assert (s_has (members, "customer") && s_has (members, "loyal") && !s_has (members, "lapsed"));
+    json_decref (members);
+    int64_t due = seg_groups_next_change (&t, profile, t0 + 2000);
+    assert (due == t0 + 2000 + 90 * SEG_DAY_MS);
+    members = s_members (&t, profile, due);
+    assert (s_has (members, "lapsed"));
+    json_decref (members);
+    assert (seg_groups_next_change (&t, profile, due) == 0);
+    json_decref (profile);
+    if (verbose)
+        printf ("OK\n");
+}

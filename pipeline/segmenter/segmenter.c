@@ -1,0 +1,414 @@
+/*  segmenter - who each visitor is to the shop, decided on every event.
+
+NAME
+    segmenter - keeps each visitor's counters and segment membership and
+    annotates the sessionizer's output with them
+
+SYNOPSIS
+    segmenter [-c FILE] [-n NAME] [--clock wall|event] [--notify-fd N]
+    segmenter --selftest [-v]
+
+DESCRIPTION
+    Reads the sessionizer's output over a durable link and keeps, per
+    visitor, in its own LMDB state: visits (sessions started), orders,
+    spend, last order, first and last seen, product views, cart adds,
+    cart value, interest per category, sessions that left a cart behind,
+    returns to products or categories seen in an earlier session, the
+    current session's progress and the segments the visitor is in.
+
+    On every message it updates the visitor's counters, decides the
+    visitor's segments again and, in the same transaction, passes the
+    message on (same topic, same body) with "segments" (the current list)
+    and "profile" (the counters) added, then emits segment.exited and
+    segment.entered for each change:
+
+        {"id", "user", "visitor", "time", "segment", "segments", "cause"}
+
+    The segments are the built-in groups (just_looking, came_to_buy,
+    hesitating, customer, loyal, lapsed, new_subscriber; thresholds are
+    options in its section of the pipeline file) and the rule segments
+    of the file named by "segments" (conf/segments.zpl). Membership that
+    changes with time alone (lapsed 90 days after the last order,
+    new_subscriber, rules on days_since_*) flips when the clock passes
+    that moment, event or not: each profile's next such moment sits in a
+    time-ordered index the runtime's timers walk. A bad rule stops the
+    program at start with "file:line: reason".
+
+    STATS adds "profiles", "timers" (profiles waiting for a moment) and
+    "segments" (members per segment). See segmenter(1).
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "segmenter.h"
+
+#define VISITOR_MAX 400         //  bytes; visitor ids are LMDB keys
+
+typedef struct {
+    nd_stage_t *stage;
+    MDB_dbi profiles;           //  visitor -> profile (profile.c)
+    MDB_dbi revisits;           //  visitor, 'p' | 'c', product or category -> visit seen in
+    MDB_dbi due;                //  u64 time, visitor -> "": look at the profile again then
+    MDB_dbi members;            //  segment -> u64 member count
+    seg_thresholds_t thresholds;
+    seg_rules_t *rules;
+} segmenter_t;
+
+/* ------------------------------------------------------------- state -- */
+
+static void s_visitor_key (nd_key_t *key, const char *visitor)
+{
+    nd_key_init (key);
+    nd_key_str (key, visitor);
+}
+
+static void s_due_key (nd_key_t *key, int64_t due, const char *visitor)
+{
+    nd_key_init (key);
+    nd_key_u64 (key, (uint64_t) due);
+    nd_key_str (key, visitor);
+}
+
+//  0 and the stored profile, or 0 and a new one first seen at time.
+static int s_profile_load (segmenter_t *self, MDB_txn *txn, const char *visitor, int64_t time,
+                           json_t **profile)
+{
+    nd_key_t key;
+    s_visitor_key (&key, visitor);
+    int rc = nd_db_get_json (txn, self->profiles, &key, profile);
+    if (rc == ND_NOTFOUND)
+        *profile = seg_profile_new (time);
+    return rc < 0 ? -1 : 0;
+}
+
+//  Moves the profile's entry in the time-ordered index to next (0: none).
+static int s_reschedule (segmenter_t *self, MDB_txn *txn, const char *visitor,
+                         json_t *profile, int64_t next)
+{
+    int64_t due = json_integer_value (json_object_get (profile, "due"));
+    if (due == next)
+        return 0;
+    nd_key_t key;
+    s_due_key (&key, due, visitor);
+    if (due && nd_db_del (txn, self->due, &key) < 0)
+        return -1;
+    json_object_set_new (profile, "due", json_integer (next));
+    s_due_key (&key, next, visitor);
+    return next ? nd_db_put_raw (txn, self->due, &key, "", 0) : 0;
+}
+
+static int s_count_member (segmenter_t *self, MDB_txn *txn, const char *segment, int delta)
+{
+    nd_key_t key;
+    s_visitor_key (&key, segment);
+    uint64_t count = 0;
+    if (nd_db_get_u64 (txn, self->members, &key, &count) < 0)
+        return -1;
+    count = delta < 0 && count == 0 ? 0 : count + (uint64_t) (int64_t) delta;
+    return nd_db_put_u64 (txn, self->members, &key, count);
+}
+
+//  A product viewed again in a later visit than the last time it (or
+//  its category) was: what hesitating shoppers do.
+static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
+                      const json_t *profile, const nd_msg_t *msg, bool *revisit)
+{
+    const char *ids [2];
+    *revisit = false;
+    if (!seg_profile_viewed (msg->topic, msg->body, &ids [0], &ids [1]))
+        return 0;
+    uint64_t visit = (uint64_t) seg_profile_number (profile, "visits");
+    for (int i = 0; i < 2; i++) {
+        if (!ids [i] || !*ids [i])
+            continue;
+        nd_key_t key;
+        s_visitor_key (&key, visitor);
+        nd_key_u8 (&key, i ? 'c' : 'p');
+        nd_key_str (&key, ids [i]);
+        uint64_t seen;
+        int rc = nd_db_get_u64 (txn, self->revisits, &key, &seen);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && seen < visit)
+            *revisit = true;
+        if (key.overflow == false && nd_db_put_u64 (txn, self->revisits, &key, visit))
+            return -1;
+    }
+    return 0;
+}
+
+//  Deletes a visitor merged away: profile and revisit index.
+static int s_forget (segmenter_t *self, MDB_txn *txn, const char *visitor)
+{
+    nd_key_t key;
+    s_visitor_key (&key, visitor);
+    if (nd_db_del (txn, self->profiles, &key) < 0)
+        return -1;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->revisits, &cursor);
+    MDB_val k = nd_key_val (&key), v;
+    if (rc == 0)
+        rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > key.size && memcmp (k.mv_data, key.data, key.size) == 0)
+        if ((rc = mdb_cursor_del (cursor, 0)) == 0)
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_GET_CURRENT);
+    if (cursor)
+        mdb_cursor_close (cursor);
+    return rc && rc != MDB_NOTFOUND && rc != EINVAL ? nd_db_error (rc, "forget") : 0;
+}
+
+/* ---------------------------------------------------------- messages -- */
+
+static bool s_has (const json_t *members, const char *name)
+{
+    size_t index;
+    json_t *member;
+    json_array_foreach (members, index, member)
+        if (streq (json_string_value (member), name))
+            return true;
+    return false;
+}
+
+//  segment.entered or segment.exited for every name in a and not in b.
+static int s_announce (segmenter_t *self, MDB_txn *txn, const char *visitor, const json_t *a,
+                       const json_t *b, const json_t *members, const nd_msg_t *msg, bool entered)
+{
+    char stamp [32];
+    const char *time = msg ? json_string_value (json_object_get (msg->body, "time")) : NULL;
+    const char *cause = msg ? json_string_value (json_object_get (msg->body, "id")) : NULL;
+    size_t index;
+    json_t *name;
+    json_array_foreach (a, index, name) {
+        if (s_has (b, json_string_value (name)))
+            continue;
+        json_t *body = json_pack ("{s:s, s:s, s:s, s:O, s:O, s:s}", "user", visitor,
+            "visitor", visitor, "time", time ? time : nd_time_format (nd_stage_now (self->stage), stamp),
+            "segment", name, "segments", members, "cause", cause ? cause : "clock");
+        int rc = body ? nd_emit (self->stage, txn, entered ? "segment.entered" : "segment.exited", body) : -1;
+        json_decref (body);
+        if (rc || s_count_member (self, txn, json_string_value (name), entered ? 1 : -1))
+            return -1;
+    }
+    return 0;
+}
+
+//  The input, same topic and body, with what the segmenter knows added.
+static int s_pass_on (segmenter_t *self, MDB_txn *txn, const nd_msg_t *msg,
+                      json_t *members, const json_t *profile, int64_t now)
+{
+    json_t *body = json_copy (msg->body);
+    json_object_set_new (body, "segments", members ? json_incref (members) : json_array ());
+    if (profile)
+        json_object_set_new (body, "profile", seg_profile_summary (profile, now));
+    int rc = nd_emit (self->stage, txn, msg->topic, body);
+    json_decref (body);
+    return rc;
+}
+
+//  Decides the profile's segments at now and commits to them: stores the
+//  profile, passes msg on (if any) and announces every change.
+static int s_settle (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t *profile,
+                     int64_t now, const nd_msg_t *msg)
+{
+    json_t *members = json_array ();
+    seg_groups_match (&self->thresholds, profile, now, members);
+    seg_rules_match (self->rules, profile, now, members);
+    int64_t next = seg_groups_next_change (&self->thresholds, profile, now);
+    int64_t rule_next = seg_rules_next_change (self->rules, profile, now);
+    if (rule_next && (!next || rule_next < next))
+        next = rule_next;
+    json_t *before = json_incref (json_object_get (profile, "segments"));
+    json_object_set (profile, "segments", members);
+    nd_key_t key;
+    s_visitor_key (&key, visitor);
+    int rc = s_reschedule (self, txn, visitor, profile, next)
+          || nd_db_put_json (txn, self->profiles, &key, profile)
+          || (msg && s_pass_on (self, txn, msg, members, profile, now))
+          || s_announce (self, txn, visitor, before, members, members, msg, false)
+          || s_announce (self, txn, visitor, members, before, members, msg, true) ? -1 : 0;
+    json_decref (before);
+    json_decref (members);
+    return rc;
+}
+
+/* -------------------------------------------------------------- stage -- */
+
+//  The sessionizer found two visitors to be one person: the survivor
+//  takes the other's history; the other leaves its segments, so what
+//  downstream started for that id stops.
+static int s_merge (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t *profile,
+                    const nd_msg_t *msg)
+{
+    const char *loser = json_string_value (json_object_get (msg->body, "merged"));
+    nd_key_t key;
+    s_visitor_key (&key, loser ? loser : "");
+    json_t *gone = NULL;
+    int rc = loser && *loser && !streq (loser, visitor)
+           ? nd_db_get_json (txn, self->profiles, &key, &gone) : ND_NOTFOUND;
+    if (rc)
+        return rc < 0 ? -1 : 0;
+    seg_profile_merge (profile, gone);
+    json_t *none = json_array ();
+    rc = s_announce (self, txn, loser, json_object_get (gone, "segments"), none, none, msg, false)
+      || s_reschedule (self, txn, loser, gone, 0) || s_forget (self, txn, loser) ? -1 : 0;
+    json_decref (none);
+    json_decref (gone);
+    return rc;
+}
+
+static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
+{
+    segmenter_t *self = (segmenter_t *) self_;
+    const char *visitor = json_string_value (json_object_get (msg->body, "user"));
+    int64_t now = nd_stage_now (stage);
+    if (!visitor || !*visitor)
+        return s_pass_on (self, txn, msg, NULL, NULL, now);
+    if (strlen (visitor) > VISITOR_MAX) {
+        nd_stage_reject (stage, msg, "user longer than 400 bytes");
+        return -1;
+    }
+    int64_t time = msg->time ? msg->time : now;
+    json_t *profile = NULL;
+    bool revisit = false;
+    int rc = s_profile_load (self, txn, visitor, time, &profile);
+    if (rc == 0 && streq (msg->topic, "visitor.merged"))
+        rc = s_merge (self, txn, visitor, profile, msg);
+    if (rc == 0)
+        rc = s_revisit (self, txn, visitor, profile, msg, &revisit);
+    if (rc == 0) {
+        seg_profile_apply (profile, msg->topic, msg->body, time, revisit);
+        rc = s_settle (self, txn, visitor, profile, now, msg);
+    }
+    json_decref (profile);
+    return rc;
+}
+
+//  The earliest entry of the time-ordered index if it is due at now.
+static bool s_next_due (segmenter_t *self, MDB_txn *txn, int64_t now, int64_t *due,
+                        char *visitor)
+{
+    MDB_cursor *cursor;
+    MDB_val k, v;
+    if (mdb_cursor_open (txn, self->due, &cursor))
+        return false;
+    bool found = mdb_cursor_get (cursor, &k, &v, MDB_FIRST) == 0 && k.mv_size > 8
+              && (int64_t) nd_key_get_u64 (&k, 0) <= now;
+    if (found) {
+        *due = (int64_t) nd_key_get_u64 (&k, 0);
+        snprintf (visitor, VISITOR_MAX + 1, "%.*s", (int) (k.mv_size - 9), (char *) k.mv_data + 8);
+    }
+    mdb_cursor_close (cursor);
+    return found;
+}
+
+static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
+{
+    (void) stage;
+    segmenter_t *self = (segmenter_t *) self_;
+    char visitor [VISITOR_MAX + 1];
+    int64_t due;
+    while (s_next_due (self, txn, now, &due, visitor)) {
+        nd_key_t key;
+        s_due_key (&key, due, visitor);
+        json_t *profile = NULL;
+        if (nd_db_del (txn, self->due, &key) < 0
+        ||  s_profile_load (self, txn, visitor, now, &profile))
+            return -1;
+        json_object_set_new (profile, "due", json_integer (0));
+        int rc = s_settle (self, txn, visitor, profile, now, NULL);
+        json_decref (profile);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_count_segment (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    json_object_set_new ((json_t *) arg, (const char *) key->mv_data,
+                         json_integer ((json_int_t) nd_key_get_u64 (data, 0)));
+    return 0;
+}
+
+static void s_stats (void *self_, json_t *stats)
+{
+    segmenter_t *self = (segmenter_t *) self_;
+    json_t *segments = json_object ();
+    for (const char *const *group = seg_groups_names (); *group; group++)
+        json_object_set_new (segments, *group, json_integer (0));
+    for (size_t i = 0; i < seg_rules_size (self->rules); i++)
+        json_object_set_new (segments, seg_rules_name (self->rules, i), json_integer (0));
+    MDB_txn *txn;
+    MDB_stat profiles = { 0 }, due = { 0 };
+    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+        nd_key_t all;
+        nd_key_init (&all);
+        mdb_stat (txn, self->profiles, &profiles);
+        mdb_stat (txn, self->due, &due);
+        nd_db_scan (txn, self->members, &all, s_count_segment, segments);
+        mdb_txn_abort (txn);
+    }
+    json_object_set_new (stats, "profiles", json_integer ((json_int_t) profiles.ms_entries));
+    json_object_set_new (stats, "timers", json_integer ((json_int_t) due.ms_entries));
+    json_object_set_new (stats, "segments", segments);
+}
+
+static void s_teardown (void **self_p)
+{
+    segmenter_t *self = (segmenter_t *) *self_p;
+    if (self) {
+        seg_rules_destroy (&self->rules);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+{
+    segmenter_t *self = (segmenter_t *) calloc (1, sizeof *self);
+    if (!self)
+        return -1;
+    self->stage = stage;
+    const char *file = nd_stage_option (stage, "segments", NULL);
+    int rc = nd_db_open (txn, "profiles", &self->profiles)
+          || nd_db_open (txn, "revisits", &self->revisits)
+          || nd_db_open (txn, "due", &self->due)
+          || nd_db_open (txn, "members", &self->members)
+          || seg_groups_configure (stage, &self->thresholds) ? -1 : 0;
+    if (rc == 0 && !(self->rules = seg_rules_load (file)))
+        rc = -1;
+    if (rc) {
+        s_teardown ((void **) &self);
+        return -1;
+    }
+    if (file)
+        nd_log ("%zu rule segments from %s", seg_rules_size (self->rules), file);
+    *self_p = self;
+    return 0;
+}
+
+static int s_selftest (bool verbose)
+{
+    seg_profile_test (verbose);
+    seg_groups_test (verbose);
+    seg_rules_test (verbose);
+    printf ("segmenter selftest: OK\n");
+    return 0;
+}
+
+int main (int argc, char **argv)
+{
+    if (argc >= 2 && strcmp (argv [1], "--selftest") == 0)
+        return s_selftest (argc >= 3 && strcmp (argv [2], "-v") == 0);
+    nd_stage_def_t def = {
+        .name = "segmenter",
+        .summary = "Keeps each visitor's counters and segments; annotates the sessionizer's output.",
+        .options_help = "      --selftest [-v]   run the segmenter's self-tests and exit\n",
+        .setup = s_setup,
+        .apply = s_apply,
+        .timers = s_timers,
+        .stats = s_stats,
+        .teardown = s_teardown
+    };
+    return nd_stage_main (argc, argv, &def);
+}

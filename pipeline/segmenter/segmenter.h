@@ -1,0 +1,98 @@
+/*  segmenter.h - what the segmenter's source files share.
+
+    Private to pipeline/segmenter: other stages know the segmenter only by
+    its messages (segmenter(1), README "Wire format").
+
+    A profile is one JSON record per visitor (LMDB "profiles"): counters,
+    times in ms since the epoch, traits, the current session's progress
+    and the segments the visitor is in. profile.c keeps the counters and
+    knows nothing of LMDB; groups.c and rules.c decide membership from a
+    profile and the clock; segmenter.c stores, indexes and announces.  */
+#ifndef SEGMENTER_H_INCLUDED
+#define SEGMENTER_H_INCLUDED
+
+#include "nd.h"
+
+#define SEG_DAY_MS 86400000LL
+
+/* ------------------------------------------------------------ profile */
+
+/*  A new profile, first seen at time.                                    */
+json_t *seg_profile_new (int64_t time);
+/*  Counts one input message (topic, body) that happened at time.
+    revisit: it is a product view of a product or category the visitor
+    also viewed in an earlier session (segmenter.c keeps that index).    */
+void seg_profile_apply (json_t *profile, const char *topic, const json_t *body,
+                        int64_t time, bool revisit);
+/*  What a product view is about, for the revisit index: product id and
+    category, each NULL when absent. Returns false if body is no view.   */
+bool seg_profile_viewed (const char *topic, const json_t *body,
+                         const char **product, const char **category);
+/*  loser turned out to be the same person as profile: adds its history. */
+void seg_profile_merge (json_t *profile, const json_t *loser);
+/*  The counters for messages downstream; a new reference.               */
+json_t *seg_profile_summary (const json_t *profile, int64_t now);
+
+/*  Readers for groups.c and rules.c; absent fields read as 0 / false.   */
+double seg_profile_number (const json_t *profile, const char *field);
+int64_t seg_profile_time (const json_t *profile, const char *field);
+/*  Whole days since the time in field; false when it never happened.   */
+bool seg_profile_days_since (const json_t *profile, const char *field, int64_t now,
+                             int64_t *days);
+/*  The session counter (integer) in the current session, or 0.          */
+int64_t seg_profile_session (const json_t *profile, const char *field);
+
+/*  Names a rule may test, for rules.c: counters, and the days since a
+    profile time ("days_since_last_order" -> "last_order").              */
+bool seg_profile_is_counter (const char *name);
+const char *seg_profile_age_field (const char *name);
+/*  "visits, orders, ..." for error messages.                             */
+const char *seg_profile_names (void);
+
+void seg_profile_test (bool verbose);
+
+/* ------------------------------------------------------------- groups */
+
+/*  Thresholds of the built-in visitor groups (pipeline file options).   */
+typedef struct {
+    int64_t came_to_buy_events;     //  first cart add within this many events
+    int64_t came_to_buy_within;     //  ... and this long after the session began (ms)
+    int64_t hesitating_returns;     //  revisits of products seen in earlier sessions
+    int64_t hesitating_abandons;    //  or sessions that left a cart behind
+    int64_t loyal_orders;
+    int64_t lapsed_after;           //  ms without an order
+    int64_t subscriber_for;         //  ms a new subscriber stays new
+} seg_thresholds_t;
+
+/*  Reads the thresholds; -1 (logged with file and line) on a bad value. */
+int seg_groups_configure (nd_stage_t *stage, seg_thresholds_t *thresholds);
+/*  The built-in groups' names, NULL-terminated.                          */
+const char *const *seg_groups_names (void);
+/*  Appends the names of the groups profile is in at now to members.     */
+void seg_groups_match (const seg_thresholds_t *thresholds, const json_t *profile,
+                       int64_t now, json_t *members);
+/*  The first time after now at which a group may change with no new
+    event (lapsed, new_subscriber), or 0 if none.                         */
+int64_t seg_groups_next_change (const seg_thresholds_t *thresholds, const json_t *profile,
+                                int64_t now);
+void seg_groups_test (bool verbose);
+
+/* -------------------------------------------------------------- rules */
+
+/*  Rule segments from a file such as conf/segments.zpl (segmenter(1)).   */
+typedef struct _seg_rules_t seg_rules_t;
+
+/*  Loads and checks file; NULL with "file:line: reason" logged if any
+    rule is bad. file NULL: no rule segments.                            */
+seg_rules_t *seg_rules_load (const char *file);
+void seg_rules_destroy (seg_rules_t **self_p);
+size_t seg_rules_size (seg_rules_t *self);
+const char *seg_rules_name (seg_rules_t *self, size_t index);
+/*  Appends the rule segments profile is in at now to members, which
+    holds the built-in groups already ("segment:customer" tests them).   */
+void seg_rules_match (seg_rules_t *self, const json_t *profile, int64_t now, json_t *members);
+/*  As seg_groups_next_change, for tests on days_since_*.                */
+int64_t seg_rules_next_change (seg_rules_t *self, const json_t *profile, int64_t now);
+void seg_rules_test (bool verbose);
+
+#endif

@@ -1,0 +1,195 @@
+/*  profile.c - who a visitor is: their ids and their traits.
+
+    Traits come from identify calls (traits, and context.traits) and from
+    the context of the first event of each session (context.traits, and
+    context.timezone when no trait names a timezone). Only then: SDKs such
+    as RudderStack repeat context.traits on every event, and reading the
+    profile for each would cost more than the rest of the event does.
+
+    Traits are kept as the shop sends them: Segment's reserved names
+    (email, phone, firstName, lastName, birthday, timezone, ...) and
+    nudge's own (email_consent, sms_consent, push_consent,
+    push_subscription). A trait sent as null is forgotten.
+
+    Profiles hold e-mail addresses and phone numbers: they travel in
+    message bodies, which downstream stages need, and never in log lines.
+*/
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include "sessionizer.h"
+
+//  The ids map knows every id; the profile lists the latest this many.
+#define PROFILE_IDS_MAX 50
+
+json_t *profile_new (void)
+{
+    return json_pack ("{s:[], s:[], s:{}}", "userIds", "anonymousIds", "traits");
+}
+
+static json_t *s_member (json_t *profile, const char *field, json_t *(*make) (void))
+{
+    json_t *value = json_object_get (profile, field);
+    if (!value) {
+        value = make ();
+        json_object_set_new (profile, field, value);
+    }
+    return value;
+}
+
+bool profile_add_id (json_t *profile, const char *list, const char *id)
+{
+    json_t *ids = s_member (profile, list, json_array);
+    size_t index;
+    json_t *known;
+    json_array_foreach (ids, index, known)
+        if (json_is_string (known) && strcmp (json_string_value (known), id) == 0)
+            return false;
+    if (json_array_size (ids) >= PROFILE_IDS_MAX)
+        json_array_remove (ids, 0);
+    json_array_append_new (ids, json_string (id));
+    return true;
+}
+
+static bool s_set_traits (json_t *traits, const json_t *update)
+{
+    bool changed = false;
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *) update, name, value) {
+        json_t *old = json_object_get (traits, name);
+        if (json_is_null (value)) {
+            if (old) {
+                json_object_del (traits, name);
+                changed = true;
+            }
+        }
+        else
+        if (!old || !json_equal (old, value)) {
+            json_object_set_new (traits, name, json_deep_copy (value));
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                    const event_t *event, bool session_started)
+{
+    bool identify = event->type == EVENT_IDENTIFY;
+    json_t *context_traits = json_object_get (event->context, "traits");
+    const char *timezone = json_string_value (json_object_get (event->context, "timezone"));
+    if (!identify && !(session_started && (json_object_size (context_traits) || timezone)))
+        return 0;
+    json_t *profile = visitor_profile (self, txn, visitor);
+    if (!profile)
+        return -1;
+    json_t *traits = s_member (profile, "traits", json_object);
+    bool changed = false;
+    if (json_is_object (context_traits))
+        changed = s_set_traits (traits, context_traits);
+    if (identify && json_is_object (event->traits))
+        changed = s_set_traits (traits, event->traits) || changed;
+    if (timezone && *timezone && !json_object_get (traits, "timezone")) {
+        json_object_set_new (traits, "timezone", json_string (timezone));
+        changed = true;
+    }
+    if (changed)
+        visitor->profile_changed = visitor->profile_announce = true;
+    return 0;
+}
+
+//  Two visitors turned out to be one person: profile (the survivor's)
+//  keeps its traits and takes the other's only where it has none.
+bool profile_merge (json_t *profile, const json_t *other)
+{
+    bool changed = false;
+    const char *lists [] = { "userIds", "anonymousIds", NULL };
+    for (int i = 0; lists [i]; i++) {
+        size_t index;
+        json_t *id;
+        json_array_foreach (json_object_get (other, lists [i]), index, id)
+            if (json_is_string (id))
+                changed = profile_add_id (profile, lists [i], json_string_value (id)) || changed;
+    }
+    json_t *traits = s_member (profile, "traits", json_object);
+    const char *name;
+    json_t *value;
+    json_object_foreach (json_object_get (other, "traits"), name, value)
+        if (!json_object_get (traits, name)) {
+            json_object_set_new (traits, name, json_deep_copy (value));
+            changed = true;
+        }
+    return changed;
+}
+
+//  Reachable on a channel: an address, and consent not withdrawn.
+static bool s_reachable (const json_t *traits, const char *address, const char *consent)
+{
+    const json_t *value = json_object_get (traits, address);
+    bool known = json_is_string (value) ? json_string_length (value) > 0 : json_is_object (value);
+    return known && !json_is_false (json_object_get (traits, consent));
+}
+
+//  Adds what a downstream stage needs to reach the person to body.
+void profile_describe (const json_t *profile, json_t *body)
+{
+    json_t *traits = json_object_get (profile, "traits");
+    json_t *ids = json_object_get (profile, "anonymousIds");
+    if (json_array_size (ids))
+        json_object_set (body, "anonymousId", json_array_get (ids, json_array_size (ids) - 1));
+    json_object_set_new (body, "userIds", json_deep_copy (json_object_get (profile, "userIds")));
+    json_object_set_new (body, "anonymousIds", json_deep_copy (ids));
+    json_object_set_new (body, "traits", traits ? json_deep_copy (traits) : json_object ());
+    json_object_set_new (body, "contact", json_pack ("{s:b, s:b, s:b}",
+        "email", s_reachable (traits, "email", "email_consent"),
+        "sms", s_reachable (traits, "phone", "sms_consent"),
+        "push", s_reachable (traits, "push_subscription", "push_consent")));
+}
+
+/* ------------------------------------------------------------- selftest */
+
+void profile_test (bool verbose)
+{
+    if (verbose)
+        printf (" * profile: ");
+    json_t *profile = profile_new ();
+    assert (profile_add_id (profile, "anonymousIds", "A1"));
+    assert (!profile_add_id (profile, "anonymousIds", "A1"));
+    char id [16];
+    for (int i = 0; i < PROFILE_IDS_MAX + 5; i++) {
+        snprintf (id, sizeof id, "B%d", i);
+        profile_add_id (profile, "anonymousIds", id);
+    }
+    assert (json_array_size (json_object_get (profile, "anonymousIds")) == PROFILE_IDS_MAX);
+
+    json_t *traits = json_object_get (profile, "traits");
+    json_t *update = json_pack ("{s:s, s:s, s:b}", "email", "a@example.com",
+                                "phone", "+4712345678", "sms_consent", 0);
+    assert (s_set_traits (traits, update));
+    assert (!s_set_traits (traits, update));
+    json_decref (update);
+    update = json_pack ("{s:n}", "phone");
+    assert (s_set_traits (traits, update));
+    assert (!json_object_get (traits, "phone"));
+    json_decref (update);
+
+    json_t *other = json_pack ("{s:[s], s:[], s:{s:s, s:s}}", "userIds", "U1", "anonymousIds",
+                               "traits", "email", "old@example.com", "firstName", "Ada");
+    assert (profile_merge (profile, other));
+    assert (!profile_merge (profile, other));
+    assert (strcmp (json_string_value (json_object_get (traits, "email")), "a@example.com") == 0);
+    assert (json_object_get (traits, "firstName"));
+    json_decref (other);
+
+    json_t *body = json_object ();
+    profile_describe (profile, body);
+    json_t *contact = json_object_get (body, "contact");
+    assert (json_is_true (json_object_get (contact, "email")));
+    assert (json_is_false (json_object_get (contact, "sms")));
+    assert (strcmp (json_string_value (json_object_get (body, "anonymousId")), id) == 0);
+    json_decref (body);
+    json_decref (profile);
+    if (verbose)
+        printf ("OK\n");
+}

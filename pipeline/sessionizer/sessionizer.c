@@ -1,0 +1,323 @@
+/*  sessionizer - visitors, their visits and their carts.
+
+NAME
+    sessionizer - turns a shop's tracked events into visitors, sessions,
+    carts and abandonments
+
+SYNOPSIS
+    sessionizer [-c FILE] [-n NAME] [--clock wall|event] [--notify-fd N]
+    sessionizer --selftest [-v]
+
+DESCRIPTION
+    Reads the collector's normalized Segment events (event.track,
+    event.identify, event.page, event.screen, event.group, event.alias)
+    and keeps, in its own LMDB state:
+
+      the identity graph: every anonymousId and userId leads to one
+      visitor ("v-1", "v-2", ...); identify, alias and any event carrying
+      both ids join them, and two visitors found to be one person are
+      merged into the one that holds the userId;
+
+      the profile: traits from identify (and from the context of each
+      session's first event), announced as profile.updated;
+
+      sessions: a run of track/page/screen activity without a gap of
+      session-timeout (event time); session.started, session.ended;
+
+      the cart, from Product Added / Product Removed / Cart Viewed /
+      Checkout Started, emptied by Order Completed; cart.updated;
+
+      the furthest funnel step of each session: browse < product < cart
+      < checkout < payment < order.
+
+    When a session ends without an order it emits cart.abandoned (the
+    cart is not empty), checkout.abandoned (it reached checkout or
+    payment) and browse.abandoned (browse-views product views, nothing
+    added): at most one of each per session. Order Completed emits
+    order.completed. Every input event is forwarded on its own topic
+    with "user" set to the visitor id and "visitor", "session" added.
+
+    Options, in its section of the pipeline file: session-timeout (30m),
+    browse-views (3), currency (USD, for carts whose events name none).
+    See sessionizer(1) for the message bodies.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sessionizer.h"
+
+static const char *s_counter_names [COUNT_MAX] = {
+    "applied", "forwarded", "visitors_created", "visitors_merged",
+    "sessions_started", "sessions_ended", "carts_updated",
+    "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
+    "orders", "profiles_updated"
+};
+
+/* ---------------------------------------------------- outputs, counters */
+
+json_t *sessionizer_body (const char *id, const char *visitor, int64_t time)
+{
+    char text [32];
+    json_t *body = json_object ();
+    if (id)
+        json_object_set_new (body, "id", json_string (id));
+    json_object_set_new (body, "user", json_string (visitor));
+    json_object_set_new (body, "time", json_string (nd_time_format (time, text)));
+    json_object_set_new (body, "visitor", json_string (visitor));
+    return body;
+}
+
+//  Takes body; an id left out is made by nd_emit from the journal's seq.
+int sessionizer_emit (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body)
+{
+    int rc = body ? nd_emit (self->stage, txn, topic, body) : -1;
+    json_decref (body);
+    return rc;
+}
+
+void sessionizer_count (sessionizer_t *self, counter_t counter)
+{
+    self->delta [counter]++;
+}
+
+static void s_counters_key (nd_key_t *key)
+{
+    nd_key_init (key);
+    nd_key_str (key, "counters");
+}
+
+static void s_counters_read (MDB_txn *txn, MDB_dbi dbi, uint64_t *counters)
+{
+    memset (counters, 0, COUNT_MAX * sizeof *counters);
+    nd_key_t key;
+    s_counters_key (&key);
+    MDB_val k = nd_key_val (&key), v;
+    if (mdb_get (txn, dbi, &k, &v) == 0)
+        memcpy (counters, v.mv_data, v.mv_size < COUNT_MAX * sizeof *counters
+                                     ? v.mv_size : COUNT_MAX * sizeof *counters);
+}
+
+//  The counts live in LMDB, committed with what they count, so STATS
+//  "applied" is exact across crashes and restarts.
+static int s_counters_flush (sessionizer_t *self, MDB_txn *txn, bool keep)
+{
+    uint64_t counters [COUNT_MAX];
+    bool any = false;
+    for (int i = 0; i < COUNT_MAX; i++)
+        any = any || self->delta [i];
+    int rc = 0;
+    if (keep && any) {
+        s_counters_read (txn, self->counters, counters);
+        for (int i = 0; i < COUNT_MAX; i++)
+            counters [i] += self->delta [i];
+        nd_key_t key;
+        s_counters_key (&key);
+        rc = nd_db_put_raw (txn, self->counters, &key, counters, sizeof counters);
+    }
+    memset (self->delta, 0, sizeof self->delta);
+    return rc;
+}
+
+/* --------------------------------------------------------------- input */
+
+static const char *s_type_names [] = {
+    "track", "page", "screen", "identify", "group", "alias", NULL
+};
+
+//  Ids are strings, or numbers from some SDKs; "" counts as absent.
+static const char *s_id (const json_t *value, char *buffer, size_t size)
+{
+    if (json_is_integer (value)) {
+        snprintf (buffer, size, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
+        return buffer;
+    }
+    const char *text = json_string_value (value);
+    return text && *text ? text : NULL;
+}
+
+static const char *s_event_read (sessionizer_t *self, const nd_msg_t *msg, event_t *event)
+{
+    memset (event, 0, sizeof *event);
+    event->msg = msg;
+    json_t *body = msg->body;
+    const char *type = json_string_value (json_object_get (body, "type"));
+    if (!type && strncmp (msg->topic, "event.", 6) == 0)
+        type = msg->topic + 6;
+    int i = 0;
+    while (type && s_type_names [i] && strcmp (s_type_names [i], type))
+        i++;
+    if (!type || !s_type_names [i])
+        return "not a Segment event type";
+    event->type = (event_type_t) i;
+    event->user_id = s_id (json_object_get (body, "userId"), event->number [0], sizeof event->number [0]);
+    event->anonymous_id = s_id (json_object_get (body, event->type == EVENT_ALIAS ? "previousId" : "anonymousId"),
+                                event->number [1], sizeof event->number [1]);
+    if (event->type == EVENT_ALIAS && (!event->user_id || !event->anonymous_id))
+        return "alias without previousId and userId";
+    if (!event->user_id && !event->anonymous_id)
+        return "neither userId nor anonymousId";
+    if ((event->user_id && strlen (event->user_id) > SHOP_ID_MAX)
+    ||  (event->anonymous_id && strlen (event->anonymous_id) > SHOP_ID_MAX))
+        return "userId or anonymousId longer than 400 bytes";
+    event->name = json_string_value (json_object_get (body, "event"));
+    if (event->type == EVENT_TRACK && (!event->name || !*event->name))
+        return "track without an event name";
+    event->properties = json_object_get (body, "properties");
+    event->traits = json_object_get (body, "traits");
+    event->context = json_object_get (body, "context");
+    event->time = msg->time ? msg->time : nd_stage_now (self->stage);
+    return NULL;
+}
+
+//  Downstream stages see the event as the shop sent it, about the
+//  visitor rather than whichever id the SDK knew at the time.
+static int s_forward (sessionizer_t *self, MDB_txn *txn, const event_t *event, visitor_t *visitor)
+{
+    json_t *body = json_copy (event->msg->body);
+    if (!body)
+        return -1;
+    json_object_set_new (body, "user", json_string (visitor->id));
+    json_object_set_new (body, "visitor", json_string (visitor->id));
+    const char *session = session_id (visitor);
+    if (session)
+        json_object_set_new (body, "session", json_string (session));
+    sessionizer_count (self, COUNT_FORWARDED);
+    return sessionizer_emit (self, txn, event->msg->topic, body);
+}
+
+static int s_apply_event (sessionizer_t *self, MDB_txn *txn, const event_t *event, visitor_t *visitor)
+{
+    bool started = false;
+    visitor->time = event->time;
+    if (event->type == EVENT_TRACK || event->type == EVENT_PAGE || event->type == EVENT_SCREEN)
+        if (session_touch (self, txn, visitor, event, &started))
+            return -1;
+    visitor_seen (visitor, event->time);
+    if (s_forward (self, txn, event, visitor)
+    ||  profile_update (self, txn, visitor, event, started))
+        return -1;
+    if (event->type == EVENT_TRACK && shop_apply (self, txn, visitor, event))
+        return -1;
+    return visitor_store (self, txn, visitor);
+}
+
+/* ----------------------------------------------------- stage callbacks */
+
+static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
+{
+    sessionizer_t *self = (sessionizer_t *) self_;
+    event_t event;
+    const char *reason = s_event_read (self, msg, &event);
+    if (reason) {
+        nd_stage_reject (stage, msg, reason);
+        return -1;
+    }
+    visitor_t *visitor = identity_resolve (self, txn, &event);
+    int rc = visitor ? s_apply_event (self, txn, &event, visitor) : -1;
+    visitor_destroy (&visitor);
+    if (rc == 0)
+        sessionizer_count (self, COUNT_APPLIED);
+    return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+}
+
+static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
+{
+    (void) stage;
+    sessionizer_t *self = (sessionizer_t *) self_;
+    int rc = session_expire (self, txn, now);
+    return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+}
+
+static void s_stats (void *self_, json_t *stats)
+{
+    sessionizer_t *self = (sessionizer_t *) self_;
+    MDB_txn *txn;
+    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn))
+        return;
+    uint64_t counters [COUNT_MAX];
+    s_counters_read (txn, self->counters, counters);
+    for (int i = 0; i < COUNT_MAX; i++)
+        json_object_set_new (stats, s_counter_names [i], json_integer ((json_int_t) counters [i]));
+    json_object_set_new (stats, "visitors", json_integer (
+        (json_int_t) (counters [COUNT_VISITORS] - counters [COUNT_MERGES])));
+    MDB_stat stat;
+    if (mdb_stat (txn, self->expiry, &stat) == 0)
+        json_object_set_new (stats, "sessions_open", json_integer ((json_int_t) stat.ms_entries));
+    if (mdb_stat (txn, self->carts, &stat) == 0)
+        json_object_set_new (stats, "carts_open", json_integer ((json_int_t) stat.ms_entries));
+    mdb_txn_abort (txn);
+}
+
+static void s_teardown (void **self_p)
+{
+    sessionizer_t *self = (sessionizer_t *) *self_p;
+    if (self) {
+        free (self->currency);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static int s_options (sessionizer_t *self)
+{
+    nd_stage_t *stage = self->stage;
+    if (nd_stage_option_duration (stage, "session-timeout", "30m", &self->timeout)
+    ||  nd_stage_option_int (stage, "browse-views", "3", &self->browse_views))
+        return -1;
+    if (self->timeout < 1000)
+        return nd_stage_config_error (stage, "session-timeout", "must be at least 1s");
+    if (self->browse_views < 1)
+        return nd_stage_config_error (stage, "browse-views", "must be at least 1");
+    const char *currency = nd_stage_option (stage, "currency", "USD");
+    if (!currency || strlen (currency) != 3)
+        return nd_stage_config_error (stage, "currency", "not an ISO 4217 code such as EUR");
+    self->currency = strdup (currency);
+    return 0;
+}
+
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+{
+    sessionizer_t *self = (sessionizer_t *) calloc (1, sizeof *self);
+    if (!self)
+        return -1;
+    self->stage = stage;
+    *self_p = self;
+    if (s_options (self)
+    ||  nd_db_open (txn, "ids", &self->ids) || nd_db_open (txn, "visitors", &self->visitors)
+    ||  nd_db_open (txn, "profiles", &self->profiles) || nd_db_open (txn, "carts", &self->carts)
+    ||  nd_db_open (txn, "viewed", &self->viewed) || nd_db_open (txn, "expiry", &self->expiry)
+    ||  nd_db_open (txn, "counters", &self->counters)) {
+        s_teardown (self_p);
+        return -1;
+    }
+    nd_log ("sessions end after %lld s without activity; %lld product views make a browse",
+            (long long) (self->timeout / 1000), (long long) self->browse_views);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int s_selftest (bool verbose)
+{
+    nd_cart_test (verbose);
+    profile_test (verbose);
+    printf ("sessionizer selftest: OK\n");
+    return 0;
+}
+
+int main (int argc, char **argv)
+{
+    if (argc >= 2 && strcmp (argv [1], "--selftest") == 0)
+        return s_selftest (argc >= 3 && strcmp (argv [2], "-v") == 0);
+    nd_stage_def_t def = {
+        .name = "sessionizer",
+        .summary = "Turns a shop's tracked events into visitors, sessions, carts and abandonments.",
+        .options_help = "      --selftest [-v]   run the sessionizer's self-tests and exit\n",
+        .setup = s_setup,
+        .apply = s_apply,
+        .timers = s_timers,
+        .stats = s_stats,
+        .teardown = s_teardown
+    };
+    return nd_stage_main (argc, argv, &def);
+}

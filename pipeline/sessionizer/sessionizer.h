@@ -1,0 +1,124 @@
+/*  sessionizer.h - what the sessionizer's source files share.
+
+    Private to pipeline/sessionizer: other stages know the sessionizer
+    only by its messages (sessionizer(1), README "Wire format").
+
+    State, one LMDB database each (keys through nd_key_*):
+      ids        kind ('a' anonymousId, 'u' userId) + id  -> visitor id
+      visitors   visitor id -> hot record: counters, userId, the open
+                 session; or {"merged_into": id} once merged away
+      profiles   visitor id -> {userIds, anonymousIds, traits}
+      carts      visitor id -> {items, currency}
+      viewed     visitor id -> products viewed in the open session
+      expiry     i64 expiry + visitor id -> "" (open sessions, by time)
+      counters   "counters" -> COUNT_MAX native u64s, for STATS        */
+#ifndef SESSIONIZER_H_INCLUDED
+#define SESSIONIZER_H_INCLUDED
+
+#include "nd.h"
+#include "cart.h"
+
+#define VISITOR_ID_MAX 32       /* "v-" and a counter */
+#define SHOP_ID_MAX 400         /* a userId / anonymousId; keys stay under 511 */
+
+/*  How far a visit got, in the order a shopper moves through the shop.  */
+typedef enum {
+    STEP_NONE, STEP_BROWSE, STEP_PRODUCT, STEP_CART, STEP_CHECKOUT, STEP_PAYMENT, STEP_ORDER
+} funnel_step_t;
+
+typedef enum {
+    EVENT_TRACK, EVENT_PAGE, EVENT_SCREEN, EVENT_IDENTIFY, EVENT_GROUP, EVENT_ALIAS
+} event_type_t;
+
+/*  One input event, read and checked before any state changes.          */
+typedef struct {
+    const nd_msg_t *msg;
+    event_type_t type;
+    const char *name;           /* track: "Product Added", ... */
+    const char *anonymous_id;   /* alias: the previousId */
+    const char *user_id;
+    int64_t time;
+    json_t *properties;         /* borrowed from msg->body, or NULL */
+    json_t *traits;
+    json_t *context;
+    char number [2][32];        /* ids the SDK sent as numbers, as text */
+} event_t;
+
+typedef enum {
+    COUNT_APPLIED, COUNT_FORWARDED, COUNT_VISITORS, COUNT_MERGES,
+    COUNT_SESSIONS_STARTED, COUNT_SESSIONS_ENDED, COUNT_CARTS_UPDATED,
+    COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
+    COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_MAX
+} counter_t;
+
+typedef struct {
+    nd_stage_t *stage;
+    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, counters;
+    int64_t timeout;            /* session-timeout, ms */
+    int64_t browse_views;       /* product views, nothing added: a browse */
+    char *currency;             /* for carts whose events name none */
+    uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
+} sessionizer_t;
+
+/*  A visitor as one event or timer sees it: the hot record always; the
+    profile and cart only once something asks for them, and written back
+    (with the messages that announce them) by visitor_store.            */
+typedef struct {
+    char id [VISITOR_ID_MAX];
+    json_t *record;
+    json_t *profile;
+    nd_cart_t *cart;
+    bool profile_changed;       /* store the profile */
+    bool profile_announce;      /* and emit profile.updated */
+    bool cart_changed;          /* store the cart, emit cart.updated */
+    int64_t time;               /* when the changes happened */
+} visitor_t;
+
+/*  sessionizer.c: outputs and counters.                                 */
+json_t *sessionizer_body (const char *id, const char *visitor, int64_t time);
+int sessionizer_emit (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body);
+void sessionizer_count (sessionizer_t *self, counter_t counter);
+
+/*  visitor.c                                                            */
+void visitor_key (nd_key_t *key, const char *id);
+visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool *moved);
+visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time);
+json_t *visitor_profile (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+const char *visitor_user_id (const visitor_t *visitor);
+void visitor_seen (visitor_t *visitor, int64_t time);
+int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const char *survivor);
+void visitor_destroy (visitor_t **self_p);
+int64_t record_int (const json_t *record, const char *field);
+void record_add (json_t *record, const char *field, int64_t delta);
+
+/*  identity.c                                                           */
+visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event);
+
+/*  session.c                                                            */
+int session_touch (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                   const event_t *event, bool *started);
+const char *session_id (const visitor_t *visitor);
+int session_end (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                 int64_t end, const char *merged_into);
+int session_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor,
+                   visitor_t *loser, int64_t time);
+int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
+
+/*  shop.c: e-commerce events                                            */
+int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event);
+const char *shop_step_name (int64_t step);
+json_t *shop_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor);
+int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const char *from);
+
+/*  profile.c                                                            */
+int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                    const event_t *event, bool session_started);
+json_t *profile_new (void);
+bool profile_add_id (json_t *profile, const char *list, const char *id);
+bool profile_merge (json_t *profile, const json_t *other);
+void profile_describe (const json_t *profile, json_t *body);
+void profile_test (bool verbose);
+
+#endif

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""collector: bad input is refused with a reason, good input comes out once.
+
+Runs the real collector in event time and talks to it as an SDK would:
+malformed JSON, wrong or missing write keys, oversized events and batches,
+events without a user, a batch mixing valid and invalid events, duplicate
+messageIds, /health, ticks, and a --stdin replay with one bad line.
+"""
+import json
+import subprocess
+import time
+
+from ndtest import Pipeline, check, done, wait_for
+
+T0 = "2026-11-23T19:20:01.123Z"
+
+
+def track(message_id, user="user-1", **extra):
+    event = {"type": "track", "event": "Product Viewed", "userId": user,
+             "messageId": message_id, "timestamp": T0,
+             "properties": {"product_id": "p-1", "price": 19.99}}
+    event.update(extra)
+    return event
+
+
+def refusals(p):
+    status, body = p.post("/v1/track", None, raw=b'{"userId": "u", "event": ')
+    check("malformed JSON is 400", status == 400, (status, body))
+    check("malformed JSON says where", isinstance(body, dict) and
+          body.get("success") is False and "malformed JSON" in body.get("reason", "") and
+          "line 1" in body.get("reason", ""), body)
+
+    status, body = p.post("/v1/track", track("k-1"), key="not-the-key")
+    check("wrong write key is 401", status == 401 and body.get("success") is False, (status, body))
+    status, body = p.post("/v1/track", track("k-2"), key=None)
+    check("no write key is 401", status == 401 and "reason" in body, (status, body))
+    event = track("k-3")
+    event["writeKey"] = "test-write-key"
+    status, body = p.post("/v1/track", event, key=None)
+    check("write key in the body is accepted", status == 200, (status, body))
+
+    big = track("big-1", properties={"blob": "x" * 33000})
+    status, body = p.post("/v1/track", big)
+    check("event over 32 KB is 413", status == 413 and "reason" in body, (status, body))
+    batch = {"batch": [track("bb-%d" % i, properties={"blob": "y" * 20000}) for i in range(30)]}
+    status, body = p.post("/v1/batch", batch)
+    check("batch over 500 KB is 413", status == 413 and "reason" in body, (status, body))
+    batch = {"batch": [track("bb-one", properties={"blob": "z" * 33000}), track("bb-ok")]}
+    status, body = p.post("/v1/batch", batch)
+    check("one event over 32 KB in a batch is rejected alone",
+          status == 200 and [r["index"] for r in body.get("rejected", [])] == [0], (status, body))
+
+    anonymous = track("nobody-1")
+    del anonymous["userId"]
+    status, body = p.post("/v1/track", anonymous)
+    check("event without userId or anonymousId is 400", status == 400 and
+          "userId or anonymousId" in body.get("reason", ""), (status, body))
+    status, body = p.post("/v1/track", {"userId": "u", "messageId": "no-name"})
+    check("track without event name is 400", status == 400, (status, body))
+    status, body = p.post("/v1/track", track("bad-time", timestamp="yesterday"))
+    check("unparseable timestamp is 400", status == 400 and "timestamp" in body.get("reason", ""),
+          (status, body))
+
+    status, _ = p.post("/v1/nothing", track("x"))
+    check("unknown path is 404", status == 404)
+    status, _ = p.get("/v1/track")
+    check("GET on an API path is 405", status == 405)
+    status, text = p.get("/health")
+    check("GET /health is 200 ok", status == 200 and json.loads(text).get("status") == "ok", text)
+
+
+def mixed_batch(p, tap):
+    valid = [track("mix-ok-%d" % i) for i in range(3)]
+    no_user = track("mix-bad-1")
+    del no_user["userId"]
+    bad_type = dict(track("mix-bad-2"), type="purchase")
+    batch = {"batch": [valid[0], no_user, valid[1], bad_type, valid[2]],
+             "context": {"library": {"name": "test"}}, "sentAt": T0}
+    status, body = p.post("/v1/batch", batch)
+    check("mixed batch is 200", status == 200 and body.get("success") is True, (status, body))
+    rejected = body.get("rejected", []) if isinstance(body, dict) else []
+    check("mixed batch lists the 2 rejected by index",
+          [r.get("index") for r in rejected] == [1, 3], body)
+    check("each rejection has a reason and messageId",
+          all(r.get("reason") for r in rejected) and
+          [r.get("messageId") for r in rejected] == ["mix-bad-1", "mix-bad-2"], rejected)
+    check("mixed batch counts 3 accepted", body.get("accepted") == 3, body)
+
+    ids = lambda ms: [b["id"] for t, b in ms if b["id"].startswith("mix-")]
+    messages = tap.collect(until=lambda ms: len(ids(ms)) >= 3, timeout=10)
+    time.sleep(0.3)
+    messages = tap.poll()
+    check("exactly the 3 valid events come out", sorted(ids(messages)) ==
+          ["mix-ok-0", "mix-ok-1", "mix-ok-2"], ids(messages))
+    out = [b for t, b in messages if b["id"] == "mix-ok-0"]
+    if check("normalized event carries the wire fields", out and out[0].get("user") == "user-1"
+             and out[0].get("time") == T0 and out[0].get("messageId") == "mix-ok-0", out):
+        topics = [t for t, b in messages if b["id"] == "mix-ok-0"]
+        check("topic is event.track", topics == ["event.track"], topics)
+        check("batch context merged into the event",
+              out[0].get("context", {}).get("library", {}).get("name") == "test", out[0])
+        check("write key never leaves the collector", "writeKey" not in out[0], out[0])
+
+    status, body = p.post("/v1/batch", {"batch": [no_user, bad_type]})
+    check("batch with only invalid events is 400 with the list",
+          status == 400 and len(body.get("rejected", [])) == 2, (status, body))
+
+
+def duplicates(p, tap):
+    before = p.control("collector")
+    for _ in range(3):
+        status, _ = p.post("/v1/track", track("dup-1"))
+    check("a duplicate is still answered 200", status == 200)
+    status, _ = p.post("/v1/batch", {"batch": [track("dup-2"), track("dup-2")]})
+    check("a duplicate inside one batch is answered 200", status == 200)
+    dup = lambda ms: [b for t, b in ms if b["id"] in ("dup-1", "dup-2")]
+    messages = tap.collect(until=lambda ms: len(dup(ms)) >= 2, timeout=10)
+    time.sleep(0.3)
+    messages = tap.poll()
+    check("each messageId comes out once", sorted(b["id"] for b in dup(messages)) ==
+          ["dup-1", "dup-2"], dup(messages))
+    after = p.control("collector")
+    check("STATS counts the 3 duplicates",
+          after.get("duplicates", 0) - before.get("duplicates", 0) == 3, after)
+
+
+def ticks(p):
+    tap = p.tap("collector", "tick")
+    status, body = p.post("/v1/tick", {"time": "2026-11-24T03:00:00.000Z"})
+    check("POST /v1/tick is 200", status == 200, (status, body))
+    messages = tap.collect(until=lambda ms: len(ms) >= 1, timeout=10)
+    check("the tick comes out on topic tick", [(t, b.get("time"), b.get("user"))
+          for t, b in messages] == [("tick", "2026-11-24T03:00:00.000Z", "")], messages)
+    status, _ = p.post("/v1/tick", {"time": "2026-11-24T04:00:00.000Z"}, key="wrong")
+    check("a tick needs the write key", status == 401)
+    status, _ = p.post("/v1/tick", {"time": "soon"})
+    check("a tick without a time is 400", status == 400)
+    now = p.control("collector").get("now")
+    check("the tick moved event time", now == "2026-11-24T03:00:00.000Z", now)
+    tap.close()
+
+
+def wall_clock_refuses_ticks():
+    with Pipeline(clock="wall") as p:
+        p.start("collector")
+        status, body = p.post("/v1/tick", {"time": "2026-11-24T03:00:00.000Z"})
+        check("in wall-clock mode a tick is 400", status == 400 and "event" in body.get("reason", ""),
+              (status, body))
+
+
+def stdin_replay():
+    lines = [json.dumps(track("in-1")),
+             json.dumps({"type": "identify", "userId": "user-1", "messageId": "in-2",
+                         "traits": {"plan": "gold"}, "timestamp": T0}),
+             '{"type": "track", "userId": ',
+             "",
+             json.dumps({"type": "tick", "time": "2026-11-24T00:00:00.000Z"}),
+             json.dumps(track("in-3"))]
+    with Pipeline(clock="event") as p:
+        p.start("collector", args=["--stdin"], stdin=subprocess.PIPE)
+        tap = p.tap("collector")
+        feed = p.procs["collector"].stdin
+        feed.write(("\n".join(lines) + "\n").encode())
+        feed.close()
+        messages = tap.collect(until=lambda ms: len(ms) >= 4, timeout=10)
+        got = [(t, b["id"]) for t, b in messages]
+        check("stdin replay emits the good lines in order", got == [
+            ("event.track", "in-1"), ("event.identify", "in-2"),
+            ("tick", "tick-1795478400000"), ("event.track", "in-3")], got)
+        summary = wait_for(lambda: "stdin: 6 lines" in p.log("collector"), timeout=5)
+        log = p.log("collector")
+        check("stdin: the bad line is logged with its number",
+              "stdin: line 3: malformed JSON" in log, log)
+        check("stdin: summary at end of input",
+              summary and "stdin: 6 lines, 4 accepted, 1 rejected" in log, log)
+        status, _ = p.post("/v1/track", track("after-eof"))
+        check("still serving HTTP after end of stdin", status == 200)
+        tap.close()
+
+
+def main():
+    with Pipeline(clock="event") as p:
+        p.start("collector")
+        tap = p.tap("collector", "event.")
+        refusals(p)
+        mixed_batch(p, tap)
+        duplicates(p, tap)
+        ticks(p)
+        stats = p.control("collector")
+        check("STATS reports requests, accepted, rejected",
+              stats.get("requests", 0) > 10 and stats.get("accepted", 0) >= 7 and
+              stats.get("rejected", 0) >= 4, stats)
+        tap.close()
+    wall_clock_refuses_ticks()
+    stdin_replay()
+    done()
+
+
+if __name__ == "__main__":
+    main()
