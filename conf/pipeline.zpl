@@ -25,3 +25,14 @@ sessionizer
     input = collector
     session-timeout = 30m           #   inactivity that ends a session
     browse-views = 3                #   product views, nothing added -> browse.abandoned
+
+segmenter
+    input = sessionizer
+    segments = conf/segments.zpl    #   rule segments; see segmenter(1)
+    came-to-buy-events = 5          #   came_to_buy: first cart add within this many events
+    came-to-buy-within = 10m        #       and this long after the session began
+    hesitating-returns = 2          #   hesitating: views of products seen in earlier visits
+    hesitating-abandons = 2         #       or sessions that left a cart behind
+    loyal-orders = 3                #   loyal: at least this many orders
+    lapsed-after = 90d              #   lapsed: a customer with no order for this long
+    subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this

@@ -119,10 +119,15 @@ static int s_time_field (json_t *value, const char *name, int64_t *ms, char *rea
     return -1;
 }
 
-static void s_set_time (json_t *event, const char *name, int64_t ms)
+//  "timestamp" and "time" are one value, formatted once.
+static void s_set_times (json_t *event, int64_t time, int64_t received)
 {
     char text [32];
-    json_object_set_new (event, name, json_string (nd_time_format (ms, text)));
+    json_t *value = json_string (nd_time_format (time, text));
+    json_object_set (event, "timestamp", value);
+    json_object_set_new (event, "time", value);
+    json_object_set_new (event, "receivedAt", received == time
+                         ? json_incref (value) : json_string (nd_time_format (received, text)));
 }
 
 //  Segment's clock-skew correction: the client's clock may be wrong, but
@@ -157,13 +162,13 @@ static int s_times (json_t *event, const collector_envelope_t *envelope,
     }
     if (has_stamp)
         json_object_set (event, "originalTimestamp", json_object_get (event, "timestamp"));
-    s_set_time (event, "timestamp", *time);
-    s_set_time (event, "receivedAt", received);
-    s_set_time (event, "time", *time);
+    s_set_times (event, *time, received);
     return 0;
 }
 
 //  Batch-level context and integrations fill what the event itself lacks.
+//  Events share the batch's values rather than copy them: nothing changes
+//  an event's nested objects once it is normalized.
 static void s_merge (json_t *event, const char *name, json_t *outer)
 {
     if (!json_is_object (outer))
@@ -172,7 +177,7 @@ static void s_merge (json_t *event, const char *name, json_t *outer)
     if (json_is_object (inner))
         json_object_update_missing (inner, outer);
     else
-        json_object_set_new (event, name, json_deep_copy (outer));
+        json_object_set (event, name, outer);
 }
 
 static int s_check_size (json_t *event, const collector_envelope_t *envelope, char *reason)
@@ -246,9 +251,7 @@ int collector_event_normalize (json_t *event, const char *type,
 
 void collector_event_stamp (json_t *event, int64_t now)
 {
-    s_set_time (event, "timestamp", now);
-    s_set_time (event, "receivedAt", now);
-    s_set_time (event, "time", now);
+    s_set_times (event, now, now);
 }
 
 json_t *collector_tick_new (int64_t time)

@@ -251,7 +251,11 @@ static enum MHD_Result s_answer (collector_http_t *self, struct MHD_Connection *
                        : "stopping, retry later", NULL);
     json_t *answer = json_pack ("{s:b}", "success", 1);
     if (json_array_size (rejected)) {
-        s_log_refusal (self, url, MHD_HTTP_OK, "some events in the batch rejected");
+        char text [COLLECTOR_REASON_MAX + 64];
+        snprintf (text, sizeof text, "%zu of %zu events rejected, first: %s",
+                  json_array_size (rejected), accepted + json_array_size (rejected),
+                  json_string_value (json_object_get (json_array_get (rejected, 0), "reason")));
+        s_log_refusal (self, url, MHD_HTTP_OK, text);
         json_object_set_new (answer, "accepted", json_integer ((json_int_t) accepted));
         json_object_set (answer, "rejected", rejected);
     }
@@ -390,10 +394,11 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
                                                       : self->limits->max_event;
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long size = length ? strtoull (length, NULL, 10) : 0;
     char reason [COLLECTOR_REASON_MAX];
-    if (length && strtoull (length, NULL, 10) > limit) {
-        snprintf (reason, sizeof reason, "request is %s bytes, more than the limit of %zu",
-                  length, limit);
+    if (size > limit) {
+        snprintf (reason, sizeof reason, "request is %llu bytes, more than the limit of %zu",
+                  size, limit);
         return s_refuse (self, connection, url, MHD_HTTP_CONTENT_TOO_LARGE, reason, NULL);
     }
     const char *encoding = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,

@@ -59,9 +59,13 @@ static int s_current (collector_seen_t *self, MDB_txn *txn, int64_t now,
         return 0;
     if (rc == 0) {
         *current = !*current;
+        MDB_stat stat = { 0 };
+        mdb_stat (txn, self->ids [*current], &stat);
         if ((rc = mdb_drop (txn, self->ids [*current], 0)))
             return nd_db_error (rc, "emptying seen");
-        nd_log ("dedupe: rotated, messageIds older than two windows forgotten");
+        if (stat.ms_entries)
+            nd_log ("dedupe: forgot %zu messageIds seen more than a window ago",
+                    stat.ms_entries);
     }
     nd_key_t value;
     nd_key_init (&value);

@@ -168,11 +168,14 @@ void templates_destroy (templates_t **self_p);
 /*  Checks that id has every part of channel in the default locale and
     that every locale's parts compile. -1 with *error set.               */
 int templates_check (templates_t *self, const char *id, channel_t channel, char **error);
+/*  Checks "<id>.<variant>" too, when that directory exists.             */
+int templates_check_variant (templates_t *self, const char *id, const char *variant,
+                             channel_t channel, char **error);
 /*  The template to use: "<id>.<variant>" if that exists for channel,
-    else id; and the best locale for wanted (a BCP 47 tag or NULL).      */
-const char *templates_resolve (templates_t *self, const char *id, const char *variant,
-                               channel_t channel, const char *wanted, const char **locale);
-const char *templates_default_locale (templates_t *self);
+    else id (into template, 160 bytes); and the best locale for wanted
+    (a BCP 47 tag or NULL) into locale (32 bytes).                        */
+void templates_resolve (templates_t *self, const char *id, const char *variant,
+                        channel_t channel, const char *wanted, char *template, char *locale);
 
 /* ------------------------------------------------------------- timers */
 
@@ -222,6 +225,7 @@ typedef struct {
     int64_t session_timeout;    //  inactivity after which a visitor has left
     int64_t chat_recheck;       //  look again this long after a chat began
     int64_t max_delay;          //  default for send steps
+    int64_t history_keep;       //  longest cap window of any journey
     const char *timezone;       //  for people whose profile names none
     json_t *shop;               //  {name, url} for templates
     char epoch [17];            //  this state's id: keys stay unique

@@ -1,6 +1,7 @@
 /*  groups.c - the built-in visitor groups the journeys start from.
 
-    just_looking    this session: browsing, nothing added to the cart
+    just_looking    this session: browsing, nothing added to the cart,
+                    nothing ordered
     came_to_buy     this session: first cart add within the first
                     came-to-buy-events events and came-to-buy-within
     hesitating      came back to products or categories seen in earlier
@@ -70,7 +71,8 @@ static bool s_in_group (const seg_thresholds_t *t, const json_t *profile, int64_
     bool session = json_object_get (profile, "session") != NULL;
     bool added = seg_profile_session (profile, "added");
     if (!strcmp (group, "just_looking"))
-        return session && !added && seg_profile_session (profile, "events") > 0;
+        return session && !added && !seg_profile_session (profile, "ordered")
+            && seg_profile_session (profile, "events") > 0;
     if (!strcmp (group, "came_to_buy"))
         return added && seg_profile_session (profile, "add_events") <= t->came_to_buy_events
                      && seg_profile_session (profile, "add_after") <= t->came_to_buy_within;

@@ -258,6 +258,9 @@ void seg_profile_apply (json_t *profile, const char *topic, const json_t *body,
         s_count_abandon (profile, body);
     else
     if (!strcmp (topic, "order.completed")) {
+        json_t *session = json_object_get (profile, "session");
+        if (session)
+            json_object_set_new (session, "ordered", json_true ());
         s_add (profile, "orders", 1);
         s_add (profile, "spend", s_order_total (body));
         s_keep_time (profile, "last_order", time, true);

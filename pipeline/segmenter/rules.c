@@ -166,31 +166,41 @@ static int s_error (s_parser_t *p, const char *format, ...)
     return -1;
 }
 
-//  zconfig reports syntax errors through czmq's log as "(LINE) reason";
-//  catch that so the operator sees one "file:line: reason" line.
+//  zconfig reports a syntax error on stdout (czmq's zclock_log), as
+//  "E (zconfig): (LINE) reason"; catch it there so the operator sees one
+//  "file:line: reason" line on stderr, where the log goes.
 static zconfig_t *s_load (const char *file)
 {
     if (access (file, R_OK)) {
         nd_log ("%s: %s", file, strerror (errno));
         return NULL;
     }
-    char *captured = NULL;
-    size_t size = 0;
-    FILE *memory = open_memstream (&captured, &size);
-    zsys_set_logstream (memory);
+    FILE *capture = tmpfile ();
+    int saved = capture ? dup (STDOUT_FILENO) : -1;
+    fflush (stdout);
+    if (saved >= 0)
+        dup2 (fileno (capture), STDOUT_FILENO);
     zconfig_t *root = zconfig_load (file);
-    zsys_set_logstream (stderr);
-    fclose (memory);
+    fflush (stdout);
+    if (saved >= 0) {
+        dup2 (saved, STDOUT_FILENO);
+        close (saved);
+    }
     if (!root) {
+        char text [512] = "", reason [256] = "not a ZPL file";
         int line = 0;
-        char reason [256] = "not a ZPL file";
-        const char *paren = captured ? strstr (captured, "(zconfig): (") : NULL;
+        if (capture) {
+            rewind (capture);
+            text [fread (text, 1, sizeof text - 1, capture)] = 0;
+        }
+        const char *paren = strstr (text, "(zconfig): (");
         if (paren && sscanf (paren, "(zconfig): (%d) %255[^\n]", &line, reason) == 2)
             nd_log ("%s:%d: %s", file, line, reason);
         else
             nd_log ("%s: %s", file, reason);
     }
-    free (captured);
+    if (capture)
+        fclose (capture);
     return root;
 }
 
@@ -581,6 +591,7 @@ void seg_rules_test (bool verbose)
     seg_rules_destroy (&rules);
     seg_rules_destroy (&rules);
 
+    nd_log_set_name ("seg_rules selftest, expected error");
     const char *bad [] = {
         "a\n    match = \"spnd >= 1\"\n", "a\n    match = \"spend >= lots\"\n",
         "a\n    match = \"segment:b\"\n", "a\n    all\n", "customer\n    match = orders\n",

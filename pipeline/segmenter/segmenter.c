@@ -56,10 +56,11 @@ typedef struct {
 
 /* ------------------------------------------------------------- state -- */
 
-static void s_visitor_key (nd_key_t *key, const char *visitor)
+//  A visitor's profile, or a segment's member count.
+static void s_name_key (nd_key_t *key, const char *name)
 {
     nd_key_init (key);
-    nd_key_str (key, visitor);
+    nd_key_str (key, name);
 }
 
 static void s_due_key (nd_key_t *key, int64_t due, const char *visitor)
@@ -69,16 +70,17 @@ static void s_due_key (nd_key_t *key, int64_t due, const char *visitor)
     nd_key_str (key, visitor);
 }
 
-//  0 and the stored profile, or 0 and a new one first seen at time.
+//  0 and the stored profile, ND_NOTFOUND and a new one first seen at
+//  time, or -1.
 static int s_profile_load (segmenter_t *self, MDB_txn *txn, const char *visitor, int64_t time,
                            json_t **profile)
 {
     nd_key_t key;
-    s_visitor_key (&key, visitor);
+    s_name_key (&key, visitor);
     int rc = nd_db_get_json (txn, self->profiles, &key, profile);
     if (rc == ND_NOTFOUND)
         *profile = seg_profile_new (time);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 //  Moves the profile's entry in the time-ordered index to next (0: none).
@@ -100,7 +102,7 @@ static int s_reschedule (segmenter_t *self, MDB_txn *txn, const char *visitor,
 static int s_count_member (segmenter_t *self, MDB_txn *txn, const char *segment, int delta)
 {
     nd_key_t key;
-    s_visitor_key (&key, segment);
+    s_name_key (&key, segment);
     uint64_t count = 0;
     if (nd_db_get_u64 (txn, self->members, &key, &count) < 0)
         return -1;
@@ -122,16 +124,18 @@ static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
         if (!ids [i] || !*ids [i])
             continue;
         nd_key_t key;
-        s_visitor_key (&key, visitor);
+        s_name_key (&key, visitor);
         nd_key_u8 (&key, i ? 'c' : 'p');
         nd_key_str (&key, ids [i]);
+        if (key.overflow)
+            continue;           //  an id too long to index counts as new
         uint64_t seen;
         int rc = nd_db_get_u64 (txn, self->revisits, &key, &seen);
         if (rc < 0)
             return -1;
         if (rc == 0 && seen < visit)
             *revisit = true;
-        if (key.overflow == false && nd_db_put_u64 (txn, self->revisits, &key, visit))
+        if (nd_db_put_u64 (txn, self->revisits, &key, visit))
             return -1;
     }
     return 0;
@@ -141,20 +145,22 @@ static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
 static int s_forget (segmenter_t *self, MDB_txn *txn, const char *visitor)
 {
     nd_key_t key;
-    s_visitor_key (&key, visitor);
+    s_name_key (&key, visitor);
     if (nd_db_del (txn, self->profiles, &key) < 0)
         return -1;
-    MDB_cursor *cursor;
+    MDB_cursor *cursor = NULL;
     int rc = mdb_cursor_open (txn, self->revisits, &cursor);
     MDB_val k = nd_key_val (&key), v;
     if (rc == 0)
         rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+    //  After a delete the cursor already stands on the next entry; LMDB's
+    //  MDB_NEXT knows that and returns it.
     while (rc == 0 && k.mv_size > key.size && memcmp (k.mv_data, key.data, key.size) == 0)
         if ((rc = mdb_cursor_del (cursor, 0)) == 0)
-            rc = mdb_cursor_get (cursor, &k, &v, MDB_GET_CURRENT);
+            rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
     if (cursor)
         mdb_cursor_close (cursor);
-    return rc && rc != MDB_NOTFOUND && rc != EINVAL ? nd_db_error (rc, "forget") : 0;
+    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "forget") : 0;
 }
 
 /* ---------------------------------------------------------- messages -- */
@@ -164,7 +170,7 @@ static bool s_has (const json_t *members, const char *name)
     size_t index;
     json_t *member;
     json_array_foreach (members, index, member)
-        if (streq (json_string_value (member), name))
+        if (strcmp (json_string_value (member), name) == 0)
             return true;
     return false;
 }
@@ -220,7 +226,7 @@ static int s_settle (segmenter_t *self, MDB_txn *txn, const char *visitor, json_
     json_t *before = json_incref (json_object_get (profile, "segments"));
     json_object_set (profile, "segments", members);
     nd_key_t key;
-    s_visitor_key (&key, visitor);
+    s_name_key (&key, visitor);
     int rc = s_reschedule (self, txn, visitor, profile, next)
           || nd_db_put_json (txn, self->profiles, &key, profile)
           || (msg && s_pass_on (self, txn, msg, members, profile, now))
@@ -241,9 +247,9 @@ static int s_merge (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t
 {
     const char *loser = json_string_value (json_object_get (msg->body, "merged"));
     nd_key_t key;
-    s_visitor_key (&key, loser ? loser : "");
+    s_name_key (&key, loser ? loser : "");
     json_t *gone = NULL;
-    int rc = loser && *loser && !streq (loser, visitor)
+    int rc = loser && *loser && strcmp (loser, visitor) != 0
            ? nd_db_get_json (txn, self->profiles, &key, &gone) : ND_NOTFOUND;
     if (rc)
         return rc < 0 ? -1 : 0;
@@ -270,8 +276,8 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     int64_t time = msg->time ? msg->time : now;
     json_t *profile = NULL;
     bool revisit = false;
-    int rc = s_profile_load (self, txn, visitor, time, &profile);
-    if (rc == 0 && streq (msg->topic, "visitor.merged"))
+    int rc = s_profile_load (self, txn, visitor, time, &profile) < 0 ? -1 : 0;
+    if (rc == 0 && strcmp (msg->topic, "visitor.merged") == 0)
         rc = s_merge (self, txn, visitor, profile, msg);
     if (rc == 0)
         rc = s_revisit (self, txn, visitor, profile, msg, &revisit);
@@ -311,11 +317,16 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
         nd_key_t key;
         s_due_key (&key, due, visitor);
         json_t *profile = NULL;
-        if (nd_db_del (txn, self->due, &key) < 0
-        ||  s_profile_load (self, txn, visitor, now, &profile))
+        if (nd_db_del (txn, self->due, &key) < 0)
             return -1;
-        json_object_set_new (profile, "due", json_integer (0));
-        int rc = s_settle (self, txn, visitor, profile, now, NULL);
+        int rc = s_profile_load (self, txn, visitor, now, &profile);
+        if (rc == 0) {
+            json_object_set_new (profile, "due", json_integer (0));
+            rc = s_settle (self, txn, visitor, profile, now, NULL);
+        }
+        else
+        if (rc == ND_NOTFOUND)
+            rc = 0;             //  merged away since; nothing to decide
         json_decref (profile);
         if (rc)
             return -1;

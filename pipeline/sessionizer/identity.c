@@ -64,8 +64,8 @@ static int s_add_id (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, char
         return -1;
     if (profile_add_id (profile, kind == KIND_USER ? "userIds" : "anonymousIds", id))
         visitor->profile_changed = true;
-    if (kind == KIND_USER && !visitor_user_id (visitor)) {
-        json_object_set_new (visitor->record, "userId", json_string (id));
+    if (kind == KIND_USER && !visitor->user_id) {
+        visitor_set_text (&visitor->user_id, id);
         visitor->profile_announce = true;
     }
     return 0;
@@ -80,11 +80,6 @@ static visitor_t *s_new_person (sessionizer_t *self, MDB_txn *txn, const event_t
     if (visitor && event->user_id && s_add_id (self, txn, visitor, KIND_USER, event->user_id))
         visitor_destroy (&visitor);
     return visitor;
-}
-
-static void s_add (json_t *record, const json_t *other, const char *field)
-{
-    record_add (record, field, record_int (other, field));
 }
 
 //  loser becomes part of survivor; see the top of this file.
@@ -102,16 +97,15 @@ static int s_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor, visi
         survivor->cart_changed = true;
     if (profile_merge (profile, other_profile))
         survivor->profile_changed = survivor->profile_announce = true;
-    json_t *record = survivor->record;
-    s_add (record, loser->record, "events");
-    s_add (record, loser->record, "sessions");
-    s_add (record, loser->record, "orders");
-    if (record_int (loser->record, "first") < record_int (record, "first"))
-        json_object_set (record, "first", json_object_get (loser->record, "first"));
-    if (record_int (loser->record, "last") > record_int (record, "last"))
-        json_object_set (record, "last", json_object_get (loser->record, "last"));
-    if (!visitor_user_id (survivor) && visitor_user_id (loser))
-        json_object_set (record, "userId", json_object_get (loser->record, "userId"));
+    survivor->events += loser->events;
+    survivor->sessions += loser->sessions;
+    survivor->orders += loser->orders;
+    if (loser->first && loser->first < survivor->first)
+        survivor->first = loser->first;
+    if (loser->last > survivor->last)
+        survivor->last = loser->last;
+    if (!survivor->user_id && loser->user_id)
+        visitor_set_text (&survivor->user_id, loser->user_id);
     json_t *body = sessionizer_body (NULL, survivor->id, time);
     json_object_set_new (body, "merged", json_string (loser->id));
     if (visitor_retire (self, txn, loser, survivor->id)
@@ -127,7 +121,7 @@ static visitor_t *s_join (sessionizer_t *self, MDB_txn *txn, const event_t *even
                           visitor_t *by_anonymous, visitor_t *by_user)
 {
     int rc;
-    if (visitor_user_id (by_anonymous) && event->type != EVENT_ALIAS)
+    if (by_anonymous->user_id && event->type != EVENT_ALIAS)
         rc = s_add_id (self, txn, by_user, KIND_ANONYMOUS, event->anonymous_id);
     else
         rc = s_merge (self, txn, by_user, by_anonymous, event->time);
@@ -141,7 +135,7 @@ static visitor_t *s_join (sessionizer_t *self, MDB_txn *txn, const event_t *even
 static visitor_t *s_extend (sessionizer_t *self, MDB_txn *txn, const event_t *event,
                             visitor_t *visitor)
 {
-    const char *known = visitor_user_id (visitor);
+    const char *known = visitor->user_id;
     if (!event->user_id)
         return visitor;
     if (known && strcmp (known, event->user_id) && event->type != EVENT_ALIAS) {

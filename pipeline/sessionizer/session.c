@@ -31,39 +31,35 @@ static void s_expiry_key (nd_key_t *key, int64_t expiry, const char *visitor)
     nd_key_str (key, visitor);
 }
 
-static int s_index (sessionizer_t *self, MDB_txn *txn, json_t *session, const char *visitor,
-                    int64_t expiry)
+static int s_index (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, int64_t expiry)
 {
     nd_key_t key;
-    s_expiry_key (&key, expiry, visitor);
-    json_object_set_new (session, "expiry", json_integer (expiry));
+    s_expiry_key (&key, expiry, visitor->id);
+    visitor->session.expiry = expiry;
     return nd_db_put_raw (txn, self->expiry, &key, "", 0);
 }
 
-static int s_unindex (sessionizer_t *self, MDB_txn *txn, const json_t *session, const char *visitor)
+static int s_unindex (sessionizer_t *self, MDB_txn *txn, const visitor_t *visitor)
 {
     nd_key_t key;
-    s_expiry_key (&key, record_int (session, "expiry"), visitor);
+    s_expiry_key (&key, visitor->session.expiry, visitor->id);
     return nd_db_del (txn, self->expiry, &key) < 0 ? -1 : 0;
 }
 
 const char *session_id (const visitor_t *visitor)
 {
-    return json_string_value (json_object_get (json_object_get (visitor->record, "session"), "id"));
+    return visitor->in_session ? visitor->session.id : NULL;
 }
 
 //  A body about the session, with a deterministic id: "<session>:<what>".
-static json_t *s_body (const visitor_t *visitor, const json_t *session_record, const char *what,
-                       int64_t time)
+static json_t *s_body (const visitor_t *visitor, const char *what, int64_t time)
 {
-    const char *session = json_string_value (json_object_get (session_record, "id"));
-    char id [VISITOR_ID_MAX + 64];
-    snprintf (id, sizeof id, "%s:%s", session, what);
+    char id [sizeof visitor->session.id + 32];
+    snprintf (id, sizeof id, "%s:%s", visitor->session.id, what);
     json_t *body = sessionizer_body (id, visitor->id, time);
-    json_object_set_new (body, "session", json_string (session));
-    const char *user_id = visitor_user_id (visitor);
-    if (user_id)
-        json_object_set_new (body, "userId", json_string (user_id));
+    json_object_set_new (body, "session", json_string (visitor->session.id));
+    if (visitor->user_id)
+        json_object_set_new (body, "userId", json_string (visitor->user_id));
     return body;
 }
 
@@ -84,61 +80,56 @@ static void s_add_origin (json_t *body, const json_t *context)
         json_object_set (body, "referrer", referrer);
 }
 
-static json_t *s_start (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
+static int s_start (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
 {
-    char id [VISITOR_ID_MAX + 24];
-    record_add (visitor->record, "sessions", 1);
-    snprintf (id, sizeof id, "%s.s%" PRId64, visitor->id, record_int (visitor->record, "sessions"));
-    json_t *session = json_pack ("{s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:b}",
-        "id", id, "started", (json_int_t) event->time, "last", (json_int_t) event->time,
-        "events", 0, "pages", 0, "product_views", 0, "added", 0, "step", STEP_BROWSE,
-        "ordered", 0);
-    json_object_set_new (visitor->record, "session", session);
-    if (s_index (self, txn, session, visitor->id, event->time + self->timeout))
-        return NULL;
-    json_t *body = s_body (visitor, session, "started", event->time);
+    session_t *session = &visitor->session;
+    free (session->checkout_id);
+    memset (session, 0, sizeof *session);
+    visitor->in_session = true;
+    visitor->sessions++;
+    snprintf (session->id, sizeof session->id, "%s.s%" PRIu64, visitor->id, visitor->sessions);
+    session->started = session->last = event->time;
+    session->step = STEP_BROWSE;
+    if (s_index (self, txn, visitor, event->time + self->timeout))
+        return -1;
+    json_t *body = s_body (visitor, "started", event->time);
     s_add_origin (body, event->context);
     sessionizer_count (self, COUNT_SESSIONS_STARTED);
-    return sessionizer_emit (self, txn, "session.started", body) ? NULL : session;
+    return sessionizer_emit (self, txn, "session.started", body);
 }
 
 int session_touch (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
                    const event_t *event, bool *started)
 {
-    json_t *session = json_object_get (visitor->record, "session");
-    if (session) {
-        int64_t expiry = record_int (session, "last") + self->timeout;
-        if (event->time >= expiry) {
-            if (session_end (self, txn, visitor, expiry, NULL))
-                return -1;
-            session = NULL;
-        }
-    }
-    *started = !session;
-    if (!session && !(session = s_start (self, txn, visitor, event)))
+    session_t *session = &visitor->session;
+    if (visitor->in_session && event->time >= session->last + self->timeout)
+        if (session_end (self, txn, visitor, session->last + self->timeout, NULL))
+            return -1;
+    *started = !visitor->in_session;
+    if (*started && s_start (self, txn, visitor, event))
         return -1;
-    record_add (session, "events", 1);
+    session->events++;
     if (event->type == EVENT_PAGE || event->type == EVENT_SCREEN)
-        record_add (session, "pages", 1);
-    if (event->time > record_int (session, "last"))
-        json_object_set_new (session, "last", json_integer (event->time));
-    if (event->time < record_int (session, "started"))
-        json_object_set_new (session, "started", json_integer (event->time));
+        session->pages++;
+    if (event->time > session->last)
+        session->last = event->time;
+    if (event->time < session->started)
+        session->started = event->time;
     return 0;
 }
 
 //  What cart.abandoned, checkout.abandoned and browse.abandoned share:
 //  who, how to reach them, and how far the visit got.
 static json_t *s_abandoned (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
-                            const json_t *session, const char *topic, int64_t end)
+                            const char *topic, int64_t end)
 {
     json_t *profile = visitor_profile (self, txn, visitor);
     if (!profile)
         return NULL;
-    json_t *body = s_body (visitor, session, topic, end);
+    json_t *body = s_body (visitor, topic, end);
     profile_describe (profile, body);
-    json_object_set_new (body, "funnel_step", json_string (shop_step_name (record_int (session, "step"))));
-    s_set_time (body, "started", record_int (session, "started"));
+    json_object_set_new (body, "funnel_step", json_string (shop_step_name (visitor->session.step)));
+    s_set_time (body, "started", visitor->session.started);
     s_set_time (body, "ended", end);
     return body;
 }
@@ -153,29 +144,27 @@ static int s_emit_abandoned (sessionizer_t *self, MDB_txn *txn, const char *topi
 }
 
 static int s_abandonments (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
-                           const json_t *session, nd_cart_t *cart, int64_t end)
+                           nd_cart_t *cart, int64_t end)
 {
-    int64_t step = record_int (session, "step");
+    const session_t *session = &visitor->session;
     int rc = 0;
     if (!nd_cart_is_empty (cart)) {
-        json_t *body = s_abandoned (self, txn, visitor, session, "cart.abandoned", end);
+        json_t *body = s_abandoned (self, txn, visitor, "cart.abandoned", end);
         json_object_set_new (body, "cart", nd_cart_json (cart));
         rc = s_emit_abandoned (self, txn, "cart.abandoned", body, COUNT_CARTS_ABANDONED);
     }
-    if (rc == 0 && (step == STEP_CHECKOUT || step == STEP_PAYMENT)) {
-        json_t *body = s_abandoned (self, txn, visitor, session, "checkout.abandoned", end);
+    if (rc == 0 && (session->step == STEP_CHECKOUT || session->step == STEP_PAYMENT)) {
+        json_t *body = s_abandoned (self, txn, visitor, "checkout.abandoned", end);
         json_object_set_new (body, "cart", nd_cart_json (cart));
-        json_t *checkout = json_object_get (session, "checkout_id");
-        if (checkout)
-            json_object_set (body, "checkout_id", checkout);
+        if (session->checkout_id)
+            json_object_set_new (body, "checkout_id", json_string (session->checkout_id));
         rc = s_emit_abandoned (self, txn, "checkout.abandoned", body, COUNT_CHECKOUTS_ABANDONED);
     }
-    int64_t views = record_int (session, "product_views");
-    if (rc == 0 && views >= self->browse_views && record_int (session, "added") == 0) {
-        json_t *body = s_abandoned (self, txn, visitor, session, "browse.abandoned", end);
+    if (rc == 0 && session->product_views >= self->browse_views && session->added == 0) {
+        json_t *body = s_abandoned (self, txn, visitor, "browse.abandoned", end);
         json_t *products = shop_viewed (self, txn, visitor->id);
         json_object_set_new (body, "products", products);
-        json_object_set_new (body, "products_viewed", json_integer (views));
+        json_object_set_new (body, "products_viewed", json_integer (session->product_views));
         rc = products ? s_emit_abandoned (self, txn, "browse.abandoned", body, COUNT_BROWSES_ABANDONED)
                       : -1;
     }
@@ -183,23 +172,23 @@ static int s_abandonments (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor
 }
 
 static int s_announce_end (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
-                           const json_t *session, nd_cart_t *cart, int64_t end,
-                           const char *merged_into)
+                           nd_cart_t *cart, int64_t end, const char *merged_into)
 {
-    json_t *body = s_body (visitor, session, "ended", end);
-    s_set_time (body, "started", record_int (session, "started"));
+    const session_t *session = &visitor->session;
+    json_t *body = s_body (visitor, "ended", end);
+    s_set_time (body, "started", session->started);
     s_set_time (body, "ended", end);
     json_object_set_new (body, "reason", json_string (merged_into ? "merged" : "timeout"));
     if (merged_into)
         json_object_set_new (body, "merged_into", json_string (merged_into));
-    json_object_set_new (body, "events", json_integer (record_int (session, "events")));
-    json_object_set_new (body, "pages", json_integer (record_int (session, "pages")));
-    json_object_set_new (body, "products_viewed", json_integer (record_int (session, "product_views")));
-    json_object_set_new (body, "products_added", json_integer (record_int (session, "added")));
+    json_object_set_new (body, "events", json_integer (session->events));
+    json_object_set_new (body, "pages", json_integer (session->pages));
+    json_object_set_new (body, "products_viewed", json_integer (session->product_views));
+    json_object_set_new (body, "products_added", json_integer (session->added));
     json_object_set_new (body, "cart_items", json_integer (nd_cart_quantity (cart)));
     json_object_set_new (body, "cart_value", json_real (nd_cart_value (cart)));
-    json_object_set_new (body, "funnel_step", json_string (shop_step_name (record_int (session, "step"))));
-    json_object_set (body, "ordered", json_object_get (session, "ordered"));
+    json_object_set_new (body, "funnel_step", json_string (shop_step_name (session->step)));
+    json_object_set_new (body, "ordered", json_boolean (session->ordered));
     sessionizer_count (self, COUNT_SESSIONS_ENDED);
     return sessionizer_emit (self, txn, "session.ended", body);
 }
@@ -209,64 +198,62 @@ static int s_announce_end (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor
 int session_end (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
                  int64_t end, const char *merged_into)
 {
-    json_t *session = json_object_get (visitor->record, "session");
-    if (!session)
+    if (!visitor->in_session)
         return 0;
     nd_cart_t *cart = visitor_cart (self, txn, visitor);
     if (!cart)
         return -1;
-    nd_key_t key;
-    visitor_key (&key, visitor->id);
-    bool ordered = json_is_true (json_object_get (session, "ordered"));
-    int rc = s_announce_end (self, txn, visitor, session, cart, end, merged_into);
-    if (rc == 0 && !merged_into && !ordered)
-        rc = s_abandonments (self, txn, visitor, session, cart, end);
+    int rc = s_announce_end (self, txn, visitor, cart, end, merged_into);
+    if (rc == 0 && !merged_into && !visitor->session.ordered)
+        rc = s_abandonments (self, txn, visitor, cart, end);
     if (rc == 0)
-        rc = s_unindex (self, txn, session, visitor->id);
-    if (rc == 0 && record_int (session, "product_views") > 0)
-        rc = nd_db_del (txn, self->viewed, &key) < 0 ? -1 : 0;
-    json_object_del (visitor->record, "session");
+        rc = s_unindex (self, txn, visitor);
+    if (rc == 0 && visitor->session.distinct_views > 0)
+        rc = shop_viewed_forget (self, txn, visitor->id);
+    visitor->in_session = false;
     return rc;
 }
 
 //  One person, two open visits (a phone and a laptop): one visit now.
-static void s_combine (json_t *kept, const json_t *lost)
+static void s_combine (session_t *kept, const session_t *lost)
 {
-    const char *sums [] = { "events", "pages", "product_views", "added", NULL };
-    for (int i = 0; sums [i]; i++)
-        record_add (kept, sums [i], record_int (lost, sums [i]));
-    if (record_int (lost, "step") > record_int (kept, "step"))
-        json_object_set (kept, "step", json_object_get (lost, "step"));
-    if (record_int (lost, "last") > record_int (kept, "last"))
-        json_object_set (kept, "last", json_object_get (lost, "last"));
-    if (record_int (lost, "started") < record_int (kept, "started"))
-        json_object_set (kept, "started", json_object_get (lost, "started"));
-    if (json_is_true (json_object_get (lost, "ordered")))
-        json_object_set_new (kept, "ordered", json_true ());
-    if (!json_object_get (kept, "checkout_id") && json_object_get (lost, "checkout_id"))
-        json_object_set (kept, "checkout_id", json_object_get (lost, "checkout_id"));
+    kept->events += lost->events;
+    kept->pages += lost->pages;
+    kept->product_views += lost->product_views;
+    kept->added += lost->added;
+    kept->ordered = kept->ordered || lost->ordered;
+    if (lost->step > kept->step)
+        kept->step = lost->step;
+    if (lost->last > kept->last)
+        kept->last = lost->last;
+    if (lost->started < kept->started)
+        kept->started = lost->started;
+    if (!kept->checkout_id && lost->checkout_id)
+        kept->checkout_id = strdup (lost->checkout_id);
 }
 
 int session_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor, visitor_t *loser,
                    int64_t time)
 {
-    json_t *lost = json_object_get (loser->record, "session");
-    if (!lost)
+    if (!loser->in_session)
         return 0;
-    if (shop_viewed_merge (self, txn, survivor->id, loser->id))
-        return -1;
-    json_t *kept = json_object_get (survivor->record, "session");
-    if (kept) {
-        s_combine (kept, lost);
+    if (survivor->in_session) {
+        s_combine (&survivor->session, &loser->session);
+        if (shop_viewed_merge (self, txn, survivor, loser->id))
+            return -1;
         return session_end (self, txn, loser, time, survivor->id);
     }
     //  The survivor carries the loser's visit on, under the same id.
-    if (s_unindex (self, txn, lost, loser->id)
-    ||  s_index (self, txn, lost, survivor->id, record_int (lost, "expiry")))
+    if (s_unindex (self, txn, loser))
         return -1;
-    json_object_set (survivor->record, "session", lost);
-    json_object_del (loser->record, "session");
-    return 0;
+    free (survivor->session.checkout_id);
+    survivor->session = loser->session;
+    survivor->in_session = true;
+    survivor->session.distinct_views = 0;
+    loser->session.checkout_id = NULL;
+    loser->in_session = false;
+    return s_index (self, txn, survivor, survivor->session.expiry)
+        || shop_viewed_merge (self, txn, survivor, loser->id) ? -1 : 0;
 }
 
 //  One due index entry: end the session, or move the entry to the real
@@ -278,16 +265,14 @@ static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entr
     visitor_t *visitor = visitor_load (self, txn, id, &moved);
     if (!visitor)
         return -1;
-    json_t *session = json_object_get (visitor->record, "session");
     int rc;
-    if (moved || !session || record_int (session, "expiry") != due)
+    if (moved || !visitor->in_session || visitor->session.expiry != due)
         rc = nd_db_del (txn, self->expiry, entry) < 0 ? -1 : 0;     //  stale
     else {
-        int64_t expiry = record_int (session, "last") + self->timeout;
+        int64_t expiry = visitor->session.last + self->timeout;
         visitor->time = expiry;
         if (expiry > now)
-            rc = s_unindex (self, txn, session, visitor->id)
-              || s_index (self, txn, session, visitor->id, expiry) ? -1 : 0;
+            rc = s_unindex (self, txn, visitor) || s_index (self, txn, visitor, expiry) ? -1 : 0;
         else
             rc = session_end (self, txn, visitor, expiry, NULL);
         if (rc == 0)

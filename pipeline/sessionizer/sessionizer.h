@@ -5,11 +5,12 @@
 
     State, one LMDB database each (keys through nd_key_*):
       ids        kind ('a' anonymousId, 'u' userId) + id  -> visitor id
-      visitors   visitor id -> hot record: counters, userId, the open
-                 session; or {"merged_into": id} once merged away
+      visitors   visitor id -> hot record (binary, visitor.c): counters,
+                 userId, the open session; or only "merged into" a survivor
       profiles   visitor id -> {userIds, anonymousIds, traits}
       carts      visitor id -> {items, currency}
-      viewed     visitor id -> products viewed in the open session
+      viewed     visitor id + product key -> a product viewed in the open
+                 session, with its count
       expiry     i64 expiry + visitor id -> "" (open sessions, by time)
       counters   "counters" -> COUNT_MAX native u64s, for STATS        */
 #ifndef SESSIONIZER_H_INCLUDED
@@ -60,18 +61,38 @@ typedef struct {
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
 } sessionizer_t;
 
-/*  A visitor as one event or timer sees it: the hot record always; the
-    profile and cart only once something asks for them, and written back
-    (with the messages that announce them) by visitor_store.            */
+/*  A visitor's open session.                                          */
+typedef struct {
+    char id [VISITOR_ID_MAX + 24];  /* "<visitor>.s<n>"; kept through a merge */
+    int64_t started, last;          /* first and last activity */
+    int64_t expiry;                 /* as indexed; the real one is last + timeout */
+    uint32_t events, pages;
+    uint32_t product_views, distinct_views, added;
+    uint32_t step;                  /* funnel_step_t */
+    bool ordered;
+    char *checkout_id;              /* or NULL */
+} session_t;
+
+/*  A visitor as one event or timer sees it. The hot part (ids, counters,
+    the open session) is read and written for every event, so it is
+    stored as a small binary record (visitor.c), not JSON. The profile
+    and cart are read once something asks for them and written back,
+    with the messages that announce them, by visitor_store.            */
 typedef struct {
     char id [VISITOR_ID_MAX];
-    json_t *record;
+    char *merged_into;              /* only a pointer to the survivor is left */
+    char *user_id;                  /* the first userId it was given */
+    char *last_order;               /* the last order_id announced */
+    int64_t first, last;
+    uint64_t events, sessions, orders;
+    bool in_session;
+    session_t session;              /* valid while in_session */
     json_t *profile;
     nd_cart_t *cart;
-    bool profile_changed;       /* store the profile */
-    bool profile_announce;      /* and emit profile.updated */
-    bool cart_changed;          /* store the cart, emit cart.updated */
-    int64_t time;               /* when the changes happened */
+    bool profile_changed;           /* store the profile */
+    bool profile_announce;          /* and emit profile.updated */
+    bool cart_changed;              /* store the cart, emit cart.updated */
+    int64_t time;                   /* when the changes happened */
 } visitor_t;
 
 /*  sessionizer.c: outputs and counters.                                 */
@@ -85,7 +106,7 @@ visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool
 visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time);
 json_t *visitor_profile (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
-const char *visitor_user_id (const visitor_t *visitor);
+void visitor_set_text (char **field, const char *value);
 void visitor_seen (visitor_t *visitor, int64_t time);
 int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const char *survivor);
@@ -110,7 +131,8 @@ int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
 int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event);
 const char *shop_step_name (int64_t step);
 json_t *shop_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor);
-int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const char *from);
+int shop_viewed_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor);
+int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *into, const char *from);
 
 /*  profile.c                                                            */
 int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,

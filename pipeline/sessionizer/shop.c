@@ -4,10 +4,11 @@
     case. Each moves the visit's funnel step forward, never back, and
     some change the cart. Names the table does not know are browsing.
 
-    Products viewed in the open session are kept per visitor (up to
-    VIEWED_MAX distinct articles, with a count each) for browse.abandoned.
+    Products viewed in the open session are kept (up to VIEWED_MAX
+    distinct articles, with a count each) for browse.abandoned.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "sessionizer.h"
@@ -63,82 +64,150 @@ const char *shop_step_name (int64_t step)
 
 /* ------------------------------------------------------- products viewed */
 
-//  Counts views of product (stolen) in the viewed list.
-static void s_count_view (json_t *viewed, json_t *product, int64_t views)
+//  Each product viewed in the open session is its own key (visitor id,
+//  then product_id, "sku:..." or "name:..."), so a view costs one small
+//  read and write however many products the visit has seen.
+static bool s_viewed_key (nd_key_t *key, const char *visitor, const json_t *product)
 {
-    size_t index;
-    json_t *known;
-    json_array_foreach (viewed, index, known)
-        if (nd_cart_same_product (known, product)) {
-            json_object_set_new (known, "views", json_integer (record_int (known, "views") + views));
-            json_decref (product);
-            return;
-        }
-    if (json_array_size (viewed) < VIEWED_MAX) {
-        json_object_set_new (product, "views", json_integer (views));
-        json_array_append_new (viewed, product);
-    }
+    char text [SHOP_ID_MAX + 8];
+    const char *id = json_string_value (json_object_get (product, "product_id"));
+    const char *sku = json_string_value (json_object_get (product, "sku"));
+    const char *name = json_string_value (json_object_get (product, "name"));
+    if (id)
+        snprintf (text, sizeof text, "%s", id);
     else
-        json_decref (product);
+        snprintf (text, sizeof text, "%s:%s", sku ? "sku" : "name", sku ? sku : name ? name : "");
+    nd_key_init (key);
+    nd_key_str (key, visitor);
+    nd_key_str (key, text);
+    return !key->overflow;
 }
 
+//  Counts views of product (borrowed) for the visitor's open session.
+static int s_count_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                         const json_t *product, int64_t views)
+{
+    nd_key_t key;
+    if (!s_viewed_key (&key, visitor->id, product))
+        return 0;
+    json_t *known = NULL;
+    int rc = nd_db_get_json (txn, self->viewed, &key, &known);
+    if (rc < 0)
+        return -1;
+    if (rc == ND_NOTFOUND) {
+        if (visitor->session.distinct_views >= VIEWED_MAX)
+            return 0;
+        visitor->session.distinct_views++;
+        known = json_deep_copy (product);
+        json_object_del (known, "views");
+    }
+    record_add (known, "views", views);
+    rc = nd_db_put_json (txn, self->viewed, &key, known);
+    json_decref (known);
+    return rc;
+}
+
+static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const json_t *properties)
+{
+    visitor->session.product_views++;
+    json_t *product = nd_cart_product (properties);
+    int rc = product ? s_count_view (self, txn, visitor, product, 1) : 0;
+    json_decref (product);
+    return rc;
+}
+
+//  The first viewed entry of visitor, or 0 when there is none (-1 error).
+static int s_first_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor,
+                           nd_key_t *key, json_t **product)
+{
+    nd_key_t prefix;
+    visitor_key (&prefix, visitor);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->viewed, &cursor);
+    if (rc)
+        return nd_db_error (rc, "viewed cursor");
+    MDB_val k = nd_key_val (&prefix), data;
+    rc = mdb_cursor_get (cursor, &k, &data, MDB_SET_RANGE);
+    int found = rc == 0 && k.mv_size > prefix.size && k.mv_size <= ND_KEY_MAX
+             && memcmp (k.mv_data, prefix.data, prefix.size) == 0;
+    if (rc && rc != MDB_NOTFOUND)
+        found = nd_db_error (rc, "viewed");
+    if (found == 1) {
+        nd_key_init (key);
+        memcpy (key->data, k.mv_data, k.mv_size);
+        key->size = k.mv_size;
+        *product = json_loadb (data.mv_data, data.mv_size, 0, NULL);
+        if (!*product)
+            *product = json_object ();
+    }
+    mdb_cursor_close (cursor);
+    return found;
+}
+
+//  Takes from's viewed products over into into's open session.
+int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *into, const char *from)
+{
+    nd_key_t key;
+    json_t *product;
+    int rc;
+    while ((rc = s_first_viewed (self, txn, from, &key, &product)) == 1) {
+        rc = s_count_view (self, txn, into, product, record_int (product, "views"));
+        json_decref (product);
+        if (rc || nd_db_del (txn, self->viewed, &key) < 0)
+            return -1;
+    }
+    return rc;
+}
+
+int shop_viewed_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor)
+{
+    nd_key_t key;
+    json_t *product;
+    int rc;
+    while ((rc = s_first_viewed (self, txn, visitor, &key, &product)) == 1) {
+        json_decref (product);
+        if (nd_db_del (txn, self->viewed, &key) < 0)
+            return -1;
+    }
+    return rc;
+}
+
+static int s_by_views (const void *a, const void *b)
+{
+    int64_t x = record_int (*(json_t * const *) a, "views");
+    int64_t y = record_int (*(json_t * const *) b, "views");
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int s_collect (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    (void) key;
+    json_t *product = json_loadb (data->mv_data, data->mv_size, 0, NULL);
+    if (product)
+        json_array_append_new ((json_t *) arg, product);
+    return 0;
+}
+
+//  The products viewed in the visitor's open session, most viewed first.
 json_t *shop_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor)
 {
-    nd_key_t key;
-    visitor_key (&key, visitor);
-    json_t *viewed = NULL;
-    int rc = nd_db_get_json (txn, self->viewed, &key, &viewed);
-    if (rc == ND_NOTFOUND || (rc == 0 && !json_is_array (viewed))) {
+    nd_key_t prefix;
+    visitor_key (&prefix, visitor);
+    json_t *viewed = json_array ();
+    if (nd_db_scan (txn, self->viewed, &prefix, s_collect, viewed)) {
         json_decref (viewed);
-        viewed = json_array ();
+        return NULL;
     }
+    size_t count = json_array_size (viewed);
+    json_t *products [VIEWED_MAX];
+    for (size_t i = 0; i < count && i < VIEWED_MAX; i++)
+        products [i] = json_incref (json_array_get (viewed, i));
+    count = count < VIEWED_MAX ? count : VIEWED_MAX;
+    qsort (products, count, sizeof products [0], s_by_views);
+    json_array_clear (viewed);
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (viewed, products [i]);
     return viewed;
-}
-
-static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, json_t *session,
-                   const json_t *properties)
-{
-    record_add (session, "product_views", 1);
-    json_t *product = nd_cart_product (properties);
-    if (!product)
-        return 0;
-    json_t *viewed = shop_viewed (self, txn, visitor->id);
-    if (!viewed) {
-        json_decref (product);
-        return -1;
-    }
-    s_count_view (viewed, product, 1);
-    nd_key_t key;
-    visitor_key (&key, visitor->id);
-    int rc = nd_db_put_json (txn, self->viewed, &key, viewed);
-    json_decref (viewed);
-    return rc;
-}
-
-int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const char *from)
-{
-    json_t *lost = shop_viewed (self, txn, from);
-    if (!lost || json_array_size (lost) == 0) {
-        json_decref (lost);
-        return lost ? 0 : -1;
-    }
-    json_t *kept = shop_viewed (self, txn, into);
-    int rc = kept ? 0 : -1;
-    if (kept) {
-        size_t index;
-        json_t *product;
-        json_array_foreach (lost, index, product)
-            s_count_view (kept, json_deep_copy (product), record_int (product, "views"));
-        nd_key_t key;
-        visitor_key (&key, into);
-        rc = nd_db_put_json (txn, self->viewed, &key, kept);
-        visitor_key (&key, from);
-        if (rc == 0)
-            rc = nd_db_del (txn, self->viewed, &key) < 0 ? -1 : 0;
-    }
-    json_decref (kept);
-    json_decref (lost);
-    return rc;
 }
 
 /* ------------------------------------------------------------- orders */
@@ -155,19 +224,17 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
 {
     const json_t *properties = event->properties;
     const char *order_id = json_string_value (json_object_get (properties, "order_id"));
-    const char *last = json_string_value (json_object_get (visitor->record, "last_order"));
     //  The shop's browser and its server often both report one order.
-    if (order_id && last && strcmp (order_id, last) == 0)
+    if (order_id && visitor->last_order && strcmp (order_id, visitor->last_order) == 0)
         return 0;
-    record_add (visitor->record, "orders", 1);
+    visitor->orders++;
     if (order_id)
-        json_object_set_new (visitor->record, "last_order", json_string (order_id));
+        visitor_set_text (&visitor->last_order, order_id);
     json_t *body = sessionizer_body (NULL, visitor->id, event->time);
-    const char *user_id = visitor_user_id (visitor), *session = session_id (visitor);
-    if (user_id)
-        json_object_set_new (body, "userId", json_string (user_id));
-    if (session)
-        json_object_set_new (body, "session", json_string (session));
+    if (visitor->user_id)
+        json_object_set_new (body, "userId", json_string (visitor->user_id));
+    if (visitor->in_session)
+        json_object_set_new (body, "session", json_string (visitor->session.id));
     for (int i = 0; s_order_fields [i]; i++) {
         json_t *value = json_object_get (properties, s_order_fields [i]);
         if (value)
@@ -193,17 +260,17 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
 
 /* -------------------------------------------------------------- events */
 
-static void s_remember_checkout (json_t *session, const json_t *properties)
+static void s_remember_checkout (session_t *session, const json_t *properties)
 {
-    json_t *id = json_object_get (properties, "checkout_id");
-    if (!json_is_string (id))
-        id = json_object_get (properties, "order_id");
-    if (json_is_string (id))
-        json_object_set (session, "checkout_id", id);
+    const char *id = json_string_value (json_object_get (properties, "checkout_id"));
+    if (!id)
+        id = json_string_value (json_object_get (properties, "order_id"));
+    if (id)
+        visitor_set_text (&session->checkout_id, id);
 }
 
 //  The cart side of an event: true when the cart changed.
-static bool s_change_cart (shop_action_t action, nd_cart_t *cart, json_t *session,
+static bool s_change_cart (shop_action_t action, nd_cart_t *cart, session_t *session,
                            const json_t *properties)
 {
     json_t *products = json_object_get (properties, "products");
@@ -211,7 +278,7 @@ static bool s_change_cart (shop_action_t action, nd_cart_t *cart, json_t *sessio
     switch (action) {
         case DO_ADD:
             if (nd_cart_add (cart, properties)) {
-                record_add (session, "added", 1);
+                session->added++;
                 changed = true;
             }
             break;
@@ -235,24 +302,24 @@ static bool s_change_cart (shop_action_t action, nd_cart_t *cart, json_t *sessio
 
 int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
 {
-    json_t *session = json_object_get (visitor->record, "session");
+    session_t *session = &visitor->session;
     int i = 0;
     while (s_events [i].name && strcasecmp (s_events [i].name, event->name))
         i++;
-    if (!session || !s_events [i].name)
+    if (!visitor->in_session || !s_events [i].name)
         return 0;
-    if ((int64_t) s_events [i].step > record_int (session, "step"))
-        json_object_set_new (session, "step", json_integer (s_events [i].step));
+    if (s_events [i].step > session->step)
+        session->step = s_events [i].step;
     shop_action_t action = s_events [i].action;
     if (action == DO_NOTHING)
         return 0;
     if (action == DO_VIEW)
-        return s_view (self, txn, visitor, session, event->properties);
+        return s_view (self, txn, visitor, event->properties);
     nd_cart_t *cart = visitor_cart (self, txn, visitor);
     if (!cart)
         return -1;
     if (action == DO_ORDER) {
-        json_object_set_new (session, "ordered", json_true ());
+        session->ordered = true;
         if (s_order (self, txn, visitor, event, cart))
             return -1;
         if (nd_cart_empty (cart))

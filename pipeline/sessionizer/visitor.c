@@ -1,10 +1,12 @@
 /*  visitor.c - loading and storing one visitor.
 
-    The hot record is read and written for every event, so it holds only
-    counters, the userId and the open session. The profile and the cart
-    are read when an event or a session end asks for them and written
-    back only when they changed; a change is announced (profile.updated,
-    cart.updated) once per event however many steps made it.           */
+    The hot record is read and written for every event, so it is a small
+    binary record (s_stored_t, then five NUL-terminated strings) rather
+    than JSON: parsing and printing JSON cost more than everything else
+    the sessionizer does for an event. The profile and the cart are JSON,
+    read when an event or a session end asks for them and written back
+    only when they changed; a change is announced (profile.updated,
+    cart.updated) once per event however many steps made it.         */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,20 @@
 
 //  A chain of merges longer than this is a damaged record, not a person.
 #define MERGE_HOPS_MAX 32
+#define RECORD_VERSION 1
+#define RECORD_STRINGS 5
+
+//  The fixed part of a stored visitor; native byte order, as the state
+//  never leaves this machine (a replay rebuilds it elsewhere).
+typedef struct {
+    uint32_t version;
+    uint32_t in_session;
+    int64_t first, last;
+    uint64_t events, sessions, orders;
+    int64_t started, session_last, expiry;
+    uint32_t session_events, pages, product_views, distinct_views, added, step;
+    uint32_t ordered, reserved;
+} s_stored_t;
 
 void visitor_key (nd_key_t *key, const char *id)
 {
@@ -30,44 +46,138 @@ void record_add (json_t *record, const char *field, int64_t delta)
     json_object_set_new (record, field, json_integer (record_int (record, field) + delta));
 }
 
-static visitor_t *s_visitor_new (const char *id, json_t *record)
+//  Text from the shop is kept only while it fits an LMDB key's budget.
+void visitor_set_text (char **field, const char *value)
+{
+    free (*field);
+    *field = value && *value && strlen (value) <= SHOP_ID_MAX ? strdup (value) : NULL;
+}
+
+/* ------------------------------------------------------------- coding */
+
+static void s_encode_text (char **cursor, const char *text)
+{
+    size_t size = text ? strlen (text) + 1 : 1;
+    memcpy (*cursor, text ? text : "", size);
+    *cursor += size;
+}
+
+static int s_store_record (sessionizer_t *self, MDB_txn *txn, const visitor_t *visitor)
+{
+    const session_t *session = &visitor->session;
+    s_stored_t stored = {
+        RECORD_VERSION, visitor->in_session, visitor->first, visitor->last,
+        visitor->events, visitor->sessions, visitor->orders,
+        session->started, session->last, session->expiry,
+        session->events, session->pages, session->product_views, session->distinct_views,
+        session->added, session->step, session->ordered, 0
+    };
+    char buffer [sizeof stored + sizeof session->id + (RECORD_STRINGS - 1) * (SHOP_ID_MAX + 1)];
+    char *cursor = buffer + sizeof stored;
+    memcpy (buffer, &stored, sizeof stored);
+    s_encode_text (&cursor, visitor->in_session ? session->id : NULL);
+    s_encode_text (&cursor, visitor->in_session ? session->checkout_id : NULL);
+    s_encode_text (&cursor, visitor->user_id);
+    s_encode_text (&cursor, visitor->last_order);
+    s_encode_text (&cursor, visitor->merged_into);
+    nd_key_t key;
+    visitor_key (&key, visitor->id);
+    return nd_db_put_raw (txn, self->visitors, &key, buffer, (size_t) (cursor - buffer));
+}
+
+static int s_decode (visitor_t *visitor, const MDB_val *data)
+{
+    s_stored_t stored;
+    if (data->mv_size < sizeof stored)
+        return -1;
+    memcpy (&stored, data->mv_data, sizeof stored);
+    const char *text [RECORD_STRINGS];
+    const char *cursor = (const char *) data->mv_data + sizeof stored;
+    const char *end = (const char *) data->mv_data + data->mv_size;
+    for (int i = 0; i < RECORD_STRINGS; i++) {
+        const char *nul = cursor < end ? memchr (cursor, 0, (size_t) (end - cursor)) : NULL;
+        if (!nul)
+            return -1;
+        text [i] = cursor;
+        cursor = nul + 1;
+    }
+    if (stored.version != RECORD_VERSION || strlen (text [0]) >= sizeof visitor->session.id)
+        return -1;
+    session_t *session = &visitor->session;
+    visitor->in_session = stored.in_session;
+    visitor->first = stored.first;
+    visitor->last = stored.last;
+    visitor->events = stored.events;
+    visitor->sessions = stored.sessions;
+    visitor->orders = stored.orders;
+    session->started = stored.started;
+    session->last = stored.session_last;
+    session->expiry = stored.expiry;
+    session->events = stored.session_events;
+    session->pages = stored.pages;
+    session->product_views = stored.product_views;
+    session->distinct_views = stored.distinct_views;
+    session->added = stored.added;
+    session->step = stored.step;
+    session->ordered = stored.ordered;
+    strcpy (session->id, text [0]);
+    visitor_set_text (&session->checkout_id, text [1]);
+    visitor_set_text (&visitor->user_id, text [2]);
+    visitor_set_text (&visitor->last_order, text [3]);
+    visitor_set_text (&visitor->merged_into, text [4]);
+    return 0;
+}
+
+/* ------------------------------------------------------------- loading */
+
+static visitor_t *s_visitor_new (const char *id)
 {
     visitor_t *self = (visitor_t *) calloc (1, sizeof *self);
-    if (!self) {
-        json_decref (record);
+    if (self)
+        snprintf (self->id, sizeof self->id, "%s", id);
+    return self;
+}
+
+//  The visitor id, or NULL with *rc ND_NOTFOUND / -1.
+static visitor_t *s_load_one (sessionizer_t *self, MDB_txn *txn, const char *id)
+{
+    nd_key_t key;
+    visitor_key (&key, id);
+    MDB_val k = nd_key_val (&key), data;
+    int rc = mdb_get (txn, self->visitors, &k, &data);
+    if (rc && rc != MDB_NOTFOUND) {
+        nd_db_error (rc, "visitors");
         return NULL;
     }
-    snprintf (self->id, sizeof self->id, "%s", id);
-    self->record = record;
-    return self;
+    visitor_t *visitor = s_visitor_new (id);
+    //  An id whose record is missing or damaged starts afresh.
+    if (visitor && rc == 0 && s_decode (visitor, &data)) {
+        nd_log ("visitor %s: stored record is damaged; starting it afresh", id);
+        visitor_destroy (&visitor);
+        visitor = s_visitor_new (id);
+    }
+    return visitor;
 }
 
 //  Follows merges to the surviving visitor; *moved tells the caller that
 //  the id it looked up points at a merged-away visitor.
 visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool *moved)
 {
-    char current [VISITOR_ID_MAX];
-    snprintf (current, sizeof current, "%s", id);
+    visitor_t *visitor = s_load_one (self, txn, id);
     *moved = false;
-    for (int hop = 0; hop < MERGE_HOPS_MAX; hop++) {
-        nd_key_t key;
-        visitor_key (&key, current);
-        json_t *record = NULL;
-        int rc = nd_db_get_json (txn, self->visitors, &key, &record);
-        if (rc < 0)
-            return NULL;
-        if (rc == ND_NOTFOUND)
-            record = json_object ();
-        const char *survivor = json_string_value (json_object_get (record, "merged_into"));
-        if (!survivor)
-            return s_visitor_new (current, record);
-        snprintf (current, sizeof current, "%s", survivor);
-        json_decref (record);
+    for (int hop = 0; visitor && visitor->merged_into; hop++) {
+        if (hop == MERGE_HOPS_MAX) {
+            nd_log ("visitor %s: merged more than %d times over; treating it as damaged",
+                    id, MERGE_HOPS_MAX);
+            visitor_destroy (&visitor);
+            break;
+        }
+        visitor_t *survivor = s_load_one (self, txn, visitor->merged_into);
+        visitor_destroy (&visitor);
+        visitor = survivor;
         *moved = true;
     }
-    nd_log ("visitor %s: merged more than %d times over; treating it as damaged",
-            id, MERGE_HOPS_MAX);
-    return NULL;
+    return visitor;
 }
 
 //  Visitor ids come from a counter in LMDB, so a replay of the same
@@ -83,9 +193,9 @@ visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time)
         return NULL;
     char id [VISITOR_ID_MAX];
     snprintf (id, sizeof id, "v-%" PRIu64, next + 1);
-    visitor_t *visitor = s_visitor_new (id, json_pack ("{s:I, s:I, s:i, s:i, s:i}",
-        "first", (json_int_t) time, "last", (json_int_t) time, "events", 0, "sessions", 0, "orders", 0));
+    visitor_t *visitor = s_visitor_new (id);
     if (visitor) {
+        visitor->first = visitor->last = time;
         visitor->profile = profile_new ();
         visitor->profile_changed = true;
         sessionizer_count (self, COUNT_VISITORS);
@@ -119,31 +229,25 @@ nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor)
     return visitor->cart;
 }
 
-const char *visitor_user_id (const visitor_t *visitor)
-{
-    return json_string_value (json_object_get (visitor->record, "userId"));
-}
-
 //  Events may arrive late, so first and last only ever widen.
 void visitor_seen (visitor_t *visitor, int64_t time)
 {
-    record_add (visitor->record, "events", 1);
-    if (time > record_int (visitor->record, "last"))
-        json_object_set_new (visitor->record, "last", json_integer (time));
-    int64_t first = record_int (visitor->record, "first");
-    if (first == 0 || time < first)
-        json_object_set_new (visitor->record, "first", json_integer (time));
+    visitor->events++;
+    if (time > visitor->last)
+        visitor->last = time;
+    if (visitor->first == 0 || time < visitor->first)
+        visitor->first = time;
 }
+
+/* ------------------------------------------------------------- storing */
 
 static json_t *s_body (visitor_t *visitor)
 {
     json_t *body = sessionizer_body (NULL, visitor->id, visitor->time);
-    const char *user_id = visitor_user_id (visitor);
-    if (user_id)
-        json_object_set_new (body, "userId", json_string (user_id));
-    const char *session = session_id (visitor);
-    if (session)
-        json_object_set_new (body, "session", json_string (session));
+    if (visitor->user_id)
+        json_object_set_new (body, "userId", json_string (visitor->user_id));
+    if (visitor->in_session)
+        json_object_set_new (body, "session", json_string (visitor->session.id));
     return body;
 }
 
@@ -185,7 +289,7 @@ int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor)
     if (visitor->profile_announce && s_announce_profile (self, txn, visitor))
         return -1;
     visitor->profile_changed = visitor->profile_announce = visitor->cart_changed = false;
-    return nd_db_put_json (txn, self->visitors, &key, visitor->record);
+    return s_store_record (self, txn, visitor);
 }
 
 //  What is left of a visitor merged into another: a pointer to the
@@ -194,20 +298,25 @@ int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
 {
     nd_key_t key;
     visitor_key (&key, visitor->id);
-    json_decref (visitor->record);
-    visitor->record = json_pack ("{s:s}", "merged_into", survivor);
-    visitor->profile_changed = visitor->profile_announce = visitor->cart_changed = false;
-    if (nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
-    ||  nd_db_del (txn, self->viewed, &key) < 0)
+    visitor_t *left = s_visitor_new (visitor->id);
+    if (!left)
         return -1;
-    return nd_db_put_json (txn, self->visitors, &key, visitor->record);
+    visitor_set_text (&left->merged_into, survivor);
+    int rc = nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
+          || shop_viewed_forget (self, txn, visitor->id) || s_store_record (self, txn, left) ? -1 : 0;
+    visitor_destroy (&left);
+    visitor->profile_changed = visitor->profile_announce = visitor->cart_changed = false;
+    return rc;
 }
 
 void visitor_destroy (visitor_t **self_p)
 {
     visitor_t *self = *self_p;
     if (self) {
-        json_decref (self->record);
+        free (self->merged_into);
+        free (self->user_id);
+        free (self->last_order);
+        free (self->session.checkout_id);
         json_decref (self->profile);
         nd_cart_destroy (&self->cart);
         free (self);

@@ -148,6 +148,26 @@ def wall_clock_refuses_ticks():
               (status, body))
 
 
+def dedupe_window():
+    """A messageId is remembered for at least dedupe-window, then forgotten."""
+    with Pipeline(clock="event", extra={"collector": {"dedupe-window": "1h"}}) as p:
+        p.start("collector")
+        tap = p.tap("collector", "event.")
+        at = lambda t: track("window-1", timestamp=t)
+        p.post("/v1/track", at("2026-11-23T10:00:00.000Z"))
+        p.post("/v1/track", at("2026-11-23T10:50:00.000Z"))
+        p.post("/v1/tick", {"time": "2026-11-23T11:30:00.000Z"})
+        p.post("/v1/track", at("2026-11-23T11:40:00.000Z"))
+        p.post("/v1/tick", {"time": "2026-11-23T13:00:00.000Z"})
+        p.post("/v1/track", at("2026-11-23T13:10:00.000Z"))
+        messages = tap.collect(until=lambda ms: len(ms) >= 2, timeout=10)
+        time.sleep(0.3)
+        times = [b["time"] for t, b in tap.poll()]
+        check("dedupe: within the window a retry is dropped, after two it is new again",
+              times == ["2026-11-23T10:00:00.000Z", "2026-11-23T13:10:00.000Z"], times)
+        tap.close()
+
+
 def stdin_replay():
     lines = [json.dumps(track("in-1")),
              json.dumps({"type": "identify", "userId": "user-1", "messageId": "in-2",
@@ -192,6 +212,7 @@ def main():
               stats.get("rejected", 0) >= 4, stats)
         tap.close()
     wall_clock_refuses_ticks()
+    dedupe_window()
     stdin_replay()
     done()
 

@@ -58,8 +58,10 @@ def check_collector_side(events, anonymous_id, user_id):
     check("collector emits identify, page and every track",
           topics == sorted(["event.identify", "event.page"] + ["event.track"] * len(FUNNEL)),
           topics)
+    # The SDK sends its batches concurrently, so only events within one
+    # batch keep their order; each event's own "time" says when it happened
     names = [b.get("event") for t, b in events if t == "event.track"]
-    check("the E-commerce v2 funnel arrives in order", names == FUNNEL, names)
+    check("the whole E-commerce v2 funnel arrives", sorted(names) == sorted(FUNNEL), names)
     by_name = {b.get("event") or b.get("type"): b for t, b in events}
     identify = by_name.get("identify", {})
     check("identify: user is the userId, traits kept",

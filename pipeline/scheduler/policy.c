@@ -1,0 +1,332 @@
+/*  policy.c - may this message go now? Checked at send time, inside the
+    transaction that would emit it, so nothing changes between the check
+    and the send order:
+
+    1. the person has not ordered since the journey began (else it ends);
+    2. the step is not too late (max-delay; else it is skipped);
+    3. the person is not browsing right now: their last activity is older
+       than the session timeout, or their session has ended (else wait
+       until they leave);
+    4. they are not in an open chat (else look again later);
+    5. a channel of the step reaches them: push with a live subscription,
+       SMS with a phone and SMS consent, e-mail not suppressed, and none
+       opted out (else the step is skipped);
+    6. it is not their quiet hours, in their own time zone (defer to the
+       end, or skip, as the step says);
+    7. the frequency caps hold: across every channel and journey, and per
+       channel (defer until the window frees, or skip).               */
+#include <assert.h>
+#include "scheduler.h"
+
+static const char *const s_channels [CHANNEL_COUNT] = { "push", "sms", "email" };
+
+const char *channel_name (channel_t channel)
+{
+    return channel < CHANNEL_COUNT ? s_channels [channel] : "?";
+}
+
+int channel_parse (const char *name, channel_t *channel)
+{
+    for (int i = 0; i < CHANNEL_COUNT; i++)
+        if (name && streq (name, s_channels [i])) {
+            *channel = (channel_t) i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ------------------------------------------------------------ parsing -- */
+
+int cap_parse (const char *text, cap_t *cap)
+{
+    memset (cap, 0, sizeof *cap);
+    cap->set = true;
+    if (!text || streq (text, "none"))
+        return text ? 0 : -1;
+    char *copy = strdup (text), *save = NULL;
+    int rc = 0;
+    for (char *rule = strtok_r (copy, ",", &save); rc == 0 && rule;
+         rule = strtok_r (NULL, ",", &save)) {
+        char *slash = strchr (rule, '/'), *end;
+        long count = strtol (rule, &end, 10);
+        if (!slash || count < 1 || cap->size == CAP_RULES_MAX
+        ||  strspn (end, " ") != (size_t) (slash - end))
+            rc = -1;
+        int64_t window;
+        if (rc == 0 && nd_duration_parse (slash + 1 + strspn (slash + 1, " "), &window) == 0
+        &&  window > 0) {
+            cap->rule [cap->size].count = count;
+            cap->rule [cap->size++].window = window;
+        }
+        else
+            rc = -1;
+    }
+    free (copy);
+    return rc == 0 && cap->size > 0 ? 0 : -1;
+}
+
+int64_t cap_longest (const cap_t *cap)
+{
+    int64_t longest = 0;
+    for (size_t i = 0; i < cap->size; i++)
+        if (cap->rule [i].window > longest)
+            longest = cap->rule [i].window;
+    return longest;
+}
+
+int clock_parse (const char *text)
+{
+    int hours, minutes, used = 0;
+    if (!text || sscanf (text, "%2d:%2d%n", &hours, &minutes, &used) != 2 || text [used]
+    ||  hours < 0 || hours > 23 || minutes < 0 || minutes > 59)
+        return -1;
+    return hours * 60 + minutes;
+}
+
+int quiet_parse (const char *text, quiet_t *quiet)
+{
+    memset (quiet, 0, sizeof *quiet);
+    quiet->set = true;
+    if (text && streq (text, "none"))
+        return 0;
+    char start [16], end [16];
+    if (!text || sscanf (text, "%15[0-9:]-%15[0-9:]", start, end) != 2)
+        return -1;
+    quiet->start = clock_parse (start);
+    quiet->end = clock_parse (end);
+    return quiet->start < 0 || quiet->end < 0 ? -1 : 0;
+}
+
+void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limits)
+{
+    *limits = self->limits;
+    const limits_t *own = &journey->limits;
+    if (own->cap.set)
+        limits->cap = own->cap;
+    for (int c = 0; c < CHANNEL_COUNT; c++)
+        if (own->channel_cap [c].set)
+            limits->channel_cap [c] = own->channel_cap [c];
+    if (own->quiet.set)
+        limits->quiet = own->quiet;
+    if (own->attribution)
+        limits->attribution = own->attribution;
+}
+
+/* -------------------------------------------------------- local time -- */
+
+static int64_t s_offset_ms (scheduler_t *self, const char *zone, int64_t utc)
+{
+    int32_t offset = 0;
+    tz_offset (self->tz, zone, utc, &offset);
+    return (int64_t) offset * 1000;
+}
+
+int64_t policy_next_local (scheduler_t *self, person_t *person, int64_t base, int minutes)
+{
+    const char *zone = person_timezone (self, person);
+    int64_t local = base + s_offset_ms (self, zone, base);
+    int64_t day = 86400000LL, midnight = local - ((local % day) + day) % day;
+    int64_t candidate = midnight + (int64_t) minutes * 60000;
+    if (candidate <= local)
+        candidate += day;
+    int64_t utc = tz_to_utc (self->tz, zone, candidate);
+    return utc > base ? utc : utc + day;        //  a clock change can swallow the hour
+}
+
+static bool s_quiet (scheduler_t *self, person_t *person, const quiet_t *quiet, int64_t now,
+                     int64_t *until)
+{
+    if (!quiet->set || quiet->start == quiet->end)
+        return false;
+    int64_t local = now + s_offset_ms (self, person_timezone (self, person), now);
+    int minute = (int) ((((local / 60000) % 1440) + 1440) % 1440);
+    bool inside = quiet->start < quiet->end ? minute >= quiet->start && minute < quiet->end
+                                            : minute >= quiet->start || minute < quiet->end;
+    if (inside)
+        *until = policy_next_local (self, person, now, quiet->end);
+    return inside;
+}
+
+/* -------------------------------------------------------------- caps -- */
+
+#define HISTORY_MAX 256
+
+typedef struct {
+    int64_t time [HISTORY_MAX];
+    channel_t channel [HISTORY_MAX];
+    size_t size;
+} s_history_t;
+
+static void s_history_key (nd_key_t *key, const char *user, int64_t time, const char *id)
+{
+    nd_key_init (key);
+    nd_key_str (key, user);
+    nd_key_i64 (key, time);
+    nd_key_str (key, id);
+}
+
+//  Reads the person's recent messages, oldest first, and drops those too
+//  old for any cap to count.
+static int s_history (scheduler_t *self, MDB_txn *txn, const char *user, int64_t now,
+                      s_history_t *history)
+{
+    history->size = 0;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->history, &cursor);
+    if (rc)
+        return nd_db_error (rc, "history cursor");
+    nd_key_t prefix;
+    nd_key_init (&prefix);
+    nd_key_str (&prefix, user);
+    MDB_val key = nd_key_val (&prefix), data;
+    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) {
+        if (key.mv_size < prefix.size + 8 || memcmp (key.mv_data, prefix.data, prefix.size))
+            break;
+        int64_t time = nd_key_get_i64 (&key, prefix.size);
+        if (time <= now - self->history_keep)
+            rc = mdb_cursor_del (cursor, 0);
+        else
+        if (history->size < HISTORY_MAX) {
+            char name [8] = "";
+            snprintf (name, sizeof name, "%.*s", (int) data.mv_size, (char *) data.mv_data);
+            history->time [history->size] = time;
+            if (channel_parse (name, &history->channel [history->size]) == 0)
+                history->size++;
+        }
+        if (rc)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "history") : 0;
+}
+
+//  The earliest moment cap allows one more message counted over the
+//  messages on channel (or all, if channel is CHANNEL_COUNT); 0 if now.
+static int64_t s_cap_until (const cap_t *cap, const s_history_t *history, channel_t channel,
+                            int64_t now)
+{
+    int64_t until = 0;
+    for (size_t r = 0; r < cap->size; r++) {
+        int64_t times [HISTORY_MAX];
+        int64_t count = 0;
+        for (size_t i = 0; i < history->size; i++)
+            if ((channel == CHANNEL_COUNT || history->channel [i] == channel)
+            &&  history->time [i] > now - cap->rule [r].window && history->time [i] <= now)
+                times [count++] = history->time [i];
+        if (count >= cap->rule [r].count) {
+            int64_t frees = times [count - cap->rule [r].count] + cap->rule [r].window;
+            until = frees > until ? frees : until;
+        }
+    }
+    return until;
+}
+
+int policy_record (scheduler_t *self, MDB_txn *txn, const char *user, int64_t time,
+                   const char *id, channel_t channel)
+{
+    nd_key_t key;
+    s_history_key (&key, user, time, id);
+    return nd_db_put_raw (txn, self->history, &key, channel_name (channel),
+                          strlen (channel_name (channel)));
+}
+
+int policy_forget (scheduler_t *self, MDB_txn *txn, const char *user, int64_t time,
+                   const char *id)
+{
+    nd_key_t key;
+    s_history_key (&key, user, time, id);
+    return nd_db_del (txn, self->history, &key) < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ decide -- */
+
+static int s_verdict (decision_t *decision, send_result_t verdict, int64_t until,
+                      const char *reason)
+{
+    decision->verdict = verdict;
+    decision->until = until;
+    decision->reason = reason;
+    return 0;
+}
+
+//  The first channel from first on that reaches the person.
+static bool s_channel (const step_t *step, person_t *person, size_t first, decision_t *decision)
+{
+    for (size_t i = first; i < step->channel_count; i++)
+        if (person_contact (person, step->channels [i])) {
+            decision->channel = step->channels [i];
+            decision->channel_index = i;
+            return true;
+        }
+    return false;
+}
+
+int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
+                   const step_t *step, person_t *person, size_t first, int64_t now,
+                   decision_t *decision)
+{
+    limits_t limits;
+    policy_limits (self, instance->journey, &limits);
+    int64_t entered = record_int (instance->record, "entered");
+    int64_t since = record_int (instance->record, "since");
+    int64_t max_delay = step->max_delay >= 0 ? step->max_delay : self->max_delay;
+    int64_t until = 0;
+    if (person->last_order && person->last_order >= entered)
+        return s_verdict (decision, EXITED, 0, "ordered");
+    if (since && max_delay > 0 && now - since > max_delay)
+        return s_verdict (decision, SKIPPED, 0, "expired");
+    if (person->last_event > person->session_ended
+    &&  now - person->last_event < self->session_timeout)
+        return s_verdict (decision, DEFERRED, person->last_event + self->session_timeout,
+                          "browsing");
+    if (person->chat_since)
+        return s_verdict (decision, DEFERRED, now + self->chat_recheck, "chat");
+    if (!s_channel (step, person, first, decision))
+        return s_verdict (decision, SKIPPED, 0, "unreachable");
+    if (s_quiet (self, person, &limits.quiet, now, &until))
+        return s_verdict (decision, step->quiet == LATE_SKIP ? SKIPPED : DEFERRED, until,
+                          "quiet-hours");
+    s_history_t *history = (s_history_t *) malloc (sizeof *history);
+    if (!history || s_history (self, txn, person->user, now, history)) {
+        free (history);
+        return -1;
+    }
+    until = s_cap_until (&limits.cap, history, CHANNEL_COUNT, now);
+    int64_t channel_until = s_cap_until (&limits.channel_cap [decision->channel], history,
+                                         decision->channel, now);
+    until = channel_until > until ? channel_until : until;
+    free (history);
+    if (until > now)
+        return s_verdict (decision, step->capped == LATE_SKIP ? SKIPPED : DEFERRED, until, "cap");
+    return s_verdict (decision, SENT, 0, NULL);
+}
+
+void policy_test (bool verbose)
+{
+    if (verbose)
+        printf (" * policy: ");
+    cap_t cap;
+    assert (cap_parse ("1/16h, 3/7d", &cap) == 0 && cap.size == 2);
+    assert (cap.rule [0].count == 1 && cap.rule [0].window == 16 * 3600000LL);
+    assert (cap.rule [1].count == 3 && cap.rule [1].window == 7 * 86400000LL);
+    assert (cap_longest (&cap) == 7 * 86400000LL);
+    assert (cap_parse ("none", &cap) == 0 && cap.size == 0 && cap.set);
+    assert (cap_parse ("1 per day", &cap) == -1);
+    assert (cap_parse ("0/1h", &cap) == -1);
+    s_history_t history = { { 1000, 2000, 3000 }, { CHANNEL_EMAIL, CHANNEL_SMS, CHANNEL_EMAIL }, 3 };
+    cap_parse ("2/10s", &cap);
+    assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 3500) == 12000);
+    assert (s_cap_until (&cap, &history, CHANNEL_SMS, 3500) == 0);
+    assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 20000) == 0);
+    quiet_t quiet;
+    assert (quiet_parse ("21:00-09:00", &quiet) == 0 && quiet.start == 1260 && quiet.end == 540);
+    assert (quiet_parse ("none", &quiet) == 0 && quiet.start == quiet.end);
+    assert (quiet_parse ("9pm-9am", &quiet) == -1);
+    assert (clock_parse ("24:00") == -1 && clock_parse ("07:30") == 450);
+    channel_t channel;
+    assert (channel_parse ("sms", &channel) == 0 && channel == CHANNEL_SMS);
+    assert (channel_parse ("fax", &channel) == -1);
+    if (verbose)
+        printf ("OK\n");
+}

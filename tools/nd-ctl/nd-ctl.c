@@ -1,0 +1,178 @@
+/*  nd-ctl - asks a running nudge stage for its stats or health.
+
+    NAME
+        nd-ctl - query a stage's control socket
+
+    SYNOPSIS
+        nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health|COMMAND]
+        nd-ctl --help
+
+    DESCRIPTION
+        Sends one command (default "stats") to the stage's control socket, a
+        ZeroMQ REP socket, and prints the stage's one-frame JSON answer on
+        standard output. The command is sent upper-cased: STATS, HEALTH.
+
+        An argument containing "://" is an endpoint; anything else is a
+        stage name whose "ctl" endpoint is read from the pipeline file.
+        Relative ipc:// paths are relative to the directory nd-ctl runs in.
+
+    OPTIONS
+        -c, --config FILE   pipeline file (default conf/pipeline.zpl)
+        -t, --timeout MS    how long to wait for the answer (default 3000)
+        -h, --help          this text
+
+    EXIT STATUS
+        0 when the stage answered; for "health", only when the answer does
+        not say otherwise ("ok": false, or a "status" other than "ok").
+        1 when the stage is not there or did not answer in time, with the
+        reason on one line; 2 on usage errors; 3 when health says unhealthy.
+*/
+#include <czmq.h>
+#include <getopt.h>
+#include <jansson.h>
+#include "../common/nd_pipefile.h"
+
+typedef struct {
+    const char *config;
+    const char *target;         /* stage or endpoint */
+    char command [32];          /* upper-cased */
+    long timeout;               /* ms */
+} ctl_args_t;
+
+static const char *s_usage =
+    "usage: nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health]\n"
+    "Asks a stage's control socket and prints its JSON answer.\n"
+    "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
+    "  -t, --timeout MS    wait at most MS ms for the answer (default 3000)\n"
+    "  -h, --help          this text\n"
+    "Exit 1 if the stage does not answer, 3 if health says it is unhealthy.\n";
+
+static int
+s_set_command (ctl_args_t *args, const char *word)
+{
+    size_t size = strlen (word);
+    if (size == 0 || size >= sizeof args->command)
+        return -1;
+    for (size_t i = 0; i <= size; i++) {
+        if (word [i] && !isalpha ((unsigned char) word [i]) && word [i] != '-')
+            return -1;
+        args->command [i] = (char) toupper ((unsigned char) word [i]);
+    }
+    return 0;
+}
+
+/*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
+static int
+s_parse_args (int argc, char **argv, ctl_args_t *args)
+{
+    static const struct option options [] = {
+        { "config",  required_argument, NULL, 'c' },
+        { "timeout", required_argument, NULL, 't' },
+        { "help",    no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    *args = (ctl_args_t) { .config = "conf/pipeline.zpl", .command = "STATS", .timeout = 3000 };
+    int option;
+    while ((option = getopt_long (argc, argv, "c:t:h", options, NULL)) != -1) {
+        char *end = NULL;
+        if (option == 'h')
+            return fputs (s_usage, stdout), 1;
+        else
+        if (option == 'c')
+            args->config = optarg;
+        else
+        if (option == 't' && ((args->timeout = strtol (optarg, &end, 10)) <= 0 || *end))
+            return fprintf (stderr, "nd-ctl: --timeout wants milliseconds, not '%s'\n", optarg), 2;
+        else
+        if (option == '?')
+            return fprintf (stderr, "nd-ctl: try 'nd-ctl --help'\n"), 2;
+    }
+    if (optind >= argc || argc - optind > 2)
+        return fprintf (stderr, "nd-ctl: want STAGE-OR-ENDPOINT [stats|health]; try 'nd-ctl --help'\n"), 2;
+    args->target = argv [optind];
+    if (optind + 1 < argc && s_set_command (args, argv [optind + 1]) == -1)
+        return fprintf (stderr, "nd-ctl: '%s' is not a command (stats, health)\n", argv [optind + 1]), 2;
+    return 0;
+}
+
+/*  Asks once. Returns the answer (the caller's) or NULL with *why set.  */
+static char *
+s_ask (const char *endpoint, const ctl_args_t *args, const char **why)
+{
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    //  A stage that never answers must not hold nd-ctl at exit.
+    zsock_set_linger (req, 0);
+    char *answer = NULL;
+    *why = NULL;
+    if (zsock_connect (req, "%s", endpoint) == -1)
+        *why = zmq_strerror (zmq_errno ());
+    else
+    if (zstr_send (req, args->command) == -1)
+        *why = "cannot send";
+    else {
+        zmq_pollitem_t item = { zsock_resolve (req), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, args->timeout) == 1)
+            answer = zstr_recv (req);
+        if (!answer)
+            *why = zsys_interrupted? "interrupted": "no answer";
+    }
+    zsock_destroy (&req);
+    return answer;
+}
+
+/*  A health answer that says "not ok" makes the exit status say so, for
+    scripts and monitoring; any other answer is just printed.             */
+static bool
+s_unhealthy (const char *command, const char *answer)
+{
+    if (!streq (command, "HEALTH"))
+        return false;
+    json_t *health = json_loads (answer, 0, NULL);
+    json_t *ok = json_object_get (health, "ok");
+    const char *status = json_string_value (json_object_get (health, "status"));
+    bool unhealthy = json_is_false (ok) || (status && !streq (status, "ok"));
+    json_decref (health);
+    return unhealthy;
+}
+
+int
+main (int argc, char **argv)
+{
+    ctl_args_t args;
+    int rc = s_parse_args (argc, argv, &args);
+    if (rc)
+        return rc == 1? 0: 2;
+    char *error = NULL;
+    char *endpoint = nd_pipefile_target (args.config, args.target, "ctl", &error);
+    if (!endpoint) {
+        fprintf (stderr, "nd-ctl: %s\n", error);
+        free (error);
+        return 1;
+    }
+    const char *why = NULL;
+    char *answer = NULL;
+    //  Over ipc a missing socket file means nothing listens: say so now
+    //  rather than after the timeout.
+    if (nd_pipefile_ipc_absent (endpoint))
+        why = "not running (no socket)";
+    else
+        answer = s_ask (endpoint, &args, &why);
+    if (answer) {
+        size_t size = strlen (answer);
+        printf ("%s%s", answer, size && answer [size - 1] == '\n'? "": "\n");
+        rc = s_unhealthy (args.command, answer)? 3: 0;
+    }
+    else {
+        char *who = streq (args.target, endpoint)? strdup (endpoint)
+                  : zsys_sprintf ("%s (%s)", args.target, endpoint);
+        if (streq (why, "no answer"))
+            fprintf (stderr, "nd-ctl: %s: no answer in %ld ms\n", who, args.timeout);
+        else
+            fprintf (stderr, "nd-ctl: %s: %s\n", who, why);
+        free (who);
+        rc = 1;
+    }
+    zstr_free (&answer);
+    free (endpoint);
+    return rc;
+}
