@@ -64,11 +64,6 @@ typedef struct {
     bool inflight_failed;
 } collector_t;
 
-/*  nd.h hands our options to parse_arg but not to setup; until it does,
-    they travel in this one process-wide variable, set before any thread
-    starts (like the program's name).                                    */
-static collector_args_t s_args;
-
 static int s_parse_arg (const char *arg, void *args)
 {
     if (strcmp (arg, "--stdin"))
@@ -152,7 +147,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     collector_t *self = (collector_t *) zmalloc (sizeof *self);
     *self_p = self;             //  torn down by the runtime even if we fail
     self->stage = stage;
-    self->args = &s_args;
+    self->args = (collector_args_t *) nd_stage_args (stage);
     self->limits.event_time = nd_clock_is_event (nd_stage_clock (stage));
     int64_t window;
     if (s_size_option (stage, "max-event", "32k", &self->limits.max_event)
@@ -285,13 +280,14 @@ int main (int argc, char **argv)
 {
     if (argc == 2 && strcmp (argv [1], "--selftest") == 0)
         return s_selftest ();
+    collector_args_t args = { 0 };
     const nd_stage_def_t def = {
         .name = "collector",
         .summary = "Takes shop events in over the Segment HTTP Tracking API, durably.",
         .options_help = "      --stdin           also read Segment events, one JSON object a line\n"
                         "      --selftest        run the collector's self-tests and exit\n",
         .parse_arg = s_parse_arg,
-        .args = &s_args,
+        .args = &args,
         .setup = s_setup,
         .source_fd = s_source_fd,
         .source_drain = s_source_drain,

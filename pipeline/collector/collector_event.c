@@ -7,6 +7,7 @@
     dropped: nothing downstream needs it and taps must not show it.
 */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,8 +45,13 @@ static int s_id_field (json_t *event, const char *name, char *reason)
         json_object_set_new (event, name, json_string (text));
         return 1;
     }
-    if (!value || json_is_null (value))
+    //  Downstream, a present userId means an identified visitor: "" and
+    //  null must not look like one
+    if (!value || json_is_null (value)
+    ||  (json_is_string (value) && json_string_length (value) == 0)) {
+        json_object_del (event, name);
         return 0;
+    }
     if (!json_is_string (value)) {
         snprintf (reason, COLLECTOR_REASON_MAX, "%s must be a string", name);
         return -1;
@@ -54,7 +60,7 @@ static int s_id_field (json_t *event, const char *name, char *reason)
         snprintf (reason, COLLECTOR_REASON_MAX, "%s longer than %d bytes", name, ID_MAX);
         return -1;
     }
-    return json_string_length (value) > 0;
+    return 1;
 }
 
 //  A messageId the client did not give: random, so it is unique across
@@ -63,8 +69,9 @@ static void s_new_message_id (json_t *event)
 {
     uint8_t random [16];
     char text [40] = "nd-";
-    if (getrandom (random, sizeof random, 0) != (ssize_t) sizeof random)
-        assert (false);         //  only fails before the kernel has entropy
+    //  Blocks only until the kernel has entropy, once after boot
+    while (getrandom (random, sizeof random, 0) != (ssize_t) sizeof random)
+        assert (errno == EINTR);
     for (size_t i = 0; i < sizeof random; i++)
         snprintf (text + 3 + 2 * i, 3, "%02x", random [i]);
     json_object_set_new (event, "messageId", json_string (text));
@@ -295,7 +302,8 @@ void collector_event_test (bool verbose)
 
     //  Clock skew: sent 2 s after the event by a clock 1 h fast
     json_t *event = s_try ("{\"userId\":42,\"event\":\"Product Viewed\",\"writeKey\":\"k\","
-                           "\"timestamp\":\"2026-11-23T20:20:08Z\",\"sentAt\":\"2026-11-23T20:20:10Z\"}",
+                           "\"timestamp\":\"2026-11-23T20:20:08Z\","
+                           "\"sentAt\":\"2026-11-23T20:20:10Z\"}",
                            "track", &envelope, reason, &time);
     assert (event);
     assert (streq (s_str (event, "user"), "42"));
@@ -314,9 +322,15 @@ void collector_event_test (bool verbose)
     assert (!s_try ("{\"userId\":\"u\",\"timestamp\":\"noon\"}", "page", &envelope, reason, &time));
     assert (!s_try ("{\"userId\":\"u\"}", "alias", &envelope, reason, &time));
 
+    //  An empty userId is no userId
+    event = s_try ("{\"userId\":\"\",\"anonymousId\":\"a-1\"}", "page", &envelope, reason, &time);
+    assert (event && !json_object_get (event, "userId") && streq (s_str (event, "user"), "a-1"));
+    json_decref (event);
+
     //  Event time: no times at all waits for the loop's clock
     limits.event_time = true;
-    event = s_try ("{\"anonymousId\":\"a\",\"messageId\":\"m1\"}", "page", &envelope, reason, &time);
+    event = s_try ("{\"anonymousId\":\"a\",\"messageId\":\"m1\"}", "page", &envelope,
+                   reason, &time);
     assert (event && time == 0 && streq (s_str (event, "id"), "m1"));
     collector_event_stamp (event, received);
     assert (streq (s_str (event, "time"), "2026-11-23T19:20:10.000Z"));

@@ -6,10 +6,10 @@
     parses and checks the request itself, so two cores share that work; the
     loop does only the LMDB writes.
 
-    Request bodies are capped while they stream in: a Content-Length over
-    the limit is refused before the body is read, and a chunked body that
-    grows past it is discarded as it arrives, so no request costs more
-    memory than the limit.
+    Request bodies are capped while they stream in: a body that grows past
+    the limit is discarded as it arrives (and one announced far past it is
+    refused before it is read), so no request costs more memory than the
+    limit.
 */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -373,6 +373,19 @@ static const s_route_t *s_route (const char *url)
     return NULL;
 }
 
+//  An oversized body is refused at once if the client waits for "100
+//  Continue" before sending it, or is far too big to read. Otherwise it is
+//  read and thrown away first: a client still sending when we hang up gets
+//  a reset instead of the 413 and cannot tell "too big" from "try again".
+static bool s_refuse_now (struct MHD_Connection *connection, unsigned long long size,
+                          size_t limit)
+{
+    const char *expect = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_EXPECT);
+    return (expect && strcasecmp (expect, "100-continue") == 0)
+        || size > (unsigned long long) DISCARD_FACTOR * limit;
+}
+
 //  The headers are in: refuse what can be refused before reading a body.
 static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *connection,
                                 const char *url, const char *method, void **con_cls)
@@ -395,8 +408,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long size = length ? strtoull (length, NULL, 10) : 0;
-    char reason [COLLECTOR_REASON_MAX];
-    if (size > limit) {
+    if (size > limit && s_refuse_now (connection, size, limit)) {
+        char reason [COLLECTOR_REASON_MAX];
         snprintf (reason, sizeof reason, "request is %llu bytes, more than the limit of %zu",
                   size, limit);
         return s_refuse (self, connection, url, MHD_HTTP_CONTENT_TOO_LARGE, reason, NULL);

@@ -310,7 +310,8 @@ void collector_queue_test (bool verbose)
     struct pollfd item = { collector_queue_fd (queue), POLLIN, 0 };
     assert (poll (&item, 1, 0) == 1);
     collector_ticket_t *tickets = collector_queue_take (queue);
-    assert (tickets && collector_ticket_next (tickets) && !collector_ticket_next (collector_ticket_next (tickets)));
+    assert (tickets && collector_ticket_next (tickets));
+    assert (!collector_ticket_next (collector_ticket_next (tickets)));
     assert (poll (&item, 1, 0) == 0);
     collector_queue_finish (queue, tickets, 0);
     for (int i = 0; i < 2; i++) {

@@ -140,7 +140,9 @@ typedef struct {
 
     /*  A source of input other than links (the collector's HTTP server and
         stdin). source_fd: a file descriptor the loop polls (or -1).
-        source_drain: called in a write txn when it is readable; emits.
+        source_drain: called in a write txn when it is readable; emits. If
+        it fails part-way what it emitted still commits with the batch, so
+        it must answer its own clients for the part that failed.
         source_committed: called after the txn, rc 0 if committed.       */
     int (*source_fd) (void *self);
     int (*source_drain) (nd_stage_t *stage, void *self, MDB_txn *txn);
@@ -169,6 +171,8 @@ const char *nd_stage_name (nd_stage_t *stage);
 nd_clock_t *nd_stage_clock (nd_stage_t *stage);
 int64_t nd_stage_now (nd_stage_t *stage);
 MDB_env *nd_stage_env (nd_stage_t *stage);
+/*  The def's args, as parse_arg filled them in.                          */
+void *nd_stage_args (nd_stage_t *stage);
 /*  Wakes the loop as if source_fd were readable (thread-safe).          */
 void nd_stage_wake (nd_stage_t *stage);
 

@@ -242,8 +242,6 @@ static int s_bind_sockets (nd_stage_t *stage)
     int rc = s_bind (stage->pub, pub) || s_bind (stage->control, ctl) ? -1 : 0;
     zstr_free (&pub);
     zstr_free (&ctl);
-    if (rc == 0 && pipe2 (stage->wake, O_NONBLOCK | O_CLOEXEC))
-        rc = -1;
     return rc;
 }
 
@@ -258,6 +256,11 @@ static int s_setup (nd_stage_t *stage)
     if (!streq (mode, "wall") && !streq (mode, "event"))
         return nd_config_error (stage->config, "clock", "must be wall or event");
     stage->clock = nd_clock_new (streq (mode, "event"));
+    //  Before setup, so threads a stage starts there can already wake us
+    if (pipe2 (stage->wake, O_NONBLOCK | O_CLOEXEC)) {
+        nd_log ("cannot create the wake pipe: %s", strerror (errno));
+        return -1;
+    }
     if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval))
         return -1;
     zlist_t *inputs = s_input_names (stage);
@@ -355,7 +358,8 @@ static void s_read_inputs (nd_stage_t *stage)
 
 static void s_publish_all (nd_stage_t *stage, bool send)
 {
-    void *pub = zsock_resolve (stage->pub);
+    void *pub = stage->pub ? zsock_resolve (stage->pub) : NULL;
+    send = send && pub;
     s_publication_t *p;
     while ((p = (s_publication_t *) zlist_pop (stage->publications))) {
         if (send) {
@@ -528,7 +532,7 @@ static void s_destroy (nd_stage_t *stage)
     zsock_destroy (&stage->control);
     if (stage->env)
         mdb_env_close (stage->env);
-    if (stage->wake [0] > 0) {
+    if (stage->wake [1] > 0) {
         close (stage->wake [0]);
         close (stage->wake [1]);
     }
@@ -598,6 +602,7 @@ const char *nd_stage_name (nd_stage_t *stage) { return stage->name; }
 nd_clock_t *nd_stage_clock (nd_stage_t *stage) { return stage->clock; }
 int64_t nd_stage_now (nd_stage_t *stage) { return nd_clock_now (stage->clock); }
 MDB_env *nd_stage_env (nd_stage_t *stage) { return stage->env; }
+void *nd_stage_args (nd_stage_t *stage) { return stage->def->args; }
 
 void nd_stage_wake (nd_stage_t *stage)
 {

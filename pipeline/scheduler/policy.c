@@ -263,13 +263,13 @@ static bool s_channel (const step_t *step, person_t *person, size_t first, decis
 }
 
 int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
-                   const step_t *step, person_t *person, size_t first, int64_t now,
-                   decision_t *decision)
+                   const step_t *step, person_t *person, const attempt_t *attempt,
+                   int64_t now, decision_t *decision)
 {
     limits_t limits;
     policy_limits (self, instance->journey, &limits);
     int64_t entered = record_int (instance->record, "entered");
-    int64_t since = record_int (instance->record, "since");
+    int64_t since = attempt->since;
     int64_t max_delay = step->max_delay >= 0 ? step->max_delay : self->max_delay;
     int64_t until = 0;
     if (person->last_order && person->last_order >= entered)
@@ -282,7 +282,7 @@ int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
                           "browsing");
     if (person->chat_since)
         return s_verdict (decision, DEFERRED, now + self->chat_recheck, "chat");
-    if (!s_channel (step, person, first, decision))
+    if (!s_channel (step, person, attempt->first, decision))
         return s_verdict (decision, SKIPPED, 0, "unreachable");
     if (s_quiet (self, person, &limits.quiet, now, &until))
         return s_verdict (decision, step->quiet == LATE_SKIP ? SKIPPED : DEFERRED, until,

@@ -255,6 +255,9 @@ typedef struct {
     bool activity_changed;
 } person_t;
 
+/*  scheduler.c: makes the loop call again soon: more timers are due.     */
+void scheduler_wake (scheduler_t *self);
+
 /*  instance.c                                                            */
 int instance_enter (scheduler_t *self, MDB_txn *txn, journey_t *journey, const nd_msg_t *msg);
 instance_t *instance_load (scheduler_t *self, MDB_txn *txn, uint64_t id);
@@ -271,6 +274,9 @@ int instance_exit_on (scheduler_t *self, MDB_txn *txn, const char *user,
                       const char *topic, int64_t now);
 int instance_fire (scheduler_t *self, MDB_txn *txn, uint64_t id, timer_kind_t kind, int64_t now);
 int instance_cleanup (scheduler_t *self, MDB_txn *txn, uint64_t id);
+/*  The loser's instances become the survivor's (visitor.merged).        */
+int instance_rehome (scheduler_t *self, MDB_txn *txn, const char *loser, const char *survivor,
+                     int64_t now);
 int64_t record_int (const json_t *record, const char *field);
 const char *record_str (const json_t *record, const char *field);
 
@@ -280,11 +286,22 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
 
 /*  send.c                                                                */
 typedef enum { SENT, DEFERRED, SKIPPED, EXITED } send_result_t;
-/*  The send step the instance is on. first: index in the step's channel
-    list to start from (a fallback starts after the failed one).          */
+/*  One try at a send step: from which of its channels, for a fallback
+    the message that failed, and since when the step has been due.      */
+typedef struct {
+    size_t first;
+    const char *fallback_of;
+    int64_t since;
+} attempt_t;
 int send_step (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step,
-               size_t first, const char *fallback_of, int64_t now,
-               send_result_t *result, int64_t *until);
+               const attempt_t *attempt, int64_t now, send_result_t *result, int64_t *until);
+
+/*  A fallback timer: the step's next channel after a failed one.         */
+int send_fallback_fire (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t now);
+/*  Feedback said the message with idempotency key failed on channel:
+    try the step's next channel, once.                                    */
+int send_fallback (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *key,
+                   channel_t channel, int64_t now);
 
 /*  policy.c                                                              */
 typedef struct {
@@ -295,8 +312,8 @@ typedef struct {
     const char *reason;         //  why not now
 } decision_t;
 int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
-                   const step_t *step, person_t *person, size_t first, int64_t now,
-                   decision_t *decision);
+                   const step_t *step, person_t *person, const attempt_t *attempt,
+                   int64_t now, decision_t *decision);
 /*  Records a message in the person's history for the caps.              */
 int policy_record (scheduler_t *self, MDB_txn *txn, const char *user, int64_t time,
                    const char *key, channel_t channel);
@@ -322,6 +339,8 @@ const char *person_locale (person_t *person);
 int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  Channel opted out, address suppressed, subscription gone.            */
 int person_block (person_t *person, const char *what, channel_t channel, int64_t time);
+/*  Moves every row of dbi keyed under loser to survivor (same suffix).   */
+int rows_move (MDB_txn *txn, MDB_dbi dbi, const char *loser, const char *survivor);
 /*  A view of the person for check conditions.                           */
 json_t *person_view (person_t *person);
 

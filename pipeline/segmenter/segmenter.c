@@ -182,15 +182,18 @@ static int s_announce (segmenter_t *self, MDB_txn *txn, const char *visitor, con
     char stamp [32];
     const char *time = msg ? json_string_value (json_object_get (msg->body, "time")) : NULL;
     const char *cause = msg ? json_string_value (json_object_get (msg->body, "id")) : NULL;
+    const char *topic = entered ? "segment.entered" : "segment.exited";
+    if (!time)
+        time = nd_time_format (nd_stage_now (self->stage), stamp);
     size_t index;
     json_t *name;
     json_array_foreach (a, index, name) {
         if (s_has (b, json_string_value (name)))
             continue;
         json_t *body = json_pack ("{s:s, s:s, s:s, s:O, s:O, s:s}", "user", visitor,
-            "visitor", visitor, "time", time ? time : nd_time_format (nd_stage_now (self->stage), stamp),
-            "segment", name, "segments", members, "cause", cause ? cause : "clock");
-        int rc = body ? nd_emit (self->stage, txn, entered ? "segment.entered" : "segment.exited", body) : -1;
+                                  "visitor", visitor, "time", time, "segment", name,
+                                  "segments", members, "cause", cause ? cause : "clock");
+        int rc = body ? nd_emit (self->stage, txn, topic, body) : -1;
         json_decref (body);
         if (rc || s_count_member (self, txn, json_string_value (name), entered ? 1 : -1))
             return -1;
@@ -413,7 +416,8 @@ int main (int argc, char **argv)
         return s_selftest (argc >= 3 && strcmp (argv [2], "-v") == 0);
     nd_stage_def_t def = {
         .name = "segmenter",
-        .summary = "Keeps each visitor's counters and segments; annotates the sessionizer's output.",
+        .summary = "Keeps each visitor's counters and segments; "
+                   "annotates the sessionizer's output.",
         .options_help = "      --selftest [-v]   run the segmenter's self-tests and exit\n",
         .setup = s_setup,
         .apply = s_apply,

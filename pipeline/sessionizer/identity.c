@@ -144,6 +144,12 @@ static visitor_t *s_extend (sessionizer_t *self, MDB_txn *txn, const event_t *ev
     }
     if (s_add_id (self, txn, visitor, KIND_USER, event->user_id))
         visitor_destroy (&visitor);
+    //  An alias names the account id the shop uses from now on.
+    else
+    if (known && event->type == EVENT_ALIAS) {
+        visitor_set_text (&visitor->user_id, event->user_id);
+        visitor->profile_announce = true;
+    }
     return visitor;
 }
 

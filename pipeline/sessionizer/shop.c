@@ -289,10 +289,7 @@ static bool s_change_cart (shop_action_t action, nd_cart_t *cart, session_t *ses
             changed = nd_cart_replace (cart, products) || changed;
             break;
         case DO_CHECKOUT:
-            //  An empty list here means the SDK left it out, not an empty cart.
-            if (json_array_size (products))
-                changed = nd_cart_replace (cart, products) || changed;
-            s_remember_checkout (session, properties);
+            changed = nd_cart_replace (cart, products) || changed;
             break;
         default:
             break;
@@ -311,10 +308,16 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     if (s_events [i].step > session->step)
         session->step = s_events [i].step;
     shop_action_t action = s_events [i].action;
-    if (action == DO_NOTHING)
-        return 0;
+    json_t *products = json_object_get (event->properties, "products");
+    if (action == DO_CHECKOUT)
+        s_remember_checkout (session, event->properties);
     if (action == DO_VIEW)
         return s_view (self, txn, visitor, event->properties);
+    //  Only a list that is there, and for a checkout not empty, is the
+    //  cart: SDKs leave products[] out of events that mention the cart.
+    if (action == DO_NOTHING || (action == DO_SHOW_CART && !json_is_array (products))
+    ||  (action == DO_CHECKOUT && json_array_size (products) == 0))
+        return 0;
     nd_cart_t *cart = visitor_cart (self, txn, visitor);
     if (!cart)
         return -1;

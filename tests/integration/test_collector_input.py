@@ -144,8 +144,8 @@ def wall_clock_refuses_ticks():
     with Pipeline(clock="wall") as p:
         p.start("collector")
         status, body = p.post("/v1/tick", {"time": "2026-11-24T03:00:00.000Z"})
-        check("in wall-clock mode a tick is 400", status == 400 and "event" in body.get("reason", ""),
-              (status, body))
+        check("in wall-clock mode a tick is 400",
+              status == 400 and "event" in body.get("reason", ""), (status, body))
 
 
 def dedupe_window():
@@ -166,6 +166,26 @@ def dedupe_window():
         check("dedupe: within the window a retry is dropped, after two it is new again",
               times == ["2026-11-23T10:00:00.000Z", "2026-11-23T13:10:00.000Z"], times)
         tap.close()
+
+
+def state_full():
+    """When LMDB is full the client hears 503 (SDKs retry), never a false 200."""
+    with Pipeline(clock="event", extra={"pipeline": {"mapsize": "1M"}}) as p:
+        p.start("collector")
+        answers = []
+        for r in range(200):
+            batch = [track("full-%d-%d" % (r, i), properties={"pad": "p" * 150})
+                     for i in range(50)]
+            answers.append(p.post("/v1/batch", {"batch": batch}))
+            if answers[-1][0] != 200:
+                break
+        status, body = answers[-1]
+        check("state full: 503 with a reason", status == 503 and "retry" in body.get("reason", ""),
+              (status, body))
+        check("state full: logged with what to do", "raise 'mapsize'" in p.log("collector"))
+        stats = p.control("collector")
+        check("state full: only committed events count as accepted",
+              stats.get("accepted") == 50 * (len(answers) - 1), stats)
 
 
 def stdin_replay():
@@ -213,6 +233,7 @@ def main():
         tap.close()
     wall_clock_refuses_ticks()
     dedupe_window()
+    state_full()
     stdin_replay()
     done()
 

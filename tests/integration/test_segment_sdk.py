@@ -77,7 +77,8 @@ def check_collector_side(events, anonymous_id, user_id):
           len(props.get("products", [])) == 2, props)
     check("Order Completed is the identified user's", order.get("user") == user_id, order)
     viewed = by_name.get("Product Viewed", {})
-    check("an anonymous event's user is the anonymousId", viewed.get("user") == anonymous_id, viewed)
+    check("an anonymous event's user is the anonymousId",
+          viewed.get("user") == anonymous_id, viewed)
     check("every event: id is the SDK's messageId",
           all(b.get("id") and b.get("id") == b.get("messageId") for t, b in events), events)
     check("every event: time, receivedAt, originalTimestamp, sentAt",
@@ -110,7 +111,8 @@ def check_bin_tap(proc, events):
         out, err = proc.communicate()
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     check("bin/tap prints one JSON object a line for each event",
-          proc.returncode == 0 and len(lines) == EXPECTED, (proc.returncode, out[-500:], err[-500:]))
+          proc.returncode == 0 and len(lines) == EXPECTED,
+          (proc.returncode, out[-500:], err[-500:]))
     check("bin/tap shows the same topics and ids as the collector's PUB",
           sorted((m["topic"], m["body"]["id"]) for m in lines) ==
           sorted((t, b["id"]) for t, b in events), lines[:2])

@@ -50,10 +50,13 @@ class Shop:
         return {"type": "track", "messageId": "m-%d" % self.seq, "anonymousId": anon,
                 "timestamp": ts(day, minute), "event": event, "properties": props}
 
-    def identify(self, day, minute, anon, **traits):
+    def identify(self, day, minute, anon, user=None, **traits):
         self.seq += 1
-        return {"type": "identify", "messageId": "m-%d" % self.seq, "anonymousId": anon,
-                "timestamp": ts(day, minute), "traits": traits}
+        e = {"type": "identify", "messageId": "m-%d" % self.seq, "anonymousId": anon,
+             "timestamp": ts(day, minute), "traits": traits}
+        if user:
+            e["userId"] = user
+        return e
 
     def send(self, *events):
         status, answer = self.p.post("/v1/batch", {"batch": list(events)})
@@ -154,6 +157,23 @@ def session_groups(p, s):
     return sub
 
 
+def merged(p, s):
+    """Two visitors found to be one person: the survivor takes the history."""
+    s.send(order(s, 6, "a-phone", "o-p1", 50), s.identify(6, 10, "a-laptop", user="U-9"))
+    phone, laptop = s.visitor_of("a-phone"), s.visitor_of("a-laptop")
+    s.send(s.identify(6, 20, "a-phone", user="U-9"))
+    merges = [b for t, b in s.tap.messages if t == "visitor.merged"]
+    check("the sessionizer merged the phone's visitor into the laptop's",
+          merges and merges[-1]["user"] == laptop and merges[-1]["merged"] == phone, merges)
+    check("the merged-away visitor leaves customer; the survivor enters it",
+          s.changes(phone, "customer") == ["entered", "exited"]
+          and s.changes(laptop, "customer") == ["entered"],
+          (s.changes(phone, "customer"), s.changes(laptop, "customer")))
+    profile = merges[-1]["profile"] if merges else {}
+    check("the survivor's profile took the order", profile.get("orders") == 1
+          and profile.get("spend") == 50, profile)
+
+
 def time_alone(p, s, loyal, sub):
     last_order = T0 + datetime.timedelta(days=2, minutes=5)
 
@@ -210,12 +230,13 @@ with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer",
     s = Shop(p)
     loyal = customer_then_loyal(p, s)
     sub = session_groups(p, s)
+    merged(p, s)
     time_alone(p, s, loyal, sub)
     passed_on(p, s)
     stats = p.control("segmenter")
     seg = stats.get("segments", {})
-    check("STATS: 5 profiles, member counts per segment",
-          stats.get("profiles") == 5 and seg.get("customer") == 1 and seg.get("loyal") == 1
+    check("STATS: 6 profiles, member counts per segment",
+          stats.get("profiles") == 6 and seg.get("customer") == 2 and seg.get("loyal") == 1
           and seg.get("lapsed") == 1 and seg.get("big_spender") == 1
           and seg.get("recent_big_spender") == 0 and seg.get("new_subscriber") == 0
           and seg.get("hesitating") == 1 and seg.get("full_cart") == 1

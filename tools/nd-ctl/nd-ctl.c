@@ -24,8 +24,9 @@
     EXIT STATUS
         0 when the stage answered; for "health", only when the answer does
         not say otherwise ("ok": false, or a "status" other than "ok").
-        1 when the stage is not there or did not answer in time, with the
-        reason on one line; 2 on usage errors; 3 when health says unhealthy.
+        1 when the stage is not there, did not answer in time (the reason
+        on one line) or refused the command ({"error": ...}); 2 on usage
+        errors; 3 when the health answer says unhealthy.
 */
 #include <czmq.h>
 #include <getopt.h>
@@ -45,7 +46,7 @@ static const char *s_usage =
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "  -t, --timeout MS    wait at most MS ms for the answer (default 3000)\n"
     "  -h, --help          this text\n"
-    "Exit 1 if the stage does not answer, 3 if health says it is unhealthy.\n";
+    "Exit 1 if the stage does not answer or refuses, 3 if health says unhealthy.\n";
 
 static int
 s_set_command (ctl_args_t *args, const char *word)
@@ -120,19 +121,20 @@ s_ask (const char *endpoint, const ctl_args_t *args, const char **why)
     return answer;
 }
 
-/*  A health answer that says "not ok" makes the exit status say so, for
-    scripts and monitoring; any other answer is just printed.             */
-static bool
-s_unhealthy (const char *command, const char *answer)
+/*  The exit status tells scripts and monitoring what the answer said: 1
+    for a refused command ({"error": ...}), 3 for a health answer that is
+    not ok ({"ok": false} or a "status" other than "ok"), else 0.         */
+static int
+s_verdict (const char *command, const char *answer)
 {
-    if (!streq (command, "HEALTH"))
-        return false;
-    json_t *health = json_loads (answer, 0, NULL);
-    json_t *ok = json_object_get (health, "ok");
-    const char *status = json_string_value (json_object_get (health, "status"));
-    bool unhealthy = json_is_false (ok) || (status && !streq (status, "ok"));
-    json_decref (health);
-    return unhealthy;
+    json_t *reply = json_loads (answer, 0, NULL);
+    const char *error = json_string_value (json_object_get (reply, "error"));
+    const char *status = json_string_value (json_object_get (reply, "status"));
+    bool unhealthy = json_is_false (json_object_get (reply, "ok"))
+                  || (status && !streq (status, "ok"));
+    int rc = error? 1: streq (command, "HEALTH") && unhealthy? 3: 0;
+    json_decref (reply);
+    return rc;
 }
 
 int
@@ -160,7 +162,7 @@ main (int argc, char **argv)
     if (answer) {
         size_t size = strlen (answer);
         printf ("%s%s", answer, size && answer [size - 1] == '\n'? "": "\n");
-        rc = s_unhealthy (args.command, answer)? 3: 0;
+        rc = s_verdict (args.command, answer);
     }
     else {
         char *who = streq (args.target, endpoint)? strdup (endpoint)

@@ -1,0 +1,135 @@
+/*  codes.c - unique, expiring discount codes, issued by send steps.
+
+    A code is PREFIX-XXXX-XXXX: 40 bits of HMAC-SHA256 over a counter,
+    keyed by a secret this state drew at its creation, in Crockford's
+    base32 (no I, L, O or U to misread). Nobody can guess the next code
+    from the last, and the counter makes each one new; a code that
+    collides with one issued before is skipped. Each is stored (the
+    "codes" database, read by nd-codes) and published on topic
+    "code.issued" for the shop to load, in the same transaction as the
+    send order that carries it: a code that exists was sent, and the
+    reverse. An order that names it (Segment's "coupon") redeems it.    */
+#include <assert.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include "scheduler.h"
+
+#define CODE_TRIES 16
+
+const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, char *buf)
+{
+    static const char alphabet [] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint8_t counter [8], mac [EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    for (int i = 7; i >= 0; i--, n >>= 8)
+        counter [i] = (uint8_t) n;
+    HMAC (EVP_sha256 (), secret, 32, counter, sizeof counter, mac, &size);
+    uint64_t bits = 0;
+    for (int i = 0; i < 5; i++)
+        bits = (bits << 8) | mac [i];
+    char body [9];
+    for (int i = 7; i >= 0; i--, bits >>= 5)
+        body [i] = alphabet [bits & 31];
+    body [8] = 0;
+    snprintf (buf, 32, "%.12s-%.4s-%.4s", prefix, body, body + 4);
+    return buf;
+}
+
+static void s_code_key (nd_key_t *key, const char *code)
+{
+    nd_key_init (key);
+    nd_key_str (key, code);
+}
+
+//  The next counter whose code was never issued; the code into buf.
+static int s_fresh (scheduler_t *self, MDB_txn *txn, const char *prefix, char *buf)
+{
+    for (int tries = 0; tries < CODE_TRIES; tries++) {
+        codes_make (self->secret, ++self->next_code, prefix, buf);
+        nd_key_t key;
+        s_code_key (&key, buf);
+        MDB_val k = nd_key_val (&key), data;
+        int rc = mdb_get (txn, self->codes, &k, &data);
+        if (rc == MDB_NOTFOUND) {
+            nd_key_init (&key);
+            nd_key_str (&key, "next-code");
+            return nd_db_put_u64 (txn, self->meta, &key, self->next_code);
+        }
+        if (rc)
+            return nd_db_error (rc, "codes");
+    }
+    nd_log ("no fresh discount code after %d tries: use a longer prefix", CODE_TRIES);
+    return -1;
+}
+
+json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
+                     const step_t *step, int64_t now)
+{
+    char code [32], issued [32], expires [32], id [48];
+    if (s_fresh (self, txn, step->code_prefix, code))
+        return NULL;
+    int64_t until = now + step->code_valid;
+    json_t *record = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I}",
+        "code", code, "user", record_str (instance->record, "user"),
+        "journey", instance->journey->name, "instance", instance_name (self, instance, id),
+        "step", step->name, "variant", record_str (instance->record, "variant"),
+        "percent", (json_int_t) step->code_percent,
+        "issued", nd_time_format (now, issued), "expires", nd_time_format (until, expires),
+        "issued_ms", (json_int_t) now, "expires_ms", (json_int_t) until);
+    nd_key_t key;
+    s_code_key (&key, code);
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:I, s:s, s:b, s:s, s:s, s:s}",
+        "user", record_str (instance->record, "user"), "code", code, "kind", "percent",
+        "percent", (json_int_t) step->code_percent, "expires", expires, "single_use", 1,
+        "journey", instance->journey->name, "instance", id, "step", step->name);
+    int rc = nd_db_put_json (txn, self->codes, &key, record)
+          || nd_emit (self->stage, txn, "code.issued", body)
+          || counter_add (self, txn, "", "", "", "", "codes-issued", 1) ? -1 : 0;
+    json_decref (body);
+    json_decref (record);
+    if (rc)
+        return NULL;
+    return json_pack ("{s:s, s:I, s:s, s:I}", "code", code, "percent",
+                      (json_int_t) step->code_percent, "expires", expires,
+                      "valid_hours", (json_int_t) (step->code_valid / 3600000));
+}
+
+int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char *order,
+                  int64_t time)
+{
+    nd_key_t key;
+    s_code_key (&key, code);
+    json_t *record = NULL;
+    int rc = nd_db_get_json (txn, self->codes, &key, &record);
+    if (rc)
+        return rc == ND_NOTFOUND ? 0 : -1;      //  not one of ours
+    if (!json_object_get (record, "redeemed")) {
+        char stamp [32];
+        json_object_set_new (record, "redeemed", json_pack ("{s:s, s:s}", "order_id",
+                             order ? order : "", "time", nd_time_format (time, stamp)));
+        rc = nd_db_put_json (txn, self->codes, &key, record)
+          || counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
+                          record_str (record, "step"), "", "codes-redeemed", 1) ? -1 : 0;
+    }
+    json_decref (record);
+    return rc;
+}
+
+void codes_test (bool verbose)
+{
+    if (verbose)
+        printf (" * codes: ");
+    uint8_t secret [32] = { 1, 2, 3 };
+    char a [32], b [32], c [32];
+    codes_make (secret, 1, "CART", a);
+    codes_make (secret, 2, "CART", b);
+    codes_make (secret, 1, "CART", c);
+    assert (strlen (a) == 14 && strncmp (a, "CART-", 5) == 0 && a [9] == '-');
+    assert (!streq (a, b) && streq (a, c));
+    assert (strpbrk (a + 5, "ILOU") == NULL);
+    secret [0] = 9;
+    codes_make (secret, 1, "CART", c);
+    assert (!streq (a, c));             //  another secret, other codes
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,355 @@
+/*  people.c - what the scheduler knows of a person, from their messages.
+
+    The profile (contacts, consent, time zone, locale, segments) comes
+    from profile.updated; opt-outs, bounces and dead push subscriptions
+    from the senders' feedback. Activity - when they last did anything,
+    whether their session has ended, whether a chat is open, when they
+    last ordered - changes with nearly every event, so it lives apart
+    from the profile in 32 bytes that cost no JSON to update.
+
+    Consent, as the sessionizer passes the shop's traits on: e-mail may
+    be sent unless email_consent is false; SMS needs sms_consent true and
+    an E.164 phone number; push needs a push_subscription with an
+    endpoint, and push_consent not false. An unsubscribe (any channel, or
+    "all") stands until an operator lifts it; a hard bounce suppresses
+    that address and a dead subscription that endpoint, until the
+    profile names a new one.                                              */
+#include <ctype.h>
+#include "scheduler.h"
+
+#define ACTIVITY_SIZE 32
+
+static void s_user_key (nd_key_t *key, const char *user)
+{
+    nd_key_init (key);
+    nd_key_str (key, user);
+}
+
+static void s_activity_read (scheduler_t *self, MDB_txn *txn, person_t *person)
+{
+    nd_key_t key;
+    s_user_key (&key, person->user);
+    MDB_val k = nd_key_val (&key), data;
+    if (mdb_get (txn, self->activity, &k, &data) == 0 && data.mv_size == ACTIVITY_SIZE) {
+        person->last_event = nd_key_get_i64 (&data, 0);
+        person->session_ended = nd_key_get_i64 (&data, 8);
+        person->chat_since = nd_key_get_i64 (&data, 16);
+        person->last_order = nd_key_get_i64 (&data, 24);
+    }
+}
+
+static int s_activity_write (scheduler_t *self, MDB_txn *txn, person_t *person)
+{
+    nd_key_t key, value;
+    s_user_key (&key, person->user);
+    nd_key_init (&value);
+    nd_key_i64 (&value, person->last_event);
+    nd_key_i64 (&value, person->session_ended);
+    nd_key_i64 (&value, person->chat_since);
+    nd_key_i64 (&value, person->last_order);
+    return nd_db_put_raw (txn, self->activity, &key, value.data, value.size);
+}
+
+static person_t *s_person_new (const char *user)
+{
+    if (!user || !*user || strlen (user) > SCHEDULER_USER_MAX)
+        return NULL;
+    person_t *person = (person_t *) zmalloc (sizeof *person);
+    snprintf (person->user, sizeof person->user, "%s", user);
+    return person;
+}
+
+person_t *person_load (scheduler_t *self, MDB_txn *txn, const char *user)
+{
+    person_t *person = s_person_new (user);
+    if (!person)
+        return NULL;
+    nd_key_t key;
+    s_user_key (&key, user);
+    int rc = nd_db_get_json (txn, self->people, &key, &person->record);
+    if (rc < 0) {
+        person_destroy (&person);
+        return NULL;
+    }
+    if (rc == ND_NOTFOUND || !json_is_object (person->record)) {
+        json_decref (person->record);
+        person->record = json_pack ("{s:{}}", "traits");
+    }
+    s_activity_read (self, txn, person);
+    return person;
+}
+
+int person_store (scheduler_t *self, MDB_txn *txn, person_t *person)
+{
+    nd_key_t key;
+    s_user_key (&key, person->user);
+    if (person->changed && nd_db_put_json (txn, self->people, &key, person->record))
+        return -1;
+    if (person->activity_changed && s_activity_write (self, txn, person))
+        return -1;
+    person->changed = person->activity_changed = false;
+    return 0;
+}
+
+void person_destroy (person_t **self_p)
+{
+    person_t *self = *self_p;
+    if (self) {
+        json_decref (self->record);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+/* ---------------------------------------------------------- contacts -- */
+
+static bool s_e164 (const char *phone)
+{
+    size_t digits = phone ? strspn (phone + 1, "0123456789") : 0;
+    return phone && phone [0] == '+' && phone [1] != '0' && digits >= 8 && digits <= 15
+        && phone [1 + digits] == 0;
+}
+
+static bool s_opted_out (person_t *person, channel_t channel)
+{
+    json_t *optout = json_object_get (person->record, "optout");
+    return json_object_get (optout, channel_name (channel)) || json_object_get (optout, "all");
+}
+
+json_t *person_contact (person_t *person, channel_t channel)
+{
+    json_t *traits = json_object_get (person->record, "traits");
+    if (s_opted_out (person, channel))
+        return NULL;
+    if (channel == CHANNEL_PUSH) {
+        json_t *subscription = json_object_get (traits, "push_subscription");
+        const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
+        const char *dead = record_str (person->record, "dead_push");
+        bool ok = endpoint && *endpoint && !json_is_false (json_object_get (traits, "push_consent"))
+               && !(dead && streq (dead, endpoint));
+        return ok ? subscription : NULL;
+    }
+    if (channel == CHANNEL_SMS) {
+        json_t *phone = json_object_get (traits, "phone");
+        bool ok = s_e164 (json_string_value (phone))
+               && json_is_true (json_object_get (traits, "sms_consent"));
+        return ok ? phone : NULL;
+    }
+    json_t *email = json_object_get (traits, "email");
+    const char *address = json_string_value (email);
+    const char *suppressed = record_str (person->record, "suppressed");
+    bool ok = address && strchr (address, '@')
+           && !json_is_false (json_object_get (traits, "email_consent"))
+           && !(suppressed && strcasecmp (suppressed, address) == 0);
+    return ok ? email : NULL;
+}
+
+const char *person_timezone (scheduler_t *self, person_t *person)
+{
+    const char *zone = json_string_value (
+        json_object_get (json_object_get (person->record, "traits"), "timezone"));
+    return zone && tz_known (self->tz, zone) ? zone : self->timezone;
+}
+
+const char *person_locale (person_t *person)
+{
+    json_t *traits = json_object_get (person->record, "traits");
+    const char *locale = json_string_value (json_object_get (traits, "locale"));
+    return locale ? locale : json_string_value (json_object_get (traits, "language"));
+}
+
+int person_block (person_t *person, const char *what, channel_t channel, int64_t time)
+{
+    json_t *traits = json_object_get (person->record, "traits");
+    if (streq (what, "optout")) {
+        json_t *optout = json_object_get (person->record, "optout");
+        if (!optout)
+            json_object_set_new (person->record, "optout", optout = json_object ());
+        json_object_set_new (optout, channel_name (channel), json_integer (time));
+    }
+    else
+    if (streq (what, "bounced") && json_object_get (traits, "email"))
+        json_object_set (person->record, "suppressed", json_object_get (traits, "email"));
+    else
+    if (streq (what, "unreachable"))
+        json_object_set (person->record, "dead_push",
+            json_object_get (json_object_get (traits, "push_subscription"), "endpoint"));
+    person->changed = true;
+    return 0;
+}
+
+json_t *person_view (person_t *person)
+{
+    json_t *traits = json_object_get (person->record, "traits");
+    json_t *segments = json_object_get (person->record, "segments");
+    return json_pack ("{s:O, s:o, s:{s:b, s:b, s:b}}", "traits", traits ? traits : json_null (),
+                      "segments", segments ? json_incref (segments) : json_array (),
+                      "reachable", "push", person_contact (person, CHANNEL_PUSH) != NULL,
+                      "sms", person_contact (person, CHANNEL_SMS) != NULL,
+                      "email", person_contact (person, CHANNEL_EMAIL) != NULL);
+}
+
+/* ----------------------------------------------------------- observe -- */
+
+static bool s_prefix (const char *topic, const char *prefix)
+{
+    return strncmp (topic, prefix, strlen (prefix)) == 0;
+}
+
+static int64_t s_max (int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+//  The activity alone: most events need nothing else.
+static person_t *s_activity_load (scheduler_t *self, MDB_txn *txn, const char *user)
+{
+    person_t *person = s_person_new (user);
+    if (person)
+        s_activity_read (self, txn, person);
+    return person;
+}
+
+static void s_profile (person_t *person, json_t *body)
+{
+    json_t *traits = json_object_get (body, "traits");
+    json_t *segments = json_object_get (body, "segments");
+    if (json_is_object (traits)
+    &&  !json_equal (traits, json_object_get (person->record, "traits"))) {
+        json_object_set (person->record, "traits", traits);
+        person->changed = true;
+    }
+    if (json_is_array (segments)
+    &&  !json_equal (segments, json_object_get (person->record, "segments"))) {
+        json_object_set (person->record, "segments", segments);
+        person->changed = true;
+    }
+}
+
+static void s_activity (person_t *person, const char *topic, int64_t time)
+{
+    int64_t before [4] = { person->last_event, person->session_ended, person->chat_since,
+                           person->last_order };
+    if (streq (topic, "session.ended"))
+        person->session_ended = s_max (person->session_ended, time);
+    else
+    if (streq (topic, "chat.started"))
+        person->chat_since = time;
+    else
+    if (streq (topic, "chat.ended"))
+        person->chat_since = 0;
+    else
+    if (streq (topic, "order.completed"))
+        person->last_order = s_max (person->last_order, time);
+    else
+        person->last_event = s_max (person->last_event, time);
+    person->activity_changed = before [0] != person->last_event
+        || before [1] != person->session_ended || before [2] != person->chat_since
+        || before [3] != person->last_order;
+}
+
+static int s_merge (scheduler_t *self, MDB_txn *txn, const char *survivor, const char *loser,
+                    int64_t time);
+
+int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    const char *topic = msg->topic;
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    int64_t time = msg->time ? msg->time : nd_stage_now (self->stage);
+    if (streq (topic, "visitor.merged")) {
+        const char *loser = json_string_value (json_object_get (msg->body, "merged"));
+        return user && loser && !streq (user, loser) ? s_merge (self, txn, user, loser, time) : 0;
+    }
+    bool profile = streq (topic, "profile.updated") || s_prefix (topic, "segment.");
+    bool activity = s_prefix (topic, "event.") || s_prefix (topic, "session.")
+                 || s_prefix (topic, "chat.") || streq (topic, "cart.updated")
+                 || streq (topic, "order.completed");
+    if (!profile && !activity)
+        return 0;
+    person_t *person = profile ? person_load (self, txn, user) : s_activity_load (self, txn, user);
+    if (!person)
+        return 0;           //  no user: nothing to remember
+    if (profile)
+        s_profile (person, msg->body);
+    else
+        s_activity (person, topic, time);
+    int rc = person_store (self, txn, person);
+    person_destroy (&person);
+    return rc;
+}
+
+/* ------------------------------------------------------------- merge -- */
+
+//  Moves every row under prefix user in dbi to the survivor, keeping the
+//  rest of the key (history: time + idempotency key).
+int rows_move (MDB_txn *txn, MDB_dbi dbi, const char *loser, const char *survivor)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
+    if (rc)
+        return nd_db_error (rc, "merge cursor");
+    nd_key_t prefix;
+    s_user_key (&prefix, loser);
+    MDB_val key = nd_key_val (&prefix), data;
+    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE)) {
+        if (key.mv_size < prefix.size || memcmp (key.mv_data, prefix.data, prefix.size))
+            break;
+        nd_key_t moved;
+        s_user_key (&moved, survivor);
+        size_t rest = key.mv_size - prefix.size;
+        if (moved.size + rest > ND_KEY_MAX)
+            break;
+        memcpy (moved.data + moved.size, (uint8_t *) key.mv_data + prefix.size, rest);
+        moved.size += rest;
+        MDB_val target = nd_key_val (&moved);
+        if ((rc = mdb_put (txn, dbi, &target, &data, 0)) || (rc = mdb_cursor_del (cursor, 0)))
+            break;
+        key = nd_key_val (&prefix);
+    }
+    mdb_cursor_close (cursor);
+    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "merge") : 0;
+}
+
+static void s_merge_record (person_t *into, person_t *from)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (json_object_get (from->record, "optout"), key, value) {
+        json_t *optout = json_object_get (into->record, "optout");
+        if (!optout)
+            json_object_set_new (into->record, "optout", optout = json_object ());
+        json_object_set (optout, key, value);
+    }
+    const char *fields [] = { "suppressed", "dead_push", NULL };
+    for (int i = 0; fields [i]; i++)
+        if (!json_object_get (into->record, fields [i]) && json_object_get (from->record, fields [i]))
+            json_object_set (into->record, fields [i], json_object_get (from->record, fields [i]));
+    into->last_event = s_max (into->last_event, from->last_event);
+    into->session_ended = s_max (into->session_ended, from->session_ended);
+    into->chat_since = s_max (into->chat_since, from->chat_since);
+    into->last_order = s_max (into->last_order, from->last_order);
+    into->changed = into->activity_changed = true;
+}
+
+//  Two visitor ids turned out to be one person (they logged in): what the
+//  scheduler knew of the loser moves to the survivor, so opt-outs, caps,
+//  attribution and running journeys follow the person, not the cookie.
+static int s_merge (scheduler_t *self, MDB_txn *txn, const char *survivor, const char *loser,
+                    int64_t time)
+{
+    person_t *into = person_load (self, txn, survivor), *from = person_load (self, txn, loser);
+    int rc = into && from ? 0 : -1;
+    if (rc == 0) {
+        s_merge_record (into, from);
+        nd_key_t key;
+        s_user_key (&key, loser);
+        rc = person_store (self, txn, into)
+          || nd_db_del (txn, self->people, &key) < 0 || nd_db_del (txn, self->activity, &key) < 0
+          || rows_move (txn, self->history, loser, survivor)
+          || instance_rehome (self, txn, loser, survivor, time) ? -1 : 0;
+    }
+    person_destroy (&into);
+    person_destroy (&from);
+    return rc;
+}

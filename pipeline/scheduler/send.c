@@ -1,0 +1,278 @@
+/*  send.c - one send step: ask the policy, then emit the send order.
+
+    A send order goes out on topic "send.<channel>" in the same
+    transaction as everything it records: the person's message history
+    (caps), their last touch (attribution), the instance's progress and
+    any discount code. So a crash either loses the step's state and its
+    order together - the timer is still there and fires again - or keeps
+    both; the order's idempotency key ("<journey>/<instance>/<step>/
+    <channel>") lets the sender drop what it has already delivered.
+
+    People in a holdout go through the same steps and the same policy, so
+    their timeline matches those who get messages; where a message would
+    go, it is counted ("held") instead.
+
+    A fallback is the same step on the channels after the one that
+    failed, once: its own idempotency key, the same code and data.       */
+#include <math.h>
+#include "scheduler.h"
+
+/* --------------------------------------------------------------- data -- */
+
+//  Money as people read it: "19.90 EUR"; no cents for currencies without.
+static json_t *s_money (double amount, const char *currency)
+{
+    const char *whole [] = { "JPY", "KRW", "HUF", "CLP", "ISK", "VND", NULL };
+    int decimals = 2;
+    for (int i = 0; currency && whole [i]; i++)
+        if (streq (currency, whole [i]))
+            decimals = 0;
+    char text [64];
+    snprintf (text, sizeof text, "%.*f%s%s", decimals, amount, currency ? " " : "",
+              currency ? currency : "");
+    return json_string (text);
+}
+
+static void s_prices (json_t *items, const char *currency)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        json_t *price = json_object_get (item, "price");
+        if (!json_is_number (price))
+            continue;
+        json_int_t quantity = json_integer_value (json_object_get (item, "quantity"));
+        json_object_set_new (item, "price_text", s_money (json_number_value (price), currency));
+        json_object_set_new (item, "total_text",
+            s_money (json_number_value (price) * (quantity > 0 ? quantity : 1), currency));
+    }
+}
+
+static const char *s_trait (json_t *traits, const char *camel, const char *snake)
+{
+    const char *value = json_string_value (json_object_get (traits, camel));
+    return value ? value : json_string_value (json_object_get (traits, snake));
+}
+
+//  What a template sees: the trigger's data (the cart with prices as
+//  text), the person's name, the code, the shop.
+static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
+                                person_t *person, json_t *code, char *name, size_t name_size)
+{
+    json_t *data = json_deep_copy (json_object_get (instance->record, "data"));
+    if (!json_is_object (data)) {
+        json_decref (data);
+        data = json_object ();
+    }
+    json_t *cart = json_object_get (data, "cart");
+    const char *currency = json_string_value (json_object_get (cart, "currency"));
+    s_prices (json_object_get (cart, "items"), currency);
+    if (json_is_number (json_object_get (cart, "value")))
+        json_object_set_new (cart, "value_text",
+                             s_money (json_number_value (json_object_get (cart, "value")), currency));
+    s_prices (json_object_get (data, "products"), json_string_value (json_object_get (data, "currency")));
+    json_t *traits = json_object_get (person->record, "traits");
+    const char *first = s_trait (traits, "firstName", "first_name");
+    const char *last = s_trait (traits, "lastName", "last_name");
+    const char *full = json_string_value (json_object_get (traits, "name"));
+    snprintf (name, name_size, "%s%s%s", first ? first : full ? full : "",
+              first && last ? " " : "", first && last ? last : "");
+    json_object_set_new (data, "first_name", json_string (first ? first : ""));
+    json_object_set_new (data, "last_name", json_string (last ? last : ""));
+    json_object_set_new (data, "name", json_string (name));
+    if (code)
+        json_object_set (data, "code", code);
+    json_object_set (data, "shop", self->shop);
+    return data;
+}
+
+/* ------------------------------------------------------------- order -- */
+
+static json_t *s_code (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
+                       const step_t *step, json_t *sent, int64_t now)
+{
+    if (!step->code)
+        return NULL;
+    json_t *code = json_object_get (sent, "code");
+    return code ? json_incref (code) : codes_issue (self, txn, instance, step, now);
+}
+
+//  Where the message must not arrive after: the person's next quiet hours.
+static void s_not_after (scheduler_t *self, const instance_t *instance, person_t *person,
+                         int64_t now, json_t *body)
+{
+    limits_t limits;
+    policy_limits (self, instance->journey, &limits);
+    if (!limits.quiet.set || limits.quiet.start == limits.quiet.end)
+        return;
+    char stamp [32];
+    int64_t limit = policy_next_local (self, person, now, limits.quiet.start);
+    json_object_set_new (body, "not_after", json_string (nd_time_format (limit, stamp)));
+}
+
+static json_t *s_order (scheduler_t *self, const instance_t *instance, const step_t *step,
+                        person_t *person, channel_t channel, const char *key, json_t *code,
+                        int64_t now)
+{
+    char template [160], locale [32], name [200], id [48];
+    json_t *record = instance->record;
+    const char *variant = record_str (record, "variant");
+    templates_resolve (self->templates, step->template_id, variant, channel,
+                       person_locale (person), template, locale);
+    json_t *data = s_template_data (self, instance, person, code, name, sizeof name);
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:o, s:s}",
+        "user", person->user, "idempotency_key", key, "journey", instance->journey->name,
+        "instance", instance_name (self, instance, id), "step", step->name, "variant", variant,
+        "channel", channel_name (channel), "to", person_contact (person, channel),
+        "locale", locale, "template", template, "data", data, "name", name);
+    s_not_after (self, instance, person, now, body);
+    return body;
+}
+
+static int s_emit (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step,
+                   person_t *person, const decision_t *decision, const attempt_t *attempt,
+                   int64_t now)
+{
+    json_t *sends = json_object_get (instance->record, "sends");
+    json_t *sent = json_object_get (sends, step->name);
+    char key [256], id [48], topic [32];
+    snprintf (key, sizeof key, "%s/%s/%s/%s", instance->journey->name,
+              instance_name (self, instance, id), step->name, channel_name (decision->channel));
+    json_t *code = s_code (self, txn, instance, step, sent, now);
+    if (step->code && !code)
+        return -1;
+    json_t *body = s_order (self, instance, step, person, decision->channel, key, code, now);
+    if (attempt->fallback_of)
+        json_object_set_new (body, "fallback_of", json_string (attempt->fallback_of));
+    snprintf (topic, sizeof topic, "send.%s", channel_name (decision->channel));
+    int rc = nd_emit (self->stage, txn, topic, body);
+    json_decref (body);
+    const char *variant = record_str (instance->record, "variant");
+    if (rc == 0)
+        rc = policy_record (self, txn, person->user, now, key, decision->channel)
+          || attribution_touch (self, txn, instance, step->name, decision->channel, key, now)
+          || counter_add (self, txn, instance->journey->name, variant, step->name,
+                          channel_name (decision->channel), "sent", 1)
+          || counter_add (self, txn, "", "", "", "", "sent", 1) ? -1 : 0;
+    json_t *entry = json_pack ("{s:s, s:s, s:I, s:b}", "channel", channel_name (decision->channel),
+                               "key", key, "time", (json_int_t) now, "fallback",
+                               attempt->fallback_of != NULL);
+    if (code)
+        json_object_set_new (entry, "code", code);
+    json_object_set_new (sends, step->name, entry);
+    json_object_set_new (instance->record, "sent",
+                         json_integer (record_int (instance->record, "sent") + 1));
+    return rc;
+}
+
+static int s_count (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
+                    const step_t *step, const char *what, const char *reason)
+{
+    char metric [64];
+    snprintf (metric, sizeof metric, "%s%s%s", what, reason ? ":" : "", reason ? reason : "");
+    return counter_add (self, txn, instance->journey->name, record_str (instance->record, "variant"),
+                        step->name, "", metric, 1);
+}
+
+int send_step (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step,
+               const attempt_t *attempt, int64_t now, send_result_t *result, int64_t *until)
+{
+    person_t *person = person_load (self, txn, record_str (instance->record, "user"));
+    if (!person)
+        return -1;
+    decision_t decision;
+    int rc = policy_decide (self, txn, instance, step, person, attempt, now, &decision);
+    *result = decision.verdict;
+    *until = decision.until;
+    bool held = streq (record_str (instance->record, "variant"), "holdout");
+    if (rc == 0 && decision.verdict == SENT)
+        rc = held ? s_count (self, txn, instance, step, "held", NULL)
+                  : s_emit (self, txn, instance, step, person, &decision, attempt, now);
+    else
+    if (rc == 0 && decision.verdict != EXITED)
+        rc = s_count (self, txn, instance, step,
+                      decision.verdict == DEFERRED ? "deferred" : "skipped", decision.reason);
+    person_destroy (&person);
+    return rc;
+}
+
+/* ---------------------------------------------------------- fallback -- */
+
+static const step_t *s_step_named (const journey_t *journey, const char *name)
+{
+    for (size_t i = 0; name && i < journey->step_count; i++)
+        if (streq (journey->steps [i].name, name))
+            return &journey->steps [i];
+    return NULL;
+}
+
+//  Tries the step from attempt on; a deferral keeps the fallback pending
+//  under its own timer, apart from the instance's step timer.
+static int s_fallback_try (scheduler_t *self, MDB_txn *txn, instance_t *instance,
+                           const step_t *step, const attempt_t *attempt, int64_t now)
+{
+    send_result_t result;
+    int64_t until;
+    if (send_step (self, txn, instance, step, attempt, now, &result, &until))
+        return -1;
+    if (result != DEFERRED)
+        return instance_store (self, txn, instance);
+    json_object_set_new (instance->record, "fallback", json_pack ("{s:s, s:I, s:s, s:I, s:I}",
+        "step", step->name, "first", (json_int_t) attempt->first, "failed", attempt->fallback_of,
+        "since", (json_int_t) attempt->since, "due", (json_int_t) until));
+    if (timers_add (self->timers, txn, until, instance->id, TIMER_FALLBACK))
+        return -1;
+    if (until <= now)
+        scheduler_wake (self);
+    return instance_store (self, txn, instance);
+}
+
+int send_fallback (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *key,
+                   channel_t channel, int64_t now)
+{
+    json_t *record = instance->record;
+    const char *state = record_str (record, "state");
+    json_t *sends = json_object_get (record, "sends");
+    const char *name;
+    json_t *sent = NULL;
+    json_object_foreach (sends, name, sent)
+        if (streq (record_str (sent, "key") ? record_str (sent, "key") : "", key))
+            break;
+    if (!name)
+        sent = NULL;                    //  no message of this instance has that key
+    const step_t *step = instance->journey && sent ? s_step_named (instance->journey, name) : NULL;
+    //  Once per step: not for a fallback's own failure, not twice.
+    if (!step || streq (state, "exited") || json_is_true (json_object_get (sent, "fallback"))
+    ||  json_is_true (json_object_get (sent, "fell_back")))
+        return 0;
+    json_object_set_new (sent, "fell_back", json_true ());
+    //  The failed message reached nobody: it does not count against the caps.
+    if (policy_forget (self, txn, record_str (record, "user"), record_int (sent, "time"), key))
+        return -1;
+    size_t first = 0;
+    while (first < step->channel_count && step->channels [first] != channel)
+        first++;
+    attempt_t attempt = { first + 1, key, now };
+    if (attempt.first >= step->channel_count) {
+        if (s_count (self, txn, instance, step, "skipped", "no-fallback"))
+            return -1;
+        return instance_store (self, txn, instance);
+    }
+    return s_fallback_try (self, txn, instance, step, &attempt, now);
+}
+
+int send_fallback_fire (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t now)
+{
+    json_t *fallback = json_incref (json_object_get (instance->record, "fallback"));
+    const step_t *step = fallback && instance->journey
+                       ? s_step_named (instance->journey, record_str (fallback, "step")) : NULL;
+    int rc = 0;
+    json_object_del (instance->record, "fallback");
+    if (step && !streq (record_str (instance->record, "state"), "exited")) {
+        attempt_t attempt = { (size_t) record_int (fallback, "first"),
+                              record_str (fallback, "failed"), record_int (fallback, "since") };
+        rc = s_fallback_try (self, txn, instance, step, &attempt, now);
+    }
+    json_decref (fallback);
+    return rc;
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""nd-supervisor: the pipeline under a real supervisord.
+
+Generates a supervisord config for a temporary collector + sessionizer
+pipeline, runs supervisord on it in the foreground, checks both stages come
+up (collector /health over HTTP, sessionizer HEALTH with nd-ctl), kills a
+stage with SIGKILL and checks supervisord restarts it, stops supervisord
+with SIGTERM and checks no stage is left behind. Also: bad pipeline files
+are refused with file and reason, the systemd units look right, and the
+reference copies in conf/ match the shipped pipeline.
+"""
+import filecmp
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from ndtest import BIN, ROOT, Pipeline, check, done, wait_for
+
+SUPERVISOR = os.path.join(BIN, "nd-supervisor")
+CTL = os.path.join(BIN, "nd-ctl")
+SUPERVISORD = shutil.which("supervisord") or "/usr/bin/supervisord"
+SUPERVISORCTL = shutil.which("supervisorctl") or "/usr/bin/supervisorctl"
+
+
+def run(*cmd, cwd=None, timeout=30):
+    proc = subprocess.run(list(cmd), capture_output=True, cwd=cwd, timeout=timeout)
+    return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+
+
+def status_of(conf):
+    """{program: (state, pid or None)} from supervisorctl status."""
+    _, out, _ = run(SUPERVISORCTL, "-c", conf, "status")
+    programs = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            pid = re.search(r"pid (\d+),", line)
+            programs[fields[0]] = (fields[1], int(pid.group(1)) if pid else None)
+    return programs
+
+
+def running(conf, program, not_pid=None):
+    state, pid = status_of(conf).get(program, (None, None))
+    return pid if state == "RUNNING" and pid != not_pid else None
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().split(") ")[-1][:1] != "Z"
+
+
+def generate(p):
+    conf = os.path.join(p.dir, "supervisord.conf")
+    status, out, err = run(SUPERVISOR, "-c", p.config, "--bin", BIN, "--dir", p.dir, "-o", conf)
+    text = open(conf).read() if os.path.exists(conf) else ""
+    check("nd-supervisor writes a config with one program per stage",
+          status == 0 and "[program:collector]" in text and "[program:sessionizer]" in text, (status, err))
+    check("each program runs BIN/STAGE --config ABS --name STAGE in WORKDIR",
+          "command=%s/sessionizer --config %s --name sessionizer" % (BIN, p.config) in text and
+          "directory=%s\n" % p.dir in text, text)
+    return conf
+
+
+def supervise(p, conf):
+    for sub in ("var/run", "var/log"):
+        os.makedirs(os.path.join(p.dir, sub), exist_ok=True)
+    log = open(os.path.join(p.dir, "supervisord.out"), "ab")
+    proc = subprocess.Popen([SUPERVISORD, "-n", "-c", conf], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=p.dir)
+    log.close()
+    return proc
+
+
+def output(p):
+    with open(os.path.join(p.dir, "supervisord.out"), "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+def under_supervisord():
+    with Pipeline(clock="wall") as p:
+        conf = generate(p)
+        proc = supervise(p, conf)
+        try:
+            stages_up(p, conf)
+            restarted_after_kill(p, conf)
+        finally:
+            pids = [pid for _, pid in status_of(conf).values() if pid]
+            proc.send_signal(signal.SIGTERM)
+            try:
+                status = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                status = "still running after 60 s"
+        check("supervisord stops cleanly on SIGTERM", status == 0, (status, output(p)[-3000:]))
+        check("no stage outlives supervisord", pids and not any(alive(pid) for pid in pids), pids)
+
+
+def collector_healthy(p):
+    try:
+        return p.get("/health")[0] == 200
+    except OSError:         # not listening yet
+        return False
+
+
+def sessionizer_healthy(p):
+    return run(CTL, "-c", p.config, "-t", "1000", "sessionizer", "health", cwd=p.dir)[0] == 0
+
+
+def stages_up(p, conf):
+    check("collector answers /health under supervisord",
+          wait_for(lambda: collector_healthy(p), timeout=30, interval=0.2), output(p)[-3000:])
+    check("sessionizer answers nd-ctl health",
+          wait_for(lambda: sessionizer_healthy(p), timeout=30, interval=0.3),
+          (run(CTL, "-c", p.config, "sessionizer", "health", cwd=p.dir), output(p)[-3000:]))
+    check("supervisorctl -c CONF status shows both RUNNING",
+          wait_for(lambda: running(conf, "collector") and running(conf, "sessionizer"), timeout=20),
+          status_of(conf))
+    check("stage logs reach supervisord's stdout",
+          wait_for(lambda: "sessionizer:" in output(p), timeout=10), output(p)[-3000:])
+
+
+def restarted_after_kill(p, conf):
+    old = running(conf, "sessionizer")
+    if not check("sessionizer has a pid", old, status_of(conf)):
+        return
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: running(conf, "sessionizer", not_pid=old), timeout=30, interval=0.2)
+    check("kill -9: supervisord restarts the stage with a new pid", new and new != old,
+          (old, status_of(conf)))
+    check("the restarted sessionizer is healthy",
+          wait_for(lambda: sessionizer_healthy(p), timeout=30, interval=0.3), output(p)[-3000:])
+    check("the collector was not touched", running(conf, "collector"), status_of(conf))
+
+
+def bad_configs():
+    work = tempfile.mkdtemp(prefix="nd-test-")
+    try:
+        cases = [
+            ("indent.zpl", "collector\n   http = 1\n", ":2: indent 4 spaces at once"),
+            ("input.zpl", "collector\nsessionizer\n    input = colector\n",
+             "sessionizer: input 'colector' is not a stage"),
+            ("clash.zpl", "a\n    pub = ipc://x\nb\n    pub = ipc://x\n", "a and b both use ipc://x"),
+            ("empty.zpl", "pipeline\n    run = r\n", "no stages"),
+        ]
+        for name, text, reason in cases:
+            path = os.path.join(work, name)
+            with open(path, "w") as f:
+                f.write(text)
+            out_file = os.path.join(work, name + ".conf")
+            status, out, err = run(SUPERVISOR, "-c", path, "--bin", BIN, "-o", out_file)
+            check("nd-supervisor refuses %s: one line with file and reason" % name,
+                  status == 1 and err.count("\n") == 1 and err.startswith("nd-supervisor: " + path)
+                  and reason in err and not os.path.exists(out_file), (status, err))
+        status, out, err = run(SUPERVISOR, "-c", os.path.join(work, "absent.zpl"))
+        check("nd-supervisor: a missing file is one line", status == 1 and
+              "absent.zpl: No such file or directory" in err, err)
+        status, out, err = run(SUPERVISOR, "--format", "upstart")
+        check("nd-supervisor: unknown format is a usage error", status == 2 and "upstart" in err, err)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def systemd_units():
+    with Pipeline(clock="wall") as p:
+        units = os.path.join(p.dir, "units")
+        status, out, err = run(SUPERVISOR, "-c", p.config, "-f", "systemd", "--bin", "/opt/nudge/bin",
+                               "--dir", "/srv/shop nudge", "--user", "nudge", "-o", units)
+        names = sorted(os.listdir(units)) if os.path.isdir(units) else []
+        check("systemd: one service per stage and nudge.target", status == 0 and names ==
+              ["nudge-collector.service", "nudge-sessionizer.service", "nudge.target"], (names, err))
+        if status != 0 or not names:
+            return
+        service = open(os.path.join(units, "nudge-sessionizer.service")).read()
+        check("systemd: service runs the stage in WORKDIR, restarts, as USER",
+              "ExecStart=/opt/nudge/bin/sessionizer --config %s --name sessionizer\n" % p.config
+              in service and "WorkingDirectory=/srv/shop nudge\n" in service and
+              "Restart=always\n" in service and "User=nudge\n" in service and
+              "After=network-online.target nudge-collector.service\n" in service, service)
+        target = open(os.path.join(units, "nudge.target")).read()
+        check("systemd: nudge.target wants every stage",
+              "Wants=nudge-collector.service nudge-sessionizer.service" in target, target)
+
+
+def same_file(a, b):
+    return os.path.isfile(a) and os.path.isfile(b) and filecmp.cmp(a, b, shallow=False)
+
+
+def reference_copies():
+    """conf/supervisord.conf and conf/systemd/ are what nd-supervisor makes
+    of conf/pipeline.zpl; a stage added to the pipeline must show up there."""
+    work = tempfile.mkdtemp(prefix="nd-test-")
+    try:
+        fresh = os.path.join(work, "supervisord.conf")
+        args = ["-c", "conf/pipeline.zpl", "--bin", "/opt/nudge/bin", "--dir", "/opt/nudge"]
+        run(SUPERVISOR, *args, "-o", fresh, cwd=ROOT)
+        run(SUPERVISOR, *args, "-f", "systemd", "-o", os.path.join(work, "systemd"), cwd=ROOT)
+        hint = "regenerate: bin/nd-supervisor %s -o conf/supervisord.conf; " \
+               "bin/nd-supervisor %s -f systemd -o conf/systemd" % (" ".join(args), " ".join(args))
+        check("conf/supervisord.conf matches conf/pipeline.zpl",
+              same_file(fresh, os.path.join(ROOT, "conf/supervisord.conf")), hint)
+        shipped = os.path.join(ROOT, "conf/systemd")
+        names = sorted(os.listdir(os.path.join(work, "systemd")))
+        same = os.path.isdir(shipped) and sorted(os.listdir(shipped)) == names and all(
+            same_file(os.path.join(work, "systemd", n), os.path.join(shipped, n)) for n in names)
+        check("conf/systemd/ matches conf/pipeline.zpl", same, hint)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    bad_configs()
+    systemd_units()
+    reference_copies()
+    under_supervisord()
+    done()
+
+
+if __name__ == "__main__":
+    main()

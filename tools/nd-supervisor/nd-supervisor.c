@@ -1,0 +1,438 @@
+/*  nd-supervisor - writes supervisord or systemd configs for a pipeline.
+
+    NAME
+        nd-supervisor - generate supervisor configurations from the
+        pipeline file
+
+    SYNOPSIS
+        nd-supervisor [-c CONFIG] [-f supervisord|systemd] [--bin DIR]
+                      [--dir WORKDIR] [--user USER] [-o OUT]
+        nd-supervisor --help
+
+    DESCRIPTION
+        Reads the pipeline file and writes what a real supervisor needs to
+        run every stage in it: the stages run in the foreground, log to
+        stderr and never daemonize, so the supervisor starts them, collects
+        their logs and restarts them when they die.
+
+        Each stage runs as
+            BIN/PROGRAM --config CONFIG --name STAGE
+        in WORKDIR, PROGRAM being the stage's "program" option (default its
+        name). CONFIG is written as an absolute path: a relative CONFIG is
+        read from the current directory but named relative to WORKDIR,
+        where the stages run, so the output for --dir /opt/nudge names
+        /opt/nudge/conf/pipeline.zpl.
+
+        supervisord (default): one file with a [program:STAGE] per stage
+        (autorestart, TERM to stop, output to supervisord's own stdout so
+        "supervisord -n" shows every log line in the foreground), and the
+        [supervisord], [unix_http_server], [supervisorctl] and
+        [rpcinterface:supervisor] sections, so that
+        "supervisorctl -c FILE status" works. supervisord keeps its pid
+        file and socket in WORKDIR/var/run and its log in WORKDIR/var/log;
+        those directories must exist.
+
+        systemd: nudge-STAGE.service for each stage (Type=simple,
+        Restart=always, environment from /etc/nudge/nudge.env if present)
+        and nudge.target, which wants them all:
+            systemctl enable --now nudge.target
+
+    OPTIONS
+        -c, --config FILE   pipeline file (default conf/pipeline.zpl)
+        -f, --format NAME   supervisord (default) or systemd
+        -b, --bin DIR       where the programs are (default: the directory
+                            nd-supervisor itself is in)
+        -d, --dir WORKDIR   where the stages run (default: the current one)
+        -u, --user USER     run the stages as USER
+        -o, --output OUT    supervisord: the file to write; systemd: the
+                            directory to write the units in. Default:
+                            standard output. Files are replaced whole.
+        -h, --help          this text
+
+    EXIT STATUS
+        0 when written; 1 on a bad pipeline file ("FILE: reason" or
+        "FILE:LINE: reason") or when the output cannot be written; 2 on
+        usage errors.
+*/
+#include <czmq.h>
+#include <getopt.h>
+#include <sys/stat.h>
+#include "../common/nd_pipefile.h"
+
+typedef struct {
+    const char *config;
+    const char *format;
+    const char *bin;
+    const char *dir;
+    const char *user;
+    const char *output;
+} sv_args_t;
+
+/*  What every generated file is made of, all paths absolute.             */
+typedef struct {
+    nd_pipefile_t *pipeline;
+    bool systemd;
+    char *config;
+    char *bin;
+    char *dir;
+    const char *user;
+} sv_plan_t;
+
+static const char *s_usage =
+    "usage: nd-supervisor [-c CONFIG] [-f supervisord|systemd] [--bin DIR] [--dir WORKDIR]\n"
+    "                     [--user USER] [-o OUT]\n"
+    "Writes a supervisord config, or systemd units, that run every stage of the pipeline.\n"
+    "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
+    "  -f, --format NAME   supervisord (default) or systemd\n"
+    "  -b, --bin DIR       where the programs are (default: beside nd-supervisor)\n"
+    "  -d, --dir WORKDIR   where the stages run (default: the current directory)\n"
+    "  -u, --user USER     run the stages as USER\n"
+    "  -o, --output OUT    supervisord: file; systemd: directory (default: stdout)\n"
+    "  -h, --help          this text\n";
+
+/*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
+static int
+s_parse_args (int argc, char **argv, sv_args_t *args)
+{
+    static const struct option options [] = {
+        { "config", required_argument, NULL, 'c' }, { "format", required_argument, NULL, 'f' },
+        { "bin",    required_argument, NULL, 'b' }, { "dir",    required_argument, NULL, 'd' },
+        { "user",   required_argument, NULL, 'u' }, { "output", required_argument, NULL, 'o' },
+        { "help",   no_argument,       NULL, 'h' }, { NULL, 0, NULL, 0 }
+    };
+    *args = (sv_args_t) { .config = "conf/pipeline.zpl", .format = "supervisord" };
+    int option;
+    while ((option = getopt_long (argc, argv, "c:f:b:d:u:o:h", options, NULL)) != -1) {
+        switch (option) {
+            case 'c': args->config = optarg; break;
+            case 'f': args->format = optarg; break;
+            case 'b': args->bin = optarg; break;
+            case 'd': args->dir = optarg; break;
+            case 'u': args->user = optarg; break;
+            case 'o': args->output = streq (optarg, "-")? NULL: optarg; break;
+            case 'h': fputs (s_usage, stdout); return 1;
+            default: fprintf (stderr, "nd-supervisor: try 'nd-supervisor --help'\n"); return 2;
+        }
+    }
+    if (optind < argc)
+        return fprintf (stderr, "nd-supervisor: unexpected '%s'; try 'nd-supervisor --help'\n",
+                        argv [optind]), 2;
+    if (!streq (args->format, "supervisord") && !streq (args->format, "systemd"))
+        return fprintf (stderr, "nd-supervisor: --format is supervisord or systemd, not '%s'\n",
+                        args->format), 2;
+    return 0;
+}
+
+static char *
+s_absolute (const char *path, const char *base)
+{
+    if (*path == '/')
+        return strdup (path);
+    if (streq (path, "."))
+        return strdup (base);
+    return zsys_sprintf ("%s/%s", base, path);
+}
+
+/*  By default the stages are the programs installed next to this one.   */
+static char *
+s_own_directory (void)
+{
+    char path [4096];
+    ssize_t size = readlink ("/proc/self/exe", path, sizeof path - 1);
+    if (size <= 0)
+        return NULL;
+    path [size] = 0;
+    *strrchr (path, '/') = 0;
+    return strdup (path);
+}
+
+/*  Builds the plan. Returns -1 after saying why on one line.            */
+static int
+s_plan (sv_plan_t *plan, const sv_args_t *args)
+{
+    char *error = NULL;
+    *plan = (sv_plan_t) { .systemd = streq (args->format, "systemd"), .user = args->user };
+    plan->pipeline = nd_pipefile_load (args->config, &error);
+    if (!plan->pipeline) {
+        fprintf (stderr, "nd-supervisor: %s\n", error);
+        free (error);
+        return -1;
+    }
+    char here [4096];
+    if (!getcwd (here, sizeof here))
+        return fprintf (stderr, "nd-supervisor: cannot tell the current directory: %s\n",
+                        strerror (errno)), -1;
+    plan->dir = s_absolute (args->dir? args->dir: ".", here);
+    plan->config = s_absolute (args->config, plan->dir);
+    plan->bin = args->bin? s_absolute (args->bin, here): s_own_directory ();
+    if (!plan->bin)
+        return fprintf (stderr, "nd-supervisor: cannot tell where the programs are; use --bin\n"), -1;
+    const char *paths [] = { plan->dir, plan->config, plan->bin, plan->user? plan->user: "" };
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (strpbrk (paths [i], "\n\r"))
+            return fprintf (stderr, "nd-supervisor: a path with a line break cannot go in a config\n"), -1;
+    return 0;
+}
+
+static void
+s_plan_end (sv_plan_t *plan)
+{
+    nd_pipefile_destroy (&plan->pipeline);
+    free (plan->config);
+    free (plan->bin);
+    free (plan->dir);
+}
+
+/*  Both formats expand %-specifiers (supervisord %(name)s, systemd %n);
+    systemd also expands $VAR in commands; both split commands the POSIX
+    shell way, so a word with blanks or quotes goes in double quotes.     */
+static char *
+s_escape (const char *text, bool systemd, bool word)
+{
+    bool quote = word && (strpbrk (text, " \t\"'\\") || !*text);
+    char *escaped = (char *) zmalloc (strlen (text) * 2 + 3);
+    char *to = escaped;
+    if (quote)
+        *to++ = '"';
+    for (const char *from = text; *from; from++) {
+        if (*from == '%' || (systemd && word && *from == '$'))
+            *to++ = *from;
+        else
+        if (quote && (*from == '"' || *from == '\\'))
+            *to++ = '\\';
+        *to++ = *from;
+    }
+    if (quote)
+        *to++ = '"';
+    return escaped;
+}
+
+/*  Writes "BIN/PROGRAM --config CONFIG --name STAGE", escaped.           */
+static void
+s_put_command (FILE *out, const sv_plan_t *plan, const char *stage)
+{
+    const char *program = nd_pipefile_program (plan->pipeline, stage);
+    char *path = zsys_sprintf ("%s/%s", plan->bin, program);
+    const char *words [] = { path, "--config", plan->config, "--name", stage };
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        char *word = s_escape (words [i], plan->systemd, true);
+        fprintf (out, "%s%s", i? " ": "", word);
+        free (word);
+    }
+    fputc ('\n', out);
+    free (path);
+}
+
+/*  A program that is not there would only show as a supervisor retrying
+    and giving up; say so now when the bin directory exists here.         */
+static void
+s_warn_missing (const sv_plan_t *plan)
+{
+    struct stat st;
+    if (stat (plan->bin, &st) == -1 || !S_ISDIR (st.st_mode))
+        return;
+    for (size_t index = 0; index < nd_pipefile_size (plan->pipeline); index++) {
+        const char *stage = nd_pipefile_stage (plan->pipeline, index);
+        char *path = zsys_sprintf ("%s/%s", plan->bin, nd_pipefile_program (plan->pipeline, stage));
+        if (access (path, X_OK) == -1)
+            fprintf (stderr, "nd-supervisor: warning: %s: no program %s\n", stage, path);
+        free (path);
+    }
+}
+
+/* ---------------------------------------------------------- supervisord */
+
+static void
+s_put_supervisord_program (FILE *out, const sv_plan_t *plan, size_t index)
+{
+    const char *stage = nd_pipefile_stage (plan->pipeline, index);
+    char *dir = s_escape (plan->dir, false, false);
+    fprintf (out, "\n[program:%s]\ncommand=", stage);
+    s_put_command (out, plan, stage);
+    fprintf (out, "directory=%s\n", dir);
+    if (plan->user)
+        fprintf (out, "user=%s\n", plan->user);
+    //  Upstream first at start, and so last at stop (supervisord stops in
+    //  reverse priority order).
+    fprintf (out,
+        "priority=%zu\n"
+        "autostart=true\n"
+        "autorestart=true\n"
+        "startsecs=1\n"
+        "startretries=5\n"
+        "stopsignal=TERM\n"
+        "stopwaitsecs=30\n"
+        "stdout_logfile=/dev/stdout\n"
+        "stdout_logfile_maxbytes=0\n"
+        "redirect_stderr=true\n", 100 + index * 10);
+    free (dir);
+}
+
+static void
+s_put_supervisord (FILE *out, const sv_plan_t *plan)
+{
+    char *dir = s_escape (plan->dir, false, false);
+    fprintf (out,
+        "; nudge under supervisord, generated by nd-supervisor from %s.\n"
+        "; Regenerate rather than edit. Run: supervisord -n -c THIS-FILE\n"
+        "; Control: supervisorctl -c THIS-FILE status | restart STAGE | stop all\n"
+        "\n[supervisord]\n"
+        "nodaemon=true\n"
+        "directory=%s\n"
+        "pidfile=%s/var/run/supervisord.pid\n"
+        "logfile=%s/var/log/supervisord.log\n"
+        "childlogdir=%s/var/log\n"
+        "\n[unix_http_server]\n"
+        "file=%s/var/run/supervisord.sock\n"
+        "chmod=0700\n"
+        "\n[supervisorctl]\n"
+        "serverurl=unix://%s/var/run/supervisord.sock\n"
+        "\n[rpcinterface:supervisor]\n"
+        "supervisor.rpcinterface_factory=supervisor.rpcinterface:make_main_rpcinterface\n",
+        plan->config, dir, dir, dir, dir, dir, dir);
+    for (size_t index = 0; index < nd_pipefile_size (plan->pipeline); index++)
+        s_put_supervisord_program (out, plan, index);
+    free (dir);
+}
+
+/* -------------------------------------------------------------- systemd */
+
+static void
+s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
+{
+    const char *stage = nd_pipefile_stage (plan->pipeline, index);
+    char *dir = s_escape (plan->dir, true, false);
+    fprintf (out,
+        "# nudge's %s stage, generated by nd-supervisor from %s.\n"
+        "# Regenerate rather than edit.\n"
+        "[Unit]\n"
+        "Description=nudge %s stage\n"
+        "PartOf=nudge.target\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target", stage, plan->config, stage);
+    //  Start after the stages it reads: not needed for correctness (links
+    //  reconnect and catch up) but it keeps the logs in a sensible order.
+    const char *inputs = nd_pipefile_option (plan->pipeline, stage, "input", "");
+    char *copy = strdup (inputs);
+    for (char *save = NULL, *input = strtok_r (copy, ", \t", &save); input;
+         input = strtok_r (NULL, ", \t", &save))
+        fprintf (out, " nudge-%s.service", input);
+    free (copy);
+    fprintf (out, "\n\n[Service]\nType=simple\nWorkingDirectory=%s\nExecStart=", dir);
+    s_put_command (out, plan, stage);
+    if (plan->user)
+        fprintf (out, "User=%s\n", plan->user);
+    fprintf (out,
+        "# Secrets (provider keys, SMTP passwords) from the environment, not the repo.\n"
+        "EnvironmentFile=-/etc/nudge/nudge.env\n"
+        "Restart=always\n"
+        "RestartSec=1\n"
+        "KillSignal=SIGTERM\n"
+        "TimeoutStopSec=30\n"
+        "\n[Install]\n"
+        "WantedBy=nudge.target\n");
+    free (dir);
+}
+
+static void
+s_put_systemd_target (FILE *out, const sv_plan_t *plan)
+{
+    fprintf (out,
+        "# nudge, all stages, generated by nd-supervisor from %s.\n"
+        "# systemctl enable --now nudge.target; systemctl restart nudge.target\n"
+        "[Unit]\n"
+        "Description=nudge pipeline\n"
+        "Wants=", plan->config);
+    for (size_t index = 0; index < nd_pipefile_size (plan->pipeline); index++)
+        fprintf (out, "%snudge-%s.service", index? " ": "",
+                 nd_pipefile_stage (plan->pipeline, index));
+    fprintf (out, "\n\n[Install]\nWantedBy=multi-user.target\n");
+}
+
+/* --------------------------------------------------------------- output */
+
+typedef void (sv_put_fn) (FILE *out, const sv_plan_t *plan, size_t index);
+
+/*  Writes one file whole: to a temporary name, then renamed, so that a
+    supervisor never reads half a config. path NULL means stdout.         */
+static int
+s_write (const char *path, sv_put_fn *put, const sv_plan_t *plan, size_t index)
+{
+    if (!path) {
+        put (stdout, plan, index);
+        return fflush (stdout) == 0? 0: -1;
+    }
+    char *temporary = zsys_sprintf ("%s.tmp", path);
+    FILE *out = fopen (temporary, "w");
+    int rc = -1;
+    if (out) {
+        put (out, plan, index);
+        rc = ferror (out)? -1: 0;
+        rc = fclose (out) == 0 && rc == 0? rename (temporary, path): -1;
+    }
+    if (rc == -1) {
+        fprintf (stderr, "nd-supervisor: cannot write %s: %s\n", path, strerror (errno));
+        unlink (temporary);
+    }
+    free (temporary);
+    return rc;
+}
+
+static void
+s_put_supervisord_file (FILE *out, const sv_plan_t *plan, size_t index)
+{
+    (void) index;
+    s_put_supervisord (out, plan);
+}
+
+static void
+s_put_target_file (FILE *out, const sv_plan_t *plan, size_t index)
+{
+    (void) index;
+    s_put_systemd_target (out, plan);
+}
+
+/*  One unit file per stage and the target, into directory (or stdout,
+    each after a "# ==> NAME <==" line).                                  */
+static int
+s_write_systemd (const char *directory, const sv_plan_t *plan)
+{
+    if (directory && mkdir (directory, 0755) == -1 && errno != EEXIST)
+        return fprintf (stderr, "nd-supervisor: cannot create %s: %s\n",
+                        directory, strerror (errno)), -1;
+    size_t size = nd_pipefile_size (plan->pipeline);
+    int rc = 0;
+    for (size_t index = 0; index <= size && rc == 0; index++) {
+        char *name = index < size
+            ? zsys_sprintf ("nudge-%s.service", nd_pipefile_stage (plan->pipeline, index))
+            : strdup ("nudge.target");
+        char *path = directory? zsys_sprintf ("%s/%s", directory, name): NULL;
+        if (!directory)
+            printf ("%s# ==> %s <==\n", index? "\n": "", name);
+        rc = s_write (path, index < size? s_put_systemd_service: s_put_target_file, plan, index);
+        free (path);
+        free (name);
+    }
+    return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+    sv_args_t args;
+    int rc = s_parse_args (argc, argv, &args);
+    if (rc)
+        return rc == 1? 0: 2;
+    sv_plan_t plan;
+    if (s_plan (&plan, &args) == 0) {
+        s_warn_missing (&plan);
+        if (plan.systemd)
+            rc = s_write_systemd (args.output, &plan);
+        else
+            rc = s_write (args.output, s_put_supervisord_file, &plan, 0);
+    }
+    else
+        rc = -1;
+    s_plan_end (&plan);
+    return rc == 0? 0: 1;
+}
