@@ -190,6 +190,13 @@ const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const ch
 /*  Logs "<file>:<line>: <reason>" for the option at path, then returns -1. */
 int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reason);
 
+/* ------------------------------------------------------------------ ZPL */
+
+/*  Loads a ZPL file (czmq zconfig); on a syntax error logs "file:line:
+    reason" and returns NULL. The caller destroys the result.             */
+typedef struct _zconfig_t zconfig_t;
+zconfig_t *nd_zpl_load (const char *file);
+
 /* ---------------------------------------------------------------- tests */
 void nd_time_test (bool verbose);
 void nd_key_test (bool verbose);

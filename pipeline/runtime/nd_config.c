@@ -16,33 +16,50 @@ struct _nd_config_t {
     zhash_t *asked;             //  option paths the stage asked for
 };
 
-//  zconfig reports syntax errors through czmq's log as "(LINE) reason";
-//  capture that so the operator sees "file:line: reason" on one line.
-static zconfig_t *s_load (const char *file)
+//  zconfig reports a syntax error on stdout (czmq's zclock_log), as
+//  "E (zconfig): (LINE) reason"; catch it there so the operator sees one
+//  "file:line: reason" line on stderr, where the log goes.
+zconfig_t *nd_zpl_load (const char *file)
 {
-    char *captured = NULL;
-    size_t size = 0;
-    FILE *memory = open_memstream (&captured, &size);
-    zsys_set_logstream (memory);
-    zconfig_t *root = zconfig_load (file);
-    zsys_set_logstream (stderr);
-    fclose (memory);
+    if (access (file, R_OK)) {
+        nd_log ("%s: %s", file, strerror (errno));
+        return NULL;
+    }
+    FILE *capture = tmpfile ();
+    int saved = capture ? dup (STDOUT_FILENO) : -1;
+    fflush (stdout);
+    if (saved >= 0)
+        dup2 (fileno (capture), STDOUT_FILENO);
+    //  zconfig_load leaks its zfile when the text does not parse (czmq 4.2.1)
+    zchunk_t *text = zchunk_slurp (file, 0);
+    zconfig_t *root = text ? zconfig_chunk_load (text) : NULL;
+    zchunk_destroy (&text);
+    fflush (stdout);
+    if (saved >= 0) {
+        dup2 (saved, STDOUT_FILENO);
+        close (saved);
+    }
     if (!root) {
+        char output [512] = "", reason [256] = "not a ZPL file";
         int line = 0;
-        char reason [256] = "cannot read file";
-        const char *paren = captured ? strstr (captured, "(zconfig): (") : NULL;
+        if (capture) {
+            rewind (capture);
+            output [fread (output, 1, sizeof output - 1, capture)] = 0;
+        }
+        const char *paren = strstr (output, "(zconfig): (");
         if (paren && sscanf (paren, "(zconfig): (%d) %255[^\n]", &line, reason) == 2)
             nd_log ("%s:%d: %s", file, line, reason);
         else
-            nd_log ("%s: %s", file, access (file, R_OK) ? strerror (errno) : reason);
+            nd_log ("%s: %s", file, reason);
     }
-    free (captured);
+    if (capture)
+        fclose (capture);
     return root;
 }
 
 nd_config_t *nd_config_load (const char *file, const char *stage)
 {
-    zconfig_t *root = s_load (file);
+    zconfig_t *root = nd_zpl_load (file);
     if (!root)
         return NULL;
     nd_config_t *self = (nd_config_t *) zmalloc (sizeof *self);

@@ -118,7 +118,7 @@ static int s_mkdirs (const char *path)
 }
 
 //  ipc:// endpoints live in a directory that may not exist yet.
-static int s_bind (zsock_t *sock, const char *endpoint)
+static void s_prepare_ipc (const char *endpoint)
 {
     if (strncmp (endpoint, "ipc://", 6) == 0) {
         char *dir = strdup (endpoint + 6), *slash = strrchr (dir, '/');
@@ -128,6 +128,11 @@ static int s_bind (zsock_t *sock, const char *endpoint)
         }
         free (dir);
     }
+}
+
+static int s_bind (zsock_t *sock, const char *endpoint)
+{
+    s_prepare_ipc (endpoint);
     if (zsock_bind (sock, "%s", endpoint) < 0) {
         nd_log ("cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         return -1;
@@ -181,6 +186,7 @@ static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions
     if (rc == 0) {
         zlist_t *consumers = nd_config_consumers (stage->config);
         char *endpoint = nd_config_endpoint (stage->config, stage->name, "out");
+        s_prepare_ipc (endpoint);
         stage->outbox = nd_outbox_new (stage->env, txn, endpoint, consumers, (uint64_t) retain);
         rc = stage->outbox ? 0 : -1;
         zstr_free (&endpoint);

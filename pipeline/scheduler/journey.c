@@ -1,4 +1,4 @@
-/*  journey.c - journeys as data: every conf/journeys/*.zpl, read at start.
+/*  journey.c - journeys as data: every conf/journeys (one .zpl file per journey), read at start.
 
     A journey file is one ZPL section (see conf/journeys/abandoned-cart.zpl
     and scheduler(1) for every option):

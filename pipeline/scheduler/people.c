@@ -158,14 +158,14 @@ const char *person_locale (person_t *person)
     return locale ? locale : json_string_value (json_object_get (traits, "language"));
 }
 
-int person_block (person_t *person, const char *what, channel_t channel, int64_t time)
+int person_block (person_t *person, const char *what, const char *channel, int64_t time)
 {
     json_t *traits = json_object_get (person->record, "traits");
     if (streq (what, "optout")) {
         json_t *optout = json_object_get (person->record, "optout");
         if (!optout)
             json_object_set_new (person->record, "optout", optout = json_object ());
-        json_object_set_new (optout, channel_name (channel), json_integer (time));
+        json_object_set_new (optout, channel, json_integer (time));
     }
     else
     if (streq (what, "bounced") && json_object_get (traits, "email"))

@@ -5,7 +5,7 @@
 
     One file per concern:
       scheduler.c    the stage: setup, message dispatch, STATS
-      journey.c      journeys as data: conf/journeys/*.zpl, checked at start
+      journey.c      journeys as data: conf/journeys (one .zpl file per journey), checked at start
       cond.c         conditions ("cart.value > 20") and paths into JSON
       templates.c    which templates exist, per channel and locale
       timers.c       the durable, time-ordered timer index
@@ -228,7 +228,7 @@ typedef struct {
     int64_t history_keep;       //  longest cap window of any journey
     const char *timezone;       //  for people whose profile names none
     json_t *shop;               //  {name, url} for templates
-    char epoch [17];            //  this state's id: keys stay unique
+    char epoch [17];            //  this state's id, 8 hex digits: keys stay unique
     uint8_t secret [32];        //  keys discount codes
     uint64_t next_instance;
     uint64_t next_code;
@@ -337,8 +337,10 @@ const char *person_locale (person_t *person);
 /*  Updates what the person's messages tell (activity, profile, chat,
     orders, merges); before journeys see the message.                    */
 int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
-/*  Channel opted out, address suppressed, subscription gone.            */
-int person_block (person_t *person, const char *what, channel_t channel, int64_t time);
+/*  what: "optout" (channel: a channel's name or "all"), "bounced" (the
+    e-mail address is suppressed) or "unreachable" (the push
+    subscription is gone).                                                */
+int person_block (person_t *person, const char *what, const char *channel, int64_t time);
 /*  Moves every row of dbi keyed under loser to survivor (same suffix).   */
 int rows_move (MDB_txn *txn, MDB_dbi dbi, const char *loser, const char *survivor);
 /*  A view of the person for check conditions.                           */

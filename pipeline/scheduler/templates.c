@@ -134,7 +134,7 @@ int templates_check (templates_t *self, const char *id, channel_t channel, char 
         int complete = s_check_locale (self, id, channel, entry->d_name, error);
         rc = complete < 0 ? -1 : 0;
         if (complete == 1) {
-            char key [256];
+            char key [600];
             snprintf (key, sizeof key, "%s|%s|%s", id, channel_name (channel), entry->d_name);
             zhash_insert (self->offered, key, (void *) 1);
             has_default = has_default || streq (entry->d_name, self->default_locale);
@@ -168,7 +168,7 @@ int templates_check_variant (templates_t *self, const char *id, const char *vari
 
 static bool s_offered (templates_t *self, const char *id, channel_t channel, const char *locale)
 {
-    char key [256];
+    char key [600];
     snprintf (key, sizeof key, "%s|%s|%s", id, channel_name (channel), locale);
     return zhash_lookup (self->offered, key) != NULL;
 }

@@ -140,8 +140,11 @@ void timers_test (bool verbose)
     timers_destroy (&timers);
     timers_destroy (&timers);
     mdb_env_close (env);
-    zsys_file_delete ("%s/data.mdb", dir);
-    zsys_file_delete ("%s/lock.mdb", dir);
+    char path [64];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    zsys_file_delete (path);
+    snprintf (path, sizeof path, "%s/lock.mdb", dir);
+    zsys_file_delete (path);
     zsys_dir_delete ("%s", dir);
     if (verbose)
         printf ("OK\n");

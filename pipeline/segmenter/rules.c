@@ -166,47 +166,6 @@ static int s_error (s_parser_t *p, const char *format, ...)
     return -1;
 }
 
-//  zconfig reports a syntax error on stdout (czmq's zclock_log), as
-//  "E (zconfig): (LINE) reason"; catch it there so the operator sees one
-//  "file:line: reason" line on stderr, where the log goes.
-static zconfig_t *s_load (const char *file)
-{
-    if (access (file, R_OK)) {
-        nd_log ("%s: %s", file, strerror (errno));
-        return NULL;
-    }
-    FILE *capture = tmpfile ();
-    int saved = capture ? dup (STDOUT_FILENO) : -1;
-    fflush (stdout);
-    if (saved >= 0)
-        dup2 (fileno (capture), STDOUT_FILENO);
-    //  zconfig_load leaks its zfile when the text does not parse (czmq 4.2.1)
-    zchunk_t *text = zchunk_slurp (file, 0);
-    zconfig_t *root = text ? zconfig_chunk_load (text) : NULL;
-    zchunk_destroy (&text);
-    fflush (stdout);
-    if (saved >= 0) {
-        dup2 (saved, STDOUT_FILENO);
-        close (saved);
-    }
-    if (!root) {
-        char text [512] = "", reason [256] = "not a ZPL file";
-        int line = 0;
-        if (capture) {
-            rewind (capture);
-            text [fread (text, 1, sizeof text - 1, capture)] = 0;
-        }
-        const char *paren = strstr (text, "(zconfig): (");
-        if (paren && sscanf (paren, "(zconfig): (%d) %255[^\n]", &line, reason) == 2)
-            nd_log ("%s:%d: %s", file, line, reason);
-        else
-            nd_log ("%s: %s", file, reason);
-    }
-    if (capture)
-        fclose (capture);
-    return root;
-}
-
 /* ------------------------------------------------------------- tests -- */
 
 static bool s_known_segment (s_parser_t *p, const char *name)
@@ -383,7 +342,7 @@ seg_rules_t *seg_rules_load (const char *file)
     seg_rules_t *self = (seg_rules_t *) zmalloc (sizeof *self);
     if (!file)
         return self;
-    zconfig_t *root = s_load (file);
+    zconfig_t *root = nd_zpl_load (file);
     s_parser_t parser = { .file = file, .rules = self, .depth = 1 };
     int rc = root ? 0 : -1, ordinal = 0;
     for (zconfig_t *section = root ? zconfig_child (root) : NULL; rc == 0 && section;

@@ -12,7 +12,8 @@
       viewed     visitor id + product key -> a product viewed in the open
                  session, with its count
       expiry     i64 expiry + visitor id -> "" (open sessions, by time)
-      counters   "counters" -> COUNT_MAX native u64s, for STATS        */
+      counters   "counters" -> COUNT_MAX native u64s, for STATS;
+                 "next-visitor" -> the last visitor number minted     */
 #ifndef SESSIONIZER_H_INCLUDED
 #define SESSIONIZER_H_INCLUDED
 

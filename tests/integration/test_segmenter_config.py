@@ -2,7 +2,7 @@
 """segmenter: a bad rule file or threshold stops it at start, with file:line: reason.
 
 Each case writes a rule file (or a pipeline option) with one mistake, starts
-the segmenter and expects it to exit non-zero, never becoming ready, with a
+the segmenter and expects it to exit 1, never becoming ready, with a
 log line naming the file, the line of the mistake and the reason. The shipped
 conf/segments.zpl must load.
 """
@@ -42,7 +42,7 @@ CASES = [
 
 
 def stops(p, expected):
-    """Starts the segmenter; True if it exits non-zero with expected in its log."""
+    """Starts the segmenter; True if it exits 1 with expected in its log."""
     proc = p.start("segmenter", wait=False)
     try:
         rc = proc.wait(20)
@@ -51,7 +51,7 @@ def stops(p, expected):
         return False, "still running"
     p.procs.pop("segmenter", None)
     log = p.log("segmenter")
-    return rc != 0 and expected in log and "ready" not in log, (rc, log[-600:])
+    return rc == 1 and expected in log and "ready" not in log, (rc, log[-600:])
 
 
 for what, text, expected in CASES:

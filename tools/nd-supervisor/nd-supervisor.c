@@ -7,7 +7,7 @@
     SYNOPSIS
         nd-supervisor [-c CONFIG] [-f supervisord|systemd] [--bin DIR]
                       [--dir WORKDIR] [--user USER] [-o OUT]
-        nd-supervisor --help
+        nd-supervisor --help | --selftest
 
     DESCRIPTION
         Reads the pipeline file and writes what a real supervisor needs to
@@ -48,6 +48,7 @@
                             directory to write the units in. Default:
                             standard output. Files are replaced whole.
         -h, --help          this text
+            --selftest      run the pipeline file reader's self-test
 
     EXIT STATUS
         0 when written; 1 on a bad pipeline file ("FILE: reason" or
@@ -98,7 +99,8 @@ s_parse_args (int argc, char **argv, sv_args_t *args)
         { "config", required_argument, NULL, 'c' }, { "format", required_argument, NULL, 'f' },
         { "bin",    required_argument, NULL, 'b' }, { "dir",    required_argument, NULL, 'd' },
         { "user",   required_argument, NULL, 'u' }, { "output", required_argument, NULL, 'o' },
-        { "help",   no_argument,       NULL, 'h' }, { NULL, 0, NULL, 0 }
+        { "help",   no_argument,       NULL, 'h' }, { "selftest", no_argument, NULL, 'T' },
+        { NULL, 0, NULL, 0 }
     };
     *args = (sv_args_t) { .config = "conf/pipeline.zpl", .format = "supervisord" };
     int option;
@@ -111,6 +113,7 @@ s_parse_args (int argc, char **argv, sv_args_t *args)
             case 'u': args->user = optarg; break;
             case 'o': args->output = streq (optarg, "-")? NULL: optarg; break;
             case 'h': fputs (s_usage, stdout); return 1;
+            case 'T': nd_pipefile_test (false); return 1;
             default: fprintf (stderr, "nd-supervisor: try 'nd-supervisor --help'\n"); return 2;
         }
     }

@@ -1,0 +1,92 @@
+/*  feedback.c - what the senders say about the send orders.
+
+    Topics feedback.<kind>, bodies {"id", "user", "time",
+    "idempotency_key", "channel", "reason"}:
+
+      delivered      counted
+      clicked        counted; the instance remembers it ("clicked" in checks)
+      failed         the provider gave up: the step falls back to its next
+                     reachable channel, once
+      bounced        e-mail: the address is suppressed, then as failed
+      unreachable    push: the subscription is gone, then as failed
+      unsubscribed   the person opted out of channel ("all": of everything);
+                     an SMS STOP may come with no idempotency key
+
+    The key names the instance ("<journey>/<epoch>-<n>/<step>/<channel>");
+    one from another epoch (a state wiped since) only counts for the
+    person, not for an instance.                                          */
+#include "scheduler.h"
+
+int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
+                        char *step, channel_t *channel)
+{
+    char journey [NAME_MAX_LEN], epoch [17], step_name [NAME_MAX_LEN], channel_text [16];
+    unsigned long long n;
+    int used = 0;
+    if (!key || sscanf (key, "%63[^/]/%16[0-9a-f]-%llu/%63[^/]/%15[a-z]%n", journey, epoch, &n,
+                        step_name, channel_text, &used) != 5 || key [used]
+    ||  !streq (epoch, self->epoch) || channel_parse (channel_text, channel))
+        return -1;
+    *instance = n;
+    snprintf (step, NAME_MAX_LEN, "%s", step_name);
+    return 0;
+}
+
+//  The person-level effect of feedback: opt-out, suppression, dead push.
+static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const char *kind,
+                     const char *channel, int64_t time)
+{
+    const char *what = streq (kind, "unsubscribed") ? "optout"
+                     : streq (kind, "bounced") ? "bounced"
+                     : streq (kind, "unreachable") ? "unreachable" : NULL;
+    if (!what || !user || !channel)
+        return 0;
+    person_t *person = person_load (self, txn, user);
+    if (!person)
+        return 0;
+    person_block (person, what, channel, time);
+    int rc = person_store (self, txn, person);
+    person_destroy (&person);
+    if (rc == 0 && streq (what, "optout"))
+        nd_log ("%s opted out of %s", user, channel);
+    return rc;
+}
+
+static int s_instance (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *kind,
+                       const char *key, channel_t channel, const char *step, int64_t time)
+{
+    json_t *record = instance->record;
+    int rc = counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
+                          step, channel_name (channel), kind, 1);
+    if (rc == 0 && streq (kind, "clicked")) {
+        json_object_set_new (record, "clicked", json_true ());
+        rc = instance_store (self, txn, instance);
+    }
+    if (rc == 0 && (streq (kind, "failed") || streq (kind, "bounced") || streq (kind, "unreachable")))
+        rc = send_fallback (self, txn, instance, key, channel, time);
+    return rc;
+}
+
+int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    const char *kind = msg->topic + strlen ("feedback.");
+    const char *key = json_string_value (json_object_get (msg->body, "idempotency_key"));
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    const char *channel = json_string_value (json_object_get (msg->body, "channel"));
+    int64_t time = nd_stage_now (self->stage);
+    uint64_t id = 0;
+    char step [NAME_MAX_LEN];
+    channel_t sent_on;
+    instance_t *instance = NULL;
+    if (key && feedback_parse_key (self, key, &id, step, &sent_on) == 0) {
+        instance = instance_load (self, txn, id);
+        user = instance ? record_str (instance->record, "user") : user;
+        channel = channel_name (sent_on);
+    }
+    int rc = s_person (self, txn, user, kind, channel, time)
+          || counter_add (self, txn, "", "", "", "", msg->topic, 1) ? -1 : 0;
+    if (rc == 0 && instance)
+        rc = s_instance (self, txn, instance, kind, key, sent_on, step, time);
+    instance_destroy (&instance);
+    return rc;
+}
