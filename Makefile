@@ -30,10 +30,10 @@ DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 STAGES      := collector sessionizer relay segmenter scheduler
-TOOLS       := tap nd-ctl
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 
-.PHONY: all deps run test bench bench-programs clean
+.PHONY: all deps run test bench bench-programs clean supervisor
 all: $(BUILD)/.deps $(PROGRAMS)
 
 # Installs what the build and the tests need, once per machine.
@@ -69,7 +69,7 @@ $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 
 # The pipeline on the shipped defaults, under a real supervisor, in the
 # foreground: Ctrl-C stops supervisord and every stage with it.
-run: all
+run: all $(BIN)/nd-supervisor
 	@mkdir -p var/run var/state var/log
 	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin $(CURDIR)/$(BIN) --dir $(CURDIR) -o var/supervisord.conf
 	exec supervisord -n -c var/supervisord.conf
@@ -78,7 +78,14 @@ run: all
 # line is the combined "N passed, N failed".
 test: all
 	@$(MAKE) --no-print-directory SAN=1 all
-	@tests/all bin build-san/bin
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16 \
+	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/all bin build-san/bin
+
+# Reference supervisor configs for the shipped pipeline (test_supervisor checks them).
+supervisor: $(BIN)/nd-supervisor
+	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge -o conf/supervisord.conf
+	rm -f conf/systemd/nudge-*.service conf/systemd/nudge.target
+	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge -f systemd -o conf/systemd
 
 bench: all
 	@$(MAKE) --no-print-directory bench-programs

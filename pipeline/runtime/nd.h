@@ -196,6 +196,9 @@ int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reas
     reason" and returns NULL. The caller destroys the result.             */
 typedef struct _zconfig_t zconfig_t;
 zconfig_t *nd_zpl_load (const char *file);
+/*  The same, for tools: on failure *error is a "file[:line]: reason"
+    string the caller frees.                                              */
+zconfig_t *nd_zpl_parse (const char *file, char **error);
 
 /* ---------------------------------------------------------------- tests */
 void nd_time_test (bool verbose);

@@ -6,6 +6,7 @@
     instead of being silently ignored.                                   */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "nd_private.h"
 
 struct _nd_config_t {
@@ -16,44 +17,74 @@ struct _nd_config_t {
     zhash_t *asked;             //  option paths the stage asked for
 };
 
-//  zconfig reports a syntax error on stdout (czmq's zclock_log), as
-//  "E (zconfig): (LINE) reason"; catch it there so the operator sees one
-//  "file:line: reason" line on stderr, where the log goes.
-zconfig_t *nd_zpl_load (const char *file)
+static char *s_error (const char *path, int line, const char *reason)
 {
-    if (access (file, R_OK)) {
-        nd_log ("%s: %s", file, strerror (errno));
+    return line > 0 ? zsys_sprintf ("%s:%d: %s", path, line, reason)
+                    : zsys_sprintf ("%s: %s", path, reason);
+}
+
+//  zconfig writes its syntax errors to stdout ("... E (zconfig): (LINE)
+//  REASON"), where they would mix with a tool's output and lose the file
+//  name. Catch that text so it can be told as "<file>:<line>: <reason>".
+static zconfig_t *s_load_capturing (const char *path, char *said, size_t size)
+{
+    fflush (stdout);
+    int saved = dup (STDOUT_FILENO);
+    FILE *capture = saved == -1 ? NULL : tmpfile ();
+    if (capture)
+        dup2 (fileno (capture), STDOUT_FILENO);
+    //  zconfig_load leaks its file handle on a syntax error; a chunk does not.
+    zchunk_t *chunk = zchunk_slurp (path, 0);
+    zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
+    zchunk_destroy (&chunk);
+    if (capture) {
+        fflush (stdout);
+        dup2 (saved, STDOUT_FILENO);
+        rewind (capture);
+        if (!fgets (said, (int) size, capture))
+            said [0] = 0;
+        fclose (capture);
+    }
+    if (saved != -1)
+        close (saved);
+    return root;
+}
+
+zconfig_t *nd_zpl_parse (const char *path, char **error)
+{
+    struct stat st;
+    if (stat (path, &st) == -1 || access (path, R_OK) == -1) {
+        *error = s_error (path, 0, strerror (errno));
         return NULL;
     }
-    FILE *capture = tmpfile ();
-    int saved = capture ? dup (STDOUT_FILENO) : -1;
-    fflush (stdout);
-    if (saved >= 0)
-        dup2 (fileno (capture), STDOUT_FILENO);
-    //  zconfig_load leaks its zfile when the text does not parse (czmq 4.2.1)
-    zchunk_t *text = zchunk_slurp (file, 0);
-    zconfig_t *root = text ? zconfig_chunk_load (text) : NULL;
-    zchunk_destroy (&text);
-    fflush (stdout);
-    if (saved >= 0) {
-        dup2 (saved, STDOUT_FILENO);
-        close (saved);
+    if (!S_ISREG (st.st_mode)) {
+        *error = s_error (path, 0, "not a regular file");
+        return NULL;
     }
+    char said [512] = "";
+    zconfig_t *root = s_load_capturing (path, said, sizeof said);
     if (!root) {
-        char output [512] = "", reason [256] = "not a ZPL file";
-        int line = 0;
-        if (capture) {
-            rewind (capture);
-            output [fread (output, 1, sizeof output - 1, capture)] = 0;
+        int line = 0, offset = 0;
+        const char *tail = strstr (said, "(zconfig): ");
+        if (tail && sscanf (tail, "(zconfig): (%d) %n", &line, &offset) == 1 && offset) {
+            char *reason = strdup (tail + offset);
+            reason [strcspn (reason, "\r\n")] = 0;
+            *error = s_error (path, line, reason);
+            free (reason);
         }
-        const char *paren = strstr (output, "(zconfig): (");
-        if (paren && sscanf (paren, "(zconfig): (%d) %255[^\n]", &line, reason) == 2)
-            nd_log ("%s:%d: %s", file, line, reason);
         else
-            nd_log ("%s: %s", file, reason);
+            *error = s_error (path, 0, "not a valid ZPL file");
     }
-    if (capture)
-        fclose (capture);
+    return root;
+}
+
+zconfig_t *nd_zpl_load (const char *file)
+{
+    char *error = NULL;
+    zconfig_t *root = nd_zpl_parse (file, &error);
+    if (!root)
+        nd_log ("%s", error);
+    zstr_free (&error);
     return root;
 }
 
@@ -126,12 +157,16 @@ const char **nd_config_list (nd_config_t *self, const char *path, const char *ch
 
 char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind)
 {
+    //  Same rules as tools/common/nd_pipefile.c: the stage's own value,
+    //  else ipc://<run>/<stage>.<kind> with run from the stage or [pipeline].
     if (streq (stage, self->stage))
         zhash_insert (self->asked, kind, (void *) 1);
     zconfig_t *item = s_find (self, stage, kind);
     if (item && zconfig_value (item) && *zconfig_value (item))
         return strdup (zconfig_value (item));
-    zconfig_t *run = s_find (self, "pipeline", "run");
+    zconfig_t *run = s_find (self, stage, "run");
+    if (!run || !*zconfig_value (run))
+        run = s_find (self, "pipeline", "run");
     return zsys_sprintf ("ipc://%s/%s.%s",
                          run && *zconfig_value (run) ? zconfig_value (run) : "var/run",
                          stage, kind);

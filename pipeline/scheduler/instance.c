@@ -236,8 +236,8 @@ static bool s_qualifies (const journey_t *journey, const json_t *body)
 static json_t *s_data (const json_t *body)
 {
     json_t *data = json_deep_copy (body);
-    const char *drop [] = { "id", "user", "time", "segments", "traits", "contact", "userIds",
-                            "anonymousIds", NULL };
+    const char *drop [] = { "id", "user", "time", "segments", "profile", "traits", "contact",
+                            "userIds", "anonymousIds", NULL };
     for (int i = 0; drop [i]; i++)
         json_object_del (data, drop [i]);
     return data;

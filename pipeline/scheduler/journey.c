@@ -32,7 +32,7 @@
     Anything wrong - an unknown option, a bad duration, a goto to no step,
     a template missing or not compiling - stops the program at start with
     "<file>:<line>: <reason>": a journey half understood would message
-    real people.                                                          */
+    real people. (An empty error: the runtime's ZPL loader has logged it.) */
 #include <dirent.h>
 #include <stdarg.h>
 #include "scheduler.h"
@@ -110,26 +110,13 @@ static int s_fail (s_loader_t *loader, zconfig_t *node, const char *format, ...)
     return -1;
 }
 
-//  zconfig reports a syntax error through czmq's log as "(LINE) reason".
+//  The runtime's loader logs a syntax error as "file:line: reason" itself;
+//  an empty *error says that has been done.
 static zconfig_t *s_load_file (const char *file, char **error)
 {
-    char *captured = NULL;
-    size_t size = 0;
-    FILE *memory = open_memstream (&captured, &size);
-    zsys_set_logstream (memory);
-    zconfig_t *root = zconfig_load (file);
-    zsys_set_logstream (stderr);
-    fclose (memory);
-    if (!root) {
-        int line = 0;
-        char reason [256] = "cannot read file";
-        const char *paren = captured ? strstr (captured, "(zconfig): (") : NULL;
-        if (paren && sscanf (paren, "(zconfig): (%d) %255[^\n]", &line, reason) == 2)
-            *error = zsys_sprintf ("%s:%d: %s", file, line, reason);
-        else
-            *error = zsys_sprintf ("%s: %s", file, reason);
-    }
-    free (captured);
+    zconfig_t *root = nd_zpl_load (file);
+    if (!root)
+        *error = strdup ("");
     return root;
 }
 

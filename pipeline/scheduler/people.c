@@ -260,7 +260,10 @@ int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         const char *loser = json_string_value (json_object_get (msg->body, "merged"));
         return user && loser && !streq (user, loser) ? s_merge (self, txn, user, loser, time) : 0;
     }
-    bool profile = streq (topic, "profile.updated") || s_prefix (topic, "segment.");
+    //  The sessionizer describes the person on abandonments too.
+    bool profile = streq (topic, "profile.updated") || s_prefix (topic, "segment.")
+                || (json_is_object (json_object_get (msg->body, "traits"))
+                    && strstr (topic, ".abandoned"));
     bool activity = s_prefix (topic, "event.") || s_prefix (topic, "session.")
                  || s_prefix (topic, "chat.") || streq (topic, "cart.updated")
                  || streq (topic, "order.completed");

@@ -163,7 +163,8 @@ static int s_journeys (scheduler_t *self)
     char *error = NULL;
     self->journeys = journeys_load (dir, self->templates, &error);
     if (!self->journeys) {
-        nd_log ("%s", error);
+        if (*error)
+            nd_log ("%s", error);
         free (error);
         return -1;
     }

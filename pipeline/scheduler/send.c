@@ -71,6 +71,11 @@ static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
         json_object_set_new (cart, "value_text",
                              s_money (json_number_value (json_object_get (cart, "value")), currency));
     s_prices (json_object_get (data, "products"), json_string_value (json_object_get (data, "currency")));
+    //  Mustache has no [0]: the first line, for "your <item> is waiting".
+    if (json_array_size (json_object_get (cart, "items")))
+        json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
+    if (json_array_size (json_object_get (data, "products")))
+        json_object_set (data, "first_product", json_array_get (json_object_get (data, "products"), 0));
     json_t *traits = json_object_get (person->record, "traits");
     const char *first = s_trait (traits, "firstName", "first_name");
     const char *last = s_trait (traits, "lastName", "last_name");

@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <sys/stat.h>
 #include "../common/nd_pipefile.h"
+#include "nd.h"
 
 struct _nd_pipefile_t {
     char *path;
@@ -17,70 +18,6 @@ struct _nd_pipefile_t {
 };
 
 static const char *s_kinds [] = { "out", "pub", "ctl" };
-
-static char *
-s_error (const char *path, int line, const char *reason)
-{
-    return line > 0? zsys_sprintf ("%s:%d: %s", path, line, reason)
-                   : zsys_sprintf ("%s: %s", path, reason);
-}
-
-/*  zconfig writes its syntax errors to stdout ("... E (zconfig): (LINE)
-    REASON"), where they would mix with a tool's output. Catch that text so
-    it can be told on stderr as "<file>:<line>: <reason>".                */
-static zconfig_t *
-s_load_capturing (const char *path, char *said, size_t size)
-{
-    fflush (stdout);
-    int saved = dup (STDOUT_FILENO);
-    FILE *capture = saved == -1? NULL: tmpfile ();
-    if (capture)
-        dup2 (fileno (capture), STDOUT_FILENO);
-    //  zconfig_load leaks its file handle on a syntax error; a chunk does not.
-    zchunk_t *chunk = zchunk_slurp (path, 0);
-    zconfig_t *root = chunk? zconfig_chunk_load (chunk): NULL;
-    zchunk_destroy (&chunk);
-    if (capture) {
-        fflush (stdout);
-        dup2 (saved, STDOUT_FILENO);
-        rewind (capture);
-        if (!fgets (said, (int) size, capture))
-            said [0] = 0;
-        fclose (capture);
-    }
-    if (saved != -1)
-        close (saved);
-    return root;
-}
-
-static zconfig_t *
-s_parse (const char *path, char **error)
-{
-    struct stat st;
-    if (stat (path, &st) == -1 || access (path, R_OK) == -1) {
-        *error = s_error (path, 0, strerror (errno));
-        return NULL;
-    }
-    if (!S_ISREG (st.st_mode)) {
-        *error = s_error (path, 0, "not a regular file");
-        return NULL;
-    }
-    char said [512] = "";
-    zconfig_t *root = s_load_capturing (path, said, sizeof said);
-    if (!root) {
-        int line = 0, offset = 0;
-        const char *tail = strstr (said, "(zconfig): ");
-        if (tail && sscanf (tail, "(zconfig): (%d) %n", &line, &offset) == 1 && offset) {
-            char *reason = strdup (tail + offset);
-            reason [strcspn (reason, "\r\n")] = 0;
-            *error = s_error (path, line, reason);
-            free (reason);
-        }
-        else
-            *error = s_error (path, 0, "not a valid ZPL file");
-    }
-    return root;
-}
 
 /*  Names end up in socket paths, LMDB directories and supervisor program
     names, so keep them to what is safe in all three.                     */
@@ -203,7 +140,7 @@ nd_pipefile_load (const char *path, char **error)
 {
     assert (path && error);
     *error = NULL;
-    zconfig_t *root = s_parse (path, error);
+    zconfig_t *root = nd_zpl_parse (path, error);
     if (!root)
         return NULL;
     nd_pipefile_t *self = (nd_pipefile_t *) zmalloc (sizeof (nd_pipefile_t));

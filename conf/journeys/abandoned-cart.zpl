@@ -1,0 +1,50 @@
+#   abandoned-cart - bring back a visitor who left with a full basket.
+#
+#   About an hour after the visit ends with something in the cart (the
+#   sessionizer's cart.abandoned), a first reminder with the cart's items,
+#   on the first channel that reaches the person: web push, else SMS, else
+#   e-mail. About a day later, if they have not ordered, a second one with
+#   a unique 10 % code valid for 48 hours, by e-mail, else SMS. Ordering
+#   ends the journey at once; nothing is sent while they are browsing.
+#   Format: scheduler(1), "JOURNEY FILES".
+journey
+    name = abandoned-cart
+    description = "Two reminders after a visit that left a cart, the second with a code"
+    trigger
+        topic = cart.abandoned
+        when = "cart.value > 0"
+    reentry
+        key = cart.items.product_id     #   once per cart: the same articles never twice
+        every = 3d                      #   and at most one cart journey per 3 days
+    active = update                     #   a new abandonment meanwhile: newest cart, same timing
+    exit = order.completed
+    limits
+        attribution = 5d                #   orders within 5 days of a message are credited
+    steps
+        split = subject-test            #   5 % get nothing, to measure what the reminders earn
+            holdout = 5%
+            variant = a                 #   templates abandoned-cart/reminder-1
+                weight = 50
+            variant = b                 #   templates abandoned-cart/reminder-1.b
+                weight = 50
+        wait = after-leaving
+            for = 1h
+        send = reminder-1
+            channels = "push, sms, email"
+            quiet-hours = defer
+            over-cap = defer
+            max-delay = 12h
+        wait = next-day
+            for = 23h
+        check = not-ordered
+            if = "not ordered"
+            else = exit
+        send = reminder-2
+            channels = "email, sms"
+            quiet-hours = defer
+            over-cap = defer
+            max-delay = 24h
+            code
+                percent = 10
+                valid = 48h
+                prefix = CART

@@ -1,0 +1,216 @@
+"""schedtest - what the scheduler's tests share (not a test itself).
+
+    Feed      a JournalServer standing in for the segmenter (and one for the
+              senders' feedback), with helpers that build the bodies the
+              sessionizer and segmenter send, and settle() to wait until the
+              scheduler has applied everything fed so far.
+    Reader    reads the scheduler's durable journal as a downstream stage
+              does (HELLO / MSG / POS / ACK), so a test sees every send
+              order exactly as a sender would, across kills and restarts.
+    variant() the scheduler's A/B assignment (FNV-1a), to pick people.
+"""
+import datetime
+import json
+import os
+import time
+
+import zmq
+
+from ndtest import ROOT, JournalServer, wait_for
+
+T0 = datetime.datetime(2026, 3, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)   # a Monday, noon UTC
+HOUR = 3600.0
+
+
+def iso(hours=0.0, base=T0):
+    t = base + datetime.timedelta(hours=hours)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def variant(journey, user, holdout_points, weights):
+    """The variant the scheduler gives user in journey (journey.c)."""
+    h = 14695981039346656037
+    for b in journey.encode() + b"\xff" + user.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    if h % 10000 < holdout_points:
+        return "holdout"
+    pick = (h // 10000) % sum(w for _, w in weights)
+    for name, w in weights:
+        if pick < w:
+            return name
+        pick -= w
+    return weights[0][0]
+
+
+def users_in(journey, group, count, prefix="v-", holdout_points=500,
+             weights=(("a", 50), ("b", 50))):
+    """count user ids that land in group ("holdout", or any variant: "treated")."""
+    found, n = [], 0
+    while len(found) < count:
+        n += 1
+        user = "%s%d" % (prefix, n)
+        v = variant(journey, user, holdout_points, list(weights))
+        if (group == "treated" and v != "holdout") or v == group:
+            found.append(user)
+    return found
+
+
+def scheduler_options(journeys=None, **extra):
+    opts = {"input": "feed, feedback",
+            "journeys": journeys or os.path.join(ROOT, "conf", "journeys"),
+            "templates": os.path.join(ROOT, "conf", "templates"),
+            "timezone": "UTC", "shop-name": "Example Shop", "shop-url": "https://shop.example"}
+    opts.update(extra)
+    return opts
+
+
+def pipeline_extra(journeys=None, **options):
+    """Pipeline extra: a scheduler fed by Python, read by the test as "sink"."""
+    return {"scheduler": scheduler_options(journeys, **options), "sink": {"input": "scheduler"}}
+
+
+CART = {"items": [
+    {"product_id": "p-1", "sku": "SKU-1", "name": "Trail shoe", "price": 89.9, "quantity": 1,
+     "category": "shoes", "url": "https://shop.example/p/1", "image_url": "https://shop.example/i/1.jpg"},
+    {"product_id": "p-2", "sku": "SKU-2", "name": "Wool socks", "price": 12.5, "quantity": 2,
+     "category": "socks", "url": "https://shop.example/p/2", "image_url": "https://shop.example/i/2.jpg"}],
+    "value": 114.9, "currency": "EUR"}
+
+
+def traits(user, email=True, phone=False, push=False, tz=None, **more):
+    t = {"firstName": "Ann", "lastName": "Lee"}
+    if email:
+        t["email"] = "%s@example.com" % user
+    if phone:
+        t["phone"] = "+48600100200"
+        t["sms_consent"] = True
+    if push:
+        t["push_subscription"] = {"endpoint": "https://push.example/%s" % user,
+                                  "keys": {"p256dh": "BNc...", "auth": "tBH..."}}
+    if tz:
+        t["timezone"] = tz
+    t.update(more)
+    return t
+
+
+class Feed:
+    """Stands in for the segmenter ("feed") and the senders ("feedback")."""
+
+    def __init__(self, p):
+        self.p = p
+        self.up = JournalServer(p.ctx, p.endpoint("feed", "out"))
+        self.back = JournalServer(p.ctx, p.endpoint("feedback", "out"))
+        self.n = 0
+
+    def send(self, topic, user, hours, server=None, **body):
+        self.n += 1
+        b = {"id": "t-%d" % self.n, "user": user, "time": iso(hours)}
+        b.update(body)
+        (server or self.up).append(topic, b)
+
+    def profile(self, user, hours, segments=("customer",), **kw):
+        self.send("profile.updated", user, hours, traits=traits(user, **kw), segments=list(segments))
+
+    def abandon(self, user, hours, cart=None, segments=("hesitating",), **kw):
+        self.send("cart.abandoned", user, hours, cart=cart or CART, session="s-" + user,
+                  traits=traits(user, **kw), segments=list(segments))
+
+    def browse(self, user, hours, **kw):
+        self.send("browse.abandoned", user, hours, products=[
+            {"product_id": "p-9", "name": "Rain jacket", "price": 120.0, "url": "https://shop.example/p/9"}],
+            products_viewed=4, traits=traits(user, **kw), segments=["just_looking"])
+
+    def activity(self, user, hours):
+        self.send("event.page", user, hours, name="Product", properties={"path": "/p/1"})
+
+    def session_ended(self, user, hours):
+        self.send("session.ended", user, hours)
+
+    def order(self, user, hours, value=114.9, coupon=None):
+        extra = {"coupon": coupon} if coupon else {}
+        self.send("order.completed", user, hours, order_id="o-%s-%d" % (user, self.n),
+                  value=value, revenue=value, currency="EUR", **extra)
+
+    def tick(self, hours):
+        self.n += 1
+        self.up.append("tick", {"id": "tick-%d" % self.n, "user": "", "time": iso(hours)})
+
+    def feedback(self, kind, order, hours, reason="test"):
+        self.send("feedback." + kind, order["user"], hours, server=self.back,
+                  idempotency_key=order["idempotency_key"], channel=order["channel"], reason=reason)
+
+    def settle(self, timeout=30):
+        """Serves both journals until the scheduler has applied all of them."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.up.serve(0.02)
+            self.back.serve(0.02)
+            inputs = self.p.control("scheduler")["inputs"]
+            if (inputs.get("feed", {}).get("position", 0) >= len(self.up.journal)
+                    and inputs.get("feedback", {}).get("position", 0) >= len(self.back.journal)):
+                return True
+        raise RuntimeError("the scheduler did not apply what was fed:\n" + self.p.log("scheduler")[-3000:])
+
+    def close(self):
+        self.up.close()
+        self.back.close()
+
+
+class Reader:
+    """The scheduler's journal, read as consumer "sink" reads it."""
+
+    def __init__(self, p, stage="scheduler", consumer="sink", window=20000):
+        self.sock = p.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, consumer.encode())
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.connect(p.endpoint(stage, "out"))
+        self.window = window
+        self.position = 0
+        self.messages = []          # (seq, topic, body), each seq once, in order
+        self.hello()
+
+    def hello(self):
+        self.sock.send_multipart([b"HELLO", str(self.position).encode(), str(self.window).encode()])
+
+    def poll(self, timeout=0.3):
+        """Reads what arrives within timeout; says HELLO if nothing came."""
+        got, deadline = 0, time.time() + timeout
+        while time.time() < deadline:
+            if not self.sock.poll(50):
+                continue
+            while self.sock.poll(0):
+                frames = self.sock.recv_multipart()
+                if frames[0] == b"MSG":
+                    seq = int(frames[1])
+                    if seq == self.position + 1:
+                        self.messages.append((seq, frames[2].decode(), json.loads(frames[3])))
+                        self.position = seq
+                        got += 1
+                    elif seq > self.position + 1:
+                        self.hello()        # a gap: start again from what we have
+                elif frames[0] == b"POS" and int(frames[1]) == self.position + 1:
+                    self.position = int(frames[2])
+            self.sock.send_multipart([b"ACK", str(self.position).encode(), str(self.window).encode()])
+        if not got:
+            self.hello()
+        return got
+
+    def drain(self, p, timeout=30):
+        """Reads until the scheduler's journal head is reached."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            head = p.control("scheduler")["journal"]["head"]
+            if self.position >= head:
+                return True
+            self.poll(0.2)
+        return False
+
+    def topic(self, prefix):
+        return [b for _, t, b in self.messages if t.startswith(prefix)]
+
+    def sends(self, user=None):
+        return [b for b in self.topic("send.") if user is None or b["user"] == user]
+
+    def close(self):
+        self.sock.close(0)

@@ -1,0 +1,25 @@
+/*  nd_state - a stage's LMDB state, opened read-only by an operator tool.
+
+    The stage owns its environment; a tool only reads, in one short read
+    transaction, while the stage runs (LMDB readers never block the
+    writer). The state is found as the stage finds it: <state>/<stage>
+    from the pipeline file, or a directory given outright.               */
+#ifndef ND_STATE_H_INCLUDED
+#define ND_STATE_H_INCLUDED
+
+#include <lmdb.h>
+
+typedef struct _nd_state_t nd_state_t;
+
+/*  Opens stage's state, from dir if not NULL, else from the pipeline file
+    config. On failure returns NULL and sets *error (one line, caller's). */
+nd_state_t *nd_state_open (const char *config, const char *stage, const char *dir,
+                           char **error);
+void nd_state_destroy (nd_state_t **self_p);
+/*  The read transaction, open until destroy.                             */
+MDB_txn *nd_state_txn (nd_state_t *self);
+/*  A named database of the state: 0, or -1 with *error set.              */
+int nd_state_dbi (nd_state_t *self, const char *name, MDB_dbi *dbi, char **error);
+const char *nd_state_dir (nd_state_t *self);
+
+#endif
