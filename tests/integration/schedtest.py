@@ -66,7 +66,8 @@ def scheduler_options(journeys=None, **extra):
 
 def pipeline_extra(journeys=None, **options):
     """Pipeline extra: a scheduler fed by Python, read by the test as "sink"."""
-    return {"scheduler": scheduler_options(journeys, **options), "sink": {"input": "scheduler"}}
+    return {"feed": {}, "feedback": {}, "scheduler": scheduler_options(journeys, **options),
+            "sink": {"input": "scheduler"}}
 
 
 CART = {"items": [

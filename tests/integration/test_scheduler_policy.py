@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""scheduler: quiet hours, frequency caps across journeys, holdout, chat.
+
+Event time from T0 = Monday 12:00 UTC; shipped journeys and defaults:
+quiet hours 21:00-09:00 in the person's zone, caps 1/16h and 3/7d across
+every channel and journey.
+
+  G (Asia/Tokyo) leaves a cart at 21:00 local: the +1 h reminder falls at
+    22:00 local and waits for 09:00 local (+12 h UTC); the second, due at
+    08:00 local two days on, waits until 09:00 too;
+  W (Europe/Warsaw, 14:00 local at +1 h) gets it at +1 h;
+  Q (no zone: the stage's, UTC) leaves at 20:30: waits until 09:00;
+  H gets a browse-abandonment note at +2 h, then leaves a cart: its
+    reminder, due at +2.5 h, is over the cap and waits 16 h (then quiet
+    hours, until 09:00);
+  I gets a cart reminder at +1 h: her browse note at +2.5 h is over the
+    cap, and that journey says skip: it never comes;
+  K1, K2 are in the abandoned-cart holdout: nothing is sent, "held" is
+    counted, and K1's order is credited to the holdout;
+  L opens a chat before the reminder is due: it waits until the chat ends.
+nd-report then shows the holdout next to the variants, with uplift.
+"""
+import json
+import os
+import subprocess
+
+from ndtest import BIN, Pipeline, check, done
+from schedtest import Feed, Reader, iso, pipeline_extra, users_in
+
+with Pipeline(clock="event", extra=pipeline_extra()) as p:
+    p.start("scheduler")
+    feed, reader = Feed(p), Reader(p)
+    G, W, Q, H, I, L = users_in("abandoned-cart", "treated", 6)
+    K1, K2 = users_in("abandoned-cart", "holdout", 2)
+
+    def at(hours):
+        feed.tick(hours)
+        feed.settle()
+        reader.drain(p)
+
+    def sends(user, journey=None):
+        return [s for s in reader.sends(user) if journey is None or s["journey"] == journey]
+
+    def times(user, journey=None):
+        return [s["time"] for s in sends(user, journey)]
+
+    feed.abandon(G, 0, tz="Asia/Tokyo")
+    feed.abandon(W, 0, tz="Europe/Warsaw")
+    feed.browse(H, 0)
+    feed.abandon(I, 0)
+    feed.abandon(K1, 0)
+    feed.abandon(K2, 0)
+    feed.abandon(L, 0)
+    feed.send("chat.started", L, 0.5, conversation="c-1")
+    feed.browse(I, 0.5)
+    at(1.0)
+    check("W (Warsaw, 14:00 local) gets the reminder at +1 h", times(W) == [iso(1)], sends(W))
+    check("G (Tokyo, 22:00 local) does not", sends(G) == [], sends(G))
+    check("L, in an open chat, does not", sends(L) == [], sends(L))
+    check("I gets her cart reminder at +1 h", times(I, "abandoned-cart") == [iso(1)], sends(I))
+    feed.send("chat.ended", L, 1.1, conversation="c-1")
+    feed.abandon(H, 1.5)
+    at(1.2)
+    check("L: not before the chat is looked at again", sends(L) == [], sends(L))
+    at(1.25)
+    check("L's reminder goes after the chat ended", times(L) == [iso(1.25)], sends(L))
+    at(2.0)
+    check("H gets the browse note at +2 h", [s["journey"] for s in sends(H)] == ["browse-abandoned"]
+          and sends(H)[0]["data"]["products"][0]["name"] == "Rain jacket", sends(H))
+    feed.abandon(Q, 8.5)
+    at(2.5)
+    check("H's cart reminder, due now, is held back by the cap", sends(H, "abandoned-cart") == [],
+          sends(H))
+    check("I's browse note is over the cap: skipped", sends(I, "browse-abandoned") == [], sends(I))
+    at(11.99)
+    check("G still waits for 09:00 Tokyo", sends(G) == [], sends(G))
+    at(12.0)
+    check("G's reminder goes at 09:00 Tokyo (+12 h)", times(G) == [iso(12)], sends(G))
+    at(20.99)
+    check("Q (UTC) left at 20:30: nothing during the night", sends(Q) == [], sends(Q))
+    check("H's cart reminder: the cap frees at +18 h, 06:00, still quiet", sends(H, "abandoned-cart") == [])
+    at(21.0)
+    check("Q's reminder at 09:00 UTC", times(Q) == [iso(21)], sends(Q))
+    check("H's cart reminder at 09:00 UTC (cap, then quiet hours)",
+          times(H, "abandoned-cart") == [iso(21)], sends(H))
+    feed.order(K1, 3.0 + 20)     # within the attribution window of K1's entry
+    at(35.99)
+    check("G's second, due 08:00 Tokyo, waits", len(sends(G)) == 1, sends(G))
+    at(36.0)
+    check("G's second at 09:00 Tokyo (+36 h)", times(G) == [iso(12), iso(36)], sends(G))
+    at(40.0)
+    check("I never gets the skipped browse note", sends(I, "browse-abandoned") == [], sends(I))
+    check("the holdout gets nothing", sends(K1) == [] and sends(K2) == [],
+          (sends(K1), sends(K2)))
+    k1 = [c for c in reader.topic("conversion") if c["user"] == K1]
+    check("the holdout's order is credited to the holdout",
+          len(k1) == 1 and k1[0]["variant"] == "holdout" and not k1[0]["last_touch"], k1)
+
+    out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
+                         capture_output=True, text=True)
+    report = json.loads(out.stdout)
+    cart = report["journeys"]["abandoned-cart"]
+    holdout = cart.get("holdout", {}).get("group", {})
+    check("nd-report: holdout entered 2, held 3, converted 1",
+          (holdout.get("entered"), holdout.get("held"), holdout.get("converted")) == (2, 3, 1), holdout)
+    treated = [v["group"] for k, v in cart.items() if k != "holdout"]
+    check("nd-report: the variants' uplift is measured against it",
+          all("uplift_pp" in g for g in treated) and sum(g.get("entered", 0) for g in treated) == 6,
+          treated)
+    skipped = report["journeys"]["browse-abandoned"][""]["steps"]["viewed"]["-"]
+    check("nd-report: the skipped browse note is counted (skipped:cap)", skipped.get("skipped:cap") == 1,
+          skipped)
+    text = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--steps"],
+                          capture_output=True, text=True).stdout
+    check("nd-report prints a holdout line", "holdout" in text and "abandoned-cart" in text, text)
+    print(text)
+    feed.close()
+    reader.close()
+done()
