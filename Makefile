@@ -21,19 +21,19 @@ endif
 CC      ?= cc
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Ipipeline/runtime -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lssl -lcrypto -lpthread -lm
+LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lpthread -lm
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev lmdb-utils \
-        python3 python3-zmq python3-aiosmtpd supervisor curl wrk
+        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
-STAGES      := collector sessionizer relay segmenter scheduler
-TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report
+STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 
-.PHONY: all deps run test bench bench-programs clean supervisor
+.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders clean supervisor
 all: $(BUILD)/.deps $(PROGRAMS)
 
 # Installs what the build and the tests need, once per machine.
@@ -64,6 +64,8 @@ endef
 $(foreach s,$(STAGES),$(eval $(call PROGRAM_RULE,$(s),pipeline/$(s))))
 $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
+# The sms-sender's quiet-hours guard reads zones with the scheduler's TZif reader.
+$(BIN)/sms-sender: $(BUILD)/pipeline/scheduler/tz.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -91,10 +93,29 @@ bench: all
 	@$(MAKE) --no-print-directory bench-programs
 	/usr/bin/python3 bench/bench.py
 
-bench-programs: $(BUILD)/bench/zmq_baseline
+bench-programs: $(BUILD)/bench/zmq_baseline $(BUILD)/bench/scheduler_bench
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+# The scheduler's durable timers: scheduling and firing rates with 1 M
+# pending, memory with 10 M (bench/scheduler_bench.c).
+$(BUILD)/bench/scheduler_bench: bench/scheduler_bench.c $(BUILD)/pipeline/scheduler/timers.o $(BUILD)/libnd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ipipeline/scheduler -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
+bench-scheduler: $(BUILD)/bench/scheduler_bench
+	$(BUILD)/bench/scheduler_bench
+
+# The senders: the push-sender's encryption and VAPID cost per message
+# (bench/push_bench.c), pushes/s and SMS/s against local mock services.
+$(BUILD)/bench/push_bench: bench/push_bench.c $(BUILD)/pipeline/push-sender/push_ece.o \
+                           $(BUILD)/pipeline/push-sender/push_keys.o \
+                           $(BUILD)/pipeline/push-sender/push_vapid.o $(BUILD)/libnd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ipipeline/push-sender -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
+bench-senders: all $(BUILD)/bench/push_bench
+	/usr/bin/python3 bench/push_bench.py
+	/usr/bin/python3 bench/sms_bench.py
 
 clean:
 	rm -rf build build-san bin var/state var/run

@@ -13,6 +13,9 @@ pipeline
     mapsize = 4G                    #   LMDB map size (sparse; raise if "state full")
     sync = 1                        #   1: fsync each commit; 0: survive kill -9 only
     retain = 100000                 #   journal entries kept when no stage reads them
+    unsubscribe-secret = file:var/unsubscribe.secret    #   signs the e-mails' unsubscribe links
+                                    #   (collector and mail-sender); made at first start if
+                                    #   absent; or env:NAME. Never the secret itself.
 
 collector
     http = 127.0.0.1:8080           #   Segment HTTP Tracking API
@@ -36,3 +39,88 @@ segmenter
     loyal-orders = 3                #   loyal: at least this many orders
     lapsed-after = 90d              #   lapsed: a customer with no order for this long
     subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
+
+scheduler
+    input = segmenter, push-sender, sms-sender, mail-sender     #   events, and the senders' feedback
+    journeys = conf/journeys        #   one .zpl per journey; a bad one stops the start (file:line)
+    templates = conf/templates      #   <journey>/<step>[.<variant>]/<locale>/<channel>.<part>.mustache
+    locale = en                     #   templates every send step must have
+    timezone = UTC                  #   for people whose profile names none (IANA name)
+    session-timeout = 30m           #   as the sessionizer's: later activity means "still browsing"
+    quiet-hours = 21:00-09:00       #   in each person's own time zone; "none" to send any time
+    cap = "1/16h, 3/7d"             #   messages per person across every channel and journey
+    cap-sms = "2/7d"                #   and per channel (cap-push, cap-sms, cap-email; default none)
+    attribution = 5d                #   an order this soon after a message is credited to it
+    max-delay = 24h                 #   a send step later than this (deferred) is skipped
+    chat-recheck = 15m              #   look again this often while a chat is open
+    fire-batch = 20000              #   timers fired per transaction at most
+    shop-name = "Example Shop"      #   for the templates: {{shop.name}}, {{shop.url}}
+    shop-url = "https://shop.example"
+
+mail-sender
+    input = scheduler, collector    #   send orders; verified one-click unsubscribes
+    topics = "send.email, unsubscribe"
+    #   relay = smtp.example.com:587 #   none: messages go to the Maildir below (make run)
+    #   tls = starttls              #   starttls | starttls-optional | implicit (465) | none
+    #   tls-ca = /etc/ssl/certs/relay-ca.pem    #   default: the system's trust store
+    #   user = nudge                #   AUTH (needs TLS); the password from the environment:
+    #   password = env:NUDGE_SMTP_PASSWORD
+    timeout = 30s                   #   per SMTP reply; a silent relay costs a retry
+    maildir = var/mail              #   without a relay: var/mail/new/<one file a message>
+    from = "Example Shop <shop@shop.example>"
+    reply-to = "Example Shop Care <care@shop.example>"
+    unsubscribe-url = http://127.0.0.1:8080/unsubscribe     #   the collector, as people reach it
+    unsubscribe-mailto = unsubscribe@shop.example
+    #   dkim-key = file:/etc/nudge/dkim.pem    #   RSA key; sign as dkim-selector._domainkey.<from domain>
+    #   dkim-selector = nudge
+    rate = 0                        #   messages a second to the relay; 0: as fast as it takes
+    connections = 2                 #   SMTP connections at once, each a batch of messages
+    batch = 20                      #   messages per connection
+    max-inflight = 100              #   handed over and not yet answered (the kill -9 window)
+    retry-base = 1m                 #   4xx / no answer: 1m, 2m, 4m ... at most retry-cap
+    retry-cap = 1h
+    lifetime = 2d                   #   then feedback.failed, as an MTA gives up
+
+push-sender
+    input = scheduler               #   send orders
+    topics = send.push
+    vapid-key = env:NUDGE_VAPID_PRIVATE_KEY     #   or file:/etc/nudge/vapid.key; make one with nd-vapid
+    vapid-subject = "mailto:shop@shop.example"  #   how push services reach the shop's operator
+    vapid-expiry = 12h              #   JWT lifetime (at most 24h); reused per push service meanwhile
+    ttl = 1d                        #   how long a push service keeps a message for an offline browser
+    urgency = normal                #   very-low | low | normal | high (an order's "urgency" wins)
+    templates = conf/templates      #   <template>/<locale>/push.{title,body,url}.mustache
+    locale = en
+    #   hosts = "fcm.googleapis.com, *.push.services.mozilla.com, *.notify.windows.com, *.push.apple.com"
+    timeout = 30s                   #   per request; no answer is retried
+    per-host = 8                    #   connections to one push service (HTTP/2 multiplexes)
+    connections = 2                 #   worker threads, each a batch of concurrent requests
+    batch = 50                      #   pushes per batch
+    max-inflight = 200              #   handed over and not yet answered (the kill -9 window)
+    retry-base = 1m                 #   429 / 5xx / no answer: 1m, 2m, 4m ... never before Retry-After
+    retry-cap = 1h
+    lifetime = 1d                   #   then feedback.failed (a day-old reminder is not worth it)
+
+sms-sender
+    input = scheduler               #   send orders
+    topics = send.sms
+    provider = twilio               #   twilio | infobip
+    #   api-base = https://xxxxx.api.infobip.com    #   default: the provider's public API
+    account = AC00000000000000000000000000000000    #   the Twilio Account SID (not secret)
+    secret = env:NUDGE_SMS_SECRET   #   Twilio Auth Token / Infobip API key: env:NAME or file:PATH
+    from = "+15550001234"           #   number, alphanumeric sender ID, or a Twilio MG... service
+    templates = conf/templates      #   <template>/<locale>/sms.text.mustache
+    locale = en
+    max-segments = "3, abandoned-cart: 2"       #   default, then per journey; longer fails with the count
+    quiet-hours = 21:00-09:00       #   last guard for retries, when an order names the person's "tz"
+    http = 127.0.0.1:8090           #   webhooks: POST /sms/inbound (STOP/START/HELP), /sms/status
+    webhook-url = "https://sms.shop.example"    #   what the provider calls (your proxy to the above)
+    #   webhook-token = env:NUDGE_SMS_WEBHOOK_TOKEN     #   then configure URLs with ?token=...
+    help-text = "Example Shop: cart reminders. Reply STOP to opt out. Help: care@shop.example"
+    rate = 10                       #   messages a second: the provider's limit for your number
+    connections = 1
+    batch = 20
+    max-inflight = 100
+    retry-base = 1m
+    retry-cap = 1h
+    lifetime = 12h                  #   a text half a day late is not a reminder

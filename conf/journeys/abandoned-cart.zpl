@@ -32,8 +32,8 @@ journey
         send = reminder-1
             channels = "push, sms, email"
             quiet-hours = defer
-            over-cap = defer
-            max-delay = 12h
+            over-cap = defer            #   another journey's message came first: wait for the cap
+            max-delay = 24h             #   later than that it is no longer a reminder: skip it
         wait = next-day
             for = 23h
         check = not-ordered

@@ -31,6 +31,15 @@ DESCRIPTION
 
     GET /health answers {"status":"ok"} for load balancers.
 
+    POST /unsubscribe?token=... is the RFC 8058 one-click unsubscribe of
+    the mail-sender's List-Unsubscribe header (GET shows a page with a
+    button that posts it). The token is checked with the secret named by
+    "unsubscribe-secret" (env:NAME or file:PATH, usually in [pipeline] so
+    the mail-sender shares it) and needs no write key; a valid one is
+    committed as topic "unsubscribe" {"user", "channel", "via"}, which
+    the mail-sender turns into a suppression and feedback.unsubscribed
+    for the scheduler. Without the option the endpoint answers 404.
+
     With --stdin, Segment events are also read from standard input, one JSON
     object a line (a replay of an export); bad lines are logged with their
     number and skipped. At end of input the collector keeps serving.
@@ -38,10 +47,11 @@ DESCRIPTION
     Options in its section of the pipeline file: http (host:port, default
     127.0.0.1:8080, "off" for none), write-keys (one "key = ..." line per
     key; "env:NAME" or "file:PATH" to keep the secret out of the file),
-    max-event, max-batch (sizes), dedupe-window (default 24h). See
-    collector(1).
+    max-event, max-batch (sizes), dedupe-window (default 24h),
+    unsubscribe-secret. See collector(1).
 */
 #include <unistd.h>
+#include "nd_token.h"
 #include "collector.h"
 
 typedef struct {
@@ -54,6 +64,7 @@ typedef struct {
     collector_limits_t limits;
     collector_counters_t counters;
     char **keys;                //  NULL-terminated; the secrets themselves
+    char *unsubscribe_secret;   //  or NULL: no /unsubscribe
     collector_queue_t *queue;
     collector_seen_t *seen;
     collector_http_t *http;
@@ -127,18 +138,30 @@ static int s_read_keys (collector_t *self)
     return rc;
 }
 
+//  Shared with the mail-sender, which signs the tokens this checks.
+static int s_read_unsubscribe_secret (collector_t *self)
+{
+    const char *name = nd_stage_option (self->stage, "unsubscribe-secret", NULL);
+    char reason [200];
+    if (name && !(self->unsubscribe_secret = nd_secret_load (name, true, reason, sizeof reason)))
+        return nd_stage_config_error (self->stage, "unsubscribe-secret", reason);
+    return 0;
+}
+
 static int s_start_http (collector_t *self)
 {
     const char *address = nd_stage_option (self->stage, "http", "127.0.0.1:8080");
     if (strcmp (address, "off") == 0)
         return 0;
+    if (s_read_unsubscribe_secret (self))
+        return -1;
     char reason [200];
     int fd = collector_http_listen (address, reason, sizeof reason);
     if (fd < 0)
         return nd_stage_config_error (self->stage, "http", reason);
     self->http = collector_http_new (fd, (const char **) self->keys, &self->limits,
                                      self->queue, &self->counters,
-                                     nd_stage_name (self->stage));
+                                     nd_stage_name (self->stage), self->unsubscribe_secret);
     return self->http ? 0 : -1;
 }
 
@@ -181,6 +204,7 @@ static void s_teardown (void **self_p)
         for (char **key = self->keys; key && *key; key++)
             free (*key);
         free (self->keys);
+        free (self->unsubscribe_secret);
         free (self);
         *self_p = NULL;
     }

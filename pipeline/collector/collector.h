@@ -121,12 +121,15 @@ int collector_seen_check (collector_seen_t *self, MDB_txn *txn, const char *id,
 
 typedef struct _collector_http_t collector_http_t;
 /*  Serves the Segment HTTP Tracking API on fd, a listening socket it
-    takes over. keys: the accepted write keys (NULL-terminated, kept).  */
+    takes over. keys: the accepted write keys (NULL-terminated, kept).
+    unsubscribe_secret: the secret of the mail-sender's unsubscribe
+    tokens (kept), or NULL for no /unsubscribe endpoint.                 */
 collector_http_t *collector_http_new (int fd, const char **keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,
-                                      const char *stage_name);
+                                      const char *stage_name,
+                                      const char *unsubscribe_secret);
 void collector_http_destroy (collector_http_t **self_p);
 /*  Opens a listening TCP socket on "host:port". Returns fd, or -1 with
     reason filled in.                                                     */

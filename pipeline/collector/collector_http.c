@@ -6,6 +6,10 @@
     parses and checks the request itself, so two cores share that work; the
     loop does only the LMDB writes.
 
+    /unsubscribe is not Segment's: the one-click unsubscribe (RFC 8058)
+    behind the mail-sender's List-Unsubscribe header. Its token, checked
+    with the shared secret, is its authorization; no write key.
+
     Request bodies are capped while they stream in: a body that grows past
     the limit is discarded as it arrives (and one announced far past it is
     refused before it is read), so no request costs more memory than the
@@ -18,6 +22,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include "nd_token.h"
 #include "collector.h"
 
 #define COMMIT_TIMEOUT_MS 20000     //  SDKs give up after 10 s and retry
@@ -42,6 +48,7 @@ struct _collector_http_t {
     collector_queue_t *queue;
     collector_counters_t *counters;
     char *stage_name;
+    const char *unsubscribe_secret;
     pthread_mutex_t log_lock;
     int64_t log_second;
     int log_lines;
@@ -67,6 +74,9 @@ static const s_route_t s_routes [] = {
     { "/v1/tick", "tick" },
     { NULL, NULL }
 };
+
+static const s_route_t s_unsubscribe_route = { "/unsubscribe", "unsubscribe" };
+#define UNSUBSCRIBE_BODY_MAX 4096
 
 typedef struct {
     const s_route_t *route;
@@ -365,6 +375,106 @@ static enum MHD_Result s_health (collector_http_t *self, struct MHD_Connection *
         "pending", (json_int_t) collector_queue_pending (self->queue)), NULL);
 }
 
+/* ---------------------------------------------------------- unsubscribe */
+
+//  A person, not an SDK, reads these answers: a small HTML page.
+static enum MHD_Result s_page (struct MHD_Connection *connection, unsigned int status,
+                               const char *title, const char *body)
+{
+    char *page = zsys_sprintf (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+        "<meta name=\"robots\" content=\"noindex\"><title>%s</title></head>\n"
+        "<body style=\"font-family:sans-serif;max-width:32em;margin:4em auto\">"
+        "<h1>%s</h1>\n%s\n</body></html>\n", title, title, body);
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (page), page, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+static int s_unsubscribe_token (collector_http_t *self, struct MHD_Connection *connection,
+                                const char **token, char *user, size_t user_size,
+                                char *channel, size_t channel_size)
+{
+    *token = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "token");
+    return *token && strlen (*token) < ND_TOKEN_MAX
+        && nd_token_verify (self->unsubscribe_secret, *token, user, user_size,
+                            channel, channel_size) == 0 ? 0 : -1;
+}
+
+//  GET shows a button and changes nothing: mail scanners fetch every link
+//  in a message, and must not unsubscribe anyone by doing so.
+static enum MHD_Result s_unsubscribe_begin (collector_http_t *self,
+                                            struct MHD_Connection *connection,
+                                            const char *url, const char *method, void **con_cls)
+{
+    char user [512], channel [ND_TOKEN_CHANNEL_MAX];
+    const char *token;
+    if (!self->unsubscribe_secret)
+        return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (s_unsubscribe_token (self, connection, &token, user, sizeof user, channel, sizeof channel)) {
+        s_log_refusal (self, url, MHD_HTTP_BAD_REQUEST, "unsubscribe token not valid");
+        return s_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
+                       "<p>This unsubscribe link is not valid. Please use the link in the "
+                       "latest message you received.</p>");
+    }
+    if (strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0) {
+        char *form = zsys_sprintf (
+            "<form method=\"post\" action=\"/unsubscribe?token=%s\">"
+            "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+            "<p>Stop receiving these messages by %s?</p>"
+            "<p><button type=\"submit\">Unsubscribe</button></p></form>",
+            token, strcmp (channel, "email") == 0 ? "e-mail" : channel);
+        enum MHD_Result rc = s_page (connection, MHD_HTTP_OK, "Unsubscribe", form);
+        zstr_free (&form);
+        return rc;
+    }
+    if (strcmp (method, "POST"))
+        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+    s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
+    request->route = &s_unsubscribe_route;
+    request->authorized = true;
+    request->limit = UNSUBSCRIBE_BODY_MAX;
+    *con_cls = request;
+    return MHD_YES;
+}
+
+//  Commits the unsubscribe like an event: the 200 means it is on disk.
+//  The id comes from the token, so repeated clicks are one unsubscribe
+//  within the dedupe window.
+static enum MHD_Result s_unsubscribe_finish (collector_http_t *self,
+                                             struct MHD_Connection *connection,
+                                             const char *url)
+{
+    char user [512], channel [ND_TOKEN_CHANNEL_MAX], id [48], stamp [32];
+    const char *token;
+    if (s_unsubscribe_token (self, connection, &token, user, sizeof user, channel, sizeof channel))
+        return s_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
+                       "<p>This unsubscribe link is not valid.</p>");
+    unsigned char digest [32];
+    SHA256 ((const unsigned char *) token, strlen (token), digest);
+    snprintf (id, sizeof id, "unsubscribe-");
+    for (int i = 0; i < 12; i++)
+        sprintf (id + strlen (id), "%02x", digest [i]);
+    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
+                              "channel", channel, "via", "one-click");
+    if (time)
+        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    collector_ticket_t *ticket = collector_ticket_new ();
+    collector_ticket_add (ticket, "unsubscribe", body, time);
+    int rc = collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS);
+    collector_ticket_destroy (&ticket);
+    if (rc != COLLECTOR_COMMITTED)
+        return s_refuse (self, connection, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "busy, retry later", NULL);
+    return s_page (connection, MHD_HTTP_OK, "Unsubscribed",
+                   "<p>You will not receive these messages any more.</p>");
+}
+
 static const s_route_t *s_route (const char *url)
 {
     for (const s_route_t *route = s_routes; route->path; route++)
@@ -394,6 +504,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_respond (connection, MHD_HTTP_NO_CONTENT, NULL, NULL);
     if (strcmp (url, "/health") == 0)
         return s_health (self, connection, url, method);
+    if (strcmp (url, s_unsubscribe_route.path) == 0)
+        return s_unsubscribe_begin (self, connection, url, method, con_cls);
     const s_route_t *route = s_route (url);
     if (!route)                 //  the path is not logged: it could be anything
         return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
@@ -443,6 +555,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection,
         //  A client that keeps sending far past the limit is hung up on
         return request->discarded > DISCARD_FACTOR * request->limit ? MHD_NO : MHD_YES;
     }
+    if (request->route == &s_unsubscribe_route)
+        return s_unsubscribe_finish (self, connection, url);
     return s_finish (self, connection, url, request);
 }
 
@@ -545,9 +659,11 @@ collector_http_t *collector_http_new (int fd, const char **keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,
-                                      const char *stage_name)
+                                      const char *stage_name,
+                                      const char *unsubscribe_secret)
 {
     collector_http_t *self = (collector_http_t *) zmalloc (sizeof *self);
+    self->unsubscribe_secret = unsubscribe_secret;
     self->keys = keys;
     self->limits = limits;
     self->queue = queue;

@@ -47,6 +47,8 @@ struct _nd_stage_t {
     zlist_t *publications;      //  emitted in the open txn, sent after commit
     int64_t timer_interval;
     int64_t next_wall_timer;
+    int64_t tick_forwarded;     //  the latest tick time passed downstream
+    int64_t clock_saved;        //  event time as last committed
     uint64_t applied, rejected, emitted, commits, failed_commits;
     int64_t started;
 };
@@ -172,6 +174,26 @@ static int s_input_key (nd_key_t *key, const char *upstream)
     return 0;
 }
 
+//  Event time survives a restart: a stage that comes back resumes at the
+//  time it had reached (its timers and outboxes are due by it), not at 0.
+static void s_clock_key (nd_key_t *key)
+{
+    nd_key_init (key);
+    nd_key_str (key, "clock");
+}
+
+static int s_restore_clock (nd_stage_t *stage, MDB_txn *txn)
+{
+    nd_key_t key;
+    uint64_t saved = 0;
+    s_clock_key (&key);
+    if (!nd_clock_is_event (stage->clock) || nd_db_get_u64 (txn, stage->meta, &key, &saved) < 0)
+        return nd_clock_is_event (stage->clock) ? -1 : 0;
+    nd_clock_advance (stage->clock, (int64_t) saved);
+    stage->clock_saved = (int64_t) saved;
+    return 0;
+}
+
 //  Opens the journal, the stage's own state and the input positions in
 //  one transaction, so a stage that fails setup leaves nothing behind.
 static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions)
@@ -181,7 +203,7 @@ static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions
     if (rc)
         return nd_db_error (rc, "setup");
     int64_t retain;
-    rc = nd_db_open (txn, "meta", &stage->meta)
+    rc = nd_db_open (txn, "meta", &stage->meta) || s_restore_clock (stage, txn)
       || nd_stage_option_int (stage, "retain", "100000", &retain) ? -1 : 0;
     if (rc == 0) {
         zlist_t *consumers = nd_config_consumers (stage->config);
@@ -274,9 +296,11 @@ static int s_setup (nd_stage_t *stage)
     int rc = zlist_size (inputs) > MAX_INPUTS
            ? nd_config_error (stage->config, "input", "too many inputs") : 0;
     if (rc == 0)
+        //  Unknown options are looked for last: "topics", "pub" and "ctl"
+        //  are only read while connecting and binding
         rc = s_open_env (stage) || s_open_state (stage, inputs, positions)
-          || nd_config_check_unknown (stage->config)
-          || s_connect_inputs (stage, inputs, positions) || s_bind_sockets (stage) ? -1 : 0;
+          || s_connect_inputs (stage, inputs, positions) || s_bind_sockets (stage)
+          || nd_config_check_unknown (stage->config) ? -1 : 0;
     zlist_destroy (&inputs);
     return rc;
 }
@@ -301,8 +325,14 @@ static void s_run_timers (nd_stage_t *stage)
         stage->def->timers (stage, stage->self, stage->txn, nd_clock_now (stage->clock));
 }
 
+//  Each tick time goes downstream once: two inputs may carry the same
+//  tick, and in a cycle (scheduler -> sender -> scheduler, for feedback)
+//  a tick passed on every time would go round for ever.
 static void s_forward_tick (nd_stage_t *stage, int64_t time)
 {
+    if (time <= stage->tick_forwarded)
+        return;
+    stage->tick_forwarded = time;
     char id [48], stamp [32];
     snprintf (id, sizeof id, "tick-%lld", (long long) time);
     json_t *body = json_pack ("{s:s, s:s, s:s}", "id", id, "user", "",
@@ -391,6 +421,12 @@ static int s_commit (nd_stage_t *stage)
             rc = nd_db_put_u64 (stage->txn, stage->meta, &key,
                                 nd_inlink_position (stage->inputs [i]));
         }
+    int64_t now = nd_clock_now (stage->clock);
+    if (rc == 0 && nd_clock_is_event (stage->clock) && now != stage->clock_saved) {
+        nd_key_t key;
+        s_clock_key (&key);
+        rc = nd_db_put_u64 (stage->txn, stage->meta, &key, (uint64_t) now);
+    }
     if (rc == 0)
         rc = nd_outbox_seal (stage->outbox, stage->txn);
     if (rc == 0) {
@@ -402,6 +438,7 @@ static int s_commit (nd_stage_t *stage)
     stage->txn = NULL;
     if (rc == 0) {
         stage->commits++;
+        stage->clock_saved = now;
         nd_outbox_committed (stage->outbox);
         for (size_t i = 0; i < stage->input_count; i++)
             nd_inlink_committed (stage->inputs [i]);

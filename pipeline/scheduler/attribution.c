@@ -69,7 +69,7 @@ int attribution_touch (scheduler_t *self, MDB_txn *txn, const instance_t *instan
         "channel", channel_name (channel), "key", key);
     nd_key_t k;
     s_user_key (&k, record_str (instance->record, "user"));
-    int rc = nd_db_put_json (txn, self->touch, &k, touch);
+    int rc = record_put (txn, self->touch, &k, touch);
     json_decref (touch);
     return rc;
 }
@@ -210,7 +210,7 @@ int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         return -1;
     nd_key_t key;
     s_user_key (&key, order.user);
-    if (nd_db_get_json (txn, self->touch, &key, &order.touch) < 0)
+    if (record_get (txn, self->touch, &key, &order.touch) < 0)
         return -1;
     int64_t since = order.touch ? order.time - record_int (order.touch, "time") : -1;
     if (order.touch && (since < 0 || since > s_window (self, record_str (order.touch, "journey")))) {

@@ -82,7 +82,7 @@ json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance
         "user", record_str (instance->record, "user"), "code", code, "kind", "percent",
         "percent", (json_int_t) step->code_percent, "expires", expires, "single_use", 1,
         "journey", instance->journey->name, "instance", id, "step", step->name);
-    int rc = nd_db_put_json (txn, self->codes, &key, record)
+    int rc = record_put (txn, self->codes, &key, record)
           || nd_emit (self->stage, txn, "code.issued", body)
           || counter_add (self, txn, "", "", "", "", "codes-issued", 1) ? -1 : 0;
     json_decref (body);
@@ -100,14 +100,14 @@ int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char 
     nd_key_t key;
     s_code_key (&key, code);
     json_t *record = NULL;
-    int rc = nd_db_get_json (txn, self->codes, &key, &record);
+    int rc = record_get (txn, self->codes, &key, &record);
     if (rc)
         return rc == ND_NOTFOUND ? 0 : -1;      //  not one of ours
     if (!json_object_get (record, "redeemed")) {
         char stamp [32];
         json_object_set_new (record, "redeemed", json_pack ("{s:s, s:s}", "order_id",
                              order ? order : "", "time", nd_time_format (time, stamp)));
-        rc = nd_db_put_json (txn, self->codes, &key, record)
+        rc = record_put (txn, self->codes, &key, record)
           || counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
                           record_str (record, "step"), "", "codes-redeemed", 1) ? -1 : 0;
     }

@@ -81,19 +81,44 @@ static int s_send (scheduler_t *self, MDB_txn *txn, instance_t *instance, const 
     return 1;
 }
 
+//  The step the instance is on. Records keep its name as well as its
+//  place, so an instance survives an operator inserting a step before
+//  it; -1 if the journey no longer has that step.
+static int64_t s_current (const journey_t *journey, json_t *record)
+{
+    int64_t index = record_int (record, "step");
+    const char *name = record_str (record, "step_name");
+    if (!name || !*name || (index >= 0 && (size_t) index < journey->step_count
+                            && streq (journey->steps [index].name, name)))
+        return index;
+    for (size_t i = 0; i < journey->step_count; i++)
+        if (streq (journey->steps [i].name, name))
+            return (int64_t) i;
+    return -1;
+}
+
+static void s_goto (const journey_t *journey, json_t *record, int index)
+{
+    json_object_set_new (record, "step", json_integer (index));
+    json_object_set_new (record, "step_name", json_string (
+        index >= 0 && (size_t) index < journey->step_count ? journey->steps [index].name : ""));
+}
+
 int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t at)
 {
     const journey_t *journey = instance->journey;
     json_t *record = instance->record;
     for (int count = 0; count < ENGINE_STEPS_MAX; count++) {
-        int64_t index = record_int (record, "step");
-        if (index < 0 || (size_t) index >= journey->step_count)
+        int64_t index = s_current (journey, record);
+        if (index < 0)
+            return instance_finish (self, txn, instance, "journey-changed", nd_stage_now (self->stage));
+        if ((size_t) index >= journey->step_count)
             return instance_finish (self, txn, instance, "done", nd_stage_now (self->stage));
         const step_t *step = &journey->steps [index];
         int next = (int) index + 1, rc;
         switch (step->kind) {
             case STEP_WAIT:
-                json_object_set_new (record, "step", json_integer (next));
+                s_goto (journey, record, next);
                 return instance_sleep (self, txn, instance, s_wait_due (self, txn, instance, step, at));
             case STEP_CHECK:
                 next = s_check (self, txn, instance, step) ? next : step->otherwise;
@@ -111,7 +136,7 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
                     return rc;
                 break;
         }
-        json_object_set_new (record, "step", json_integer (next));
+        s_goto (journey, record, next);
     }
     nd_log ("journey %s: more than %d steps without a wait; ending the instance",
             journey->name, ENGINE_STEPS_MAX);

@@ -66,7 +66,7 @@ person_t *person_load (scheduler_t *self, MDB_txn *txn, const char *user)
         return NULL;
     nd_key_t key;
     s_user_key (&key, user);
-    int rc = nd_db_get_json (txn, self->people, &key, &person->record);
+    int rc = record_get (txn, self->people, &key, &person->record);
     if (rc < 0) {
         person_destroy (&person);
         return NULL;
@@ -83,7 +83,7 @@ int person_store (scheduler_t *self, MDB_txn *txn, person_t *person)
 {
     nd_key_t key;
     s_user_key (&key, person->user);
-    if (person->changed && nd_db_put_json (txn, self->people, &key, person->record))
+    if (person->changed && record_put (txn, self->people, &key, person->record))
         return -1;
     if (person->activity_changed && s_activity_write (self, txn, person))
         return -1;

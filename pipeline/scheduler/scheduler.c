@@ -38,7 +38,7 @@
         [/usr/share/zoneinfo], session-timeout [30m], chat-recheck [15m],
         max-delay [24h], attribution [5d], cap [1/16h, 3/7d], cap-push,
         cap-sms, cap-email [none], quiet-hours [21:00-09:00], fire-batch
-        [20000], shop-name, shop-url. See scheduler(1) for the journey
+        [20000], release-pages [10s; 0 never], shop-name, shop-url. See scheduler(1) for the journey
         file format, the send order and the feedback it reads.         */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -140,7 +140,9 @@ static int s_options (scheduler_t *self)
     if (nd_stage_option_duration (stage, "session-timeout", "30m", &self->session_timeout)
     ||  nd_stage_option_duration (stage, "chat-recheck", "15m", &self->chat_recheck)
     ||  nd_stage_option_duration (stage, "max-delay", "24h", &self->max_delay)
-    ||  nd_stage_option_int (stage, "fire-batch", "20000", &self->fire_batch) || s_limits (self))
+    ||  nd_stage_option_int (stage, "fire-batch", "20000", &self->fire_batch)
+    ||  nd_stage_option_duration (stage, "release-pages", "10s", &self->release_every)
+    ||  s_limits (self))
         return -1;
     if (self->fire_batch < 1)
         return nd_stage_config_error (stage, "fire-batch", "must be at least 1");
@@ -312,9 +314,13 @@ static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
 
 static void s_committed (nd_stage_t *stage, void *self_, int rc)
 {
-    (void) stage;
     (void) rc;
-    ((scheduler_t *) self_)->fired_in_txn = 0;
+    scheduler_t *self = (scheduler_t *) self_;
+    self->fired_in_txn = 0;
+    if (self->release_every > 0 && zclock_mono () - self->released >= self->release_every) {
+        timers_release (nd_stage_env (stage));
+        self->released = zclock_mono ();
+    }
 }
 
 /* ------------------------------------------------------------- stats -- */

@@ -22,7 +22,7 @@
       feedback.c     the senders' feedback: fallback, opt-outs, clicks
 
     State, one LMDB database each (keys through nd_key_*):
-      meta        "epoch", "secret", "next-instance", "next-code", "now"
+      sched-meta  "epoch", "secret", "next-instance", "next-code", "now"
       timers      i64 due + u64 instance + u8 kind      -> ""
       instances   u64 instance                          -> JSON record
       active      user + journey                        -> u64 instance
@@ -195,6 +195,9 @@ int timers_pop (timers_t *self, MDB_txn *txn, int64_t now,
 /*  The earliest due time, or INT64_MAX when none is pending.            */
 int64_t timers_next (timers_t *self, MDB_txn *txn);
 size_t timers_pending (timers_t *self, MDB_txn *txn);
+/*  Drops the process's mappings of the state's pages (they stay in the
+    page cache): call between transactions, now and then.                */
+void timers_release (MDB_env *env);
 void timers_test (bool verbose);
 
 /* ----------------------------------------------------------------- tz */
@@ -237,6 +240,8 @@ typedef struct {
     int64_t fired_in_txn;
     int wake [2];               //  readable while due timers remain
     int64_t saved_now;          //  event clock as last persisted
+    int64_t release_every;      //  drop mapped pages this often (wall ms)
+    int64_t released;           //  when last (zclock_mono)
 } scheduler_t;
 
 /*  One journey instance, loaded: its id and its JSON record.            */
@@ -277,6 +282,9 @@ int instance_cleanup (scheduler_t *self, MDB_txn *txn, uint64_t id);
 /*  The loser's instances become the survivor's (visitor.merged).        */
 int instance_rehome (scheduler_t *self, MDB_txn *txn, const char *loser, const char *survivor,
                      int64_t now);
+/*  A JSON record in dbi: as nd_db_get_json / nd_db_put_json.            */
+int record_get (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, json_t **record);
+int record_put (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, const json_t *record);
 int64_t record_int (const json_t *record, const char *field);
 const char *record_str (const json_t *record, const char *field);
 

@@ -9,6 +9,8 @@
     is lost across kill -9; one whose time passed while the stage was
     down is simply the first key when it comes back.                     */
 #include <assert.h>
+#include <limits.h>
+#include <sys/mman.h>
 #include "scheduler.h"
 
 #define TIMER_KEY_SIZE 17
@@ -104,6 +106,36 @@ size_t timers_pending (timers_t *self, MDB_txn *txn)
 {
     MDB_stat stat;
     return mdb_stat (txn, self->dbi, &stat) ? 0 : stat.ms_entries;
+}
+
+//  LMDB reads through a shared, read-only map of the data file; every page
+//  the stage has looked at stays mapped (the kernel maps its neighbours
+//  too), so with millions of timers RSS grows to the size of the file
+//  though the process holds almost none of it. Dropping the mappings
+//  costs nothing - the pages stay in the page cache, the memory stays
+//  valid, and what the loop needs next faults back in - and leaves the
+//  kernel free to reclaim them like any other cache.
+//  LMDB does not say where it mapped the file (me_mapaddr is only set with
+//  MDB_FIXEDMAP): the process's own map list does.
+void timers_release (MDB_env *env)
+{
+    const char *dir;
+    char path [PATH_MAX + 16], real [PATH_MAX], line [PATH_MAX + 128];
+    if (mdb_env_get_path (env, &dir))
+        return;
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    FILE *maps = realpath (path, real) ? fopen ("/proc/self/maps", "r") : NULL;
+    size_t length = strlen (real);
+    while (maps && fgets (line, sizeof line, maps)) {
+        line [strcspn (line, "\n")] = 0;
+        size_t size = strlen (line);
+        unsigned long start, end;
+        if (size > length && streq (line + size - length, real)
+        &&  sscanf (line, "%lx-%lx", &start, &end) == 2)
+            madvise ((void *) start, end - start, MADV_DONTNEED);
+    }
+    if (maps)
+        fclose (maps);
 }
 
 void timers_test (bool verbose)

@@ -133,6 +133,9 @@ class Feed:
                   value=value, revenue=value, currency="EUR", **extra)
 
     def tick(self, hours):
+        """Moves event time on, once all fed so far is applied: feedback
+        comes on its own link, and must not be overtaken by the tick."""
+        self.settle()
         self.n += 1
         self.up.append("tick", {"id": "tick-%d" % self.n, "user": "", "time": iso(hours)})
 

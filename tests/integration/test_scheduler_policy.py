@@ -17,20 +17,44 @@ every channel and journey.
     cap, and that journey says skip: it never comes;
   K1, K2 are in the abandoned-cart holdout: nothing is sent, "held" is
     counted, and K1's order is credited to the holdout;
-  L opens a chat before the reminder is due: it waits until the chat ends.
+  L opens a chat before the reminder is due: it waits until the chat ends;
+  X (America/New_York) enters a segment at 07:00 local; a test journey
+    waits "until = 10:00": the note goes at 10:00 New York time (+3 h).
 nd-report then shows the holdout next to the variants, with uplift.
 """
 import json
 import os
+import shutil
 import subprocess
 
-from ndtest import BIN, Pipeline, check, done
+from ndtest import BIN, ROOT, Pipeline, check, done
 from schedtest import Feed, Reader, iso, pipeline_extra, users_in
 
+MORNING = """\
+journey
+    name = morning
+    trigger
+        topic = segment.entered
+        when = "segment = new_subscriber"
+    limits
+        cap = none
+    steps
+        wait = till-morning
+            until = 10:00
+        send = hello
+            channels = email
+            template = abandoned-cart/reminder-1
+"""
+
 with Pipeline(clock="event", extra=pipeline_extra()) as p:
+    journeys = os.path.join(p.dir, "journeys")
+    shutil.copytree(os.path.join(ROOT, "conf", "journeys"), journeys)
+    with open(os.path.join(journeys, "morning.zpl"), "w") as f:
+        f.write(MORNING)
+    p.write_config(pipeline_extra(journeys))
     p.start("scheduler")
     feed, reader = Feed(p), Reader(p)
-    G, W, Q, H, I, L = users_in("abandoned-cart", "treated", 6)
+    G, W, Q, H, I, L, X = users_in("abandoned-cart", "treated", 7)
     K1, K2 = users_in("abandoned-cart", "holdout", 2)
 
     def at(hours):
@@ -51,6 +75,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     feed.abandon(K1, 0)
     feed.abandon(K2, 0)
     feed.abandon(L, 0)
+    feed.profile(X, 0, tz="America/New_York")
+    feed.send("segment.entered", X, 0, segment="new_subscriber", segments=["new_subscriber"])
     feed.send("chat.started", L, 0.5, conversation="c-1")
     feed.browse(I, 0.5)
     at(1.0)
@@ -59,12 +85,16 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("L, in an open chat, does not", sends(L) == [], sends(L))
     check("I gets her cart reminder at +1 h", times(I, "abandoned-cart") == [iso(1)], sends(I))
     feed.send("chat.ended", L, 1.1, conversation="c-1")
-    feed.abandon(H, 1.5)
     at(1.2)
     check("L: not before the chat is looked at again", sends(L) == [], sends(L))
     at(1.25)
     check("L's reminder goes after the chat ended", times(L) == [iso(1.25)], sends(L))
-    at(2.0)
+    feed.abandon(H, 1.5)
+    at(2.99)
+    check("X: nothing before 10:00 New York", sends(X) == [], sends(X))
+    at(3.0)
+    check("X's note goes at 10:00 New York time (wait until a local time)",
+          times(X, "morning") == [iso(3)], sends(X))
     check("H gets the browse note at +2 h", [s["journey"] for s in sends(H)] == ["browse-abandoned"]
           and sends(H)[0]["data"]["products"][0]["name"] == "Rain jacket", sends(H))
     feed.abandon(Q, 8.5)
@@ -83,7 +113,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("Q's reminder at 09:00 UTC", times(Q) == [iso(21)], sends(Q))
     check("H's cart reminder at 09:00 UTC (cap, then quiet hours)",
           times(H, "abandoned-cart") == [iso(21)], sends(H))
-    feed.order(K1, 3.0 + 20)     # within the attribution window of K1's entry
+    feed.order(K1, 23.0)         # within the attribution window of K1's entry
+    at(24.0)
     at(35.99)
     check("G's second, due 08:00 Tokyo, waits", len(sends(G)) == 1, sends(G))
     at(36.0)
@@ -113,7 +144,6 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     text = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--steps"],
                           capture_output=True, text=True).stdout
     check("nd-report prints a holdout line", "holdout" in text and "abandoned-cart" in text, text)
-    print(text)
     feed.close()
     reader.close()
 done()

@@ -79,20 +79,6 @@ s_put (s_text_t *text, const char *bytes, size_t size)
     text->data [text->size] = 0;
 }
 
-static void
-s_putf (s_text_t *text, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_putf (s_text_t *text, const char *format, ...)
-{
-    char buffer [64];
-    va_list args;
-    va_start (args, format);
-    int size = vsnprintf (buffer, sizeof (buffer), format, args);
-    va_end (args);
-    s_put (text, buffer, (size_t) size);
-}
-
 /*  Prints input readably, cut short when long.                           */
 static void
 s_show (const char *label, const char *data, size_t size)
@@ -124,11 +110,11 @@ s_record (s_diff_t *self, bool same, const char *what, const char *data, size_t 
 
 /* ---------------------------------------------------------- comparisons */
 
-/*  Our writer against jansson's on value: the same bytes, or both NULL.   */
+/*  Our writer against jansson's on value, expected being what json_dumps
+    wrote: the same bytes, or both NULL.                                  */
 static void
-s_check_dump (s_diff_t *self, const json_t *value, const char *what)
+s_compare_dump (s_diff_t *self, const json_t *value, const char *expected, const char *what)
 {
-    char *expected = json_dumps (value, JSON_COMPACT);
     size_t size = 0;
     char *written = nd_json_dump (value, &size);
     bool same = expected && written
@@ -137,26 +123,20 @@ s_check_dump (s_diff_t *self, const json_t *value, const char *what)
     s_record (self, same, what, expected? expected: written, expected? strlen (expected): size);
     if (!same && self->verbose && self->failed <= S_SHOWN_FAILURES && written)
         s_show ("nd_json wrote", written, size);
-    free (expected);
     free (written);
 }
 
-/*  Strictly the same value: json_equal, and jansson writes both alike.   */
-static bool
-s_same_value (const json_t *one, const json_t *other)
+static void
+s_check_dump (s_diff_t *self, const json_t *value, const char *what)
 {
-    if (!json_equal (one, other))
-        return false;
-    char *one_text = json_dumps (one, JSON_COMPACT);
-    char *other_text = json_dumps (other, JSON_COMPACT);
-    bool same = one_text && other_text && strcmp (one_text, other_text) == 0;
-    free (one_text);
-    free (other_text);
-    return same;
+    char *expected = json_dumps (value, JSON_COMPACT);
+    s_compare_dump (self, value, expected, what);
+    free (expected);
 }
 
-/*  Both parsers on data: same verdict and, when accepted, same value;
-    then our writer on what jansson read.                                  */
+/*  Both parsers on data: the same verdict and, when both accept, strictly
+    the same value: json_equal, and jansson writes both alike. Then our
+    writer on what jansson read.                                          */
 static void
 s_check_parse (s_diff_t *self, const char *data, size_t size, const char *what)
 {
@@ -167,13 +147,21 @@ s_check_parse (s_diff_t *self, const char *data, size_t size, const char *what)
     char error [128] = "";
     json_t *ours = nd_json_parse (exact, size, error, sizeof (error));
     json_t *theirs = json_loadb (exact, size, 0, NULL);
-    bool same = ours && theirs? s_same_value (ours, theirs): ours == theirs;
+    char *expected = theirs? json_dumps (theirs, JSON_COMPACT): NULL;
+    bool same = ours == theirs;
+    if (ours && theirs) {
+        char *ours_text = json_dumps (ours, JSON_COMPACT);
+        same = json_equal (ours, theirs) && ours_text && expected
+            && strcmp (ours_text, expected) == 0;
+        free (ours_text);
+    }
     s_record (self, same, what, data, size);
     if (!same && self->verbose && self->failed <= S_SHOWN_FAILURES)
         printf ("  nd_json %s, jansson %s\n", ours? "accepted": error,
                 theirs? "accepted": "refused");
     if (theirs)
-        s_check_dump (self, theirs, what);
+        s_compare_dump (self, theirs, expected, what);
+    free (expected);
     json_decref (ours);
     json_decref (theirs);
     free (exact);
@@ -230,7 +218,7 @@ static const struct {
     S_CASE ("[\"\xc3\x28\"]"), S_CASE ("[\"\xe2\x28\xa1\"]"), S_CASE ("[\"\xf0\x28\x8c\xbc\"]"),
     S_CASE ("[\"\x01\"]"), S_CASE ("[\"\x1f\"]"), S_CASE ("[\"\x7f\"]"), S_CASE ("[\"a\0b\"]"),
     S_CASE ("[\"a\nb\"]"), S_CASE ("[\"a\tb\"]"), S_CASE ("{\"\xc3\xa9\":\"\xc3\xa9\"}"),
-    S_CASE ("{\"\xff\":1}"), S_CASE ("[\"0123456789abcdef\xc3\xa9\x30123456789abcdef\"]"),
+    S_CASE ("{\"\xff\":1}"), S_CASE ("[\"0123456789abcdef\xc3\xa9" "0123456789abcdef\"]"),
     //  Numbers
     S_CASE ("[0]"), S_CASE ("[-0]"), S_CASE ("[-0.0]"), S_CASE ("[0.0]"), S_CASE ("[-0e0]"),
     S_CASE ("[0e0]"), S_CASE ("[0E+0]"), S_CASE ("[1E2]"), S_CASE ("[1e+2]"), S_CASE ("[1e-2]"),
@@ -363,6 +351,30 @@ s_random_utf8 (s_diff_t *self, s_text_t *text, uint32_t max_codes)
     }
 }
 
+/*  10^power for power in -40 .. 49; near enough for picking magnitudes. */
+static double
+s_power_of_ten (int power)
+{
+    double value = 1;
+    for (int i = 0; i < (power < 0? -power: power); i++)
+        value *= 10;
+    return power < 0? 1 / value: value;
+}
+
+/*  The next double away from or towards zero.                           */
+static double
+s_neighbour (double value, bool away)
+{
+    uint64_t bits;
+    memcpy (&bits, &value, sizeof (bits));
+    if (value == 0)
+        bits = away? 1: bits;
+    else
+        bits += away? 1: (uint64_t) -1;
+    memcpy (&value, &bits, sizeof (value));
+    return value;
+}
+
 static double
 s_random_real (s_diff_t *self)
 {
@@ -382,14 +394,15 @@ s_random_real (s_diff_t *self)
     else
     if (kind < 65)              /* prices and the like */
         value = (double) ((int64_t) s_below (self, 2000000) - 1000000)
-              / pow (10, s_below (self, 5));
+              / s_power_of_ten ((int) s_below (self, 5));
     else
     if (kind < 90)              /* any magnitude, mostly the fast path's */
         value = ((double) s_below (self, 1u << 30) / (1u << 30))
-              * pow (10, (double) s_below (self, 90) - 40);
+              * s_power_of_ten ((int) s_below (self, 90) - 40);
     else {
         value = specials [s_below (self, sizeof (specials) / sizeof (specials [0]))];
-        value = s_below (self, 2)? nextafter (value, s_below (self, 2)? INFINITY: -INFINITY): value;
+        if (s_below (self, 2))
+            value = s_neighbour (value, s_below (self, 2));
     }
     return isfinite (value)? value: 0;
 }
@@ -415,7 +428,9 @@ static json_t *
 s_random_container (s_diff_t *self, int depth, bool object)
 {
     json_t *container = object? json_object (): json_array ();
-    uint32_t size = s_below (self, depth < 2? 9: 5);
+    //  Now and then a document past nd_json's 4 KB of stack scratch
+    uint32_t size = depth == 0 && s_below (self, 100) == 0? 30 + s_below (self, 30)
+                  : s_below (self, depth < 2? 9: 5);
     for (uint32_t i = 0; i < size; i++) {
         json_t *item = s_random_value (self, depth + 1);
         if (!object) {
@@ -439,9 +454,9 @@ s_random_value (s_diff_t *self, int depth)
 {
     uint32_t kind = depth == 0? s_below (self, 30): s_below (self, 100);
     bool nested = depth < 5;
-    if (kind < 15 && (nested || depth == 0))
+    if (kind < 15 && nested)
         return s_random_container (self, depth, true);
-    if (kind < 30 && (nested || depth == 0))
+    if (kind < 30 && nested)
         return s_random_container (self, depth, false);
     if (kind < 60) {
         s_text_t text = { NULL, 0, 0 };
@@ -497,4 +512,272 @@ s_run_documents (s_diff_t *self)
         free (text);
         json_decref (value);
     }
+}
+
+/* ---------------------------------------------- 2. random text, our own */
+
+static void
+s_text_space (s_diff_t *self, s_text_t *text)
+{
+    static const char *spaces [] = { "", "", "", "", " ", "\n", "\t", "\r\n  " };
+    const char *space = spaces [s_below (self, 8)];
+    s_put (text, space, strlen (space));
+}
+
+/*  \u and four hex digits, each in either case.                          */
+static void
+s_text_escape (s_diff_t *self, s_text_t *text, uint32_t code)
+{
+    char escape [6] = { '\\', 'u' };
+    for (int i = 0; i < 4; i++) {
+        uint32_t digit = code >> (12 - 4 * i) & 15;
+        escape [2 + i] = (s_below (self, 2)? "0123456789abcdef": "0123456789ABCDEF") [digit];
+    }
+    s_put (text, escape, 6);
+}
+
+/*  One piece of a string literal: a plain run (long ones too, for the
+    word-at-a-time scan), a raw multi-byte character, a short or \u
+    escape, a surrogate pair; rarely a lone surrogate or \u0000.          */
+static void
+s_text_string_piece (s_diff_t *self, s_text_t *text)
+{
+    uint32_t kind = s_below (self, 100);
+    if (kind < 35) {
+        for (uint32_t n = s_below (self, 40); n > 0; n--) {
+            char c = (char) (0x20 + s_below (self, 0x5F));
+            s_put (text, c == '"' || c == '\\'? "x": &c, 1);
+        }
+    }
+    else
+    if (kind < 50) {
+        uint32_t code = s_random_code (self);
+        char bytes [4];
+        s_put (text, bytes, s_encode (bytes, code < 0x80? 0xE9: code));
+    }
+    else
+    if (kind < 70)
+        s_put (text, (char []) { '\\', "\"\\/bfnrt" [s_below (self, 8)] }, 2);
+    else
+    if (kind < 90) {
+        uint32_t code = s_random_code (self);
+        s_text_escape (self, text, code > 0xFFFF? 0xFFFD: code);
+    }
+    else
+    if (kind < 98) {
+        uint32_t astral = s_below (self, 0x100000);     /* code point - 0x10000 */
+        s_text_escape (self, text, 0xD800 + (astral >> 10));
+        s_text_escape (self, text, 0xDC00 + (astral & 0x3FF));
+    }
+    else
+        s_text_escape (self, text, s_below (self, 4)? 0xD800 + s_below (self, 0x800): 0);
+}
+
+static void
+s_text_string (s_diff_t *self, s_text_t *text)
+{
+    s_put (text, "\"", 1);
+    for (uint32_t n = s_below (self, 6); n > 0; n--)
+        s_text_string_piece (self, text);
+    s_put (text, "\"", 1);
+}
+
+/*  Keys from a small pool collide, "\u0061" with "a" too.                */
+static void
+s_text_key (s_diff_t *self, s_text_t *text)
+{
+    static const char *pool [] = { "\"a\"", "\"b\"", "\"\\u0061\"", "\"id\"", "\"\"" };
+    if (s_below (self, 3))
+        s_text_string (self, text);
+    else {
+        const char *key = pool [s_below (self, 5)];
+        s_put (text, key, strlen (key));
+    }
+}
+
+static void
+s_text_digits (s_diff_t *self, s_text_t *text, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        s_put (text, &"0123456789" [s_below (self, 10)], 1);
+}
+
+/*  Numbers in every form the grammar allows, some too big for json_int_t
+    or for a double.                                                      */
+static void
+s_text_number (s_diff_t *self, s_text_t *text)
+{
+    if (s_below (self, 3) == 0)
+        s_put (text, "-", 1);
+    uint32_t digits = s_below (self, 50)? 1 + s_below (self, 8): 1 + s_below (self, 25);
+    if (digits == 1)
+        s_text_digits (self, text, 1);
+    else {
+        s_put (text, &"123456789" [s_below (self, 9)], 1);
+        s_text_digits (self, text, digits - 1);
+    }
+    if (s_below (self, 5) < 2) {
+        s_put (text, ".", 1);
+        s_text_digits (self, text, 1 + (s_below (self, 10)? s_below (self, 8): s_below (self, 30)));
+    }
+    if (s_below (self, 4) == 0) {
+        s_put (text, s_below (self, 2)? "e": "E", 1);
+        uint32_t sign = s_below (self, 3);
+        s_put (text, sign == 0? "+": "-", sign < 2);
+        s_text_digits (self, text, 1 + s_below (self, 3));
+    }
+}
+
+static void s_text_value (s_diff_t *self, s_text_t *text, int depth);
+
+static void
+s_text_container (s_diff_t *self, s_text_t *text, int depth, bool object)
+{
+    s_put (text, object? "{": "[", 1);
+    uint32_t size = s_below (self, 6);
+    for (uint32_t i = 0; i < size; i++) {
+        if (i)
+            s_put (text, ",", 1);
+        s_text_space (self, text);
+        if (object) {
+            s_text_key (self, text);
+            s_text_space (self, text);
+            s_put (text, ":", 1);
+            s_text_space (self, text);
+        }
+        s_text_value (self, text, depth + 1);
+        s_text_space (self, text);
+    }
+    s_put (text, object? "}": "]", 1);
+}
+
+static void
+s_text_value (s_diff_t *self, s_text_t *text, int depth)
+{
+    static const char *literals [] = { "true", "false", "null" };
+    uint32_t kind = depth == 0? s_below (self, 20): s_below (self, 100);
+    if (kind < 10 && depth < 5)
+        s_text_container (self, text, depth, true);
+    else
+    if (kind < 20 && depth < 5)
+        s_text_container (self, text, depth, false);
+    else
+    if (kind < 50)
+        s_text_string (self, text);
+    else
+    if (kind < 85)
+        s_text_number (self, text);
+    else {
+        const char *literal = literals [s_below (self, 3)];
+        s_put (text, literal, strlen (literal));
+    }
+}
+
+static void
+s_random_text (s_diff_t *self, s_text_t *text)
+{
+    s_text_space (self, text);
+    s_text_value (self, text, 0);
+    s_text_space (self, text);
+}
+
+static void
+s_run_texts (s_diff_t *self)
+{
+    for (int i = 0; i < S_RANDOM_TEXTS; i++) {
+        s_text_t text = { NULL, 0, 0 };
+        s_random_text (self, &text);
+        s_check_parse (self, text.data, text.size, "random text");
+        free (text.data);
+    }
+}
+
+/* ------------------------------------------------------- 3. mutations */
+
+/*  Replaces, inserts, deletes or flips one byte, truncates, or copies a
+    slice elsewhere. New bytes are random or ones that matter to JSON.    */
+static void
+s_mutate (s_diff_t *self, s_text_t *text)
+{
+    static const char telling [] = "\"\\u{}[],:09-.eE+ \n\0\x1f\x7f\x80\xbf\xc0\xc3\xe0\xed\xf0\xf4\xf5\xff";
+    char byte = s_below (self, 2)? (char) s_below (self, 256)
+                                 : telling [s_below (self, sizeof (telling) - 1)];
+    size_t at = text->size? s_below (self, (uint32_t) text->size): 0;
+    uint32_t kind = s_below (self, 6);
+    if (kind == 1 || kind == 4 || text->size == 0) {
+        size_t size = kind == 4? s_below (self, (uint32_t) (text->size - at) + 1): 1;
+        char *insert = malloc (size);
+        if (!insert)
+            exit (1);
+        memcpy (insert, kind == 4? text->data + at: &byte, size);
+        size_t where = s_below (self, (uint32_t) text->size + 1);
+        s_put (text, insert, size);     /* grows; then moved into place */
+        memmove (text->data + where + size, text->data + where, text->size - size - where);
+        memcpy (text->data + where, insert, size);
+        free (insert);
+    }
+    else
+    if (kind == 0)
+        text->data [at] = byte;
+    else
+    if (kind == 2) {
+        memmove (text->data + at, text->data + at + 1, text->size - at - 1);
+        text->size--;
+    }
+    else
+    if (kind == 3)
+        text->size = at;
+    else
+        text->data [at] ^= (char) (1 << s_below (self, 8));
+}
+
+static void
+s_run_mutations (s_diff_t *self)
+{
+    for (int i = 0; i < S_MUTATIONS; i++) {
+        s_text_t text = { NULL, 0, 0 };
+        if (i & 1)
+            s_random_text (self, &text);
+        else {
+            char *document = s_random_document (self, NULL);
+            if (document)
+                s_put (&text, document, strlen (document));
+            free (document);
+        }
+        for (uint32_t n = 1 + s_below (self, 3); n > 0; n--)
+            s_mutate (self, &text);
+        s_check_parse (self, text.data, text.size, "mutated document");
+        free (text.data);
+    }
+}
+
+/* ----------------------------------------------------------- 4. reals */
+
+static void
+s_run_reals (s_diff_t *self)
+{
+    json_t *array = json_array ();
+    for (int i = 0; i < S_RANDOM_REALS; i++) {
+        json_array_clear (array);
+        json_array_append_new (array, json_real (s_random_real (self)));
+        s_check_dump (self, array, "random real, written");
+    }
+    json_decref (array);
+}
+
+int
+json_diff_run (bool verbose)
+{
+    const char *seed = getenv ("ND_JSON_DIFF_SEED");
+    s_diff_t self = {
+        .seed = (seed? strtoull (seed, NULL, 0) * 0x9E3779B97F4A7C15ULL: 0x9E3779B97F4A7C15ULL) | 1,
+        .verbose = verbose
+    };
+    s_run_corpus (&self);
+    s_run_documents (&self);
+    s_run_texts (&self);
+    s_run_mutations (&self);
+    s_run_reals (&self);
+    printf ("json diff: %d passed, %d failed\n", self.passed, self.failed);
+    return self.failed;
 }

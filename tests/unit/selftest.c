@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nd.h"
+#include "nd_http.h"
 #include "nd_mustache.h"
+#include "nd_sender.h"
+#include "nd_templates.h"
+#include "nd_token.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -14,6 +18,10 @@ int main (int argc, char **argv)
     nd_key_test (verbose);
     nd_clock_test (verbose);
     nd_mustache_test (verbose);
+    nd_sender_test (verbose);
+    nd_token_test (verbose);
+    nd_http_test (verbose);
+    nd_templates_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");

@@ -7,4 +7,11 @@
     each failing case and "mustache spec: N passed, N failed". Returns the
     number of failures.                                                   */
 int mustache_spec_run (const char *dir, bool verbose);
+
+/*  Differential test of nd_json against jansson: hand-written cases, random
+    documents and random mutations of them, parsed and written by both;
+    prints each difference and "json diff: N passed, N failed". Returns the
+    number of failures. ND_JSON_DIFF_SEED in the environment picks another
+    seed.                                                                 */
+int json_diff_run (bool verbose);
 #endif

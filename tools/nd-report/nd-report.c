@@ -216,7 +216,7 @@ static void s_print_steps (json_t *variant)
 static void s_print (json_t *report, bool steps)
 {
     json_t *totals = json_object_get (report, "totals");
-    printf ("sent %.0f, conversions %.0f, codes issued %.0f\n\n", s_get (totals, "sent"),
+    printf ("sent %.0f, orders credited to a message %.0f, codes issued %.0f\n\n", s_get (totals, "sent"),
             s_get (totals, "conversions"), s_get (totals, "codes-issued"));
     printf ("%-20s %-10s %8s %7s %6s %7s %6s %6s %6s %7s %11s  %s\n", "journey", "variant",
             "entered", "sent", "held", "deliv", "click", "fail", "conv", "conv%", "revenue",

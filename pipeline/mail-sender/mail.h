@@ -1,0 +1,138 @@
+/*  mail.h - the mail-sender's classes, shared by its source files.
+
+    Threads: the loop (mail_sender.c) alone touches LMDB: the outbox
+    (nd_sender) and the suppression list (mail_suppress). The outbox's
+    worker threads run a provider - SMTP (mail_smtp) or, with no relay
+    configured, a Maildir (mail_maildir) - which asks the composer
+    (mail_compose, read-only after setup) for each message's text. The
+    encoders (mail_mime) and DKIM (mail_dkim) are pure functions.
+*/
+#ifndef MAIL_H_INCLUDED
+#define MAIL_H_INCLUDED
+
+#include <czmq.h>
+#include <openssl/ssl.h>
+#include "nd.h"
+#include "nd_sender.h"
+
+/* ------------------------------------------------------------ text */
+
+/*  A growing byte string: a message, a header, a body.                  */
+typedef struct {
+    char *data;                 //  NUL-terminated while non-NULL
+    size_t size;
+    size_t capacity;
+} mail_text_t;
+
+void mail_text_add (mail_text_t *text, const char *data, size_t size);
+void mail_text_printf (mail_text_t *text, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+void mail_text_free (mail_text_t *text);
+
+/* ------------------------------------------------------------ mime */
+
+#define MIME_LINE_MAX 76        //  RFC 2047's limit for a line with encoded-words
+
+/*  Makes text safe for one header: every control character (CR and LF
+    above all, so no value can start a header of its own) becomes a space,
+    runs of spaces become one, bytes that are not UTF-8 become '?', the
+    ends are trimmed; at most size - 1 bytes, cut on a character.        */
+void mime_clean (const char *text, char *out, size_t size);
+/*  An addr-spec nudge will send to: ASCII, one '@', a dot-atom local part
+    of at most 64 bytes and a host name; nothing that could leave the
+    angle brackets.                                                       */
+bool mime_address_ok (const char *address);
+/*  "Name: value" for unstructured text (Subject): folded at spaces, or as
+    RFC 2047 UTF-8 encoded-words when it is not plain ASCII; CRLF at end. */
+void mime_header_text (mail_text_t *text, const char *name, const char *value);
+/*  "Name: display <address>" (From, To, Reply-To), the display name as a
+    phrase: atoms, a quoted-string, or encoded-words.                    */
+void mime_header_mailbox (mail_text_t *text, const char *name, const char *display,
+                          const char *address);
+/*  "Name: token, token" folded between tokens (List-Unsubscribe).       */
+void mime_header_list (mail_text_t *text, const char *name, const char **tokens);
+/*  The body in quoted-printable, lines of at most 76, CRLF line ends.   */
+void mime_quoted_printable (mail_text_t *text, const char *body);
+/*  Lower-case hex of SHA-256 (data), 64 characters and a NUL.           */
+void mime_sha256_hex (const char *data, char *hex);
+void mime_test (bool verbose);
+
+/* ------------------------------------------------------------ dkim */
+
+typedef struct _mail_dkim_t mail_dkim_t;
+/*  Loads an RSA private key (PEM) to sign for domain with selector.     */
+mail_dkim_t *mail_dkim_new (const char *key_file, const char *domain, const char *selector,
+                            char *reason, size_t reason_size);
+void mail_dkim_destroy (mail_dkim_t **self_p);
+/*  Puts a DKIM-Signature header (rsa-sha256, relaxed/relaxed) in front
+    of message, a complete RFC 5322 message with CRLF line ends. 0 / -1. */
+int mail_dkim_sign (mail_dkim_t *self, mail_text_t *message);
+void mail_dkim_test (bool verbose);
+
+/* --------------------------------------------------------- compose */
+
+typedef struct _mail_composer_t mail_composer_t;
+/*  Reads the message options (from, reply-to, templates, locale,
+    unsubscribe-*, dkim-*) and loads every e-mail template. NULL after
+    logging the reason.                                                   */
+mail_composer_t *mail_composer_new (nd_stage_t *stage);
+void mail_composer_destroy (mail_composer_t **self_p);
+/*  The complete message for a send order, into message. Thread-safe.
+    Returns 0, or -1 with reason: the order can never be sent as it is
+    (no template, an address nudge will not send to).                   */
+int mail_composer_build (mail_composer_t *self, const json_t *order, mail_text_t *message,
+                         char *reason, size_t reason_size);
+/*  The envelope sender, for MAIL FROM.                                   */
+const char *mail_composer_return_path (mail_composer_t *self);
+
+/* ------------------------------------------------------- providers */
+
+/*  SMTP through libesmtp: one session a batch, every message of the
+    batch over that one connection. Reads relay, tls, tls-ca, tls-verify,
+    user, password, timeout, helo.                                        */
+extern const nd_send_provider_t mail_smtp_provider;
+void *mail_smtp_new (nd_stage_t *stage, mail_composer_t *composer);
+
+/*  A Maildir (the default without a relay): each message a file in new/. */
+extern const nd_send_provider_t mail_maildir_provider;
+void *mail_maildir_new (nd_stage_t *stage, mail_composer_t *composer);
+
+/*  Implicit TLS (SMTPS, port 465), which libesmtp does not speak: a
+    loopback listener whose one connection is relayed over TLS to host.  */
+typedef struct _mail_tunnel_t mail_tunnel_t;
+mail_tunnel_t *mail_tunnel_new (const char *host, const char *port, SSL_CTX *ctx,
+                                bool verify, int timeout_ms, char *reason, size_t reason_size);
+void mail_tunnel_destroy (mail_tunnel_t **self_p);
+/*  Ends the tunnel and waits for its thread; -1 with the reason it
+    failed (into reason, unless reason already holds one), else 0.       */
+int mail_tunnel_close (mail_tunnel_t *self, char *reason, size_t reason_size);
+/*  "127.0.0.1:<port>" for libesmtp to connect to.                       */
+const char *mail_tunnel_address (mail_tunnel_t *self);
+
+/* -------------------------------------------------------- suppress */
+
+/*  Addresses that bounced and people who unsubscribed: never mailed
+    again, whatever the scheduler says.                                   */
+typedef struct _mail_suppress_t mail_suppress_t;
+mail_suppress_t *mail_suppress_new (MDB_txn *txn);
+void mail_suppress_destroy (mail_suppress_t **self_p);
+/*  1 if the person or the address is suppressed, with topic
+    ("unsubscribed" or "bounced") and a one-line reason; 0 if not; -1.  */
+int mail_suppress_check (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                         const char *address, char *topic, char *reason, size_t reason_size);
+/*  what: "bounced" or "unsubscribed".                                    */
+int mail_suppress_address (mail_suppress_t *self, MDB_txn *txn, const char *address,
+                           const char *what, int64_t time);
+int mail_suppress_user (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                        const char *what, int64_t time);
+/*  Remembers the address last queued for user, so that an unsubscribe
+    that names only the person suppresses the address too.               */
+int mail_suppress_remember (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                            const char *address);
+/*  The address remembered for user into out; 0, ND_NOTFOUND or -1.      */
+int mail_suppress_last_address (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                                char *out, size_t size);
+/*  Entries in the list (people and addresses).                          */
+size_t mail_suppress_size (mail_suppress_t *self, MDB_txn *txn);
+
+#endif

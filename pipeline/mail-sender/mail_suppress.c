@@ -1,0 +1,127 @@
+/*  mail_suppress - who must not be mailed again, whatever arrives.
+
+    The scheduler stops sending when it hears feedback.bounced or
+    feedback.unsubscribed; this list is the mail-sender's own guard, for
+    the orders already queued when that happened and for any stage that
+    has not caught up yet. Fed by hard bounces (the address) and by
+    unsubscribes (the person, and the address last queued for them).
+
+    LMDB: "suppressed"  'a' + lower-cased address | 'u' + user ->
+                        {"what": "bounced" | "unsubscribed", "time": ms}
+          "addresses"   user -> the address last queued for them        */
+#include "mail.h"
+
+struct _mail_suppress_t {
+    MDB_dbi suppressed;
+    MDB_dbi addresses;
+};
+
+mail_suppress_t *mail_suppress_new (MDB_txn *txn)
+{
+    mail_suppress_t *self = (mail_suppress_t *) zmalloc (sizeof *self);
+    if (nd_db_open (txn, "suppressed", &self->suppressed)
+    ||  nd_db_open (txn, "addresses", &self->addresses))
+        mail_suppress_destroy (&self);
+    return self;
+}
+
+void mail_suppress_destroy (mail_suppress_t **self_p)
+{
+    if (*self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Addresses compare without case: the domain is case-blind, and no
+//  shop's customers rely on local parts that differ only in case.
+static void s_key (nd_key_t *key, char kind, const char *text)
+{
+    char lower [256];
+    size_t i = 0;
+    for (; text [i] && i < sizeof lower - 1; i++)
+        lower [i] = kind == 'a' ? (char) tolower ((unsigned char) text [i]) : text [i];
+    lower [i] = 0;
+    nd_key_init (key);
+    nd_key_u8 (key, (uint8_t) kind);
+    nd_key_str (key, kind == 'a' ? lower : text);
+}
+
+static int s_lookup (mail_suppress_t *self, MDB_txn *txn, char kind, const char *text,
+                     char *topic, char *reason, size_t reason_size)
+{
+    nd_key_t key;
+    json_t *entry = NULL;
+    s_key (&key, kind, text);
+    int rc = nd_db_get_json (txn, self->suppressed, &key, &entry);
+    if (rc)
+        return rc == ND_NOTFOUND ? 0 : -1;
+    const char *what = json_string_value (json_object_get (entry, "what"));
+    char stamp [32];
+    snprintf (topic, ND_SEND_TOPIC_MAX, "%s", what && streq (what, "bounced") ? "bounced" : "unsubscribed");
+    snprintf (reason, reason_size, "suppressed: %s %s on %s", kind == 'a' ? "the address" : "the person",
+              topic, nd_time_format (json_integer_value (json_object_get (entry, "time")), stamp));
+    json_decref (entry);
+    return 1;
+}
+
+int mail_suppress_check (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                         const char *address, char *topic, char *reason, size_t reason_size)
+{
+    int rc = user ? s_lookup (self, txn, 'u', user, topic, reason, reason_size) : 0;
+    if (rc == 0 && address)
+        rc = s_lookup (self, txn, 'a', address, topic, reason, reason_size);
+    return rc;
+}
+
+static int s_add (mail_suppress_t *self, MDB_txn *txn, char kind, const char *text,
+                  const char *what, int64_t time)
+{
+    nd_key_t key;
+    s_key (&key, kind, text);
+    json_t *entry = json_pack ("{s:s, s:I}", "what", what, "time", (json_int_t) time);
+    int rc = nd_db_put_json (txn, self->suppressed, &key, entry);
+    json_decref (entry);
+    return rc;
+}
+
+int mail_suppress_address (mail_suppress_t *self, MDB_txn *txn, const char *address,
+                           const char *what, int64_t time)
+{
+    return s_add (self, txn, 'a', address, what, time);
+}
+
+int mail_suppress_user (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                        const char *what, int64_t time)
+{
+    return s_add (self, txn, 'u', user, what, time);
+}
+
+int mail_suppress_remember (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                            const char *address)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, user);
+    return nd_db_put_raw (txn, self->addresses, &key, address, strlen (address) + 1);
+}
+
+int mail_suppress_last_address (mail_suppress_t *self, MDB_txn *txn, const char *user,
+                                char *out, size_t size)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, user);
+    MDB_val k = nd_key_val (&key), v;
+    int rc = mdb_get (txn, self->addresses, &k, &v);
+    if (rc)
+        return rc == MDB_NOTFOUND ? ND_NOTFOUND : nd_db_error (rc, "addresses");
+    snprintf (out, size, "%.*s", (int) v.mv_size, (const char *) v.mv_data);
+    return 0;
+}
+
+size_t mail_suppress_size (mail_suppress_t *self, MDB_txn *txn)
+{
+    MDB_stat stat;
+    return mdb_stat (txn, self->suppressed, &stat) ? 0 : stat.ms_entries;
+}

@@ -1,0 +1,113 @@
+/*  push.h - the push-sender's classes, shared by its source files.
+
+    push_keys     base64url and P-256 keys as Web Push writes them
+    push_ece      RFC 8291 message encryption (aes128gcm, RFC 8188)
+    push_vapid    RFC 8292 VAPID: the application server's key and JWTs
+    push_service  the provider the outbox calls: a batch of send orders
+                  becomes concurrent HTTP requests to the push services
+
+    Threads: push_service_deliver runs on the outbox's worker threads;
+    everything it reads was built at setup and is read-only since, except
+    the VAPID token cache, which has its own lock.                       */
+#ifndef PUSH_H_INCLUDED
+#define PUSH_H_INCLUDED
+
+#include <openssl/evp.h>
+#include "nd.h"
+#include "nd_http.h"
+#include "nd_sender.h"
+#include "nd_templates.h"
+
+/* ---------------------------------------------------------------- keys */
+
+#define PUSH_POINT_SIZE 65      //  uncompressed P-256 point: 0x04 || X || Y
+#define PUSH_SCALAR_SIZE 32     //  P-256 private key
+#define PUSH_AUTH_SIZE 16       //  the subscription's auth secret
+
+/*  Encodes without padding. Returns the length, or 0 if out is too small. */
+size_t push_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size);
+/*  Decodes base64url or base64, padded or not. Returns the length, or -1. */
+int push_b64url_decode (const char *text, uint8_t *out, size_t out_size);
+
+EVP_PKEY *push_key_generate (void);
+EVP_PKEY *push_key_from_private (const uint8_t d [PUSH_SCALAR_SIZE]);
+/*  NULL unless point is on the curve.                                   */
+EVP_PKEY *push_key_from_public (const uint8_t point [PUSH_POINT_SIZE]);
+int push_key_public (EVP_PKEY *key, uint8_t point [PUSH_POINT_SIZE]);
+int push_key_private (EVP_PKEY *key, uint8_t d [PUSH_SCALAR_SIZE]);
+/*  A private key as base64url of its 32 bytes (what nd-vapid and the
+    web-push libraries print) or PEM (PKCS#8 or "EC PRIVATE KEY").      */
+EVP_PKEY *push_key_parse (const char *text, char *reason, size_t size);
+void push_keys_test (bool verbose);
+
+/* ----------------------------------------------------------------- ece */
+
+#define PUSH_ECE_RECORD 4096                    //  rs: one record, at most this
+#define PUSH_ECE_HEADER (16 + 4 + 1 + PUSH_POINT_SIZE)
+#define PUSH_ECE_TAG 16
+//  RFC 8291 section 4: one 4096-byte record, so 3993 bytes of message
+#define PUSH_ECE_PLAIN_MAX (PUSH_ECE_RECORD - PUSH_ECE_HEADER - PUSH_ECE_TAG - 1)
+
+typedef struct _push_ece_t push_ece_t;
+push_ece_t *push_ece_new (void);
+void push_ece_destroy (push_ece_t **self_p);
+
+/*  Only for tests: the sender's key and salt RFC 8291's example uses.   */
+typedef struct {
+    const uint8_t *as_private;  //  PUSH_SCALAR_SIZE bytes
+    const uint8_t *salt;        //  16 bytes
+} push_ece_fixed_t;
+
+/*  Encrypts plain for the subscription (its p256dh point and auth secret)
+    into out, which holds at least PUSH_ECE_RECORD bytes. Returns the body
+    size, or -1 with a reason (a bad key, too long).                     */
+int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [PUSH_POINT_SIZE],
+                      const uint8_t auth [PUSH_AUTH_SIZE], const uint8_t *plain, size_t size,
+                      const push_ece_fixed_t *fixed, uint8_t *out, char *reason,
+                      size_t reason_size);
+void push_ece_test (bool verbose);
+
+/* --------------------------------------------------------------- vapid */
+
+#define PUSH_VAPID_HEADER_MAX 1024
+
+typedef struct _push_vapid_t push_vapid_t;
+
+/*  Takes key. subject: "mailto:..." or "https://..."; lifetime: how long
+    a token is valid (at most 24 h, RFC 8292 section 2).                 */
+push_vapid_t *push_vapid_new (EVP_PKEY *key, const char *subject, int64_t lifetime_ms);
+void push_vapid_destroy (push_vapid_t **self_p);
+/*  The public key, base64url: the shop page's applicationServerKey.     */
+const char *push_vapid_public (push_vapid_t *self);
+/*  Writes "vapid t=<jwt>, k=<key>" for a message to endpoint into header.
+    Tokens are reused per origin until they are within a tenth of their
+    lifetime of expiring. Thread-safe. Returns 0 or -1.                  */
+int push_vapid_authorization (push_vapid_t *self, const char *endpoint, int64_t now_ms,
+                              char *header, size_t size);
+void push_vapid_test (bool verbose);
+
+/* ------------------------------------------------------------- service */
+
+typedef struct {
+    nd_templates_t *templates;  //  taken
+    push_vapid_t *vapid;        //  taken
+    nd_http_t *http;            //  taken
+    int64_t ttl_ms;             //  the longest a push service keeps a message
+    const char *urgency;        //  default Urgency
+    bool event_time;            //  the stage runs on event time: not_after is not wall time
+    bool allow_http;            //  endpoints may be http:// (tests, local mocks)
+    const char **hosts;         //  allowed push service hosts ("*.example" suffixes);
+                                //  NULL-terminated, taken; NULL: any
+} push_service_conf_t;
+
+typedef struct _push_service_t push_service_t;
+push_service_t *push_service_new (push_service_conf_t *conf);
+void push_service_destroy (push_service_t **self_p);
+/*  The outbox's provider; its self is a push_service_t.                 */
+extern const nd_send_provider_t push_service_provider;
+/*  The subscription of a send order: "to" or, once the push-sender has
+    moved it there, "subscription".                                      */
+const json_t *push_subscription (const json_t *order);
+void push_service_test (bool verbose);
+
+#endif

@@ -1,0 +1,252 @@
+/*  push_keys - base64url and P-256 keys as Web Push writes them.
+
+    Browsers give a subscription's keys as base64url without padding
+    (PushSubscription.toJSON), and the shop's page needs the server's
+    public key the same way (applicationServerKey). OpenSSL 3 has no
+    base64url and builds EC keys from parameters, hence these helpers.   */
+#include <assert.h>
+#include <string.h>
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include "../../pipeline/push-sender/push.h"     //  this path works from nd-vapid too
+
+static const char s_alphabet [] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t push_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size)
+{
+    size_t length = (size * 4 + 2) / 3;
+    if (length + 1 > out_size)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < size; i += 3) {
+        uint32_t n = (uint32_t) data [i] << 16;
+        if (i + 1 < size)
+            n |= (uint32_t) data [i + 1] << 8;
+        if (i + 2 < size)
+            n |= data [i + 2];
+        out [o++] = s_alphabet [(n >> 18) & 63];
+        out [o++] = s_alphabet [(n >> 12) & 63];
+        if (i + 1 < size)
+            out [o++] = s_alphabet [(n >> 6) & 63];
+        if (i + 2 < size)
+            out [o++] = s_alphabet [n & 63];
+    }
+    out [o] = 0;
+    return o;
+}
+
+static int s_sextet (char c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+         : c >= '0' && c <= '9' ? c - '0' + 52 : c == '-' || c == '+' ? 62
+         : c == '_' || c == '/' ? 63 : -1;
+}
+
+int push_b64url_decode (const char *text, uint8_t *out, size_t out_size)
+{
+    uint32_t bits = 0;
+    int count = 0;
+    size_t o = 0;
+    const char *p = text;
+    for (; *p && *p != '='; p++) {
+        int value = s_sextet (*p);
+        if (value < 0)
+            return -1;
+        bits = (bits << 6) | (uint32_t) value;
+        if (++count == 4) {
+            if (o + 3 > out_size)
+                return -1;
+            out [o++] = (uint8_t) (bits >> 16);
+            out [o++] = (uint8_t) (bits >> 8);
+            out [o++] = (uint8_t) bits;
+            bits = 0;
+            count = 0;
+        }
+    }
+    while (*p == '=')
+        p++;
+    if (*p || count == 1 || o + (size_t) (count ? count - 1 : 0) > out_size)
+        return -1;
+    if (count == 2)
+        out [o++] = (uint8_t) (bits >> 4);
+    else
+    if (count == 3) {
+        out [o++] = (uint8_t) (bits >> 10);
+        out [o++] = (uint8_t) (bits >> 2);
+    }
+    return (int) o;
+}
+
+/* ---------------------------------------------------------------- keys -- */
+
+EVP_PKEY *push_key_generate (void)
+{
+    return EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
+}
+
+static EVP_PKEY *s_from_params (OSSL_PARAM_BLD *build, int selection)
+{
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param (build);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
+    EVP_PKEY *key = NULL;
+    if (params && ctx && EVP_PKEY_fromdata_init (ctx) == 1)
+        EVP_PKEY_fromdata (ctx, &key, selection, params);
+    EVP_PKEY_CTX_free (ctx);
+    OSSL_PARAM_free (params);
+    return key;
+}
+
+//  d * G: OpenSSL 3 imports a private key without computing its public half.
+static int s_public_of (const BIGNUM *d, uint8_t point [PUSH_POINT_SIZE])
+{
+    EC_GROUP *group = EC_GROUP_new_by_curve_name (NID_X9_62_prime256v1);
+    EC_POINT *p = group ? EC_POINT_new (group) : NULL;
+    int rc = p && EC_POINT_mul (group, p, d, NULL, NULL, NULL) == 1
+          && EC_POINT_point2oct (group, p, POINT_CONVERSION_UNCOMPRESSED, point,
+                                 PUSH_POINT_SIZE, NULL) == PUSH_POINT_SIZE ? 0 : -1;
+    EC_POINT_free (p);
+    EC_GROUP_free (group);
+    return rc;
+}
+
+EVP_PKEY *push_key_from_private (const uint8_t d [PUSH_SCALAR_SIZE])
+{
+    BIGNUM *scalar = BN_bin2bn (d, PUSH_SCALAR_SIZE, NULL);
+    uint8_t point [PUSH_POINT_SIZE];
+    EVP_PKEY *key = NULL;
+    if (scalar && !BN_is_zero (scalar) && s_public_of (scalar, point) == 0) {
+        OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new ();
+        OSSL_PARAM_BLD_push_utf8_string (build, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+        OSSL_PARAM_BLD_push_BN (build, OSSL_PKEY_PARAM_PRIV_KEY, scalar);
+        OSSL_PARAM_BLD_push_octet_string (build, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point);
+        key = s_from_params (build, EVP_PKEY_KEYPAIR);
+        OSSL_PARAM_BLD_free (build);
+    }
+    BN_clear_free (scalar);
+    return key;
+}
+
+EVP_PKEY *push_key_from_public (const uint8_t point [PUSH_POINT_SIZE])
+{
+    if (point [0] != 0x04)
+        return NULL;
+    OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new ();
+    OSSL_PARAM_BLD_push_utf8_string (build, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+    OSSL_PARAM_BLD_push_octet_string (build, OSSL_PKEY_PARAM_PUB_KEY, point, PUSH_POINT_SIZE);
+    //  Decoding the point checks that it is on the curve
+    EVP_PKEY *key = s_from_params (build, EVP_PKEY_PUBLIC_KEY);
+    OSSL_PARAM_BLD_free (build);
+    return key;
+}
+
+int push_key_public (EVP_PKEY *key, uint8_t point [PUSH_POINT_SIZE])
+{
+    size_t length = 0;
+    //  Keys from PEM may prefer the compressed form; ask for the full point
+    EVP_PKEY_set_utf8_string_param (key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed");
+    return EVP_PKEY_get_octet_string_param (key, OSSL_PKEY_PARAM_PUB_KEY, point,
+                                            PUSH_POINT_SIZE, &length) == 1
+        && length == PUSH_POINT_SIZE && point [0] == 0x04 ? 0 : -1;
+}
+
+int push_key_private (EVP_PKEY *key, uint8_t d [PUSH_SCALAR_SIZE])
+{
+    BIGNUM *scalar = NULL;
+    int rc = EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_PRIV_KEY, &scalar) == 1
+          && BN_bn2binpad (scalar, d, PUSH_SCALAR_SIZE) == PUSH_SCALAR_SIZE ? 0 : -1;
+    BN_clear_free (scalar);
+    return rc;
+}
+
+static bool s_is_p256 (EVP_PKEY *key)
+{
+    char group [32] = "";
+    return EVP_PKEY_is_a (key, "EC")
+        && EVP_PKEY_get_utf8_string_param (key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                           sizeof group, NULL) == 1
+        && (strcmp (group, "prime256v1") == 0 || strcmp (group, "P-256") == 0);
+}
+
+EVP_PKEY *push_key_parse (const char *text, char *reason, size_t size)
+{
+    EVP_PKEY *key = NULL;
+    if (strstr (text, "-----BEGIN")) {
+        BIO *bio = BIO_new_mem_buf (text, -1);
+        key = bio ? PEM_read_bio_PrivateKey (bio, NULL, NULL, NULL) : NULL;
+        BIO_free (bio);
+        ERR_clear_error ();
+        if (key && !s_is_p256 (key)) {
+            EVP_PKEY_free (key);
+            snprintf (reason, size, "the PEM key is not a P-256 (prime256v1) EC key");
+            return NULL;
+        }
+        if (!key)
+            snprintf (reason, size, "the PEM text holds no private key OpenSSL can read");
+        return key;
+    }
+    char clean [128];
+    snprintf (clean, sizeof clean, "%.*s", (int) strcspn (text, " \t\r\n"), text);
+    uint8_t d [PUSH_SCALAR_SIZE + 3];
+    if (push_b64url_decode (clean, d, sizeof d) == PUSH_SCALAR_SIZE)
+        key = push_key_from_private (d);
+    OPENSSL_cleanse (d, sizeof d);
+    OPENSSL_cleanse (clean, sizeof clean);
+    if (!key)
+        snprintf (reason, size, "not a P-256 private key: expected 32 bytes in base64url "
+                  "(as nd-vapid prints it) or PEM");
+    return key;
+}
+
+/* ----------------------------------------------------------- self-test -- */
+
+void push_keys_test (bool verbose)
+{
+    if (verbose)
+        printf (" * push_keys: ");
+    char text [128];
+    uint8_t bytes [64];
+    assert (push_b64url_encode ((const uint8_t *) "\xfb\xff", 2, text, sizeof text) == 3
+            && strcmp (text, "-_8") == 0);
+    assert (push_b64url_encode ((const uint8_t *) "abc", 3, text, 4) == 0);
+    assert (push_b64url_decode ("-_8", bytes, sizeof bytes) == 2 && bytes [0] == 0xfb);
+    assert (push_b64url_decode ("+/8=", bytes, sizeof bytes) == 2 && bytes [1] == 0xff);
+    assert (push_b64url_decode ("YWJj", bytes, sizeof bytes) == 3 && memcmp (bytes, "abc", 3) == 0);
+    assert (push_b64url_decode ("YWJj", bytes, 2) == -1);
+    assert (push_b64url_decode ("Y", bytes, sizeof bytes) == -1);
+    assert (push_b64url_decode ("YW=J", bytes, sizeof bytes) == -1);
+    assert (push_b64url_decode ("a b", bytes, sizeof bytes) == -1);
+    //  A generated key survives private -> public -> key again
+    EVP_PKEY *key = push_key_generate ();
+    uint8_t d [PUSH_SCALAR_SIZE], point [PUSH_POINT_SIZE], again [PUSH_POINT_SIZE];
+    assert (key && push_key_private (key, d) == 0 && push_key_public (key, point) == 0);
+    EVP_PKEY *copy = push_key_from_private (d);
+    assert (copy && push_key_public (copy, again) == 0 && memcmp (point, again, sizeof point) == 0);
+    EVP_PKEY_free (copy);
+    copy = push_key_from_public (point);
+    assert (copy);
+    EVP_PKEY_free (copy);
+    point [40] ^= 1;                    //  off the curve now
+    assert (!push_key_from_public (point));
+    char reason [160];
+    push_b64url_encode (d, sizeof d, text, sizeof text);
+    copy = push_key_parse (text, reason, sizeof reason);
+    assert (copy);
+    EVP_PKEY_free (copy);
+    BIO *bio = BIO_new (BIO_s_mem ());
+    PEM_write_bio_PrivateKey (bio, key, NULL, NULL, 0, NULL, NULL);
+    char pem [1024] = "";
+    BIO_read (bio, pem, sizeof pem - 1);
+    BIO_free (bio);
+    copy = push_key_parse (pem, reason, sizeof reason);
+    assert (copy && push_key_public (copy, again) == 0);
+    EVP_PKEY_free (copy);
+    assert (!push_key_parse ("c2hvcnQ", reason, sizeof reason));
+    EVP_PKEY_free (key);
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,327 @@
+/*  push-sender - the Web Push channel: send orders to browsers.
+
+    NAME
+        push-sender - deliver nudge's send orders as Web Push notifications
+
+    SYNOPSIS
+        push-sender [--config FILE] [--name NAME] [--clock wall|event]
+        push-sender --selftest
+
+    DESCRIPTION
+        Reads the scheduler's send orders (topic "send.push") over a
+        durable link and keeps each in its outbox (the shared nd_sender)
+        under its idempotency key, so an order is delivered once however
+        often it arrives. For each it renders the step's templates
+        (<templates>/<template>/<locale>/push.{title,body,url}.mustache)
+        with the order's "data" into a JSON notification {title, body,
+        url, tag, key, journey, step, variant}, encrypts it to the
+        subscription's keys (RFC 8291, aes128gcm), signs a VAPID token for
+        the push service's origin (RFC 8292) and POSTs it with TTL,
+        Urgency and Topic headers (RFC 8030). A batch of orders goes out
+        as concurrent requests over kept-alive connections.
+
+        201/202: feedback.delivered. 404/410: feedback.unreachable, and
+        the subscription is remembered as dead so later orders for it are
+        settled without a request (the scheduler forgets it and falls
+        back to SMS or e-mail). 429/5xx/timeouts: retried with exponential
+        backoff, not before the service's Retry-After. 413 and other 4xx:
+        feedback.failed with the status and the service's words.
+
+        Options (its section of the pipeline file; defaults in brackets):
+        input, topics (send.push in the shipped file), vapid-key
+        [env:NUDGE_VAPID_PRIVATE_KEY]
+        (env:NAME or file:PATH holding the private key as nd-vapid prints
+        it, or PEM), vapid-subject (mailto: or https: URL, required),
+        vapid-expiry [12h], ttl [1d], urgency [normal], templates
+        [conf/templates], locale [en], hosts [the known push services],
+        allow-http [no], timeout [30s], per-host [8], and the outbox's
+        retry-base, retry-cap, lifetime, rate, max-inflight, batch,
+        connections, keep (nd_sender.h). See push-sender(1).         */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <czmq.h>
+#include <openssl/sha.h>
+#include "nd_token.h"
+#include "push.h"
+
+#define s_DEFAULT_HOSTS "fcm.googleapis.com, android.googleapis.com, *.push.services.mozilla.com, " \
+                        "*.notify.windows.com, *.push.apple.com"
+
+typedef struct {
+    nd_stage_t *stage;
+    nd_sender_t *sender;
+    MDB_dbi dead;               //  sha256 (endpoint) -> i64 when it was found gone
+    char public_key [100];
+} push_sender_t;
+
+/* ------------------------------------------------------------- setup -- */
+
+//  The private key, named by vapid-key: never in the pipeline file, never logged.
+static EVP_PKEY *s_vapid_key (nd_stage_t *stage)
+{
+    const char *name = nd_stage_option (stage, "vapid-key", "env:NUDGE_VAPID_PRIVATE_KEY");
+    char reason [200];
+    char *text = nd_secret_load (name, false, reason, sizeof reason);
+    if (text && strncmp (name, "file:", 5) == 0 && strncmp (text, "-----BEGIN", 10) == 0) {
+        zchunk_t *chunk = zchunk_slurp (name + 5, 0);       //  PEM spans lines
+        free (text);
+        text = chunk ? strndup ((char *) zchunk_data (chunk), zchunk_size (chunk)) : NULL;
+        zchunk_destroy (&chunk);
+    }
+    struct stat st;
+    if (text && strncmp (name, "file:", 5) == 0 && stat (name + 5, &st) == 0 && (st.st_mode & 077))
+        nd_log ("warning: %s is readable by others than its owner (chmod 600)", name + 5);
+    EVP_PKEY *key = text ? push_key_parse (text, reason, sizeof reason) : NULL;
+    if (text) {
+        OPENSSL_cleanse (text, strlen (text));
+        free (text);
+    }
+    if (!key) {
+        char message [300];
+        snprintf (message, sizeof message, "%s (make one with nd-vapid)", reason);
+        nd_stage_config_error (stage, "vapid-key", message);
+    }
+    return key;
+}
+
+static const char **s_hosts (const char *list)
+{
+    char *copy = strdup (list), *save = NULL;
+    size_t count = 0;
+    for (char *p = copy; *p; p++)
+        count += *p == ',';
+    //  The strings live in the same block, after the pointers
+    size_t size = (count + 2) * sizeof (char *) + strlen (list) + 1;
+    const char **hosts = (const char **) calloc (1, size);
+    char *text = (char *) (hosts + count + 2);
+    size_t n = 0;
+    for (char *host = strtok_r (copy, ", ", &save); host; host = strtok_r (NULL, ", ", &save)) {
+        strcpy (text, host);
+        hosts [n++] = text;
+        text += strlen (host) + 1;
+    }
+    free (copy);
+    return hosts;
+}
+
+static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
+{
+    int64_t expiry, timeout, per_host;
+    const char *subject = nd_stage_option (stage, "vapid-subject", NULL);
+    const char *allow_http = nd_stage_option (stage, "allow-http", "no");
+    const char *hosts = nd_stage_option (stage, "hosts", s_DEFAULT_HOSTS);
+    conf->urgency = nd_stage_option (stage, "urgency", "normal");
+    if (nd_stage_option_duration (stage, "vapid-expiry", "12h", &expiry)
+    ||  nd_stage_option_duration (stage, "ttl", "1d", &conf->ttl_ms)
+    ||  nd_stage_option_duration (stage, "timeout", "30s", &timeout)
+    ||  nd_stage_option_int (stage, "per-host", "8", &per_host))
+        return -1;
+    if (!subject || (strncmp (subject, "mailto:", 7) && strncmp (subject, "https://", 8)))
+        return nd_stage_config_error (stage, "vapid-subject", "required: a mailto: or https: URL "
+                                      "where the push service can reach the shop's operator");
+    if (expiry < 60000 || expiry > 24 * 3600 * 1000LL)
+        return nd_stage_config_error (stage, "vapid-expiry", "between 1m and 24h (RFC 8292)");
+    if (conf->ttl_ms < 0 || conf->ttl_ms > 28 * 86400 * 1000LL)
+        return nd_stage_config_error (stage, "ttl", "between 0 and 28d");
+    if (!streq (conf->urgency, "very-low") && !streq (conf->urgency, "low")
+    &&  !streq (conf->urgency, "normal") && !streq (conf->urgency, "high"))
+        return nd_stage_config_error (stage, "urgency", "very-low, low, normal or high");
+    if (!streq (allow_http, "yes") && !streq (allow_http, "no"))
+        return nd_stage_config_error (stage, "allow-http", "yes or no");
+    if (per_host < 1 || per_host > 256)
+        return nd_stage_config_error (stage, "per-host", "between 1 and 256");
+    conf->allow_http = streq (allow_http, "yes");
+    conf->event_time = nd_clock_is_event (nd_stage_clock (stage));
+    conf->hosts = streq (hosts, "*") ? NULL : s_hosts (hosts);
+    char reason [300];
+    conf->templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
+        "push", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
+    if (!conf->templates)
+        return nd_stage_config_error (stage, "templates", reason);
+    EVP_PKEY *key = s_vapid_key (stage);
+    conf->vapid = key ? push_vapid_new (key, subject, expiry) : NULL;
+    conf->http = nd_http_new (timeout, (long) per_host);
+    return conf->vapid && conf->http ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- hooks -- */
+
+static void s_dead_key (nd_key_t *key, const char *endpoint)
+{
+    uint8_t digest [SHA256_DIGEST_LENGTH];
+    SHA256 ((const uint8_t *) endpoint, strlen (endpoint), digest);
+    nd_key_init (key);
+    for (size_t i = 0; i < sizeof digest; i++)
+        nd_key_u8 (key, digest [i]);
+}
+
+static const char *s_endpoint (const json_t *order)
+{
+    return json_string_value (json_object_get (push_subscription (order), "endpoint"));
+}
+
+//  A subscription found gone is not tried again for another order.
+static int s_check (void *arg, MDB_txn *txn, const json_t *order, nd_send_result_t *result)
+{
+    push_sender_t *self = (push_sender_t *) arg;
+    const char *endpoint = s_endpoint (order);
+    if (!endpoint)
+        return 0;
+    nd_key_t key;
+    uint64_t since;
+    s_dead_key (&key, endpoint);
+    int rc = nd_db_get_u64 (txn, self->dead, &key, &since);
+    if (rc == ND_NOTFOUND)
+        return 0;
+    if (rc < 0)
+        return -1;
+    char stamp [32];
+    *result = (nd_send_result_t) { ND_SEND_PERMANENT, "unreachable", "", 0, NULL };
+    snprintf (result->reason, sizeof result->reason, "the subscription was found gone at %s",
+              nd_time_format ((int64_t) since, stamp));
+    return 1;
+}
+
+static int s_settled (void *arg, MDB_txn *txn, const json_t *order, const nd_send_result_t *result,
+                      const char *topic, json_t *feedback)
+{
+    (void) result;
+    (void) feedback;
+    push_sender_t *self = (push_sender_t *) arg;
+    const char *endpoint = s_endpoint (order);
+    if (!streq (topic, "unreachable") || !endpoint)
+        return 0;
+    nd_key_t key;
+    s_dead_key (&key, endpoint);
+    return nd_db_put_u64 (txn, self->dead, &key, (uint64_t) nd_stage_now (self->stage));
+}
+
+/* ------------------------------------------------------------- stage -- */
+
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+{
+    push_service_conf_t conf = { 0 };
+    push_sender_t *self = (push_sender_t *) calloc (1, sizeof *self);
+    self->stage = stage;
+    int rc = s_service_conf (stage, &conf) || nd_db_open (txn, "push.dead", &self->dead) ? -1 : 0;
+    if (rc == 0) {
+        snprintf (self->public_key, sizeof self->public_key, "%s", push_vapid_public (conf.vapid));
+        nd_log ("VAPID public key (the page's applicationServerKey): %s", self->public_key);
+    }
+    //  The service takes conf's parts; what it did not take is freed here
+    push_service_t *service = rc == 0 ? push_service_new (&conf) : NULL;
+    nd_templates_destroy (&conf.templates);
+    push_vapid_destroy (&conf.vapid);
+    nd_http_destroy (&conf.http);
+    free (conf.hosts);
+    nd_send_hooks_t hooks = { s_check, s_settled, self };
+    if (service)
+        self->sender = nd_sender_new (stage, txn, &push_service_provider, service, &hooks);
+    if (!self->sender) {
+        free (self);
+        return -1;
+    }
+    *self_p = self;
+    return 0;
+}
+
+//  The outbox wants "to" as text; a push order's "to" is the subscription
+//  object, so it moves to "subscription" and "to" names the push service.
+static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
+{
+    push_sender_t *self = (push_sender_t *) self_;
+    const json_t *subscription = push_subscription (msg->body);
+    const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
+    char origin [256];
+    if (!endpoint || nd_http_origin (endpoint, origin, sizeof origin)) {
+        nd_stage_reject (stage, msg, "no push subscription with an endpoint URL in \"to\"");
+        return -1;
+    }
+    if (!json_is_object (json_object_get (msg->body, "to")))
+        return nd_sender_apply (self->sender, txn, msg);
+    json_t *order = json_copy (msg->body);
+    json_object_set (order, "subscription", json_object_get (order, "to"));
+    json_object_set_new (order, "to", json_string (origin));
+    nd_msg_t moved = *msg;
+    moved.body = order;
+    int rc = nd_sender_apply (self->sender, txn, &moved);
+    json_decref (order);
+    return rc;
+}
+
+static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
+{
+    (void) stage;
+    return nd_sender_timers (((push_sender_t *) self_)->sender, txn, now);
+}
+
+static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
+{
+    (void) stage;
+    return nd_sender_drain (((push_sender_t *) self_)->sender, txn);
+}
+
+static void s_committed (nd_stage_t *stage, void *self_, int rc)
+{
+    (void) stage;
+    nd_sender_committed (((push_sender_t *) self_)->sender, rc);
+}
+
+static void s_stats (void *self_, json_t *stats)
+{
+    push_sender_t *self = (push_sender_t *) self_;
+    nd_sender_stats (self->sender, stats);
+    MDB_txn *txn;
+    MDB_stat dead = { 0 };
+    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+        mdb_stat (txn, self->dead, &dead);
+        mdb_txn_abort (txn);
+    }
+    json_object_set_new (stats, "push", json_pack ("{s:s, s:I}", "vapid_public_key",
+        self->public_key, "dead_subscriptions", (json_int_t) dead.ms_entries));
+}
+
+static void s_teardown (void **self_p)
+{
+    push_sender_t *self = (push_sender_t *) *self_p;
+    if (self) {
+        nd_sender_destroy (&self->sender);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static int s_parse_arg (const char *arg, void *args)
+{
+    (void) args;
+    if (!streq (arg, "--selftest"))
+        return -1;
+    printf ("push-sender selftest\n");
+    push_keys_test (true);
+    push_ece_test (true);
+    push_vapid_test (true);
+    push_service_test (true);
+    nd_http_test (true);
+    nd_templates_test (true);
+    exit (0);
+}
+
+int main (int argc, char **argv)
+{
+    nd_stage_def_t def = {
+        .name = "push-sender",
+        .summary = "Delivers send orders as Web Push notifications (RFC 8030, 8291, 8292).",
+        .options_help = "      --selftest        run the push-sender's class self-tests and exit\n",
+        .parse_arg = s_parse_arg,
+        .setup = s_setup,
+        .apply = s_apply,
+        .timers = s_timers,
+        .source_drain = s_drain,
+        .source_committed = s_committed,
+        .stats = s_stats,
+        .teardown = s_teardown,
+    };
+    return nd_stage_main (argc, argv, &def);
+}

@@ -1,0 +1,370 @@
+/*  push_service - the outbox's provider: send orders to push services.
+
+    A batch of send orders becomes one round of concurrent HTTP requests
+    (RFC 8030 section 5), each:
+
+        POST <subscription endpoint>
+        TTL: <seconds>  Urgency: <level>  Topic: <journey>
+        Content-Encoding: aes128gcm
+        Authorization: vapid t=<jwt>, k=<key>
+        <RFC 8291 encrypted JSON: title, body, url, tag, key ...>
+
+    and each answer becomes an outcome for the outbox:
+
+        200, 201, 202   delivered (the push service has it)
+        404, 410        unreachable: the subscription is gone for good
+        413             failed: the message is too big for this service
+        429, 5xx, none  retry, after Retry-After if the service gave one
+        401             retry: our credentials were refused; an operator
+                        fixes the key or the clock, nothing is lost
+        other 4xx       failed, with the status and the service's words
+
+    The endpoint must be https:// on a known push service's host: it comes
+    from a web page, and an unchecked one would let anyone make nudge post
+    to any address (server-side request forgery).                       */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+#include <czmq.h>
+#include "push.h"
+
+struct _push_service_t {
+    push_service_conf_t conf;
+    push_ece_t *ece;
+};
+
+//  What one order needs while its request is in flight.
+typedef struct {
+    uint8_t body [PUSH_ECE_RECORD];
+    char authorization [PUSH_VAPID_HEADER_MAX];
+    char ttl [32];
+    char urgency [32];
+    char topic [48];
+} s_message_t;
+
+push_service_t *push_service_new (push_service_conf_t *conf)
+{
+    push_service_t *self = (push_service_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->conf = *conf;
+    *conf = (push_service_conf_t) { 0 };
+    self->ece = push_ece_new ();
+    if (!self->ece)
+        push_service_destroy (&self);
+    return self;
+}
+
+void push_service_destroy (push_service_t **self_p)
+{
+    push_service_t *self = *self_p;
+    if (self) {
+        nd_templates_destroy (&self->conf.templates);
+        push_vapid_destroy (&self->conf.vapid);
+        nd_http_destroy (&self->conf.http);
+        free (self->conf.hosts);
+        push_ece_destroy (&self->ece);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const json_t *push_subscription (const json_t *order)
+{
+    const json_t *to = json_object_get (order, "to");
+    return json_is_object (to) ? to : json_object_get (order, "subscription");
+}
+
+/* ------------------------------------------------------------ checks -- */
+
+static bool s_host_allowed (push_service_t *self, const char *endpoint)
+{
+    char origin [256];
+    if (nd_http_origin (endpoint, origin, sizeof origin))
+        return false;
+    bool https = strncmp (origin, "https://", 8) == 0;
+    if (!https && !(self->conf.allow_http && strncmp (origin, "http://", 7) == 0))
+        return false;
+    if (!self->conf.hosts)
+        return true;
+    char *host = strstr (origin, "://") + 3;
+    char *colon = host [0] == '[' ? strchr (host, ']') : host;
+    if (colon && (colon = strchr (colon, ':')))
+        *colon = 0;
+    size_t length = strlen (host);
+    for (size_t i = 0; self->conf.hosts [i]; i++) {
+        const char *pattern = self->conf.hosts [i];
+        if (strncmp (pattern, "*.", 2) == 0) {
+            size_t suffix = strlen (pattern + 1);         //  ".example.com"
+            if (length > suffix && strcasecmp (host + length - suffix, pattern + 1) == 0)
+                return true;
+        }
+        else
+        if (strcasecmp (host, pattern) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void s_fail (nd_send_job_t *job, const char *topic, const char *reason)
+{
+    job->result.outcome = ND_SEND_PERMANENT;
+    snprintf (job->result.topic, sizeof job->result.topic, "%s", topic);
+    snprintf (job->result.reason, sizeof job->result.reason, "%s", reason);
+}
+
+/* ----------------------------------------------------------- payload -- */
+
+static json_t *s_payload (push_service_t *self, const json_t *order, char *reason, size_t size)
+{
+    static const char *const required [] = { "title", "body", NULL };
+    static const char *const parts [] = { "title", "body", "url", NULL };
+    const char *id = json_string_value (json_object_get (order, "template"));
+    const char *wanted = json_string_value (json_object_get (order, "locale"));
+    char locale [64];
+    if (nd_templates_locale (self->conf.templates, id, wanted, required, locale, sizeof locale)) {
+        snprintf (reason, size, "no push template \"%.120s\" (title and body)", id ? id : "");
+        return NULL;
+    }
+    const json_t *data = json_object_get (order, "data");
+    json_t *payload = json_object ();
+    for (size_t i = 0; parts [i]; i++) {
+        char *text = nd_templates_render (self->conf.templates, id, locale, parts [i], data,
+                                          reason, size);
+        if (!text && *reason) {
+            json_decref (payload);
+            return NULL;
+        }
+        if (text)
+            json_object_set_new (payload, parts [i], json_string (text));
+        free (text);
+    }
+    //  For the shop's service worker: tag replaces an older notification
+    //  of the same journey; key lets a click be reported against this message
+    const char *copied [] = { "journey", "step", "variant", NULL };
+    json_object_set (payload, "tag", json_object_get (order, "journey"));
+    json_object_set (payload, "key", json_object_get (order, "idempotency_key"));
+    for (size_t i = 0; copied [i]; i++)
+        if (json_is_string (json_object_get (order, copied [i])))
+            json_object_set (payload, copied [i], json_object_get (order, copied [i]));
+    return payload;
+}
+
+/* ----------------------------------------------------------- request -- */
+
+//  TTL: the service's keeping time, never past the order's not_after.
+static int64_t s_ttl (push_service_t *self, const json_t *order)
+{
+    int64_t ttl = self->conf.ttl_ms / 1000, not_after;
+    const char *limit = json_string_value (json_object_get (order, "not_after"));
+    if (!self->conf.event_time && limit && nd_time_parse (limit, &not_after) == 0) {
+        int64_t left = (not_after - nd_wall_ms ()) / 1000;
+        ttl = left < 0 ? 0 : left < ttl ? left : ttl;
+    }
+    return ttl;
+}
+
+static void s_topic (const json_t *order, char *topic, size_t size)
+{
+    //  RFC 8030 section 5.4: at most 32 characters of the base64url alphabet
+    const char *journey = json_string_value (json_object_get (order, "journey"));
+    size_t used = 0;
+    for (const char *p = journey ? journey : ""; *p && used < 32 && used + 1 < size; p++)
+        if (isalnum ((unsigned char) *p) || *p == '-' || *p == '_')
+            topic [used++] = *p;
+    topic [used] = 0;
+}
+
+static const char *s_urgency (push_service_t *self, const json_t *order)
+{
+    const char *wanted = json_string_value (json_object_get (order, "urgency"));
+    const char *levels [] = { "very-low", "low", "normal", "high", NULL };
+    for (size_t i = 0; wanted && levels [i]; i++)
+        if (streq (wanted, levels [i]))
+            return wanted;
+    return self->conf.urgency;
+}
+
+//  Builds job's request; 0, or -1 with the job's result set.
+static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_t *request,
+                      s_message_t *message)
+{
+    const json_t *subscription = push_subscription (job->order);
+    const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
+    const json_t *keys = json_object_get (subscription, "keys");
+    const char *p256dh = json_string_value (json_object_get (keys, "p256dh"));
+    const char *auth_text = json_string_value (json_object_get (keys, "auth"));
+    uint8_t ua_public [PUSH_POINT_SIZE + 3], auth [PUSH_AUTH_SIZE + 3];
+    char reason [ND_SEND_REASON_MAX];
+    if (!endpoint || !p256dh || !auth_text
+    ||  push_b64url_decode (p256dh, ua_public, sizeof ua_public) != PUSH_POINT_SIZE
+    ||  push_b64url_decode (auth_text, auth, sizeof auth) != PUSH_AUTH_SIZE) {
+        s_fail (job, "unreachable", "the subscription has no endpoint, p256dh or auth key");
+        return -1;
+    }
+    if (!s_host_allowed (self, endpoint)) {
+        s_fail (job, "failed", "the endpoint is not https:// on an allowed push service host "
+                               "(option hosts)");
+        return -1;
+    }
+    json_t *payload = s_payload (self, job->order, reason, sizeof reason);
+    char *plain = payload ? json_dumps (payload, JSON_COMPACT) : NULL;
+    json_decref (payload);
+    int size = plain ? push_ece_encrypt (self->ece, ua_public, auth,
+                                         (const uint8_t *) plain, strlen (plain), NULL,
+                                         message->body, reason, sizeof reason) : -1;
+    free (plain);
+    if (size < 0) {
+        s_fail (job, strstr (reason, "p256dh") ? "unreachable" : "failed", reason);
+        return -1;
+    }
+    if (push_vapid_authorization (self->conf.vapid, endpoint, nd_wall_ms (),
+                                  message->authorization, sizeof message->authorization)) {
+        s_fail (job, "failed", "cannot sign the VAPID token for this endpoint");
+        return -1;
+    }
+    snprintf (message->ttl, sizeof message->ttl, "TTL: %lld", (long long) s_ttl (self, job->order));
+    snprintf (message->urgency, sizeof message->urgency, "Urgency: %s", s_urgency (self, job->order));
+    char topic [40];
+    s_topic (job->order, topic, sizeof topic);
+    snprintf (message->topic, sizeof message->topic, "Topic: %s", topic);
+    *request = (nd_http_request_t) { .method = "POST", .url = endpoint,
+                                     .body = message->body, .body_size = (size_t) size };
+    nd_http_header (request, "Content-Encoding: aes128gcm");
+    nd_http_header (request, "Content-Type: application/octet-stream");
+    nd_http_header (request, message->authorization);
+    nd_http_header (request, message->ttl);
+    nd_http_header (request, message->urgency);
+    if (*topic)
+        nd_http_header (request, message->topic);
+    return 0;
+}
+
+/* ----------------------------------------------------------- outcome -- */
+
+//  The start of a service's answer, on one line, printable ASCII only.
+static void s_said (const nd_http_request_t *request, char *out, size_t size)
+{
+    size_t used = 0;
+    for (size_t i = 0; request->response && i < request->response_size && used + 1 < size
+                       && used < 100; i++) {
+        unsigned char c = (unsigned char) request->response [i];
+        out [used++] = c >= 32 && c < 127 ? (char) c : ' ';
+    }
+    out [used] = 0;
+}
+
+static void s_outcome (const nd_http_request_t *request, nd_send_job_t *job)
+{
+    char origin [256] = "", said [128];
+    nd_http_origin (request->url, origin, sizeof origin);
+    s_said (request, said, sizeof said);
+    long status = request->status;
+    nd_send_result_t *result = &job->result;
+    if (status >= 200 && status < 300) {
+        result->outcome = ND_SEND_DELIVERED;
+        result->reason [0] = 0;
+        return;
+    }
+    if (status == 404 || status == 410)
+        s_fail (job, "unreachable", "");
+    else
+    if (status == 413)
+        s_fail (job, "failed", "");
+    else
+    if (status == 0 || status == 401 || status == 408 || status == 429 || status >= 500) {
+        result->outcome = ND_SEND_RETRY;
+        result->retry_after_ms = request->retry_after_ms;
+    }
+    else
+        s_fail (job, "failed", "");
+    if (status == 0)
+        snprintf (result->reason, sizeof result->reason, "no answer from %.100s: %.120s", origin,
+                  request->error);
+    else
+        snprintf (result->reason, sizeof result->reason, "%ld from %.100s%s%s%.100s", status, origin,
+                  status == 410 || status == 404 ? " (the subscription is gone)"
+                  : status == 413 ? " (payload too large for this push service)" : "",
+                  *said ? ": " : "", said);
+}
+
+static void s_deliver (void *self_, nd_send_job_t *jobs, size_t count)
+{
+    push_service_t *self = (push_service_t *) self_;
+    nd_http_request_t *requests = (nd_http_request_t *) calloc (count, sizeof *requests);
+    s_message_t *messages = (s_message_t *) malloc (count * sizeof *messages);
+    size_t *owner = (size_t *) calloc (count, sizeof *owner);
+    assert (requests && messages && owner);
+    size_t ready = 0;
+    for (size_t i = 0; i < count; i++)
+        if (s_prepare (self, &jobs [i], &requests [ready], &messages [ready]) == 0)
+            owner [ready++] = i;
+    nd_http_perform (self->conf.http, requests, ready);
+    for (size_t r = 0; r < ready; r++) {
+        s_outcome (&requests [r], &jobs [owner [r]]);
+        nd_http_request_reset (&requests [r]);
+    }
+    free (owner);
+    free (messages);
+    free (requests);
+}
+
+static void s_destroy (void **self_p)
+{
+    push_service_destroy ((push_service_t **) self_p);
+}
+
+const nd_send_provider_t push_service_provider = { "webpush", s_deliver, s_destroy };
+
+/* ----------------------------------------------------------- self-test -- */
+
+void push_service_test (bool verbose)
+{
+    if (verbose)
+        printf (" * push_service: ");
+    const char *hosts [] = { "fcm.googleapis.com", "*.push.services.mozilla.com", NULL };
+    push_service_conf_t conf = { .hosts = (const char **) malloc (sizeof hosts),
+                                 .ttl_ms = 86400000, .urgency = "normal" };
+    memcpy (conf.hosts, hosts, sizeof hosts);
+    push_service_t *service = push_service_new (&conf);
+    assert (service && !conf.hosts);
+    assert (s_host_allowed (service, "https://fcm.googleapis.com/fcm/send/x"));
+    assert (s_host_allowed (service, "https://updates.push.services.mozilla.com:443/wpush/v2/x"));
+    assert (!s_host_allowed (service, "https://push.services.mozilla.com.evil.example/x"));
+    assert (!s_host_allowed (service, "https://evilpush.services.mozilla.com/x"));
+    assert (!s_host_allowed (service, "http://fcm.googleapis.com/x"));
+    assert (!s_host_allowed (service, "https://10.0.0.1/x"));
+    json_t *order = json_pack ("{s:s, s:s, s:s}", "journey", "abandoned-cart/über",
+                               "urgency", "urgent", "not_after", "2000-01-01T00:00:00Z");
+    char topic [48];
+    s_topic (order, topic, sizeof topic);
+    assert (streq (topic, "abandoned-cartber"));
+    assert (streq (s_urgency (service, order), "normal"));
+    assert (s_ttl (service, order) == 0);               //  not_after has passed
+    json_object_set_new (order, "urgency", json_string ("high"));
+    json_object_del (order, "not_after");
+    assert (streq (s_urgency (service, order), "high") && s_ttl (service, order) == 86400);
+    nd_send_job_t job = { order, "k", 1, { ND_SEND_RETRY, "", "not attempted", 0, NULL } };
+    nd_http_request_t request = { .url = "https://fcm.googleapis.com/fcm/send/secret-token",
+                                  .status = 410 };
+    s_outcome (&request, &job);
+    assert (job.result.outcome == ND_SEND_PERMANENT && streq (job.result.topic, "unreachable"));
+    assert (!strstr (job.result.reason, "secret-token"));
+    request.status = 429;
+    request.retry_after_ms = 30000;
+    s_outcome (&request, &job);
+    assert (job.result.outcome == ND_SEND_RETRY && job.result.retry_after_ms == 30000);
+    request.status = 413;
+    s_outcome (&request, &job);
+    assert (job.result.outcome == ND_SEND_PERMANENT && streq (job.result.topic, "failed")
+            && strstr (job.result.reason, "too large"));
+    request.status = 201;
+    s_outcome (&request, &job);
+    assert (job.result.outcome == ND_SEND_DELIVERED);
+    json_decref (order);
+    push_service_destroy (&service);
+    push_service_destroy (&service);
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,210 @@
+/*  nd_templates - a channel's message templates; see nd_templates.h.
+
+    All texts sit in one JSON object, "<id>|<locale>|<part>" -> text,
+    built at start and only read afterwards.                             */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <czmq.h>
+#include "nd.h"
+#include "nd_mustache.h"
+#include "nd_templates.h"
+
+struct _nd_templates_t {
+    char *channel;
+    char *default_locale;
+    json_t *texts;
+};
+
+//  One file: 0 taken or not the channel's, -1 does not compile.
+static int s_load (nd_templates_t *self, const char *root, const char *path,
+                   char *reason, size_t size)
+{
+    const char *relative = path + strlen (root) + (path [strlen (root)] == '/');
+    const char *base = strrchr (relative, '/');
+    size_t prefix = strlen (self->channel);
+    if (!base || strncmp (base + 1, self->channel, prefix) || base [1 + prefix] != '.')
+        return 0;
+    const char *part = base + 2 + prefix;
+    const char *suffix = strstr (part, ".mustache");
+    if (!suffix || suffix [9] || suffix == part || memchr (part, '.', (size_t) (suffix - part)))
+        return 0;
+    const char *locale = base;
+    while (locale > relative && locale [-1] != '/')
+        locale--;
+    if (locale == relative)
+        return 0;               //  <root>/<locale>/file: no id
+    zchunk_t *chunk = zchunk_slurp (path, 0);
+    char *text = chunk ? strndup ((char *) zchunk_data (chunk), zchunk_size (chunk)) : NULL;
+    zchunk_destroy (&chunk);
+    //  The newline an editor ends a file with is not part of the message
+    size_t length = text ? strlen (text) : 0;
+    if (length && text [length - 1] == '\n')
+        text [--length] = 0;
+    if (length && text [length - 1] == '\r')
+        text [--length] = 0;
+    char *error = NULL;
+    nd_mustache_t *compiled = text ? nd_mustache_new (text, &error) : NULL;
+    int rc = 0;
+    if (compiled) {
+        char *key = zsys_sprintf ("%.*s|%.*s|%.*s", (int) (locale - 1 - relative), relative,
+                                  (int) (base - locale), locale, (int) (suffix - part), part);
+        json_object_set_new (self->texts, key, json_string (text));
+        zstr_free (&key);
+    }
+    else {
+        snprintf (reason, size, "%s: %s", path, error ? error : "cannot read");
+        rc = -1;
+    }
+    nd_mustache_destroy (&compiled);
+    free (error);
+    free (text);
+    return rc;
+}
+
+nd_templates_t *nd_templates_new (const char *root, const char *channel,
+                                  const char *default_locale, char *reason, size_t size)
+{
+    zdir_t *dir = zdir_new (root, NULL);
+    if (!dir) {
+        snprintf (reason, size, "%s: not a directory", root);
+        return NULL;
+    }
+    nd_templates_t *self = (nd_templates_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->channel = strdup (channel);
+    self->default_locale = strdup (default_locale);
+    self->texts = json_object ();
+    zfile_t **files = zdir_flatten (dir);
+    int rc = 0;
+    for (size_t i = 0; files [i] && rc == 0; i++)
+        rc = s_load (self, root, zfile_filename (files [i], NULL), reason, size);
+    zdir_flatten_free (&files);
+    zdir_destroy (&dir);
+    if (rc)
+        nd_templates_destroy (&self);
+    return self;
+}
+
+void nd_templates_destroy (nd_templates_t **self_p)
+{
+    nd_templates_t *self = *self_p;
+    if (self) {
+        json_decref (self->texts);
+        free (self->channel);
+        free (self->default_locale);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+size_t nd_templates_size (nd_templates_t *self)
+{
+    return json_object_size (self->texts);
+}
+
+static const char *s_text (nd_templates_t *self, const char *id, const char *locale,
+                           const char *part)
+{
+    char key [600];
+    snprintf (key, sizeof key, "%s|%s|%s", id, locale, part);
+    return json_string_value (json_object_get (self->texts, key));
+}
+
+int nd_templates_locale (nd_templates_t *self, const char *id, const char *wanted,
+                         const char *const *required, char *locale, size_t size)
+{
+    char language [64];
+    snprintf (language, sizeof language, "%s", wanted ? wanted : "");
+    language [strcspn (language, "-_")] = 0;
+    const char *candidates [] = { wanted, language, self->default_locale };
+    for (int i = 0; id && i < 3; i++) {
+        if (!candidates [i] || !*candidates [i])
+            continue;
+        bool complete = true;
+        for (size_t p = 0; complete && required [p]; p++)
+            complete = s_text (self, id, candidates [i], required [p]) != NULL;
+        if (complete) {
+            snprintf (locale, size, "%s", candidates [i]);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+char *nd_templates_render (nd_templates_t *self, const char *id, const char *locale,
+                           const char *part, const json_t *data, char *reason, size_t size)
+{
+    const char *text = s_text (self, id, locale, part);
+    *reason = 0;
+    if (!text)
+        return NULL;
+    char *error = NULL;
+    char *rendered = nd_mustache_render (text, data, NULL, &error);
+    if (!rendered)
+        snprintf (reason, size, "template %s/%s/%s.%s does not render: %s", id, locale,
+                  self->channel, part, error ? error : "?");
+    free (error);
+    return rendered;
+}
+
+/* ----------------------------------------------------------- self-test -- */
+
+static void s_write (const char *root, const char *path, const char *text)
+{
+    char *full = zsys_sprintf ("%s/%s", root, path);
+    char *dir = strdup (full);
+    *strrchr (dir, '/') = 0;
+    zsys_dir_create ("%s", dir);
+    FILE *file = fopen (full, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+    free (dir);
+    zstr_free (&full);
+}
+
+void nd_templates_test (bool verbose)
+{
+    if (verbose)
+        printf (" * nd_templates: ");
+    char root [] = "/tmp/nd-templates-XXXXXX", reason [256], locale [32];
+    assert (mkdtemp (root));
+    s_write (root, "cart/one/en/sms.text.mustache", "Hi {{name}}\n");
+    s_write (root, "cart/one/pt/sms.text.mustache", "Ola {{name}}");
+    s_write (root, "cart/one/en/push.title.mustache", "Title");
+    s_write (root, "cart/one/en/sms.text.mustache~", "a backup file");
+    nd_templates_t *templates = nd_templates_new (root, "sms", "en", reason, sizeof reason);
+    assert (templates && nd_templates_size (templates) == 2);
+    const char *text [] = { "text", NULL };
+    assert (nd_templates_locale (templates, "cart/one", "pt-BR", text, locale, sizeof locale) == 0
+            && streq (locale, "pt"));
+    assert (nd_templates_locale (templates, "cart/one", "ja", text, locale, sizeof locale) == 0
+            && streq (locale, "en"));
+    json_t *name = json_pack ("{s:s}", "name", "Ann");
+    char *hi = nd_templates_render (templates, "cart/one", "en", "text", name, reason, sizeof reason);
+    assert (hi && streq (hi, "Hi Ann"));          //  without the file's last newline
+    free (hi);
+    json_decref (name);
+    assert (nd_templates_locale (templates, "cart/two", "en", text, locale, sizeof locale) == -1);
+    json_t *data = json_pack ("{s:s}", "name", "Ana & Bo");
+    char *out = nd_templates_render (templates, "cart/one", "pt", "text", data, reason, sizeof reason);
+    assert (out && streq (out, "Ola Ana &amp; Bo"));
+    free (out);
+    assert (!nd_templates_render (templates, "cart/one", "pt", "title", data, reason, sizeof reason)
+            && !*reason);
+    json_decref (data);
+    nd_templates_destroy (&templates);
+    nd_templates_destroy (&templates);
+    s_write (root, "cart/one/en/sms.text.mustache", "Hi {{#name}}");
+    assert (!nd_templates_new (root, "sms", "en", reason, sizeof reason)
+            && strstr (reason, "sms.text.mustache"));
+    assert (!nd_templates_new ("/nonexistent/nd", "sms", "en", reason, sizeof reason));
+    char *command = zsys_sprintf ("rm -rf '%s'", root);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    if (verbose)
+        printf ("OK\n");
+}

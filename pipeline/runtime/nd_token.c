@@ -1,0 +1,215 @@
+/*  nd_token - signed unsubscribe tokens and secrets; see nd_token.h.    */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "nd_token.h"
+
+#define s_MAC_SIZE 32
+#define s_PAYLOAD_MAX 480
+
+/* ------------------------------------------------------------ base64url */
+
+//  URL-safe, unpadded: a token goes into a URL and a mail header as is.
+static int s_encode (const unsigned char *data, size_t size, char *out, size_t out_size)
+{
+    if (((size + 2) / 3) * 4 + 1 > out_size)
+        return -1;
+    int length = EVP_EncodeBlock ((unsigned char *) out, data, (int) size);
+    while (length > 0 && out [length - 1] == '=')
+        length--;
+    out [length] = 0;
+    for (char *p = out; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    return length;
+}
+
+//  Returns the decoded size, or -1 for text that is not base64url.
+static int s_decode (const char *text, size_t length, unsigned char *out, size_t out_size)
+{
+    char padded [1024];
+    if (length % 4 == 1 || length + 4 > sizeof padded || (length / 4 + 1) * 3 > out_size)
+        return -1;
+    for (size_t i = 0; i < length; i++) {
+        char c = text [i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '-' || c == '_'))
+            return -1;
+        padded [i] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    size_t pad = (4 - length % 4) % 4;
+    memset (padded + length, '=', pad);
+    int size = EVP_DecodeBlock (out, (const unsigned char *) padded, (int) (length + pad));
+    return size < 0 ? -1 : size - (int) pad;
+}
+
+/* ---------------------------------------------------------------- token */
+
+static void s_mac (const char *secret, const char *channel, const char *user,
+                   unsigned char *mac)
+{
+    char message [s_PAYLOAD_MAX + 32];
+    int size = snprintf (message, sizeof message, "nudge-unsubscribe%c%s%c%s", 0, channel, 0, user);
+    unsigned int mac_size = s_MAC_SIZE;
+    HMAC (EVP_sha256 (), secret, (int) strlen (secret), (const unsigned char *) message,
+          (size_t) size, mac, &mac_size);
+}
+
+int nd_token_make (const char *secret, const char *user, const char *channel,
+                   char *token, size_t size)
+{
+    char payload [s_PAYLOAD_MAX];
+    if (strchr (channel, ':') || strlen (channel) >= ND_TOKEN_CHANNEL_MAX
+    ||  snprintf (payload, sizeof payload, "%s:%s", channel, user) >= (int) sizeof payload)
+        return -1;
+    unsigned char mac [s_MAC_SIZE];
+    s_mac (secret, channel, user, mac);
+    int used = s_encode ((const unsigned char *) payload, strlen (payload), token, size);
+    if (used < 0 || (size_t) used + 2 > size)
+        return -1;
+    token [used++] = '.';
+    return s_encode (mac, sizeof mac, token + used, size - (size_t) used) < 0 ? -1 : 0;
+}
+
+//  The MAC is compared as text, so only its one canonical spelling is
+//  accepted (base64 leaves spare bits in the last character).
+int nd_token_verify (const char *secret, const char *token,
+                     char *user, size_t user_size, char *channel, size_t channel_size)
+{
+    const char *dot = token ? strchr (token, '.') : NULL;
+    unsigned char payload [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
+    char expected [s_MAC_SIZE * 2];
+    int size = dot ? s_decode (token, (size_t) (dot - token), payload, sizeof payload - 1) : -1;
+    if (size <= 0)
+        return -1;
+    payload [size] = 0;
+    char *colon = memchr (payload, ':', (size_t) size);
+    if (!colon || strlen ((char *) payload) != (size_t) size)
+        return -1;              //  no channel, or a NUL inside
+    *colon = 0;
+    const char *name = (const char *) payload, *who = colon + 1;
+    s_mac (secret, name, who, mac);
+    size_t length = (size_t) s_encode (mac, sizeof mac, expected, sizeof expected);
+    if (strlen (dot + 1) != length || CRYPTO_memcmp (expected, dot + 1, length)
+    ||  strlen (name) >= channel_size || strlen (who) >= user_size)
+        return -1;
+    strcpy (channel, name);
+    strcpy (user, who);
+    return 0;
+}
+
+/* --------------------------------------------------------------- secret */
+
+static char *s_read_first_line (const char *path)
+{
+    char line [512] = "";
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    if (!fgets (line, sizeof line, file))
+        *line = 0;
+    fclose (file);
+    line [strcspn (line, "\r\n")] = 0;
+    return *line ? strdup (line) : NULL;
+}
+
+//  Writes a new random secret beside path, then links it into place:
+//  link() fails if another stage got there first, and nobody ever reads
+//  a half-written file.
+static void s_create_secret (const char *path)
+{
+    unsigned char random [32];
+    char hex [sizeof random * 2 + 2], temp [4096];
+    if (RAND_bytes (random, sizeof random) != 1
+    ||  snprintf (temp, sizeof temp, "%s.%d.tmp", path, (int) getpid ()) >= (int) sizeof temp)
+        return;
+    for (size_t i = 0; i < sizeof random; i++)
+        sprintf (hex + 2 * i, "%02x", random [i]);
+    strcat (hex, "\n");
+    int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    bool written = write (fd, hex, strlen (hex)) == (ssize_t) strlen (hex) && fsync (fd) == 0;
+    close (fd);
+    if (written && link (temp, path) && errno != EEXIST)
+        written = false;
+    unlink (temp);
+}
+
+char *nd_secret_load (const char *value, bool create, char *reason, size_t reason_size)
+{
+    char *secret = NULL;
+    if (value && strncmp (value, "env:", 4) == 0) {
+        const char *text = getenv (value + 4);
+        secret = text && *text ? strdup (text) : NULL;
+        if (!secret)
+            snprintf (reason, reason_size, "environment variable %s is not set", value + 4);
+    }
+    else
+    if (value && strncmp (value, "file:", 5) == 0) {
+        if (create && access (value + 5, F_OK))
+            s_create_secret (value + 5);
+        secret = s_read_first_line (value + 5);
+        if (!secret)
+            snprintf (reason, reason_size, "cannot read a secret from %s", value + 5);
+    }
+    else
+        snprintf (reason, reason_size, "name the secret as env:NAME or file:PATH, "
+                  "never the secret itself");
+    return secret;
+}
+
+/* ------------------------------------------------------------ self-test */
+
+void nd_token_test (bool verbose)
+{
+    if (verbose)
+        printf (" * nd_token: ");
+    char token [ND_TOKEN_MAX], user [400], channel [ND_TOKEN_CHANNEL_MAX];
+    assert (nd_token_make ("s3cret", "v-42:x", "email", token, sizeof token) == 0);
+    assert (strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+            == strlen (token));
+    assert (nd_token_verify ("s3cret", token, user, sizeof user, channel, sizeof channel) == 0);
+    assert (strcmp (user, "v-42:x") == 0 && strcmp (channel, "email") == 0);
+    //  Another secret, a changed payload or a changed MAC: refused
+    assert (nd_token_verify ("other", token, user, sizeof user, channel, sizeof channel) == -1);
+    char forged [ND_TOKEN_MAX], other [ND_TOKEN_MAX];
+    assert (nd_token_make ("s3cret", "v-43", "email", other, sizeof other) == 0);
+    snprintf (forged, sizeof forged, "%.*s%s", (int) (strchr (other, '.') - other), other,
+              strchr (token, '.'));
+    assert (nd_token_verify ("s3cret", forged, user, sizeof user, channel, sizeof channel) == -1);
+    token [strlen (token) - 1] ^= 1;
+    assert (nd_token_verify ("s3cret", token, user, sizeof user, channel, sizeof channel) == -1);
+    assert (nd_token_verify ("s3cret", "", user, sizeof user, channel, sizeof channel) == -1);
+    assert (nd_token_verify ("s3cret", "a.b", user, sizeof user, channel, sizeof channel) == -1);
+    assert (nd_token_make ("s3cret", "u", "e:mail", token, sizeof token) == -1);
+    assert (nd_token_make ("s3cret", "u", "email", token, 20) == -1);
+
+    char reason [200];
+    assert (!nd_secret_load ("literal", false, reason, sizeof reason));
+    setenv ("ND_TOKEN_TEST_SECRET", "abc", 1);
+    char *secret = nd_secret_load ("env:ND_TOKEN_TEST_SECRET", false, reason, sizeof reason);
+    assert (secret && strcmp (secret, "abc") == 0);
+    free (secret);
+    char path [64];
+    snprintf (path, sizeof path, "/tmp/nd-token-test-%d", (int) getpid ());
+    char file [80];
+    snprintf (file, sizeof file, "file:%s", path);
+    assert (!nd_secret_load (file, false, reason, sizeof reason));
+    char *made = nd_secret_load (file, true, reason, sizeof reason);
+    char *again = nd_secret_load (file, true, reason, sizeof reason);
+    assert (made && again && strlen (made) == 64 && strcmp (made, again) == 0);
+    free (made);
+    free (again);
+    unlink (path);
+    if (verbose)
+        printf ("OK\n");
+}

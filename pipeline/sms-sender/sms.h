@@ -1,0 +1,187 @@
+/*  sms.h - the sms-sender's classes, shared by its source files.
+
+    sms_text      phone numbers (E.164, masking), GSM-7 / UCS-2 and
+                  segment counting, opt-out keywords
+    sms_provider  one small interface per SMS API; sms_twilio.c and
+                  sms_infobip.c implement it (a new API is one new file)
+    sms_gateway   the outbox's provider: renders, counts, refuses what is
+                  too long, and sends a batch through a provider
+    sms_webhook   the HTTP server for inbound messages (STOP / START /
+                  HELP) and delivery receipts, handing them to the loop
+    sms_quiet     the last guard against a person's local quiet hours
+
+    Threads: gateway calls run on the outbox's worker threads and read
+    only what setup built; webhook requests run on libmicrohttpd's
+    threads and wait while the loop's thread commits what they brought.
+    Only the loop's thread touches LMDB.                                 */
+#ifndef SMS_H_INCLUDED
+#define SMS_H_INCLUDED
+
+#include "nd.h"
+#include "nd_http.h"
+#include "nd_sender.h"
+#include "nd_templates.h"
+
+/* ---------------------------------------------------------------- text */
+
+#define SMS_PHONE_MAX 20
+
+/*  "+" and 8 to 15 digits, the first not 0 (ITU-T E.164).              */
+bool sms_phone_valid (const char *phone);
+/*  For logs: "+4860*****00" - country and a little, never the number.  */
+const char *sms_phone_mask (const char *phone, char *out, size_t size);
+
+typedef enum { SMS_GSM7, SMS_UCS2 } sms_encoding_t;
+
+typedef struct {
+    sms_encoding_t encoding;
+    size_t units;               //  septets (GSM-7) or UTF-16 code units (UCS-2)
+    size_t segments;            //  messages the network bills: 160/153, 70/67
+} sms_count_t;
+
+/*  Counts text (UTF-8) as a handset would send it: GSM-7 when every
+    character is in the GSM 03.38 default alphabet or its extension
+    table (those count 2), else UCS-2. Returns 0, or -1 for bad UTF-8.  */
+int sms_count (const char *text, sms_count_t *count);
+const char *sms_encoding_name (sms_encoding_t encoding);
+
+typedef enum { SMS_KEYWORD_NONE, SMS_KEYWORD_STOP, SMS_KEYWORD_START, SMS_KEYWORD_HELP } sms_keyword_t;
+/*  What an inbound message asks for: STOP, STOPALL, UNSUBSCRIBE, CANCEL,
+    END, QUIT (also as the first word); START, YES, UNSTOP; HELP, INFO.  */
+sms_keyword_t sms_keyword (const char *text);
+void sms_text_test (bool verbose);
+
+/* ------------------------------------------------------------ provider */
+
+/*  The account a provider sends with, from the pipeline file.          */
+typedef struct {
+    const char *base;           //  API base URL, no trailing slash
+    const char *account;        //  Twilio: the Account SID
+    const char *secret;         //  Twilio: the Auth Token; Infobip: the API key
+    const char *from;           //  sender: number, alphanumeric ID, or Twilio "MG..." service
+    const char *status_url;     //  where receipts go ("<webhook-url>/sms/status"), or NULL
+} sms_account_t;
+
+typedef struct {
+    const char *to;
+    const char *text;
+    const char *key;            //  the idempotency key, for the receipt
+} sms_message_t;
+
+/*  Room a provider builds one request in; freed by sms_request_clear.   */
+typedef struct {
+    char url [512];
+    char auth [512];            //  header line or "user:password"
+    char *body;
+} sms_request_t;
+void sms_request_clear (sms_request_t *request);
+
+/*  One inbound event from a webhook.                                    */
+typedef enum { SMS_EVENT_INBOUND, SMS_EVENT_RECEIPT } sms_event_kind_t;
+
+typedef struct {
+    sms_event_kind_t kind;
+    char phone [SMS_PHONE_MAX + 1];     //  inbound: who wrote; receipt: to whom
+    char *text;                         //  inbound: the message (owned)
+    char key [401];                     //  receipt: our idempotency key, if told
+    char message_id [80];               //  receipt: the provider's id
+    char outcome [16];                  //  receipt: "delivered", "failed", "unreachable",
+                                        //  "unsubscribed", "" (not final yet)
+    char reason [160];                  //  receipt: the provider's status and error
+} sms_event_t;
+
+/*  A webhook request as the provider sent it.                           */
+typedef struct {
+    const char *url;            //  path and query, as received
+    const char *content_type;
+    const char *body;
+    size_t size;
+    const char *signature;      //  X-Twilio-Signature, or NULL
+} sms_hook_t;
+
+typedef struct {
+    const char *name;
+    const char *default_base;
+    /*  Builds the request that sends message.                            */
+    int (*request) (const sms_account_t *account, const sms_message_t *message,
+                    sms_request_t *request, nd_http_request_t *http);
+    /*  Reads the provider's answer into result; its message id into id.  */
+    void (*answer) (const nd_http_request_t *http, nd_send_result_t *result, char *id,
+                    size_t id_size);
+    /*  Parses a webhook (inbound message or receipts) into events; returns
+        how many (the caller frees their text), or -1 with reason.       */
+    int (*parse) (const sms_account_t *account, const char *public_url, const sms_hook_t *hook,
+                  sms_event_t *events, int max, char *reason, size_t size);
+    /*  What to answer a webhook with (Content-Type and body); reply is the
+        text to send back to the person, or NULL.                        */
+    void (*reply) (const char *reply, char *content_type, size_t type_size, char **body);
+} sms_provider_t;
+
+extern const sms_provider_t sms_twilio;
+extern const sms_provider_t sms_infobip;
+const sms_provider_t *sms_provider_find (const char *name);
+
+/*  Shared by the providers: form and URL encoding, and deciding what an
+    HTTP status means when the body says nothing more specific.          */
+char *sms_form_encode (const char *text);
+typedef void (sms_form_fn) (const char *name, const char *value, void *arg);
+/*  Calls fn with each field of form (application/x-www-form-urlencoded
+    or a query string), decoded; longer names and values are cut.       */
+void sms_form_each (const char *form, sms_form_fn *fn, void *arg);
+/*  The first value of field name, decoded, into out. 0, or -1.         */
+int sms_form_value (const char *form, const char *name, char *out, size_t size);
+void sms_result_http (const nd_http_request_t *http, nd_send_result_t *result);
+void sms_providers_test (bool verbose);
+
+/* ------------------------------------------------------------- gateway */
+
+typedef struct {
+    const sms_provider_t *provider;
+    sms_account_t account;      //  copied
+    nd_templates_t *templates;  //  taken
+    nd_http_t *http;            //  taken
+    int default_max;            //  segments allowed when no journey is named
+    json_t *journey_max;        //  journey -> segments allowed; taken
+} sms_gateway_conf_t;
+
+typedef struct _sms_gateway_t sms_gateway_t;
+sms_gateway_t *sms_gateway_new (sms_gateway_conf_t *conf);
+void sms_gateway_destroy (sms_gateway_t **self_p);
+extern const nd_send_provider_t sms_gateway_provider;
+const sms_provider_t *sms_gateway_api (sms_gateway_t *self);
+const sms_account_t *sms_gateway_account (sms_gateway_t *self);
+/*  "3, abandoned-cart: 2" -> default 3, abandoned-cart 2. -1 if bad.   */
+int sms_gateway_parse_max (const char *text, int *default_max, json_t *journeys);
+void sms_gateway_test (bool verbose);
+
+/* ------------------------------------------------------------- webhook */
+
+typedef struct _sms_webhook_t sms_webhook_t;
+/*  Listens on address ("127.0.0.1:8090"); requests must carry ?token=
+    when token is set. public_url: the base URL the provider calls
+    (for Twilio's signature). stage is woken when events wait.          */
+sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
+                                const sms_provider_t *provider, const sms_account_t *account,
+                                const char *public_url, const char *token, const char *help);
+void sms_webhook_destroy (sms_webhook_t **self_p);
+
+/*  The loop's side: takes every waiting request's events, calls apply
+    for each inside txn (0 ok, -1 failed), then, after the commit, tells
+    the requests the outcome so they can answer the provider.           */
+typedef int (sms_webhook_apply_fn) (void *arg, MDB_txn *txn, const sms_event_t *event);
+int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, sms_webhook_apply_fn *apply, void *arg);
+void sms_webhook_committed (sms_webhook_t *self, int rc);
+void sms_webhook_stats (sms_webhook_t *self, json_t *stats);
+
+/* --------------------------------------------------------------- quiet */
+
+typedef struct _sms_quiet_t sms_quiet_t;
+/*  hours: "21:00-09:00" (local time, may wrap midnight). NULL if bad.   */
+sms_quiet_t *sms_quiet_new (const char *zoneinfo, const char *hours);
+void sms_quiet_destroy (sms_quiet_t **self_p);
+/*  0 when a person in zone may get a message at now_ms, else how long
+    until their quiet hours end; -1 for an unknown zone. Loop thread.   */
+int64_t sms_quiet_wait (sms_quiet_t *self, const char *zone, int64_t now_ms);
+void sms_quiet_test (bool verbose);
+
+#endif

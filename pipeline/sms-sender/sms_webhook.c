@@ -1,0 +1,385 @@
+/*  sms_webhook - the provider's calls back: replies and receipts.
+
+        POST /sms/inbound   a message a person sent to the shop's number
+        POST /sms/status    a delivery receipt for a message we sent
+        GET  /health        for load balancers and tests
+
+    A STOP must stand once the provider has been told 200: it is stored
+    in LMDB first. So each request's thread parses and checks it (the
+    provider's signature or ?token=), queues its events, wakes the loop
+    and waits; the loop applies every waiting request in its transaction
+    and, after the commit, wakes them with the outcome. A request that
+    fails is answered 503, and the provider tries it again.            */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include "sms.h"
+
+#define s_BODY_MAX 65536
+#define s_EVENTS_MAX 100
+#define s_WAIT_MS 20000
+
+//  One request's events, from its thread to the loop and back.
+typedef struct _s_ticket_t {
+    sms_event_t events [s_EVENTS_MAX];
+    int count;
+    int state;                  //  0 waiting, 1 taken by the loop, 2 done
+    int rc;
+    struct _s_ticket_t *next;
+} s_ticket_t;
+
+//  One connection's request while its body arrives.
+typedef struct {
+    char *uri;                  //  path and query, as sent
+    char *body;
+    size_t size;
+    bool too_big;
+    bool headers_seen;          //  libmicrohttpd's first call: headers only
+} s_request_t;
+
+struct _sms_webhook_t {
+    nd_stage_t *stage;
+    struct MHD_Daemon *daemon;
+    const sms_provider_t *provider;
+    const sms_account_t *account;
+    char *public_url;
+    char *token;
+    char *help;
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    s_ticket_t *waiting;        //  newest first
+    s_ticket_t *taken;
+    bool closing;
+    atomic_uint_fast64_t requests, refused, events, failed;
+};
+
+/* ------------------------------------------------------------ the loop -- */
+
+int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, sms_webhook_apply_fn *apply, void *arg)
+{
+    pthread_mutex_lock (&self->lock);
+    s_ticket_t *tickets = self->waiting, *ordered = NULL;
+    self->waiting = NULL;
+    while (tickets) {                   //  oldest first, as they came
+        s_ticket_t *next = tickets->next;
+        tickets->next = ordered;
+        tickets->state = 1;
+        ordered = tickets;
+        tickets = next;
+    }
+    pthread_mutex_unlock (&self->lock);
+    int rc = 0;
+    s_ticket_t *last = NULL;
+    for (s_ticket_t *t = ordered; t; t = t->next) {
+        t->rc = 0;
+        for (int i = 0; t->rc == 0 && i < t->count; i++)
+            t->rc = apply (arg, txn, &t->events [i]);
+        rc = t->rc ? -1 : rc;
+        last = t;
+    }
+    if (last) {
+        pthread_mutex_lock (&self->lock);
+        last->next = self->taken;
+        self->taken = ordered;
+        pthread_mutex_unlock (&self->lock);
+    }
+    return rc;
+}
+
+//  A request whose own events failed fails even if the rest committed.
+static void s_finish_taken (sms_webhook_t *self, int rc)
+{
+    for (s_ticket_t *t = self->taken; t; ) {
+        s_ticket_t *next = t->next;
+        t->rc = rc ? rc : t->rc;
+        t->state = 2;
+        t->next = NULL;
+        t = next;
+    }
+    self->taken = NULL;
+    pthread_cond_broadcast (&self->done);
+}
+
+void sms_webhook_committed (sms_webhook_t *self, int rc)
+{
+    pthread_mutex_lock (&self->lock);
+    s_finish_taken (self, rc);
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  On a request's thread: hands the ticket over, waits for its commit.
+static int s_submit (sms_webhook_t *self, s_ticket_t *ticket)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += s_WAIT_MS / 1000;
+    pthread_mutex_lock (&self->lock);
+    ticket->next = self->waiting;
+    self->waiting = ticket;
+    pthread_mutex_unlock (&self->lock);
+    nd_stage_wake (self->stage);
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    while (ticket->state != 2 && rc == 0 && !self->closing)
+        rc = pthread_cond_timedwait (&self->done, &self->lock, &until);
+    if (ticket->state == 0) {
+        //  Never taken: withdraw it
+        for (s_ticket_t **p = &self->waiting; *p; p = &(*p)->next)
+            if (*p == ticket) {
+                *p = ticket->next;
+                break;
+            }
+    }
+    else
+    while (ticket->state == 1)          //  taken: the loop finishes it soon
+        pthread_cond_wait (&self->done, &self->lock);
+    int outcome = ticket->state == 2 ? ticket->rc : -1;
+    pthread_mutex_unlock (&self->lock);
+    return outcome;
+}
+
+/* ------------------------------------------------------------ requests -- */
+
+static enum MHD_Result s_answer (struct MHD_Connection *connection, unsigned int status,
+                                 const char *content_type, char *body)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    enum MHD_Result rc = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+static enum MHD_Result s_refuse (sms_webhook_t *self, struct MHD_Connection *connection,
+                                 unsigned int status, const char *reason)
+{
+    self->refused++;
+    nd_log ("webhook: refused (%u): %s", status, reason);
+    json_t *doc = json_pack ("{s:s}", "error", reason);
+    char *text = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    return s_answer (connection, status, "application/json", text);
+}
+
+static bool s_token_ok (sms_webhook_t *self, const char *uri)
+{
+    if (!self->token)
+        return true;
+    const char *query = strchr (uri, '?');
+    char given [256] = "";
+    if (!query || sms_form_value (query + 1, "token", given, sizeof given))
+        return false;
+    return strlen (given) == strlen (self->token)
+        && CRYPTO_memcmp (given, self->token, strlen (given)) == 0;
+}
+
+static void s_free_events (s_ticket_t *ticket)
+{
+    for (int i = 0; i < ticket->count; i++)
+        free (ticket->events [i].text);
+}
+
+static enum MHD_Result s_hook (sms_webhook_t *self, struct MHD_Connection *connection,
+                               s_request_t *request)
+{
+    s_ticket_t *ticket = (s_ticket_t *) calloc (1, sizeof *ticket);
+    assert (ticket);
+    char reason [200];
+    const char *type = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
+    sms_hook_t hook = { request->uri, type ? type : "", request->body ? request->body : "",
+                        request->size, MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                                    "X-Twilio-Signature") };
+    ticket->count = self->provider->parse (self->account, self->public_url, &hook,
+                                           ticket->events, s_EVENTS_MAX, reason, sizeof reason);
+    if (ticket->count < 0) {
+        free (ticket);
+        return s_refuse (self, connection, MHD_HTTP_FORBIDDEN, reason);
+    }
+    const char *reply = NULL;
+    for (int i = 0; i < ticket->count; i++)
+        if (ticket->events [i].kind == SMS_EVENT_INBOUND
+        &&  sms_keyword (ticket->events [i].text) == SMS_KEYWORD_HELP)
+            reply = self->help;
+    self->events += (uint64_t) ticket->count;
+    int rc = s_submit (self, ticket);
+    s_free_events (ticket);
+    if (rc == 0) {
+        free (ticket);
+        char content_type [64], *body = NULL;
+        self->provider->reply (reply, content_type, sizeof content_type, &body);
+        return s_answer (connection, MHD_HTTP_OK, content_type, body);
+    }
+    free (ticket);
+    self->failed++;
+    return s_refuse (self, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "not stored: try again");
+}
+
+static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, const char *url,
+                                 const char *method, const char *version, const char *data,
+                                 size_t *data_size, void **con_cls)
+{
+    (void) version;
+    sms_webhook_t *self = (sms_webhook_t *) cls;
+    s_request_t *request = (s_request_t *) *con_cls;
+    if (!request->headers_seen) {
+        request->headers_seen = true;
+        return MHD_YES;
+    }
+    if (*data_size) {
+        if (request->size + *data_size > s_BODY_MAX)
+            request->too_big = true;
+        else {
+            request->body = (char *) realloc (request->body, request->size + *data_size + 1);
+            memcpy (request->body + request->size, data, *data_size);
+            request->size += *data_size;
+            request->body [request->size] = 0;
+        }
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp (method, "GET") == 0 && strcmp (url, "/health") == 0)
+        return s_answer (connection, MHD_HTTP_OK, "application/json", strdup ("{\"status\":\"ok\"}"));
+    self->requests++;
+    if (strcmp (url, "/sms/inbound") && strcmp (url, "/sms/status"))
+        return s_refuse (self, connection, MHD_HTTP_NOT_FOUND, "no such path");
+    if (strcmp (method, "POST"))
+        return s_refuse (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+    if (request->too_big)
+        return s_refuse (self, connection, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KB");
+    if (!s_token_ok (self, request->uri))
+        return s_refuse (self, connection, MHD_HTTP_FORBIDDEN, "missing or wrong ?token=");
+    return s_hook (self, connection, request);
+}
+
+//  Called with the whole URI before parsing: Twilio signs it as sent.
+static void *s_begin (void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    (void) cls;
+    (void) connection;
+    s_request_t *request = (s_request_t *) calloc (1, sizeof *request);
+    assert (request);
+    request->uri = strdup (uri);
+    return request;
+}
+
+static void s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void) cls;
+    (void) connection;
+    (void) code;
+    s_request_t *request = (s_request_t *) *con_cls;
+    if (request) {
+        free (request->uri);
+        free (request->body);
+        free (request);
+        *con_cls = NULL;
+    }
+}
+
+/* --------------------------------------------------------------- class -- */
+
+static int s_address (const char *address, struct sockaddr_storage *out)
+{
+    char host [128];
+    const char *colon = strrchr (address, ':');
+    if (!colon || colon == address || snprintf (host, sizeof host, "%.*s", (int) (colon - address),
+                                                address) >= (int) sizeof host)
+        return -1;
+    int port = atoi (colon + 1);
+    if (port <= 0 || port > 65535)
+        return -1;
+    memset (out, 0, sizeof *out);
+    struct sockaddr_in *v4 = (struct sockaddr_in *) out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) out;
+    if (host [0] == '[' && host [strlen (host) - 1] == ']') {
+        host [strlen (host) - 1] = 0;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons ((uint16_t) port);
+        return inet_pton (AF_INET6, host + 1, &v6->sin6_addr) == 1 ? 0 : -1;
+    }
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons ((uint16_t) port);
+    return strcmp (host, "*") == 0 ? 0 : inet_pton (AF_INET, host, &v4->sin_addr) == 1 ? 0 : -1;
+}
+
+sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
+                                const sms_provider_t *provider, const sms_account_t *account,
+                                const char *public_url, const char *token, const char *help)
+{
+    struct sockaddr_storage where;
+    if (s_address (address, &where)) {
+        nd_log ("webhook: %s is not a numeric host:port (127.0.0.1:8090, [::1]:8090, *:8090)",
+                address);
+        return NULL;
+    }
+    sms_webhook_t *self = (sms_webhook_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->stage = stage;
+    self->provider = provider;
+    self->account = account;
+    self->public_url = public_url ? strdup (public_url) : NULL;
+    self->token = token ? strdup (token) : NULL;
+    self->help = help ? strdup (help) : NULL;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->done, NULL);
+    self->daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
+        | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, s_handle, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &where,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
+        MHD_OPTION_URI_LOG_CALLBACK, s_begin, self,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        nd_log ("webhook: cannot listen on %s: %s", address, strerror (errno));
+        sms_webhook_destroy (&self);
+        return NULL;
+    }
+    nd_log ("webhook: listening on %s (/sms/inbound, /sms/status)", address);
+    return self;
+}
+
+void sms_webhook_destroy (sms_webhook_t **self_p)
+{
+    sms_webhook_t *self = *self_p;
+    if (!self)
+        return;
+    //  Waiting requests give up (503) before the server joins their threads
+    pthread_mutex_lock (&self->lock);
+    self->closing = true;
+    s_finish_taken (self, -1);
+    pthread_mutex_unlock (&self->lock);
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    pthread_cond_destroy (&self->done);
+    pthread_mutex_destroy (&self->lock);
+    if (self->token)
+        OPENSSL_cleanse (self->token, strlen (self->token));
+    free (self->token);
+    free (self->public_url);
+    free (self->help);
+    free (self);
+    *self_p = NULL;
+}
+
+void sms_webhook_stats (sms_webhook_t *self, json_t *stats)
+{
+    json_object_set_new (stats, "webhook", json_pack ("{s:I, s:I, s:I, s:I}",
+        "requests", (json_int_t) self->requests, "refused", (json_int_t) self->refused,
+        "events", (json_int_t) self->events, "failed", (json_int_t) self->failed));
+}

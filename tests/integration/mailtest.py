@@ -1,0 +1,158 @@
+"""mailtest - what the mail-sender's tests share (not a test itself).
+
+    Orders    a JournalServer standing in for the scheduler: send orders
+              (and ticks) fed to the mail-sender over a real durable link
+    Journal   reads the mail-sender's durable output (its feedback) as the
+              scheduler does
+    order()   a send order as the scheduler makes it: a Japanese abandoned
+              cart by default
+    mail_options()  the mail-sender's section for a Pipeline
+"""
+import datetime
+import email
+import email.policy
+import json
+import os
+import time
+
+import zmq
+
+from ndtest import ROOT, JournalServer
+
+T0 = datetime.datetime(2026, 3, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)
+SECRET_ENV = "ND_TEST_UNSUBSCRIBE_SECRET"
+PASSWORD_ENV = "ND_TEST_SMTP_PASSWORD"
+os.environ.setdefault(SECRET_ENV, "test-unsubscribe-secret-0123456789")
+os.environ.setdefault(PASSWORD_ENV, "s3cret-pass")
+
+
+def iso(minutes=0.0):
+    t = T0 + datetime.timedelta(minutes=minutes)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+CART_JA = {
+    "items": [
+        {"product_id": "p-1", "name": "抹茶ラテ セット", "price": 1200, "quantity": 2,
+         "price_text": "1200 JPY", "total_text": "2400 JPY", "url": "https://shop.example/p/1",
+         "image_url": "https://shop.example/i/1.jpg"},
+        {"product_id": "p-2", "name": "有田焼 湯呑み", "price": 3500, "quantity": 1,
+         "price_text": "3500 JPY", "total_text": "3500 JPY", "url": "https://shop.example/p/2",
+         "image_url": "https://shop.example/i/2.jpg"}],
+    "value": 5900, "value_text": "5900 JPY", "currency": "JPY"}
+
+
+def order(n, to="hanako@example.jp", name="山田 花子", locale="ja", user=None, minutes=0.0,
+          template="abandoned-cart/reminder-1", data=None, key=None):
+    user = user or "v-%d" % n
+    cart = json.loads(json.dumps(CART_JA))
+    cart["first_item"] = cart["items"][0]
+    body = {
+        "id": "order-%d" % n, "user": user, "time": iso(minutes),
+        "idempotency_key": key or "abandoned-cart/e1-%d/reminder-1/email" % n,
+        "journey": "abandoned-cart", "instance": "e1-%d" % n, "step": "reminder-1",
+        "variant": "a", "channel": "email", "to": to, "name": name, "locale": locale,
+        "template": template,
+        "data": data if data is not None else {
+            "cart": cart, "name": name, "first_name": name.split(" ")[-1],
+            "shop": {"name": "ニッポン雑貨", "url": "https://shop.example"}}}
+    return body
+
+
+def mail_options(relay=None, tls="starttls", ca=None, auth=True, **extra):
+    opts = {"input": "scheduler", "topics": "send.email, unsubscribe",
+            "templates": os.path.join(ROOT, "conf", "templates"),
+            "from": "ニッポン雑貨 <shop@shop.example>",
+            "reply-to": "Customer Care <care@shop.example>",
+            "unsubscribe-url": "https://shop.example/unsubscribe",
+            "unsubscribe-mailto": "unsubscribe@shop.example",
+            "unsubscribe-secret": "env:" + SECRET_ENV,
+            "retry-base": "1m", "retry-cap": "1h", "lifetime": "2d"}
+    if relay:
+        opts.update(relay=relay, tls=tls, timeout="10s")
+        if ca:
+            opts["tls-ca"] = ca
+        if auth:
+            opts.update(user="nudge", password="env:" + PASSWORD_ENV)
+    opts.update(extra)
+    return opts
+
+
+class Orders:
+    """The scheduler, as far as the mail-sender can tell."""
+
+    def __init__(self, p, name="scheduler"):
+        self.server = JournalServer(p.ctx, p.endpoint(name, "out"))
+        self.n = 0
+
+    def send(self, body):
+        self.server.append("send.email", body)
+
+    def tick(self, minutes):
+        self.n += 1
+        self.server.append("tick", {"id": "tick-%d" % self.n, "user": "", "time": iso(minutes)})
+
+    def pump(self, duration=0.05):
+        self.server.serve(duration)
+
+    def close(self):
+        self.server.close()
+
+
+class Journal:
+    """The mail-sender's durable output, read as its consumer "scheduler" would."""
+
+    def __init__(self, p, stage="mail-sender", consumer="reader", window=50000):
+        self.sock = p.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, consumer.encode())
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.connect(p.endpoint(stage, "out"))
+        self.window = window
+        self.position = 0
+        self.messages = []
+        self.sock.send_multipart([b"HELLO", b"0", str(window).encode()])
+
+    def poll(self, timeout=0.2):
+        """Reads what arrives within timeout; says HELLO again if nothing
+        did (the stage may have restarted and forgotten us)."""
+        deadline, before = time.time() + timeout, self.position
+        while time.time() < deadline:
+            if not self.sock.poll(20):
+                continue
+            while self.sock.poll(0):
+                frames = self.sock.recv_multipart()
+                if frames[0] == b"MSG" and int(frames[1]) == self.position + 1:
+                    self.position += 1
+                    self.messages.append((frames[2].decode(), json.loads(frames[3])))
+                elif frames[0] == b"POS" and int(frames[1]) == self.position + 1:
+                    self.position = int(frames[2])
+                elif frames[0] == b"MSG" and int(frames[1]) > self.position + 1:
+                    self.sock.send_multipart([b"HELLO", str(self.position).encode(),
+                                              str(self.window).encode()])
+            self.sock.send_multipart([b"ACK", str(self.position).encode(), str(self.window).encode()])
+        if self.position == before:
+            self.sock.send_multipart([b"HELLO", str(self.position).encode(), str(self.window).encode()])
+        return self.messages
+
+    def feedback(self, kind=None):
+        return [b for t, b in self.messages if t.startswith("feedback.")
+                and (kind is None or t == "feedback." + kind)]
+
+    def close(self):
+        self.sock.close(0)
+
+
+def parse(data):
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def wait(predicate, pumps, timeout=20.0):
+    """Runs every pump until predicate() is true; returns its last value."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        for pump in pumps:
+            pump()

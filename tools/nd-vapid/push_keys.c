@@ -1,0 +1,1 @@
+../../pipeline/push-sender/push_keys.c
