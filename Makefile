@@ -78,10 +78,15 @@ run: all $(BIN)/nd-supervisor
 
 # Every test, on the normal build and again under ASan+UBSan; the last
 # line is the combined "N passed, N failed".
-test: all
+test: all tests/e2e/node_modules/.installed
 	@$(MAKE) --no-print-directory SAN=1 all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/all bin build-san/bin
+
+# The third-party clients the end-to-end tests drive (npm, pinned by the lock file).
+tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json | $(BUILD)/.deps
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # Reference supervisor configs for the shipped pipeline (test_supervisor checks them).
 supervisor: $(BIN)/nd-supervisor
