@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <czmq.h>
 #include "nd.h"
+#include "nd_json.h"
 
 /*  Limits and modes every intake thread works with; set at setup, then
     read-only, so threads share it without locking.                       */

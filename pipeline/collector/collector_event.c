@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include "collector.h"
@@ -189,7 +190,8 @@ static void s_merge (json_t *event, const char *name, json_t *outer)
 
 static int s_check_size (json_t *event, const collector_envelope_t *envelope, char *reason)
 {
-    size_t size = json_dumpb (event, NULL, 0, JSON_COMPACT);
+    size_t size = 0;
+    free (nd_json_dump (event, &size));
     if (size <= envelope->limits->max_event)
         return 0;
     snprintf (reason, COLLECTOR_REASON_MAX, "event is %zu bytes, more than max-event %zu",

@@ -310,8 +310,9 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
                   request->size + request->discarded, request->limit);
         return s_refuse (self, connection, url, MHD_HTTP_CONTENT_TOO_LARGE, reason, NULL);
     }
-    json_error_t error;
-    json_t *root = json_loadb (request->body ? request->body : "", request->size, 0, &error);
+    char error [120] = "";
+    json_t *root = nd_json_parse (request->body ? request->body : "", request->size,
+                                  error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
     //  the key in the body
     if (!request->authorized
@@ -323,14 +324,10 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     }
     enum MHD_Result result;
     if (!root) {
-        //  jansson's text quotes the input, which may hold contact details:
-        //  the client hears it, the log does not
-        snprintf (reason, sizeof reason, "malformed JSON at line %d column %d",
-                  error.line, error.column);
-        s_log_refusal (self, url, MHD_HTTP_BAD_REQUEST, reason);
-        snprintf (reason, sizeof reason, "malformed JSON: %.80s at line %d column %d",
-                  error.text, error.line, error.column);
-        result = s_respond (connection, MHD_HTTP_BAD_REQUEST, s_failure (reason, NULL), NULL);
+        //  The reason names the fault and its byte offset, never the input
+        //  (which may hold contact details), so the log may have it too
+        snprintf (reason, sizeof reason, "malformed JSON: %s", error);
+        result = s_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST, reason, NULL);
     }
     else
     if (!json_is_object (root))

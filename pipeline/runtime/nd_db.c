@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nd.h"
+#include "nd_json.h"
 
 void nd_key_init (nd_key_t *key)
 {
@@ -122,10 +123,10 @@ int nd_db_get_json (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, json_t **val
     int rc = s_get (txn, dbi, key, &data);
     if (rc)
         return rc;
-    json_error_t error;
-    *value = json_loadb (data.mv_data, data.mv_size, 0, &error);
+    char error [120] = "";
+    *value = nd_json_parse ((const char *) data.mv_data, data.mv_size, error, sizeof error);
     if (!*value) {
-        nd_log ("stored JSON does not parse: %s", error.text);
+        nd_log ("stored JSON does not parse: %s", error);
         return -1;
     }
     return 0;
@@ -133,10 +134,11 @@ int nd_db_get_json (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, json_t **val
 
 int nd_db_put_json (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, const json_t *value)
 {
-    char *text = json_dumps (value, JSON_COMPACT);
+    size_t size;
+    char *text = nd_json_dump (value, &size);
     if (!text)
         return -1;
-    int rc = nd_db_put_raw (txn, dbi, key, text, strlen (text));
+    int rc = nd_db_put_raw (txn, dbi, key, text, size);
     free (text);
     return rc;
 }

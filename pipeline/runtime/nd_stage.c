@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <sys/stat.h>
 #include "nd_private.h"
+#include "nd_json.h"
 
 #define MAX_INPUTS 16
 
@@ -350,13 +351,13 @@ static void s_apply_raw (nd_stage_t *stage, nd_inlink_t *link, nd_rawmsg_t *raw)
                 ? zmq_msg_size (&raw->topic) : sizeof topic - 1;
     memcpy (topic, zmq_msg_data (&raw->topic), size);
     topic [size] = 0;
-    json_error_t error;
+    char error [120] = "";
     nd_msg_t msg = { nd_inlink_upstream (link), raw->seq, topic, NULL, 0 };
-    msg.body = json_loadb ((const char *) zmq_msg_data (&raw->body), zmq_msg_size (&raw->body),
-                           0, &error);
+    msg.body = nd_json_parse ((const char *) zmq_msg_data (&raw->body), zmq_msg_size (&raw->body),
+                              error, sizeof error);
     if (!msg.body || !json_is_object (msg.body)) {
         char reason [200];
-        snprintf (reason, sizeof reason, "body is not a JSON object: %s", msg.body ? "" : error.text);
+        snprintf (reason, sizeof reason, "body is not a JSON object: %s", msg.body ? "" : error);
         nd_stage_reject (stage, &msg, reason);
         json_decref (msg.body);
         return;
@@ -620,9 +621,10 @@ int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
     if (!json_object_get (body, "time"))
         json_object_set_new (body, "time",
                              json_string (nd_time_format (nd_clock_now (stage->clock), stamp)));
-    char *text = json_dumps (body, JSON_COMPACT);
+    size_t size;
+    char *text = nd_json_dump (body, &size);
     uint64_t seq;
-    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, strlen (text), &seq)) {
+    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, &seq)) {
         free (text);
         return -1;
     }

@@ -28,7 +28,7 @@ def refusals(p):
     check("malformed JSON is 400", status == 400, (status, body))
     check("malformed JSON says where", isinstance(body, dict) and
           body.get("success") is False and "malformed JSON" in body.get("reason", "") and
-          "line 1" in body.get("reason", ""), body)
+          "at byte 25" in body.get("reason", ""), body)
 
     status, body = p.post("/v1/track", track("k-1"), key="not-the-key")
     check("wrong write key is 401", status == 401 and body.get("success") is False, (status, body))
