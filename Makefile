@@ -29,8 +29,8 @@ DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
-STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender
-TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid
+STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 
 .PHONY: all deps run test bench bench-programs bench-scheduler bench-senders clean supervisor
@@ -66,6 +66,8 @@ $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 # The sms-sender's quiet-hours guard reads zones with the scheduler's TZif reader.
 $(BIN)/sms-sender: $(BUILD)/pipeline/scheduler/tz.o
+# So do the chat-bridge's business hours.
+$(BIN)/chat-bridge: $(BUILD)/pipeline/scheduler/tz.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

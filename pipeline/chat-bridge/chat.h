@@ -1,0 +1,186 @@
+/*  chat.h - the chat-bridge's classes, shared by its source files.
+
+    chat_inbox     requests from other threads (the shoppers' HTTP
+                   requests, the operator channels) to the loop, each
+                   answered after the transaction that applied it commits;
+                   and a "something new was committed" signal for long
+                   polls and event streams
+    chat_people    who a visitor is to the shop: ids, cart, views,
+                   segments, orders, earlier chats, read from the
+                   pipeline; the summary an operator sees
+    chat_talk      conversations and transcripts in LMDB, and what
+                   happens on each shopper and operator message
+    chat_hours     business hours in the shop's time zone
+    chat_http      the shoppers' HTTP server and the widget
+    chat_channel   one small interface per operator channel:
+                   chat_telegram.c (Bot API), chat_console.c (nd-chat
+                   over ZeroMQ); a new channel is one new file
+
+    Threads: only the loop's thread writes LMDB. HTTP request threads
+    read it (short read transactions; the environment is MDB_NOTLS) to
+    answer long polls; everything that changes state goes through the
+    inbox.                                                               */
+#ifndef CHAT_H_INCLUDED
+#define CHAT_H_INCLUDED
+
+#include <czmq.h>
+#include "nd.h"
+
+#define CHAT_TEXT_MAX 4000          //  bytes of one message
+#define CHAT_ID_MAX 200             //  bytes of an anonymousId or userId
+
+/* ---------------------------------------------------------- events */
+
+typedef enum {
+    CHAT_SHOPPER_SAY,           //  a shopper's message (and e-mail address, if given)
+    CHAT_SHOPPER_END,           //  the shopper closed the chat
+    CHAT_OPERATOR_SAY,          //  an operator's reply to a conversation
+    CHAT_OPERATOR_END,          //  an operator closes a conversation
+    CHAT_OPERATOR_PRESENCE,     //  text: online | offline | auto | here | gone
+    CHAT_OPERATOR_LIST,         //  open conversations, as an answer
+    CHAT_OPERATOR_SHOW,         //  one conversation's summary and transcript
+    CHAT_NOTE_SENT,             //  a channel delivered durable note number
+    CHAT_CURSOR                 //  a channel read its updates up to number
+} chat_kind_t;
+
+/*  One thing another thread asks of the loop. The strings are the
+    event's (chat_event_clear frees them); the loop fills in the answer. */
+typedef struct {
+    chat_kind_t kind;
+    char *conversation;         //  "c7"
+    char *token;                //  the conversation's secret, from the shopper
+    char *anonymous_id;
+    char *user_id;
+    char *text;
+    char *email;
+    char *client_id;            //  the widget's id for a message: a retry is not a second message
+    char *channel;              //  "telegram", "console"
+    char *operator;             //  "telegram", "console:anna"
+    char *operator_name;        //  shown to the shopper: "Anna"
+    uint64_t number;            //  note number, cursor
+    //  The loop's answer
+    int status;                 //  HTTP status for a shopper's request
+    char *answer;               //  JSON for HTTP, one text for an operator
+} chat_event_t;
+
+void chat_event_clear (chat_event_t *event);
+/*  strdup that keeps NULL.                                              */
+char *chat_strdup (const char *text);
+
+/* ----------------------------------------------------------- inbox */
+
+typedef struct _chat_inbox_t chat_inbox_t;
+typedef int (chat_apply_fn) (void *arg, MDB_txn *txn, chat_event_t *event);
+
+chat_inbox_t *chat_inbox_new (nd_stage_t *stage);
+void chat_inbox_destroy (chat_inbox_t **self_p);
+/*  Hands count events to the loop and waits until the transaction that
+    applied them committed. 0 when it did, -1 when it did not (or the
+    stage is stopping); the events' answers are filled in either way.   */
+int chat_inbox_submit (chat_inbox_t *self, chat_event_t *events, size_t count);
+/*  Hands one event over without waiting; the inbox takes its strings.  */
+void chat_inbox_post (chat_inbox_t *self, chat_event_t *event);
+/*  In the loop's transaction: applies every waiting event.              */
+int chat_inbox_drain (chat_inbox_t *self, MDB_txn *txn, chat_apply_fn *apply, void *arg);
+/*  After the loop's commit (rc 0) or abort: wakes the waiting requests;
+    fresh says whether the transaction added lines to a transcript.     */
+void chat_inbox_committed (chat_inbox_t *self, int rc, bool fresh);
+/*  Transcripts' version: waits until it is past seen or timeout_ms ends;
+    returns the current version. Returns 0 when the stage is stopping.  */
+uint64_t chat_inbox_version (chat_inbox_t *self);
+uint64_t chat_inbox_wait (chat_inbox_t *self, uint64_t seen, int64_t timeout_ms);
+/*  Stopping: waiting requests give up.                                  */
+void chat_inbox_close (chat_inbox_t *self);
+
+/* ---------------------------------------------------------- people */
+
+typedef struct _chat_people_t chat_people_t;
+chat_people_t *chat_people_new (MDB_txn *txn);
+void chat_people_destroy (chat_people_t **self_p);
+/*  Learns from one pipeline message (segmenter output). 0 / -1.         */
+int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg);
+/*  The visitor id the sessionizer gave these ids, into visitor; or the
+    anonymousId (or userId) itself when the pipeline has not seen them. */
+void chat_people_resolve (chat_people_t *self, MDB_txn *txn, const char *anonymous_id,
+                          const char *user_id, char *visitor, size_t size);
+/*  The stored summary (JSON, the caller's), or an empty object.         */
+json_t *chat_people_get (chat_people_t *self, MDB_txn *txn, const char *visitor);
+/*  Remembers a finished conversation and an address the shopper gave.  */
+int chat_people_note_chat (chat_people_t *self, MDB_txn *txn, const char *visitor,
+                           const char *started, const char *first_line, const char *email);
+/*  The operators' view: several lines, the caller's.                    */
+char *chat_people_summary (const json_t *person, const char *visitor);
+size_t chat_people_count (chat_people_t *self, MDB_txn *txn);
+
+/* ----------------------------------------------------------- hours */
+
+typedef struct _chat_hours_t chat_hours_t;
+/*  "always", "never", or "mon-fri 09:00-18:00, sat 10:00-14:00" in zone
+    (an IANA name). NULL with a reason.                                  */
+chat_hours_t *chat_hours_new (const char *spec, const char *zone, char *reason, size_t size);
+void chat_hours_destroy (chat_hours_t **self_p);
+bool chat_hours_open (chat_hours_t *self, int64_t utc_ms);
+void chat_hours_test (bool verbose);
+
+/* --------------------------------------------------------- channel */
+
+/*  An operator channel. new() reads its options (under its own name in
+    the stage's section), starts what threads it needs and submits what
+    operators say through the inbox; deliver() is called by the loop
+    after a commit and must not block.                                    */
+typedef struct {
+    const char *name;           //  "telegram", "console"; the option section
+    /*  Notes kept in LMDB until the channel says CHAT_NOTE_SENT (a remote
+        service); else notes go to whoever is connected, once.          */
+    bool durable;
+    void *(*create) (nd_stage_t *stage, chat_inbox_t *inbox, uint64_t cursor);
+    void (*deliver) (void *self, uint64_t number, const char *conversation, const char *text);
+    void (*destroy) (void **self_p);
+} chat_channel_t;
+
+extern const chat_channel_t chat_telegram_channel;
+extern const chat_channel_t chat_console_channel;
+
+/* ------------------------------------------------------------ talk */
+
+typedef struct _chat_talk_t chat_talk_t;
+/*  Reads the talk options (hours, timezone, support-mailbox, idle-timeout,
+    texts) and opens the conversations' databases. NULL after logging.  */
+chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people);
+void chat_talk_destroy (chat_talk_t **self_p);
+/*  Registers a channel's running instance: notes go to it.              */
+void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, void *instance);
+/*  The stored cursor of a channel (0 if none).                          */
+uint64_t chat_talk_cursor (chat_talk_t *self, MDB_txn *txn, const char *channel);
+/*  Hands the durable notes still undelivered to their channels.         */
+int chat_talk_resend (chat_talk_t *self, MDB_txn *txn);
+/*  Applies one event from the inbox (chat_apply_fn).                    */
+int chat_talk_apply (void *self, MDB_txn *txn, chat_event_t *event);
+/*  Ends conversations idle for longer than idle-timeout.               */
+int chat_talk_timers (chat_talk_t *self, MDB_txn *txn, int64_t now);
+/*  After the commit: delivers the notes it made (rc 0) or drops them;
+    returns whether transcripts changed.                                  */
+bool chat_talk_committed (chat_talk_t *self, int rc);
+/*  For HTTP threads: the lines of conversation after seq, as a JSON
+    array (the caller's), if token is the conversation's; NULL if not
+    (status 403 or 404 in *status).                                       */
+json_t *chat_talk_lines (chat_talk_t *self, const char *conversation, const char *token,
+                         uint64_t after, int *status);
+void chat_talk_stats (chat_talk_t *self, json_t *stats);
+
+/* ------------------------------------------------------------ http */
+
+typedef struct _chat_http_t chat_http_t;
+chat_http_t *chat_http_new (nd_stage_t *stage, chat_inbox_t *inbox, chat_talk_t *talk);
+void chat_http_destroy (chat_http_t **self_p);
+void chat_http_stats (chat_http_t *self, json_t *stats);
+
+/* ------------------------------------------------------------ misc */
+
+/*  For logs: "e***@example.com".                                       */
+const char *chat_mask_email (const char *address, char *out, size_t size);
+/*  A plausible e-mail address: one '@', a dot in the domain, no spaces
+    or controls, at most 254 bytes.                                      */
+bool chat_email_ok (const char *address);
+
+#endif

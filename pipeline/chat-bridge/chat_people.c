@@ -1,0 +1,351 @@
+/*  chat_people - what an operator should know before answering.
+
+    The chat-bridge reads the segmenter's output (the sessionizer's
+    events, annotated with segments and the visitor's counters) and keeps
+    per visitor, in its own LMDB, a small summary: name and e-mail from
+    the traits, the cart and its value, the last products viewed, the
+    segments, orders and spend, and the conversations they had before.
+
+    The widget knows a browser's anonymousId and, once logged in, the
+    shop's userId; the pipeline knows the visitor id the sessionizer gave
+    them. Every event carries both, so the ids database maps
+        "a:" anonymousId, "u:" userId  ->  visitor
+    and a merged-away visitor ("v:" loser) to the one that survived.    */
+#include "chat.h"
+
+#define s_VIEWED_MAX 5
+#define s_ALIAS_DEPTH 8
+
+struct _chat_people_t {
+    MDB_dbi ids;
+    MDB_dbi people;
+};
+
+chat_people_t *chat_people_new (MDB_txn *txn)
+{
+    chat_people_t *self = (chat_people_t *) zmalloc (sizeof *self);
+    if (nd_db_open (txn, "ids", &self->ids) || nd_db_open (txn, "people", &self->people))
+        chat_people_destroy (&self);
+    return self;
+}
+
+void chat_people_destroy (chat_people_t **self_p)
+{
+    free (*self_p);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- ids */
+
+static void s_id_key (nd_key_t *key, char kind, const char *id)
+{
+    char prefix [3] = { kind, ':', 0 };
+    nd_key_init (key);
+    nd_key_str (key, prefix);
+    nd_key_str (key, id);
+}
+
+static int s_id_get (chat_people_t *self, MDB_txn *txn, char kind, const char *id,
+                     char *out, size_t size)
+{
+    if (!id || !*id || strlen (id) > CHAT_ID_MAX)
+        return ND_NOTFOUND;
+    nd_key_t key;
+    s_id_key (&key, kind, id);
+    MDB_val k = nd_key_val (&key), data;
+    int rc = mdb_get (txn, self->ids, &k, &data);
+    if (rc == MDB_NOTFOUND)
+        return ND_NOTFOUND;
+    if (rc)
+        return nd_db_error (rc, "ids");
+    snprintf (out, size, "%.*s", (int) data.mv_size, (const char *) data.mv_data);
+    return 0;
+}
+
+static int s_id_put (chat_people_t *self, MDB_txn *txn, char kind, const char *id,
+                     const char *visitor)
+{
+    if (!id || !*id || strlen (id) > CHAT_ID_MAX || !visitor || !*visitor)
+        return 0;
+    char known [CHAT_ID_MAX + 1];
+    if (s_id_get (self, txn, kind, id, known, sizeof known) == 0 && streq (known, visitor))
+        return 0;
+    nd_key_t key;
+    s_id_key (&key, kind, id);
+    return nd_db_put_raw (txn, self->ids, &key, visitor, strlen (visitor));
+}
+
+void chat_people_resolve (chat_people_t *self, MDB_txn *txn, const char *anonymous_id,
+                          const char *user_id, char *visitor, size_t size)
+{
+    if (s_id_get (self, txn, 'u', user_id, visitor, size)
+    &&  s_id_get (self, txn, 'a', anonymous_id, visitor, size)) {
+        snprintf (visitor, size, "%s", user_id && *user_id ? user_id
+                                       : anonymous_id ? anonymous_id : "");
+        return;
+    }
+    char next [CHAT_ID_MAX + 1];
+    for (int depth = 0; depth < s_ALIAS_DEPTH
+                     && s_id_get (self, txn, 'v', visitor, next, sizeof next) == 0; depth++)
+        snprintf (visitor, size, "%s", next);
+}
+
+/* ------------------------------------------------------------ summary */
+
+json_t *chat_people_get (chat_people_t *self, MDB_txn *txn, const char *visitor)
+{
+    json_t *person = NULL;
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, visitor ? visitor : "");
+    if (key.overflow || nd_db_get_json (txn, self->people, &key, &person) || !json_is_object (person)) {
+        json_decref (person);
+        person = json_object ();
+    }
+    return person;
+}
+
+static int s_put (chat_people_t *self, MDB_txn *txn, const char *visitor, json_t *person)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, visitor);
+    return key.overflow ? 0 : nd_db_put_json (txn, self->people, &key, person);
+}
+
+static void s_traits (json_t *person, json_t *traits)
+{
+    if (!json_is_object (traits))
+        return;
+    const char *email = json_string_value (json_object_get (traits, "email"));
+    const char *first = json_string_value (json_object_get (traits, "firstName"));
+    const char *last = json_string_value (json_object_get (traits, "lastName"));
+    const char *name = json_string_value (json_object_get (traits, "name"));
+    if (email && chat_email_ok (email))
+        json_object_set_new (person, "email", json_string (email));
+    if (name && *name)
+        json_object_set_new (person, "name", json_string (name));
+    else
+    if (first && *first)
+        json_object_set_new (person, "name", json_sprintf ("%s%s%s", first, last ? " " : "",
+                                                           last ? last : ""));
+}
+
+//  The last few products viewed, newest first, each once.
+static void s_viewed (json_t *person, const json_t *body)
+{
+    json_t *properties = json_object_get (body, "properties");
+    const char *name = json_string_value (json_object_get (properties, "name"));
+    if (!name)
+        name = json_string_value (json_object_get (properties, "product_id"));
+    if (!name || !*name)
+        return;
+    json_t *viewed = json_object_get (person, "viewed");
+    json_t *fresh = json_array ();
+    json_array_append_new (fresh, json_string (name));
+    size_t index;
+    json_t *item;
+    json_array_foreach (viewed, index, item)
+        if (json_array_size (fresh) < s_VIEWED_MAX && !streq (json_string_value (item) ?: "", name))
+            json_array_append (fresh, item);
+    json_object_set_new (person, "viewed", fresh);
+}
+
+static void s_counters (json_t *person, const json_t *profile)
+{
+    const char *fields [] = { "orders", "spend", "visits", NULL };
+    for (int i = 0; fields [i]; i++) {
+        json_t *value = json_object_get (profile, fields [i]);
+        if (json_is_number (value))
+            json_object_set (person, fields [i], value);
+    }
+    json_t *last = json_object_get (profile, "last_order");
+    if (last && !json_is_null (last))
+        json_object_set (person, "last_order", last);
+}
+
+int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    const json_t *body = msg->body;
+    const char *visitor = json_string_value (json_object_get (body, "user"));
+    if (!visitor || !*visitor || strlen (visitor) > CHAT_ID_MAX)
+        return 0;
+    if (streq (msg->topic, "visitor.merged")) {
+        const char *loser = json_string_value (json_object_get (body, "merged"));
+        return loser && !streq (loser, visitor) ? s_id_put (self, txn, 'v', loser, visitor) : 0;
+    }
+    int rc = s_id_put (self, txn, 'a', json_string_value (json_object_get (body, "anonymousId")),
+                       visitor)
+          || s_id_put (self, txn, 'u', json_string_value (json_object_get (body, "userId")),
+                       visitor) ? -1 : 0;
+    const char *lists [] = { "anonymousIds", "userIds" };
+    for (int l = 0; l < 2 && rc == 0; l++) {
+        size_t index;
+        json_t *id;
+        json_array_foreach (json_object_get (body, lists [l]), index, id)
+            if (rc == 0)
+                rc = s_id_put (self, txn, l ? 'u' : 'a', json_string_value (id), visitor);
+    }
+    if (rc)
+        return -1;
+    json_t *person = chat_people_get (self, txn, visitor);
+    json_t *before = json_deep_copy (person);
+    json_t *segments = json_object_get (body, "segments");
+    if (json_is_array (segments))
+        json_object_set (person, "segments", segments);
+    s_counters (person, json_object_get (body, "profile"));
+    s_traits (person, json_object_get (body, "traits"));
+    if (streq (msg->topic, "cart.updated") && json_is_object (json_object_get (body, "cart")))
+        json_object_set (person, "cart", json_object_get (body, "cart"));
+    else
+    if (streq (msg->topic, "event.track")
+    &&  streq (json_string_value (json_object_get (body, "event")) ?: "", "Product Viewed"))
+        s_viewed (person, body);
+    else
+    if (streq (msg->topic, "order.completed")) {
+        json_object_set_new (person, "cart", json_object ());
+        json_object_set (person, "last_order", json_object_get (body, "time"));
+    }
+    if (!json_equal (before, person))
+        rc = s_put (self, txn, visitor, person);
+    json_decref (before);
+    json_decref (person);
+    return rc;
+}
+
+int chat_people_note_chat (chat_people_t *self, MDB_txn *txn, const char *visitor,
+                           const char *started, const char *first_line, const char *email)
+{
+    if (!visitor || !*visitor)
+        return 0;
+    json_t *person = chat_people_get (self, txn, visitor);
+    if (started) {
+        json_t *chats = json_object_get (person, "chats");
+        json_int_t count = json_integer_value (json_object_get (chats, "count"));
+        json_object_set_new (person, "chats", json_pack ("{s:I, s:s, s:s}", "count", count + 1,
+                             "last", started, "about", first_line ? first_line : ""));
+    }
+    if (email && chat_email_ok (email) && !json_object_get (person, "email"))
+        json_object_set_new (person, "email", json_string (email));
+    int rc = s_put (self, txn, visitor, person);
+    json_decref (person);
+    return rc;
+}
+
+static void s_line (zchunk_t *out, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_line (zchunk_t *out, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    char *text = zsys_vprintf (format, args);
+    va_end (args);
+    zchunk_extend (out, text, strlen (text));
+    zchunk_extend (out, "\n", 1);
+    zstr_free (&text);
+}
+
+static void s_money (char *out, size_t size, double value, const char *currency)
+{
+    snprintf (out, size, "%.2f%s%s", value, currency ? " " : "", currency ? currency : "");
+}
+
+static void s_join (char *out, size_t size, const json_t *array, const char *field)
+{
+    out [0] = 0;
+    size_t index, used = 0;
+    json_t *item;
+    json_array_foreach (array, index, item) {
+        const char *text = field ? json_string_value (json_object_get (item, field))
+                                 : json_string_value (item);
+        if (text && used < size)
+            used += (size_t) snprintf (out + used, size - used, "%s%s", used ? ", " : "", text);
+    }
+}
+
+char *chat_people_summary (const json_t *person, const char *visitor)
+{
+    zchunk_t *out = zchunk_new (NULL, 512);
+    char text [600], money [64];
+    const char *name = json_string_value (json_object_get (person, "name"));
+    char masked [128];
+    const char *email = json_string_value (json_object_get (person, "email"));
+    s_line (out, "Visitor: %s (%s)%s%s", name ? name : "unknown", visitor,
+            email ? ", e-mail " : "", email ? chat_mask_email (email, masked, sizeof masked) : "");
+    json_t *cart = json_object_get (person, "cart");
+    json_t *items = json_object_get (cart, "items");
+    if (json_array_size (items)) {
+        size_t index, used = 0;
+        json_t *item;
+        text [0] = 0;
+        json_array_foreach (items, index, item)
+            if (used < sizeof text)
+                used += (size_t) snprintf (text + used, sizeof text - used, "%s%s x%lld",
+                    used ? ", " : "", json_string_value (json_object_get (item, "name")) ?: "?",
+                    (long long) (json_integer_value (json_object_get (item, "quantity")) ?: 1));
+        s_money (money, sizeof money, json_number_value (json_object_get (cart, "value")),
+                 json_string_value (json_object_get (cart, "currency")));
+        s_line (out, "Cart: %s (%s)", text, money);
+    }
+    else
+        s_line (out, "Cart: empty");
+    s_join (text, sizeof text, json_object_get (person, "viewed"), NULL);
+    if (*text)
+        s_line (out, "Viewed: %s", text);
+    s_join (text, sizeof text, json_object_get (person, "segments"), NULL);
+    s_line (out, "Segments: %s", *text ? text : "none");
+    json_int_t orders = json_integer_value (json_object_get (person, "orders"));
+    if (orders) {
+        s_money (money, sizeof money, json_number_value (json_object_get (person, "spend")),
+                 json_string_value (json_object_get (cart, "currency")));
+        const char *last = json_string_value (json_object_get (person, "last_order"));
+        s_line (out, "Orders: %lld, %s spent%s%.10s", (long long) orders, money,
+                last ? ", last " : "", last ? last : "");
+    }
+    else
+        s_line (out, "Orders: none");
+    json_t *chats = json_object_get (person, "chats");
+    if (chats)
+        s_line (out, "Earlier chats: %lld, last %.10s about \"%.80s\"",
+                (long long) json_integer_value (json_object_get (chats, "count")),
+                json_string_value (json_object_get (chats, "last")) ?: "",
+                json_string_value (json_object_get (chats, "about")) ?: "");
+    else
+        s_line (out, "Earlier chats: none");
+    char *summary = strndup ((char *) zchunk_data (out), zchunk_size (out));
+    zchunk_destroy (&out);
+    return summary;
+}
+
+size_t chat_people_count (chat_people_t *self, MDB_txn *txn)
+{
+    MDB_stat stat;
+    return mdb_stat (txn, self->people, &stat) == 0 ? stat.ms_entries : 0;
+}
+
+/* --------------------------------------------------------------- misc */
+
+bool chat_email_ok (const char *address)
+{
+    if (!address)
+        return false;
+    size_t size = strlen (address);
+    const char *at = strchr (address, '@');
+    if (size < 3 || size > 254 || !at || at == address || strchr (at + 1, '@')
+    ||  !strchr (at + 1, '.') || at [1] == '.' || address [size - 1] == '.')
+        return false;
+    for (const char *p = address; *p; p++)
+        if ((unsigned char) *p <= ' ' || *p == '<' || *p == '>' || *p == '"' || *p == ','
+        ||  *p == ';' || *p == '(' || *p == ')' || *p == '\\' || (unsigned char) *p >= 0x7f)
+            return false;
+    return true;
+}
+
+const char *chat_mask_email (const char *address, char *out, size_t size)
+{
+    const char *at = address ? strchr (address, '@') : NULL;
+    if (!at || at == address)
+        snprintf (out, size, "***");
+    else
+        snprintf (out, size, "%c***%s", address [0], at);
+    return out;
+}

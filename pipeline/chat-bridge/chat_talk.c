@@ -1,0 +1,1008 @@
+/*  chat_talk - conversations, transcripts, and who answers them.
+
+    A conversation starts with a shopper's first message. If an operator
+    is available - one who said "online", or one in "auto" (the default)
+    while the business hours are open - every channel gets a note with
+    the visitor's summary and the message, and the conversation goes on
+    until an operator or the shopper ends it, or nothing is said in it
+    for idle-timeout. If nobody is available the shopper is told the
+    answer comes by e-mail: with an address (the profile's, or one given
+    in the widget) the question goes at once to support-mailbox as a
+    send.email order for the mail-sender, Reply-To the shopper, and the
+    conversation ends; without one the shopper is asked for it first.
+
+    Every change and what it causes - lines, chat.started, chat.message,
+    chat.ended, send.email, notes for operators - commits in one
+    transaction. Databases:
+        conversations   id -> {id, user, anonymousId, userId, token, state,
+                        started, lines, idle_due, email, name}
+        open            id -> "" while a conversation is open
+        lines           id, u64 seq -> {seq, from, name, text, time}
+        seen            id, client id -> "" (a widget's retry is not a new line)
+        idle            i64 due, id -> "": the idle timers
+        notes           channel, u64 number -> {conversation, text}: not yet
+                        confirmed by a durable channel
+        presence        operator -> {state, since}
+        counters        "conversation", "note", "cursor/<channel>" -> u64  */
+#include <assert.h>
+#include <openssl/crypto.h>
+#include "nd_json.h"
+#include "chat.h"
+
+#define s_CHANNELS_MAX 4
+#define s_SHOW_LINES 30
+
+typedef struct {
+    const chat_channel_t *channel;
+    void *instance;
+} s_channel_t;
+
+typedef struct {
+    uint64_t number;
+    char *conversation;
+    char *text;
+    const chat_channel_t *only;     //  NULL: every channel
+} s_note_t;
+
+struct _chat_talk_t {
+    nd_stage_t *stage;
+    chat_people_t *people;
+    chat_hours_t *hours;
+    MDB_dbi conversations, open, lines, seen, idle, notes, presence, counters;
+    char *support;              //  the support mailbox
+    int64_t idle_timeout;
+    char *text_email;           //  what the shopper is told
+    char *text_ask;
+    char *text_ended;
+    s_channel_t channels [s_CHANNELS_MAX];
+    size_t channel_count;
+    zlist_t *pending;           //  notes made in the open transaction
+    bool fresh;                 //  lines added in the open transaction
+    uint64_t started, emailed, messages;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static json_t *s_parse (const MDB_val *data)
+{
+    return nd_json_parse ((const char *) data->mv_data, data->mv_size, NULL, 0);
+}
+
+static int s_counter (chat_talk_t *self, MDB_txn *txn, const char *name, uint64_t *value)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, name);
+    *value = 0;
+    return nd_db_get_u64 (txn, self->counters, &key, value) < 0 ? -1 : 0;
+}
+
+static int s_counter_set (chat_talk_t *self, MDB_txn *txn, const char *name, uint64_t value)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, name);
+    return nd_db_put_u64 (txn, self->counters, &key, value);
+}
+
+//  The next number of a counter, stored.
+static int s_next (chat_talk_t *self, MDB_txn *txn, const char *name, uint64_t *value)
+{
+    if (s_counter (self, txn, name, value))
+        return -1;
+    (*value)++;
+    return s_counter_set (self, txn, name, *value);
+}
+
+static void s_id_key (nd_key_t *key, const char *conversation)
+{
+    nd_key_init (key);
+    nd_key_str (key, conversation);
+}
+
+static json_t *s_load (chat_talk_t *self, MDB_txn *txn, const char *conversation)
+{
+    if (!conversation || strlen (conversation) > 40)
+        return NULL;
+    nd_key_t key;
+    s_id_key (&key, conversation);
+    json_t *record = NULL;
+    if (nd_db_get_json (txn, self->conversations, &key, &record) || !json_is_object (record)) {
+        json_decref (record);
+        return NULL;
+    }
+    return record;
+}
+
+static int s_store (chat_talk_t *self, MDB_txn *txn, json_t *record)
+{
+    nd_key_t key;
+    s_id_key (&key, json_string_value (json_object_get (record, "id")));
+    return nd_db_put_json (txn, self->conversations, &key, record);
+}
+
+static const char *s_str (const json_t *record, const char *field)
+{
+    return json_string_value (json_object_get (record, field));
+}
+
+static bool s_token_ok (const json_t *record, const char *token)
+{
+    const char *known = s_str (record, "token");
+    return known && token && strlen (known) == strlen (token)
+        && CRYPTO_memcmp (known, token, strlen (known)) == 0;
+}
+
+static void s_answer (chat_event_t *event, int status, json_t *answer)
+{
+    event->status = status;
+    free (event->answer);
+    event->answer = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+}
+
+static void s_reply (chat_event_t *event, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_reply (chat_event_t *event, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    free (event->answer);
+    event->answer = zsys_vprintf (format, args);
+    va_end (args);
+}
+
+/* -------------------------------------------------------------- notes */
+
+//  A note for the operators: kept in LMDB for durable channels until
+//  they confirm it, handed to every channel after the commit.
+static int s_note (chat_talk_t *self, MDB_txn *txn, const char *conversation, const char *text)
+{
+    uint64_t number;
+    if (self->channel_count == 0)
+        return 0;
+    if (s_next (self, txn, "note", &number))
+        return -1;
+    json_t *note = json_pack ("{s:s, s:s}", "conversation", conversation, "text", text);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < self->channel_count; i++)
+        if (self->channels [i].channel->durable) {
+            nd_key_t key;
+            nd_key_init (&key);
+            nd_key_str (&key, self->channels [i].channel->name);
+            nd_key_u64 (&key, number);
+            rc = nd_db_put_json (txn, self->notes, &key, note);
+        }
+    json_decref (note);
+    if (rc == 0) {
+        s_note_t *pending = (s_note_t *) zmalloc (sizeof *pending);
+        pending->number = number;
+        pending->conversation = strdup (conversation);
+        pending->text = strdup (text);
+        zlist_append (self->pending, pending);
+    }
+    return rc;
+}
+
+static void s_note_free (s_note_t **note_p)
+{
+    s_note_t *note = *note_p;
+    if (note) {
+        free (note->conversation);
+        free (note->text);
+        free (note);
+        *note_p = NULL;
+    }
+}
+
+bool chat_talk_committed (chat_talk_t *self, int rc)
+{
+    s_note_t *note;
+    while ((note = (s_note_t *) zlist_pop (self->pending))) {
+        for (size_t i = 0; rc == 0 && i < self->channel_count; i++)
+            if (!note->only || note->only == self->channels [i].channel)
+                self->channels [i].channel->deliver (self->channels [i].instance, note->number,
+                                                     note->conversation, note->text);
+        s_note_free (&note);
+    }
+    bool fresh = self->fresh;
+    self->fresh = false;
+    return rc == 0 && fresh;
+}
+
+typedef struct {
+    chat_talk_t *self;
+    const chat_channel_t *channel;
+} s_resend_t;
+
+static int s_resend_one (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    s_resend_t *resend = (s_resend_t *) arg;
+    json_t *note = s_parse (data);
+    if (json_is_object (note)) {
+        s_note_t *pending = (s_note_t *) zmalloc (sizeof *pending);
+        pending->number = nd_key_get_u64 (key, key->mv_size - 8);
+        pending->conversation = strdup (s_str (note, "conversation") ?: "");
+        pending->text = strdup (s_str (note, "text") ?: "");
+        pending->only = resend->channel;
+        zlist_append (resend->self->pending, pending);
+    }
+    json_decref (note);
+    return 0;
+}
+
+int chat_talk_resend (chat_talk_t *self, MDB_txn *txn)
+{
+    for (size_t i = 0; i < self->channel_count; i++) {
+        if (!self->channels [i].channel->durable)
+            continue;
+        nd_key_t prefix;
+        nd_key_init (&prefix);
+        nd_key_str (&prefix, self->channels [i].channel->name);
+        s_resend_t resend = { self, self->channels [i].channel };
+        if (nd_db_scan (txn, self->notes, &prefix, s_resend_one, &resend) < 0)
+            return -1;
+    }
+    if (zlist_size (self->pending))
+        nd_log ("%zu note%s for operators not yet confirmed: sending again",
+                zlist_size (self->pending), zlist_size (self->pending) == 1 ? "" : "s");
+    //  They are on disk already: no commit to wait for
+    chat_talk_committed (self, 0);
+    return 0;
+}
+
+/* ----------------------------------------------------------- presence */
+
+typedef struct {
+    bool hours_open;
+    bool available;
+    size_t durable_seen;        //  durable channels with an entry of their own
+    chat_talk_t *self;
+} s_presence_t;
+
+static int s_presence_one (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    s_presence_t *presence = (s_presence_t *) arg;
+    json_t *entry = s_parse (data);
+    const char *state = s_str (entry, "state") ?: "auto";
+    if (streq (state, "online") || (streq (state, "auto") && presence->hours_open))
+        presence->available = true;
+    for (size_t i = 0; i < presence->self->channel_count; i++)
+        if (presence->self->channels [i].channel->durable
+        &&  key->mv_size == strlen (presence->self->channels [i].channel->name) + 1
+        &&  memcmp (key->mv_data, presence->self->channels [i].channel->name, key->mv_size) == 0)
+            presence->durable_seen++;
+    json_decref (entry);
+    return 0;
+}
+
+//  Someone answers now: an operator who said online, or one in auto
+//  (every channel's default) while the hours are open.
+static bool s_available (chat_talk_t *self, MDB_txn *txn)
+{
+    s_presence_t presence = { chat_hours_open (self->hours, nd_stage_now (self->stage)),
+                              false, 0, self };
+    nd_key_t all;
+    nd_key_init (&all);
+    nd_db_scan (txn, self->presence, &all, s_presence_one, &presence);
+    size_t durable = 0;
+    for (size_t i = 0; i < self->channel_count; i++)
+        durable += self->channels [i].channel->durable;
+    //  A remote desk (Telegram) that never said anything is in auto
+    if (presence.hours_open && presence.durable_seen < durable)
+        presence.available = true;
+    return presence.available;
+}
+
+static int s_presence (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    const char *state = event->text ? event->text : "";
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, event->operator ? event->operator : "");
+    if (!event->operator || key.overflow)
+        return 0;
+    int rc = 0;
+    if (streq (state, "gone"))
+        rc = nd_db_del (txn, self->presence, &key) < 0 ? -1 : 0;
+    else
+    if (streq (state, "online") || streq (state, "offline") || streq (state, "auto")
+    ||  streq (state, "here")) {
+        json_t *known = NULL;
+        bool exists = nd_db_get_json (txn, self->presence, &key, &known) == 0;
+        json_decref (known);
+        if (!streq (state, "here") || !exists) {
+            char stamp [32];
+            json_t *entry = json_pack ("{s:s, s:s}", "state", streq (state, "here") ? "auto" : state,
+                "since", nd_time_format (nd_stage_now (self->stage), stamp));
+            rc = nd_db_put_json (txn, self->presence, &key, entry);
+            json_decref (entry);
+            nd_log ("operator %s: %s", event->operator, streq (state, "here") ? "connected" : state);
+        }
+    }
+    else {
+        s_reply (event, "say online, offline or auto");
+        return 0;
+    }
+    bool open = chat_hours_open (self->hours, nd_stage_now (self->stage));
+    if (rc == 0 && !streq (state, "gone"))
+        s_reply (event, "%s; business hours are %s now; chats %s answered",
+                 streq (state, "online") ? "you are online"
+                 : streq (state, "offline") ? "you are offline"
+                 : "you answer in business hours", open ? "open" : "closed",
+                 s_available (self, txn) ? "are" : "are not (they go to e-mail)");
+    return rc;
+}
+
+/* -------------------------------------------------------------- lines */
+
+//  Appends a line to the transcript; returns its seq, or 0 on error.
+static uint64_t s_line (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *from,
+                        const char *name, const char *text)
+{
+    uint64_t seq = (uint64_t) json_integer_value (json_object_get (record, "lines")) + 1;
+    char stamp [32];
+    json_t *line = json_pack ("{s:I, s:s, s:s, s:s}", "seq", (json_int_t) seq, "from", from,
+        "text", text, "time", nd_time_format (nd_stage_now (self->stage), stamp));
+    if (!line)
+        return 0;
+    if (name)
+        json_object_set_new (line, "name", json_string (name));
+    nd_key_t key;
+    s_id_key (&key, s_str (record, "id"));
+    nd_key_u64 (&key, seq);
+    int rc = nd_db_put_json (txn, self->lines, &key, line);
+    json_decref (line);
+    if (rc)
+        return 0;
+    json_object_set_new (record, "lines", json_integer ((json_int_t) seq));
+    self->fresh = true;
+    return seq;
+}
+
+static int s_emit (chat_talk_t *self, MDB_txn *txn, const char *topic, const json_t *record,
+                   json_t *body)
+{
+    json_object_set_new (body, "user", json_string (s_str (record, "user") ?: ""));
+    json_object_set_new (body, "conversation", json_string (s_str (record, "id") ?: ""));
+    const char *ids [] = { "anonymousId", "userId" };
+    for (int i = 0; i < 2; i++)
+        if (s_str (record, ids [i]))
+            json_object_set_new (body, ids [i], json_string (s_str (record, ids [i])));
+    int rc = nd_emit (self->stage, txn, topic, body);
+    json_decref (body);
+    return rc;
+}
+
+//  The conversation was active: its idle timer moves.
+static int s_touch (chat_talk_t *self, MDB_txn *txn, json_t *record)
+{
+    const char *id = s_str (record, "id");
+    nd_key_t key;
+    json_t *due = json_object_get (record, "idle_due");
+    if (json_is_integer (due)) {
+        nd_key_init (&key);
+        nd_key_i64 (&key, json_integer_value (due));
+        nd_key_str (&key, id);
+        if (nd_db_del (txn, self->idle, &key) < 0)
+            return -1;
+    }
+    int64_t next = nd_stage_now (self->stage) + self->idle_timeout;
+    nd_key_init (&key);
+    nd_key_i64 (&key, next);
+    nd_key_str (&key, id);
+    json_object_set_new (record, "idle_due", json_integer (next));
+    return nd_db_put_raw (txn, self->idle, &key, "", 0);
+}
+
+static int s_end (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *reason,
+                  const char *text)
+{
+    const char *id = s_str (record, "id");
+    nd_key_t key;
+    json_t *due = json_object_get (record, "idle_due");
+    if (json_is_integer (due)) {
+        nd_key_init (&key);
+        nd_key_i64 (&key, json_integer_value (due));
+        nd_key_str (&key, id);
+        if (nd_db_del (txn, self->idle, &key) < 0)
+            return -1;
+        json_object_del (record, "idle_due");
+    }
+    s_id_key (&key, id);
+    bool operated = streq (s_str (record, "state") ?: "", "operator");
+    json_object_set_new (record, "state", json_string ("ended"));
+    json_object_set_new (record, "reason", json_string (reason));
+    char note [200];
+    snprintf (note, sizeof note, "#%s ended (%s)", id, reason);
+    int rc = nd_db_del (txn, self->open, &key) < 0
+          || (text && !s_line (self, txn, record, "system", NULL, text))
+          || s_store (self, txn, record)
+          || (operated && s_note (self, txn, id, note))
+          || s_emit (self, txn, "chat.ended", record, json_pack ("{s:s}", "reason", reason))
+           ? -1 : 0;
+    if (rc == 0)
+        nd_log ("conversation %s ended (%s)", id, reason);
+    return rc;
+}
+
+/* ------------------------------------------------------------- e-mail */
+
+//  The question goes to support-mailbox through the mail-sender, Reply-To
+//  the shopper; the mail-sender's user is "support", not the shopper, so
+//  their marketing opt-outs do not hold back their own question and a
+//  bounce of the support mailbox is not counted against them.
+static int s_email (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *email)
+{
+    const char *id = s_str (record, "id");
+    const char *name = s_str (record, "name");
+    zchunk_t *text = zchunk_new (NULL, 1024);
+    char *first = NULL;
+    uint64_t lines = (uint64_t) json_integer_value (json_object_get (record, "lines"));
+    for (uint64_t seq = 1; seq <= lines; seq++) {
+        nd_key_t key;
+        s_id_key (&key, id);
+        nd_key_u64 (&key, seq);
+        json_t *line = NULL;
+        if (nd_db_get_json (txn, self->lines, &key, &line) == 0
+        &&  streq (s_str (line, "from") ?: "", "shopper") && !streq (s_str (line, "text") ?: "", email)) {
+            const char *said = s_str (line, "text") ?: "";
+            if (!first)
+                first = strndup (said, 60);
+            zchunk_extend (text, said, strlen (said));
+            zchunk_extend (text, "\n\n", 2);
+        }
+        json_decref (line);
+    }
+    json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
+    char *summary = chat_people_summary (person, s_str (record, "user"));
+    json_decref (person);
+    char *tail = zsys_sprintf ("--\nAsked in the shop's chat (%s) while nobody was online.\n"
+                               "Reply to this message to answer the shopper.\n\n%s", id, summary);
+    zchunk_extend (text, tail, strlen (tail));
+    zstr_free (&tail);
+    free (summary);
+    char *body_text = strndup ((char *) zchunk_data (text), zchunk_size (text));
+    zchunk_destroy (&text);
+    char *subject = zsys_sprintf ("Chat question from %s: %s", name ? name : "a visitor",
+                                  first ? first : "(no text)");
+    char key [80];
+    snprintf (key, sizeof key, "chat/%s/email", id);
+    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+        "user", "support", "idempotency_key", key, "channel", "email", "journey", "chat",
+        "to", self->support, "reply_to", email, "subject", subject, "text", body_text,
+        "conversation", id);
+    if (name)
+        json_object_set_new (order, "reply_to_name", json_string (name));
+    free (first);
+    free (body_text);
+    zstr_free (&subject);
+    int rc = order ? nd_emit (self->stage, txn, "send.email", order) : -1;
+    json_decref (order);
+    char masked [128], told [400];
+    snprintf (told, sizeof told, self->text_email, email);
+    if (rc == 0) {
+        self->emailed++;
+        json_object_set_new (record, "email", json_string (email));
+        nd_log ("conversation %s goes to support by e-mail, Reply-To %s", id,
+                chat_mask_email (email, masked, sizeof masked));
+        rc = s_end (self, txn, record, "email", told);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ shopper */
+
+static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    uint64_t number;
+    if (s_next (self, txn, "conversation", &number))
+        return NULL;
+    char id [32], visitor [CHAT_ID_MAX + 1], stamp [32];
+    snprintf (id, sizeof id, "c%llu", (unsigned long long) number);
+    chat_people_resolve (self->people, txn, event->anonymous_id, event->user_id, visitor,
+                         sizeof visitor);
+    zuuid_t *uuid = zuuid_new ();
+    json_t *record = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", id, "user", visitor,
+        "token", zuuid_str_canonical (uuid), "state", "new",
+        "started", nd_time_format (nd_stage_now (self->stage), stamp), "lines", (json_int_t) 0);
+    zuuid_destroy (&uuid);
+    if (event->anonymous_id)
+        json_object_set_new (record, "anonymousId", json_string (event->anonymous_id));
+    if (event->user_id)
+        json_object_set_new (record, "userId", json_string (event->user_id));
+    json_t *person = chat_people_get (self->people, txn, visitor);
+    if (s_str (person, "name"))
+        json_object_set (record, "name", json_object_get (person, "name"));
+    json_decref (person);
+    nd_key_t key;
+    s_id_key (&key, id);
+    if (nd_db_put_raw (txn, self->open, &key, "", 0)
+    ||  s_emit (self, txn, "chat.started", record, json_object ())
+    ||  chat_people_note_chat (self->people, txn, visitor, s_str (record, "started"),
+                               event->text, NULL)) {
+        json_decref (record);
+        return NULL;
+    }
+    self->started++;
+    nd_log ("conversation %s started by %s", id, visitor);
+    return record;
+}
+
+//  The operators' first note: who this is, then what they asked.
+static int s_note_new (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *text)
+{
+    const char *user = s_str (record, "user");
+    json_t *person = chat_people_get (self->people, txn, user);
+    //  The count includes the conversation that just began
+    json_t *chats = json_object_get (person, "chats");
+    json_int_t count = json_integer_value (json_object_get (chats, "count"));
+    if (count <= 1)
+        json_object_del (person, "chats");
+    else
+        json_object_set_new (chats, "count", json_integer (count - 1));
+    char *summary = chat_people_summary (person, user);
+    json_decref (person);
+    const char *name = s_str (record, "name");
+    char *note = zsys_sprintf ("#%s new chat. Reply to this message to answer.\n%s--\n%s: %s",
+                               s_str (record, "id"), summary, name ? name : "Visitor", text);
+    int rc = s_note (self, txn, s_str (record, "id"), note);
+    zstr_free (&note);
+    free (summary);
+    return rc;
+}
+
+static int s_shopper_answer (chat_event_t *event, json_t *record, uint64_t seq, bool duplicate)
+{
+    json_t *answer = json_pack ("{s:s, s:s, s:s, s:I}", "conversation", s_str (record, "id"),
+        "token", s_str (record, "token"), "state", s_str (record, "state"), "seq", (json_int_t) seq);
+    if (duplicate)
+        json_object_set_new (answer, "duplicate", json_true ());
+    s_answer (event, 200, answer);
+    return 0;
+}
+
+static int s_shopper_say (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    const char *text = event->text ? event->text : "";
+    bool has_email = event->email && *event->email;
+    if ((!event->anonymous_id && !event->user_id) || (!*text && !has_email)
+    ||  strlen (text) > CHAT_TEXT_MAX || (has_email && !chat_email_ok (event->email))) {
+        s_answer (event, 400, json_pack ("{s:s}", "error",
+            has_email && !chat_email_ok (event->email) ? "not an e-mail address"
+            : "want anonymousId or userId, and text of at most 4000 bytes"));
+        return 0;
+    }
+    json_t *record = event->conversation ? s_load (self, txn, event->conversation) : NULL;
+    if (event->conversation && (!record || !s_token_ok (record, event->token))) {
+        s_answer (event, record ? 403 : 404, json_pack ("{s:s}", "error",
+                  record ? "wrong token for this conversation" : "no such conversation"));
+        json_decref (record);
+        return 0;
+    }
+    //  A retry of a message already stored
+    nd_key_t seen;
+    if (record && event->client_id) {
+        s_id_key (&seen, event->conversation);
+        nd_key_str (&seen, event->client_id);
+        MDB_val k = nd_key_val (&seen), data;
+        if (!seen.overflow && mdb_get (txn, self->seen, &k, &data) == 0) {
+            uint64_t seq = data.mv_size == 8 ? nd_key_get_u64 (&data, 0) : 0;
+            s_shopper_answer (event, record, seq, true);
+            json_decref (record);
+            return 0;
+        }
+    }
+    bool fresh = !record || streq (s_str (record, "state") ?: "", "ended");
+    if (fresh) {
+        json_decref (record);
+        if (!(record = s_start (self, txn, event)))
+            return -1;
+    }
+    const char *id = s_str (record, "id");
+    int rc = 0;
+    uint64_t seq = *text ? s_line (self, txn, record, "shopper", NULL, text) : 0;
+    if (*text && !seq)
+        rc = -1;
+    if (rc == 0 && *text)
+        rc = s_emit (self, txn, "chat.message", record,
+                     json_pack ("{s:s, s:s, s:I}", "from", "shopper", "text", text,
+                                "seq", (json_int_t) seq));
+    if (rc == 0 && event->client_id && seq) {
+        s_id_key (&seen, id);
+        nd_key_str (&seen, event->client_id);
+        nd_key_t value;
+        nd_key_init (&value);
+        nd_key_u64 (&value, seq);
+        rc = seen.overflow ? 0 : nd_db_put_raw (txn, self->seen, &seen, value.data, value.size);
+    }
+    if (rc == 0 && seq)
+        self->messages++;
+    const char *state = s_str (record, "state");
+    if (rc == 0 && streq (state, "new")) {
+        if (s_available (self, txn)) {
+            json_object_set_new (record, "state", json_string ("operator"));
+            rc = s_note_new (self, txn, record, text);
+        }
+        else
+            json_object_set_new (record, "state", json_string ("ask-email"));
+    }
+    else
+    if (rc == 0 && streq (state, "operator") && *text) {
+        const char *name = s_str (record, "name");
+        char *note = zsys_sprintf ("#%s %s: %s", id, name ? name : "Visitor", text);
+        rc = s_note (self, txn, id, note);
+        zstr_free (&note);
+    }
+    if (rc == 0 && streq (s_str (record, "state"), "ask-email")) {
+        //  Nobody to answer: the address from the widget, from the text,
+        //  or from the profile; else ask for one
+        json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
+        const char *email = has_email ? event->email
+                          : chat_email_ok (text) ? text
+                          : s_str (record, "email") ? s_str (record, "email")
+                          : s_str (person, "email");
+        if (email && (has_email || chat_email_ok (text)))
+            rc = chat_people_note_chat (self->people, txn, s_str (record, "user"), NULL, NULL, email);
+        if (rc == 0 && email)
+            rc = s_email (self, txn, record, email);
+        else
+        if (rc == 0 && (fresh || seq)
+        &&  !s_line (self, txn, record, "system", NULL, self->text_ask))
+            rc = -1;
+        json_decref (person);
+    }
+    if (rc == 0 && !streq (s_str (record, "state"), "ended"))
+        rc = s_touch (self, txn, record);
+    if (rc == 0)
+        rc = s_store (self, txn, record);
+    if (rc == 0)
+        s_shopper_answer (event, record, seq, false);
+    json_decref (record);
+    return rc;
+}
+
+static int s_shopper_end (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    json_t *record = s_load (self, txn, event->conversation);
+    int rc = 0;
+    if (!record || !s_token_ok (record, event->token))
+        s_answer (event, record ? 403 : 404, json_pack ("{s:s}", "error",
+                  record ? "wrong token for this conversation" : "no such conversation"));
+    else {
+        if (!streq (s_str (record, "state"), "ended"))
+            rc = s_end (self, txn, record, "shopper", self->text_ended);
+        if (rc == 0)
+            s_answer (event, 200, json_pack ("{s:s, s:s}", "conversation", s_str (record, "id"),
+                                             "state", "ended"));
+    }
+    json_decref (record);
+    return rc;
+}
+
+/* ----------------------------------------------------------- operator */
+
+static json_t *s_operator_conversation (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    json_t *record = s_load (self, txn, event->conversation);
+    if (!record)
+        s_reply (event, "no conversation #%s", event->conversation ? event->conversation : "?");
+    else
+    if (streq (s_str (record, "state"), "ended")) {
+        s_reply (event, "#%s has ended", s_str (record, "id"));
+        json_decref (record);
+        record = NULL;
+    }
+    return record;
+}
+
+static int s_operator_say (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    json_t *record = s_operator_conversation (self, txn, event);
+    if (!record)
+        return 0;
+    const char *text = event->text ? event->text : "";
+    if (!*text || strlen (text) > CHAT_TEXT_MAX) {
+        s_reply (event, "say something (at most 4000 bytes)");
+        json_decref (record);
+        return 0;
+    }
+    const char *name = event->operator_name ? event->operator_name : "Shop";
+    json_object_set_new (record, "state", json_string ("operator"));
+    uint64_t seq = s_line (self, txn, record, "operator", name, text);
+    int rc = !seq || s_emit (self, txn, "chat.message", record,
+                             json_pack ("{s:s, s:s, s:s, s:I}", "from", "operator", "operator",
+                                        event->operator ? event->operator : "", "text", text,
+                                        "seq", (json_int_t) seq))
+          || s_touch (self, txn, record) || s_store (self, txn, record) ? -1 : 0;
+    json_decref (record);
+    return rc;
+}
+
+static int s_operator_end (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    json_t *record = s_operator_conversation (self, txn, event);
+    if (!record)
+        return 0;
+    int rc = s_end (self, txn, record, "operator", self->text_ended);
+    if (rc == 0)
+        s_reply (event, "#%s ended", s_str (record, "id"));
+    json_decref (record);
+    return rc;
+}
+
+typedef struct {
+    chat_talk_t *self;
+    MDB_txn *txn;
+    zchunk_t *out;
+    size_t count;
+} s_list_t;
+
+static int s_list_one (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    (void) data;
+    s_list_t *list = (s_list_t *) arg;
+    char id [48];
+    snprintf (id, sizeof id, "%.*s", (int) key->mv_size, (const char *) key->mv_data);
+    json_t *record = s_load (list->self, list->txn, id);
+    if (record) {
+        const char *name = s_str (record, "name");
+        char *line = zsys_sprintf ("#%s %s (%s), %lld lines, since %s\n", id,
+            name ? name : "Visitor", s_str (record, "user"),
+            (long long) json_integer_value (json_object_get (record, "lines")),
+            s_str (record, "started"));
+        zchunk_extend (list->out, line, strlen (line));
+        zstr_free (&line);
+        list->count++;
+    }
+    json_decref (record);
+    return 0;
+}
+
+static int s_operator_list (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    s_list_t list = { self, txn, zchunk_new (NULL, 256), 0 };
+    nd_key_t all;
+    nd_key_init (&all);
+    nd_db_scan (txn, self->open, &all, s_list_one, &list);
+    if (list.count)
+        s_reply (event, "%.*s", (int) zchunk_size (list.out) - 1, (char *) zchunk_data (list.out));
+    else
+        s_reply (event, "no open conversations");
+    zchunk_destroy (&list.out);
+    return 0;
+}
+
+static int s_operator_show (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    json_t *record = s_load (self, txn, event->conversation);
+    if (!record) {
+        s_reply (event, "no conversation #%s", event->conversation ? event->conversation : "?");
+        return 0;
+    }
+    const char *user = s_str (record, "user");
+    json_t *person = chat_people_get (self->people, txn, user);
+    char *summary = chat_people_summary (person, user);
+    json_decref (person);
+    zchunk_t *out = zchunk_new (NULL, 1024);
+    char *head = zsys_sprintf ("#%s (%s)\n%s--\n", s_str (record, "id"), s_str (record, "state"),
+                               summary);
+    zchunk_extend (out, head, strlen (head));
+    zstr_free (&head);
+    free (summary);
+    int status;
+    json_t *transcript = chat_talk_lines (self, s_str (record, "id"), s_str (record, "token"),
+                                          0, &status);
+    json_t *lines = json_object_get (transcript, "lines");
+    size_t index, size = json_array_size (lines);
+    json_t *line;
+    json_array_foreach (lines, index, line) {
+        if (size > s_SHOW_LINES && index < size - s_SHOW_LINES)
+            continue;
+        const char *from = s_str (line, "from");
+        char *text = zsys_sprintf ("%s: %s\n", streq (from, "shopper") ? "Visitor"
+                                   : s_str (line, "name") ?: from, s_str (line, "text"));
+        zchunk_extend (out, text, strlen (text));
+        zstr_free (&text);
+    }
+    json_decref (transcript);
+    s_reply (event, "%.*s", (int) zchunk_size (out) - 1, (char *) zchunk_data (out));
+    zchunk_destroy (&out);
+    json_decref (record);
+    return 0;
+}
+
+static int s_note_sent (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, event->channel ? event->channel : "");
+    nd_key_u64 (&key, event->number);
+    return nd_db_del (txn, self->notes, &key) < 0 ? -1 : 0;
+}
+
+int chat_talk_apply (void *self_, MDB_txn *txn, chat_event_t *event)
+{
+    chat_talk_t *self = (chat_talk_t *) self_;
+    char name [80];
+    switch (event->kind) {
+        case CHAT_SHOPPER_SAY:       return s_shopper_say (self, txn, event);
+        case CHAT_SHOPPER_END:       return s_shopper_end (self, txn, event);
+        case CHAT_OPERATOR_SAY:      return s_operator_say (self, txn, event);
+        case CHAT_OPERATOR_END:      return s_operator_end (self, txn, event);
+        case CHAT_OPERATOR_PRESENCE: return s_presence (self, txn, event);
+        case CHAT_OPERATOR_LIST:     return s_operator_list (self, txn, event);
+        case CHAT_OPERATOR_SHOW:     return s_operator_show (self, txn, event);
+        case CHAT_NOTE_SENT:         return s_note_sent (self, txn, event);
+        case CHAT_CURSOR:
+            snprintf (name, sizeof name, "cursor/%s", event->channel ? event->channel : "");
+            return s_counter_set (self, txn, name, event->number);
+    }
+    return 0;
+}
+
+uint64_t chat_talk_cursor (chat_talk_t *self, MDB_txn *txn, const char *channel)
+{
+    char name [80];
+    uint64_t value = 0;
+    snprintf (name, sizeof name, "cursor/%s", channel);
+    s_counter (self, txn, name, &value);
+    return value;
+}
+
+/* -------------------------------------------------------------- timers */
+
+int chat_talk_timers (chat_talk_t *self, MDB_txn *txn, int64_t now)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->idle, &cursor);
+    if (rc)
+        return nd_db_error (rc, "idle");
+    MDB_val key, data;
+    zlist_t *due = zlist_new ();
+    zlist_autofree (due);
+    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST); rc == 0 && key.mv_size > 9;
+         rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) {
+        if (nd_key_get_i64 (&key, 0) > now)
+            break;
+        char id [48];
+        snprintf (id, sizeof id, "%.*s", (int) (key.mv_size - 9), (const char *) key.mv_data + 8);
+        zlist_append (due, id);
+    }
+    mdb_cursor_close (cursor);
+    rc = 0;
+    for (const char *id = (const char *) zlist_first (due); id && rc == 0;
+         id = (const char *) zlist_next (due)) {
+        json_t *record = s_load (self, txn, id);
+        if (record && !streq (s_str (record, "state"), "ended"))
+            rc = s_end (self, txn, record, "idle", self->text_ended);
+        json_decref (record);
+    }
+    zlist_destroy (&due);
+    return rc;
+}
+
+/* --------------------------------------------------------------- lines */
+
+json_t *chat_talk_lines (chat_talk_t *self, const char *conversation, const char *token,
+                         uint64_t after, int *status)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn)) {
+        *status = 503;
+        return NULL;
+    }
+    json_t *record = s_load (self, txn, conversation);
+    json_t *answer = NULL;
+    *status = !record ? 404 : !s_token_ok (record, token) ? 403 : 200;
+    if (*status == 200) {
+        json_t *lines = json_array ();
+        uint64_t last = (uint64_t) json_integer_value (json_object_get (record, "lines"));
+        for (uint64_t seq = after + 1; seq <= last; seq++) {
+            nd_key_t key;
+            s_id_key (&key, conversation);
+            nd_key_u64 (&key, seq);
+            json_t *line = NULL;
+            if (nd_db_get_json (txn, self->lines, &key, &line) == 0)
+                json_array_append_new (lines, line);
+            else
+                json_decref (line);
+        }
+        answer = json_pack ("{s:s, s:s, s:o}", "conversation", conversation,
+                            "state", s_str (record, "state"), "lines", lines);
+    }
+    json_decref (record);
+    mdb_txn_abort (txn);
+    return answer;
+}
+
+/* --------------------------------------------------------------- class */
+
+static int s_options (chat_talk_t *self, nd_stage_t *stage)
+{
+    char reason [300];
+    const char *hours = nd_stage_option (stage, "hours", "always");
+    const char *zone = nd_stage_option (stage, "timezone", "UTC");
+    if (!(self->hours = chat_hours_new (hours, zone, reason, sizeof reason)))
+        return nd_stage_config_error (stage, strncmp (reason, "timezone", 8) ? "hours" : "timezone",
+                                      reason);
+    const char *support = nd_stage_option (stage, "support-mailbox", NULL);
+    if (!support || !chat_email_ok (support))
+        return nd_stage_config_error (stage, "support-mailbox",
+                                      "want the address questions go to when nobody is online");
+    self->support = strdup (support);
+    if (nd_stage_option_duration (stage, "idle-timeout", "30m", &self->idle_timeout))
+        return -1;
+    if (self->idle_timeout <= 0)
+        return nd_stage_config_error (stage, "idle-timeout", "must be longer than 0");
+    const char *email = nd_stage_option (stage, "text-email",
+        "Nobody is online right now. We will answer by e-mail at %s.");
+    const char *percent = strchr (email, '%');
+    if (percent && (percent [1] != 's' || strchr (percent + 2, '%')))
+        return nd_stage_config_error (stage, "text-email", "may hold one %s (the address), nothing else with %");
+    self->text_email = strdup (email);
+    self->text_ask = strdup (nd_stage_option (stage, "text-ask-email",
+        "Nobody is online right now. Leave your e-mail address and we will answer by e-mail."));
+    self->text_ended = strdup (nd_stage_option (stage, "text-ended", "The chat has ended."));
+    return 0;
+}
+
+chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people)
+{
+    chat_talk_t *self = (chat_talk_t *) zmalloc (sizeof *self);
+    self->stage = stage;
+    self->people = people;
+    self->pending = zlist_new ();
+    if (nd_db_open (txn, "conversations", &self->conversations) || nd_db_open (txn, "open", &self->open)
+    ||  nd_db_open (txn, "lines", &self->lines) || nd_db_open (txn, "seen", &self->seen)
+    ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "notes", &self->notes)
+    ||  nd_db_open (txn, "presence", &self->presence) || nd_db_open (txn, "counters", &self->counters)
+    ||  s_options (self, stage))
+        chat_talk_destroy (&self);
+    return self;
+}
+
+void chat_talk_destroy (chat_talk_t **self_p)
+{
+    chat_talk_t *self = *self_p;
+    if (self) {
+        s_note_t *note;
+        while ((note = (s_note_t *) zlist_pop (self->pending)))
+            s_note_free (&note);
+        zlist_destroy (&self->pending);
+        chat_hours_destroy (&self->hours);
+        free (self->support);
+        free (self->text_email);
+        free (self->text_ask);
+        free (self->text_ended);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, void *instance)
+{
+    assert (self->channel_count < s_CHANNELS_MAX);
+    self->channels [self->channel_count++] = (s_channel_t) { channel, instance };
+}
+
+void chat_talk_stats (chat_talk_t *self, json_t *stats)
+{
+    MDB_txn *txn;
+    json_t *talk = json_pack ("{s:I, s:I, s:I}", "started_since_start", (json_int_t) self->started,
+        "messages_since_start", (json_int_t) self->messages,
+        "emailed_since_start", (json_int_t) self->emailed);
+    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+        MDB_stat stat;
+        if (mdb_stat (txn, self->open, &stat) == 0)
+            json_object_set_new (talk, "open", json_integer ((json_int_t) stat.ms_entries));
+        if (mdb_stat (txn, self->conversations, &stat) == 0)
+            json_object_set_new (talk, "conversations", json_integer ((json_int_t) stat.ms_entries));
+        if (mdb_stat (txn, self->notes, &stat) == 0)
+            json_object_set_new (talk, "notes_unconfirmed", json_integer ((json_int_t) stat.ms_entries));
+        json_object_set_new (talk, "people", json_integer (
+            (json_int_t) chat_people_count (self->people, txn)));
+        json_object_set_new (talk, "available", json_boolean (s_available (self, txn)));
+        mdb_txn_abort (txn);
+    }
+    json_object_set_new (stats, "chat", talk);
+}
