@@ -72,9 +72,14 @@ $(BIN)/chat-bridge: $(BUILD)/pipeline/scheduler/tz.o
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # The pipeline on the shipped defaults, under a real supervisor, in the
-# foreground: Ctrl-C stops supervisord and every stage with it.
+# foreground: Ctrl-C stops supervisord and every stage with it. The
+# push-sender's VAPID key (var/vapid.key) is made once and kept: a new one
+# would orphan every browser's subscription.
 run: all $(BIN)/nd-supervisor
 	@mkdir -p var/run var/state var/log
+	@test -e var/vapid.key || $(BIN)/nd-vapid -o var/vapid.key >/dev/null
+	@echo "Web Push: the shop's page subscribes with this applicationServerKey (var/vapid.key):"
+	@$(BIN)/nd-vapid --public var/vapid.key
 	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin $(CURDIR)/$(BIN) --dir $(CURDIR) -o var/supervisord.conf
 	exec supervisord -n -c var/supervisord.conf
 

@@ -84,7 +84,7 @@ mail-sender
 push-sender
     input = scheduler               #   send orders
     topics = send.push
-    vapid-key = env:NUDGE_VAPID_PRIVATE_KEY     #   or file:/etc/nudge/vapid.key; make one with nd-vapid
+    vapid-key = file:var/vapid.key  #   or env:NAME; make one with nd-vapid (make run does, once)
     vapid-subject = "mailto:shop@shop.example"  #   how push services reach the shop's operator
     vapid-expiry = 12h              #   JWT lifetime (at most 24h); reused per push service meanwhile
     ttl = 1d                        #   how long a push service keeps a message for an offline browser
@@ -104,10 +104,11 @@ push-sender
 sms-sender
     input = scheduler               #   send orders
     topics = send.sms
-    provider = twilio               #   twilio | infobip
+    #   provider = twilio           #   twilio | infobip; none: texts go to the spool below (make run)
     #   api-base = https://xxxxx.api.infobip.com    #   default: the provider's public API
-    account = AC00000000000000000000000000000000    #   the Twilio Account SID (not secret)
-    secret = env:NUDGE_SMS_SECRET   #   Twilio Auth Token / Infobip API key: env:NAME or file:PATH
+    #   account = AC00000000000000000000000000000000    #   the Twilio Account SID (not secret)
+    #   secret = env:NUDGE_SMS_SECRET   #   Twilio Auth Token / Infobip API key: env:NAME or file:PATH
+    spool = var/sms                 #   without a provider: var/sms/<one JSON file a text>
     from = "+15550001234"           #   number, alphanumeric sender ID, or a Twilio MG... service
     templates = conf/templates      #   <template>/<locale>/sms.text.mustache
     locale = en

@@ -3,7 +3,8 @@
     sms_text      phone numbers (E.164, masking), GSM-7 / UCS-2 and
                   segment counting, opt-out keywords
     sms_provider  one small interface per SMS API; sms_twilio.c and
-                  sms_infobip.c implement it (a new API is one new file)
+                  sms_infobip.c implement it (a new API is one new file),
+                  and sms_spool.c, the local sink when none is configured
     sms_gateway   the outbox's provider: renders, counts, refuses what is
                   too long, and sends a batch through a provider
     sms_webhook   the HTTP server for inbound messages (STOP / START /
@@ -55,7 +56,7 @@ void sms_text_test (bool verbose);
 
 /*  The account a provider sends with, from the pipeline file.          */
 typedef struct {
-    const char *base;           //  API base URL, no trailing slash
+    const char *base;           //  API base URL, no trailing slash; the spool's directory
     const char *account;        //  Twilio: the Account SID
     const char *secret;         //  Twilio: the Auth Token; Infobip: the API key
     const char *from;           //  sender: number, alphanumeric ID, or Twilio "MG..." service
@@ -66,6 +67,7 @@ typedef struct {
     const char *to;
     const char *text;
     const char *key;            //  the idempotency key, for the receipt
+    const sms_count_t *count;   //  its encoding and segments, as counted
 } sms_message_t;
 
 /*  Room a provider builds one request in; freed by sms_request_clear.   */
@@ -99,15 +101,23 @@ typedef struct {
     const char *signature;      //  X-Twilio-Signature, or NULL
 } sms_hook_t;
 
+/*  An HTTP API fills in request and answer; a provider that is no API
+    (the spool) fills in send instead. The rest may be NULL.             */
 typedef struct {
     const char *name;
     const char *default_base;
+    /*  At setup, once: 0, or -1 with reason (the stage will not start).  */
+    int (*open) (const sms_account_t *account, char *reason, size_t size);
     /*  Builds the request that sends message.                            */
     int (*request) (const sms_account_t *account, const sms_message_t *message,
                     sms_request_t *request, nd_http_request_t *http);
     /*  Reads the provider's answer into result; its message id into id.  */
     void (*answer) (const nd_http_request_t *http, nd_send_result_t *result, char *id,
                     size_t id_size);
+    /*  Hands message over itself, on a worker thread: fills result, and
+        its message id into id.                                           */
+    void (*send) (const sms_account_t *account, const sms_message_t *message,
+                  nd_send_result_t *result, char *id, size_t id_size);
     /*  Parses a webhook (inbound message or receipts) into events; returns
         how many (the caller frees their text), or -1 with reason.       */
     int (*parse) (const sms_account_t *account, const char *public_url, const sms_hook_t *hook,
@@ -119,6 +129,7 @@ typedef struct {
 
 extern const sms_provider_t sms_twilio;
 extern const sms_provider_t sms_infobip;
+extern const sms_provider_t sms_spool;
 const sms_provider_t *sms_provider_find (const char *name);
 
 /*  Shared by the providers: form and URL encoding, and deciding what an

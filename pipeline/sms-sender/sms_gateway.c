@@ -5,7 +5,8 @@
     it needs more segments than its journey allows, and have the
     configured API (sms_provider_t) build the request. The batch then
     goes out as concurrent requests over kept-alive connections, and
-    each answer becomes the order's outcome. Every outcome after
+    each answer becomes the order's outcome. A provider that is no API
+    (the spool) takes each message itself instead. Every outcome after
     rendering carries "segments" and "encoding" into the feedback; a
     delivered one also "provider" and "provider_id" (the API's message
     id, which delivery receipts name).                                  */
@@ -136,7 +137,18 @@ static char *s_text (sms_gateway_t *self, nd_send_job_t *job)
     return text;
 }
 
-//  Renders, counts and checks one order; 0 and its request, or -1.
+//  What the provider said about an order it took: its name and message id.
+static void s_taken (sms_gateway_t *self, nd_send_job_t *job, const char *id)
+{
+    if (job->result.outcome != ND_SEND_DELIVERED)
+        return;
+    json_object_set_new (job->result.extra, "provider", json_string (self->conf.provider->name));
+    if (*id)
+        json_object_set_new (job->result.extra, "provider_id", json_string (id));
+}
+
+//  Renders, counts and checks one order; 0 and its request, 1 when the
+//  provider took it without one (the spool), or -1.
 static int s_prepare (sms_gateway_t *self, nd_send_job_t *job, sms_request_t *request,
                       nd_http_request_t *http)
 {
@@ -165,9 +177,16 @@ static int s_prepare (sms_gateway_t *self, nd_send_job_t *job, sms_request_t *re
         zstr_free (&text);
         return -1;
     }
-    sms_message_t message = { to, text, job->key };
-    int rc = self->conf.provider->request (&self->conf.account, &message, request, http);
-    if (rc)
+    sms_message_t message = { to, text, job->key, &count };
+    const sms_provider_t *provider = self->conf.provider;
+    int rc = 1;
+    if (provider->send) {
+        char id [80] = "";
+        provider->send (&self->conf.account, &message, &job->result, id, sizeof id);
+        s_taken (self, job, id);
+    }
+    else
+    if ((rc = provider->request (&self->conf.account, &message, request, http)) != 0)
         s_fail (job, "failed", "cannot build the provider request");
     zstr_free (&text);
     return rc;
@@ -191,10 +210,7 @@ static void s_deliver (void *self_, nd_send_job_t *jobs, size_t count)
         nd_send_job_t *job = &jobs [owner [r]];
         char id [80] = "";
         self->conf.provider->answer (&http [r], &job->result, id, sizeof id);
-        if (job->result.outcome == ND_SEND_DELIVERED)
-            json_object_set_new (job->result.extra, "provider", json_string (self->conf.provider->name));
-        if (job->result.outcome == ND_SEND_DELIVERED && *id)
-            json_object_set_new (job->result.extra, "provider_id", json_string (id));
+        s_taken (self, job, id);
         nd_http_request_reset (&http [r]);
         sms_request_clear (&requests [r]);
     }

@@ -161,5 +161,10 @@ static void s_reply (const char *reply, char *content_type, size_t type_size, ch
 }
 
 const sms_provider_t sms_infobip = {
-    "infobip", "https://api.infobip.com", s_request, s_answer, s_parse, s_reply
+    .name = "infobip",
+    .default_base = "https://api.infobip.com",
+    .request = s_request,
+    .answer = s_answer,
+    .parse = s_parse,
+    .reply = s_reply,
 };

@@ -1,6 +1,7 @@
 /*  sms_provider - what the SMS APIs have in common.
 
-    Each API (sms_twilio.c, sms_infobip.c) fills in an sms_provider_t:
+    Each API (sms_twilio.c, sms_infobip.c) fills in an sms_provider_t
+    (so does the local spool, sms_spool.c, with send instead of HTTP):
     how to ask it to send one message, how to read its answer, how to
     read its webhooks. What they share lives here: form encoding, and
     what an HTTP status means when the body says nothing more precise:
@@ -21,7 +22,7 @@
 
 const sms_provider_t *sms_provider_find (const char *name)
 {
-    const sms_provider_t *all [] = { &sms_twilio, &sms_infobip, NULL };
+    const sms_provider_t *all [] = { &sms_twilio, &sms_infobip, &sms_spool, NULL };
     for (size_t i = 0; name && all [i]; i++)
         if (strcmp (all [i]->name, name) == 0)
             return all [i];
@@ -182,7 +183,7 @@ void sms_providers_test (bool verbose)
 
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
                               "https://hooks.example/sms/status" };
-    sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms" };
+    sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL };
     sms_request_t request = { 0 };
     nd_http_request_t http;
     assert (sms_twilio.request (&account, &message, &request, &http) == 0);

@@ -16,7 +16,8 @@
         character needs it; 160/153 or 70/67 per segment), refuses it
         when it needs more segments than its journey allows, and sends
         it through a Twilio-style or Infobip-style API over libcurl,
-        many at once. Feedback to the scheduler carries "segments" and
+        many at once; with no provider configured, into files in a
+        local spool directory instead (sms_spool.c), as `make run` does. Feedback to the scheduler carries "segments" and
         "encoding": delivered (the provider took it), failed (with the
         reason), unreachable (not a valid or reachable number) or
         unsubscribed (the number has opted out).
@@ -38,11 +39,12 @@
         rate to the provider ("rate", messages per second).
 
         Options (its section of the pipeline file; defaults in brackets):
-        input, topics [send.sms in the shipped file], provider [twilio |
-        infobip], api-base [the provider's], account (Twilio Account
-        SID), secret [env:NUDGE_SMS_SECRET] (Auth Token or API key:
-        env:NAME or file:PATH), from (number, sender ID or Twilio
-        "MG..." service), templates [conf/templates], locale [en],
+        input, topics [send.sms in the shipped file], provider [spool |
+        twilio | infobip], spool [var/sms], api-base [the provider's],
+        account (Twilio Account SID), secret [env:NUDGE_SMS_SECRET]
+        (Auth Token or API key: env:NAME or file:PATH; not for the
+        spool), from (number, sender ID or Twilio "MG..." service;
+        optional for the spool), templates [conf/templates], locale [en],
         max-segments [3] ("3, abandoned-cart: 2" for per-journey
         limits), quiet-hours [21:00-09:00], zoneinfo
         [/usr/share/zoneinfo], http (webhook address, e.g.
@@ -354,24 +356,27 @@ static char *s_secret (nd_stage_t *stage, const char *path, const char *fallback
 static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const char *token)
 {
     int64_t timeout, per_host;
-    const char *provider = nd_stage_option (stage, "provider", "twilio");
+    const char *provider = nd_stage_option (stage, "provider", "spool");
     const char *url = nd_stage_option (stage, "webhook-url", NULL);
     sms_account_t *account = &conf->account;
     conf->provider = sms_provider_find (provider);
     if (!conf->provider)
-        return nd_stage_config_error (stage, "provider", "twilio or infobip");
-    account->base = nd_stage_option (stage, "api-base", conf->provider->default_base);
+        return nd_stage_config_error (stage, "provider", "twilio, infobip or spool");
+    bool api = conf->provider->request != NULL;         //  not the local spool
+    account->base = nd_stage_option (stage, api ? "api-base" : "spool", conf->provider->default_base);
     account->account = nd_stage_option (stage, "account", NULL);
     account->from = nd_stage_option (stage, "from", NULL);
     if (nd_stage_option_duration (stage, "timeout", "30s", &timeout)
     ||  nd_stage_option_int (stage, "per-host", "8", &per_host))
         return -1;
-    if (!account->from)
+    if (api && !account->from)
         return nd_stage_config_error (stage, "from", "required: the sender number or ID");
     if (conf->provider == &sms_twilio && !account->account)
         return nd_stage_config_error (stage, "account", "required: the Twilio Account SID");
-    if (strncmp (account->base, "https://", 8) && strncmp (account->base, "http://", 7))
+    if (api && strncmp (account->base, "https://", 8) && strncmp (account->base, "http://", 7))
         return nd_stage_config_error (stage, "api-base", "not an http(s):// URL");
+    if (api && !(account->secret = s_secret (stage, "secret", "env:NUDGE_SMS_SECRET")))
+        return -1;
     if (url && strncmp (url, "https://", 8) && strncmp (url, "http://", 7))
         return nd_stage_config_error (stage, "webhook-url", "not an http(s):// URL");
     conf->journey_max = json_object ();
@@ -387,6 +392,8 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
     if (url)
         account->status_url = zsys_sprintf ("%s/sms/status%s%s", url, token ? "?token=" : "",
                                             token ? token : "");
+    if (conf->provider->open && conf->provider->open (account, reason, sizeof reason))
+        return nd_stage_config_error (stage, api ? "api-base" : "spool", reason);
     conf->http = nd_http_new (timeout, (long) per_host);
     return 0;
 }
@@ -441,8 +448,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->stage = stage;
     char *token = nd_stage_option (stage, "webhook-token", NULL) ? s_secret (stage, "webhook-token", NULL) : NULL;
     bool token_ok = token || !nd_stage_option (stage, "webhook-token", NULL);
-    conf.account.secret = token_ok ? s_secret (stage, "secret", "env:NUDGE_SMS_SECRET") : NULL;
-    int rc = conf.account.secret && s_options (self, stage) == 0 && s_open (self, txn) == 0
+    int rc = token_ok && s_options (self, stage) == 0 && s_open (self, txn) == 0
           && s_gateway_conf (stage, &conf, token) == 0 ? 0 : -1;
     self->gateway = rc == 0 ? sms_gateway_new (&conf) : NULL;
     s_conf_free (&conf);
@@ -564,7 +570,7 @@ int main (int argc, char **argv)
 {
     nd_stage_def_t def = {
         .name = "sms-sender",
-        .summary = "Delivers send orders as SMS (Twilio-style, Infobip-style); handles STOP.",
+        .summary = "Delivers send orders as SMS (Twilio-style, Infobip-style, or a local spool); handles STOP.",
         .options_help = "      --selftest        run the sms-sender's class self-tests and exit\n",
         .parse_arg = s_parse_arg,
         .setup = s_setup,

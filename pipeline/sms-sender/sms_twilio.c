@@ -206,5 +206,10 @@ static void s_reply (const char *reply, char *content_type, size_t type_size, ch
 }
 
 const sms_provider_t sms_twilio = {
-    "twilio", "https://api.twilio.com", s_request, s_answer, s_parse, s_reply
+    .name = "twilio",
+    .default_base = "https://api.twilio.com",
+    .request = s_request,
+    .answer = s_answer,
+    .parse = s_parse,
+    .reply = s_reply,
 };
