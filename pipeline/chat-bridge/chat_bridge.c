@@ -40,7 +40,7 @@ DESCRIPTION
 
     Options: http, allow-origin, max-connections, widget, hours,
     timezone, support-mailbox, idle-timeout, text-email, text-ask-email,
-    text-ended, console, telegram/{token, chat, api, operators, poll,
+    text-ended, console, telegram-{token, chat, api, operators, poll,
     timeout}. See chat-bridge(1).                                        */
 #include "chat.h"
 
@@ -95,8 +95,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     ||  !(self->talk = chat_talk_new (stage, txn, self->people)))
         return -1;
     //  Every telegram option is known, so a misspelt one stops the start
-    const char *telegram [] = { "telegram/token", "telegram/chat", "telegram/api",
-                                "telegram/operators", "telegram/poll", "telegram/timeout", NULL };
+    const char *telegram [] = { "telegram-token", "telegram-chat", "telegram-api",
+                                "telegram-operators", "telegram-poll", "telegram-timeout", NULL };
     bool with_telegram = false;
     for (int i = 0; telegram [i]; i++)
         with_telegram = nd_stage_option (stage, telegram [i], NULL) || with_telegram;

@@ -1,14 +1,14 @@
 /*  chat_telegram - operators in a Telegram chat, through the Bot API.
 
-    Options, under "telegram" in the chat-bridge's section:
-        token       env:NAME or file:PATH: the bot's token (never logged;
-                    it is part of every request's URL)
-        chat        the operators' chat id (a group, or one person's)
-        api         the Bot API's base URL [https://api.telegram.org]
-        operators   Telegram user ids allowed to answer, "111, 222"
-                    [anyone in the chat]
-        poll        getUpdates long-poll time [25s]
-        timeout     most any request may take [poll + 10s]
+    Options, in the chat-bridge's section (telegram-token turns it on):
+        telegram-token      env:NAME or file:PATH: the bot's token (never
+                            logged; it is part of every request's URL)
+        telegram-chat       the operators' chat id (a group, or one person's)
+        telegram-api        the Bot API's base URL [https://api.telegram.org]
+        telegram-operators  Telegram user ids allowed to answer, "111, 222"
+                            [anyone in the chat]
+        telegram-poll       getUpdates long-poll time [25s]
+        telegram-timeout    most any request may take [poll + 10s]
 
     Notes go out with sendMessage, one at a time and in order, from a
     sender thread; one that fails is tried again (1 s, 2 s ... 30 s) and
@@ -373,27 +373,27 @@ static void s_destroy (void **self_p)
 
 static int s_options (s_telegram_t *self, nd_stage_t *stage)
 {
-    const char *token = nd_stage_option (stage, "telegram/token", NULL);
-    const char *chat = nd_stage_option (stage, "telegram/chat", NULL);
-    const char *api = nd_stage_option (stage, "telegram/api", "https://api.telegram.org");
-    const char *operators = nd_stage_option (stage, "telegram/operators", NULL);
+    const char *token = nd_stage_option (stage, "telegram-token", NULL);
+    const char *chat = nd_stage_option (stage, "telegram-chat", NULL);
+    const char *api = nd_stage_option (stage, "telegram-api", "https://api.telegram.org");
+    const char *operators = nd_stage_option (stage, "telegram-operators", NULL);
     int64_t poll, timeout;
     char reason [200];
-    if (nd_stage_option_duration (stage, "telegram/poll", "25s", &poll))
+    if (nd_stage_option_duration (stage, "telegram-poll", "25s", &poll))
         return -1;
     if (poll < 1000 || poll > 60000)
-        return nd_stage_config_error (stage, "telegram/poll", "between 1s and 60s");
+        return nd_stage_config_error (stage, "telegram-poll", "between 1s and 60s");
     char fallback [32];
     snprintf (fallback, sizeof fallback, "%llds", (long long) (poll / 1000 + 10));
-    if (nd_stage_option_duration (stage, "telegram/timeout", fallback, &timeout))
+    if (nd_stage_option_duration (stage, "telegram-timeout", fallback, &timeout))
         return -1;
     if (!chat || !*chat || strspn (chat + (chat [0] == '-'), "0123456789") != strlen (chat + (chat [0] == '-')))
-        return nd_stage_config_error (stage, "telegram/chat", "want the operators' chat id (a number)");
+        return nd_stage_config_error (stage, "telegram-chat", "want the operators' chat id (a number)");
     if (strncmp (api, "https://", 8) && strncmp (api, "http://", 7))
-        return nd_stage_config_error (stage, "telegram/api", "not an http(s):// URL");
+        return nd_stage_config_error (stage, "telegram-api", "not an http(s):// URL");
     char *secret = token ? nd_secret_load (token, false, reason, sizeof reason) : NULL;
     if (!secret)
-        return nd_stage_config_error (stage, "telegram/token", token ? reason : "want env:NAME or file:PATH");
+        return nd_stage_config_error (stage, "telegram-token", token ? reason : "want env:NAME or file:PATH");
     self->base = zsys_sprintf ("%s%sbot%s", api, api [strlen (api) - 1] == '/' ? "" : "/", secret);
     OPENSSL_cleanse (secret, strlen (secret));
     free (secret);

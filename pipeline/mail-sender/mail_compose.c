@@ -9,6 +9,11 @@
     one with its file name; each message compiles its own copy, because a
     compiled template must not be shared between threads.
 
+    An order may instead bring "subject" and "text" of its own and no
+    "template" (the chat-bridge's question for support): sent as one
+    text/plain part, without List-Unsubscribe. An order's "reply_to"
+    (and "reply_to_name") replaces the configured Reply-To.
+
     The message: Date, From, Reply-To, To, Subject, Message-ID (a hash of
     the idempotency key, so every retry of one order carries the same
     id and a receiver can drop a duplicate), MIME-Version, List-Unsubscribe
@@ -267,6 +272,11 @@ static void s_headers (mail_composer_t *self, mail_text_t *message, const json_t
     strftime (date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &utc);
     mail_text_printf (message, "Date: %s\r\n", date);
     mime_header_mailbox (message, "From", self->from_name, self->from_address);
+    const char *reply_to = json_string_value (json_object_get (order, "reply_to"));
+    if (reply_to)
+        mime_header_mailbox (message, "Reply-To",
+                             json_string_value (json_object_get (order, "reply_to_name")), reply_to);
+    else
     if (self->reply_address)
         mime_header_mailbox (message, "Reply-To", self->reply_name, self->reply_address);
     mime_header_mailbox (message, "To", json_string_value (json_object_get (order, "name")),
@@ -326,23 +336,33 @@ int mail_composer_build (mail_composer_t *self, const json_t *order, mail_text_t
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *user = json_string_value (json_object_get (order, "user"));
     char language [32], token [ND_TOKEN_MAX], hash [65];
+    //  An order without a template brings its own subject and text: a
+    //  message written for the shop (the chat-bridge's question for
+    //  support), not a campaign, so it has no unsubscribe link
+    const char *own_subject = json_string_value (json_object_get (order, "subject"));
+    const char *own_text = json_string_value (json_object_get (order, "text"));
+    const char *reply_to = json_string_value (json_object_get (order, "reply_to"));
+    bool own = !id && own_subject && own_text;
     const char *locale = id ? s_locale (self, id, json_string_value (json_object_get (order, "locale")),
                                         language, sizeof language) : NULL;
-    if (!mime_address_ok (to)) {
-        snprintf (reason, reason_size, "not an address nudge sends to");
+    if (!mime_address_ok (to) || (json_object_get (order, "reply_to") && !mime_address_ok (reply_to))) {
+        snprintf (reason, reason_size, "%s is not an address nudge sends to",
+                  mime_address_ok (to) ? "reply_to" : "to");
         return -1;
     }
-    if (!locale) {
+    if (!locale && !own) {
         snprintf (reason, reason_size, "no e-mail template \"%.200s\"", id ? id : "");
         return -1;
     }
-    bool signed_link = self->secret && nd_token_make (self->secret, user, "email", token,
-                                                      sizeof token) == 0;
+    bool signed_link = !own && self->secret && nd_token_make (self->secret, user, "email", token,
+                                                              sizeof token) == 0;
     mime_sha256_hex (json_string_value (json_object_get (order, "idempotency_key")), hash);
     json_t *data = s_data (self, order, signed_link ? token : NULL);
-    const char *html_template = s_part (self, id, locale, "html");
-    char *subject = s_render (s_part (self, id, locale, "subject"), data, reason, reason_size);
-    char *text = subject ? s_render (s_part (self, id, locale, "text"), data, reason, reason_size) : NULL;
+    const char *html_template = own ? NULL : s_part (self, id, locale, "html");
+    char *subject = own ? strdup (own_subject)
+                  : s_render (s_part (self, id, locale, "subject"), data, reason, reason_size);
+    char *text = !subject ? NULL : own ? strdup (own_text)
+               : s_render (s_part (self, id, locale, "text"), data, reason, reason_size);
     char *html = text && html_template ? s_render (html_template, data, reason, reason_size) : NULL;
     int rc = subject && text && (html || !html_template) ? 0 : -1;
     if (rc == 0) {

@@ -1,0 +1,271 @@
+"""chattest - what the chat-bridge's tests share (not a test itself).
+
+    Telegram   a mock Telegram Bot API (http.server in a thread): records
+               sendMessage, serves getUpdates as a long poll from a queue
+               the test fills with operator messages
+    Shop       the shop's events through the collector's HTTP API, with
+               explicit timestamps, and settle() to wait until every stage
+               (the chat-bridge included) has applied them
+    Widget     what the widget does: POST /chat/send, /chat/end, long
+               polls, and an SSE reader in a thread
+    chat_options()  the chat-bridge's section for a Pipeline
+"""
+import datetime
+import http.client
+import http.server
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ndtest import ROOT, free_port, wait_for
+
+TOKEN = "123456:test-bot-token-ABCdef"
+CHAT_ID = "-100500"
+TOKEN_ENV = "ND_TEST_TELEGRAM_TOKEN"
+os.environ[TOKEN_ENV] = TOKEN
+T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)       # a Monday, noon UTC
+
+
+def ts(minutes):
+    return (T0 + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class Telegram:
+    """The Bot API's two calls the chat-bridge makes, on 127.0.0.1."""
+
+    def __init__(self):
+        self.sent = []              # sendMessage bodies
+        self.updates = []           # every update ever queued
+        self.next_id = 1000
+        self.fail_sends = False
+        self.polls = 0
+        self.cond = threading.Condition()
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, doc, status=200):
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                if url.path != "/bot%s/getUpdates" % TOKEN:
+                    return self.answer({"ok": False, "description": "Not Found"}, 404)
+                q = urllib.parse.parse_qs(url.query)
+                offset = int(q.get("offset", ["0"])[0])
+                wait = min(float(q.get("timeout", ["0"])[0]), 2.0)
+                deadline = time.time() + wait
+                with owner.cond:
+                    owner.polls += 1
+                    while True:
+                        ready = [u for u in owner.updates if u["update_id"] >= offset]
+                        if ready or time.time() >= deadline:
+                            break
+                        owner.cond.wait(deadline - time.time())
+                self.answer({"ok": True, "result": ready})
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path != "/bot%s/sendMessage" % TOKEN:
+                    return self.answer({"ok": False, "description": "Not Found"}, 404)
+                if owner.fail_sends:
+                    return self.answer({"ok": False, "description": "Too Many Requests"}, 429)
+                doc = json.loads(body)
+                with owner.cond:
+                    owner.sent.append(doc)
+                    n = len(owner.sent)
+                self.answer({"ok": True, "result": {"message_id": n, "text": doc.get("text")}})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.base = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def texts(self):
+        with self.cond:
+            return [m.get("text", "") for m in self.sent]
+
+    def reply(self, text, to=None, user_id=111, first_name="Anna", chat=CHAT_ID):
+        """An operator's message in the chat, as a reply to the message to."""
+        with self.cond:
+            self.next_id += 1
+            message = {"message_id": 5000 + self.next_id, "date": int(time.time()),
+                       "chat": {"id": int(chat), "type": "group"},
+                       "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+                       "text": text}
+            if to is not None:
+                message["reply_to_message"] = {"message_id": 1, "text": to}
+            self.updates.append({"update_id": self.next_id, "message": message})
+            self.cond.notify_all()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def chat_options(port, telegram=None, **extra):
+    opts = {"input": "segmenter", "http": "127.0.0.1:%d" % port,
+            "widget": os.path.join(ROOT, "conf", "chat-widget.js"),
+            "support-mailbox": "support@shop.example", "timezone": "Europe/Warsaw",
+            "hours": "always", "idle-timeout": "30m"}
+    if telegram:
+        opts.update({"telegram-token": "env:" + TOKEN_ENV, "telegram-chat": CHAT_ID,
+                     "telegram-api": telegram.base, "telegram-poll": "1s",
+                     "telegram-operators": "111, 222"})
+    opts.update(extra)
+    return opts
+
+
+def pipeline_extra(port, telegram=None, **extra):
+    return {"segmenter": {"input": "sessionizer",
+                          "segments": os.path.join(ROOT, "conf", "segments.zpl")},
+            "chat-bridge": chat_options(port, telegram, **extra)}
+
+
+class Shop:
+    """Shop events through the collector, and waiting for the stages."""
+
+    def __init__(self, p, chain=(("collector", "sessionizer"), ("sessionizer", "segmenter"),
+                                 ("segmenter", "chat-bridge"))):
+        self.p = p
+        self.n = 0
+        self.chain = chain
+
+    def event(self, kind, minutes, anon, **fields):
+        self.n += 1
+        e = {"type": kind, "messageId": "m-%d" % self.n, "anonymousId": anon,
+             "timestamp": ts(minutes)}
+        e.update(fields)
+        return e
+
+    def view(self, minutes, anon, name, product_id, price):
+        return self.event("track", minutes, anon, event="Product Viewed", properties={
+            "product_id": product_id, "name": name, "price": price, "category": "shoes"})
+
+    def add(self, minutes, anon, name, product_id, price):
+        return self.event("track", minutes, anon, event="Product Added", properties={
+            "product_id": product_id, "sku": "SKU-" + product_id, "name": name, "price": price,
+            "quantity": 1, "currency": "EUR", "category": "shoes",
+            "url": "https://shop.example/p/" + product_id})
+
+    def send(self, *events):
+        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
+        if status != 200:
+            raise RuntimeError("collector answered %s: %s" % (status, answer))
+        self.settle()
+
+    def tick(self, minutes):
+        self.p.post("/v1/tick", {"time": ts(minutes)})
+        self.settle()
+
+    def settle(self, chain=None):
+        for up, down in chain or self.chain:
+            if down not in self.p.procs:
+                continue
+            head = self.p.control(up)["journal"]["head"]
+            if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head):
+                raise RuntimeError("%s did not catch up with %s" % (down, up))
+
+
+class Widget:
+    """The widget's calls, for one browser (anonymousId)."""
+
+    def __init__(self, port, anon, user_id=None):
+        self.base = "http://127.0.0.1:%d" % port
+        self.anon = anon
+        self.user_id = user_id
+        self.conversation = None
+        self.token = None
+        self.n = 0
+
+    def call(self, method, path, body=None, timeout=30):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "text/plain")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                status, text = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text.decode(errors="replace")
+
+    def say(self, text=None, email=None, client_id=None, new=False):
+        self.n += 1
+        body = {"anonymousId": self.anon, "id": client_id or "%s-%d" % (self.anon, self.n)}
+        if self.user_id:
+            body["userId"] = self.user_id
+        if text is not None:
+            body["text"] = text
+        if email is not None:
+            body["email"] = email
+        if self.conversation and not new:
+            body.update(conversation=self.conversation, token=self.token)
+        status, answer = self.call("POST", "/chat/send", body)
+        if status == 200:
+            self.conversation, self.token = answer["conversation"], answer["token"]
+        return status, answer
+
+    def end(self):
+        return self.call("POST", "/chat/end", {"conversation": self.conversation, "token": self.token})
+
+    def poll(self, after=0, wait=0, token=None):
+        q = urllib.parse.urlencode({"conversation": self.conversation or "",
+                                    "token": token or self.token or "", "after": after,
+                                    "wait": wait})
+        return self.call("GET", "/chat/poll?" + q, timeout=wait + 10)
+
+    def lines(self):
+        status, answer = self.poll()
+        return answer.get("lines", []) if status == 200 else []
+
+    def stream(self, after=0):
+        """Starts an SSE reader; returns a list the events are appended to."""
+        events = []
+        port = int(self.base.rsplit(":", 1)[1])
+        q = urllib.parse.urlencode({"conversation": self.conversation, "token": self.token,
+                                    "after": after})
+
+        def read():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", "/chat/stream?" + q)
+            resp = conn.getresponse()
+            events.append(("status", resp.status, resp.getheader("Content-Type")))
+            kind, data = None, []
+            while True:
+                raw = resp.fp.readline()
+                if not raw:
+                    break
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+                elif line == "" and kind:
+                    events.append((kind, json.loads("\n".join(data))))
+                    if kind == "end":
+                        break
+                    kind, data = None, []
+            conn.close()
+
+        threading.Thread(target=read, daemon=True).start()
+        return events
+
+
+def chat_events(tap, topic=None):
+    tap.poll(50)
+    return [(t, b) for t, b in tap.messages if t.startswith("chat.") and (topic is None or t == topic)]
