@@ -87,7 +87,11 @@ class Telegram:
                     n = len(owner.sent)
                 self.answer({"ok": True, "result": {"message_id": n, "text": doc.get("text")}})
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass        # a long poll cut short by kill -9 is not news
+
+        self.server = Server(("127.0.0.1", free_port()), Handler)
         self.server.daemon_threads = True
         self.base = "http://127.0.0.1:%d" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
