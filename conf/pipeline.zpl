@@ -40,8 +40,27 @@ segmenter
     lapsed-after = 90d              #   lapsed: a customer with no order for this long
     subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
 
+chat-bridge
+    input = segmenter               #   the visitors' events, for the operators' summary
+    http = 127.0.0.1:8070           #   the widget: GET /chat/widget.js; /chat/send, /chat/poll, /chat/stream
+    allow-origin = "*"              #   CORS: the shop's origin (https://shop.example) once it is known
+    widget = conf/chat-widget.js    #   served at /chat/widget.js
+    hours = "mon-fri 09:00-18:00, sat 10:00-14:00"  #   business hours ("always", "never")
+    timezone = Europe/Warsaw        #   the hours' zone (IANA name)
+    support-mailbox = care@shop.example     #   where questions go when nobody is online
+    idle-timeout = 30m              #   a conversation nobody speaks in for this long ends
+    #   console = none              #   nd-chat's socket; default ipc://<run>/chat-bridge.console
+    #   telegram-token = env:NUDGE_TELEGRAM_TOKEN   #   operators in Telegram: the bot's token,
+    #   telegram-chat = -1001234567890              #   their chat (group) id,
+    #   telegram-operators = "11111111, 22222222"   #   who may answer (default: anyone in the chat)
+    #   telegram-api = https://api.telegram.org     #   the Bot API (a proxy, or a mock in tests)
+    #   telegram-poll = 25s         #   getUpdates long poll
+    #   text-email = "Nobody is online right now. We will answer by e-mail at %s."
+    #   text-ask-email = "Nobody is online right now. Leave your e-mail address and we will answer by e-mail."
+    #   text-ended = "The chat has ended."
+
 scheduler
-    input = segmenter, push-sender, sms-sender, mail-sender     #   events, and the senders' feedback
+    input = segmenter, chat-bridge, push-sender, sms-sender, mail-sender   #   events, open chats, the senders' feedback
     journeys = conf/journeys        #   one .zpl per journey; a bad one stops the start (file:line)
     templates = conf/templates      #   <journey>/<step>[.<variant>]/<locale>/<channel>.<part>.mustache
     locale = en                     #   templates every send step must have
@@ -58,7 +77,7 @@ scheduler
     shop-url = "https://shop.example"
 
 mail-sender
-    input = scheduler, collector    #   send orders; verified one-click unsubscribes
+    input = scheduler, collector, chat-bridge   #   send orders; verified one-click unsubscribes; chat questions
     topics = "send.email, unsubscribe"
     #   relay = smtp.example.com:587 #   none: messages go to the Maildir below (make run)
     #   tls = starttls              #   starttls | starttls-optional | implicit (465) | none

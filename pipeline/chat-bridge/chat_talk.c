@@ -923,8 +923,7 @@ static int s_options (chat_talk_t *self, nd_stage_t *stage)
     const char *hours = nd_stage_option (stage, "hours", "always");
     const char *zone = nd_stage_option (stage, "timezone", "UTC");
     if (!(self->hours = chat_hours_new (hours, zone, reason, sizeof reason)))
-        return nd_stage_config_error (stage, strncmp (reason, "timezone", 8) ? "hours" : "timezone",
-                                      reason);
+        return nd_stage_config_error (stage, strstr (reason, "zone in") ? "timezone" : "hours", reason);
     const char *support = nd_stage_option (stage, "support-mailbox", NULL);
     if (!support || !chat_email_ok (support))
         return nd_stage_config_error (stage, "support-mailbox",
