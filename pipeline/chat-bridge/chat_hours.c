@@ -77,7 +77,7 @@ chat_hours_t *chat_hours_new (const char *spec, const char *zone, char *reason, 
     self->tz = tz_new ("/usr/share/zoneinfo");
     self->zone = strdup (zone ? zone : "UTC");
     if (!tz_known (self->tz, self->zone)) {
-        snprintf (reason, size, "timezone \"%s\" is not a zone in /usr/share/zoneinfo", self->zone);
+        snprintf (reason, size, "\"%s\" is not a zone in /usr/share/zoneinfo", self->zone);
         chat_hours_destroy (&self);
         return NULL;
     }
@@ -90,13 +90,13 @@ chat_hours_t *chat_hours_new (const char *spec, const char *zone, char *reason, 
     char *copy = strdup (spec), *save = NULL;
     for (char *part = strtok_r (copy, ",;", &save); part && self; part = strtok_r (NULL, ",;", &save)) {
         if (self->count == s_SPANS_MAX || s_span (part, &self->spans [self->count++])) {
-            snprintf (reason, size, "hours: \"%s\" is not like \"mon-fri 09:00-18:00\"", part);
+            snprintf (reason, size, "\"%s\" is not like \"mon-fri 09:00-18:00\"", part);
             chat_hours_destroy (&self);
         }
     }
     free (copy);
     if (self && self->count == 0) {
-        snprintf (reason, size, "hours: want \"always\", \"never\" or \"mon-fri 09:00-18:00, ...\"");
+        snprintf (reason, size, "want \"always\", \"never\" or \"mon-fri 09:00-18:00, ...\"");
         chat_hours_destroy (&self);
     }
     return self;
