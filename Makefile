@@ -64,10 +64,6 @@ endef
 $(foreach s,$(STAGES),$(eval $(call PROGRAM_RULE,$(s),pipeline/$(s))))
 $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
-# The sms-sender's quiet-hours guard reads zones with the scheduler's TZif reader.
-$(BIN)/sms-sender: $(BUILD)/pipeline/scheduler/tz.o
-# So do the chat-bridge's business hours.
-$(BIN)/chat-bridge: $(BUILD)/pipeline/scheduler/tz.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -7,10 +7,9 @@
     "sat-mon") or "daily"; times are the shop's local wall clock, an
     interval that ends at or before it starts runs past midnight.
     "always" and "never" say what they mean. Zone offsets come from the
-    scheduler's TZif reader (tz.c, linked in by the Makefile) so every
-    stage agrees on every zone.                                          */
+    runtime's TZif reader (nd_tz), so every stage agrees on every zone. */
 #include <assert.h>
-#include "../scheduler/scheduler.h"
+#include "nd_tz.h"
 #include "chat.h"
 
 #define s_DAY_MS (86400 * 1000LL)
@@ -22,7 +21,7 @@ typedef struct {
 } s_span_t;
 
 struct _chat_hours_t {
-    tz_t *tz;
+    nd_tz_t *tz;
     char *zone;
     bool always;
     s_span_t spans [s_SPANS_MAX];
@@ -74,9 +73,9 @@ static int s_span (const char *text, s_span_t *span)
 chat_hours_t *chat_hours_new (const char *spec, const char *zone, char *reason, size_t size)
 {
     chat_hours_t *self = (chat_hours_t *) zmalloc (sizeof *self);
-    self->tz = tz_new ("/usr/share/zoneinfo");
+    self->tz = nd_tz_new ("/usr/share/zoneinfo");
     self->zone = strdup (zone ? zone : "UTC");
-    if (!tz_known (self->tz, self->zone)) {
+    if (!nd_tz_known (self->tz, self->zone)) {
         snprintf (reason, size, "\"%s\" is not a zone in /usr/share/zoneinfo", self->zone);
         chat_hours_destroy (&self);
         return NULL;
@@ -106,7 +105,7 @@ void chat_hours_destroy (chat_hours_t **self_p)
 {
     chat_hours_t *self = *self_p;
     if (self) {
-        tz_destroy (&self->tz);
+        nd_tz_destroy (&self->tz);
         free (self->zone);
         free (self);
         *self_p = NULL;
@@ -118,7 +117,7 @@ bool chat_hours_open (chat_hours_t *self, int64_t utc_ms)
     if (self->always)
         return true;
     int32_t offset = 0;
-    if (tz_offset (self->tz, self->zone, utc_ms, &offset))
+    if (nd_tz_offset (self->tz, self->zone, utc_ms, &offset))
         return false;
     int64_t local = utc_ms + (int64_t) offset * 1000;
     int64_t day = local >= 0 ? local / s_DAY_MS : (local - s_DAY_MS + 1) / s_DAY_MS;

@@ -1,4 +1,4 @@
-/*  tz.c - UTC offsets of IANA time zones, read from the system's TZif
+/*  nd_tz - UTC offsets of IANA time zones, read from the system's TZif
     files (RFC 8536) by this small reader.
 
     Why not localtime_r with TZ set per person: TZ is process-global
@@ -6,14 +6,18 @@
     each time TZ changes, so a scheduler handling people in 300 zones
     would spend its time in tzset. Here each zone is parsed once into a
     table (transitions, then the file's POSIX TZ rule for times after the
-    last transition), cached in the tz_t the stage owns, and looked up by
-    binary search: no global state, safe from any thread that owns its
-    tz_t, and the same answers as glibc (tz_test compares them).        */
+    last transition), cached in the nd_tz_t the stage owns, and looked up
+    by binary search: no global state, safe from any thread that owns its
+    nd_tz_t, and the same answers as glibc (nd_tz_test compares them).   */
 #define _DEFAULT_SOURCE
 #include <assert.h>
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
-#include "scheduler.h"
+#include <czmq.h>
+#include "nd_tz.h"
 
 #define TZIF_MAX 1048576
 
@@ -40,7 +44,7 @@ typedef struct {
     s_rule_t rule;
 } s_zone_t;
 
-struct _tz_t {
+struct _nd_tz_t {
     char *dir;
     zhash_t *zones;
 };
@@ -251,7 +255,7 @@ static bool s_name_ok (const char *name)
            == length;
 }
 
-static s_zone_t *s_zone (tz_t *self, const char *name)
+static s_zone_t *s_zone (nd_tz_t *self, const char *name)
 {
     s_zone_t *zone = (s_zone_t *) zhash_lookup (self->zones, name);
     if (zone)
@@ -275,17 +279,17 @@ static s_zone_t *s_zone (tz_t *self, const char *name)
 
 /* ------------------------------------------------------------ class -- */
 
-tz_t *tz_new (const char *zoneinfo_dir)
+nd_tz_t *nd_tz_new (const char *zoneinfo_dir)
 {
-    tz_t *self = (tz_t *) zmalloc (sizeof *self);
+    nd_tz_t *self = (nd_tz_t *) zmalloc (sizeof *self);
     self->dir = strdup (zoneinfo_dir);
     self->zones = zhash_new ();
     return self;
 }
 
-void tz_destroy (tz_t **self_p)
+void nd_tz_destroy (nd_tz_t **self_p)
 {
-    tz_t *self = *self_p;
+    nd_tz_t *self = *self_p;
     if (self) {
         zhash_destroy (&self->zones);
         free (self->dir);
@@ -294,12 +298,12 @@ void tz_destroy (tz_t **self_p)
     }
 }
 
-bool tz_known (tz_t *self, const char *name)
+bool nd_tz_known (nd_tz_t *self, const char *name)
 {
     return name && s_zone (self, name) != NULL;
 }
 
-int tz_offset (tz_t *self, const char *name, int64_t utc_ms, int32_t *offset)
+int nd_tz_offset (nd_tz_t *self, const char *name, int64_t utc_ms, int32_t *offset)
 {
     s_zone_t *zone = name ? s_zone (self, name) : NULL;
     if (!zone)
@@ -325,12 +329,12 @@ int tz_offset (tz_t *self, const char *name, int64_t utc_ms, int32_t *offset)
     return 0;
 }
 
-int64_t tz_to_utc (tz_t *self, const char *name, int64_t local_ms)
+int64_t nd_tz_to_utc (nd_tz_t *self, const char *name, int64_t local_ms)
 {
     int32_t first = 0, second = 0;
-    if (tz_offset (self, name, local_ms, &first))
+    if (nd_tz_offset (self, name, local_ms, &first))
         return local_ms;
-    tz_offset (self, name, local_ms - (int64_t) first * 1000, &second);
+    nd_tz_offset (self, name, local_ms - (int64_t) first * 1000, &second);
     return local_ms - (int64_t) second * 1000;
 }
 
@@ -338,7 +342,7 @@ int64_t tz_to_utc (tz_t *self, const char *name, int64_t local_ms)
 
 //  Compares with glibc, which reads the same files: only here, where a
 //  single-threaded test may set TZ.
-static void s_compare_glibc (tz_t *tz, const char *zone)
+static void s_compare_glibc (nd_tz_t *tz, const char *zone)
 {
     char *saved = getenv ("TZ") ? strdup (getenv ("TZ")) : NULL;
     char value [80];
@@ -354,7 +358,7 @@ static void s_compare_glibc (tz_t *tz, const char *zone)
         struct tm parts;
         localtime_r (&secs, &parts);
         int32_t offset;
-        assert (tz_offset (tz, zone, t * 1000, &offset) == 0);
+        assert (nd_tz_offset (tz, zone, t * 1000, &offset) == 0);
         if (offset != parts.tm_gmtoff) {
             fprintf (stderr, "tz: %s at %lld: %d, glibc %ld\n", zone, (long long) t,
                      offset, parts.tm_gmtoff);
@@ -369,28 +373,28 @@ static void s_compare_glibc (tz_t *tz, const char *zone)
     free (saved);
 }
 
-void tz_test (bool verbose)
+void nd_tz_test (bool verbose)
 {
     if (verbose)
-        printf (" * tz: ");
-    tz_t *tz = tz_new ("/usr/share/zoneinfo");
+        printf (" * nd_tz: ");
+    nd_tz_t *tz = nd_tz_new ("/usr/share/zoneinfo");
     const char *zones [] = { "Europe/Warsaw", "America/New_York", "Asia/Tokyo",
         "Australia/Sydney", "Pacific/Chatham", "Asia/Kolkata", "America/Sao_Paulo",
         "Europe/Dublin", "Africa/Casablanca", "UTC", NULL };
     for (int i = 0; zones [i]; i++)
         s_compare_glibc (tz, zones [i]);
-    assert (!tz_known (tz, "Mars/Olympus_Mons"));
-    assert (!tz_known (tz, "../../etc/passwd"));
-    assert (tz_known (tz, "Europe/Warsaw"));
+    assert (!nd_tz_known (tz, "Mars/Olympus_Mons"));
+    assert (!nd_tz_known (tz, "../../etc/passwd"));
+    assert (nd_tz_known (tz, "Europe/Warsaw"));
     //  2026-07-01 12:00 in Warsaw (CEST, +2) is 10:00 UTC
     int64_t local = 1782907200000LL;
-    assert (tz_to_utc (tz, "Europe/Warsaw", local) == local - 7200000);
+    assert (nd_tz_to_utc (tz, "Europe/Warsaw", local) == local - 7200000);
     s_rule_t rule = { 0 };
     assert (s_rule_parse ("<+0545>-5:45", &rule) == 0 && rule.std == 20700 && !rule.has_dst);
     assert (s_rule_parse ("EST5EDT", &rule) == 0 && rule.has_dst && rule.start.month == 3);
     assert (s_rule_parse ("X", &rule) == -1);
-    tz_destroy (&tz);
-    tz_destroy (&tz);
+    nd_tz_destroy (&tz);
+    nd_tz_destroy (&tz);
     if (verbose)
         printf ("OK\n");
 }

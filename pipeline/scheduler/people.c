@@ -148,7 +148,7 @@ const char *person_timezone (scheduler_t *self, person_t *person)
 {
     const char *zone = json_string_value (
         json_object_get (json_object_get (person->record, "traits"), "timezone"));
-    return zone && tz_known (self->tz, zone) ? zone : self->timezone;
+    return zone && nd_tz_known (self->tz, zone) ? zone : self->timezone;
 }
 
 const char *person_locale (person_t *person)

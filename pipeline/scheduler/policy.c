@@ -117,7 +117,7 @@ void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limit
 static int64_t s_offset_ms (scheduler_t *self, const char *zone, int64_t utc)
 {
     int32_t offset = 0;
-    tz_offset (self->tz, zone, utc, &offset);
+    nd_tz_offset (self->tz, zone, utc, &offset);
     return (int64_t) offset * 1000;
 }
 
@@ -129,7 +129,7 @@ int64_t policy_next_local (scheduler_t *self, person_t *person, int64_t base, in
     int64_t candidate = midnight + (int64_t) minutes * 60000;
     if (candidate <= local)
         candidate += day;
-    int64_t utc = tz_to_utc (self->tz, zone, candidate);
+    int64_t utc = nd_tz_to_utc (self->tz, zone, candidate);
     return utc > base ? utc : utc + day;        //  a clock change can swallow the hour
 }
 

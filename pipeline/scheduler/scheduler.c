@@ -148,9 +148,9 @@ static int s_options (scheduler_t *self)
         return nd_stage_config_error (stage, "fire-batch", "must be at least 1");
     if (self->chat_recheck <= 0)
         return nd_stage_config_error (stage, "chat-recheck", "must be longer than 0");
-    self->tz = tz_new (nd_stage_option (stage, "zoneinfo", "/usr/share/zoneinfo"));
+    self->tz = nd_tz_new (nd_stage_option (stage, "zoneinfo", "/usr/share/zoneinfo"));
     self->timezone = nd_stage_option (stage, "timezone", "UTC");
-    if (!tz_known (self->tz, self->timezone))
+    if (!nd_tz_known (self->tz, self->timezone))
         return nd_stage_config_error (stage, "timezone", "not a time zone in the zoneinfo directory");
     self->shop = json_pack ("{s:s, s:s}", "name", nd_stage_option (stage, "shop-name", ""),
                             "url", nd_stage_option (stage, "shop-url", ""));
@@ -216,7 +216,7 @@ static void s_teardown (void **self_p)
     journeys_destroy (&self->journeys);
     templates_destroy (&self->templates);
     timers_destroy (&self->timers);
-    tz_destroy (&self->tz);
+    nd_tz_destroy (&self->tz);
     json_decref (self->shop);
     for (int i = 0; i < 2; i++)
         if (self->wake [i] >= 0)
@@ -368,7 +368,6 @@ static int s_parse_arg (const char *arg, void *args)
     policy_test (true);
     timers_test (true);
     codes_test (true);
-    tz_test (true);
     exit (0);
 }
 

@@ -14,7 +14,6 @@
       send.c         one send step: decide, issue a code, emit the order
       policy.c       send-time rules: order, browsing, chat, channel,
                      quiet hours, frequency caps
-      tz.c           UTC offsets from the system's TZif files, no TZ=
       people.c       what the scheduler knows of a person: contacts,
                      consent, opt-outs, activity, identity merges
       codes.c        unique expiring discount codes
@@ -39,6 +38,7 @@
 
 #include <czmq.h>
 #include "nd.h"
+#include "nd_tz.h"
 
 #define SCHEDULER_USER_MAX 400  /* keys stay under LMDB's 511 bytes */
 #define NAME_MAX_LEN 64         /* journey, step and variant names */
@@ -200,19 +200,6 @@ size_t timers_pending (timers_t *self, MDB_txn *txn);
 void timers_release (MDB_env *env);
 void timers_test (bool verbose);
 
-/* ----------------------------------------------------------------- tz */
-
-typedef struct _tz_t tz_t;
-tz_t *tz_new (const char *zoneinfo_dir);
-void tz_destroy (tz_t **self_p);
-/*  True if name is a zone found in the zoneinfo directory.               */
-bool tz_known (tz_t *self, const char *name);
-/*  Seconds east of UTC in zone name at utc_ms; -1 for an unknown zone.   */
-int tz_offset (tz_t *self, const char *name, int64_t utc_ms, int32_t *offset);
-/*  Local wall time (ms since the epoch as if local were UTC) to UTC.     */
-int64_t tz_to_utc (tz_t *self, const char *name, int64_t local_ms);
-void tz_test (bool verbose);
-
 /* -------------------------------------------------------- the stage */
 
 typedef struct {
@@ -223,7 +210,7 @@ typedef struct {
     timers_t *timers;
     journeys_t *journeys;
     templates_t *templates;
-    tz_t *tz;
+    nd_tz_t *tz;
     limits_t limits;            //  the stage's defaults
     int64_t session_timeout;    //  inactivity after which a visitor has left
     int64_t chat_recheck;       //  look again this long after a chat began

@@ -7,19 +7,18 @@
     or "tz" / "timezone" in its data) is held until their quiet hours
     end; an order without one is sent as the scheduler decided.
 
-    Zone offsets come from the scheduler's TZif reader (tz.c, linked into
-    this program by the Makefile), so both stages agree on every zone;
-    it belongs in the runtime as nd_tz once a third stage needs it.    */
+    Zone offsets come from the runtime's TZif reader (nd_tz), the one
+    the scheduler uses, so both stages agree on every zone.             */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "../scheduler/scheduler.h"
+#include "nd_tz.h"
 #include "sms.h"
 
 #define s_DAY_MS (86400 * 1000LL)
 
 struct _sms_quiet_t {
-    tz_t *tz;
+    nd_tz_t *tz;
     int start, end;             //  minutes after local midnight
 };
 
@@ -31,7 +30,7 @@ sms_quiet_t *sms_quiet_new (const char *zoneinfo, const char *hours)
         return NULL;
     sms_quiet_t *self = (sms_quiet_t *) calloc (1, sizeof *self);
     assert (self);
-    self->tz = tz_new (zoneinfo);
+    self->tz = nd_tz_new (zoneinfo);
     self->start = sh * 60 + sm;
     self->end = eh * 60 + em;
     return self;
@@ -41,7 +40,7 @@ void sms_quiet_destroy (sms_quiet_t **self_p)
 {
     sms_quiet_t *self = *self_p;
     if (self) {
-        tz_destroy (&self->tz);
+        nd_tz_destroy (&self->tz);
         free (self);
         *self_p = NULL;
     }
@@ -50,7 +49,7 @@ void sms_quiet_destroy (sms_quiet_t **self_p)
 int64_t sms_quiet_wait (sms_quiet_t *self, const char *zone, int64_t now_ms)
 {
     int32_t offset;
-    if (!zone || tz_offset (self->tz, zone, now_ms, &offset))
+    if (!zone || nd_tz_offset (self->tz, zone, now_ms, &offset))
         return -1;
     int64_t local = now_ms + (int64_t) offset * 1000;
     int64_t midnight = local - ((local % s_DAY_MS) + s_DAY_MS) % s_DAY_MS;
@@ -62,7 +61,7 @@ int64_t sms_quiet_wait (sms_quiet_t *self, const char *zone, int64_t now_ms)
     int64_t until = midnight + (int64_t) self->end * 60000;
     if (until <= local)
         until += s_DAY_MS;
-    int64_t wait = tz_to_utc (self->tz, zone, until) - now_ms;
+    int64_t wait = nd_tz_to_utc (self->tz, zone, until) - now_ms;
     return wait > 0 ? wait : 1;
 }
 

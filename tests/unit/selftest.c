@@ -9,6 +9,7 @@
 #include "nd_sender.h"
 #include "nd_templates.h"
 #include "nd_token.h"
+#include "nd_tz.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -22,6 +23,7 @@ int main (int argc, char **argv)
     nd_token_test (verbose);
     nd_http_test (verbose);
     nd_templates_test (verbose);
+    nd_tz_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");
