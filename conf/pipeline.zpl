@@ -26,6 +26,7 @@ collector
 
 sessionizer
     input = collector
+    topics = event.                 #   the Segment events; "unsubscribe" is the mail-sender's
     session-timeout = 30m           #   inactivity that ends a session
     browse-views = 3                #   product views, nothing added -> browse.abandoned
 

@@ -64,8 +64,24 @@ class Shop:
                 if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head, 20):
                     raise RuntimeError("%s did not catch up with %s" % (down, up))
 
+
+
+def shipped(section, option):
+    """An option's value in conf/pipeline.zpl, as make run uses it."""
+    current = None
+    with open(os.path.join(ROOT, "conf", "pipeline.zpl")) as f:
+        for line in f:
+            text = line.split("#")[0].rstrip()
+            if text and not text[0].isspace():
+                current = text.strip()
+            elif current == section and "=" in text and text.split("=")[0].strip() == option:
+                return text.split("=", 1)[1].strip().strip('"')
+    return None
+
+
 extra = {
     "pipeline": {"unsubscribe-secret": "env:ND_TEST_UNSUBSCRIBE_SECRET"},
+    "sessionizer": {"input": "collector", "topics": shipped("sessionizer", "topics") or ""},
     "segmenter": {"input": "sessionizer", "segments": os.path.join(ROOT, "conf", "segments.zpl")},
     "scheduler": scheduler_options(input="segmenter, mail-sender"),
     "sink": {"input": "scheduler"},
@@ -126,6 +142,9 @@ with Pipeline(clock="event", extra=extra) as p:
           and "unsubscribed from e-mail" in p.log("mail-sender"), (stats, p.log("mail-sender")[-800:]))
     counts = p.control("scheduler")["scheduler"]["counts"]
     check("the scheduler heard feedback.unsubscribed", counts["feedback.unsubscribed"] == 1, counts)
+    check("the sessionizer, as shipped, rejected nothing (the unsubscribe is not its)",
+          p.control("sessionizer")["rejected"] == 0 and "rejected" not in p.log("sessionizer"),
+          p.log("sessionizer")[-600:])
 
     shop.tick(60 * 24 + 40)
     wait_for(lambda: len(mails()) >= 3, 10)
