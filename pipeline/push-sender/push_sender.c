@@ -227,8 +227,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return 0;
 }
 
-//  The outbox wants "to" as text; a push order's "to" is the subscription
-//  object, so it moves to "subscription" and "to" names the push service.
+//  A push order's "to" is the subscription object; the outbox keeps the
+//  order as it came. (Orders queued by older versions carry the object
+//  in "subscription", which push_subscription still reads.)
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     push_sender_t *self = (push_sender_t *) self_;
@@ -239,16 +240,7 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         nd_stage_reject (stage, msg, "no push subscription with an endpoint URL in \"to\"");
         return -1;
     }
-    if (!json_is_object (json_object_get (msg->body, "to")))
-        return nd_sender_apply (self->sender, txn, msg);
-    json_t *order = json_copy (msg->body);
-    json_object_set (order, "subscription", json_object_get (order, "to"));
-    json_object_set_new (order, "to", json_string (origin));
-    nd_msg_t moved = *msg;
-    moved.body = order;
-    int rc = nd_sender_apply (self->sender, txn, &moved);
-    json_decref (order);
-    return rc;
+    return nd_sender_apply (self->sender, txn, msg);
 }
 
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)

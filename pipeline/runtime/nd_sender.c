@@ -648,15 +648,19 @@ void nd_sender_destroy (nd_sender_t **self_p)
     *self_p = NULL;
 }
 
-//  Why an order cannot be queued, or NULL.
+//  Why an order cannot be queued, or NULL. "to" is an address (text) or,
+//  for a push, the subscription (an object); what it must hold beyond
+//  that is the channel's to check.
 static const char *s_invalid (const json_t *order)
 {
     const char *order_key = json_string_value (json_object_get (order, "idempotency_key"));
-    const char *to = json_string_value (json_object_get (order, "to"));
+    const json_t *to = json_object_get (order, "to");
+    bool addressed = json_is_string (to) ? *json_string_value (to) != 0
+                   : json_is_object (to) && json_object_size (to) > 0;
     return !order_key || !*order_key ? "no idempotency_key"
          : strlen (order_key) > s_KEY_MAX ? "idempotency_key longer than 400 bytes"
          : !json_string_value (json_object_get (order, "user")) ? "no user"
-         : !to || !*to ? "no \"to\" address" : NULL;
+         : !addressed ? "no \"to\" address or subscription" : NULL;
 }
 
 int nd_sender_queue (nd_sender_t *self, MDB_txn *txn, const json_t *order)
@@ -829,6 +833,23 @@ void nd_sender_test (bool verbose)
     s_list_join (&a, &b);
     assert (a.size == 3 && b.size == 0 && a.head->attempt == 0 && a.tail->attempt == 2);
     s_list_purge (&a);
+
+    //  "to": an address, or a push subscription (an object)
+    json_t *order = json_pack ("{s:s, s:s, s:s}", "idempotency_key", "j/e-1/s/email", "user", "u-1",
+                               "to", "ann@example.com");
+    assert (s_invalid (order) == NULL);
+    json_object_set_new (order, "to", json_pack ("{s:s, s:{s:s, s:s}}", "endpoint",
+        "https://push.example/send/1", "keys", "p256dh", "BNc", "auth", "tBH"));
+    assert (s_invalid (order) == NULL);
+    json_object_set_new (order, "to", json_object ());
+    assert (s_invalid (order) && strstr (s_invalid (order), "\"to\""));
+    json_object_set_new (order, "to", json_string (""));
+    assert (s_invalid (order));
+    json_object_set_new (order, "to", json_integer (5));
+    assert (s_invalid (order));
+    json_object_del (order, "to");
+    assert (s_invalid (order));
+    json_decref (order);
     if (verbose)
         printf ("OK\n");
 }

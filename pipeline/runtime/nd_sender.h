@@ -136,8 +136,9 @@ void nd_sender_destroy (nd_sender_t **self_p);
 
 /*  Stores one send order (topic "send.<channel>") and, if a worker has
     room, marks it sending. A key seen before is counted and dropped. An
-    order without "idempotency_key", "user" or "to" is rejected
-    (nd_stage_reject) and -1 returned; 0 otherwise.                       */
+    order without "idempotency_key", "user" or "to" (an address, or an
+    object such as a push subscription; the channel checks what is in it)
+    is rejected (nd_stage_reject) and -1 returned; 0 otherwise.          */
 int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  Stores an order that did not come as a message (chat-bridge's own
     e-mail): as nd_sender_apply.                                          */
