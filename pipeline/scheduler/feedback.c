@@ -11,6 +11,8 @@
       unreachable    push: the subscription is gone, then as failed
       unsubscribed   the person opted out of channel ("all": of everything);
                      an SMS STOP may come with no idempotency key
+      resubscribed   the person opted in again on channel (an SMS START):
+                     that channel's opt-out is lifted; one of "all" stands
 
     The key names the instance ("<journey>/<epoch>-<n>/<step>/<channel>");
     one from another epoch (a state wiped since) only counts for the
@@ -37,6 +39,7 @@ static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const ch
                      const char *channel, int64_t time)
 {
     const char *what = streq (kind, "unsubscribed") ? "optout"
+                     : streq (kind, "resubscribed") ? "optin"
                      : streq (kind, "bounced") ? "bounced"
                      : streq (kind, "unreachable") ? "unreachable" : NULL;
     if (!what || !user || !channel)
@@ -49,6 +52,8 @@ static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const ch
     person_destroy (&person);
     if (rc == 0 && streq (what, "optout"))
         nd_log ("%s opted out of %s", user, channel);
+    if (rc == 0 && streq (what, "optin"))
+        nd_log ("%s opted in to %s again", user, channel);
     return rc;
 }
 

@@ -11,7 +11,8 @@
     be sent unless email_consent is false; SMS needs sms_consent true and
     an E.164 phone number; push needs a push_subscription with an
     endpoint, and push_consent not false. An unsubscribe (any channel, or
-    "all") stands until an operator lifts it; a hard bounce suppresses
+    "all") stands until an operator lifts it, or the person opts in again
+    on that channel (an SMS START; "all" stands); a hard bounce suppresses
     that address and a dead subscription that endpoint, until the
     profile names a new one.                                              */
 #include <ctype.h>
@@ -167,6 +168,9 @@ int person_block (person_t *person, const char *what, const char *channel, int64
             json_object_set_new (person->record, "optout", optout = json_object ());
         json_object_set_new (optout, channel, json_integer (time));
     }
+    else
+    if (streq (what, "optin"))
+        json_object_del (json_object_get (person->record, "optout"), channel);
     else
     if (streq (what, "bounced") && json_object_get (traits, "email"))
         json_object_set (person->record, "suppressed", json_object_get (traits, "email"));

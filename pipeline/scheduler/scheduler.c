@@ -339,7 +339,7 @@ static void s_stats (void *self_, json_t *stats)
         json_array_append_new (journeys, json_string (journeys_get (self->journeys, i)->name));
     const char *totals [] = { "sent", "conversions", "codes-issued", "feedback.delivered",
         "feedback.failed", "feedback.bounced", "feedback.unreachable", "feedback.unsubscribed",
-        "feedback.clicked", NULL };
+        "feedback.resubscribed", "feedback.clicked", NULL };
     json_t *counts = json_object ();
     for (int i = 0; totals [i]; i++)
         json_object_set_new (counts, totals [i], json_integer ((json_int_t)

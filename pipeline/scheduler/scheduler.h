@@ -332,9 +332,9 @@ const char *person_locale (person_t *person);
 /*  Updates what the person's messages tell (activity, profile, chat,
     orders, merges); before journeys see the message.                    */
 int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
-/*  what: "optout" (channel: a channel's name or "all"), "bounced" (the
-    e-mail address is suppressed) or "unreachable" (the push
-    subscription is gone).                                                */
+/*  what: "optout" (channel: a channel's name or "all"), "optin" (lifts
+    the opt-out of that channel), "bounced" (the e-mail address is
+    suppressed) or "unreachable" (the push subscription is gone).        */
 int person_block (person_t *person, const char *what, const char *channel, int64_t time);
 /*  Moves every row of dbi keyed under loser to survivor (same suffix).   */
 int rows_move (MDB_txn *txn, MDB_dbi dbi, const char *loser, const char *survivor);

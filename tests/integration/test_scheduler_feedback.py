@@ -18,7 +18,9 @@ senders ("feedback": input = "feed, feedback"). Shipped journeys, event time.
     fallback waits for 09:00, under its own durable timer;
   S1 leaves a cart and sends STOP, then turns out to be S2 (visitor.merged,
     as when they log in): the journey and the opt-out follow the person,
-    so the reminder goes to S2, by e-mail, not SMS.
+    so the reminder goes to S2, by e-mail, not SMS;
+  T (SMS only): STOP, then START (feedback.resubscribed, channel sms):
+    the reminder goes by SMS.
 """
 import json
 import os
@@ -30,7 +32,7 @@ from schedtest import Feed, Reader, iso, pipeline_extra, users_in
 with Pipeline(clock="event", extra=pipeline_extra()) as p:
     p.start("scheduler")
     feed, reader = Feed(p), Reader(p)
-    M, N, O, P, R, S1, S2 = users_in("abandoned-cart", "treated", 7)
+    M, N, O, P, R, S1, S2, T = users_in("abandoned-cart", "treated", 8)
 
     def at(hours):
         feed.tick(hours)
@@ -47,6 +49,9 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     feed.send("feedback.unsubscribed", P, 0.5, server=feed.back, channel="sms", reason="STOP")
     feed.abandon(S1, 0, phone=True)
     feed.send("feedback.unsubscribed", S1, 0.2, server=feed.back, channel="sms", reason="STOP")
+    feed.abandon(T, 0, email=False, phone=True)
+    feed.send("feedback.unsubscribed", T, 0.2, server=feed.back, channel="sms", reason="STOP")
+    feed.send("feedback.resubscribed", T, 0.4, server=feed.back, channel="sms", reason="START")
     feed.settle()
     feed.send("visitor.merged", S2, 0.5, merged=S1)
     feed.profile(S2, 0.5, phone=True)
@@ -58,6 +63,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("M and N get the first reminder by push", m_push["channel"] == "push" == n_push["channel"],
           (sends(M), sends(N)))
     check("P, who sent STOP, gets it by e-mail", [s["channel"] for s in sends(P)] == ["email"], sends(P))
+    check("T, who sent STOP then START, gets it by SMS", [s["channel"] for s in sends(T)] == ["sms"],
+          sends(T))
 
     feed.feedback("unreachable", m_push, 1.05, reason="410 Gone")
     feed.feedback("failed", n_push, 1.05, reason="503 after 5 tries")
@@ -118,7 +125,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
           and steps.get(("reminder-2", "-", "skipped:unreachable")) == 2, steps)
     totals = p.control("scheduler")["scheduler"]["counts"]
     check("STATS counts feedback by kind", totals["feedback.unreachable"] == 3
-          and totals["feedback.unsubscribed"] == 3 and totals["feedback.clicked"] == 1, totals)
+          and totals["feedback.unsubscribed"] == 4 and totals["feedback.resubscribed"] == 1
+          and totals["feedback.clicked"] == 1, totals)
     feed.close()
     reader.close()
 done()
