@@ -16,15 +16,20 @@ BUILD := build
 BIN   := bin
 SANFLAGS :=
 OPT := -O2
+# jemalloc: jansson builds every message as many small blocks, freed a
+# moment later; glibc's malloc spends a quarter of the sessionizer's time
+# on them, jemalloc much less (make bench: about 91k -> 130k events/s
+# catching up). ASan brings its own allocator, so not in SAN=1.
+MALLOC := -ljemalloc
 endif
 
 CC      ?= cc
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Ipipeline/runtime -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lpthread -lm
+LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lpthread -lm $(MALLOC)
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
-        libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev lmdb-utils \
+        libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev lmdb-utils \
         python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
