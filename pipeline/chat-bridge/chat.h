@@ -1,10 +1,11 @@
 /*  chat.h - the chat-bridge's classes, shared by its source files.
 
-    chat_inbox     requests from other threads (the shoppers' HTTP
+    the inbox      requests from other threads (the shoppers' HTTP
                    requests, the operator channels) to the loop, each
                    answered after the transaction that applied it commits;
-                   and a "something new was committed" signal for long
-                   polls and event streams
+                   and a "something new was committed" version for long
+                   polls and event streams: the runtime's nd_inbox of
+                   chat_event_t
     chat_people    who a visitor is to the shop: ids, cart, views,
                    segments, orders, earlier chats, read from the
                    pipeline; the summary an operator sees
@@ -25,6 +26,7 @@
 
 #include <czmq.h>
 #include "nd.h"
+#include "nd_inbox.h"
 
 #define CHAT_TEXT_MAX 4000          //  bytes of one message
 #define CHAT_ID_MAX 200             //  bytes of an anonymousId or userId
@@ -67,31 +69,6 @@ void chat_event_clear (chat_event_t *event);
 /*  strdup that keeps NULL.                                              */
 char *chat_strdup (const char *text);
 
-/* ----------------------------------------------------------- inbox */
-
-typedef struct _chat_inbox_t chat_inbox_t;
-typedef int (chat_apply_fn) (void *arg, MDB_txn *txn, chat_event_t *event);
-
-chat_inbox_t *chat_inbox_new (nd_stage_t *stage);
-void chat_inbox_destroy (chat_inbox_t **self_p);
-/*  Hands count events to the loop and waits until the transaction that
-    applied them committed. 0 when it did, -1 when it did not (or the
-    stage is stopping); the events' answers are filled in either way.   */
-int chat_inbox_submit (chat_inbox_t *self, chat_event_t *events, size_t count);
-/*  Hands one event over without waiting; the inbox takes its strings.  */
-void chat_inbox_post (chat_inbox_t *self, chat_event_t *event);
-/*  In the loop's transaction: applies every waiting event.              */
-int chat_inbox_drain (chat_inbox_t *self, MDB_txn *txn, chat_apply_fn *apply, void *arg);
-/*  After the loop's commit (rc 0) or abort: wakes the waiting requests;
-    fresh says whether the transaction added lines to a transcript.     */
-void chat_inbox_committed (chat_inbox_t *self, int rc, bool fresh);
-/*  Transcripts' version: waits until it is past seen or timeout_ms ends;
-    returns the current version. Returns 0 when the stage is stopping.  */
-uint64_t chat_inbox_version (chat_inbox_t *self);
-uint64_t chat_inbox_wait (chat_inbox_t *self, uint64_t seen, int64_t timeout_ms);
-/*  Stopping: waiting requests give up.                                  */
-void chat_inbox_close (chat_inbox_t *self);
-
 /* ---------------------------------------------------------- people */
 
 typedef struct _chat_people_t chat_people_t;
@@ -133,7 +110,7 @@ typedef struct {
     /*  Notes kept in LMDB until the channel says CHAT_NOTE_SENT (a remote
         service); else notes go to whoever is connected, once.          */
     bool durable;
-    void *(*create) (nd_stage_t *stage, chat_inbox_t *inbox, uint64_t cursor);
+    void *(*create) (nd_stage_t *stage, nd_inbox_t *inbox, uint64_t cursor);
     void (*deliver) (void *self, uint64_t number, const char *conversation, const char *text);
     void (*destroy) (void **self_p);
 } chat_channel_t;
@@ -154,8 +131,8 @@ void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, vo
 uint64_t chat_talk_cursor (chat_talk_t *self, MDB_txn *txn, const char *channel);
 /*  Hands the durable notes still undelivered to their channels.         */
 int chat_talk_resend (chat_talk_t *self, MDB_txn *txn);
-/*  Applies one event from the inbox (chat_apply_fn).                    */
-int chat_talk_apply (void *self, MDB_txn *txn, chat_event_t *event);
+/*  Applies one chat_event_t from the inbox (nd_inbox_apply_fn).         */
+int chat_talk_apply (void *self, MDB_txn *txn, void *event);
 /*  Ends conversations idle for longer than idle-timeout.               */
 int chat_talk_timers (chat_talk_t *self, MDB_txn *txn, int64_t now);
 /*  After the commit: delivers the notes it made (rc 0) or drops them;
@@ -171,7 +148,7 @@ void chat_talk_stats (chat_talk_t *self, json_t *stats);
 /* ------------------------------------------------------------ http */
 
 typedef struct _chat_http_t chat_http_t;
-chat_http_t *chat_http_new (nd_stage_t *stage, chat_inbox_t *inbox, chat_talk_t *talk);
+chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *talk);
 void chat_http_destroy (chat_http_t **self_p);
 void chat_http_stats (chat_http_t *self, json_t *stats);
 

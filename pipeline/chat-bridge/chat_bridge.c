@@ -46,7 +46,7 @@ DESCRIPTION
 
 typedef struct {
     nd_stage_t *stage;
-    chat_inbox_t *inbox;
+    nd_inbox_t *inbox;
     chat_people_t *people;
     chat_talk_t *talk;
     chat_http_t *http;
@@ -55,6 +55,12 @@ typedef struct {
     size_t channel_count;
 } chat_bridge_t;
 
+//  What the inbox frees of an event the loop never answered (a post).
+static void s_event_clear (void *event)
+{
+    chat_event_clear ((chat_event_t *) event);
+}
+
 static void s_teardown (void **self_p)
 {
     chat_bridge_t *self = (chat_bridge_t *) *self_p;
@@ -62,13 +68,13 @@ static void s_teardown (void **self_p)
         return;
     //  Waiting requests and streams give up first, then their threads end
     if (self->inbox)
-        chat_inbox_close (self->inbox);
+        nd_inbox_close (self->inbox);
     chat_http_destroy (&self->http);
     for (size_t i = 0; i < self->channel_count; i++)
         self->channels [i]->destroy (&self->instances [i]);
     chat_talk_destroy (&self->talk);
     chat_people_destroy (&self->people);
-    chat_inbox_destroy (&self->inbox);
+    nd_inbox_destroy (&self->inbox);
     free (self);
     *self_p = NULL;
 }
@@ -90,7 +96,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     chat_bridge_t *self = (chat_bridge_t *) zmalloc (sizeof *self);
     *self_p = self;             //  torn down by the runtime even if we fail
     self->stage = stage;
-    self->inbox = chat_inbox_new (stage);
+    self->inbox = nd_inbox_new (stage, sizeof (chat_event_t), s_event_clear);
     if (!(self->people = chat_people_new (txn))
     ||  !(self->talk = chat_talk_new (stage, txn, self->people)))
         return -1;
@@ -119,7 +125,7 @@ static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
 {
     (void) stage;
     chat_bridge_t *self = (chat_bridge_t *) self_;
-    return chat_inbox_drain (self->inbox, txn, chat_talk_apply, self->talk);
+    return nd_inbox_drain (self->inbox, txn, chat_talk_apply, self->talk);
 }
 
 static void s_committed (nd_stage_t *stage, void *self_, int rc)
@@ -127,7 +133,7 @@ static void s_committed (nd_stage_t *stage, void *self_, int rc)
     (void) stage;
     chat_bridge_t *self = (chat_bridge_t *) self_;
     bool fresh = chat_talk_committed (self->talk, rc);
-    chat_inbox_committed (self->inbox, rc, fresh);
+    nd_inbox_committed (self->inbox, rc, fresh);
 }
 
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)

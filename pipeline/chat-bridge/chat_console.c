@@ -27,7 +27,7 @@
 
 typedef struct {
     nd_stage_t *stage;
-    chat_inbox_t *inbox;
+    nd_inbox_t *inbox;
     char *endpoint;
     zsock_t *router;            //  bound here, then the actor's alone
     zactor_t *actor;
@@ -76,7 +76,7 @@ static void s_submit (s_actor_t *self, zframe_t *identity, s_operator_t *op, cha
                            .operator_name = strdup (op->display),
                            .channel = strdup ("console"),
                            .conversation = chat_strdup (conversation), .text = chat_strdup (text) };
-    int rc = chat_inbox_submit (self->console->inbox, &event, 1);
+    int rc = nd_inbox_submit (self->console->inbox, &event, 1);
     const char *answer = rc ? "not stored: try again" : event.answer ? event.answer : "ok";
     s_send (self, identity, "ANSWER", answer, NULL);
     chat_event_clear (&event);
@@ -88,7 +88,7 @@ static void s_gone (s_actor_t *self, const char *key)
     if (op) {
         chat_event_t event = { .kind = CHAT_OPERATOR_PRESENCE, .operator = strdup (op->name),
                                .text = strdup ("gone") };
-        chat_inbox_submit (self->console->inbox, &event, 1);
+        nd_inbox_submit (self->console->inbox, &event, 1);
         chat_event_clear (&event);
         zhashx_delete (self->operators, key);
     }
@@ -242,7 +242,7 @@ static void s_destroy (void **self_p)
     }
 }
 
-static void *s_create (nd_stage_t *stage, chat_inbox_t *inbox, uint64_t cursor)
+static void *s_create (nd_stage_t *stage, nd_inbox_t *inbox, uint64_t cursor)
 {
     (void) cursor;
     const char *endpoint = nd_stage_option (stage, "console", NULL);

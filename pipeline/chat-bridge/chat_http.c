@@ -44,7 +44,7 @@ typedef struct {
 
 struct _chat_http_t {
     nd_stage_t *stage;
-    chat_inbox_t *inbox;
+    nd_inbox_t *inbox;
     chat_talk_t *talk;
     struct MHD_Daemon *daemon;
     char *widget;
@@ -136,7 +136,7 @@ static enum MHD_Result s_post (chat_http_t *self, struct MHD_Connection *connect
         chat_event_clear (&event);
         return s_refuse (self, connection, MHD_HTTP_BAD_REQUEST, "an id over 200 bytes");
     }
-    int rc = chat_inbox_submit (self->inbox, &event, 1);
+    int rc = nd_inbox_submit (self->inbox, &event, 1);
     enum MHD_Result result;
     if (rc == 0 && event.answer)
         result = s_send (self, connection, (unsigned int) event.status, "application/json",
@@ -158,12 +158,12 @@ static enum MHD_Result s_poll (chat_http_t *self, struct MHD_Connection *connect
     wait = (wait > s_POLL_MAX_S ? s_POLL_MAX_S : wait) * 1000;
     int64_t until = zclock_mono () + wait;
     int status;
-    uint64_t version = chat_inbox_version (self->inbox);
+    uint64_t version = nd_inbox_version (self->inbox);
     json_t *answer = chat_talk_lines (self->talk, conversation, token, after, &status);
     while (answer && json_array_size (json_object_get (answer, "lines")) == 0
        &&  !streq (json_string_value (json_object_get (answer, "state")) ?: "", "ended")
        &&  zclock_mono () < until && version) {
-        version = chat_inbox_wait (self->inbox, version, until - zclock_mono ());
+        version = nd_inbox_wait (self->inbox, version, until - zclock_mono ());
         json_decref (answer);
         answer = chat_talk_lines (self->talk, conversation, token, after, &status);
     }
@@ -184,7 +184,7 @@ static void s_stream_fill (s_stream_t *stream)
     zchunk_t *out = zchunk_new (NULL, 512);
     while (zchunk_size (out) == 0 && !stream->ended) {
         int status;
-        uint64_t version = chat_inbox_version (self->inbox);
+        uint64_t version = nd_inbox_version (self->inbox);
         json_t *answer = version ? chat_talk_lines (self->talk, stream->conversation,
                                                     stream->token, stream->after, &status) : NULL;
         size_t index;
@@ -206,7 +206,7 @@ static void s_stream_fill (s_stream_t *stream)
         }
         json_decref (answer);
         if (zchunk_size (out) == 0
-        &&  chat_inbox_wait (self->inbox, version, s_KEEPALIVE_MS) == version && version) {
+        &&  nd_inbox_wait (self->inbox, version, s_KEEPALIVE_MS) == version && version) {
             const char *ping = ": keep-alive\n\n";
             zchunk_extend (out, ping, strlen (ping));
         }
@@ -376,7 +376,7 @@ static int s_load_widget (chat_http_t *self, nd_stage_t *stage)
     return 0;
 }
 
-chat_http_t *chat_http_new (nd_stage_t *stage, chat_inbox_t *inbox, chat_talk_t *talk)
+chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *talk)
 {
     const char *address = nd_stage_option (stage, "http", "127.0.0.1:8070");
     int64_t connections;

@@ -32,6 +32,23 @@
 #define s_CHANNELS_MAX 4
 #define s_SHOW_LINES 30
 
+void chat_event_clear (chat_event_t *event)
+{
+    char **fields [] = { &event->conversation, &event->token, &event->anonymous_id,
+                         &event->user_id, &event->text, &event->email, &event->client_id,
+                         &event->channel, &event->operator, &event->operator_name,
+                         &event->answer };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        free (*fields [i]);
+        *fields [i] = NULL;
+    }
+}
+
+char *chat_strdup (const char *text)
+{
+    return text ? strdup (text) : NULL;
+}
+
 typedef struct {
     const chat_channel_t *channel;
     void *instance;
@@ -820,9 +837,10 @@ static int s_note_sent (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
     return nd_db_del (txn, self->notes, &key) < 0 ? -1 : 0;
 }
 
-int chat_talk_apply (void *self_, MDB_txn *txn, chat_event_t *event)
+int chat_talk_apply (void *self_, MDB_txn *txn, void *event_)
 {
     chat_talk_t *self = (chat_talk_t *) self_;
+    chat_event_t *event = (chat_event_t *) event_;
     char name [80];
     switch (event->kind) {
         case CHAT_SHOPPER_SAY:       return s_shopper_say (self, txn, event);

@@ -41,7 +41,7 @@ typedef struct _s_out_t {
 
 typedef struct {
     nd_stage_t *stage;
-    chat_inbox_t *inbox;
+    nd_inbox_t *inbox;
     int64_t timeout_ms;
     char *base;                 //  <api>/bot<token>
     char *chat;
@@ -190,7 +190,7 @@ static void *s_sender (void *arg)
         if (out->number) {
             chat_event_t event = { .kind = CHAT_NOTE_SENT, .channel = strdup ("telegram"),
                                    .number = out->number };
-            chat_inbox_post (self->inbox, &event);
+            nd_inbox_post (self->inbox, &event);
         }
         free (out->text);
         free (out);
@@ -312,7 +312,7 @@ static int s_poll_once (s_telegram_t *self)
         //  The cursor commits with what it moved past
         events [used++] = (chat_event_t) { .kind = CHAT_CURSOR, .channel = strdup ("telegram"),
                                            .number = cursor };
-        rc = chat_inbox_submit (self->inbox, events, used);
+        rc = nd_inbox_submit (self->inbox, events, used);
         if (rc == 0) {
             self->cursor = cursor;
             for (size_t i = 0; i < used; i++)
@@ -411,7 +411,7 @@ static int s_options (s_telegram_t *self, nd_stage_t *stage)
     return 0;
 }
 
-static void *s_create (nd_stage_t *stage, chat_inbox_t *inbox, uint64_t cursor)
+static void *s_create (nd_stage_t *stage, nd_inbox_t *inbox, uint64_t cursor)
 {
     curl_global_init (CURL_GLOBAL_DEFAULT);
     s_telegram_t *self = (s_telegram_t *) zmalloc (sizeof *self);

@@ -20,6 +20,7 @@
 
 #include "nd.h"
 #include "nd_http.h"
+#include "nd_inbox.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
 
@@ -177,10 +178,10 @@ sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
 void sms_webhook_destroy (sms_webhook_t **self_p);
 
 /*  The loop's side: takes every waiting request's events, calls apply
-    for each inside txn (0 ok, -1 failed), then, after the commit, tells
-    the requests the outcome so they can answer the provider.           */
-typedef int (sms_webhook_apply_fn) (void *arg, MDB_txn *txn, const sms_event_t *event);
-int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, sms_webhook_apply_fn *apply, void *arg);
+    for each inside txn (0 ok, -1 failed; event is an sms_event_t), then,
+    after the commit, tells the requests the outcome so they can answer
+    the provider (nd_inbox).                                            */
+int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, nd_inbox_apply_fn *apply, void *arg);
 void sms_webhook_committed (sms_webhook_t *self, int rc);
 void sms_webhook_stats (sms_webhook_t *self, json_t *stats);
 

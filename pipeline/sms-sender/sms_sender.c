@@ -318,9 +318,10 @@ static int s_receipt (sms_sender_t *self, MDB_txn *txn, const sms_event_t *event
     return rc;
 }
 
-static int s_event (void *arg, MDB_txn *txn, const sms_event_t *event)
+static int s_event (void *arg, MDB_txn *txn, void *event_)
 {
     sms_sender_t *self = (sms_sender_t *) arg;
+    const sms_event_t *event = (const sms_event_t *) event_;
     return event->kind == SMS_EVENT_INBOUND ? s_consent (self, txn, event)
                                             : s_receipt (self, txn, event);
 }

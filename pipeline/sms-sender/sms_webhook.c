@@ -14,28 +14,16 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include "sms.h"
 
 #define s_BODY_MAX 65536
 #define s_EVENTS_MAX 100
-#define s_WAIT_MS 20000
-
-//  One request's events, from its thread to the loop and back.
-typedef struct _s_ticket_t {
-    sms_event_t events [s_EVENTS_MAX];
-    int count;
-    int state;                  //  0 waiting, 1 taken by the loop, 2 done
-    int rc;
-    struct _s_ticket_t *next;
-} s_ticket_t;
 
 //  One connection's request while its body arrives.
 typedef struct {
@@ -47,104 +35,26 @@ typedef struct {
 } s_request_t;
 
 struct _sms_webhook_t {
-    nd_stage_t *stage;
     struct MHD_Daemon *daemon;
     const sms_provider_t *provider;
     const sms_account_t *account;
     char *public_url;
     char *token;
     char *help;
-    pthread_mutex_t lock;
-    pthread_cond_t done;
-    s_ticket_t *waiting;        //  newest first
-    s_ticket_t *taken;
-    bool closing;
+    nd_inbox_t *inbox;          //  the requests' events, to the loop and back
     atomic_uint_fast64_t requests, refused, events, failed;
 };
 
 /* ------------------------------------------------------------ the loop -- */
 
-int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, sms_webhook_apply_fn *apply, void *arg)
+int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, nd_inbox_apply_fn *apply, void *arg)
 {
-    pthread_mutex_lock (&self->lock);
-    s_ticket_t *tickets = self->waiting, *ordered = NULL;
-    self->waiting = NULL;
-    while (tickets) {                   //  oldest first, as they came
-        s_ticket_t *next = tickets->next;
-        tickets->next = ordered;
-        tickets->state = 1;
-        ordered = tickets;
-        tickets = next;
-    }
-    pthread_mutex_unlock (&self->lock);
-    int rc = 0;
-    s_ticket_t *last = NULL;
-    for (s_ticket_t *t = ordered; t; t = t->next) {
-        t->rc = 0;
-        for (int i = 0; t->rc == 0 && i < t->count; i++)
-            t->rc = apply (arg, txn, &t->events [i]);
-        rc = t->rc ? -1 : rc;
-        last = t;
-    }
-    if (last) {
-        pthread_mutex_lock (&self->lock);
-        last->next = self->taken;
-        self->taken = ordered;
-        pthread_mutex_unlock (&self->lock);
-    }
-    return rc;
-}
-
-//  A request whose own events failed fails even if the rest committed.
-static void s_finish_taken (sms_webhook_t *self, int rc)
-{
-    for (s_ticket_t *t = self->taken; t; ) {
-        s_ticket_t *next = t->next;
-        t->rc = rc ? rc : t->rc;
-        t->state = 2;
-        t->next = NULL;
-        t = next;
-    }
-    self->taken = NULL;
-    pthread_cond_broadcast (&self->done);
+    return nd_inbox_drain (self->inbox, txn, apply, arg);
 }
 
 void sms_webhook_committed (sms_webhook_t *self, int rc)
 {
-    pthread_mutex_lock (&self->lock);
-    s_finish_taken (self, rc);
-    pthread_mutex_unlock (&self->lock);
-}
-
-//  On a request's thread: hands the ticket over, waits for its commit.
-static int s_submit (sms_webhook_t *self, s_ticket_t *ticket)
-{
-    struct timespec until;
-    clock_gettime (CLOCK_REALTIME, &until);
-    until.tv_sec += s_WAIT_MS / 1000;
-    pthread_mutex_lock (&self->lock);
-    ticket->next = self->waiting;
-    self->waiting = ticket;
-    pthread_mutex_unlock (&self->lock);
-    nd_stage_wake (self->stage);
-    pthread_mutex_lock (&self->lock);
-    int rc = 0;
-    while (ticket->state != 2 && rc == 0 && !self->closing)
-        rc = pthread_cond_timedwait (&self->done, &self->lock, &until);
-    if (ticket->state == 0) {
-        //  Never taken: withdraw it
-        for (s_ticket_t **p = &self->waiting; *p; p = &(*p)->next)
-            if (*p == ticket) {
-                *p = ticket->next;
-                break;
-            }
-    }
-    else
-    while (ticket->state == 1)          //  taken: the loop finishes it soon
-        pthread_cond_wait (&self->done, &self->lock);
-    int outcome = ticket->state == 2 ? ticket->rc : -1;
-    pthread_mutex_unlock (&self->lock);
-    return outcome;
+    nd_inbox_committed (self->inbox, rc, false);
 }
 
 /* ------------------------------------------------------------ requests -- */
@@ -183,44 +93,45 @@ static bool s_token_ok (sms_webhook_t *self, const char *uri)
         && CRYPTO_memcmp (given, self->token, strlen (given)) == 0;
 }
 
-static void s_free_events (s_ticket_t *ticket)
+static void s_event_clear (void *event)
 {
-    for (int i = 0; i < ticket->count; i++)
-        free (ticket->events [i].text);
+    sms_event_t *self = (sms_event_t *) event;
+    free (self->text);
+    self->text = NULL;
 }
 
 static enum MHD_Result s_hook (sms_webhook_t *self, struct MHD_Connection *connection,
                                s_request_t *request)
 {
-    s_ticket_t *ticket = (s_ticket_t *) calloc (1, sizeof *ticket);
-    assert (ticket);
+    sms_event_t *events = (sms_event_t *) calloc (s_EVENTS_MAX, sizeof *events);
+    assert (events);
     char reason [200];
     const char *type = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
     sms_hook_t hook = { request->uri, type ? type : "", request->body ? request->body : "",
                         request->size, MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                                     "X-Twilio-Signature") };
-    ticket->count = self->provider->parse (self->account, self->public_url, &hook,
-                                           ticket->events, s_EVENTS_MAX, reason, sizeof reason);
-    if (ticket->count < 0) {
-        free (ticket);
+    int count = self->provider->parse (self->account, self->public_url, &hook,
+                                       events, s_EVENTS_MAX, reason, sizeof reason);
+    if (count < 0) {
+        free (events);
         return s_refuse (self, connection, MHD_HTTP_FORBIDDEN, reason);
     }
     const char *reply = NULL;
-    for (int i = 0; i < ticket->count; i++)
-        if (ticket->events [i].kind == SMS_EVENT_INBOUND
-        &&  sms_keyword (ticket->events [i].text) == SMS_KEYWORD_HELP)
+    for (int i = 0; i < count; i++)
+        if (events [i].kind == SMS_EVENT_INBOUND
+        &&  sms_keyword (events [i].text) == SMS_KEYWORD_HELP)
             reply = self->help;
-    self->events += (uint64_t) ticket->count;
-    int rc = s_submit (self, ticket);
-    s_free_events (ticket);
+    self->events += (uint64_t) count;
+    int rc = nd_inbox_submit (self->inbox, events, (size_t) count);
+    for (int i = 0; i < count; i++)
+        s_event_clear (&events [i]);
+    free (events);
     if (rc == 0) {
-        free (ticket);
         char content_type [64], *body = NULL;
         self->provider->reply (reply, content_type, sizeof content_type, &body);
         return s_answer (connection, MHD_HTTP_OK, content_type, body);
     }
-    free (ticket);
     self->failed++;
     return s_refuse (self, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "not stored: try again");
 }
@@ -326,14 +237,12 @@ sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
     }
     sms_webhook_t *self = (sms_webhook_t *) calloc (1, sizeof *self);
     assert (self);
-    self->stage = stage;
     self->provider = provider;
     self->account = account;
     self->public_url = public_url ? strdup (public_url) : NULL;
     self->token = token ? strdup (token) : NULL;
     self->help = help ? strdup (help) : NULL;
-    pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->done, NULL);
+    self->inbox = nd_inbox_new (stage, sizeof (sms_event_t), s_event_clear);
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
         | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -360,14 +269,11 @@ void sms_webhook_destroy (sms_webhook_t **self_p)
     if (!self)
         return;
     //  Waiting requests give up (503) before the server joins their threads
-    pthread_mutex_lock (&self->lock);
-    self->closing = true;
-    s_finish_taken (self, -1);
-    pthread_mutex_unlock (&self->lock);
+    if (self->inbox)
+        nd_inbox_close (self->inbox);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
-    pthread_cond_destroy (&self->done);
-    pthread_mutex_destroy (&self->lock);
+    nd_inbox_destroy (&self->inbox);
     if (self->token)
         OPENSSL_cleanse (self->token, strlen (self->token));
     free (self->token);
