@@ -25,10 +25,10 @@
     Access-Control-Allow-Origin ("allow-origin", default *).            */
 #define _GNU_SOURCE
 #include <assert.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <microhttpd.h>
 #include "nd_json.h"
+#include "nd_listen.h"
 #include "chat.h"
 
 #define s_BODY_MAX 16384
@@ -343,25 +343,6 @@ static void s_completed (void *cls, struct MHD_Connection *connection, void **co
 
 /* --------------------------------------------------------------- class */
 
-//  "127.0.0.1:8070", "[::1]:8070", "*:8070"
-static struct addrinfo *s_resolve (const char *address)
-{
-    const char *colon = strrchr (address, ':');
-    if (!colon || colon == address)
-        return NULL;
-    char *host = strndup (address, (size_t) (colon - address));
-    if (host [0] == '[' && host [strlen (host) - 1] == ']') {
-        memmove (host, host + 1, strlen (host));
-        host [strlen (host) - 1] = 0;
-    }
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
-                              .ai_socktype = SOCK_STREAM }, *found = NULL;
-    if (getaddrinfo (streq (host, "*") ? NULL : host, colon + 1, &hints, &found))
-        found = NULL;
-    free (host);
-    return found;
-}
-
 static int s_load_widget (chat_http_t *self, nd_stage_t *stage)
 {
     const char *path = nd_stage_option (stage, "widget", "conf/chat-widget.js");
@@ -382,9 +363,11 @@ chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *t
     int64_t connections;
     if (nd_stage_option_int (stage, "max-connections", "256", &connections))
         return NULL;
-    struct addrinfo *where = s_resolve (address);
-    if (!where) {
-        nd_stage_config_error (stage, "http", "not a numeric host:port (127.0.0.1:8070, [::1]:8070, *:8070)");
+    struct sockaddr_storage where;
+    socklen_t where_size;
+    char reason [200];
+    if (nd_listen_parse (address, &where, &where_size, reason, sizeof reason)) {
+        nd_stage_config_error (stage, "http", reason);
         return NULL;
     }
     chat_http_t *self = (chat_http_t *) zmalloc (sizeof *self);
@@ -395,15 +378,14 @@ chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *t
     if (s_load_widget (self, stage) == 0)
         self->daemon = MHD_start_daemon (
             MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
-            | (where->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+            | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
             0, NULL, NULL, s_handle, self,
-            MHD_OPTION_SOCK_ADDR, where->ai_addr,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &where,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned int) connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
             MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
             MHD_OPTION_END);
-    freeaddrinfo (where);
     if (!self->daemon) {
         if (self->widget)
             nd_log ("http: cannot listen on %s: %s", address, strerror (errno));

@@ -19,7 +19,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -32,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include "nd_listen.h"
 #include "nd_token.h"
 #include "collector.h"
 
@@ -580,54 +580,22 @@ static void s_server_log (void *cls, const char *format, va_list args)
 
 /* ------------------------------------------------------------ the class */
 
-//  "host:port", "[v6]:port", "*:port" (all interfaces); port may be 0.
-static int s_split_address (const char *address, char *host, size_t host_size, char *port)
-{
-    const char *colon = strrchr (address, ':');
-    if (!colon || !colon [1] || strlen (colon + 1) > 5
-    ||  strspn (colon + 1, "0123456789") != strlen (colon + 1) || atoi (colon + 1) > 65535)
-        return -1;
-    const char *start = address, *end = colon;
-    if (*start == '[' && end > start && end [-1] == ']') {
-        start++;
-        end--;
-    }
-    if ((size_t) (end - start) >= host_size)
-        return -1;
-    snprintf (host, host_size, "%.*s", (int) (end - start), start);
-    if (strcmp (host, "*") == 0)
-        *host = 0;
-    strcpy (port, colon + 1);
-    return 0;
-}
-
 int collector_http_listen (const char *address, char *reason, size_t reason_size)
 {
-    char host [256], port [8];
-    if (s_split_address (address, host, sizeof host, port)) {
-        snprintf (reason, reason_size, "expected host:port, e.g. 127.0.0.1:8080");
+    struct sockaddr_storage where;
+    socklen_t where_size;
+    if (nd_listen_parse (address, &where, &where_size, reason, reason_size))
         return -1;
-    }
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-        .ai_flags = AI_PASSIVE | AI_NUMERICSERV
-    }, *found;
-    int rc = getaddrinfo (*host ? host : NULL, port, &hints, &found);
-    if (rc) {
-        snprintf (reason, reason_size, "%s: %s", host, gai_strerror (rc));
-        return -1;
-    }
-    int fd = socket (found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+    int fd = socket (where.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int on = 1;
     //  SO_REUSEADDR: a restart after kill -9 must not wait out TIME_WAIT
     if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
-    ||  bind (fd, found->ai_addr, found->ai_addrlen) || listen (fd, SOMAXCONN)) {
+    ||  bind (fd, (struct sockaddr *) &where, where_size) || listen (fd, SOMAXCONN)) {
         snprintf (reason, reason_size, "cannot listen on %s: %s", address, strerror (errno));
         if (fd >= 0)
             close (fd);
         fd = -1;
     }
-    freeaddrinfo (found);
     return fd;
 }
 

@@ -11,7 +11,6 @@
     and, after the commit, wakes them with the outcome. A request that
     fails is answered 503, and the provider tries it again.            */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -20,6 +19,7 @@
 #include <string.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include "nd_listen.h"
 #include "sms.h"
 
 #define s_BODY_MAX 65536
@@ -201,38 +201,15 @@ static void s_completed (void *cls, struct MHD_Connection *connection, void **co
 
 /* --------------------------------------------------------------- class -- */
 
-static int s_address (const char *address, struct sockaddr_storage *out)
-{
-    char host [128];
-    const char *colon = strrchr (address, ':');
-    if (!colon || colon == address || snprintf (host, sizeof host, "%.*s", (int) (colon - address),
-                                                address) >= (int) sizeof host)
-        return -1;
-    int port = atoi (colon + 1);
-    if (port <= 0 || port > 65535)
-        return -1;
-    memset (out, 0, sizeof *out);
-    struct sockaddr_in *v4 = (struct sockaddr_in *) out;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) out;
-    if (host [0] == '[' && host [strlen (host) - 1] == ']') {
-        host [strlen (host) - 1] = 0;
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons ((uint16_t) port);
-        return inet_pton (AF_INET6, host + 1, &v6->sin6_addr) == 1 ? 0 : -1;
-    }
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons ((uint16_t) port);
-    return strcmp (host, "*") == 0 ? 0 : inet_pton (AF_INET, host, &v4->sin_addr) == 1 ? 0 : -1;
-}
-
 sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
                                 const sms_provider_t *provider, const sms_account_t *account,
                                 const char *public_url, const char *token, const char *help)
 {
     struct sockaddr_storage where;
-    if (s_address (address, &where)) {
-        nd_log ("webhook: %s is not a numeric host:port (127.0.0.1:8090, [::1]:8090, *:8090)",
-                address);
+    socklen_t where_size;
+    char reason [200];
+    if (nd_listen_parse (address, &where, &where_size, reason, sizeof reason)) {
+        nd_log ("webhook: %s: %s", address, reason);
         return NULL;
     }
     sms_webhook_t *self = (sms_webhook_t *) calloc (1, sizeof *self);

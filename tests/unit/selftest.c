@@ -6,6 +6,7 @@
 #include "nd.h"
 #include "nd_http.h"
 #include "nd_inbox.h"
+#include "nd_listen.h"
 #include "nd_mustache.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
@@ -26,6 +27,7 @@ int main (int argc, char **argv)
     nd_templates_test (verbose);
     nd_tz_test (verbose);
     nd_inbox_test (verbose);
+    nd_listen_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");
