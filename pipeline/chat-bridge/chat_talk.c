@@ -390,23 +390,33 @@ static int s_emit (chat_talk_t *self, MDB_txn *txn, const char *topic, const jso
     return rc;
 }
 
+//  An idle timer's key: i64 due, conversation id.
+static void s_idle_key (nd_key_t *key, int64_t due, const char *id)
+{
+    nd_key_init (key);
+    nd_key_i64 (key, due);
+    nd_key_str (key, id);
+}
+
+//  Deletes the conversation's idle timer, if it has one.
+static int s_idle_cancel (chat_talk_t *self, MDB_txn *txn, json_t *record)
+{
+    json_t *due = json_object_get (record, "idle_due");
+    if (!json_is_integer (due))
+        return 0;
+    nd_key_t key;
+    s_idle_key (&key, json_integer_value (due), s_str (record, "id"));
+    return nd_db_del (txn, self->idle, &key) < 0 ? -1 : 0;
+}
+
 //  The conversation was active: its idle timer moves.
 static int s_touch (chat_talk_t *self, MDB_txn *txn, json_t *record)
 {
-    const char *id = s_str (record, "id");
-    nd_key_t key;
-    json_t *due = json_object_get (record, "idle_due");
-    if (json_is_integer (due)) {
-        nd_key_init (&key);
-        nd_key_i64 (&key, json_integer_value (due));
-        nd_key_str (&key, id);
-        if (nd_db_del (txn, self->idle, &key) < 0)
-            return -1;
-    }
+    if (s_idle_cancel (self, txn, record))
+        return -1;
     int64_t next = nd_stage_now (self->stage) + self->idle_timeout;
-    nd_key_init (&key);
-    nd_key_i64 (&key, next);
-    nd_key_str (&key, id);
+    nd_key_t key;
+    s_idle_key (&key, next, s_str (record, "id"));
     json_object_set_new (record, "idle_due", json_integer (next));
     return nd_db_put_raw (txn, self->idle, &key, "", 0);
 }
@@ -415,16 +425,10 @@ static int s_end (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *r
                   const char *text)
 {
     const char *id = s_str (record, "id");
+    if (s_idle_cancel (self, txn, record))
+        return -1;
+    json_object_del (record, "idle_due");
     nd_key_t key;
-    json_t *due = json_object_get (record, "idle_due");
-    if (json_is_integer (due)) {
-        nd_key_init (&key);
-        nd_key_i64 (&key, json_integer_value (due));
-        nd_key_str (&key, id);
-        if (nd_db_del (txn, self->idle, &key) < 0)
-            return -1;
-        json_object_del (record, "idle_due");
-    }
     s_id_key (&key, id);
     bool operated = streq (s_str (record, "state") ?: "", "operator");
     json_object_set_new (record, "state", json_string ("ended"));
