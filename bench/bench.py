@@ -66,7 +66,7 @@ def main():
     body_size = 0
     print("nudge bench (%d s per HTTP run, 2 cores shared by load generator and stages)\n" % SECONDS)
     with Pipeline(clock="wall", extra={"relay": {"input": "collector"},
-                                       "pipeline": {"sync": "1"}}) as p:
+                                       "pipeline": {"sync": "1", "mapsize": "16G"}}) as p:
         p.start("collector")
         batch = wrk(p, 100)
         single = wrk(p, 1)
