@@ -38,7 +38,7 @@ STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-
 TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 
-.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders clean supervisor
+.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders clean supervisor install
 all: $(BUILD)/.deps $(PROGRAMS)
 
 # Installs what the build and the tests need, once per machine.
@@ -134,6 +134,18 @@ $(BUILD)/bench/push_bench: bench/push_bench.c $(BUILD)/pipeline/push-sender/push
 bench-senders: all $(BUILD)/bench/push_bench
 	/usr/bin/python3 bench/push_bench.py
 	/usr/bin/python3 bench/sms_bench.py
+
+# Installs the programs, man pages and shipped configuration under PREFIX
+# (the layout conf/supervisord.conf and conf/systemd/ expect). A conf/ file
+# already there is kept: the operator's edits win over the shipped ones.
+PREFIX ?= /opt/nudge
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/var
+	install -m 0755 $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	cd conf && find . -type f | while read -r f; do \
+	    [ -e "$(DESTDIR)$(PREFIX)/conf/$$f" ] || install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/conf/$$f"; \
+	done
 
 clean:
 	rm -rf build build-san bin var/state var/run
