@@ -52,6 +52,7 @@ struct _nd_stage_t {
     int64_t clock_saved;        //  event time as last committed
     uint64_t applied, rejected, emitted, commits, failed_commits;
     int64_t started;
+    bool paused;                //  PAUSE: inputs are left with their upstreams
 };
 
 /* --------------------------------------------------------- arguments -- */
@@ -467,6 +468,15 @@ static void s_control (nd_stage_t *stage)
     if (streq (command, "HEALTH") || streq (command, "health"))
         answer = json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
     else
+    if (streq (command, "PAUSE") || streq (command, "RESUME")) {
+        //  Not kept across a restart: a stage always starts reading
+        bool pause = streq (command, "PAUSE");
+        if (pause != stage->paused)
+            nd_log ("%s by the control socket", pause ? "inputs paused" : "inputs resumed");
+        stage->paused = pause;
+        answer = json_pack ("{s:s, s:b}", "stage", stage->name, "paused", pause);
+    }
+    else
     if (streq (command, "STATS") || streq (command, "stats")) {
         char stamp [32];
         answer = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -477,6 +487,7 @@ static void s_control (nd_stage_t *stage)
             "applied_since_start", (json_int_t) stage->applied, "rejected", (json_int_t) stage->rejected,
             "emitted", (json_int_t) stage->emitted, "commits", (json_int_t) stage->commits,
             "failed_commits", (json_int_t) stage->failed_commits);
+        json_object_set_new (answer, "paused", json_boolean (stage->paused));
         json_t *inputs = json_object ();
         for (size_t i = 0; i < stage->input_count; i++)
             nd_inlink_stats (stage->inputs [i], inputs);
@@ -486,7 +497,8 @@ static void s_control (nd_stage_t *stage)
             stage->def->stats (stage->self, answer);
     }
     else
-        answer = json_pack ("{s:s}", "error", "unknown command; try STATS or HEALTH");
+        answer = json_pack ("{s:s}", "error",
+                            "unknown command; try STATS, HEALTH, PAUSE or RESUME");
     char *text = json_dumps (answer, JSON_COMPACT);
     zstr_send (stage->control, text);
     free (text);
@@ -514,7 +526,7 @@ static void s_loop (nd_stage_t *stage)
         items [count++] = (zmq_pollitem_t) { NULL, stage->wake [0], ZMQ_POLLIN, 0 };
         if (source_fd >= 0)
             items [count++] = (zmq_pollitem_t) { NULL, source_fd, ZMQ_POLLIN, 0 };
-        for (size_t i = 0; i < stage->input_count; i++)
+        for (size_t i = 0; i < stage->input_count && !stage->paused; i++)
             items [count++] = (zmq_pollitem_t) { nd_inlink_socket (stage->inputs [i]), 0, ZMQ_POLLIN, 0 };
         int64_t timeout = 1000;
         if (stage->def->timers && !nd_clock_is_event (stage->clock)) {
@@ -527,7 +539,8 @@ static void s_loop (nd_stage_t *stage)
             s_control (stage);
         if (items [1].revents & ZMQ_POLLIN)
             nd_outbox_handle (stage->outbox);
-        s_read_inputs (stage);
+        if (!stage->paused)
+            s_read_inputs (stage);
         bool source_ready = (items [2].revents & ZMQ_POLLIN)
                          || (source_fd >= 0 && (items [3].revents & ZMQ_POLLIN));
         if (items [2].revents & ZMQ_POLLIN)
@@ -545,7 +558,7 @@ static void s_loop (nd_stage_t *stage)
             zclock_sleep (500);     //  e.g. state full: back off, upstream holds the data
         nd_outbox_pump (stage->outbox);
         int64_t now = zclock_mono ();
-        for (size_t i = 0; i < stage->input_count; i++)
+        for (size_t i = 0; i < stage->input_count && !stage->paused; i++)
             nd_inlink_heartbeat (stage->inputs [i], now);
     }
 }

@@ -4,13 +4,15 @@
         nd-ctl - query a stage's control socket
 
     SYNOPSIS
-        nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health|COMMAND]
+        nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|COMMAND]
         nd-ctl --help
 
     DESCRIPTION
         Sends one command (default "stats") to the stage's control socket, a
         ZeroMQ REP socket, and prints the stage's one-frame JSON answer on
-        standard output. The command is sent upper-cased: STATS, HEALTH.
+        standard output. The command is sent upper-cased: STATS, HEALTH,
+        PAUSE (the stage stops reading its inputs, which wait on disk
+        upstream; its timers, HTTP endpoints and sends go on) and RESUME.
 
         An argument containing "://" is an endpoint; anything else is a
         stage name whose "ctl" endpoint is read from the pipeline file.
@@ -41,7 +43,7 @@ typedef struct {
 } ctl_args_t;
 
 static const char *s_usage =
-    "usage: nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health]\n"
+    "usage: nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume]\n"
     "Asks a stage's control socket and prints its JSON answer.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "  -t, --timeout MS    wait at most MS ms for the answer (default 3000)\n"
@@ -89,10 +91,10 @@ s_parse_args (int argc, char **argv, ctl_args_t *args)
             return fprintf (stderr, "nd-ctl: try 'nd-ctl --help'\n"), 2;
     }
     if (optind >= argc || argc - optind > 2)
-        return fprintf (stderr, "nd-ctl: want STAGE-OR-ENDPOINT [stats|health]; try 'nd-ctl --help'\n"), 2;
+        return fprintf (stderr, "nd-ctl: want STAGE-OR-ENDPOINT [stats|health|pause|resume]; try 'nd-ctl --help'\n"), 2;
     args->target = argv [optind];
     if (optind + 1 < argc && s_set_command (args, argv [optind + 1]) == -1)
-        return fprintf (stderr, "nd-ctl: '%s' is not a command (stats, health)\n", argv [optind + 1]), 2;
+        return fprintf (stderr, "nd-ctl: '%s' is not a command (stats, health, pause, resume)\n", argv [optind + 1]), 2;
     return 0;
 }
 
