@@ -1,17 +1,17 @@
 #   abandoned-cart - bring back a visitor who left with a full basket.
 #
 #   About an hour after the visit ends with something in the cart (the
-#   sessionizer's cart.abandoned), a first reminder with the cart's items,
-#   on the first channel that reaches the person: web push, else SMS, else
-#   e-mail. About a day later, if they have not ordered, a second one with
-#   a unique 10 % code valid for 48 hours, by e-mail, else SMS. Ordering
-#   ends the journey at once; nothing is sent while they are browsing.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   sessionizer's cart.abandoned), a first reminder with the cart's items:
+#   push, else SMS, else e-mail. About a day later, if they have not
+#   ordered, a unique 10 % code valid 48 h, by e-mail, else SMS. Ordering
+#   ends it; nothing while they browse. Format: scheduler(1).
 journey
     name = abandoned-cart
     description = "Two reminders after a visit that left a cart, the second with a code"
     trigger
         topic = cart.abandoned
+        when = "funnel_step != checkout"    #   a visit that reached checkout or payment is
+        when = "funnel_step != payment"     #   checkout-abandoned's: one journey per visit
         when = "cart.value > 0"
     reentry
         key = cart.items.product_id     #   once per cart: the same articles never twice

@@ -64,6 +64,18 @@ def scheduler_options(journeys=None, **extra):
     return opts
 
 
+def journeys_only(*names):
+    """A journeys directory holding only the named shipped journeys: for a
+    test of one journey that other shipped journeys (welcome, say, and its
+    place in the frequency cap) would interleave with."""
+    import atexit, shutil, tempfile
+    path = tempfile.mkdtemp(prefix="nd-journeys-")
+    atexit.register(shutil.rmtree, path, True)
+    for name in names:
+        os.symlink(os.path.join(ROOT, "conf", "journeys", name + ".zpl"), os.path.join(path, name + ".zpl"))
+    return path
+
+
 def pipeline_extra(journeys=None, **options):
     """Pipeline extra: a scheduler fed by Python, read by the test as "sink"."""
     return {"feed": {}, "feedback": {}, "scheduler": scheduler_options(journeys, **options),

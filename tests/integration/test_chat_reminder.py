@@ -17,11 +17,11 @@ import zmq
 
 from ndtest import Pipeline, check, done, free_port, wait_for
 from chattest import Shop, Widget, chat_events, pipeline_extra, ts
-from schedtest import Reader, scheduler_options
+from schedtest import Reader, journeys_only, scheduler_options
 
 port = free_port()
 extra = pipeline_extra(port, **{"idle-timeout": "12h"})
-extra["scheduler"] = scheduler_options(input="segmenter, chat-bridge", **{"chat-recheck": "15m"})
+extra["scheduler"] = scheduler_options(journeys_only("abandoned-cart"), input="segmenter, chat-bridge", **{"chat-recheck": "15m"})
 extra["sink"] = {"input": "scheduler"}
 CHAIN = (("collector", "sessionizer"), ("sessionizer", "segmenter"), ("segmenter", "chat-bridge"),
          ("segmenter", "scheduler"), ("chat-bridge", "scheduler"))

@@ -20,7 +20,7 @@ import datetime
 import os
 
 from ndtest import ROOT, Pipeline, check, done, wait_for
-from schedtest import Reader, scheduler_options, variant
+from schedtest import Reader, journeys_only, scheduler_options, variant
 
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)
 
@@ -69,7 +69,7 @@ class Shop:
 
 
 extra = {"segmenter": {"input": "sessionizer", "segments": os.path.join(ROOT, "conf", "segments.zpl")},
-         "scheduler": scheduler_options(input="segmenter"),
+         "scheduler": scheduler_options(journeys_only("abandoned-cart"), input="segmenter"),
          "sink": {"input": "scheduler"}}
 
 with Pipeline(clock="event", extra=extra) as p:

@@ -20,7 +20,7 @@ import urllib.request
 
 from ndtest import ROOT, Pipeline, check, done, wait_for
 from mailtest import mail_options, parse
-from schedtest import Reader, scheduler_options
+from schedtest import Reader, journeys_only, scheduler_options
 
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)
 
@@ -83,7 +83,7 @@ extra = {
     "pipeline": {"unsubscribe-secret": "env:ND_TEST_UNSUBSCRIBE_SECRET"},
     "sessionizer": {"input": "collector", "topics": shipped("sessionizer", "topics") or ""},
     "segmenter": {"input": "sessionizer", "segments": os.path.join(ROOT, "conf", "segments.zpl")},
-    "scheduler": scheduler_options(input="segmenter, mail-sender"),
+    "scheduler": scheduler_options(journeys_only("abandoned-cart"), input="segmenter, mail-sender"),
     "sink": {"input": "scheduler"},
 }
 

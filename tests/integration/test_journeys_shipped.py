@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""The shipped journeys beside abandoned-cart, in event time, on the
+shipped conf/journeys and conf/templates.
+
+A Python journal stands in for the segmenter and feeds the real scheduler
+the bodies the sessionizer and segmenter send (profile.updated,
+segment.entered / segment.exited with "segment" and "cause",
+checkout.abandoned, cart.abandoned, order.completed); ticks move event
+time from T0, a Monday noon UTC. The send orders are read from the
+scheduler's durable journal as a sender reads them.
+
+  welcome        W1 becomes a new_subscriber: "hello" by e-mail at +2 h,
+                 a 10 % HELLO code at 10:00 three days later; leaving and
+                 entering new_subscriber again starts nothing (once ever).
+                 W2 orders the next day: no code. W3 also left a checkout:
+                 its reminder at +1 h keeps the cap's slot, hello is skipped.
+  win-back       L1 lapses: "miss-you" at 10:00 the next morning, a 15 %
+                 BACK code a week later; lapsing again after 30 days
+                 starts nothing, after 100 days it does.
+  never-bought   N1 leaves new_subscriber by the clock, not a customer:
+                 one note at 10:00. Not N2 (withdrew consent), not N3 (a
+                 customer).
+  checkout       C1's visit reached payment: the sessionizer sends both
+                 cart.abandoned and checkout.abandoned; only
+                 checkout-abandoned runs: a reminder with the cart at +1 h,
+                 a 10 % ORDER code at +24 h. C2 orders at +2 h: no code.
+  abandoned-cart A1 left at the cart step: still its journey (and browse B1
+                 gets browse-abandoned), for the rendering check.
+
+Then every shipped template, for every locale and channel part, is
+rendered with the data of a real send order of its step: every variable
+it uses must be in the data, and nothing may be left unrendered.
+"""
+import os
+import re
+
+from ndtest import ROOT, Pipeline, check, done
+from schedtest import CART, Feed, Reader, iso, pipeline_extra, users_in
+
+TEMPLATES = os.path.join(ROOT, "conf", "templates")
+
+A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
+W1, W2, W3, L1, N1, N2, N3, C1, C2, B1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3", "c-1",
+                                           "c-2", "b-1")
+
+
+# --------------------------------------------- a strict Mustache renderer --
+
+TAG = re.compile(r"\{\{\{\s*(.+?)\s*\}\}\}|\{\{([#^/!&]?)\s*(.+?)\s*\}\}")
+
+
+def parse(text):
+    """Mustache text into a tree: strings, ("var", name), ("section", name, inverted, tree)."""
+    root, stack = [], []
+    node, pos = root, 0
+    for m in TAG.finditer(text):
+        node.append(text[pos:m.start()])
+        pos = m.end()
+        kind, name = ("&", m.group(1)) if m.group(1) else (m.group(2), m.group(3))
+        if kind in ("#", "^"):
+            section = ("section", name, kind == "^", [])
+            node.append(section)
+            stack.append((node, name))
+            node = section[3]
+        elif kind == "/":
+            node, opened = stack.pop()
+            assert opened == name, "closes %s, opened %s" % (name, opened)
+        elif kind != "!":
+            node.append(("var", name))
+    assert not stack, "unclosed sections"
+    node.append(text[pos:])
+    return root
+
+
+MISSING = object()
+
+
+def lookup(stack, name):
+    first, *rest = name.split(".")
+    for ctx in reversed(stack):
+        if isinstance(ctx, dict) and first in ctx:
+            value = ctx[first]
+            for part in rest:
+                value = value.get(part, MISSING) if isinstance(value, dict) else MISSING
+            return value
+    return MISSING
+
+
+def render(tree, stack, missing):
+    out = []
+    for node in tree:
+        if isinstance(node, str):
+            out.append(node)
+        elif node[0] == "var":
+            value = lookup(stack, node[1])
+            if value is MISSING or value is None or isinstance(value, (dict, list)):
+                missing.append(node[1])
+            else:
+                out.append(str(value))
+        else:
+            _, name, inverted, body = node
+            value = lookup(stack, name)
+            falsy = value in (MISSING, None, False, "", 0) or value == []
+            if inverted:
+                out.append(render(body, stack, missing) if falsy else "")
+            elif not falsy:
+                for item in value if isinstance(value, list) else [value]:
+                    out.append(render(body, stack + [item], missing))
+    return "".join(out)
+
+
+# ------------------------------------------------------------------ run --
+
+with Pipeline(clock="event", extra=pipeline_extra()) as p:
+    p.start("scheduler")
+    feed, reader = Feed(p), Reader(p)
+
+    def at(hours):
+        feed.tick(hours)
+        feed.settle()
+        reader.drain(p)
+
+    def sends(user, journey=None, step=None):
+        return [s for s in reader.sends(user) if (journey is None or s["journey"] == journey)
+                and (step is None or s["step"] == step)]
+
+    def segment(user, hours, topic, name, segments, cause="clock"):
+        feed.send(topic, user, hours, visitor=user, segment=name, segments=segments, cause=cause)
+
+    def one(user, journey, step, hours, channel):
+        """The only send order of user's step, checked for time, channel and template."""
+        got = sends(user, journey, step)
+        ok = (len(got) == 1 and got[0]["time"] == iso(hours) and got[0]["channel"] == channel
+              and got[0]["template"] == "%s/%s" % (journey, step)
+              and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
+        return (got[0] if ok else None), got
+
+    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1):
+        feed.profile(user, 0, segments=(), push=user in (L1, N1, C1), phone=user in (W1, L1, C1))
+
+    segment(W1, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-1")
+    segment(W2, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-2")
+    segment(W3, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-3")
+    segment(L1, 0, "segment.entered", "lapsed", ["customer", "lapsed"])
+    for user, step in ((C1, "payment"), (C2, "checkout"), (W3, "checkout")):
+        body = dict(cart=CART, session="s-" + user, funnel_step=step, segments=["hesitating"])
+        feed.send("cart.abandoned", user, 0, **body)
+        feed.send("checkout.abandoned", user, 0, **body)
+    feed.send("cart.abandoned", A1, 0, cart=CART, session="s-" + A1, funnel_step="cart",
+              segments=["hesitating"])
+    feed.browse(B1, 0)
+    at(0.5)
+    check("nothing before +1 h", reader.sends() == [], reader.sends())
+
+    at(1)
+    order, got = one(C1, "checkout-abandoned", "reminder", 1, "email")
+    check("checkout-abandoned: a reminder at +1 h by e-mail, with the cart's items and total",
+          order is not None and [i["name"] for i in order["data"]["cart"]["items"]]
+          == ["Trail shoe", "Wool socks"] and order["data"]["cart"]["value_text"] == "114.90 EUR"
+          and order["data"]["funnel_step"] == "payment", got)
+    check("checkout-abandoned: the visit that reached checkout gets no abandoned-cart too",
+          sends(C1, "abandoned-cart") == [] and sends(C2, "abandoned-cart") == [],
+          sends(C1, "abandoned-cart") + sends(C2, "abandoned-cart"))
+    check("abandoned-cart: a visit left at the cart step still gets its reminder",
+          len(sends(A1, "abandoned-cart", "reminder-1")) == 1, reader.sends(A1))
+
+    feed.order(C2, 1.5)
+    at(2)
+    order, got = one(W1, "welcome", "hello", 2, "email")
+    check("welcome: hello at +2 h by e-mail (before SMS), with the person's name", order is not None
+          and order["to"] == "w-1@example.com" and order["data"]["first_name"] == "Ann"
+          and order["data"]["shop"]["url"] == "https://shop.example", got)
+    check("welcome: a checkout reminder sent at +1 h keeps the cap's slot: hello is skipped",
+          [s["journey"] for s in sends(W3)] == ["checkout-abandoned"], sends(W3))
+    feed.order(W2, 20)
+    at(22)
+    order, got = one(L1, "win-back", "miss-you", 22, "email")
+    check("win-back: miss-you at 10:00 the next morning by e-mail", order is not None
+          and order["to"] == "l-1@example.com", got)
+
+    at(24)
+    order, got = one(C1, "checkout-abandoned", "last-call", 24, "email")
+    code = order and order["data"].get("code", {})
+    check("checkout-abandoned: a unique 10 % ORDER code about a day later, with the cart",
+          order is not None and code["code"].startswith("ORDER-") and code["percent"] == 10
+          and code["valid_hours"] == 48 and len(order["data"]["cart"]["items"]) == 2, got)
+    check("checkout-abandoned: the one who ordered gets no code",
+          [s["step"] for s in sends(C2)] == ["reminder"], sends(C2))
+    check("every step once: nothing more for C1 than reminder and last-call",
+          [s["step"] for s in sends(C1)] == ["reminder", "last-call"], sends(C1))
+
+    at(94)      # Monday noon + 3 days, then the next 10:00: Friday 10:00
+    order, got = one(W1, "welcome", "first-order", 94, "email")
+    code = order and order["data"].get("code", {})
+    check("welcome: a 10 % HELLO code for a first order at 10:00 three days later",
+          order is not None and code["code"].startswith("HELLO-") and code["percent"] == 10
+          and code["valid_hours"] == 168, got)
+    check("welcome: W3, whose hello gave way, still gets the code",
+          [s["step"] for s in sends(W3, "welcome")] == ["first-order"], sends(W3))
+    check("welcome: whoever ordered meanwhile gets no code",
+          [s["step"] for s in sends(W2)] == ["hello"], sends(W2))
+
+    at(190)
+    order, got = one(L1, "win-back", "comeback-code", 190, "email")
+    code = order and order["data"].get("code", {})
+    check("win-back: a 15 % BACK code a week after miss-you",
+          order is not None and code["code"].startswith("BACK-") and code["percent"] == 15, got)
+
+    segment(W1, 200, "segment.exited", "new_subscriber", [], cause="t-90")
+    segment(W1, 201, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-91")
+    segment(L1, 700, "segment.exited", "lapsed", ["customer"], cause="t-92")
+    segment(L1, 720, "segment.entered", "lapsed", ["customer", "lapsed"])
+    segment(N1, 720, "segment.exited", "new_subscriber", [])
+    segment(N2, 720, "segment.exited", "new_subscriber", [], cause="t-93")
+    segment(N3, 720, "segment.exited", "new_subscriber", ["customer"])
+    at(741.9)
+    check("never-bought: nothing before 10:00", sends(N1) == [], sends(N1))
+    at(742)
+    order, got = one(N1, "never-bought", "still-deciding", 742, "email")
+    check("never-bought: one note at 10:00 the morning after new_subscriber ran out",
+          order is not None and order["data"]["segment"] == "new_subscriber", got)
+    check("never-bought: not after a withdrawn consent, not for a customer",
+          sends(N2) == [] and sends(N3) == [], sends(N2) + sends(N3))
+    check("welcome: once per person ever (entering new_subscriber again sends nothing)",
+          [s["step"] for s in sends(W1)] == ["hello", "first-order"], sends(W1))
+    check("win-back: lapsing again within 90 days starts nothing",
+          len(sends(L1, "win-back")) == 2, sends(L1))
+
+    segment(L1, 2399, "segment.exited", "lapsed", ["customer"], cause="t-94")
+    segment(L1, 2400, "segment.entered", "lapsed", ["customer", "lapsed"])
+    at(2422)
+    check("win-back: after 90 days it may start again",
+          [s["step"] for s in sends(L1, "win-back")] == ["miss-you", "comeback-code", "miss-you"]
+          and sends(L1)[-1]["time"] == iso(2422), sends(L1))
+
+    # ---------------------------------------- every template renders --
+    data = {}
+    for s in reader.sends():
+        data.setdefault("%s/%s" % (s["journey"], s["step"]), s["data"])
+    problems, rendered = [], 0
+    for dirpath, _, files in os.walk(TEMPLATES):
+        for name in files:
+            if not name.endswith(".mustache"):
+                continue
+            rel = os.path.relpath(os.path.join(dirpath, name), TEMPLATES)
+            journey, step, locale, _ = rel.split(os.sep)
+            step_data = data.get("%s/%s" % (journey, step.split(".")[0]))
+            if step_data is None:
+                problems.append("%s: no send order of its step in this test" % rel)
+                continue
+            missing = []
+            try:
+                out = render(parse(open(os.path.join(dirpath, name), encoding="utf-8").read()),
+                             [step_data], missing)
+            except AssertionError as e:
+                problems.append("%s: %s" % (rel, e))
+                continue
+            rendered += 1
+            if missing or "{{" in out or not out.strip():
+                problems.append("%s: missing %s" % (rel, missing))
+    check("every shipped template (%d parts, every locale) renders with its send order's data"
+          % rendered, rendered > 100 and not problems, problems)
+    locales = {os.path.basename(d) for d, _, f in os.walk(TEMPLATES) if f}
+    check("templates ship in en, pl and ja", {"en", "pl", "ja"} <= locales, locales)
+
+    feed.close()
+    reader.close()
+
+done()
