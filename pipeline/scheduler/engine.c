@@ -31,7 +31,8 @@ static json_t *s_check_view (scheduler_t *self, MDB_txn *txn, const instance_t *
     json_t *record = instance->record;
     person_t *person = person_load (self, txn, record_str (record, "user"));
     json_t *view = person ? person_view (person) : json_object ();
-    bool ordered = person && person->last_order && person->last_order >= record_int (record, "entered");
+    bool ordered = person && journey_ordered (instance->journey, person->last_order,
+                                              record_int (record, "entered"));
     json_object_set_new (view, "ordered", json_boolean (ordered));
     json_object_set_new (view, "clicked", json_boolean (json_is_true (json_object_get (record, "clicked"))));
     json_object_set_new (view, "sent", json_integer ((json_int_t) record_int (record, "sent")));

@@ -526,6 +526,27 @@ static int s_active (s_loader_t *loader, zconfig_t *node, journey_t *journey)
     return 0;
 }
 
+//  after-order: what an order since the journey began means to it.
+static int s_after_order (s_loader_t *loader, zconfig_t *node, journey_t *journey)
+{
+    const char *value = s_value (node);
+    if (streq (value, "exit"))
+        journey->post_order = false;
+    else
+    if (streq (value, "continue"))
+        journey->post_order = true;
+    else
+        return s_fail (loader, node, "after-order: must be exit or continue");
+    return 0;
+}
+
+bool journey_ordered (const journey_t *journey, int64_t last_order, int64_t entered)
+{
+    if (!last_order)
+        return false;
+    return journey->post_order ? last_order > entered : last_order >= entered;
+}
+
 static int s_option (s_loader_t *loader, zconfig_t *c, journey_t *journey)
 {
     const char *name = zconfig_name (c);
@@ -541,6 +562,8 @@ static int s_option (s_loader_t *loader, zconfig_t *c, journey_t *journey)
         return s_reentry (loader, c, journey);
     if (streq (name, "active"))
         return s_active (loader, c, journey);
+    if (streq (name, "after-order"))
+        return s_after_order (loader, c, journey);
     if (streq (name, "limits"))
         return s_limits (loader, c, journey);
     if (streq (name, "steps"))
@@ -552,7 +575,7 @@ static int s_option (s_loader_t *loader, zconfig_t *c, journey_t *journey)
         return 0;
     }
     return s_fail (loader, c, "journey: unknown option '%s' (name, description, trigger,"
-                   " qualify, reentry, active, exit, limits, steps)", name);
+                   " qualify, reentry, active, after-order, exit, limits, steps)", name);
 }
 
 //  Every template a send step may use, in every channel it names.

@@ -272,7 +272,9 @@ int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
     int64_t since = attempt->since;
     int64_t max_delay = step->max_delay >= 0 ? step->max_delay : self->max_delay;
     int64_t until = 0;
-    if (person->last_order && person->last_order >= entered)
+    //  A post-order journey began with an order: later ones are for its checks
+    if (!instance->journey->post_order
+    &&  journey_ordered (instance->journey, person->last_order, entered))
         return s_verdict (decision, EXITED, 0, "ordered");
     if (since && max_delay > 0 && now - since > max_delay)
         return s_verdict (decision, SKIPPED, 0, "expired");

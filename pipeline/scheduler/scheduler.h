@@ -139,12 +139,17 @@ typedef struct {
     char *reentry_key;          //  path whose value enters only once
     int64_t reentry_every;      //  at most one entry per this, ms
     active_t active;            //  a trigger while an instance runs
+    bool post_order;            //  after-order = continue: only later orders count
     char **exits;               //  topics that end the journey
     limits_t limits;
     step_t *steps;
     size_t step_count;
     int split;                  //  index of the split step, or -1
 } journey_t;
+
+/*  Whether the person ordered after the instance began: at or after its
+    start, or for a post-order journey (started by the order) after it.  */
+bool journey_ordered (const journey_t *journey, int64_t last_order, int64_t entered);
 
 typedef struct _templates_t templates_t;
 typedef struct _journeys_t journeys_t;
