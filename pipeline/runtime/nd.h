@@ -200,9 +200,32 @@ zconfig_t *nd_zpl_load (const char *file);
     string the caller frees.                                              */
 zconfig_t *nd_zpl_parse (const char *file, char **error);
 
+/* ---------------------------------------------------------------- curve */
+
+/*  CURVE keys for stages on several hosts (README "Across hosts: tcp://
+    with CURVE"). A key file is a czmq certificate (ZPL: curve/public-key,
+    curve/secret-key, Z85), as nd-cert writes NAME.secret (both keys, mode
+    0600) and NAME.pub (the public key). A path may be written "file:PATH". */
+#define ND_CURVE_KEY 41         /* a Z85 key and its NUL */
+/*  The public certificate of a stage whose options "curve" and
+    "curve-public" are given (either may be NULL): curve-public, else the
+    curve file with ".secret" replaced by ".pub"; NULL when neither gives
+    one. Caller's string.                                                 */
+char *nd_curve_public_file (const char *curve, const char *curve_public);
+/*  Reads a key file into public_key and, unless NULL, secret_key (each
+    ND_CURVE_KEY bytes; a secret must match its public key). Returns 0, or
+    -1 with *error "FILE[:LINE]: reason" (the caller's).                  */
+int nd_curve_read (const char *file, char *public_key, char *secret_key, char **error);
+/*  Makes a libzmq socket, before it connects, a CURVE client with the
+    keypair in cert_file, of the server whose public key is in server_file.
+    Returns 0, or -1 with *error (the caller's).                          */
+int nd_curve_client_files (void *socket, const char *cert_file, const char *server_file,
+                           char **error);
+
 /* ---------------------------------------------------------------- tests */
 void nd_time_test (bool verbose);
 void nd_key_test (bool verbose);
 void nd_clock_test (bool verbose);
+void nd_curve_test (bool verbose);
 
 #endif

@@ -218,17 +218,31 @@ static int s_line_of (const char *file, const char *section, const char *path)
     return found;
 }
 
-int nd_config_error (nd_config_t *self, const char *path, const char *reason)
+int nd_config_error_in (nd_config_t *self, const char *stage, const char *path, const char *reason)
 {
-    int line = s_line_of (self->file, self->stage, path);
-    const char *section = self->stage;
+    int line = s_line_of (self->file, stage, path);
+    const char *section = stage;
     if (!line && (line = s_line_of (self->file, "pipeline", path)))
         section = "pipeline";
     if (line)
         nd_log ("%s:%d: %s/%s: %s", self->file, line, section, path, reason);
     else
-        nd_log ("%s: %s/%s: %s", self->file, self->stage, path, reason);
+        nd_log ("%s: %s/%s: %s", self->file, stage, path, reason);
     return -1;
+}
+
+int nd_config_error (nd_config_t *self, const char *path, const char *reason)
+{
+    return nd_config_error_in (self, self->stage, path, reason);
+}
+
+const char *nd_config_of (nd_config_t *self, const char *stage, const char *path)
+{
+    zconfig_t *item = s_find (self, stage, path);
+    if (!item || !zconfig_value (item) || !*zconfig_value (item))
+        item = s_find (self, "pipeline", path);
+    const char *value = item ? zconfig_value (item) : NULL;
+    return value && *value ? value : NULL;
 }
 
 int nd_config_check_unknown (nd_config_t *self)

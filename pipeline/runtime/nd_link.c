@@ -109,7 +109,7 @@ static int s_outbox_load (nd_outbox_t *self, MDB_txn *txn, zlist_t *consumers)
 }
 
 nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
-                            zlist_t *consumers, uint64_t retain)
+                            zlist_t *consumers, uint64_t retain, nd_curve_t *curve)
 {
     nd_outbox_t *self = (nd_outbox_t *) zmalloc (sizeof *self);
     self->env = env;
@@ -124,6 +124,7 @@ nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
     zsock_set_router_handover (self->router, 1);
     zsock_set_sndhwm (self->router, ND_LINK_WINDOW * 2);
     zsock_set_rcvhwm (self->router, 0);
+    nd_curve_serve (curve, zsock_resolve (self->router));
     if (zsock_bind (self->router, "%s", endpoint) < 0) {
         nd_log ("cannot bind link endpoint %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         nd_outbox_destroy (&self);
@@ -418,6 +419,12 @@ struct _nd_inlink_t {
     int64_t last_heard;
     int64_t last_hello;
     int64_t last_resync;
+    char *endpoint;
+    nd_curve_t *curve;          //  with server_key: a CURVE link
+    char server_key [ND_CURVE_KEY];
+    bool dead;                  //  the upstream ended the session (a key it
+                                //  does not trust): connect again
+    bool told;                  //  and that was logged
     uint64_t received;
     uint64_t gaps;
     uint64_t duplicates;
@@ -432,12 +439,36 @@ static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
     for (const char *t = (const char *) zlist_first (self->topics); t;
          t = (const char *) zlist_next (self->topics))
         zmsg_addstr (msg, t);
-    zmsg_send (&msg, self->dealer);
+    //  A DEALER blocks on send once it has no session left, which is where
+    //  a refused CURVE handshake leaves it: never wait, note it instead.
+    if (zmsg_send (&msg, self->dealer)) {
+        if (!self->told)
+            nd_log ("link: %s refuses this stage (is our public key in its curve-clients?);"
+                    " trying again every two seconds", self->upstream);
+        self->dead = self->told = true;
+    }
+    zmsg_destroy (&msg);
     self->last_hello = zclock_mono ();
 }
 
+//  A fresh DEALER to the upstream, also after it refused the last one.
+static int s_connect (nd_inlink_t *self)
+{
+    zsock_destroy (&self->dealer);
+    self->dead = false;
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_identity (self->dealer, self->consumer);
+    zsock_set_rcvhwm (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 0);
+    zsock_set_sndtimeo (self->dealer, 0);
+    if (*self->server_key)
+        nd_curve_client (self->curve, zsock_resolve (self->dealer), self->server_key);
+    return zsock_connect (self->dealer, "%s", self->endpoint) < 0 ? -1 : 0;
+}
+
 nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
-                            const char *consumer, uint64_t position, const char *topics)
+                            const char *consumer, uint64_t position, const char *topics,
+                            nd_curve_t *curve, const char *server_key)
 {
     nd_inlink_t *self = (nd_inlink_t *) zmalloc (sizeof *self);
     self->upstream = strdup (upstream);
@@ -449,11 +480,11 @@ nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
     for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save))
         zlist_append (self->topics, t);
     free (list);
-    self->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_identity (self->dealer, consumer);
-    zsock_set_rcvhwm (self->dealer, 0);
-    zsock_set_sndhwm (self->dealer, 0);
-    if (zsock_connect (self->dealer, "%s", endpoint) < 0) {
+    self->endpoint = strdup (endpoint);
+    self->curve = curve;
+    if (server_key)
+        memcpy (self->server_key, server_key, ND_CURVE_KEY);
+    if (s_connect (self)) {
         nd_log ("cannot connect to %s at %s", upstream, endpoint);
         nd_inlink_destroy (&self);
         return NULL;
@@ -468,6 +499,7 @@ void nd_inlink_destroy (nd_inlink_t **self_p)
     if (self) {
         zsock_destroy (&self->dealer);
         zlist_destroy (&self->topics);
+        free (self->endpoint);
         free (self->upstream);
         free (self->consumer);
         free (self);
@@ -549,6 +581,10 @@ int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
         if (zmq_msg_more (&parts [0]))
             got += s_recv_parts (socket, parts + 1, 3);
         self->last_heard = zclock_mono ();
+        if (self->told) {
+            nd_log ("link: %s lets this stage in", self->upstream);
+            self->told = false;
+        }
         uint64_t seq = got >= 2 ? s_number (&parts [1]) : 0;
         bool fresh = false;
         if (got == 3 && s_is (&parts [0], "POS")) {
@@ -616,8 +652,11 @@ void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
     //  Quiet for a second: the sender may have restarted and forgotten us,
     //  or messages may have been lost with a broken connection. A HELLO
     //  from the committed position costs nothing when all is well.
-    if (mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000)
+    if (mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000) {
+        if (self->dead)
+            s_connect (self);
         s_credit (self, "HELLO", self->committed);
+    }
 }
 
 void nd_inlink_stats (nd_inlink_t *self, json_t *stats)

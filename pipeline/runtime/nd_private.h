@@ -20,12 +20,31 @@ zlist_t *nd_config_consumers (nd_config_t *self);
 int nd_config_error (nd_config_t *self, const char *path, const char *reason);
 /*  Fails on options in the stage's section that nobody asked for.        */
 int nd_config_check_unknown (nd_config_t *self);
+/*  Another stage's option: its section, then [pipeline], else NULL.     */
+const char *nd_config_of (nd_config_t *self, const char *stage, const char *path);
+/*  As nd_config_error, for an option of another stage.                   */
+int nd_config_error_in (nd_config_t *self, const char *stage, const char *path, const char *reason);
+
+/*  nd_curve - the stage's CURVE keypair ("curve") and the ZAP handler
+    (zauth) that lets in only the keys in "curve-clients".               */
+typedef struct _nd_curve_t nd_curve_t;
+/*  0 with *self_p NULL when the stage has no "curve"; -1 after logging
+    "file:line: reason" on a bad certificate or directory.               */
+int nd_curve_new (nd_config_t *config, nd_curve_t **self_p);
+void nd_curve_destroy (nd_curve_t **self_p);
+/*  Makes a socket a CURVE server, before it binds; self NULL: nothing.  */
+void nd_curve_serve (nd_curve_t *self, void *socket);
+/*  1 with the upstream's public key in server_key (ND_CURVE_KEY bytes)
+    when that stage uses CURVE, 0 when it does not, -1 after logging.    */
+int nd_curve_upstream (nd_curve_t *self, nd_config_t *config, const char *upstream, char *server_key);
+/*  Makes a socket, before it connects, a CURVE client of server_key.    */
+void nd_curve_client (nd_curve_t *self, void *socket, const char *server_key);
 
 /*  nd_outbox - the sending end of the durable links: the stage's output
     journal in LMDB and the ROUTER socket its consumers fetch from.       */
 typedef struct _nd_outbox_t nd_outbox_t;
 nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
-                            zlist_t *consumers, uint64_t retain);
+                            zlist_t *consumers, uint64_t retain, nd_curve_t *curve);
 void nd_outbox_destroy (nd_outbox_t **self_p);
 void *nd_outbox_socket (nd_outbox_t *self);
 int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
@@ -47,8 +66,10 @@ typedef struct {
     zmq_msg_t body;
 } nd_rawmsg_t;
 typedef struct _nd_inlink_t nd_inlink_t;
+/*  server_key: the upstream's CURVE public key, or NULL for a plain link. */
 nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
-                            const char *consumer, uint64_t position, const char *topics);
+                            const char *consumer, uint64_t position, const char *topics,
+                            nd_curve_t *curve, const char *server_key);
 void nd_inlink_destroy (nd_inlink_t **self_p);
 void *nd_inlink_socket (nd_inlink_t *self);
 const char *nd_inlink_upstream (nd_inlink_t *self);

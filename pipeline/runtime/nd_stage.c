@@ -36,6 +36,7 @@ struct _nd_stage_t {
     int notify_fd;
     nd_config_t *config;
     nd_clock_t *clock;
+    nd_curve_t *curve;          //  NULL unless the stage has "curve"
     MDB_env *env;
     MDB_dbi meta;
     nd_outbox_t *outbox;
@@ -211,7 +212,8 @@ static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions
         zlist_t *consumers = nd_config_consumers (stage->config);
         char *endpoint = nd_config_endpoint (stage->config, stage->name, "out");
         s_prepare_ipc (endpoint);
-        stage->outbox = nd_outbox_new (stage->env, txn, endpoint, consumers, (uint64_t) retain);
+        stage->outbox = nd_outbox_new (stage->env, txn, endpoint, consumers, (uint64_t) retain,
+                                       stage->curve);
         rc = stage->outbox ? 0 : -1;
         zstr_free (&endpoint);
         zlist_destroy (&consumers);
@@ -252,8 +254,13 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
          up = (const char *) zlist_next (names), index++) {
         if (streq (up, stage->name))
             return nd_config_error (stage->config, "input", "a stage cannot read its own output");
+        char server_key [ND_CURVE_KEY];
+        int curve = nd_curve_upstream (stage->curve, stage->config, up, server_key);
+        if (curve < 0)
+            return -1;
         char *endpoint = nd_config_endpoint (stage->config, up, "out");
-        stage->inputs [index] = nd_inlink_new (up, endpoint, stage->name, positions [index], topics);
+        stage->inputs [index] = nd_inlink_new (up, endpoint, stage->name, positions [index], topics,
+                                               stage->curve, curve ? server_key : NULL);
         zstr_free (&endpoint);
         if (!stage->inputs [index])
             return -1;
@@ -269,6 +276,8 @@ static int s_bind_sockets (nd_stage_t *stage)
     stage->pub = zsock_new (ZMQ_PUB);
     stage->control = zsock_new (ZMQ_REP);
     zsock_set_sndhwm (stage->pub, 100000);
+    nd_curve_serve (stage->curve, zsock_resolve (stage->pub));
+    nd_curve_serve (stage->curve, zsock_resolve (stage->control));
     int rc = s_bind (stage->pub, pub) || s_bind (stage->control, ctl) ? -1 : 0;
     zstr_free (&pub);
     zstr_free (&ctl);
@@ -299,8 +308,10 @@ static int s_setup (nd_stage_t *stage)
            ? nd_config_error (stage->config, "input", "too many inputs") : 0;
     if (rc == 0)
         //  Unknown options are looked for last: "topics", "pub" and "ctl"
-        //  are only read while connecting and binding
-        rc = s_open_env (stage) || s_open_state (stage, inputs, positions)
+        //  are only read while connecting and binding. The keys and the ZAP
+        //  handler come first: no socket may bind before they are in place.
+        rc = nd_curve_new (stage->config, &stage->curve)
+          || s_open_env (stage) || s_open_state (stage, inputs, positions)
           || s_connect_inputs (stage, inputs, positions) || s_bind_sockets (stage)
           || nd_config_check_unknown (stage->config) ? -1 : 0;
     zlist_destroy (&inputs);
@@ -587,6 +598,7 @@ static void s_destroy (nd_stage_t *stage)
     nd_outbox_destroy (&stage->outbox);
     zsock_destroy (&stage->pub);
     zsock_destroy (&stage->control);
+    nd_curve_destroy (&stage->curve);
     if (stage->env)
         mdb_env_close (stage->env);
     if (stage->wake [1] > 0) {

@@ -278,13 +278,30 @@ char *
 nd_pipefile_target (const char *config, const char *target,
                     const char *kind, char **error)
 {
+    return nd_pipefile_target_curve (config, target, kind, NULL, error);
+}
+
+char *
+nd_pipefile_target_curve (const char *config, const char *target, const char *kind,
+                          char **curve_public, char **error)
+{
     *error = NULL;
+    if (curve_public)
+        *curve_public = NULL;
     if (strstr (target, "://"))
         return strdup (target);
     nd_pipefile_t *self = nd_pipefile_load (config, error);
     if (!self)
         return NULL;
     char *endpoint = NULL;
+    const char *curve = nd_pipefile_has (self, target)
+                      ? nd_pipefile_option (self, target, "curve", NULL): NULL;
+    if (curve && curve_public
+    && !(*curve_public = nd_curve_public_file (curve,
+                            nd_pipefile_option (self, target, "curve-public", NULL))))
+        *error = zsys_sprintf ("%s: %s uses CURVE but its public certificate is unknown: "
+                               "set its curve-public", config, target);
+    else
     if (nd_pipefile_has (self, target))
         endpoint = s_connectable (nd_pipefile_endpoint (self, target, kind));
     else {
@@ -294,6 +311,27 @@ nd_pipefile_target (const char *config, const char *target,
     }
     nd_pipefile_destroy (&self);
     return endpoint;
+}
+
+int
+nd_pipefile_secure (void *socket, const char *target, const char *curve_public,
+                    const char *cert, char **error)
+{
+    *error = NULL;
+    if (curve_public && !cert)
+        *error = zsys_sprintf ("%s uses CURVE: give your client certificate with --cert FILE "
+                               "(nd-cert makes one; its .pub goes in the stage's curve-clients)",
+                               target);
+    else
+    if (cert && !curve_public)
+        *error = strstr (target, "://")
+               ? zsys_sprintf ("--cert needs a stage name, not an endpoint: the stage's "
+                               "public key is found through the pipeline file")
+               : zsys_sprintf ("%s does not use CURVE (no curve option); leave out --cert", target);
+    else
+    if (cert)
+        nd_curve_client_files (socket, cert, curve_public, error);
+    return *error? -1: 0;
 }
 
 bool
@@ -328,7 +366,8 @@ static void
 s_test_target (void)
 {
     char path [] = "/tmp/nd-pipefile-test-XXXXXX";
-    s_test_write (path, "collector\n    pub = tcp://*:7001\nsessionizer\n");
+    s_test_write (path, "collector\n    pub = tcp://*:7001\nsessionizer\n"
+                        "    curve = file:/c/sess.secret\n");
     char *error = NULL;
     char *text = nd_pipefile_target (path, "collector", "pub", &error);
     assert (streq (text, "tcp://127.0.0.1:7001") && !error);
@@ -340,6 +379,14 @@ s_test_target (void)
     assert (strstr (error, "unknown stage 'segmenter'"));
     assert (strstr (error, "(stages: collector, sessionizer)"));
     zstr_free (&error);
+    char *key = NULL;
+    text = nd_pipefile_target_curve (path, "sessionizer", "out", &key, &error);
+    assert (streq (text, "ipc://var/run/sessionizer.out") && streq (key, "/c/sess.pub"));
+    zstr_free (&text);
+    zstr_free (&key);
+    text = nd_pipefile_target_curve (path, "collector", "out", &key, &error);
+    assert (text && !key);
+    zstr_free (&text);
     text = nd_pipefile_target ("/nonexistent", "tcp://h:1", "pub", &error);
     assert (streq (text, "tcp://h:1") && !error);
     zstr_free (&text);

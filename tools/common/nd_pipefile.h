@@ -50,6 +50,18 @@ char *nd_pipefile_state_dir (nd_pipefile_t *self, const char *stage);
     line (the caller's).                                                  */
 char *nd_pipefile_target (const char *config, const char *target,
                           const char *kind, char **error);
+/*  The same, and *curve_public set to the public certificate of a stage
+    that uses CURVE (option "curve"), the file a client needs to reach it
+    (see nd_curve_public_file); NULL for a stage without "curve" and for
+    an endpoint given as is. Both strings are the caller's.              */
+char *nd_pipefile_target_curve (const char *config, const char *target, const char *kind,
+                                char **curve_public, char **error);
+/*  Prepares a tool's socket to connect to a target resolved above: with
+    curve_public (the stage uses CURVE), a CURVE client with the keypair in
+    cert, else plain (and cert must be NULL). Returns 0, or -1 with *error
+    saying what the operator has to give (the caller's).                 */
+int nd_pipefile_secure (void *socket, const char *target, const char *curve_public,
+                        const char *cert, char **error);
 /*  True when endpoint is ipc:// and nothing exists at its path: no stage
     has bound it, so connecting would only wait.                          */
 bool nd_pipefile_ipc_absent (const char *endpoint);

@@ -4,7 +4,7 @@
         nd-ctl - query a stage's control socket
 
     SYNOPSIS
-        nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|COMMAND]
+        nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|COMMAND]
         nd-ctl --help
 
     DESCRIPTION
@@ -20,6 +20,9 @@
 
     OPTIONS
         -c, --config FILE   pipeline file (default conf/pipeline.zpl)
+            --cert FILE     the operator's CURVE keypair (nd-cert's NAME.secret),
+                            for a stage with option "curve"; its NAME.pub must
+                            be in the stage's curve-clients directory
         -t, --timeout MS    how long to wait for the answer (default 3000)
         -h, --help          this text
 
@@ -38,14 +41,16 @@
 typedef struct {
     const char *config;
     const char *target;         /* stage or endpoint */
+    const char *cert;           /* CURVE keypair file, or NULL */
     char command [32];          /* upper-cased */
     long timeout;               /* ms */
 } ctl_args_t;
 
 static const char *s_usage =
-    "usage: nd-ctl [-c CONFIG] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume]\n"
+    "usage: nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume]\n"
     "Asks a stage's control socket and prints its JSON answer.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
+    "      --cert FILE     your CURVE keypair (nd-cert), for a stage with \"curve\"\n"
     "  -t, --timeout MS    wait at most MS ms for the answer (default 3000)\n"
     "  -h, --help          this text\n"
     "Exit 1 if the stage does not answer or refuses, 3 if health says unhealthy.\n";
@@ -71,6 +76,7 @@ s_parse_args (int argc, char **argv, ctl_args_t *args)
     static const struct option options [] = {
         { "config",  required_argument, NULL, 'c' },
         { "timeout", required_argument, NULL, 't' },
+        { "cert",    required_argument, NULL, 'C' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -83,6 +89,9 @@ s_parse_args (int argc, char **argv, ctl_args_t *args)
         else
         if (option == 'c')
             args->config = optarg;
+        else
+        if (option == 'C')
+            args->cert = optarg;
         else
         if (option == 't' && ((args->timeout = strtol (optarg, &end, 10)) <= 0 || *end))
             return fprintf (stderr, "nd-ctl: --timeout wants milliseconds, not '%s'\n", optarg), 2;
@@ -100,13 +109,19 @@ s_parse_args (int argc, char **argv, ctl_args_t *args)
 
 /*  Asks once. Returns the answer (the caller's) or NULL with *why set.  */
 static char *
-s_ask (const char *endpoint, const ctl_args_t *args, const char **why)
+s_ask (const char *endpoint, const char *curve_public, const ctl_args_t *args, const char **why)
 {
     zsock_t *req = zsock_new (ZMQ_REQ);
     //  A stage that never answers must not hold nd-ctl at exit.
     zsock_set_linger (req, 0);
-    char *answer = NULL;
+    char *answer = NULL, *error = NULL;
     *why = NULL;
+    if (nd_pipefile_secure (zsock_resolve (req), args->target, curve_public, args->cert, &error)) {
+        fprintf (stderr, "nd-ctl: %s\n", error);
+        free (error);
+        *why = "";
+    }
+    else
     if (zsock_connect (req, "%s", endpoint) == -1)
         *why = zmq_strerror (zmq_errno ());
     else
@@ -146,8 +161,9 @@ main (int argc, char **argv)
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
         return rc == 1? 0: 2;
-    char *error = NULL;
-    char *endpoint = nd_pipefile_target (args.config, args.target, "ctl", &error);
+    char *error = NULL, *curve_public = NULL;
+    char *endpoint = nd_pipefile_target_curve (args.config, args.target, "ctl",
+                                               &curve_public, &error);
     if (!endpoint) {
         fprintf (stderr, "nd-ctl: %s\n", error);
         free (error);
@@ -160,7 +176,7 @@ main (int argc, char **argv)
     if (nd_pipefile_ipc_absent (endpoint))
         why = "not running (no socket)";
     else
-        answer = s_ask (endpoint, &args, &why);
+        answer = s_ask (endpoint, curve_public, &args, &why);
     if (answer) {
         size_t size = strlen (answer);
         printf ("%s%s", answer, size && answer [size - 1] == '\n'? "": "\n");
@@ -169,6 +185,9 @@ main (int argc, char **argv)
     else {
         char *who = streq (args.target, endpoint)? strdup (endpoint)
                   : zsys_sprintf ("%s (%s)", args.target, endpoint);
+        if (!*why)
+            ;                   //  already said
+        else
         if (streq (why, "no answer"))
             fprintf (stderr, "nd-ctl: %s: no answer in %ld ms\n", who, args.timeout);
         else
@@ -177,6 +196,7 @@ main (int argc, char **argv)
         rc = 1;
     }
     zstr_free (&answer);
+    free (curve_public);
     free (endpoint);
     return rc;
 }

@@ -4,7 +4,7 @@
         tap - watch what a stage publishes, one JSON object per line
 
     SYNOPSIS
-        tap [-c CONFIG] [-n COUNT] [-t MS] STAGE-OR-ENDPOINT [TOPIC-PREFIX]
+        tap [-c CONFIG] [--cert FILE] [-n COUNT] [-t MS] STAGE-OR-ENDPOINT [TOPIC-PREFIX]
         tap --help
 
     DESCRIPTION
@@ -28,6 +28,9 @@
 
     OPTIONS
         -c, --config FILE   pipeline file (default conf/pipeline.zpl)
+            --cert FILE     the operator's CURVE keypair (nd-cert's NAME.secret),
+                            for a stage with option "curve"; its NAME.pub must
+                            be in the stage's curve-clients directory
         -n, --count N       exit after N messages
         -t, --timeout MS    give up after MS milliseconds; exit status 1 if
                             --count messages had not arrived by then
@@ -47,14 +50,16 @@ typedef struct {
     const char *config;
     const char *target;         /* stage or endpoint */
     const char *prefix;
+    const char *cert;           /* CURVE keypair file, or NULL */
     long count;                 /* 0: no limit */
     long timeout;               /* ms; 0: none */
 } tap_args_t;
 
 static const char *s_usage =
-    "usage: tap [-c CONFIG] [-n COUNT] [-t MS] STAGE-OR-ENDPOINT [TOPIC-PREFIX]\n"
+    "usage: tap [-c CONFIG] [--cert FILE] [-n COUNT] [-t MS] STAGE-OR-ENDPOINT [TOPIC-PREFIX]\n"
     "Prints a stage's live messages as JSON lines {\"topic\":...,\"body\":...}.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
+    "      --cert FILE     your CURVE keypair (nd-cert), for a stage with \"curve\"\n"
     "  -n, --count N       exit after N messages\n"
     "  -t, --timeout MS    give up after MS ms (exit 1 if --count not reached)\n"
     "  -h, --help          this text\n"
@@ -77,6 +82,7 @@ s_parse_args (int argc, char **argv, tap_args_t *args)
         { "config",  required_argument, NULL, 'c' },
         { "count",   required_argument, NULL, 'n' },
         { "timeout", required_argument, NULL, 't' },
+        { "cert",    required_argument, NULL, 'C' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -89,6 +95,9 @@ s_parse_args (int argc, char **argv, tap_args_t *args)
         }
         if (option == 'c')
             args->config = optarg;
+        else
+        if (option == 'C')
+            args->cert = optarg;
         else
         if (option == 'n' && !s_parse_number (optarg, &args->count))
             return fprintf (stderr, "tap: --count wants a positive number, not '%s'\n", optarg), 2;
@@ -223,8 +232,9 @@ main (int argc, char **argv)
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
         return rc == 1? 0: 2;
-    char *error = NULL;
-    char *endpoint = nd_pipefile_target (args.config, args.target, "pub", &error);
+    char *error = NULL, *curve_public = NULL;
+    char *endpoint = nd_pipefile_target_curve (args.config, args.target, "pub",
+                                               &curve_public, &error);
     if (!endpoint) {
         fprintf (stderr, "tap: %s\n", error);
         free (error);
@@ -235,6 +245,12 @@ main (int argc, char **argv)
     zsock_t *sub = zsock_new (ZMQ_SUB);
     zsock_set_rcvhwm (sub, 100000);
     zsock_set_subscribe (sub, args.prefix);
+    if (nd_pipefile_secure (zsock_resolve (sub), args.target, curve_public, args.cert, &error)) {
+        fprintf (stderr, "tap: %s\n", error);
+        free (error);
+        rc = 1;
+    }
+    else
     if (zsock_connect (sub, "%s", endpoint) == -1) {
         fprintf (stderr, "tap: bad endpoint '%s': %s\n", endpoint, zmq_strerror (zmq_errno ()));
         rc = 1;
@@ -245,6 +261,7 @@ main (int argc, char **argv)
         rc = s_tap (sub, &args);
     }
     zsock_destroy (&sub);
+    free (curve_public);
     free (endpoint);
     return rc;
 }
