@@ -16,6 +16,14 @@ pipeline
     unsubscribe-secret = file:var/unsubscribe.secret    #   signs the e-mails' unsubscribe links
                                     #   (collector and mail-sender); made at first start if
                                     #   absent; or env:NAME. Never the secret itself.
+    #   Across hosts: give the stages tcp:// endpoints (out, pub, ctl) and CURVE keys
+    #   (README "Across hosts: tcp:// with CURVE"). Per stage, on its own host:
+    #   curve = file:/etc/nudge/certs/collector.secret  #   its keypair (bin/nd-cert collector -d DIR):
+    #                               #   out, pub and ctl become CURVE servers; its .pub, beside
+    #                               #   it by default (or curve-public = FILE), is what the
+    #                               #   stages and tools that reach it must have
+    #   curve-clients = /etc/nudge/certs/clients        #   the .pub of every stage and operator
+    #                               #   let in (tap/nd-ctl --cert); re-read when it changes
 
 collector
     http = 127.0.0.1:8080           #   Segment HTTP Tracking API
