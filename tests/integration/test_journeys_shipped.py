@@ -26,87 +26,24 @@ scheduler's durable journal as a sender reads them.
                  a 10 % ORDER code at +24 h. C2 orders at +2 h: no code.
   abandoned-cart A1 left at the cart step: still its journey (and browse B1
                  gets browse-abandoned), for the rendering check.
+  post-order     the orders here (C2, W2, Y1) bring review-request and
+                 repeat-purchase, and Y1 entering loyal with its order
+                 loyalty-reward: for the rendering check, with orders that
+                 list no products (test_journeys_post_order tests them).
 
 Then every shipped template, for every locale and channel part, is
 rendered with the data of a real send order of its step: every variable
 it uses must be in the data, and nothing may be left unrendered.
 """
 import os
-import re
 
-from ndtest import ROOT, Pipeline, check, done
+from ndtest import Pipeline, check, done
+from rendertest import TEMPLATES, render_templates
 from schedtest import CART, Feed, Reader, iso, pipeline_extra, users_in
 
-TEMPLATES = os.path.join(ROOT, "conf", "templates")
-
 A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
-W1, W2, W3, L1, N1, N2, N3, C1, C2, B1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3", "c-1",
-                                           "c-2", "b-1")
-
-
-# --------------------------------------------- a strict Mustache renderer --
-
-TAG = re.compile(r"\{\{\{\s*(.+?)\s*\}\}\}|\{\{([#^/!&]?)\s*(.+?)\s*\}\}")
-
-
-def parse(text):
-    """Mustache text into a tree: strings, ("var", name), ("section", name, inverted, tree)."""
-    root, stack = [], []
-    node, pos = root, 0
-    for m in TAG.finditer(text):
-        node.append(text[pos:m.start()])
-        pos = m.end()
-        kind, name = ("&", m.group(1)) if m.group(1) else (m.group(2), m.group(3))
-        if kind in ("#", "^"):
-            section = ("section", name, kind == "^", [])
-            node.append(section)
-            stack.append((node, name))
-            node = section[3]
-        elif kind == "/":
-            node, opened = stack.pop()
-            assert opened == name, "closes %s, opened %s" % (name, opened)
-        elif kind != "!":
-            node.append(("var", name))
-    assert not stack, "unclosed sections"
-    node.append(text[pos:])
-    return root
-
-
-MISSING = object()
-
-
-def lookup(stack, name):
-    first, *rest = name.split(".")
-    for ctx in reversed(stack):
-        if isinstance(ctx, dict) and first in ctx:
-            value = ctx[first]
-            for part in rest:
-                value = value.get(part, MISSING) if isinstance(value, dict) else MISSING
-            return value
-    return MISSING
-
-
-def render(tree, stack, missing):
-    out = []
-    for node in tree:
-        if isinstance(node, str):
-            out.append(node)
-        elif node[0] == "var":
-            value = lookup(stack, node[1])
-            if value is MISSING or value is None or isinstance(value, (dict, list)):
-                missing.append(node[1])
-            else:
-                out.append(str(value))
-        else:
-            _, name, inverted, body = node
-            value = lookup(stack, name)
-            falsy = value in (MISSING, None, False, "", 0) or value == []
-            if inverted:
-                out.append(render(body, stack, missing) if falsy else "")
-            elif not falsy:
-                for item in value if isinstance(value, list) else [value]:
-                    out.append(render(body, stack + [item], missing))
-    return "".join(out)
+W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
+                                               "c-1", "c-2", "b-1", "y-1")
 
 
 # ------------------------------------------------------------------ run --
@@ -135,7 +72,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
               and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
         return (got[0] if ok else None), got
 
-    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1):
+    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1):
         feed.profile(user, 0, segments=(), push=user in (L1, N1, C1), phone=user in (W1, L1, C1))
 
     segment(W1, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-1")
@@ -149,6 +86,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     feed.send("cart.abandoned", A1, 0, cart=CART, session="s-" + A1, funnel_step="cart",
               segments=["hesitating"])
     feed.browse(B1, 0)
+    feed.order(Y1, 0)
+    segment(Y1, 0, "segment.entered", "loyal", ["customer", "loyal"], cause="t-%d" % feed.n)
     at(0.5)
     check("nothing before +1 h", reader.sends() == [], reader.sends())
 
@@ -237,27 +176,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     data = {}
     for s in reader.sends():
         data.setdefault("%s/%s" % (s["journey"], s["step"]), s["data"])
-    problems, rendered = [], 0
-    for dirpath, _, files in os.walk(TEMPLATES):
-        for name in files:
-            if not name.endswith(".mustache"):
-                continue
-            rel = os.path.relpath(os.path.join(dirpath, name), TEMPLATES)
-            journey, step, locale, _ = rel.split(os.sep)
-            step_data = data.get("%s/%s" % (journey, step.split(".")[0]))
-            if step_data is None:
-                problems.append("%s: no send order of its step in this test" % rel)
-                continue
-            missing = []
-            try:
-                out = render(parse(open(os.path.join(dirpath, name), encoding="utf-8").read()),
-                             [step_data], missing)
-            except AssertionError as e:
-                problems.append("%s: %s" % (rel, e))
-                continue
-            rendered += 1
-            if missing or "{{" in out or not out.strip():
-                problems.append("%s: missing %s" % (rel, missing))
+    rendered, problems = render_templates(data)
     check("every shipped template (%d parts, every locale) renders with its send order's data"
           % rendered, rendered > 100 and not problems, problems)
     locales = {os.path.basename(d) for d, _, f in os.walk(TEMPLATES) if f}
