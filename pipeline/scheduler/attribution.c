@@ -76,6 +76,8 @@ int attribution_touch (scheduler_t *self, MDB_txn *txn, const instance_t *instan
 
 /* ------------------------------------------------------------ orders -- */
 
+#define ORDER_ID_MAX 100        /* with the user, under LMDB's key size */
+
 typedef struct {
     const char *user;
     const char *order;
@@ -124,8 +126,11 @@ static int s_credit (scheduler_t *self, MDB_txn *txn, s_order_t *order, uint64_t
     json_t *record = instance->record;
     int64_t ended = record_int (record, "ended");
     const char *journey = record_str (record, "journey"), *variant = record_str (record, "variant");
-    bool inside = order->time >= record_int (record, "entered")
-               && (!ended || order->time <= ended + s_window (self, journey));
+    //  A journey an order started is not converted by that order
+    int64_t entered = record_int (record, "entered");
+    bool after = instance->journey ? journey_ordered (instance->journey, order->time, entered)
+                                   : order->time >= entered;
+    bool inside = after && (!ended || order->time <= ended + s_window (self, journey));
     int rc = 0;
     if (inside) {
         bool first = !json_is_true (json_object_get (record, "converted"));
@@ -195,6 +200,23 @@ static double s_revenue (const json_t *body)
     return 0;
 }
 
+//  1 if this person's order id was credited before, else 0 (remembered
+//  from now on), -1 on error. An order without an id, or with one longer
+//  than a key allows, is taken as new.
+static int s_order_seen (scheduler_t *self, MDB_txn *txn, const s_order_t *order)
+{
+    if (!*order->order || strlen (order->order) > ORDER_ID_MAX)
+        return 0;
+    nd_key_t key;
+    s_user_key (&key, order->user);
+    nd_key_str (&key, order->order);
+    uint64_t first;
+    int rc = nd_db_get_u64 (txn, self->orders, &key, &first);
+    if (rc != ND_NOTFOUND)
+        return rc == 0 ? 1 : -1;
+    return nd_db_put_u64 (txn, self->orders, &key, (uint64_t) order->time) ? -1 : 0;
+}
+
 int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
 {
     s_order_t order = { json_string_value (json_object_get (msg->body, "user")),
@@ -205,6 +227,11 @@ int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         return 0;
     order.order = order.order ? order.order : "";
     order.currency = order.currency ? order.currency : json_null ();
+    //  Shops report an order more than once (the page, then the server):
+    //  an order id is credited the first time only
+    int seen = s_order_seen (self, txn, &order);
+    if (seen != 0)
+        return seen < 0 ? -1 : 0;
     const char *coupon = json_string_value (json_object_get (msg->body, "coupon"));
     if (coupon && codes_redeem (self, txn, coupon, order.order, order.time))
         return -1;

@@ -89,7 +89,8 @@ static int s_open_state (scheduler_t *self, MDB_txn *txn)
         { "sched-meta", &self->meta }, { "instances", &self->instances },
         { "active", &self->active }, { "owned", &self->owned }, { "reentry", &self->reentry },
         { "people", &self->people }, { "activity", &self->activity },
-        { "history", &self->history }, { "touch", &self->touch }, { "codes", &self->codes },
+        { "history", &self->history }, { "touch", &self->touch }, { "orders", &self->orders },
+        { "codes", &self->codes },
         { "counters", &self->counters }, { NULL, NULL } };
     for (int i = 0; dbs [i].name; i++)
         if (nd_db_open (txn, dbs [i].name, dbs [i].dbi))

@@ -31,6 +31,7 @@
       activity    user                                  -> 4 x i64
       history     user + i64 time + idempotency key     -> channel (caps)
       touch       user                                  -> JSON last touch
+      orders      user + order id                       -> i64 time (credited once)
       codes       code                                  -> JSON code
       counters    journey + variant + step + channel + metric -> u64   */
 #ifndef SCHEDULER_H_INCLUDED
@@ -211,7 +212,7 @@ typedef struct {
     nd_stage_t *stage;
     MDB_env *env;
     MDB_dbi meta, instances, active, owned, reentry, people, activity, history,
-            touch, codes, counters;
+            touch, orders, codes, counters;
     timers_t *timers;
     journeys_t *journeys;
     templates_t *templates;

@@ -200,6 +200,12 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
           and ended["loyalty-reward"].get("exit:ordered") == 2
           and ended["repeat-purchase"].get("exit:check:not-reordered", 0) >= 2, ended)
 
+    review = groups.get("review-request", {})
+    check("review-request: an order reported again (R1's, after its request went out) is"
+          " credited to nothing; newer orders (R2's, P2's) convert their journeys",
+          review.get("converted") == 2 and review.get("orders") == 2
+          and not review.get("attributed"), review)
+
     # ---------------------------------------- every template renders --
     data = {}
     for s in reader.sends():
