@@ -345,6 +345,15 @@ static int s_reentry_allows (scheduler_t *self, MDB_txn *txn, const journey_t *j
     return 1;
 }
 
+//  Marks the key alone: the entry time (for "every") stays the first one's.
+static int s_reentry_mark_key (scheduler_t *self, MDB_txn *txn, const journey_t *journey,
+                               const char *user, const char *hash, int64_t time)
+{
+    nd_key_t key;
+    s_reentry_key (&key, journey, user, hash);
+    return nd_db_put_u64 (txn, self->reentry, &key, (uint64_t) time) ? -1 : 0;
+}
+
 static int s_reentry_mark (scheduler_t *self, MDB_txn *txn, const journey_t *journey,
                            const char *user, const char *hash, int64_t time)
 {
@@ -419,9 +428,15 @@ int instance_enter (scheduler_t *self, MDB_txn *txn, journey_t *journey, const n
     int64_t time = msg->time && msg->time < now ? msg->time : now;
     uint64_t running = s_active (self, txn, user, journey->name);
     int rc = running ? s_while_active (self, txn, journey, running, msg->body, time) : 1;
+    //  A trigger the running instance took (update) or restarted for has
+    //  had its journey: its key must not enter again later
+    char hash [24] = "";
+    if (running && journey->reentry_key)
+        s_key_hash (journey, msg->body, hash);
+    if (rc == 0 && running && journey->active == ACTIVE_UPDATE && *hash)
+        return s_reentry_mark_key (self, txn, journey, user, hash, time);
     if (rc <= 0)
         return rc;
-    char hash [24] = "";
     if (!running && (rc = s_reentry_allows (self, txn, journey, user, msg->body, time, hash)) <= 0)
         return rc;
     if (s_reentry_mark (self, txn, journey, user, hash, time))
