@@ -2,7 +2,9 @@
 
     For a shop with no chat service. The chat-bridge binds a ROUTER at
     "console" (default ipc://<run>/<stage>.console; "none" turns it off);
-    each nd-chat connects a DEALER. Frames, nd-chat to the bridge:
+    each nd-chat connects a DEALER. With "curve" the ROUTER is a CURVE
+    server like the stage's other sockets: only the keys in curve-clients
+    get in (nd-chat --cert). Frames, nd-chat to the bridge:
 
         HELLO <name>        an operator is here (presence "auto" until said
                             otherwise); the answer lists open conversations
@@ -254,6 +256,9 @@ static void *s_create (nd_stage_t *stage, nd_inbox_t *inbox, uint64_t cursor)
                                    nd_stage_name (stage));
     //  Bound here, so that a bad endpoint stops the start
     self->router = zsock_new (ZMQ_ROUTER);
+    //  Operators may be on other hosts: with "curve" the console is
+    //  guarded like out, pub and ctl (same keypair, same curve-clients)
+    bool curve = nd_stage_curve_serve (stage, zsock_resolve (self->router));
     if (strncmp (self->endpoint, "ipc://", 6) == 0) {
         char *dir = strdup (self->endpoint + 6), *slash = strrchr (dir, '/');
         if (slash) {
@@ -269,7 +274,8 @@ static void *s_create (nd_stage_t *stage, nd_inbox_t *inbox, uint64_t cursor)
         return NULL;
     }
     self->actor = zactor_new (s_actor, self);
-    nd_log ("console: operators connect with nd-chat to %s", self->endpoint);
+    nd_log ("console: operators connect with nd-chat to %s%s", self->endpoint,
+            curve ? " (CURVE: nd-chat --cert)" : "");
     return self;
 }
 

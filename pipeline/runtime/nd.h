@@ -175,6 +175,11 @@ MDB_env *nd_stage_env (nd_stage_t *stage);
 void *nd_stage_args (nd_stage_t *stage);
 /*  Wakes the loop as if source_fd were readable (thread-safe).          */
 void nd_stage_wake (nd_stage_t *stage);
+/*  Makes a socket the stage binds itself (the runtime binds out, pub and
+    ctl) a CURVE server like those when the stage has "curve": the stage's
+    keypair, and only the keys in "curve-clients" let in. Call before the
+    bind. Returns true if it did, false (socket untouched) without curve. */
+bool nd_stage_curve_serve (nd_stage_t *stage, void *socket);
 
 /*  Options from the stage's section of the pipeline file, or the
     [pipeline] section, or the default. Paths like "http" or "write-keys/key".

@@ -3,9 +3,11 @@
 
     A stage with option "curve" (its keypair: a czmq certificate file that
     holds both keys, as nd-cert writes NAME.secret) makes every socket it
-    binds - out, pub and ctl - a CURVE server, and runs a zauth actor (the
-    process's ZAP handler) that admits only the public keys found in the
-    directory "curve-clients" (re-read when it changes). A stage reading an
+    binds - out, pub and ctl, and any a stage binds itself through
+    nd_stage_curve_serve (the chat-bridge's console) - a CURVE server, and
+    runs a zauth actor (the process's ZAP handler) that admits only the
+    public keys found in the directory "curve-clients" (re-read when it
+    changes). A stage reading an
     upstream that has "curve" connects as a CURVE client with its own
     keypair and the upstream's public key, read from the upstream's public
     certificate: option "curve-public" of that stage, else its "curve" file
@@ -168,7 +170,7 @@ static int s_start_auth (nd_curve_t *self, nd_config_t *config)
     self->auth = zactor_new (zauth, NULL);
     zstr_sendx (self->auth, "CURVE", clients, NULL);
     zsock_wait (self->auth);
-    nd_log ("curve: out, pub and ctl admit the %zu public key%s in %s;"
+    nd_log ("curve: the stage's sockets admit the %zu public key%s in %s;"
             " this stage's public key is %s", count, count == 1 ? "" : "s", clients, self->public_key);
     return 0;
 }

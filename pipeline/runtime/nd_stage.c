@@ -674,6 +674,12 @@ int64_t nd_stage_now (nd_stage_t *stage) { return nd_clock_now (stage->clock); }
 MDB_env *nd_stage_env (nd_stage_t *stage) { return stage->env; }
 void *nd_stage_args (nd_stage_t *stage) { return stage->def->args; }
 
+bool nd_stage_curve_serve (nd_stage_t *stage, void *socket)
+{
+    nd_curve_serve (stage->curve, socket);
+    return stage->curve != NULL;
+}
+
 void nd_stage_wake (nd_stage_t *stage)
 {
     if (write (stage->wake [1], "w", 1) < 0 && errno != EAGAIN)

@@ -4,7 +4,7 @@
         nd-chat - an operator's console for the chat-bridge
 
     SYNOPSIS
-        nd-chat [-c CONFIG] [-o NAME] [-t MS] [STAGE-OR-ENDPOINT]
+        nd-chat [-c CONFIG] [--cert FILE] [-o NAME] [-t MS] [STAGE-OR-ENDPOINT]
         nd-chat --help
 
     DESCRIPTION
@@ -30,40 +30,52 @@
         the answers to what it sent (at most --timeout), says BYE and
         exits, so it can be scripted: printf '/list\n' | nd-chat.
 
+        A chat-bridge with option "curve" serves its console over CURVE,
+        like its other sockets: nd-chat then needs --cert, and the
+        operator's public certificate must be in the stage's
+        curve-clients. A key the bridge does not trust is refused at the
+        handshake; nd-chat says so in one line and exits 1.
+
     OPTIONS
         -c, --config FILE     pipeline file (default conf/pipeline.zpl)
+            --cert FILE       the operator's CURVE keypair (nd-cert's
+                              NAME.secret), for a chat-bridge with "curve"
         -o, --operator NAME   the name shoppers see (default $USER)
         -t, --timeout MS      wait for answers at the end (default 5000)
         -h, --help            this text
 
     EXIT STATUS
-        0 after /quit or end of input; 1 when the bridge cannot be reached
-        or did not answer; 2 on usage errors.
+        0 after /quit or end of input; 1 when the bridge cannot be reached,
+        refused the key or did not answer; 2 on usage errors.
 */
 #include <czmq.h>
 #include <getopt.h>
 #include "../common/nd_pipefile.h"
 
 #define s_PING_MS 10000
+#define s_MONITOR "inproc://nd-chat.monitor"
 
 typedef struct {
     const char *config;
     const char *target;
     const char *operator;
     long timeout;
+    const char *cert;           //  CURVE keypair file, or NULL
 } chat_args_t;
 
 typedef struct {
     zsock_t *dealer;
+    zsock_t *monitor;           //  the dealer's handshake failures
     char current [32];          //  the conversation plain text answers
     int waiting;                //  answers not yet received
     bool printed_prompt;
 } chat_console_t;
 
 static const char *s_usage =
-    "usage: nd-chat [-c CONFIG] [-o NAME] [-t MS] [STAGE-OR-ENDPOINT]\n"
+    "usage: nd-chat [-c CONFIG] [--cert FILE] [-o NAME] [-t MS] [STAGE-OR-ENDPOINT]\n"
     "Answers the shop's chat from a terminal, through the chat-bridge.\n"
     "  -c, --config FILE     pipeline file (default conf/pipeline.zpl)\n"
+    "      --cert FILE       your CURVE keypair (nd-cert), for a chat-bridge with \"curve\"\n"
     "  -o, --operator NAME   the name shoppers see (default $USER)\n"
     "  -t, --timeout MS      wait this long for answers at the end (default 5000)\n"
     "  -h, --help            this text\n"
@@ -74,13 +86,15 @@ static int s_parse_args (int argc, char **argv, chat_args_t *args)
 {
     static const struct option options [] = {
         { "config",   required_argument, NULL, 'c' },
+        { "cert",     required_argument, NULL, 'C' },
         { "operator", required_argument, NULL, 'o' },
         { "timeout",  required_argument, NULL, 't' },
         { "help",     no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *user = getenv ("USER");
-    *args = (chat_args_t) { "conf/pipeline.zpl", "chat-bridge", user && *user ? user : "operator", 5000 };
+    *args = (chat_args_t) { "conf/pipeline.zpl", "chat-bridge", user && *user ? user : "operator",
+                            5000, NULL };
     int option;
     while ((option = getopt_long (argc, argv, "c:o:t:h", options, NULL)) != -1) {
         char *end = NULL;
@@ -89,6 +103,9 @@ static int s_parse_args (int argc, char **argv, chat_args_t *args)
         else
         if (option == 'c')
             args->config = optarg;
+        else
+        if (option == 'C')
+            args->cert = optarg;
         else
         if (option == 'o')
             args->operator = optarg;
@@ -114,7 +131,14 @@ static void s_send (chat_console_t *self, const char *command, const char *a, co
         zmsg_addstr (msg, a);
     if (b)
         zmsg_addstr (msg, b);
-    zmsg_send (&msg, self->dealer);
+    //  Never blocks (send timeout 0): a DEALER whose handshake was refused
+    //  has no session left to queue on, and would hold the terminal.
+    if (zmsg_send (&msg, self->dealer)) {
+        zmsg_destroy (&msg);
+        if (!streq (command, "PING") && !streq (command, "BYE"))
+            printf ("not sent: no connection to the chat-bridge\n");
+    }
+    else
     if (!streq (command, "PING") && !streq (command, "BYE"))
         self->waiting++;
 }
@@ -203,14 +227,67 @@ static void s_receive (chat_console_t *self)
     zmsg_destroy (&msg);
 }
 
+//  A failed handshake, from the dealer's monitor: the reason, or NULL
+//  for an event that is not one. A refusal is final (libzmq does not try
+//  that connection again), so nd-chat stops rather than wait in silence.
+static const char *s_handshake_failed (chat_console_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->monitor);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    uint16_t event = 0;
+    if (frame && zframe_size (frame) >= sizeof event)
+        memcpy (&event, zframe_data (frame), sizeof event);
+    zmsg_destroy (&msg);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return "the chat-bridge refuses this key (is its .pub in the stage's curve-clients?)";
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        return "the handshake with the chat-bridge failed (CURVE on one side only, "
+               "or not the stage's public key)";
+    return NULL;
+}
+
+//  The dealer, secured (CURVE when the stage uses it), watched and
+//  connected; -1 after saying why.
+static int s_connect (chat_console_t *self, const chat_args_t *args, const char *endpoint,
+                      const char *curve_public)
+{
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (self->dealer, 1000);
+    zsock_set_sndtimeo (self->dealer, 0);
+    char *error = NULL;
+    if (nd_pipefile_secure (zsock_resolve (self->dealer), args->target, curve_public, args->cert,
+                            &error)) {
+        fprintf (stderr, "nd-chat: %s\n", error);
+        free (error);
+        return -1;
+    }
+    zmq_socket_monitor (zsock_resolve (self->dealer), s_MONITOR, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                        | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    self->monitor = zsock_new_pair (">" s_MONITOR);
+    if (zsock_connect (self->dealer, "%s", endpoint) < 0) {
+        fprintf (stderr, "nd-chat: cannot connect to %s\n", endpoint);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_disconnect (chat_console_t *self)
+{
+    if (self->dealer)
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->dealer);
+}
+
 int main (int argc, char **argv)
 {
     chat_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
         return rc == 1 ? 0 : 2;
-    char *error = NULL;
-    char *endpoint = nd_pipefile_target (args.config, args.target, "console", &error);
+    char *error = NULL, *curve_public = NULL;
+    char *endpoint = nd_pipefile_target_curve (args.config, args.target, "console",
+                                               &curve_public, &error);
     if (!endpoint) {
         fprintf (stderr, "nd-chat: %s\n", error);
         free (error);
@@ -218,33 +295,37 @@ int main (int argc, char **argv)
     }
     if (nd_pipefile_ipc_absent (endpoint)) {
         fprintf (stderr, "nd-chat: nothing at %s: is the chat-bridge running?\n", endpoint);
+        free (curve_public);
         free (endpoint);
         return 1;
     }
     zsys_init ();
-    chat_console_t self = { zsock_new (ZMQ_DEALER), "", 0, false };
-    zsock_set_linger (self.dealer, 1000);
-    if (zsock_connect (self.dealer, "%s", endpoint) < 0) {
-        fprintf (stderr, "nd-chat: cannot connect to %s\n", endpoint);
-        zsock_destroy (&self.dealer);
-        free (endpoint);
+    chat_console_t self = { NULL, NULL, "", 0, false };
+    rc = s_connect (&self, &args, endpoint, curve_public);
+    free (curve_public);
+    free (endpoint);
+    if (rc) {
+        s_disconnect (&self);
         return 1;
     }
-    free (endpoint);
     s_send (&self, "HELLO", args.operator, NULL);
     self.waiting++;             //  HELLO is answered twice: presence and the list
     bool input = true, quit = false;
+    const char *refused = NULL;
     int64_t next_ping = zclock_mono () + s_PING_MS, deadline = 0;
     char *line = NULL;
     size_t capacity = 0;
-    while (!zsys_interrupted && !quit) {
+    while (!zsys_interrupted && !quit && !refused) {
         zmq_pollitem_t items [] = { { zsock_resolve (self.dealer), 0, ZMQ_POLLIN, 0 },
+                                    { zsock_resolve (self.monitor), 0, ZMQ_POLLIN, 0 },
                                     { NULL, STDIN_FILENO, ZMQ_POLLIN, 0 } };
-        if (zmq_poll (items, input ? 2 : 1, 1000) < 0)
+        if (zmq_poll (items, input ? 3 : 2, 1000) < 0)
             break;
         if (items [0].revents & ZMQ_POLLIN)
             s_receive (&self);
-        if (input && (items [1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
+        if ((items [1].revents & ZMQ_POLLIN) && (refused = s_handshake_failed (&self)))
+            break;
+        if (input && (items [2].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
             if (getline (&line, &capacity, stdin) < 0 || !s_line (&self, line)) {
                 input = false;
                 deadline = zclock_mono () + args.timeout;
@@ -258,10 +339,14 @@ int main (int argc, char **argv)
         }
     }
     free (line);
-    s_send (&self, "BYE", NULL, NULL);
+    if (!refused)
+        s_send (&self, "BYE", NULL, NULL);
     bool answered = self.waiting <= 0;
-    zsock_destroy (&self.dealer);
+    s_disconnect (&self);
+    if (refused)
+        fprintf (stderr, "nd-chat: %s\n", refused);
+    else
     if (!answered)
         fprintf (stderr, "nd-chat: the chat-bridge did not answer everything in time\n");
-    return answered || zsys_interrupted ? 0 : 1;
+    return !refused && (answered || zsys_interrupted) ? 0 : 1;
 }
