@@ -48,6 +48,7 @@ segmenter
     loyal-orders = 3                #   loyal: at least this many orders
     lapsed-after = 90d              #   lapsed: a customer with no order for this long
     subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
+    timezone = UTC                  #   birthday: for people whose profile names none (as the scheduler's)
 
 chat-bridge
     input = segmenter               #   the visitors' events, for the operators' summary

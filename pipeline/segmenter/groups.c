@@ -12,11 +12,13 @@
     lapsed          a customer with no order for lapsed-after
     new_subscriber  reachable by e-mail or SMS with consent, since less
                     than subscriber-for
+    birthday        it is their birthday, midnight to midnight in their
+                    time zone (birthday.c)
 
     The session groups describe the current session, or the last one
     until the next begins: a cart abandoned after the visitor left still
-    belongs to someone who came to buy. lapsed and new_subscriber change
-    with time alone; seg_groups_next_change says when.                   */
+    belongs to someone who came to buy. lapsed, new_subscriber and
+    birthday change with time alone; seg_groups_next_change says when.   */
 #include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,7 +27,7 @@
 
 static const char *const s_names [] = {
     "just_looking", "came_to_buy", "hesitating", "customer", "loyal", "lapsed",
-    "new_subscriber", NULL
+    "new_subscriber", "birthday", NULL
 };
 
 static const struct {
@@ -56,6 +58,10 @@ int seg_groups_configure (nd_stage_t *stage, seg_thresholds_t *thresholds)
         if (*value < 1)
             return nd_stage_config_error (stage, s_options [i].path, "must be more than 0");
     }
+    thresholds->tz = nd_tz_new (nd_stage_option (stage, "zoneinfo", "/usr/share/zoneinfo"));
+    thresholds->timezone = nd_stage_option (stage, "timezone", "UTC");
+    if (!nd_tz_known (thresholds->tz, thresholds->timezone))
+        return nd_stage_config_error (stage, "timezone", "not a time zone in the zoneinfo directory");
     return 0;
 }
 
@@ -85,6 +91,10 @@ static bool s_in_group (const seg_thresholds_t *t, const json_t *profile, int64_
         return orders >= t->loyal_orders;
     if (!strcmp (group, "lapsed"))
         return orders >= 1 && now - seg_profile_time (profile, "last_order") >= t->lapsed_after;
+    if (!strcmp (group, "birthday")) {
+        int64_t next;
+        return seg_birthday (t->tz, t->timezone, profile, now, &next);
+    }
     assert (!strcmp (group, "new_subscriber"));
     return json_object_get (profile, "subscribed")
         && now - seg_profile_time (profile, "subscribed") < t->subscriber_for;
@@ -101,12 +111,13 @@ void seg_groups_match (const seg_thresholds_t *thresholds, const json_t *profile
 int64_t seg_groups_next_change (const seg_thresholds_t *thresholds, const json_t *profile,
                                 int64_t now)
 {
-    int64_t next = 0, due [2] = { 0, 0 };
+    int64_t next = 0, due [3] = { 0, 0, 0 };
     if (seg_profile_number (profile, "orders") >= 1)
         due [0] = seg_profile_time (profile, "last_order") + thresholds->lapsed_after;
     if (json_object_get (profile, "subscribed"))
         due [1] = seg_profile_time (profile, "subscribed") + thresholds->subscriber_for;
-    for (size_t i = 0; i < 2; i++)
+    seg_birthday (thresholds->tz, thresholds->timezone, profile, now, &due [2]);
+    for (size_t i = 0; i < 3; i++)
         if (due [i] > now && (next == 0 || due [i] < next))
             next = due [i];
     return next;
@@ -135,7 +146,8 @@ void seg_groups_test (bool verbose)
 {
     if (verbose)
         printf (" * seg_groups: ");
-    seg_thresholds_t t = { 5, 600000, 2, 2, 3, 90 * SEG_DAY_MS, 30 * SEG_DAY_MS };
+    seg_thresholds_t t = { 5, 600000, 2, 2, 3, 90 * SEG_DAY_MS, 30 * SEG_DAY_MS, "UTC",
+                           nd_tz_new ("/usr/share/zoneinfo") };
     int64_t t0 = 1767225600000LL;
     json_t *profile = seg_profile_new (t0);
     json_t *body = json_pack ("{s:s}", "event", "Product Viewed");
@@ -164,7 +176,18 @@ void seg_groups_test (bool verbose)
     assert (s_has (members, "lapsed"));
     json_decref (members);
     assert (seg_groups_next_change (&t, profile, due) == 0);
+
+    //  2026-03-31 is day 89 after t0: a birthday then comes first.
+    json_object_set_new (json_object_get (profile, "traits"), "birthday",
+                         json_string ("1990-03-31"));
+    int64_t birthday = t0 + 89 * SEG_DAY_MS;
+    assert (seg_groups_next_change (&t, profile, t0 + 2000) == birthday);
+    members = s_members (&t, profile, birthday);
+    assert (s_has (members, "birthday") && !s_has (members, "lapsed"));
+    json_decref (members);
+    assert (seg_groups_next_change (&t, profile, birthday) == birthday + SEG_DAY_MS);
     json_decref (profile);
+    nd_tz_destroy (&t.tz);
     if (verbose)
         printf ("OK\n");
 }

@@ -25,14 +25,15 @@ DESCRIPTION
         {"id", "user", "visitor", "time", "segment", "segments", "cause"}
 
     The segments are the built-in groups (just_looking, came_to_buy,
-    hesitating, customer, loyal, lapsed, new_subscriber; thresholds are
-    options in its section of the pipeline file) and the rule segments
-    of the file named by "segments" (conf/segments.zpl). Membership that
-    changes with time alone (lapsed 90 days after the last order,
-    new_subscriber, rules on days_since_*) flips when the clock passes
-    that moment, event or not: each profile's next such moment sits in a
-    time-ordered index the runtime's timers walk. A bad rule stops the
-    program at start with "file:line: reason".
+    hesitating, customer, loyal, lapsed, new_subscriber, birthday;
+    thresholds are options in its section of the pipeline file) and the
+    rule segments of the file named by "segments" (conf/segments.zpl).
+    Membership that changes with time alone (lapsed 90 days after the
+    last order, new_subscriber, birthday from local midnight to midnight,
+    rules on days_since_*) flips when the clock passes that moment, event
+    or not: each profile's next such moment sits in a time-ordered index
+    the runtime's timers walk. A bad rule stops the program at start with
+    "file:line: reason".
 
     STATS adds "profiles", "timers" (profiles waiting for a moment) and
     "segments" (members per segment). See segmenter(1).
@@ -372,6 +373,7 @@ static void s_teardown (void **self_p)
     segmenter_t *self = (segmenter_t *) *self_p;
     if (self) {
         seg_rules_destroy (&self->rules);
+        nd_tz_destroy (&self->thresholds.tz);
         free (self);
         *self_p = NULL;
     }
@@ -405,6 +407,7 @@ static int s_selftest (bool verbose)
 {
     seg_profile_test (verbose);
     seg_groups_test (verbose);
+    seg_birthday_test (verbose);
     seg_rules_test (verbose);
     printf ("segmenter selftest: OK\n");
     return 0;

@@ -12,6 +12,7 @@
 #define SEGMENTER_H_INCLUDED
 
 #include "nd.h"
+#include "nd_tz.h"
 
 #define SEG_DAY_MS 86400000LL
 
@@ -62,9 +63,12 @@ typedef struct {
     int64_t loyal_orders;
     int64_t lapsed_after;           //  ms without an order
     int64_t subscriber_for;         //  ms a new subscriber stays new
+    const char *timezone;           //  birthday: the zone of who names none
+    nd_tz_t *tz;                    //  the zones, from the zoneinfo directory
 } seg_thresholds_t;
 
-/*  Reads the thresholds; -1 (logged with file and line) on a bad value. */
+/*  Reads the thresholds; -1 (logged with file and line) on a bad value.
+    thresholds->tz is then the caller's to destroy (nd_tz_destroy).       */
 int seg_groups_configure (nd_stage_t *stage, seg_thresholds_t *thresholds);
 /*  The built-in groups' names, NULL-terminated.                          */
 const char *const *seg_groups_names (void);
@@ -72,10 +76,19 @@ const char *const *seg_groups_names (void);
 void seg_groups_match (const seg_thresholds_t *thresholds, const json_t *profile,
                        int64_t now, json_t *members);
 /*  The first time after now at which a group may change with no new
-    event (lapsed, new_subscriber), or 0 if none.                         */
+    event (lapsed, new_subscriber, birthday), or 0 if none.               */
 int64_t seg_groups_next_change (const seg_thresholds_t *thresholds, const json_t *profile,
                                 int64_t now);
 void seg_groups_test (bool verbose);
+
+/* ----------------------------------------------------------- birthday */
+
+/*  True if it is the birthday (trait birthday) of profile's visitor at
+    now, in their zone (trait timezone, else zone); *next: the next moment
+    after now at which that changes, or 0 if it never does (no birthday). */
+bool seg_birthday (nd_tz_t *tz, const char *zone, const json_t *profile, int64_t now,
+                   int64_t *next);
+void seg_birthday_test (bool verbose);
 
 /* -------------------------------------------------------------- rules */
 

@@ -30,6 +30,8 @@ scheduler's durable journal as a sender reads them.
                  repeat-purchase, and Y1 entering loyal with its order
                  loyalty-reward: for the rendering check, with orders that
                  list no products (test_journeys_post_order tests them).
+  birthday       D1 enters birthday at midnight: the greeting with a 15 %
+                 BDAY code at 10:00 (test_journeys_birthday tests the rest).
 
 Then every shipped template, for every locale and channel part, is
 rendered with the data of a real send order of its step: every variable
@@ -42,8 +44,8 @@ from rendertest import TEMPLATES, render_templates
 from schedtest import CART, Feed, Reader, iso, pipeline_extra, users_in
 
 A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
-W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
-                                               "c-1", "c-2", "b-1", "y-1")
+W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
+                                                   "c-1", "c-2", "b-1", "y-1", "d-1")
 
 
 # ------------------------------------------------------------------ run --
@@ -72,7 +74,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
               and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
         return (got[0] if ok else None), got
 
-    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1):
+    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1):
         feed.profile(user, 0, segments=(), push=user in (L1, N1, C1), phone=user in (W1, L1, C1))
 
     segment(W1, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-1")
@@ -111,11 +113,16 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
           and order["data"]["shop"]["url"] == "https://shop.example", got)
     check("welcome: a checkout reminder sent at +1 h keeps the cap's slot: hello is skipped",
           [s["journey"] for s in sends(W3)] == ["checkout-abandoned"], sends(W3))
+    segment(D1, 12, "segment.entered", "birthday", ["birthday"])
     feed.order(W2, 20)
     at(22)
     order, got = one(L1, "win-back", "miss-you", 22, "email")
     check("win-back: miss-you at 10:00 the next morning by e-mail", order is not None
           and order["to"] == "l-1@example.com", got)
+    order, got = one(D1, "birthday", "greeting", 22, "email")
+    check("birthday: entered at midnight, the greeting with a 15 % BDAY code at 10:00 by e-mail",
+          order is not None and order["data"]["code"]["code"].startswith("BDAY-")
+          and order["data"]["code"]["percent"] == 15, got)
 
     at(24)
     order, got = one(C1, "checkout-abandoned", "last-call", 24, "email")

@@ -10,9 +10,9 @@ segmenter is killed -9 once between orders; the counts it keeps must
 survive that). Its STATS show the member counts.
 """
 import datetime
-import time
 
-from ndtest import Pipeline, check, done, wait_for
+from ndtest import Pipeline, check, done
+from segtest import Shop
 
 T0 = datetime.datetime(2026, 1, 1, 9, 0, 0)
 
@@ -34,67 +34,6 @@ full_cart
 def ts(day, minutes=0):
     t = T0 + datetime.timedelta(days=day, minutes=minutes)
     return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-class Shop:
-    """Posts events, waits until the segmenter applied them, reads its tap."""
-
-    def __init__(self, p):
-        self.p = p
-        self.tap = p.tap("watch", "")
-        self.upstream = p.tap("sessionizer", "")
-        self.seq = 0
-
-    def track(self, event, day, minute, anon, **props):
-        self.seq += 1
-        return {"type": "track", "messageId": "m-%d" % self.seq, "anonymousId": anon,
-                "timestamp": ts(day, minute), "event": event, "properties": props}
-
-    def identify(self, day, minute, anon, user=None, **traits):
-        self.seq += 1
-        e = {"type": "identify", "messageId": "m-%d" % self.seq, "anonymousId": anon,
-             "timestamp": ts(day, minute), "traits": traits}
-        if user:
-            e["userId"] = user
-        return e
-
-    def send(self, *events):
-        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        self.settle()
-
-    def tick(self, when):
-        self.p.post("/v1/tick", {"time": when})
-        self.settle()
-
-    def settle(self):
-        """Waits until each stage has applied all its upstream committed."""
-        for up, down in (("collector", "sessionizer"), ("sessionizer", "segmenter"),
-                         ("segmenter", "watch")):
-            head = self.p.control(up)["journal"]["head"]
-            if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head):
-                raise RuntimeError("%s did not catch up with %s" % (down, up))
-        time.sleep(0.05)
-        self.tap.poll(50)
-        self.upstream.poll(50)
-
-    def out(self, topic, visitor=None, segment=None):
-        return [b for t, b in self.tap.messages
-                if t == topic and (visitor is None or b.get("user") == visitor)
-                and (segment is None or b.get("segment") == segment)]
-
-    def visitor_of(self, anon):
-        for t, b in self.tap.messages:
-            if t.startswith("event.") and b.get("anonymousId") == anon:
-                return b["user"]
-        return None
-
-    def changes(self, visitor, segment):
-        """The segment.entered / segment.exited of visitor for segment, in order."""
-        return [t.split(".")[1] for t, b in self.tap.messages
-                if t.startswith("segment.") and b.get("user") == visitor
-                and b.get("segment") == segment]
 
 
 def order(s, day, anon, order_id, total):
@@ -227,7 +166,7 @@ with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer",
     for stage in ("collector", "sessionizer", "segmenter"):
         p.start(stage)
     p.start("watch", program="relay")
-    s = Shop(p)
+    s = Shop(p, ts)
     loyal = customer_then_loyal(p, s)
     sub = session_groups(p, s)
     merged(p, s)
