@@ -20,6 +20,7 @@
 #include "nd_tz.h"
 
 #define TZIF_MAX 1048576
+#define TZ_UNKNOWN_MAX 1024     /* names cached as "no such zone" */
 
 typedef struct {
     char kind;                  //  'M' month.week.day, 'J' Julian 1-365, 'N' 0-365
@@ -47,6 +48,7 @@ typedef struct {
 struct _nd_tz_t {
     char *dir;
     zhash_t *zones;
+    size_t unknown;             //  names cached as not a zone
 };
 
 /* ------------------------------------------------------ POSIX TZ rule -- */
@@ -260,8 +262,10 @@ static s_zone_t *s_zone (nd_tz_t *self, const char *name)
     s_zone_t *zone = (s_zone_t *) zhash_lookup (self->zones, name);
     if (zone)
         return zone->valid ? zone : NULL;
+    if (!s_name_ok (name))
+        return NULL;                //  costs nothing to refuse again
     zone = (s_zone_t *) zmalloc (sizeof *zone);
-    if (s_name_ok (name)) {
+    {
         char *path = zsys_sprintf ("%s/%s", self->dir, name);
         FILE *file = fopen (path, "rb");
         uint8_t *data = (uint8_t *) malloc (TZIF_MAX);
@@ -272,6 +276,13 @@ static s_zone_t *s_zone (nd_tz_t *self, const char *name)
         free (data);
         zstr_free (&path);
     }
+    //  Zone names come from shoppers' profiles: remember a bounded number
+    //  of unknown ones, so junk cannot grow the cache without end
+    if (!zone->valid && self->unknown >= TZ_UNKNOWN_MAX) {
+        s_zone_free (zone);
+        return NULL;
+    }
+    self->unknown += !zone->valid;
     zhash_insert (self->zones, name, zone);
     zhash_freefn (self->zones, name, s_zone_free);
     return zone->valid ? zone : NULL;
@@ -386,6 +397,15 @@ void nd_tz_test (bool verbose)
     assert (!nd_tz_known (tz, "Mars/Olympus_Mons"));
     assert (!nd_tz_known (tz, "../../etc/passwd"));
     assert (nd_tz_known (tz, "Europe/Warsaw"));
+    //  Junk names from profiles are remembered up to a bound, no further
+    for (int i = 0; i < 3 * TZ_UNKNOWN_MAX; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "Nowhere/Place_%d", i);
+        assert (!nd_tz_known (tz, name));
+    }
+    assert (tz->unknown == TZ_UNKNOWN_MAX);
+    assert (zhash_size (tz->zones) <= TZ_UNKNOWN_MAX + 16);
+    assert (nd_tz_known (tz, "Asia/Tokyo") && !nd_tz_known (tz, "Nowhere/Place_5000"));
     //  2026-07-01 12:00 in Warsaw (CEST, +2) is 10:00 UTC
     int64_t local = 1782907200000LL;
     assert (nd_tz_to_utc (tz, "Europe/Warsaw", local) == local - 7200000);

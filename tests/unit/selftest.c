@@ -5,6 +5,7 @@
 #include <string.h>
 #include "nd.h"
 #include "nd_http.h"
+#include "nd_httpd.h"
 #include "nd_inbox.h"
 #include "nd_listen.h"
 #include "nd_mustache.h"
@@ -12,6 +13,7 @@
 #include "nd_templates.h"
 #include "nd_token.h"
 #include "nd_tz.h"
+#include "nd_json.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -25,13 +27,17 @@ int main (int argc, char **argv)
     nd_sender_test (verbose);
     nd_token_test (verbose);
     nd_http_test (verbose);
+    nd_httpd_test (verbose);
     nd_templates_test (verbose);
     nd_tz_test (verbose);
     nd_inbox_test (verbose);
     nd_listen_test (verbose);
+    nd_json_test (verbose);
     printf ("selftest: runtime classes ok\n");
+    //  nd_json against jansson, on hand-written, random and mutated texts
+    int json_failures = json_diff_run (verbose);
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");
     int failures = mustache_spec_run (spec ? spec : "../shared/data/mustache-spec", verbose);
-    return failures ? 1 : 0;
+    return failures || json_failures ? 1 : 0;
 }
