@@ -278,7 +278,8 @@ static void s_test_file (char *path, const char *text)
 
 void nd_curve_test (bool verbose)
 {
-    printf (" * nd_curve: ");
+    if (verbose)
+        printf (" * nd_curve: ");
     char *text = nd_curve_public_file ("file:/c/relay.secret", NULL);
     assert (streq (text, "/c/relay.pub"));
     zstr_free (&text);
@@ -324,6 +325,5 @@ void nd_curve_test (bool verbose)
     unlink (secret);
     unlink (public);
     if (verbose)
-        printf ("(read, mismatch, syntax and missing files) ");
-    printf ("OK\n");
+        printf ("(read, mismatch, syntax and missing files) OK\n");
 }
