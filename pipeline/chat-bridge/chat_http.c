@@ -27,6 +27,7 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <microhttpd.h>
+#include "nd_httpd.h"
 #include "nd_json.h"
 #include "nd_listen.h"
 #include "chat.h"
@@ -34,13 +35,6 @@
 #define s_BODY_MAX 16384
 #define s_POLL_MAX_S 25
 #define s_KEEPALIVE_MS 15000
-
-typedef struct {
-    char *body;
-    size_t size;
-    bool too_big;
-    bool headers_seen;
-} s_request_t;
 
 struct _chat_http_t {
     nd_stage_t *stage;
@@ -50,6 +44,7 @@ struct _chat_http_t {
     char *widget;
     size_t widget_size;
     char *origin;
+    const char *headers [5];    //  on every answer: CORS, no-store
     atomic_uint_fast64_t requests, refused, streams;
 };
 
@@ -70,29 +65,20 @@ typedef struct {
 static enum MHD_Result s_send (chat_http_t *self, struct MHD_Connection *connection,
                                unsigned int status, const char *type, char *body)
 {
-    struct MHD_Response *response = MHD_create_response_from_buffer (
-        strlen (body), body, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header (response, "Access-Control-Allow-Origin", self->origin);
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result rc = MHD_queue_response (connection, status, response);
-    MHD_destroy_response (response);
-    return rc;
+    return nd_httpd_answer (connection, status, type, body, self->headers);
 }
 
 static enum MHD_Result s_json (chat_http_t *self, struct MHD_Connection *connection,
                                unsigned int status, json_t *doc)
 {
-    char *text = json_dumps (doc, JSON_COMPACT);
-    json_decref (doc);
-    return s_send (self, connection, status, "application/json", text ? text : strdup ("{}"));
+    return nd_httpd_json (connection, status, doc, self->headers);
 }
 
 static enum MHD_Result s_refuse (chat_http_t *self, struct MHD_Connection *connection,
                                  unsigned int status, const char *reason)
 {
     self->refused++;
-    return s_json (self, connection, status, json_pack ("{s:s}", "error", reason));
+    return nd_httpd_refuse (connection, status, reason, self->headers);
 }
 
 static const char *s_arg (struct MHD_Connection *connection, const char *name)
@@ -114,7 +100,7 @@ static char *s_field (json_t *doc, const char *name)
 }
 
 static enum MHD_Result s_post (chat_http_t *self, struct MHD_Connection *connection,
-                               s_request_t *request, chat_kind_t kind)
+                               nd_httpd_request_t *request, chat_kind_t kind)
 {
     json_t *doc = request->body ? nd_json_parse (request->body, request->size, NULL, 0) : NULL;
     if (!json_is_object (doc)) {
@@ -276,23 +262,9 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
 {
     (void) version;
     chat_http_t *self = (chat_http_t *) cls;
-    s_request_t *request = (s_request_t *) *con_cls;
-    if (!request) {
-        *con_cls = zmalloc (sizeof (s_request_t));
+    nd_httpd_request_t *request = (nd_httpd_request_t *) *con_cls;
+    if (nd_httpd_receive (request, data, data_size, s_BODY_MAX))
         return MHD_YES;
-    }
-    if (*data_size) {
-        if (request->size + *data_size > s_BODY_MAX)
-            request->too_big = true;
-        else {
-            request->body = (char *) realloc (request->body, request->size + *data_size + 1);
-            memcpy (request->body + request->size, data, *data_size);
-            request->size += *data_size;
-            request->body [request->size] = 0;
-        }
-        *data_size = 0;
-        return MHD_YES;
-    }
     self->requests++;
     if (streq (method, "OPTIONS")) {
         struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL,
@@ -315,7 +287,7 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
         return s_poll (self, connection);
     if (get && streq (url, "/chat/stream"))
         return s_stream (self, connection);
-    if (request->too_big)
+    if (request->discarded)
         return s_refuse (self, connection, MHD_HTTP_CONTENT_TOO_LARGE, "body over 16 KB");
     if (post && streq (url, "/chat/send"))
         return s_post (self, connection, request, CHAT_SHOPPER_SAY);
@@ -325,20 +297,6 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
               || streq (url, "/chat/stream") || streq (url, "/chat/widget.js");
     return s_refuse (self, connection, known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND,
                      known ? "wrong method" : "no such path");
-}
-
-static void s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
-                         enum MHD_RequestTerminationCode code)
-{
-    (void) cls;
-    (void) connection;
-    (void) code;
-    s_request_t *request = (s_request_t *) *con_cls;
-    if (request) {
-        free (request->body);
-        free (request);
-        *con_cls = NULL;
-    }
 }
 
 /* --------------------------------------------------------------- class */
@@ -375,17 +333,11 @@ chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *t
     self->inbox = inbox;
     self->talk = talk;
     self->origin = strdup (nd_stage_option (stage, "allow-origin", "*"));
+    memcpy (self->headers, (const char *[]) { "Access-Control-Allow-Origin", self->origin,
+                                              MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
+            sizeof self->headers);
     if (s_load_widget (self, stage) == 0)
-        self->daemon = MHD_start_daemon (
-            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
-            | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-            0, NULL, NULL, s_handle, self,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &where,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned int) connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
-            MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-            MHD_OPTION_END);
+        self->daemon = nd_httpd_start (&where, (unsigned int) connections, 60, s_handle, self);
     if (!self->daemon) {
         if (self->widget)
             nd_log ("http: cannot listen on %s: %s", address, strerror (errno));

@@ -19,20 +19,12 @@
 #include <string.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include "nd_httpd.h"
 #include "nd_listen.h"
 #include "sms.h"
 
 #define s_BODY_MAX 65536
 #define s_EVENTS_MAX 100
-
-//  One connection's request while its body arrives.
-typedef struct {
-    char *uri;                  //  path and query, as sent
-    char *body;
-    size_t size;
-    bool too_big;
-    bool headers_seen;          //  libmicrohttpd's first call: headers only
-} s_request_t;
 
 struct _sms_webhook_t {
     struct MHD_Daemon *daemon;
@@ -59,26 +51,12 @@ void sms_webhook_committed (sms_webhook_t *self, int rc)
 
 /* ------------------------------------------------------------ requests -- */
 
-static enum MHD_Result s_answer (struct MHD_Connection *connection, unsigned int status,
-                                 const char *content_type, char *body)
-{
-    struct MHD_Response *response = MHD_create_response_from_buffer (
-        strlen (body), body, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    enum MHD_Result rc = MHD_queue_response (connection, status, response);
-    MHD_destroy_response (response);
-    return rc;
-}
-
 static enum MHD_Result s_refuse (sms_webhook_t *self, struct MHD_Connection *connection,
                                  unsigned int status, const char *reason)
 {
     self->refused++;
     nd_log ("webhook: refused (%u): %s", status, reason);
-    json_t *doc = json_pack ("{s:s}", "error", reason);
-    char *text = json_dumps (doc, JSON_COMPACT);
-    json_decref (doc);
-    return s_answer (connection, status, "application/json", text);
+    return nd_httpd_refuse (connection, status, reason, NULL);
 }
 
 static bool s_token_ok (sms_webhook_t *self, const char *uri)
@@ -101,7 +79,7 @@ static void s_event_clear (void *event)
 }
 
 static enum MHD_Result s_hook (sms_webhook_t *self, struct MHD_Connection *connection,
-                               s_request_t *request)
+                               nd_httpd_request_t *request)
 {
     sms_event_t *events = (sms_event_t *) calloc (s_EVENTS_MAX, sizeof *events);
     assert (events);
@@ -130,7 +108,7 @@ static enum MHD_Result s_hook (sms_webhook_t *self, struct MHD_Connection *conne
     if (rc == 0) {
         char content_type [64], *body = NULL;
         self->provider->reply (reply, content_type, sizeof content_type, &body);
-        return s_answer (connection, MHD_HTTP_OK, content_type, body);
+        return nd_httpd_answer (connection, MHD_HTTP_OK, content_type, body, NULL);
     }
     self->failed++;
     return s_refuse (self, connection, MHD_HTTP_SERVICE_UNAVAILABLE, "not stored: try again");
@@ -142,61 +120,22 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
 {
     (void) version;
     sms_webhook_t *self = (sms_webhook_t *) cls;
-    s_request_t *request = (s_request_t *) *con_cls;
-    if (!request->headers_seen) {
-        request->headers_seen = true;
+    nd_httpd_request_t *request = (nd_httpd_request_t *) *con_cls;
+    if (nd_httpd_receive (request, data, data_size, s_BODY_MAX))
         return MHD_YES;
-    }
-    if (*data_size) {
-        if (request->size + *data_size > s_BODY_MAX)
-            request->too_big = true;
-        else {
-            request->body = (char *) realloc (request->body, request->size + *data_size + 1);
-            memcpy (request->body + request->size, data, *data_size);
-            request->size += *data_size;
-            request->body [request->size] = 0;
-        }
-        *data_size = 0;
-        return MHD_YES;
-    }
     if (strcmp (method, "GET") == 0 && strcmp (url, "/health") == 0)
-        return s_answer (connection, MHD_HTTP_OK, "application/json", strdup ("{\"status\":\"ok\"}"));
+        return nd_httpd_answer (connection, MHD_HTTP_OK, "application/json",
+                                strdup ("{\"status\":\"ok\"}"), NULL);
     self->requests++;
     if (strcmp (url, "/sms/inbound") && strcmp (url, "/sms/status"))
         return s_refuse (self, connection, MHD_HTTP_NOT_FOUND, "no such path");
     if (strcmp (method, "POST"))
         return s_refuse (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-    if (request->too_big)
+    if (request->discarded)
         return s_refuse (self, connection, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KB");
     if (!s_token_ok (self, request->uri))
         return s_refuse (self, connection, MHD_HTTP_FORBIDDEN, "missing or wrong ?token=");
     return s_hook (self, connection, request);
-}
-
-//  Called with the whole URI before parsing: Twilio signs it as sent.
-static void *s_begin (void *cls, const char *uri, struct MHD_Connection *connection)
-{
-    (void) cls;
-    (void) connection;
-    s_request_t *request = (s_request_t *) calloc (1, sizeof *request);
-    assert (request);
-    request->uri = strdup (uri);
-    return request;
-}
-
-static void s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
-                         enum MHD_RequestTerminationCode code)
-{
-    (void) cls;
-    (void) connection;
-    (void) code;
-    s_request_t *request = (s_request_t *) *con_cls;
-    if (request) {
-        free (request->uri);
-        free (request->body);
-        free (request);
-        *con_cls = NULL;
-    }
 }
 
 /* --------------------------------------------------------------- class -- */
@@ -220,17 +159,8 @@ sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
     self->token = token ? strdup (token) : NULL;
     self->help = help ? strdup (help) : NULL;
     self->inbox = nd_inbox_new (stage, sizeof (sms_event_t), s_event_clear);
-    self->daemon = MHD_start_daemon (
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
-        | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, s_handle, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &where,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-        MHD_OPTION_URI_LOG_CALLBACK, s_begin, self,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_END);
+    //  nd_httpd keeps each request's URI as sent: Twilio signs it so
+    self->daemon = nd_httpd_start (&where, 64, 30, s_handle, self);
     if (!self->daemon) {
         nd_log ("webhook: cannot listen on %s: %s", address, strerror (errno));
         sms_webhook_destroy (&self);
