@@ -48,6 +48,26 @@ static void s_prices (json_t *items, const char *currency)
     }
 }
 
+//  The code as a template shows it: its expiry also as the person's own
+//  wall-clock time, "2026-03-05 13:06" (expires_local) and the date alone
+//  (expires_date), which every locale reads; "expires" stays UTC ISO 8601.
+static json_t *s_code_shown (scheduler_t *self, person_t *person, json_t *code)
+{
+    json_t *shown = json_deep_copy (code);
+    int64_t expires;
+    const char *text = json_string_value (json_object_get (code, "expires"));
+    if (!text || nd_time_parse (text, &expires))
+        return shown;
+    int32_t offset = 0;
+    nd_tz_offset (self->tz, person_timezone (self, person), expires, &offset);
+    char stamp [32], local [24];
+    nd_time_format (expires + (int64_t) offset * 1000, stamp);    //  2026-03-05T13:06:00.000Z
+    snprintf (local, sizeof local, "%.10s %.5s", stamp, stamp + 11);
+    json_object_set_new (shown, "expires_local", json_string (local));
+    json_object_set_new (shown, "expires_date", json_stringn (local, 10));
+    return shown;
+}
+
 static const char *s_trait (json_t *traits, const char *camel, const char *snake)
 {
     const char *value = json_string_value (json_object_get (traits, camel));
@@ -86,7 +106,7 @@ static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
     json_object_set_new (data, "last_name", json_string (last ? last : ""));
     json_object_set_new (data, "name", json_string (name));
     if (code)
-        json_object_set (data, "code", code);
+        json_object_set_new (data, "code", s_code_shown (self, person, code));
     json_object_set (data, "shop", self->shop);
     return data;
 }

@@ -83,6 +83,12 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys_only("birthday", "che
     check("B1 (Asia/Tokyo): the greeting at 10:00 Tokyo time on the day, by e-mail, with a unique"
           " 15 % code valid 7 days", g1 is not None and g1["to"] == "b-1@example.com"
           and g1["data"]["first_name"] == "Ann" and g1["data"]["segment"] == "birthday", got)
+    # 10:00 Tokyo + 7 days: the templates show Tokyo's wall clock, not UTC
+    shown = g1 and g1["data"]["code"]
+    check("the code's expiry as Tokyo time for the templates (expires_local, expires_date)",
+          shown and shown["expires"].endswith("T01:00:00.000Z")
+          and shown.get("expires_local", "").endswith(" 10:00")
+          and shown["expires_local"][:10] == shown.get("expires_date"), shown)
     issued = [c for c in reader.topic("code.issued") if c["journey"] == "birthday"]
     check("the code is issued to the shop (code.issued)",
           [c["user"] for c in issued] == [B1] and g1 and issued[0]["code"] == g1["data"]["code"]["code"],

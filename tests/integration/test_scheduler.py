@@ -91,6 +91,9 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     code = second[A][0]["data"]["code"]
     check("10 % off, valid 48 h", code["percent"] == 10 and code["expires"] == iso(72)
           and code["valid_hours"] == 48, code)
+    check("its expiry also as the person's wall-clock time (UTC here) for the templates",
+          code.get("expires_local") == iso(72)[:10] + " " + iso(72)[11:16]
+          and code.get("expires_date") == iso(72)[:10], code)
     at(24.4)
     check("E's second follows its own first by 23 h", len(sends(E, "reminder-2")) == 1, sends(E))
 
