@@ -37,6 +37,7 @@ sessionizer
     topics = event.                 #   the Segment events; "unsubscribe" is the mail-sender's
     session-timeout = 30m           #   inactivity that ends a session
     browse-views = 3                #   product views, nothing added -> browse.abandoned
+    #   visitor-retention = 180d    #   anonymous visitors idle this long are forgotten; 0 or none keeps all
 
 segmenter
     input = sessionizer

@@ -28,6 +28,9 @@ DESCRIPTION
     hesitating, customer, loyal, lapsed, new_subscriber, birthday;
     thresholds are options in its section of the pipeline file) and the
     rule segments of the file named by "segments" (conf/segments.zpl).
+    visitor.forgotten (an anonymous visitor past the sessionizer's
+    visitor-retention) deletes the visitor's counters: it leaves its
+    segments and the message is passed on with none.
     Membership that changes with time alone (lapsed 90 days after the
     last order, new_subscriber, birthday from local midnight to midnight,
     rules on days_since_*) flips when the clock passes that moment, event
@@ -142,7 +145,7 @@ static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
     return 0;
 }
 
-//  Deletes a visitor merged away: profile and revisit index.
+//  Deletes a visitor merged away or forgotten: profile and revisit index.
 static int s_forget (segmenter_t *self, MDB_txn *txn, const char *visitor)
 {
     nd_key_t key;
@@ -266,6 +269,29 @@ static int s_merge (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t
     return rc;
 }
 
+//  The sessionizer forgot an anonymous visitor (visitor-retention): so
+//  does the segmenter. The message goes on with no segments, and the
+//  visitor leaves the ones it was in, so what downstream keeps stops.
+static int s_forgotten (segmenter_t *self, MDB_txn *txn, const char *visitor,
+                        const nd_msg_t *msg, int64_t now)
+{
+    nd_key_t key;
+    s_name_key (&key, visitor);
+    json_t *gone = NULL;
+    int rc = nd_db_get_json (txn, self->profiles, &key, &gone);
+    if (rc < 0)
+        return -1;
+    json_t *none = json_array ();
+    rc = s_pass_on (self, txn, msg, none, NULL, now)
+      || (gone && (s_announce (self, txn, visitor, json_object_get (gone, "segments"), none, none,
+                               msg, false)
+                   || s_reschedule (self, txn, visitor, gone, 0) || s_forget (self, txn, visitor)))
+       ? -1 : 0;
+    json_decref (none);
+    json_decref (gone);
+    return rc;
+}
+
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     segmenter_t *self = (segmenter_t *) self_;
@@ -277,6 +303,8 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         nd_stage_reject (stage, msg, "user longer than 400 bytes");
         return -1;
     }
+    if (strcmp (msg->topic, "visitor.forgotten") == 0)
+        return s_forgotten (self, txn, visitor, msg, now);
     int64_t time = msg->time ? msg->time : now;
     json_t *profile = NULL;
     bool revisit = false;

@@ -37,8 +37,13 @@ DESCRIPTION
     order.completed. Every input event is forwarded on its own topic
     with "user" set to the visitor id and "visitor", "session" added.
 
+    An anonymous visitor (no userId, no contact trait) idle for
+    visitor-retention is forgotten with everything kept for them, and
+    visitor.forgotten emitted (retention.c).
+
     Options, in its section of the pipeline file: session-timeout (30m),
-    browse-views (3), currency (USD, for carts whose events name none).
+    browse-views (3), currency (USD, for carts whose events name none),
+    visitor-retention (180d; 0 or none keeps every visitor).
     See sessionizer(1) for the message bodies.
 */
 #include <stdio.h>
@@ -50,7 +55,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "applied", "forwarded", "visitors_created", "visitors_merged",
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
-    "orders", "profiles_updated"
+    "orders", "profiles_updated", "visitors_forgotten"
 };
 
 /* ---------------------------------------------------- outputs, counters */
@@ -225,6 +230,8 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
     (void) stage;
     sessionizer_t *self = (sessionizer_t *) self_;
     int rc = session_expire (self, txn, now);
+    if (rc == 0)
+        rc = retention_expire (self, txn, now);
     return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
 }
 
@@ -239,13 +246,22 @@ static void s_stats (void *self_, json_t *stats)
     for (int i = 0; i < COUNT_MAX; i++)
         json_object_set_new (stats, s_counter_names [i], json_integer ((json_int_t) counters [i]));
     json_object_set_new (stats, "visitors", json_integer (
-        (json_int_t) (counters [COUNT_VISITORS] - counters [COUNT_MERGES])));
+        (json_int_t) (counters [COUNT_VISITORS] - counters [COUNT_MERGES]
+                      - counters [COUNT_VISITORS_FORGOTTEN])));
     MDB_stat stat;
     if (mdb_stat (txn, self->expiry, &stat) == 0)
         json_object_set_new (stats, "sessions_open", json_integer ((json_int_t) stat.ms_entries));
     if (mdb_stat (txn, self->carts, &stat) == 0)
         json_object_set_new (stats, "carts_open", json_integer ((json_int_t) stat.ms_entries));
+    if (mdb_stat (txn, self->idle, &stat) == 0)
+        json_object_set_new (stats, "visitors_idle_indexed", json_integer ((json_int_t) stat.ms_entries));
     mdb_txn_abort (txn);
+}
+
+static void s_committed (nd_stage_t *stage, void *self_, int rc)
+{
+    (void) stage;
+    retention_committed ((sessionizer_t *) self_, rc);
 }
 
 static void s_teardown (void **self_p)
@@ -266,6 +282,17 @@ static int s_options (sessionizer_t *self)
         return -1;
     if (self->timeout < 1000)
         return nd_stage_config_error (stage, "session-timeout", "must be at least 1s");
+    //  "none" or 0: keep every visitor, as before there was a retention.
+    const char *retention = nd_stage_option (stage, "visitor-retention", "180d");
+    if (retention && strcmp (retention, "none") == 0)
+        self->retention = 0;
+    else
+    if (nd_stage_option_duration (stage, "visitor-retention", "180d", &self->retention))
+        return -1;
+    if (self->retention && self->retention < self->timeout)
+        return nd_stage_config_error (stage, "visitor-retention",
+                                      "must be 0 (none) or at least the session-timeout");
+    self->retention_slack = retention_slack (self->retention);
     if (self->browse_views < 1)
         return nd_stage_config_error (stage, "browse-views", "must be at least 1");
     const char *currency = nd_stage_option (stage, "currency", "USD");
@@ -286,12 +313,18 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     ||  nd_db_open (txn, "ids", &self->ids) || nd_db_open (txn, "visitors", &self->visitors)
     ||  nd_db_open (txn, "profiles", &self->profiles) || nd_db_open (txn, "carts", &self->carts)
     ||  nd_db_open (txn, "viewed", &self->viewed) || nd_db_open (txn, "expiry", &self->expiry)
+    ||  nd_db_open (txn, "idle", &self->idle)
     ||  nd_db_open (txn, "counters", &self->counters)) {
         s_teardown (self_p);
         return -1;
     }
     nd_log ("sessions end after %lld s without activity; %lld product views make a browse",
             (long long) (self->timeout / 1000), (long long) self->browse_views);
+    if (self->retention)
+        nd_log ("anonymous visitors are forgotten %lld s after their last activity",
+                (long long) (self->retention / 1000));
+    else
+        nd_log ("visitor-retention is none: every visitor is kept");
     return 0;
 }
 
@@ -316,6 +349,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .source_committed = s_committed,
         .stats = s_stats,
         .teardown = s_teardown
     };

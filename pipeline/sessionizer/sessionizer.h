@@ -12,6 +12,8 @@
       viewed     visitor id + product key -> a product viewed in the open
                  session, with its count
       expiry     i64 expiry + visitor id -> "" (open sessions, by time)
+      idle       i64 deadline + visitor id -> "" (anonymous visitors, by
+                 when visitor-retention forgets them; retention.c)
       counters   "counters" -> COUNT_MAX native u64s, for STATS;
                  "next-visitor" -> the last visitor number minted     */
 #ifndef SESSIONIZER_H_INCLUDED
@@ -50,13 +52,17 @@ typedef enum {
     COUNT_APPLIED, COUNT_FORWARDED, COUNT_VISITORS, COUNT_MERGES,
     COUNT_SESSIONS_STARTED, COUNT_SESSIONS_ENDED, COUNT_CARTS_UPDATED,
     COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
-    COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_MAX
+    COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_MAX
 } counter_t;
 
 typedef struct {
     nd_stage_t *stage;
-    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, counters;
+    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, idle, counters;
     int64_t timeout;            /* session-timeout, ms */
+    int64_t retention;          /* visitor-retention, ms; 0 keeps everyone */
+    int64_t retention_slack;    /* deadlines are rounded up to this */
+    uint64_t forgotten_in_txn;  /* for the log line after the commit */
+    int64_t forgotten_last;     /* the latest activity among them */
     int64_t browse_views;       /* product views, nothing added: a browse */
     char *currency;             /* for carts whose events name none */
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
@@ -85,6 +91,7 @@ typedef struct {
     char *user_id;                  /* the first userId it was given */
     char *last_order;               /* the last order_id announced */
     int64_t first, last;
+    int64_t armed_last;             /* "last" as the idle index has it */
     uint64_t events, sessions, orders;
     bool in_session;
     session_t session;              /* valid while in_session */
@@ -114,6 +121,12 @@ int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
 void visitor_destroy (visitor_t **self_p);
 int64_t record_int (const json_t *record, const char *field);
 void record_add (json_t *record, const char *field, int64_t delta);
+
+/*  retention.c                                                          */
+int64_t retention_slack (int64_t retention);
+int retention_arm (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+int retention_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
+void retention_committed (sessionizer_t *self, int rc);
 
 /*  identity.c                                                           */
 visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event);

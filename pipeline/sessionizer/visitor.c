@@ -106,7 +106,7 @@ static int s_decode (visitor_t *visitor, const MDB_val *data)
     session_t *session = &visitor->session;
     visitor->in_session = stored.in_session;
     visitor->first = stored.first;
-    visitor->last = stored.last;
+    visitor->last = visitor->armed_last = stored.last;
     visitor->events = stored.events;
     visitor->sessions = stored.sessions;
     visitor->orders = stored.orders;
@@ -289,7 +289,7 @@ int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor)
     if (visitor->profile_announce && s_announce_profile (self, txn, visitor))
         return -1;
     visitor->profile_changed = visitor->profile_announce = visitor->cart_changed = false;
-    return s_store_record (self, txn, visitor);
+    return retention_arm (self, txn, visitor) || s_store_record (self, txn, visitor) ? -1 : 0;
 }
 
 //  What is left of a visitor merged into another: a pointer to the

@@ -1,0 +1,226 @@
+/*  retention.c - forgetting anonymous visitors nobody will hear from again.
+
+    A shop with a million drive-by visitors a month would otherwise keep
+    every one of them for ever. A visitor who is still anonymous (no
+    userId, no e-mail, phone or push subscription among their traits) and
+    whose last activity lies visitor-retention in the past is deleted with
+    everything the sessionizer keeps for them: the record, the ids that
+    lead to it, the profile, the cart and the products viewed. The next
+    event from that anonymousId starts a new visitor. visitor.forgotten
+    tells downstream stages to drop what they keep for the visitor too.
+
+    Anonymous visitors sit in a time-ordered index (i64 deadline, visitor
+    id), so timers walk only the entries that are due. The deadline is
+    the last activity rounded up to the next multiple of a slack (a day,
+    or a sixteenth of the retention when that is shorter), plus the
+    retention. It is computed from the record's own "last", so the record
+    needs no field for it, and the entry moves only when "last" crosses
+    into a new slack period: at most one move a day per visitor, not two
+    LMDB writes per event. A visitor is forgotten at most one slack after
+    the retention ran out, never before.
+
+    Whether the visitor is still anonymous is decided when the entry comes
+    due, not when it was written: one identified since is only dropped
+    from the index. At most FORGET_BATCH visitors are forgotten per
+    transaction so a backlog (the feature just turned on, a long replay)
+    never makes one huge commit; the rest follow at the next timers call. */
+#include <stdio.h>
+#include <string.h>
+#include "sessionizer.h"
+
+#define FORGET_BATCH 10000
+#define SLACK_MAX (24 * 3600 * 1000LL)
+
+static void s_idle_key (nd_key_t *key, int64_t deadline, const char *visitor)
+{
+    nd_key_init (key);
+    nd_key_i64 (key, deadline);
+    nd_key_str (key, visitor);
+}
+
+int64_t retention_slack (int64_t retention)
+{
+    int64_t slack = retention / 16;
+    return slack > SLACK_MAX ? SLACK_MAX : slack < 1000 ? 1000 : slack;
+}
+
+//  The deadline an activity at last gives; 0 for no activity (no entry).
+static int64_t s_deadline (const sessionizer_t *self, int64_t last)
+{
+    if (last <= 0)
+        return 0;
+    int64_t slack = self->retention_slack;
+    return (last / slack + 1) * slack + self->retention;
+}
+
+//  Keeps visitor's index entry where its last activity says, moving it
+//  only when that crossed into a new slack period. Identified visitors
+//  are not re-armed: their old entry is dropped when it comes due.
+int retention_arm (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor)
+{
+    if (self->retention == 0 || visitor->merged_into || visitor->user_id)
+        return 0;
+    int64_t was = s_deadline (self, visitor->armed_last);
+    int64_t deadline = s_deadline (self, visitor->last);
+    if (deadline == was)
+        return 0;
+    nd_key_t key;
+    if (was) {
+        s_idle_key (&key, was, visitor->id);
+        if (nd_db_del (txn, self->idle, &key) < 0)
+            return -1;
+    }
+    s_idle_key (&key, deadline, visitor->id);
+    visitor->armed_last = visitor->last;
+    return nd_db_put_raw (txn, self->idle, &key, "", 0);
+}
+
+//  A trait that lets the shop reach the person: they are not anonymous.
+static bool s_contact (const json_t *profile)
+{
+    const json_t *traits = json_object_get (profile, "traits");
+    const char *names [] = { "email", "phone", "push_subscription", NULL };
+    for (int i = 0; names [i]; i++) {
+        const json_t *value = json_object_get (traits, names [i]);
+        if (json_is_string (value) ? json_string_length (value) > 0 : json_is_object (value))
+            return true;
+    }
+    return json_array_size (json_object_get (profile, "userIds")) > 0;
+}
+
+//  Deletes every anonymousId that still leads to visitor. An anonymous
+//  visitor has only anonymousIds; none of them was ever merged into.
+static int s_unbind (sessionizer_t *self, MDB_txn *txn, const visitor_t *visitor,
+                     const json_t *profile)
+{
+    size_t index;
+    json_t *id;
+    json_array_foreach (json_object_get (profile, "anonymousIds"), index, id) {
+        const char *text = json_string_value (id);
+        if (!text || strlen (text) > SHOP_ID_MAX)
+            continue;
+        nd_key_t key;
+        nd_key_init (&key);
+        nd_key_u8 (&key, 'a');
+        nd_key_str (&key, text);
+        MDB_val k = nd_key_val (&key), v;
+        int rc = mdb_get (txn, self->ids, &k, &v);
+        if (rc && rc != MDB_NOTFOUND)
+            return nd_db_error (rc, "ids");
+        if (rc == 0 && v.mv_size == strlen (visitor->id) + 1
+        &&  memcmp (v.mv_data, visitor->id, v.mv_size) == 0
+        &&  nd_db_del (txn, self->ids, &key) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_forget (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                     const json_t *profile, int64_t due)
+{
+    nd_key_t key;
+    visitor_key (&key, visitor->id);
+    if (s_unbind (self, txn, visitor, profile)
+    ||  nd_db_del (txn, self->visitors, &key) < 0 || nd_db_del (txn, self->profiles, &key) < 0
+    ||  nd_db_del (txn, self->carts, &key) < 0 || shop_viewed_forget (self, txn, visitor->id))
+        return -1;
+    char id [VISITOR_ID_MAX + 16];
+    snprintf (id, sizeof id, "%s:forgotten", visitor->id);
+    sessionizer_count (self, COUNT_VISITORS_FORGOTTEN);
+    self->forgotten_in_txn++;
+    if (visitor->last > self->forgotten_last)
+        self->forgotten_last = visitor->last;
+    return sessionizer_emit (self, txn, "visitor.forgotten", sessionizer_body (id, visitor->id, due));
+}
+
+//  One due entry: forget the visitor, re-arm it (retention changed, or a
+//  session still open), or drop the entry (merged, identified, gone).
+static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entry,
+                         const char *id, int64_t due, int64_t now)
+{
+    if (nd_db_del (txn, self->idle, entry) < 0)
+        return -1;
+    bool moved;
+    visitor_t *visitor = visitor_load (self, txn, id, &moved);
+    if (!visitor)
+        return -1;
+    int rc = 0;
+    json_t *profile = NULL;
+    if (!moved && visitor->last > 0 && !visitor->user_id) {
+        int64_t deadline = s_deadline (self, visitor->last);
+        if (deadline > now) {
+            visitor->armed_last = 0;
+            rc = retention_arm (self, txn, visitor);
+        }
+        else
+        //  Only with a retention shorter than a session (setup refuses
+        //  that): look again once the session is over.
+        if (visitor->in_session) {
+            nd_key_t key;
+            s_idle_key (&key, visitor->session.expiry > now ? visitor->session.expiry : now + 1000,
+                        visitor->id);
+            rc = nd_db_put_raw (txn, self->idle, &key, "", 0);
+        }
+        else
+        if (!(profile = visitor_profile (self, txn, visitor)))
+            rc = -1;
+        else
+        if (!s_contact (profile))
+            rc = s_forget (self, txn, visitor, profile, due);
+    }
+    visitor_destroy (&visitor);
+    return rc;
+}
+
+//  The first index entry if it is due at now: 1 yes, 0 none, -1 error.
+static int s_first_due (sessionizer_t *self, MDB_txn *txn, int64_t now, nd_key_t *entry,
+                        char *id, int64_t *due)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->idle, &cursor);
+    if (rc)
+        return nd_db_error (rc, "idle cursor");
+    MDB_val key, data;
+    rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST);
+    int result = rc == MDB_NOTFOUND ? 0 : rc ? nd_db_error (rc, "idle") : 1;
+    if (result == 1) {
+        *due = nd_key_get_i64 (&key, 0);
+        result = *due <= now && key.mv_size > 8 && key.mv_size <= ND_KEY_MAX;
+    }
+    if (result == 1) {
+        nd_key_init (entry);
+        memcpy (entry->data, key.mv_data, key.mv_size);
+        entry->size = key.mv_size;
+        snprintf (id, VISITOR_ID_MAX, "%.*s", (int) (key.mv_size - 8), (const char *) key.mv_data + 8);
+    }
+    mdb_cursor_close (cursor);
+    return result;
+}
+
+int retention_expire (sessionizer_t *self, MDB_txn *txn, int64_t now)
+{
+    if (self->retention == 0)
+        return 0;
+    nd_key_t entry;
+    char id [VISITOR_ID_MAX];
+    int64_t due = 0;
+    int rc = 0;
+    while (self->forgotten_in_txn < FORGET_BATCH
+       &&  (rc = s_first_due (self, txn, now, &entry, id, &due)) == 1)
+        if (s_expire_one (self, txn, &entry, id, due, now))
+            return -1;
+    return rc < 0 ? -1 : 0;
+}
+
+//  After each commit: one line for what it forgot, no ids.
+void retention_committed (sessionizer_t *self, int rc)
+{
+    if (rc == 0 && self->forgotten_in_txn) {
+        char since [32];
+        nd_log ("forgot %llu anonymous visitors idle since before %s",
+                (unsigned long long) self->forgotten_in_txn,
+                nd_time_format (self->forgotten_last, since));
+    }
+    self->forgotten_in_txn = 0;
+    self->forgotten_last = 0;
+}
