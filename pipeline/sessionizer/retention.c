@@ -31,13 +31,6 @@
 #define FORGET_BATCH 10000
 #define SLACK_MAX (24 * 3600 * 1000LL)
 
-static void s_idle_key (nd_key_t *key, int64_t deadline, const char *visitor)
-{
-    nd_key_init (key);
-    nd_key_i64 (key, deadline);
-    nd_key_str (key, visitor);
-}
-
 int64_t retention_slack (int64_t retention)
 {
     int64_t slack = retention / 16;
@@ -66,11 +59,11 @@ int retention_arm (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor)
         return 0;
     nd_key_t key;
     if (was) {
-        s_idle_key (&key, was, visitor->id);
+        due_key (&key, was, visitor->id);
         if (nd_db_del (txn, self->idle, &key) < 0)
             return -1;
     }
-    s_idle_key (&key, deadline, visitor->id);
+    due_key (&key, deadline, visitor->id);
     visitor->armed_last = visitor->last;
     return nd_db_put_raw (txn, self->idle, &key, "", 0);
 }
@@ -157,7 +150,7 @@ static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entr
         //  that): look again once the session is over.
         if (visitor->in_session) {
             nd_key_t key;
-            s_idle_key (&key, visitor->session.expiry > now ? visitor->session.expiry : now + 1000,
+            due_key (&key, visitor->session.expiry > now ? visitor->session.expiry : now + 1000,
                         visitor->id);
             rc = nd_db_put_raw (txn, self->idle, &key, "", 0);
         }
@@ -172,31 +165,6 @@ static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entr
     return rc;
 }
 
-//  The first index entry if it is due at now: 1 yes, 0 none, -1 error.
-static int s_first_due (sessionizer_t *self, MDB_txn *txn, int64_t now, nd_key_t *entry,
-                        char *id, int64_t *due)
-{
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->idle, &cursor);
-    if (rc)
-        return nd_db_error (rc, "idle cursor");
-    MDB_val key, data;
-    rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST);
-    int result = rc == MDB_NOTFOUND ? 0 : rc ? nd_db_error (rc, "idle") : 1;
-    if (result == 1) {
-        *due = nd_key_get_i64 (&key, 0);
-        result = *due <= now && key.mv_size > 8 && key.mv_size <= ND_KEY_MAX;
-    }
-    if (result == 1) {
-        nd_key_init (entry);
-        memcpy (entry->data, key.mv_data, key.mv_size);
-        entry->size = key.mv_size;
-        snprintf (id, VISITOR_ID_MAX, "%.*s", (int) (key.mv_size - 8), (const char *) key.mv_data + 8);
-    }
-    mdb_cursor_close (cursor);
-    return result;
-}
-
 int retention_expire (sessionizer_t *self, MDB_txn *txn, int64_t now)
 {
     if (self->retention == 0)
@@ -206,7 +174,7 @@ int retention_expire (sessionizer_t *self, MDB_txn *txn, int64_t now)
     int64_t due = 0;
     int rc = 0;
     while (self->forgotten_in_txn < FORGET_BATCH
-       &&  (rc = s_first_due (self, txn, now, &entry, id, &due)) == 1)
+       &&  (rc = due_first (txn, self->idle, "idle", now, &entry, id, &due)) == 1)
         if (s_expire_one (self, txn, &entry, id, due, now))
             return -1;
     return rc < 0 ? -1 : 0;

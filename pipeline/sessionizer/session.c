@@ -24,17 +24,17 @@
 #include <string.h>
 #include "sessionizer.h"
 
-static void s_expiry_key (nd_key_t *key, int64_t expiry, const char *visitor)
+void due_key (nd_key_t *key, int64_t due, const char *visitor)
 {
     nd_key_init (key);
-    nd_key_i64 (key, expiry);
+    nd_key_i64 (key, due);
     nd_key_str (key, visitor);
 }
 
 static int s_index (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, int64_t expiry)
 {
     nd_key_t key;
-    s_expiry_key (&key, expiry, visitor->id);
+    due_key (&key, expiry, visitor->id);
     visitor->session.expiry = expiry;
     return nd_db_put_raw (txn, self->expiry, &key, "", 0);
 }
@@ -42,7 +42,7 @@ static int s_index (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, int64
 static int s_unindex (sessionizer_t *self, MDB_txn *txn, const visitor_t *visitor)
 {
     nd_key_t key;
-    s_expiry_key (&key, visitor->session.expiry, visitor->id);
+    due_key (&key, visitor->session.expiry, visitor->id);
     return nd_db_del (txn, self->expiry, &key) < 0 ? -1 : 0;
 }
 
@@ -282,17 +282,16 @@ static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entr
     return rc;
 }
 
-//  The first index entry if it is due at now: 1 yes, 0 none due, -1 error.
-static int s_first_due (sessionizer_t *self, MDB_txn *txn, int64_t now, nd_key_t *entry,
-                        char *id, int64_t *due)
+int due_first (MDB_txn *txn, MDB_dbi dbi, const char *what, int64_t now, nd_key_t *entry,
+               char *id, int64_t *due)
 {
     MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->expiry, &cursor);
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
     if (rc)
-        return nd_db_error (rc, "expiry cursor");
+        return nd_db_error (rc, what);
     MDB_val key, data;
     rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST);
-    int result = rc == MDB_NOTFOUND ? 0 : rc ? nd_db_error (rc, "expiry") : 1;
+    int result = rc == MDB_NOTFOUND ? 0 : rc ? nd_db_error (rc, what) : 1;
     if (result == 1) {
         *due = nd_key_get_i64 (&key, 0);
         result = *due <= now && key.mv_size > 8 && key.mv_size <= ND_KEY_MAX;
@@ -313,7 +312,7 @@ int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now)
     char id [VISITOR_ID_MAX];
     int64_t due = 0;
     int rc;
-    while ((rc = s_first_due (self, txn, now, &entry, id, &due)) == 1)
+    while ((rc = due_first (txn, self->expiry, "expiry", now, &entry, id, &due)) == 1)
         if (s_expire_one (self, txn, &entry, id, due, now))
             return -1;
     return rc;

@@ -132,6 +132,12 @@ void retention_committed (sessionizer_t *self, int rc);
 visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event);
 
 /*  session.c                                                            */
+/*  The time-ordered indexes (session expiry, idle visitors): i64 due +
+    visitor id, no value. due_first gives the first entry due at now:
+    1 with entry, id and due filled, 0 when none is due, -1 on error.    */
+void due_key (nd_key_t *key, int64_t due, const char *visitor);
+int due_first (MDB_txn *txn, MDB_dbi dbi, const char *what, int64_t now, nd_key_t *entry,
+               char *id, int64_t *due);
 int session_touch (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
                    const event_t *event, bool *started);
 const char *session_id (const visitor_t *visitor);
