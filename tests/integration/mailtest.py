@@ -15,9 +15,7 @@ import json
 import os
 import time
 
-import zmq
-
-from ndtest import ROOT, JournalServer
+from ndtest import ROOT, JournalReader, JournalServer
 
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)
 SECRET_ENV = "ND_TEST_UNSUBSCRIBE_SECRET"
@@ -99,48 +97,20 @@ class Orders:
         self.server.close()
 
 
-class Journal:
+class Journal(JournalReader):
     """The mail-sender's durable output, read as its consumer "scheduler" would."""
 
     def __init__(self, p, stage="mail-sender", consumer="reader", window=50000):
-        self.sock = p.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.IDENTITY, consumer.encode())
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.RCVHWM, 0)
-        self.sock.connect(p.endpoint(stage, "out"))
-        self.window = window
-        self.position = 0
-        self.messages = []
-        self.sock.send_multipart([b"HELLO", b"0", str(window).encode()])
+        JournalReader.__init__(self, p, stage, consumer, window)
 
     def poll(self, timeout=0.2):
-        """Reads what arrives within timeout; says HELLO again if nothing
-        did (the stage may have restarted and forgotten us)."""
-        deadline, before = time.time() + timeout, self.position
-        while time.time() < deadline:
-            if not self.sock.poll(20):
-                continue
-            while self.sock.poll(0):
-                frames = self.sock.recv_multipart()
-                if frames[0] == b"MSG" and int(frames[1]) == self.position + 1:
-                    self.position += 1
-                    self.messages.append((frames[2].decode(), json.loads(frames[3])))
-                elif frames[0] == b"POS" and int(frames[1]) == self.position + 1:
-                    self.position = int(frames[2])
-                elif frames[0] == b"MSG" and int(frames[1]) > self.position + 1:
-                    self.sock.send_multipart([b"HELLO", str(self.position).encode(),
-                                              str(self.window).encode()])
-            self.sock.send_multipart([b"ACK", str(self.position).encode(), str(self.window).encode()])
-        if self.position == before:
-            self.sock.send_multipart([b"HELLO", str(self.position).encode(), str(self.window).encode()])
+        """Reads what arrives within timeout; returns every message so far."""
+        JournalReader.poll(self, timeout)
         return self.messages
 
     def feedback(self, kind=None):
-        return [b for t, b in self.messages if t.startswith("feedback.")
+        return [b for _, t, b in self.messages if t.startswith("feedback.")
                 and (kind is None or t == "feedback." + kind)]
-
-    def close(self):
-        self.sock.close(0)
 
 
 def parse(data):

@@ -252,6 +252,59 @@ class Pipeline:
         return False
 
 
+class JournalReader:
+    """The receiving end of a durable link, in Python: reads a stage's
+    journal as a configured consumer does (README, "Durable links").
+
+    Says HELLO <pos> <window>, takes MSG <seq> <topic> <body> only when seq
+    is pos + 1 (a gap: HELLO again from pos), follows POS <from> <to> over
+    filtered entries, and ACKs what it has. messages holds (seq, topic,
+    body), each seq once, in order.
+    """
+
+    def __init__(self, p, stage, consumer, window):
+        self.sock = p.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, consumer.encode())
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.connect(p.endpoint(stage, "out"))
+        self.window = window
+        self.position = 0
+        self.messages = []
+        self.hello()
+
+    def hello(self):
+        self.sock.send_multipart([b"HELLO", str(self.position).encode(), str(self.window).encode()])
+
+    def poll(self, timeout=0.3):
+        """Reads what arrives within timeout; returns how many messages came.
+        Says HELLO again if the position did not move (the stage may have
+        restarted and forgotten us)."""
+        got, before, deadline = 0, self.position, time.time() + timeout
+        while time.time() < deadline:
+            if not self.sock.poll(20):
+                continue
+            while self.sock.poll(0):
+                frames = self.sock.recv_multipart()
+                if frames[0] == b"MSG":
+                    seq = int(frames[1])
+                    if seq == self.position + 1:
+                        self.messages.append((seq, frames[2].decode(), json.loads(frames[3])))
+                        self.position = seq
+                        got += 1
+                    elif seq > self.position + 1:
+                        self.hello()        # a gap: start again from what we have
+                elif frames[0] == b"POS" and int(frames[1]) == self.position + 1:
+                    self.position = int(frames[2])
+            self.sock.send_multipart([b"ACK", str(self.position).encode(), str(self.window).encode()])
+        if self.position == before:
+            self.hello()
+        return got
+
+    def close(self):
+        self.sock.close(0)
+
+
 class JournalServer:
     """The sending end of a durable link, in Python: what a stage written in
     another language does to feed nudge stages (README, "Swap a stage").

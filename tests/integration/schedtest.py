@@ -10,13 +10,10 @@
     variant() the scheduler's A/B assignment (FNV-1a), to pick people.
 """
 import datetime
-import json
 import os
 import time
 
-import zmq
-
-from ndtest import ROOT, JournalServer, wait_for
+from ndtest import ROOT, JournalReader, JournalServer, wait_for
 
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)   # a Monday, noon UTC
 HOUR = 3600.0
@@ -172,45 +169,11 @@ class Feed:
         self.back.close()
 
 
-class Reader:
+class Reader(JournalReader):
     """The scheduler's journal, read as consumer "sink" reads it."""
 
     def __init__(self, p, stage="scheduler", consumer="sink", window=20000):
-        self.sock = p.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.IDENTITY, consumer.encode())
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.RCVHWM, 0)
-        self.sock.connect(p.endpoint(stage, "out"))
-        self.window = window
-        self.position = 0
-        self.messages = []          # (seq, topic, body), each seq once, in order
-        self.hello()
-
-    def hello(self):
-        self.sock.send_multipart([b"HELLO", str(self.position).encode(), str(self.window).encode()])
-
-    def poll(self, timeout=0.3):
-        """Reads what arrives within timeout; says HELLO if nothing came."""
-        got, deadline = 0, time.time() + timeout
-        while time.time() < deadline:
-            if not self.sock.poll(50):
-                continue
-            while self.sock.poll(0):
-                frames = self.sock.recv_multipart()
-                if frames[0] == b"MSG":
-                    seq = int(frames[1])
-                    if seq == self.position + 1:
-                        self.messages.append((seq, frames[2].decode(), json.loads(frames[3])))
-                        self.position = seq
-                        got += 1
-                    elif seq > self.position + 1:
-                        self.hello()        # a gap: start again from what we have
-                elif frames[0] == b"POS" and int(frames[1]) == self.position + 1:
-                    self.position = int(frames[2])
-            self.sock.send_multipart([b"ACK", str(self.position).encode(), str(self.window).encode()])
-        if not got:
-            self.hello()
-        return got
+        JournalReader.__init__(self, p, stage, consumer, window)
 
     def drain(self, p, timeout=30):
         """Reads until the scheduler's journal head is reached."""
@@ -228,5 +191,3 @@ class Reader:
     def sends(self, user=None):
         return [b for b in self.topic("send.") if user is None or b["user"] == user]
 
-    def close(self):
-        self.sock.close(0)

@@ -79,7 +79,7 @@ with Pipeline(clock="event") as p:
     check("a later order to the suppressed address bounces without a connection",
           len(bounced) == 2 and "suppressed" in bounced[1]["reason"] and len(server.sessions) == sessions
           and len(server.messages) == 1, (bounced, len(server.sessions), sessions))
-    topics = [t for t, _ in journal.messages if t.startswith("feedback.")]
+    topics = [t for _, t, _ in journal.messages if t.startswith("feedback.")]
     check("the feedback is in the durable output the scheduler reads",
           topics == ["feedback.delivered", "feedback.bounced", "feedback.bounced"], topics)
     stats = p.control("mail-sender")
