@@ -8,7 +8,11 @@
 
         {"to": "+48600100200", "from": "+15550001234", "text": "...",
          "segments": 1, "encoding": "GSM-7",
-         "idempotency_key": "...", "id": "<file name without .json>"}
+         "idempotency_key": "...", "id": "<file name without .json>",
+         "sent": "2026-11-23T19:20:01.000Z"}
+
+    "sent" is the stage's clock when the text went: event time in a
+    replay, so a backtest can see the rate limit and quiet hours at work.
 
     written to .<name>.tmp, synced, then renamed to <name>.json, so a
     reader (ls, jq) never sees half a text. The name is a hash of the
@@ -94,11 +98,12 @@ static void s_send (const sms_account_t *account, const sms_message_t *message,
 {
     char name [32] = "";
     s_name (message->key, name, sizeof name);
-    json_t *record = json_pack ("{s:s, s:s?, s:s, s:I, s:s, s:s, s:s}", "to", message->to,
+    char sent [32];
+    json_t *record = json_pack ("{s:s, s:s?, s:s, s:I, s:s, s:s, s:s, s:s}", "to", message->to,
         "from", account->from, "text", message->text,
         "segments", (json_int_t) (message->count ? message->count->segments : 0),
         "encoding", sms_encoding_name (message->count ? message->count->encoding : SMS_GSM7),
-        "idempotency_key", message->key, "id", name);
+        "idempotency_key", message->key, "id", name, "sent", nd_time_format (message->time, sent));
     char *text = json_dumps (record, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
     json_decref (record);
     char *tmp = zsys_sprintf ("%s/.%s.tmp", account->base, name);
