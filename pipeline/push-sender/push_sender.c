@@ -206,9 +206,15 @@ static int s_settled (void *arg, MDB_txn *txn, const json_t *order, const nd_sen
 /* ------------------------------------------------------------- stage -- */
 
 //  The dry run: templates and a directory; no key, nothing leaves the host.
+//  The Web Push options stay accepted, unused, so turning spool on or off
+//  is one line in the pipeline file.
 static int s_spool (nd_stage_t *stage, const char *dir, const nd_send_provider_t **provider,
                     void **provider_self)
 {
+    const char *unused [] = { "vapid-key", "vapid-subject", "vapid-expiry", "ttl", "urgency",
+                              "hosts", "allow-http", "timeout", "per-host", NULL };
+    for (size_t i = 0; unused [i]; i++)
+        nd_stage_option (stage, unused [i], NULL);
     char reason [300];
     nd_templates_t *templates = nd_templates_new (nd_stage_option (stage, "templates",
         "conf/templates"), "push", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);

@@ -127,7 +127,7 @@ class Month:
             t = self.step(t)
             self.product(t, v, "Product Added", product, quantity=rng.randint(1, 2))
         t = self.step(t)
-        self.track(t, v, "Cart Viewed", products=[{"product_id": p[0]} for p in cart])
+        self.track(t, v, "Cart Viewed", currency="EUR", products=self.items(cart))
         fate = rng.random()
         if fate < 0.25:                                 # orders now
             return self.order(self.step(t), v, cart)
@@ -144,14 +144,17 @@ class Month:
     def order(self, t, v, cart):
         self.orders += 1
         t = self.step(t)
-        self.track(t, v, "Checkout Started", products=[{"product_id": p[0]} for p in cart])
+        self.track(t, v, "Checkout Started", currency="EUR", products=self.items(cart))
         total = round(sum(p[2] for p in cart), 2)
         t = self.step(t)
         self.track(t, v, "Order Completed", order_id="o-%d" % self.orders, total=total,
-                   revenue=total, currency="EUR",
-                   products=[{"product_id": p[0], "name": p[1], "price": p[2], "quantity": 1}
-                             for p in cart])
+                   revenue=total, currency="EUR", products=self.items(cart))
         return t
+
+    @staticmethod
+    def items(cart):
+        return [{"product_id": p[0], "name": p[1], "price": p[2], "quantity": 1, "category": p[3]}
+                for p in cart]
 
     def opt_out(self, t, v):
         """Later on, the person withdraws consent for e-mail or SMS."""
