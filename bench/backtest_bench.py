@@ -59,6 +59,8 @@ def main():
                                 "%s send orders" % (took, total, sent.group(1) if sent else "?")))
     print("backtest vs raw libzmq: %.1f%% of the baseline (aim: 100k events/s on 2 cores)"
           % (100 * events / took / base["messages_per_s"]))
+    for line in out.stderr.splitlines():
+        print(line)
 
 
 if __name__ == "__main__":
