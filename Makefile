@@ -39,7 +39,7 @@ STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-
 TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
-SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd-month
+SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
 .PHONY: all deps run test bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
@@ -72,6 +72,9 @@ endef
 $(BIN)/nd-backtest: tools/nd-backtest/nd-backtest
 	@mkdir -p $(BIN)
 	install -m 0755 $< $@
+$(BIN)/nd_backtest.py: tools/nd-backtest/nd_backtest.py
+	@mkdir -p $(BIN)
+	install -m 0644 $< $@
 $(BIN)/nd-month: tools/nd-backtest/month.py
 	@mkdir -p $(BIN)
 	install -m 0755 $< $@
@@ -165,7 +168,9 @@ backtest: all
 PREFIX ?= /opt/nudge
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/var
-	install -m 0755 $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(SCRIPTS) $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-backtest $(BIN)/nd-month \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BIN)/nd_backtest.py $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	cd conf && find . -type f | while read -r f; do \
 	    [ -e "$(DESTDIR)$(PREFIX)/conf/$$f" ] || install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/conf/$$f"; \
