@@ -125,9 +125,9 @@ void push_spool_test (bool verbose)
     json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:{s:s}}",
         "user", "v-1", "journey", "j", "step", "s", "variant", "a", "template", "j/s",
         "data", "name", "Ann", "to", "endpoint", "https://fcm.googleapis.com/fcm/send/x");
-    nd_send_job_t jobs [2] = {
-        { order, "j/1/s/push", 1, { ND_SEND_RETRY, "", "not attempted", 0, NULL } },
-        { order, "j/2/s/push", 1, { ND_SEND_RETRY, "", "not attempted", 0, NULL } } };
+    nd_send_result_t untried = { .outcome = ND_SEND_RETRY, .reason = "not attempted" };
+    nd_send_job_t jobs [2] = { { .order = order, .key = "j/1/s/push", .attempt = 1, .result = untried },
+                               { .order = order, .key = "j/2/s/push", .attempt = 1, .result = untried } };
     s_deliver (self, jobs, 1);
     assert (jobs [0].result.outcome == ND_SEND_DELIVERED && jobs [0].result.extra);
     const char *id = json_string_value (json_object_get (jobs [0].result.extra, "provider_id"));
