@@ -96,7 +96,6 @@ typedef struct {
     nd_http_t *http;            //  taken
     int64_t ttl_ms;             //  the longest a push service keeps a message
     const char *urgency;        //  default Urgency
-    bool event_time;            //  the stage runs on event time: not_after is not wall time
     bool allow_http;            //  endpoints may be http:// (tests, local mocks)
     const char **hosts;         //  allowed push service hosts ("*.example" suffixes);
                                 //  NULL-terminated, taken; NULL: any

@@ -138,7 +138,6 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
     if (per_host < 1 || per_host > 256)
         return nd_stage_config_error (stage, "per-host", "between 1 and 256");
     conf->allow_http = streq (allow_http, "yes");
-    conf->event_time = nd_clock_is_event (nd_stage_clock (stage));
     conf->hosts = streq (hosts, "*") ? NULL : s_hosts (hosts);
     char reason [300];
     conf->templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
@@ -168,8 +167,10 @@ static const char *s_endpoint (const json_t *order)
 }
 
 //  A subscription found gone is not tried again for another order.
-static int s_check (void *arg, MDB_txn *txn, const json_t *order, nd_send_result_t *result)
+static int s_check (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
+                    nd_send_result_t *result)
 {
+    (void) now;
     push_sender_t *self = (push_sender_t *) arg;
     const char *endpoint = s_endpoint (order);
     if (!endpoint)
@@ -289,6 +290,11 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     return nd_sender_apply (self->sender, txn, msg);
 }
 
+static bool s_busy (void *self_)
+{
+    return nd_sender_busy (((push_sender_t *) self_)->sender);
+}
+
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
@@ -357,6 +363,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .busy = s_busy,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,

@@ -9,8 +9,9 @@
 
         {"title": "...", "body": "...", "url": "...", "tag": "...",
          "key": "...", "journey": "...", "step": "...", "variant": "...",
-         "user": "v-12", "endpoint": "https://...",
-         "idempotency_key": "...", "id": "<file name without .json>"}
+         "user": "v-12", "endpoint": "https://...", "idempotency_key": "...",
+         "sent": "<the stage's clock when it went>",
+         "id": "<file name without .json>"}
 
     The scheduler hears feedback.delivered with "provider": "spool" and
     the file's id. No VAPID key is needed and nothing leaves the host.
@@ -69,7 +70,8 @@ static void s_spool_one (push_spool_t *self, nd_send_job_t *job)
     json_object_set (record, "endpoint",
                      json_object_get (push_subscription (job->order), "endpoint"));
     json_object_set_new (record, "idempotency_key", json_string (job->key));
-    char name [ND_SPOOL_NAME_MAX];
+    char name [ND_SPOOL_NAME_MAX], sent [32];
+    json_object_set_new (record, "sent", json_string (nd_time_format (job->time, sent)));
     if (nd_spool_put (self->dir, job->key, record, name) == 0) {
         result->outcome = ND_SEND_DELIVERED;
         *result->reason = 0;

@@ -8,7 +8,11 @@
 
         {"to": "+48600100200", "from": "+15550001234", "text": "...",
          "segments": 1, "encoding": "GSM-7",
-         "idempotency_key": "...", "id": "<file name without .json>"}
+         "idempotency_key": "...", "sent": "2026-11-23T19:20:01.000Z",
+         "id": "<file name without .json>"}
+
+    "sent" is the stage's clock when the text went: event time in a
+    replay, so a backtest can see the rate limit and quiet hours at work.
 
     written through nd_spool (nd_spool.h): never half a text in the
     directory, and a text sent again after a crash replaces its own file.
@@ -43,12 +47,12 @@ static int s_open (const sms_account_t *account, char *reason, size_t size)
 static void s_send (const sms_account_t *account, const sms_message_t *message,
                     nd_send_result_t *result, char *id, size_t id_size)
 {
-    char name [ND_SPOOL_NAME_MAX];
-    json_t *record = json_pack ("{s:s, s:s?, s:s, s:I, s:s, s:s}", "to", message->to,
+    char name [ND_SPOOL_NAME_MAX], sent [32];
+    json_t *record = json_pack ("{s:s, s:s?, s:s, s:I, s:s, s:s, s:s}", "to", message->to,
         "from", account->from, "text", message->text,
         "segments", (json_int_t) (message->count ? message->count->segments : 0),
         "encoding", sms_encoding_name (message->count ? message->count->encoding : SMS_GSM7),
-        "idempotency_key", message->key);
+        "idempotency_key", message->key, "sent", nd_time_format (message->time, sent));
     if (nd_spool_put (account->base, message->key, record, name) == 0) {
         result->outcome = ND_SEND_DELIVERED;
         *result->reason = 0;
