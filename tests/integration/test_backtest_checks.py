@@ -13,15 +13,19 @@ each kind is made once on purpose, next to a message that is fine:
   - a second message within 16 h: over the cap "1/16h"; one that failed
     and fell back does not count;
   - an e-mail after email_consent false: opted out; an SMS is not;
-  - feedback.failed "too late: ...": expired in a sender.
+  - feedback.failed "too late: ...": expired in a sender;
+  - --compare's text: a B-A column only where the two differ, and the
+    count of rows that do.
 """
+import contextlib
+import io
 import json
 import sys
 
 from ndtest import BIN, check, done
 
 sys.path.insert(0, BIN)
-from nd_backtest import Node, Report, Rules  # noqa: E402
+from nd_backtest import Node, Report, Rules, print_compare  # noqa: E402
 
 
 def rules():
@@ -109,4 +113,25 @@ check("the counts agree", found == {"after an order": 1, "in quiet hours": 2, "o
 check("the send orders, sorted by time, user, journey, step and channel",
       [o["time"] for o in orders] == sorted(o["time"] for o in orders) and len(orders) == 12
       and set(orders[0]) == {"time", "user", "journey", "step", "channel", "variant"}, orders[:2])
+
+
+def compared(a, b):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_compare(a, b, "a.zpl", "b.zpl")
+    return out.getvalue().splitlines()
+
+
+changed = dict(sections, messages=dict(sections["messages"]))
+key = sorted(changed["messages"])[0]
+changed["messages"][key] += 2
+lines = compared(sections, changed)
+rows = [l for l in lines if l.startswith("  ") and len(l[62:].split()) == 3]
+check("--compare: one row with B-A, and \"1 row differs\"",
+      [(r[:62].strip(), r[62:].split()[2]) for r in rows] == [(key, "2")] and lines[-1] == "1 row differs",
+      lines[-12:])
+check("--compare of the same report: \"0 rows differ\", no B-A anywhere",
+      compared(sections, sections)[-1] == "0 rows differ"
+      and not [l for l in compared(sections, sections) if l.startswith("  ") and len(l[62:].split()) == 3],
+      compared(sections, sections)[-5:])
 done()
