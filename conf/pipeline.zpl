@@ -126,6 +126,8 @@ push-sender
     templates = conf/templates      #   <template>/<locale>/push.{title,body,url}.mustache
     locale = en
     #   hosts = "fcm.googleapis.com, *.push.services.mozilla.com, *.notify.windows.com, *.push.apple.com"
+    #   spool = var/push            #   a dry run: notifications rendered to var/push/<one JSON file
+    #                               #   each>, nothing posted, no key read (nd-backtest sets it)
     timeout = 30s                   #   per request; no answer is retried
     per-host = 8                    #   connections to one push service (HTTP/2 multiplexes)
     connections = 2                 #   worker threads, each a batch of concurrent requests

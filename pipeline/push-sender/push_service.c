@@ -116,21 +116,21 @@ static void s_fail (nd_send_job_t *job, const char *topic, const char *reason)
 
 /* ----------------------------------------------------------- payload -- */
 
-static json_t *s_payload (push_service_t *self, const json_t *order, char *reason, size_t size)
+json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reason, size_t size)
 {
     static const char *const required [] = { "title", "body", NULL };
     static const char *const parts [] = { "title", "body", "url", NULL };
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *wanted = json_string_value (json_object_get (order, "locale"));
     char locale [64];
-    if (nd_templates_locale (self->conf.templates, id, wanted, required, locale, sizeof locale)) {
+    if (nd_templates_locale (templates, id, wanted, required, locale, sizeof locale)) {
         snprintf (reason, size, "no push template \"%.120s\" (title and body)", id ? id : "");
         return NULL;
     }
     const json_t *data = json_object_get (order, "data");
     json_t *payload = json_object ();
     for (size_t i = 0; parts [i]; i++) {
-        char *text = nd_templates_render (self->conf.templates, id, locale, parts [i], data,
+        char *text = nd_templates_render (templates, id, locale, parts [i], data,
                                           reason, size);
         if (!text && *reason) {
             json_decref (payload);
@@ -209,7 +209,7 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
                                "(option hosts)");
         return -1;
     }
-    json_t *payload = s_payload (self, job->order, reason, sizeof reason);
+    json_t *payload = push_payload (self->conf.templates, job->order, reason, sizeof reason);
     char *plain = payload ? json_dumps (payload, JSON_COMPACT) : NULL;
     json_decref (payload);
     int size = plain ? push_ece_encrypt (self->ece, ua_public, auth,
