@@ -5,6 +5,11 @@ programs from $ND_BIN (default ./bin), talks to them over HTTP and ZeroMQ,
 and checks what comes out. Each check prints "ok - NAME" or "not ok - NAME:
 reason"; tests/run counts those lines.
 
+A stage ends only when the test kills or stops it: one found dead at
+kill, stop, a new start or close prints "not ok - STAGE died by itself:
+STATUS", and SIGTERM must end it with exit 0. A test that starts a stage
+which must refuse to run (a bad config) says so with Pipeline.refused.
+
     from ndtest import Pipeline, check, done
     with Pipeline(clock="event") as p:
         p.start("collector"); p.start("sessionizer")
@@ -45,6 +50,19 @@ def check(name, condition, detail=None):
         text = "" if detail is None else ": %s" % (detail,)
         print("not ok - %s%s" % (name, text[:2000]), flush=True)
     return condition
+
+
+def fail(name):
+    """Records a failure that no check asked for (a stage that crashed)."""
+    _results["failed"] += 1
+    print("not ok - %s" % name, flush=True)
+
+
+def exit_status(returncode):
+    """A process's end in words: "exit 1", "killed by SIGABRT"."""
+    if returncode < 0:
+        return "killed by %s" % signal.Signals(-returncode).name
+    return "exit %d" % returncode
 
 
 def done():
@@ -157,6 +175,7 @@ class Pipeline:
                                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 cwd=self.dir)
         os.close(w)
+        self.ended(stage)
         self.procs[stage] = proc
         self.logs[stage] = os.path.join(self.dir, stage + ".log")
         if wait:
@@ -170,15 +189,51 @@ class Pipeline:
             os.close(r)
         return proc
 
-    def kill(self, stage, sig=signal.SIGKILL):
+    def ended(self, stage):
+        """Forgets stage's process; a failure if it had ended on its own.
+        A stage ends only when a test kills or stops it, so an earlier end
+        is a crash that a restart would otherwise hide."""
         proc = self.procs.pop(stage, None)
-        if proc and proc.poll() is None:
-            proc.send_signal(sig)
+        if proc is not None and proc.poll() is not None:
+            last = self.log(stage).strip().splitlines()[-1:] or ["(no log)"]
+            fail("%s died by itself: %s; its log ends: %s"
+                 % (stage, exit_status(proc.returncode), last[0][:300]))
+            return None
+        return proc
+
+    def kill(self, stage, sig=signal.SIGKILL):
+        """Sends sig to a running stage and waits for it to end. A stage
+        stopped with SIGTERM must end with exit 0 (a clean shutdown)."""
+        proc = self.ended(stage)
+        if proc is None:
+            return None
+        proc.send_signal(sig)
+        try:
             proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            fail("%s did not end within 20 s of %s" % (stage, signal.Signals(sig).name))
+            return proc
+        if sig == signal.SIGTERM and proc.returncode != 0:
+            fail("%s stopped with SIGTERM: %s" % (stage, exit_status(proc.returncode)))
         return proc
 
     def stop(self, stage):
         return self.kill(stage, signal.SIGTERM)
+
+    def refused(self, stage, timeout=20):
+        """Starts a stage that must stop at start (a bad config) and
+        returns its exit status, or None if it still ran after timeout
+        (then it is killed). Its end is expected, not a crash."""
+        proc = self.start(stage, wait=False)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(stage)
+            return None
+        finally:
+            self.procs.pop(stage, None)
 
     def log(self, stage):
         try:
@@ -245,10 +300,12 @@ class Pipeline:
         return self
 
     def __exit__(self, *exc):
-        if exc[0] is not None:
+        if exc[0] is not None and exc[0] is not SystemExit:
             for stage in self.logs:
                 sys.stderr.write("---- %s log ----\n%s\n" % (stage, self.log(stage)[-4000:]))
         self.close()
+        if exc[0] is SystemExit and _results["failed"]:
+            sys.exit(1)     # done() inside the block ran before close found a crash
         return False
 
 
