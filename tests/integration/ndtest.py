@@ -70,6 +70,18 @@ def done():
     sys.exit(0 if _results["failed"] == 0 and _results["passed"] > 0 else 1)
 
 
+def check_kills_in_flight(what, marks, kills, total):
+    """A kill -9 proves something only if it lands mid-stream. marks holds,
+    for each kill, how much was done when it landed, as counted by a
+    reader independent of the killed stage (acknowledgements seen
+    upstream, deliveries seen by the provider): each must be past the one
+    before (work went on between kills) and short of total (work was still
+    pending when the stage died)."""
+    ok = len(marks) == kills > 0 and all(0 < a < b for a, b in zip(marks, marks[1:] + [total]))
+    return check("%s killed -9 %d times, each mid-stream (%s at the kills: %s of %d)"
+                 % (what, kills, "done" if ok else "NOT all mid-stream", marks, total), ok)
+
+
 def free_port():
     import socket
     s = socket.socket()
@@ -221,6 +233,21 @@ class Pipeline:
 
     def stop(self, stage):
         return self.kill(stage, signal.SIGTERM)
+
+    def kill_while_reading(self, stage, source, kills, total, program=None):
+        """Kills stage -9 and starts it again each time it has acknowledged
+        another 1/(kills + 1) of total from source (a JournalServer), which
+        keeps only a few hundred messages unacknowledged: each kill lands
+        mid-stream. Returns the position acknowledged at each kill, as the
+        source saw it (for check_kills_in_flight)."""
+        marks = []
+        for kill in range(1, kills + 1):
+            source.serve_until(stage, total * kill // (kills + 1))
+            self.kill(stage)
+            source.serve(0.02)      # the acks it sent before it died
+            marks.append(source.acked(stage))
+            self.start(stage, program=program)
+        return marks
 
     def refused(self, stage, timeout=20):
         """Starts a stage that must stop at start (a bad config) and
@@ -383,8 +410,23 @@ class JournalServer:
     def append(self, topic, body):
         self.journal.append((topic, json.dumps(body)))
 
-    def serve(self, duration=0.05):
-        """Handles credit and sends what consumers may take, for duration s."""
+    def acked(self, consumer):
+        """The last position consumer acknowledged (or said HELLO from)."""
+        return self.consumers.get(consumer, [0])[0]
+
+    def serve_until(self, consumer, position, timeout=60):
+        """Serves, a little at a time, until consumer has acknowledged
+        position (or timeout): a kill then lands with some messages sent
+        and not yet acknowledged, and the rest of the journal to come."""
+        deadline = time.time() + timeout
+        while self.acked(consumer) < position and time.time() < deadline:
+            self.serve(0.005, in_flight=200)
+        return self.acked(consumer)
+
+    def serve(self, duration=0.05, in_flight=None):
+        """Handles credit and sends what consumers may take, for duration s,
+        keeping at most in_flight messages sent and not yet acknowledged
+        to each (None: as many as their window allows)."""
         deadline = time.time() + duration
         while True:
             while self.sock.poll(0):
@@ -399,6 +441,8 @@ class JournalServer:
                     c[1] = pos
             for name, c in self.consumers.items():
                 available = len(self.journal) if self.released is None else self.released
+                if in_flight is not None:
+                    available = min(available, c[0] + in_flight)
                 while c[1] < min(c[2], available):
                     seq = c[1] + 1
                     topic, body = self.journal[seq - 1]
