@@ -66,7 +66,7 @@ def read_all(p, reader):
     return collections.Counter(b["id"] for _, topic, b in reader.messages if topic.startswith("event."))
 
 
-with Pipeline(clock="event", extra={"reader": {"input": "sessionizer"}}) as p:
+with Pipeline(clock="event", extra={"reader": {"input": "sessionizer"}}, sync=True) as p:
     p.start("collector")
     p.start("sessionizer")
     reader = JournalReader(p, "sessionizer", "reader", 2 * N)

@@ -14,7 +14,7 @@ from ndtest import JournalReader, JournalServer, Pipeline, check, check_kills_in
 N = 20000
 KILLS = 5
 
-with Pipeline(clock="event", extra={"relay1": {"program": "relay", "input": "source"},
+with Pipeline(clock="event", sync=True, extra={"relay1": {"program": "relay", "input": "source"},
                                     "relay2": {"program": "relay", "input": "relay1"},
                                     "sink": {"input": "relay2"}}) as p:
     src = JournalServer(p.ctx, p.endpoint("source", "out"))

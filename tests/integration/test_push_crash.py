@@ -25,7 +25,7 @@ options = {"input": "scheduler", "topics": "send.push", "vapid-key": "env:ND_TES
            "templates": os.path.join(ROOT, "conf", "templates"), "max-inflight": str(INFLIGHT),
            "batch": "50", "connections": "2"}
 try:
-    with Pipeline(clock="event", extra={"push-sender": options, "sink": {"input": "push-sender"}}) as p:
+    with Pipeline(clock="event", sync=True, extra={"push-sender": options, "sink": {"input": "push-sender"}}) as p:
         orders = Orders(p)
         keys = service.subscribe("template")["keys"]
         for i in range(N):

@@ -58,7 +58,7 @@ rng = random.Random(7)
 events, carts, orders = shopper_events(rng)
 N = len(events)
 
-with Pipeline(clock="event", extra={"sessionizer": {"input": "source"},
+with Pipeline(clock="event", sync=True, extra={"sessionizer": {"input": "source"},
                                     "relay": {"program": "relay", "input": "sessionizer"}}) as p:
     src = JournalServer(p.ctx, p.endpoint("source", "out"))
     for i, (t, anon, body) in enumerate(events):

@@ -23,7 +23,7 @@ options = {"input": "scheduler", "topics": "send.sms", "provider": "twilio", "ap
            "account": SmsProvider.SID, "secret": "env:ND_TEST_SMS_TWILIO", "from": "+15550001234",
            "templates": os.path.join(ROOT, "conf", "templates"), "webhook-url": "https://hooks.example",
            "max-inflight": str(INFLIGHT), "batch": "50", "connections": "2"}
-with Pipeline(clock="event", extra={"sms-sender": options, "sink": {"input": "sms-sender"}}) as p:
+with Pipeline(clock="event", sync=True, extra={"sms-sender": options, "sink": {"input": "sms-sender"}}) as p:
     orders = Orders(p)
     for i in range(N):
         orders.order("sms", "+4860%07d" % i)
