@@ -126,8 +126,7 @@ for name, extra, expect in (
         ("twilio without its secret", {"provider": "twilio", "account": "AC1", "from": "+15550001234",
                                        "secret": "env:ND_TEST_UNSET_SECRET"}, "ND_TEST_UNSET_SECRET")):
     with Pipeline(clock="event", extra={"sms-sender": dict(options, **extra)}) as p:
-        proc = p.start("sms-sender", wait=False)
-        rc = proc.wait(20)
+        rc = p.refused("sms-sender")
         check("%s: exits 1 with the reason" % name, rc == 1 and expect in p.log("sms-sender"),
               (rc, p.log("sms-sender")[-400:]))
 

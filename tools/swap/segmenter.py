@@ -26,6 +26,7 @@ in order, numbered from "base" + 1 (a compacted file starts with its base).
 """
 import json
 import os
+import signal
 import sys
 import time
 
@@ -238,11 +239,15 @@ def main(argv):
     poller = zmq.Poller()
     for sock in [router, ctl] + list(stage.dealers):
         poller.register(sock, zmq.POLLIN)
+    # A supervisor stops a stage with SIGTERM: finish the batch in hand
+    # (it is committed or not, never half) and exit 0, as the C stages do.
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     log("ready: %d journal entries, reading %s" % (len(stage.journal), stage.pos))
     if notify is not None:
         os.write(notify, b"\n")
         os.close(notify)
-    while True:
+    while not stopping:
         ready = dict(poller.poll(200))
         if ctl in ready:
             ctl.recv()
@@ -261,6 +266,9 @@ def main(argv):
         stage.pump(router)
         stage.heartbeat()
         stage.compact()
+    log("stopped")
+    ctx.destroy(linger=0)       # what is unsent, consumers ask for again
+    return 0
 
 
 if __name__ == "__main__":
