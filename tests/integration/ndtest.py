@@ -5,6 +5,11 @@ programs from $ND_BIN (default ./bin), talks to them over HTTP and ZeroMQ,
 and checks what comes out. Each check prints "ok - NAME" or "not ok - NAME:
 reason"; tests/run counts those lines.
 
+A stage ends only when the test kills or stops it: one found dead at
+kill, stop, a new start or close prints "not ok - STAGE died by itself:
+STATUS", and SIGTERM must end it with exit 0. A test that starts a stage
+which must refuse to run (a bad config) says so with Pipeline.refused.
+
     from ndtest import Pipeline, check, done
     with Pipeline(clock="event") as p:
         p.start("collector"); p.start("sessionizer")
@@ -47,9 +52,34 @@ def check(name, condition, detail=None):
     return condition
 
 
+def fail(name):
+    """Records a failure that no check asked for (a stage that crashed)."""
+    _results["failed"] += 1
+    print("not ok - %s" % name, flush=True)
+
+
+def exit_status(returncode):
+    """A process's end in words: "exit 1", "killed by SIGABRT"."""
+    if returncode < 0:
+        return "killed by %s" % signal.Signals(-returncode).name
+    return "exit %d" % returncode
+
+
 def done():
     """Exits 0 if every check passed, 1 otherwise."""
     sys.exit(0 if _results["failed"] == 0 and _results["passed"] > 0 else 1)
+
+
+def check_kills_in_flight(what, marks, kills, total):
+    """A kill -9 proves something only if it lands mid-stream. marks holds,
+    for each kill, how much was done when it landed, as counted by a
+    reader independent of the killed stage (acknowledgements seen
+    upstream, deliveries seen by the provider): each must be past the one
+    before (work went on between kills) and short of total (work was still
+    pending when the stage died)."""
+    ok = len(marks) == kills > 0 and all(0 < a < b for a, b in zip(marks, marks[1:] + [total]))
+    return check("%s killed -9 %d times, each mid-stream (%s at the kills: %s of %d)"
+                 % (what, kills, "done" if ok else "NOT all mid-stream", marks, total), ok)
 
 
 def free_port():
@@ -105,10 +135,14 @@ class Tap:
 class Pipeline:
     """A pipeline in a temporary directory: config, state, sockets, processes."""
 
-    def __init__(self, clock="event", extra=None, stages=None, keep=False):
+    def __init__(self, clock="event", extra=None, stages=None, keep=False, sync=False):
+        """sync: fsync each commit, as shipped (conf/pipeline.zpl). Off by
+        default to spare the disk the other tests share; the crash tests
+        turn it on, so kill -9 is proven in the mode users run."""
         self.dir = tempfile.mkdtemp(prefix="nd-test-")
         self.keep = keep
         self.clock = clock
+        self.sync = sync
         self.http_port = free_port()
         self.procs = {}
         self.logs = {}
@@ -121,7 +155,7 @@ class Pipeline:
         """extra: {"stage": {"option": "value"}} added to the default config."""
         sections = {
             "pipeline": {"state": self.dir + "/state", "run": self.dir + "/run",
-                         "clock": self.clock, "sync": "0", "mapsize": "1G"},
+                         "clock": self.clock, "sync": "1" if self.sync else "0", "mapsize": "1G"},
             "collector": {"http": "127.0.0.1:%d" % self.http_port},
             "sessionizer": {"input": "collector"},
         }
@@ -157,6 +191,7 @@ class Pipeline:
                                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 cwd=self.dir)
         os.close(w)
+        self.ended(stage)
         self.procs[stage] = proc
         self.logs[stage] = os.path.join(self.dir, stage + ".log")
         if wait:
@@ -170,15 +205,66 @@ class Pipeline:
             os.close(r)
         return proc
 
-    def kill(self, stage, sig=signal.SIGKILL):
+    def ended(self, stage):
+        """Forgets stage's process; a failure if it had ended on its own.
+        A stage ends only when a test kills or stops it, so an earlier end
+        is a crash that a restart would otherwise hide."""
         proc = self.procs.pop(stage, None)
-        if proc and proc.poll() is None:
-            proc.send_signal(sig)
+        if proc is not None and proc.poll() is not None:
+            last = self.log(stage).strip().splitlines()[-1:] or ["(no log)"]
+            fail("%s died by itself: %s; its log ends: %s"
+                 % (stage, exit_status(proc.returncode), last[0][:300]))
+            return None
+        return proc
+
+    def kill(self, stage, sig=signal.SIGKILL):
+        """Sends sig to a running stage and waits for it to end. A stage
+        stopped with SIGTERM must end with exit 0 (a clean shutdown)."""
+        proc = self.ended(stage)
+        if proc is None:
+            return None
+        proc.send_signal(sig)
+        try:
             proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            fail("%s did not end within 20 s of %s" % (stage, signal.Signals(sig).name))
+            return proc
+        if sig == signal.SIGTERM and proc.returncode != 0:
+            fail("%s stopped with SIGTERM: %s" % (stage, exit_status(proc.returncode)))
         return proc
 
     def stop(self, stage):
         return self.kill(stage, signal.SIGTERM)
+
+    def kill_while_reading(self, stage, source, kills, total, program=None):
+        """Kills stage -9 and starts it again each time it has acknowledged
+        another 1/(kills + 1) of total from source (a JournalServer), which
+        keeps only a few hundred messages unacknowledged: each kill lands
+        mid-stream. Returns the position acknowledged at each kill, as the
+        source saw it (for check_kills_in_flight)."""
+        marks = []
+        for kill in range(1, kills + 1):
+            source.serve_until(stage, total * kill // (kills + 1))
+            self.kill(stage)
+            source.serve(0.02)      # the acks it sent before it died
+            marks.append(source.acked(stage))
+            self.start(stage, program=program)
+        return marks
+
+    def refused(self, stage, timeout=20):
+        """Starts a stage that must stop at start (a bad config) and
+        returns its exit status, or None if it still ran after timeout
+        (then it is killed). Its end is expected, not a crash."""
+        proc = self.start(stage, wait=False)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(stage)
+            return None
+        finally:
+            self.procs.pop(stage, None)
 
     def log(self, stage):
         try:
@@ -245,10 +331,12 @@ class Pipeline:
         return self
 
     def __exit__(self, *exc):
-        if exc[0] is not None:
+        if exc[0] is not None and exc[0] is not SystemExit:
             for stage in self.logs:
                 sys.stderr.write("---- %s log ----\n%s\n" % (stage, self.log(stage)[-4000:]))
         self.close()
+        if exc[0] is SystemExit and _results["failed"]:
+            sys.exit(1)     # done() inside the block ran before close found a crash
         return False
 
 
@@ -326,8 +414,23 @@ class JournalServer:
     def append(self, topic, body):
         self.journal.append((topic, json.dumps(body)))
 
-    def serve(self, duration=0.05):
-        """Handles credit and sends what consumers may take, for duration s."""
+    def acked(self, consumer):
+        """The last position consumer acknowledged (or said HELLO from)."""
+        return self.consumers.get(consumer, [0])[0]
+
+    def serve_until(self, consumer, position, timeout=60):
+        """Serves, a little at a time, until consumer has acknowledged
+        position (or timeout): a kill then lands with some messages sent
+        and not yet acknowledged, and the rest of the journal to come."""
+        deadline = time.time() + timeout
+        while self.acked(consumer) < position and time.time() < deadline:
+            self.serve(0.005, in_flight=200)
+        return self.acked(consumer)
+
+    def serve(self, duration=0.05, in_flight=None):
+        """Handles credit and sends what consumers may take, for duration s,
+        keeping at most in_flight messages sent and not yet acknowledged
+        to each (None: as many as their window allows)."""
         deadline = time.time() + duration
         while True:
             while self.sock.poll(0):
@@ -342,6 +445,8 @@ class JournalServer:
                     c[1] = pos
             for name, c in self.consumers.items():
                 available = len(self.journal) if self.released is None else self.released
+                if in_flight is not None:
+                    available = min(available, c[0] + in_flight)
                 while c[1] < min(c[2], available):
                     seq = c[1] + 1
                     topic, body = self.journal[seq - 1]

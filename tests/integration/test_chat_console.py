@@ -93,15 +93,13 @@ for program in ("chat-bridge", "nd-chat"):
           out.stdout[:200])
 
 with Pipeline(clock="event", extra={"chat-bridge": chat_options(port, hours="mon-fri 9-18")}) as p:
-    p.start("chat-bridge", wait=False)
-    rc = p.procs["chat-bridge"].wait(20)
+    rc = p.refused("chat-bridge")
     lines = [l for l in p.log("chat-bridge").splitlines() if "pipeline.zpl:" in l]
     check("a bad hours option stops the start with file:line: reason",
-          rc != 0 and lines and "chat-bridge/hours: \"mon-fri 9-18\" is not like" in lines[-1], p.log("chat-bridge"))
+          rc == 1 and lines and "chat-bridge/hours: \"mon-fri 9-18\" is not like" in lines[-1], p.log("chat-bridge"))
 with Pipeline(clock="event", extra={"chat-bridge": chat_options(port, **{"telegram-tokn": "env:X"})}) as p:
-    p.start("chat-bridge", wait=False)
-    rc = p.procs["chat-bridge"].wait(20)
-    check("a misspelt option stops the start", rc != 0 and "telegram-tokn: unknown option"
+    rc = p.refused("chat-bridge")
+    check("a misspelt option stops the start", rc == 1 and "telegram-tokn: unknown option"
           in p.log("chat-bridge"), p.log("chat-bridge"))
 
 

@@ -96,7 +96,7 @@ def kill_under_load(p, rounds=5):
 
 
 def main():
-    with Pipeline(clock="event") as p:
+    with Pipeline(clock="event", sync=True) as p:
         answered = kill_after_each_200(p) + kill_under_load(p)
         p.start("collector")
         journal = read_journal(p)

@@ -65,7 +65,7 @@ def kill_while_firing(p, feed, until_sent, kills):
         feed.settle(timeout=120)
 
 
-with Pipeline(clock="event", extra=pipeline_extra(mapsize="4G", **{"fire-batch": "5000"})) as p:
+with Pipeline(clock="event", sync=True, extra=pipeline_extra(mapsize="4G", **{"fire-batch": "5000"})) as p:
     journeys = os.path.join(p.dir, "journeys")
     os.makedirs(journeys)
     with open(os.path.join(journeys, "crash-test.zpl"), "w") as f:

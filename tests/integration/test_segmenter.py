@@ -9,6 +9,7 @@ through a relay behind it (a durable link, so nothing is missed while the
 segmenter is killed -9 once between orders; the counts it keeps must
 survive that). Its STATS show the member counts.
 """
+import collections
 import datetime
 
 from ndtest import Pipeline, check, done
@@ -143,11 +144,15 @@ def time_alone(p, s, loyal, sub):
 
 
 def passed_on(p, s):
-    upstream = {b["id"]: (t, b) for t, b in s.upstream.messages if t != "tick"}
-    mine = {b["id"]: (t, b) for t, b in s.tap.messages
-            if not t.startswith("segment.") and t != "tick"}
-    check("every sessionizer message was passed on, once each (%d)" % len(upstream),
-          set(upstream) == set(mine), set(upstream) ^ set(mine))
+    received = [(t, b) for t, b in s.upstream.messages if t != "tick"]
+    passed = [(t, b) for t, b in s.tap.messages if not t.startswith("segment.") and t != "tick"]
+    upstream = {b["id"]: (t, b) for t, b in received}
+    mine = {b["id"]: (t, b) for t, b in passed}
+    # counted, not compared as sets: a message passed on twice must fail
+    times = collections.Counter(b["id"] for _, b in passed)
+    check("every sessionizer message was passed on, once each (%d)" % len(received),
+          times == collections.Counter(b["id"] for _, b in received) and set(times.values()) == {1},
+          (len(received), len(passed), times.most_common(2)))
     same = all(mine[i][0] == t and all(mine[i][1].get(k) == v for k, v in b.items())
                for i, (t, b) in upstream.items() if i in mine)
     check("same topic, same body fields", same)

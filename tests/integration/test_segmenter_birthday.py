@@ -105,9 +105,7 @@ with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer", "timez
           stats["segments"].get("birthday") == 1 and stats.get("rejected") == 0, stats)
 
 with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer", "timezone": "Mars/Olympus"}}) as p:
-    proc = p.start("segmenter", wait=False)
-    rc = proc.wait(20)
-    p.procs.pop("segmenter", None)
+    rc = p.refused("segmenter")
     check("a timezone option that is no zone stops the segmenter at start",
           rc == 1 and "segmenter/timezone: not a time zone" in p.log("segmenter"),
           p.log("segmenter")[-400:])

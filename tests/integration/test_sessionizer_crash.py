@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """sessionizer under kill -9: every event applied once, every abandonment once.
 
-A Python journal feeds the sessionizer a few hundred shoppers' events while
-it is killed -9 over and over; a relay downstream records what the
+A Python journal feeds the sessionizer a few hundred shoppers' events; it
+is killed -9 each time it has acknowledged another seventh of them (the
+source sees the acks), and once more as the sessions end; a relay downstream records what the
 sessionizer's journal delivered. Then a tick ends every session: each
 shopper who did not order gets exactly one cart.abandoned, with the cart
 their events built, and every input event was forwarded exactly once.
@@ -11,9 +12,10 @@ import datetime
 import random
 import time
 
-from ndtest import JournalServer, Pipeline, check, done, wait_for
+from ndtest import JournalServer, Pipeline, check, check_kills_in_flight, done
 
 VISITORS = 300
+KILLS = 6
 T0 = datetime.datetime(2026, 11, 23, 9, 0, 0)
 
 
@@ -56,7 +58,7 @@ rng = random.Random(7)
 events, carts, orders = shopper_events(rng)
 N = len(events)
 
-with Pipeline(clock="event", extra={"sessionizer": {"input": "source"},
+with Pipeline(clock="event", sync=True, extra={"sessionizer": {"input": "source"},
                                     "relay": {"program": "relay", "input": "sessionizer"}}) as p:
     src = JournalServer(p.ctx, p.endpoint("source", "out"))
     for i, (t, anon, body) in enumerate(events):
@@ -66,22 +68,11 @@ with Pipeline(clock="event", extra={"sessionizer": {"input": "source"},
     p.start("relay", program="relay")
     tap = p.tap("relay", "")
     p.start("sessionizer")
-    kills = 0
-    for step in range(1, 11):
-        src.released = N * step // 10
-        src.serve(0.05)
-        if step <= 6:
-            p.kill("sessionizer")
-            kills += 1
-            p.start("sessionizer")
-    src.released = None
-    deadline = time.time() + 60
-    while time.time() < deadline and p.control("sessionizer").get("applied", 0) < N:
-        src.serve(0.1)
+    marks = p.kill_while_reading("sessionizer", src, KILLS, N)
+    src.serve_until("sessionizer", N)
     src.append("tick", {"id": "tick-end", "user": "", "time": ts(6 * 3600)})
     src.serve(0.2)
     p.kill("sessionizer")           # once more, while (or just after) the sessions end
-    kills += 1
     p.start("sessionizer")
     expected = sum(1 for anon, cart in carts.items() if cart)
     deadline = time.time() + 30
@@ -93,7 +84,7 @@ with Pipeline(clock="event", extra={"sessionizer": {"input": "source"},
             break
     tap.collect(timeout=1)
     stats = p.control("sessionizer")
-    check("the sessionizer was killed -9 %d times" % kills, kills == 7)
+    check_kills_in_flight("the sessionizer (acknowledged to the source)", marks, KILLS, N)
     check("every event applied exactly once (%d)" % N,
           stats.get("applied") == N and stats.get("forwarded") == N, stats)
     forwarded = [b["id"] for t, b in tap.messages if t.startswith("event.")]

@@ -215,14 +215,7 @@ def reference_copies():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def selftest():
-    status, out, err = run(SUPERVISOR, "--selftest")
-    check("nd_pipefile self-test (nd-supervisor --selftest)", status == 0 and "OK" in out,
-          (status, out, err))
-
-
 def main():
-    selftest()
     bad_configs()
     systemd_units()
     reference_copies()

@@ -54,8 +54,10 @@ mustache_spec_run (const char *dir, bool verbose)
         json_error_t reason;
         json_t *spec = json_load_file (path, 0, &reason);
         json_t *tests = json_object_get (spec, "tests");
-        if (!json_is_array (tests)) {
-            printf ("FAIL %s: cannot load: %s\n", path, spec? "no tests": reason.text);
+        //  A file that loads but holds no case would otherwise pass unseen
+        if (!json_is_array (tests) || json_array_size (tests) == 0) {
+            printf ("FAIL %s: cannot load: %s\n", path,
+                    !spec ? reason.text : tests ? "no cases in \"tests\"" : "no tests");
             failed++;
         }
         size_t index;

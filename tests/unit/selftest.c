@@ -1,5 +1,7 @@
 /*  nd-selftest - runs every runtime class's self-test.
-    Usage: nd-selftest [-v]. Exit 0 when all pass. */
+    Usage: nd-selftest [-v]. Exit 0 when all pass.
+    nd-selftest --mustache-spec DIR runs only the Mustache spec files in DIR
+    (tests/integration/test_mustache_spec.py proves the runner can fail). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 
 int main (int argc, char **argv)
 {
+    if (argc == 3 && strcmp (argv [1], "--mustache-spec") == 0)
+        return mustache_spec_run (argv [2], false) ? 1 : 0;
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;
     nd_time_test (verbose);
     nd_key_test (verbose);

@@ -89,7 +89,8 @@ static const char *s_usage =
     "  -d, --dir WORKDIR   where the stages run (default: the current directory)\n"
     "  -u, --user USER     run the stages as USER\n"
     "  -o, --output OUT    supervisord: file; systemd: directory (default: stdout)\n"
-    "  -h, --help          this text\n";
+    "  -h, --help          this text\n"
+    "      --selftest      run the pipeline file reader's self-test\n";
 
 /*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
 static int
