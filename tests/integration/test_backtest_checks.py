@@ -34,7 +34,7 @@ def rules():
     for name, value in (("journeys", "/nonexistent"), ("quiet-hours", "21:00-09:00"),
                         ("cap", "1/16h"), ("timezone", "UTC")):
         scheduler.set(name, value)
-    root.children += [Node("pipeline"), scheduler]
+    root.children += [Node("pipeline"), Node("segmenter"), scheduler]
     r = Rules(root)
     cart = Node("journey")
     trigger = Node("trigger")

@@ -101,6 +101,7 @@ class Rules:
         pipeline = root.child("pipeline")
         option = lambda name, default: scheduler.get(name, pipeline.get(name, default))
         self.scheduler = scheduler.name
+        self.segmenter = next((n.name for n in root.children if program_of(n) == "segmenter"), None)
         self.timezone = option("timezone", "UTC")
         self.quiet = self.parse_quiet(option("quiet-hours", "21:00-09:00"))
         self.caps = {"": self.parse_cap(option("cap", "1/16h, 3/7d"))}
@@ -207,7 +208,7 @@ class Report:
 
     def take(self, upstream, topic, body):
         t = parse_time(body.get("time", "")) or 0
-        if upstream == "segmenter":
+        if upstream == self.rules.segmenter:
             person = self.person(body.get("user", ""))
             if topic == "order.completed":
                 person.orders.append(t)
