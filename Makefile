@@ -3,6 +3,7 @@
 #   make run        run the pipeline on the shipped defaults under supervisord
 #   make test       the whole suite: normal build, then again under ASan+UBSan
 #   make bench      throughput figures next to raw libzmq baselines
+#   make backtest   a generated month through the shipped pipeline (nd-backtest)
 #   make SAN=1      build the sanitizer variant into build-san/
 
 SAN ?=
@@ -26,10 +27,10 @@ endif
 CC      ?= cc
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Ipipeline/runtime -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lpthread -lm $(MALLOC)
+LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lz -lpthread -lm $(MALLOC)
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
-        libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev lmdb-utils \
+        libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
         python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
@@ -37,9 +38,11 @@ RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge
 TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
+#   Python tools: copied into the bin directory, beside the programs they run
+SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders clean supervisor install
-all: $(BUILD)/.deps $(PROGRAMS)
+.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
+all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # Installs what the build and the tests need, once per machine.
 $(BUILD)/.deps:
@@ -66,6 +69,16 @@ $(BIN)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(2)/*.c)) $(BUILD)/libnd.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
 endef
+$(BIN)/nd-backtest: tools/nd-backtest/nd-backtest
+	@mkdir -p $(BIN)
+	install -m 0755 $< $@
+$(BIN)/nd_backtest.py: tools/nd-backtest/nd_backtest.py
+	@mkdir -p $(BIN)
+	install -m 0644 $< $@
+$(BIN)/nd-month: tools/nd-backtest/month.py
+	@mkdir -p $(BIN)
+	install -m 0755 $< $@
+
 $(foreach s,$(STAGES),$(eval $(call PROGRAM_RULE,$(s),pipeline/$(s))))
 $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
@@ -110,6 +123,12 @@ bench: all tests/e2e/node_modules/.installed
 	/usr/bin/python3 bench/mail_bench.py
 	/usr/bin/python3 bench/push_bench.py
 	/usr/bin/python3 bench/sms_bench.py
+	/usr/bin/python3 bench/backtest_bench.py
+
+# A month of at least 400k events through every stage (nd-backtest), next
+# to raw libzmq.
+bench-backtest: all $(BUILD)/bench/zmq_baseline
+	/usr/bin/python3 bench/backtest_bench.py
 
 bench-programs: $(BUILD)/bench/zmq_baseline $(BUILD)/bench/scheduler_bench
 $(BUILD)/bench/%: bench/%.c
@@ -135,13 +154,23 @@ bench-senders: all $(BUILD)/bench/push_bench
 	/usr/bin/python3 bench/push_bench.py
 	/usr/bin/python3 bench/sms_bench.py
 
+# A generated month (nd-month, 40k events, seed 1) through the shipped
+# pipeline file, on a private state directory: what would have been sent.
+BACKTEST_EVENTS ?= 40000
+backtest: all
+	@mkdir -p var
+	$(BIN)/nd-month --events $(BACKTEST_EVENTS) --seed 1 -o var/backtest-month.jsonl
+	$(BIN)/nd-backtest --bin $(BIN) -c conf/pipeline.zpl --events var/backtest-month.jsonl
+
 # Installs the programs, man pages and shipped configuration under PREFIX
 # (the layout conf/supervisord.conf and conf/systemd/ expect). A conf/ file
 # already there is kept: the operator's edits win over the shipped ones.
 PREFIX ?= /opt/nudge
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/var
-	install -m 0755 $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-backtest $(BIN)/nd-month \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BIN)/nd_backtest.py $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	cd conf && find . -type f | while read -r f; do \
 	    [ -e "$(DESTDIR)$(PREFIX)/conf/$$f" ] || install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/conf/$$f"; \

@@ -10,6 +10,9 @@ pipeline
     state = var/state               #   each stage keeps its LMDB in <state>/<stage>
     run = var/run                   #   ipc:// sockets live here
     clock = wall                    #   wall | event (event time: replays and tests)
+                                    #   on the event clock a stage's time is the low watermark of
+                                    #   its clock-inputs (default: the first stage in "input");
+                                    #   feedback and side inputs wait for it (README "Time")
     mapsize = 4G                    #   LMDB map size (sparse; raise if "state full")
     sync = 1                        #   1: fsync each commit; 0: survive kill -9 only
     retain = 100000                 #   journal entries kept when no stage reads them
@@ -72,6 +75,7 @@ chat-bridge
 
 scheduler
     input = segmenter, chat-bridge, push-sender, sms-sender, mail-sender   #   events, open chats, the senders' feedback
+    #   clock-inputs = segmenter    #   event clock: the inputs whose time drives it (default: the first)
     journeys = conf/journeys        #   one .zpl per journey; a bad one stops the start (file:line)
     templates = conf/templates      #   <journey>/<step>[.<variant>]/<locale>/<channel>.<part>.mustache
     locale = en                     #   templates every send step must have
@@ -122,6 +126,8 @@ push-sender
     templates = conf/templates      #   <template>/<locale>/push.{title,body,url}.mustache
     locale = en
     #   hosts = "fcm.googleapis.com, *.push.services.mozilla.com, *.notify.windows.com, *.push.apple.com"
+    #   spool = var/push            #   a dry run: notifications rendered to var/push/<one JSON file
+    #                               #   each>, nothing posted, no key read (nd-backtest sets it)
     timeout = 30s                   #   per request; no answer is retried
     per-host = 8                    #   connections to one push service (HTTP/2 multiplexes)
     connections = 2                 #   worker threads, each a batch of concurrent requests

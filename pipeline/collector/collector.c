@@ -295,6 +295,7 @@ static void s_stats (void *self_, json_t *stats)
 static int s_selftest (void)
 {
     collector_event_test (true);
+    collector_body_test (true);
     collector_queue_test (true);
     printf ("collector: selftest ok\n");
     return 0;

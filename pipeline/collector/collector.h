@@ -108,6 +108,27 @@ void collector_queue_close (collector_queue_t *self);
 size_t collector_queue_pending (collector_queue_t *self);
 void collector_queue_test (bool verbose);
 
+/* ----------------------------------------------------------- body */
+
+/*  One request's body as it streams in, capped at limit. With
+    Content-Encoding gzip or deflate it is inflated as it comes and the
+    limit applies to the inflated bytes. NULL with reason for an encoding
+    nudge does not take (415).                                           */
+typedef struct _collector_body_t collector_body_t;
+collector_body_t *collector_body_new (size_t limit, const char *encoding, char *reason,
+                                      size_t reason_size);
+void collector_body_destroy (collector_body_t **self_p);
+void collector_body_add (collector_body_t *self, const char *data, size_t size);
+/*  Past the limit and still sending more than factor times it: hang up.  */
+bool collector_body_hopeless (collector_body_t *self, size_t factor);
+/*  At the end: 0 with the (inflated) body, or the HTTP status that refuses
+    it (413 over the limit, 400 a compressed body that does not inflate)
+    with reason.                                                          */
+int collector_body_get (collector_body_t *self, const char **data, size_t *size,
+                        char *reason, size_t reason_size);
+size_t collector_body_size (collector_body_t *self);
+void collector_body_test (bool verbose);
+
 /* ----------------------------------------------------------- seen */
 
 /*  The messageIds already accepted, remembered for at least window.     */

@@ -10,10 +10,11 @@
     behind the mail-sender's List-Unsubscribe header. Its token, checked
     with the shared secret, is its authorization; no write key.
 
-    Request bodies are capped while they stream in: a body that grows past
-    the limit is discarded as it arrives (and one announced far past it is
-    refused before it is read), so no request costs more memory than the
-    limit.
+    Request bodies are capped while they stream in (collector_body.c): a
+    body that grows past the limit is discarded as it arrives (and one
+    announced far past it is refused before it is read), so no request
+    costs more memory than the limit. A gzip or deflate body is inflated
+    as it comes, and the limit applies to what it inflates to.
 */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -81,11 +82,7 @@ static const s_route_t s_unsubscribe_route = { "/unsubscribe", "unsubscribe" };
 typedef struct {
     const s_route_t *route;
     bool authorized;            //  by the Authorization header
-    char *body;
-    size_t size;
-    size_t capacity;
-    size_t limit;
-    size_t discarded;           //  bytes past the limit, thrown away
+    collector_body_t *body;     //  capped (and inflated) as it streams in
 } s_request_t;
 
 /* ------------------------------------------------------------ responses */
@@ -280,7 +277,7 @@ static enum MHD_Result s_serve (collector_http_t *self, struct MHD_Connection *c
     json_t *rejected = json_array ();
     char reason [COLLECTOR_REASON_MAX] = "";
     bool batch = strcmp (request->route->call, "batch") == 0;
-    int rc = s_take_request (self, root, request->size, request->route->call,
+    int rc = s_take_request (self, root, collector_body_size (request->body), request->route->call,
                              ticket, rejected, reason);
     atomic_fetch_add (&self->counters->rejected, json_array_size (rejected));
     size_t accepted = collector_ticket_size (ticket);
@@ -305,14 +302,13 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
                                  const char *url, s_request_t *request)
 {
     char reason [COLLECTOR_REASON_MAX];
-    if (request->discarded) {
-        snprintf (reason, sizeof reason, "request is %zu bytes, more than the limit of %zu",
-                  request->size + request->discarded, request->limit);
-        return s_refuse (self, connection, url, MHD_HTTP_CONTENT_TOO_LARGE, reason, NULL);
-    }
+    const char *text;
+    size_t size;
+    int status = collector_body_get (request->body, &text, &size, reason, sizeof reason);
+    if (status)
+        return s_refuse (self, connection, url, (unsigned int) status, reason, NULL);
     char error [120] = "";
-    json_t *root = nd_json_parse (request->body ? request->body : "", request->size,
-                                  error, sizeof error);
+    json_t *root = nd_json_parse (text, size, error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
     //  the key in the body
     if (!request->authorized
@@ -337,26 +333,6 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
         result = s_serve (self, connection, url, request, root);
     json_decref (root);
     return result;
-}
-
-//  Keeps body bytes up to the limit; past it, only counts them.
-static void s_receive (s_request_t *request, const char *data, size_t size)
-{
-    if (request->discarded || request->size + size > request->limit) {
-        request->discarded += size;
-        zstr_free (&request->body);
-        return;
-    }
-    if (request->size + size > request->capacity) {
-        size_t capacity = request->capacity ? request->capacity : 4096;
-        while (capacity < request->size + size)
-            capacity *= 2;
-        request->capacity = capacity < request->limit ? capacity : request->limit;
-        request->body = (char *) realloc (request->body, request->capacity);
-        assert (request->body);
-    }
-    memcpy (request->body + request->size, data, size);
-    request->size += size;
 }
 
 static enum MHD_Result s_health (collector_http_t *self, struct MHD_Connection *connection,
@@ -434,7 +410,7 @@ static enum MHD_Result s_unsubscribe_begin (collector_http_t *self,
     s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
     request->route = &s_unsubscribe_route;
     request->authorized = true;
-    request->limit = UNSUBSCRIBE_BODY_MAX;
+    request->body = collector_body_new (UNSUBSCRIBE_BODY_MAX, NULL, NULL, 0);
     *con_cls = request;
     return MHD_YES;
 }
@@ -525,13 +501,14 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     }
     const char *encoding = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_ENCODING);
-    if (encoding && strcasecmp (encoding, "identity"))
-        return s_refuse (self, connection, url, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                         "compressed bodies are not accepted, send plain JSON", NULL);
+    char reason [COLLECTOR_REASON_MAX];
+    collector_body_t *body = collector_body_new (limit, encoding, reason, sizeof reason);
+    if (!body)
+        return s_refuse (self, connection, url, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, reason, NULL);
     s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
     request->route = route;
     request->authorized = authorized == 1;
-    request->limit = limit;
+    request->body = body;
     *con_cls = request;
     return MHD_YES;
 }
@@ -547,10 +524,10 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection,
     if (!request)
         return s_begin (self, connection, url, method, con_cls);
     if (*upload_data_size) {
-        s_receive (request, upload_data, *upload_data_size);
+        collector_body_add (request->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         //  A client that keeps sending far past the limit is hung up on
-        return request->discarded > DISCARD_FACTOR * request->limit ? MHD_NO : MHD_YES;
+        return collector_body_hopeless (request->body, DISCARD_FACTOR) ? MHD_NO : MHD_YES;
     }
     if (request->route == &s_unsubscribe_route)
         return s_unsubscribe_finish (self, connection, url);
@@ -563,7 +540,7 @@ static void s_completed (void *cls, struct MHD_Connection *connection, void **co
     (void) cls, (void) connection, (void) toe;
     s_request_t *request = (s_request_t *) *con_cls;
     if (request) {
-        free (request->body);
+        collector_body_destroy (&request->body);
         free (request);
         *con_cls = NULL;
     }

@@ -77,11 +77,12 @@ typedef struct _mail_composer_t mail_composer_t;
     logging the reason.                                                   */
 mail_composer_t *mail_composer_new (nd_stage_t *stage);
 void mail_composer_destroy (mail_composer_t **self_p);
-/*  The complete message for a send order, into message. Thread-safe.
+/*  The complete message for a send order, into message, dated when (the
+    stage's clock when it was due: event time in a replay). Thread-safe.
     Returns 0, or -1 with reason: the order can never be sent as it is
     (no template, an address nudge will not send to).                   */
-int mail_composer_build (mail_composer_t *self, const json_t *order, mail_text_t *message,
-                         char *reason, size_t reason_size);
+int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
+                         mail_text_t *message, char *reason, size_t reason_size);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
 

@@ -263,10 +263,10 @@ static void s_unsubscribe_headers (mail_composer_t *self, mail_text_t *message,
 }
 
 static void s_headers (mail_composer_t *self, mail_text_t *message, const json_t *order,
-                       const char *subject, const char *token, const char *hash)
+                       int64_t when, const char *subject, const char *token, const char *hash)
 {
     char date [64];
-    time_t now = time (NULL);
+    time_t now = (time_t) (when / 1000);
     struct tm utc;
     gmtime_r (&now, &utc);
     strftime (date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &utc);
@@ -329,8 +329,8 @@ static json_t *s_data (mail_composer_t *self, const json_t *order, const char *t
     return data;
 }
 
-int mail_composer_build (mail_composer_t *self, const json_t *order, mail_text_t *message,
-                         char *reason, size_t reason_size)
+int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
+                         mail_text_t *message, char *reason, size_t reason_size)
 {
     const char *to = json_string_value (json_object_get (order, "to"));
     const char *id = json_string_value (json_object_get (order, "template"));
@@ -366,7 +366,7 @@ int mail_composer_build (mail_composer_t *self, const json_t *order, mail_text_t
     char *html = text && html_template ? s_render (html_template, data, reason, reason_size) : NULL;
     int rc = subject && text && (html || !html_template) ? 0 : -1;
     if (rc == 0) {
-        s_headers (self, message, order, subject, signed_link ? token : NULL, hash);
+        s_headers (self, message, order, when, subject, signed_link ? token : NULL, hash);
         s_body (message, text, html, hash);
         if (self->dkim && mail_dkim_sign (self->dkim, message)) {
             snprintf (reason, reason_size, "DKIM signing failed");

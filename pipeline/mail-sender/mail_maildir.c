@@ -83,7 +83,7 @@ static void s_deliver_one (mail_maildir_t *self, nd_send_job_t *job)
 {
     nd_send_result_t *result = &job->result;
     mail_text_t message = { 0 };
-    if (mail_composer_build (self->composer, job->order, &message, result->reason,
+    if (mail_composer_build (self->composer, job->order, job->time, &message, result->reason,
                              sizeof result->reason)) {
         result->outcome = ND_SEND_PERMANENT;
         mail_text_free (&message);

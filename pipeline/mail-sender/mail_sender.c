@@ -68,8 +68,10 @@ typedef struct {
 
 //  Before every try: a person who unsubscribed or an address that
 //  bounced since the order was queued is not mailed.
-static int s_check (void *arg, MDB_txn *txn, const json_t *order, nd_send_result_t *result)
+static int s_check (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
+                    nd_send_result_t *result)
 {
+    (void) now;
     mail_sender_t *self = (mail_sender_t *) arg;
     int rc = mail_suppress_check (self->suppress, txn,
                                   json_string_value (json_object_get (order, "user")),
@@ -190,6 +192,11 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
 
 /* ------------------------------------------------------------- the loop */
 
+static bool s_busy (void *self_)
+{
+    return nd_sender_busy (((mail_sender_t *) self_)->sender);
+}
+
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
@@ -240,6 +247,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .busy = s_busy,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,

@@ -314,7 +314,7 @@ static size_t s_add_messages (mail_smtp_t *self, smtp_session_t session, nd_send
     for (size_t i = 0; i < count; i++) {
         messages [i] = NULL;
         nd_send_result_t *result = &jobs [i].result;
-        if (mail_composer_build (self->composer, jobs [i].order, &texts [i], result->reason,
+        if (mail_composer_build (self->composer, jobs [i].order, jobs [i].time, &texts [i], result->reason,
                                  sizeof result->reason)) {
             result->outcome = ND_SEND_PERMANENT;
             result->extra = json_pack ("{s:b}", "suppressed",

@@ -5,6 +5,8 @@
     push_vapid    RFC 8292 VAPID: the application server's key and JWTs
     push_service  the provider the outbox calls: a batch of send orders
                   becomes concurrent HTTP requests to the push services
+    push_spool    the provider when "spool" is set (a dry run): each
+                  notification, rendered, becomes a JSON file instead
 
     Threads: push_service_deliver runs on the outbox's worker threads;
     everything it reads was built at setup and is read-only since, except
@@ -94,7 +96,6 @@ typedef struct {
     nd_http_t *http;            //  taken
     int64_t ttl_ms;             //  the longest a push service keeps a message
     const char *urgency;        //  default Urgency
-    bool event_time;            //  the stage runs on event time: not_after is not wall time
     bool allow_http;            //  endpoints may be http:// (tests, local mocks)
     const char **hosts;         //  allowed push service hosts ("*.example" suffixes);
                                 //  NULL-terminated, taken; NULL: any
@@ -108,6 +109,20 @@ extern const nd_send_provider_t push_service_provider;
 /*  The subscription of a send order: "to" or, once the push-sender has
     moved it there, "subscription".                                      */
 const json_t *push_subscription (const json_t *order);
+/*  The notification an order shows: {title, body, url, tag, key, journey,
+    step, variant}, rendered from its template; NULL with a reason.      */
+json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reason, size_t size);
 void push_service_test (bool verbose);
+
+/* --------------------------------------------------------------- spool */
+
+typedef struct _push_spool_t push_spool_t;
+/*  Takes templates. Makes dir (0700); NULL with a reason if it cannot.  */
+push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, char *reason,
+                              size_t size);
+void push_spool_destroy (push_spool_t **self_p);
+/*  The outbox's provider in a dry run; its self is a push_spool_t.      */
+extern const nd_send_provider_t push_spool_provider;
+void push_spool_test (bool verbose);
 
 #endif

@@ -36,7 +36,12 @@
         [conf/templates], locale [en], hosts [the known push services],
         allow-http [no], timeout [30s], per-host [8], and the outbox's
         retry-base, retry-cap, lifetime, rate, max-inflight, batch,
-        connections, keep (nd_sender.h). See push-sender(1).         */
+        connections, keep (nd_sender.h). See push-sender(1).
+
+        With spool = DIR (a dry run: nd-backtest, trying a journey by
+        hand), each notification is rendered as above and written to DIR
+        as one JSON file (push_spool.c) instead; no VAPID key is needed
+        and nothing leaves the host.                                  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +138,6 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
     if (per_host < 1 || per_host > 256)
         return nd_stage_config_error (stage, "per-host", "between 1 and 256");
     conf->allow_http = streq (allow_http, "yes");
-    conf->event_time = nd_clock_is_event (nd_stage_clock (stage));
     conf->hosts = streq (hosts, "*") ? NULL : s_hosts (hosts);
     char reason [300];
     conf->templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
@@ -163,8 +167,10 @@ static const char *s_endpoint (const json_t *order)
 }
 
 //  A subscription found gone is not tried again for another order.
-static int s_check (void *arg, MDB_txn *txn, const json_t *order, nd_send_result_t *result)
+static int s_check (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
+                    nd_send_result_t *result)
 {
+    (void) now;
     push_sender_t *self = (push_sender_t *) arg;
     const char *endpoint = s_endpoint (order);
     if (!endpoint)
@@ -200,12 +206,35 @@ static int s_settled (void *arg, MDB_txn *txn, const json_t *order, const nd_sen
 
 /* ------------------------------------------------------------- stage -- */
 
-static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+//  The dry run: templates and a directory; no key, nothing leaves the host.
+//  The Web Push options stay accepted, unused, so turning spool on or off
+//  is one line in the pipeline file.
+static int s_spool (nd_stage_t *stage, const char *dir, const nd_send_provider_t **provider,
+                    void **provider_self)
+{
+    const char *unused [] = { "vapid-key", "vapid-subject", "vapid-expiry", "ttl", "urgency",
+                              "hosts", "allow-http", "timeout", "per-host", NULL };
+    for (size_t i = 0; unused [i]; i++)
+        nd_stage_option (stage, unused [i], NULL);
+    char reason [300];
+    nd_templates_t *templates = nd_templates_new (nd_stage_option (stage, "templates",
+        "conf/templates"), "push", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
+    if (!templates)
+        return nd_stage_config_error (stage, "templates", reason);
+    push_spool_t *spool = push_spool_new (templates, dir, reason, sizeof reason);
+    if (!spool)
+        return nd_stage_config_error (stage, "spool", reason);
+    nd_log ("spool set: notifications go to %s, not to push services", dir);
+    *provider = &push_spool_provider;
+    *provider_self = spool;
+    return 0;
+}
+
+static int s_webpush (nd_stage_t *stage, push_sender_t *self,
+                      const nd_send_provider_t **provider, void **provider_self)
 {
     push_service_conf_t conf = { 0 };
-    push_sender_t *self = (push_sender_t *) calloc (1, sizeof *self);
-    self->stage = stage;
-    int rc = s_service_conf (stage, &conf) || nd_db_open (txn, "push.dead", &self->dead) ? -1 : 0;
+    int rc = s_service_conf (stage, &conf);
     if (rc == 0) {
         snprintf (self->public_key, sizeof self->public_key, "%s", push_vapid_public (conf.vapid));
         nd_log ("VAPID public key (the page's applicationServerKey): %s", self->public_key);
@@ -216,9 +245,27 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     push_vapid_destroy (&conf.vapid);
     nd_http_destroy (&conf.http);
     free (conf.hosts);
-    nd_send_hooks_t hooks = { s_check, s_settled, self };
-    if (service)
-        self->sender = nd_sender_new (stage, txn, &push_service_provider, service, &hooks);
+    *provider = &push_service_provider;
+    *provider_self = service;
+    return service ? 0 : -1;
+}
+
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+{
+    push_sender_t *self = (push_sender_t *) calloc (1, sizeof *self);
+    self->stage = stage;
+    const char *spool = nd_stage_option (stage, "spool", NULL);
+    const nd_send_provider_t *provider = NULL;
+    void *provider_self = NULL;
+    int rc = spool ? s_spool (stage, spool, &provider, &provider_self)
+                   : s_webpush (stage, self, &provider, &provider_self);
+    if (rc == 0 && nd_db_open (txn, "push.dead", &self->dead) == 0) {
+        nd_send_hooks_t hooks = { s_check, s_settled, self };
+        self->sender = nd_sender_new (stage, txn, provider, provider_self, &hooks);
+    }
+    else
+    if (provider && provider->destroy)
+        provider->destroy (&provider_self);
     if (!self->sender) {
         free (self);
         return -1;
@@ -241,6 +288,11 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         return -1;
     }
     return nd_sender_apply (self->sender, txn, msg);
+}
+
+static bool s_busy (void *self_)
+{
+    return nd_sender_busy (((push_sender_t *) self_)->sender);
 }
 
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
@@ -295,6 +347,7 @@ static int s_parse_arg (const char *arg, void *args)
     push_ece_test (true);
     push_vapid_test (true);
     push_service_test (true);
+    push_spool_test (true);
     nd_http_test (true);
     nd_templates_test (true);
     exit (0);
@@ -310,6 +363,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .busy = s_busy,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,

@@ -116,21 +116,21 @@ static void s_fail (nd_send_job_t *job, const char *topic, const char *reason)
 
 /* ----------------------------------------------------------- payload -- */
 
-static json_t *s_payload (push_service_t *self, const json_t *order, char *reason, size_t size)
+json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reason, size_t size)
 {
     static const char *const required [] = { "title", "body", NULL };
     static const char *const parts [] = { "title", "body", "url", NULL };
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *wanted = json_string_value (json_object_get (order, "locale"));
     char locale [64];
-    if (nd_templates_locale (self->conf.templates, id, wanted, required, locale, sizeof locale)) {
+    if (nd_templates_locale (templates, id, wanted, required, locale, sizeof locale)) {
         snprintf (reason, size, "no push template \"%.120s\" (title and body)", id ? id : "");
         return NULL;
     }
     const json_t *data = json_object_get (order, "data");
     json_t *payload = json_object ();
     for (size_t i = 0; parts [i]; i++) {
-        char *text = nd_templates_render (self->conf.templates, id, locale, parts [i], data,
+        char *text = nd_templates_render (templates, id, locale, parts [i], data,
                                           reason, size);
         if (!text && *reason) {
             json_decref (payload);
@@ -153,13 +153,14 @@ static json_t *s_payload (push_service_t *self, const json_t *order, char *reaso
 
 /* ----------------------------------------------------------- request -- */
 
-//  TTL: the service's keeping time, never past the order's not_after.
-static int64_t s_ttl (push_service_t *self, const json_t *order)
+//  TTL: the service's keeping time, never past the order's not_after,
+//  counted from the stage's clock when the push was due (now).
+static int64_t s_ttl (push_service_t *self, const json_t *order, int64_t now)
 {
     int64_t ttl = self->conf.ttl_ms / 1000, not_after;
     const char *limit = json_string_value (json_object_get (order, "not_after"));
-    if (!self->conf.event_time && limit && nd_time_parse (limit, &not_after) == 0) {
-        int64_t left = (not_after - nd_wall_ms ()) / 1000;
+    if (limit && nd_time_parse (limit, &not_after) == 0) {
+        int64_t left = (not_after - now) / 1000;
         ttl = left < 0 ? 0 : left < ttl ? left : ttl;
     }
     return ttl;
@@ -208,7 +209,7 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
                                "(option hosts)");
         return -1;
     }
-    json_t *payload = s_payload (self, job->order, reason, sizeof reason);
+    json_t *payload = push_payload (self->conf.templates, job->order, reason, sizeof reason);
     char *plain = payload ? json_dumps (payload, JSON_COMPACT) : NULL;
     json_decref (payload);
     int size = plain ? push_ece_encrypt (self->ece, ua_public, auth,
@@ -219,12 +220,14 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
         s_fail (job, strstr (reason, "p256dh") ? "unreachable" : "failed", reason);
         return -1;
     }
+    //  The JWT's expiry is checked by the push service against its own
+    //  clock: wall time even in a replay
     if (push_vapid_authorization (self->conf.vapid, endpoint, nd_wall_ms (),
                                   message->authorization, sizeof message->authorization)) {
         s_fail (job, "failed", "cannot sign the VAPID token for this endpoint");
         return -1;
     }
-    snprintf (message->ttl, sizeof message->ttl, "TTL: %lld", (long long) s_ttl (self, job->order));
+    snprintf (message->ttl, sizeof message->ttl, "TTL: %lld", (long long) s_ttl (self, job->order, job->time));
     snprintf (message->urgency, sizeof message->urgency, "Urgency: %s", s_urgency (self, job->order));
     char topic [40];
     s_topic (job->order, topic, sizeof topic);
@@ -341,11 +344,14 @@ void push_service_test (bool verbose)
     s_topic (order, topic, sizeof topic);
     assert (streq (topic, "abandoned-cartber"));
     assert (streq (s_urgency (service, order), "normal"));
-    assert (s_ttl (service, order) == 0);               //  not_after has passed
+    assert (s_ttl (service, order, nd_wall_ms ()) == 0);        //  not_after has passed
+    int64_t before;
+    nd_time_parse ("1999-12-31T23:00:00Z", &before);
+    assert (s_ttl (service, order, before) == 3600);            //  an hour before it
     json_object_set_new (order, "urgency", json_string ("high"));
     json_object_del (order, "not_after");
-    assert (streq (s_urgency (service, order), "high") && s_ttl (service, order) == 86400);
-    nd_send_job_t job = { order, "k", 1, { ND_SEND_RETRY, "", "not attempted", 0, NULL } };
+    assert (streq (s_urgency (service, order), "high") && s_ttl (service, order, before) == 86400);
+    nd_send_job_t job = { order, "k", 1, { ND_SEND_RETRY, "", "not attempted", 0, NULL }, 0 };
     nd_http_request_t request = { .url = "https://fcm.googleapis.com/fcm/send/secret-token",
                                   .status = 410 };
     s_outcome (&request, &job);

@@ -48,7 +48,9 @@ int nd_size_parse (const char *text, uint64_t *bytes);
 
 /*  "now" for a stage. In wall mode it is the system clock. In event mode it
     only moves forward, driven by event timestamps and tick messages, so a
-    replay or a test that spans 90 days runs in milliseconds, deterministically. */
+    replay or a test that spans 90 days runs in milliseconds, deterministically.
+    A stage's event clock is the low watermark of its time inputs
+    ("clock-inputs"; see nd_inputs.c), never the latest time on any input. */
 typedef struct _nd_clock_t nd_clock_t;
 nd_clock_t *nd_clock_new (bool event_time);
 void nd_clock_destroy (nd_clock_t **self_p);
@@ -137,6 +139,12 @@ typedef struct {
         Called in a write txn after each batch and, in wall mode, every
         timer_interval. May be NULL.                                      */
     int (*timers) (nd_stage_t *stage, void *self, MDB_txn *txn, int64_t now);
+
+    /*  Event time only: true while the stage has work due at the current
+        time that is not done yet (a sender's orders out with its workers).
+        The runtime then applies nothing that would move the clock, so it
+        waits for the work as the wall clock would. May be NULL.          */
+    bool (*busy) (void *self);
 
     /*  A source of input other than links (the collector's HTTP server and
         stdin). source_fd: a file descriptor the loop polls (or -1).

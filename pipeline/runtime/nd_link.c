@@ -425,6 +425,7 @@ struct _nd_inlink_t {
     bool dead;                  //  the upstream ended the session (a key it
                                 //  does not trust): connect again
     bool told;                  //  and that was logged
+    bool holding;               //  the last message is held back, unapplied
     uint64_t received;
     uint64_t gaps;
     uint64_t duplicates;
@@ -639,8 +640,28 @@ void nd_inlink_committed (nd_inlink_t *self)
     }
 }
 
+//  The stage keeps the message just received for later (event time has
+//  not reached it): its position stays before it, so a commit meanwhile
+//  does not count it as applied, and nothing more is read until release.
+void nd_inlink_hold (nd_inlink_t *self)
+{
+    if (!self->holding && self->position > self->committed) {
+        self->position--;
+        self->holding = true;
+    }
+}
+
+void nd_inlink_release (nd_inlink_t *self)
+{
+    if (self->holding) {
+        self->position++;
+        self->holding = false;
+    }
+}
+
 void nd_inlink_aborted (nd_inlink_t *self)
 {
+    self->holding = false;
     //  The messages read since the last commit are gone from the socket:
     //  ask the sender to resend from what is really committed.
     self->position = self->committed;
@@ -651,8 +672,10 @@ void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
 {
     //  Quiet for a second: the sender may have restarted and forgotten us,
     //  or messages may have been lost with a broken connection. A HELLO
-    //  from the committed position costs nothing when all is well.
-    if (mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000) {
+    //  from the committed position costs nothing when all is well. Not
+    //  while a message is held: we are quiet on purpose, and a HELLO
+    //  would have the sender pour its window again into our socket.
+    if (!self->holding && mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000) {
         if (self->dead)
             s_connect (self);
         s_credit (self, "HELLO", self->committed);

@@ -81,8 +81,37 @@ uint64_t nd_inlink_position (nd_inlink_t *self);
 bool nd_inlink_dirty (nd_inlink_t *self);
 void nd_inlink_committed (nd_inlink_t *self);
 void nd_inlink_aborted (nd_inlink_t *self);
+/*  Holds back the message just received (it stays unapplied and is not
+    acknowledged); release takes it up again. Read nothing in between.   */
+void nd_inlink_hold (nd_inlink_t *self);
+void nd_inlink_release (nd_inlink_t *self);
 void nd_inlink_heartbeat (nd_inlink_t *self, int64_t wall_now);
 void nd_inlink_stats (nd_inlink_t *self, json_t *stats);
+
+/*  nd_inputs - a stage's input links, read in event-time order (the low
+    watermark of its time inputs; see nd_inputs.c).                      */
+typedef struct _nd_inputs_t nd_inputs_t;
+typedef struct {
+    nd_msg_t msg;               //  msg.body is the caller's; NULL: unreadable
+    int64_t clock;              //  event time: move the clock here first (0: stay)
+    bool keeps_time;            //  from a time input
+    const char *error;          //  why the body is unreadable
+} nd_input_msg_t;
+nd_inputs_t *nd_inputs_new (bool event_time);
+void nd_inputs_destroy (nd_inputs_t **self_p);
+/*  Takes the link. keeps_time: a time input. 0, or -1 when full.        */
+int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time);
+size_t nd_inputs_count (nd_inputs_t *self);
+nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
+bool nd_inputs_keeps_time (nd_inputs_t *self, size_t index);
+/*  The next message to apply: 1 and *msg, or 0 when none may go now. now
+    is the stage's clock; busy: it must not move now.                    */
+int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg);
+/*  The socket to poll for input index, or NULL when it has nothing to wait for. */
+void *nd_inputs_socket (nd_inputs_t *self, size_t index);
+/*  After a failed commit: unapplied heads dropped, links resumed from
+    what is committed.                                                   */
+void nd_inputs_aborted (nd_inputs_t *self);
 
 #define ND_LINK_WINDOW 20000        /* messages in flight per consumer */
 #define ND_BATCH_MAX 4000           /* input messages per transaction */

@@ -46,6 +46,7 @@ typedef struct _s_item_t {
     json_t *order;
     int attempt;
     nd_send_result_t result;
+    int64_t time;               //  the clock when this try was due
     struct _s_item_t *next;
 } s_item_t;
 
@@ -63,6 +64,7 @@ struct _nd_sender_t {
     MDB_dbi orders, states, due, sending, settled, counts;
     int64_t retry_base, retry_cap, lifetime, keep;
     double rate;
+    bool event_time;            //  the rate limit counts event time, here
     size_t max_inflight, batch, connections;
     //  The loop's thread only
     size_t inflight;            //  marked and not yet settled in a commit
@@ -75,7 +77,8 @@ struct _nd_sender_t {
     s_list_t results;
     bool stopping;
     double tokens;              //  the rate limit's bucket
-    int64_t refilled;           //  monotonic ms of its last refill
+    int64_t refilled;           //  monotonic ms of its last refill (event
+                                //  time: the due time it was last taken at)
     pthread_t *workers;
     size_t started;
 };
@@ -332,7 +335,29 @@ static json_t *s_order_load (nd_sender_t *self, MDB_txn *txn, const char *order_
     return nd_db_get_json (txn, self->orders, &key, &order) == 0 ? order : NULL;
 }
 
-//  Moves one due order to sending, or settles it if the stage says so.
+//  Event time: the wait until the rate limit lets one more go at time
+//  `when`, 0 if it does now (and takes it).
+static int64_t s_event_rate_wait (nd_sender_t *self, int64_t when)
+{
+    if (self->rate <= 0)
+        return 0;
+    double burst = self->rate < 1 ? 1 : self->rate;
+    if (when > self->refilled) {
+        self->tokens += (double) (when - self->refilled) * self->rate / 1000.0;
+        self->refilled = when;
+    }
+    if (self->tokens > burst)
+        self->tokens = burst;
+    if (self->tokens >= 1) {
+        self->tokens -= 1;
+        return 0;
+    }
+    return (int64_t) ceil ((1 - self->tokens) * 1000.0 / self->rate);
+}
+
+//  Moves one due order to sending, or settles it if the stage says so;
+//  now is when the try is due. In event time the rate limit is kept
+//  here: an order it holds back is due again when it would have gone.
 static int s_mark (nd_sender_t *self, MDB_txn *txn, const char *order_key, int64_t now)
 {
     s_state_t state;
@@ -340,9 +365,7 @@ static int s_mark (nd_sender_t *self, MDB_txn *txn, const char *order_key, int64
     if (s_state_get (self, txn, order_key, &state) || !(order = s_order_load (self, txn, order_key)))
         return -1;
     nd_send_result_t result = { ND_SEND_PERMANENT, "", "", 0, NULL };
-    int rc = state.attempts > 0 ? s_count (self, txn, "retrying", -1) : 0;
-    int verdict = rc == 0 && self->hooks.check
-                ? self->hooks.check (self->hooks.arg, txn, order, &result) : 0;
+    int verdict = self->hooks.check ? self->hooks.check (self->hooks.arg, txn, order, now, &result) : 0;
     //  Past its end (the stage was down, or "not_after" passed): a retry
     //  now settles it as failed. At the very end it still gets its try.
     if (verdict == 0 && now > s_expiry (self, order, &state)) {
@@ -350,10 +373,13 @@ static int s_mark (nd_sender_t *self, MDB_txn *txn, const char *order_key, int64
         result = (nd_send_result_t) { ND_SEND_RETRY, "", "too late: lifetime or not_after passed",
                                       0, NULL };
     }
-    if (rc || verdict < 0)
-        rc = -1;
-    else
-    if (verdict == 1)
+    int64_t wait = verdict == 0 && self->event_time ? s_event_rate_wait (self, now) : 0;
+    if (wait) {
+        json_decref (order);
+        return s_schedule (self, txn, order_key, &state, now + wait);
+    }
+    int rc = verdict < 0 || (state.attempts > 0 && s_count (self, txn, "retrying", -1)) ? -1 : 0;
+    if (rc == 0 && verdict == 1)
         rc = s_outcome (self, txn, order_key, order, &state, &result);
     json_decref (result.extra);
     if (rc || verdict == 1) {
@@ -367,14 +393,16 @@ static int s_mark (nd_sender_t *self, MDB_txn *txn, const char *order_key, int64
     s_item_t *item = (s_item_t *) calloc (1, sizeof *item);
     assert (item);
     *item = (s_item_t) { strdup (order_key), order, (int) state.attempts,
-                         { ND_SEND_RETRY, "", "not attempted", 0, NULL }, NULL };
+                         { ND_SEND_RETRY, "", "not attempted", 0, NULL }, now, NULL };
     s_list_push (&self->marked, item);
     self->inflight++;
     return s_state_put (self, txn, order_key, &state)
         || nd_db_put_raw (txn, self->sending, &key, "", 0) ? -1 : 0;
 }
 
-//  Marks due orders sending while the workers have room.
+//  Marks due orders sending while the workers have room. In event time
+//  each is judged at its own due time, as the live loop would have been
+//  at that moment.
 static int s_dispatch (nd_sender_t *self, MDB_txn *txn, int64_t now)
 {
     MDB_cursor *cursor;
@@ -384,7 +412,8 @@ static int s_dispatch (nd_sender_t *self, MDB_txn *txn, int64_t now)
             return nd_db_error (rc, "sender due");
         MDB_val k, v;
         rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
-        if (rc == MDB_NOTFOUND || (rc == 0 && nd_key_get_i64 (&k, 0) > now)) {
+        int64_t due = rc == 0 ? nd_key_get_i64 (&k, 0) : 0;
+        if (rc == MDB_NOTFOUND || (rc == 0 && due > now)) {
             mdb_cursor_close (cursor);
             return 0;
         }
@@ -394,7 +423,7 @@ static int s_dispatch (nd_sender_t *self, MDB_txn *txn, int64_t now)
         rc = rc ? nd_db_error (rc, "sender due") : mdb_cursor_del (cursor, 0);
         mdb_cursor_close (cursor);
         if (rc == 0)
-            rc = s_mark (self, txn, order_key, now);
+            rc = s_mark (self, txn, order_key, self->event_time ? due : now);
     }
     return rc ? -1 : 0;
 }
@@ -433,8 +462,8 @@ static int s_prune (nd_sender_t *self, MDB_txn *txn, int64_t now)
 //  How many orders the rate limit lets go now (SIZE_MAX: no limit).
 static size_t s_allowance (nd_sender_t *self, int64_t *wait_ms)
 {
-    if (self->rate <= 0)
-        return SIZE_MAX;
+    if (self->rate <= 0 || self->event_time)
+        return SIZE_MAX;        //  event time: s_dispatch keeps the rate
     int64_t now = zclock_mono ();
     double burst = self->rate < 1 ? 1 : self->rate;
     self->tokens += (double) (now - self->refilled) * self->rate / 1000.0;
@@ -475,7 +504,7 @@ static size_t s_take (nd_sender_t *self, s_item_t **items)
             s_wait (self, wait_ms);
         while (count < allowed && count < self->batch && self->work.head)
             items [count++] = s_list_pop (&self->work);
-        if (self->rate > 0)
+        if (self->rate > 0 && !self->event_time)
             self->tokens -= (double) count;
     }
     pthread_mutex_unlock (&self->lock);
@@ -504,7 +533,7 @@ static void *s_worker (void *arg)
     while ((count = s_take (self, items))) {
         for (size_t i = 0; i < count; i++)
             jobs [i] = (nd_send_job_t) { items [i]->order, items [i]->key, items [i]->attempt,
-                                         items [i]->result };
+                                         items [i]->result, items [i]->time };
         self->provider->deliver (self->provider_self, jobs, count);
         pthread_mutex_lock (&self->lock);
         for (size_t i = 0; i < count; i++) {
@@ -608,7 +637,8 @@ nd_sender_t *nd_sender_new (nd_stage_t *stage, MDB_txn *txn,
         nd_sender_destroy (&self);
         return NULL;
     }
-    self->refilled = zclock_mono ();
+    self->event_time = nd_clock_is_event (nd_stage_clock (stage));
+    self->refilled = self->event_time ? nd_stage_now (stage) : zclock_mono ();
     //  What is due now goes out as soon as the loop runs, even in event
     //  time where no timer fires until the clock moves
     nd_stage_wake (stage);
@@ -703,6 +733,11 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg)
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now)
 {
     return s_dispatch (self, txn, now) || s_prune (self, txn, now) ? -1 : 0;
+}
+
+bool nd_sender_busy (nd_sender_t *self)
+{
+    return self->inflight > 0;
 }
 
 int nd_sender_drain (nd_sender_t *self, MDB_txn *txn)

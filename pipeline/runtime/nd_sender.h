@@ -19,6 +19,14 @@
         path (source_drain) and is applied in the next transaction;
       - on start, every order still marked "sending" goes back to due.
 
+    In event time (a replay, a backtest) the outbox is a faithful
+    simulation of live sending: each due order is judged at its own due
+    time (lifetime, not_after), the rate limit counts event time and
+    pushes what it holds back to the moment it would have let it go, and
+    the stage takes no input that would move its clock while an order is
+    out with a worker (nd_sender_busy), so the clock does not run past work
+    not yet done.
+
     So after kill -9 the only orders that can reach a person twice are the
     ones in flight at the kill whose provider had accepted them but whose
     result was not yet committed: at most max-inflight (default 100), in
@@ -95,6 +103,9 @@ typedef struct {
     const char *key;            //  its idempotency key
     int attempt;                //  1 on the first try
     nd_send_result_t result;    //  the provider fills this in
+    int64_t time;               //  the stage's clock when the try was due:
+                                //  what a message says its time is (a
+                                //  mail's Date, a push's TTL left)
 } nd_send_job_t;
 
 /*  A channel provider: one of these per file (smtp, maildir, twilio ...). */
@@ -111,9 +122,12 @@ typedef struct {
 
 /*  The stage's say, both optional, both inside the loop's transaction.   */
 typedef struct {
-    /*  Before each try: 0 to deliver, 1 to settle now with *result (e.g. an
-        address suppressed since the order was queued), -1 on error.      */
-    int (*check) (void *arg, MDB_txn *txn, const json_t *order, nd_send_result_t *result);
+    /*  Before each try, due at time now (the stage's clock; in event time
+        the try's own due time): 0 to deliver, 1 to settle now with *result
+        (e.g. an address suppressed since the order was queued), -1 on
+        error.                                                            */
+    int (*check) (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
+                  nd_send_result_t *result);
     /*  When an order settles (delivered, failed or permanent), before its
         feedback is emitted: record a bounce, add fields to feedback.
         -1 on error.                                                      */
@@ -145,6 +159,9 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg);
 int nd_sender_queue (nd_sender_t *self, MDB_txn *txn, const json_t *order);
 /*  Marks due orders sending, up to max-inflight; prunes old settled keys. */
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now);
+/*  Event time: true while orders are out with the workers (the stage's
+    "busy": the runtime moves its clock no further meanwhile).           */
+bool nd_sender_busy (nd_sender_t *self);
 /*  Applies the results the workers have returned, then dispatches more.  */
 int nd_sender_drain (nd_sender_t *self, MDB_txn *txn);
 /*  After the loop's commit: rc 0 hands the orders marked in it to the

@@ -40,8 +40,7 @@ struct _nd_stage_t {
     MDB_env *env;
     MDB_dbi meta;
     nd_outbox_t *outbox;
-    nd_inlink_t *inputs [MAX_INPUTS];
-    size_t input_count;
+    nd_inputs_t *inputs;        //  the upstream links, read in event-time order
     zsock_t *pub;
     zsock_t *control;
     int wake [2];
@@ -246,9 +245,35 @@ static zlist_t *s_input_names (nd_stage_t *stage)
     return names;
 }
 
+//  The inputs whose time drives the clock: "clock-inputs", by default the
+//  first input. The rest (feedback, side inputs) follow the clock.
+static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time)
+{
+    const char *first = (const char *) zlist_first (names);
+    char *list = strdup (nd_config_get (stage->config, "clock-inputs", first ? first : "")), *save = NULL;
+    int rc = 0;
+    for (char *name = strtok_r (list, ", ", &save); rc == 0 && name; name = strtok_r (NULL, ", ", &save)) {
+        size_t index = 0;
+        const char *up = (const char *) zlist_first (names);
+        while (up && !streq (up, name)) {
+            up = (const char *) zlist_next (names);
+            index++;
+        }
+        if (up)
+            keeps_time [index] = true;
+        else
+            rc = nd_config_error (stage->config, "clock-inputs", "names a stage that is not an input");
+    }
+    free (list);
+    return rc;
+}
+
 static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positions)
 {
     const char *topics = nd_config_get (stage->config, "topics", "");
+    bool keeps_time [MAX_INPUTS] = { false };
+    if (s_clock_inputs (stage, names, keeps_time))
+        return -1;
     size_t index = 0;
     for (const char *up = (const char *) zlist_first (names); up;
          up = (const char *) zlist_next (names), index++) {
@@ -259,12 +284,11 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
         if (curve < 0)
             return -1;
         char *endpoint = nd_config_endpoint (stage->config, up, "out");
-        stage->inputs [index] = nd_inlink_new (up, endpoint, stage->name, positions [index], topics,
-                                               stage->curve, curve ? server_key : NULL);
+        nd_inlink_t *link = nd_inlink_new (up, endpoint, stage->name, positions [index], topics,
+                                           stage->curve, curve ? server_key : NULL);
         zstr_free (&endpoint);
-        if (!stage->inputs [index])
+        if (!link || nd_inputs_add (stage->inputs, link, keeps_time [index]))
             return -1;
-        stage->input_count++;
     }
     return 0;
 }
@@ -295,6 +319,7 @@ static int s_setup (nd_stage_t *stage)
     if (!streq (mode, "wall") && !streq (mode, "event"))
         return nd_config_error (stage->config, "clock", "must be wall or event");
     stage->clock = nd_clock_new (streq (mode, "event"));
+    stage->inputs = nd_inputs_new (streq (mode, "event"));
     //  Before setup, so threads a stage starts there can already wake us
     if (pipe2 (stage->wake, O_NONBLOCK | O_CLOEXEC)) {
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
@@ -340,9 +365,15 @@ static void s_run_timers (nd_stage_t *stage)
 
 //  Each tick time goes downstream once: two inputs may carry the same
 //  tick, and in a cycle (scheduler -> sender -> scheduler, for feedback)
-//  a tick passed on every time would go round for ever.
-static void s_forward_tick (nd_stage_t *stage, int64_t time)
+//  a tick passed on every time would go round for ever. In event time a
+//  tick says how far this stage's clock has got, so only a time input's
+//  tick is passed on, as the clock it brought us to.
+static void s_forward_tick (nd_stage_t *stage, const nd_input_msg_t *in)
 {
+    bool event = nd_clock_is_event (stage->clock);
+    if (event && !in->keeps_time)
+        return;
+    int64_t time = event ? nd_clock_now (stage->clock) : in->msg.time;
     if (time <= stage->tick_forwarded)
         return;
     stage->tick_forwarded = time;
@@ -354,55 +385,52 @@ static void s_forward_tick (nd_stage_t *stage, int64_t time)
     json_decref (body);
 }
 
-//  One message from an upstream journal: decode, move the clock, fire
-//  what became due, then let the stage apply it.
-static void s_apply_raw (nd_stage_t *stage, nd_inlink_t *link, nd_rawmsg_t *raw)
+//  One message from an upstream journal: move the clock where the inputs
+//  say, fire what became due, then let the stage apply it.
+static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
 {
-    char topic [256];
-    size_t size = zmq_msg_size (&raw->topic) < sizeof topic - 1
-                ? zmq_msg_size (&raw->topic) : sizeof topic - 1;
-    memcpy (topic, zmq_msg_data (&raw->topic), size);
-    topic [size] = 0;
-    char error [120] = "";
-    nd_msg_t msg = { nd_inlink_upstream (link), raw->seq, topic, NULL, 0 };
-    msg.body = nd_json_parse ((const char *) zmq_msg_data (&raw->body), zmq_msg_size (&raw->body),
-                              error, sizeof error);
-    if (!msg.body || !json_is_object (msg.body)) {
+    if (!in->msg.body) {
         char reason [200];
-        snprintf (reason, sizeof reason, "body is not a JSON object: %s", msg.body ? "" : error);
-        nd_stage_reject (stage, &msg, reason);
-        json_decref (msg.body);
+        snprintf (reason, sizeof reason, "body is not a JSON object: %s", in->error);
+        nd_stage_reject (stage, &in->msg, reason);
         return;
     }
-    const char *time = json_string_value (json_object_get (msg.body, "time"));
-    if (time)
-        nd_time_parse (time, &msg.time);
     int64_t before = nd_clock_now (stage->clock);
-    nd_clock_advance (stage->clock, msg.time);
+    nd_clock_advance (stage->clock, in->clock);
     if (nd_clock_is_event (stage->clock) && nd_clock_now (stage->clock) > before)
         s_run_timers (stage);
-    if (streq (topic, "tick"))
-        s_forward_tick (stage, msg.time);
+    if (streq (in->msg.topic, "tick"))
+        s_forward_tick (stage, in);
     else
-    if (stage->def->apply && stage->def->apply (stage, stage->self, stage->txn, &msg) == 0)
+    if (stage->def->apply && stage->def->apply (stage, stage->self, stage->txn, &in->msg) == 0)
         stage->applied++;
-    json_decref (msg.body);
+    json_decref (in->msg.body);
+}
+
+//  In event time a stage with work due now (a sender whose orders are
+//  out with its workers) takes nothing that would move its clock until
+//  that work is done: the clock waits for it, as the wall clock would
+//  barely have moved.
+static bool s_busy (nd_stage_t *stage)
+{
+    return nd_clock_is_event (stage->clock) && stage->def->busy && stage->self
+        && stage->def->busy (stage->self);
 }
 
 static void s_read_inputs (nd_stage_t *stage)
 {
-    for (size_t i = 0; i < stage->input_count; i++) {
-        nd_rawmsg_t raw;
-        for (int count = 0; count < ND_BATCH_MAX; count++) {
-            if (nd_inlink_recv (stage->inputs [i], &raw) != 1)
-                break;
-            if (s_begin (stage) == 0)
-                s_apply_raw (stage, stage->inputs [i], &raw);
-            nd_rawmsg_close (&raw);
-        }
-        if (nd_inlink_dirty (stage->inputs [i]))
-            s_begin (stage);
+    size_t budget = ND_BATCH_MAX * nd_inputs_count (stage->inputs);
+    nd_input_msg_t in;
+    while (budget-- > 0
+       &&  nd_inputs_next (stage->inputs, nd_clock_now (stage->clock), s_busy (stage), &in) == 1) {
+        if (s_begin (stage) == 0)
+            s_apply_input (stage, &in);
+        else
+            json_decref (in.msg.body);
     }
+    for (size_t i = 0; i < nd_inputs_count (stage->inputs); i++)
+        if (nd_inlink_dirty (nd_inputs_link (stage->inputs, i)))
+            s_begin (stage);
 }
 
 static void s_publish_all (nd_stage_t *stage, bool send)
@@ -427,13 +455,14 @@ static int s_commit (nd_stage_t *stage)
     if (!stage->txn)
         return 0;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < stage->input_count; i++)
-        if (nd_inlink_dirty (stage->inputs [i])) {
+    for (size_t i = 0; rc == 0 && i < nd_inputs_count (stage->inputs); i++) {
+        nd_inlink_t *link = nd_inputs_link (stage->inputs, i);
+        if (nd_inlink_dirty (link)) {
             nd_key_t key;
-            s_input_key (&key, nd_inlink_upstream (stage->inputs [i]));
-            rc = nd_db_put_u64 (stage->txn, stage->meta, &key,
-                                nd_inlink_position (stage->inputs [i]));
+            s_input_key (&key, nd_inlink_upstream (link));
+            rc = nd_db_put_u64 (stage->txn, stage->meta, &key, nd_inlink_position (link));
         }
+    }
     int64_t now = nd_clock_now (stage->clock);
     if (rc == 0 && nd_clock_is_event (stage->clock) && now != stage->clock_saved) {
         nd_key_t key;
@@ -453,14 +482,13 @@ static int s_commit (nd_stage_t *stage)
         stage->commits++;
         stage->clock_saved = now;
         nd_outbox_committed (stage->outbox);
-        for (size_t i = 0; i < stage->input_count; i++)
-            nd_inlink_committed (stage->inputs [i]);
+        for (size_t i = 0; i < nd_inputs_count (stage->inputs); i++)
+            nd_inlink_committed (nd_inputs_link (stage->inputs, i));
     }
     else {
         stage->failed_commits++;
         nd_outbox_aborted (stage->outbox);
-        for (size_t i = 0; i < stage->input_count; i++)
-            nd_inlink_aborted (stage->inputs [i]);
+        nd_inputs_aborted (stage->inputs);
     }
     s_publish_all (stage, rc == 0);
     if (stage->def->source_committed)
@@ -500,8 +528,8 @@ static void s_control (nd_stage_t *stage)
             "failed_commits", (json_int_t) stage->failed_commits);
         json_object_set_new (answer, "paused", json_boolean (stage->paused));
         json_t *inputs = json_object ();
-        for (size_t i = 0; i < stage->input_count; i++)
-            nd_inlink_stats (stage->inputs [i], inputs);
+        for (size_t i = 0; i < nd_inputs_count (stage->inputs); i++)
+            nd_inlink_stats (nd_inputs_link (stage->inputs, i), inputs);
         json_object_set_new (answer, "inputs", inputs);
         nd_outbox_stats (stage->outbox, answer);
         if (stage->def->stats)
@@ -537,8 +565,11 @@ static void s_loop (nd_stage_t *stage)
         items [count++] = (zmq_pollitem_t) { NULL, stage->wake [0], ZMQ_POLLIN, 0 };
         if (source_fd >= 0)
             items [count++] = (zmq_pollitem_t) { NULL, source_fd, ZMQ_POLLIN, 0 };
-        for (size_t i = 0; i < stage->input_count && !stage->paused; i++)
-            items [count++] = (zmq_pollitem_t) { nd_inlink_socket (stage->inputs [i]), 0, ZMQ_POLLIN, 0 };
+        for (size_t i = 0; i < nd_inputs_count (stage->inputs) && !stage->paused; i++) {
+            void *socket = nd_inputs_socket (stage->inputs, i);
+            if (socket)
+                items [count++] = (zmq_pollitem_t) { socket, 0, ZMQ_POLLIN, 0 };
+        }
         int64_t timeout = 1000;
         if (stage->def->timers && !nd_clock_is_event (stage->clock)) {
             int64_t until = stage->next_wall_timer - zclock_mono ();
@@ -569,15 +600,16 @@ static void s_loop (nd_stage_t *stage)
             zclock_sleep (500);     //  e.g. state full: back off, upstream holds the data
         nd_outbox_pump (stage->outbox);
         int64_t now = zclock_mono ();
-        for (size_t i = 0; i < stage->input_count && !stage->paused; i++)
-            nd_inlink_heartbeat (stage->inputs [i], now);
+        for (size_t i = 0; i < nd_inputs_count (stage->inputs) && !stage->paused; i++)
+            nd_inlink_heartbeat (nd_inputs_link (stage->inputs, i), now);
     }
 }
 
 static void s_notify_ready (nd_stage_t *stage)
 {
+    size_t count = nd_inputs_count (stage->inputs);
     nd_log ("ready (%s clock, %zu input%s)", nd_clock_is_event (stage->clock) ? "event" : "wall",
-            stage->input_count, stage->input_count == 1 ? "" : "s");
+            count, count == 1 ? "" : "s");
     if (stage->notify_fd > 0) {
         if (write (stage->notify_fd, "\n", 1) < 0)
             nd_log ("cannot write to notify fd %d: %s", stage->notify_fd, strerror (errno));
@@ -593,8 +625,7 @@ static void s_destroy (nd_stage_t *stage)
         mdb_txn_abort (stage->txn);
     s_publish_all (stage, false);
     zlist_destroy (&stage->publications);
-    for (size_t i = 0; i < stage->input_count; i++)
-        nd_inlink_destroy (&stage->inputs [i]);
+    nd_inputs_destroy (&stage->inputs);
     nd_outbox_destroy (&stage->outbox);
     zsock_destroy (&stage->pub);
     zsock_destroy (&stage->control);

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include "nd.h"
 #include "cart.h"
 
 //  Quantities beyond this are typos or attacks, not shopping.
@@ -74,15 +76,41 @@ static int64_t s_event_quantity (const json_t *product, int64_t fallback)
     return quantity > QUANTITY_MAX ? QUANTITY_MAX : (int64_t) quantity;
 }
 
+//  A product's links end up in messages' href and src, and the events
+//  they come from are only claims (a browser's write key is public):
+//  only an http(s) URL with nothing but visible characters goes on. A
+//  "javascript:" link would run where the message is shown.
+static bool s_link_ok (const char *link)
+{
+    if (strncasecmp (link, "https://", 8) && strncasecmp (link, "http://", 7))
+        return false;
+    for (const unsigned char *c = (const unsigned char *) link; *c; c++)
+        if (*c <= ' ' || *c == 0x7f)
+            return false;
+    return true;
+}
+
+static bool s_is_link_field (const char *field)
+{
+    return strcmp (field, "url") == 0 || strcmp (field, "image_url") == 0;
+}
+
 json_t *nd_cart_product (const json_t *properties)
 {
     if (!json_is_object (properties))
         return NULL;
     json_t *product = json_object ();
     for (int i = 0; s_text_fields [i]; i++) {
-        json_t *text = s_text (json_object_get (properties, s_text_fields [i]));
+        const char *field = s_text_fields [i];
+        json_t *text = s_text (json_object_get (properties, field));
+        if (text && s_is_link_field (field) && !s_link_ok (json_string_value (text))) {
+            //  What it said is not logged: it is anybody's text
+            nd_log ("dropped a product's %s: not an http(s) link", field);
+            json_decref (text);
+            text = NULL;
+        }
         if (text)
-            json_object_set_new (product, s_text_fields [i], text);
+            json_object_set_new (product, field, text);
     }
     if (!json_object_get (product, "product_id") && !json_object_get (product, "sku")
     &&  !json_object_get (product, "name")) {
@@ -350,6 +378,19 @@ void nd_cart_test (bool verbose)
     assert (json_array_size (json_object_get (json, "items")) == 2);
     json_decref (json);
     assert (nd_cart_quantity (cart) == 3);
+    //  Only http(s) links with nothing invisible in them are kept
+    json_t *linked = s_product ("{\"product_id\": \"p5\", \"url\": \"HTTPS://shop.example/p/1\","
+                                " \"image_url\": \"https://shop.example/i 1.jpg\"}");
+    json_t *links = nd_cart_product (linked);
+    assert (strcmp (json_string_value (json_object_get (links, "url")), "HTTPS://shop.example/p/1") == 0);
+    assert (!json_object_get (links, "image_url"));
+    json_decref (links);
+    json_decref (linked);
+    json_t *script = s_product ("{\"product_id\": \"p4\", \"url\": \"javascript:alert(1)\"}");
+    json_t *line = nd_cart_product (script);
+    assert (line && !json_object_get (line, "url"));
+    json_decref (line);
+    json_decref (script);
     json_t *nothing = s_product ("{\"price\": 3}");
     assert (!nd_cart_add (cart, nothing));
     json_decref (nothing);

@@ -69,6 +69,7 @@ typedef struct {
     const char *text;
     const char *key;            //  the idempotency key, for the receipt
     const sms_count_t *count;   //  its encoding and segments, as counted
+    int64_t time;               //  the stage's clock when it was due to go
 } sms_message_t;
 
 /*  Room a provider builds one request in; freed by sms_request_clear.   */

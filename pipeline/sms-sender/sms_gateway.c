@@ -177,7 +177,7 @@ static int s_prepare (sms_gateway_t *self, nd_send_job_t *job, sms_request_t *re
         zstr_free (&text);
         return -1;
     }
-    sms_message_t message = { to, text, job->key, &count };
+    sms_message_t message = { to, text, job->key, &count, job->time };
     const sms_provider_t *provider = self->conf.provider;
     int rc = 1;
     if (provider->send) {

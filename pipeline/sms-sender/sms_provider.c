@@ -183,7 +183,7 @@ void sms_providers_test (bool verbose)
 
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
                               "https://hooks.example/sms/status" };
-    sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL };
+    sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL, 0 };
     sms_request_t request = { 0 };
     nd_http_request_t http;
     assert (sms_twilio.request (&account, &message, &request, &http) == 0);

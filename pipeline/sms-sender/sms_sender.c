@@ -146,7 +146,8 @@ static const char *s_zone (const json_t *order)
 }
 
 //  Before each try: a bad number, an opt-out, the person's night.
-static int s_check (void *arg, MDB_txn *txn, const json_t *order, nd_send_result_t *result)
+static int s_check (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
+                    nd_send_result_t *result)
 {
     sms_sender_t *self = (sms_sender_t *) arg;
     const char *phone = json_string_value (json_object_get (order, "to"));
@@ -168,7 +169,7 @@ static int s_check (void *arg, MDB_txn *txn, const json_t *order, nd_send_result
         return 1;
     }
     const char *zone = s_zone (order);
-    int64_t wait = zone ? sms_quiet_wait (self->quiet, zone, nd_stage_now (self->stage)) : 0;
+    int64_t wait = zone ? sms_quiet_wait (self->quiet, zone, now) : 0;
     if (wait <= 0)
         return 0;
     *result = (nd_send_result_t) { ND_SEND_RETRY, "", "", wait, NULL };
@@ -508,6 +509,11 @@ static int s_prune (sms_sender_t *self, MDB_txn *txn, int64_t now)
     return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "sms prune") : 0;
 }
 
+static bool s_busy (void *self_)
+{
+    return nd_sender_busy (((sms_sender_t *) self_)->sender);
+}
+
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
@@ -577,6 +583,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .busy = s_busy,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,

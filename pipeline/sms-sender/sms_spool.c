@@ -8,12 +8,14 @@
 
         {"to": "+48600100200", "from": "+15550001234", "text": "...",
          "segments": 1, "encoding": "GSM-7",
-         "idempotency_key": "...", "id": "<file name without .json>"}
+         "idempotency_key": "...", "sent": "2026-11-23T19:20:01.000Z",
+         "id": "<file name without .json>"}
 
-    written to .<name>.tmp, synced, then renamed to <name>.json, so a
-    reader (ls, jq) never sees half a text. The name is a hash of the
-    idempotency key: a text sent again after a crash replaces its own
-    file, it never makes a second one.
+    "sent" is the stage's clock when the text went: event time in a
+    replay, so a backtest can see the rate limit and quiet hours at work.
+
+    written through nd_spool (nd_spool.h): never half a text in the
+    directory, and a text sent again after a crash replaces its own file.
 
     The webhooks take a plain form (no signature; set webhook-token if
     anything but you can reach them), so a STOP can be tried by hand:
@@ -24,36 +26,16 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <czmq.h>
-#include <openssl/evp.h>
+#include "nd_spool.h"
 #include "sms.h"
-
-//  mkdir -p, mode 0700: the texts name people's numbers.
-static int s_mkdirs (const char *dir)
-{
-    char *path = strdup (dir);
-    assert (path);
-    int rc = 0;
-    for (char *slash = strchr (path + 1, '/'); slash && rc == 0; slash = strchr (slash + 1, '/')) {
-        *slash = 0;
-        rc = mkdir (path, 0700) == 0 || errno == EEXIST ? 0 : -1;
-        *slash = '/';
-    }
-    if (rc == 0)
-        rc = mkdir (path, 0700) == 0 || errno == EEXIST ? 0 : -1;
-    free (path);
-    return rc;
-}
 
 static int s_open (const sms_account_t *account, char *reason, size_t size)
 {
-    if (s_mkdirs (account->base)) {
+    if (nd_spool_dir (account->base)) {
         snprintf (reason, size, "cannot make the spool directory %s: %s", account->base,
                   strerror (errno));
         return -1;
@@ -62,51 +44,16 @@ static int s_open (const sms_account_t *account, char *reason, size_t size)
     return 0;
 }
 
-//  The file name: 24 hex digits of SHA-256 (key), the same on every try.
-static void s_name (const char *key, char *name, size_t size)
-{
-    uint8_t digest [EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest (key, strlen (key), digest, &length, EVP_sha256 (), NULL);
-    for (unsigned int i = 0; i < 12 && i * 2 + 2 < size; i++)
-        snprintf (name + i * 2, 3, "%02x", digest [i]);
-}
-
-static int s_write (const char *path, const char *text)
-{
-    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t done = 0, size = strlen (text);
-    while (done < size) {
-        ssize_t wrote = write (fd, text + done, size - done);
-        if (wrote <= 0)
-            break;
-        done += (size_t) wrote;
-    }
-    int rc = done == size && fsync (fd) == 0 ? 0 : -1;
-    close (fd);
-    return rc;
-}
-
 static void s_send (const sms_account_t *account, const sms_message_t *message,
                     nd_send_result_t *result, char *id, size_t id_size)
 {
-    char name [32] = "";
-    s_name (message->key, name, sizeof name);
+    char name [ND_SPOOL_NAME_MAX], sent [32];
     json_t *record = json_pack ("{s:s, s:s?, s:s, s:I, s:s, s:s, s:s}", "to", message->to,
         "from", account->from, "text", message->text,
         "segments", (json_int_t) (message->count ? message->count->segments : 0),
         "encoding", sms_encoding_name (message->count ? message->count->encoding : SMS_GSM7),
-        "idempotency_key", message->key, "id", name);
-    char *text = json_dumps (record, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
-    json_decref (record);
-    char *tmp = zsys_sprintf ("%s/.%s.tmp", account->base, name);
-    char *path = zsys_sprintf ("%s/%s.json", account->base, name);
-    //  Created again if someone cleared var/ while the stage ran
-    if (text && (s_write (tmp, text) == 0
-             || (errno == ENOENT && s_mkdirs (account->base) == 0 && s_write (tmp, text) == 0))
-    &&  rename (tmp, path) == 0) {
+        "idempotency_key", message->key, "sent", nd_time_format (message->time, sent));
+    if (nd_spool_put (account->base, message->key, record, name) == 0) {
         result->outcome = ND_SEND_DELIVERED;
         *result->reason = 0;
         snprintf (id, id_size, "%s", name);
@@ -114,12 +61,9 @@ static void s_send (const sms_account_t *account, const sms_message_t *message,
     else {
         result->outcome = ND_SEND_RETRY;
         snprintf (result->reason, sizeof result->reason, "spool %s: %s", account->base,
-                  text ? strerror (errno) : "cannot encode the text");
-        unlink (tmp);
+                  strerror (errno));
     }
-    free (text);
-    zstr_free (&tmp);
-    zstr_free (&path);
+    json_decref (record);
 }
 
 /* ------------------------------------------------------------ webhooks -- */

@@ -10,6 +10,7 @@
     variant() the scheduler's A/B assignment (FNV-1a), to pick people.
 """
 import datetime
+import json
 import os
 import time
 
@@ -153,14 +154,19 @@ class Feed:
                   idempotency_key=order["idempotency_key"], channel=order["channel"], reason=reason)
 
     def settle(self, timeout=30):
-        """Serves both journals until the scheduler has applied all of them."""
+        """Serves both journals until the scheduler has applied the feed and
+        the feedback up to its clock."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             self.up.serve(0.02)
             self.back.serve(0.02)
-            inputs = self.p.control("scheduler")["inputs"]
+            stats = self.p.control("scheduler")
+            inputs = stats["inputs"]
+            #  Feedback waits for the event clock (README, "Time"): what is
+            #  ahead of it is not applied yet
+            due = sum(1 for _, body in self.back.journal if json.loads(body)["time"] <= stats["now"])
             if (inputs.get("feed", {}).get("position", 0) >= len(self.up.journal)
-                    and inputs.get("feedback", {}).get("position", 0) >= len(self.back.journal)):
+                    and inputs.get("feedback", {}).get("position", 0) >= due):
                 return True
         raise RuntimeError("the scheduler did not apply what was fed:\n" + self.p.log("scheduler")[-3000:])
 

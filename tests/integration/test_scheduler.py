@@ -109,6 +109,9 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
           out.stdout + out.stderr)
     out = subprocess.run(tool[:-1] + [iso(72.01), code["code"]], capture_output=True, text=True)
     check("nd-codes: expired after 48 h", out.returncode == 1 and " expired " in out.stdout, out.stdout)
+    out = subprocess.run(tool[:-2] + [code["code"]], capture_output=True, text=True)
+    check("nd-codes without --at judges at the scheduler's event time, not today's",
+          out.returncode == 0 and " valid " in out.stdout, out.stdout + out.stderr)
     out = subprocess.run(tool + ["CART-0000-0000"], capture_output=True, text=True)
     check("nd-codes: an unknown code", out.returncode == 1 and "unknown" in out.stdout, out.stdout)
     feed.order(A, 25.0, coupon=code["code"])
@@ -145,6 +148,10 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     converted = sum(v["group"].get("converted", 0) for v in journeys.values())
     check("nd-report: 7 entered, 12 sent, 2 converted",
           (entered, sent, converted) == (7, 12, 2), report.stdout)
+    as_of = json.loads(report.stdout)
+    check("nd-report is as of the scheduler's event time",
+          as_of.get("clock") == "event" and as_of.get("as_of") == p.control("scheduler")["now"],
+          (as_of.get("clock"), as_of.get("as_of")))
     stats = p.control("scheduler")
     check("STATS: sent and pending timers", stats["sent"] == 12 and stats["scheduler"]["timers"] > 0,
           stats.get("scheduler"))

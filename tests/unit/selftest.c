@@ -13,6 +13,7 @@
 #include "nd_mustache.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
+#include "nd_spool.h"
 #include "nd_token.h"
 #include "nd_tz.h"
 #include "nd_json.h"
@@ -30,6 +31,7 @@ int main (int argc, char **argv)
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
     nd_token_test (verbose);
+    nd_spool_test (verbose);
     nd_http_test (verbose);
     nd_httpd_test (verbose);
     nd_templates_test (verbose);

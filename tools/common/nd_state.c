@@ -1,23 +1,27 @@
 /*  nd_state - a stage's LMDB state, opened read-only by a tool.
     See nd_state.h.                                                       */
 #include <czmq.h>
+#include "nd.h"
 #include "../common/nd_pipefile.h"
 #include "../common/nd_state.h"
 
 struct _nd_state_t {
     char *dir;
+    int clock;                  //  1 event, 0 wall, -1 not said (no pipeline file)
     MDB_env *env;
     MDB_txn *txn;
 };
 
-static char *s_dir (const char *config, const char *stage, char **error)
+static char *s_dir (const char *config, const char *stage, int *clock, char **error)
 {
     nd_pipefile_t *file = nd_pipefile_load (config, error);
     if (!file)
         return NULL;
     char *dir = NULL;
-    if (nd_pipefile_has (file, stage))
+    if (nd_pipefile_has (file, stage)) {
         dir = nd_pipefile_state_dir (file, stage);
+        *clock = streq (nd_pipefile_option (file, stage, "clock", "wall"), "event");
+    }
     else
         *error = zsys_sprintf ("%s: no stage '%s'", config, stage);
     nd_pipefile_destroy (&file);
@@ -28,7 +32,8 @@ nd_state_t *nd_state_open (const char *config, const char *stage, const char *di
                            char **error)
 {
     nd_state_t *self = (nd_state_t *) zmalloc (sizeof *self);
-    self->dir = dir ? strdup (dir) : s_dir (config, stage, error);
+    self->clock = -1;
+    self->dir = dir ? strdup (dir) : s_dir (config, stage, &self->clock, error);
     int rc = self->dir ? mdb_env_create (&self->env) : -1;
     if (rc == 0) {
         mdb_env_set_maxdbs (self->env, 64);
@@ -80,4 +85,18 @@ int nd_state_dbi (nd_state_t *self, const char *name, MDB_dbi *dbi, char **error
 const char *nd_state_dir (nd_state_t *self)
 {
     return self->dir;
+}
+
+int64_t nd_state_now (nd_state_t *self, bool *event)
+{
+    //  The runtime keeps a stage's event time under "clock" in its meta
+    MDB_dbi meta;
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, "clock");
+    uint64_t saved = 0;
+    bool found = self->clock != 0 && mdb_dbi_open (self->txn, "meta", 0, &meta) == 0
+              && nd_db_get_u64 (self->txn, meta, &key, &saved) == 0;
+    *event = self->clock == 1 || found;
+    return found ? (int64_t) saved : *event ? 0 : nd_wall_ms ();
 }

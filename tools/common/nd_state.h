@@ -7,6 +7,8 @@
 #ifndef ND_STATE_H_INCLUDED
 #define ND_STATE_H_INCLUDED
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <lmdb.h>
 
 typedef struct _nd_state_t nd_state_t;
@@ -21,5 +23,10 @@ MDB_txn *nd_state_txn (nd_state_t *self);
 /*  A named database of the state: 0, or -1 with *error set.              */
 int nd_state_dbi (nd_state_t *self, const char *name, MDB_dbi *dbi, char **error);
 const char *nd_state_dir (nd_state_t *self);
+/*  "now" as the stage sees it: on the event clock (the pipeline file says
+    clock = event, or, for a directory given outright, the stage saved an
+    event time) the event time its state has reached, else the wall clock;
+    *event says which.                                                    */
+int64_t nd_state_now (nd_state_t *self, bool *event);
 
 #endif

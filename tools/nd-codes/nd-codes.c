@@ -24,7 +24,9 @@
         -c, --config FILE   pipeline file (default conf/pipeline.zpl)
         -n, --name STAGE    the scheduler's section in it (default scheduler)
         -s, --state DIR     read this LMDB directory instead
-            --at TIME       judge expiry at TIME (ISO 8601), not now
+            --at TIME       judge expiry at TIME (ISO 8601), not now; now is
+                            the scheduler's event time when it runs on the
+                            event clock (a replay's codes expire in its time)
             --json          JSON lines
             --list          every code
         -h, --help          this text
@@ -33,6 +35,7 @@
         0 if every code is valid, 1 if any is not, 2 on a usage or state
         error.                                                          */
 #include <ctype.h>
+#include <stdint.h>
 #include <czmq.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -55,7 +58,7 @@ static const char *s_usage =
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "  -n, --name STAGE    the scheduler's section (default scheduler)\n"
     "  -s, --state DIR     read this LMDB directory instead\n"
-    "      --at TIME       judge expiry at TIME (ISO 8601), not now\n"
+    "      --at TIME       judge expiry at TIME (ISO 8601), not now (the\n                      scheduler's event time on the event clock)\n"
     "      --json          print JSON lines\n"
     "      --list          print every issued code\n"
     "  -h, --help          this text\n"
@@ -68,7 +71,7 @@ static int s_args (int argc, char **argv, codes_args_t *args)
         { "state", required_argument, NULL, 's' }, { "at", required_argument, NULL, 'a' },
         { "json", no_argument, NULL, 'j' }, { "list", no_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-    *args = (codes_args_t) { "conf/pipeline.zpl", "scheduler", NULL, nd_wall_ms (), false, false };
+    *args = (codes_args_t) { "conf/pipeline.zpl", "scheduler", NULL, INT64_MIN, false, false };
     int option;
     while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1)
         switch (option) {
@@ -178,6 +181,10 @@ int main (int argc, char **argv)
         nd_state_destroy (&state);
         return 2;
     }
+    bool event;
+    int64_t now = nd_state_now (state, &event);
+    if (args.at == INT64_MIN)
+        args.at = now;          //  a replay's codes expire in its own time
     int rc = args.list ? s_list (nd_state_txn (state), dbi, &args) : 0;
     for (int i = optind; !args.list && i < argc; i++) {
         char code [64];

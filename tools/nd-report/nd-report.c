@@ -9,7 +9,9 @@
 
     DESCRIPTION
         Reads the scheduler's counters (read-only; it may be running) and
-        prints one line per journey and variant (the holdout included):
+        prints one line per journey and variant (the holdout included),
+        as of now: the scheduler's event time when it runs on the event
+        clock (a replay, a backtest), else the wall clock:
 
           entered    people who started the journey
           sent       send orders emitted (every step and channel)
@@ -216,6 +218,8 @@ static void s_print_steps (json_t *variant)
 static void s_print (json_t *report, bool steps)
 {
     json_t *totals = json_object_get (report, "totals");
+    printf ("as of %s (%s clock)\n", json_string_value (json_object_get (report, "as_of")),
+            json_string_value (json_object_get (report, "clock")));
     printf ("sent %.0f, orders credited to a message %.0f, codes issued %.0f\n\n", s_get (totals, "sent"),
             s_get (totals, "conversions"), s_get (totals, "codes-issued"));
     printf ("%-20s %-10s %8s %7s %6s %7s %6s %6s %6s %7s %11s  %s\n", "journey", "variant",
@@ -246,6 +250,13 @@ int main (int argc, char **argv)
         return 2;
     }
     json_t *report = s_read (nd_state_txn (state), dbi);
+    //  On the event clock (a replay) the report is as of the event time
+    //  the scheduler has reached, not of today
+    bool event;
+    char stamp [32];
+    int64_t now = nd_state_now (state, &event);
+    json_object_set_new (report, "as_of", json_string (nd_time_format (now, stamp)));
+    json_object_set_new (report, "clock", json_string (event ? "event" : "wall"));
     nd_state_destroy (&state);
     s_compute (report);
     if (args.json) {

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""make bench, part: a month of traffic through every stage (nd-backtest).
+
+Generates a month of at least 400k Segment events (nd-month, seed 1, plus
+a tick every 5 minutes), replays it at full speed through every stage of
+the shipped pipeline file with dry-run senders (nd-backtest), and prints
+events/s end to end, from the first line fed to the last link drained,
+next to raw libzmq PUSH/PULL measured in the same run with the month's
+average line size.
+
+  BACKTEST_EVENTS   events in the month (default 400000)
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from ndtest import BIN, ROOT  # noqa: E402
+
+EVENTS = int(os.environ.get("BACKTEST_EVENTS", "400000"))
+BUILD = os.path.join(ROOT, "build", "bench")
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="nd-bench-backtest-") as tmp:
+        month = os.path.join(tmp, "month.jsonl")
+        subprocess.run([os.path.join(BIN, "nd-month"), "--events", str(EVENTS), "--seed", "1",
+                        "-o", month], check=True)
+        with open(month) as f:
+            lines = ticks = size = 0
+            for line in f:
+                lines += 1
+                size += len(line)
+                ticks += line.startswith('{"type":"tick"')
+        t0 = time.time()
+        out = subprocess.run([os.path.join(BIN, "nd-backtest"), "--bin", BIN, "--events", month],
+                             cwd=ROOT, capture_output=True, text=True)
+        total = time.time() - t0
+    if out.returncode != 0:
+        sys.exit("nd-backtest failed:\n" + out.stderr[-3000:])
+    # nd-backtest's own timing (stderr): first line fed to the last link drained
+    took = float(re.search(r"lines through every stage in ([0-9.]+) s", out.stderr).group(1))
+    events = lines - ticks
+    body = max(1, size // lines)
+    base = json.loads(subprocess.run([os.path.join(BUILD, "zmq_baseline"), "-n", "1000000",
+                                      "-s", str(body)], capture_output=True, text=True,
+                                     check=True).stdout)
+    sent = re.search(r"send orders\s+(\d+)", out.stdout)
+    print("\nnd-backtest: a month through every stage (collector .. senders, dry run)\n")
+    print("%-58s %14s  %s" % ("measure", "events/s", "notes"))
+    print("%-58s %14.0f  %s" % ("raw libzmq PUSH/PULL, %d-byte body (baseline)" % body,
+                                base["messages_per_s"], ""))
+    print("%-58s %14.0f  %s" % ("backtest, %d events + %d ticks, full speed" % (events, ticks),
+                                events / took, "%.1f s drained, %.1f s with start and report; "
+                                "%s send orders" % (took, total, sent.group(1) if sent else "?")))
+    print("backtest vs raw libzmq: %.1f%% of the baseline (aim: 100k events/s on 2 cores)"
+          % (100 * events / took / base["messages_per_s"]))
+    for line in out.stderr.splitlines():
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

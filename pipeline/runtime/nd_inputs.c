@@ -1,0 +1,222 @@
+/*  nd_inputs - a stage's upstream links, read in event-time order.
+
+    Layer: runtime, between the links (nd_link.c) and the loop
+    (nd_stage.c), which applies what this hands it.
+
+    In wall-clock mode the inputs are read as messages come, each in turn.
+    In event-time mode (ARCHITECTURE.md section 5) a stage's clock is the
+    low watermark of its time inputs ("clock-inputs", by default the first
+    stage named in "input"): how far each of them has got is the latest
+    "time" seen on it (ticks included), and the clock is the minimum of
+    those. A message from a time input goes only when no other time input
+    can still bring something earlier. Its other inputs, feedback (the
+    senders, to the scheduler) and side inputs (the collector's
+    unsubscribes, to the mail-sender), neither hold the clock back nor
+    push it on: their messages wait, unapplied and unacknowledged, until
+    the time inputs have got to their time, and then go, at their time,
+    before the time input's message that gets there. A fast side input therefore cannot
+    run the stage ahead of events still on their way, a slow one holds
+    nothing up, and a stage fed the same journals reaches the same states
+    at the same clock values however fast they arrive.
+
+    Each input keeps at most one message it has read and not yet handed
+    over (its head); nd_inlink_hold keeps that message out of the
+    committed position, so a crash meanwhile loses nothing.             */
+#include <stdio.h>
+#include "nd_private.h"
+#include "nd_json.h"
+
+#define MAX_INPUTS 16
+#define TOPIC_MAX 256
+
+typedef struct {
+    nd_inlink_t *link;
+    bool keeps_time;            //  a time input: it drives the clock
+    int64_t reached;            //  time input: the latest time seen on it
+    bool has_head;              //  a message read and not yet handed over
+    uint64_t seq;
+    char topic [TOPIC_MAX];
+    json_t *body;               //  NULL when it did not parse
+    char error [120];
+    int64_t time;               //  its "time", 0 if none
+    int64_t stamp;              //  time input: "reached" once it is counted
+} s_input_t;
+
+struct _nd_inputs_t {
+    bool event_time;
+    s_input_t inputs [MAX_INPUTS];
+    size_t count;
+    size_t turn;                //  wall mode: the input read next
+};
+
+nd_inputs_t *nd_inputs_new (bool event_time)
+{
+    nd_inputs_t *self = (nd_inputs_t *) zmalloc (sizeof *self);
+    self->event_time = event_time;
+    return self;
+}
+
+static void s_drop_head (s_input_t *input)
+{
+    json_decref (input->body);
+    input->body = NULL;
+    input->has_head = false;
+}
+
+void nd_inputs_destroy (nd_inputs_t **self_p)
+{
+    nd_inputs_t *self = *self_p;
+    if (self) {
+        for (size_t i = 0; i < self->count; i++) {
+            s_drop_head (&self->inputs [i]);
+            nd_inlink_destroy (&self->inputs [i].link);
+        }
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time)
+{
+    if (self->count == MAX_INPUTS)
+        return -1;
+    self->inputs [self->count++] = (s_input_t) { .link = link, .keeps_time = keeps_time };
+    return 0;
+}
+
+size_t nd_inputs_count (nd_inputs_t *self)
+{
+    return self->count;
+}
+
+nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index)
+{
+    return self->inputs [index].link;
+}
+
+bool nd_inputs_keeps_time (nd_inputs_t *self, size_t index)
+{
+    return self->inputs [index].keeps_time;
+}
+
+//  Reads the next message of an input into its head: topic, body, time.
+static bool s_read_head (s_input_t *input)
+{
+    nd_rawmsg_t raw;
+    if (nd_inlink_recv (input->link, &raw) != 1)
+        return false;
+    size_t size = zmq_msg_size (&raw.topic) < TOPIC_MAX - 1 ? zmq_msg_size (&raw.topic) : TOPIC_MAX - 1;
+    memcpy (input->topic, zmq_msg_data (&raw.topic), size);
+    input->topic [size] = 0;
+    input->seq = raw.seq;
+    input->time = 0;
+    input->error [0] = 0;
+    input->body = nd_json_parse ((const char *) zmq_msg_data (&raw.body), zmq_msg_size (&raw.body),
+                                 input->error, sizeof input->error);
+    if (input->body && !json_is_object (input->body)) {
+        json_decref (input->body);
+        input->body = NULL;
+        snprintf (input->error, sizeof input->error, "not an object");
+    }
+    const char *time = json_string_value (json_object_get (input->body, "time"));
+    if (time)
+        nd_time_parse (time, &input->time);
+    if (input->keeps_time && input->time > input->reached)
+        input->reached = input->time;
+    input->stamp = input->reached;
+    input->has_head = true;
+    nd_rawmsg_close (&raw);
+    return true;
+}
+
+//  Hands an input's head over: the caller owns msg->body.
+static int s_take (s_input_t *input, nd_input_msg_t *msg, int64_t clock)
+{
+    nd_inlink_release (input->link);
+    *msg = (nd_input_msg_t) { { nd_inlink_upstream (input->link), input->seq, input->topic,
+                                input->body, input->time }, clock, input->keeps_time, input->error };
+    input->body = NULL;
+    input->has_head = false;
+    return 1;
+}
+
+static int s_next_wall (nd_inputs_t *self, nd_input_msg_t *msg)
+{
+    for (size_t tried = 0; tried < self->count; tried++, self->turn = (self->turn + 1) % self->count)
+        if (s_read_head (&self->inputs [self->turn]))
+            return s_take (&self->inputs [self->turn], msg, 0);
+    return 0;
+}
+
+//  A time input's head may go when every other time input has got at
+//  least as far: nothing earlier can come from them any more.
+static bool s_time_head_ready (nd_inputs_t *self, size_t index)
+{
+    s_input_t *head = &self->inputs [index];
+    for (size_t j = 0; j < self->count; j++) {
+        s_input_t *other = &self->inputs [j];
+        if (j != index && other->keeps_time
+        &&  (other->has_head ? other->stamp : other->reached) < head->stamp)
+            return false;
+    }
+    return true;
+}
+
+int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg)
+{
+    if (!self->event_time)
+        return s_next_wall (self, msg);
+    for (size_t i = 0; i < self->count; i++) {
+        s_input_t *input = &self->inputs [i];
+        if (!input->has_head && s_read_head (input))
+            nd_inlink_hold (input->link);
+    }
+    //  The time input's message that would go next; while the stage is
+    //  busy, only one that leaves the clock where it is
+    s_input_t *next = NULL;
+    for (size_t i = 0; i < self->count; i++) {
+        s_input_t *input = &self->inputs [i];
+        if (input->keeps_time && input->has_head && (!next || input->stamp < next->stamp)
+        &&  s_time_head_ready (self, i))
+            next = input;
+    }
+    if (next && busy && next->stamp > now)
+        next = NULL;
+    //  Anything from the other inputs that is due by then goes first, at
+    //  its own time (never past where the time inputs have got); a
+    //  message that cannot parse goes at once
+    int64_t bound = next && next->stamp > now ? next->stamp : now;
+    s_input_t *side = NULL;
+    for (size_t i = 0; i < self->count; i++) {
+        s_input_t *input = &self->inputs [i];
+        if (input->keeps_time || !input->has_head)
+            continue;
+        if (!input->body)
+            return s_take (input, msg, 0);
+        if (input->time <= bound && (!side || input->time < side->time))
+            side = input;
+    }
+    if (side)
+        return s_take (side, msg, side->time);
+    if (next)
+        return s_take (next, msg, next->stamp);
+    return 0;
+}
+
+//  The socket of an input worth polling: none while its head waits (its
+//  socket stays readable and would spin the loop).
+void *nd_inputs_socket (nd_inputs_t *self, size_t index)
+{
+    s_input_t *input = &self->inputs [index];
+    return input->has_head ? NULL : nd_inlink_socket (input->link);
+}
+
+void nd_inputs_aborted (nd_inputs_t *self)
+{
+    //  The heads were not applied and are not committed: the upstreams
+    //  send them again
+    for (size_t i = 0; i < self->count; i++) {
+        s_drop_head (&self->inputs [i]);
+        nd_inlink_aborted (self->inputs [i].link);
+    }
+}
