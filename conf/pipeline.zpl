@@ -34,6 +34,8 @@ collector
         key = "nudge-dev-write-key" #   Basic auth user name; add more "key = ..." lines
     max-event = 32768               #   bytes, as Segment
     max-batch = 512000
+    max-connections = 8192          #   open at once (slow and idle ones too)
+    max-connections-per-ip = 256    #   from one address; raise it behind a proxy or CDN
 
 sessionizer
     input = collector

@@ -318,9 +318,15 @@ static int s_load_widget (chat_http_t *self, nd_stage_t *stage)
 chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *talk)
 {
     const char *address = nd_stage_option (stage, "http", "127.0.0.1:8070");
-    int64_t connections;
-    if (nd_stage_option_int (stage, "max-connections", "256", &connections))
+    int64_t connections, per_ip;
+    if (nd_stage_option_int (stage, "max-connections", "4096", &connections)
+    ||  nd_stage_option_int (stage, "max-connections-per-ip", "64", &per_ip))
         return NULL;
+    if (connections < 1 || per_ip < 1) {
+        nd_stage_config_error (stage, connections < 1 ? "max-connections" : "max-connections-per-ip",
+                               "must be at least 1");
+        return NULL;
+    }
     struct sockaddr_storage where;
     socklen_t where_size;
     char reason [200];
@@ -337,7 +343,8 @@ chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *t
                                               MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
             sizeof self->headers);
     if (s_load_widget (self, stage) == 0)
-        self->daemon = nd_httpd_start (&where, (unsigned int) connections, 60, s_handle, self);
+        self->daemon = nd_httpd_start (&where, (unsigned int) connections, (unsigned int) per_ip,
+                                       60, s_handle, self);
     if (!self->daemon) {
         if (self->widget)
             nd_log ("http: cannot listen on %s: %s", address, strerror (errno));

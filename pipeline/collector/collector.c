@@ -172,12 +172,20 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->stage = stage;
     self->args = (collector_args_t *) nd_stage_args (stage);
     self->limits.event_time = nd_clock_is_event (nd_stage_clock (stage));
-    int64_t window;
+    int64_t window, connections, per_ip;
     if (s_size_option (stage, "max-event", "32k", &self->limits.max_event)
     ||  s_size_option (stage, "max-batch", "500k", &self->limits.max_batch)
     ||  nd_stage_option_duration (stage, "dedupe-window", "24h", &window)
+    ||  nd_stage_option_int (stage, "max-connections", "8192", &connections)
+    ||  nd_stage_option_int (stage, "max-connections-per-ip", "256", &per_ip)
     ||  s_read_keys (self))
         return -1;
+    if (connections < 1 || connections > 1000000 || per_ip < 1 || per_ip > 1000000)
+        return nd_stage_config_error (stage, connections < 1 || connections > 1000000
+                                      ? "max-connections" : "max-connections-per-ip",
+                                      "out of range (1 to 1000000)");
+    self->limits.max_connections = (unsigned int) connections;
+    self->limits.per_ip = (unsigned int) per_ip;
     if (!(self->seen = collector_seen_new (txn, window))
     ||  !(self->queue = collector_queue_new ())
     ||  s_start_http (self))

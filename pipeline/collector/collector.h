@@ -19,6 +19,8 @@
 typedef struct {
     size_t max_event;           //  bytes per event (Segment: 32 KB)
     size_t max_batch;           //  bytes per batch request (Segment: 500 KB)
+    unsigned int max_connections;   //  open at once, slow and idle ones too
+    unsigned int per_ip;        //  of those, from one address
     bool event_time;            //  the stage runs on event time
 } collector_limits_t;
 

@@ -4,7 +4,9 @@
     connection mode) because a request blocks until the loop has committed
     its events: that wait is the price of "200 means on disk". The thread
     parses and checks the request itself, so two cores share that work; the
-    loop does only the LMDB writes.
+    loop does only the LMDB writes. Threads have small stacks and there may
+    be thousands (nd_httpd_limits): a client that sends its headers a byte
+    at a time holds one thread, not the server.
 
     /unsubscribe is not Segment's: the one-click unsubscribe (RFC 8058)
     behind the mail-sender's List-Unsubscribe header. Its token, checked
@@ -32,12 +34,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include "nd_httpd.h"
 #include "nd_listen.h"
 #include "nd_token.h"
 #include "collector.h"
 
 #define COMMIT_TIMEOUT_MS 20000     //  SDKs give up after 10 s and retry
-#define MAX_CONNECTIONS 1000
 #define IDLE_TIMEOUT_S 30           //  keep-alive connections, then closed
 #define DISCARD_FACTOR 4            //  an oversize body beyond this: hang up
 #define LOG_LINES_PER_SECOND 10     //  refused requests must not flood the log
@@ -613,14 +615,15 @@ collector_http_t *collector_http_new (int fd, const char **keys,
     self->stage_name = strdup (stage_name);
     pthread_mutex_init (&self->log_lock, NULL);
     s_log_listening (fd);
+    struct MHD_OptionItem connections [ND_HTTPD_LIMITS];
+    nd_httpd_limits (connections, limits->max_connections, limits->per_ip, IDLE_TIMEOUT_S);
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
         | MHD_USE_ERROR_LOG,
         0, NULL, NULL, s_handle, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_server_log, self,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) IDLE_TIMEOUT_S,
+        MHD_OPTION_ARRAY, connections,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_END);
     if (!self->daemon) {

@@ -6,13 +6,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include "nd_httpd.h"
 
-struct MHD_Daemon *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
-                                   unsigned int timeout_s, MHD_AccessHandlerCallback handle,
-                                   void *cls)
+#define FILES_SPARE 256         //  files kept for LMDB, sockets and logs
+#define THREAD_STACK (512 * 1024)   //  a handler parses JSON, no more
+
+//  Every connection is an open file: the soft limit (often 1024) would
+//  cap them long before memory does.
+static unsigned int s_file_limit (void)
 {
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit))
+        return 1024;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+        getrlimit (RLIMIT_NOFILE, &limit);
+    }
+    return limit.rlim_cur > UINT_MAX ? UINT_MAX : (unsigned int) limit.rlim_cur;
+}
+
+void nd_httpd_limits (struct MHD_OptionItem *options, unsigned int connections,
+                      unsigned int per_ip, unsigned int timeout_s)
+{
+    unsigned int files = s_file_limit ();
+    unsigned int most = files > 2 * FILES_SPARE ? files - FILES_SPARE : files / 2;
+    options [0] = (struct MHD_OptionItem) { MHD_OPTION_CONNECTION_LIMIT,
+                                            connections < most ? connections : most, NULL };
+    options [1] = (struct MHD_OptionItem) { MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, NULL };
+    options [2] = (struct MHD_OptionItem) { MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL };
+    options [3] = (struct MHD_OptionItem) { MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK, NULL };
+    options [4] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
+}
+
+struct MHD_Daemon *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
+                                   unsigned int per_ip, unsigned int timeout_s,
+                                   MHD_AccessHandlerCallback handle, void *cls)
+{
+    struct MHD_OptionItem limits [ND_HTTPD_LIMITS];
+    nd_httpd_limits (limits, connections, per_ip, timeout_s);
     //  Every request keeps its URI as sent: Twilio signs it so
     return MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
@@ -20,8 +55,7 @@ struct MHD_Daemon *nd_httpd_start (const struct sockaddr_storage *where, unsigne
         0, NULL, NULL, handle, cls,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) where,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
-        MHD_OPTION_CONNECTION_LIMIT, connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+        MHD_OPTION_ARRAY, limits,
         MHD_OPTION_URI_LOG_CALLBACK, nd_httpd_begin, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, nd_httpd_completed, NULL,
         MHD_OPTION_END);
@@ -181,7 +215,7 @@ void nd_httpd_test (bool verbose)
     struct sockaddr_in *in = (struct sockaddr_in *) &where;
     in->sin_family = AF_INET;
     in->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    struct MHD_Daemon *daemon = nd_httpd_start (&where, 4, 5, s_test_handle, NULL);
+    struct MHD_Daemon *daemon = nd_httpd_start (&where, 4, 4, 5, s_test_handle, NULL);
     assert (daemon);
     unsigned int port = MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
     char url [64], big [64];

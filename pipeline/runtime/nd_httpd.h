@@ -7,7 +7,7 @@
     request is then refused as too big), answer JSON, and free the request
     when libmicrohttpd is done with it. That part lives here:
 
-        struct MHD_Daemon *daemon = nd_httpd_start (&where, 64, 30, handle, self);
+        struct MHD_Daemon *daemon = nd_httpd_start (&where, 64, 16, 30, handle, self);
 
         static enum MHD_Result handle (..., const char *data, size_t *data_size, void **con_cls)
         {
@@ -37,13 +37,23 @@ typedef struct {
     bool headers_seen;          //  libmicrohttpd's first call: headers only
 } nd_httpd_request_t;
 
-/*  Starts a server on where (as nd_listen_parse fills it in): a thread
-    per connection, at most connections at once, one idle for timeout_s
-    closed; handle gets each request as an nd_httpd_request_t in
+/*  What every stage's HTTP server holds to, so that slow or idle clients
+    (headers sent a byte at a time, connections opened and left) cannot
+    stop it for everyone: at most connections at once, each a thread with
+    a small stack, at most per_ip of them from one address, and one that
+    stays quiet for timeout_s closed. Fills options, ND_HTTPD_LIMITS items
+    ending with MHD_OPTION_END, for MHD_OPTION_ARRAY. connections is cut
+    to what the process may open (its file limit, raised to the hard one). */
+#define ND_HTTPD_LIMITS 5
+void nd_httpd_limits (struct MHD_OptionItem *options, unsigned int connections,
+                      unsigned int per_ip, unsigned int timeout_s);
+
+/*  Starts a server on where (as nd_listen_parse fills it in) with those
+    limits; handle gets each request as an nd_httpd_request_t in
     *con_cls. NULL (errno set) when it cannot listen.                    */
 struct MHD_Daemon *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
-                                   unsigned int timeout_s, MHD_AccessHandlerCallback handle,
-                                   void *cls);
+                                   unsigned int per_ip, unsigned int timeout_s,
+                                   MHD_AccessHandlerCallback handle, void *cls);
 /*  MHD_OPTION_URI_LOG_CALLBACK: a new request, with its URI as sent.    */
 void *nd_httpd_begin (void *cls, const char *uri, struct MHD_Connection *connection);
 /*  MHD_OPTION_NOTIFY_COMPLETED: frees the request.                      */

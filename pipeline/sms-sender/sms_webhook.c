@@ -160,7 +160,7 @@ sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
     self->help = help ? strdup (help) : NULL;
     self->inbox = nd_inbox_new (stage, sizeof (sms_event_t), s_event_clear);
     //  nd_httpd keeps each request's URI as sent: Twilio signs it so
-    self->daemon = nd_httpd_start (&where, 64, 30, s_handle, self);
+    self->daemon = nd_httpd_start (&where, 64, 64, 30, s_handle, self);
     if (!self->daemon) {
         nd_log ("webhook: cannot listen on %s: %s", address, strerror (errno));
         sms_webhook_destroy (&self);
