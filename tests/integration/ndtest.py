@@ -91,6 +91,25 @@ def free_port():
     return port
 
 
+def make_certificate(directory, name="localhost"):
+    """A self-signed certificate and key for name (a host name or an IP
+    address), by openssl req; the certificate is its own CA, so a client
+    given it as its CA file verifies the server as it would a real one."""
+    import ipaddress
+    try:
+        ipaddress.ip_address(name)
+        alt = "IP:" + name
+    except ValueError:
+        alt = "DNS:" + name
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=" + alt],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
 def wait_for(predicate, timeout=10.0, interval=0.02):
     """Polls predicate until it returns a true value or timeout passes."""
     deadline = time.time() + timeout
