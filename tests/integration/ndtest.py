@@ -82,6 +82,17 @@ def check_kills_in_flight(what, marks, kills, total):
                  % (what, kills, "done" if ok else "NOT all mid-stream", marks, total), ok)
 
 
+def passed_on(messages, when):
+    """True once a stage's output (tap or journal messages, each ending in
+    topic and body) holds the tick it passed on for time when. In event
+    time the stage ran its timers for that time in the transaction that
+    emitted the tick, and takes nothing that moves its clock while a
+    sender's order is out with a worker: so whatever was due by then is
+    marked sending (STATS) or done. "Nothing went before T" is then a
+    fact to check, not a sleep to hope long enough."""
+    return any(m[-2] == "tick" and m[-1].get("time") == when for m in messages)
+
+
 def free_port():
     import socket
     s = socket.socket()

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ndtest import BIN, ROOT, JournalServer, make_certificate, wait_for
+from ndtest import BIN, ROOT, JournalServer, make_certificate, passed_on, wait_for
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)   # noon UTC
@@ -129,6 +129,12 @@ class Orders:
 
     def serve(self, duration=0.05):
         self.journal.serve(duration)
+
+    def tick_seen(self, ticks, seconds, timeout=20):
+        """Moves the sender's clock to seconds and returns once it passed
+        the tick on (ticks: a Tap on its "tick" topic; see passed_on)."""
+        self.tick(seconds)
+        return until(lambda: passed_on(ticks.poll(50), iso(seconds)), timeout, serve=self.serve)
 
     def close(self):
         self.journal.close()
