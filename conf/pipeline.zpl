@@ -132,6 +132,7 @@ push-sender
     #                               #   each>, nothing posted, no key read (nd-backtest sets it)
     timeout = 30s                   #   per request; no answer is retried
     per-host = 8                    #   connections to one push service (HTTP/2 multiplexes)
+    #   tls-ca = /etc/ssl/certs/push-ca.pem     #   default: the system's trust store
     connections = 2                 #   worker threads, each a batch of concurrent requests
     batch = 50                      #   pushes per batch
     max-inflight = 200              #   handed over and not yet answered (the kill -9 window)

@@ -34,7 +34,9 @@
         it, or PEM), vapid-subject (mailto: or https: URL, required),
         vapid-expiry [12h], ttl [1d], urgency [normal], templates
         [conf/templates], locale [en], hosts [the known push services],
-        allow-http [no], timeout [30s], per-host [8], and the outbox's
+        allow-http [no], timeout [30s], per-host [8], tls-ca [the
+        system's trust store: a PEM file of the CAs to trust instead],
+        and the outbox's
         retry-base, retry-cap, lifetime, rate, max-inflight, batch,
         connections, keep (nd_sender.h). See push-sender(1).
 
@@ -113,15 +115,13 @@ static const char **s_hosts (const char *list)
 
 static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
 {
-    int64_t expiry, timeout, per_host;
+    int64_t expiry;
     const char *subject = nd_stage_option (stage, "vapid-subject", NULL);
     const char *allow_http = nd_stage_option (stage, "allow-http", "no");
     const char *hosts = nd_stage_option (stage, "hosts", s_DEFAULT_HOSTS);
     conf->urgency = nd_stage_option (stage, "urgency", "normal");
     if (nd_stage_option_duration (stage, "vapid-expiry", "12h", &expiry)
-    ||  nd_stage_option_duration (stage, "ttl", "1d", &conf->ttl_ms)
-    ||  nd_stage_option_duration (stage, "timeout", "30s", &timeout)
-    ||  nd_stage_option_int (stage, "per-host", "8", &per_host))
+    ||  nd_stage_option_duration (stage, "ttl", "1d", &conf->ttl_ms))
         return -1;
     if (!subject || (strncmp (subject, "mailto:", 7) && strncmp (subject, "https://", 8)))
         return nd_stage_config_error (stage, "vapid-subject", "required: a mailto: or https: URL "
@@ -135,8 +135,6 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
         return nd_stage_config_error (stage, "urgency", "very-low, low, normal or high");
     if (!streq (allow_http, "yes") && !streq (allow_http, "no"))
         return nd_stage_config_error (stage, "allow-http", "yes or no");
-    if (per_host < 1 || per_host > 256)
-        return nd_stage_config_error (stage, "per-host", "between 1 and 256");
     conf->allow_http = streq (allow_http, "yes");
     conf->hosts = streq (hosts, "*") ? NULL : s_hosts (hosts);
     char reason [300];
@@ -146,7 +144,7 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
         return nd_stage_config_error (stage, "templates", reason);
     EVP_PKEY *key = s_vapid_key (stage);
     conf->vapid = key ? push_vapid_new (key, subject, expiry) : NULL;
-    conf->http = nd_http_new (timeout, (long) per_host);
+    conf->http = nd_http_configured (stage);
     return conf->vapid && conf->http ? 0 : -1;
 }
 
@@ -213,7 +211,7 @@ static int s_spool (nd_stage_t *stage, const char *dir, const nd_send_provider_t
                     void **provider_self)
 {
     const char *unused [] = { "vapid-key", "vapid-subject", "vapid-expiry", "ttl", "urgency",
-                              "hosts", "allow-http", "timeout", "per-host", NULL };
+                              "hosts", "allow-http", "timeout", "per-host", "tls-ca", NULL };
     for (size_t i = 0; unused [i]; i++)
         nd_stage_option (stage, unused [i], NULL);
     char reason [300];

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include "nd.h"
 #include "nd_http.h"
@@ -22,6 +23,7 @@
 struct _nd_http_t {
     int64_t timeout_ms;
     long per_host;
+    char *ca_file;                      //  or NULL: the system's trust store
     pthread_mutex_t lock;
     CURLM *pool [s_POOL_MAX];
     size_t pooled;
@@ -34,7 +36,7 @@ typedef struct {
     int64_t started;
 } s_transfer_t;
 
-nd_http_t *nd_http_new (int64_t timeout_ms, long per_host)
+nd_http_t *nd_http_new (int64_t timeout_ms, long per_host, const char *ca_file)
 {
     if (curl_global_init (CURL_GLOBAL_DEFAULT))
         return NULL;
@@ -42,8 +44,28 @@ nd_http_t *nd_http_new (int64_t timeout_ms, long per_host)
     assert (self);
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
     self->per_host = per_host > 0 ? per_host : 8;
+    self->ca_file = ca_file ? strdup (ca_file) : NULL;
     pthread_mutex_init (&self->lock, NULL);
     return self;
+}
+
+nd_http_t *nd_http_configured (nd_stage_t *stage)
+{
+    int64_t timeout, per_host;
+    const char *ca_file = nd_stage_option (stage, "tls-ca", NULL);
+    if (nd_stage_option_duration (stage, "timeout", "30s", &timeout)
+    ||  nd_stage_option_int (stage, "per-host", "8", &per_host))
+        return NULL;
+    if (per_host < 1 || per_host > 256) {
+        nd_stage_config_error (stage, "per-host", "between 1 and 256");
+        return NULL;
+    }
+    //  Found out at start, not at the first send hours later
+    if (ca_file && access (ca_file, R_OK)) {
+        nd_stage_config_error (stage, "tls-ca", "cannot read the CA certificates file");
+        return NULL;
+    }
+    return nd_http_new (timeout, (long) per_host, ca_file);
 }
 
 void nd_http_destroy (nd_http_t **self_p)
@@ -54,6 +76,7 @@ void nd_http_destroy (nd_http_t **self_p)
     for (size_t i = 0; i < self->pooled; i++)
         curl_multi_cleanup (self->pool [i]);
     pthread_mutex_destroy (&self->lock);
+    free (self->ca_file);
     free (self);
     curl_global_cleanup ();
     *self_p = NULL;
@@ -139,6 +162,10 @@ static CURL *s_easy (nd_http_t *self, s_transfer_t *transfer)
     curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) (self->timeout_ms < 10000
                                                               ? self->timeout_ms : 10000));
     curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
+    //  HTTP/2 where ALPN agrees on it; cleartext http stays on HTTP/1.1
+    curl_easy_setopt (easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+    if (self->ca_file)
+        curl_easy_setopt (easy, CURLOPT_CAINFO, self->ca_file);
     curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt (easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_body);

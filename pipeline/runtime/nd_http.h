@@ -3,9 +3,11 @@
     The channel senders (push-sender, sms-sender) hand a batch of messages
     to a provider's HTTP API from the outbox's worker threads. Doing them
     one after the other would cost a round trip each; nd_http runs a whole
-    batch at once over libcurl's multi interface (HTTP/2 multiplexing
-    where the server speaks it) and keeps the connections open between
-    batches, so a steady stream of sends pays TLS and TCP setup once.
+    batch at once over libcurl's multi interface and keeps the connections
+    open between batches, so a steady stream of sends pays TLS and TCP
+    setup once. Over https it offers HTTP/2 (ALPN), which every Web Push
+    service speaks: a batch is then multiplexed over one connection a
+    host. A server that declines gets HTTP/1.1 with keep-alive.
 
     Thread-safe: several worker threads may call nd_http_perform at the
     same time; each takes its own curl multi handle (with its own
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "nd.h"
 
 #define ND_HTTP_HEADERS_MAX 8
 #define ND_HTTP_ERROR_MAX 160
@@ -41,9 +44,17 @@ typedef struct {
 typedef struct _nd_http_t nd_http_t;
 
 /*  timeout_ms: the most one request may take; per_host: connections
-    opened to one host at once (HTTP/2 multiplexes over fewer). Call from
-    the main thread before any worker runs (it initialises libcurl).      */
-nd_http_t *nd_http_new (int64_t timeout_ms, long per_host);
+    opened to one host at once (HTTP/2 multiplexes over fewer); ca_file:
+    a PEM file of the certificate authorities to trust instead of the
+    system's store (a private CA, a test's own), or NULL. Verification is
+    never turned off. Call from the main thread before any worker runs
+    (it initialises libcurl).                                            */
+nd_http_t *nd_http_new (int64_t timeout_ms, long per_host, const char *ca_file);
+
+/*  The client a sender's section of the pipeline file describes: timeout
+    [30s], per-host [8] and tls-ca [the system's trust store]. NULL after
+    logging file:line and the reason.                                    */
+nd_http_t *nd_http_configured (nd_stage_t *stage);
 void nd_http_destroy (nd_http_t **self_p);
 
 /*  Runs count requests concurrently and fills in each answer. Returns

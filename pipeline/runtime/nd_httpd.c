@@ -219,7 +219,7 @@ void nd_httpd_test (bool verbose)
     assert (daemon);
     unsigned int port = MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
     char url [64], big [64];
-    nd_http_t *client = nd_http_new (5000, 2);
+    nd_http_t *client = nd_http_new (5000, 2, NULL);
     snprintf (url, sizeof url, "http://127.0.0.1:%u/x?y=1", port);
     s_test_post (client, url, "12345678", 200, "{\"uri\":\"/x?y=1\",\"body\":\"12345678\"}");
     s_test_post (client, url, "", 200, "{\"uri\":\"/x?y=1\",\"body\":null}");

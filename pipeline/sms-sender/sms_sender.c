@@ -51,7 +51,8 @@
         127.0.0.1:8090), webhook-url (the public URL the provider calls),
         webhook-token (env:/file:; then every webhook URL carries
         ?token=), help-text, receipt-window [3d], timeout [30s],
-        per-host [8], and the outbox's retry-base, retry-cap, lifetime,
+        per-host [8], tls-ca [the system's trust store: a PEM file of
+        the CAs to trust instead], and the outbox's retry-base, retry-cap, lifetime,
         rate, max-inflight, batch, connections, keep (nd_sender.h).
         See sms-sender(1).                                              */
 #define _GNU_SOURCE
@@ -357,7 +358,6 @@ static char *s_secret (nd_stage_t *stage, const char *path, const char *fallback
 
 static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const char *token)
 {
-    int64_t timeout, per_host;
     const char *provider = nd_stage_option (stage, "provider", "spool");
     const char *url = nd_stage_option (stage, "webhook-url", NULL);
     sms_account_t *account = &conf->account;
@@ -368,9 +368,6 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
     account->base = nd_stage_option (stage, api ? "api-base" : "spool", conf->provider->default_base);
     account->account = nd_stage_option (stage, "account", NULL);
     account->from = nd_stage_option (stage, "from", NULL);
-    if (nd_stage_option_duration (stage, "timeout", "30s", &timeout)
-    ||  nd_stage_option_int (stage, "per-host", "8", &per_host))
-        return -1;
     if (api && !account->from)
         return nd_stage_config_error (stage, "from", "required: the sender number or ID");
     if (conf->provider == &sms_twilio && !account->account)
@@ -396,8 +393,8 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
                                             token ? token : "");
     if (conf->provider->open && conf->provider->open (account, reason, sizeof reason))
         return nd_stage_config_error (stage, api ? "api-base" : "spool", reason);
-    conf->http = nd_http_new (timeout, (long) per_host);
-    return 0;
+    conf->http = nd_http_configured (stage);
+    return conf->http ? 0 : -1;
 }
 
 static int s_open (sms_sender_t *self, MDB_txn *txn)

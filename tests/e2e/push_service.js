@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /*  push_service.js - a Web Push service and its browsers, for the tests.
 
-    Usage: node push_service.js [--fast]
+    Usage: node push_service.js [--fast] [--tls CERT KEY]
 
     Listens on 127.0.0.1 (a free port) and prints one line, "listening
-    PORT", when ready. It plays both ends a push-sender talks to:
+    PORT", when ready. With --tls it serves https as the real push
+    services do: HTTP/2 (node http2.createSecureServer) for clients that
+    offer it by ALPN, HTTP/1.1 for the others. It plays both ends a
+    push-sender talks to:
 
       POST /subscribe {"id"}     a browser subscribing: makes a P-256 key
                                  pair (node crypto ECDH) and an auth
@@ -21,21 +24,50 @@
                                  JOSE r||s, with node crypto)
       GET /received              every recorded push, as JSON
       GET /counts                {"<id>": pushes answered 2xx, ...}
+      GET /transport             {"pushes", "connections": how many
+                                 connections carried them, "versions":
+                                 {"2.0": pushes over HTTP/2, "1.1": ...}}
 
     --fast records counts only (no decryption), for benchmarks and the
     10k kill tests.
 */
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const http2 = require('http2');
 const crypto = require('crypto');
 const ece = require('http_ece');
 
 const fast = process.argv.includes('--fast');
+const tlsAt = process.argv.indexOf('--tls');
+const tls = tlsAt < 0 ? null : { cert: fs.readFileSync(process.argv[tlsAt + 1]),
+                                 key: fs.readFileSync(process.argv[tlsAt + 2]) };
+const scheme = tls ? 'https' : 'http';
 const subscriptions = new Map();      // id -> {ecdh, auth}
 const scripts = new Map();            // id -> [{status, retryAfter}]
 const received = [];
 const counts = {};
 let port = 0;
+//  What the pushes came over: a connection is an HTTP/2 session or an
+//  HTTP/1.1 socket, so reuse is counted the same way for both
+const connections = new WeakMap();   // session or socket -> number
+let connectionsSeen = 0;
+const pushConnections = new Set();
+const versions = {};
+let pushes = 0;
+
+function connectionOf (req) {
+    const key = req.stream ? req.stream.session : req.socket;
+    if (!connections.has(key))
+        connections.set(key, ++connectionsSeen);
+    return connections.get(key);
+}
+
+function countTransport (req) {
+    pushes++;
+    pushConnections.add(connectionOf(req));
+    versions[req.httpVersion] = (versions[req.httpVersion] || 0) + 1;
+}
 
 function b64url (buffer) {
     return Buffer.from(buffer).toString('base64url');
@@ -46,7 +78,7 @@ function subscribe (id) {
     ecdh.generateKeys();
     const auth = crypto.randomBytes(16);
     subscriptions.set(id, { ecdh, auth });
-    return { endpoint: `http://127.0.0.1:${port}/push/${id}`,
+    return { endpoint: `${scheme}://127.0.0.1:${port}/push/${id}`,
              keys: { p256dh: b64url(ecdh.getPublicKey()), auth: b64url(auth) } };
 }
 
@@ -100,21 +132,23 @@ function nextAnswer (id) {
 }
 
 function push (req, res, id, body) {
+    countTransport(req);
     const answer = nextAnswer(id);
     const headers = {};
     if (answer.retryAfter !== undefined)
         headers['Retry-After'] = String(answer.retryAfter);
     if (answer.status >= 200 && answer.status < 300) {
         counts[id] = (counts[id] || 0) + 1;
-        headers.Location = `http://127.0.0.1:${port}/message/${crypto.randomUUID()}`;
+        headers.Location = `${scheme}://127.0.0.1:${port}/message/${crypto.randomUUID()}`;
     }
     if (!fast) {
         const record = { id, status: answer.status, method: req.method, bytes: body.length,
+                         httpVersion: req.httpVersion, connection: connectionOf(req),
                          headers: { ttl: req.headers.ttl, urgency: req.headers.urgency,
                                     topic: req.headers.topic,
                                     'content-encoding': req.headers['content-encoding'],
                                     'content-type': req.headers['content-type'] } };
-        const endpoint = `http://127.0.0.1:${port}/push/${id}`;
+        const endpoint = `${scheme}://127.0.0.1:${port}/push/${id}`;
         record.vapid = checkVapid(req.headers.authorization, endpoint);
         Object.assign(record, decrypt(id, body));
         received.push(record);
@@ -128,7 +162,7 @@ function json (res, status, value) {
     res.end(JSON.stringify(value));
 }
 
-const server = http.createServer((req, res) => {
+function serve (req, res) {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -148,9 +182,14 @@ const server = http.createServer((req, res) => {
             return json(res, 200, received);
         if (url.pathname === '/counts')
             return json(res, 200, counts);
+        if (url.pathname === '/transport')
+            return json(res, 200, { pushes, connections: pushConnections.size, versions });
         json(res, 404, { error: 'no such path' });
     });
-});
+}
+
+const server = tls ? http2.createSecureServer({ ...tls, allowHTTP1: true }, serve)
+                   : http.createServer(serve);
 server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => {
     port = server.address().port;

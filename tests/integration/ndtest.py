@@ -82,6 +82,17 @@ def check_kills_in_flight(what, marks, kills, total):
                  % (what, kills, "done" if ok else "NOT all mid-stream", marks, total), ok)
 
 
+def passed_on(messages, when):
+    """True once a stage's output (tap or journal messages, each ending in
+    topic and body) holds the tick it passed on for time when. In event
+    time the stage ran its timers for that time in the transaction that
+    emitted the tick, and takes nothing that moves its clock while a
+    sender's order is out with a worker: so whatever was due by then is
+    marked sending (STATS) or done. "Nothing went before T" is then a
+    fact to check, not a sleep to hope long enough."""
+    return any(m[-2] == "tick" and m[-1].get("time") == when for m in messages)
+
+
 def free_port():
     import socket
     s = socket.socket()
@@ -89,6 +100,25 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def make_certificate(directory, name="localhost"):
+    """A self-signed certificate and key for name (a host name or an IP
+    address), by openssl req; the certificate is its own CA, so a client
+    given it as its CA file verifies the server as it would a real one."""
+    import ipaddress
+    try:
+        ipaddress.ip_address(name)
+        alt = "IP:" + name
+    except ValueError:
+        alt = "DNS:" + name
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=" + alt],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02):

@@ -2,9 +2,12 @@
 
     PushService   the node Web Push service of tests/e2e/push_service.js:
                   subscriptions with real keys, scripted answers, and what
-                  it received (decrypted with npm http_ece, VAPID checked)
+                  it received (decrypted with npm http_ece, VAPID checked);
+                  with tls=DIR, over https with HTTP/2, on a certificate
+                  made in DIR (.ca is the file to trust)
     SmsProvider   a Twilio-style or Infobip-style API in a Python thread
-                  that checks every request and answers as scripted
+                  that checks every request and answers as scripted; with
+                  tls=DIR, over https (HTTP/1.1), .ca as above
     Orders        a JournalServer standing in for the scheduler, with
                   send order builders and event-time ticks
     vapid_keys()  a key pair from bin/nd-vapid
@@ -14,6 +17,7 @@ import datetime
 import http.server
 import json
 import os
+import ssl
 import subprocess
 import threading
 import time
@@ -21,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ndtest import BIN, ROOT, JournalServer, wait_for
+from ndtest import BIN, ROOT, JournalServer, make_certificate, passed_on, wait_for
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)   # noon UTC
@@ -48,21 +52,22 @@ def vapid_keys():
 class PushService:
     """tests/e2e/push_service.js in a node process."""
 
-    def __init__(self, fast=False):
+    def __init__(self, fast=False, tls=None):
+        self.ca, self.context, args = _tls(tls)
         self.proc = subprocess.Popen(["node", os.path.join(E2E, "push_service.js")]
-                                     + (["--fast"] if fast else []),
+                                     + (["--fast"] if fast else []) + args,
                                      stdout=subprocess.PIPE, text=True, cwd=E2E)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "listening":
             raise RuntimeError("push_service.js did not start: %r" % line)
         self.port = int(line[1])
-        self.origin = "http://127.0.0.1:%d" % self.port
+        self.origin = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
 
     def call(self, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.origin + path, data=data,
                                      method="POST" if data else "GET")
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=self.context) as resp:
             return json.loads(resp.read())
 
     def subscribe(self, sub_id):
@@ -80,9 +85,23 @@ class PushService:
     def counts(self):
         return self.call("/counts")
 
+    def transport(self):
+        """{"pushes", "connections" that carried them, "versions": {"2.0": n}}."""
+        return self.call("/transport")
+
     def close(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def _tls(directory):
+    """(CA file, client context, push_service.js arguments) for a server on
+    127.0.0.1 with a certificate made in directory; all None/empty for
+    plain http."""
+    if directory is None:
+        return None, None, []
+    cert, key = make_certificate(directory, "127.0.0.1")
+    return cert, ssl.create_default_context(cafile=cert), ["--tls", cert, key]
 
 
 class Orders:
@@ -111,6 +130,12 @@ class Orders:
     def serve(self, duration=0.05):
         self.journal.serve(duration)
 
+    def tick_seen(self, ticks, seconds, timeout=20):
+        """Moves the sender's clock to seconds and returns once it passed
+        the tick on (ticks: a Tap on its "tick" topic; see passed_on)."""
+        self.tick(seconds)
+        return until(lambda: passed_on(ticks.poll(50), iso(seconds)), timeout, serve=self.serve)
+
     def close(self):
         self.journal.close()
 
@@ -134,6 +159,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
+        if not getattr(self, "counted", False):     # one handler a connection
+            self.counted = True
+            self.server.provider.connected()
         size = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(size)
         status, headers, answer = self.server.provider.handle(self, body)
@@ -158,25 +186,35 @@ class SmsProvider:
     Every request is checked against the provider's documented format;
     what it finds wrong goes to .problems. .sent holds the accepted
     messages as {"to", "from", "text", "key", "callback"}. script(...)
-    gives the statuses of the next requests (then 201 / 200)."""
+    gives the statuses of the next requests (then 201 / 200).
+    .connections counts the connections that carried requests."""
 
     SID, TOKEN, API_KEY = "AC0123456789abcdef0123456789abcdef", "twilio-token", "infobip-key"
 
-    def __init__(self, kind):
+    def __init__(self, kind, tls=None):
         self.kind = kind
-        self.sent, self.problems, self.requests = [], [], 0
+        self.sent, self.problems, self.requests, self.connections = [], [], 0, 0
         self.answers = []
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.provider = self
+        self.ca, _, args = _tls(tls)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*args[1:])
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def script(self, *statuses, retry_after=None):
         with self.lock:
             self.answers = [(s, retry_after) for s in statuses]
+
+    def connected(self):
+        with self.lock:
+            self.connections += 1
 
     def problem(self, text):
         with self.lock:

@@ -15,31 +15,19 @@ DATA so tests can play a greylisting relay (451) or a dead mailbox (550).
 import logging
 import os
 import ssl
-import subprocess
 import threading
 import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from ndtest import free_port
+from ndtest import free_port, make_certificate
 
 #  aiosmtpd's own chatter (deprecations, the AUTH-without-STARTTLS warning
 #  for implicit TLS) is not the test's output
 warnings.filterwarnings("ignore", module="aiosmtpd")
 warnings.filterwarnings("ignore", message=".*login_data.*")
 logging.getLogger("mail.log").setLevel(logging.ERROR)
-
-
-def make_certificate(directory, name="localhost"):
-    """A self-signed certificate and key for name, by openssl req."""
-    cert = os.path.join(directory, "cert.pem")
-    key = os.path.join(directory, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + name,
-                    "-addext", "subjectAltName=DNS:" + name],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
 
 
 class _Handler:

@@ -6,7 +6,10 @@ backoff takes no time and the schedule is exact.
 
   - the relay answers DATA with 451 twice, then accepts: three tries, at
     0, +1 min and +3 min (base 1 min, doubling), all with the same
-    Message-ID; delivered once, one feedback.delivered;
+    Message-ID; delivered once, one feedback.delivered. With the clock
+    stopped just short of each retry, nothing is sent and nothing is out
+    with a worker (checked once the mail-sender has passed that tick on,
+    not after a sleep); each try's Date header is its event time;
   - the relay answers RCPT with 550: feedback.bounced with the reason
     (address masked) and "suppressed"; a later order to that address is
     bounced without a connection; both feedback messages are in the
@@ -22,8 +25,8 @@ import socket
 import threading
 import time
 
-from ndtest import Pipeline, check, done
-from mailtest import Journal, Orders, mail_options, order, parse, wait
+from ndtest import Pipeline, check, done, passed_on
+from mailtest import Journal, Orders, iso, mail_options, order, parse, wait
 from smtpd import SmtpServer
 
 with Pipeline(clock="event") as p:
@@ -38,26 +41,37 @@ with Pipeline(clock="event") as p:
     def settle(count, timeout=15):
         return wait(lambda: len(journal.poll(0.05) and journal.feedback()) >= count, pumps, timeout)
 
+    def tick_seen(minutes):
+        """The clock at minutes, passed on by the mail-sender (passed_on)."""
+        orders.tick(minutes)
+        return wait(lambda: passed_on(journal.messages, iso(minutes)), pumps)
+
+    def waiting(tries):
+        """Nothing out with a worker, and the relay saw tries tries."""
+        sending = p.control("mail-sender")["outbox"]["sending"]    # before the count
+        return sending == 0 and len(server.attempts) == tries
+
     # 451, 451, then 250
     server.data_script = ["451 4.7.1 greylisted, try again", "451 4.7.1 greylisted, try again"]
     orders.send(order(1, minutes=0))
     wait(lambda: len(server.attempts) >= 1, pumps)
-    orders.tick(0.9)
-    wait(lambda: False, pumps, 0.5)
-    check("after the first 451: one try, no second before a minute", len(server.attempts) == 1,
+    tick_seen(0.9)
+    check("after the first 451: one try, no second before a minute", waiting(1),
           len(server.attempts))
-    orders.tick(1.0)
+    tick_seen(1.0)
     wait(lambda: len(server.attempts) >= 2, pumps)
-    orders.tick(2.9)
-    wait(lambda: False, pumps, 0.5)
-    check("the second 451 doubles the wait: nothing at +2.9 min", len(server.attempts) == 2,
+    tick_seen(2.9)
+    check("the second 451 doubles the wait: nothing at +2.9 min", waiting(2),
           len(server.attempts))
-    orders.tick(3.0)
+    tick_seen(3.0)
     wait(lambda: server.messages, pumps)
     settle(1)
     ids = [parse(d)["Message-ID"] for _, _, d in server.attempts]
     check("three tries, the last accepted, all with one Message-ID",
           len(server.attempts) == 3 and len(server.messages) == 1 and len(set(ids)) == 1, ids)
+    dates = [parse(d)["Date"] for _, _, d in server.attempts]
+    check("each try's Date is its event time: 12:00, 12:01, 12:03",
+          dates == ["Mon, 02 Mar 2026 12:%02d:00 +0000" % m for m in (0, 1, 3)], dates)
     delivered = journal.feedback("delivered")
     check("delivered once: one feedback.delivered, after 3 attempts",
           len(delivered) == 1 and delivered[0]["attempts"] == 3 and journal.feedback("failed") == [],
@@ -92,8 +106,7 @@ with Pipeline(clock="event") as p:
     # The relay is down: tried until the lifetime ends, then failed
     orders.send(order(4, to="taro@example.jp", minutes=10))
     for minute in (11, 13, 17, 20):
-        wait(lambda: False, pumps, 0.6)
-        orders.tick(minute)
+        tick_seen(minute)
     settle(4)
     failed = journal.feedback("failed")
     log = p.log("mail-sender")

@@ -84,6 +84,16 @@ def output(p):
         return f.read().decode(errors="replace")
 
 
+def stop_supervisord(proc):
+    """SIGTERM, as Ctrl-C under make run; its exit status, or why none."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return "still running after 60 s"
+
+
 def under_supervisord():
     with Pipeline(clock="wall") as p:
         conf = generate(p)
@@ -93,12 +103,7 @@ def under_supervisord():
             restarted_after_kill(p, conf)
         finally:
             pids = [pid for _, pid in status_of(conf).values() if pid]
-            proc.send_signal(signal.SIGTERM)
-            try:
-                status = proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                status = "still running after 60 s"
+            status = stop_supervisord(proc)
         check("supervisord stops cleanly on SIGTERM", status == 0, (status, output(p)[-3000:]))
         check("no stage outlives supervisord", pids and not any(alive(pid) for pid in pids), pids)
 
