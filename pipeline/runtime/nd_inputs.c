@@ -140,11 +140,16 @@ static int s_take (s_input_t *input, nd_input_msg_t *msg, int64_t clock)
     return 1;
 }
 
+//  Wall clock: the inputs in turn, a message each, so a busy one (the
+//  segmenter's stream) cannot keep another (the senders' feedback) waiting.
 static int s_next_wall (nd_inputs_t *self, nd_input_msg_t *msg)
 {
-    for (size_t tried = 0; tried < self->count; tried++, self->turn = (self->turn + 1) % self->count)
-        if (s_read_head (&self->inputs [self->turn]))
-            return s_take (&self->inputs [self->turn], msg, 0);
+    for (size_t tried = 0; tried < self->count; tried++) {
+        s_input_t *input = &self->inputs [self->turn];
+        self->turn = (self->turn + 1) % self->count;
+        if (s_read_head (input))
+            return s_take (input, msg, 0);
+    }
     return 0;
 }
 

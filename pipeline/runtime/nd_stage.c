@@ -265,6 +265,13 @@ static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time)
             rc = nd_config_error (stage->config, "clock-inputs", "names a stage that is not an input");
     }
     free (list);
+    //  With none, nothing would ever move the clock, and every message
+    //  would wait for it
+    bool any = false;
+    for (size_t i = 0; i < zlist_size (names); i++)
+        any = any || keeps_time [i];
+    if (rc == 0 && zlist_size (names) && !any)
+        rc = nd_config_error (stage->config, "clock-inputs", "names none of the inputs");
     return rc;
 }
 

@@ -17,8 +17,8 @@ Topology, all on the event clock:
     is in time order, with each tick passed on once, as the clock, and
     the side input acknowledged up to the end;
   - with two time inputs the clock is their minimum;
-  - clock-inputs naming a stage that is not an input stops the start
-    with file:line.
+  - clock-inputs naming a stage that is not an input, or none of them,
+    stops the start with file:line.
 """
 import subprocess
 
@@ -87,4 +87,11 @@ with Pipeline(clock="event", extra=extra) as p:
     check("clock-inputs naming a stage that is not an input stops the start at its line",
           run.returncode != 0 and ("%s:%d: wrong/clock-inputs: names a stage that is not an input"
                                    % (p.config, line)) in run.stderr, (run.returncode, run.stderr))
+    with open(p.config, "a") as f:
+        f.write('empty\n    input = "slow"\n    clock-inputs = " "\n')
+    run = subprocess.run([BIN + "/relay", "-c", p.config, "-n", "empty", "--clock", "event"],
+                         capture_output=True, text=True, timeout=20)
+    check("clock-inputs naming none of the inputs stops the start at its line",
+          run.returncode != 0 and ("%s:%d: empty/clock-inputs: names none of the inputs"
+                                   % (p.config, line + 3)) in run.stderr, (run.returncode, run.stderr))
 done()
