@@ -36,6 +36,8 @@ collector
     max-batch = 512000
     max-connections = 8192          #   open at once (slow and idle ones too)
     max-connections-per-ip = 256    #   from one address; raise it behind a proxy or CDN
+    #   rate-per-ip = 20            #   requests a second from one address (0: none), then 429
+    #   rate-per-key = 0            #   and with one write key (a server key: leave it 0)
 
 sessionizer
     input = collector

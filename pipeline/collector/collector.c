@@ -165,6 +165,17 @@ static int s_start_http (collector_t *self)
     return self->http ? 0 : -1;
 }
 
+//  Requests a second, such as 50 or 0.5; 0 for no limit.
+static int s_rate_option (nd_stage_t *stage, const char *name, double *rate)
+{
+    const char *text = nd_stage_option (stage, name, "0");
+    char *end;
+    *rate = strtod (text, &end);
+    if (end == text || *end || !(*rate >= 0) || *rate > 1e6)
+        return nd_stage_config_error (stage, name, "not requests a second, such as 50 or 0.5 (0: no limit)");
+    return 0;
+}
+
 static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 {
     collector_t *self = (collector_t *) zmalloc (sizeof *self);
@@ -186,6 +197,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
                                       "out of range (1 to 1000000)");
     self->limits.max_connections = (unsigned int) connections;
     self->limits.per_ip = (unsigned int) per_ip;
+    if (s_rate_option (stage, "rate-per-ip", &self->limits.rate_per_ip)
+    ||  s_rate_option (stage, "rate-per-key", &self->limits.rate_per_key))
+        return -1;
     if (!(self->seen = collector_seen_new (txn, window))
     ||  !(self->queue = collector_queue_new ())
     ||  s_start_http (self))
@@ -304,6 +318,7 @@ static int s_selftest (void)
 {
     collector_event_test (true);
     collector_body_test (true);
+    collector_rate_test (true);
     collector_queue_test (true);
     printf ("collector: selftest ok\n");
     return 0;

@@ -21,6 +21,8 @@ typedef struct {
     size_t max_batch;           //  bytes per batch request (Segment: 500 KB)
     unsigned int max_connections;   //  open at once, slow and idle ones too
     unsigned int per_ip;        //  of those, from one address
+    double rate_per_ip;         //  requests a second from one address (0: any)
+    double rate_per_key;        //  and with one write key (0: any)
     bool event_time;            //  the stage runs on event time
 } collector_limits_t;
 
@@ -130,6 +132,19 @@ int collector_body_get (collector_body_t *self, const char **data, size_t *size,
                         char *reason, size_t reason_size);
 size_t collector_body_size (collector_body_t *self);
 void collector_body_test (bool verbose);
+
+/* ----------------------------------------------------------- rate */
+
+/*  Requests a second per client (an address, a write key): a token bucket
+    each, rate a second and twice that in a burst, in a fixed table of
+    slots. NULL (no limit) for rate 0. Thread-safe.                       */
+typedef struct _collector_rate_t collector_rate_t;
+collector_rate_t *collector_rate_new (double rate, size_t slots);
+void collector_rate_destroy (collector_rate_t **self_p);
+/*  Takes one request of who at now (ms): 0 when it may go, else the ms
+    until it may. self NULL: always 0.                                    */
+int64_t collector_rate_take (collector_rate_t *self, const char *who, int64_t now);
+void collector_rate_test (bool verbose);
 
 /* ----------------------------------------------------------- seen */
 

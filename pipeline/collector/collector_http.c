@@ -43,6 +43,7 @@
 #define IDLE_TIMEOUT_S 30           //  keep-alive connections, then closed
 #define DISCARD_FACTOR 4            //  an oversize body beyond this: hang up
 #define LOG_LINES_PER_SECOND 10     //  refused requests must not flood the log
+#define RATE_SLOTS 65536            //  clients whose request rate is kept
 
 struct _collector_http_t {
     struct MHD_Daemon *daemon;
@@ -52,6 +53,8 @@ struct _collector_http_t {
     collector_counters_t *counters;
     char *stage_name;
     const char *unsubscribe_secret;
+    collector_rate_t *per_ip;   //  NULL: no limit
+    collector_rate_t *per_key;
     pthread_mutex_t log_lock;
     int64_t log_second;
     int log_lines;
@@ -89,8 +92,9 @@ typedef struct {
 
 /* ------------------------------------------------------------ responses */
 
+//  header, value: one more header to send (Allow, Retry-After), or NULL.
 static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned int status,
-                                  json_t *answer, const char *allow)
+                                  json_t *answer, const char *header, const char *value)
 {
     char *text = answer ? json_dumps (answer, JSON_COMPACT) : NULL;
     json_decref (answer);
@@ -100,8 +104,8 @@ static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned in
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     //  Browsers post straight from the shop's pages (analytics.js)
     MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
-    if (allow)
-        MHD_add_response_header (response, MHD_HTTP_HEADER_ALLOW, allow);
+    if (header)
+        MHD_add_response_header (response, header, value);
     if (status == MHD_HTTP_NO_CONTENT) {
         MHD_add_response_header (response, "Access-Control-Allow-Methods", "POST, GET, OPTIONS");
         MHD_add_response_header (response, "Access-Control-Allow-Headers",
@@ -146,31 +150,65 @@ static enum MHD_Result s_refuse (collector_http_t *self, struct MHD_Connection *
                                  json_t *rejected)
 {
     s_log_refusal (self, url, status, reason);
+    bool post = status == MHD_HTTP_METHOD_NOT_ALLOWED;
     return s_respond (connection, status, s_failure (reason, rejected),
-                      status == MHD_HTTP_METHOD_NOT_ALLOWED ? "POST, OPTIONS" : NULL);
+                      post ? MHD_HTTP_HEADER_ALLOW : NULL, post ? "POST, OPTIONS" : NULL);
+}
+
+//  429 with Retry-After: the SDKs wait that long and send again.
+static enum MHD_Result s_too_many (collector_http_t *self, struct MHD_Connection *connection,
+                                   const char *url, const char *whose, int64_t wait_ms)
+{
+    char reason [COLLECTOR_REASON_MAX], seconds [24];
+    int64_t wait_s = (wait_ms + 999) / 1000;
+    snprintf (seconds, sizeof seconds, "%lld", (long long) wait_s);
+    snprintf (reason, sizeof reason, "too many requests %s: retry after %s s", whose, seconds);
+    s_log_refusal (self, url, MHD_HTTP_TOO_MANY_REQUESTS, reason);
+    return s_respond (connection, MHD_HTTP_TOO_MANY_REQUESTS, s_failure (reason, NULL),
+                      MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+}
+
+//  The client's address as text, for its rate.
+static void s_address (struct MHD_Connection *connection, char *text, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *address = info ? info->client_addr : NULL;
+    snprintf (text, size, "?");
+    if (address && address->sa_family == AF_INET)
+        inet_ntop (AF_INET, &((const struct sockaddr_in *) address)->sin_addr, text, (socklen_t) size);
+    else
+    if (address && address->sa_family == AF_INET6)
+        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, text, (socklen_t) size);
 }
 
 /* ----------------------------------------------------------------- auth */
 
-static bool s_key_ok (collector_http_t *self, const char *key)
+//  The configured key that key is, or NULL; every key is compared, so the
+//  time taken does not tell which one nearly matched.
+static const char *s_key_ok (collector_http_t *self, const char *key)
 {
     size_t length = key ? strlen (key) : 0;
-    bool ok = false;
+    const char *match = NULL;
     for (const char **known = self->keys; key && *known; known++)
-        ok |= strlen (*known) == length && CRYPTO_memcmp (*known, key, length) == 0;
-    return ok;
+        if (strlen (*known) == length && CRYPTO_memcmp (*known, key, length) == 0)
+            match = *known;
+    return match;
 }
 
 //  Segment's scheme: HTTP Basic with the write key as user name and any
-//  password. Returns 1 authorized, 0 no header, -1 a header that fails.
-static int s_header_auth (collector_http_t *self, struct MHD_Connection *connection)
+//  password. Returns 1 authorized (*key the key), 0 no header, -1 a header
+//  that fails.
+static int s_header_auth (collector_http_t *self, struct MHD_Connection *connection,
+                          const char **key)
 {
     if (!MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                       MHD_HTTP_HEADER_AUTHORIZATION))
         return 0;
     char *password = NULL;
     char *user = MHD_basic_auth_get_username_password (connection, &password);
-    int rc = s_key_ok (self, user) ? 1 : -1;
+    *key = s_key_ok (self, user);
+    int rc = *key ? 1 : -1;
     if (user)
         MHD_free (user);
     if (password)
@@ -268,7 +306,7 @@ static enum MHD_Result s_answer (collector_http_t *self, struct MHD_Connection *
         json_object_set_new (answer, "accepted", json_integer ((json_int_t) accepted));
         json_object_set (answer, "rejected", rejected);
     }
-    return s_respond (connection, MHD_HTTP_OK, answer, NULL);
+    return s_respond (connection, MHD_HTTP_OK, answer, NULL, NULL);
 }
 
 //  A parsed, authorized request: check its events, commit, answer.
@@ -313,12 +351,18 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     json_t *root = nd_json_parse (text, size, error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
     //  the key in the body
-    if (!request->authorized
-    &&  !s_key_ok (self, json_string_value (json_object_get (root, "writeKey")))) {
+    const char *key = request->authorized ? NULL
+                    : s_key_ok (self, json_string_value (json_object_get (root, "writeKey")));
+    if (!request->authorized && !key) {
         json_decref (root);
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED,
                          "missing or unknown write key: send it as the HTTP Basic user name",
                          NULL);
+    }
+    int64_t wait = key ? collector_rate_take (self->per_key, key, nd_wall_ms ()) : 0;
+    if (wait) {
+        json_decref (root);
+        return s_too_many (self, connection, url, "with this write key", wait);
     }
     enum MHD_Result result;
     if (!root) {
@@ -343,11 +387,11 @@ static enum MHD_Result s_health (collector_http_t *self, struct MHD_Connection *
     if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
         s_log_refusal (self, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
         return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          s_failure ("use GET", NULL), "GET, HEAD");
+                          s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     }
     return s_respond (connection, MHD_HTTP_OK, json_pack (
         "{s:s, s:s, s:I}", "status", "ok", "stage", self->stage_name,
-        "pending", (json_int_t) collector_queue_pending (self->queue)), NULL);
+        "pending", (json_int_t) collector_queue_pending (self->queue)), NULL, NULL);
 }
 
 /* ---------------------------------------------------------- unsubscribe */
@@ -476,7 +520,7 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
                                 const char *url, const char *method, void **con_cls)
 {
     if (strcmp (method, "OPTIONS") == 0)    //  a browser's CORS preflight
-        return s_respond (connection, MHD_HTTP_NO_CONTENT, NULL, NULL);
+        return s_respond (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL);
     if (strcmp (url, "/health") == 0)
         return s_health (self, connection, url, method);
     if (strcmp (url, s_unsubscribe_route.path) == 0)
@@ -487,9 +531,17 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     if (strcmp (method, "POST"))
         return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
     atomic_fetch_add (&self->counters->requests, 1);
-    int authorized = s_header_auth (self, connection);
+    char address [INET6_ADDRSTRLEN];
+    s_address (connection, address, sizeof address);
+    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
+    if (wait)
+        return s_too_many (self, connection, url, "from this address", wait);
+    const char *key = NULL;
+    int authorized = s_header_auth (self, connection, &key);
     if (authorized < 0)
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);
+    if (authorized && (wait = collector_rate_take (self->per_key, key, nd_wall_ms ())))
+        return s_too_many (self, connection, url, "with this write key", wait);
     size_t limit = strcmp (route->call, "batch") == 0 ? self->limits->max_batch
                                                       : self->limits->max_event;
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -613,6 +665,8 @@ collector_http_t *collector_http_new (int fd, const char **keys,
     self->queue = queue;
     self->counters = counters;
     self->stage_name = strdup (stage_name);
+    self->per_ip = collector_rate_new (limits->rate_per_ip, RATE_SLOTS);
+    self->per_key = collector_rate_new (limits->rate_per_key, RATE_SLOTS);
     pthread_mutex_init (&self->log_lock, NULL);
     s_log_listening (fd);
     struct MHD_OptionItem connections [ND_HTTPD_LIMITS];
@@ -643,6 +697,8 @@ void collector_http_destroy (collector_http_t **self_p)
         if (self->daemon)
             MHD_stop_daemon (self->daemon);
         pthread_mutex_destroy (&self->log_lock);
+        collector_rate_destroy (&self->per_ip);
+        collector_rate_destroy (&self->per_key);
         free (self->stage_name);
         free (self);
         *self_p = NULL;
