@@ -4,13 +4,12 @@
     reads a request; one over the rate is answered 429 with Retry-After,
     which the Segment and RudderStack SDKs honour, so nothing is lost.
 
-    One token bucket per address (or key): rate tokens a second, up to
-    twice that in a burst. The buckets live in a fixed table, so a flood
+    One token bucket (nd_bucket) per address (or key): rate tokens a
+    second, up to twice that in a burst. The buckets live in a fixed table, so a flood
     from many addresses costs no memory: a bucket whose slot is needed is
     forgotten (its client starts again with a full bucket, which only
     makes the limit milder, never wrong for anyone else).                 */
 #include <assert.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +21,13 @@
 
 typedef struct {
     char who [s_WHO_MAX];
-    double tokens;
-    int64_t refilled;           //  ms; 0: the slot is free
-} s_bucket_t;
+    nd_bucket_t bucket;         //  refilled 0: the slot is free
+} s_slot_t;
 
 struct _collector_rate_t {
     double rate;                //  tokens a second
     double burst;
-    s_bucket_t *buckets;
+    s_slot_t *buckets;
     size_t slots;
     pthread_mutex_t lock;
 };
@@ -43,7 +41,7 @@ collector_rate_t *collector_rate_new (double rate, size_t slots)
     self->rate = rate;
     self->burst = rate * 2 < 1 ? 1 : rate * 2;
     self->slots = slots < s_PROBE ? s_PROBE : slots;
-    self->buckets = (s_bucket_t *) calloc (self->slots, sizeof *self->buckets);
+    self->buckets = (s_slot_t *) calloc (self->slots, sizeof *self->buckets);
     assert (self->buckets);
     pthread_mutex_init (&self->lock, NULL);
     return self;
@@ -70,21 +68,20 @@ static size_t s_hash (const char *who)
 }
 
 //  The client's bucket, or a free or the stalest slot near it, made new.
-static s_bucket_t *s_bucket (collector_rate_t *self, const char *who, int64_t now)
+static nd_bucket_t *s_bucket (collector_rate_t *self, const char *who, int64_t now)
 {
     size_t start = s_hash (who) % self->slots;
-    s_bucket_t *stalest = NULL;
+    s_slot_t *stalest = NULL;
     for (size_t i = 0; i < s_PROBE; i++) {
-        s_bucket_t *bucket = &self->buckets [(start + i) % self->slots];
-        if (bucket->refilled && strncmp (bucket->who, who, s_WHO_MAX - 1) == 0)
-            return bucket;
-        if (!stalest || bucket->refilled < stalest->refilled)
-            stalest = bucket;
+        s_slot_t *slot = &self->buckets [(start + i) % self->slots];
+        if (slot->bucket.refilled && strncmp (slot->who, who, s_WHO_MAX - 1) == 0)
+            return &slot->bucket;
+        if (!stalest || slot->bucket.refilled < stalest->bucket.refilled)
+            stalest = slot;
     }
     snprintf (stalest->who, s_WHO_MAX, "%s", who);
-    stalest->tokens = self->burst;
-    stalest->refilled = now;
-    return stalest;
+    stalest->bucket = (nd_bucket_t) { self->burst, now };
+    return &stalest->bucket;
 }
 
 int64_t collector_rate_take (collector_rate_t *self, const char *who, int64_t now)
@@ -92,18 +89,7 @@ int64_t collector_rate_take (collector_rate_t *self, const char *who, int64_t no
     if (!self)
         return 0;
     pthread_mutex_lock (&self->lock);
-    s_bucket_t *bucket = s_bucket (self, who, now);
-    if (now > bucket->refilled) {
-        bucket->tokens += (double) (now - bucket->refilled) * self->rate / 1000.0;
-        if (bucket->tokens > self->burst)
-            bucket->tokens = self->burst;
-        bucket->refilled = now;
-    }
-    int64_t wait = 0;
-    if (bucket->tokens >= 1)
-        bucket->tokens -= 1;
-    else
-        wait = (int64_t) ceil ((1 - bucket->tokens) * 1000.0 / self->rate);
+    int64_t wait = nd_bucket_take (s_bucket (self, who, now), self->rate, self->burst, now);
     pthread_mutex_unlock (&self->lock);
     return wait;
 }

@@ -192,11 +192,6 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
 
 /* ------------------------------------------------------------- the loop */
 
-static bool s_busy (void *self_)
-{
-    return nd_sender_busy (((mail_sender_t *) self_)->sender);
-}
-
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
@@ -247,7 +242,6 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
-        .busy = s_busy,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,

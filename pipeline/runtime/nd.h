@@ -59,6 +59,21 @@ bool nd_clock_is_event (nd_clock_t *self);
 /*  Event mode: now = max (now, ms). Wall mode: no effect.                */
 void nd_clock_advance (nd_clock_t *self, int64_t ms);
 
+/* ---------------------------------------------------------------- bucket */
+
+/*  A token bucket: rate tokens a second, at most burst of them. Times are
+    ms on whatever clock the caller keeps (monotonic, wall or event).    */
+typedef struct {
+    double tokens;
+    int64_t refilled;           //  when tokens were last counted
+} nd_bucket_t;
+/*  Adds what has come in since the last refill, up to burst, as of now.
+    Returns 0 when a whole token is there, else the ms until one is.     */
+int64_t nd_bucket_refill (nd_bucket_t *bucket, double rate, double burst, int64_t now);
+/*  Refills, then takes one token if there is one: 0, or the ms to wait
+    (and nothing taken).                                                  */
+int64_t nd_bucket_take (nd_bucket_t *bucket, double rate, double burst, int64_t now);
+
 /* ------------------------------------------------------------------ keys */
 
 /*  The one key builder. Integers are written big-endian so byte order is
@@ -140,12 +155,6 @@ typedef struct {
         timer_interval. May be NULL.                                      */
     int (*timers) (nd_stage_t *stage, void *self, MDB_txn *txn, int64_t now);
 
-    /*  Event time only: true while the stage has work due at the current
-        time that is not done yet (a sender's orders out with its workers).
-        The runtime then applies nothing that would move the clock, so it
-        waits for the work as the wall clock would. May be NULL.          */
-    bool (*busy) (void *self);
-
     /*  A source of input other than links (the collector's HTTP server and
         stdin). source_fd: a file descriptor the loop polls (or -1).
         source_drain: called in a write txn when it is readable; emits. If
@@ -181,6 +190,12 @@ int64_t nd_stage_now (nd_stage_t *stage);
 MDB_env *nd_stage_env (nd_stage_t *stage);
 /*  The def's args, as parse_arg filled them in.                          */
 void *nd_stage_args (nd_stage_t *stage);
+/*  Event time only: busy (arg) says whether the stage has work due at the
+    current time that is not done yet (nd_sender: orders out with its
+    workers). While it has, the runtime applies nothing that would move
+    the clock, so the clock waits for the work as the wall clock would.
+    busy NULL: never busy.                                                */
+void nd_stage_busy_when (nd_stage_t *stage, bool (*busy) (void *arg), void *arg);
 /*  Wakes the loop as if source_fd were readable (thread-safe).          */
 void nd_stage_wake (nd_stage_t *stage);
 /*  Makes a socket the stage binds itself (the runtime binds out, pub and
@@ -239,6 +254,7 @@ int nd_curve_client_files (void *socket, const char *cert_file, const char *serv
 void nd_time_test (bool verbose);
 void nd_key_test (bool verbose);
 void nd_clock_test (bool verbose);
+void nd_bucket_test (bool verbose);
 void nd_curve_test (bool verbose);
 
 #endif

@@ -26,7 +26,6 @@
 #include "nd_private.h"
 #include "nd_json.h"
 
-#define MAX_INPUTS 16
 #define TOPIC_MAX 256
 
 typedef struct {
@@ -44,7 +43,7 @@ typedef struct {
 
 struct _nd_inputs_t {
     bool event_time;
-    s_input_t inputs [MAX_INPUTS];
+    s_input_t inputs [ND_INPUTS_MAX];
     size_t count;
     size_t turn;                //  wall mode: the input read next
 };
@@ -78,7 +77,7 @@ void nd_inputs_destroy (nd_inputs_t **self_p)
 
 int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time)
 {
-    if (self->count == MAX_INPUTS)
+    if (self->count == ND_INPUTS_MAX)
         return -1;
     self->inputs [self->count++] = (s_input_t) { .link = link, .keeps_time = keeps_time };
     return 0;
@@ -92,11 +91,6 @@ size_t nd_inputs_count (nd_inputs_t *self)
 nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index)
 {
     return self->inputs [index].link;
-}
-
-bool nd_inputs_keeps_time (nd_inputs_t *self, size_t index)
-{
-    return self->inputs [index].keeps_time;
 }
 
 //  Reads the next message of an input into its head: topic, body, time.

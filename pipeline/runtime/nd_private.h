@@ -91,6 +91,7 @@ void nd_inlink_stats (nd_inlink_t *self, json_t *stats);
 /*  nd_inputs - a stage's input links, read in event-time order (the low
     watermark of its time inputs; see nd_inputs.c).                      */
 typedef struct _nd_inputs_t nd_inputs_t;
+#define ND_INPUTS_MAX 16            /* upstream stages one stage reads */
 typedef struct {
     nd_msg_t msg;               //  msg.body is the caller's; NULL: unreadable
     int64_t clock;              //  event time: move the clock here first (0: stay)
@@ -103,7 +104,6 @@ void nd_inputs_destroy (nd_inputs_t **self_p);
 int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time);
 size_t nd_inputs_count (nd_inputs_t *self);
 nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
-bool nd_inputs_keeps_time (nd_inputs_t *self, size_t index);
 /*  The next message to apply: 1 and *msg, or 0 when none may go now. now
     is the stage's clock; busy: it must not move now.                    */
 int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg);

@@ -64,6 +64,7 @@ struct _nd_sender_t {
     MDB_dbi orders, states, due, sending, settled, counts;
     int64_t retry_base, retry_cap, lifetime, keep;
     double rate;
+    double burst;               //  what the bucket holds at most
     bool event_time;            //  the rate limit counts event time, here
     size_t max_inflight, batch, connections;
     //  The loop's thread only
@@ -76,9 +77,8 @@ struct _nd_sender_t {
     s_list_t work;
     s_list_t results;
     bool stopping;
-    double tokens;              //  the rate limit's bucket
-    int64_t refilled;           //  monotonic ms of its last refill (event
-                                //  time: the due time it was last taken at)
+    nd_bucket_t bucket;         //  the rate limit: monotonic ms (event
+                                //  time: the due times orders go at)
     pthread_t *workers;
     size_t started;
 };
@@ -335,26 +335,6 @@ static json_t *s_order_load (nd_sender_t *self, MDB_txn *txn, const char *order_
     return nd_db_get_json (txn, self->orders, &key, &order) == 0 ? order : NULL;
 }
 
-//  Event time: the wait until the rate limit lets one more go at time
-//  `when`, 0 if it does now (and takes it).
-static int64_t s_event_rate_wait (nd_sender_t *self, int64_t when)
-{
-    if (self->rate <= 0)
-        return 0;
-    double burst = self->rate < 1 ? 1 : self->rate;
-    if (when > self->refilled) {
-        self->tokens += (double) (when - self->refilled) * self->rate / 1000.0;
-        self->refilled = when;
-    }
-    if (self->tokens > burst)
-        self->tokens = burst;
-    if (self->tokens >= 1) {
-        self->tokens -= 1;
-        return 0;
-    }
-    return (int64_t) ceil ((1 - self->tokens) * 1000.0 / self->rate);
-}
-
 //  Moves one due order to sending, or settles it if the stage says so;
 //  now is when the try is due. In event time the rate limit is kept
 //  here: an order it holds back is due again when it would have gone.
@@ -373,7 +353,8 @@ static int s_mark (nd_sender_t *self, MDB_txn *txn, const char *order_key, int64
         result = (nd_send_result_t) { ND_SEND_RETRY, "", "too late: lifetime or not_after passed",
                                       0, NULL };
     }
-    int64_t wait = verdict == 0 && self->event_time ? s_event_rate_wait (self, now) : 0;
+    int64_t wait = verdict == 0 && self->event_time && self->rate > 0
+                 ? nd_bucket_take (&self->bucket, self->rate, self->burst, now) : 0;
     if (wait) {
         json_decref (order);
         return s_schedule (self, txn, order_key, &state, now + wait);
@@ -464,16 +445,8 @@ static size_t s_allowance (nd_sender_t *self, int64_t *wait_ms)
 {
     if (self->rate <= 0 || self->event_time)
         return SIZE_MAX;        //  event time: s_dispatch keeps the rate
-    int64_t now = zclock_mono ();
-    double burst = self->rate < 1 ? 1 : self->rate;
-    self->tokens += (double) (now - self->refilled) * self->rate / 1000.0;
-    if (self->tokens > burst)
-        self->tokens = burst;
-    self->refilled = now;
-    if (self->tokens >= 1)
-        return (size_t) self->tokens;
-    *wait_ms = (int64_t) ceil ((1 - self->tokens) * 1000.0 / self->rate);
-    return 0;
+    *wait_ms = nd_bucket_refill (&self->bucket, self->rate, self->burst, zclock_mono ());
+    return *wait_ms ? 0 : (size_t) self->bucket.tokens;
 }
 
 static void s_wait (nd_sender_t *self, int64_t ms)
@@ -505,7 +478,7 @@ static size_t s_take (nd_sender_t *self, s_item_t **items)
         while (count < allowed && count < self->batch && self->work.head)
             items [count++] = s_list_pop (&self->work);
         if (self->rate > 0 && !self->event_time)
-            self->tokens -= (double) count;
+            self->bucket.tokens -= (double) count;
     }
     pthread_mutex_unlock (&self->lock);
     return count;
@@ -567,6 +540,7 @@ static int s_options (nd_sender_t *self, nd_stage_t *stage)
     self->rate = strtod (rate, &end);
     if (end == rate || *end || self->rate < 0 || !isfinite (self->rate))
         return nd_stage_config_error (stage, "rate", "not messages per second, such as 10 or 0.5");
+    self->burst = self->rate < 1 ? 1 : self->rate;      //  a second's worth
     if (self->retry_base < 1)
         return nd_stage_config_error (stage, "retry-base", "must be positive");
     if (inflight < 1 || batch < 1 || batch > 10000 || connections < 1 || connections > 64)
@@ -616,6 +590,12 @@ static int s_recover (nd_sender_t *self, MDB_txn *txn)
     return rc && rc != MDB_NOTFOUND ? -1 : 0;
 }
 
+//  Orders out with the workers: the stage's clock waits for them.
+static bool s_busy (void *self_)
+{
+    return ((nd_sender_t *) self_)->inflight > 0;
+}
+
 nd_sender_t *nd_sender_new (nd_stage_t *stage, MDB_txn *txn,
                             const nd_send_provider_t *provider, void *provider_self,
                             const nd_send_hooks_t *hooks)
@@ -638,7 +618,8 @@ nd_sender_t *nd_sender_new (nd_stage_t *stage, MDB_txn *txn,
         return NULL;
     }
     self->event_time = nd_clock_is_event (nd_stage_clock (stage));
-    self->refilled = self->event_time ? nd_stage_now (stage) : zclock_mono ();
+    nd_stage_busy_when (stage, s_busy, self);
+    self->bucket.refilled = self->event_time ? nd_stage_now (stage) : zclock_mono ();
     //  What is due now goes out as soon as the loop runs, even in event
     //  time where no timer fires until the clock moves
     nd_stage_wake (stage);
@@ -657,6 +638,7 @@ void nd_sender_destroy (nd_sender_t **self_p)
     nd_sender_t *self = *self_p;
     if (!self)
         return;
+    nd_stage_busy_when (self->stage, NULL, NULL);
     pthread_mutex_lock (&self->lock);
     self->stopping = true;
     pthread_cond_broadcast (&self->work_ready);
@@ -733,11 +715,6 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg)
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now)
 {
     return s_dispatch (self, txn, now) || s_prune (self, txn, now) ? -1 : 0;
-}
-
-bool nd_sender_busy (nd_sender_t *self)
-{
-    return self->inflight > 0;
 }
 
 int nd_sender_drain (nd_sender_t *self, MDB_txn *txn)

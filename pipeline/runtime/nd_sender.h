@@ -24,8 +24,8 @@
     time (lifetime, not_after), the rate limit counts event time and
     pushes what it holds back to the moment it would have let it go, and
     the stage takes no input that would move its clock while an order is
-    out with a worker (nd_sender_busy), so the clock does not run past work
-    not yet done.
+    out with a worker (nd_sender_new tells the stage so, through
+    nd_stage_busy_when), so the clock does not run past work not yet done.
 
     So after kill -9 the only orders that can reach a person twice are the
     ones in flight at the kill whose provider had accepted them but whose
@@ -159,9 +159,6 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg);
 int nd_sender_queue (nd_sender_t *self, MDB_txn *txn, const json_t *order);
 /*  Marks due orders sending, up to max-inflight; prunes old settled keys. */
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now);
-/*  Event time: true while orders are out with the workers (the stage's
-    "busy": the runtime moves its clock no further meanwhile).           */
-bool nd_sender_busy (nd_sender_t *self);
 /*  Applies the results the workers have returned, then dispatches more.  */
 int nd_sender_drain (nd_sender_t *self, MDB_txn *txn);
 /*  After the loop's commit: rc 0 hands the orders marked in it to the

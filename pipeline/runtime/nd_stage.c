@@ -20,7 +20,6 @@
 #include "nd_private.h"
 #include "nd_json.h"
 
-#define MAX_INPUTS 16
 
 typedef struct {
     char *topic;
@@ -53,6 +52,8 @@ struct _nd_stage_t {
     uint64_t applied, rejected, emitted, commits, failed_commits;
     int64_t started;
     bool paused;                //  PAUSE: inputs are left with their upstreams
+    bool (*busy) (void *arg);   //  event time: work due now is not done
+    void *busy_arg;
 };
 
 /* --------------------------------------------------------- arguments -- */
@@ -278,7 +279,7 @@ static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time)
 static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positions)
 {
     const char *topics = nd_config_get (stage->config, "topics", "");
-    bool keeps_time [MAX_INPUTS] = { false };
+    bool keeps_time [ND_INPUTS_MAX] = { false };
     if (s_clock_inputs (stage, names, keeps_time))
         return -1;
     size_t index = 0;
@@ -335,8 +336,8 @@ static int s_setup (nd_stage_t *stage)
     if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval))
         return -1;
     zlist_t *inputs = s_input_names (stage);
-    uint64_t positions [MAX_INPUTS];
-    int rc = zlist_size (inputs) > MAX_INPUTS
+    uint64_t positions [ND_INPUTS_MAX];
+    int rc = zlist_size (inputs) > ND_INPUTS_MAX
            ? nd_config_error (stage->config, "input", "too many inputs") : 0;
     if (rc == 0)
         //  Unknown options are looked for last: "topics", "pub" and "ctl"
@@ -420,8 +421,7 @@ static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
 //  barely have moved.
 static bool s_busy (nd_stage_t *stage)
 {
-    return nd_clock_is_event (stage->clock) && stage->def->busy && stage->self
-        && stage->def->busy (stage->self);
+    return nd_clock_is_event (stage->clock) && stage->busy && stage->busy (stage->busy_arg);
 }
 
 static void s_read_inputs (nd_stage_t *stage)
@@ -563,7 +563,7 @@ static void s_drain_wake (nd_stage_t *stage)
 
 static void s_loop (nd_stage_t *stage)
 {
-    zmq_pollitem_t items [MAX_INPUTS + 4];
+    zmq_pollitem_t items [ND_INPUTS_MAX + 4];
     int source_fd = stage->def->source_fd ? stage->def->source_fd (stage->self) : -1;
     while (!zsys_interrupted) {
         size_t count = 0;
@@ -716,6 +716,12 @@ bool nd_stage_curve_serve (nd_stage_t *stage, void *socket)
 {
     nd_curve_serve (stage->curve, socket);
     return stage->curve != NULL;
+}
+
+void nd_stage_busy_when (nd_stage_t *stage, bool (*busy) (void *arg), void *arg)
+{
+    stage->busy = busy;
+    stage->busy_arg = arg;
 }
 
 void nd_stage_wake (nd_stage_t *stage)

@@ -506,11 +506,6 @@ static int s_prune (sms_sender_t *self, MDB_txn *txn, int64_t now)
     return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "sms prune") : 0;
 }
 
-static bool s_busy (void *self_)
-{
-    return nd_sender_busy (((sms_sender_t *) self_)->sender);
-}
-
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
@@ -580,7 +575,6 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
-        .busy = s_busy,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,

@@ -27,6 +27,7 @@ int main (int argc, char **argv)
     nd_time_test (verbose);
     nd_key_test (verbose);
     nd_clock_test (verbose);
+    nd_bucket_test (verbose);
     nd_curve_test (verbose);
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
