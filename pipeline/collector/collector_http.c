@@ -86,7 +86,7 @@ static const s_route_t s_unsubscribe_route = { "/unsubscribe", "unsubscribe" };
 
 typedef struct {
     const s_route_t *route;
-    bool authorized;            //  by the Authorization header
+    const char *key;            //  the write key of the Authorization header, or NULL
     collector_body_t *body;     //  capped (and inflated) as it streams in
 } s_request_t;
 
@@ -351,15 +351,15 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     json_t *root = nd_json_parse (text, size, error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
     //  the key in the body
-    const char *key = request->authorized ? NULL
+    const char *key = request->key ? request->key
                     : s_key_ok (self, json_string_value (json_object_get (root, "writeKey")));
-    if (!request->authorized && !key) {
+    if (!key) {
         json_decref (root);
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED,
                          "missing or unknown write key: send it as the HTTP Basic user name",
                          NULL);
     }
-    int64_t wait = key ? collector_rate_take (self->per_key, key, nd_wall_ms ()) : 0;
+    int64_t wait = collector_rate_take (self->per_key, key, nd_wall_ms ());
     if (wait) {
         json_decref (root);
         return s_too_many (self, connection, url, "with this write key", wait);
@@ -455,7 +455,6 @@ static enum MHD_Result s_unsubscribe_begin (collector_http_t *self,
         return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
     s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
     request->route = &s_unsubscribe_route;
-    request->authorized = true;
     request->body = collector_body_new (UNSUBSCRIBE_BODY_MAX, NULL, NULL, 0);
     *con_cls = request;
     return MHD_YES;
@@ -537,11 +536,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     if (wait)
         return s_too_many (self, connection, url, "from this address", wait);
     const char *key = NULL;
-    int authorized = s_header_auth (self, connection, &key);
-    if (authorized < 0)
+    if (s_header_auth (self, connection, &key) < 0)
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);
-    if (authorized && (wait = collector_rate_take (self->per_key, key, nd_wall_ms ())))
-        return s_too_many (self, connection, url, "with this write key", wait);
     size_t limit = strcmp (route->call, "batch") == 0 ? self->limits->max_batch
                                                       : self->limits->max_event;
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -561,7 +557,7 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_refuse (self, connection, url, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, reason, NULL);
     s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
     request->route = route;
-    request->authorized = authorized == 1;
+    request->key = key;
     request->body = body;
     *con_cls = request;
     return MHD_YES;
