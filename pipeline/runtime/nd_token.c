@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,82 @@ int nd_token_verify (const char *secret, const char *token,
     return 0;
 }
 
+/* ------------------------------------------------- tokens for a purpose */
+
+static void s_purpose_mac (const char *secret, const char *purpose, const char *payload,
+                           unsigned char *mac)
+{
+    size_t purpose_size = strlen (purpose), payload_size = strlen (payload);
+    size_t size = 6 + purpose_size + 1 + payload_size;
+    unsigned char *message = malloc (size);
+    assert (message);
+    memcpy (message, "nudge-", 6);
+    memcpy (message + 6, purpose, purpose_size);
+    message [6 + purpose_size] = 0;
+    memcpy (message + 7 + purpose_size, payload, payload_size);
+    unsigned int mac_size = s_MAC_SIZE;
+    HMAC (EVP_sha256 (), secret, (int) strlen (secret), message, size, mac, &mac_size);
+    free (message);
+}
+
+int nd_token_sign (const char *secret, const char *purpose, const char *payload,
+                   char *token, size_t size)
+{
+    if (strlen (payload) > s_PAYLOAD_MAX)
+        return -1;
+    unsigned char mac [s_MAC_SIZE];
+    s_purpose_mac (secret, purpose, payload, mac);
+    int used = s_encode ((const unsigned char *) payload, strlen (payload), token, size);
+    if (used < 0 || (size_t) used + 2 > size)
+        return -1;
+    token [used++] = '.';
+    return s_encode (mac, sizeof mac, token + used, size - (size_t) used) < 0 ? -1 : 0;
+}
+
+int nd_token_open (const char *secret, const char *purpose, const char *token,
+                   char *payload, size_t size)
+{
+    const char *dot = token ? strchr (token, '.') : NULL;
+    unsigned char text [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
+    char expected [s_MAC_SIZE * 2];
+    int length = dot ? s_decode (token, (size_t) (dot - token), text, sizeof text - 1) : -1;
+    if (length < 0)
+        return -1;
+    text [length] = 0;
+    if (strlen ((char *) text) != (size_t) length || (size_t) length >= size)
+        return -1;              //  a NUL inside, or no room
+    s_purpose_mac (secret, purpose, (char *) text, mac);
+    size_t mac_length = (size_t) s_encode (mac, sizeof mac, expected, sizeof expected);
+    if (strlen (dot + 1) != mac_length || CRYPTO_memcmp (expected, dot + 1, mac_length))
+        return -1;
+    memcpy (payload, text, (size_t) length + 1);
+    return length;
+}
+
+void nd_token_code (const char *secret, const char *purpose, const char *payload,
+                    int digits, char *code, size_t size)
+{
+    unsigned char mac [s_MAC_SIZE];
+    s_purpose_mac (secret, purpose, payload, mac);
+    uint64_t number = 0;
+    for (int i = 0; i < 8; i++)
+        number = number << 8 | mac [i];
+    uint64_t modulus = 1;
+    digits = digits < 1 ? 1 : digits > 9 ? 9 : digits;
+    for (int i = 0; i < digits; i++)
+        modulus *= 10;
+    snprintf (code, size, "%0*llu", digits, (unsigned long long) (number % modulus));
+}
+
+bool nd_token_code_ok (const char *secret, const char *purpose, const char *payload,
+                       int digits, const char *code)
+{
+    char expected [16];
+    nd_token_code (secret, purpose, payload, digits, expected, sizeof expected);
+    size_t length = strlen (expected);
+    return code && strlen (code) == length && CRYPTO_memcmp (expected, code, length) == 0;
+}
+
 /* --------------------------------------------------------------- secret */
 
 static char *s_read_first_line (const char *path)
@@ -192,6 +269,32 @@ void nd_token_test (bool verbose)
     assert (nd_token_verify ("s3cret", "a.b", user, sizeof user, channel, sizeof channel) == -1);
     assert (nd_token_make ("s3cret", "u", "e:mail", token, sizeof token) == -1);
     assert (nd_token_make ("s3cret", "u", "email", token, 20) == -1);
+
+    //  Tokens for a purpose: bound to it, to the secret and to the payload
+    char payload [200];
+    assert (nd_token_sign ("s3cret", "confirm", "email\nv-1\na@b.example\n1800000000",
+                           token, sizeof token) == 0);
+    assert (nd_token_open ("s3cret", "confirm", token, payload, sizeof payload) == 32);
+    assert (strcmp (payload, "email\nv-1\na@b.example\n1800000000") == 0);
+    assert (nd_token_open ("s3cret", "push-event", token, payload, sizeof payload) == -1);
+    assert (nd_token_open ("other", "confirm", token, payload, sizeof payload) == -1);
+    assert (nd_token_open ("s3cret", "confirm", token, payload, 10) == -1);
+    assert (nd_token_sign ("s3cret", "confirm", "", token, sizeof token) == 0);
+    assert (nd_token_open ("s3cret", "confirm", token, payload, sizeof payload) == 0);
+    //  An unsubscribe token is not a token for any purpose, nor the reverse
+    assert (nd_token_make ("s3cret", "v-1", "email", other, sizeof other) == 0);
+    assert (nd_token_open ("s3cret", "unsubscribe", other, payload, sizeof payload) == -1);
+    assert (nd_token_sign ("s3cret", "unsubscribe", "email:v-1", token, sizeof token) == 0);
+    assert (nd_token_verify ("s3cret", token, user, sizeof user, channel, sizeof channel) == -1);
+    //  Codes: digits, the same for the same payload, another for another
+    char code [16], code2 [16];
+    nd_token_code ("s3cret", "sms-code", "v-1\n+48600100200", 6, code, sizeof code);
+    nd_token_code ("s3cret", "sms-code", "v-1\n+48600100201", 6, code2, sizeof code2);
+    assert (strlen (code) == 6 && strspn (code, "0123456789") == 6 && strcmp (code, code2));
+    assert (nd_token_code_ok ("s3cret", "sms-code", "v-1\n+48600100200", 6, code));
+    assert (!nd_token_code_ok ("s3cret", "sms-code", "v-1\n+48600100200", 6, code2));
+    assert (!nd_token_code_ok ("s3cret", "sms-code", "v-1\n+48600100200", 6, "12345"));
+    assert (!nd_token_code_ok ("s3cret", "sms-code", "v-1\n+48600100200", 6, NULL));
 
     char reason [200];
     assert (!nd_secret_load ("literal", false, reason, sizeof reason));

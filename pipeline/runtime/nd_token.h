@@ -40,6 +40,29 @@ int nd_token_verify (const char *secret, const char *token,
     refused: secrets do not belong in the pipeline file).                */
 char *nd_secret_load (const char *value, bool create, char *reason, size_t reason_size);
 
+/*  Tokens for any purpose ("confirm", "push-event", ...): the payload is
+    text of the caller's (fields joined by '\n', say, with an expiry time
+    among them when the token must expire), signed as
+    HMAC-SHA256 (secret, "nudge-<purpose>\0<payload>"), so a token made for
+    one purpose is refused for every other. The token is
+    base64url (payload) "." base64url (MAC), safe in a URL as is.
+    nd_token_sign returns 0, or -1 if it does not fit in size;
+    nd_token_open returns the payload's length, written into payload, or
+    -1 if the token was not made with this secret for this purpose.      */
+int nd_token_sign (const char *secret, const char *purpose, const char *payload,
+                   char *token, size_t size);
+int nd_token_open (const char *secret, const char *purpose, const char *token,
+                   char *payload, size_t size);
+
+/*  A code of digits (at most 9) a person can type: the first bytes of
+    HMAC-SHA256 (secret, "nudge-<purpose>\0<payload>") taken as a number,
+    zero-padded. Nothing is stored: whoever has the secret and the payload
+    computes it again to check it (nd_token_code_ok, constant time).     */
+void nd_token_code (const char *secret, const char *purpose, const char *payload,
+                    int digits, char *code, size_t size);
+bool nd_token_code_ok (const char *secret, const char *purpose, const char *payload,
+                       int digits, const char *code);
+
 void nd_token_test (bool verbose);
 
 #endif
