@@ -116,15 +116,24 @@ static int s_check_type (json_t *event, const char *type, char *reason)
     return 0;
 }
 
+#define s_YEAR_10000_MS 253402300800000LL
+
 //  Reads an optional ISO 8601 field: 1 present, 0 absent, -1 bad.
 static int s_time_field (json_t *value, const char *name, int64_t *ms, char *reason)
 {
     if (!value || json_is_null (value))
         return 0;
-    if (json_is_string (value) && nd_time_parse (json_string_value (value), ms) == 0)
-        return 1;
-    snprintf (reason, COLLECTOR_REASON_MAX, "%s is not an ISO 8601 time", name);
-    return -1;
+    if (!json_is_string (value) || nd_time_parse (json_string_value (value), ms)) {
+        snprintf (reason, COLLECTOR_REASON_MAX, "%s is not an ISO 8601 time", name);
+        return -1;
+    }
+    //  What nudge writes it must read back: four-digit years, none before
+    //  the epoch the stages count from
+    if (*ms < 0 || *ms >= s_YEAR_10000_MS) {
+        snprintf (reason, COLLECTOR_REASON_MAX, "%s is outside the years 1970-9999", name);
+        return -1;
+    }
+    return 1;
 }
 
 //  "timestamp" and "time" are one value, formatted once.
@@ -167,6 +176,11 @@ static int s_times (json_t *event, const collector_envelope_t *envelope,
     else {
         received = envelope->received;
         *time = has_stamp ? (has_sent ? received - (sent - stamp) : stamp) : received;
+        if (*time < 0 || *time >= s_YEAR_10000_MS) {
+            snprintf (reason, COLLECTOR_REASON_MAX, "timestamp corrected by sentAt is "
+                      "outside the years 1970-9999");
+            return -1;
+        }
     }
     if (has_stamp)
         json_object_set (event, "originalTimestamp", json_object_get (event, "timestamp"));
@@ -323,6 +337,19 @@ void collector_event_test (bool verbose)
     assert (!s_try ("{\"type\":\"fly\",\"userId\":\"u\"}", NULL, &envelope, reason, &time));
     assert (!s_try ("{\"userId\":\"u\",\"timestamp\":\"noon\"}", "page", &envelope, reason, &time));
     assert (!s_try ("{\"userId\":\"u\"}", "alias", &envelope, reason, &time));
+
+    //  Times nudge could not read back: refused with the reason
+    assert (!s_try ("{\"userId\":\"u\",\"timestamp\":\"0000-01-01T00:00:00+23:59\"}", "page",
+                    &envelope, reason, &time));
+    assert (streq (reason, "timestamp is outside the years 1970-9999"));
+    assert (!s_try ("{\"userId\":\"u\",\"timestamp\":\"2026-02-30T10:00:00Z\"}", "page",
+                    &envelope, reason, &time));
+    assert (streq (reason, "timestamp is not an ISO 8601 time"));
+    assert (!s_try ("{\"userId\":\"u\",\"sentAt\":\"1969-12-31T23:59:59Z\"}", "page",
+                    &envelope, reason, &time));
+    assert (!s_try ("{\"userId\":\"u\",\"timestamp\":\"1970-01-01T00:00:00.5Z\","
+                    "\"sentAt\":\"2026-11-23T19:20:11Z\"}", "page", &envelope, reason, &time));
+    assert (streq (reason, "timestamp corrected by sentAt is outside the years 1970-9999"));
 
     //  An empty userId is no userId
     event = s_try ("{\"userId\":\"\",\"anonymousId\":\"a-1\"}", "page", &envelope, reason, &time);

@@ -34,7 +34,8 @@ void nd_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /*  All times are milliseconds since the Unix epoch, UTC.                 */
 int64_t nd_wall_ms (void);
 /*  Parses ISO 8601 / RFC 3339 ("2026-11-23T19:20:01.123Z", with an offset
-    or without fraction). Returns 0 / -1.                                 */
+    or without fraction). Returns 0 / -1: also for a day the calendar
+    does not have (2026-02-30) and an offset past 23:59.                  */
 int nd_time_parse (const char *text, int64_t *ms);
 /*  Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 32 bytes).    */
 const char *nd_time_format (int64_t ms, char *buf);

@@ -81,10 +81,16 @@ int nd_time_parse (const char *text, int64_t *ms)
             p++;
         if (*p && s_digits (&p, 2, &om))
             return -1;
+        if (oh > 23 || om > 59)
+            return -1;
         offset = sign * (oh * 60 + om);
     }
-    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-        return -1;
+    static const int month_days [] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > month_days [mo - 1]
+    ||  (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || s > 60)
+        return -1;              //  2026-02-30 is no day
+
     int64_t days = s_days_from_civil (y, mo, d);
     *ms = ((days * 24 + h) * 60 + mi - offset) * 60000 + (int64_t) s * 1000 + frac;
     return 0;
@@ -163,6 +169,14 @@ void nd_time_test (bool verbose)
     assert (nd_time_parse ("2026-11-23T19:20:01.5Z", &ms) == 0 && ms % 1000 == 500);
     assert (nd_time_parse ("yesterday", &ms) == -1);
     assert (nd_time_parse ("2026-13-01T00:00:00Z", &ms) == -1);
+    assert (nd_time_parse ("2026-02-30", &ms) == -1);
+    assert (nd_time_parse ("2026-02-29", &ms) == -1);
+    assert (nd_time_parse ("2000-02-29", &ms) == 0);
+    assert (nd_time_parse ("1900-02-29", &ms) == -1);
+    assert (nd_time_parse ("2026-04-31T00:00:00Z", &ms) == -1);
+    assert (nd_time_parse ("2026-11-23T19:20:01+24:00", &ms) == -1);
+    assert (nd_time_parse ("2026-11-23T19:20:01+05:60", &ms) == -1);
+    assert (nd_time_parse ("2026-11-23T19:20:01+23:59", &ms) == 0);
     assert (nd_time_parse ("2026-11-23T19:20:01Zjunk", &ms) == -1);
     assert (nd_duration_parse ("30m", &ms) == 0 && ms == 1800000);
     assert (nd_duration_parse ("250ms", &ms) == 0 && ms == 250);

@@ -61,6 +61,13 @@ def refusals(p):
     check("unparseable timestamp is 400", status == 400 and "timestamp" in body.get("reason", ""),
           (status, body))
 
+    for stamp, why in (("2026-02-30T10:00:00Z", "not an ISO 8601 time"),
+                       ("0000-01-01T00:00:00+23:59", "outside the years 1970-9999"),
+                       ("1969-12-31T23:59:59Z", "outside the years 1970-9999")):
+        status, body = p.post("/v1/track", track("bad-time-" + stamp, timestamp=stamp))
+        check("timestamp %s is 400: %s" % (stamp, why),
+              status == 400 and why in body.get("reason", ""), (status, body))
+
     status, _ = p.post("/v1/nothing", track("x"))
     check("unknown path is 404", status == 404)
     status, _ = p.get("/v1/track")
@@ -74,16 +81,17 @@ def mixed_batch(p, tap):
     no_user = track("mix-bad-1")
     del no_user["userId"]
     bad_type = dict(track("mix-bad-2"), type="purchase")
-    batch = {"batch": [valid[0], no_user, valid[1], bad_type, valid[2]],
+    bad_day = track("mix-bad-3", timestamp="2026-02-30T12:00:00Z")
+    batch = {"batch": [valid[0], no_user, valid[1], bad_type, valid[2], bad_day],
              "context": {"library": {"name": "test"}}, "sentAt": T0}
     status, body = p.post("/v1/batch", batch)
     check("mixed batch is 200", status == 200 and body.get("success") is True, (status, body))
     rejected = body.get("rejected", []) if isinstance(body, dict) else []
-    check("mixed batch lists the 2 rejected by index",
-          [r.get("index") for r in rejected] == [1, 3], body)
+    check("mixed batch lists the 3 rejected by index",
+          [r.get("index") for r in rejected] == [1, 3, 5], body)
     check("each rejection has a reason and messageId",
           all(r.get("reason") for r in rejected) and
-          [r.get("messageId") for r in rejected] == ["mix-bad-1", "mix-bad-2"], rejected)
+          [r.get("messageId") for r in rejected] == ["mix-bad-1", "mix-bad-2", "mix-bad-3"], rejected)
     check("mixed batch counts 3 accepted", body.get("accepted") == 3, body)
 
     ids = lambda ms: [b["id"] for t, b in ms if b["id"].startswith("mix-")]
