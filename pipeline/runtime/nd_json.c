@@ -281,7 +281,8 @@ s_scan_string (s_parser_t *self, const char **text, size_t *len)
     while (true) {
         const char *run = p;
         p = s_plain_run (p, self->end, out);
-        out += out? p - run: 0;
+        if (out)                //  NULL + 0 is undefined too
+            out += p - run;
         if (p == self->end)
             return s_fail (self, "unterminated string", start - 1);
         unsigned char c = (unsigned char) *p;
