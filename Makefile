@@ -90,7 +90,7 @@ $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 # push-sender's VAPID key (var/vapid.key) is made once and kept: a new one
 # would orphan every browser's subscription.
 run: all $(BIN)/nd-supervisor
-	@mkdir -p var/run var/state var/log
+	@mkdir -p -m 0700 var/run var/state var/log
 	@test -e var/vapid.key || $(BIN)/nd-vapid -o var/vapid.key >/dev/null
 	@echo "Web Push: the shop's page subscribes with this applicationServerKey (var/vapid.key):"
 	@$(BIN)/nd-vapid --public var/vapid.key

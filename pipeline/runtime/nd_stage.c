@@ -114,10 +114,10 @@ static int s_mkdirs (const char *path)
     for (char *p = copy + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            mkdir (copy, 0755);
+            mkdir (copy, 0700);
             *p = '/';
         }
-    int rc = mkdir (copy, 0755) && errno != EEXIST ? -1 : 0;
+    int rc = mkdir (copy, 0700) && errno != EEXIST ? -1 : 0;
     free (copy);
     return rc;
 }
@@ -130,6 +130,7 @@ static void s_prepare_ipc (const char *endpoint)
         if (slash) {
             *slash = 0;
             s_mkdirs (dir);
+            chmod (dir, 0700);  //  made before us (make run, a test): ours alone too
         }
         free (dir);
     }
@@ -143,6 +144,21 @@ static int s_bind (zsock_t *sock, const char *endpoint)
         return -1;
     }
     return 0;
+}
+
+//  State made by an older nudge (0644 files in 0755 directories) becomes
+//  the service user's alone: it holds addresses, transcripts and push
+//  subscriptions.
+static void s_make_private (const char *dir)
+{
+    const char *files [] = { "data.mdb", "lock.mdb", NULL };
+    if (chmod (dir, 0700))
+        nd_log ("cannot make %s private: %s", dir, strerror (errno));
+    for (int i = 0; files [i]; i++) {
+        char *path = zsys_sprintf ("%s/%s", dir, files [i]);
+        chmod (path, 0600);
+        zstr_free (&path);
+    }
 }
 
 static int s_open_env (nd_stage_t *stage)
@@ -161,10 +177,12 @@ static int s_open_env (nd_stage_t *stage)
     if (!rc && (rc = mdb_env_create (&stage->env)) == 0) {
         mdb_env_set_maxdbs (stage->env, 64);
         mdb_env_set_mapsize (stage->env, mapsize);
-        rc = mdb_env_open (stage->env, dir, MDB_NOTLS | (sync ? 0 : MDB_NOSYNC), 0644);
+        rc = mdb_env_open (stage->env, dir, MDB_NOTLS | (sync ? 0 : MDB_NOSYNC), 0600);
         if (rc)
             nd_log ("cannot open state in %s: %s", dir, mdb_strerror (rc));
     }
+    if (!rc)
+        s_make_private (dir);
     zstr_free (&dir);
     return rc ? -1 : 0;
 }
@@ -652,6 +670,9 @@ static void s_destroy (nd_stage_t *stage)
 
 int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
 {
+    //  Everything a stage makes (state, spools, sockets, mail) is its
+    //  user's alone, whatever the shell or supervisor left as umask
+    umask (077);
     nd_stage_t stage = { .def = def, .notify_fd = -1 };
     stage.name = strdup (def->name);
     stage.config_file = strdup ("conf/pipeline.zpl");

@@ -223,6 +223,25 @@ def run(p, push, sms, smtp):
     body = mail_text(smtp.messages[0][2]) if smtp.messages else ""
     check("it lists Mia's socks and beanie and the total (44.00)",
           "Wool socks" in body and "Beanie" in body and "44.00" in body and "Mia" in body, body)
+    private_files(p)
+
+
+def private_files(p):
+    """Every file the stages made (state, journals, sockets) and the keys
+    are the service user's alone: they hold addresses and subscriptions."""
+    shared, seen = [], 0
+    for top in ("state", "run"):
+        for root, dirs, files in os.walk(os.path.join(p.dir, top)):
+            for name in [root] + [os.path.join(root, f) for f in dirs + files]:
+                seen += 1
+                if os.lstat(name).st_mode & 0o077:
+                    shared.append((name[len(p.dir):], oct(os.lstat(name).st_mode & 0o777)))
+    for key in ("var/vapid.key", "var/unsubscribe.secret"):
+        path = os.path.join(p.dir, key)
+        if os.path.exists(path) and os.stat(path).st_mode & 0o077:
+            shared.append((key, oct(os.stat(path).st_mode & 0o777)))
+    check("none of the %d files and directories under state/ and run/, nor the keys, "
+          "is readable by other users" % seen, seen > 20 and not shared, shared)
 
 
 def main():
