@@ -158,6 +158,7 @@ sms-sender
     http = 127.0.0.1:8090           #   webhooks: POST /sms/inbound (STOP/START/HELP), /sms/status
     webhook-url = "https://sms.shop.example"    #   what the provider calls (your proxy to the above)
     #   webhook-token = env:NUDGE_SMS_WEBHOOK_TOKEN     #   then configure URLs with ?token=...
+    #                               #   (required with infobip, which signs nothing; "none" to take any)
     help-text = "Example Shop: cart reminders. Reply STOP to opt out. Help: care@shop.example"
     rate = 10                       #   messages a second: the provider's limit for your number
     connections = 1

@@ -50,7 +50,7 @@
         [/usr/share/zoneinfo], http (webhook address, e.g.
         127.0.0.1:8090), webhook-url (the public URL the provider calls),
         webhook-token (env:/file:; then every webhook URL carries
-        ?token=), help-text, receipt-window [3d], timeout [30s],
+        ?token=; required with infobip, or "none"), help-text, receipt-window [3d], timeout [30s],
         per-host [8], tls-ca [the system's trust store: a PEM file of
         the CAs to trust instead], and the outbox's retry-base, retry-cap, lifetime,
         rate, max-inflight, batch, connections, keep (nd_sender.h).
@@ -440,13 +440,40 @@ static int s_webhook (sms_sender_t *self, nd_stage_t *stage, const char *token)
     return self->webhook ? 0 : nd_stage_config_error (stage, "http", "cannot serve webhooks there");
 }
 
+//  A webhook that carries neither a signature nor the token would take
+//  anyone's STOP or receipt: Infobip signs nothing, so it needs the token,
+//  or the operator's explicit "webhook-token = none", said at every start.
+static bool s_hooks_guarded (nd_stage_t *stage, const char *token_name)
+{
+    const char *provider = nd_stage_option (stage, "provider", "spool");
+    if (!nd_stage_option (stage, "http", NULL))
+        return true;            //  no webhooks at all
+    if (token_name && streq (token_name, "none")) {
+        nd_log ("webhooks take unauthenticated requests (webhook-token = none): "
+                "anyone who reaches %s can opt numbers out", nd_stage_option (stage, "http", NULL));
+        return true;
+    }
+    if (!token_name && streq (provider, "infobip")) {
+        nd_stage_config_error (stage, "webhook-token", "Infobip's webhooks carry no signature: "
+                               "set webhook-token (env:NAME or file:PATH) and give Infobip "
+                               "URLs with ?token=, or webhook-token = none to take anyone's");
+        return false;
+    }
+    if (!token_name && streq (provider, "spool"))
+        nd_log ("webhooks take unauthenticated requests (no provider, no webhook-token): "
+                "for trying STOP and HELP by hand, not for a public address");
+    return true;
+}
+
 static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 {
     sms_sender_t *self = (sms_sender_t *) calloc (1, sizeof *self);
     sms_gateway_conf_t conf = { 0 };
     self->stage = stage;
-    char *token = nd_stage_option (stage, "webhook-token", NULL) ? s_secret (stage, "webhook-token", NULL) : NULL;
-    bool token_ok = token || !nd_stage_option (stage, "webhook-token", NULL);
+    const char *token_name = nd_stage_option (stage, "webhook-token", NULL);
+    bool open_hooks = token_name && streq (token_name, "none");
+    char *token = token_name && !open_hooks ? s_secret (stage, "webhook-token", NULL) : NULL;
+    bool token_ok = (token || !token_name || open_hooks) && s_hooks_guarded (stage, token_name);
     int rc = token_ok && s_options (self, stage) == 0 && s_open (self, txn) == 0
           && s_gateway_conf (stage, &conf, token) == 0 ? 0 : -1;
     self->gateway = rc == 0 ? sms_gateway_new (&conf) : NULL;

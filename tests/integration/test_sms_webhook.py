@@ -203,6 +203,33 @@ def run(provider):
     sms.close()
 
 
+def open_infobip_hooks():
+    """Infobip signs nothing: without webhook-token anyone's JSON STOP was
+    stored. Now the start is refused at the line, unless the operator says
+    webhook-token = none, which the log then says at every start."""
+    sms = SmsProvider("infobip")
+    opts = options("infobip", sms.base, free_port())
+    del opts["webhook-token"]
+    with Pipeline(clock="event", extra={"sms-sender": opts}) as p:
+        status = p.refused("sms-sender")
+        log = p.log("sms-sender")
+        check("infobip: webhooks without webhook-token refuse the start with file:line",
+              status not in (0, None) and "webhook-token" in log and "pipeline.zpl:" in log
+              and "no signature" in log, (status, log[-600:]))
+    opts["webhook-token"] = "none"
+    port = int(opts["http"].rsplit(":", 1)[1])
+    with Pipeline(clock="event", extra={"sms-sender": opts}) as p:
+        p.start("sms-sender")
+        status, text = http_post("http://127.0.0.1:%d/sms/inbound" % port, json.dumps(
+            {"results": [{"messageId": "in-1", "from": "48600100200", "to": "ExampleShop",
+                          "text": "HELP", "cleanText": "HELP", "keyword": "HELP"}]}),
+            "application/json")
+        check("infobip: with webhook-token = none it starts, says so in its log, and takes hooks",
+              status == 200 and "unauthenticated" in p.log("sms-sender"), (status, text))
+    sms.close()
+
+
 run("twilio")
 run("infobip")
+open_infobip_hooks()
 done()
