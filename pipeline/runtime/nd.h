@@ -28,6 +28,9 @@
     "2026-11-23T19:20:01.123Z collector: listening on 127.0.0.1:8080"     */
 void nd_log_set_name (const char *name);
 void nd_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/*  The last line nd_log was given (without time and name), "" at first:
+    HEALTH gives it as the reason a stage is stuck.                       */
+const char *nd_log_last (void);
 
 /* ----------------------------------------------------------------- time */
 

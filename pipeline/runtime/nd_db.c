@@ -78,6 +78,9 @@ int nd_db_error (int rc, const char *what)
     if (rc == MDB_MAP_FULL)
         nd_log ("state full during %s: raise 'mapsize' for this stage in the pipeline file", what);
     else
+    if (rc == MDB_BAD_TXN)
+        ;                       //  the transaction failed before, and that was said
+    else
         nd_log ("LMDB %s failed: %s", what, mdb_strerror (rc));
     return -1;
 }

@@ -1,23 +1,57 @@
 /*  nd_log - one line per notable thing, to stderr, with a UTC timestamp and
     the stage's name. Programs run in the foreground under a supervisor,
-    which keeps the log; nothing here writes files or daemonizes.         */
+    which keeps the log; nothing here writes files or daemonizes.
+
+    A line said again and again (a stuck commit, a flood of one bad input)
+    is written once; its repeats are counted and told as "the line above
+    was repeated N times" when another line comes, or every
+    s_REPEAT_REPORT_MS while they go on, so a log stays readable and a
+    disk is not filled at thousands of lines a second.                   */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "nd.h"
 
-/*  The process's own name: set once at start, read by every log line. It is
-    process-wide by nature (like the program name), not per-object state.  */
+#define s_REPEAT_REPORT_MS 10000
+
+/*  The process's own name, its last line and the count of its repeats: set
+    by log calls, read by every log line. They are process-wide by nature
+    (like the program name and stderr itself), not per-object state.      */
 static char s_name [64] = "nudge";
+static char s_last [2048];
+static uint64_t s_repeats;
+static int64_t s_reported;      //  wall ms the repeats were last told
 
 void nd_log_set_name (const char *name)
 {
     snprintf (s_name, sizeof s_name, "%s", name);
 }
 
+const char *nd_log_last (void)
+{
+    return s_last;
+}
+
+static void s_write (int64_t now, const char *line)
+{
+    char stamp [32];
+    fprintf (stderr, "%s %s: %s\n", nd_time_format (now, stamp), s_name, line);
+}
+
+static void s_tell_repeats (int64_t now)
+{
+    char line [96];
+    snprintf (line, sizeof line, "the line above was repeated %llu time%s",
+              (unsigned long long) s_repeats, s_repeats == 1 ? "" : "s");
+    s_write (now, line);
+    s_repeats = 0;
+    s_reported = now;
+}
+
 void nd_log (const char *fmt, ...)
 {
-    char stamp [32], line [2048];
+    char line [2048];
     va_list args;
     va_start (args, fmt);
     vsnprintf (line, sizeof line, fmt, args);
@@ -26,5 +60,16 @@ void nd_log (const char *fmt, ...)
     for (char *c = line; *c; c++)
         if ((unsigned char) *c < 0x20)
             *c = ' ';
-    fprintf (stderr, "%s %s: %s\n", nd_time_format (nd_wall_ms (), stamp), s_name, line);
+    int64_t now = nd_wall_ms ();
+    if (*s_last && strcmp (line, s_last) == 0) {
+        s_repeats++;
+        if (now - s_reported >= s_REPEAT_REPORT_MS)
+            s_tell_repeats (now);
+        return;
+    }
+    if (s_repeats)
+        s_tell_repeats (now);
+    memcpy (s_last, line, sizeof s_last);
+    s_reported = now;
+    s_write (now, line);
 }

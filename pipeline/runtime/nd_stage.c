@@ -50,6 +50,9 @@ struct _nd_stage_t {
     int64_t tick_forwarded;     //  the latest tick time passed downstream
     int64_t clock_saved;        //  event time as last committed
     uint64_t applied, rejected, emitted, commits, failed_commits;
+    uint64_t failing;           //  commits failed in a row: stuck while > 0
+    int64_t failing_since;      //  wall ms of the first of them
+    char failing_reason [256];  //  the last line logged before the first
     int64_t started;
     bool paused;                //  PAUSE: inputs are left with their upstreams
     bool (*busy) (void *arg);   //  event time: work due now is not done
@@ -504,6 +507,10 @@ static int s_commit (nd_stage_t *stage)
         mdb_txn_abort (stage->txn);
     stage->txn = NULL;
     if (rc == 0) {
+        if (stage->failing)
+            nd_log ("committing again after %llu failed commits",
+                    (unsigned long long) stage->failing);
+        stage->failing = 0;
         stage->commits++;
         stage->clock_saved = now;
         nd_outbox_committed (stage->outbox);
@@ -512,6 +519,10 @@ static int s_commit (nd_stage_t *stage)
     }
     else {
         stage->failed_commits++;
+        if (stage->failing++ == 0) {
+            stage->failing_since = nd_wall_ms ();
+            snprintf (stage->failing_reason, sizeof stage->failing_reason, "%s", nd_log_last ());
+        }
         nd_outbox_aborted (stage->outbox);
         nd_inputs_aborted (stage->inputs);
     }
@@ -523,6 +534,18 @@ static int s_commit (nd_stage_t *stage)
 
 /* ----------------------------------------------------------- control -- */
 
+//  A stage whose commits fail (state full, a disk error) takes nothing in
+//  and says so, rather than "ok" while its upstream piles up.
+static json_t *s_health (nd_stage_t *stage)
+{
+    if (!stage->failing)
+        return json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
+    char since [32];
+    return json_pack ("{s:s, s:s, s:s, s:I, s:s}", "status", "stuck", "stage", stage->name,
+                      "reason", stage->failing_reason, "failed_commits", (json_int_t) stage->failing,
+                      "since", nd_time_format (stage->failing_since, since));
+}
+
 static void s_control (nd_stage_t *stage)
 {
     char *command = zstr_recv_nowait (stage->control);
@@ -530,7 +553,7 @@ static void s_control (nd_stage_t *stage)
         return;
     json_t *answer;
     if (streq (command, "HEALTH") || streq (command, "health"))
-        answer = json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
+        answer = s_health (stage);
     else
     if (streq (command, "PAUSE") || streq (command, "RESUME")) {
         //  Not kept across a restart: a stage always starts reading
