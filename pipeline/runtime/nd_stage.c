@@ -461,10 +461,14 @@ static void s_read_inputs (nd_stage_t *stage)
             s_begin (stage);
 }
 
-static void s_publish_all (nd_stage_t *stage, bool send)
+//  After a commit (committed) the batch's messages are counted and shown
+//  to taps; after an abort they never were.
+static void s_publish_all (nd_stage_t *stage, bool committed)
 {
     void *pub = stage->pub ? zsock_resolve (stage->pub) : NULL;
-    send = send && pub;
+    bool send = committed && pub;
+    if (committed)
+        stage->emitted += zlist_size (stage->publications);
     s_publication_t *p;
     while ((p = (s_publication_t *) zlist_pop (stage->publications))) {
         if (send) {
@@ -739,7 +743,6 @@ int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
     p->topic = strdup (topic);
     p->text = text;
     zlist_append (stage->publications, p);
-    stage->emitted++;
     return 0;
 }
 

@@ -8,6 +8,7 @@ them (it holds them in its journal). Then:
   - HEALTH answers "stuck" with the reason the log gave (state full) and
     when it began, and `nd-ctl STAGE health` exits 3; before this a full
     stage answered "ok" and nd-ctl exited 0;
+  - STATS "emitted" does not grow with batches that were never committed;
   - its log stays short: the same line again and again is written once and
     counted (it was 6.4k lines a second of MDB_BAD_TXN);
   - restarted with a bigger map, it catches up on every event and is "ok".
@@ -57,8 +58,13 @@ with Pipeline(clock="event", extra={"sessionizer": {"mapsize": "1M"}}) as p:
           status == 3 and answer.get("status") == "stuck" and "state full" in answer.get("reason", "")
           and answer.get("since", "").endswith("Z") and answer.get("failed_commits", 0) >= 1,
           (status, answer))
+    first = p.control("sessionizer")
     before = len(p.log("sessionizer").splitlines())
     time.sleep(3)               # wall time on purpose: the log's own rate, not event time
+    then = p.control("sessionizer")
+    check("STATS emitted counts committed messages only: it stays while commits fail",
+          then["failed_commits"] > first["failed_commits"] and then["emitted"] == first["emitted"],
+          (first, then))
     log = p.log("sessionizer")
     grown = len(log.splitlines()) - before
     check("stuck for 3 s, its log grows by a few lines, not thousands (%d)" % grown,
