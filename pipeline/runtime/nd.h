@@ -175,9 +175,17 @@ typedef struct {
     void (*teardown) (void **self_p);
 } nd_stage_def_t;
 
-/*  Runs the stage: parses argv (--help, -c/--config FILE, -n/--name NAME,
-    --clock wall|event, --notify-fd N), loads the pipeline file, opens state,
-    binds and connects, loops until SIGINT/SIGTERM. Returns the exit code.  */
+#define ND_VERSION "0.9.0"
+
+/*  For a tool's main, before its own options: with "--version" among the
+    arguments, prints "NAME (nudge) VERSION" and exits 0.                 */
+void nd_version_arg (int argc, char **argv, const char *name);
+
+/*  Runs the stage: parses argv (--help, --version, -c/--config FILE,
+    -n/--name NAME, --clock wall|event, --notify-fd N), loads the pipeline
+    file, opens state, binds and connects, loops until SIGINT/SIGTERM.
+    Returns the exit code: 0, EX_USAGE (64) for bad arguments, EX_CONFIG
+    (78) for a pipeline file it refused, 1 for anything else.             */
 int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def);
 
 /*  Appends a message to this stage's output journal inside txn. The body is
@@ -221,6 +229,10 @@ int nd_stage_option_int (nd_stage_t *stage, const char *path, const char *fallba
 const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const char *child);
 /*  Logs "<file>:<line>: <reason>" for the option at path, then returns -1. */
 int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reason);
+/*  For an error in a file the pipeline file names (journeys, segments),
+    already logged as file:line: reason: the start is refused as for a bad
+    pipeline file (exit 78). Returns -1.                                  */
+int nd_stage_config_refused (nd_stage_t *stage);
 
 /* ------------------------------------------------------------------ ZPL */
 

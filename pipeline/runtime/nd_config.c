@@ -15,6 +15,7 @@ struct _nd_config_t {
     zconfig_t *root;
     zconfig_t *section;         //  the stage's own section (may be NULL)
     zhash_t *asked;             //  option paths the stage asked for
+    int errors;                 //  nd_config_error calls: the start is refused
 };
 
 static char *s_error (const char *path, int line, const char *reason)
@@ -220,6 +221,7 @@ static int s_line_of (const char *file, const char *section, const char *path)
 
 int nd_config_error_in (nd_config_t *self, const char *stage, const char *path, const char *reason)
 {
+    self->errors++;
     int line = s_line_of (self->file, stage, path);
     const char *section = stage;
     if (!line && (line = s_line_of (self->file, "pipeline", path)))
@@ -229,6 +231,16 @@ int nd_config_error_in (nd_config_t *self, const char *stage, const char *path, 
     else
         nd_log ("%s: %s/%s: %s", self->file, stage, path, reason);
     return -1;
+}
+
+void nd_config_refused (nd_config_t *self)
+{
+    self->errors++;
+}
+
+int nd_config_errors (nd_config_t *self)
+{
+    return self->errors;
 }
 
 int nd_config_error (nd_config_t *self, const char *path, const char *reason)

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "nd.h"
 
@@ -72,4 +73,13 @@ void nd_log (const char *fmt, ...)
     memcpy (s_last, line, sizeof s_last);
     s_reported = now;
     s_write (now, line);
+}
+
+void nd_version_arg (int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv [i], "--version") == 0) {
+            printf ("%s (nudge) %s\n", name, ND_VERSION);
+            exit (0);
+        }
 }

@@ -18,6 +18,11 @@ char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind
 zlist_t *nd_config_consumers (nd_config_t *self);
 /*  Logs "<file>:<line>: <stage>/<path>: <reason>"; returns -1.          */
 int nd_config_error (nd_config_t *self, const char *path, const char *reason);
+/*  How many errors nd_config_error (or _in) has reported.                */
+int nd_config_errors (nd_config_t *self);
+/*  Counts an error in a file the configuration names (a journey, a
+    segment), already logged as file:line: reason.                       */
+void nd_config_refused (nd_config_t *self);
 /*  Fails on options in the stage's section that nobody asked for.        */
 int nd_config_check_unknown (nd_config_t *self);
 /*  Another stage's option: its section, then [pipeline], else NULL.     */

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <sys/stat.h>
 #include "nd_private.h"
 #include "nd_json.h"
@@ -68,7 +69,10 @@ static void s_usage (const nd_stage_def_t *def)
             "  -n, --name NAME       this stage's section in it (default %s)\n"
             "      --clock MODE      wall | event (overrides the pipeline file)\n"
             "      --notify-fd N     write a newline to fd N when ready (s6 style)\n"
-            "  -h, --help            this text\n%s\n"
+            "  -h, --help            this text\n"
+            "      --version         the program's version\n%s\n"
+            "Exit status: 0 stopped by SIGTERM or SIGINT, 64 bad arguments, 78 bad\n"
+            "configuration (file:line: reason in the log), 1 anything else.\n"
             "See %s(1).\n", def->name, def->summary, def->name,
             def->options_help ? def->options_help : "", def->name);
 }
@@ -81,6 +85,7 @@ static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
         { "clock", required_argument, NULL, 'k' },
         { "notify-fd", required_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
     opterr = 0;
@@ -92,6 +97,7 @@ static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
             case 'k': free (stage->clock_mode); stage->clock_mode = strdup (optarg); break;
             case 'f': stage->notify_fd = atoi (optarg); break;
             case 'h': s_usage (stage->def); exit (0);
+            case 'V': printf ("%s (nudge) %s\n", stage->def->name, ND_VERSION); exit (0);
             default: {
                 const char *arg = argv [optind - 1];
                 if (stage->def->parse_arg && stage->def->parse_arg (arg, stage->def->args) == 0)
@@ -707,7 +713,10 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     stage.started = zclock_mono ();
     zsys_init ();
     zsys_set_linger (0);
-    int rc = s_parse_args (&stage, argc, argv) == 0 && s_setup (&stage) == 0 ? 0 : 1;
+    //  sysexits: a supervisor need not restart what a restart can't mend
+    int rc = s_parse_args (&stage, argc, argv) ? EX_USAGE
+           : s_setup (&stage) == 0 ? 0
+           : !stage.config || nd_config_errors (stage.config) ? EX_CONFIG : 1;
     if (rc == 0) {
         s_notify_ready (&stage);
         s_loop (&stage);
@@ -809,4 +818,10 @@ const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const ch
 int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reason)
 {
     return nd_config_error (stage->config, path, reason);
+}
+
+int nd_stage_config_refused (nd_stage_t *stage)
+{
+    nd_config_refused (stage->config);
+    return -1;
 }

@@ -169,7 +169,7 @@ static int s_journeys (scheduler_t *self)
         if (*error)
             nd_log ("%s", error);
         free (error);
-        return -1;
+        return nd_stage_config_refused (self->stage);
     }
     //  Message history is kept as long as the longest cap looks back.
     self->history_keep = 86400000LL;

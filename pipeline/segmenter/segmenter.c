@@ -420,7 +420,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
           || nd_db_open (txn, "members", &self->members)
           || seg_groups_configure (stage, &self->thresholds) ? -1 : 0;
     if (rc == 0 && !(self->rules = seg_rules_load (file)))
-        rc = -1;
+        rc = nd_stage_config_refused (stage);
     if (rc) {
         s_teardown ((void **) &self);
         return -1;

@@ -96,10 +96,10 @@ with Pipeline(clock="event", extra={"chat-bridge": chat_options(port, hours="mon
     rc = p.refused("chat-bridge")
     lines = [l for l in p.log("chat-bridge").splitlines() if "pipeline.zpl:" in l]
     check("a bad hours option stops the start with file:line: reason",
-          rc == 1 and lines and "chat-bridge/hours: \"mon-fri 9-18\" is not like" in lines[-1], p.log("chat-bridge"))
+          rc == 78 and lines and "chat-bridge/hours: \"mon-fri 9-18\" is not like" in lines[-1], p.log("chat-bridge"))
 with Pipeline(clock="event", extra={"chat-bridge": chat_options(port, **{"telegram-tokn": "env:X"})}) as p:
     rc = p.refused("chat-bridge")
-    check("a misspelt option stops the start", rc == 1 and "telegram-tokn: unknown option"
+    check("a misspelt option stops the start", rc == 78 and "telegram-tokn: unknown option"
           in p.log("chat-bridge"), p.log("chat-bridge"))
 
 

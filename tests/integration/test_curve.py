@@ -192,7 +192,7 @@ with Pipeline(clock="event") as p:
         r = run(os.path.join(BIN, "relay"), "--config", p.config, "--name", stage)
         lines = r.stderr.strip().splitlines()
         line = lines[-1] if lines else ""
-        ok = r.returncode == 1 and (" %s: %s:" % (stage, p.config)) in line \
+        ok = r.returncode == 78 and (" %s: %s:" % (stage, p.config)) in line \
             and all(w in line for w in want)
         return ok, line
     ok, line = refused("broken", "broken/curve:", "nonexistent.secret: No such file or directory")

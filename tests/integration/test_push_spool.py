@@ -84,6 +84,6 @@ with Pipeline(clock="event") as p:
                                     "templates": os.path.join(ROOT, "conf", "templates")}})
     out = subprocess.run([os.path.join(BIN, "push-sender"), "--config", p.config, "--name",
                           "push-sender"], capture_output=True, text=True, timeout=20, cwd=p.dir)
-    check("a spool that cannot be made: exits 1 with the reason",
-          out.returncode == 1 and "cannot make the spool directory" in out.stderr, out.stderr[-400:])
+    check("a spool that cannot be made: exits 78 (EX_CONFIG) with the reason",
+          out.returncode == 78 and "cannot make the spool directory" in out.stderr, out.stderr[-400:])
 done()

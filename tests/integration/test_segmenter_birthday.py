@@ -107,6 +107,6 @@ with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer", "timez
 with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer", "timezone": "Mars/Olympus"}}) as p:
     rc = p.refused("segmenter")
     check("a timezone option that is no zone stops the segmenter at start",
-          rc == 1 and "segmenter/timezone: not a time zone" in p.log("segmenter"),
+          rc == 78 and "segmenter/timezone: not a time zone" in p.log("segmenter"),
           p.log("segmenter")[-400:])
 done()

@@ -46,7 +46,7 @@ def stops(p, expected):
     if rc is None:
         return False, "still running"
     log = p.log("segmenter")
-    return rc == 1 and expected in log and "ready" not in log, (rc, log[-600:])
+    return rc == 78 and expected in log and "ready" not in log, (rc, log[-600:])
 
 
 for what, text, expected in CASES:

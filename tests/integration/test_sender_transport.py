@@ -61,7 +61,7 @@ def push(certs):
             p.write_config({"push-sender": dict(options, **{"tls-ca": certs + "/none.pem"})})
             status = p.refused("push-sender")
             check("an unreadable tls-ca stops the push-sender at start",
-                  status == 1 and "tls-ca" in p.log("push-sender"), (status, p.log("push-sender")[-300:]))
+                  status == 78 and "tls-ca" in p.log("push-sender"), (status, p.log("push-sender")[-300:]))
     finally:
         service.close()
 

@@ -127,7 +127,7 @@ for name, extra, expect in (
                                        "secret": "env:ND_TEST_UNSET_SECRET"}, "ND_TEST_UNSET_SECRET")):
     with Pipeline(clock="event", extra={"sms-sender": dict(options, **extra)}) as p:
         rc = p.refused("sms-sender")
-        check("%s: exits 1 with the reason" % name, rc == 1 and expect in p.log("sms-sender"),
+        check("%s: exits 78 (EX_CONFIG) with the reason" % name, rc == 78 and expect in p.log("sms-sender"),
               (rc, p.log("sms-sender")[-400:]))
 
 r = subprocess.run([os.path.join(BIN, "sms-sender"), "--help"], capture_output=True, text=True)

@@ -21,6 +21,7 @@
 
 int main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-selftest");
     if (argc == 3 && strcmp (argv [1], "--mustache-spec") == 0)
         return mustache_spec_run (argv [2], false) ? 1 : 0;
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;

@@ -182,7 +182,8 @@ class Month:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="A synthetic month of shop events (JSON lines).")
+    parser = argparse.ArgumentParser(prog="nd-month", description="A synthetic month of shop events (JSON lines).")
+    parser.add_argument("--version", action="version", version="%(prog)s (nudge) 0.9.0")
     parser.add_argument("--events", type=int, default=40000, help="at least this many events (default 40000)")
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same file")
     parser.add_argument("--days", type=int, default=30)

@@ -144,6 +144,7 @@ s_write (zcert_t *cert, const char *secret, const char *public)
 int
 main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-cert");
     cert_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

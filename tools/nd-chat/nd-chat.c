@@ -51,6 +51,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include "../common/nd_pipefile.h"
+#include "nd.h"
 
 #define s_PING_MS 10000
 #define s_MONITOR "inproc://nd-chat.monitor"
@@ -281,6 +282,7 @@ static void s_disconnect (chat_console_t *self)
 
 int main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-chat");
     chat_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

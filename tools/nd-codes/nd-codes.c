@@ -169,6 +169,7 @@ static int s_list (MDB_txn *txn, MDB_dbi dbi, const codes_args_t *args)
 
 int main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-codes");
     codes_args_t args;
     if (s_args (argc, argv, &args))
         return 2;

@@ -37,6 +37,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include "../common/nd_pipefile.h"
+#include "nd.h"
 
 typedef struct {
     const char *config;
@@ -157,6 +158,7 @@ s_verdict (const char *command, const char *answer)
 int
 main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-ctl");
     ctl_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

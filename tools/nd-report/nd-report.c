@@ -237,6 +237,7 @@ static void s_print (json_t *report, bool steps)
 
 int main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-report");
     report_args_t args;
     if (s_args (argc, argv, &args))
         return 2;

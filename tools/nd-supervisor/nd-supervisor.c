@@ -33,7 +33,9 @@
         those directories must exist.
 
         systemd: nudge-STAGE.service for each stage (Type=simple,
-        Restart=always, environment from /etc/nudge/nudge.env if present)
+        Restart=always but not after exit 64 or 78 (bad arguments, bad
+        configuration), UMask=0077, environment from /etc/nudge/nudge.env
+        if present)
         and nudge.target, which wants them all:
             systemctl enable --now nudge.target
 
@@ -59,6 +61,7 @@
 #include <getopt.h>
 #include <sys/stat.h>
 #include "../common/nd_pipefile.h"
+#include "nd.h"
 
 typedef struct {
     const char *config;
@@ -331,6 +334,10 @@ s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
         "EnvironmentFile=-/etc/nudge/nudge.env\n"
         "Restart=always\n"
         "RestartSec=1\n"
+        "# 64: bad arguments, 78: a pipeline file the stage refused (its log says\n"
+        "# file:line); a restart would not mend either.\n"
+        "RestartPreventExitStatus=64 78\n"
+        "UMask=0077\n"
         "KillSignal=SIGTERM\n"
         "TimeoutStopSec=30\n"
         "\n[Install]\n"
@@ -423,6 +430,7 @@ s_write_systemd (const char *directory, const sv_plan_t *plan)
 int
 main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-supervisor");
     sv_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

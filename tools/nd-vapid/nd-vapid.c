@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include "nd.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ static int s_public_of (const char *path)
 
 int main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-vapid");
     static const struct option options [] = {
         { "out", required_argument, NULL, 'o' },
         { "public", required_argument, NULL, 'p' },

@@ -45,6 +45,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include "../common/nd_pipefile.h"
+#include "nd.h"
 
 typedef struct {
     const char *config;
@@ -228,6 +229,7 @@ s_tap (zsock_t *sub, const tap_args_t *args)
 int
 main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "tap");
     tap_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
