@@ -44,16 +44,23 @@ SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 .PHONY: all deps run test bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
+# A fresh machine often has another apt running (unattended upgrades): wait
+# for its locks, the dpkg lock by apt's own option, the lists lock by retrying.
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq
+APT_UPDATE  := for try in $$(seq 30); do apt-get -o DPkg::Lock::Timeout=900 update -qq && break; \
+               echo "apt-get update: waiting for the package lists' lock"; sleep 10; done
+NPROC       := $(shell nproc 2>/dev/null || echo 2)
+
 # Installs what the build and the tests need, once per machine.
 $(BUILD)/.deps:
 	@mkdir -p $(BUILD)
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:" $$missing; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    $(APT_UPDATE) && $(APT_INSTALL) $$missing >/dev/null || exit 1; \
 	fi
 	@command -v node >/dev/null && command -v npm >/dev/null || \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null)
+	    ($(APT_UPDATE) && $(APT_INSTALL) nodejs npm >/dev/null)
 	@touch $@
 deps: $(BUILD)/.deps
 
@@ -100,8 +107,9 @@ run: all $(BIN)/nd-supervisor
 # Every test, on the normal build and again under ASan+UBSan (with the
 # sanitizer settings tests/run sets); the last line is the combined
 # "N passed, N failed".
-test: all tests/e2e/node_modules/.installed
-	@$(MAKE) --no-print-directory SAN=1 all
+test: tests/e2e/node_modules/.installed
+	@$(MAKE) --no-print-directory -j$(NPROC) all
+	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	@env -u ASAN_OPTIONS -u UBSAN_OPTIONS tests/all bin build-san/bin
 
 # The third-party clients the end-to-end tests drive (npm, pinned by the lock file).
