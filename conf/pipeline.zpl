@@ -27,6 +27,8 @@ pipeline
     #                               #   stages and tools that reach it must have
     #   curve-clients = /etc/nudge/certs/clients        #   the .pub of every stage and operator
     #                               #   let in (tap/nd-ctl --cert); re-read when it changes
+    #   A tcp:// endpoint without curve stops the start; "insecure = yes" allows it
+    #   (a network you trust), and the log says so at every start.
 
 collector
     http = 127.0.0.1:8080           #   Segment HTTP Tracking API

@@ -259,6 +259,11 @@ static void *s_create (nd_stage_t *stage, nd_inbox_t *inbox, uint64_t cursor)
     //  Operators may be on other hosts: with "curve" the console is
     //  guarded like out, pub and ctl (same keypair, same curve-clients)
     bool curve = nd_stage_curve_serve (stage, zsock_resolve (self->router));
+    if (nd_stage_check_exposure (stage, "console", self->endpoint)) {
+        void *gone = self;
+        s_destroy (&gone);
+        return NULL;
+    }
     if (strncmp (self->endpoint, "ipc://", 6) == 0) {
         char *dir = strdup (self->endpoint + 6), *slash = strrchr (dir, '/');
         if (slash) {

@@ -233,6 +233,10 @@ int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reas
     already logged as file:line: reason: the start is refused as for a bad
     pipeline file (exit 78). Returns -1.                                  */
 int nd_stage_config_refused (nd_stage_t *stage);
+/*  For an endpoint a stage binds itself (option names it): a tcp:// one
+    without the stage's "curve" stops the start (-1, file:line: reason)
+    unless the stage says "insecure = yes", which is then logged.        */
+int nd_stage_check_exposure (nd_stage_t *stage, const char *option, const char *endpoint);
 
 /* ------------------------------------------------------------------ ZPL */
 

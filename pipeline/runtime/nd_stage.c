@@ -328,6 +328,39 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
     return 0;
 }
 
+//  Without CURVE, anyone who reaches a tcp:// port can read the stage's
+//  journal under another stage's name, acknowledge what that stage never
+//  had, and pause the stage: refused unless the operator says
+//  "insecure = yes" (a private network, a test), which the log then says
+//  at every start.
+int nd_stage_check_exposure (nd_stage_t *stage, const char *option, const char *endpoint)
+{
+    const char *insecure = nd_config_get (stage->config, "insecure", "no");
+    if (!streq (insecure, "yes") && !streq (insecure, "no"))
+        return nd_config_error (stage->config, "insecure", "yes or no");
+    if (stage->curve || strncmp (endpoint, "tcp://", 6))
+        return 0;
+    if (streq (insecure, "no"))
+        return nd_config_error (stage->config, option, "tcp:// without curve lets whoever "
+                                "reaches the port read and steer the stage: set curve "
+                                "(README \"Across hosts\"), or insecure = yes");
+    nd_log ("insecure = yes: %s %s has no CURVE: whoever reaches it can read and steer "
+            "this stage", option, endpoint);
+    return 0;
+}
+
+static int s_check_exposure (nd_stage_t *stage)
+{
+    const char *kinds [] = { "out", "pub", "ctl", NULL };
+    int rc = 0;
+    for (int i = 0; rc == 0 && kinds [i]; i++) {
+        char *endpoint = nd_config_endpoint (stage->config, stage->name, kinds [i]);
+        rc = nd_stage_check_exposure (stage, kinds [i], endpoint);
+        zstr_free (&endpoint);
+    }
+    return rc;
+}
+
 static int s_bind_sockets (nd_stage_t *stage)
 {
     char *pub = nd_config_endpoint (stage->config, stage->name, "pub");
@@ -370,7 +403,7 @@ static int s_setup (nd_stage_t *stage)
         //  Unknown options are looked for last: "topics", "pub" and "ctl"
         //  are only read while connecting and binding. The keys and the ZAP
         //  handler come first: no socket may bind before they are in place.
-        rc = nd_curve_new (stage->config, &stage->curve)
+        rc = nd_curve_new (stage->config, &stage->curve) || s_check_exposure (stage)
           || s_open_env (stage) || s_open_state (stage, inputs, positions)
           || s_connect_inputs (stage, inputs, positions) || s_bind_sockets (stage)
           || nd_config_check_unknown (stage->config) ? -1 : 0;

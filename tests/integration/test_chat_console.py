@@ -102,6 +102,13 @@ with Pipeline(clock="event", extra={"chat-bridge": chat_options(port, **{"telegr
     check("a misspelt option stops the start", rc == 78 and "telegram-tokn: unknown option"
           in p.log("chat-bridge"), p.log("chat-bridge"))
 
+with Pipeline(clock="event", extra={"chat-bridge": chat_options(
+        port, console="tcp://127.0.0.1:%d" % free_port())}) as p:
+    rc = p.refused("chat-bridge")
+    check("a console on tcp:// without curve (nor insecure = yes) stops the start",
+          rc == 78 and "chat-bridge/console: tcp:// without curve" in p.log("chat-bridge"),
+          p.log("chat-bridge")[-500:])
+
 
 def nd_chat(*args):
     """nd-chat run to the end of '/list'; (exit code, stdout, stderr lines)."""

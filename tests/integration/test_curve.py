@@ -86,7 +86,7 @@ with Pipeline(clock="event") as p:
         os.link(os.path.join(certs, name + ".pub"), os.path.join(clients, name + ".pub"))
 
     ends = {stage: {kind: tcp() for kind in ("out", "pub", "ctl")}
-            for stage in ("collector", "relay", "intruder", "plain")}
+            for stage in ("collector", "relay", "intruder", "plain", "open")}
     stages = {
         "pipeline": {"curve-clients": clients},
         "collector": dict(ends["collector"], curve="file:" + certs + "/collector.secret"),
@@ -94,7 +94,8 @@ with Pipeline(clock="event") as p:
                       curve=certs + "/relay.secret"),
         "intruder": dict(ends["intruder"], program="relay", input="collector",
                          curve=certs + "/intruder.secret"),
-        "plain": dict(ends["plain"], program="relay", input="collector", curve=""),
+        "plain": dict(ends["plain"], program="relay", input="collector", curve="", insecure="yes"),
+        "open": dict(ends["open"], program="relay"),
         "broken": {"program": "relay", "curve": "file:" + certs + "/nonexistent.secret"},
         "halfkey": {"program": "relay", "curve": certs + "/stranger.pub"},
     }
@@ -201,6 +202,11 @@ with Pipeline(clock="event") as p:
     check("(5) a public certificate given as the keypair stops the stage", ok, line)
     ok, line = refused("plain", "plain/input:", "collector uses CURVE")
     check("(5) a stage without keys reading a CURVE stage stops at start", ok, line)
+    r = run(os.path.join(BIN, "relay"), "--config", p.config, "--name", "plain")
+    check("(5) insecure = yes: each tcp:// endpoint without CURVE is said in the log",
+          r.stderr.count("insecure = yes: ") == 3 and "has no CURVE" in r.stderr, r.stderr[-600:])
+    ok, line = refused("open", "open/out:", "tcp:// without curve", "insecure = yes")
+    check("(5) tcp:// without curve and without insecure = yes stops the stage at start", ok, line)
     # a directory of its own: the running stages' must stay clean
     mixed = os.path.join(p.dir, "mixed")
     os.makedirs(mixed)
