@@ -5,6 +5,7 @@
 #   make bench      throughput figures next to raw libzmq baselines
 #   make backtest   a generated month through the shipped pipeline (nd-backtest)
 #   make SAN=1      build the sanitizer variant into build-san/
+#   make fuzz       libFuzzer targets, each run for FUZZ_SECONDS (default 120)
 
 SAN ?=
 ifeq ($(SAN),1)
@@ -31,7 +32,7 @@ LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcry
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
-        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk
+        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
@@ -41,7 +42,7 @@ PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
+.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # A fresh machine often has another apt running (unattended upgrades): wait
@@ -110,12 +111,50 @@ run: all $(BIN)/nd-supervisor
 test: tests/e2e/node_modules/.installed
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
-	@env -u ASAN_OPTIONS -u UBSAN_OPTIONS tests/all bin build-san/bin
+	@$(MAKE) --no-print-directory -j$(NPROC) fuzz-build
+	@env -u ASAN_OPTIONS -u UBSAN_OPTIONS tests/all bin build-san/bin $(FUZZ_BUILD)/bin
 
 # The third-party clients the end-to-end tests drive (npm, pinned by the lock file).
 tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json | $(BUILD)/.deps
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Fuzzing: libFuzzer targets (clang, ASan+UBSan) for what reads untrusted
+# or hand-written input, each with a seed corpus in tests/fuzz/corpus/.
+# make fuzz runs each for FUZZ_SECONDS (default 120); make test builds them
+# and runs each briefly (tests/fuzz/run). clang's UBSan also sees what gcc's
+# does not (nd_json.c's NULL + 0).
+FUZZ_BUILD   := build-fuzz
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipipeline/collector \
+                -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := json mustache event zpl cond sms_hook mime
+FUZZ_SECONDS ?= 120
+FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
+fuzz_json_SRC     :=
+fuzz_mustache_SRC :=
+fuzz_zpl_SRC      :=
+fuzz_event_SRC    := pipeline/collector/collector_event.c
+fuzz_cond_SRC     := pipeline/scheduler/cond.c
+fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_twilio.c \
+                     pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
+                     pipeline/sms-sender/sms_text.c
+fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
+
+$(FUZZ_BUILD)/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+define FUZZ_RULE
+$(FUZZ_BUILD)/bin/fuzz_$(1): $(FUZZ_BUILD)/tests/fuzz/fuzz_$(1).o $$(fuzz_$(1)_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_RUNTIME)
+	@mkdir -p $(FUZZ_BUILD)/bin
+	clang -fsanitize=fuzzer,address,undefined -o $$@ $$^ $(filter-out -ljemalloc,$(LDLIBS))
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/bin/fuzz_%)
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_BUILD)/bin
 
 # Reference supervisor configs for the shipped pipeline (test_supervisor checks them).
 supervisor: $(BIN)/nd-supervisor
@@ -185,4 +224,4 @@ install: all
 	done
 
 clean:
-	rm -rf build build-san bin var/state var/run
+	rm -rf build build-san build-fuzz bin var/state var/run

@@ -1,0 +1,171 @@
+#   nudge pipeline - the stages, their links and their state.
+#
+#   Each top-level section is one stage (section name = stage name; the
+#   program is "program", default the section name). A stage reads the
+#   durable output of the stages listed in "input". Endpoints default to
+#   ipc://<run>/<stage>.{out,pub,ctl}; use tcp://host:port across hosts.
+#   Values here override the [pipeline] defaults for that stage.
+#
+pipeline
+    state = var/state               #   each stage keeps its LMDB in <state>/<stage>
+    run = var/run                   #   ipc:// sockets live here
+    clock = wall                    #   wall | event (event time: replays and tests)
+                                    #   on the event clock a stage's time is the low watermark of
+                                    #   its clock-inputs (default: the first stage in "input");
+                                    #   feedback and side inputs wait for it (README "Time")
+    mapsize = 4G                    #   LMDB map size (sparse; raise if "state full")
+    sync = 1                        #   1: fsync each commit; 0: survive kill -9 only
+    retain = 100000                 #   journal entries kept when no stage reads them
+    unsubscribe-secret = file:var/unsubscribe.secret    #   signs the e-mails' unsubscribe links
+                                    #   (collector and mail-sender); made at first start if
+                                    #   absent; or env:NAME. Never the secret itself.
+    #   Across hosts: give the stages tcp:// endpoints (out, pub, ctl) and CURVE keys
+    #   (README "Across hosts: tcp:// with CURVE"). Per stage, on its own host:
+    #   curve = file:/etc/nudge/certs/collector.secret  #   its keypair (bin/nd-cert collector -d DIR):
+    #                               #   out, pub and ctl become CURVE servers; its .pub, beside
+    #                               #   it by default (or curve-public = FILE), is what the
+    #                               #   stages and tools that reach it must have
+    #   curve-clients = /etc/nudge/certs/clients        #   the .pub of every stage and operator
+    #                               #   let in (tap/nd-ctl --cert); re-read when it changes
+    #   A tcp:// endpoint without curve stops the start; "insecure = yes" allows it
+    #   (a network you trust), and the log says so at every start.
+
+collector
+    http = 127.0.0.1:8080           #   Segment HTTP Tracking API
+    write-keys
+        key = "nudge-dev-write-key" #   Basic auth user name; add more "key = ..." lines
+    max-event = 32768               #   bytes, as Segment
+    max-batch = 512000
+    max-connections = 8192          #   open at once (slow and idle ones too)
+    max-connections-per-ip = 256    #   from one address; raise it behind a proxy or CDN
+    #   rate-per-ip = 20            #   requests a second from one address (0: none), then 429
+    #   rate-per-key = 0            #   and with one write key (a server key: leave it 0)
+
+sessionizer
+    input = collector
+    topics = event.                 #   the Segment events; "unsubscribe" is the mail-sender's
+    session-timeout = 30m           #   inactivity that ends a session
+    browse-views = 3                #   product views, nothing added -> browse.abandoned
+    #   visitor-retention = 180d    #   anonymous visitors idle this long are forgotten; 0 or none keeps all
+
+segmenter
+    input = sessionizer
+    segments = conf/segments.zpl    #   rule segments; see segmenter(1)
+    came-to-buy-events = 5          #   came_to_buy: first cart add within this many events
+    came-to-buy-within = 10m        #       and this long after the session began
+    hesitating-returns = 2          #   hesitating: views of products seen in earlier visits
+    hesitating-abandons = 2         #       or sessions that left a cart behind
+    loyal-orders = 3                #   loyal: at least this many orders
+    lapsed-after = 90d              #   lapsed: a customer with no order for this long
+    subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
+    timezone = UTC                  #   birthday: for people whose profile names none (as the scheduler's)
+
+chat-bridge
+    input = segmenter               #   the visitors' events, for the operators' summary
+    http = 127.0.0.1:8070           #   the widget: GET /chat/widget.js; /chat/send, /chat/poll, /chat/stream
+    allow-origin = "*"              #   CORS: the shop's origin (https://shop.example) once it is known
+    widget = conf/chat-widget.js    #   served at /chat/widget.js
+    hours = "mon-fri 09:00-18:00, sat 10:00-14:00"  #   business hours ("always", "never")
+    timezone = Europe/Warsaw        #   the hours' zone (IANA name)
+    support-mailbox = care@shop.example     #   where questions go when nobody is online
+    idle-timeout = 30m              #   a conversation nobody speaks in for this long ends
+    #   console = none              #   nd-chat's socket; default ipc://<run>/chat-bridge.console
+    #   telegram-token = env:NUDGE_TELEGRAM_TOKEN   #   operators in Telegram: the bot's token,
+    #   telegram-chat = -1001234567890              #   their chat (group) id,
+    #   telegram-operators = "11111111, 22222222"   #   who may answer (default: anyone in the chat)
+    #   telegram-api = https://api.telegram.org     #   the Bot API (a proxy, or a mock in tests)
+    #   telegram-poll = 25s         #   getUpdates long poll
+    #   text-email = "Nobody is online right now. We will answer by e-mail at %s."
+    #   text-ask-email = "Nobody is online right now. Leave your e-mail address and we will answer by e-mail."
+    #   text-ended = "The chat has ended."
+
+scheduler
+    input = segmenter, chat-bridge, push-sender, sms-sender, mail-sender   #   events, open chats, the senders' feedback
+    #   clock-inputs = segmenter    #   event clock: the inputs whose time drives it (default: the first)
+    journeys = conf/journeys        #   one .zpl per journey; a bad one stops the start (file:line)
+    templates = conf/templates      #   <journey>/<step>[.<variant>]/<locale>/<channel>.<part>.mustache
+    locale = en                     #   templates every send step must have
+    timezone = UTC                  #   for people whose profile names none (IANA name)
+    session-timeout = 30m           #   as the sessionizer's: later activity means "still browsing"
+    quiet-hours = 21:00-09:00       #   in each person's own time zone; "none" to send any time
+    cap = "1/16h, 3/7d"             #   messages per person across every channel and journey
+    cap-sms = "2/7d"                #   and per channel (cap-push, cap-sms, cap-email; default none)
+    attribution = 5d                #   an order this soon after a message is credited to it
+    max-delay = 24h                 #   a send step later than this (deferred) is skipped
+    chat-recheck = 15m              #   look again this often while a chat is open
+    fire-batch = 20000              #   timers fired per transaction at most
+    shop-name = "Example Shop"      #   for the templates: {{shop.name}}, {{shop.url}}
+    shop-url = "https://shop.example"
+
+mail-sender
+    input = scheduler, collector, chat-bridge   #   send orders; verified one-click unsubscribes; chat questions
+    topics = "send.email, unsubscribe"
+    #   relay = smtp.example.com:587 #   none: messages go to the Maildir below (make run)
+    #   tls = starttls              #   starttls | starttls-optional | implicit (465) | none
+    #   tls-ca = /etc/ssl/certs/relay-ca.pem    #   default: the system's trust store
+    #   user = nudge                #   AUTH (needs TLS); the password from the environment:
+    #   password = env:NUDGE_SMTP_PASSWORD
+    timeout = 30s                   #   per SMTP reply; a silent relay costs a retry
+    maildir = var/mail              #   without a relay: var/mail/new/<one file a message>
+    from = "Example Shop <shop@shop.example>"
+    reply-to = "Example Shop Care <care@shop.example>"
+    unsubscribe-url = http://127.0.0.1:8080/unsubscribe     #   the collector, as people reach it
+    unsubscribe-mailto = unsubscribe@shop.example
+    #   dkim-key = file:/etc/nudge/dkim.pem    #   RSA key; sign as dkim-selector._domainkey.<from domain>
+    #   dkim-selector = nudge
+    rate = 0                        #   messages a second to the relay; 0: as fast as it takes
+    connections = 2                 #   SMTP connections at once, each a batch of messages
+    batch = 20                      #   messages per connection
+    max-inflight = 100              #   handed over and not yet answered (the kill -9 window)
+    retry-base = 1m                 #   4xx / no answer: 1m, 2m, 4m ... at most retry-cap
+    retry-cap = 1h
+    lifetime = 2d                   #   then feedback.failed, as an MTA gives up
+
+push-sender
+    input = scheduler               #   send orders
+    topics = send.push
+    vapid-key = file:var/vapid.key  #   or env:NAME; make one with nd-vapid (make run does, once)
+    vapid-subject = "mailto:shop@shop.example"  #   how push services reach the shop's operator
+    vapid-expiry = 12h              #   JWT lifetime (at most 24h); reused per push service meanwhile
+    ttl = 1d                        #   how long a push service keeps a message for an offline browser
+    urgency = normal                #   very-low | low | normal | high (an order's "urgency" wins)
+    templates = conf/templates      #   <template>/<locale>/push.{title,body,url}.mustache
+    locale = en
+    #   hosts = "fcm.googleapis.com, *.push.services.mozilla.com, *.notify.windows.com, *.push.apple.com"
+    #   spool = var/push            #   a dry run: notifications rendered to var/push/<one JSON file
+    #                               #   each>, nothing posted, no key read (nd-backtest sets it)
+    timeout = 30s                   #   per request; no answer is retried
+    per-host = 8                    #   connections to one push service (HTTP/2 multiplexes)
+    #   tls-ca = /etc/ssl/certs/push-ca.pem     #   default: the system's trust store
+    connections = 2                 #   worker threads, each a batch of concurrent requests
+    batch = 50                      #   pushes per batch
+    max-inflight = 200              #   handed over and not yet answered (the kill -9 window)
+    retry-base = 1m                 #   429 / 5xx / no answer: 1m, 2m, 4m ... never before Retry-After
+    retry-cap = 1h
+    lifetime = 1d                   #   then feedback.failed (a day-old reminder is not worth it)
+
+sms-sender
+    input = scheduler               #   send orders
+    topics = send.sms
+    #   provider = twilio           #   twilio | infobip; none: texts go to the spool below (make run)
+    #   api-base = https://xxxxx.api.infobip.com    #   default: the provider's public API
+    #   account = AC00000000000000000000000000000000    #   the Twilio Account SID (not secret)
+    #   secret = env:NUDGE_SMS_SECRET   #   Twilio Auth Token / Infobip API key: env:NAME or file:PATH
+    spool = var/sms                 #   without a provider: var/sms/<one JSON file a text>
+    from = "+15550001234"           #   number, alphanumeric sender ID, or a Twilio MG... service
+    templates = conf/templates      #   <template>/<locale>/sms.text.mustache
+    locale = en
+    max-segments = "3, abandoned-cart: 2"       #   default, then per journey; longer fails with the count
+    quiet-hours = 21:00-09:00       #   last guard for retries, when an order names the person's "tz"
+    http = 127.0.0.1:8090           #   webhooks: POST /sms/inbound (STOP/START/HELP), /sms/status
+    webhook-url = "https://sms.shop.example"    #   what the provider calls (your proxy to the above)
+    #   webhook-token = env:NUDGE_SMS_WEBHOOK_TOKEN     #   then configure URLs with ?token=...
+    #                               #   (required with infobip, which signs nothing; "none" to take any)
+    help-text = "Example Shop: cart reminders. Reply STOP to opt out. Help: care@shop.example"
+    rate = 10                       #   messages a second: the provider's limit for your number
+    connections = 1
+    batch = 20
+    max-inflight = 100
+    retry-base = 1m
+    retry-cap = 1h
+    lifetime = 12h                  #   a text half a day late is not a reminder
