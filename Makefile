@@ -32,7 +32,7 @@ LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcry
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
-        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev
+        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
@@ -160,7 +160,7 @@ fuzz: fuzz-build
 supervisor: $(BIN)/nd-supervisor
 	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge -o conf/supervisord.conf
 	rm -f conf/systemd/nudge-*.service conf/systemd/nudge.target
-	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge -f systemd -o conf/systemd
+	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge --user nudge -f systemd -o conf/systemd
 
 # Every figure the issues ask for, each next to its baseline from the same run.
 bench: all tests/e2e/node_modules/.installed

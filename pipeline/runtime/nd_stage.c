@@ -17,7 +17,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <sysexits.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include "nd_private.h"
 #include "nd_json.h"
 
@@ -696,8 +699,29 @@ static void s_loop (nd_stage_t *stage)
     }
 }
 
+//  systemd's readiness (sd_notify(3)'s protocol, without libsystemd): one
+//  datagram to the socket $NOTIFY_SOCKET names ('@': abstract).
+static void s_sd_notify (const char *state)
+{
+    const char *path = getenv ("NOTIFY_SOCKET");
+    if (!path || (*path != '/' && *path != '@') || strlen (path) >= sizeof ((struct sockaddr_un *) 0)->sun_path)
+        return;
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    memcpy (address.sun_path, path, strlen (path));
+    if (*path == '@')
+        address.sun_path [0] = 0;
+    socklen_t size = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + strlen (path));
+    int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto (fd, state, strlen (state), MSG_NOSIGNAL,
+                          (struct sockaddr *) &address, size) < 0)
+        nd_log ("cannot tell systemd %s: %s", state, strerror (errno));
+    if (fd >= 0)
+        close (fd);
+}
+
 static void s_notify_ready (nd_stage_t *stage)
 {
+    s_sd_notify ("READY=1");
     size_t count = nd_inputs_count (stage->inputs);
     nd_log ("ready (%s clock, %zu input%s)", nd_clock_is_event (stage->clock) ? "event" : "wall",
             count, count == 1 ? "" : "s");
@@ -754,6 +778,7 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
         s_notify_ready (&stage);
         s_loop (&stage);
         nd_log ("stopping");
+        s_sd_notify ("STOPPING=1");
         s_commit (&stage);
     }
     s_destroy (&stage);

@@ -8,10 +8,14 @@ says, so a supervisor can tell a mistake a restart won't mend.
               pipeline file it refuses (with file:line: reason), 78 for a
               pipeline file that is not there, and 0 after SIGTERM
   units       the systemd units nd-supervisor writes do not restart after
-              64 or 78, and set UMask=0077
+              64 or 78, run sandboxed as nudge (Type=notify, ProtectSystem=
+              strict...): systemd-analyze verify passes them and security
+              scores each at most 2.5; a stage says READY=1 to systemd
 """
 import os
 import re
+import shutil
+import socket
 import subprocess
 
 from ndtest import BIN, ROOT, Pipeline, check, done
@@ -68,11 +72,44 @@ with Pipeline(clock="event") as p:
 
     out = os.path.join(p.dir, "units")
     subprocess.run([os.path.join(BIN, "nd-supervisor"), "-c", os.path.join(ROOT, "conf", "pipeline.zpl"),
-                    "-f", "systemd", "--bin", "/opt/nudge/bin", "--dir", "/opt/nudge", "-o", out],
+                    "-f", "systemd", "--bin", BIN, "--dir", ROOT, "--user", "nudge", "-o", out],
                    check=True, capture_output=True, timeout=30)
-    units = [f for f in os.listdir(out) if f.endswith(".service")]
+    units = sorted(f for f in os.listdir(out) if f.endswith(".service"))
     texts = [open(os.path.join(out, f)).read() for f in units]
     check("the %d systemd units do not restart after 64 or 78, and set UMask=0077" % len(units),
           len(units) >= 8 and all("\nRestartPreventExitStatus=64 78\n" in t and "\nUMask=0077\n" in t
                                   for t in texts), units)
+    check("they run as nudge, Type=notify, in a read-only system but for their own var/",
+          all("\nUser=nudge\n" in t and "\nType=notify\n" in t and "\nProtectSystem=strict\n" in t
+              and "\nReadWritePaths=-%s/var\n" % ROOT in t for t in texts), texts[0])
+    analyze = shutil.which("systemd-analyze")
+    if check("systemd-analyze is here (Debian's systemd)", analyze):
+        r = subprocess.run([analyze, "verify"] + units + ["nudge.target"], cwd=out,
+                           capture_output=True, text=True, timeout=120)
+        check("systemd-analyze verify passes every unit and the target (no ordering cycle)",
+              r.returncode == 0 and not r.stderr.strip(), r.stderr[-1500:])
+        scores = {}
+        for unit in units:
+            r = subprocess.run([analyze, "security", "--offline=true", unit], cwd=out,
+                               capture_output=True, text=True, timeout=60)
+            found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
+            scores[unit] = float(found.group(1)) if found else None
+        check("systemd-analyze security: every unit's exposure is at most 2.5 (%s)"
+              % ", ".join("%s %s" % (u[6:-8], v) for u, v in scores.items()),
+              all(v is not None and v <= 2.5 for v in scores.values()), scores)
+
+    # A stage says READY=1 (and STOPPING=1) on $NOTIFY_SOCKET, as Type=notify wants
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(p.dir, "notify"))
+    notify.settimeout(20)
+    os.environ["NOTIFY_SOCKET"] = os.path.join(p.dir, "notify")
+    try:
+        p.start("relay")
+        ready = notify.recv(64)
+        p.stop("relay")
+        stopping = notify.recv(64)
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    check("a stage tells systemd READY=1 once up, STOPPING=1 on SIGTERM",
+          (ready, stopping) == (b"READY=1", b"STOPPING=1"), (ready, stopping))
 done()

@@ -206,9 +206,9 @@ def reference_copies():
         fresh = os.path.join(work, "supervisord.conf")
         args = ["-c", "conf/pipeline.zpl", "--bin", "/opt/nudge/bin", "--dir", "/opt/nudge"]
         run(SUPERVISOR, *args, "-o", fresh, cwd=ROOT)
-        run(SUPERVISOR, *args, "-f", "systemd", "-o", os.path.join(work, "systemd"), cwd=ROOT)
-        hint = "regenerate: bin/nd-supervisor %s -o conf/supervisord.conf; " \
-               "bin/nd-supervisor %s -f systemd -o conf/systemd" % (" ".join(args), " ".join(args))
+        run(SUPERVISOR, *args, "--user", "nudge", "-f", "systemd", "-o", os.path.join(work, "systemd"),
+            cwd=ROOT)
+        hint = "regenerate: make supervisor"
         check("conf/supervisord.conf matches conf/pipeline.zpl",
               same_file(fresh, os.path.join(ROOT, "conf/supervisord.conf")), hint)
         shipped = os.path.join(ROOT, "conf/systemd")

@@ -32,10 +32,12 @@
         file and socket in WORKDIR/var/run and its log in WORKDIR/var/log;
         those directories must exist.
 
-        systemd: nudge-STAGE.service for each stage (Type=simple,
+        systemd: nudge-STAGE.service for each stage (Type=notify,
         Restart=always but not after exit 64 or 78 (bad arguments, bad
-        configuration), UMask=0077, environment from /etc/nudge/nudge.env
-        if present)
+        configuration), environment from /etc/nudge/nudge.env if present,
+        and a sandbox: UMask=0077, ProtectSystem=strict with ReadWritePaths
+        the stage's state, run, spool and Maildir directories, no
+        capabilities, @system-service system calls, AF_UNIX/INET/INET6)
         and nudge.target, which wants them all:
             systemctl enable --now nudge.target
 
@@ -304,6 +306,40 @@ s_put_supervisord (FILE *out, const sv_plan_t *plan)
 
 /* -------------------------------------------------------------- systemd */
 
+//  The directories a stage writes in (its state, its sockets, its spool
+//  or Maildir, the secrets it makes at first start), for ReadWritePaths:
+//  a relative path by its first part in WORKDIR (var/state -> WORKDIR/var),
+//  each once, "-" so that one not made yet does not stop the unit.
+static void
+s_put_writable (FILE *out, const sv_plan_t *plan, const char *stage)
+{
+    const char *options [] = { "state", "run", "spool", "maildir", NULL };
+    const char *fallbacks [] = { "var/state", "var/run", NULL, NULL };
+    zlistx_t *paths = zlistx_new ();
+    zlistx_set_destructor (paths, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (paths, (zlistx_comparator_fn *) strcmp);
+    for (int i = 0; options [i]; i++) {
+        const char *value = nd_pipefile_option (plan->pipeline, stage, options [i], fallbacks [i]);
+        if (!value || !*value)
+            continue;
+        char *path = *value == '/' ? strdup (value)
+                   : zsys_sprintf ("%s/%.*s", plan->dir, (int) strcspn (value, "/"), value);
+        if (zlistx_find (paths, path))
+            zstr_free (&path);
+        else
+            zlistx_add_end (paths, path);
+    }
+    const char *separator = "";
+    for (char *path = (char *) zlistx_first (paths); path; path = (char *) zlistx_next (paths)) {
+        char *escaped = s_escape (path, true, false);
+        fprintf (out, "%s-%s", separator, escaped);
+        free (escaped);
+        separator = " ";
+    }
+    fprintf (out, "\n");
+    zlistx_destroy (&paths);
+}
+
 static void
 s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
 {
@@ -317,18 +353,30 @@ s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
         "PartOf=nudge.target\n"
         "Wants=network-online.target\n"
         "After=network-online.target", stage, plan->config, stage);
-    //  Start after the stages it reads: not needed for correctness (links
-    //  reconnect and catch up) but it keeps the logs in a sensible order.
+    //  Start after the stages whose time it reads (clock-inputs, default
+    //  the first input): not needed for correctness (links reconnect and
+    //  catch up) but it keeps the logs in a sensible order. Not after
+    //  feedback inputs: the scheduler reads the senders that read it, and
+    //  systemd refuses a cycle.
     const char *inputs = nd_pipefile_option (plan->pipeline, stage, "input", "");
     char *copy = strdup (inputs);
+    const char *clock = nd_pipefile_option (plan->pipeline, stage, "clock-inputs", NULL);
+    if (clock) {
+        free (copy);
+        copy = strdup (clock);
+    }
+    else
+        copy [strcspn (copy, ", \t")] = 0;
     for (char *save = NULL, *input = strtok_r (copy, ", \t", &save); input;
          input = strtok_r (NULL, ", \t", &save))
         fprintf (out, " nudge-%s.service", input);
     free (copy);
-    fprintf (out, "\n\n[Service]\nType=simple\nWorkingDirectory=%s\nExecStart=", dir);
+    //  Ready once it has opened its state and bound its sockets: the
+    //  stage says READY=1 on $NOTIFY_SOCKET (sd_notify's protocol)
+    fprintf (out, "\n\n[Service]\nType=notify\nNotifyAccess=main\nWorkingDirectory=%s\nExecStart=", dir);
     s_put_command (out, plan, stage);
     if (plan->user)
-        fprintf (out, "User=%s\n", plan->user);
+        fprintf (out, "User=%s\nGroup=%s\n", plan->user, plan->user);
     fprintf (out,
         "# Secrets (provider keys, SMTP passwords) from the environment, not the repo.\n"
         "EnvironmentFile=-/etc/nudge/nudge.env\n"
@@ -337,9 +385,43 @@ s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
         "# 64: bad arguments, 78: a pipeline file the stage refused (its log says\n"
         "# file:line); a restart would not mend either.\n"
         "RestartPreventExitStatus=64 78\n"
-        "UMask=0077\n"
         "KillSignal=SIGTERM\n"
         "TimeoutStopSec=30\n"
+        "LimitNOFILE=65536\n"
+        "# What a stage may touch: its files, the network, nothing else.\n"
+        "UMask=0077\n"
+        "ReadWritePaths=");
+    s_put_writable (out, plan, stage);
+    fprintf (out,
+        "ProtectSystem=strict\n"
+        "ProtectHome=yes\n"
+        "PrivateTmp=yes\n"
+        "PrivateDevices=yes\n"
+        "PrivateUsers=yes\n"
+        "NoNewPrivileges=yes\n"
+        "CapabilityBoundingSet=\n"
+        "AmbientCapabilities=\n"
+        "ProtectKernelTunables=yes\n"
+        "ProtectKernelModules=yes\n"
+        "ProtectKernelLogs=yes\n"
+        "ProtectControlGroups=yes\n"
+        "ProtectClock=yes\n"
+        "ProtectHostname=yes\n"
+        "ProtectProc=invisible\n"
+        "ProcSubset=pid\n"
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"
+        "RestrictNamespaces=yes\n"
+        "RestrictRealtime=yes\n"
+        "RestrictSUIDSGID=yes\n"
+        "LockPersonality=yes\n"
+        "MemoryDenyWriteExecute=yes\n"
+        "RemoveIPC=yes\n"
+        "PrivateMounts=yes\n"
+        "DevicePolicy=closed\n"
+        "SystemCallArchitectures=native\n"
+        "SystemCallFilter=@system-service\n"
+        "SystemCallFilter=~@privileged\n"
+        "SystemCallErrorNumber=EPERM\n"
         "\n[Install]\n"
         "WantedBy=nudge.target\n");
     free (dir);
