@@ -7,13 +7,13 @@
     write key) gives an e-mail address or a phone number the profile does
     not hold. Nothing is sent to it but this, once, now:
 
-      e-mail  send.email, template "confirm/address", data confirm_url:
+      e-mail  send.email, template "confirm/email", data confirm_url:
               <confirm-url>?t=TOKEN, the token nd_token_sign (secret,
               "confirm", "email\n<id>\n<address>\n<expiry epoch s>") where
               <id> is "a:<anonymousId>" or "u:<userId>" of the claim;
               the collector's POST /confirm checks it and sends the
               identify that makes the address a fact.
-      SMS     send.sms, template "confirm/address", data code: six digits,
+      SMS     send.sms, template "confirm/sms", data code: six digits,
               nd_token_code (secret, "sms-code", "<id>\n<phone>\n<day>")
               with <id> the claim's anonymousId (else its userId) as is
               and <day> the UTC day number: the collector's POST
@@ -68,13 +68,16 @@ int confirm_setup (scheduler_t *self, MDB_txn *txn)
     if (!(self->confirm_secret = nd_secret_load (name, true, reason, sizeof reason)))
         return nd_stage_config_error (stage, "unsubscribe-secret", reason);
     char *error = NULL;
-    for (channel_t channel = CHANNEL_SMS; channel <= CHANNEL_EMAIL; channel++)
-        if (templates_check (self->templates, CONFIRM_TEMPLATE, channel, &error)) {
+    for (channel_t channel = CHANNEL_SMS; channel <= CHANNEL_EMAIL; channel++) {
+        char id [32];
+        snprintf (id, sizeof id, "confirm/%s", channel_name (channel));
+        if (templates_check (self->templates, id, channel, &error)) {
             nd_log ("%s", error);
             free (error);
             return nd_stage_config_error (stage, "templates",
-                                          "the double opt-in needs confirm/address for email and sms");
+                                          "the double opt-in needs confirm/email and confirm/sms");
         }
+    }
     return 0;
 }
 
@@ -186,18 +189,19 @@ static json_t *s_order (scheduler_t *self, person_t *person, channel_t channel,
                         const char *address, const char *wanted_locale, json_t *data,
                         int64_t now)
 {
-    char template [160], locale [32], key [128], stamp [32];
+    char template [160], locale [32], key [128], stamp [32], id [32];
     unsigned char digest [SHA256_DIGEST_LENGTH];
     SHA256 ((const unsigned char *) address, strlen (address), digest);
     snprintf (key, sizeof key, "confirm/%s/%s/%lld/%02x%02x%02x%02x%02x%02x%02x%02x",
               channel_name (channel), self->epoch, (long long) (now / DAY_MS), digest [0],
               digest [1], digest [2], digest [3], digest [4], digest [5], digest [6], digest [7]);
-    templates_resolve (self->templates, CONFIRM_TEMPLATE, "", channel,
+    snprintf (id, sizeof id, "confirm/%s", channel_name (channel));
+    templates_resolve (self->templates, id, "", channel,
                        wanted_locale ? wanted_locale : person_locale (person), template, locale);
     json_object_set (data, "shop", self->shop);
     json_t *body = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}",
         "user", person->user, "idempotency_key", key, "journey", "confirm", "instance", "",
-        "step", "address", "variant", "", "channel", channel_name (channel), "to", address,
+        "step", channel_name (channel), "variant", "", "channel", channel_name (channel), "to", address,
         "locale", locale, "template", template, "data", data, "name", "");
     if (channel == CHANNEL_SMS)
         json_object_set_new (body, "not_after",
@@ -258,14 +262,21 @@ int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         rc = s_skip (self, txn, user, name, address, why);
     else {
         json_t *data = json_object ();
-        json_t *order = s_proof (self, name, address, anonymous, user_id, now, data) ? NULL
-                      : s_order (self, person, channel, address,
-                                 json_string_value (json_object_get (body, "locale")),
-                                 json_incref (data), now);
+        json_t *order = NULL;
+        //  A token has room for any address, and for an id of 200 bytes
+        if (s_proof (self, name, address, anonymous, user_id, now, data) == 0)
+            order = s_order (self, person, channel, address,
+                             json_string_value (json_object_get (body, "locale")),
+                             json_incref (data), now);
         json_decref (data);
+        if (!order) {
+            rc = s_skip (self, txn, user, name, address, "id too long");
+            person_destroy (&person);
+            return rc;
+        }
         char topic [32];
         snprintf (topic, sizeof topic, "send.%s", name);
-        rc = order ? nd_emit (self->stage, txn, topic, order) : -1;
+        rc = nd_emit (self->stage, txn, topic, order);
         json_decref (order);
         if (rc == 0)
             rc = s_record (self, txn, user, name, address, now)

@@ -390,7 +390,6 @@ int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
                         char *step, channel_t *channel);
 
 /*  confirm.c                                                             */
-#define CONFIRM_TEMPLATE "confirm/address"
 /*  Options (confirm-url, confirm-valid, confirm-per-day), the secret and
     the templates, checked at start.                                      */
 int confirm_setup (scheduler_t *self, MDB_txn *txn);
