@@ -382,8 +382,10 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     if (strcmp (request->route->call, "confirm") == 0) {
         char retry [24] = "";
         json_t *answer;
-        unsigned int status = collector_confirm_code (self->confirm, root, &answer, retry, sizeof retry);
-        result = s_respond (connection, status, answer, *retry ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, retry);
+        unsigned int status = collector_confirm_code (self->confirm, root, &answer,
+                                                      retry, sizeof retry);
+        result = s_respond (connection, status, answer,
+                            *retry ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, retry);
     }
     else
         result = s_serve (self, connection, url, request, root);

@@ -34,7 +34,9 @@ with Pipeline(clock="event", extra=extra) as p:
     def browser(*events):
         key = getattr(ndtest, "BROWSER_KEY", None)
         batch = [dict(e) if key else dict(e, via="browser") for e in events]
-        status, answer = p.post("/v1/batch", {"batch": batch}, **({"key": key} if key else {}))
+        origin = {"Origin": getattr(ndtest, "BROWSER_ORIGIN", "http://127.0.0.1:8000")}
+        status, answer = p.post("/v1/batch", {"batch": batch},
+                                **({"key": key, "headers": origin} if key else {}))
         if status != 200:
             raise RuntimeError("collector answered %s: %s" % (status, answer))
         shop.settle()
