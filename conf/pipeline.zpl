@@ -19,6 +19,8 @@ pipeline
     unsubscribe-secret = file:var/unsubscribe.secret    #   signs the e-mails' unsubscribe links
                                     #   (collector and mail-sender); made at first start if
                                     #   absent; or env:NAME. Never the secret itself.
+                                    #   Also signs the double opt-in's links and SMS codes
+                                    #   (scheduler signs, collector checks).
     #   Across hosts: give the stages tcp:// endpoints (out, pub, ctl) and CURVE keys
     #   (README "Across hosts: tcp:// with CURVE"). Per stage, on its own host:
     #   curve = file:/etc/nudge/certs/collector.secret  #   its keypair (bin/nd-cert collector -d DIR):
@@ -96,6 +98,8 @@ scheduler
     fire-batch = 20000              #   timers fired per transaction at most
     shop-name = "Example Shop"      #   for the templates: {{shop.name}}, {{shop.url}}
     shop-url = "https://shop.example"
+    confirm-url = http://127.0.0.1:8080/confirm     #   the collector's /confirm, as people reach it:
+                                    #   the link of the double opt-in mail (an address a browser gave)
 
 mail-sender
     input = scheduler, collector, chat-bridge   #   send orders; verified one-click unsubscribes; chat questions

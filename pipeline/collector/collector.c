@@ -40,6 +40,11 @@ DESCRIPTION
     the mail-sender turns into a suppression and feedback.unsubscribed
     for the scheduler. Without the option the endpoint answers 404.
 
+    GET and POST /confirm?t=TOKEN and POST /v1/confirm are the double
+    opt-in: an address a browser gave is confirmed by the link or code
+    the scheduler sent to it, and committed as a trusted identify with
+    its consent (collector_confirm.c). Without the secret: 404.
+
     With --stdin, Segment events are also read from standard input, one JSON
     object a line (a replay of an export); bad lines are logged with their
     number and skipped. At end of input the collector keeps serving.
@@ -284,10 +289,11 @@ static int s_source_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
 //  retry a duplicate, not a loss.
 static void s_source_committed (nd_stage_t *stage, void *self_, int rc)
 {
-    (void) stage;
     collector_t *self = (collector_t *) self_;
     bool ok = rc == 0 && !self->inflight_failed;
     if (ok) {
+        //  What /confirm checks a link's expiry against (event time)
+        atomic_store (&self->counters.now, nd_clock_now (nd_stage_clock (stage)));
         atomic_fetch_add (&self->counters.accepted, self->inflight_accepted);
         atomic_fetch_add (&self->counters.duplicates, self->inflight_duplicates);
     }
@@ -319,6 +325,7 @@ static int s_selftest (void)
     collector_event_test (true);
     collector_body_test (true);
     collector_rate_test (true);
+    collector_confirm_test (true);
     collector_queue_test (true);
     printf ("collector: selftest ok\n");
     return 0;

@@ -32,6 +32,7 @@ typedef struct {
     atomic_uint_fast64_t rejected;      //  events refused by validation
     atomic_uint_fast64_t accepted;      //  events committed and emitted
     atomic_uint_fast64_t duplicates;    //  events dropped as already seen
+    atomic_int_fast64_t now;            //  the loop's clock at its last commit
 } collector_counters_t;
 
 /* ---------------------------------------------------------- event */
@@ -140,6 +141,8 @@ void collector_body_test (bool verbose);
     slots. NULL (no limit) for rate 0. Thread-safe.                       */
 typedef struct _collector_rate_t collector_rate_t;
 collector_rate_t *collector_rate_new (double rate, size_t slots);
+/*  The same with a burst of its own (5 tries, then one every 12 min).   */
+collector_rate_t *collector_rate_new_burst (double rate, double burst, size_t slots);
 void collector_rate_destroy (collector_rate_t **self_p);
 /*  Takes one request of who at now (ms): 0 when it may go, else the ms
     until it may. self NULL: always 0.                                    */
@@ -173,6 +176,31 @@ void collector_http_destroy (collector_http_t **self_p);
 /*  Opens a listening TCP socket on "host:port". Returns fd, or -1 with
     reason filled in.                                                     */
 int collector_http_listen (const char *address, char *reason, size_t reason_size);
+
+/* -------------------------------------------------------- confirm */
+
+/*  Double opt-in (collector_confirm.c): GET/POST /confirm?t=TOKEN, the
+    link of a confirmation mail, and POST /v1/confirm, a typed SMS code.
+    Each commits a trusted identify with the address and its consent.
+    secret: the pipeline's unsubscribe-secret (kept); NULL: no endpoints. */
+typedef struct _collector_confirm_t collector_confirm_t;
+collector_confirm_t *collector_confirm_new (const char *secret, const collector_limits_t *limits,
+                                            collector_queue_t *queue,
+                                            collector_counters_t *counters);
+void collector_confirm_destroy (collector_confirm_t **self_p);
+/*  /confirm?t=TOKEN: GET shows a button (mail scanners fetch links and
+    must confirm nothing), POST confirms. Queues the answer: MHD_YES/NO.  */
+struct MHD_Connection;
+int collector_confirm_link (collector_confirm_t *self, struct MHD_Connection *connection,
+                            const char *method);
+/*  POST /v1/confirm, its body parsed: the HTTP status, *answer (a new
+    JSON object) and, for 429, the seconds to wait in retry_after.       */
+unsigned int collector_confirm_code (collector_confirm_t *self, const json_t *root,
+                                     json_t **answer, char *retry_after, size_t size);
+/*  A small HTML page for a person (collector_http.c): MHD_YES/NO.       */
+int collector_http_page (struct MHD_Connection *connection, unsigned int status,
+                         const char *title, const char *body);
+void collector_confirm_test (bool verbose);
 
 /* ---------------------------------------------------------- stdin */
 

@@ -10,7 +10,8 @@
 
     /unsubscribe is not Segment's: the one-click unsubscribe (RFC 8058)
     behind the mail-sender's List-Unsubscribe header. Its token, checked
-    with the shared secret, is its authorization; no write key.
+    with the shared secret, is its authorization; no write key. Nor are
+    /confirm and /v1/confirm, the double opt-in (collector_confirm.c).
 
     Request bodies are capped while they stream in (collector_body.c): a
     body that grows past the limit is discarded as it arrives (and one
@@ -55,6 +56,7 @@ struct _collector_http_t {
     const char *unsubscribe_secret;
     collector_rate_t *per_ip;   //  NULL: no limit
     collector_rate_t *per_key;
+    collector_confirm_t *confirm;   //  NULL: no secret, no /confirm
     pthread_mutex_t log_lock;
     int64_t log_second;
     int log_lines;
@@ -78,6 +80,7 @@ static const s_route_t s_routes [] = {
     { "/v1/batch", "batch" },       { "/v1/b", "batch" },
     { "/v1/import", "batch" },
     { "/v1/tick", "tick" },
+    { "/v1/confirm", "confirm" },   //  a typed SMS code (collector_confirm.c)
     { NULL, NULL }
 };
 
@@ -376,6 +379,15 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
         result = s_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST,
                            "body must be a JSON object", NULL);
     else
+    if (strcmp (request->route->call, "confirm") == 0) {
+        char retry [24] = "";
+        json_t *answer;
+        unsigned int status = collector_confirm_code (self->confirm, root, &answer,
+                                                      retry, sizeof retry);
+        result = s_respond (connection, status, answer,
+                            *retry ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, retry);
+    }
+    else
         result = s_serve (self, connection, url, request, root);
     json_decref (root);
     return result;
@@ -412,6 +424,12 @@ static enum MHD_Result s_page (struct MHD_Connection *connection, unsigned int s
     enum MHD_Result rc = MHD_queue_response (connection, status, response);
     MHD_destroy_response (response);
     return rc;
+}
+
+int collector_http_page (struct MHD_Connection *connection, unsigned int status,
+                         const char *title, const char *body)
+{
+    return s_page (connection, status, title, body);
 }
 
 static int s_unsubscribe_token (collector_http_t *self, struct MHD_Connection *connection,
@@ -524,6 +542,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_health (self, connection, url, method);
     if (strcmp (url, s_unsubscribe_route.path) == 0)
         return s_unsubscribe_begin (self, connection, url, method, con_cls);
+    if (strcmp (url, "/confirm") == 0)
+        return (enum MHD_Result) collector_confirm_link (self->confirm, connection, method);
     const s_route_t *route = s_route (url);
     if (!route)                 //  the path is not logged: it could be anything
         return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
@@ -663,6 +683,7 @@ collector_http_t *collector_http_new (int fd, const char **keys,
     self->stage_name = strdup (stage_name);
     self->per_ip = collector_rate_new (limits->rate_per_ip, RATE_SLOTS);
     self->per_key = collector_rate_new (limits->rate_per_key, RATE_SLOTS);
+    self->confirm = collector_confirm_new (unsubscribe_secret, limits, queue, counters);
     pthread_mutex_init (&self->log_lock, NULL);
     s_log_listening (fd);
     struct MHD_OptionItem connections [ND_HTTPD_LIMITS];
@@ -695,6 +716,7 @@ void collector_http_destroy (collector_http_t **self_p)
         pthread_mutex_destroy (&self->log_lock);
         collector_rate_destroy (&self->per_ip);
         collector_rate_destroy (&self->per_key);
+        collector_confirm_destroy (&self->confirm);
         free (self->stage_name);
         free (self);
         *self_p = NULL;

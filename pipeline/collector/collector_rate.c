@@ -34,12 +34,17 @@ struct _collector_rate_t {
 
 collector_rate_t *collector_rate_new (double rate, size_t slots)
 {
+    return collector_rate_new_burst (rate, rate * 2 < 1 ? 1 : rate * 2, slots);
+}
+
+collector_rate_t *collector_rate_new_burst (double rate, double burst, size_t slots)
+{
     if (rate <= 0)
         return NULL;            //  no limit: nothing to keep
     collector_rate_t *self = (collector_rate_t *) calloc (1, sizeof *self);
     assert (self);
     self->rate = rate;
-    self->burst = rate * 2 < 1 ? 1 : rate * 2;
+    self->burst = burst < 1 ? 1 : burst;
     self->slots = slots < s_PROBE ? s_PROBE : slots;
     self->buckets = (s_slot_t *) calloc (self->slots, sizeof *self->buckets);
     assert (self->buckets);

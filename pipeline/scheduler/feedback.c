@@ -16,7 +16,10 @@
 
     The key names the instance ("<journey>/<epoch>-<n>/<step>/<channel>");
     one from another epoch (a state wiped since) only counts for the
-    person, not for an instance.                                          */
+    person, not for an instance. A confirmation's ("confirm/<channel>/
+    ...", confirm.c) went to an address the person only claimed: its
+    bounce suppresses nothing of theirs (the mail-sender suppresses that
+    address itself); an unsubscribe from it still counts.               */
 #include "scheduler.h"
 
 int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
@@ -83,6 +86,8 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     char step [NAME_MAX_LEN];
     channel_t sent_on;
     instance_t *instance = NULL;
+    if (confirm_key (key) && streq (kind, "bounced"))
+        user = NULL;
     if (key && feedback_parse_key (self, key, &id, step, &sent_on) == 0) {
         instance = instance_load (self, txn, id);
         user = instance ? record_str (instance->record, "user") : user;

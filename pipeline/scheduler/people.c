@@ -104,7 +104,7 @@ void person_destroy (person_t **self_p)
 
 /* ---------------------------------------------------------- contacts -- */
 
-static bool s_e164 (const char *phone)
+bool phone_e164 (const char *phone)
 {
     size_t digits = phone ? strspn (phone + 1, "0123456789") : 0;
     return phone && phone [0] == '+' && phone [1] != '0' && digits >= 8 && digits <= 15
@@ -115,6 +115,13 @@ static bool s_opted_out (person_t *person, channel_t channel)
 {
     json_t *optout = json_object_get (person->record, "optout");
     return json_object_get (optout, channel_name (channel)) || json_object_get (optout, "all");
+}
+
+bool person_blocked (person_t *person, channel_t channel, const char *address)
+{
+    const char *suppressed = record_str (person->record, "suppressed");
+    return s_opted_out (person, channel)
+        || (channel == CHANNEL_EMAIL && suppressed && strcasecmp (suppressed, address) == 0);
 }
 
 json_t *person_contact (person_t *person, channel_t channel)
@@ -132,7 +139,7 @@ json_t *person_contact (person_t *person, channel_t channel)
     }
     if (channel == CHANNEL_SMS) {
         json_t *phone = json_object_get (traits, "phone");
-        bool ok = s_e164 (json_string_value (phone))
+        bool ok = phone_e164 (json_string_value (phone))
                && json_is_true (json_object_get (traits, "sms_consent"));
         return ok ? phone : NULL;
     }

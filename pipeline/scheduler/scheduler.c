@@ -38,8 +38,15 @@
         [/usr/share/zoneinfo], session-timeout [30m], chat-recheck [15m],
         max-delay [24h], attribution [5d], cap [1/16h, 3/7d], cap-push,
         cap-sms, cap-email [none], quiet-hours [21:00-09:00], fire-batch
-        [20000], release-pages [10s; 0 never], shop-name, shop-url. See scheduler(1) for the journey
-        file format, the send order and the feedback it reads.         */
+        [20000], release-pages [10s; 0 never], shop-name, shop-url,
+        confirm-url [http://127.0.0.1:8080/confirm], confirm-valid [48h],
+        confirm-per-day [3], unsubscribe-secret (usually from [pipeline]).
+        See scheduler(1) for the journey file format, the send order and
+        the feedback it reads.
+
+        contact.claimed (an address a browser gave, sessionizer(1)) gets
+        a confirmation instead of any journey: a link by e-mail or a code
+        by SMS (confirm.c).                                            */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -193,7 +200,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->stage = stage;
     self->env = nd_stage_env (stage);
     self->wake [0] = self->wake [1] = -1;
-    int rc = s_options (self) || s_journeys (self) || s_open_state (self, txn) ? -1 : 0;
+    int rc = s_options (self) || s_journeys (self) || s_open_state (self, txn)
+          || confirm_setup (self, txn) ? -1 : 0;
     if (rc == 0 && pipe2 (self->wake, O_NONBLOCK | O_CLOEXEC))
         rc = -1;
     if (rc) {
@@ -219,6 +227,7 @@ static void s_teardown (void **self_p)
     timers_destroy (&self->timers);
     nd_tz_destroy (&self->tz);
     json_decref (self->shop);
+    confirm_teardown (self);
     for (int i = 0; i < 2; i++)
         if (self->wake [i] >= 0)
             close (self->wake [i]);
@@ -236,6 +245,9 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     int rc = 0;
     if (strncmp (topic, "feedback.", 9) == 0)
         rc = feedback_apply (self, txn, msg);
+    else
+    if (streq (topic, "contact.claimed"))
+        rc = confirm_claimed (self, txn, msg);
     else {
         //  Order matters: what the message says of the person first, then
         //  credit an order before it ends the journeys it exits.
@@ -340,7 +352,7 @@ static void s_stats (void *self_, json_t *stats)
         json_array_append_new (journeys, json_string (journeys_get (self->journeys, i)->name));
     const char *totals [] = { "sent", "conversions", "codes-issued", "feedback.delivered",
         "feedback.failed", "feedback.bounced", "feedback.unreachable", "feedback.unsubscribed",
-        "feedback.resubscribed", "feedback.clicked", NULL };
+        "feedback.resubscribed", "feedback.clicked", "confirm-sent", NULL };
     json_t *counts = json_object ();
     for (int i = 0; totals [i]; i++)
         json_object_set_new (counts, totals [i], json_integer ((json_int_t)

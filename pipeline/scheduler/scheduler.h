@@ -19,6 +19,7 @@
       codes.c        unique expiring discount codes
       attribution.c  conversions, and the counters nd-report reads
       feedback.c     the senders' feedback: fallback, opt-outs, clicks
+      confirm.c      double opt-in: a link or code for a claimed contact
 
     State, one LMDB database each (keys through nd_key_*):
       sched-meta  "epoch", "secret", "next-instance", "next-code", "now"
@@ -33,7 +34,9 @@
       touch       user                                  -> JSON last touch
       orders      user + order id                       -> i64 time (credited once)
       codes       code                                  -> JSON code
-      counters    journey + variant + step + channel + metric -> u64   */
+      counters    journey + variant + step + channel + metric -> u64
+      confirms    i64 day + 'a' + channel + address -> i64 time,
+                  i64 day + 'u' + user -> u64 count (confirm.c)       */
 #ifndef SCHEDULER_H_INCLUDED
 #define SCHEDULER_H_INCLUDED
 
@@ -235,6 +238,11 @@ typedef struct {
     int64_t saved_now;          //  event clock as last persisted
     int64_t release_every;      //  drop mapped pages this often (wall ms)
     int64_t released;           //  when last (zclock_mono)
+    MDB_dbi confirms;           //  confirmations sent, for their bounds
+    char *confirm_secret;       //  signs links and codes; NULL: none sent
+    const char *confirm_url;    //  the collector's /confirm, as people reach it
+    int64_t confirm_valid;      //  a link's lifetime, ms
+    int64_t confirm_per_day;    //  confirmations per person per day
 } scheduler_t;
 
 /*  One journey instance, loaded: its id and its JSON record.            */
@@ -333,6 +341,10 @@ void person_destroy (person_t **self_p);
 /*  The contact for channel ("to" of a send order, borrowed), or NULL if
     the person cannot be reached there.                                   */
 json_t *person_contact (person_t *person, channel_t channel);
+/*  Whether the person opted out of channel (or of all), or address (an
+    e-mail address) bounced.                                              */
+bool person_blocked (person_t *person, channel_t channel, const char *address);
+bool phone_e164 (const char *phone);
 const char *person_timezone (scheduler_t *self, person_t *person);
 const char *person_locale (person_t *person);
 /*  Updates what the person's messages tell (activity, profile, chat,
@@ -376,5 +388,15 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  Splits "<journey>/<instance>/<step>/<channel>"; 0 / -1.              */
 int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
                         char *step, channel_t *channel);
+
+/*  confirm.c                                                             */
+/*  Options (confirm-url, confirm-valid, confirm-per-day), the secret and
+    the templates, checked at start.                                      */
+int confirm_setup (scheduler_t *self, MDB_txn *txn);
+void confirm_teardown (scheduler_t *self);
+/*  contact.claimed: the confirmation, unless a bound forbids it.        */
+int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
+/*  Whether key is a confirmation's idempotency key.                     */
+bool confirm_key (const char *key);
 
 #endif

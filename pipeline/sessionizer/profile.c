@@ -13,6 +13,11 @@
 
     Profiles hold e-mail addresses and phone numbers: they travel in
     message bodies, which downstream stages need, and never in log lines.
+
+    An event that came through a browser's public write key ("via":
+    "browser") does not set the contact traits (email, phone and their
+    consent): claim.c turns them into contact.claimed, and only the
+    confirmed address comes back, through the collector, as a fact.
 */
 #include <assert.h>
 #include <stdio.h>
@@ -51,12 +56,15 @@ bool profile_add_id (json_t *profile, const char *list, const char *id)
     return true;
 }
 
-static bool s_set_traits (json_t *traits, const json_t *update)
+//  browser: leaves the contact traits out (claim.c).
+static bool s_set_traits (json_t *traits, const json_t *update, bool browser)
 {
     bool changed = false;
     const char *name;
     json_t *value;
     json_object_foreach ((json_t *) update, name, value) {
+        if (browser && claim_trait (name))
+            continue;
         json_t *old = json_object_get (traits, name);
         if (json_is_null (value)) {
             if (old) {
@@ -86,10 +94,17 @@ int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
         return -1;
     json_t *traits = s_member (profile, "traits", json_object);
     bool changed = false;
+    //  Claims are judged against the profile as it was before this event
+    if (event->browser && json_is_object (context_traits)
+    &&  claim_contacts (self, txn, visitor, event, context_traits, traits))
+        return -1;
+    if (event->browser && identify && json_is_object (event->traits)
+    &&  claim_contacts (self, txn, visitor, event, event->traits, traits))
+        return -1;
     if (json_is_object (context_traits))
-        changed = s_set_traits (traits, context_traits);
+        changed = s_set_traits (traits, context_traits, event->browser);
     if (identify && json_is_object (event->traits))
-        changed = s_set_traits (traits, event->traits) || changed;
+        changed = s_set_traits (traits, event->traits, event->browser) || changed;
     if (timezone && *timezone && !json_object_get (traits, "timezone")) {
         json_object_set_new (traits, "timezone", json_string (timezone));
         changed = true;
@@ -166,11 +181,19 @@ void profile_test (bool verbose)
     json_t *traits = json_object_get (profile, "traits");
     json_t *update = json_pack ("{s:s, s:s, s:b}", "email", "a@example.com",
                                 "phone", "+4712345678", "sms_consent", 0);
-    assert (s_set_traits (traits, update));
-    assert (!s_set_traits (traits, update));
+    assert (s_set_traits (traits, update, false));
+    assert (!s_set_traits (traits, update, false));
+    json_decref (update);
+    //  Through a browser: contact traits are claims, the rest merges
+    update = json_pack ("{s:s, s:b, s:s}", "email", "x@example.com", "email_consent", 1,
+                        "firstName", "Eve");
+    assert (s_set_traits (traits, update, true));
+    assert (strcmp (json_string_value (json_object_get (traits, "email")), "a@example.com") == 0);
+    assert (!json_object_get (traits, "email_consent"));
+    json_object_del (traits, "firstName");
     json_decref (update);
     update = json_pack ("{s:n}", "phone");
-    assert (s_set_traits (traits, update));
+    assert (s_set_traits (traits, update, false));
     assert (!json_object_get (traits, "phone"));
     json_decref (update);
 

@@ -37,6 +37,10 @@ DESCRIPTION
     order.completed. Every input event is forwarded on its own topic
     with "user" set to the visitor id and "visitor", "session" added.
 
+    An event that came through a browser's public write key ("via":
+    "browser") cannot set email, phone or their consent: a new address
+    is announced as contact.claimed for the scheduler to confirm (claim.c).
+
     An anonymous visitor (no userId, no contact trait) idle for
     visitor-retention is forgotten with everything kept for them, and
     visitor.forgotten emitted (retention.c).
@@ -55,7 +59,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "applied", "forwarded", "visitors_created", "visitors_merged",
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
-    "orders", "profiles_updated", "visitors_forgotten"
+    "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed"
 };
 
 /* ---------------------------------------------------- outputs, counters */
@@ -170,6 +174,8 @@ static const char *s_event_read (sessionizer_t *self, const nd_msg_t *msg, event
     event->properties = json_object_get (body, "properties");
     event->traits = json_object_get (body, "traits");
     event->context = json_object_get (body, "context");
+    const char *via = json_string_value (json_object_get (body, "via"));
+    event->browser = via && strcmp (via, "browser") == 0;
     event->time = msg->time ? msg->time : nd_stage_now (self->stage);
     return NULL;
 }
@@ -181,6 +187,18 @@ static int s_forward (sessionizer_t *self, MDB_txn *txn, const event_t *event, v
     json_t *body = json_copy (event->msg->body);
     if (!body)
         return -1;
+    //  A browser's contact details go on as contact.claimed, not here
+    if (event->browser && json_is_object (event->traits)) {
+        json_t *traits = json_deep_copy (event->traits);
+        claim_strip (traits);
+        json_object_set_new (body, "traits", traits);
+    }
+    json_t *context = json_object_get (body, "context");
+    if (event->browser && json_is_object (json_object_get (context, "traits"))) {
+        context = json_deep_copy (context);
+        claim_strip (json_object_get (context, "traits"));
+        json_object_set_new (body, "context", context);
+    }
     json_object_set_new (body, "user", json_string (visitor->id));
     json_object_set_new (body, "visitor", json_string (visitor->id));
     const char *session = session_id (visitor);
@@ -313,7 +331,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     ||  nd_db_open (txn, "ids", &self->ids) || nd_db_open (txn, "visitors", &self->visitors)
     ||  nd_db_open (txn, "profiles", &self->profiles) || nd_db_open (txn, "carts", &self->carts)
     ||  nd_db_open (txn, "viewed", &self->viewed) || nd_db_open (txn, "expiry", &self->expiry)
-    ||  nd_db_open (txn, "idle", &self->idle)
+    ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "claims", &self->claims)
     ||  nd_db_open (txn, "counters", &self->counters)) {
         s_teardown (self_p);
         return -1;

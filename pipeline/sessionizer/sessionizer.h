@@ -14,6 +14,8 @@
       expiry     i64 expiry + visitor id -> "" (open sessions, by time)
       idle       i64 deadline + visitor id -> "" (anonymous visitors, by
                  when visitor-retention forgets them; retention.c)
+      claims     i64 day + visitor id + channel + address -> "" (the
+                 contacts a browser claimed today and yesterday; claim.c)
       counters   "counters" -> COUNT_MAX native u64s, for STATS;
                  "next-visitor" -> the last visitor number minted     */
 #ifndef SESSIONIZER_H_INCLUDED
@@ -46,18 +48,20 @@ typedef struct {
     json_t *traits;
     json_t *context;
     char number [2][32];        /* ids the SDK sent as numbers, as text */
+    bool browser;               /* "via": "browser": contact traits are claims */
 } event_t;
 
 typedef enum {
     COUNT_APPLIED, COUNT_FORWARDED, COUNT_VISITORS, COUNT_MERGES,
     COUNT_SESSIONS_STARTED, COUNT_SESSIONS_ENDED, COUNT_CARTS_UPDATED,
     COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
-    COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_MAX
+    COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_CONTACTS_CLAIMED,
+    COUNT_MAX
 } counter_t;
 
 typedef struct {
     nd_stage_t *stage;
-    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, idle, counters;
+    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, idle, claims, counters;
     int64_t timeout;            /* session-timeout, ms */
     int64_t retention;          /* visitor-retention, ms; 0 keeps everyone */
     int64_t retention_slack;    /* deadlines are rounded up to this */
@@ -162,5 +166,15 @@ bool profile_add_id (json_t *profile, const char *list, const char *id);
 bool profile_merge (json_t *profile, const json_t *other);
 void profile_describe (const json_t *profile, json_t *body);
 void profile_test (bool verbose);
+
+/*  claim.c: contact details from a browser                              */
+/*  Whether name is one of the traits a browser may only claim.          */
+bool claim_trait (const char *name);
+/*  Removes those traits from traits (an object, or nothing is done).    */
+void claim_strip (json_t *traits);
+/*  Announces the contacts in update (a browser's traits) that traits (the
+    profile's) does not hold, each at most once a day.                   */
+int claim_contacts (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event,
+                    const json_t *update, const json_t *traits);
 
 #endif

@@ -32,6 +32,9 @@ scheduler's durable journal as a sender reads them.
                  list no products (test_journeys_post_order tests them).
   birthday       D1 enters birthday at midnight: the greeting with a 15 %
                  BDAY code at 10:00 (test_journeys_birthday tests the rest).
+  confirm        K1 and K2 claimed an address through a browser: the
+                 confirmation mail and code SMS of the double opt-in
+                 (test_optin tests them), for the rendering check.
 
 Then every shipped template, for every locale and channel part, is
 rendered with the data of a real send order of its step: every variable
@@ -50,7 +53,10 @@ W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n
 
 # ------------------------------------------------------------------ run --
 
-with Pipeline(clock="event", extra=pipeline_extra()) as p:
+os.environ.setdefault("ND_TEST_UNSUBSCRIBE_SECRET", "test-unsubscribe-secret-0123456789")
+extra = dict(pipeline_extra(), pipeline={"unsubscribe-secret": "env:ND_TEST_UNSUBSCRIBE_SECRET"})
+
+with Pipeline(clock="event", extra=extra) as p:
     p.start("scheduler")
     feed, reader = Feed(p), Reader(p)
 
@@ -178,6 +184,16 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("win-back: after 90 days it may start again",
           [s["step"] for s in sends(L1, "win-back")] == ["miss-you", "comeback-code", "miss-you"]
           and sends(L1)[-1]["time"] == iso(2422), sends(L1))
+
+    feed.send("contact.claimed", "k-1", 2422, channel="email", address="k-1@example.com",
+              anonymousId="a-k1", locale="pl")
+    feed.send("contact.claimed", "k-2", 2422, channel="sms", address="+48600100777", anonymousId="a-k2")
+    at(2423)
+    check("confirm: a claimed address gets its confirmation, a claimed phone its code",
+          [(s["channel"], s["template"], sorted(s["data"])) for s in sends("k-1") + sends("k-2")]
+          == [("email", "confirm/email", ["confirm_url", "shop", "valid_hours"]),
+              ("sms", "confirm/sms", ["code", "shop"])],
+          sends("k-1") + sends("k-2"))
 
     # ---------------------------------------- every template renders --
     data = {}

@@ -12,72 +12,15 @@ shipped journeys and templates, the mail-sender writing to a Maildir.
   out of e-mail. The mail-sender suppressed him and his address itself,
   so an order that still came would not be sent either.
 """
-import datetime
 import glob
 import os
 import urllib.error
 import urllib.request
 
 from ndtest import ROOT, Pipeline, check, done, wait_for
+from shoptest import Shop, shipped
 from mailtest import mail_options, parse
 from schedtest import Reader, journeys_only, scheduler_options
-
-T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)
-
-
-def ts(minutes):
-    return (T0 + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-class Shop:
-    """Segment events into the collector; settle() waits until every link
-    has carried what is in its upstream's journal."""
-
-    def __init__(self, p, links):
-        self.p, self.links, self.n = p, links, 0
-
-    def event(self, kind, minutes, anon, **fields):
-        self.n += 1
-        e = {"type": kind, "messageId": "m-%d" % self.n, "anonymousId": anon, "timestamp": ts(minutes)}
-        e.update(fields)
-        return e
-
-    def add(self, minutes, anon, name, product_id, price):
-        return self.event("track", minutes, anon, event="Product Added", properties={
-            "product_id": product_id, "name": name, "price": price, "quantity": 1,
-            "url": "https://shop.example/p/" + product_id})
-
-    def send(self, *events):
-        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        self.settle()
-
-    def tick(self, minutes):
-        self.p.post("/v1/tick", {"time": ts(minutes)})
-        self.settle()
-
-    def settle(self):
-        for _ in range(3):          # feedback goes round once more
-            for up, down in self.links:
-                head = self.p.control(up)["journal"]["head"]
-                if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head, 20):
-                    raise RuntimeError("%s did not catch up with %s" % (down, up))
-
-
-
-def shipped(section, option):
-    """An option's value in conf/pipeline.zpl, as make run uses it."""
-    current = None
-    with open(os.path.join(ROOT, "conf", "pipeline.zpl")) as f:
-        for line in f:
-            text = line.split("#")[0].rstrip()
-            if text and not text[0].isspace():
-                current = text.strip()
-            elif current == section and "=" in text and text.split("=")[0].strip() == option:
-                return text.split("=", 1)[1].strip().strip('"')
-    return None
-
 
 extra = {
     "pipeline": {"unsubscribe-secret": "env:ND_TEST_UNSUBSCRIBE_SECRET"},
