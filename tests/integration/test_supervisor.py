@@ -108,6 +108,47 @@ def under_supervisord():
         check("no stage outlives supervisord", pids and not any(alive(pid) for pid in pids), pids)
 
 
+def included():
+    """--format include: an existing supervisord (one with its own sections,
+    including nudge's file from conf.d) runs the stages as group nudge."""
+    with Pipeline(clock="wall") as p:
+        include = os.path.join(p.dir, "conf.d", "nudge.conf")
+        os.makedirs(os.path.dirname(include))
+        status, out, err = run(SUPERVISOR, "-c", p.config, "-f", "include", "--bin", BIN,
+                               "--dir", p.dir, "-o", include)
+        text = open(include).read() if os.path.exists(include) else ""
+        check("include: programs and [group:nudge] only, no daemon sections",
+              status == 0 and "[group:nudge]\nprograms=collector,sessionizer\n" in text
+              and "[program:sessionizer]" in text and "[supervisord]" not in text
+              and "[unix_http_server]" not in text and "/dev/stdout" not in text, (status, err, text))
+        for sub in ("var/run", "var/log"):
+            os.makedirs(os.path.join(p.dir, sub), exist_ok=True)
+        conf = os.path.join(p.dir, "main.conf")
+        with open(conf, "w") as f:
+            f.write("[supervisord]\nnodaemon=true\nlogfile=%(d)s/var/log/main.log\n"
+                    "pidfile=%(d)s/var/run/main.pid\nchildlogdir=%(d)s/var/log\n"
+                    "[unix_http_server]\nfile=%(d)s/var/run/main.sock\nchmod=0700\n"
+                    "[supervisorctl]\nserverurl=unix://%(d)s/var/run/main.sock\n"
+                    "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory="
+                    "supervisor.rpcinterface:make_main_rpcinterface\n"
+                    "[include]\nfiles=%(d)s/conf.d/*.conf\n" % {"d": p.dir})
+        proc = supervise(p, conf)
+        try:
+            up = wait_for(lambda: running(conf, "nudge:collector") and running(conf, "nudge:sessionizer"),
+                          timeout=30, interval=0.3)
+            check("include: the existing supervisord runs nudge:collector and nudge:sessionizer",
+                  up, status_of(conf))
+            check("include: the sessionizer answers nd-ctl health",
+                  wait_for(lambda: sessionizer_healthy(p), timeout=30, interval=0.3), status_of(conf))
+            status, out, err = run(SUPERVISORCTL, "-c", conf, "stop", "nudge:")
+            check("include: supervisorctl stop nudge: stops the group",
+                  status == 0 and wait_for(lambda: not running(conf, "nudge:collector")
+                                           and not running(conf, "nudge:sessionizer"), timeout=30),
+                  (out, err, status_of(conf)))
+        finally:
+            stop_supervisord(proc)
+
+
 def collector_healthy(p):
     try:
         return p.get("/health")[0] == 200
@@ -223,6 +264,7 @@ def reference_copies():
 def main():
     bad_configs()
     systemd_units()
+    included()
     reference_copies()
     under_supervisord()
     done()
