@@ -15,6 +15,7 @@ them (it holds them in its journal). Then:
 """
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -58,6 +59,17 @@ with Pipeline(clock="event", extra={"sessionizer": {"mapsize": "1M"}}) as p:
           status == 3 and answer.get("status") == "stuck" and "state full" in answer.get("reason", "")
           and answer.get("since", "").endswith("Z") and answer.get("failed_commits", 0) >= 1,
           (status, answer))
+    metrics = subprocess.run([os.path.join(BIN, "nd-ctl"), "-c", p.config, "--metrics"],
+                             capture_output=True, text=True, timeout=30).stdout
+    lines = [l for l in metrics.splitlines() if not l.startswith("#")]
+    bad = [l for l in lines if not re.fullmatch(
+        r'nudge_[A-Za-z0-9_]+\{stage="[^"]*"(,[a-z]+="[^"]*")?\} -?[0-9][0-9.e+-]*', l)]
+    check("nd-ctl --metrics: every line is a Prometheus sample", len(lines) > 20 and not bad, bad[:5])
+    lag = re.search(r'nudge_input_lag\{stage="sessionizer",input="collector"\} (\d+)', metrics)
+    check("nd-ctl --metrics: the sessionizer is up, not healthy, and behind the collector",
+          'nudge_up{stage="sessionizer"} 1' in metrics and 'nudge_healthy{stage="sessionizer"} 0'
+          in metrics and 'nudge_healthy{stage="collector"} 1' in metrics and lag
+          and int(lag.group(1)) > 0, metrics[-2000:])
     first = p.control("sessionizer")
     before = len(p.log("sessionizer").splitlines())
     time.sleep(3)               # wall time on purpose: the log's own rate, not event time
@@ -80,4 +92,14 @@ with Pipeline(clock="event", extra={"sessionizer": {"mapsize": "1M"}}) as p:
     check("with room, it catches up on all %d events" % EVENTS, caught_up, stats)
     status, answer = health(p, "sessionizer")
     check("and HEALTH is ok again", status == 0 and answer.get("status") == "ok", (status, answer))
+    metrics = subprocess.run([os.path.join(BIN, "nd-ctl"), "-c", p.config, "--metrics"],
+                             capture_output=True, text=True, timeout=30).stdout
+    check("nd-ctl --metrics: healthy, and no lag once caught up",
+          'nudge_healthy{stage="sessionizer"} 1' in metrics and
+          'nudge_input_lag{stage="sessionizer",input="collector"} 0' in metrics, metrics[-1500:])
+    p.stop("collector")
+    metrics = subprocess.run([os.path.join(BIN, "nd-ctl"), "-c", p.config, "-t", "500", "--metrics"],
+                             capture_output=True, text=True, timeout=30).stdout
+    check("nd-ctl --metrics: a stage that is down is nudge_up 0",
+          'nudge_up{stage="collector"} 0' in metrics, metrics[:500])
 done()

@@ -5,6 +5,7 @@
 
     SYNOPSIS
         nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|COMMAND]
+        nd-ctl [-c CONFIG] [--cert FILE] [-t MS] --metrics
         nd-ctl --help
 
     DESCRIPTION
@@ -13,6 +14,14 @@
         standard output. The command is sent upper-cased: STATS, HEALTH,
         PAUSE (the stage stops reading its inputs, which wait on disk
         upstream; its timers, HTTP endpoints and sends go on) and RESUME.
+
+        With --metrics it asks every stage of the pipeline file for STATS
+        and HEALTH and prints them as Prometheus / OpenMetrics text, for a
+        node exporter's textfile collector or a scrape through a small
+        wrapper: nudge_up and nudge_healthy per stage, every counter of
+        STATS as nudge_NAME{stage="..."} (an object of counters as
+        nudge_NAME{stage,key}), each input's counters with input="..."
+        and its lag behind its upstream's journal (nudge_input_lag).
 
         An argument containing "://" is an endpoint; anything else is a
         stage name whose "ctl" endpoint is read from the pipeline file.
@@ -45,11 +54,14 @@ typedef struct {
     const char *cert;           /* CURVE keypair file, or NULL */
     char command [32];          /* upper-cased */
     long timeout;               /* ms */
+    bool metrics;               /* every stage's STATS as metrics text */
 } ctl_args_t;
 
 static const char *s_usage =
     "usage: nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume]\n"
-    "Asks a stage's control socket and prints its JSON answer.\n"
+    "       nd-ctl [-c CONFIG] [--cert FILE] [-t MS] --metrics\n"
+    "Asks a stage's control socket and prints its JSON answer; with --metrics,\n"
+    "every stage's STATS and HEALTH as Prometheus text metrics.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "      --cert FILE     your CURVE keypair (nd-cert), for a stage with \"curve\"\n"
     "  -t, --timeout MS    wait at most MS ms for the answer (default 3000)\n"
@@ -78,6 +90,7 @@ s_parse_args (int argc, char **argv, ctl_args_t *args)
         { "config",  required_argument, NULL, 'c' },
         { "timeout", required_argument, NULL, 't' },
         { "cert",    required_argument, NULL, 'C' },
+        { "metrics", no_argument,       NULL, 'M' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -94,12 +107,20 @@ s_parse_args (int argc, char **argv, ctl_args_t *args)
         if (option == 'C')
             args->cert = optarg;
         else
+        if (option == 'M')
+            args->metrics = true;
+        else
         if (option == 't' && ((args->timeout = strtol (optarg, &end, 10)) <= 0 || *end))
             return fprintf (stderr, "nd-ctl: --timeout wants milliseconds, not '%s'\n", optarg), 2;
         else
         if (option == '?')
             return fprintf (stderr, "nd-ctl: try 'nd-ctl --help'\n"), 2;
     }
+    if (args->metrics && optind == argc)
+        return 0;
+    if (args->metrics)
+        return fprintf (stderr, "nd-ctl: --metrics asks every stage of the pipeline file; "
+                        "name none\n"), 2;
     if (optind >= argc || argc - optind > 2)
         return fprintf (stderr, "nd-ctl: want STAGE-OR-ENDPOINT [stats|health|pause|resume]; try 'nd-ctl --help'\n"), 2;
     args->target = argv [optind];
@@ -155,6 +176,164 @@ s_verdict (const char *command, const char *answer)
     return rc;
 }
 
+/* --------------------------------------------------------------- metrics */
+
+//  A name part as Prometheus allows: [a-zA-Z0-9_], others become '_'.
+static void
+s_metric_name (char *out, size_t size, const char *prefix, const char *part)
+{
+    snprintf (out, size, "%s%s%s", prefix, *prefix ? "_" : "", part);
+    for (char *c = out; *c; c++)
+        if (!isalnum ((unsigned char) *c) && *c != '_')
+            *c = '_';
+}
+
+//  A label value, escaped as the text format wants (\, ", newline).
+static void
+s_label (const char *value)
+{
+    for (const char *c = value; *c; c++)
+        if (*c == '\\' || *c == '"')
+            printf ("\\%c", *c);
+        else
+        if (*c == '\n')
+            printf ("\\n");
+        else
+            putchar (*c);
+}
+
+static void
+s_sample (const char *name, const char *stage, const char *label, const char *value_of,
+          const json_t *value)
+{
+    printf ("nudge_%s{stage=\"", name);
+    s_label (stage);
+    if (label) {
+        printf ("\",%s=\"", label);
+        s_label (value_of);
+    }
+    if (json_is_boolean (value))
+        printf ("\"} %d\n", json_is_true (value));
+    else
+    if (json_is_integer (value))
+        printf ("\"} %lld\n", (long long) json_integer_value (value));
+    else
+        printf ("\"} %.17g\n", json_number_value (value));
+}
+
+//  One stage's STATS as samples: numbers at the top by their own name;
+//  an object of numbers (the outbox's states, members per segment) as one
+//  metric with key="..."; inputs and journal consumers, which are keyed
+//  by stage names, as input="..." and consumer="...".
+static void
+s_samples (const char *stage, const char *prefix, json_t *stats, int depth)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (stats, key, value) {
+        char name [160];
+        if (json_is_number (value) || json_is_boolean (value)) {
+            if (depth == 0) {
+                s_metric_name (name, sizeof name, prefix, key);
+                s_sample (name, stage, NULL, NULL, value);
+            }
+            else
+                s_sample (prefix, stage, "key", key, value);
+        }
+        else
+        if (json_is_object (value) && (streq (key, "inputs") || streq (key, "consumers"))) {
+            const char *who;
+            json_t *counters;
+            json_object_foreach (value, who, counters) {
+                const char *counter;
+                json_t *number;
+                json_object_foreach (counters, counter, number)
+                    if (json_is_number (number)) {
+                        char group [64];
+                        s_metric_name (group, sizeof group, prefix,
+                                       streq (key, "inputs") ? "input" : "consumer");
+                        s_metric_name (name, sizeof name, group, counter);
+                        s_sample (name, stage, streq (key, "inputs") ? "input" : "consumer",
+                                  who, number);
+                    }
+            }
+        }
+        else
+        if (json_is_object (value) && depth < 3) {
+            s_metric_name (name, sizeof name, prefix, key);
+            s_samples (stage, name, value, depth + 1);
+        }
+    }
+}
+
+//  Every stage of the pipeline file, asked for STATS and HEALTH; a stage
+//  that does not answer is nudge_up 0. Lag: how far each input's position
+//  is behind its upstream's journal head, from the two stages' answers.
+static int
+s_metrics (ctl_args_t *args)
+{
+    char *error = NULL;
+    nd_pipefile_t *pipeline = nd_pipefile_load (args->config, &error);
+    if (!pipeline) {
+        fprintf (stderr, "nd-ctl: %s\n", error);
+        free (error);
+        return 1;
+    }
+    size_t count = nd_pipefile_size (pipeline);
+    json_t *all = json_object ();
+    printf ("# nudge stages from %s\n", args->config);
+    for (size_t i = 0; i < count; i++) {
+        const char *stage = nd_pipefile_stage (pipeline, i);
+        char *curve_public = NULL;
+        char *endpoint = nd_pipefile_target_curve (args->config, stage, "ctl", &curve_public, &error);
+        json_t *stats = NULL;
+        int health = 0;
+        if (endpoint && !nd_pipefile_ipc_absent (endpoint)) {
+            const char *why;
+            args->target = stage;
+            strcpy (args->command, "STATS");
+            char *answer = s_ask (endpoint, curve_public, args, &why);
+            stats = answer ? json_loads (answer, 0, NULL) : NULL;
+            zstr_free (&answer);
+            strcpy (args->command, "HEALTH");
+            answer = stats ? s_ask (endpoint, curve_public, args, &why) : NULL;
+            health = answer && s_verdict ("HEALTH", answer) == 0;
+            zstr_free (&answer);
+        }
+        zstr_free (&error);
+        zstr_free (&endpoint);
+        zstr_free (&curve_public);
+        printf ("nudge_up{stage=\"");
+        s_label (stage);
+        printf ("\"} %d\nnudge_healthy{stage=\"", stats != NULL);
+        s_label (stage);
+        printf ("\"} %d\n", health);
+        if (stats) {
+            s_samples (stage, "", stats, 0);
+            json_object_set_new (all, stage, stats);
+        }
+    }
+    const char *stage;
+    json_t *stats;
+    json_object_foreach (all, stage, stats) {
+        const char *upstream;
+        json_t *input;
+        json_object_foreach (json_object_get (stats, "inputs"), upstream, input) {
+            json_t *head = json_object_get (json_object_get (json_object_get (all, upstream),
+                                                             "journal"), "head");
+            json_t *position = json_object_get (input, "position");
+            if (json_is_integer (head) && json_is_integer (position)) {
+                json_t *lag = json_integer (json_integer_value (head) - json_integer_value (position));
+                s_sample ("input_lag", stage, "input", upstream, lag);
+                json_decref (lag);
+            }
+        }
+    }
+    json_decref (all);
+    nd_pipefile_destroy (&pipeline);
+    return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -163,6 +342,8 @@ main (int argc, char **argv)
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
         return rc == 1? 0: 2;
+    if (args.metrics)
+        return s_metrics (&args);
     char *error = NULL, *curve_public = NULL;
     char *endpoint = nd_pipefile_target_curve (args.config, args.target, "ctl",
                                                &curve_public, &error);
