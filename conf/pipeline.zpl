@@ -88,6 +88,7 @@ scheduler
     quiet-hours = 21:00-09:00       #   in each person's own time zone; "none" to send any time
     cap = "1/16h, 3/7d"             #   messages per person across every channel and journey
     cap-sms = "2/7d"                #   and per channel (cap-push, cap-sms, cap-email; default none)
+    cap-onsite = "2/1d"             #   on-site banners and cards: not in "cap" above (README "On-site messages")
     attribution = 5d                #   an order this soon after a message is credited to it
     max-delay = 24h                 #   a send step later than this (deferred) is skipped
     chat-recheck = 15m              #   look again this often while a chat is open

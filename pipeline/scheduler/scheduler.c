@@ -128,7 +128,8 @@ static int s_limits (scheduler_t *self)
     if (s_cap_option (self, "cap", "1/16h, 3/7d", &limits->cap)
     ||  s_cap_option (self, "cap-push", "none", &limits->channel_cap [CHANNEL_PUSH])
     ||  s_cap_option (self, "cap-sms", "none", &limits->channel_cap [CHANNEL_SMS])
-    ||  s_cap_option (self, "cap-email", "none", &limits->channel_cap [CHANNEL_EMAIL]))
+    ||  s_cap_option (self, "cap-email", "none", &limits->channel_cap [CHANNEL_EMAIL])
+    ||  s_cap_option (self, "cap-onsite", "2/1d", &limits->channel_cap [CHANNEL_ONSITE]))
         return -1;
     if (quiet_parse (nd_stage_option (self->stage, "quiet-hours", "21:00-09:00"), &limits->quiet))
         return nd_stage_config_error (self->stage, "quiet-hours", "not such as 21:00-09:00 or none");
