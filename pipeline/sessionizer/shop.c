@@ -179,11 +179,11 @@ static int s_browsing (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     return sessionizer_emit (self, txn, "cart.browsing", body);
 }
 
-//  The currency an event's price is in.
-static const char *s_currency (sessionizer_t *self, const json_t *properties)
+//  The currency an event names for its price, or NULL (then the one
+//  known for the product stays).
+static const char *s_currency (const json_t *properties)
 {
-    const char *currency = json_string_value (json_object_get (properties, "currency"));
-    return currency ? currency : self->currency;
+    return json_string_value (json_object_get (properties, "currency"));
 }
 
 static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
@@ -195,7 +195,7 @@ static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const 
     json_t *product = nd_cart_product (properties);
     int rc = product ? s_count_view (self, txn, visitor, product, 1) : 0;
     if (rc == 0 && product)
-        rc = together_product (self, txn, product, s_currency (self, properties));
+        rc = together_product (self, txn, product, s_currency (properties));
     json_decref (product);
     return rc ? rc : s_browsing (self, txn, visitor, event);
 }
@@ -421,7 +421,7 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     if (s_change_cart (action, cart, session, event->properties))
         visitor->cart_changed = true;
     json_t *product = action == DO_ADD ? nd_cart_product (event->properties) : NULL;
-    int rc = product ? together_product (self, txn, product, s_currency (self, event->properties)) : 0;
+    int rc = product ? together_product (self, txn, product, s_currency (event->properties)) : 0;
     json_decref (product);
     return rc;
 }

@@ -71,6 +71,8 @@ int together_product (sessionizer_t *self, MDB_txn *txn, const json_t *product,
     s_key (&key, text);
     json_t *known = NULL;
     int rc = nd_db_get_json (txn, self->products, &key, &known);
+    if (rc == 0 && !json_object_get (details, "currency") && json_object_get (known, "currency"))
+        json_object_set (details, "currency", json_object_get (known, "currency"));
     if (rc >= 0 && !(rc == 0 && json_equal (known, details)))
         rc = nd_db_put_json (txn, self->products, &key, details);
     json_decref (known);
