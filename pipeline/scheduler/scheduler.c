@@ -37,7 +37,7 @@
         [conf/templates], locale [en], timezone [UTC], zoneinfo
         [/usr/share/zoneinfo], session-timeout [30m], chat-recheck [15m],
         max-delay [24h], attribution [5d], cap [1/16h, 3/7d], cap-push,
-        cap-sms, cap-email [none], quiet-hours [21:00-09:00], fire-batch
+        cap-sms, cap-email [none], cap-onsite [2/1d], quiet-hours [21:00-09:00], fire-batch
         [20000], release-pages [10s; 0 never], shop-name, shop-url. See scheduler(1) for the journey
         file format, the send order and the feedback it reads.         */
 #define _GNU_SOURCE
