@@ -82,7 +82,7 @@ chat-bridge
     #   text-ended = "The chat has ended."
 
 scheduler
-    input = segmenter, chat-bridge, push-sender, sms-sender, mail-sender   #   events, open chats, the senders' feedback
+    input = segmenter, chat-bridge, push-sender, sms-sender, mail-sender, onsite   #   events, open chats, the senders' feedback
     #   clock-inputs = segmenter    #   event clock: the inputs whose time drives it (default: the first)
     journeys = conf/journeys        #   one .zpl per journey; a bad one stops the start (file:line)
     templates = conf/templates      #   <journey>/<step>[.<variant>]/<locale>/<channel>.<part>.mustache
@@ -92,6 +92,7 @@ scheduler
     quiet-hours = 21:00-09:00       #   in each person's own time zone; "none" to send any time
     cap = "1/16h, 3/7d"             #   messages per person across every channel and journey
     cap-sms = "2/7d"                #   and per channel (cap-push, cap-sms, cap-email; default none)
+    cap-onsite = "2/1d"             #   on-site banners and cards: not in "cap" above (README "On-site messages")
     attribution = 5d                #   an order this soon after a message is credited to it
     max-delay = 24h                 #   a send step later than this (deferred) is skipped
     chat-recheck = 15m              #   look again this often while a chat is open
@@ -173,3 +174,14 @@ sms-sender
     retry-base = 1m
     retry-cap = 1h
     lifetime = 12h                  #   a text half a day late is not a reminder
+
+onsite
+    input = scheduler               #   send orders
+    topics = send.onsite
+    http = 127.0.0.1:8060           #   the page: GET /onsite/poll?visitor=ID&wait=25, POST /onsite/event
+    allow-origin = "*"              #   CORS: the shop's origin (https://shop.example) once it is known
+    max-connections = 4096          #   open at once (long polls too; none holds a thread)
+    max-connections-per-ip = 64
+    templates = conf/templates      #   <template>/<locale>/onsite.{title,body,url,image,kind,products}.mustache
+    locale = en
+    lifetime = 3d                   #   a message not shown by then is dropped (feedback.expired)

@@ -209,7 +209,7 @@ static int s_channels (s_loader_t *loader, zconfig_t *node, step_t *step)
          name = strtok_r (NULL, ", ", &save)) {
         channel_t channel;
         if (channel_parse (name, &channel))
-            rc = s_fail (loader, node, "channels: unknown channel '%s' (push, sms, email)", name);
+            rc = s_fail (loader, node, "channels: unknown channel '%s' (push, sms, email, onsite)", name);
         for (size_t i = 0; rc == 0 && i < step->channel_count; i++)
             if (step->channels [i] == channel)
                 rc = s_fail (loader, node, "channels: '%s' twice", name);
@@ -218,7 +218,7 @@ static int s_channels (s_loader_t *loader, zconfig_t *node, step_t *step)
     }
     free (list);
     if (rc == 0 && step->channel_count == 0)
-        rc = s_fail (loader, node, "channels: name at least one of push, sms, email");
+        rc = s_fail (loader, node, "channels: name at least one of push, sms, email, onsite");
     return rc;
 }
 
@@ -503,7 +503,7 @@ static int s_limits (s_loader_t *loader, zconfig_t *node, journey_t *journey)
             rc = s_duration (loader, c, &limits->attribution);
         else
             rc = s_fail (loader, c, "limits: unknown option '%s' (cap, cap-push, cap-sms,"
-                         " cap-email, quiet-hours, attribution)", name);
+                         " cap-email, cap-onsite, quiet-hours, attribution)", name);
         if (rc)
             return -1;
     }

@@ -14,11 +14,18 @@
     "all") stands until an operator lifts it, or the person opts in again
     on that channel (an SMS START; "all" stands); a hard bounce suppresses
     that address and a dead subscription that endpoint, until the
-    profile names a new one.                                              */
+    profile names a new one.
+
+    On-site messages go to the person's recent anonymous ids (the
+    browser's random id, never the userId): the last ANONYMOUS_IDS_MAX of
+    "anonymousIds" in profile.updated, or in a trigger that carries them
+    (the sessionizer's cart.browsing and cart.returned do: an anonymous
+    visitor may never have had a profile.updated).                       */
 #include <ctype.h>
 #include "scheduler.h"
 
 #define ACTIVITY_SIZE 32
+#define ANONYMOUS_IDS_MAX 5
 
 static void s_user_key (nd_key_t *key, const char *user)
 {
@@ -137,6 +144,10 @@ json_t *person_contact (person_t *person, channel_t channel)
                && !(dead && streq (dead, endpoint));
         return ok ? subscription : NULL;
     }
+    if (channel == CHANNEL_ONSITE) {
+        json_t *ids = json_object_get (person->record, "anonymous_ids");
+        return json_array_size (ids) ? ids : NULL;
+    }
     if (channel == CHANNEL_SMS) {
         json_t *phone = json_object_get (traits, "phone");
         bool ok = phone_e164 (json_string_value (phone))
@@ -193,11 +204,12 @@ json_t *person_view (person_t *person)
 {
     json_t *traits = json_object_get (person->record, "traits");
     json_t *segments = json_object_get (person->record, "segments");
-    return json_pack ("{s:O, s:o, s:{s:b, s:b, s:b}}", "traits", traits ? traits : json_null (),
+    return json_pack ("{s:O, s:o, s:{s:b, s:b, s:b, s:b}}", "traits", traits ? traits : json_null (),
                       "segments", segments ? json_incref (segments) : json_array (),
                       "reachable", "push", person_contact (person, CHANNEL_PUSH) != NULL,
                       "sms", person_contact (person, CHANNEL_SMS) != NULL,
-                      "email", person_contact (person, CHANNEL_EMAIL) != NULL);
+                      "email", person_contact (person, CHANNEL_EMAIL) != NULL,
+                      "onsite", person_contact (person, CHANNEL_ONSITE) != NULL);
 }
 
 /* ----------------------------------------------------------- observe -- */
@@ -221,8 +233,47 @@ static person_t *s_activity_load (scheduler_t *self, MDB_txn *txn, const char *u
     return person;
 }
 
+//  Keeps the last ANONYMOUS_IDS_MAX of ids (newest last) after known.
+static json_t *s_recent_ids (const json_t *known, const json_t *ids)
+{
+    json_t *recent = json_array ();
+    const json_t *lists [] = { known, ids };
+    for (int l = 0; l < 2; l++) {
+        size_t index;
+        json_t *id;
+        json_array_foreach (lists [l], index, id) {
+            if (!json_is_string (id) || json_string_length (id) == 0
+            ||  json_string_length (id) > 200)
+                continue;
+            for (size_t i = 0; i < json_array_size (recent); i++)
+                if (json_equal (json_array_get (recent, i), id)) {
+                    json_array_remove (recent, i);
+                    break;
+                }
+            json_array_append (recent, id);
+        }
+    }
+    while (json_array_size (recent) > ANONYMOUS_IDS_MAX)
+        json_array_remove (recent, 0);
+    return recent;
+}
+
+static void s_anonymous_ids (person_t *person, const json_t *ids)
+{
+    if (!json_array_size (ids))
+        return;
+    json_t *known = json_object_get (person->record, "anonymous_ids");
+    json_t *recent = s_recent_ids (known, ids);
+    if (!json_equal (recent, known)) {
+        json_object_set (person->record, "anonymous_ids", recent);
+        person->changed = true;
+    }
+    json_decref (recent);
+}
+
 static void s_profile (person_t *person, json_t *body)
 {
+    s_anonymous_ids (person, json_object_get (body, "anonymousIds"));
     json_t *traits = json_object_get (body, "traits");
     json_t *segments = json_object_get (body, "segments");
     if (json_is_object (traits)
@@ -274,7 +325,8 @@ int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     //  The sessionizer describes the person on abandonments too.
     bool profile = streq (topic, "profile.updated") || s_prefix (topic, "segment.")
                 || (json_is_object (json_object_get (msg->body, "traits"))
-                    && strstr (topic, ".abandoned"));
+                    && strstr (topic, ".abandoned"))
+                || streq (topic, "cart.browsing") || streq (topic, "cart.returned");
     bool activity = s_prefix (topic, "event.") || s_prefix (topic, "session.")
                  || s_prefix (topic, "chat.") || streq (topic, "cart.updated")
                  || streq (topic, "order.completed");
@@ -335,6 +387,11 @@ static void s_merge_record (person_t *into, person_t *from)
             json_object_set_new (into->record, "optout", optout = json_object ());
         json_object_set (optout, key, value);
     }
+    json_t *ids = s_recent_ids (json_object_get (into->record, "anonymous_ids"),
+                                json_object_get (from->record, "anonymous_ids"));
+    if (json_array_size (ids))
+        json_object_set (into->record, "anonymous_ids", ids);
+    json_decref (ids);
     const char *fields [] = { "suppressed", "dead_push", NULL };
     for (int i = 0; fields [i]; i++)
         if (!json_object_get (into->record, fields [i]) && json_object_get (from->record, fields [i]))

@@ -9,16 +9,23 @@
        until they leave);
     4. they are not in an open chat (else look again later);
     5. a channel of the step reaches them: push with a live subscription,
-       SMS with a phone and SMS consent, e-mail not suppressed, and none
-       opted out (else the step is skipped);
+       SMS with a phone and SMS consent, e-mail not suppressed, on-site
+       with an anonymous id, and none opted out (else the step is skipped);
     6. it is not their quiet hours, in their own time zone (defer to the
        end, or skip, as the step says);
     7. the frequency caps hold: across every channel and journey, and per
-       channel (defer until the window frees, or skip).               */
+       channel (defer until the window frees, or skip).
+
+    On-site messages are the exception. A banner or card on the page the
+    person is looking at is not a message that reaches them elsewhere:
+    when the first reachable channel of the step is onsite, rules 3 and 6
+    do not apply (browsing is when it is meant to be seen, and they are
+    on the site), and an on-site message is neither held by nor counted
+    in the cross-channel cap; its own cap-onsite (default 2/1d) bounds it. */
 #include <assert.h>
 #include "scheduler.h"
 
-static const char *const s_channels [CHANNEL_COUNT] = { "push", "sms", "email" };
+static const char *const s_channels [CHANNEL_COUNT] = { "push", "sms", "email", "onsite" };
 
 const char *channel_name (channel_t channel)
 {
@@ -202,7 +209,8 @@ static int s_history (scheduler_t *self, MDB_txn *txn, const char *user, int64_t
 }
 
 //  The earliest moment cap allows one more message counted over the
-//  messages on channel (or all, if channel is CHANNEL_COUNT); 0 if now.
+//  messages on channel (or all but onsite, if channel is CHANNEL_COUNT);
+//  0 if now.
 static int64_t s_cap_until (const cap_t *cap, const s_history_t *history, channel_t channel,
                             int64_t now)
 {
@@ -211,7 +219,8 @@ static int64_t s_cap_until (const cap_t *cap, const s_history_t *history, channe
         int64_t times [HISTORY_MAX];
         int64_t count = 0;
         for (size_t i = 0; i < history->size; i++)
-            if ((channel == CHANNEL_COUNT || history->channel [i] == channel)
+            if ((channel == CHANNEL_COUNT ? history->channel [i] != CHANNEL_ONSITE
+                                          : history->channel [i] == channel)
             &&  history->time [i] > now - cap->rule [r].window && history->time [i] <= now)
                 times [count++] = history->time [i];
         if (count >= cap->rule [r].count) {
@@ -278,7 +287,10 @@ int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
         return s_verdict (decision, EXITED, 0, "ordered");
     if (since && max_delay > 0 && now - since > max_delay)
         return s_verdict (decision, SKIPPED, 0, "expired");
-    if (person->last_event > person->session_ended
+    //  The channel it would go on, if the rules below let it
+    bool onsite = s_channel (step, person, attempt->first, decision)
+               && decision->channel == CHANNEL_ONSITE;
+    if (!onsite && person->last_event > person->session_ended
     &&  now - person->last_event < self->session_timeout)
         return s_verdict (decision, DEFERRED, person->last_event + self->session_timeout,
                           "browsing");
@@ -286,7 +298,7 @@ int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
         return s_verdict (decision, DEFERRED, now + self->chat_recheck, "chat");
     if (!s_channel (step, person, attempt->first, decision))
         return s_verdict (decision, SKIPPED, 0, "unreachable");
-    if (s_quiet (self, person, &limits.quiet, now, &until))
+    if (!onsite && s_quiet (self, person, &limits.quiet, now, &until))
         return s_verdict (decision, step->quiet == LATE_SKIP ? SKIPPED : DEFERRED, until,
                           "quiet-hours");
     s_history_t *history = (s_history_t *) malloc (sizeof *history);
@@ -294,7 +306,7 @@ int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
         free (history);
         return -1;
     }
-    until = s_cap_until (&limits.cap, history, CHANNEL_COUNT, now);
+    until = onsite ? 0 : s_cap_until (&limits.cap, history, CHANNEL_COUNT, now);
     int64_t channel_until = s_cap_until (&limits.channel_cap [decision->channel], history,
                                          decision->channel, now);
     until = channel_until > until ? channel_until : until;
@@ -321,6 +333,9 @@ void policy_test (bool verbose)
     assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 3500) == 12000);
     assert (s_cap_until (&cap, &history, CHANNEL_SMS, 3500) == 0);
     assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 20000) == 0);
+    s_history_t onsite = { { 1000, 2000, 3000 }, { CHANNEL_ONSITE, CHANNEL_SMS, CHANNEL_ONSITE }, 3 };
+    assert (s_cap_until (&cap, &onsite, CHANNEL_COUNT, 3500) == 0);
+    assert (s_cap_until (&cap, &onsite, CHANNEL_ONSITE, 3500) == 11000);
     quiet_t quiet;
     assert (quiet_parse ("21:00-09:00", &quiet) == 0 && quiet.start == 1260 && quiet.end == 540);
     assert (quiet_parse ("none", &quiet) == 0 && quiet.start == quiet.end);

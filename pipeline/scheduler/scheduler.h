@@ -49,7 +49,9 @@
 
 /* ------------------------------------------------------------ channels */
 
-typedef enum { CHANNEL_PUSH, CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_COUNT } channel_t;
+/*  onsite: a banner or card on the shop's page (the onsite stage), to the
+    person's recent anonymous ids; see policy.c for how its rules differ. */
+typedef enum { CHANNEL_PUSH, CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_ONSITE, CHANNEL_COUNT } channel_t;
 const char *channel_name (channel_t channel);
 int channel_parse (const char *name, channel_t *channel);
 
@@ -76,7 +78,7 @@ int clock_parse (const char *text);
 
 /*  The limits a send obeys: the stage's defaults, overridden per journey. */
 typedef struct {
-    cap_t cap;                          //  across every channel
+    cap_t cap;                          //  across every channel but onsite
     cap_t channel_cap [CHANNEL_COUNT];  //  messages on that channel only
     quiet_t quiet;
     int64_t attribution;                //  window for conversions, ms

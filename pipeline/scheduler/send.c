@@ -150,7 +150,8 @@ static json_t *s_order (scheduler_t *self, const instance_t *instance, const ste
         "instance", instance_name (self, instance, id), "step", step->name, "variant", variant,
         "channel", channel_name (channel), "to", person_contact (person, channel),
         "locale", locale, "template", template, "data", data, "name", name);
-    s_not_after (self, instance, person, now, body);
+    if (channel != CHANNEL_ONSITE)          //  quiet hours are not the page's
+        s_not_after (self, instance, person, now, body);
     return body;
 }
 

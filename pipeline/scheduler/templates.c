@@ -12,6 +12,8 @@
       push    push.title  push.body   [push.url]
       sms     sms.text
       email   email.subject  email.text  [email.html]
+      onsite  onsite.title  onsite.body  [onsite.url  onsite.image
+              onsite.kind  onsite.products]  (onsite(1))
 
     The default locale must have every required part; another locale is
     offered for a channel only when it has them all.                     */
@@ -28,6 +30,9 @@ typedef struct {
 static const s_part_t s_push [] = { { "title", true }, { "body", true }, { "url", false }, { NULL, false } };
 static const s_part_t s_sms [] = { { "text", true }, { NULL, false } };
 static const s_part_t s_email [] = { { "subject", true }, { "text", true }, { "html", false }, { NULL, false } };
+static const s_part_t s_onsite [] = { { "title", true }, { "body", true }, { "url", false },
+                                      { "image", false }, { "kind", false }, { "products", false },
+                                      { NULL, false } };
 
 struct _templates_t {
     char *dir;
@@ -37,7 +42,8 @@ struct _templates_t {
 
 static const s_part_t *s_parts (channel_t channel)
 {
-    return channel == CHANNEL_PUSH ? s_push : channel == CHANNEL_SMS ? s_sms : s_email;
+    return channel == CHANNEL_PUSH ? s_push : channel == CHANNEL_SMS ? s_sms
+         : channel == CHANNEL_ONSITE ? s_onsite : s_email;
 }
 
 templates_t *templates_new (const char *dir, const char *default_locale)

@@ -222,6 +222,9 @@ static void s_combine (session_t *kept, const session_t *lost)
     kept->product_views += lost->product_views;
     kept->added += lost->added;
     kept->ordered = kept->ordered || lost->ordered;
+    kept->browsing_announced = kept->browsing_announced || lost->browsing_announced;
+    if (lost->views_since_add > kept->views_since_add)
+        kept->views_since_add = lost->views_since_add;
     if (lost->step > kept->step)
         kept->step = lost->step;
     if (lost->last > kept->last)

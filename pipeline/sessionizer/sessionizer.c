@@ -33,7 +33,15 @@ DESCRIPTION
     When a session ends without an order it emits cart.abandoned (the
     cart is not empty), checkout.abandoned (it reached checkout or
     payment) and browse.abandoned (browse-views product views, nothing
-    added): at most one of each per session. Order Completed emits
+    added): at most one of each per session.
+
+    While a session goes on, cart.browsing: the visitor added to the cart
+    and then viewed cart-browsing-views more products, with the cart not
+    empty and no checkout begun; at most once a session. Its body has
+    the cart and "goes_with", products other shoppers bought with the
+    cart's items (together.c). cart.returned: a new session began and
+    the cart of an earlier one is still full (not ordered). Both carry
+    the person's last five anonymousIds, for on-site messages. Order Completed emits
     order.completed. Every input event is forwarded on its own topic
     with "user" set to the visitor id and "visitor", "session" added.
 
@@ -46,7 +54,7 @@ DESCRIPTION
     visitor.forgotten emitted (retention.c).
 
     Options, in its section of the pipeline file: session-timeout (30m),
-    browse-views (3), currency (USD, for carts whose events name none),
+    browse-views (3), cart-browsing-views (3), currency (USD, for carts whose events name none),
     visitor-retention (180d; 0 or none keeps every visitor).
     See sessionizer(1) for the message bodies.
 */
@@ -59,7 +67,8 @@ static const char *s_counter_names [COUNT_MAX] = {
     "applied", "forwarded", "visitors_created", "visitors_merged",
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
-    "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed"
+    "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
+    "carts_returned"
 };
 
 /* ---------------------------------------------------- outputs, counters */
@@ -219,6 +228,8 @@ static int s_apply_event (sessionizer_t *self, MDB_txn *txn, const event_t *even
     if (s_forward (self, txn, event, visitor)
     ||  profile_update (self, txn, visitor, event, started))
         return -1;
+    if (started && visitor->sessions > 1 && shop_returned (self, txn, visitor, event))
+        return -1;
     if (event->type == EVENT_TRACK && shop_apply (self, txn, visitor, event))
         return -1;
     return visitor_store (self, txn, visitor);
@@ -296,7 +307,8 @@ static int s_options (sessionizer_t *self)
 {
     nd_stage_t *stage = self->stage;
     if (nd_stage_option_duration (stage, "session-timeout", "30m", &self->timeout)
-    ||  nd_stage_option_int (stage, "browse-views", "3", &self->browse_views))
+    ||  nd_stage_option_int (stage, "browse-views", "3", &self->browse_views)
+    ||  nd_stage_option_int (stage, "cart-browsing-views", "3", &self->cart_browsing_views))
         return -1;
     if (self->timeout < 1000)
         return nd_stage_config_error (stage, "session-timeout", "must be at least 1s");
@@ -313,6 +325,8 @@ static int s_options (sessionizer_t *self)
     self->retention_slack = retention_slack (self->retention);
     if (self->browse_views < 1)
         return nd_stage_config_error (stage, "browse-views", "must be at least 1");
+    if (self->cart_browsing_views < 1)
+        return nd_stage_config_error (stage, "cart-browsing-views", "must be at least 1");
     const char *currency = nd_stage_option (stage, "currency", "USD");
     if (!currency || strlen (currency) != 3)
         return nd_stage_config_error (stage, "currency", "not an ISO 4217 code such as EUR");
@@ -332,6 +346,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     ||  nd_db_open (txn, "profiles", &self->profiles) || nd_db_open (txn, "carts", &self->carts)
     ||  nd_db_open (txn, "viewed", &self->viewed) || nd_db_open (txn, "expiry", &self->expiry)
     ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "claims", &self->claims)
+    ||  nd_db_open (txn, "together", &self->together)
+    ||  nd_db_open (txn, "products", &self->products)
     ||  nd_db_open (txn, "counters", &self->counters)) {
         s_teardown (self_p);
         return -1;

@@ -16,6 +16,9 @@
                  when visitor-retention forgets them; retention.c)
       claims     i64 day + visitor id + channel + address -> "" (the
                  contacts a browser claimed today and yesterday; claim.c)
+      together   product key -> {"partners": {key: count}}, bought
+                 together (together.c)
+      products   product key -> its last known details (together.c)
       counters   "counters" -> COUNT_MAX native u64s, for STATS;
                  "next-visitor" -> the last visitor number minted     */
 #ifndef SESSIONIZER_H_INCLUDED
@@ -56,18 +59,20 @@ typedef enum {
     COUNT_SESSIONS_STARTED, COUNT_SESSIONS_ENDED, COUNT_CARTS_UPDATED,
     COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
     COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_CONTACTS_CLAIMED,
-    COUNT_MAX
+    COUNT_CARTS_BROWSING, COUNT_CARTS_RETURNED, COUNT_MAX
 } counter_t;
 
 typedef struct {
     nd_stage_t *stage;
-    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, idle, claims, counters;
+    MDB_dbi ids, visitors, profiles, carts, viewed, expiry, idle, claims, together, products,
+            counters;
     int64_t timeout;            /* session-timeout, ms */
     int64_t retention;          /* visitor-retention, ms; 0 keeps everyone */
     int64_t retention_slack;    /* deadlines are rounded up to this */
     uint64_t forgotten_in_txn;  /* for the log line after the commit */
     int64_t forgotten_last;     /* the latest activity among them */
     int64_t browse_views;       /* product views, nothing added: a browse */
+    int64_t cart_browsing_views;    /* product views after an add: cart.browsing */
     char *currency;             /* for carts whose events name none */
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
 } sessionizer_t;
@@ -80,6 +85,8 @@ typedef struct {
     uint32_t events, pages;
     uint32_t product_views, distinct_views, added;
     uint32_t step;                  /* funnel_step_t */
+    uint32_t views_since_add;       /* product views after the last add */
+    bool browsing_announced;        /* cart.browsing sent this session */
     bool ordered;
     char *checkout_id;              /* or NULL */
 } session_t;
@@ -157,6 +164,16 @@ const char *shop_step_name (int64_t step);
 json_t *shop_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor);
 int shop_viewed_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor);
 int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *into, const char *from);
+
+/*  shop.c: a new session for a visitor whose cart is still full.      */
+int shop_returned (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event);
+
+/*  together.c: products bought together                                 */
+int together_product (sessionizer_t *self, MDB_txn *txn, const json_t *product,
+                      const char *currency);
+int together_order (sessionizer_t *self, MDB_txn *txn, const json_t *items, const char *currency);
+/*  Up to most products that go with the cart's items, best first.      */
+json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *items, size_t most);
 
 /*  profile.c                                                            */
 int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,

@@ -6,6 +6,12 @@
 
     Products viewed in the open session are kept (up to VIEWED_MAX
     distinct articles, with a count each) for browse.abandoned.
+
+    cart.browsing: cart-browsing-views product views after the session's
+    last add, the cart not empty, no checkout begun; once a session.
+    cart.returned: a session begins with the cart of an earlier one still
+    full. Both carry the cart, the person's last anonymous ids (for
+    on-site messages) and, for cart.browsing, "goes_with" (together.c).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +21,9 @@
 
 //  Beyond this many distinct articles a visit is a crawl, not a browse.
 #define VIEWED_MAX 50
+//  Anonymous ids a cart trigger names; products it says go with the cart.
+#define TRIGGER_IDS_MAX 5
+#define GOES_WITH_MAX 4
 
 typedef enum {
     DO_NOTHING, DO_VIEW, DO_ADD, DO_REMOVE, DO_SHOW_CART, DO_CHECKOUT, DO_ORDER
@@ -107,13 +116,88 @@ static int s_count_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     return rc;
 }
 
-static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const json_t *properties)
+/* --------------------------------------------------------- cart triggers */
+
+//  A cart trigger's body: the cart, the session, the last anonymous ids.
+static json_t *s_cart_body (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                            const event_t *event, nd_cart_t *cart)
 {
+    json_t *profile = visitor_profile (self, txn, visitor);
+    if (!profile)
+        return NULL;
+    json_t *body = sessionizer_body (NULL, visitor->id, event->time);
+    if (visitor->user_id)
+        json_object_set_new (body, "userId", json_string (visitor->user_id));
+    if (visitor->in_session)
+        json_object_set_new (body, "session", json_string (visitor->session.id));
+    if (event->anonymous_id)
+        json_object_set_new (body, "anonymousId", json_string (event->anonymous_id));
+    json_t *all = json_object_get (profile, "anonymousIds"), *ids = json_array ();
+    size_t size = json_array_size (all);
+    for (size_t i = size > TRIGGER_IDS_MAX ? size - TRIGGER_IDS_MAX : 0; i < size; i++)
+        json_array_append (ids, json_array_get (all, i));
+    json_object_set_new (body, "anonymousIds", ids);
+    json_object_set_new (body, "cart", nd_cart_json (cart));
+    return body;
+}
+
+int shop_returned (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
+{
+    nd_cart_t *cart = visitor_cart (self, txn, visitor);
+    if (!cart)
+        return -1;
+    if (nd_cart_is_empty (cart))
+        return 0;
+    json_t *body = s_cart_body (self, txn, visitor, event, cart);
+    sessionizer_count (self, COUNT_CARTS_RETURNED);
+    return sessionizer_emit (self, txn, "cart.returned", body);
+}
+
+//  Still browsing with a full cart after adding to it: once a session.
+static int s_browsing (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                       const event_t *event)
+{
+    session_t *session = &visitor->session;
+    if (session->browsing_announced || !session->added || session->ordered
+    ||  session->step >= STEP_CHECKOUT
+    ||  session->views_since_add < (uint64_t) self->cart_browsing_views)
+        return 0;
+    nd_cart_t *cart = visitor_cart (self, txn, visitor);
+    if (!cart)
+        return -1;
+    if (nd_cart_is_empty (cart))
+        return 0;
+    session->browsing_announced = true;
+    json_t *body = s_cart_body (self, txn, visitor, event, cart);
+    if (!body)
+        return -1;
+    json_t *summary = nd_cart_json (cart);
+    json_object_set_new (body, "goes_with", together_goes_with (self, txn,
+        json_object_get (summary, "items"), GOES_WITH_MAX));
+    json_decref (summary);
+    sessionizer_count (self, COUNT_CARTS_BROWSING);
+    return sessionizer_emit (self, txn, "cart.browsing", body);
+}
+
+//  The currency an event names for its price, or NULL (then the one
+//  known for the product stays).
+static const char *s_currency (const json_t *properties)
+{
+    return json_string_value (json_object_get (properties, "currency"));
+}
+
+static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
+{
+    const json_t *properties = event->properties;
     visitor->session.product_views++;
+    if (visitor->session.added)
+        visitor->session.views_since_add++;
     json_t *product = nd_cart_product (properties);
     int rc = product ? s_count_view (self, txn, visitor, product, 1) : 0;
+    if (rc == 0 && product)
+        rc = together_product (self, txn, product, s_currency (properties));
     json_decref (product);
-    return rc;
+    return rc ? rc : s_browsing (self, txn, visitor, event);
 }
 
 //  The first viewed entry of visitor, or 0 when there is none (-1 error).
@@ -253,7 +337,11 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
     json_object_set (body, "value", value);
     json_object_set (body, "currency", json_object_get (summary, "currency"));
     json_object_set (body, "products", json_object_get (summary, "items"));
+    int rc = together_order (self, txn, json_object_get (summary, "items"),
+                             json_string_value (json_object_get (summary, "currency")));
     json_decref (summary);
+    if (rc)
+        return -1;
     sessionizer_count (self, COUNT_ORDERS);
     return sessionizer_emit (self, txn, "order.completed", body);
 }
@@ -279,6 +367,7 @@ static bool s_change_cart (shop_action_t action, nd_cart_t *cart, session_t *ses
         case DO_ADD:
             if (nd_cart_add (cart, properties)) {
                 session->added++;
+                session->views_since_add = 0;
                 changed = true;
             }
             break;
@@ -312,7 +401,7 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     if (action == DO_CHECKOUT)
         s_remember_checkout (session, event->properties);
     if (action == DO_VIEW)
-        return s_view (self, txn, visitor, event->properties);
+        return s_view (self, txn, visitor, event);
     //  Only a list that is there, and for a checkout not empty, is the
     //  cart: SDKs leave products[] out of events that mention the cart.
     if (action == DO_NOTHING || (action == DO_SHOW_CART && !json_is_array (products))
@@ -331,5 +420,8 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     }
     if (s_change_cart (action, cart, session, event->properties))
         visitor->cart_changed = true;
-    return 0;
+    json_t *product = action == DO_ADD ? nd_cart_product (event->properties) : NULL;
+    int rc = product ? together_product (self, txn, product, s_currency (event->properties)) : 0;
+    json_decref (product);
+    return rc;
 }

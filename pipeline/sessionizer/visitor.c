@@ -27,7 +27,8 @@ typedef struct {
     uint64_t events, sessions, orders;
     int64_t started, session_last, expiry;
     uint32_t session_events, pages, product_views, distinct_views, added, step;
-    uint32_t ordered, reserved;
+    uint32_t ordered;
+    uint32_t browsing;              //  views_since_add, and bit 31: cart.browsing sent
 } s_stored_t;
 
 void visitor_key (nd_key_t *key, const char *id)
@@ -70,7 +71,8 @@ static int s_store_record (sessionizer_t *self, MDB_txn *txn, const visitor_t *v
         visitor->events, visitor->sessions, visitor->orders,
         session->started, session->last, session->expiry,
         session->events, session->pages, session->product_views, session->distinct_views,
-        session->added, session->step, session->ordered, 0
+        session->added, session->step, session->ordered,
+        (session->views_since_add & 0x7fffffffu) | (session->browsing_announced ? 0x80000000u : 0)
     };
     char buffer [sizeof stored + sizeof session->id + (RECORD_STRINGS - 1) * (SHOP_ID_MAX + 1)];
     char *cursor = buffer + sizeof stored;
@@ -120,6 +122,8 @@ static int s_decode (visitor_t *visitor, const MDB_val *data)
     session->added = stored.added;
     session->step = stored.step;
     session->ordered = stored.ordered;
+    session->views_since_add = stored.browsing & 0x7fffffffu;
+    session->browsing_announced = (stored.browsing & 0x80000000u) != 0;
     strcpy (session->id, text [0]);
     visitor_set_text (&session->checkout_id, text [1]);
     visitor_set_text (&visitor->user_id, text [2]);

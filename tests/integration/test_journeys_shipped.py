@@ -35,6 +35,12 @@ scheduler's durable journal as a sender reads them.
   confirm        K1 and K2 claimed an address through a browser: the
                  confirmation mail and code SMS of the double opt-in
                  (test_optin tests them), for the rendering check.
+  on-site        O1 keeps browsing with a full cart (cart.browsing, at
+                 +45 min): a card "goes well with your cart" on the page at
+                 once, to their anonymous ids, and nothing by push, SMS or
+                 e-mail although they have all three; O2 comes back to a
+                 full cart (cart.returned): the banner "your cart is
+                 waiting" (test_onsite_journeys runs the whole path).
 
 Then every shipped template, for every locale and channel part, is
 rendered with the data of a real send order of its step: every variable
@@ -49,6 +55,9 @@ from schedtest import CART, Feed, Reader, iso, pipeline_extra, users_in
 A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
 W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
                                                    "c-1", "c-2", "b-1", "y-1", "d-1")
+O1, O2 = "o-1", "o-2"
+GOES_WITH = [{"product_id": "p-7", "name": "Gaiters", "price": 19.9, "currency": "EUR",
+              "url": "https://shop.example/p/7", "image_url": "https://shop.example/i/7.jpg"}]
 
 
 # ------------------------------------------------------------------ run --
@@ -80,8 +89,9 @@ with Pipeline(clock="event", extra=extra) as p:
               and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
         return (got[0] if ok else None), got
 
-    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1):
-        feed.profile(user, 0, segments=(), push=user in (L1, N1, C1), phone=user in (W1, L1, C1))
+    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1, O1, O2):
+        feed.profile(user, 0, segments=(), push=user in (L1, N1, C1, O1),
+                     phone=user in (W1, L1, C1, O1))
 
     segment(W1, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-1")
     segment(W2, 0, "segment.entered", "new_subscriber", ["new_subscriber"], cause="t-2")
@@ -98,6 +108,20 @@ with Pipeline(clock="event", extra=extra) as p:
     segment(Y1, 0, "segment.entered", "loyal", ["customer", "loyal"], cause="t-%d" % feed.n)
     at(0.5)
     check("nothing before +1 h", reader.sends() == [], reader.sends())
+
+    feed.send("cart.browsing", O1, 0.75, cart=CART, goes_with=GOES_WITH, session="s-" + O1,
+              anonymousId="anon-o1", anonymousIds=["anon-o0", "anon-o1"])
+    feed.send("cart.returned", O2, 0.75, cart=CART, session="s-" + O2, anonymousIds=["anon-o2"])
+    at(0.75)
+    order, got = one(O1, "cart-browsing", "goes-with", 0.75, "onsite")
+    check("cart-browsing: at once, on-site, to the person's anonymous ids, with goes_with and the"
+          " cart; no not_after (quiet hours are not the page's)",
+          order is not None and order["to"] == ["anon-o0", "anon-o1"]
+          and order["data"]["goes_with"] == GOES_WITH and "not_after" not in order
+          and order["data"]["cart"]["items"][0]["name"] == "Trail shoe", got)
+    order, got = one(O2, "cart-returned", "waiting", 0.75, "onsite")
+    check("cart-returned: the banner, on-site, with the cart", order is not None
+          and order["to"] == ["anon-o2"] and order["data"]["cart"]["value_text"] == "114.90 EUR", got)
 
     at(1)
     order, got = one(C1, "checkout-abandoned", "reminder", 1, "email")
@@ -181,6 +205,9 @@ with Pipeline(clock="event", extra=extra) as p:
     segment(L1, 2399, "segment.exited", "lapsed", ["customer"], cause="t-94")
     segment(L1, 2400, "segment.entered", "lapsed", ["customer", "lapsed"])
     at(2422)
+    check("the on-site journeys sent nothing else: no push, SMS or e-mail to O1 (reachable on all"
+          " three) or O2", [s["channel"] for s in sends(O1) + sends(O2)] == ["onsite", "onsite"],
+          sends(O1) + sends(O2))
     check("win-back: after 90 days it may start again",
           [s["step"] for s in sends(L1, "win-back")] == ["miss-you", "comeback-code", "miss-you"]
           and sends(L1)[-1]["time"] == iso(2422), sends(L1))

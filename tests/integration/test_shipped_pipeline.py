@@ -39,7 +39,7 @@ WRITE_KEY = "nudge-dev-write-key"       # the shipped one
 SMTP_USER, SMTP_PASSWORD = "nudge", "smtp-s3cret"
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)       # a Monday noon UTC, outside quiet hours
 STAGES = ("collector", "sessionizer", "segmenter", "chat-bridge", "scheduler", "mail-sender",
-          "push-sender", "sms-sender")
+          "push-sender", "sms-sender", "onsite")
 PIA, SAM, MIA = users_in("abandoned-cart", "treated", 3, prefix="shopper-")
 
 
@@ -71,11 +71,12 @@ def shipped_copy(text, changes):
 
 
 def configure(p, push, sms, smtp):
-    ports = {"chat": free_port(), "webhooks": free_port()}
+    ports = {"chat": free_port(), "webhooks": free_port(), "onsite": free_port()}
     changes = {
         "pipeline": {"clock": "event", "state": p.dir + "/state", "run": p.dir + "/run"},
         "collector": {"http": "127.0.0.1:%d" % p.http_port},
         "chat-bridge": {"http": "127.0.0.1:%d" % ports["chat"]},
+        "onsite": {"http": "127.0.0.1:%d" % ports["onsite"]},
         "mail-sender": {"relay": "localhost:%d" % smtp.port, "tls": "starttls",
                         "tls-ca": smtp.cert, "user": SMTP_USER,
                         "password": "env:NUDGE_SMTP_PASSWORD",

@@ -107,6 +107,7 @@ class Rules:
         self.caps = {"": self.parse_cap(option("cap", "1/16h, 3/7d"))}
         for channel in ("push", "sms", "email"):
             self.caps[channel] = self.parse_cap(option("cap-" + channel, "none"))
+        self.caps["onsite"] = self.parse_cap(option("cap-onsite", "2/1d"))
         self.journeys = {}
         directory = option("journeys", "conf/journeys")
         for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
@@ -340,6 +341,8 @@ class Report:
         return (node.child("limits") if node is not None else None) or Node("limits")
 
     def in_quiet_hours(self, send, person):
+        if send.get("channel") == "onsite":     # on the page: they are on the site
+            return False
         own = self.limits(send.get("journey")).get("quiet-hours")
         quiet = Rules.parse_quiet(own) if own else self.rules.quiet
         if not quiet or quiet[0] == quiet[1]:        # a step defers or skips, never ignores them
@@ -383,7 +386,12 @@ class Report:
 
     def breaks_cap(self, send, history):
         limits = self.limits(send.get("journey"))
+        #   On-site messages are neither held by nor counted in the cross-channel cap
+        history = history if send.get("channel") == "onsite" else \
+            [h for h in history if h.get("channel") != "onsite"]
         for channel in ("", send.get("channel")):
+            if not channel and send.get("channel") == "onsite":
+                continue
             option = "cap-" + channel if channel else "cap"
             rules = Rules.parse_cap(limits.get(option)) if limits.get(option) else self.rules.caps.get(channel, [])
             for count, window in rules:
