@@ -24,7 +24,7 @@ PROGRAMS = sorted(name for name in os.listdir(BIN)
                   if os.access(os.path.join(BIN, name), os.X_OK) and not name.endswith(".py")
                   and os.path.isfile(os.path.join(BIN, name)))
 STAGES = ("collector", "sessionizer", "relay", "segmenter", "scheduler", "mail-sender",
-          "push-sender", "sms-sender", "chat-bridge")
+          "push-sender", "sms-sender", "chat-bridge", "onsite")
 
 
 def run(*args, cwd=None):
