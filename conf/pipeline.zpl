@@ -32,6 +32,9 @@ collector
     http = 127.0.0.1:8080           #   Segment HTTP Tracking API
     write-keys
         key = "nudge-dev-write-key" #   Basic auth user name; add more "key = ..." lines
+    browser-keys                    #   public keys of the shop's pages: events say "via": "browser"
+        key = "nudge-demo-browser-key"
+            origins = "http://127.0.0.1:8000, http://localhost:8000"   #   the pages it is good from
     max-event = 32768               #   bytes, as Segment
     max-batch = 512000
     max-connections = 8192          #   open at once (slow and idle ones too)

@@ -34,6 +34,19 @@ typedef struct {
     atomic_uint_fast64_t duplicates;    //  events dropped as already seen
 } collector_counters_t;
 
+/* ----------------------------------------------------------- keys */
+
+/*  A write key. A server's is a secret, and what comes with it is trusted.
+    A browser's is public (it is in the shop's pages): it is good only from
+    its origins, and what comes with it is a claim, so its events say
+    "via": "browser" (the sessionizer then takes no contact or consent from
+    them until confirmed).                                               */
+typedef struct {
+    char *key;
+    char **origins;             //  "https://shop.example", NULL-terminated;
+                                //  NULL for a server key
+} collector_key_t;
+
 /* ---------------------------------------------------------- event */
 
 /*  What a request says about all of its events: Segment's batch-level
@@ -45,13 +58,15 @@ typedef struct {
     json_t *context;            //  batch-level "context", or NULL
     json_t *integrations;       //  batch-level "integrations", or NULL
     bool check_size;            //  the request may hold an event > max_event
+    bool browser;               //  it came with a browser key: "via": "browser"
 } collector_envelope_t;
 
 #define COLLECTOR_REASON_MAX 160
 
 /*  Validates one Segment event and rewrites it in place into the body the
     sessionizer receives. type is the call ("track"), or NULL to read it
-    from the event (batch items, stdin lines). On success sets topic
+    from the event (batch items, stdin lines). A "via" the client sent is
+    removed; envelope->browser sets "via": "browser". On success sets topic
     ("event.track") and time (ms; 0 when the loop's clock must supply it,
     see collector_event_stamp) and returns 0; else fills reason, -1.     */
 int collector_event_normalize (json_t *event, const char *type,
@@ -160,10 +175,11 @@ int collector_seen_check (collector_seen_t *self, MDB_txn *txn, const char *id,
 
 typedef struct _collector_http_t collector_http_t;
 /*  Serves the Segment HTTP Tracking API on fd, a listening socket it
-    takes over. keys: the accepted write keys (NULL-terminated, kept).
+    takes over. keys: the accepted write keys (until one whose key is
+    NULL; kept).
     unsubscribe_secret: the secret of the mail-sender's unsubscribe
     tokens (kept), or NULL for no /unsubscribe endpoint.                 */
-collector_http_t *collector_http_new (int fd, const char **keys,
+collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,

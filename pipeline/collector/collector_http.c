@@ -47,7 +47,7 @@
 
 struct _collector_http_t {
     struct MHD_Daemon *daemon;
-    const char **keys;
+    const collector_key_t *keys;
     const collector_limits_t *limits;
     collector_queue_t *queue;
     collector_counters_t *counters;
@@ -86,15 +86,59 @@ static const s_route_t s_unsubscribe_route = { "/unsubscribe", "unsubscribe" };
 
 typedef struct {
     const s_route_t *route;
-    const char *key;            //  the write key of the Authorization header, or NULL
+    const collector_key_t *key; //  the write key of the Authorization header, or NULL
     collector_body_t *body;     //  capped (and inflated) as it streams in
 } s_request_t;
 
 /* ------------------------------------------------------------ responses */
 
+/* -------------------------------------------------------------- origins */
+
+static const char *s_origin_header (struct MHD_Connection *connection)
+{
+    return MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Origin");
+}
+
+static bool s_key_allows (const collector_key_t *key, const char *origin)
+{
+    for (char **allowed = key->origins; origin && allowed && *allowed; allowed++)
+        if (strcasecmp (*allowed, origin) == 0)
+            return true;
+    return false;
+}
+
+//  The request's Origin when a browser key may be used from it, else NULL:
+//  the answers to the shop's pages let them read it (CORS), no others.
+static const char *s_cors_origin (collector_http_t *self, struct MHD_Connection *connection)
+{
+    const char *origin = s_origin_header (connection);
+    for (const collector_key_t *key = self->keys; origin && key->key; key++)
+        if (s_key_allows (key, origin))
+            return origin;
+    return NULL;
+}
+
+//  Why a browser key is refused here, or NULL: it is good only from its
+//  shop's pages (a page elsewhere, a script with no Origin, may not use it).
+static const char *s_origin_refusal (const collector_key_t *key, struct MHD_Connection *connection)
+{
+    if (!key->origins)
+        return NULL;
+    const char *origin = s_origin_header (connection);
+    if (!origin)
+        return "a browser write key needs an Origin header (it is good only from the shop's pages)";
+    if (!s_key_allows (key, origin))
+        return "this browser write key is not allowed from this origin";
+    return NULL;
+}
+
+/* ------------------------------------------------------------ responses */
+
 //  header, value: one more header to send (Allow, Retry-After), or NULL.
-static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned int status,
-                                  json_t *answer, const char *header, const char *value)
+//  cors: the Access-Control-Allow-Origin to send, or NULL.
+static enum MHD_Result s_send (struct MHD_Connection *connection, unsigned int status,
+                               json_t *answer, const char *header, const char *value,
+                               const char *cors)
 {
     char *text = answer ? json_dumps (answer, JSON_COMPACT) : NULL;
     json_decref (answer);
@@ -102,12 +146,14 @@ static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned in
         text ? strlen (text) : 0, text, MHD_RESPMEM_MUST_FREE);
     if (text)
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    //  Browsers post straight from the shop's pages (analytics.js)
-    MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
+    if (cors) {
+        MHD_add_response_header (response, "Access-Control-Allow-Origin", cors);
+        MHD_add_response_header (response, MHD_HTTP_HEADER_VARY, "Origin");
+    }
     if (header)
         MHD_add_response_header (response, header, value);
-    if (status == MHD_HTTP_NO_CONTENT) {
-        MHD_add_response_header (response, "Access-Control-Allow-Methods", "POST, GET, OPTIONS");
+    if (cors && status == MHD_HTTP_NO_CONTENT) {
+        MHD_add_response_header (response, "Access-Control-Allow-Methods", "POST");
         MHD_add_response_header (response, "Access-Control-Allow-Headers",
                                  "Content-Type, Authorization");
         MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
@@ -115,6 +161,15 @@ static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned in
     enum MHD_Result rc = MHD_queue_response (connection, status, response);
     MHD_destroy_response (response);
     return rc;
+}
+
+//  The shop's pages (a browser key's origins) may read every answer, the
+//  refusals too (a 429's Retry-After).
+static enum MHD_Result s_respond (collector_http_t *self, struct MHD_Connection *connection,
+                                  unsigned int status, json_t *answer, const char *header,
+                                  const char *value)
+{
+    return s_send (connection, status, answer, header, value, s_cors_origin (self, connection));
 }
 
 //  Refused requests are logged with their reason, at most a few a second.
@@ -151,7 +206,7 @@ static enum MHD_Result s_refuse (collector_http_t *self, struct MHD_Connection *
 {
     s_log_refusal (self, url, status, reason);
     bool post = status == MHD_HTTP_METHOD_NOT_ALLOWED;
-    return s_respond (connection, status, s_failure (reason, rejected),
+    return s_respond (self, connection, status, s_failure (reason, rejected),
                       post ? MHD_HTTP_HEADER_ALLOW : NULL, post ? "POST, OPTIONS" : NULL);
 }
 
@@ -164,7 +219,7 @@ static enum MHD_Result s_too_many (collector_http_t *self, struct MHD_Connection
     snprintf (seconds, sizeof seconds, "%lld", (long long) wait_s);
     snprintf (reason, sizeof reason, "too many requests %s: retry after %s s", whose, seconds);
     s_log_refusal (self, url, MHD_HTTP_TOO_MANY_REQUESTS, reason);
-    return s_respond (connection, MHD_HTTP_TOO_MANY_REQUESTS, s_failure (reason, NULL),
+    return s_respond (self, connection, MHD_HTTP_TOO_MANY_REQUESTS, s_failure (reason, NULL),
                       MHD_HTTP_HEADER_RETRY_AFTER, seconds);
 }
 
@@ -186,13 +241,13 @@ static void s_address (struct MHD_Connection *connection, char *text, size_t siz
 
 //  The configured key that key is, or NULL; every key is compared, so the
 //  time taken does not tell which one nearly matched.
-static const char *s_key_ok (collector_http_t *self, const char *key)
+static const collector_key_t *s_key_ok (collector_http_t *self, const char *key)
 {
     size_t length = key ? strlen (key) : 0;
-    const char *match = NULL;
-    for (const char **known = self->keys; key && *known; known++)
-        if (strlen (*known) == length && CRYPTO_memcmp (*known, key, length) == 0)
-            match = *known;
+    const collector_key_t *match = NULL;
+    for (const collector_key_t *known = self->keys; key && known->key; known++)
+        if (strlen (known->key) == length && CRYPTO_memcmp (known->key, key, length) == 0)
+            match = known;
     return match;
 }
 
@@ -200,7 +255,7 @@ static const char *s_key_ok (collector_http_t *self, const char *key)
 //  password. Returns 1 authorized (*key the key), 0 no header, -1 a header
 //  that fails.
 static int s_header_auth (collector_http_t *self, struct MHD_Connection *connection,
-                          const char **key)
+                          const collector_key_t **key)
 {
     if (!MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                       MHD_HTTP_HEADER_AUTHORIZATION))
@@ -275,9 +330,11 @@ static int s_take_tick (collector_http_t *self, json_t *root, collector_ticket_t
 //  Fills ticket with the request's valid events and rejected with the
 //  others. Returns -1 with reason when the request as a whole is refused.
 static int s_take_request (collector_http_t *self, json_t *root, size_t size, const char *call,
-                           collector_ticket_t *ticket, json_t *rejected, char *reason)
+                           bool browser, collector_ticket_t *ticket, json_t *rejected,
+                           char *reason)
 {
-    collector_envelope_t envelope = { .limits = self->limits, .received = nd_wall_ms () };
+    collector_envelope_t envelope = { .limits = self->limits, .received = nd_wall_ms (),
+                                      .browser = browser };
     if (strcmp (call, "tick") == 0)
         return s_take_tick (self, root, ticket, reason);
     if (strcmp (call, "batch") == 0)
@@ -306,19 +363,20 @@ static enum MHD_Result s_answer (collector_http_t *self, struct MHD_Connection *
         json_object_set_new (answer, "accepted", json_integer ((json_int_t) accepted));
         json_object_set (answer, "rejected", rejected);
     }
-    return s_respond (connection, MHD_HTTP_OK, answer, NULL, NULL);
+    return s_respond (self, connection, MHD_HTTP_OK, answer, NULL, NULL);
 }
 
 //  A parsed, authorized request: check its events, commit, answer.
 static enum MHD_Result s_serve (collector_http_t *self, struct MHD_Connection *connection,
-                                const char *url, s_request_t *request, json_t *root)
+                                const char *url, s_request_t *request,
+                                const collector_key_t *key, json_t *root)
 {
     collector_ticket_t *ticket = collector_ticket_new ();
     json_t *rejected = json_array ();
     char reason [COLLECTOR_REASON_MAX] = "";
     bool batch = strcmp (request->route->call, "batch") == 0;
     int rc = s_take_request (self, root, collector_body_size (request->body), request->route->call,
-                             ticket, rejected, reason);
+                             key->origins != NULL, ticket, rejected, reason);
     atomic_fetch_add (&self->counters->rejected, json_array_size (rejected));
     size_t accepted = collector_ticket_size (ticket);
     enum MHD_Result result;
@@ -351,15 +409,20 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     json_t *root = nd_json_parse (text, size, error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
     //  the key in the body
-    const char *key = request->key ? request->key
-                    : s_key_ok (self, json_string_value (json_object_get (root, "writeKey")));
+    const collector_key_t *key = request->key ? request->key
+        : s_key_ok (self, json_string_value (json_object_get (root, "writeKey")));
     if (!key) {
         json_decref (root);
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED,
                          "missing or unknown write key: send it as the HTTP Basic user name",
                          NULL);
     }
-    int64_t wait = collector_rate_take (self->per_key, key, nd_wall_ms ());
+    const char *wrong_origin = s_origin_refusal (key, connection);
+    if (wrong_origin) {
+        json_decref (root);
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN, wrong_origin, NULL);
+    }
+    int64_t wait = collector_rate_take (self->per_key, key->key, nd_wall_ms ());
     if (wait) {
         json_decref (root);
         return s_too_many (self, connection, url, "with this write key", wait);
@@ -376,7 +439,7 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
         result = s_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST,
                            "body must be a JSON object", NULL);
     else
-        result = s_serve (self, connection, url, request, root);
+        result = s_serve (self, connection, url, request, key, root);
     json_decref (root);
     return result;
 }
@@ -386,10 +449,10 @@ static enum MHD_Result s_health (collector_http_t *self, struct MHD_Connection *
 {
     if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
         s_log_refusal (self, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-        return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+        return s_respond (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                           s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     }
-    return s_respond (connection, MHD_HTTP_OK, json_pack (
+    return s_respond (self, connection, MHD_HTTP_OK, json_pack (
         "{s:s, s:s, s:I}", "status", "ok", "stage", self->stage_name,
         "pending", (json_int_t) collector_queue_pending (self->queue)), NULL, NULL);
 }
@@ -514,12 +577,27 @@ static bool s_refuse_now (struct MHD_Connection *connection, unsigned long long 
         || size > (unsigned long long) DISCARD_FACTOR * limit;
 }
 
+//  A browser asks before it posts with a header of its own (Authorization,
+//  Content-Type: application/json): only the pages of a browser key's
+//  origins are told yes. (text/plain bodies, as analytics-next sends them,
+//  need no preflight.)
+static enum MHD_Result s_preflight (collector_http_t *self, struct MHD_Connection *connection,
+                                    const char *url)
+{
+    if (strncmp (url, "/v1/", 4))
+        return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (!s_cors_origin (self, connection))
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
+                         "origin not allowed: no browser write key lists it", NULL);
+    return s_respond (self, connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL);
+}
+
 //  The headers are in: refuse what can be refused before reading a body.
 static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *connection,
                                 const char *url, const char *method, void **con_cls)
 {
-    if (strcmp (method, "OPTIONS") == 0)    //  a browser's CORS preflight
-        return s_respond (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL);
+    if (strcmp (method, "OPTIONS") == 0)
+        return s_preflight (self, connection, url);
     if (strcmp (url, "/health") == 0)
         return s_health (self, connection, url, method);
     if (strcmp (url, s_unsubscribe_route.path) == 0)
@@ -535,9 +613,12 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
     if (wait)
         return s_too_many (self, connection, url, "from this address", wait);
-    const char *key = NULL;
+    const collector_key_t *key = NULL;
     if (s_header_auth (self, connection, &key) < 0)
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);
+    const char *wrong_origin = key ? s_origin_refusal (key, connection) : NULL;
+    if (wrong_origin)
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN, wrong_origin, NULL);
     size_t limit = strcmp (route->call, "batch") == 0 ? self->limits->max_batch
                                                       : self->limits->max_event;
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -647,7 +728,7 @@ static void s_log_listening (int fd)
             host, address.ss_family == AF_INET6 ? "]" : "", port);
 }
 
-collector_http_t *collector_http_new (int fd, const char **keys,
+collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,

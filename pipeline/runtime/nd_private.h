@@ -12,12 +12,17 @@ const char *nd_config_file (nd_config_t *self);
 /*  Stage section, then [pipeline], then fallback.                        */
 const char *nd_config_get (nd_config_t *self, const char *path, const char *fallback);
 const char **nd_config_list (nd_config_t *self, const char *path, const char *child);
+/*  See nd_stage_option_nth.                                             */
+const char *nd_config_nth (nd_config_t *self, const char *path, const char *child, size_t nth,
+                           const char *sub, const char **sub_value);
 /*  The stage's endpoint of kind "out" | "pub" | "ctl" for any stage. Caller frees. */
 char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind);
 /*  Stages whose "input" names this stage. Caller destroys the list.      */
 zlist_t *nd_config_consumers (nd_config_t *self);
 /*  Logs "<file>:<line>: <stage>/<path>: <reason>"; returns -1.          */
 int nd_config_error (nd_config_t *self, const char *path, const char *reason);
+/*  As nd_config_error, at the nth (from 0) line that sets path.         */
+int nd_config_error_nth (nd_config_t *self, const char *path, size_t nth, const char *reason);
 /*  Fails on options in the stage's section that nobody asked for.        */
 int nd_config_check_unknown (nd_config_t *self);
 /*  Another stage's option: its section, then [pipeline], else NULL.     */

@@ -763,3 +763,15 @@ int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reas
 {
     return nd_config_error (stage->config, path, reason);
 }
+
+const char *nd_stage_option_nth (nd_stage_t *stage, const char *path, const char *child,
+                                 size_t nth, const char *sub, const char **sub_value)
+{
+    return nd_config_nth (stage->config, path, child, nth, sub, sub_value);
+}
+
+int nd_stage_config_error_nth (nd_stage_t *stage, const char *path, size_t nth,
+                               const char *reason)
+{
+    return nd_config_error_nth (stage->config, path, nth, reason);
+}
