@@ -41,6 +41,8 @@ collector
     max-connections-per-ip = 256    #   from one address; raise it behind a proxy or CDN
     #   rate-per-ip = 20            #   requests a second from one address (0: none), then 429
     #   rate-per-key = 0            #   and with one write key (a server key: leave it 0)
+    kit = web                       #   GET /nudge.js, /nudge-sw.js from here (read at start; "off": none)
+    vapid-key = file:var/vapid.key  #   the push-sender's: GET /v1/push/key gives pages its public half
 
 sessionizer
     input = collector

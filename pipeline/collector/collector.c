@@ -51,12 +51,17 @@ DESCRIPTION
     "origins = ..." under it: good only from those origins, and its events
     say "via": "browser"; CORS answers only to those origins),
     max-event, max-batch (sizes), dedupe-window (default 24h),
-    unsubscribe-secret. See collector(1).
+    unsubscribe-secret, kit (the browser kit's directory, default web:
+    GET /nudge.js and /nudge-sw.js from memory, gzip, ETag), vapid-key
+    (the push-sender's key: GET /v1/push/key tells pages its public half).
+    See collector(1).
 */
 #include <ctype.h>
 #include <stddef.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include "nd_p256.h"
 #include "nd_token.h"
 #include "collector.h"
 
@@ -71,6 +76,8 @@ typedef struct {
     collector_counters_t counters;
     collector_key_t *keys;      //  server keys, then browser keys; key NULL ends
     char *unsubscribe_secret;   //  or NULL: no /unsubscribe
+    collector_kit_t *kit;       //  or NULL: no /nudge.js
+    char push_key [ND_P256_TEXT];   //  the VAPID public key, or ""
     collector_queue_t *queue;
     collector_seen_t *seen;
     collector_http_t *http;
@@ -232,12 +239,43 @@ static int s_read_unsubscribe_secret (collector_t *self)
     return 0;
 }
 
+//  The kit's files, read once: "off" for none. The default directory may
+//  be missing (a stage started elsewhere than the shop's checkout); one
+//  named on purpose must be there.
+static int s_read_kit (collector_t *self)
+{
+    const char *dir = nd_stage_option (self->stage, "kit", NULL);
+    if (dir && strcmp (dir, "off") == 0)
+        return 0;
+    struct stat st;
+    if (dir && (stat (dir, &st) || !S_ISDIR (st.st_mode)))
+        return nd_stage_config_error (self->stage, "kit", "not a directory");
+    char reason [300];
+    self->kit = collector_kit_new (dir ? dir : "web", reason, sizeof reason);
+    return self->kit ? 0 : nd_stage_config_error (self->stage, "kit", reason);
+}
+
+//  The push-sender's key, of which pages need the public half only.
+static int s_read_push_key (collector_t *self)
+{
+    const char *name = nd_stage_option (self->stage, "vapid-key", NULL);
+    if (!name)
+        return 0;
+    char reason [200];
+    EVP_PKEY *key = nd_p256_load (name, reason, sizeof reason);
+    int rc = key ? nd_p256_public_text (key, self->push_key, sizeof self->push_key) : -1;
+    EVP_PKEY_free (key);
+    if (rc && key)
+        snprintf (reason, sizeof reason, "cannot take the public key");
+    return rc ? nd_stage_config_error (self->stage, "vapid-key", reason) : 0;
+}
+
 static int s_start_http (collector_t *self)
 {
     const char *address = nd_stage_option (self->stage, "http", "127.0.0.1:8080");
     if (strcmp (address, "off") == 0)
         return 0;
-    if (s_read_unsubscribe_secret (self))
+    if (s_read_unsubscribe_secret (self) || s_read_kit (self) || s_read_push_key (self))
         return -1;
     char reason [200];
     int fd = collector_http_listen (address, reason, sizeof reason);
@@ -245,7 +283,8 @@ static int s_start_http (collector_t *self)
         return nd_stage_config_error (self->stage, "http", reason);
     self->http = collector_http_new (fd, self->keys, &self->limits,
                                      self->queue, &self->counters,
-                                     nd_stage_name (self->stage), self->unsubscribe_secret);
+                                     nd_stage_name (self->stage), self->unsubscribe_secret,
+                                     self->kit, *self->push_key ? self->push_key : NULL);
     return self->http ? 0 : -1;
 }
 
@@ -305,6 +344,7 @@ static void s_teardown (void **self_p)
             collector_queue_close (self->queue);
         collector_stdin_destroy (&self->input);
         collector_http_destroy (&self->http);
+        collector_kit_destroy (&self->kit);
         collector_queue_destroy (&self->queue);
         collector_seen_destroy (&self->seen);
         for (collector_key_t *key = self->keys; key && key->key; key++) {
@@ -407,6 +447,7 @@ static int s_selftest (void)
     collector_event_test (true);
     collector_body_test (true);
     collector_rate_test (true);
+    collector_kit_test (true);
     collector_queue_test (true);
     printf ("collector: selftest ok\n");
     return 0;

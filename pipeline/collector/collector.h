@@ -171,6 +171,27 @@ void collector_seen_destroy (collector_seen_t **self_p);
 int collector_seen_check (collector_seen_t *self, MDB_txn *txn, const char *id,
                           int64_t now);
 
+/* ------------------------------------------------------------ kit */
+
+/*  The browser kit's files (nudge.js, nudge-sw.js) of a directory, read
+    at start with a gzip copy each. A file that is not there is logged and
+    not served. NULL with reason for one that cannot be read.            */
+typedef struct _collector_kit_t collector_kit_t;
+typedef struct {
+    const char *data;           //  the kit's: valid while it lives
+    size_t size;
+    bool gzip;                  //  data is the gzip copy
+    const char *etag;           //  of what data is
+    const char *etags [2];      //  both copies': either in If-None-Match is a 304
+} collector_kit_answer_t;
+collector_kit_t *collector_kit_new (const char *dir, char *reason, size_t reason_size);
+void collector_kit_destroy (collector_kit_t **self_p);
+/*  The file for url ("/nudge.js"), gzip if accept_encoding takes it:
+    true and answer filled in, or false. Thread-safe (read-only).        */
+bool collector_kit_find (collector_kit_t *self, const char *url, const char *accept_encoding,
+                         collector_kit_answer_t *answer);
+void collector_kit_test (bool verbose);
+
 /* ----------------------------------------------------------- http */
 
 typedef struct _collector_http_t collector_http_t;
@@ -178,13 +199,17 @@ typedef struct _collector_http_t collector_http_t;
     takes over. keys: the accepted write keys (until one whose key is
     NULL; kept).
     unsubscribe_secret: the secret of the mail-sender's unsubscribe
-    tokens (kept), or NULL for no /unsubscribe endpoint.                 */
+    tokens and the push-sender's report tokens (kept), or NULL for no
+    /unsubscribe and no /v1/push/event. kit: the browser kit (kept), or
+    NULL. push_key: the VAPID public key for GET /v1/push/key (copied),
+    or NULL (404).                                                        */
 collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,
                                       const char *stage_name,
-                                      const char *unsubscribe_secret);
+                                      const char *unsubscribe_secret,
+                                      collector_kit_t *kit, const char *push_key);
 void collector_http_destroy (collector_http_t **self_p);
 /*  Opens a listening TCP socket on "host:port". Returns fd, or -1 with
     reason filled in.                                                     */

@@ -53,6 +53,8 @@ struct _collector_http_t {
     collector_counters_t *counters;
     char *stage_name;
     const char *unsubscribe_secret;
+    collector_kit_t *kit;       //  or NULL
+    char *push_key;             //  the VAPID public key, or NULL
     collector_rate_t *per_ip;   //  NULL: no limit
     collector_rate_t *per_key;
     pthread_mutex_t log_lock;
@@ -556,6 +558,75 @@ static enum MHD_Result s_unsubscribe_finish (collector_http_t *self,
                    "<p>You will not receive these messages any more.</p>");
 }
 
+/* ------------------------------------------------- the kit, the push key */
+
+static bool s_get (const char *method)
+{
+    return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
+}
+
+//  Public files for any page: anyone may read them (CORS *).
+static void s_public_headers (struct MHD_Response *response)
+{
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=300");
+    MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+}
+
+//  GET /nudge.js, /nudge-sw.js: from memory, gzip when the browser takes
+//  it, 304 when it has the file already.
+static enum MHD_Result s_kit (collector_http_t *self, struct MHD_Connection *connection,
+                              const char *url, const char *method)
+{
+    if (!s_get (method))
+        return s_respond (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    collector_kit_answer_t answer;
+    const char *accept = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    if (!collector_kit_find (self->kit, url, accept, &answer))
+        return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND, "no such file in the kit", NULL);
+    const char *cached = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = cached && (strstr (cached, answer.etags [0]) || strstr (cached, answer.etags [1])
+                            || strcmp (cached, "*") == 0);
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        fresh ? 0 : answer.size, fresh ? NULL : (void *) answer.data, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             "text/javascript; charset=utf-8");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_ETAG, answer.etag);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (answer.gzip && !fresh)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    s_public_headers (response);
+    enum MHD_Result rc = MHD_queue_response (connection, fresh ? MHD_HTTP_NOT_MODIFIED
+                                                               : MHD_HTTP_OK, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+//  GET /v1/push/key: the applicationServerKey pages subscribe with.
+static enum MHD_Result s_push_key (collector_http_t *self, struct MHD_Connection *connection,
+                                   const char *url, const char *method)
+{
+    if (!s_get (method))
+        return s_respond (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (!self->push_key)
+        return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND,
+                         "no push key: the collector has no vapid-key", NULL);
+    json_t *answer = json_pack ("{s:s}", "publicKey", self->push_key);
+    char *text = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    s_public_headers (response);
+    enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_OK, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
 static const s_route_t *s_route (const char *url)
 {
     for (const s_route_t *route = s_routes; route->path; route++)
@@ -600,6 +671,10 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_preflight (self, connection, url);
     if (strcmp (url, "/health") == 0)
         return s_health (self, connection, url, method);
+    if (strcmp (url, "/nudge.js") == 0 || strcmp (url, "/nudge-sw.js") == 0)
+        return s_kit (self, connection, url, method);
+    if (strcmp (url, "/v1/push/key") == 0)
+        return s_push_key (self, connection, url, method);
     if (strcmp (url, s_unsubscribe_route.path) == 0)
         return s_unsubscribe_begin (self, connection, url, method, con_cls);
     const s_route_t *route = s_route (url);
@@ -733,10 +808,13 @@ collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,
                                       const char *stage_name,
-                                      const char *unsubscribe_secret)
+                                      const char *unsubscribe_secret,
+                                      collector_kit_t *kit, const char *push_key)
 {
     collector_http_t *self = (collector_http_t *) zmalloc (sizeof *self);
     self->unsubscribe_secret = unsubscribe_secret;
+    self->kit = kit;
+    self->push_key = push_key ? strdup (push_key) : NULL;
     self->keys = keys;
     self->limits = limits;
     self->queue = queue;
@@ -777,6 +855,7 @@ void collector_http_destroy (collector_http_t **self_p)
         collector_rate_destroy (&self->per_ip);
         collector_rate_destroy (&self->per_key);
         free (self->stage_name);
+        free (self->push_key);
         free (self);
         *self_p = NULL;
     }

@@ -70,21 +70,7 @@ static EVP_PKEY *s_vapid_key (nd_stage_t *stage)
 {
     const char *name = nd_stage_option (stage, "vapid-key", "env:NUDGE_VAPID_PRIVATE_KEY");
     char reason [200];
-    char *text = nd_secret_load (name, false, reason, sizeof reason);
-    if (text && strncmp (name, "file:", 5) == 0 && strncmp (text, "-----BEGIN", 10) == 0) {
-        zchunk_t *chunk = zchunk_slurp (name + 5, 0);       //  PEM spans lines
-        free (text);
-        text = chunk ? strndup ((char *) zchunk_data (chunk), zchunk_size (chunk)) : NULL;
-        zchunk_destroy (&chunk);
-    }
-    struct stat st;
-    if (text && strncmp (name, "file:", 5) == 0 && stat (name + 5, &st) == 0 && (st.st_mode & 077))
-        nd_log ("warning: %s is readable by others than its owner (chmod 600)", name + 5);
-    EVP_PKEY *key = text ? push_key_parse (text, reason, sizeof reason) : NULL;
-    if (text) {
-        OPENSSL_cleanse (text, strlen (text));
-        free (text);
-    }
+    EVP_PKEY *key = nd_p256_load (name, reason, sizeof reason);
     if (!key) {
         char message [300];
         snprintf (message, sizeof message, "%s (make one with nd-vapid)", reason);
@@ -336,7 +322,6 @@ static int s_parse_arg (const char *arg, void *args)
     if (!streq (arg, "--selftest"))
         return -1;
     printf ("push-sender selftest\n");
-    push_keys_test (true);
     push_ece_test (true);
     push_vapid_test (true);
     push_service_test (true);

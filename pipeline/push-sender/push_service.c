@@ -196,11 +196,11 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
     const json_t *keys = json_object_get (subscription, "keys");
     const char *p256dh = json_string_value (json_object_get (keys, "p256dh"));
     const char *auth_text = json_string_value (json_object_get (keys, "auth"));
-    uint8_t ua_public [PUSH_POINT_SIZE + 3], auth [PUSH_AUTH_SIZE + 3];
+    uint8_t ua_public [ND_P256_POINT + 3], auth [PUSH_AUTH_SIZE + 3];
     char reason [ND_SEND_REASON_MAX];
     if (!endpoint || !p256dh || !auth_text
-    ||  push_b64url_decode (p256dh, ua_public, sizeof ua_public) != PUSH_POINT_SIZE
-    ||  push_b64url_decode (auth_text, auth, sizeof auth) != PUSH_AUTH_SIZE) {
+    ||  nd_b64url_decode (p256dh, ua_public, sizeof ua_public) != ND_P256_POINT
+    ||  nd_b64url_decode (auth_text, auth, sizeof auth) != PUSH_AUTH_SIZE) {
         s_fail (job, "unreachable", "the subscription has no endpoint, p256dh or auth key");
         return -1;
     }
