@@ -84,7 +84,9 @@ static const s_route_t s_routes [] = {
 };
 
 static const s_route_t s_unsubscribe_route = { "/unsubscribe", "unsubscribe" };
+static const s_route_t s_push_event_route = { "/v1/push/event", "push-event" };
 #define UNSUBSCRIBE_BODY_MAX 4096
+#define PUSH_EVENT_PURPOSE "push-event"     //  the push-sender signs for it
 
 typedef struct {
     const s_route_t *route;
@@ -627,6 +629,91 @@ static enum MHD_Result s_push_key (collector_http_t *self, struct MHD_Connection
     return rc;
 }
 
+/* ----------------------------------------------------------- push reports */
+
+//  POST /v1/push/event?t=TOKEN&action=clicked: the shop's service worker
+//  tells what became of a notification. The token, which the push-sender
+//  put in the notification's "report" URL, is the authorization (no write
+//  key): it names the send order's idempotency key and its person. Any
+//  page may post it (the service worker runs on the shop's origin, which
+//  the collector need not know), so answers are CORS-open.
+static enum MHD_Result s_push_event_begin (collector_http_t *self,
+                                           struct MHD_Connection *connection,
+                                           const char *url, const char *method,
+                                           void **con_cls)
+{
+    if (!self->unsubscribe_secret)
+        return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND,
+                         "no push reports: the collector has no unsubscribe-secret", NULL);
+    if (strcmp (method, "POST"))
+        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+    atomic_fetch_add (&self->counters->requests, 1);
+    char address [INET6_ADDRSTRLEN];
+    s_address (connection, address, sizeof address);
+    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
+    if (wait)
+        return s_too_many (self, connection, url, "from this address", wait);
+    s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
+    request->route = &s_push_event_route;
+    request->body = collector_body_new (UNSUBSCRIBE_BODY_MAX, NULL, NULL, 0);
+    *con_cls = request;
+    return MHD_YES;
+}
+
+static enum MHD_Result s_push_event_refuse (collector_http_t *self,
+                                            struct MHD_Connection *connection, const char *url,
+                                            unsigned int status, const char *reason)
+{
+    s_log_refusal (self, url, status, reason);
+    return s_send (connection, status, s_failure (reason, NULL), NULL, NULL, "*");
+}
+
+//  Committed as topic push.<action> {id, user, time, idempotency_key,
+//  channel}: the id comes from the key and the action, so a report the
+//  service worker retries is one.
+static enum MHD_Result s_push_event_finish (collector_http_t *self,
+                                            struct MHD_Connection *connection, const char *url)
+{
+    const char *token = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "t");
+    const char *action = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND,
+                                                      "action");
+    if (!action || (strcmp (action, "clicked") && strcmp (action, "dismissed")
+                    && strcmp (action, "shown")))
+        return s_push_event_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST,
+                                    "action must be clicked, dismissed or shown");
+    char payload [ND_TOKEN_MAX];
+    char *user = NULL;
+    if (token && strlen (token) < ND_TOKEN_MAX
+    &&  nd_token_open (self->unsubscribe_secret, PUSH_EVENT_PURPOSE, token, payload,
+                       sizeof payload) > 0
+    &&  (user = strchr (payload, '\n')))
+        *user++ = 0;
+    if (!user || !*user || !*payload)
+        return s_push_event_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
+                                    "report token not valid");
+    unsigned char digest [SHA256_DIGEST_LENGTH];
+    SHA256 ((const unsigned char *) payload, strlen (payload), digest);
+    char id [80], stamp [32];
+    snprintf (id, sizeof id, "push-%s-", action);
+    for (int i = 0; i < 12; i++)
+        sprintf (id + strlen (id), "%02x", digest [i]);
+    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
+                              "idempotency_key", payload, "channel", "push");
+    if (time)
+        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    char topic [32];
+    snprintf (topic, sizeof topic, "push.%s", action);
+    collector_ticket_t *ticket = collector_ticket_new ();
+    collector_ticket_add (ticket, topic, body, time);
+    int rc = collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS);
+    collector_ticket_destroy (&ticket);
+    if (rc != COLLECTOR_COMMITTED)
+        return s_push_event_refuse (self, connection, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                    "busy, retry later");
+    return s_send (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL, "*");
+}
+
 static const s_route_t *s_route (const char *url)
 {
     for (const s_route_t *route = s_routes; route->path; route++)
@@ -657,6 +744,8 @@ static enum MHD_Result s_preflight (collector_http_t *self, struct MHD_Connectio
 {
     if (strncmp (url, "/v1/", 4))
         return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (strcmp (url, s_push_event_route.path) == 0)     //  open to any page
+        return s_send (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL, "*");
     if (!s_cors_origin (self, connection))
         return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
                          "origin not allowed: no browser write key lists it", NULL);
@@ -675,6 +764,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_kit (self, connection, url, method);
     if (strcmp (url, "/v1/push/key") == 0)
         return s_push_key (self, connection, url, method);
+    if (strcmp (url, s_push_event_route.path) == 0)
+        return s_push_event_begin (self, connection, url, method, con_cls);
     if (strcmp (url, s_unsubscribe_route.path) == 0)
         return s_unsubscribe_begin (self, connection, url, method, con_cls);
     const s_route_t *route = s_route (url);
@@ -737,6 +828,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection,
     }
     if (request->route == &s_unsubscribe_route)
         return s_unsubscribe_finish (self, connection, url);
+    if (request->route == &s_push_event_route)
+        return s_push_event_finish (self, connection, url);
     return s_finish (self, connection, url, request);
 }
 

@@ -72,6 +72,15 @@ void push_vapid_test (bool verbose);
 
 /* ------------------------------------------------------------- service */
 
+/*  Where the shop's service worker reports what became of a notification
+    (shown, clicked, dismissed): the collector's /v1/push/event URL, and
+    the pipeline's secret its tokens are signed with.                   */
+typedef struct {
+    char *url;                  //  NULL: notifications carry no "report"
+    char *secret;
+} push_report_t;
+#define PUSH_REPORT_PURPOSE "push-event"
+
 typedef struct {
     nd_templates_t *templates;  //  taken
     push_vapid_t *vapid;        //  taken
@@ -81,6 +90,7 @@ typedef struct {
     bool allow_http;            //  endpoints may be http:// (tests, local mocks)
     const char **hosts;         //  allowed push service hosts ("*.example" suffixes);
                                 //  NULL-terminated, taken; NULL: any
+    push_report_t report;       //  its strings taken
 } push_service_conf_t;
 
 typedef struct _push_service_t push_service_t;
@@ -92,8 +102,12 @@ extern const nd_send_provider_t push_service_provider;
     moved it there, "subscription".                                      */
 const json_t *push_subscription (const json_t *order);
 /*  The notification an order shows: {title, body, url, tag, key, journey,
-    step, variant}, rendered from its template; NULL with a reason.      */
-json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reason, size_t size);
+    step, variant}, rendered from its template, and with report (NULL or
+    its url NULL: none) "report": <url>?t=<token>, the token naming the
+    order's idempotency key and user (nd_token_sign, purpose
+    PUSH_REPORT_PURPOSE). NULL with a reason.                            */
+json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
+                      const json_t *order, char *reason, size_t size);
 void push_service_test (bool verbose);
 
 /* --------------------------------------------------------------- spool */

@@ -59,7 +59,7 @@ void push_spool_destroy (push_spool_t **self_p)
 static void s_spool_one (push_spool_t *self, nd_send_job_t *job)
 {
     nd_send_result_t *result = &job->result;
-    json_t *record = push_payload (self->templates, job->order, result->reason,
+    json_t *record = push_payload (self->templates, NULL, job->order, result->reason,
                                    sizeof result->reason);
     if (!record) {
         result->outcome = ND_SEND_PERMANENT;
