@@ -5,8 +5,9 @@
     its events: that wait is the price of "200 means on disk". The thread
     parses and checks the request itself, so two cores share that work; the
     loop does only the LMDB writes. Threads have small stacks and there may
-    be thousands (nd_httpd_limits): a client that sends its headers a byte
-    at a time holds one thread, not the server.
+    be thousands (nd_httpd.h): a client that sends its headers a byte
+    at a time holds one thread, not the server, and one over the limits is
+    answered 503 at once.
 
     /unsubscribe is not Segment's: the one-click unsubscribe (RFC 8058)
     behind the mail-sender's List-Unsubscribe header. Its token, checked
@@ -46,7 +47,7 @@
 #define RATE_SLOTS 65536            //  clients whose request rate is kept
 
 struct _collector_http_t {
-    struct MHD_Daemon *daemon;
+    nd_httpd_t *server;
     const collector_key_t *keys;
     const collector_limits_t *limits;
     collector_queue_t *queue;
@@ -862,16 +863,9 @@ int collector_http_listen (const char *address, char *reason, size_t reason_size
     socklen_t where_size;
     if (nd_listen_parse (address, &where, &where_size, reason, reason_size))
         return -1;
-    int fd = socket (where.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int on = 1;
-    //  SO_REUSEADDR: a restart after kill -9 must not wait out TIME_WAIT
-    if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
-    ||  bind (fd, (struct sockaddr *) &where, where_size) || listen (fd, SOMAXCONN)) {
+    int fd = nd_httpd_listen (&where);
+    if (fd < 0)
         snprintf (reason, reason_size, "cannot listen on %s: %s", address, strerror (errno));
-        if (fd >= 0)
-            close (fd);
-        fd = -1;
-    }
     return fd;
 }
 
@@ -917,20 +911,15 @@ collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
     self->per_key = collector_rate_new (limits->rate_per_key, RATE_SLOTS);
     pthread_mutex_init (&self->log_lock, NULL);
     s_log_listening (fd);
-    struct MHD_OptionItem connections [ND_HTTPD_LIMITS];
-    nd_httpd_limits (connections, limits->max_connections, limits->per_ip, IDLE_TIMEOUT_S);
-    self->daemon = MHD_start_daemon (
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
-        | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, s_handle, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_server_log, self,
-        MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_ARRAY, connections,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_END);
-    if (!self->daemon) {
+    nd_httpd_conf_t conf = {
+        .connections = limits->max_connections, .per_ip = limits->per_ip,
+        .timeout_s = IDLE_TIMEOUT_S, .handle = s_handle, .cls = self,
+        .completed = s_completed, .log = s_server_log,
+        .full = "{\"success\":false,\"reason\":\"too many connections: retry later\"}"
+    };
+    self->server = nd_httpd_new (fd, &conf);
+    if (!self->server) {
         nd_log ("http: cannot start the server");
-        close (fd);
         collector_http_destroy (&self);
     }
     return self;
@@ -942,8 +931,7 @@ void collector_http_destroy (collector_http_t **self_p)
 {
     collector_http_t *self = *self_p;
     if (self) {
-        if (self->daemon)
-            MHD_stop_daemon (self->daemon);
+        nd_httpd_destroy (&self->server);
         pthread_mutex_destroy (&self->log_lock);
         collector_rate_destroy (&self->per_ip);
         collector_rate_destroy (&self->per_key);
