@@ -104,8 +104,9 @@ def main():
         p.start("collector")
         batch = wrk(p, 100)
         single = wrk(p, 1)
-        #  Enough distinct bodies for the run at the plain rate, and a bound
-        count = min(MAX_BODIES, int(single["events_per_s"] * SECONDS * 1.5) + 1000)
+        #  Enough distinct bodies for the run (repeats are duplicates, which
+        #  cost less), at the rate seen or 20k/s whichever is more; bounded
+        count = min(MAX_BODIES, int(max(single["events_per_s"], 20000) * SECONDS * 1.5))
         plain = track_bodies(p, False, count)
         packed = track_bodies(p, True, count)
         head = p.control("collector")["journal"]["head"]
