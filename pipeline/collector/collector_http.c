@@ -228,20 +228,6 @@ static enum MHD_Result s_too_many (collector_http_t *self, struct MHD_Connection
                       MHD_HTTP_HEADER_RETRY_AFTER, seconds);
 }
 
-//  The client's address as text, for its rate.
-static void s_address (struct MHD_Connection *connection, char *text, size_t size)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *address = info ? info->client_addr : NULL;
-    snprintf (text, size, "?");
-    if (address && address->sa_family == AF_INET)
-        inet_ntop (AF_INET, &((const struct sockaddr_in *) address)->sin_addr, text, (socklen_t) size);
-    else
-    if (address && address->sa_family == AF_INET6)
-        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, text, (socklen_t) size);
-}
-
 /* ----------------------------------------------------------------- auth */
 
 //  The configured key that key is, or NULL; every key is compared, so the
@@ -650,7 +636,7 @@ static enum MHD_Result s_push_event_begin (collector_http_t *self,
         return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
     atomic_fetch_add (&self->counters->requests, 1);
     char address [INET6_ADDRSTRLEN];
-    s_address (connection, address, sizeof address);
+    nd_httpd_client_address (connection, address, sizeof address);
     int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
     if (wait)
         return s_too_many (self, connection, url, "from this address", wait);
@@ -776,7 +762,7 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
     atomic_fetch_add (&self->counters->requests, 1);
     char address [INET6_ADDRSTRLEN];
-    s_address (connection, address, sizeof address);
+    nd_httpd_client_address (connection, address, sizeof address);
     int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
     if (wait)
         return s_too_many (self, connection, url, "from this address", wait);

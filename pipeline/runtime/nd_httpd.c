@@ -78,6 +78,13 @@ static void s_address_text (const struct sockaddr *address, char *text, size_t s
         inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, text, (socklen_t) size);
 }
 
+void nd_httpd_client_address (struct MHD_Connection *connection, char *text, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    s_address_text (info ? info->client_addr : NULL, text, size);
+}
+
 //  One connection more (or fewer) from address. Taking one: false, and
 //  nothing counted, when either limit is reached.
 static bool s_count (nd_httpd_t *self, const char *address, int change)
@@ -104,10 +111,8 @@ static void s_notify (void *cls, struct MHD_Connection *connection, void **socke
 {
     nd_httpd_t *self = (nd_httpd_t *) cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         char address [INET6_ADDRSTRLEN];
-        s_address_text (info ? info->client_addr : NULL, address, sizeof address);
+        nd_httpd_client_address (connection, address, sizeof address);
         *socket_context = strdup (address);
     }
     else

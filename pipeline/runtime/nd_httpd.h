@@ -78,6 +78,9 @@ int nd_httpd_listen (const struct sockaddr_storage *where);
 nd_httpd_t *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
                             unsigned int per_ip, unsigned int timeout_s,
                             MHD_AccessHandlerCallback handle, void *cls);
+/*  The client's address as text ("127.0.0.1", "::1"; "?" if unknown).  */
+void nd_httpd_client_address (struct MHD_Connection *connection, char *text, size_t size);
+
 /*  MHD_OPTION_URI_LOG_CALLBACK: a new request, with its URI as sent.    */
 void *nd_httpd_begin (void *cls, const char *uri, struct MHD_Connection *connection);
 /*  MHD_OPTION_NOTIFY_COMPLETED: frees the request.                      */
