@@ -1,6 +1,7 @@
-/*  nd_httpd - the request side of a stage's own HTTP server: the upload
-    kept up to a limit, JSON answers, the request freed when done. See
-    nd_httpd.h.                                                          */
+/*  nd_httpd - a stage's own HTTP server: the door that takes connections
+    within the limits and answers the others 503, and the request side (the
+    upload kept up to a limit, JSON answers, the request freed when done).
+    See nd_httpd.h.                                                      */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <assert.h>
@@ -91,7 +92,7 @@ static bool s_count (nd_httpd_t *self, const char *address, int change)
 {
     pthread_mutex_lock (&self->lock);
     uintptr_t from = (uintptr_t) zhashx_lookup (self->by_address, address);
-    bool room = change < 0 || (self->open < self->connections && from < self->per_ip);
+    bool room = change < 0 ? from > 0 : self->open < self->connections && from < self->per_ip;
     if (room) {
         self->open += change;
         if (from + change)
@@ -100,7 +101,7 @@ static bool s_count (nd_httpd_t *self, const char *address, int change)
             zhashx_delete (self->by_address, address);
     }
     pthread_mutex_unlock (&self->lock);
-    return room;
+    return room || change < 0;
 }
 
 //  The door counts a connection when it hands it over (libmicrohttpd

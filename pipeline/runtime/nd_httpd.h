@@ -1,4 +1,4 @@
-/*  nd_httpd.h - the request side of a stage's own HTTP server.
+/*  nd_httpd.h - a stage's own HTTP server, and its request side.
 
     The chat-bridge's widget calls and the sms-sender's webhooks run on
     libmicrohttpd, which hands a request over in several calls: the
@@ -19,7 +19,8 @@
             ... request->body, request->size ...
         }
 
-    (The collector's server, the pipeline's hot path, has its own.)     */
+    (The collector, the pipeline's hot path, takes the server and its
+    limits, nd_httpd_new, with request handling of its own.)            */
 #ifndef ND_HTTPD_H_INCLUDED
 #define ND_HTTPD_H_INCLUDED
 
