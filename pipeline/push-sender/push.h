@@ -101,8 +101,9 @@ extern const nd_send_provider_t push_service_provider;
 /*  The subscription of a send order: "to" or, once the push-sender has
     moved it there, "subscription".                                      */
 const json_t *push_subscription (const json_t *order);
-/*  The notification an order shows: {title, body, url, tag, key, journey,
-    step, variant}, rendered from its template, and with report (NULL or
+/*  The notification an order shows: {title, body, url, icon, image, tag,
+    key, journey, step, variant}, rendered from its template (url, icon and
+    image optional, and left out unless http(s)), and with report (NULL or
     its url NULL: none) "report": <url>?t=<token>, the token naming the
     order's idempotency key and user (nd_token_sign, purpose
     PUSH_REPORT_PURPOSE). NULL with a reason.                            */

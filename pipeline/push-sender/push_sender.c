@@ -12,9 +12,10 @@
         durable link and keeps each in its outbox (the shared nd_sender)
         under its idempotency key, so an order is delivered once however
         often it arrives. For each it renders the step's templates
-        (<templates>/<template>/<locale>/push.{title,body,url}.mustache)
-        with the order's "data" into a JSON notification {title, body,
-        url, tag, key, journey, step, variant}, encrypts it to the
+        (<templates>/<template>/<locale>/push.{title,body,url,icon,
+        image}.mustache; links and pictures only if http(s)) with the
+        order's "data" into a JSON notification {title, body, url, icon,
+        image, tag, key, journey, step, variant}, encrypts it to the
         subscription's keys (RFC 8291, aes128gcm), signs a VAPID token for
         the push service's origin (RFC 8292) and POSTs it with TTL,
         Urgency and Topic headers (RFC 8030). A batch of orders goes out

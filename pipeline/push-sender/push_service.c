@@ -143,7 +143,7 @@ json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
                       const json_t *order, char *reason, size_t size)
 {
     static const char *const required [] = { "title", "body", NULL };
-    static const char *const parts [] = { "title", "body", "url", NULL };
+    static const char *const parts [] = { "title", "body", "url", "icon", "image", NULL };
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *wanted = json_string_value (json_object_get (order, "locale"));
     char locale [64];
@@ -159,6 +159,13 @@ json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
         if (!text && *reason) {
             json_decref (payload);
             return NULL;
+        }
+        //  A link or a picture from an event's data could be anything:
+        //  only http(s) reaches the service worker
+        bool link = i >= 2;
+        if (text && link && strncasecmp (text, "https://", 8) && strncasecmp (text, "http://", 7)) {
+            nd_log ("push: %s of template %s is not an http(s) URL: left out", parts [i], id);
+            zstr_free (&text);
         }
         if (text)
             json_object_set_new (payload, parts [i], json_string (text));
