@@ -193,7 +193,6 @@ bench-scheduler: $(BUILD)/bench/scheduler_bench
 # The senders: the push-sender's encryption and VAPID cost per message
 # (bench/push_bench.c), pushes/s and SMS/s against local mock services.
 $(BUILD)/bench/push_bench: bench/push_bench.c $(BUILD)/pipeline/push-sender/push_ece.o \
-                           $(BUILD)/pipeline/push-sender/push_keys.o \
                            $(BUILD)/pipeline/push-sender/push_vapid.o $(BUILD)/libnd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ipipeline/push-sender -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)

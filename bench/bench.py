@@ -5,10 +5,13 @@ measured in the same run on the same machine.
   1. raw libzmq PUSH/PULL, same body size       (the ceiling for any link)
   2. collector, /v1/batch of 100 events (wrk)   events/s, committed before 200
   3. collector, single-event /v1/track (wrk)    events/s
+  3b. the same from ready-made bodies, plain and then gzip (Content-Encoding,
+      as RudderStack's SDKs send them): what inflating costs per event
   4. collector -> relay, durable link           events/s (link + LMDB, no logic)
   5. collector -> sessionizer, durable link     events/s, with where the time goes (perf)
 """
 import base64
+import gzip
 import json
 import os
 import subprocess
@@ -19,18 +22,49 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 from ndtest import BIN, ROOT, WRITE_KEY, Pipeline, wait_for  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+MAX_BODIES = int(os.environ.get("BENCH_BODIES", "300000"))
 BUILD = os.path.join(ROOT, "build", "bench")
 
 
-def wrk(p, batch, seconds=SECONDS, connections=16):
+def wrk(p, batch, seconds=SECONDS, connections=16, **more):
     env = dict(os.environ, BATCH=str(batch), RUN="r%d%d" % (batch, time.time()),
-               AUTH="Basic " + base64.b64encode((WRITE_KEY + ":").encode()).decode())
+               AUTH="Basic " + base64.b64encode((WRITE_KEY + ":").encode()).decode(), **more)
     out = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % seconds,
                           "-s", os.path.join(ROOT, "bench", "events.lua"),
                           "http://127.0.0.1:%d/" % p.http_port],
                          env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["events_per_s"] = result["requests"] * batch / result["seconds"]
+    return result
+
+
+def bodies(path, count, compress, prefix):
+    """count single events, each with its own messageId, as events.lua's
+    BODIES file; returns the mean size of a body as sent."""
+    total = 0
+    with open(path, "wb") as f:
+        for n in range(count):
+            body = json.dumps({
+                "event": "Product Viewed", "anonymousId": "anon-%d" % (n % 5000),
+                "messageId": "%s-%d" % (prefix, n), "timestamp": "2026-05-01T10:00:00.000Z",
+                "properties": {"product_id": "p%d" % (n % 50), "name": "Green tea", "price": 4.5,
+                               "category": "tea"},
+                "context": {"library": {"name": "wrk", "version": "4"}}}).encode()
+            if compress:
+                body = gzip.compress(body, 6)
+            total += len(body)
+            f.write(b"%d\n" % len(body) + body)
+    return total / count
+
+
+def track_bodies(p, compress, count):
+    """Single events from count ready-made bodies (repeats past count are
+    duplicates: answered, not stored again)."""
+    path = os.path.join(p.dir, "bodies-%s" % ("gzip" if compress else "plain"))
+    size = bodies(path, count, compress, "%s-%d" % ("gz" if compress else "plain", time.time()))
+    result = wrk(p, 1, BODIES=path, GZIP="1" if compress else "0")
+    result["body_size"] = size
+    result["repeats"] = max(0, result["requests"] - count)
     return result
 
 
@@ -70,6 +104,11 @@ def main():
         p.start("collector")
         batch = wrk(p, 100)
         single = wrk(p, 1)
+        #  Enough distinct bodies for the run (repeats are duplicates, which
+        #  cost less), at the rate seen or 20k/s whichever is more; bounded
+        count = min(MAX_BODIES, int(max(single["events_per_s"], 20000) * SECONDS * 1.5))
+        plain = track_bodies(p, False, count)
+        packed = track_bodies(p, True, count)
         head = p.control("collector")["journal"]["head"]
         tap = p.tap("collector")
         p.post("/v1/track", {"anonymousId": "a", "event": "Product Viewed",
@@ -90,13 +129,21 @@ def main():
          "p99 %.1f ms, %d non-2xx" % (batch["p99_ms"], batch["non2xx"])),
         ("collector /v1/track single events", single["events_per_s"],
          "p99 %.1f ms, %d non-2xx" % (single["p99_ms"], single["non2xx"])),
+        ("collector /v1/track single, ready-made plain bodies", plain["events_per_s"],
+         "%.0f B a body, p99 %.1f ms, %d non-2xx, %d repeats"
+         % (plain["body_size"], plain["p99_ms"], plain["non2xx"], plain["repeats"])),
+        ("collector /v1/track single, the same gzip", packed["events_per_s"],
+         "%.0f B a body, p99 %.1f ms, %d non-2xx, %d repeats"
+         % (packed["body_size"], packed["p99_ms"], packed["non2xx"], packed["repeats"])),
         ("collector -> relay, durable (%d events)" % head, relay_rate, "%.1f s" % relay_s),
         ("collector -> sessionizer, durable (%d events)" % head, sess_rate, "%.1f s" % sess_s),
     ]
     print("%-52s %14s  %s" % ("measure", "events/s", "notes"))
     for name, rate, note in rows:
         print("%-52s %14.0f  %s" % (name, rate, note))
-    print("\nsessionizer time by library (perf, cpu-clock): %s" % breakdown)
+    print("\ngzip bodies vs plain: %.0f%% of the plain single-event rate"
+          % (100 * packed["events_per_s"] / plain["events_per_s"]))
+    print("sessionizer time by library (perf, cpu-clock): %s" % breakdown)
     print("durable link vs raw libzmq: relay reaches %.0f%% of the baseline, sessionizer %.0f%%"
           % (100 * relay_rate / base["messages_per_s"], 100 * sess_rate / base["messages_per_s"]))
 

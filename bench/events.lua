@@ -1,11 +1,26 @@
 -- wrk script for make bench: POSTs Segment events to the collector with
 -- unique messageIds. BATCH=1 posts single events to /v1/track, otherwise
--- BATCH events per /v1/batch request.
+-- BATCH events per /v1/batch request. With BODIES=FILE, it posts the
+-- single events of that file to /v1/track in turn instead (bench.py makes
+-- it: "<size>\n<body>" each, ready made, so that gzip bodies need no zlib
+-- here); with GZIP=1 they are gzip and go with Content-Encoding: gzip.
 local batch = tonumber(os.getenv("BATCH") or "100")
 local auth = os.getenv("AUTH")
 local run = os.getenv("RUN") or tostring(os.time())
 local counter = 0
 local headers = { ["Content-Type"] = "application/json", ["Authorization"] = auth }
+local bodies = nil
+if os.getenv("BODIES") then
+  bodies = {}
+  local file = assert(io.open(os.getenv("BODIES"), "rb"))
+  for size in file:lines() do
+    bodies[#bodies + 1] = file:read(tonumber(size))
+  end
+  file:close()
+  if os.getenv("GZIP") == "1" then
+    headers["Content-Encoding"] = "gzip"
+  end
+end
 
 local function event(n)
   return string.format(
@@ -17,6 +32,9 @@ end
 
 request = function()
   counter = counter + 1
+  if bodies then
+    return wrk.format("POST", "/v1/track", headers, bodies[(counter - 1) % #bodies + 1])
+  end
   if batch == 1 then
     return wrk.format("POST", "/v1/track", headers, event(counter))
   end

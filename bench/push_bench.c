@@ -28,11 +28,11 @@ int main (int argc, char **argv)
         "shoe is still waiting at Example Shop.\",\"url\":\"https://shop.example/cart\",\"tag\":"
         "\"abandoned-cart\",\"key\":\"abandoned-cart/5f1e9a3c2b7d4e60-123456/reminder-1/push\","
         "\"journey\":\"abandoned-cart\",\"step\":\"reminder-1\",\"variant\":\"a\"}";
-    EVP_PKEY *browser = push_key_generate ();
-    uint8_t ua_public [PUSH_POINT_SIZE], auth [PUSH_AUTH_SIZE] = { 1, 2, 3 }, out [PUSH_ECE_RECORD];
-    push_key_public (browser, ua_public);
+    EVP_PKEY *browser = nd_p256_generate ();
+    uint8_t ua_public [ND_P256_POINT], auth [PUSH_AUTH_SIZE] = { 1, 2, 3 }, out [PUSH_ECE_RECORD];
+    nd_p256_public (browser, ua_public);
     push_ece_t *ece = push_ece_new ();
-    push_vapid_t *vapid = push_vapid_new (push_key_generate (), "mailto:ops@shop.example",
+    push_vapid_t *vapid = push_vapid_new (nd_p256_generate (), "mailto:ops@shop.example",
                                           12 * 3600 * 1000LL);
     char reason [128], header [PUSH_VAPID_HEADER_MAX];
     double t0 = s_now ();

@@ -36,12 +36,17 @@ collector
     http = 127.0.0.1:8080           #   Segment HTTP Tracking API
     write-keys
         key = "nudge-dev-write-key" #   Basic auth user name; add more "key = ..." lines
+    browser-keys                    #   public keys of the shop's pages: events say "via": "browser"
+        key = "nudge-demo-browser-key"
+            origins = "http://127.0.0.1:8000, http://localhost:8000"   #   the pages it is good from
     max-event = 32768               #   bytes, as Segment
     max-batch = 512000
     max-connections = 8192          #   open at once (slow and idle ones too)
     max-connections-per-ip = 256    #   from one address; raise it behind a proxy or CDN
     #   rate-per-ip = 20            #   requests a second from one address (0: none), then 429
     #   rate-per-key = 0            #   and with one write key (a server key: leave it 0)
+    #   kit = web                   #   GET /nudge.js, /nudge-sw.js from here (the default; read at start; "off": none)
+    vapid-key = file:var/vapid.key  #   the push-sender's: GET /v1/push/key gives pages its public half
 
 sessionizer
     input = collector
@@ -127,8 +132,10 @@ mail-sender
     lifetime = 2d                   #   then feedback.failed, as an MTA gives up
 
 push-sender
-    input = scheduler               #   send orders
-    topics = send.push
+    input = scheduler, collector    #   send orders; the service worker's reports (clicks)
+    topics = "send.push, push."
+    event-url = http://127.0.0.1:8080/v1/push/event    #   the collector, as browsers reach it:
+                                    #   notifications carry "report", clicks become feedback.clicked
     vapid-key = file:var/vapid.key  #   or env:NAME; make one with nd-vapid (make run does, once)
     vapid-subject = "mailto:shop@shop.example"  #   how push services reach the shop's operator
     vapid-expiry = 12h              #   JWT lifetime (at most 24h); reused per push service meanwhile

@@ -40,7 +40,7 @@ struct _chat_http_t {
     nd_stage_t *stage;
     nd_inbox_t *inbox;
     chat_talk_t *talk;
-    struct MHD_Daemon *daemon;
+    nd_httpd_t *server;
     char *widget;
     size_t widget_size;
     char *origin;
@@ -343,9 +343,9 @@ chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *t
                                               MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
             sizeof self->headers);
     if (s_load_widget (self, stage) == 0)
-        self->daemon = nd_httpd_start (&where, (unsigned int) connections, (unsigned int) per_ip,
+        self->server = nd_httpd_start (&where, (unsigned int) connections, (unsigned int) per_ip,
                                        60, s_handle, self);
-    if (!self->daemon) {
+    if (!self->server) {
         if (self->widget)
             nd_log ("http: cannot listen on %s: %s", address, strerror (errno));
         chat_http_destroy (&self);
@@ -360,8 +360,7 @@ void chat_http_destroy (chat_http_t **self_p)
 {
     chat_http_t *self = *self_p;
     if (self) {
-        if (self->daemon)
-            MHD_stop_daemon (self->daemon);
+        nd_httpd_destroy (&self->server);
         free (self->widget);
         free (self->origin);
         free (self);

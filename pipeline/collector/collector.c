@@ -52,10 +52,21 @@ DESCRIPTION
     Options in its section of the pipeline file: http (host:port, default
     127.0.0.1:8080, "off" for none), write-keys (one "key = ..." line per
     key; "env:NAME" or "file:PATH" to keep the secret out of the file),
+    browser-keys (the shop's pages' public keys, each "key = ..." with
+    "origins = ..." under it: good only from those origins, and its events
+    say "via": "browser"; CORS answers only to those origins),
     max-event, max-batch (sizes), dedupe-window (default 24h),
-    unsubscribe-secret. See collector(1).
+    unsubscribe-secret, kit (the browser kit's directory, default web:
+    GET /nudge.js and /nudge-sw.js from memory, gzip, ETag), vapid-key
+    (the push-sender's key: GET /v1/push/key tells pages its public half).
+    See collector(1).
 */
+#include <ctype.h>
+#include <stddef.h>
+#include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include "nd_p256.h"
 #include "nd_token.h"
 #include "collector.h"
 
@@ -68,8 +79,10 @@ typedef struct {
     collector_args_t *args;
     collector_limits_t limits;
     collector_counters_t counters;
-    char **keys;                //  NULL-terminated; the secrets themselves
+    collector_key_t *keys;      //  server keys, then browser keys; key NULL ends
     char *unsubscribe_secret;   //  or NULL: no /unsubscribe
+    collector_kit_t *kit;       //  or NULL: no /nudge.js
+    char push_key [ND_P256_TEXT];   //  the VAPID public key, or ""
     collector_queue_t *queue;
     collector_seen_t *seen;
     collector_http_t *http;
@@ -128,19 +141,97 @@ static char *s_resolve_key (nd_stage_t *stage, const char *value)
     return strdup (value);
 }
 
+//  An origin as browsers send it: scheme://host[:port], nothing after,
+//  lower case. Returns a copy, or NULL if text is not one.
+static char *s_origin (const char *text, size_t length)
+{
+    size_t scheme = strncasecmp (text, "https://", 8) == 0 ? 8
+                  : strncasecmp (text, "http://", 7) == 0 ? 7 : 0;
+    if (!scheme || length <= scheme || length > 255)
+        return NULL;
+    char *origin = strndup (text, length);
+    for (char *c = origin; *c; c++) {
+        *c = (char) tolower ((unsigned char) *c);
+        if ((c - origin) >= (ptrdiff_t) scheme && !isalnum ((unsigned char) *c)
+        &&  !strchr ("-.:[]", *c)) {
+            free (origin);
+            return NULL;
+        }
+    }
+    return origin;
+}
+
+//  "https://shop.example, https://www.shop.example" into a list.
+static char **s_origins (const char *text)
+{
+    size_t count = 0;
+    char **origins = (char **) zmalloc ((strlen (text) / 8 + 2) * sizeof *origins);
+    while (*text) {
+        text += strspn (text, ", ");
+        size_t length = strcspn (text, ", ");
+        if (!length)
+            break;
+        if (!(origins [count++] = s_origin (text, length))) {
+            for (size_t i = 0; i < count; i++)
+                free (origins [i]);
+            free (origins);
+            return NULL;
+        }
+        text += length;
+    }
+    if (!count) {
+        free (origins);
+        return NULL;
+    }
+    return origins;
+}
+
+//  Browser keys are public: they are written in the file as they are, and
+//  each names the origins (the shop's pages) it is good from.
+static int s_read_browser_keys (collector_t *self, size_t first)
+{
+    const char *origins;
+    for (size_t i = 0; ; i++) {
+        const char *key = nd_stage_option_nth (self->stage, "browser-keys", "key", i,
+                                               "origins", &origins);
+        if (!key)
+            return 0;
+        collector_key_t *entry = &self->keys [first + i];
+        if (!*key || strncmp (key, "env:", 4) == 0 || strncmp (key, "file:", 5) == 0)
+            return nd_stage_config_error_nth (self->stage, "browser-keys/key", i,
+                                              "a browser key is public: write it as it is");
+        if (!origins)
+            return nd_stage_config_error_nth (self->stage, "browser-keys/key", i,
+                                              "needs origins = \"https://shop.example, ...\" "
+                                              "(the pages it is used from)");
+        entry->key = strdup (key);
+        if (!(entry->origins = s_origins (origins)))
+            return nd_stage_config_error_nth (self->stage, "browser-keys/key", i,
+                                              "origins: not a list of origins such as "
+                                              "\"https://shop.example, http://127.0.0.1:8000\"");
+        for (size_t k = 0; k < first + i; k++)
+            if (streq (self->keys [k].key, key))
+                return nd_stage_config_error_nth (self->stage, "browser-keys/key", i,
+                                                  "the same key is listed twice");
+    }
+}
+
 static int s_read_keys (collector_t *self)
 {
     const char **values = nd_stage_option_list (self->stage, "write-keys", "key");
-    size_t count = 0;
+    const char *origins;
+    size_t count = 0, browser = 0;
     while (values [count])
         count++;
-    self->keys = (char **) zmalloc ((count + 1) * sizeof *self->keys);
-    int rc = count ? 0 : nd_stage_config_error (self->stage, "write-keys",
-                                                "needs at least one key = \"...\" line");
+    while (nd_stage_option_nth (self->stage, "browser-keys", "key", browser, NULL, &origins))
+        browser++;
+    self->keys = (collector_key_t *) zmalloc ((count + browser + 1) * sizeof *self->keys);
+    int rc = count + browser ? 0 : nd_stage_config_error (self->stage, "write-keys",
+                                                          "needs at least one key = \"...\" line");
     for (size_t i = 0; rc == 0 && i < count; i++)
-        rc = (self->keys [i] = s_resolve_key (self->stage, values [i])) ? 0 : -1;
+        rc = (self->keys [i].key = s_resolve_key (self->stage, values [i])) ? 0 : -1;
     free (values);
-    return rc;
+    return rc ? rc : s_read_browser_keys (self, count);
 }
 
 //  Shared with the mail-sender, which signs the tokens this checks.
@@ -153,20 +244,52 @@ static int s_read_unsubscribe_secret (collector_t *self)
     return 0;
 }
 
+//  The kit's files, read once: "off" for none. The default directory may
+//  be missing (a stage started elsewhere than the shop's checkout); one
+//  named on purpose must be there.
+static int s_read_kit (collector_t *self)
+{
+    const char *dir = nd_stage_option (self->stage, "kit", NULL);
+    if (dir && strcmp (dir, "off") == 0)
+        return 0;
+    struct stat st;
+    if (dir && (stat (dir, &st) || !S_ISDIR (st.st_mode)))
+        return nd_stage_config_error (self->stage, "kit", "not a directory");
+    char reason [300];
+    self->kit = collector_kit_new (dir ? dir : "web", reason, sizeof reason);
+    return self->kit ? 0 : nd_stage_config_error (self->stage, "kit", reason);
+}
+
+//  The push-sender's key, of which pages need the public half only.
+static int s_read_push_key (collector_t *self)
+{
+    const char *name = nd_stage_option (self->stage, "vapid-key", NULL);
+    if (!name)
+        return 0;
+    char reason [200];
+    EVP_PKEY *key = nd_p256_load (name, reason, sizeof reason);
+    int rc = key ? nd_p256_public_text (key, self->push_key, sizeof self->push_key) : -1;
+    EVP_PKEY_free (key);
+    if (rc && key)
+        snprintf (reason, sizeof reason, "cannot take the public key");
+    return rc ? nd_stage_config_error (self->stage, "vapid-key", reason) : 0;
+}
+
 static int s_start_http (collector_t *self)
 {
     const char *address = nd_stage_option (self->stage, "http", "127.0.0.1:8080");
     if (strcmp (address, "off") == 0)
         return 0;
-    if (s_read_unsubscribe_secret (self))
+    if (s_read_unsubscribe_secret (self) || s_read_kit (self) || s_read_push_key (self))
         return -1;
     char reason [200];
     int fd = collector_http_listen (address, reason, sizeof reason);
     if (fd < 0)
         return nd_stage_config_error (self->stage, "http", reason);
-    self->http = collector_http_new (fd, (const char **) self->keys, &self->limits,
+    self->http = collector_http_new (fd, self->keys, &self->limits,
                                      self->queue, &self->counters,
-                                     nd_stage_name (self->stage), self->unsubscribe_secret);
+                                     nd_stage_name (self->stage), self->unsubscribe_secret,
+                                     self->kit, *self->push_key ? self->push_key : NULL);
     return self->http ? 0 : -1;
 }
 
@@ -226,10 +349,15 @@ static void s_teardown (void **self_p)
             collector_queue_close (self->queue);
         collector_stdin_destroy (&self->input);
         collector_http_destroy (&self->http);
+        collector_kit_destroy (&self->kit);
         collector_queue_destroy (&self->queue);
         collector_seen_destroy (&self->seen);
-        for (char **key = self->keys; key && *key; key++)
-            free (*key);
+        for (collector_key_t *key = self->keys; key && key->key; key++) {
+            for (char **origin = key->origins; origin && *origin; origin++)
+                free (*origin);
+            free (key->origins);
+            free (key->key);
+        }
         free (self->keys);
         free (self->unsubscribe_secret);
         free (self);
@@ -326,6 +454,7 @@ static int s_selftest (void)
     collector_body_test (true);
     collector_rate_test (true);
     collector_confirm_test (true);
+    collector_kit_test (true);
     collector_queue_test (true);
     printf ("collector: selftest ok\n");
     return 0;

@@ -35,6 +35,19 @@ typedef struct {
     atomic_int_fast64_t now;            //  the loop's clock at its last commit
 } collector_counters_t;
 
+/* ----------------------------------------------------------- keys */
+
+/*  A write key. A server's is a secret, and what comes with it is trusted.
+    A browser's is public (it is in the shop's pages): it is good only from
+    its origins, and what comes with it is a claim, so its events say
+    "via": "browser" (the sessionizer then takes no contact or consent from
+    them until confirmed).                                               */
+typedef struct {
+    char *key;
+    char **origins;             //  "https://shop.example", NULL-terminated;
+                                //  NULL for a server key
+} collector_key_t;
+
 /* ---------------------------------------------------------- event */
 
 /*  What a request says about all of its events: Segment's batch-level
@@ -46,13 +59,15 @@ typedef struct {
     json_t *context;            //  batch-level "context", or NULL
     json_t *integrations;       //  batch-level "integrations", or NULL
     bool check_size;            //  the request may hold an event > max_event
+    bool browser;               //  it came with a browser key: "via": "browser"
 } collector_envelope_t;
 
 #define COLLECTOR_REASON_MAX 160
 
 /*  Validates one Segment event and rewrites it in place into the body the
     sessionizer receives. type is the call ("track"), or NULL to read it
-    from the event (batch items, stdin lines). On success sets topic
+    from the event (batch items, stdin lines). A "via" the client sent is
+    removed; envelope->browser sets "via": "browser". On success sets topic
     ("event.track") and time (ms; 0 when the loop's clock must supply it,
     see collector_event_stamp) and returns 0; else fills reason, -1.     */
 int collector_event_normalize (json_t *event, const char *type,
@@ -159,19 +174,45 @@ void collector_seen_destroy (collector_seen_t **self_p);
 int collector_seen_check (collector_seen_t *self, MDB_txn *txn, const char *id,
                           int64_t now);
 
+/* ------------------------------------------------------------ kit */
+
+/*  The browser kit's files (nudge.js, nudge-sw.js) of a directory, read
+    at start with a gzip copy each. A file that is not there is logged and
+    not served. NULL with reason for one that cannot be read.            */
+typedef struct _collector_kit_t collector_kit_t;
+typedef struct {
+    const char *data;           //  the kit's: valid while it lives
+    size_t size;
+    bool gzip;                  //  data is the gzip copy
+    const char *etag;           //  of what data is
+    const char *etags [2];      //  both copies': either in If-None-Match is a 304
+} collector_kit_answer_t;
+collector_kit_t *collector_kit_new (const char *dir, char *reason, size_t reason_size);
+void collector_kit_destroy (collector_kit_t **self_p);
+/*  The file for url ("/nudge.js"), gzip if accept_encoding takes it:
+    true and answer filled in, or false. Thread-safe (read-only).        */
+bool collector_kit_find (collector_kit_t *self, const char *url, const char *accept_encoding,
+                         collector_kit_answer_t *answer);
+void collector_kit_test (bool verbose);
+
 /* ----------------------------------------------------------- http */
 
 typedef struct _collector_http_t collector_http_t;
 /*  Serves the Segment HTTP Tracking API on fd, a listening socket it
-    takes over. keys: the accepted write keys (NULL-terminated, kept).
+    takes over. keys: the accepted write keys (until one whose key is
+    NULL; kept).
     unsubscribe_secret: the secret of the mail-sender's unsubscribe
-    tokens (kept), or NULL for no /unsubscribe endpoint.                 */
-collector_http_t *collector_http_new (int fd, const char **keys,
+    tokens and the push-sender's report tokens (kept), or NULL for no
+    /unsubscribe and no /v1/push/event. kit: the browser kit (kept), or
+    NULL. push_key: the VAPID public key for GET /v1/push/key (copied),
+    or NULL (404).                                                        */
+collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,
                                       const char *stage_name,
-                                      const char *unsubscribe_secret);
+                                      const char *unsubscribe_secret,
+                                      collector_kit_t *kit, const char *push_key);
 void collector_http_destroy (collector_http_t **self_p);
 /*  Opens a listening TCP socket on "host:port". Returns fd, or -1 with
     reason filled in.                                                     */

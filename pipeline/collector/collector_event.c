@@ -266,6 +266,10 @@ int collector_event_normalize (json_t *event, const char *type,
         return -1;
     s_merge (event, "context", envelope->context);
     s_merge (event, "integrations", envelope->integrations);
+    //  Only the collector says where an event came from
+    json_object_del (event, "via");
+    if (envelope->browser)
+        json_object_set_new (event, "via", json_string ("browser"));
     json_object_set (event, "id", json_object_get (event, "messageId"));
     json_object_set (event, "user", json_object_get (event, has_user ? "userId" : "anonymousId"));
     snprintf (topic, topic_size, "event.%s", type);
@@ -329,6 +333,18 @@ void collector_event_test (bool verbose)
     assert (strncmp (s_str (event, "id"), "nd-", 3) == 0);
     assert (json_object_get (event, "writeKey") == NULL);
     json_decref (event);
+
+    //  "via" is the collector's to say: a client's is dropped
+    event = s_try ("{\"userId\":\"u\",\"via\":\"one-click\"}", "identify", &envelope,
+                   reason, &time);
+    assert (event && !json_object_get (event, "via"));
+    json_decref (event);
+    envelope.browser = true;
+    event = s_try ("{\"userId\":\"u\",\"via\":\"server\"}", "identify", &envelope,
+                   reason, &time);
+    assert (event && streq (s_str (event, "via"), "browser"));
+    json_decref (event);
+    envelope.browser = false;
 
     assert (!s_try ("{\"type\":\"track\",\"anonymousId\":\"a\"}", NULL, &envelope, reason, &time));
     assert (streq (reason, "track needs an \"event\" name"));

@@ -5,8 +5,9 @@
     its events: that wait is the price of "200 means on disk". The thread
     parses and checks the request itself, so two cores share that work; the
     loop does only the LMDB writes. Threads have small stacks and there may
-    be thousands (nd_httpd_limits): a client that sends its headers a byte
-    at a time holds one thread, not the server.
+    be thousands (nd_httpd.h): a client that sends its headers a byte
+    at a time holds one thread, not the server, and one over the limits is
+    answered 503 at once.
 
     /unsubscribe is not Segment's: the one-click unsubscribe (RFC 8058)
     behind the mail-sender's List-Unsubscribe header. Its token, checked
@@ -47,13 +48,15 @@
 #define RATE_SLOTS 65536            //  clients whose request rate is kept
 
 struct _collector_http_t {
-    struct MHD_Daemon *daemon;
-    const char **keys;
+    nd_httpd_t *server;
+    const collector_key_t *keys;
     const collector_limits_t *limits;
     collector_queue_t *queue;
     collector_counters_t *counters;
     char *stage_name;
     const char *unsubscribe_secret;
+    collector_kit_t *kit;       //  or NULL
+    char *push_key;             //  the VAPID public key, or NULL
     collector_rate_t *per_ip;   //  NULL: no limit
     collector_rate_t *per_key;
     collector_confirm_t *confirm;   //  NULL: no secret, no /confirm
@@ -85,19 +88,65 @@ static const s_route_t s_routes [] = {
 };
 
 static const s_route_t s_unsubscribe_route = { "/unsubscribe", "unsubscribe" };
+static const s_route_t s_push_event_route = { "/v1/push/event", "push-event" };
 #define UNSUBSCRIBE_BODY_MAX 4096
+#define PUSH_EVENT_PURPOSE "push-event"     //  the push-sender signs for it
 
 typedef struct {
     const s_route_t *route;
-    const char *key;            //  the write key of the Authorization header, or NULL
+    const collector_key_t *key; //  the write key of the Authorization header, or NULL
     collector_body_t *body;     //  capped (and inflated) as it streams in
 } s_request_t;
 
 /* ------------------------------------------------------------ responses */
 
+/* -------------------------------------------------------------- origins */
+
+static const char *s_origin_header (struct MHD_Connection *connection)
+{
+    return MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Origin");
+}
+
+static bool s_key_allows (const collector_key_t *key, const char *origin)
+{
+    for (char **allowed = key->origins; origin && allowed && *allowed; allowed++)
+        if (strcasecmp (*allowed, origin) == 0)
+            return true;
+    return false;
+}
+
+//  The request's Origin when a browser key may be used from it, else NULL:
+//  the answers to the shop's pages let them read it (CORS), no others.
+static const char *s_cors_origin (collector_http_t *self, struct MHD_Connection *connection)
+{
+    const char *origin = s_origin_header (connection);
+    for (const collector_key_t *key = self->keys; origin && key->key; key++)
+        if (s_key_allows (key, origin))
+            return origin;
+    return NULL;
+}
+
+//  Why a browser key is refused here, or NULL: it is good only from its
+//  shop's pages (a page elsewhere, a script with no Origin, may not use it).
+static const char *s_origin_refusal (const collector_key_t *key, struct MHD_Connection *connection)
+{
+    if (!key->origins)
+        return NULL;
+    const char *origin = s_origin_header (connection);
+    if (!origin)
+        return "a browser write key needs an Origin header (it is good only from the shop's pages)";
+    if (!s_key_allows (key, origin))
+        return "this browser write key is not allowed from this origin";
+    return NULL;
+}
+
+/* ------------------------------------------------------------ responses */
+
 //  header, value: one more header to send (Allow, Retry-After), or NULL.
-static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned int status,
-                                  json_t *answer, const char *header, const char *value)
+//  cors: the Access-Control-Allow-Origin to send, or NULL.
+static enum MHD_Result s_send (struct MHD_Connection *connection, unsigned int status,
+                               json_t *answer, const char *header, const char *value,
+                               const char *cors)
 {
     char *text = answer ? json_dumps (answer, JSON_COMPACT) : NULL;
     json_decref (answer);
@@ -105,12 +154,14 @@ static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned in
         text ? strlen (text) : 0, text, MHD_RESPMEM_MUST_FREE);
     if (text)
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    //  Browsers post straight from the shop's pages (analytics.js)
-    MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
+    if (cors) {
+        MHD_add_response_header (response, "Access-Control-Allow-Origin", cors);
+        MHD_add_response_header (response, MHD_HTTP_HEADER_VARY, "Origin");
+    }
     if (header)
         MHD_add_response_header (response, header, value);
-    if (status == MHD_HTTP_NO_CONTENT) {
-        MHD_add_response_header (response, "Access-Control-Allow-Methods", "POST, GET, OPTIONS");
+    if (cors && status == MHD_HTTP_NO_CONTENT) {
+        MHD_add_response_header (response, "Access-Control-Allow-Methods", "POST");
         MHD_add_response_header (response, "Access-Control-Allow-Headers",
                                  "Content-Type, Authorization");
         MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
@@ -118,6 +169,15 @@ static enum MHD_Result s_respond (struct MHD_Connection *connection, unsigned in
     enum MHD_Result rc = MHD_queue_response (connection, status, response);
     MHD_destroy_response (response);
     return rc;
+}
+
+//  The shop's pages (a browser key's origins) may read every answer, the
+//  refusals too (a 429's Retry-After).
+static enum MHD_Result s_respond (collector_http_t *self, struct MHD_Connection *connection,
+                                  unsigned int status, json_t *answer, const char *header,
+                                  const char *value)
+{
+    return s_send (connection, status, answer, header, value, s_cors_origin (self, connection));
 }
 
 //  Refused requests are logged with their reason, at most a few a second.
@@ -154,7 +214,7 @@ static enum MHD_Result s_refuse (collector_http_t *self, struct MHD_Connection *
 {
     s_log_refusal (self, url, status, reason);
     bool post = status == MHD_HTTP_METHOD_NOT_ALLOWED;
-    return s_respond (connection, status, s_failure (reason, rejected),
+    return s_respond (self, connection, status, s_failure (reason, rejected),
                       post ? MHD_HTTP_HEADER_ALLOW : NULL, post ? "POST, OPTIONS" : NULL);
 }
 
@@ -167,35 +227,21 @@ static enum MHD_Result s_too_many (collector_http_t *self, struct MHD_Connection
     snprintf (seconds, sizeof seconds, "%lld", (long long) wait_s);
     snprintf (reason, sizeof reason, "too many requests %s: retry after %s s", whose, seconds);
     s_log_refusal (self, url, MHD_HTTP_TOO_MANY_REQUESTS, reason);
-    return s_respond (connection, MHD_HTTP_TOO_MANY_REQUESTS, s_failure (reason, NULL),
+    return s_respond (self, connection, MHD_HTTP_TOO_MANY_REQUESTS, s_failure (reason, NULL),
                       MHD_HTTP_HEADER_RETRY_AFTER, seconds);
-}
-
-//  The client's address as text, for its rate.
-static void s_address (struct MHD_Connection *connection, char *text, size_t size)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *address = info ? info->client_addr : NULL;
-    snprintf (text, size, "?");
-    if (address && address->sa_family == AF_INET)
-        inet_ntop (AF_INET, &((const struct sockaddr_in *) address)->sin_addr, text, (socklen_t) size);
-    else
-    if (address && address->sa_family == AF_INET6)
-        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, text, (socklen_t) size);
 }
 
 /* ----------------------------------------------------------------- auth */
 
 //  The configured key that key is, or NULL; every key is compared, so the
 //  time taken does not tell which one nearly matched.
-static const char *s_key_ok (collector_http_t *self, const char *key)
+static const collector_key_t *s_key_ok (collector_http_t *self, const char *key)
 {
     size_t length = key ? strlen (key) : 0;
-    const char *match = NULL;
-    for (const char **known = self->keys; key && *known; known++)
-        if (strlen (*known) == length && CRYPTO_memcmp (*known, key, length) == 0)
-            match = *known;
+    const collector_key_t *match = NULL;
+    for (const collector_key_t *known = self->keys; key && known->key; known++)
+        if (strlen (known->key) == length && CRYPTO_memcmp (known->key, key, length) == 0)
+            match = known;
     return match;
 }
 
@@ -203,7 +249,7 @@ static const char *s_key_ok (collector_http_t *self, const char *key)
 //  password. Returns 1 authorized (*key the key), 0 no header, -1 a header
 //  that fails.
 static int s_header_auth (collector_http_t *self, struct MHD_Connection *connection,
-                          const char **key)
+                          const collector_key_t **key)
 {
     if (!MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                       MHD_HTTP_HEADER_AUTHORIZATION))
@@ -278,9 +324,11 @@ static int s_take_tick (collector_http_t *self, json_t *root, collector_ticket_t
 //  Fills ticket with the request's valid events and rejected with the
 //  others. Returns -1 with reason when the request as a whole is refused.
 static int s_take_request (collector_http_t *self, json_t *root, size_t size, const char *call,
-                           collector_ticket_t *ticket, json_t *rejected, char *reason)
+                           bool browser, collector_ticket_t *ticket, json_t *rejected,
+                           char *reason)
 {
-    collector_envelope_t envelope = { .limits = self->limits, .received = nd_wall_ms () };
+    collector_envelope_t envelope = { .limits = self->limits, .received = nd_wall_ms (),
+                                      .browser = browser };
     if (strcmp (call, "tick") == 0)
         return s_take_tick (self, root, ticket, reason);
     if (strcmp (call, "batch") == 0)
@@ -309,19 +357,20 @@ static enum MHD_Result s_answer (collector_http_t *self, struct MHD_Connection *
         json_object_set_new (answer, "accepted", json_integer ((json_int_t) accepted));
         json_object_set (answer, "rejected", rejected);
     }
-    return s_respond (connection, MHD_HTTP_OK, answer, NULL, NULL);
+    return s_respond (self, connection, MHD_HTTP_OK, answer, NULL, NULL);
 }
 
 //  A parsed, authorized request: check its events, commit, answer.
 static enum MHD_Result s_serve (collector_http_t *self, struct MHD_Connection *connection,
-                                const char *url, s_request_t *request, json_t *root)
+                                const char *url, s_request_t *request,
+                                const collector_key_t *key, json_t *root)
 {
     collector_ticket_t *ticket = collector_ticket_new ();
     json_t *rejected = json_array ();
     char reason [COLLECTOR_REASON_MAX] = "";
     bool batch = strcmp (request->route->call, "batch") == 0;
     int rc = s_take_request (self, root, collector_body_size (request->body), request->route->call,
-                             ticket, rejected, reason);
+                             key->origins != NULL, ticket, rejected, reason);
     atomic_fetch_add (&self->counters->rejected, json_array_size (rejected));
     size_t accepted = collector_ticket_size (ticket);
     enum MHD_Result result;
@@ -354,15 +403,20 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     json_t *root = nd_json_parse (text, size, error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
     //  the key in the body
-    const char *key = request->key ? request->key
-                    : s_key_ok (self, json_string_value (json_object_get (root, "writeKey")));
+    const collector_key_t *key = request->key ? request->key
+        : s_key_ok (self, json_string_value (json_object_get (root, "writeKey")));
     if (!key) {
         json_decref (root);
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED,
                          "missing or unknown write key: send it as the HTTP Basic user name",
                          NULL);
     }
-    int64_t wait = collector_rate_take (self->per_key, key, nd_wall_ms ());
+    const char *wrong_origin = s_origin_refusal (key, connection);
+    if (wrong_origin) {
+        json_decref (root);
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN, wrong_origin, NULL);
+    }
+    int64_t wait = collector_rate_take (self->per_key, key->key, nd_wall_ms ());
     if (wait) {
         json_decref (root);
         return s_too_many (self, connection, url, "with this write key", wait);
@@ -384,11 +438,11 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
         json_t *answer;
         unsigned int status = collector_confirm_code (self->confirm, root, &answer,
                                                       retry, sizeof retry);
-        result = s_respond (connection, status, answer,
+        result = s_respond (self, connection, status, answer,
                             *retry ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, retry);
     }
     else
-        result = s_serve (self, connection, url, request, root);
+        result = s_serve (self, connection, url, request, key, root);
     json_decref (root);
     return result;
 }
@@ -398,10 +452,10 @@ static enum MHD_Result s_health (collector_http_t *self, struct MHD_Connection *
 {
     if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
         s_log_refusal (self, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-        return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+        return s_respond (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                           s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     }
-    return s_respond (connection, MHD_HTTP_OK, json_pack (
+    return s_respond (self, connection, MHD_HTTP_OK, json_pack (
         "{s:s, s:s, s:I}", "status", "ok", "stage", self->stage_name,
         "pending", (json_int_t) collector_queue_pending (self->queue)), NULL, NULL);
 }
@@ -511,6 +565,160 @@ static enum MHD_Result s_unsubscribe_finish (collector_http_t *self,
                    "<p>You will not receive these messages any more.</p>");
 }
 
+/* ------------------------------------------------- the kit, the push key */
+
+static bool s_get (const char *method)
+{
+    return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
+}
+
+//  Public files for any page: anyone may read them (CORS *).
+static void s_public_headers (struct MHD_Response *response)
+{
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=300");
+    MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+}
+
+//  GET /nudge.js, /nudge-sw.js: from memory, gzip when the browser takes
+//  it, 304 when it has the file already.
+static enum MHD_Result s_kit (collector_http_t *self, struct MHD_Connection *connection,
+                              const char *url, const char *method)
+{
+    if (!s_get (method))
+        return s_respond (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    collector_kit_answer_t answer;
+    const char *accept = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    if (!collector_kit_find (self->kit, url, accept, &answer))
+        return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND, "no such file in the kit", NULL);
+    const char *cached = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = cached && (strstr (cached, answer.etags [0]) || strstr (cached, answer.etags [1])
+                            || strcmp (cached, "*") == 0);
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        fresh ? 0 : answer.size, fresh ? NULL : (void *) answer.data, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             "text/javascript; charset=utf-8");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_ETAG, answer.etag);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (answer.gzip && !fresh)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    s_public_headers (response);
+    enum MHD_Result rc = MHD_queue_response (connection, fresh ? MHD_HTTP_NOT_MODIFIED
+                                                               : MHD_HTTP_OK, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+//  GET /v1/push/key: the applicationServerKey pages subscribe with.
+static enum MHD_Result s_push_key (collector_http_t *self, struct MHD_Connection *connection,
+                                   const char *url, const char *method)
+{
+    if (!s_get (method))
+        return s_respond (self, connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          s_failure ("use GET", NULL), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (!self->push_key)
+        return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND,
+                         "no push key: the collector has no vapid-key", NULL);
+    json_t *answer = json_pack ("{s:s}", "publicKey", self->push_key);
+    char *text = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    s_public_headers (response);
+    enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_OK, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+/* ----------------------------------------------------------- push reports */
+
+//  POST /v1/push/event?t=TOKEN&action=clicked: the shop's service worker
+//  tells what became of a notification. The token, which the push-sender
+//  put in the notification's "report" URL, is the authorization (no write
+//  key): it names the send order's idempotency key and its person. Any
+//  page may post it (the service worker runs on the shop's origin, which
+//  the collector need not know), so answers are CORS-open.
+static enum MHD_Result s_push_event_begin (collector_http_t *self,
+                                           struct MHD_Connection *connection,
+                                           const char *url, const char *method,
+                                           void **con_cls)
+{
+    if (!self->unsubscribe_secret)
+        return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND,
+                         "no push reports: the collector has no unsubscribe-secret", NULL);
+    if (strcmp (method, "POST"))
+        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+    atomic_fetch_add (&self->counters->requests, 1);
+    char address [INET6_ADDRSTRLEN];
+    nd_httpd_client_address (connection, address, sizeof address);
+    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
+    if (wait)
+        return s_too_many (self, connection, url, "from this address", wait);
+    s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
+    request->route = &s_push_event_route;
+    request->body = collector_body_new (UNSUBSCRIBE_BODY_MAX, NULL, NULL, 0);
+    *con_cls = request;
+    return MHD_YES;
+}
+
+static enum MHD_Result s_push_event_refuse (collector_http_t *self,
+                                            struct MHD_Connection *connection, const char *url,
+                                            unsigned int status, const char *reason)
+{
+    s_log_refusal (self, url, status, reason);
+    return s_send (connection, status, s_failure (reason, NULL), NULL, NULL, "*");
+}
+
+//  Committed as topic push.<action> {id, user, time, idempotency_key,
+//  channel}: the id comes from the key and the action, so a report the
+//  service worker retries is one.
+static enum MHD_Result s_push_event_finish (collector_http_t *self,
+                                            struct MHD_Connection *connection, const char *url)
+{
+    const char *token = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "t");
+    const char *action = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND,
+                                                      "action");
+    if (!action || (strcmp (action, "clicked") && strcmp (action, "dismissed")
+                    && strcmp (action, "shown")))
+        return s_push_event_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST,
+                                    "action must be clicked, dismissed or shown");
+    char payload [ND_TOKEN_MAX];
+    char *user = NULL;
+    if (token && strlen (token) < ND_TOKEN_MAX
+    &&  nd_token_open (self->unsubscribe_secret, PUSH_EVENT_PURPOSE, token, payload,
+                       sizeof payload) > 0
+    &&  (user = strchr (payload, '\n')))
+        *user++ = 0;
+    if (!user || !*user || !*payload)
+        return s_push_event_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
+                                    "report token not valid");
+    unsigned char digest [SHA256_DIGEST_LENGTH];
+    SHA256 ((const unsigned char *) payload, strlen (payload), digest);
+    char id [80], stamp [32];
+    snprintf (id, sizeof id, "push-%s-", action);
+    for (int i = 0; i < 12; i++)
+        sprintf (id + strlen (id), "%02x", digest [i]);
+    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
+                              "idempotency_key", payload, "channel", "push");
+    if (time)
+        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    char topic [32];
+    snprintf (topic, sizeof topic, "push.%s", action);
+    collector_ticket_t *ticket = collector_ticket_new ();
+    collector_ticket_add (ticket, topic, body, time);
+    int rc = collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS);
+    collector_ticket_destroy (&ticket);
+    if (rc != COLLECTOR_COMMITTED)
+        return s_push_event_refuse (self, connection, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                    "busy, retry later");
+    return s_send (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL, "*");
+}
+
 static const s_route_t *s_route (const char *url)
 {
     for (const s_route_t *route = s_routes; route->path; route++)
@@ -532,14 +740,37 @@ static bool s_refuse_now (struct MHD_Connection *connection, unsigned long long 
         || size > (unsigned long long) DISCARD_FACTOR * limit;
 }
 
+//  A browser asks before it posts with a header of its own (Authorization,
+//  Content-Type: application/json): only the pages of a browser key's
+//  origins are told yes. (text/plain bodies, as analytics-next sends them,
+//  need no preflight.)
+static enum MHD_Result s_preflight (collector_http_t *self, struct MHD_Connection *connection,
+                                    const char *url)
+{
+    if (strncmp (url, "/v1/", 4))
+        return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (strcmp (url, s_push_event_route.path) == 0)     //  open to any page
+        return s_send (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL, "*");
+    if (!s_cors_origin (self, connection))
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
+                         "origin not allowed: no browser write key lists it", NULL);
+    return s_respond (self, connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL);
+}
+
 //  The headers are in: refuse what can be refused before reading a body.
 static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *connection,
                                 const char *url, const char *method, void **con_cls)
 {
-    if (strcmp (method, "OPTIONS") == 0)    //  a browser's CORS preflight
-        return s_respond (connection, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL);
+    if (strcmp (method, "OPTIONS") == 0)
+        return s_preflight (self, connection, url);
     if (strcmp (url, "/health") == 0)
         return s_health (self, connection, url, method);
+    if (strcmp (url, "/nudge.js") == 0 || strcmp (url, "/nudge-sw.js") == 0)
+        return s_kit (self, connection, url, method);
+    if (strcmp (url, "/v1/push/key") == 0)
+        return s_push_key (self, connection, url, method);
+    if (strcmp (url, s_push_event_route.path) == 0)
+        return s_push_event_begin (self, connection, url, method, con_cls);
     if (strcmp (url, s_unsubscribe_route.path) == 0)
         return s_unsubscribe_begin (self, connection, url, method, con_cls);
     if (strcmp (url, "/confirm") == 0)
@@ -551,13 +782,16 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
     atomic_fetch_add (&self->counters->requests, 1);
     char address [INET6_ADDRSTRLEN];
-    s_address (connection, address, sizeof address);
+    nd_httpd_client_address (connection, address, sizeof address);
     int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
     if (wait)
         return s_too_many (self, connection, url, "from this address", wait);
-    const char *key = NULL;
+    const collector_key_t *key = NULL;
     if (s_header_auth (self, connection, &key) < 0)
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);
+    const char *wrong_origin = key ? s_origin_refusal (key, connection) : NULL;
+    if (wrong_origin)
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN, wrong_origin, NULL);
     size_t limit = strcmp (route->call, "batch") == 0 ? self->limits->max_batch
                                                       : self->limits->max_event;
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -601,6 +835,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection,
     }
     if (request->route == &s_unsubscribe_route)
         return s_unsubscribe_finish (self, connection, url);
+    if (request->route == &s_push_event_route)
+        return s_push_event_finish (self, connection, url);
     return s_finish (self, connection, url, request);
 }
 
@@ -633,16 +869,9 @@ int collector_http_listen (const char *address, char *reason, size_t reason_size
     socklen_t where_size;
     if (nd_listen_parse (address, &where, &where_size, reason, reason_size))
         return -1;
-    int fd = socket (where.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int on = 1;
-    //  SO_REUSEADDR: a restart after kill -9 must not wait out TIME_WAIT
-    if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on)
-    ||  bind (fd, (struct sockaddr *) &where, where_size) || listen (fd, SOMAXCONN)) {
+    int fd = nd_httpd_listen (&where);
+    if (fd < 0)
         snprintf (reason, reason_size, "cannot listen on %s: %s", address, strerror (errno));
-        if (fd >= 0)
-            close (fd);
-        fd = -1;
-    }
     return fd;
 }
 
@@ -667,15 +896,18 @@ static void s_log_listening (int fd)
             host, address.ss_family == AF_INET6 ? "]" : "", port);
 }
 
-collector_http_t *collector_http_new (int fd, const char **keys,
+collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
                                       const collector_limits_t *limits,
                                       collector_queue_t *queue,
                                       collector_counters_t *counters,
                                       const char *stage_name,
-                                      const char *unsubscribe_secret)
+                                      const char *unsubscribe_secret,
+                                      collector_kit_t *kit, const char *push_key)
 {
     collector_http_t *self = (collector_http_t *) zmalloc (sizeof *self);
     self->unsubscribe_secret = unsubscribe_secret;
+    self->kit = kit;
+    self->push_key = push_key ? strdup (push_key) : NULL;
     self->keys = keys;
     self->limits = limits;
     self->queue = queue;
@@ -686,20 +918,15 @@ collector_http_t *collector_http_new (int fd, const char **keys,
     self->confirm = collector_confirm_new (unsubscribe_secret, limits, queue, counters);
     pthread_mutex_init (&self->log_lock, NULL);
     s_log_listening (fd);
-    struct MHD_OptionItem connections [ND_HTTPD_LIMITS];
-    nd_httpd_limits (connections, limits->max_connections, limits->per_ip, IDLE_TIMEOUT_S);
-    self->daemon = MHD_start_daemon (
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
-        | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, s_handle, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_server_log, self,
-        MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_ARRAY, connections,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_END);
-    if (!self->daemon) {
+    nd_httpd_conf_t conf = {
+        .connections = limits->max_connections, .per_ip = limits->per_ip,
+        .timeout_s = IDLE_TIMEOUT_S, .handle = s_handle, .cls = self,
+        .completed = s_completed, .log = s_server_log,
+        .full = "{\"success\":false,\"reason\":\"too many connections: retry later\"}"
+    };
+    self->server = nd_httpd_new (fd, &conf);
+    if (!self->server) {
         nd_log ("http: cannot start the server");
-        close (fd);
         collector_http_destroy (&self);
     }
     return self;
@@ -711,13 +938,13 @@ void collector_http_destroy (collector_http_t **self_p)
 {
     collector_http_t *self = *self_p;
     if (self) {
-        if (self->daemon)
-            MHD_stop_daemon (self->daemon);
+        nd_httpd_destroy (&self->server);
         pthread_mutex_destroy (&self->log_lock);
         collector_rate_destroy (&self->per_ip);
         collector_rate_destroy (&self->per_key);
         collector_confirm_destroy (&self->confirm);
         free (self->stage_name);
+        free (self->push_key);
         free (self);
         *self_p = NULL;
     }

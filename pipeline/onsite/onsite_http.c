@@ -329,8 +329,15 @@ onsite_http_t *onsite_http_new (nd_stage_t *stage, nd_inbox_t *inbox, onsite_sto
                                               MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
             sizeof self->headers);
     pthread_mutex_init (&self->lock, NULL);
-    struct MHD_OptionItem limits [ND_HTTPD_LIMITS];
-    nd_httpd_limits (limits, (unsigned int) connections, (unsigned int) per_ip, 60);
+    //  Polls wait suspended on a few threads, so this server is not the
+    //  door of nd_httpd (a thread per connection): libmicrohttpd's own
+    //  limits bound it (over them a connection is closed, not answered)
+    struct MHD_OptionItem limits [] = {
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t) connections, NULL },
+        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t) per_ip, NULL },
+        { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
+        { MHD_OPTION_END, 0, NULL }
+    };
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME
         | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),

@@ -1,6 +1,7 @@
 /*  push.h - the push-sender's classes, shared by its source files.
 
-    push_keys     base64url and P-256 keys as Web Push writes them
+    (base64url and P-256 keys, shared with the collector and nd-vapid,
+    are the runtime's nd_p256)
     push_ece      RFC 8291 message encryption (aes128gcm, RFC 8188)
     push_vapid    RFC 8292 VAPID: the application server's key and JWTs
     push_service  the provider the outbox calls: a batch of send orders
@@ -17,35 +18,16 @@
 #include <openssl/evp.h>
 #include "nd.h"
 #include "nd_http.h"
+#include "nd_p256.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
 
-/* ---------------------------------------------------------------- keys */
-
-#define PUSH_POINT_SIZE 65      //  uncompressed P-256 point: 0x04 || X || Y
-#define PUSH_SCALAR_SIZE 32     //  P-256 private key
 #define PUSH_AUTH_SIZE 16       //  the subscription's auth secret
-
-/*  Encodes without padding. Returns the length, or 0 if out is too small. */
-size_t push_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size);
-/*  Decodes base64url or base64, padded or not. Returns the length, or -1. */
-int push_b64url_decode (const char *text, uint8_t *out, size_t out_size);
-
-EVP_PKEY *push_key_generate (void);
-EVP_PKEY *push_key_from_private (const uint8_t d [PUSH_SCALAR_SIZE]);
-/*  NULL unless point is on the curve.                                   */
-EVP_PKEY *push_key_from_public (const uint8_t point [PUSH_POINT_SIZE]);
-int push_key_public (EVP_PKEY *key, uint8_t point [PUSH_POINT_SIZE]);
-int push_key_private (EVP_PKEY *key, uint8_t d [PUSH_SCALAR_SIZE]);
-/*  A private key as base64url of its 32 bytes (what nd-vapid and the
-    web-push libraries print) or PEM (PKCS#8 or "EC PRIVATE KEY").      */
-EVP_PKEY *push_key_parse (const char *text, char *reason, size_t size);
-void push_keys_test (bool verbose);
 
 /* ----------------------------------------------------------------- ece */
 
 #define PUSH_ECE_RECORD 4096                    //  rs: one record, at most this
-#define PUSH_ECE_HEADER (16 + 4 + 1 + PUSH_POINT_SIZE)
+#define PUSH_ECE_HEADER (16 + 4 + 1 + ND_P256_POINT)
 #define PUSH_ECE_TAG 16
 //  RFC 8291 section 4: one 4096-byte record, so 3993 bytes of message
 #define PUSH_ECE_PLAIN_MAX (PUSH_ECE_RECORD - PUSH_ECE_HEADER - PUSH_ECE_TAG - 1)
@@ -56,14 +38,14 @@ void push_ece_destroy (push_ece_t **self_p);
 
 /*  Only for tests: the sender's key and salt RFC 8291's example uses.   */
 typedef struct {
-    const uint8_t *as_private;  //  PUSH_SCALAR_SIZE bytes
+    const uint8_t *as_private;  //  ND_P256_SCALAR bytes
     const uint8_t *salt;        //  16 bytes
 } push_ece_fixed_t;
 
 /*  Encrypts plain for the subscription (its p256dh point and auth secret)
     into out, which holds at least PUSH_ECE_RECORD bytes. Returns the body
     size, or -1 with a reason (a bad key, too long).                     */
-int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [PUSH_POINT_SIZE],
+int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [ND_P256_POINT],
                       const uint8_t auth [PUSH_AUTH_SIZE], const uint8_t *plain, size_t size,
                       const push_ece_fixed_t *fixed, uint8_t *out, char *reason,
                       size_t reason_size);
@@ -90,6 +72,15 @@ void push_vapid_test (bool verbose);
 
 /* ------------------------------------------------------------- service */
 
+/*  Where the shop's service worker reports what became of a notification
+    (shown, clicked, dismissed): the collector's /v1/push/event URL, and
+    the pipeline's secret its tokens are signed with.                   */
+typedef struct {
+    char *url;                  //  NULL: notifications carry no "report"
+    char *secret;
+} push_report_t;
+#define PUSH_REPORT_PURPOSE "push-event"
+
 typedef struct {
     nd_templates_t *templates;  //  taken
     push_vapid_t *vapid;        //  taken
@@ -99,6 +90,7 @@ typedef struct {
     bool allow_http;            //  endpoints may be http:// (tests, local mocks)
     const char **hosts;         //  allowed push service hosts ("*.example" suffixes);
                                 //  NULL-terminated, taken; NULL: any
+    push_report_t report;       //  its strings taken
 } push_service_conf_t;
 
 typedef struct _push_service_t push_service_t;
@@ -109,9 +101,14 @@ extern const nd_send_provider_t push_service_provider;
 /*  The subscription of a send order: "to" or, once the push-sender has
     moved it there, "subscription".                                      */
 const json_t *push_subscription (const json_t *order);
-/*  The notification an order shows: {title, body, url, tag, key, journey,
-    step, variant}, rendered from its template; NULL with a reason.      */
-json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reason, size_t size);
+/*  The notification an order shows: {title, body, url, icon, image, tag,
+    key, journey, step, variant}, rendered from its template (url, icon and
+    image optional, and left out unless http(s)), and with report (NULL or
+    its url NULL: none) "report": <url>?t=<token>, the token naming the
+    order's idempotency key and user (nd_token_sign, purpose
+    PUSH_REPORT_PURPOSE). NULL with a reason.                            */
+json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
+                      const json_t *order, char *reason, size_t size);
 void push_service_test (bool verbose);
 
 /* --------------------------------------------------------------- spool */

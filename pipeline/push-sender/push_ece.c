@@ -86,10 +86,10 @@ static int s_keys (push_ece_t *self, EVP_PKEY *as_key, const uint8_t *as_public,
     static const char key_label [] = "WebPush: info";       //  with its NUL
     static const char cek_info [] = "Content-Encoding: aes128gcm";
     static const char nonce_info [] = "Content-Encoding: nonce";
-    uint8_t secret [32], ikm [32], info [sizeof key_label + 2 * PUSH_POINT_SIZE];
+    uint8_t secret [32], ikm [32], info [sizeof key_label + 2 * ND_P256_POINT];
     memcpy (info, key_label, sizeof key_label);
-    memcpy (info + sizeof key_label, ua_public, PUSH_POINT_SIZE);
-    memcpy (info + sizeof key_label + PUSH_POINT_SIZE, as_public, PUSH_POINT_SIZE);
+    memcpy (info + sizeof key_label, ua_public, ND_P256_POINT);
+    memcpy (info + sizeof key_label + ND_P256_POINT, as_public, ND_P256_POINT);
     int rc = s_ecdh (as_key, ua_key, secret)
           || s_hkdf (self, auth, PUSH_AUTH_SIZE, secret, 32, info, sizeof info, ikm, 32)
           || s_hkdf (self, salt, 16, ikm, 32, (const uint8_t *) cek_info, sizeof cek_info, cek, 16)
@@ -115,7 +115,7 @@ static int s_seal (push_ece_t *self, const uint8_t cek [16], const uint8_t nonce
     return rc;
 }
 
-int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [PUSH_POINT_SIZE],
+int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [ND_P256_POINT],
                       const uint8_t auth [PUSH_AUTH_SIZE], const uint8_t *plain, size_t size,
                       const push_ece_fixed_t *fixed, uint8_t *out, char *reason,
                       size_t reason_size)
@@ -125,14 +125,14 @@ int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [PUSH_POINT_SIZE
                   size, PUSH_ECE_PLAIN_MAX);
         return -1;
     }
-    EVP_PKEY *ua_key = push_key_from_public (ua_public);
+    EVP_PKEY *ua_key = nd_p256_from_public (ua_public);
     if (!ua_key) {
         snprintf (reason, reason_size, "the subscription's p256dh is not a P-256 public key");
         return -1;
     }
-    EVP_PKEY *as_key = fixed ? push_key_from_private (fixed->as_private) : push_key_generate ();
+    EVP_PKEY *as_key = fixed ? nd_p256_from_private (fixed->as_private) : nd_p256_generate ();
     uint8_t *salt = out, *as_public = out + 21, cek [16], nonce [12];
-    int rc = as_key && push_key_public (as_key, as_public) == 0 ? 0 : -1;
+    int rc = as_key && nd_p256_public (as_key, as_public) == 0 ? 0 : -1;
     if (fixed)
         memcpy (salt, fixed->salt, 16);
     else
@@ -142,7 +142,7 @@ int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [PUSH_POINT_SIZE
     out [17] = 0;
     out [18] = PUSH_ECE_RECORD >> 8;
     out [19] = PUSH_ECE_RECORD & 0xff;
-    out [20] = PUSH_POINT_SIZE;
+    out [20] = ND_P256_POINT;
     if (rc == 0)
         rc = s_keys (self, as_key, as_public, ua_key, ua_public, auth, salt, cek, nonce)
           || s_seal (self, cek, nonce, plain, size, out + PUSH_ECE_HEADER) ? -1 : 0;
@@ -160,7 +160,7 @@ int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [PUSH_POINT_SIZE
 
 static size_t s_decode (const char *text, uint8_t *out, size_t size)
 {
-    int length = push_b64url_decode (text, out, size);
+    int length = nd_b64url_decode (text, out, size);
     assert (length > 0);
     return (size_t) length;
 }

@@ -12,9 +12,10 @@
         durable link and keeps each in its outbox (the shared nd_sender)
         under its idempotency key, so an order is delivered once however
         often it arrives. For each it renders the step's templates
-        (<templates>/<template>/<locale>/push.{title,body,url}.mustache)
-        with the order's "data" into a JSON notification {title, body,
-        url, tag, key, journey, step, variant}, encrypts it to the
+        (<templates>/<template>/<locale>/push.{title,body,url,icon,
+        image}.mustache; links and pictures only if http(s)) with the
+        order's "data" into a JSON notification {title, body, url, icon,
+        image, tag, key, journey, step, variant}, encrypts it to the
         subscription's keys (RFC 8291, aes128gcm), signs a VAPID token for
         the push service's origin (RFC 8292) and POSTs it with TTL,
         Urgency and Topic headers (RFC 8030). A batch of orders goes out
@@ -36,6 +37,10 @@
         [conf/templates], locale [en], hosts [the known push services],
         allow-http [no], timeout [30s], per-host [8], tls-ca [the
         system's trust store: a PEM file of the CAs to trust instead],
+        event-url [none: the collector's /v1/push/event, as browsers
+        reach it; notifications then carry "report", and the
+        collector's push.clicked / push.dismissed (input collector,
+        topics push.) become feedback.clicked / feedback.dismissed],
         and the outbox's
         retry-base, retry-cap, lifetime, rate, max-inflight, batch,
         connections, keep (nd_sender.h). See push-sender(1).
@@ -61,6 +66,7 @@ typedef struct {
     nd_sender_t *sender;
     MDB_dbi dead;               //  sha256 (endpoint) -> i64 when it was found gone
     char public_key [100];
+    uint64_t shown, clicked, dismissed;     //  reports since start
 } push_sender_t;
 
 /* ------------------------------------------------------------- setup -- */
@@ -70,21 +76,7 @@ static EVP_PKEY *s_vapid_key (nd_stage_t *stage)
 {
     const char *name = nd_stage_option (stage, "vapid-key", "env:NUDGE_VAPID_PRIVATE_KEY");
     char reason [200];
-    char *text = nd_secret_load (name, false, reason, sizeof reason);
-    if (text && strncmp (name, "file:", 5) == 0 && strncmp (text, "-----BEGIN", 10) == 0) {
-        zchunk_t *chunk = zchunk_slurp (name + 5, 0);       //  PEM spans lines
-        free (text);
-        text = chunk ? strndup ((char *) zchunk_data (chunk), zchunk_size (chunk)) : NULL;
-        zchunk_destroy (&chunk);
-    }
-    struct stat st;
-    if (text && strncmp (name, "file:", 5) == 0 && stat (name + 5, &st) == 0 && (st.st_mode & 077))
-        nd_log ("warning: %s is readable by others than its owner (chmod 600)", name + 5);
-    EVP_PKEY *key = text ? push_key_parse (text, reason, sizeof reason) : NULL;
-    if (text) {
-        OPENSSL_cleanse (text, strlen (text));
-        free (text);
-    }
+    EVP_PKEY *key = nd_p256_load (name, reason, sizeof reason);
     if (!key) {
         char message [300];
         snprintf (message, sizeof message, "%s (make one with nd-vapid)", reason);
@@ -113,6 +105,27 @@ static const char **s_hosts (const char *list)
     return hosts;
 }
 
+//  event-url: where notifications report clicks (the collector's
+//  /v1/push/event), with tokens signed by the pipeline's secret.
+static int s_report_conf (nd_stage_t *stage, push_report_t *report)
+{
+    const char *url = nd_stage_option (stage, "event-url", NULL);
+    if (!url)
+        return 0;
+    if (strncmp (url, "https://", 8) && strncmp (url, "http://", 7))
+        return nd_stage_config_error (stage, "event-url", "not an http(s) URL, such as "
+                                      "https://shop.example/nudge/v1/push/event");
+    char reason [200];
+    const char *name = nd_stage_option (stage, "unsubscribe-secret", NULL);
+    report->secret = name ? nd_secret_load (name, true, reason, sizeof reason) : NULL;
+    if (!report->secret)
+        return nd_stage_config_error (stage, name ? "unsubscribe-secret" : "event-url", name
+                                      ? reason : "needs unsubscribe-secret (in [pipeline]), "
+                                      "the secret the collector checks report tokens with");
+    report->url = strdup (url);
+    return 0;
+}
+
 static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
 {
     int64_t expiry;
@@ -138,6 +151,8 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
     conf->allow_http = streq (allow_http, "yes");
     conf->hosts = streq (hosts, "*") ? NULL : s_hosts (hosts);
     char reason [300];
+    if (s_report_conf (stage, &conf->report))
+        return -1;
     conf->templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
         "push", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
     if (!conf->templates)
@@ -211,7 +226,8 @@ static int s_spool (nd_stage_t *stage, const char *dir, const nd_send_provider_t
                     void **provider_self)
 {
     const char *unused [] = { "vapid-key", "vapid-subject", "vapid-expiry", "ttl", "urgency",
-                              "hosts", "allow-http", "timeout", "per-host", "tls-ca", NULL };
+                              "hosts", "allow-http", "timeout", "per-host", "tls-ca",
+                              "event-url", NULL };
     for (size_t i = 0; unused [i]; i++)
         nd_stage_option (stage, unused [i], NULL);
     char reason [300];
@@ -243,6 +259,8 @@ static int s_webpush (nd_stage_t *stage, push_sender_t *self,
     push_vapid_destroy (&conf.vapid);
     nd_http_destroy (&conf.http);
     free (conf.hosts);
+    free (conf.report.url);
+    free (conf.report.secret);
     *provider = &push_service_provider;
     *provider_self = service;
     return service ? 0 : -1;
@@ -275,9 +293,44 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 //  A push order's "to" is the subscription object; the outbox keeps the
 //  order as it came. (Orders queued by older versions carry the object
 //  in "subscription", which push_subscription still reads.)
+//  What the shop's service worker reported through the collector (its
+//  token checked there): a click is feedback.clicked for the scheduler,
+//  which credits the message; a dismissal feedback.dismissed, counted;
+//  "shown" is only counted here (delivered was said already).
+static int s_report (push_sender_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    const char *action = msg->topic + strlen ("push.");
+    const char *key = json_string_value (json_object_get (msg->body, "idempotency_key"));
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    const char *id = json_string_value (json_object_get (msg->body, "id"));
+    if (!key || !user) {
+        nd_stage_reject (self->stage, msg, "push report without idempotency_key or user");
+        return -1;
+    }
+    if (streq (action, "shown")) {
+        self->shown++;
+        return 0;
+    }
+    if (!streq (action, "clicked") && !streq (action, "dismissed"))
+        return 0;               //  a report of a later kit: not ours to judge
+    json_t *feedback = json_pack ("{s:s, s:s, s:s}", "user", user, "idempotency_key", key,
+                                  "channel", "push");
+    if (id)
+        json_object_set_new (feedback, "id", json_sprintf ("%s#%s", id, action));
+    char topic [32];
+    snprintf (topic, sizeof topic, "feedback.%s", action);
+    int rc = nd_emit (self->stage, txn, topic, feedback);
+    json_decref (feedback);
+    if (rc == 0)
+        (*(streq (action, "clicked") ? &self->clicked : &self->dismissed))++;
+    return rc;
+}
+
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     push_sender_t *self = (push_sender_t *) self_;
+    if (strncmp (msg->topic, "push.", 5) == 0)
+        return s_report (self, txn, msg);
     const json_t *subscription = push_subscription (msg->body);
     const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
     char origin [256];
@@ -316,8 +369,10 @@ static void s_stats (void *self_, json_t *stats)
         mdb_stat (txn, self->dead, &dead);
         mdb_txn_abort (txn);
     }
-    json_object_set_new (stats, "push", json_pack ("{s:s, s:I}", "vapid_public_key",
-        self->public_key, "dead_subscriptions", (json_int_t) dead.ms_entries));
+    json_object_set_new (stats, "push", json_pack ("{s:s, s:I, s:{s:I, s:I, s:I}}",
+        "vapid_public_key", self->public_key, "dead_subscriptions", (json_int_t) dead.ms_entries,
+        "reports", "shown", (json_int_t) self->shown, "clicked", (json_int_t) self->clicked,
+        "dismissed", (json_int_t) self->dismissed));
 }
 
 static void s_teardown (void **self_p)
@@ -336,7 +391,6 @@ static int s_parse_arg (const char *arg, void *args)
     if (!streq (arg, "--selftest"))
         return -1;
     printf ("push-sender selftest\n");
-    push_keys_test (true);
     push_ece_test (true);
     push_vapid_test (true);
     push_service_test (true);

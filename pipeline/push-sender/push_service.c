@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <czmq.h>
+#include "nd_token.h"
 #include "push.h"
 
 struct _push_service_t {
@@ -64,6 +65,8 @@ void push_service_destroy (push_service_t **self_p)
         push_vapid_destroy (&self->conf.vapid);
         nd_http_destroy (&self->conf.http);
         free (self->conf.hosts);
+        free (self->conf.report.url);
+        free (self->conf.report.secret);
         push_ece_destroy (&self->ece);
         free (self);
         *self_p = NULL;
@@ -116,10 +119,31 @@ static void s_fail (nd_send_job_t *job, const char *topic, const char *reason)
 
 /* ----------------------------------------------------------- payload -- */
 
-json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reason, size_t size)
+//  The service worker posts "report" (with &action=clicked, ...) to the
+//  collector, which needs no state to believe it: the token is signed.
+static int s_report (const push_report_t *report, const json_t *order, json_t *payload,
+                     char *reason, size_t size)
+{
+    const char *key = json_string_value (json_object_get (order, "idempotency_key"));
+    const char *user = json_string_value (json_object_get (order, "user"));
+    char text [ND_TOKEN_MAX], token [ND_TOKEN_MAX];
+    if (!key || !user || strchr (key, '\n') || strchr (user, '\n')
+    ||  snprintf (text, sizeof text, "%s\n%s", key, user) >= (int) sizeof text
+    ||  nd_token_sign (report->secret, PUSH_REPORT_PURPOSE, text, token, sizeof token)) {
+        snprintf (reason, size, "cannot sign a report token for this order (its key and user)");
+        return -1;
+    }
+    json_object_set_new (payload, "report", json_sprintf ("%s%c" "t=%s", report->url,
+                                                          strchr (report->url, '?') ? '&' : '?',
+                                                          token));
+    return 0;
+}
+
+json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
+                      const json_t *order, char *reason, size_t size)
 {
     static const char *const required [] = { "title", "body", NULL };
-    static const char *const parts [] = { "title", "body", "url", NULL };
+    static const char *const parts [] = { "title", "body", "url", "icon", "image", NULL };
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *wanted = json_string_value (json_object_get (order, "locale"));
     char locale [64];
@@ -136,6 +160,13 @@ json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reas
             json_decref (payload);
             return NULL;
         }
+        //  A link or a picture from an event's data could be anything:
+        //  only http(s) reaches the service worker
+        bool link = i >= 2;
+        if (text && link && strncasecmp (text, "https://", 8) && strncasecmp (text, "http://", 7)) {
+            nd_log ("push: %s of template %s is not an http(s) URL: left out", parts [i], id);
+            zstr_free (&text);
+        }
         if (text)
             json_object_set_new (payload, parts [i], json_string (text));
         free (text);
@@ -148,6 +179,10 @@ json_t *push_payload (nd_templates_t *templates, const json_t *order, char *reas
     for (size_t i = 0; copied [i]; i++)
         if (json_is_string (json_object_get (order, copied [i])))
             json_object_set (payload, copied [i], json_object_get (order, copied [i]));
+    if (report && report->url && s_report (report, order, payload, reason, size)) {
+        json_decref (payload);
+        return NULL;
+    }
     return payload;
 }
 
@@ -196,11 +231,11 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
     const json_t *keys = json_object_get (subscription, "keys");
     const char *p256dh = json_string_value (json_object_get (keys, "p256dh"));
     const char *auth_text = json_string_value (json_object_get (keys, "auth"));
-    uint8_t ua_public [PUSH_POINT_SIZE + 3], auth [PUSH_AUTH_SIZE + 3];
+    uint8_t ua_public [ND_P256_POINT + 3], auth [PUSH_AUTH_SIZE + 3];
     char reason [ND_SEND_REASON_MAX];
     if (!endpoint || !p256dh || !auth_text
-    ||  push_b64url_decode (p256dh, ua_public, sizeof ua_public) != PUSH_POINT_SIZE
-    ||  push_b64url_decode (auth_text, auth, sizeof auth) != PUSH_AUTH_SIZE) {
+    ||  nd_b64url_decode (p256dh, ua_public, sizeof ua_public) != ND_P256_POINT
+    ||  nd_b64url_decode (auth_text, auth, sizeof auth) != PUSH_AUTH_SIZE) {
         s_fail (job, "unreachable", "the subscription has no endpoint, p256dh or auth key");
         return -1;
     }
@@ -209,7 +244,8 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
                                "(option hosts)");
         return -1;
     }
-    json_t *payload = push_payload (self->conf.templates, job->order, reason, sizeof reason);
+    json_t *payload = push_payload (self->conf.templates, &self->conf.report, job->order,
+                                    reason, sizeof reason);
     char *plain = payload ? json_dumps (payload, JSON_COMPACT) : NULL;
     json_decref (payload);
     int size = plain ? push_ece_encrypt (self->ece, ua_public, auth,

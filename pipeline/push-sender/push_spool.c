@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <czmq.h>
 #include "nd_spool.h"
+#include "nd_token.h"
 #include "push.h"
 
 struct _push_spool_t {
@@ -59,7 +60,7 @@ void push_spool_destroy (push_spool_t **self_p)
 static void s_spool_one (push_spool_t *self, nd_send_job_t *job)
 {
     nd_send_result_t *result = &job->result;
-    json_t *record = push_payload (self->templates, job->order, result->reason,
+    json_t *record = push_payload (self->templates, NULL, job->order, result->reason,
                                    sizeof result->reason);
     if (!record) {
         result->outcome = ND_SEND_PERMANENT;
@@ -119,14 +120,17 @@ void push_spool_test (bool verbose)
     assert (nd_spool_dir (templates) == 0);
     s_file (templates, "push.title.mustache", "Hi {{name}}");
     s_file (templates, "push.body.mustache", "Your cart");
+    s_file (templates, "push.url.mustache", "{{link}}");
+    s_file (templates, "push.image.mustache", "https://shop.example/i/{{name}}.jpg");
     char *base = zsys_sprintf ("%s/t", root);
     nd_templates_t *loaded = nd_templates_new (base, "push", "en", reason, sizeof reason);
     assert (loaded);
     push_spool_t *self = push_spool_new (loaded, spool, reason, sizeof reason);
     assert (self);
-    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:{s:s}}",
+    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s}}",
         "user", "v-1", "journey", "j", "step", "s", "variant", "a", "template", "j/s",
-        "data", "name", "Ann", "to", "endpoint", "https://fcm.googleapis.com/fcm/send/x");
+        "data", "name", "Ann", "link", "javascript:alert(1)",
+        "to", "endpoint", "https://fcm.googleapis.com/fcm/send/x");
     nd_send_result_t untried = { .outcome = ND_SEND_RETRY, .reason = "not attempted" };
     nd_send_job_t jobs [2] = { { .order = order, .key = "j/1/s/push", .attempt = 1, .result = untried },
                                { .order = order, .key = "j/2/s/push", .attempt = 1, .result = untried } };
@@ -140,6 +144,24 @@ void push_spool_test (bool verbose)
     assert (streq (json_string_value (json_object_get (written, "user")), "v-1"));
     assert (streq (json_string_value (json_object_get (written, "step")), "s"));
     assert (streq (json_string_value (json_object_get (written, "idempotency_key")), "j/1/s/push"));
+    //  Only http(s) links and pictures; no report in a dry run
+    assert (!json_object_get (written, "url") && !json_object_get (written, "icon")
+            && !json_object_get (written, "report"));
+    assert (streq (json_string_value (json_object_get (written, "image")),
+                   "https://shop.example/i/Ann.jpg"));
+    //  A report URL whose token names the order's key and person
+    push_report_t report = { (char *) "https://shop.example/nudge/v1/push/event",
+                             (char *) "a secret" };
+    json_object_set_new (order, "idempotency_key", json_string ("j/1/s/push"));
+    json_t *payload = push_payload (loaded, &report, order, reason, sizeof reason);
+    const char *url = json_string_value (json_object_get (payload, "report"));
+    assert (url && strncmp (url, "https://shop.example/nudge/v1/push/event?t=", 43) == 0);
+    char opened [200];
+    assert (nd_token_open ("a secret", PUSH_REPORT_PURPOSE, url + 43, opened, sizeof opened) > 0
+            && streq (opened, "j/1/s/push\nv-1"));
+    assert (nd_token_open ("a secret", "confirm", url + 43, opened, sizeof opened) < 0);
+    json_decref (payload);
+    json_object_del (order, "idempotency_key");
     //  An order whose template does not exist fails, as it would live
     json_object_set_new (order, "template", json_string ("j/missing"));
     s_deliver (self, jobs + 1, 1);

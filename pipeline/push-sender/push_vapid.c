@@ -51,9 +51,9 @@ push_vapid_t *push_vapid_new (EVP_PKEY *key, const char *subject, int64_t lifeti
     pthread_mutex_init (&self->lock, NULL);
     self->tokens = zhashx_new ();
     zhashx_set_destructor (self->tokens, s_token_free);
-    uint8_t point [PUSH_POINT_SIZE];
-    if (!key || push_key_public (key, point)
-    ||  !push_b64url_encode (point, sizeof point, self->public_key, sizeof self->public_key))
+    uint8_t point [ND_P256_POINT];
+    if (!key || nd_p256_public (key, point)
+    ||  !nd_b64url_encode (point, sizeof point, self->public_key, sizeof self->public_key))
         push_vapid_destroy (&self);
     return self;
 }
@@ -104,7 +104,7 @@ static int s_token (push_vapid_t *self, const char *origin, int64_t expires_ms,
     char *text = json_dumps (claims, JSON_COMPACT);
     json_decref (claims);
     char encoded [400];
-    size_t length = text ? push_b64url_encode ((const uint8_t *) text, strlen (text),
+    size_t length = text ? nd_b64url_encode ((const uint8_t *) text, strlen (text),
                                                encoded, sizeof encoded) : 0;
     free (text);
     uint8_t signature [64];
@@ -113,7 +113,7 @@ static int s_token (push_vapid_t *self, const char *origin, int64_t expires_ms,
     ||  s_sign (self, input, signature))
         return -1;
     char sig [90];
-    push_b64url_encode (signature, sizeof signature, sig, sizeof sig);
+    nd_b64url_encode (signature, sizeof signature, sig, sizeof sig);
     return snprintf (jwt, size, "%s.%s", input, sig) < (int) size ? 0 : -1;
 }
 
@@ -150,7 +150,7 @@ void push_vapid_test (bool verbose)
 {
     if (verbose)
         printf (" * push_vapid: ");
-    EVP_PKEY *key = push_key_generate ();
+    EVP_PKEY *key = nd_p256_generate ();
     push_vapid_t *vapid = push_vapid_new (key, "mailto:ops@shop.example", 12 * 3600 * 1000LL);
     assert (vapid && strlen (push_vapid_public (vapid)) == 87);
     char header [PUSH_VAPID_HEADER_MAX], again [PUSH_VAPID_HEADER_MAX];
@@ -165,7 +165,7 @@ void push_vapid_test (bool verbose)
     char encoded [400];
     snprintf (encoded, sizeof encoded, "%.*s", (int) strcspn (claims, "."), claims);
     uint8_t text [300];
-    int length = push_b64url_decode (encoded, text, sizeof text - 1);
+    int length = nd_b64url_decode (encoded, text, sizeof text - 1);
     assert (length > 0);
     text [length] = 0;
     assert (strcmp ((char *) text, "{\"aud\":\"https://push.example.net\",\"exp\":1800043200,"

@@ -237,6 +237,21 @@ int nd_stage_config_refused (nd_stage_t *stage);
     without the stage's "curve" stops the start (-1, file:line: reason)
     unless the stage says "insecure = yes", which is then logged.        */
 int nd_stage_check_exposure (nd_stage_t *stage, const char *option, const char *endpoint);
+/*  A repeated child with options of its own, such as
+
+        browser-keys
+            key = "shop-browser-key"
+                origins = "https://shop.example"
+
+    ("browser-keys", "key", 0, "origins") gives the first key's value and
+    sets *sub_value to its origins (NULL when it has none). NULL past the
+    last child. Neither string is the caller's.                          */
+const char *nd_stage_option_nth (nd_stage_t *stage, const char *path, const char *child,
+                                 size_t nth, const char *sub, const char **sub_value);
+/*  As nd_stage_config_error, at the nth (from 0) line that sets path
+    ("browser-keys/key"): the line of that one child.                     */
+int nd_stage_config_error_nth (nd_stage_t *stage, const char *path, size_t nth,
+                               const char *reason);
 
 /* ------------------------------------------------------------------ ZPL */
 

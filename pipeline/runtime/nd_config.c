@@ -156,6 +156,24 @@ const char **nd_config_list (nd_config_t *self, const char *path, const char *ch
     return list;
 }
 
+const char *nd_config_nth (nd_config_t *self, const char *path, const char *child, size_t nth,
+                           const char *sub, const char **sub_value)
+{
+    zhash_insert (self->asked, path, (void *) 1);
+    zconfig_t *parent = s_find (self, self->stage, path);
+    if (!parent)
+        parent = s_find (self, "pipeline", path);
+    *sub_value = NULL;
+    for (zconfig_t *c = parent ? zconfig_child (parent) : NULL; c; c = zconfig_next (c))
+        if (streq (zconfig_name (c), child) && nth-- == 0) {
+            zconfig_t *item = sub ? zconfig_locate (c, sub) : NULL;
+            if (item && zconfig_value (item) && *zconfig_value (item))
+                *sub_value = zconfig_value (item);
+            return zconfig_value (c) ? zconfig_value (c) : "";
+        }
+    return NULL;
+}
+
 char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind)
 {
     //  Same rules as tools/common/nd_pipefile.c: the stage's own value,
@@ -190,9 +208,10 @@ zlist_t *nd_config_consumers (nd_config_t *self)
     return consumers;
 }
 
-//  Finds the line where section/path is set, by walking the file with the
-//  same indentation rules ZPL uses (4 spaces a level). 0 if not found.
-static int s_line_of (const char *file, const char *section, const char *path)
+//  Finds the line where section/path is set (its nth time, from 0, for a
+//  repeated child), by walking the file with the same indentation rules
+//  ZPL uses (4 spaces a level). 0 if not found.
+static int s_line_of (const char *file, const char *section, const char *path, size_t nth)
 {
     char want [512], stack [8][128] = {{0}};
     snprintf (want, sizeof want, "%s/%s", section, path);
@@ -213,18 +232,20 @@ static int s_line_of (const char *file, const char *section, const char *path)
         for (size_t i = 0; i <= level; i++)
             snprintf (have + strlen (have), sizeof have - strlen (have), "%s%s",
                       i ? "/" : "", stack [i]);
-        found = streq (have, want) ? number : 0;
+        if (streq (have, want) && nth-- == 0)
+            found = number;
     }
     fclose (in);
     return found;
 }
 
-int nd_config_error_in (nd_config_t *self, const char *stage, const char *path, const char *reason)
+static int s_error_at (nd_config_t *self, const char *stage, const char *path, size_t nth,
+                       const char *reason)
 {
     self->errors++;
-    int line = s_line_of (self->file, stage, path);
+    int line = s_line_of (self->file, stage, path, nth);
     const char *section = stage;
-    if (!line && (line = s_line_of (self->file, "pipeline", path)))
+    if (!line && (line = s_line_of (self->file, "pipeline", path, nth)))
         section = "pipeline";
     if (line)
         nd_log ("%s:%d: %s/%s: %s", self->file, line, section, path, reason);
@@ -241,6 +262,16 @@ void nd_config_refused (nd_config_t *self)
 int nd_config_errors (nd_config_t *self)
 {
     return self->errors;
+}
+
+int nd_config_error_in (nd_config_t *self, const char *stage, const char *path, const char *reason)
+{
+    return s_error_at (self, stage, path, 0, reason);
+}
+
+int nd_config_error_nth (nd_config_t *self, const char *path, size_t nth, const char *reason)
+{
+    return s_error_at (self, self->stage, path, nth, reason);
 }
 
 int nd_config_error (nd_config_t *self, const char *path, const char *reason)

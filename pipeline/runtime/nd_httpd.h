@@ -1,4 +1,4 @@
-/*  nd_httpd.h - the request side of a stage's own HTTP server.
+/*  nd_httpd.h - a stage's own HTTP server, and its request side.
 
     The chat-bridge's widget calls and the sms-sender's webhooks run on
     libmicrohttpd, which hands a request over in several calls: the
@@ -7,7 +7,7 @@
     request is then refused as too big), answer JSON, and free the request
     when libmicrohttpd is done with it. That part lives here:
 
-        struct MHD_Daemon *daemon = nd_httpd_start (&where, 64, 16, 30, handle, self);
+        nd_httpd_t *server = nd_httpd_start (&where, 64, 16, 30, handle, self);
 
         static enum MHD_Result handle (..., const char *data, size_t *data_size, void **con_cls)
         {
@@ -19,7 +19,8 @@
             ... request->body, request->size ...
         }
 
-    (The collector's server, the pipeline's hot path, has its own.)     */
+    (The collector, the pipeline's hot path, takes the server and its
+    limits, nd_httpd_new, with request handling of its own.)            */
 #ifndef ND_HTTPD_H_INCLUDED
 #define ND_HTTPD_H_INCLUDED
 
@@ -37,23 +38,50 @@ typedef struct {
     bool headers_seen;          //  libmicrohttpd's first call: headers only
 } nd_httpd_request_t;
 
-/*  What every stage's HTTP server holds to, so that slow or idle clients
-    (headers sent a byte at a time, connections opened and left) cannot
-    stop it for everyone: at most connections at once, each a thread with
-    a small stack, at most per_ip of them from one address, and one that
-    stays quiet for timeout_s closed. Fills options, ND_HTTPD_LIMITS items
-    ending with MHD_OPTION_END, for MHD_OPTION_ARRAY. connections is cut
-    to what the process may open (its file limit, raised to the hard one). */
-#define ND_HTTPD_LIMITS 5
-void nd_httpd_limits (struct MHD_OptionItem *options, unsigned int connections,
-                      unsigned int per_ip, unsigned int timeout_s);
+/*  A stage's HTTP server: libmicrohttpd behind a door of nudge's own.
+    What every one holds to, so that slow or idle clients (headers sent a
+    byte at a time, connections opened and left) cannot stop it for
+    everyone: at most connections at once, each a thread with a small
+    stack, at most per_ip of them from one address, and one that stays
+    quiet for timeout_s closed. connections is cut to what the process
+    may open (its file limit, raised to the hard one).
 
-/*  Starts a server on where (as nd_listen_parse fills it in) with those
-    limits; handle gets each request as an nd_httpd_request_t in
-    *con_cls. NULL (errno set) when it cannot listen.                    */
-struct MHD_Daemon *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
-                                   unsigned int per_ip, unsigned int timeout_s,
-                                   MHD_AccessHandlerCallback handle, void *cls);
+    The door accepts the connections itself (libmicrohttpd would close
+    one over its limits without a word): one over either limit is
+    answered at once, with no thread, "503 Service Unavailable" with
+    Retry-After and Connection: close, so a client can tell "full, come
+    back" from a network fault; the others go to libmicrohttpd.          */
+typedef struct _nd_httpd_t nd_httpd_t;
+typedef struct {
+    unsigned int connections;
+    unsigned int per_ip;
+    unsigned int timeout_s;
+    MHD_AccessHandlerCallback handle;
+    void *cls;
+    //  NULL: requests are nd_httpd_request_t (nd_httpd_begin, _completed)
+    MHD_RequestCompletedCallback completed;
+    MHD_LogCallback log;        //  libmicrohttpd's errors, or NULL
+    const char *full;           //  the 503's JSON body, or NULL: {"error": ...}
+} nd_httpd_conf_t;
+
+/*  Serves on fd, a listening socket it takes over. NULL (fd closed) if
+    the server cannot start.                                             */
+nd_httpd_t *nd_httpd_new (int fd, const nd_httpd_conf_t *conf);
+/*  Stops accepting, then the server: waits for its connections' threads. */
+void nd_httpd_destroy (nd_httpd_t **self_p);
+unsigned int nd_httpd_port (nd_httpd_t *self);
+/*  A listening TCP socket on where (as nd_listen_parse fills it in), or
+    -1 with errno set.                                                   */
+int nd_httpd_listen (const struct sockaddr_storage *where);
+
+/*  Listens on where and serves with nd_httpd_request_t requests: handle
+    gets each as *con_cls. NULL (errno set) when it cannot listen.       */
+nd_httpd_t *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
+                            unsigned int per_ip, unsigned int timeout_s,
+                            MHD_AccessHandlerCallback handle, void *cls);
+/*  The client's address as text ("127.0.0.1", "::1"; "?" if unknown).  */
+void nd_httpd_client_address (struct MHD_Connection *connection, char *text, size_t size);
+
 /*  MHD_OPTION_URI_LOG_CALLBACK: a new request, with its URI as sent.    */
 void *nd_httpd_begin (void *cls, const char *uri, struct MHD_Connection *connection);
 /*  MHD_OPTION_NOTIFY_COMPLETED: frees the request.                      */

@@ -12,6 +12,9 @@ const char *nd_config_file (nd_config_t *self);
 /*  Stage section, then [pipeline], then fallback.                        */
 const char *nd_config_get (nd_config_t *self, const char *path, const char *fallback);
 const char **nd_config_list (nd_config_t *self, const char *path, const char *child);
+/*  See nd_stage_option_nth.                                             */
+const char *nd_config_nth (nd_config_t *self, const char *path, const char *child, size_t nth,
+                           const char *sub, const char **sub_value);
 /*  The stage's endpoint of kind "out" | "pub" | "ctl" for any stage. Caller frees. */
 char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind);
 /*  Stages whose "input" names this stage. Caller destroys the list.      */
@@ -23,6 +26,8 @@ int nd_config_errors (nd_config_t *self);
 /*  Counts an error in a file the configuration names (a journey, a
     segment), already logged as file:line: reason.                       */
 void nd_config_refused (nd_config_t *self);
+/*  As nd_config_error, at the nth (from 0) line that sets path.         */
+int nd_config_error_nth (nd_config_t *self, const char *path, size_t nth, const char *reason);
 /*  Fails on options in the stage's section that nobody asked for.        */
 int nd_config_check_unknown (nd_config_t *self);
 /*  Another stage's option: its section, then [pipeline], else NULL.     */

@@ -883,3 +883,15 @@ int nd_stage_config_refused (nd_stage_t *stage)
     nd_config_refused (stage->config);
     return -1;
 }
+
+const char *nd_stage_option_nth (nd_stage_t *stage, const char *path, const char *child,
+                                 size_t nth, const char *sub, const char **sub_value)
+{
+    return nd_config_nth (stage->config, path, child, nth, sub, sub_value);
+}
+
+int nd_stage_config_error_nth (nd_stage_t *stage, const char *path, size_t nth,
+                               const char *reason)
+{
+    return nd_config_error_nth (stage->config, path, nth, reason);
+}

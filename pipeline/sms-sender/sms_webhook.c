@@ -27,7 +27,7 @@
 #define s_EVENTS_MAX 100
 
 struct _sms_webhook_t {
-    struct MHD_Daemon *daemon;
+    nd_httpd_t *server;
     const sms_provider_t *provider;
     const sms_account_t *account;
     char *public_url;
@@ -160,8 +160,8 @@ sms_webhook_t *sms_webhook_new (nd_stage_t *stage, const char *address,
     self->help = help ? strdup (help) : NULL;
     self->inbox = nd_inbox_new (stage, sizeof (sms_event_t), s_event_clear);
     //  nd_httpd keeps each request's URI as sent: Twilio signs it so
-    self->daemon = nd_httpd_start (&where, 64, 64, 30, s_handle, self);
-    if (!self->daemon) {
+    self->server = nd_httpd_start (&where, 64, 64, 30, s_handle, self);
+    if (!self->server) {
         nd_log ("webhook: cannot listen on %s: %s", address, strerror (errno));
         sms_webhook_destroy (&self);
         return NULL;
@@ -178,8 +178,7 @@ void sms_webhook_destroy (sms_webhook_t **self_p)
     //  Waiting requests give up (503) before the server joins their threads
     if (self->inbox)
         nd_inbox_close (self->inbox);
-    if (self->daemon)
-        MHD_stop_daemon (self->daemon);
+    nd_httpd_destroy (&self->server);
     nd_inbox_destroy (&self->inbox);
     if (self->token)
         OPENSSL_cleanse (self->token, strlen (self->token));

@@ -11,6 +11,7 @@
 #include "nd_inbox.h"
 #include "nd_listen.h"
 #include "nd_mustache.h"
+#include "nd_p256.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
 #include "nd_spool.h"
@@ -33,6 +34,7 @@ int main (int argc, char **argv)
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
     nd_token_test (verbose);
+    nd_p256_test (verbose);
     nd_spool_test (verbose);
     nd_http_test (verbose);
     nd_httpd_test (verbose);

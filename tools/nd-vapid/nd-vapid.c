@@ -45,7 +45,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include "../../pipeline/push-sender/push.h"
+#include "nd_p256.h"
 
 static const char *s_usage =
     "usage: nd-vapid [-o FILE]\n"
@@ -57,9 +57,9 @@ static const char *s_usage =
 
 static int s_print_public (EVP_PKEY *key)
 {
-    uint8_t point [PUSH_POINT_SIZE];
+    uint8_t point [ND_P256_POINT];
     char text [100];
-    if (push_key_public (key, point) || !push_b64url_encode (point, sizeof point, text, sizeof text))
+    if (nd_p256_public (key, point) || !nd_b64url_encode (point, sizeof point, text, sizeof text))
         return -1;
     printf ("NUDGE_VAPID_PUBLIC_KEY=%s\n", text);
     return 0;
@@ -68,8 +68,8 @@ static int s_print_public (EVP_PKEY *key)
 //  The private key as base64url, into text; -1 if it does not fit.
 static int s_private_text (EVP_PKEY *key, char *text, size_t size)
 {
-    uint8_t d [PUSH_SCALAR_SIZE];
-    int rc = push_key_private (key, d) == 0 && push_b64url_encode (d, sizeof d, text, size) ? 0 : -1;
+    uint8_t d [ND_P256_SCALAR];
+    int rc = nd_p256_private (key, d) == 0 && nd_b64url_encode (d, sizeof d, text, size) ? 0 : -1;
     OPENSSL_cleanse (d, sizeof d);
     return rc;
 }
@@ -94,7 +94,7 @@ static int s_write_private (const char *path, const char *text)
 
 static int s_generate (const char *out)
 {
-    EVP_PKEY *key = push_key_generate ();
+    EVP_PKEY *key = nd_p256_generate ();
     char text [64];
     int rc = key && s_private_text (key, text, sizeof text) == 0 ? 0 : -1;
     if (rc == 0 && out)
@@ -121,7 +121,7 @@ static int s_public_of (const char *path)
     if (in != stdin)
         fclose (in);
     char reason [200];
-    EVP_PKEY *key = push_key_parse (text, reason, sizeof reason);
+    EVP_PKEY *key = nd_p256_parse (text, reason, sizeof reason);
     OPENSSL_cleanse (text, sizeof text);
     if (!key) {
         fprintf (stderr, "nd-vapid: %s: %s\n", path, reason);

@@ -1,4 +1,4 @@
-/*  push_keys - base64url and P-256 keys as Web Push writes them.
+/*  nd_p256 - base64url and P-256 keys as Web Push writes them.
 
     Browsers give a subscription's keys as base64url without padding
     (PushSubscription.toJSON), and the shop's page needs the server's
@@ -12,12 +12,16 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include "../../pipeline/push-sender/push.h"     //  this path works from nd-vapid too
+#include <sys/stat.h>
+#include <czmq.h>
+#include "nd.h"
+#include "nd_p256.h"
+#include "nd_token.h"
 
 static const char s_alphabet [] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-size_t push_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size)
+size_t nd_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size)
 {
     size_t length = (size * 4 + 2) / 3;
     if (length + 1 > out_size)
@@ -47,7 +51,7 @@ static int s_sextet (char c)
          : c == '_' || c == '/' ? 63 : -1;
 }
 
-int push_b64url_decode (const char *text, uint8_t *out, size_t out_size)
+int nd_b64url_decode (const char *text, uint8_t *out, size_t out_size)
 {
     uint32_t bits = 0;
     int count = 0;
@@ -84,7 +88,7 @@ int push_b64url_decode (const char *text, uint8_t *out, size_t out_size)
 
 /* ---------------------------------------------------------------- keys -- */
 
-EVP_PKEY *push_key_generate (void)
+EVP_PKEY *nd_p256_generate (void)
 {
     return EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
 }
@@ -102,22 +106,22 @@ static EVP_PKEY *s_from_params (OSSL_PARAM_BLD *build, int selection)
 }
 
 //  d * G: OpenSSL 3 imports a private key without computing its public half.
-static int s_public_of (const BIGNUM *d, uint8_t point [PUSH_POINT_SIZE])
+static int s_public_of (const BIGNUM *d, uint8_t point [ND_P256_POINT])
 {
     EC_GROUP *group = EC_GROUP_new_by_curve_name (NID_X9_62_prime256v1);
     EC_POINT *p = group ? EC_POINT_new (group) : NULL;
     int rc = p && EC_POINT_mul (group, p, d, NULL, NULL, NULL) == 1
           && EC_POINT_point2oct (group, p, POINT_CONVERSION_UNCOMPRESSED, point,
-                                 PUSH_POINT_SIZE, NULL) == PUSH_POINT_SIZE ? 0 : -1;
+                                 ND_P256_POINT, NULL) == ND_P256_POINT ? 0 : -1;
     EC_POINT_free (p);
     EC_GROUP_free (group);
     return rc;
 }
 
-EVP_PKEY *push_key_from_private (const uint8_t d [PUSH_SCALAR_SIZE])
+EVP_PKEY *nd_p256_from_private (const uint8_t d [ND_P256_SCALAR])
 {
-    BIGNUM *scalar = BN_bin2bn (d, PUSH_SCALAR_SIZE, NULL);
-    uint8_t point [PUSH_POINT_SIZE];
+    BIGNUM *scalar = BN_bin2bn (d, ND_P256_SCALAR, NULL);
+    uint8_t point [ND_P256_POINT];
     EVP_PKEY *key = NULL;
     if (scalar && !BN_is_zero (scalar) && s_public_of (scalar, point) == 0) {
         OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new ();
@@ -131,34 +135,34 @@ EVP_PKEY *push_key_from_private (const uint8_t d [PUSH_SCALAR_SIZE])
     return key;
 }
 
-EVP_PKEY *push_key_from_public (const uint8_t point [PUSH_POINT_SIZE])
+EVP_PKEY *nd_p256_from_public (const uint8_t point [ND_P256_POINT])
 {
     if (point [0] != 0x04)
         return NULL;
     OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new ();
     OSSL_PARAM_BLD_push_utf8_string (build, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-    OSSL_PARAM_BLD_push_octet_string (build, OSSL_PKEY_PARAM_PUB_KEY, point, PUSH_POINT_SIZE);
+    OSSL_PARAM_BLD_push_octet_string (build, OSSL_PKEY_PARAM_PUB_KEY, point, ND_P256_POINT);
     //  Decoding the point checks that it is on the curve
     EVP_PKEY *key = s_from_params (build, EVP_PKEY_PUBLIC_KEY);
     OSSL_PARAM_BLD_free (build);
     return key;
 }
 
-int push_key_public (EVP_PKEY *key, uint8_t point [PUSH_POINT_SIZE])
+int nd_p256_public (EVP_PKEY *key, uint8_t point [ND_P256_POINT])
 {
     size_t length = 0;
     //  Keys from PEM may prefer the compressed form; ask for the full point
     EVP_PKEY_set_utf8_string_param (key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed");
     return EVP_PKEY_get_octet_string_param (key, OSSL_PKEY_PARAM_PUB_KEY, point,
-                                            PUSH_POINT_SIZE, &length) == 1
-        && length == PUSH_POINT_SIZE && point [0] == 0x04 ? 0 : -1;
+                                            ND_P256_POINT, &length) == 1
+        && length == ND_P256_POINT && point [0] == 0x04 ? 0 : -1;
 }
 
-int push_key_private (EVP_PKEY *key, uint8_t d [PUSH_SCALAR_SIZE])
+int nd_p256_private (EVP_PKEY *key, uint8_t d [ND_P256_SCALAR])
 {
     BIGNUM *scalar = NULL;
     int rc = EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_PRIV_KEY, &scalar) == 1
-          && BN_bn2binpad (scalar, d, PUSH_SCALAR_SIZE) == PUSH_SCALAR_SIZE ? 0 : -1;
+          && BN_bn2binpad (scalar, d, ND_P256_SCALAR) == ND_P256_SCALAR ? 0 : -1;
     BN_clear_free (scalar);
     return rc;
 }
@@ -172,7 +176,7 @@ static bool s_is_p256 (EVP_PKEY *key)
         && (strcmp (group, "prime256v1") == 0 || strcmp (group, "P-256") == 0);
 }
 
-EVP_PKEY *push_key_parse (const char *text, char *reason, size_t size)
+EVP_PKEY *nd_p256_parse (const char *text, char *reason, size_t size)
 {
     EVP_PKEY *key = NULL;
     if (strstr (text, "-----BEGIN")) {
@@ -191,9 +195,9 @@ EVP_PKEY *push_key_parse (const char *text, char *reason, size_t size)
     }
     char clean [128];
     snprintf (clean, sizeof clean, "%.*s", (int) strcspn (text, " \t\r\n"), text);
-    uint8_t d [PUSH_SCALAR_SIZE + 3];
-    if (push_b64url_decode (clean, d, sizeof d) == PUSH_SCALAR_SIZE)
-        key = push_key_from_private (d);
+    uint8_t d [ND_P256_SCALAR + 3];
+    if (nd_b64url_decode (clean, d, sizeof d) == ND_P256_SCALAR)
+        key = nd_p256_from_private (d);
     OPENSSL_cleanse (d, sizeof d);
     OPENSSL_cleanse (clean, sizeof clean);
     if (!key)
@@ -202,39 +206,71 @@ EVP_PKEY *push_key_parse (const char *text, char *reason, size_t size)
     return key;
 }
 
+int nd_p256_public_text (EVP_PKEY *key, char *text, size_t size)
+{
+    uint8_t point [ND_P256_POINT];
+    return key && nd_p256_public (key, point) == 0
+        && nd_b64url_encode (point, sizeof point, text, size) ? 0 : -1;
+}
+
+EVP_PKEY *nd_p256_load (const char *name, char *reason, size_t size)
+{
+    char *text = nd_secret_load (name, false, reason, size);
+    if (text && strncmp (name, "file:", 5) == 0 && strncmp (text, "-----BEGIN", 10) == 0) {
+        zchunk_t *chunk = zchunk_slurp (name + 5, 0);       //  PEM spans lines
+        OPENSSL_cleanse (text, strlen (text));
+        free (text);
+        text = chunk ? strndup ((char *) zchunk_data (chunk), zchunk_size (chunk)) : NULL;
+        if (chunk)
+            OPENSSL_cleanse (zchunk_data (chunk), zchunk_size (chunk));
+        zchunk_destroy (&chunk);
+        if (!text)
+            snprintf (reason, size, "cannot read %s", name + 5);
+    }
+    struct stat st;
+    if (text && strncmp (name, "file:", 5) == 0 && stat (name + 5, &st) == 0 && (st.st_mode & 077))
+        nd_log ("warning: %s is readable by others than its owner (chmod 600)", name + 5);
+    EVP_PKEY *key = text ? nd_p256_parse (text, reason, size) : NULL;
+    if (text) {
+        OPENSSL_cleanse (text, strlen (text));
+        free (text);
+    }
+    return key;
+}
+
 /* ----------------------------------------------------------- self-test -- */
 
-void push_keys_test (bool verbose)
+void nd_p256_test (bool verbose)
 {
     if (verbose)
         printf (" * push_keys: ");
     char text [128];
     uint8_t bytes [64];
-    assert (push_b64url_encode ((const uint8_t *) "\xfb\xff", 2, text, sizeof text) == 3
+    assert (nd_b64url_encode ((const uint8_t *) "\xfb\xff", 2, text, sizeof text) == 3
             && strcmp (text, "-_8") == 0);
-    assert (push_b64url_encode ((const uint8_t *) "abc", 3, text, 4) == 0);
-    assert (push_b64url_decode ("-_8", bytes, sizeof bytes) == 2 && bytes [0] == 0xfb);
-    assert (push_b64url_decode ("+/8=", bytes, sizeof bytes) == 2 && bytes [1] == 0xff);
-    assert (push_b64url_decode ("YWJj", bytes, sizeof bytes) == 3 && memcmp (bytes, "abc", 3) == 0);
-    assert (push_b64url_decode ("YWJj", bytes, 2) == -1);
-    assert (push_b64url_decode ("Y", bytes, sizeof bytes) == -1);
-    assert (push_b64url_decode ("YW=J", bytes, sizeof bytes) == -1);
-    assert (push_b64url_decode ("a b", bytes, sizeof bytes) == -1);
+    assert (nd_b64url_encode ((const uint8_t *) "abc", 3, text, 4) == 0);
+    assert (nd_b64url_decode ("-_8", bytes, sizeof bytes) == 2 && bytes [0] == 0xfb);
+    assert (nd_b64url_decode ("+/8=", bytes, sizeof bytes) == 2 && bytes [1] == 0xff);
+    assert (nd_b64url_decode ("YWJj", bytes, sizeof bytes) == 3 && memcmp (bytes, "abc", 3) == 0);
+    assert (nd_b64url_decode ("YWJj", bytes, 2) == -1);
+    assert (nd_b64url_decode ("Y", bytes, sizeof bytes) == -1);
+    assert (nd_b64url_decode ("YW=J", bytes, sizeof bytes) == -1);
+    assert (nd_b64url_decode ("a b", bytes, sizeof bytes) == -1);
     //  A generated key survives private -> public -> key again
-    EVP_PKEY *key = push_key_generate ();
-    uint8_t d [PUSH_SCALAR_SIZE], point [PUSH_POINT_SIZE], again [PUSH_POINT_SIZE];
-    assert (key && push_key_private (key, d) == 0 && push_key_public (key, point) == 0);
-    EVP_PKEY *copy = push_key_from_private (d);
-    assert (copy && push_key_public (copy, again) == 0 && memcmp (point, again, sizeof point) == 0);
+    EVP_PKEY *key = nd_p256_generate ();
+    uint8_t d [ND_P256_SCALAR], point [ND_P256_POINT], again [ND_P256_POINT];
+    assert (key && nd_p256_private (key, d) == 0 && nd_p256_public (key, point) == 0);
+    EVP_PKEY *copy = nd_p256_from_private (d);
+    assert (copy && nd_p256_public (copy, again) == 0 && memcmp (point, again, sizeof point) == 0);
     EVP_PKEY_free (copy);
-    copy = push_key_from_public (point);
+    copy = nd_p256_from_public (point);
     assert (copy);
     EVP_PKEY_free (copy);
     point [40] ^= 1;                    //  off the curve now
-    assert (!push_key_from_public (point));
+    assert (!nd_p256_from_public (point));
     char reason [160];
-    push_b64url_encode (d, sizeof d, text, sizeof text);
-    copy = push_key_parse (text, reason, sizeof reason);
+    nd_b64url_encode (d, sizeof d, text, sizeof text);
+    copy = nd_p256_parse (text, reason, sizeof reason);
     assert (copy);
     EVP_PKEY_free (copy);
     BIO *bio = BIO_new (BIO_s_mem ());
@@ -242,10 +278,10 @@ void push_keys_test (bool verbose)
     char pem [1024] = "";
     BIO_read (bio, pem, sizeof pem - 1);
     BIO_free (bio);
-    copy = push_key_parse (pem, reason, sizeof reason);
-    assert (copy && push_key_public (copy, again) == 0);
+    copy = nd_p256_parse (pem, reason, sizeof reason);
+    assert (copy && nd_p256_public (copy, again) == 0);
     EVP_PKEY_free (copy);
-    assert (!push_key_parse ("c2hvcnQ", reason, sizeof reason));
+    assert (!nd_p256_parse ("c2hvcnQ", reason, sizeof reason));
     EVP_PKEY_free (key);
     if (verbose)
         printf ("OK\n");

@@ -1,1 +1,0 @@
-../../pipeline/push-sender/push_keys.c
