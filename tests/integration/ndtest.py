@@ -36,6 +36,12 @@ import zmq
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.abspath(os.environ.get("ND_BIN", os.path.join(ROOT, "bin")))
 WRITE_KEY = "test-write-key"
+# A browser key, as a shop's page has it: public, good only from its origin,
+# and what it sends is a claim ("via": "browser"; see test_optin)
+BROWSER_KEY = "test-browser-key"
+BROWSER_ORIGIN = "http://127.0.0.1:8000"
+BROWSER_BLOCK = ('    browser-keys\n        key = "%s"\n            origins = "%s"\n'
+                 % (BROWSER_KEY, BROWSER_ORIGIN))
 
 _results = {"passed": 0, "failed": 0}
 
@@ -201,6 +207,7 @@ class Pipeline:
             if name == "collector":
                 lines.append("    write-keys")
                 lines.append('        key = "%s"' % WRITE_KEY)
+                lines.append(BROWSER_BLOCK.rstrip("\n"))
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.makedirs(self.dir + "/run", exist_ok=True)
