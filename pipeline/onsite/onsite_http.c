@@ -240,6 +240,9 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
     onsite_http_t *self = (onsite_http_t *) cls;
     s_request_t *request = (s_request_t *) *con_cls;
     request->connection = connection;
+    if (!request->base.headers_seen && nd_httpd_ambiguous (connection))
+        return nd_httpd_refuse (connection, MHD_HTTP_BAD_REQUEST,
+                                "both Transfer-Encoding and Content-Length: refused", NULL);
     if (nd_httpd_receive (&request->base, data, data_size, s_BODY_MAX))
         return MHD_YES;
     bool get = streq (method, "GET"), post = streq (method, "POST");

@@ -52,6 +52,8 @@ struct _nd_httpd_t {
     zhashx_t *by_address;       //  address -> open from it (as a pointer)
     s_linger_t linger [LINGER_MAX];
     size_t lingering;
+    MHD_AccessHandlerCallback handle;   //  the stage's, behind s_guard
+    void *cls;
 };
 
 //  Every connection is an open file: the soft limit (often 1024) would
@@ -226,6 +228,30 @@ int nd_httpd_listen (const struct sockaddr_storage *where)
     return fd;
 }
 
+bool nd_httpd_ambiguous (struct MHD_Connection *connection)
+{
+    return MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_TRANSFER_ENCODING)
+        && MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_CONTENT_LENGTH);
+}
+
+//  Before the stage's handler: a request framed two ways (Transfer-Encoding
+//  and Content-Length) is refused on its first call, before any body, as
+//  RFC 9112 6.3 allows: behind a proxy that reads the other framing, the
+//  rest of the body would be a request of its own (smuggling).
+static enum MHD_Result s_guard (void *cls, struct MHD_Connection *connection, const char *url,
+                                const char *method, const char *version, const char *data,
+                                size_t *data_size, void **con_cls)
+{
+    nd_httpd_t *self = (nd_httpd_t *) cls;
+    if (*data_size == 0 && nd_httpd_ambiguous (connection))
+        return nd_httpd_answer (connection, MHD_HTTP_BAD_REQUEST, "application/json",
+            strdup ("{\"error\":\"both Transfer-Encoding and Content-Length: refused\"}"),
+            (const char *const []) { MHD_HTTP_HEADER_CONNECTION, "close", NULL });
+    return self->handle (self->cls, connection, url, method, version, data, data_size, con_cls);
+}
+
 nd_httpd_t *nd_httpd_new (int fd, const nd_httpd_conf_t *conf)
 {
     nd_httpd_t *self = (nd_httpd_t *) calloc (1, sizeof *self);
@@ -236,6 +262,8 @@ nd_httpd_t *nd_httpd_new (int fd, const nd_httpd_conf_t *conf)
     unsigned int most = files > 2 * FILES_SPARE ? files - FILES_SPARE : files / 2;
     self->connections = conf->connections < most ? conf->connections : most;
     self->per_ip = conf->per_ip;
+    self->handle = conf->handle;
+    self->cls = conf->cls;
     pthread_mutex_init (&self->lock, NULL);
     self->by_address = zhashx_new ();
     char *body = conf->full ? strdup (conf->full)
@@ -262,7 +290,7 @@ nd_httpd_t *nd_httpd_new (int fd, const nd_httpd_conf_t *conf)
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
         | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | (conf->log ? MHD_USE_ERROR_LOG : 0),
-        0, NULL, NULL, conf->handle, conf->cls,
+        0, NULL, NULL, s_guard, self,
         MHD_OPTION_ARRAY, options,
         MHD_OPTION_URI_LOG_CALLBACK, conf->completed ? NULL : nd_httpd_begin, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, conf->completed ? conf->completed : nd_httpd_completed,

@@ -79,6 +79,9 @@ int nd_httpd_listen (const struct sockaddr_storage *where);
 nd_httpd_t *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
                             unsigned int per_ip, unsigned int timeout_s,
                             MHD_AccessHandlerCallback handle, void *cls);
+/*  True for a request with both Transfer-Encoding and Content-Length,
+    which the door refuses with 400 (servers of its own check it too).   */
+bool nd_httpd_ambiguous (struct MHD_Connection *connection);
 /*  The client's address as text ("127.0.0.1", "::1"; "?" if unknown).  */
 void nd_httpd_client_address (struct MHD_Connection *connection, char *text, size_t size);
 

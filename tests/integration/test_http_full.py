@@ -11,7 +11,9 @@
     a fourth address gets 503 too;
   - once the idle ones are closed, the same request gets 200: the places
     are given back;
-  - an event answered 503 is not stored.
+  - an event answered 503 is not stored;
+  - a request framed both by Transfer-Encoding and Content-Length is
+    refused 400 before its body (a smuggling risk behind a proxy).
 
 Every loop is bounded in count and in time.
 """
@@ -145,9 +147,26 @@ with Pipeline(clock="wall", extra=extra) as p:
     wait_for(lambda: accepted <= ids(), 10)
     check("the events answered 200 are stored, those answered 503 are not",
           ids() == accepted and refused and not (refused & ids()), (sorted(ids()), sorted(refused)))
+
+    # Framed two ways (RFC 9112 6.3): refused before any body, nothing stored
+    body = json.dumps({"anonymousId": "a", "event": "Product Viewed", "messageId": "smuggled"})
+    chunked = "%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    answer = raw_answer(socket.create_connection(("127.0.0.1", port), timeout=5), (
+        "POST /v1/track HTTP/1.1\r\nHost: shop\r\nAuthorization: %s\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: %d\r\n\r\n%s" % (AUTH, len(chunked), chunked)).encode())
+    time.sleep(0.3)
+    check("collector: Transfer-Encoding with Content-Length is 400, and not stored",
+          answer.startswith("HTTP/1.1 400") and "Transfer-Encoding" in answer
+          and "smuggled" not in ids(), answer[:300])
     reader.close()
 
     p.start("chat-bridge")
     full("chat-bridge", chat_port,
          lambda source: request(chat_port, source, "GET", "/chat/widget.js"))
+    answer = raw_answer(socket.create_connection(("127.0.0.1", chat_port), timeout=5), (
+        "POST /chat/send HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2\r\n{}\r\n0\r\n\r\n").encode())
+    check("chat-bridge: Transfer-Encoding with Content-Length is 400",
+          answer.startswith("HTTP/1.1 400") and "Transfer-Encoding" in answer, answer[:300])
 done()
