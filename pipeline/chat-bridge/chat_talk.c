@@ -749,7 +749,9 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
     }
     self->started++;
     nd_log ("conversation %s started by %s (%s)", id, visitor, verified ? "verified"
-            : event->user_hash ? "unverified: userHash does not match" : "unverified");
+            : !event->user_hash ? "unverified"
+            : self->identity_secret ? "unverified: userHash does not match"
+                                    : "unverified: a userHash, but no identity-secret to check it");
     return record;
 }
 
