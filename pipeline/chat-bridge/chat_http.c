@@ -28,7 +28,6 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <stdatomic.h>
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include "nd_httpd.h"
 #include "nd_json.h"
@@ -96,21 +95,6 @@ static uint64_t s_number (const char *text)
 
 /* -------------------------------------------------------------- writes */
 
-//  The client's address as text, for its rate (the caller's).
-static char *s_client (struct MHD_Connection *connection)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *address = info ? info->client_addr : NULL;
-    char text [INET6_ADDRSTRLEN] = "";
-    if (address && address->sa_family == AF_INET)
-        inet_ntop (AF_INET, &((const struct sockaddr_in *) address)->sin_addr, text, sizeof text);
-    else
-    if (address && address->sa_family == AF_INET6)
-        inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) address)->sin6_addr, text, sizeof text);
-    return *text ? strdup (text) : NULL;
-}
-
 static char *s_field (json_t *doc, const char *name)
 {
     const char *value = json_string_value (json_object_get (doc, name));
@@ -142,7 +126,9 @@ static enum MHD_Result s_post (chat_http_t *self, struct MHD_Connection *connect
         chat_event_clear (&event);
         return s_refuse (self, connection, MHD_HTTP_BAD_REQUEST, "an id over 200 bytes");
     }
-    event.client = s_client (connection);
+    char client [64];
+    nd_httpd_client_address (connection, client, sizeof client);
+    event.client = strdup (client);
     int rc = nd_inbox_submit (self->inbox, &event, 1);
     enum MHD_Result result;
     if (rc == 0 && event.answer && event.retry_after > 0) {
