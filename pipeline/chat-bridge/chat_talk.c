@@ -1191,6 +1191,9 @@ static int s_options (chat_talk_t *self, nd_stage_t *stage)
     const char *identity = nd_stage_option (stage, "identity-secret", NULL);
     if (identity && !(self->identity_secret = nd_secret_load (identity, false, reason, sizeof reason)))
         return nd_stage_config_error (stage, "identity-secret", reason);
+    if (self->identity_secret && strlen (self->identity_secret) < 16)
+        return nd_stage_config_error (stage, "identity-secret",
+                                      "want at least 16 characters (openssl rand -hex 32 makes one)");
     if (!self->identity_secret)
         nd_log ("no identity-secret: every chat is unverified, so no profile's address is used");
     const char *email = nd_stage_option (stage, "text-email",

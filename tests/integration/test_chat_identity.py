@@ -20,7 +20,9 @@ ewa@example.com, a cart) and Bo (a-bo, no address).
   and she is told "the address we have for you", still without it;
   an address Ewa types herself is said back to her;
   operators see the unverified summary marked; no log line holds an
-  address, a userHash or the secret.
+  address, a userHash or the secret;
+  an identity-secret written into the pipeline file, or shorter than 16
+  characters, and a cap that is not N/PERIOD stop the start.
 """
 import email
 import email.policy
@@ -136,4 +138,16 @@ with Pipeline(clock="event", extra=extra) as p:
           EWA not in log and "mallory@evil.example" not in log and user_hash("u-ewa") not in log
           and IDENTITY_SECRET not in log and "(verified)" in log and "userHash does not match" in log,
           log[-2000:])
+
+# A secret written into the pipeline file, a short one, a rate that does not parse: refused
+os.environ["ND_TEST_SHORT_SECRET"] = "short"
+for label, opts, says in (
+        ("a literal identity-secret", {"identity-secret": IDENTITY_SECRET}, "never the secret itself"),
+        ("a short identity-secret", {"identity-secret": "env:ND_TEST_SHORT_SECRET"}, "at least 16"),
+        ("a rate that is not N/PERIOD", {"max-conversations": "200"}, "want N/PERIOD")):
+    with Pipeline(clock="event", extra=pipeline_extra(port, **opts)) as p:
+        rc = p.refused("chat-bridge")
+        check("%s stops the start (78, file:line: reason)" % label,
+              rc == 78 and says in p.log("chat-bridge") and IDENTITY_SECRET not in p.log("chat-bridge"),
+              (rc, p.log("chat-bridge")[-500:]))
 done()
