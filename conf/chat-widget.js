@@ -10,11 +10,27 @@
     Messages go to POST /chat/send; answers arrive over Server-Sent Events
     (/chat/stream), or by long poll (/chat/poll) where EventSource is
     missing. The conversation and its token live in localStorage, so a
-    page change keeps the chat. No framework, no build step.             */
+    page change keeps the chat. No framework, no build step.
+
+    A logged-in shopper: the shop's server signs their userId with the
+    chat-bridge's identity-secret (hex HMAC-SHA256, as Intercom's
+    user_hash) and the page says so, either before the tag
+
+        <script>window.nudgeChat = { userId: "u-42", userHash: "9f2c..." };</script>
+
+    or on it (data-user-id="u-42" data-user-hash="9f2c..."), or later,
+    after a login without a page load: nudgeChat.identify("u-42", "9f2c...").
+    Only then may the shop answer at the address it has for them; any
+    other chat is answered at an address typed into it.                 */
 (function () {
     "use strict";
-    if (window.nudgeChat) return;
+    var config = window.nudgeChat || {};
+    if (config.loaded) return;
     var script = document.currentScript;
+    var identity = {
+        userId: config.userId || (script && script.getAttribute("data-user-id")) || null,
+        userHash: config.userHash || (script && script.getAttribute("data-user-hash")) || null
+    };
     var base = script && script.src ? script.src.replace(/\/chat\/widget\.js.*$/, "") : "";
     var KEY = "nudge_chat";
 
@@ -111,8 +127,9 @@
     /* ------------------------------------------------------------ send */
     function send(text) {
         var body = { anonymousId: state.anonymousId, id: randomId() };
-        var userId = stored("ajs_user_id");
+        var userId = identity.userId || stored("ajs_user_id");
         if (userId) body.userId = String(userId);
+        if (identity.userId && identity.userHash) body.userHash = String(identity.userHash);
         if (state.conversation && !state.ended) {
             body.conversation = state.conversation;
             body.token = state.token;
@@ -125,7 +142,10 @@
             var answer = null;
             try { answer = JSON.parse(xhr.responseText); } catch (e) { /* below */ }
             if (xhr.status !== 200 || !answer) {
-                show({ from: "system", text: "Not sent - please try again." });
+                /* 429, 503: the server says why (too many chats right now) */
+                var busy = (xhr.status === 429 || xhr.status === 503) && answer && answer.error;
+                show({ from: "system", text: busy ? "Not sent: " + answer.error + "." :
+                                                   "Not sent - please try again." });
                 return;
             }
             if (answer.conversation !== state.conversation) {
@@ -156,7 +176,15 @@
         if (root.classList.contains("open")) { input.focus(); listen(); }
     });
 
-    window.nudgeChat = { open: function () { root.classList.add("open"); listen(); } };
+    window.nudgeChat = {
+        loaded: true,
+        open: function () { root.classList.add("open"); listen(); },
+        /* after a login without a page load: the signed userId */
+        identify: function (userId, userHash) {
+            identity.userId = userId || null;
+            identity.userHash = userHash || null;
+        }
+    };
     function mount() {
         document.body.appendChild(root);
         if (state.conversation && !state.ended) {

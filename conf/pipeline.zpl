@@ -82,7 +82,15 @@ chat-bridge
     #   telegram-operators = "11111111, 22222222"   #   who may answer (default: anyone in the chat)
     #   telegram-api = https://api.telegram.org     #   the Bot API (a proxy, or a mock in tests)
     #   telegram-poll = 25s         #   getUpdates long poll
-    #   text-email = "Nobody is online right now. We will answer by e-mail at %s."
+    #   identity-secret = file:/etc/nudge/chat-identity.key  #   signs shoppers' userIds (the shop's
+    #                               #   pages send userHash = hex HMAC-SHA256 (secret, userId)); without
+    #                               #   it every chat is unverified: no profile's address is used
+    #   rate-per-ip = 60/1m         #   widget POSTs per client address, then 429 (raise behind a proxy)
+    #   rate-per-visitor = 20/1m    #   and per anonymousId / userId
+    #   max-conversations = 200/1h  #   new chats across the shop, then 503 "try later"
+    #   max-support-mails = 20/1h   #   questions mailed one by one; the rest in one digest a period
+    #   text-email = "Nobody is online right now. We will answer by e-mail at %s."   #   an address typed in the chat
+    #   text-email-known = "Nobody is online right now. We will answer by e-mail at the address we have for you."
     #   text-ask-email = "Nobody is online right now. Leave your e-mail address and we will answer by e-mail."
     #   text-ended = "The chat has ended."
 

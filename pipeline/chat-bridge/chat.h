@@ -9,6 +9,9 @@
     chat_people    who a visitor is to the shop: ids, cart, views,
                    segments, orders, earlier chats, read from the
                    pipeline; the summary an operator sees
+    chat_limits    how often: requests per client address and per
+                   visitor (in memory), conversations and support mails
+                   per period across the shop (in LMDB)
     chat_talk      conversations and transcripts in LMDB, and what
                    happens on each shopper and operator message
     chat_hours     business hours in the shop's time zone
@@ -53,6 +56,8 @@ typedef struct {
     char *token;                //  the conversation's secret, from the shopper
     char *anonymous_id;
     char *user_id;
+    char *user_hash;            //  the shop's HMAC-SHA256 (identity-secret, userId), hex
+    char *client;               //  the shopper's address (for its rate), not logged
     char *text;
     char *email;
     char *client_id;            //  the widget's id for a message: a retry is not a second message
@@ -62,6 +67,7 @@ typedef struct {
     uint64_t number;            //  note number, cursor
     //  The loop's answer
     int status;                 //  HTTP status for a shopper's request
+    int64_t retry_after;        //  seconds, with a 429 or 503
     char *answer;               //  JSON for HTTP, one text for an operator
 } chat_event_t;
 
@@ -85,9 +91,34 @@ json_t *chat_people_get (chat_people_t *self, MDB_txn *txn, const char *visitor)
 /*  Remembers a finished conversation and an address the shopper gave.  */
 int chat_people_note_chat (chat_people_t *self, MDB_txn *txn, const char *visitor,
                            const char *started, const char *first_line, const char *email);
-/*  The operators' view: several lines, the caller's.                    */
-char *chat_people_summary (const json_t *person, const char *visitor);
+/*  The operators' view: several lines, the caller's. Unless verified
+    (the widget proved the userId), it says the visitor is unverified:
+    anyone can send another shopper's ids.                               */
+char *chat_people_summary (const json_t *person, const char *visitor, bool verified);
 size_t chat_people_count (chat_people_t *self, MDB_txn *txn);
+
+/* ---------------------------------------------------------- limits */
+
+typedef struct _chat_limits_t chat_limits_t;
+/*  Reads rate-per-ip, rate-per-visitor, max-conversations and
+    max-support-mails ("N/PERIOD", or "none") and opens the caps'
+    database. NULL after logging.                                         */
+chat_limits_t *chat_limits_new (nd_stage_t *stage, MDB_txn *txn);
+void chat_limits_destroy (chat_limits_t **self_p);
+/*  One request of the widget's, from a client address and a visitor
+    (either may be NULL), at now: 0, or the ms to wait (nothing taken).  */
+int64_t chat_limits_request (chat_limits_t *self, const char *client, const char *visitor,
+                             int64_t now);
+typedef enum { CHAT_CAP_CONVERSATIONS, CHAT_CAP_MAILS } chat_cap_t;
+/*  Counts one against a cap for the period now falls in: 0, or 1 when
+    the period's cap is reached (nothing counted), -1 on error. *ends is
+    when the period ends (0: the cap is "none").                         */
+int chat_limits_take (chat_limits_t *self, MDB_txn *txn, chat_cap_t cap, int64_t now,
+                      int64_t *ends);
+/*  A cap's period in ms (0: none).                                      */
+int64_t chat_limits_period (chat_limits_t *self, chat_cap_t cap);
+void chat_limits_stats (chat_limits_t *self, json_t *stats);
+void chat_limits_test (bool verbose);
 
 /* ----------------------------------------------------------- hours */
 
@@ -122,8 +153,10 @@ extern const chat_channel_t chat_console_channel;
 
 typedef struct _chat_talk_t chat_talk_t;
 /*  Reads the talk options (hours, timezone, support-mailbox, idle-timeout,
-    texts) and opens the conversations' databases. NULL after logging.  */
-chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people);
+    identity-secret, texts) and opens the conversations' databases. NULL
+    after logging.                                                        */
+chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people,
+                            chat_limits_t *limits);
 void chat_talk_destroy (chat_talk_t **self_p);
 /*  Registers a channel's running instance: notes go to it.              */
 void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, void *instance);
@@ -133,7 +166,8 @@ uint64_t chat_talk_cursor (chat_talk_t *self, MDB_txn *txn, const char *channel)
 int chat_talk_resend (chat_talk_t *self, MDB_txn *txn);
 /*  Applies one chat_event_t from the inbox (nd_inbox_apply_fn).         */
 int chat_talk_apply (void *self, MDB_txn *txn, void *event);
-/*  Ends conversations idle for longer than idle-timeout.               */
+/*  Ends conversations idle for longer than idle-timeout; sends the
+    digest of questions over max-support-mails when its period is over.  */
 int chat_talk_timers (chat_talk_t *self, MDB_txn *txn, int64_t now);
 /*  After the commit: delivers the notes it made (rc 0) or drops them;
     returns whether transcripts changed.                                  */

@@ -27,9 +27,13 @@ DESCRIPTION
     Business hours ("hours", "timezone") and the operators' own
     online / offline / auto say whether anyone answers. When nobody
     does, the shopper is told the answer comes by e-mail (and asked for
-    an address when the profile has none), and the question goes to
-    "support-mailbox" as a send.email order for the mail-sender, with
-    Reply-To set to the shopper (chat_talk.c).
+    an address), and the question goes to "support-mailbox" as a
+    send.email order for the mail-sender, with Reply-To set to the
+    shopper (chat_talk.c). The profile's address is used only for a
+    visitor the widget proves (a userId with the shop's HMAC of it,
+    "identity-secret"), and never shown to the browser. Rates per client
+    and visitor, and caps on conversations and on support mails (the rest
+    in one digest mail a period) keep a flood small (chat_limits.c).
 
     Output, on this stage's durable journal: chat.started, chat.message,
     chat.ended (the scheduler holds reminders while a chat is open) and
@@ -39,8 +43,9 @@ DESCRIPTION
     address or a token.
 
     Options: http, allow-origin, max-connections, widget, hours,
-    timezone, support-mailbox, idle-timeout, text-email, text-ask-email,
-    text-ended, console, telegram-{token, chat, api, operators, poll,
+    timezone, support-mailbox, idle-timeout, identity-secret,
+    rate-per-ip, rate-per-visitor, max-conversations, max-support-mails,
+    text-email, text-email-known, text-ask-email, text-ended, console, telegram-{token, chat, api, operators, poll,
     timeout}. See chat-bridge(1).                                        */
 #include "chat.h"
 
@@ -48,6 +53,7 @@ typedef struct {
     nd_stage_t *stage;
     nd_inbox_t *inbox;
     chat_people_t *people;
+    chat_limits_t *limits;
     chat_talk_t *talk;
     chat_http_t *http;
     const chat_channel_t *channels [2];
@@ -73,6 +79,7 @@ static void s_teardown (void **self_p)
     for (size_t i = 0; i < self->channel_count; i++)
         self->channels [i]->destroy (&self->instances [i]);
     chat_talk_destroy (&self->talk);
+    chat_limits_destroy (&self->limits);
     chat_people_destroy (&self->people);
     nd_inbox_destroy (&self->inbox);
     free (self);
@@ -98,7 +105,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->stage = stage;
     self->inbox = nd_inbox_new (stage, sizeof (chat_event_t), s_event_clear);
     if (!(self->people = chat_people_new (txn))
-    ||  !(self->talk = chat_talk_new (stage, txn, self->people)))
+    ||  !(self->limits = chat_limits_new (stage, txn))
+    ||  !(self->talk = chat_talk_new (stage, txn, self->people, self->limits)))
         return -1;
     //  Every telegram option is known, so a misspelt one stops the start
     const char *telegram [] = { "telegram-token", "telegram-chat", "telegram-api",
@@ -146,12 +154,14 @@ static void s_stats (void *self_, json_t *stats)
 {
     chat_bridge_t *self = (chat_bridge_t *) self_;
     chat_talk_stats (self->talk, stats);
+    chat_limits_stats (self->limits, stats);
     chat_http_stats (self->http, stats);
 }
 
 static int s_selftest (void)
 {
     chat_hours_test (true);
+    chat_limits_test (true);
     printf ("chat-bridge: selftest ok\n");
     return 0;
 }

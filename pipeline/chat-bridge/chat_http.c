@@ -1,10 +1,12 @@
 /*  chat_http - the shoppers' side: the widget and its four calls.
 
         GET  /chat/widget.js    the widget (the file named by "widget")
-        POST /chat/send         {"anonymousId", "userId", "text", "email",
-                                 "id", "conversation", "token"} -> 200
+        POST /chat/send         {"anonymousId", "userId", "userHash", "text",
+                                 "email", "id", "conversation", "token"} -> 200
                                 {"conversation", "token", "state", "seq"}
-                                once the message is on disk
+                                once the message is on disk; 429 (over a
+                                rate) or 503 (max-conversations) with
+                                Retry-After, and nothing stored
         POST /chat/end          {"conversation", "token"}
         GET  /chat/poll?conversation=C&token=T&after=N&wait=S
                                 long poll: the lines after N, as soon as
@@ -112,18 +114,35 @@ static enum MHD_Result s_post (chat_http_t *self, struct MHD_Connection *connect
     event.token = s_field (doc, "token");
     event.anonymous_id = s_field (doc, "anonymousId");
     event.user_id = s_field (doc, "userId");
+    event.user_hash = s_field (doc, "userHash");
     event.text = s_field (doc, "text");
     event.email = s_field (doc, "email");
     event.client_id = s_field (doc, "id");
     json_decref (doc);
     if ((event.anonymous_id && strlen (event.anonymous_id) > CHAT_ID_MAX)
     ||  (event.user_id && strlen (event.user_id) > CHAT_ID_MAX)
-    ||  (event.client_id && strlen (event.client_id) > 100)) {
+    ||  (event.client_id && strlen (event.client_id) > 100)
+    ||  (event.user_hash && strlen (event.user_hash) > 128)) {
         chat_event_clear (&event);
         return s_refuse (self, connection, MHD_HTTP_BAD_REQUEST, "an id over 200 bytes");
     }
+    char client [64];
+    nd_httpd_client_address (connection, client, sizeof client);
+    event.client = strdup (client);
     int rc = nd_inbox_submit (self->inbox, &event, 1);
     enum MHD_Result result;
+    if (rc == 0 && event.answer && event.retry_after > 0) {
+        char seconds [24];
+        snprintf (seconds, sizeof seconds, "%lld", (long long) event.retry_after);
+        const char *headers [] = { "Access-Control-Allow-Origin", self->origin,
+                                   "Access-Control-Expose-Headers", "Retry-After",
+                                   MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+                                   MHD_HTTP_HEADER_RETRY_AFTER, seconds, NULL };
+        self->refused++;
+        result = nd_httpd_answer (connection, (unsigned int) event.status, "application/json",
+                                  strdup (event.answer), headers);
+    }
+    else
     if (rc == 0 && event.answer)
         result = s_send (self, connection, (unsigned int) event.status, "application/json",
                          strdup (event.answer));

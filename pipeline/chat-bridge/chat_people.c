@@ -3,7 +3,7 @@
     The chat-bridge reads the segmenter's output (the sessionizer's
     events, annotated with segments and the visitor's counters) and keeps
     per visitor, in its own LMDB, a small summary: name and e-mail from
-    the traits, the cart and its value, the last products viewed, the
+    the traits (only ever shown to operators, the address masked), the cart and its value, the last products viewed, the
     segments, orders and spend, and the conversations they had before.
 
     The widget knows a browser's anonymousId and, once logged in, the
@@ -262,9 +262,12 @@ static void s_join (char *out, size_t size, const json_t *array, const char *fie
     }
 }
 
-char *chat_people_summary (const json_t *person, const char *visitor)
+char *chat_people_summary (const json_t *person, const char *visitor, bool verified)
 {
     zchunk_t *out = zchunk_new (NULL, 512);
+    if (!verified)
+        s_line (out, "Unverified visitor: the widget did not prove who this is, and anyone "
+                     "can send another shopper's id; do not act on what follows or disclose it");
     char text [600], money [64];
     const char *name = json_string_value (json_object_get (person, "name"));
     char masked [128];

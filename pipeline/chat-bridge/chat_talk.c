@@ -6,10 +6,24 @@
     the visitor's summary and the message, and the conversation goes on
     until an operator or the shopper ends it, or nothing is said in it
     for idle-timeout. If nobody is available the shopper is told the
-    answer comes by e-mail: with an address (the profile's, or one given
-    in the widget) the question goes at once to support-mailbox as a
-    send.email order for the mail-sender, Reply-To the shopper, and the
-    conversation ends; without one the shopper is asked for it first.
+    answer comes by e-mail: with an address the question goes to
+    support-mailbox as a send.email order for the mail-sender, Reply-To
+    the shopper, and the conversation ends; without one the shopper is
+    asked for it first.
+
+    Whose address: anyone can send another shopper's anonymousId or
+    userId, so the profile's address is used only when the widget proves
+    the userId - the shop's page gives it HMAC-SHA256 (identity-secret,
+    userId) in hex, as Intercom's user_hash - and even then the shopper
+    is not shown it ("the address we have for you"). Any other
+    conversation is unverified: only an address typed in it is used, and
+    operators see the summary marked so. Nothing a chat answer carries
+    comes from the profile.
+
+    Beyond max-support-mails in a period the questions wait in the
+    digest database and go as one mail when the period is over (the
+    digest's timer, in the counters; the entries, the timer and the order
+    commit together). max-conversations and the rates: chat_limits.c.
 
     Every change and what it causes - lines, chat.started, chat.message,
     chat.ended, send.email, notes for operators - commits in one
@@ -23,19 +37,28 @@
         notes           channel, u64 number -> {conversation, text}: not yet
                         confirmed by a durable channel
         presence        operator -> {state, since}
-        counters        "conversation", "note", "cursor/<channel>" -> u64  */
+        digest          u64 number -> {conversation, reply_to, reply_to_name,
+                        about, said, summary}: questions over max-support-mails
+        counters        "conversation", "note", "cursor/<channel>",
+                        "digest", "digest-due" (ms; 0: none waits) -> u64  */
 #include <assert.h>
+#include <ctype.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include "nd_json.h"
+#include "nd_token.h"
 #include "chat.h"
 
 #define s_CHANNELS_MAX 4
 #define s_SHOW_LINES 30
+#define s_DIGEST_MAX 200            //  questions in one digest mail
+#define s_DIGEST_SAID_MAX 2000      //  bytes of one question in it
 
 void chat_event_clear (chat_event_t *event)
 {
     char **fields [] = { &event->conversation, &event->token, &event->anonymous_id,
-                         &event->user_id, &event->text, &event->email, &event->client_id,
+                         &event->user_id, &event->user_hash, &event->client, &event->text, &event->email, &event->client_id,
                          &event->channel, &event->operator, &event->operator_name,
                          &event->answer };
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
@@ -64,18 +87,21 @@ typedef struct {
 struct _chat_talk_t {
     nd_stage_t *stage;
     chat_people_t *people;
+    chat_limits_t *limits;
     chat_hours_t *hours;
-    MDB_dbi conversations, open, lines, seen, idle, notes, presence, counters;
+    MDB_dbi conversations, open, lines, seen, idle, notes, presence, counters, digest;
     char *support;              //  the support mailbox
     int64_t idle_timeout;
+    char *identity_secret;      //  NULL: every conversation is unverified
     char *text_email;           //  what the shopper is told
+    char *text_email_known;
     char *text_ask;
     char *text_ended;
     s_channel_t channels [s_CHANNELS_MAX];
     size_t channel_count;
     zlist_t *pending;           //  notes made in the open transaction
     bool fresh;                 //  lines added in the open transaction
-    uint64_t started, emailed, messages;
+    uint64_t started, emailed, digested, messages, verified, unverified_hash;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -448,16 +474,45 @@ static int s_end (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *r
 
 /* ------------------------------------------------------------- e-mail */
 
-//  The question goes to support-mailbox through the mail-sender, Reply-To
-//  the shopper; the mail-sender's user is "support", not the shopper, so
-//  their marketing opt-outs do not hold back their own question and a
-//  bounce of the support mailbox is not counted against them.
-static int s_email (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *email)
+static bool s_is_verified (const json_t *record)
+{
+    return json_is_true (json_object_get (record, "verified"));
+}
+
+//  The widget proved the userId: hash is HMAC-SHA256 (identity-secret,
+//  userId) in hex, as the shop's server computed it for its page.
+static bool s_verify (chat_talk_t *self, const char *user_id, const char *hash)
+{
+    if (!self->identity_secret || !user_id || !hash || strlen (hash) != 64)
+        return false;
+    unsigned char mac [EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (!HMAC (EVP_sha256 (), self->identity_secret, (int) strlen (self->identity_secret),
+               (const unsigned char *) user_id, strlen (user_id), mac, &size) || size != 32)
+        return false;
+    char expected [65], given [65];
+    for (unsigned int i = 0; i < size; i++)
+        snprintf (expected + 2 * i, 3, "%02x", mac [i]);
+    for (int i = 0; i < 64; i++)
+        given [i] = (char) tolower ((unsigned char) hash [i]);
+    given [64] = 0;
+    return CRYPTO_memcmp (expected, given, 64) == 0;
+}
+
+//  What the shopper asked, for support: the shopper's lines (but the
+//  address they typed), the first of them for a subject, and the
+//  visitor's summary.
+typedef struct {
+    char *said;
+    char *about;
+    char *summary;
+} s_question_t;
+
+static void s_question (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *email,
+                        s_question_t *question)
 {
     const char *id = s_str (record, "id");
-    const char *name = s_str (record, "name");
     zchunk_t *text = zchunk_new (NULL, 1024);
-    char *first = NULL;
     uint64_t lines = (uint64_t) json_integer_value (json_object_get (record, "lines"));
     for (uint64_t seq = 1; seq <= lines; seq++) {
         nd_key_t key;
@@ -467,45 +522,186 @@ static int s_email (chat_talk_t *self, MDB_txn *txn, json_t *record, const char 
         if (nd_db_get_json (txn, self->lines, &key, &line) == 0
         &&  streq (s_str (line, "from") ?: "", "shopper") && !streq (s_str (line, "text") ?: "", email)) {
             const char *said = s_str (line, "text") ?: "";
-            if (!first)
-                first = strndup (said, 60);
+            if (!question->about)
+                question->about = strndup (said, 60);
             zchunk_extend (text, said, strlen (said));
             zchunk_extend (text, "\n\n", 2);
         }
         json_decref (line);
     }
-    json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
-    char *summary = chat_people_summary (person, s_str (record, "user"));
-    json_decref (person);
-    char *tail = zsys_sprintf ("--\nAsked in the shop's chat (%s) while nobody was online.\n"
-                               "Reply to this message to answer the shopper.\n\n%s", id, summary);
-    zchunk_extend (text, tail, strlen (tail));
-    zstr_free (&tail);
-    free (summary);
-    char *body_text = strndup ((char *) zchunk_data (text), zchunk_size (text));
+    question->said = strndup ((char *) zchunk_data (text), zchunk_size (text));
     zchunk_destroy (&text);
-    char *subject = zsys_sprintf ("Chat question from %s: %s", name ? name : "a visitor",
-                                  first ? first : "(no text)");
-    char key [80];
-    snprintf (key, sizeof key, "chat/%s/email", id);
-    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+    json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
+    question->summary = chat_people_summary (person, s_str (record, "user"), s_is_verified (record));
+    json_decref (person);
+}
+
+static void s_question_clear (s_question_t *question)
+{
+    free (question->said);
+    free (question->about);
+    free (question->summary);
+}
+
+//  A send.email order for the mail-sender: its user is "support", not
+//  the shopper, so their marketing opt-outs do not hold back their own
+//  question and a bounce of the support mailbox is not counted against
+//  them.
+static int s_order (chat_talk_t *self, MDB_txn *txn, const char *key, const char *reply_to,
+                    const char *reply_to_name, const char *subject, const char *text,
+                    const char *conversation)
+{
+    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
         "user", "support", "idempotency_key", key, "channel", "email", "journey", "chat",
-        "to", self->support, "reply_to", email, "subject", subject, "text", body_text,
-        "conversation", id);
-    if (name)
-        json_object_set_new (order, "reply_to_name", json_string (name));
-    free (first);
-    free (body_text);
-    zstr_free (&subject);
+        "to", self->support, "subject", subject, "text", text);
+    if (order && reply_to)
+        json_object_set_new (order, "reply_to", json_string (reply_to));
+    if (order && reply_to_name)
+        json_object_set_new (order, "reply_to_name", json_string (reply_to_name));
+    if (order && conversation)
+        json_object_set_new (order, "conversation", json_string (conversation));
     int rc = order ? nd_emit (self->stage, txn, "send.email", order) : -1;
     json_decref (order);
-    char masked [128], told [400];
-    snprintf (told, sizeof told, self->text_email, email);
+    return rc;
+}
+
+//  Over max-support-mails: the question waits for the period's digest.
+static int s_digest_add (chat_talk_t *self, MDB_txn *txn, const char *id, const char *email,
+                         const char *name, const s_question_t *question, int64_t ends)
+{
+    uint64_t number, due;
+    if (s_next (self, txn, "digest", &number) || s_counter (self, txn, "digest-due", &due))
+        return -1;
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_u64 (&key, number);
+    json_t *entry = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "conversation", id, "reply_to", email,
+        "about", question->about ? question->about : "(no text)", "said", question->said,
+        "summary", question->summary);
+    if (entry && name)
+        json_object_set_new (entry, "reply_to_name", json_string (name));
+    int rc = entry ? nd_db_put_json (txn, self->digest, &key, entry) : -1;
+    json_decref (entry);
+    if (rc == 0 && (due == 0 || (int64_t) due > ends))
+        rc = s_counter_set (self, txn, "digest-due", (uint64_t) ends);
     if (rc == 0) {
-        self->emailed++;
+        char stamp [32];
+        self->digested++;
+        nd_log ("conversation %s: over max-support-mails, its question waits for the digest at %s",
+                id, nd_time_format ((int64_t) (due && (int64_t) due < ends ? due : (uint64_t) ends),
+                                    stamp));
+    }
+    return rc;
+}
+
+//  The digest, when its time has come: every question that waited (at
+//  most s_DIGEST_MAX; the rest in the next period's), in one mail, the
+//  entries gone and the timer cleared in the same transaction.
+static int s_digest_send (chat_talk_t *self, MDB_txn *txn, int64_t now)
+{
+    uint64_t due;
+    if (s_counter (self, txn, "digest-due", &due))
+        return -1;
+    if (!due || (int64_t) due > now)
+        return 0;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->digest, &cursor);
+    if (rc)
+        return nd_db_error (rc, "digest");
+    zchunk_t *text = zchunk_new (NULL, 4096);
+    size_t count = 0;
+    MDB_val key, data;
+    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST); rc == 0 && count < s_DIGEST_MAX;
+         rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) {
+        json_t *entry = s_parse (&data);
+        const char *name = s_str (entry, "reply_to_name");
+        const char *said = s_str (entry, "said") ?: "";
+        char *part = zsys_sprintf ("== #%s: answer to %s%s%s%s\n\n%.*s%s%s\n",
+            s_str (entry, "conversation") ?: "?", name ? name : "", name ? " <" : "",
+            s_str (entry, "reply_to") ?: "?", name ? ">" : "",
+            s_DIGEST_SAID_MAX, said, strlen (said) > s_DIGEST_SAID_MAX ? "[...]\n\n" : "",
+            s_str (entry, "summary") ?: "");
+        zchunk_extend (text, part, strlen (part));
+        zstr_free (&part);
+        json_decref (entry);
+        count++;
+        if ((rc = mdb_cursor_del (cursor, 0)))
+            break;
+    }
+    bool more = rc == 0;
+    rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, "digest");
+    mdb_cursor_close (cursor);
+    if (rc == 0 && count) {
+        char *head = zsys_sprintf ("%zu question%s from the shop's chat, asked while nobody was "
+            "online after max-support-mails were sent one by one this period. Answer each by "
+            "e-mail to the address above it; nd-chat's /show gives a conversation.\n\n", count,
+            count == 1 ? "" : "s");
+        char *body = zsys_sprintf ("%s%.*s", head, (int) zchunk_size (text),
+                                   (char *) zchunk_data (text));
+        char *subject = zsys_sprintf ("Chat questions while nobody was online: %zu (digest)", count);
+        char order_key [64];
+        snprintf (order_key, sizeof order_key, "chat/digest/%llu", (unsigned long long) due);
+        rc = s_order (self, txn, order_key, NULL, NULL, subject, body, NULL);
+        if (rc == 0)
+            nd_log ("digest of %zu chat question%s goes to support", count, count == 1 ? "" : "s");
+        zstr_free (&head);
+        zstr_free (&body);
+        zstr_free (&subject);
+    }
+    zchunk_destroy (&text);
+    //  What did not fit goes in a period's time
+    if (rc == 0)
+        rc = s_counter_set (self, txn, "digest-due",
+                            more ? (uint64_t) (now + chat_limits_period (self->limits, CHAT_CAP_MAILS))
+                                 : 0);
+    return rc;
+}
+
+//  The question goes to support-mailbox, Reply-To the shopper (or waits
+//  for the digest), and the conversation ends. typed: the shopper gave
+//  this address in this conversation, so it may be said back to them;
+//  else it is the profile's, which the browser never sees.
+static int s_email (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *email, bool typed)
+{
+    const char *id = s_str (record, "id");
+    //  A name from the profile is the visitor's only if the widget proved it
+    const char *name = s_is_verified (record) ? s_str (record, "name") : NULL;
+    s_question_t question = { NULL, NULL, NULL };
+    s_question (self, txn, record, email, &question);
+    int64_t ends;
+    int capped = chat_limits_take (self->limits, txn, CHAT_CAP_MAILS, nd_stage_now (self->stage),
+                                   &ends);
+    int rc = capped < 0 ? -1 : 0;
+    if (capped == 0) {
+        char *tail = zsys_sprintf ("--\nAsked in the shop's chat (%s) while nobody was online.\n"
+                                   "Reply to this message to answer the shopper.\n\n%s", id,
+                                   question.summary);
+        char *body = zsys_sprintf ("%s%s", question.said, tail);
+        char *subject = zsys_sprintf ("Chat question from %s: %s", name ? name : "a visitor",
+                                      question.about ? question.about : "(no text)");
+        char key [80];
+        snprintf (key, sizeof key, "chat/%s/email", id);
+        rc = s_order (self, txn, key, email, name, subject, body, id);
+        zstr_free (&tail);
+        zstr_free (&body);
+        zstr_free (&subject);
+        if (rc == 0)
+            self->emailed++;
+    }
+    else
+    if (capped == 1)
+        rc = s_digest_add (self, txn, id, email, name, &question, ends);
+    s_question_clear (&question);
+    char masked [128], told [400];
+    if (typed)
+        snprintf (told, sizeof told, self->text_email, email);
+    else
+        snprintf (told, sizeof told, "%s", self->text_email_known);
+    if (rc == 0) {
         json_object_set_new (record, "email", json_string (email));
-        nd_log ("conversation %s goes to support by e-mail, Reply-To %s", id,
-                chat_mask_email (email, masked, sizeof masked));
+        nd_log ("conversation %s goes to support by e-mail, Reply-To %s (%s)", id,
+                chat_mask_email (email, masked, sizeof masked),
+                typed ? "typed in the chat" : "the verified visitor's");
         rc = s_end (self, txn, record, "email", told);
     }
     return rc;
@@ -531,6 +727,13 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
         json_object_set_new (record, "anonymousId", json_string (event->anonymous_id));
     if (event->user_id)
         json_object_set_new (record, "userId", json_string (event->user_id));
+    bool verified = s_verify (self, event->user_id, event->user_hash);
+    json_object_set_new (record, "verified", json_boolean (verified));
+    if (verified)
+        self->verified++;
+    else
+    if (event->user_hash)
+        self->unverified_hash++;
     json_t *person = chat_people_get (self->people, txn, visitor);
     if (s_str (person, "name"))
         json_object_set (record, "name", json_object_get (person, "name"));
@@ -545,7 +748,10 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
         return NULL;
     }
     self->started++;
-    nd_log ("conversation %s started by %s", id, visitor);
+    nd_log ("conversation %s started by %s (%s)", id, visitor, verified ? "verified"
+            : !event->user_hash ? "unverified"
+            : self->identity_secret ? "unverified: userHash does not match"
+                                    : "unverified: a userHash, but no identity-secret to check it");
     return record;
 }
 
@@ -561,7 +767,7 @@ static int s_note_new (chat_talk_t *self, MDB_txn *txn, json_t *record, const ch
         json_object_del (person, "chats");
     else
         json_object_set_new (chats, "count", json_integer (count - 1));
-    char *summary = chat_people_summary (person, user);
+    char *summary = chat_people_summary (person, user, s_is_verified (record));
     json_decref (person);
     const char *name = s_str (record, "name");
     char *note = zsys_sprintf ("#%s new chat. Reply to this message to answer.\n%s--\n%s: %s",
@@ -616,7 +822,17 @@ static int s_shopper_say (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
     bool fresh = !record || streq (s_str (record, "state") ?: "", "ended");
     if (fresh) {
         json_decref (record);
-        if (!(record = s_start (self, txn, event)))
+        int64_t now = nd_stage_now (self->stage), ends;
+        int capped = chat_limits_take (self->limits, txn, CHAT_CAP_CONVERSATIONS, now, &ends);
+        if (capped == 1) {
+            char stamp [32];
+            nd_log ("max-conversations reached: new chats refused until %s",
+                    nd_time_format (ends, stamp));
+            event->retry_after = ends > now ? (ends - now + 999) / 1000 : 1;
+            s_answer (event, 503, json_pack ("{s:s}", "error", "too many chats right now, try later"));
+            return 0;
+        }
+        if (capped < 0 || !(record = s_start (self, txn, event)))
             return -1;
     }
     const char *id = s_str (record, "id");
@@ -655,17 +871,19 @@ static int s_shopper_say (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
         zstr_free (&note);
     }
     if (rc == 0 && streq (s_str (record, "state"), "ask-email")) {
-        //  Nobody to answer: the address from the widget, from the text,
-        //  or from the profile; else ask for one
-        json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
-        const char *email = has_email ? event->email
-                          : chat_email_ok (text) ? text
-                          : s_str (record, "email") ? s_str (record, "email")
-                          : s_str (person, "email");
-        if (email && (has_email || chat_email_ok (text)))
+        //  Nobody to answer: the address typed in the widget or the text;
+        //  else the profile's if the widget proved who this is; else ask.
+        //  Only a verified visitor's typed address is kept for the profile:
+        //  anyone else's could be planted in another shopper's name.
+        bool typed = has_email || chat_email_ok (text);
+        bool verified = s_is_verified (record);
+        json_t *person = typed || !verified ? NULL
+                       : chat_people_get (self->people, txn, s_str (record, "user"));
+        const char *email = has_email ? event->email : typed ? text : s_str (person, "email");
+        if (email && typed && verified)
             rc = chat_people_note_chat (self->people, txn, s_str (record, "user"), NULL, NULL, email);
         if (rc == 0 && email)
-            rc = s_email (self, txn, record, email);
+            rc = s_email (self, txn, record, email, typed);
         else
         if (rc == 0 && (fresh || seq)
         &&  !s_line (self, txn, record, "system", NULL, self->text_ask))
@@ -802,7 +1020,7 @@ static int s_operator_show (chat_talk_t *self, MDB_txn *txn, chat_event_t *event
     }
     const char *user = s_str (record, "user");
     json_t *person = chat_people_get (self->people, txn, user);
-    char *summary = chat_people_summary (person, user);
+    char *summary = chat_people_summary (person, user, s_is_verified (record));
     json_decref (person);
     zchunk_t *out = zchunk_new (NULL, 1024);
     char *head = zsys_sprintf ("#%s (%s)\n%s--\n", s_str (record, "id"), s_str (record, "state"),
@@ -841,11 +1059,26 @@ static int s_note_sent (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
     return nd_db_del (txn, self->notes, &key) < 0 ? -1 : 0;
 }
 
+//  Over rate-per-ip or rate-per-visitor: 429 with Retry-After.
+static bool s_limited (chat_talk_t *self, chat_event_t *event)
+{
+    int64_t wait = chat_limits_request (self->limits, event->client,
+                                        event->user_id ? event->user_id : event->anonymous_id,
+                                        nd_stage_now (self->stage));
+    if (wait == 0)
+        return false;
+    event->retry_after = (wait + 999) / 1000;
+    s_answer (event, 429, json_pack ("{s:s}", "error", "too many messages: try again in a moment"));
+    return true;
+}
+
 int chat_talk_apply (void *self_, MDB_txn *txn, void *event_)
 {
     chat_talk_t *self = (chat_talk_t *) self_;
     chat_event_t *event = (chat_event_t *) event_;
     char name [80];
+    if ((event->kind == CHAT_SHOPPER_SAY || event->kind == CHAT_SHOPPER_END) && s_limited (self, event))
+        return 0;
     switch (event->kind) {
         case CHAT_SHOPPER_SAY:       return s_shopper_say (self, txn, event);
         case CHAT_SHOPPER_END:       return s_shopper_end (self, txn, event);
@@ -900,7 +1133,7 @@ int chat_talk_timers (chat_talk_t *self, MDB_txn *txn, int64_t now)
         json_decref (record);
     }
     zlist_destroy (&due);
-    return rc;
+    return rc ? rc : s_digest_send (self, txn, now);
 }
 
 /* --------------------------------------------------------------- lines */
@@ -955,28 +1188,45 @@ static int s_options (chat_talk_t *self, nd_stage_t *stage)
         return -1;
     if (self->idle_timeout <= 0)
         return nd_stage_config_error (stage, "idle-timeout", "must be longer than 0");
+    const char *identity = nd_stage_option (stage, "identity-secret", NULL);
+    if (identity && !(self->identity_secret = nd_secret_load (identity, false, reason, sizeof reason)))
+        return nd_stage_config_error (stage, "identity-secret", reason);
+    if (self->identity_secret && strlen (self->identity_secret) < 16)
+        return nd_stage_config_error (stage, "identity-secret",
+                                      "want at least 16 characters (openssl rand -hex 32 makes one)");
+    if (!self->identity_secret)
+        nd_log ("no identity-secret: every chat is unverified, so no profile's address is used");
     const char *email = nd_stage_option (stage, "text-email",
         "Nobody is online right now. We will answer by e-mail at %s.");
     const char *percent = strchr (email, '%');
     if (percent && (percent [1] != 's' || strchr (percent + 2, '%')))
         return nd_stage_config_error (stage, "text-email", "may hold one %s (the address), nothing else with %");
     self->text_email = strdup (email);
+    const char *known = nd_stage_option (stage, "text-email-known",
+        "Nobody is online right now. We will answer by e-mail at the address we have for you.");
+    if (strchr (known, '%'))
+        return nd_stage_config_error (stage, "text-email-known",
+                                      "may hold no % (the address is never shown)");
+    self->text_email_known = strdup (known);
     self->text_ask = strdup (nd_stage_option (stage, "text-ask-email",
         "Nobody is online right now. Leave your e-mail address and we will answer by e-mail."));
     self->text_ended = strdup (nd_stage_option (stage, "text-ended", "The chat has ended."));
     return 0;
 }
 
-chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people)
+chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people,
+                            chat_limits_t *limits)
 {
     chat_talk_t *self = (chat_talk_t *) zmalloc (sizeof *self);
     self->stage = stage;
     self->people = people;
+    self->limits = limits;
     self->pending = zlist_new ();
     if (nd_db_open (txn, "conversations", &self->conversations) || nd_db_open (txn, "open", &self->open)
     ||  nd_db_open (txn, "lines", &self->lines) || nd_db_open (txn, "seen", &self->seen)
     ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "notes", &self->notes)
     ||  nd_db_open (txn, "presence", &self->presence) || nd_db_open (txn, "counters", &self->counters)
+    ||  nd_db_open (txn, "digest", &self->digest)
     ||  s_options (self, stage))
         chat_talk_destroy (&self);
     return self;
@@ -993,6 +1243,11 @@ void chat_talk_destroy (chat_talk_t **self_p)
         chat_hours_destroy (&self->hours);
         free (self->support);
         free (self->text_email);
+        free (self->text_email_known);
+        if (self->identity_secret) {
+            OPENSSL_cleanse (self->identity_secret, strlen (self->identity_secret));
+            free (self->identity_secret);
+        }
         free (self->text_ask);
         free (self->text_ended);
         free (self);
@@ -1009,15 +1264,21 @@ void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, vo
 void chat_talk_stats (chat_talk_t *self, json_t *stats)
 {
     MDB_txn *txn;
-    json_t *talk = json_pack ("{s:I, s:I, s:I}", "started_since_start", (json_int_t) self->started,
+    json_t *talk = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I}",
+        "started_since_start", (json_int_t) self->started,
         "messages_since_start", (json_int_t) self->messages,
-        "emailed_since_start", (json_int_t) self->emailed);
+        "emailed_since_start", (json_int_t) self->emailed,
+        "digested_since_start", (json_int_t) self->digested,
+        "verified_since_start", (json_int_t) self->verified,
+        "wrong_hash_since_start", (json_int_t) self->unverified_hash);
     if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
         MDB_stat stat;
         if (mdb_stat (txn, self->open, &stat) == 0)
             json_object_set_new (talk, "open", json_integer ((json_int_t) stat.ms_entries));
         if (mdb_stat (txn, self->conversations, &stat) == 0)
             json_object_set_new (talk, "conversations", json_integer ((json_int_t) stat.ms_entries));
+        if (mdb_stat (txn, self->digest, &stat) == 0)
+            json_object_set_new (talk, "digest_waiting", json_integer ((json_int_t) stat.ms_entries));
         if (mdb_stat (txn, self->notes, &stat) == 0)
             json_object_set_new (talk, "notes_unconfirmed", json_integer ((json_int_t) stat.ms_entries));
         json_object_set_new (talk, "people", json_integer (

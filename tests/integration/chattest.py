@@ -11,6 +11,8 @@
     chat_options()  the chat-bridge's section for a Pipeline
 """
 import datetime
+import hashlib
+import hmac
 import http.client
 import http.server
 import json
@@ -27,7 +29,15 @@ TOKEN = "123456:test-bot-token-ABCdef"
 CHAT_ID = "-100500"
 TOKEN_ENV = "ND_TEST_TELEGRAM_TOKEN"
 os.environ[TOKEN_ENV] = TOKEN
+IDENTITY_SECRET = "test-identity-secret-4f1c2b"      # the shop's, for signing userIds
+IDENTITY_ENV = "ND_TEST_CHAT_IDENTITY"
+os.environ[IDENTITY_ENV] = IDENTITY_SECRET
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)       # a Monday, noon UTC
+
+
+def user_hash(user_id, secret=IDENTITY_SECRET):
+    """What the shop's server puts in its page: hex HMAC-SHA256 (secret, userId)."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
 def ts(minutes):
@@ -122,7 +132,7 @@ def chat_options(port, telegram=None, **extra):
     opts = {"input": "segmenter", "http": "127.0.0.1:%d" % port,
             "widget": os.path.join(ROOT, "conf", "chat-widget.js"),
             "support-mailbox": "support@shop.example", "timezone": "Europe/Warsaw",
-            "hours": "always", "idle-timeout": "30m"}
+            "hours": "always", "idle-timeout": "30m", "identity-secret": "env:" + IDENTITY_ENV}
     if telegram:
         opts.update({"telegram-token": "env:" + TOKEN_ENV, "telegram-chat": CHAT_ID,
                      "telegram-api": telegram.base, "telegram-poll": "1s",
@@ -185,10 +195,12 @@ class Shop:
 class Widget:
     """The widget's calls, for one browser (anonymousId)."""
 
-    def __init__(self, port, anon, user_id=None):
+    def __init__(self, port, anon, user_id=None, user_hash=None):
         self.base = "http://127.0.0.1:%d" % port
         self.anon = anon
         self.user_id = user_id
+        self.user_hash = user_hash
+        self.raw = []               # every answer's body as sent, to look for what must not be there
         self.conversation = None
         self.token = None
         self.n = 0
@@ -203,6 +215,7 @@ class Widget:
                 status, text = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read()
+        self.raw.append(text.decode(errors="replace"))
         try:
             return status, json.loads(text)
         except ValueError:
@@ -213,6 +226,8 @@ class Widget:
         body = {"anonymousId": self.anon, "id": client_id or "%s-%d" % (self.anon, self.n)}
         if self.user_id:
             body["userId"] = self.user_id
+        if self.user_hash:
+            body["userHash"] = self.user_hash
         if text is not None:
             body["text"] = text
         if email is not None:
@@ -255,6 +270,7 @@ class Widget:
                 if not raw:
                     break
                 line = raw.decode().rstrip("\n")
+                self.raw.append(line)
                 if line.startswith("event: "):
                     kind = line[7:]
                 elif line.startswith("data: "):

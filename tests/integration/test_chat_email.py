@@ -6,9 +6,10 @@ mail-sender -> a real SMTP server (aiosmtpd). Business hours are
 mon-fri 09:00-17:00 in Warsaw; the shop's events put the clock at 21:00
 there, on a Monday.
 
-  Ewa, whose profile has her address, asks a question: she is told the
-  answer comes by e-mail at her address, the conversation ends, and the
-  question arrives at support@shop.example with Reply-To: Ewa
+  Ewa, whose profile has her address, asks a question from a page that
+  signed her userId (userHash): she is told the answer comes by e-mail
+  at the address the shop has for her (never the address itself), the
+  conversation ends, and the question arrives at support@shop.example with Reply-To: Ewa
   <ewa@example.com>, its text and her summary in the body;
   Bo, whom the shop knows no address of, is asked for one; he asks a
   second thing, then gives it: one message reaches support with both
@@ -22,7 +23,7 @@ import os
 import tempfile
 
 from ndtest import Pipeline, check, done, free_port, wait_for
-from chattest import Shop, Widget, chat_events, pipeline_extra
+from chattest import Shop, Widget, chat_events, pipeline_extra, user_hash
 from mailtest import mail_options
 from smtpd import SmtpServer
 
@@ -51,13 +52,14 @@ with Pipeline(clock="event", extra=extra) as p:
               shop.view(OFF_HOURS - 3, "a-bo", "Wool socks", "p-socks", 9.5),
               shop.event("page", OFF_HOURS, "a-bo", name="Home"))
 
-    ewa = Widget(port, "a-ewa")
+    ewa = Widget(port, "a-ewa", user_id="u-ewa", user_hash=user_hash("u-ewa"))
     status, answer = ewa.say("Is the rain jacket waterproof or only water-resistant?")
     lines = ewa.lines()
-    check("outside business hours Ewa is told the answer comes by e-mail, at her address",
+    check("outside business hours Ewa (verified) is told the answer comes by e-mail, "
+          "without her address",
           status == 200 and answer.get("state") == "ended" and len(lines) == 2
-          and lines[1]["from"] == "system" and "e-mail" in lines[1]["text"]
-          and "ewa@example.com" in lines[1]["text"], (status, answer, lines))
+          and lines[1]["from"] == "system" and "address we have for you" in lines[1]["text"]
+          and not any("ewa@example.com" in r for r in ewa.raw), (status, answer, lines))
 
     smtp.wait(1, timeout=20)
     got = [parse(m[2]) for m in smtp.messages]
