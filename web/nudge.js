@@ -1,35 +1,7 @@
-/*  nudge.js - nudge on the shop's page: tracking, Web Push, prompts, on-site messages.
-
-    Served by the collector at /nudge.js. The shop adds, on every page:
-
-        <script src="https://collector.shop.example/nudge.js"></script>
-        <script>
-          nudge.init({ writeKey: "BROWSER-KEY", host: "https://collector.shop.example",
-                       onsite: "https://onsite.shop.example", serviceWorker: "/sw.js",
-                       prompts: { exitIntent: { offer: "10 % off your first order" } } });
-          nudge.page();
-        </script>
-
-    Tracking speaks the Segment Spec, as analytics.js does: page, track,
-    identify, alias, reset, ready. The anonymous id, user id and traits
-    live where analytics.js keeps them (localStorage ajs_anonymous_id,
-    ajs_user_id, ajs_user_traits, and the ajs_* cookies), so the chat
-    widget and a Segment SDK on the same page see the same visitor. Events
-    wait in a small queue kept in localStorage (so a page change or an
-    offline spell loses nothing) and go to POST host/v1/batch as
-    text/plain with the write key in the body: no CORS preflight. A 5xx,
-    a 429 or a network error is retried with exponential backoff and
-    jitter (Retry-After wins); any other 4xx drops the batch. When the page
-    is hidden the queue goes out with fetch keepalive (sendBeacon where
-    keepalive is missing). Each event's messageId lets the collector drop
-    a batch it already has, so sending twice is harmless.
-
-    A browser key is public: the collector marks its events "via browser"
-    and never takes an address or a consent from them without the
-    person's confirmation (a mail with a link, an SMS code).
-
-    No framework, no build step. Every text from a message is set with
-    textContent, and only http(s) URLs reach href and src.            */
+/*  nudge.js - nudge on the shop's page: tracking (Segment Spec, the
+    analytics.js calls and ids), Web Push, sign-up and exit-intent prompts,
+    on-site messages. Served by the collector at /nudge.js; how to use it:
+    README "Put nudge on your shop". No framework, no build step.       */
 (function () {
     "use strict";
     var stub = window.nudge;
@@ -62,13 +34,10 @@
             (location.protocol === "https:" ? "; Secure" : "");
     }
     function uuid() {
-        if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-        var b = new Uint8Array(16);
-        crypto.getRandomValues(b);
-        b[6] = (b[6] & 15) | 64;
-        b[8] = (b[8] & 63) | 128;
-        var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
-        return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+        if (crypto.randomUUID) return crypto.randomUUID();
+        return "10000000-1000-4000-8000-100000000000".replace(/[018]/g, function (c) {
+            return (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16);
+        });
     }
     function anonymousId() {
         var id = load("ajs_anonymous_id");
@@ -118,8 +87,7 @@
     }
     function context() {
         var c = { library: { name: "nudge.js", version: VERSION }, page: pageProps(),
-                  userAgent: navigator.userAgent, locale: navigator.language,
-                  screen: { width: screen.width, height: screen.height } };
+                  userAgent: navigator.userAgent, locale: navigator.language };
         try { c.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { /* old */ }
         var camp = campaign();
         if (camp) c.campaign = camp;
@@ -159,8 +127,8 @@
     function body(batch) {
         return JSON.stringify({ batch: batch, sentAt: new Date().toISOString(), writeKey: config.writeKey });
     }
-    //  hidden: the page may be going away; send all of it now, and keep the
-    //  queue until an answer says it arrived (a next page sends it again).
+    //  hidden: the page may be going away; send it all now, keep the queue
+    //  until a 200 (the next page sends again; the collector drops repeats)
     function flush(hidden) {
         if (!config || (sending && !hidden)) return;
         var q = queue();
@@ -262,8 +230,7 @@
         return { host: host, root: root };
     }
 
-    //  A modal dialog: labelled, focus kept inside, Esc closes, focus back
-    //  where it was. build(panel, close) fills it; onclose(reason) after.
+    //  A modal dialog: focus kept inside, Esc closes, focus goes back
     var dialogOpen = null;
     function dialog(name, title, build, onclose) {
         if (dialogOpen) return null;
@@ -466,8 +433,7 @@
         });
         window.addEventListener("scroll", function () {
             var now = Date.now(), y = window.scrollY;
-            //  up by a third of the screen within 250 ms, not at the very top
-            if (lastY - y > innerHeight / 3 && now - lastT < 250 && y > 100 &&
+            if (lastY - y > innerHeight / 3 && now - lastT < 250 && y > 100 &&   // fast, not at the top
                 matchMedia("(pointer: coarse)").matches) fire();
             if (now - lastT > 100) { lastY = y; lastT = now; }
         }, { passive: true });
@@ -698,8 +664,7 @@
         ready: function (fn) { if (ready) ready.push(fn); else setTimeout(fn, 0); },
         user: function () { return { anonymousId: anonymousId(), userId: userId(), traits: traits() }; },
         flush: function () { flush(false); },
-        prompt: function (kind) { return signup(kind || "signup"); },
-        showMessage: function (message) { showMessage(message); }
+        prompt: function (kind) { return signup(kind || "signup"); }
     };
     window.nudge = api;
     //  Calls made through the snippet's stub before this file arrived

@@ -290,8 +290,9 @@ const steps = {
                         writeKey: !!body.writeKey, contentType: route.request().headers()['content-type'],
                         at: Date.now() });
             if (status) {
-                return route.fulfill({ status, headers: { 'Retry-After': '1', 'Access-Control-Allow-Origin': '*' },
-                                       body: '{}' });
+                //  a cross-origin page reads Retry-After only if it is exposed
+                return route.fulfill({ status, body: '{}', headers: { 'Retry-After': '1',
+                    'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Retry-After' } });
             }
             return route.continue();
         });
