@@ -220,6 +220,11 @@ const steps = {
                 return 'dispatched';
             });
         }
+        //  who the visitor is, for pushsubscriptionchange (the worker has no localStorage)
+        if (worker) {
+            out.push.workerKnows = await worker.evaluate(() => caches.open('nudge')
+                .then((c) => c.match('/__nudge/visitor')).then((r) => (r ? r.json() : null)));
+        }
         await sleep(500);
         if (cfg.pushKey) {          //  the collector serves /v1/push/key
             out.push.subscribe = await page.evaluate(() => nudge.push.subscribe()
@@ -275,6 +280,46 @@ const steps = {
         await context.setOffline(false);
         await drained(page);
         out.offline.after = await page.evaluate(() => JSON.parse(localStorage.getItem('nudge_queue') || '[]').length);
+    },
+    //  a phone: the back button and a fast scroll up are the exit intent
+    async mobile (page, context) {
+        const phone = await browser.newContext({ viewport: { width: 390, height: 700 }, isMobile: true,
+                                                 hasTouch: true });
+        const mpage = await phone.newPage();
+        out.mobile = {};
+        await mpage.goto(cfg.shop + '/index.html');
+        await loaded(mpage);
+        out.mobile.coarse = await mpage.evaluate(() => matchMedia('(pointer: coarse)').matches);
+        out.mobile.visitors = [await mpage.evaluate(() => nudge.user().anonymousId)];
+        await sleep(600);
+        await mpage.goBack({ timeout: 2000 }).catch(() => {});
+        await sleep(300);
+        out.mobile.back = await dialogState(mpage, 'prompt-exitIntent');
+        out.mobile.stayed = mpage.url().startsWith(cfg.shop + '/index.html');
+        await mpage.keyboard.press('Escape');
+        //  a new visitor on a phone: a fast scroll up
+        const phone2 = await browser.newContext({ viewport: { width: 390, height: 700 }, isMobile: true,
+                                                  hasTouch: true });
+        const p2 = await phone2.newPage();
+        await p2.goto(cfg.shop + '/index.html');
+        await loaded(p2);
+        out.mobile.visitors.push(await p2.evaluate(() => nudge.user().anonymousId));
+        await sleep(600);
+        await p2.evaluate(() => { document.body.style.minHeight = '5000px'; window.scrollTo(0, 3000); });
+        await sleep(150);
+        await p2.evaluate(() => window.scrollTo(0, 600));
+        await sleep(300);
+        out.mobile.scrollUp = await dialogState(p2, 'prompt-exitIntent');
+        await phone.close();
+        await phone2.close();
+    },
+    //  an event right before the visitor leaves goes out with keepalive
+    async leave (page) {
+        await page.goto(cfg.shop + '/product.html?id=water-bottle');
+        await loaded(page);
+        await drained(page);
+        await page.click('#add-to-cart');
+        await page.goto('about:blank');
     },
     //  a 503 with Retry-After, then 200: sent again; a 400: dropped, not retried
     async retry (page) {

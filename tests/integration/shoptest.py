@@ -17,6 +17,7 @@ serves itself while they are absent, and records what the page sends:
 - /analytics-next/*: @segment/analytics-next's UMD bundles from
   tests/e2e/node_modules, and /segment.html, a page that loads it.
 """
+import glob
 import json
 import os
 import threading
@@ -24,7 +25,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ndtest import ROOT
+from ndtest import ROOT, WRITE_KEY
 
 WEB = os.path.join(ROOT, "web")
 DEMO = os.path.join(WEB, "demo")
@@ -35,6 +36,43 @@ TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=u
 SEGMENT_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Segment page</title>
 <script src="/analytics-next/index.js"></script></head><body><p>analytics-next</p></body></html>
 """
+
+
+BROWSER_KEY = "kit-test-browser-key"
+
+
+def browser_keys_built():
+    """Whether this tree's collector knows browser keys (kit-plan.md's shape)."""
+    return any("browser-keys" in open(f).read()
+               for f in glob.glob(os.path.join(ROOT, "pipeline", "collector", "*.c")))
+
+
+def use_browser_key(p, origin):
+    """Before the collector starts: a browser key for the shop's origin
+    where the collector has them, else the server key. Returns the key."""
+    if not browser_keys_built():
+        print("# the collector has no browser keys yet: the page uses the server key")
+        return WRITE_KEY
+    with open(p.config) as f:
+        config = f.read()
+    config = config.replace("    write-keys\n", "    browser-keys\n        key = \"%s\"\n"
+                            "            origins = \"%s\"\n    write-keys\n" % (BROWSER_KEY, origin), 1)
+    with open(p.config, "w") as f:
+        f.write(config)
+    return BROWSER_KEY
+
+
+def use_kit(p):
+    """Before the collector starts: its kit directory (nudge.js,
+    nudge-sw.js) is this tree's web/, where the collector serves one."""
+    if not any('"kit"' in open(f).read()
+               for f in glob.glob(os.path.join(ROOT, "pipeline", "collector", "*.c"))):
+        return
+    with open(p.config) as f:
+        config = f.read()
+    config = config.replace("    write-keys\n", '    kit = "%s"\n    write-keys\n' % WEB, 1)
+    with open(p.config, "w") as f:
+        f.write(config)
 
 
 class Shop:

@@ -14,7 +14,7 @@ import os
 import subprocess
 
 from ndtest import ROOT, WRITE_KEY, Pipeline, check, done
-from shoptest import UMD, Shop
+from shoptest import UMD, Shop, use_browser_key
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 
@@ -26,13 +26,14 @@ def main():
                  os.access("/usr/bin/chromium", os.X_OK)):
         done()
     with Pipeline(clock="event") as p:
-        p.start("collector")
-        tap = p.tap("collector", "event.")
         collector = "http://127.0.0.1:%d" % p.http_port
         shop = Shop(collector, WRITE_KEY)
+        key = use_browser_key(p, shop.origin)
+        p.start("collector")
+        tap = p.tap("collector", "event.")
         try:
             result = subprocess.run(["node", os.path.join(E2E, "browser_segment.js"),
-                                     shop.url("/segment.html"), collector, WRITE_KEY],
+                                     shop.url("/segment.html"), collector, key],
                                     cwd=E2E, capture_output=True, text=True, timeout=90)
             try:
                 out = json.loads(result.stdout.strip().splitlines()[-1])

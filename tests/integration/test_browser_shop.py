@@ -22,13 +22,20 @@ tests/integration/shoptest.py) against a real collector and checks:
   escaped, only http(s) links and images, an expired one never; shown,
   clicked and dismissed reported;
 - offline: events wait in localStorage and leave on `online`; a 503 with
-  Retry-After is retried, a 400 is dropped.
+  Retry-After is retried, a 400 is dropped; an event sent right before
+  the page is left still arrives (keepalive);
+- on a phone (a touch context), the back button and a fast scroll up are
+  the exit intent.
 
-Stand-ins while this branch lacks the other parts (each switches itself
-off when the real endpoint answers): nudge.js and nudge-sw.js served by
-the shop's server rather than the collector; /v1/confirm answered inside
-the browser; the onsite stage's poll and event endpoints and the push
-report URL served by the shop's server.
+Stand-ins while this tree lacks the other parts, each switched off when
+the real one is there: the server key rather than a browser key for the
+shop's origin (on when the collector's source knows "browser-keys");
+nudge.js and nudge-sw.js served by the shop's server rather than the
+collector (on when the collector answers /nudge.js, given kit = web/);
+/v1/confirm answered inside the browser (on when the collector does not
+answer 404). Always stand-ins here: the onsite stage's poll and event
+endpoints and the push report URL, served by the shop's server (the
+onsite and push-sender tests drive the real ones end to end).
 """
 import json
 import os
@@ -36,7 +43,7 @@ import subprocess
 import time
 
 from ndtest import ROOT, WRITE_KEY, Pipeline, check, done
-from shoptest import Shop
+from shoptest import Shop, use_browser_key, use_kit
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 CHROMIUM = "/usr/bin/chromium"
@@ -183,11 +190,32 @@ def check_push(shop, out):
           n.get("body") == "The Trail Runner 42 is still in your cart." and n.get("tag") == "cart-1" and
           n.get("icon") == shop.url("/img/trail-runner.svg") and n.get("url") == shop.url("/cart.html"), shown)
     check("the notification's actions: a javascript: one is dropped", n.get("actions") == ["cart"], n)
+    knows = push.get("workerKnows") or {}
+    check("the page told the worker who the visitor is (for pushsubscriptionchange)",
+          knows.get("anonymousId") == out.get("anonymousId") and knows.get("writeKey") and
+          knows.get("host"), knows)
+    if "subscribe" in push:
+        print("# nudge.push.subscribe() with the collector's key: %s" % push["subscribe"])
     shop.wait(lambda: len(shop.push_reports) >= 2, timeout=5)
     actions = sorted(r.get("action", [""])[0] for r in shop.push_reports)
     check("click and close POST the report URL with action=clicked and dismissed",
           actions == ["clicked", "dismissed"] and
           all(r.get("t") == ["TOKEN"] for r in shop.push_reports), shop.push_reports)
+
+
+def check_mobile(out):
+    m = out.get("mobile") or {}
+    check("a phone: the pointer is coarse", m.get("coarse"), m)
+    check("a phone: the back button shows the exit-intent prompt, on the same page",
+          (m.get("back") or {}).get("role") == "dialog" and m.get("stayed"), m)
+    check("a phone: a fast scroll up shows it", (m.get("scrollUp") or {}).get("role") == "dialog", m)
+
+
+def check_leave(events):
+    bottles = [b for t, b in events if b.get("event") == "Product Added" and
+               b.get("properties", {}).get("product_id") == "water-bottle"]
+    check("an event right before leaving the page still arrives (keepalive)", len(bottles) == 1,
+          len(bottles))
 
 
 def check_onsite(shop, out):
@@ -243,9 +271,12 @@ def main():
                  "make tests/e2e/node_modules/.installed; apt-get install chromium"):
         done()
     with Pipeline(clock="event") as p:
+        collector = "http://127.0.0.1:%d" % p.http_port
+        shop = Shop(collector, WRITE_KEY)
+        shop.write_key = key = use_browser_key(p, shop.origin)
+        use_kit(p)
         p.start("collector")
         tap = p.tap("collector", "event.")
-        collector = "http://127.0.0.1:%d" % p.http_port
         serves_kit = collector_has(p, "GET", "/nudge.js")
         confirm_stand_in = not collector_has(p, "POST", "/v1/confirm")
         push_key = collector_has(p, "GET", "/v1/push/key")
@@ -253,9 +284,7 @@ def main():
             "the collector" if serves_kit else "the shop's server (stand-in)",
             "stand-in in the browser" if confirm_stand_in else "the collector's",
             "present" if push_key else "absent"))
-        #   The server key until the collector knows browser keys; then the
-        #   shop's origin is given to a browser key and the test uses it.
-        shop = Shop(collector, WRITE_KEY, kit=collector if serves_kit else None)
+        shop.kit = collector if serves_kit else None
         try:
             started = time.time()
             out = run_browser({"shop": shop.origin, "collector": collector,
@@ -270,13 +299,21 @@ def main():
                        and "ERR_INTERNET_DISCONNECTED" not in c and "503" not in c and "400" not in c],
                   out.get("console"))
             events = tap.collect(timeout=3)
+            phones = set((out.get("mobile") or {}).get("visitors", []))
+            events = [(t, b) for t, b in events if b.get("anonymousId") not in phones]
+            check("the phones' visitors are others", phones and out.get("anonymousId") not in phones, phones)
             check_tracking(shop, out, events)
+            if key != WRITE_KEY:
+                check("a browser key's events are marked via browser",
+                      events and all(b.get("via") == "browser" for t, b in events), events[:1])
             check_exit(out)
             check_signup(out, events, confirm_stand_in)
             check_push(shop, out)
             check_onsite(shop, out)
             check_offline(out, events)
             check_retry(out, events)
+            check_mobile(out)
+            check_leave(events)
         finally:
             shop.close()
     done()
