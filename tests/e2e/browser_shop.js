@@ -87,6 +87,10 @@ const steps = {
         await loaded(page);
         await drained(page);
         out.sameVisitor = await page.evaluate(() => nudge.user().anonymousId);
+        if (cfg.chat) {
+            await page.waitForFunction(() => window.nudgeChat, null, { timeout: 10000 });
+            out.chatVisitor = await page.evaluate(() => JSON.parse(localStorage.getItem('nudge_chat')).anonymousId);
+        }
     },
     //  the pointer leaves at the top: the prompt, once; keyboard and focus
     async exit (page) {

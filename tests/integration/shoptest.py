@@ -76,11 +76,12 @@ def use_kit(p):
 
 
 class Shop:
-    def __init__(self, collector, write_key, kit=None, onsite=None, prompt_delay=300):
+    def __init__(self, collector, write_key, kit=None, onsite=None, chat=None, prompt_delay=300):
         self.collector = collector
         self.write_key = write_key
         self.kit = kit                      # None: this server serves nudge.js
         self.onsite = onsite                # None: this server stands in
+        self.chat = chat                    # the chat-bridge, or None for no widget
         self.prompt_delay = prompt_delay
         self.lock = threading.Condition()
         self.onsite_queue = {}              # visitor -> [message]
@@ -102,7 +103,7 @@ class Shop:
     def config(self):
         return {"collector": self.collector, "writeKey": self.write_key,
                 "kit": self.kit or self.origin, "onsite": self.onsite or self.origin,
-                "chat": None, "promptDelay": self.prompt_delay}
+                "chat": self.chat, "promptDelay": self.prompt_delay}
 
     def onsite_send(self, visitor, message):
         with self.lock:

@@ -5,7 +5,8 @@ Debian's chromium, headless, driven by playwright-core
 (tests/e2e/browser_shop.js), opens the demo shop (web/demo, served by
 tests/integration/shoptest.py) against a real collector and checks:
 - browse, add to the cart, leave: the collector has every event with one
-  anonymous id and the page context (url, path, referrer, title, UTM
+  anonymous id (the chat widget, from a real chat-bridge, tells the same
+  visitor) and the page context (url, path, referrer, title, UTM
   campaign, user agent, locale, time zone, library);
 - the exit-intent prompt: once when the pointer leaves at the top, not on
   the next page, never in the checkout; a labelled modal dialog in a
@@ -42,7 +43,8 @@ import os
 import subprocess
 import time
 
-from ndtest import ROOT, WRITE_KEY, Pipeline, check, done
+from chattest import chat_options
+from ndtest import ROOT, WRITE_KEY, Pipeline, check, done, free_port
 from shoptest import Shop, use_browser_key, use_kit
 
 E2E = os.path.join(ROOT, "tests", "e2e")
@@ -80,6 +82,8 @@ def check_tracking(shop, out, events):
     anon = out.get("anonymousId")
     check("the page kept one anonymous id across pages",
           anon and out.get("sameVisitor") == anon, (anon, out.get("sameVisitor")))
+    check("the chat widget (chat-bridge) on the page tells the same visitor",
+          out.get("chatVisitor") == anon, (out.get("chatVisitor"), anon))
     check("the anonymous id is in the ajs_anonymous_id cookie too",
           "ajs_anonymous_id=" in out.get("cookie", ""), out.get("cookie"))
     check("every event the collector got has that one anonymous id",
@@ -270,12 +274,14 @@ def main():
     if not check("playwright-core (npm) and Debian's chromium are installed", installed(),
                  "make tests/e2e/node_modules/.installed; apt-get install chromium"):
         done()
-    with Pipeline(clock="event") as p:
+    chat_port = free_port()
+    with Pipeline(clock="event", extra={"chat-bridge": chat_options(chat_port)}) as p:
         collector = "http://127.0.0.1:%d" % p.http_port
-        shop = Shop(collector, WRITE_KEY)
+        shop = Shop(collector, WRITE_KEY, chat="http://127.0.0.1:%d" % chat_port)
         shop.write_key = key = use_browser_key(p, shop.origin)
         use_kit(p)
         p.start("collector")
+        p.start("chat-bridge")
         tap = p.tap("collector", "event.")
         serves_kit = collector_has(p, "GET", "/nudge.js")
         confirm_stand_in = not collector_has(p, "POST", "/v1/confirm")
@@ -287,7 +293,7 @@ def main():
         shop.kit = collector if serves_kit else None
         try:
             started = time.time()
-            out = run_browser({"shop": shop.origin, "collector": collector,
+            out = run_browser({"shop": shop.origin, "collector": collector, "chat": shop.chat,
                                "confirmStandIn": confirm_stand_in, "pushKey": push_key,
                                "debug": bool(os.environ.get("ND_BROWSER_DEBUG"))})
             if os.environ.get("ND_BROWSER_DEBUG"):

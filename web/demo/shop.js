@@ -177,10 +177,10 @@
         badge();
         var view = views[document.body.getAttribute("data-page")];
         if (view) view(document.querySelector("main"));
-        if (demo.chat) {
-            var chat = el("script", { src: demo.chat + "/chat/widget.js", async: "" });
-            document.body.appendChild(chat);
-        }
+        //  the chat widget after nudge.js, so both tell the same visitor
+        if (demo.chat) nudge.ready(function () {
+            document.body.appendChild(el("script", { src: demo.chat + "/chat/widget.js", async: "" }));
+        });
     }
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mount); else mount();
 })();
