@@ -1,7 +1,6 @@
-/*  nudge.js - nudge on the shop's page: tracking (Segment Spec, the
-    analytics.js calls and ids), Web Push, sign-up and exit-intent prompts,
-    on-site messages. Served by the collector at /nudge.js; how to use it:
-    README "Put nudge on your shop". No framework, no build step.       */
+/*  nudge.js - nudge on the shop's page: tracking (the analytics.js calls),
+    Web Push, prompts, on-site messages. Served by the collector; how to
+    use it: README "Put nudge on your shop". No framework, no build step. */
 (function () {
     "use strict";
     var stub = window.nudge;
@@ -9,10 +8,12 @@
     var VERSION = "1.0.0";
     var MAX_QUEUE = 200, MAX_BATCH = 20, KEEPALIVE_BYTES = 60000;
     var config = null, ready = [], flushTimer = 0, sending = false, attempt = 0;
-    var retryAt = 0, pending = [];
+    var retryAt = 0, hiddenAt = 0, pending = [], memory = {}, storageOk = true;
 
     /* ------------------------------------------------------ storage */
+    //  localStorage first, the cookie for the ids; memory where storage fails
     function load(name) {
+        if (!storageOk && name in memory) return memory[name];
         try {
             var value = localStorage.getItem(name);
             if (value !== null) return JSON.parse(value);
@@ -23,10 +24,11 @@
         try { return JSON.parse(text); } catch (e) { return text; }
     }
     function store(name, value, cookie) {
+        memory[name] = value;
         try {
             if (value === null) localStorage.removeItem(name);
             else localStorage.setItem(name, JSON.stringify(value));
-        } catch (e) { /* full or private: the cookie still holds the ids */ }
+        } catch (e) { storageOk = false; }
         if (!cookie) return;
         var domain = config && config.cookieDomain ? "; domain=" + config.cookieDomain : "";
         document.cookie = name + "=" + (value === null ? "" : encodeURIComponent(value)) +
@@ -67,12 +69,9 @@
     }
 
     /* ------------------------------------------------------ context */
-    function canonical() {
-        var link = document.querySelector("link[rel='canonical']");
-        return link && link.href;
-    }
     function pageProps() {
-        var url = canonical() || location.href.replace(/#.*$/, "");
+        var link = document.querySelector("link[rel='canonical']");
+        var url = link ? link.href : location.href.replace(/#.*$/, "");
         return { path: location.pathname, referrer: document.referrer, search: location.search,
                  title: document.title, url: url };
     }
@@ -103,7 +102,7 @@
         if (!config) { pending.push([type, fields, options]); return null; }
         var event = assign({ type: type, messageId: "nudge-" + uuid(),
                              timestamp: new Date().toISOString(), anonymousId: anonymousId(),
-                             context: context(), integrations: {} }, fields);
+                             context: context() }, fields);
         var user = userId();
         if (user && !event.userId) event.userId = user;
         if (options && options.context) assign(event.context, options.context);
@@ -127,30 +126,41 @@
     function body(batch) {
         return JSON.stringify({ batch: batch, sentAt: new Date().toISOString(), writeKey: config.writeKey });
     }
-    //  hidden: the page may be going away; send it all now, keep the queue
-    //  until a 200 (the next page sends again; the collector drops repeats)
+    //  The oldest events: at most MAX_BATCH, and about `bytes` of JSON
+    function take(q, bytes) {
+        var batch = [], size = 0;
+        for (var i = 0; i < q.length && batch.length < MAX_BATCH; i++) {
+            size += JSON.stringify(q[i]).length;
+            if (batch.length && size > bytes) break;
+            batch.push(q[i]);
+        }
+        return batch;
+    }
+    function post(batch, keepalive) {
+        var abort = window.AbortController && new AbortController();
+        if (abort) setTimeout(function () { abort.abort(); }, 20000);
+        return fetch(config.host + "/v1/batch", { method: "POST", body: body(batch), keepalive: keepalive,
+            credentials: "omit", headers: { "Content-Type": "text/plain" }, signal: abort && abort.signal });
+    }
+    //  hidden: the page may be going away; send now, keep the queue until a
+    //  200 (the next page sends again; the collector drops repeats)
     function flush(hidden) {
         if (!config || (sending && !hidden)) return;
         var q = queue();
         if (!q.length || navigator.onLine === false) return;
-        var url = config.host + "/v1/batch";
         if (hidden) {
-            for (var i = 0; i < q.length; i += MAX_BATCH) {
-                var text = body(q.slice(i, i + MAX_BATCH));
-                if (window.fetch && text.length < KEEPALIVE_BYTES) {
-                    fetch(url, { method: "POST", body: text, keepalive: true, credentials: "omit",
-                                 headers: { "Content-Type": "text/plain" } })
-                        .then(answered(q.slice(i, i + MAX_BATCH)), function () { /* next page */ });
-                } else if (navigator.sendBeacon) {
-                    navigator.sendBeacon(url, new Blob([text], { type: "text/plain" }));
-                }
-            }
+            if (Date.now() - hiddenAt < 1000) return;       // visibilitychange, then pagehide
+            hiddenAt = Date.now();
+            var last = take(q, KEEPALIVE_BYTES);            // a page's keepalive bodies share 64 KB
+            post(last, true).then(answered(last), function () {
+                if (navigator.sendBeacon)
+                    navigator.sendBeacon(config.host + "/v1/batch", new Blob([body(last)], { type: "text/plain" }));
+            });
             return;
         }
-        var batch = q.slice(0, MAX_BATCH);
+        var batch = take(q, 400000);
         sending = true;
-        fetch(url, { method: "POST", body: body(batch), credentials: "omit",
-                     headers: { "Content-Type": "text/plain" } })
+        post(batch, false)
             .then(answered(batch), function () { retry(null); })
             .then(function () { sending = false; if (!retryAt && queue().length) schedule(0); });
     }
@@ -158,7 +168,7 @@
         return function (response) {
             var s = response.status;
             if (s === 429 || s >= 500) return retry(response.headers.get("Retry-After"));
-            if (s >= 400) console.warn("nudge: the collector refused a batch (" + s + "); dropped");
+            if (s >= 400) console.warn("nudge: batch refused (" + s + ")");
             attempt = 0;
             retryAt = 0;
             forget(batch);
@@ -180,12 +190,9 @@
         if (isObject(category)) { options = name; properties = category; name = category = null; }
         else if (isObject(name)) { options = properties; properties = name; name = category; category = null; }
         else if (name === undefined) { name = category; category = null; }
-        var props = assign(pageProps(), properties || {});
-        if (name) props.name = name;
-        if (category) props.category = category;
-        var fields = { properties: props };
-        if (name) fields.name = name;
-        if (category) fields.category = category;
+        var fields = { properties: assign(pageProps(), properties || {}) };
+        if (name) fields.name = fields.properties.name = name;
+        if (category) fields.category = fields.properties.category = category;
         return enqueue("page", fields, options);
     }
     function track(event, properties, options) {
@@ -289,7 +296,7 @@
         submit: "Sign up", later: "No, thanks", close: "Close",
         need: "Give an e-mail address or a mobile number, with its box ticked.",
         check: "Almost done: check your inbox and confirm with the link we sent you.",
-        code: "We sent a code to your phone. Type it here:", codeLabel: "Code", confirm: "Confirm",
+        code: "We sent a code to your phone. Type it here:", confirm: "Confirm",
         codeBad: "That code is not right, or it has expired.", codeMany: "Too many tries; try again later.",
         confirmed: "Thank you! Your number is confirmed.", failed: "Something went wrong; please try again."
     };
@@ -410,7 +417,7 @@
         var period = (t.period || (config.prompts.period) || 30) * 86400000;
         var shown = load("nudge_exit_shown");
         if (shown && Date.now() - shown < period) return;
-        var armed = false, lastY = window.scrollY, lastT = Date.now();
+        var armed = false, lastY = scrollY, lastT = Date.now(), coarse = matchMedia("(pointer: coarse)").matches;
         function fire() {
             if (!armed || dialogOpen || gaveAddress() || checkout()) return;
             armed = false;
@@ -420,7 +427,7 @@
         }
         setTimeout(function () {
             armed = true;
-            if (matchMedia("(pointer: coarse)").matches && history.pushState && !history.state) {
+            if (coarse && !history.state) {
                 history.pushState({ nudge: 1 }, "");
                 window.addEventListener("popstate", function once() {
                     window.removeEventListener("popstate", once);
@@ -431,10 +438,9 @@
         document.addEventListener("mouseout", function (e) {
             if (!e.relatedTarget && e.clientY < 5) fire();
         });
-        window.addEventListener("scroll", function () {
-            var now = Date.now(), y = window.scrollY;
-            if (lastY - y > innerHeight / 3 && now - lastT < 250 && y > 100 &&   // fast, not at the top
-                matchMedia("(pointer: coarse)").matches) fire();
+        if (coarse) addEventListener("scroll", function () {
+            var now = Date.now(), y = scrollY;
+            if (lastY - y > innerHeight / 3 && now - lastT < 250 && y > 100) fire();   // fast, not at the top
             if (now - lastT > 100) { lastY = y; lastT = now; }
         }, { passive: true });
     }
@@ -449,8 +455,7 @@
         return navigator.serviceWorker.register(config.serviceWorker || "/sw.js")
             .then(function () { return navigator.serviceWorker.ready; });
     }
-    //  The worker has no localStorage: it learns where to report and who
-    //  this is, for pushsubscriptionchange.
+    //  For pushsubscriptionchange: the worker has no localStorage
     function tellWorker() {
         if (!config || !config.serviceWorker || !navigator.serviceWorker) return;
         navigator.serviceWorker.ready.then(function (reg) {
@@ -517,14 +522,9 @@
                     identify({ push_subscription: null, push_consent: false });
                     return sub ? sub.unsubscribe() : false;
                 });
-        },
-        state: function () {
-            if (!("PushManager" in window)) return Promise.resolve("unsupported");
-            return worker().then(function (reg) { return reg.pushManager.getSubscription(); })
-                .then(function (sub) { return sub ? "subscribed" : Notification.permission; });
         }
     };
-    //  A subscription the browser renewed while the page was away.
+    //  One the browser renewed while no page was open
     function checkSubscription() {
         if (!config.serviceWorker || !("PushManager" in window) || Notification.permission !== "granted") return;
         worker().then(function (reg) { return reg.pushManager.getSubscription(); }).then(function (sub) {
