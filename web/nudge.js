@@ -44,7 +44,7 @@
     function anonymousId() {
         var id = load("ajs_anonymous_id");
         if (typeof id !== "string" || !id) id = uuid();
-        store("ajs_anonymous_id", id, true);        // refreshes both copies
+        store("ajs_anonymous_id", id, true);
         return id;
     }
     function userId() {
@@ -81,7 +81,7 @@
             var m = /^utm_(source|medium|term|content|campaign)$/.exec(key);
             if (m) { out[m[1] === "campaign" ? "name" : m[1]] = value; any = true; }
         });
-        if (any) store("nudge_campaign", out);      // the landing's campaign, for later pages
+        if (any) store("nudge_campaign", out);      // for the later pages
         return any ? out : load("nudge_campaign");
     }
     function context() {
@@ -291,14 +291,14 @@
     /* ------------------------------------------------------ prompts */
     var TEXTS = {
         title: "Stay in touch", text: "Get news and offers from us.", offer: "",
-        email: "E-mail", emailConsent: "Yes, e-mail me news and offers. I can unsubscribe at any time.",
-        phone: "Mobile number", phoneConsent: "Yes, text me news and offers. Reply STOP to end.",
+        email: "E-mail", emailConsent: "E-mail me news and offers; unsubscribe at any time.",
+        phone: "Mobile number", phoneConsent: "Text me news and offers; reply STOP to end.",
         submit: "Sign up", later: "No, thanks", close: "Close",
         need: "Give an e-mail address or a mobile number, with its box ticked.",
-        check: "Almost done: check your inbox and confirm with the link we sent you.",
+        check: "Almost done: check your inbox for our link.",
         code: "We sent a code to your phone. Type it here:", confirm: "Confirm",
-        codeBad: "That code is not right, or it has expired.", codeMany: "Too many tries; try again later.",
-        confirmed: "Thank you! Your number is confirmed.", failed: "Something went wrong; please try again."
+        codeBad: "That code is not right or has expired.", codeMany: "Too many tries; wait a while.",
+        confirmed: "Thank you! Your number is confirmed.", failed: "That did not work; try again."
     };
     function promptConfig(kind) {
         var p = config.prompts || {};
@@ -471,8 +471,8 @@
         return sub;
     }
     function softPrompt(options) {
-        var t = assign({ title: "Get notified?", text: "We can tell you about your cart, your orders " +
-            "and offers with a notification. You can turn it off at any time.",
+        var t = assign({ title: "Get notified?", text: "Notifications about your cart, your orders " +
+            "and offers. Turn them off at any time.",
             allow: "Allow notifications", later: "Not now" }, (config.prompts || {}).push || {}, options || {});
         return new Promise(function (resolve) {
             var answered = false;
