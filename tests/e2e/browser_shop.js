@@ -352,6 +352,23 @@ const steps = {
         await drained(page);
         await page.unroute('**/v1/batch');
         out.retry = seen;
+    },
+    //  identify, alias and reset, as analytics.js does them
+    async identity (page) {
+        await page.goto(cfg.shop + '/index.html');
+        await loaded(page);
+        out.identity = await page.evaluate(() => new Promise((resolve) => nudge.ready(() => {
+            const before = nudge.user().anonymousId;
+            nudge.identify('user-42', { firstName: 'Jane' });
+            nudge.track('Identified Probe');
+            nudge.alias('user-42b');
+            const known = nudge.user();
+            const cookie = document.cookie;
+            nudge.reset();
+            nudge.track('Reset Probe');
+            resolve({ before, known, cookie, after: nudge.user() });
+        })));
+        await drained(page);
     }
 };
 
@@ -364,6 +381,7 @@ const steps = {
         if (cfg.debug || m.type() === 'error' || m.type() === 'warning') out.console.push(m.text());
     });
     page.on('pageerror', (e) => out.errors.push('page: ' + e.message));
+    //  in the order written: identity is last, as its reset makes a new visitor
     for (const name of cfg.steps || Object.keys(steps)) {
         try { await steps[name](page, context); }
         catch (e) { out.errors.push(name + ': ' + String(e.message || e).split('\n')[0]); }

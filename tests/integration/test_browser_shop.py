@@ -26,7 +26,9 @@ tests/integration/shoptest.py) against a real collector and checks:
   Retry-After is retried, a 400 is dropped; an event sent right before
   the page is left still arrives (keepalive);
 - on a phone (a touch context), the back button and a fast scroll up are
-  the exit intent.
+  the exit intent;
+- identify keeps the user id and traits where analytics.js does, alias
+  names both ids, reset starts a new anonymous id.
 
 Stand-ins while this tree lacks the other parts, each switched off when
 the real one is there: the server key rather than a browser key for the
@@ -215,6 +217,25 @@ def check_mobile(out):
     check("a phone: a fast scroll up shows it", (m.get("scrollUp") or {}).get("role") == "dialog", m)
 
 
+def check_identity(out, events):
+    i = out.get("identity") or {}
+    known, after = i.get("known") or {}, i.get("after") or {}
+    check("identify keeps the user id and traits (ajs_user_id, ajs_user_traits)",
+          known.get("userId") == "user-42" and known.get("traits", {}).get("firstName") == "Jane" and
+          "ajs_user_id=user-42" in i.get("cookie", ""), i)
+    check("reset forgets the user and starts a new anonymous id",
+          after.get("userId") is None and after.get("traits") == {} and
+          after.get("anonymousId") not in (None, i.get("before")), i)
+    names = {b.get("event") or b.get("type"): b for t, b in events}
+    probe, alias, reset = names.get("Identified Probe", {}), names.get("alias", {}), names.get("Reset Probe", {})
+    check("after identify, events carry the userId",
+          probe.get("userId") == "user-42" and probe.get("anonymousId") == i.get("before"), probe)
+    check("alias: userId and previousId",
+          alias.get("userId") == "user-42b" and alias.get("previousId") == "user-42", alias)
+    check("after reset, events carry the new anonymous id and no userId",
+          reset.get("anonymousId") == after.get("anonymousId") and "userId" not in reset, reset)
+
+
 def check_leave(events):
     bottles = [b for t, b in events if b.get("event") == "Product Added" and
                b.get("properties", {}).get("product_id") == "water-bottle"]
@@ -267,7 +288,7 @@ def check_retry(out, events):
           seen and all(s["contentType"].startswith("text/plain") and s["writeKey"] for s in seen), seen)
     names = [b.get("event") for t, b in events]
     check("the dropped event never reached the collector, the next one did",
-          "Retry Probe" not in names and "After Drop" in names, names[-5:])
+          "Retry Probe" not in names and "After Drop" in names, names)
 
 
 def main():
@@ -306,7 +327,9 @@ def main():
                   out.get("console"))
             events = tap.collect(timeout=3)
             phones = set((out.get("mobile") or {}).get("visitors", []))
-            events = [(t, b) for t, b in events if b.get("anonymousId") not in phones]
+            after_reset = (out.get("identity") or {}).get("after", {}).get("anonymousId")
+            check_identity(out, events)
+            events = [(t, b) for t, b in events if b.get("anonymousId") not in phones | {after_reset}]
             check("the phones' visitors are others", phones and out.get("anonymousId") not in phones, phones)
             check_tracking(shop, out, events)
             if key != WRITE_KEY:
