@@ -230,10 +230,26 @@ const steps = {
                 .then((c) => c.match('/__nudge/visitor')).then((r) => (r ? r.json() : null)));
         }
         await sleep(500);
-        if (cfg.pushKey) {          //  the collector serves /v1/push/key
-            out.push.subscribe = await page.evaluate(() => nudge.push.subscribe()
-                .then((s) => (s ? 'subscribed' : 'no'), (e) => 'error: ' + e.message));
+        //  permission given: a click goes straight to the key and the browser's
+        //  push service (none here: headless chromium has no FCM to register with)
+        const keys = [];
+        page.on('request', (r) => { if (r.url().endsWith('/v1/push/key')) keys.push(r.url()); });
+        if (!cfg.pushKey) {
+            await page.route('**/v1/push/key', (route) => route.fulfill({ status: 200, contentType: 'application/json',
+                headers: { 'Access-Control-Allow-Origin': '*' }, body: JSON.stringify({ publicKey: cfg.vapidKey }) }));
         }
+        await page.evaluate(() => {
+            const button = document.body.appendChild(document.createElement('button'));
+            button.id = 'probe';
+            button.textContent = 'Subscribe';
+            window.subscribed = new Promise((resolve) => button.addEventListener('click', () => nudge.push.subscribe()
+                .then((s) => resolve(s ? 'subscribed' : 'no'), (e) => resolve('error: ' + e.message))));
+        });
+        await page.click('#probe');
+        out.push.subscribe = await page.evaluate(() => window.subscribed);
+        out.push.softAfterGrant = await dialogState(page, 'push');
+        out.push.keyRequests = keys;
+        await page.unroute('**/v1/push/key');
     },
     //  on-site messages, through the stand-in or the onsite stage
     async onsite (page) {

@@ -76,7 +76,7 @@ def use_kit(p):
 
 
 class Shop:
-    def __init__(self, collector, write_key, kit=None, onsite=None, chat=None, prompt_delay=300):
+    def __init__(self, collector, write_key, kit=None, onsite=None, chat=None, prompt_delay=100):
         self.collector = collector
         self.write_key = write_key
         self.kit = kit                      # None: this server serves nudge.js
