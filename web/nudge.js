@@ -200,7 +200,10 @@
     }
     function identify(id, newTraits, options) {
         if (isObject(id) || id === null || id === undefined) { options = newTraits; newTraits = id; id = userId(); }
-        if (id !== null && id !== undefined) store("ajs_user_id", String(id), true);
+        if (id !== null && id !== undefined && String(id) !== userId()) {
+            store("ajs_user_id", String(id), true);
+            tellWorker();
+        }
         var all = assign(traits(), newTraits || {});
         store("ajs_user_traits", all);
         var fields = { traits: assign({}, newTraits || {}) };
@@ -500,7 +503,7 @@
         subscribe: function (options) {
             if (!config) return Promise.reject(new Error("nudge.init first"));
             if (!("PushManager" in window) || !window.Notification)
-                return Promise.reject(new Error("Web Push is not supported here"));
+                return Promise.reject(new Error("no Web Push here"));
             if (Notification.permission === "denied") return Promise.resolve(null);
             if (navigator.userActivation && !navigator.userActivation.isActive && Notification.permission !== "granted")
                 return Promise.reject(new Error("nudge.push.subscribe() needs a visitor's click"));
@@ -622,7 +625,7 @@
     /* --------------------------------------------------------- init */
     function init(options) {
         if (config) return api;
-        if (!options || !options.writeKey || !options.host) throw new Error("nudge.init wants writeKey and host");
+        if (!options || !options.writeKey || !options.host) throw new Error("nudge.init: writeKey and host, please");
         config = assign({ flushInterval: 1000, prompts: {} }, options);
         config.host = String(config.host).replace(/\/+$/, "");
         if (config.onsite) config.onsite = String(config.onsite).replace(/\/+$/, "");
