@@ -300,6 +300,15 @@ const steps = {
         await context.setOffline(false);
         await drained(page);
         out.offline.after = await page.evaluate(() => JSON.parse(localStorage.getItem('nudge_queue') || '[]').length);
+        //  a long time offline: the queue keeps the newest 200
+        await context.setOffline(true);
+        out.offline.flood = await page.evaluate(() => {
+            for (let i = 0; i < 250; i++) nudge.track('Flood', { i });
+            const q = JSON.parse(localStorage.getItem('nudge_queue') || '[]');
+            return { length: q.length, first: q[0].properties.i, last: q[q.length - 1].properties.i };
+        });
+        await context.setOffline(false);
+        await drained(page);
     },
     //  a phone: the back button and a fast scroll up are the exit intent
     async mobile (page, context) {

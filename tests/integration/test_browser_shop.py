@@ -26,7 +26,8 @@ tests/integration/shoptest.py) against a real collector and checks:
   clicked and dismissed reported;
 - offline: events wait in localStorage and leave on `online`; a 503 with
   Retry-After is retried, a 400 is dropped; an event sent right before
-  the page is left still arrives (keepalive);
+  the page is left still arrives (keepalive); offline long, the queue keeps
+  the newest 200;
 - on a phone (a touch context), the back button and a fast scroll up are
   the exit intent;
 - identify keeps the user id and traits where analytics.js does, alias
@@ -279,6 +280,11 @@ def check_offline(out, events):
     check("offline: the event waits in the localStorage queue",
           "Product Added" in (off.get("queued") or []), off)
     check("online again: the queue empties", off.get("after") == 0, off)
+    check("a long time offline: the queue keeps the newest 200 events",
+          off.get("flood") == {"length": 200, "first": 50, "last": 249}, off.get("flood"))
+    floods = sorted(b["properties"]["i"] for t, b in events if b.get("event") == "Flood")
+    check("... and sends them once back online, in batches",
+          floods == list(range(50, 250)), (len(floods), floods[:3]))
     lamps = [b for t, b in events if b.get("event") == "Product Added" and
              b.get("properties", {}).get("product_id") == "head-lamp"]
     check("the offline event reached the collector once", len(lamps) == 1, len(lamps))
