@@ -42,7 +42,7 @@ PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test bench bench-kit bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
+.PHONY: all deps run test bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # Installs what the build and the tests need, once per machine.
@@ -133,6 +133,7 @@ bench: all tests/e2e/node_modules/.installed
 	@$(MAKE) --no-print-directory bench-kit
 
 # The browser kit's size, as a shop's visitors download it (aim: nudge.js <= 10 KB gzipped).
+.PHONY: bench-kit
 bench-kit:
 	@for f in web/nudge.js web/nudge-sw.js; do \
 	    printf '%-16s %6d bytes, gzipped %5d (gzip -6), %5d (-9)\n' $$f $$(wc -c <$$f) \
