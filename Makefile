@@ -32,7 +32,8 @@ LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcry
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
-        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd
+        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd \
+        chromium
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
@@ -103,6 +104,11 @@ run: all $(BIN)/nd-supervisor
 	@echo "Web Push: the shop's page subscribes with this applicationServerKey (var/vapid.key):"
 	@$(BIN)/nd-vapid --public var/vapid.key
 	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin $(CURDIR)/$(BIN) --dir $(CURDIR) -o var/supervisord.conf
+	@printf '%s\n' '' '[program:demo-shop]' \
+	    'command=/usr/bin/python3 -m http.server --bind 127.0.0.1 8000 --directory $(CURDIR)/web/demo' \
+	    'directory=$(CURDIR)' 'priority=900' 'autostart=true' 'autorestart=true' 'startsecs=1' \
+	    'stdout_logfile=$(CURDIR)/var/log/demo-shop.log' 'redirect_stderr=true' >>var/supervisord.conf
+	@echo "The demo shop (web/demo): http://127.0.0.1:8000/"
 	exec supervisord -n -c var/supervisord.conf
 
 # Every test, on the normal build and again under ASan+UBSan (with the
@@ -171,6 +177,15 @@ bench: all tests/e2e/node_modules/.installed
 	/usr/bin/python3 bench/push_bench.py
 	/usr/bin/python3 bench/sms_bench.py
 	/usr/bin/python3 bench/backtest_bench.py
+	@$(MAKE) --no-print-directory bench-kit
+
+# The browser kit's size, as a shop's visitors download it (aim: nudge.js <= 10 KB gzipped).
+.PHONY: bench-kit
+bench-kit:
+	@for f in web/nudge.js web/nudge-sw.js; do \
+	    printf '%-16s %6d bytes, gzipped %5d (gzip -6), %5d (-9)\n' $$f $$(wc -c <$$f) \
+	        $$(gzip -6c $$f | wc -c) $$(gzip -9c $$f | wc -c); \
+	done
 
 # A month of at least 400k events through every stage (nd-backtest), next
 # to raw libzmq.
@@ -221,6 +236,7 @@ install: all
 	cd conf && find . -type f | while read -r f; do \
 	    [ -e "$(DESTDIR)$(PREFIX)/conf/$$f" ] || install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/conf/$$f"; \
 	done
+	cd web && find . -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/web/$$f"; done
 
 clean:
 	rm -rf build build-san build-fuzz bin var/state var/run
