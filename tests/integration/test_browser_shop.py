@@ -3,7 +3,7 @@
 
 Debian's chromium, headless, driven by playwright-core
 (tests/e2e/browser_shop.js), opens the demo shop (web/demo, served by
-tests/integration/shoptest.py) against a real collector and checks:
+tests/integration/webshop.py) against a real collector and checks:
 - browse, add to the cart, leave: the collector has every event with one
   anonymous id (the chat widget, from a real chat-bridge, tells the same
   visitor) and the page context (url, path, referrer, title, UTM
