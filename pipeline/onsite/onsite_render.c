@@ -3,9 +3,9 @@
     The step's templates, as the other channels have them:
     <templates>/<template>/<locale>/onsite.<part>.mustache, parts
 
-      title, body   required; {{name}} is HTML-escaped, so the page may
-                    put them in as HTML; the template's own text is the
-                    operator's, trusted
+      title, body   required; plain text: what Mustache escapes for HTML
+                    is given back as it was, so the page puts it in as
+                    text (textContent), never as markup
       url           where a click goes; optional
       image         a picture for a banner; optional
       kind          "banner" or "card" (default card)
@@ -15,8 +15,9 @@
 
     Links (url, image, each product's url and image_url) are kept only
     when they are http(s) and carry nothing that could end an HTML
-    attribute; anything else is dropped with a log line. A product's name
-    is HTML-escaped as the templates' values are.                        */
+    attribute; anything else is dropped with a log line. Texts (title,
+    body, a product's name) are text for the page to set as text: the
+    answer is JSON, and markup in them is shown, not run.               */
 #include <assert.h>
 #include <ctype.h>
 #include <openssl/sha.h>
@@ -40,18 +41,25 @@ bool onsite_link_ok (const char *text)
     return strlen (text) > strlen ("https://") && strlen (text) <= 2000;
 }
 
-static char *s_escape (const char *text)
+//  Mustache's HTML escaping undone, in place: the five entities it
+//  writes become their characters again (the result is never longer).
+static void s_unescape (char *text)
 {
-    zchunk_t *out = zchunk_new (NULL, strlen (text) + 16);
-    for (const char *p = text; *p; p++) {
-        const char *with = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;"
-                         : *p == '"' ? "&quot;" : *p == '\'' ? "&#39;" : NULL;
-        zchunk_extend (out, with ? with : p, with ? strlen (with) : 1);
+    static const char *entities [] = { "&amp;", "&lt;", "&gt;", "&quot;", "&#39;", NULL };
+    static const char characters [] = "&<>\"'";
+    char *to = text;
+    for (const char *from = text; *from; ) {
+        int i = 0;
+        while (entities [i] && strncmp (from, entities [i], strlen (entities [i])))
+            i++;
+        if (entities [i]) {
+            *to++ = characters [i];
+            from += strlen (entities [i]);
+        }
+        else
+            *to++ = *from++;
     }
-    zchunk_extend (out, "", 1);
-    char *escaped = strdup ((char *) zchunk_data (out));
-    zchunk_destroy (&out);
-    return escaped;
+    *to = 0;
 }
 
 //  Leading and trailing white space off, in place.
@@ -94,16 +102,14 @@ static json_t *s_products (const json_t *list, const char *key)
         const char *name = json_string_value (json_object_get (item, "name"));
         if (!name || json_array_size (products) == ONSITE_PRODUCTS_MAX)
             continue;
-        char *escaped = s_escape (name);
         json_t *price = json_object_get (item, "price");
         const char *currency = json_string_value (json_object_get (item, "currency"));
-        json_t *product = json_pack ("{s:s, s:s, s:s, s:O, s:s}", "name", escaped,
+        json_t *product = json_pack ("{s:s, s:s, s:s, s:O, s:s}", "name", name,
             "url", s_link (json_string_value (json_object_get (item, "url")), "product url", key),
             "image_url", s_link (json_string_value (json_object_get (item, "image_url")),
                                  "product image", key),
             "price", json_is_number (price) ? price : json_null (),
             "currency", currency && strlen (currency) == 3 ? currency : "");
-        free (escaped);
         json_array_append_new (products, product);
     }
     return products;
@@ -161,8 +167,10 @@ json_t *onsite_render (nd_templates_t *templates, const json_t *order, char *rea
                 free (text [j]);
             return NULL;
         }
-        if (text [i])
+        if (text [i]) {
+            s_unescape (text [i]);
             s_trim (text [i]);
+        }
     }
     const char *kind = text [4] && streq (text [4], "banner") ? "banner" : "card";
     json_t *message = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:o}", "kind", kind,
@@ -185,9 +193,9 @@ void onsite_render_test (bool verbose)
     assert (!onsite_link_ok ("https://x.example/\"onmouseover=alert(1)"));
     assert (!onsite_link_ok ("https://"));
     assert (!onsite_link_ok ("//evil.example"));
-    char *escaped = s_escape ("<b>\"Tom & Jerry's\"</b>");
-    assert (streq (escaped, "&lt;b&gt;&quot;Tom &amp; Jerry&#39;s&quot;&lt;/b&gt;"));
-    free (escaped);
+    char text [] = "&lt;b&gt;&quot;Tom &amp;amp; Jerry&#39;s&quot;&lt;/b&gt; &copy;";
+    s_unescape (text);
+    assert (streq (text, "<b>\"Tom &amp; Jerry's\"</b> &copy;"));
     char id [ONSITE_ID_SIZE], again [ONSITE_ID_SIZE];
     onsite_message_id ("cart-browsing/e-1/goes-with/onsite", id);
     onsite_message_id ("cart-browsing/e-1/goes-with/onsite", again);
@@ -198,7 +206,7 @@ void onsite_render_test (bool verbose)
     json_t *products = s_products_of (data, NULL, NULL, "test");
     json_t *first = json_array_get (products, 0);
     assert (json_array_size (products) == 1);
-    assert (streq (json_string_value (json_object_get (first, "name")), "&lt;Shoe&gt;"));
+    assert (streq (json_string_value (json_object_get (first, "name")), "<Shoe>"));
     assert (streq (json_string_value (json_object_get (first, "url")), ""));
     assert (streq (json_string_value (json_object_get (first, "currency")), "EUR"));
     json_decref (products);
