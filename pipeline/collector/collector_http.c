@@ -157,6 +157,8 @@ static enum MHD_Result s_send (struct MHD_Connection *connection, unsigned int s
     if (cors) {
         MHD_add_response_header (response, "Access-Control-Allow-Origin", cors);
         MHD_add_response_header (response, MHD_HTTP_HEADER_VARY, "Origin");
+        //  A page reads Retry-After of a 429 or 503 only if told it may
+        MHD_add_response_header (response, "Access-Control-Expose-Headers", "Retry-After");
     }
     if (header)
         MHD_add_response_header (response, header, value);

@@ -125,10 +125,15 @@ with Pipeline(clock="wall", extra=extra) as p:
     check("preflight from any other origin: 403, no Allow-Origin",
           status == 403 and "access-control-allow-origin" not in headers, (status, headers))
 
-    statuses = [request(port, "POST", "/v1/track", track(100 + n), key=SLOW_KEY, origin=SHOP)[0]
-                for n in range(15)]
+    answers = [request(port, "POST", "/v1/track", track(100 + n), key=SLOW_KEY, origin=SHOP)
+               for n in range(15)]
+    statuses = [a[0] for a in answers]
     check("rate-per-key holds a browser key too: 429 past its burst",
           statuses.count(429) >= 3 and statuses[:5] == [200] * 5, statuses)
+    limited = [a[1] for a in answers if a[0] == 429][:1] or [{}]
+    check("the page may read a 429's Retry-After (Access-Control-Expose-Headers)",
+          limited[0].get("retry-after") and "Retry-After" in
+          limited[0].get("access-control-expose-headers", ""), limited[0])
 
     reader = JournalReader(p, "collector", "reader", 1000)
 
