@@ -23,6 +23,14 @@
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-selftest");
+    if (argc == 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0)) {
+        printf ("Usage: nd-selftest [-v] | --mustache-spec DIR | --version\n"
+                "Runs the self-tests of the runtime's classes (-v: name each), the\n"
+                "differential test of nd_json against jansson and the Mustache spec\n"
+                "suite; with --mustache-spec, only that suite from DIR. Exit 0 when\n"
+                "all pass; a failed check aborts with its assertion.\n");
+        return 0;
+    }
     if (argc == 3 && strcmp (argv [1], "--mustache-spec") == 0)
         return mustache_spec_run (argv [2], false) ? 1 : 0;
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;
