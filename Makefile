@@ -1,7 +1,7 @@
 # nudge - build, test, run, bench.
 #   make            build bin/ (installs Debian packages first if missing)
 #   make run        run the pipeline on the shipped defaults under supervisord
-#   make test       the whole suite: normal build, then again under ASan+UBSan
+#   make test       the whole suite: normal build (gcc), then again under ASan+UBSan (clang)
 #   make bench      throughput figures next to raw libzmq baselines
 #   make backtest   a generated month through the shipped pipeline (nd-backtest)
 #   make SAN=1      build the sanitizer variant into build-san/
@@ -13,6 +13,11 @@ BUILD := build-san
 BIN   := build-san/bin
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT := -O1
+# clang: its UBSan sees what gcc's does not (a NULL + 0 in nd_json.c), and
+# the normal build is gcc, so the suite runs under both compilers
+ifeq ($(origin CC),default)
+CC := clang
+endif
 else
 BUILD := build
 BIN   := bin
