@@ -523,13 +523,25 @@ void nd_httpd_test (bool verbose)
     s_test_post (client, url, big, 413, "{\"error\":\"body over 8 bytes\"}");
     nd_http_destroy (&client);
 
-    //  Full: four idle connections held, the fifth is told 503 at once
-    int idle [5];
+    //  Full: four idle connections held, the fifth is told 503 at once.
+    //  The client's connections above count until the server has seen
+    //  them close: one answered 503 meanwhile is tried again
+    int idle [5], held = 0;
     in->sin_port = htons ((uint16_t) port);
-    for (int i = 0; i < 5; i++) {
-        idle [i] = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert (idle [i] >= 0 && connect (idle [i], (struct sockaddr *) in, sizeof *in) == 0);
+    for (int tries = 0; held < 4 && tries < 200; tries++) {
+        int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert (fd >= 0 && connect (fd, (struct sockaddr *) in, sizeof *in) == 0);
+        struct pollfd answered = { fd, POLLIN, 0 };
+        if (poll (&answered, 1, 50) == 0)
+            idle [held++] = fd;
+        else {
+            close (fd);
+            zclock_sleep (20);
+        }
     }
+    assert (held == 4);
+    idle [4] = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert (idle [4] >= 0 && connect (idle [4], (struct sockaddr *) in, sizeof *in) == 0);
     struct pollfd ready = { idle [4], POLLIN, 0 };
     assert (poll (&ready, 1, 5000) == 1);
     char answer [512] = "";

@@ -4,6 +4,7 @@ says, so a supervisor can tell a mistake a restart won't mend.
 
   --version   "NAME (nudge) VERSION", exit 0, for every program in bin/
   --help      exit 0 with a usage text, for every program
+  a tool      64 (EX_USAGE) for an unknown option
   a stage     64 (EX_USAGE) for an unknown option, 78 (EX_CONFIG) for a
               pipeline file it refuses (with file:line: reason), 78 for a
               pipeline file that is not there, and 0 after SIGTERM
@@ -69,6 +70,13 @@ with Pipeline(clock="event") as p:
     proc = p.stop("relay")
     check("a stage stopped with SIGTERM exits 0", proc is not None and proc.returncode == 0,
           proc and proc.returncode)
+    wrong = {}
+    for name in PROGRAMS:
+        if name not in STAGES:
+            status, _, err = run(name, "--no-such-option", cwd=p.dir)
+            if status != 64:
+                wrong[name] = (status, err[-200:])
+    check("every tool exits 64 (EX_USAGE) for an unknown option too", not wrong, wrong)
 
     out = os.path.join(p.dir, "units")
     subprocess.run([os.path.join(BIN, "nd-supervisor"), "-c", os.path.join(ROOT, "conf", "pipeline.zpl"),

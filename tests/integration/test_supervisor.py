@@ -209,7 +209,7 @@ def bad_configs():
         check("nd-supervisor: a missing file is one line", status == 1 and
               "absent.zpl: No such file or directory" in err, err)
         status, out, err = run(SUPERVISOR, "--format", "upstart")
-        check("nd-supervisor: unknown format is a usage error", status == 2 and "upstart" in err, err)
+        check("nd-supervisor: unknown format is a usage error", status == 64 and "upstart" in err, err)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -164,7 +164,7 @@ def bad_arguments(p):
     status, out, err = run(p, TAP, "--help")
     check("tap --help", status == 0 and "TOPIC-PREFIX" in out, (status, out))
     status, out, err = run(p, TAP)
-    check("tap without a target is a usage error", status == 2 and err.count("\n") == 1, err)
+    check("tap without a target is a usage error", status == 64 and err.count("\n") == 1, err)
 
 
 def control(p):

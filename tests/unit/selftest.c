@@ -33,6 +33,10 @@ int main (int argc, char **argv)
     }
     if (argc == 3 && strcmp (argv [1], "--mustache-spec") == 0)
         return mustache_spec_run (argv [2], false) ? 1 : 0;
+    if (argc > 2 || (argc == 2 && strcmp (argv [1], "-v"))) {
+        fprintf (stderr, "nd-selftest: unknown arguments (try --help)\n");
+        return 64;              //  EX_USAGE
+    }
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;
     nd_time_test (verbose);
     nd_key_test (verbose);

@@ -184,6 +184,8 @@ class Month:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="nd-month", description="A synthetic month of shop events (JSON lines).")
     parser.add_argument("--version", action="version", version="%(prog)s (nudge) 0.9.0")
+    # sysexits, as every nudge program: 64 for a usage error (argparse says 2)
+    parser.error = lambda message: parser.exit(64, "%s: %s\n" % (parser.prog, message))
     parser.add_argument("--events", type=int, default=40000, help="at least this many events (default 40000)")
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same file")
     parser.add_argument("--days", type=int, default=30)

@@ -30,10 +30,11 @@
 
     EXIT STATUS
         0 when written (or printed); 1 when a file exists or cannot be
-        written, or FILE is not a certificate; 2 on usage errors.
+        written, or FILE is not a certificate; 64 (EX_USAGE) on usage errors.
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <sys/stat.h>
 #include "nd.h"
 
@@ -148,7 +149,7 @@ main (int argc, char **argv)
     cert_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
-        return rc == 1? 0: 2;
+        return rc == 1? 0: EX_USAGE;
     if (args.public)
         return s_print_public (args.public);
     char *secret = zsys_sprintf ("%s/%s.secret", args.dir, args.name);

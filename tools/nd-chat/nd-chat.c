@@ -46,10 +46,11 @@
 
     EXIT STATUS
         0 after /quit or end of input; 1 when the bridge cannot be reached,
-        refused the key or did not answer; 2 on usage errors.
+        refused the key or did not answer; 64 (EX_USAGE) on usage errors.
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include "../common/nd_pipefile.h"
 #include "nd.h"
 
@@ -286,7 +287,7 @@ int main (int argc, char **argv)
     chat_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
-        return rc == 1 ? 0 : 2;
+        return rc == 1 ? 0 : EX_USAGE;
     char *error = NULL, *curve_public = NULL;
     char *endpoint = nd_pipefile_target_curve (args.config, args.target, "console",
                                                &curve_public, &error);

@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
 #include "../common/nd_state.h"
@@ -172,7 +173,7 @@ int main (int argc, char **argv)
     nd_version_arg (argc, argv, "nd-codes");
     codes_args_t args;
     if (s_args (argc, argv, &args))
-        return 2;
+        return EX_USAGE;
     char *error = NULL;
     MDB_dbi dbi;
     nd_state_t *state = nd_state_open (args.config, args.stage, args.state, &error);

@@ -39,11 +39,12 @@
         0 when the stage answered; for "health", only when the answer does
         not say otherwise ("ok": false, or a "status" other than "ok").
         1 when the stage is not there, did not answer in time (the reason
-        on one line) or refused the command ({"error": ...}); 2 on usage
+        on one line) or refused the command ({"error": ...}); 64 on usage
         errors; 3 when the health answer says unhealthy.
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <jansson.h>
 #include "../common/nd_pipefile.h"
 #include "nd.h"
@@ -341,7 +342,7 @@ main (int argc, char **argv)
     ctl_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
-        return rc == 1? 0: 2;
+        return rc == 1? 0: EX_USAGE;
     if (args.metrics)
         return s_metrics (&args);
     char *error = NULL, *curve_public = NULL;

@@ -40,6 +40,7 @@
         0, or 2 on a usage or state error.                             */
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
 #include "../common/nd_state.h"
@@ -240,7 +241,7 @@ int main (int argc, char **argv)
     nd_version_arg (argc, argv, "nd-report");
     report_args_t args;
     if (s_args (argc, argv, &args))
-        return 2;
+        return EX_USAGE;
     char *error = NULL;
     MDB_dbi dbi;
     nd_state_t *state = nd_state_open (args.config, args.stage, args.state, &error);

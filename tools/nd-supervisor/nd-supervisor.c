@@ -60,11 +60,12 @@
 
     EXIT STATUS
         0 when written; 1 on a bad pipeline file ("FILE: reason" or
-        "FILE:LINE: reason") or when the output cannot be written; 2 on
+        "FILE:LINE: reason") or when the output cannot be written; 64 on
         usage errors.
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <sys/stat.h>
 #include "../common/nd_pipefile.h"
 #include "nd.h"
@@ -543,7 +544,7 @@ main (int argc, char **argv)
     sv_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
-        return rc == 1? 0: 2;
+        return rc == 1? 0: EX_USAGE;
     sv_plan_t plan;
     if (s_plan (&plan, &args) == 0) {
         s_warn_missing (&plan);

@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include "nd.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,12 +152,12 @@ int main (int argc, char **argv)
             public_of = optarg;
         else {
             fputs (s_usage, c == 'h' ? stdout : stderr);
-            return c == 'h' ? 0 : 2;
+            return c == 'h' ? 0 : EX_USAGE;
         }
     }
     if (optind < argc || (out && public_of)) {
         fputs (s_usage, stderr);
-        return 2;
+        return EX_USAGE;
     }
     return public_of ? s_public_of (public_of) : s_generate (out);
 }

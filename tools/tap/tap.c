@@ -39,10 +39,11 @@
     EXIT STATUS
         0 on SIGINT or SIGTERM, after --count messages, or when standard
         output is closed (tap ... | head); 1 on a bad argument, an unknown
-        stage, a bad endpoint or a timeout short of --count; 2 on usage.
+        stage, a bad endpoint or a timeout short of --count; 64 on usage.
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <jansson.h>
 #include "../common/nd_pipefile.h"
 #include "nd.h"
@@ -233,7 +234,7 @@ main (int argc, char **argv)
     tap_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
-        return rc == 1? 0: 2;
+        return rc == 1? 0: EX_USAGE;
     char *error = NULL, *curve_public = NULL;
     char *endpoint = nd_pipefile_target_curve (args.config, args.target, "pub",
                                                &curve_public, &error);
