@@ -509,7 +509,7 @@ void nd_httpd_test (bool verbose)
     struct sockaddr_in *in = (struct sockaddr_in *) &where;
     in->sin_family = AF_INET;
     in->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    nd_httpd_t *server = nd_httpd_start (&where, 4, 4, 5, s_test_handle, NULL);
+    nd_httpd_t *server = nd_httpd_start (&where, 4, 4, 60, s_test_handle, NULL);
     assert (server);
     unsigned int port = nd_httpd_port (server);
     char url [64], big [64];
