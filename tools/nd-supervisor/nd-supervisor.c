@@ -20,8 +20,10 @@
         in WORKDIR, PROGRAM being the stage's "program" option (default its
         name). CONFIG is written as an absolute path: a relative CONFIG is
         read from the current directory but named relative to WORKDIR,
-        where the stages run, so the output for --dir /opt/nudge names
-        /opt/nudge/conf/pipeline.zpl.
+        where the stages run, so the output for --dir /srv/nudge names
+        /srv/nudge/conf/pipeline.zpl. As installed (make install, the
+        Debian package), CONFIG is /etc/nudge/pipeline.zpl and WORKDIR
+        /var/lib/nudge.
 
         supervisord (default): one file with a [program:STAGE] per stage
         (autorestart, TERM to stop, output to supervisord's own stdout so
