@@ -13,6 +13,9 @@
   user        systemd-sysusers and systemd-tmpfiles (--root TMP) make the
               nudge user and its directories with their modes
   again       a second install keeps a changed /etc/nudge file
+  live        make install with no DESTDIR, in a mount namespace whose /usr,
+              /etc and /var are overlays (the live system's untouched):
+              the user, the directories and the VAPID key are made
   run         in a private mount and network namespace, with the install
               where the FHS puts it: the package's postinst (user,
               directories, VAPID key), then every stage of the installed
@@ -161,6 +164,9 @@ def installed_pipeline(root, work):
 def user_and_directories(root, work):
     """systemd-sysusers and systemd-tmpfiles, as the package's postinst runs
     them, on a copy of the staging tree."""
+    if os.geteuid() != 0:
+        print("# skipped: systemd-tmpfiles --root needs root to chown")
+        return
     copy = os.path.join(work, "sysroot")
     shutil.copytree(root, copy, symlinks=True)
     for tool in ("systemd-sysusers", "systemd-tmpfiles"):
@@ -215,6 +221,51 @@ exec "$@"
 """
 
 
+LIVE = r"""
+set -e
+work=$1
+for d in usr etc var; do
+    mkdir -p $work/$d.up $work/$d.work
+    mount -t overlay overlay -o lowerdir=/$d,upperdir=$work/$d.up,workdir=$work/$d.work /$d
+done
+mount -t tmpfs -o mode=0755 tmpfs /run
+shift
+"$@" >$work/make.out 2>&1 || { cat $work/make.out; exit 1; }
+getent passwd nudge
+stat -c '%n %a %U:%G' /etc/nudge /var/lib/nudge /run/nudge /var/lib/nudge/vapid.key \
+    /usr/local/bin/collector /usr/local/lib/systemd/system/nudge.target
+"""
+
+
+LIVE_PATHS = ("/etc/nudge", "/var/lib/nudge", "/usr/local/bin/collector", "/usr/local/lib/systemd/system/nudge.target")
+
+
+def live_install(work):
+    """make install to the live system, as root would run it, with the live
+    system's /usr, /etc and /var behind overlays of a namespace of its own."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("# skipped: the live install needs root and unshare")
+        return
+    script = os.path.join(work, "live.sh")
+    with open(script, "w") as f:
+        f.write(LIVE)
+    live = os.path.join(work, "live")
+    os.makedirs(live)
+    before = {path: os.path.exists(path) for path in LIVE_PATHS}
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", script, live,
+                        "make", "--no-print-directory"] + SAN + ["install"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    modes = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line.startswith("/"))
+    check("make install (no DESTDIR): systemd-sysusers makes nudge, systemd-tmpfiles its directories, "
+          "a VAPID key (0600 nudge), programs and units under /usr/local",
+          r.returncode == 0 and re.search(r"^nudge:x:\d+:\d+:[^:]*:/var/lib/nudge:", r.stdout, re.M) and modes == {
+              "/etc/nudge": "750 root:nudge", "/var/lib/nudge": "700 nudge:nudge", "/run/nudge": "700 nudge:nudge",
+              "/var/lib/nudge/vapid.key": "600 nudge:nudge", "/usr/local/bin/collector": "755 root:root",
+              "/usr/local/lib/systemd/system/nudge.target": "644 root:root"}, (r.stdout[-1500:], r.stderr[-500:]))
+    after = {path: os.path.exists(path) for path in LIVE_PATHS}
+    check("... and nothing of it reached the live system", after == before, (before, after))
+
+
 def run_installed(root, work):
     """The installed pipeline, where the FHS puts it, in a namespace of its
     own: the postinst, then every stage as nudge until READY=1."""
@@ -248,7 +299,12 @@ def inside():
           if st and "\nnudge:x:" in passwd else False, st)
     procs, sockets, ready = {}, {}, {}
     notify_dir = tempfile.mkdtemp(prefix="nd-notify-")
-    os.chmod(notify_dir, 0o755)
+    os.chmod(notify_dir, 0o777)
+    # A sanitized build reports where nudge may write; each report is a failure here
+    env = dict(os.environ)
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        if name in env:
+            env[name] = re.sub(r"log_path=[^:]*", "log_path=%s/%s" % (notify_dir, name[:-8].lower()), env[name])
     try:
         for stage in STAGES:
             path = os.path.join(notify_dir, stage)
@@ -261,7 +317,7 @@ def inside():
                 ["setpriv", "--reuid=nudge", "--regid=nudge", "--init-groups", "/usr/bin/" + stage,
                  "--config", "/etc/nudge/pipeline.zpl", "--name", stage],
                 cwd="/var/lib/nudge", stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(os.environ, NOTIFY_SOCKET=path))
+                env=dict(env, NOTIFY_SOCKET=path))
         deadline = time.time() + 40
         while time.time() < deadline and len(ready) < len(STAGES):
             for stage in STAGES:
@@ -293,7 +349,10 @@ def inside():
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        reports = [open(os.path.join(notify_dir, f), errors="replace").read()[:1500]
+                   for f in os.listdir(notify_dir) if f.startswith(("asan.", "ubsan."))]
         shutil.rmtree(notify_dir, ignore_errors=True)
+    check("no sanitizer report from the installed stages", not reports, reports[:2])
     check("every stage exits 0 on SIGTERM", all(p.returncode == 0 for p in procs.values()),
           {s: p.returncode for s, p in procs.items()})
 
@@ -355,6 +414,7 @@ def main():
         installed_pipeline(root, work)
         user_and_directories(root, work)
         second_install(root)
+        live_install(work)
         run_installed(root, work)
         package()
     finally:
