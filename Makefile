@@ -228,15 +228,17 @@ backtest: all
 	$(BIN)/nd-month --events $(BACKTEST_EVENTS) --seed 1 -o var/backtest-month.jsonl
 	$(BIN)/nd-backtest --bin $(BIN) -c conf/pipeline.zpl --events var/backtest-month.jsonl
 
-# Installs nudge as the FHS lays it out (README "Running under a supervisor"):
-#   PREFIX/bin                    the programs            PREFIX/share/man/man1  their pages
-#   PREFIX/share/nudge/web        the browser kit         PREFIX/share/nudge/conf  the shipped
-#   configuration, as installed (pipeline.zpl through tools/install/fhs.sed), to compare
-#   /etc/nudge with; /etc/nudge   what the stages read and the operator edits: a file
-#   already there is kept; /var/lib/nudge  state and the secrets nudge makes; /run/nudge
-#   sockets; PREFIX/lib/{sysusers.d,tmpfiles.d}  the nudge user and those directories;
-#   PREFIX/lib/systemd/system     units for /etc/nudge/pipeline.zpl, as user nudge;
-#   PREFIX/share/nudge/supervisor/nudge.conf  the same for supervisord's conf.d.
+# Installs nudge as the FHS lays it out (README "Installing"):
+#   PREFIX/bin, PREFIX/share/man/man1   the programs, their pages
+#   PREFIX/share/nudge/web              the browser kit
+#   PREFIX/share/nudge/conf             the shipped configuration as installed
+#                                       (pipeline.zpl through tools/install/fhs.sed)
+#   /etc/nudge                          the same, which the stages read and the
+#                                       operator edits: a file already there is kept
+#   PREFIX/lib/sysusers.d, tmpfiles.d   the nudge user, /var/lib/nudge (state and the
+#                                       secrets nudge makes), /run/nudge (sockets)
+#   PREFIX/lib/systemd/system           units for /etc/nudge/pipeline.zpl, as nudge
+#   PREFIX/share/nudge/supervisor       the same stages for supervisord's conf.d
 # On the live system (no DESTDIR) it then makes the user, the directories and
 # the push key (tools/install/deb/postinst, as the package does); it starts nothing.
 PREFIX  ?= /usr/local
