@@ -97,7 +97,7 @@ $(foreach s,$(STAGES),$(eval $(call PROGRAM_RULE,$(s),pipeline/$(s))))
 $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
 # The pipeline on the shipped defaults, under a real supervisor, in the
 # foreground: Ctrl-C stops supervisord and every stage with it. The
@@ -167,11 +167,16 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/bin/fuzz_%)
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_BUILD)/bin
 
-# Reference supervisor configs for the shipped pipeline (test_supervisor checks them).
+# Reference supervisor configs for the shipped pipeline as make install
+# (PREFIX=/usr/local) installs it and its units (test_supervisor checks them).
 supervisor: $(BIN)/nd-supervisor
-	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge -o conf/supervisord.conf
+	rm -rf $(BUILD)/reference && mkdir -p $(BUILD)/reference/etc/nudge conf/supervisor
+	$(call FHS_PIPELINE,/usr/local/share/nudge) conf/pipeline.zpl >$(BUILD)/reference/etc/nudge/pipeline.zpl
+	$(BIN)/nd-supervisor --root=$(BUILD)/reference -c /etc/nudge/pipeline.zpl --bin /usr/local/bin \
+	    --dir /var/lib/nudge --user nudge -f include -o conf/supervisor/nudge.conf
 	rm -f conf/systemd/nudge-*.service conf/systemd/nudge.target
-	$(BIN)/nd-supervisor -c conf/pipeline.zpl --bin /opt/nudge/bin --dir /opt/nudge --user nudge -f systemd -o conf/systemd
+	$(BIN)/nd-supervisor --root=$(BUILD)/reference -c /etc/nudge/pipeline.zpl --bin /usr/local/bin \
+	    --dir /var/lib/nudge --user nudge -f systemd -o conf/systemd
 
 # Every figure the issues ask for, each next to its baseline from the same run.
 bench: all tests/e2e/node_modules/.installed
@@ -228,20 +233,58 @@ backtest: all
 	$(BIN)/nd-month --events $(BACKTEST_EVENTS) --seed 1 -o var/backtest-month.jsonl
 	$(BIN)/nd-backtest --bin $(BIN) -c conf/pipeline.zpl --events var/backtest-month.jsonl
 
-# Installs the programs, man pages and shipped configuration under PREFIX
-# (the layout conf/supervisord.conf and conf/systemd/ expect). A conf/ file
-# already there is kept: the operator's edits win over the shipped ones.
-PREFIX ?= /opt/nudge
+# Installs nudge as the FHS lays it out (README "Installing"):
+#   PREFIX/bin, PREFIX/share/man/man1   the programs, their pages
+#   PREFIX/share/nudge/web              the browser kit
+#   PREFIX/share/nudge/conf             the shipped configuration as installed
+#                                       (pipeline.zpl through tools/install/fhs.sed)
+#   /etc/nudge                          the same, which the stages read and the
+#                                       operator edits: a file already there is kept
+#   PREFIX/lib/sysusers.d, tmpfiles.d   the nudge user, /var/lib/nudge (state and the
+#                                       secrets nudge makes), /run/nudge (sockets)
+#   PREFIX/lib/systemd/system           units for /etc/nudge/pipeline.zpl, as nudge
+#   PREFIX/share/nudge/supervisor       the same stages for supervisord's conf.d
+# On the live system (no DESTDIR) it then makes the user, the directories and
+# the push key (tools/install/deb/postinst, as the package does); it starts nothing.
+PREFIX  ?= /usr/local
+DATADIR := $(PREFIX)/share/nudge
+UNITDIR := $(PREFIX)/lib/systemd/system
+ETCDIR  := /etc/nudge
+SHIPPED := segments.zpl chat-widget.js journeys templates
+#   $(call FHS_PIPELINE,DATADIR) FILE: the pipeline file with installed paths
+FHS_PIPELINE = sed -f tools/install/fhs.sed -e 's|@DATADIR@|$(1)|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/var
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/conf \
+	    $(DESTDIR)$(DATADIR)/supervisor $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
+	    $(DESTDIR)$(UNITDIR)
+	install -d -m 0750 $(DESTDIR)$(ETCDIR)
+	install -d -m 0700 $(DESTDIR)/var/lib/nudge
 	install -m 0755 $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-backtest $(BIN)/nd-month \
 	    $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 $(BIN)/nd_backtest.py $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
-	cd conf && find . -type f | while read -r f; do \
-	    [ -e "$(DESTDIR)$(PREFIX)/conf/$$f" ] || install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/conf/$$f"; \
+	find web -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done
+	$(call FHS_PIPELINE,$(DATADIR)) conf/pipeline.zpl >$(DESTDIR)$(DATADIR)/conf/pipeline.zpl
+	find $(SHIPPED:%=conf/%) -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done
+	(cd $(DESTDIR)$(DATADIR)/conf && find . -type f) | while read -r f; do \
+	    [ -e "$(DESTDIR)$(ETCDIR)/$$f" ] || install -D -m 0644 "$(DESTDIR)$(DATADIR)/conf/$$f" "$(DESTDIR)$(ETCDIR)/$$f"; \
 	done
-	cd web && find . -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/web/$$f"; done
+	install -m 0644 conf/sysusers.d/nudge.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/nudge.conf
+	install -m 0644 conf/tmpfiles.d/nudge.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/nudge.conf
+	$(BIN)/nd-supervisor --root=$(DESTDIR) -c $(ETCDIR)/pipeline.zpl -f systemd --bin $(PREFIX)/bin \
+	    --dir /var/lib/nudge --user nudge -o $(DESTDIR)$(UNITDIR)
+	$(BIN)/nd-supervisor --root=$(DESTDIR) -c $(ETCDIR)/pipeline.zpl -f include --bin $(PREFIX)/bin \
+	    --dir /var/lib/nudge --user nudge -o $(DESTDIR)$(DATADIR)/supervisor/nudge.conf
+	@[ -n "$(DESTDIR)" ] || PREFIX=$(PREFIX) tools/install/deb/postinst configure
+
+# A Debian package of all of it (build/nudge_VERSION_ARCH.deb): make install
+# into a staging directory with PREFIX=/usr, then dpkg-deb (tools/install/mkdeb).
+VERSION := $(shell sed -n 's/^\#define ND_VERSION "\(.*\)"/\1/p' pipeline/runtime/nd.h)
+.PHONY: deb
+deb: all
+	rm -rf $(BUILD)/deb
+	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb/root PREFIX=/usr >/dev/null
+	tools/install/mkdeb $(BUILD)/deb/root $(VERSION) $(BUILD)
 
 clean:
 	rm -rf build build-san build-fuzz bin var/state var/run

@@ -125,6 +125,7 @@ mail-sender
     #   password = env:NUDGE_SMTP_PASSWORD
     timeout = 30s                   #   per SMTP reply; a silent relay costs a retry
     maildir = var/mail              #   without a relay: var/mail/new/<one file a message>
+    templates = conf/templates      #   <template>/<locale>/email.{subject,text,html}.mustache
     from = "Example Shop <shop@shop.example>"
     reply-to = "Example Shop Care <care@shop.example>"
     unsubscribe-url = http://127.0.0.1:8080/unsubscribe     #   the collector, as people reach it

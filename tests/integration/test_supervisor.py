@@ -235,23 +235,67 @@ def systemd_units():
               "Wants=nudge-collector.service nudge-sessionizer.service" in target, target)
 
 
+def fhs_units():
+    """--root reads the pipeline file under a staging directory (an install's
+    DESTDIR) and names the paths as on the target system; a state directory
+    under /var/lib/NAME and sockets under /run/NAME become systemd's
+    StateDirectory=NAME and RuntimeDirectory=NAME (kept while one stage
+    restarts: the others' sockets are in it); other paths stay ReadWritePaths."""
+    work = tempfile.mkdtemp(prefix="nd-test-")
+    try:
+        os.makedirs(os.path.join(work, "root/etc/nudge"))
+        with open(os.path.join(work, "root/etc/nudge/pipeline.zpl"), "w") as f:
+            f.write("pipeline\n    state = /var/lib/nudge/state\n    run = /run/nudge\n"
+                    "    unsubscribe-secret = file:/var/lib/nudge/unsubscribe.secret\n"
+                    "collector\nmail-sender\n    input = collector\n    maildir = /srv/shop mail/new\n"
+                    "    unsubscribe-secret = file:/etc/nudge/keys/unsubscribe.secret\n")
+        units = os.path.join(work, "units")
+        status, out, err = run(SUPERVISOR, "--root", os.path.join(work, "root"), "-c", "/etc/nudge/pipeline.zpl",
+                               "-f", "systemd", "--bin", "/usr/bin", "--dir", "/var/lib/nudge",
+                               "--user", "nudge", "-o", units)
+        collector = open(os.path.join(units, "nudge-collector.service")).read() if status == 0 else err
+        mail = open(os.path.join(units, "nudge-mail-sender.service")).read() if status == 0 else err
+        check("--root: the units name /etc/nudge/pipeline.zpl, read from under the root",
+              status == 0 and "ExecStart=/usr/bin/collector --config /etc/nudge/pipeline.zpl --name "
+              "collector\n" in collector and "WorkingDirectory=/var/lib/nudge\n" in collector, collector)
+        check("systemd: /var/lib/nudge and /run/nudge are StateDirectory= and RuntimeDirectory= "
+              "(0700, kept), nothing else writable",
+              "\nStateDirectory=nudge\nStateDirectoryMode=0700\nRuntimeDirectory=nudge\n"
+              "RuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\nProtectSystem=strict\n"
+              in collector and "ReadWritePaths" not in collector, collector)
+        check("systemd: a Maildir and a secret's directory elsewhere are ReadWritePaths",
+              "\nStateDirectory=nudge\n" in mail and
+              '\nReadWritePaths=-"/srv/shop mail/new" -/etc/nudge/keys\n' in mail, mail)
+        status, out, err = run(SUPERVISOR, "--root", work, "-c", "etc/nudge/pipeline.zpl", "--dir", "/")
+        check("--root wants absolute --config, --bin and --dir (usage error)",
+              status == 2 and "absolute" in err, (status, err))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def same_file(a, b):
     return os.path.isfile(a) and os.path.isfile(b) and filecmp.cmp(a, b, shallow=False)
 
 
 def reference_copies():
-    """conf/supervisord.conf and conf/systemd/ are what nd-supervisor makes
-    of conf/pipeline.zpl; a stage added to the pipeline must show up there."""
+    """conf/supervisor/nudge.conf and conf/systemd/ are what make install
+    (PREFIX=/usr/local) writes for conf/pipeline.zpl as installed in
+    /etc/nudge (make supervisor); a stage added to the pipeline must show up
+    there."""
     work = tempfile.mkdtemp(prefix="nd-test-")
     try:
-        fresh = os.path.join(work, "supervisord.conf")
-        args = ["-c", "conf/pipeline.zpl", "--bin", "/opt/nudge/bin", "--dir", "/opt/nudge"]
-        run(SUPERVISOR, *args, "-o", fresh, cwd=ROOT)
-        run(SUPERVISOR, *args, "--user", "nudge", "-f", "systemd", "-o", os.path.join(work, "systemd"),
-            cwd=ROOT)
+        os.makedirs(os.path.join(work, "root/etc/nudge"))
+        with open(os.path.join(work, "root/etc/nudge/pipeline.zpl"), "w") as f:
+            subprocess.run(["sed", "-f", "tools/install/fhs.sed", "-e", "s|@DATADIR@|/usr/local/share/nudge|g",
+                            "conf/pipeline.zpl"], stdout=f, cwd=ROOT, check=True, timeout=30)
+        fresh = os.path.join(work, "nudge.conf")
+        args = ["--root", os.path.join(work, "root"), "-c", "/etc/nudge/pipeline.zpl", "--bin", "/usr/local/bin",
+                "--dir", "/var/lib/nudge", "--user", "nudge"]
+        run(SUPERVISOR, *args, "-f", "include", "-o", fresh, cwd=ROOT)
+        run(SUPERVISOR, *args, "-f", "systemd", "-o", os.path.join(work, "systemd"), cwd=ROOT)
         hint = "regenerate: make supervisor"
-        check("conf/supervisord.conf matches conf/pipeline.zpl",
-              same_file(fresh, os.path.join(ROOT, "conf/supervisord.conf")), hint)
+        check("conf/supervisor/nudge.conf matches conf/pipeline.zpl",
+              same_file(fresh, os.path.join(ROOT, "conf/supervisor/nudge.conf")), hint)
         shipped = os.path.join(ROOT, "conf/systemd")
         names = sorted(os.listdir(os.path.join(work, "systemd")))
         same = os.path.isdir(shipped) and sorted(os.listdir(shipped)) == names and all(
@@ -264,6 +308,7 @@ def reference_copies():
 def main():
     bad_configs()
     systemd_units()
+    fhs_units()
     included()
     reference_copies()
     under_supervisord()

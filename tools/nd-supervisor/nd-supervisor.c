@@ -6,7 +6,7 @@
 
     SYNOPSIS
         nd-supervisor [-c CONFIG] [-f supervisord|include|systemd] [--bin DIR]
-                      [--dir WORKDIR] [--user USER] [-o OUT]
+                      [--dir WORKDIR] [--user USER] [--root DIR] [-o OUT]
         nd-supervisor --help | --selftest
 
     DESCRIPTION
@@ -20,8 +20,10 @@
         in WORKDIR, PROGRAM being the stage's "program" option (default its
         name). CONFIG is written as an absolute path: a relative CONFIG is
         read from the current directory but named relative to WORKDIR,
-        where the stages run, so the output for --dir /opt/nudge names
-        /opt/nudge/conf/pipeline.zpl.
+        where the stages run, so the output for --dir /srv/nudge names
+        /srv/nudge/conf/pipeline.zpl. As installed (make install, the
+        Debian package), CONFIG is /etc/nudge/pipeline.zpl and WORKDIR
+        /var/lib/nudge.
 
         supervisord (default): one file with a [program:STAGE] per stage
         (autorestart, TERM to stop, output to supervisord's own stdout so
@@ -40,10 +42,16 @@
         Restart=always but not after exit 64 or 78 (bad arguments, bad
         configuration), environment from /etc/nudge/nudge.env if present,
         and a sandbox: UMask=0077, ProtectSystem=strict with ReadWritePaths
-        the stage's state, run, spool and Maildir directories, no
-        capabilities, @system-service system calls, AF_UNIX/INET/INET6)
-        and nudge.target, which wants them all:
+        the stage's state, run, spool and Maildir directories and where it
+        makes its unsubscribe-secret, no capabilities, @system-service
+        system calls, AF_UNIX/INET/INET6) and nudge.target, which wants
+        them all:
             systemctl enable --now nudge.target
+        Of those directories, one under /var/lib/NAME or /run/NAME (as
+        installed: /var/lib/nudge, /run/nudge) is given to systemd as
+        StateDirectory=NAME or RuntimeDirectory=NAME, mode 0700: systemd
+        makes it for the unit's user before the start, and keeps /run/NAME
+        when one stage stops (the others' sockets are in it).
 
     OPTIONS
         -c, --config FILE   pipeline file (default conf/pipeline.zpl)
@@ -52,6 +60,10 @@
                             nd-supervisor itself is in)
         -d, --dir WORKDIR   where the stages run (default: the current one)
         -u, --user USER     run the stages as USER
+        -r, --root DIR      CONFIG, BIN and WORKDIR are paths on a system
+                            whose / is DIR here (an install's DESTDIR): the
+                            output names them as they are, CONFIG is read
+                            and BIN looked at under DIR
         -o, --output OUT    supervisord: the file to write; systemd: the
                             directory to write the units in. Default:
                             standard output. Files are replaced whole.
@@ -76,6 +88,7 @@ typedef struct {
     const char *bin;
     const char *dir;
     const char *user;
+    const char *root;
     const char *output;
 } sv_args_t;
 
@@ -88,17 +101,19 @@ typedef struct {
     char *bin;
     char *dir;
     const char *user;
+    const char *root;           //  where / of the target system is here, or NULL
 } sv_plan_t;
 
 static const char *s_usage =
     "usage: nd-supervisor [-c CONFIG] [-f supervisord|systemd] [--bin DIR] [--dir WORKDIR]\n"
-    "                     [--user USER] [-o OUT]\n"
+    "                     [--user USER] [--root DIR] [-o OUT]\n"
     "Writes a supervisord config, or systemd units, that run every stage of the pipeline.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "  -f, --format NAME   supervisord (default), include or systemd\n"
     "  -b, --bin DIR       where the programs are (default: beside nd-supervisor)\n"
     "  -d, --dir WORKDIR   where the stages run (default: the current directory)\n"
     "  -u, --user USER     run the stages as USER\n"
+    "  -r, --root DIR      CONFIG, BIN, WORKDIR name paths on the system whose / is DIR\n"
     "  -o, --output OUT    supervisord: file; systemd: directory (default: stdout)\n"
     "  -h, --help          this text\n"
     "      --selftest      run the pipeline file reader's self-test\n";
@@ -111,18 +126,20 @@ s_parse_args (int argc, char **argv, sv_args_t *args)
         { "config", required_argument, NULL, 'c' }, { "format", required_argument, NULL, 'f' },
         { "bin",    required_argument, NULL, 'b' }, { "dir",    required_argument, NULL, 'd' },
         { "user",   required_argument, NULL, 'u' }, { "output", required_argument, NULL, 'o' },
+        { "root",   required_argument, NULL, 'r' },
         { "help",   no_argument,       NULL, 'h' }, { "selftest", no_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 }
     };
     *args = (sv_args_t) { .config = "conf/pipeline.zpl", .format = "supervisord" };
     int option;
-    while ((option = getopt_long (argc, argv, "c:f:b:d:u:o:h", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:f:b:d:u:r:o:h", options, NULL)) != -1) {
         switch (option) {
             case 'c': args->config = optarg; break;
             case 'f': args->format = optarg; break;
             case 'b': args->bin = optarg; break;
             case 'd': args->dir = optarg; break;
             case 'u': args->user = optarg; break;
+            case 'r': args->root = optarg; break;
             case 'o': args->output = streq (optarg, "-")? NULL: optarg; break;
             case 'h': fputs (s_usage, stdout); return 1;
             case 'T': nd_pipefile_test (false); return 1;
@@ -136,6 +153,10 @@ s_parse_args (int argc, char **argv, sv_args_t *args)
     &&  !streq (args->format, "include"))
         return fprintf (stderr, "nd-supervisor: --format is supervisord, include or systemd, not '%s'\n",
                         args->format), 2;
+    if (args->root && (*args->config != '/' || (args->bin && *args->bin != '/')
+                   ||  !args->dir || *args->dir != '/'))
+        return fprintf (stderr, "nd-supervisor: with --root, --config, --bin and --dir are "
+                        "absolute paths on that system\n"), 2;
     return 0;
 }
 
@@ -168,8 +189,12 @@ s_plan (sv_plan_t *plan, const sv_args_t *args)
 {
     char *error = NULL;
     *plan = (sv_plan_t) { .systemd = streq (args->format, "systemd"),
-                          .include = streq (args->format, "include"), .user = args->user };
-    plan->pipeline = nd_pipefile_load (args->config, &error);
+                          .include = streq (args->format, "include"), .user = args->user,
+                          .root = args->root };
+    char *read_from = args->root ? zsys_sprintf ("%s%s", args->root, args->config)
+                                 : strdup (args->config);
+    plan->pipeline = nd_pipefile_load (read_from, &error);
+    free (read_from);
     if (!plan->pipeline) {
         fprintf (stderr, "nd-supervisor: %s\n", error);
         free (error);
@@ -246,15 +271,19 @@ static void
 s_warn_missing (const sv_plan_t *plan)
 {
     struct stat st;
-    if (stat (plan->bin, &st) == -1 || !S_ISDIR (st.st_mode))
+    char *bin = zsys_sprintf ("%s%s", plan->root ? plan->root : "", plan->bin);
+    if (stat (bin, &st) == -1 || !S_ISDIR (st.st_mode)) {
+        free (bin);
         return;
+    }
     for (size_t index = 0; index < nd_pipefile_size (plan->pipeline); index++) {
         const char *stage = nd_pipefile_stage (plan->pipeline, index);
-        char *path = zsys_sprintf ("%s/%s", plan->bin, nd_pipefile_program (plan->pipeline, stage));
+        char *path = zsys_sprintf ("%s/%s", bin, nd_pipefile_program (plan->pipeline, stage));
         if (access (path, X_OK) == -1)
             fprintf (stderr, "nd-supervisor: warning: %s: no program %s\n", stage, path);
         free (path);
     }
+    free (bin);
 }
 
 /* ---------------------------------------------------------- supervisord */
@@ -316,37 +345,97 @@ s_put_supervisord (FILE *out, const sv_plan_t *plan)
 
 /* -------------------------------------------------------------- systemd */
 
-//  The directories a stage writes in (its state, its sockets, its spool
-//  or Maildir, the secrets it makes at first start), for ReadWritePaths:
-//  a relative path by its first part in WORKDIR (var/state -> WORKDIR/var),
-//  each once, "-" so that one not made yet does not stop the unit.
-static void
-s_put_writable (FILE *out, const sv_plan_t *plan, const char *stage)
+//  Where a stage writes (its state, its sockets, its spool or Maildir, the
+//  unsubscribe-secret it makes at first start): a relative path by its
+//  first part in WORKDIR (var/state -> WORKDIR/var), an absolute one as
+//  is (a secret's: its directory), each once.
+static zlistx_t *
+s_writable (const sv_plan_t *plan, const char *stage)
 {
-    const char *options [] = { "state", "run", "spool", "maildir", NULL };
-    const char *fallbacks [] = { "var/state", "var/run", NULL, NULL };
+    const char *options [] = { "state", "run", "spool", "maildir", "unsubscribe-secret", NULL };
+    const char *fallbacks [] = { "var/state", "var/run", NULL, NULL, NULL };
     zlistx_t *paths = zlistx_new ();
     zlistx_set_destructor (paths, (zlistx_destructor_fn *) zstr_free);
     zlistx_set_comparator (paths, (zlistx_comparator_fn *) strcmp);
     for (int i = 0; options [i]; i++) {
         const char *value = nd_pipefile_option (plan->pipeline, stage, options [i], fallbacks [i]);
+        bool secret = streq (options [i], "unsubscribe-secret");
+        if (secret && value && strncmp (value, "file:", 5) == 0)
+            value += 5;
+        else
+        if (secret)
+            continue;           //  env:NAME: nothing to write
         if (!value || !*value)
             continue;
-        char *path = *value == '/' ? strdup (value)
-                   : zsys_sprintf ("%s/%.*s", plan->dir, (int) strcspn (value, "/"), value);
-        if (zlistx_find (paths, path))
+        char *path = *value != '/' ? zsys_sprintf ("%s/%.*s", plan->dir, (int) strcspn (value, "/"), value)
+                   : secret ? zsys_sprintf ("%.*s", (int) (strrchr (value, '/') - value), value)
+                   : strdup (value);
+        if (!*path || zlistx_find (paths, path))
             zstr_free (&path);
         else
             zlistx_add_end (paths, path);
     }
-    const char *separator = "";
+    return paths;
+}
+
+//  NAME when path is PREFIX/NAME or below it, else NULL.
+static char *
+s_directory_under (const char *path, const char *prefix)
+{
+    size_t size = strlen (prefix);
+    if (strncmp (path, prefix, size) || !path [size] || path [size] == '/')
+        return NULL;
+    return zsys_sprintf ("%.*s", (int) strcspn (path + size, "/"), path + size);
+}
+
+//  Under /var/lib/NAME and /run/NAME, systemd makes the directory for the
+//  unit's user before the start (StateDirectory=, RuntimeDirectory=,
+//  writable in the sandbox); /run/NAME is kept when the unit stops, as
+//  the other stages' sockets are in it. Any other path is made writable
+//  as is (ReadWritePaths, "-": one not made yet does not stop the unit).
+static void
+s_put_writable (FILE *out, const sv_plan_t *plan, const char *stage)
+{
+    zlistx_t *paths = s_writable (plan, stage);
+    char *state = NULL, *runtime = NULL;
+    const char *separator = "ReadWritePaths=";
+    //  One of each kind (a second /var/lib/OTHER is a ReadWritePaths)
     for (char *path = (char *) zlistx_first (paths); path; path = (char *) zlistx_next (paths)) {
-        char *escaped = s_escape (path, true, false);
+        char *name = s_directory_under (path, "/var/lib/");
+        if (name && (!state || streq (state, name))) {
+            free (state);
+            state = name;
+            *path = 0;
+            continue;
+        }
+        free (name);
+        name = s_directory_under (path, "/run/");
+        if (name && (!runtime || streq (runtime, name))) {
+            free (runtime);
+            runtime = name;
+            *path = 0;
+            continue;
+        }
+        free (name);
+    }
+    if (state)
+        fprintf (out, "StateDirectory=%s\nStateDirectoryMode=0700\n", state);
+    if (runtime)
+        fprintf (out, "RuntimeDirectory=%s\nRuntimeDirectoryMode=0700\n"
+                      "RuntimeDirectoryPreserve=yes\n", runtime);
+    for (char *path = (char *) zlistx_first (paths); path; path = (char *) zlistx_next (paths)) {
+        if (!*path)
+            continue;           //  given to systemd above
+        //  Quoted if it has blanks; % doubled, $ not (no variables here)
+        char *escaped = s_escape (path, false, true);
         fprintf (out, "%s-%s", separator, escaped);
         free (escaped);
         separator = " ";
     }
-    fprintf (out, "\n");
+    if (*separator == ' ')
+        fprintf (out, "\n");
+    free (state);
+    free (runtime);
     zlistx_destroy (&paths);
 }
 
@@ -399,8 +488,7 @@ s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
         "TimeoutStopSec=30\n"
         "LimitNOFILE=65536\n"
         "# What a stage may touch: its files, the network, nothing else.\n"
-        "UMask=0077\n"
-        "ReadWritePaths=");
+        "UMask=0077\n");
     s_put_writable (out, plan, stage);
     fprintf (out,
         "ProtectSystem=strict\n"
