@@ -268,7 +268,7 @@ def fhs_units():
               '\nReadWritePaths=-"/srv/shop mail/new" -/etc/nudge/keys\n' in mail, mail)
         status, out, err = run(SUPERVISOR, "--root", work, "-c", "etc/nudge/pipeline.zpl", "--dir", "/")
         check("--root wants absolute --config, --bin and --dir (usage error)",
-              status == 2 and "absolute" in err, (status, err))
+              status == 64 and "absolute" in err, (status, err))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
