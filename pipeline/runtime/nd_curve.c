@@ -353,10 +353,28 @@ void nd_curve_test (bool verbose)
     assert (nd_curve_read ("file:/nonexistent.secret", public_key, secret_key, &error) == -1);
     assert (streq (error, "/nonexistent.secret: No such file or directory"));
     zstr_free (&error);
+    //  A consumer's name and key: curve-clients/NAME.pub, and nothing the
+    //  name could reach outside the directory
+    char clients [] = "/tmp/nd-curve-clients-XXXXXX";
+    assert (mkdtemp (clients));
+    char *file = zsys_sprintf ("%s/relay.pub", clients);
+    assert (zcert_save_public (cert, file) == 0);
+    nd_curve_t holder = { .clients = clients };
+    assert (nd_curve_holds (&holder, "relay", zcert_public_txt (cert)));
+    assert (!nd_curve_holds (&holder, "relay", zcert_public_txt (other)));
+    assert (!nd_curve_holds (&holder, "relay", NULL));
+    assert (!nd_curve_holds (&holder, "sessionizer", zcert_public_txt (cert)));
+    const char *unsafe [] = { "", ".", "..", "../relay", "a/relay", ".relay", "re lay", NULL };
+    for (int i = 0; unsafe [i]; i++)
+        assert (!nd_curve_holds (&holder, unsafe [i], zcert_public_txt (cert)));
+    assert (!nd_curve_holds (NULL, "relay", zcert_public_txt (cert)));
+    unlink (file);
+    zstr_free (&file);
+    rmdir (clients);
     zcert_destroy (&other);
     zcert_destroy (&cert);
     unlink (secret);
     unlink (public);
     if (verbose)
-        printf ("(read, mismatch, syntax and missing files) OK\n");
+        printf ("(read, mismatch, syntax and missing files, consumer keys) OK\n");
 }
