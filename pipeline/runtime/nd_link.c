@@ -232,6 +232,7 @@ typedef struct {
     const char *command;        //  "HELLO" or "ACK"
     const char *key;            //  its CURVE public key, with CURVE (in text)
     char text [ND_CURVE_KEY];
+    char address [64];          //  where it connects from, for the log
     uint64_t position;
     uint64_t credit;
 } s_request_t;
@@ -249,8 +250,9 @@ static void s_refuse (nd_outbox_t *self, s_request_t *r, const char *format, ...
     va_start (args, format);
     char *reason = zsys_vprintf (format, args);
     va_end (args);
-    nd_log ("link: refused %s for %s from %s: %s; nothing done (said once per connection)",
-            r->command, r->name, r->id, reason);
+    nd_log ("link: refused %s for %s from %s%s%s%s: %s; nothing done (said once per connection)",
+            r->command, r->name, r->id, *r->address ? " (" : "", r->address,
+            *r->address ? ")" : "", reason);
     free (reason);
 }
 
@@ -295,6 +297,8 @@ static int s_request_read (nd_outbox_t *self, zframe_t *peer, zmsg_t *msg, s_req
     const char *key = self->curve ? zframe_meta (command, "User-Id") : NULL;
     if (key && strlen (key) < sizeof r->text)
         r->key = strcpy (r->text, key);
+    const char *address = zframe_meta (command, "Peer-Address");
+    snprintf (r->address, sizeof r->address, "%s", address ? address : "");
     r->peer = peer;
     char *text = zmsg_popstr (msg);
     free (text);

@@ -111,9 +111,11 @@ with Pipeline(clock="event", extra={"sessionizer": {"program": "relay", "input":
     check("A: the real connection still holds the name",
           after["consumers"]["sessionizer"].get("connection") == holder, after)
     log = p.log("collector")
-    check("A: the refusal is logged once for that connection, with the holder named",
-          log.count("link: refused HELLO for sessionizer from sessionizer: sessionizer is read by "
-                    + holder) == 1 and log.count("from sessionizer:") == 1, log[-1500:])
+    check("A: the refusal is logged once for that connection, with the process it came from "
+          "(ipc's peer address: uid, gid, pid) and the holder named",
+          len(re.findall(r"link: refused HELLO for sessionizer from sessionizer \(localhost:\d+:\d+:%d\): "
+                         r"sessionizer is read by %s, still connected" % (os.getpid(), holder), log)) == 1
+          and log.count("from sessionizer (") == 1, log[-1500:])
 
     # an ACK past what was sent, from a consumer that did say HELLO
     audit = dealer(p.ctx, p.endpoint("collector", "out"), b"audit/1")
@@ -126,8 +128,9 @@ with Pipeline(clock="event", extra={"sessionizer": {"program": "relay", "input":
     wait_for(lambda: journal().get("refused", 0) > refused, timeout=5)
     check("A: an ACK past what the consumer was sent is refused",
           journal()["consumers"]["audit"]["acked"] == 0 and journal().get("refused", 0) == refused + 1
-          and "refused ACK for audit from audit/1: ACK %d is past what it was sent (%d)" % (N + 50, N + 5)
-          in p.log("collector"), (journal(), p.log("collector")[-800:]))
+          and re.search(r"refused ACK for audit from audit/1 \(localhost[:\d]*\): ACK %d is past what "
+                        r"it was sent \(%d\)" % (N + 50, N + 5), p.log("collector")),
+          (journal(), p.log("collector")[-800:]))
     say(audit, "ACK", N + 5, 5)
     check("A: an ACK of what it was sent counts",
           wait_for(lambda: journal()["consumers"]["audit"]["acked"] == N + 5, timeout=5), journal())
@@ -235,9 +238,9 @@ with Pipeline(clock="event") as p:
           and after["first"] == before["first"] == N + 1, (before, after))
     log = p.log("collector")
     check("B: the collector says whose key it was, once per connection",
-          log.count("link: refused HELLO for sessionizer from sessionizer: its key %s is not the one "
+          log.count("link: refused HELLO for sessionizer from sessionizer (127.0.0.1): its key %s is not the one "
                     "in curve-clients/sessionizer.pub" % operator_key) == 1
-          and log.count("link: refused HELLO for sessionizer from sessionizer/x: its key") == 1
+          and log.count("link: refused HELLO for sessionizer from sessionizer/x (127.0.0.1): its key") == 1
           and "refused ACK" not in log, log[-1500:])
     control("sessionizer", "RESUME")
     ok = wait_for(lambda: forwarded() == 2 * N, timeout=20)
