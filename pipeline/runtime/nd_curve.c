@@ -13,6 +13,12 @@
     certificate: option "curve-public" of that stage, else its "curve" file
     with ".secret" replaced by ".pub". A stage without "curve" is unchanged.
 
+    zauth gives each connection it admits the client's public key as its
+    ZAP User-Id, which every message from it carries ("User-Id"): the
+    durable links use it to check that the peer reading the journal as
+    consumer NAME holds the key in curve-clients/NAME.pub (nd_curve_holds),
+    so a key admitted for tapping cannot acknowledge another stage's entries.
+
     The secret key is never logged; a bad or missing file stops the stage
     at start with "<pipeline file>:<line>: <stage>/curve: <file>: reason". */
 #define _GNU_SOURCE
@@ -24,6 +30,7 @@ struct _nd_curve_t {
     char public_key [ND_CURVE_KEY];
     char secret_key [ND_CURVE_KEY];
     zactor_t *auth;             //  the ZAP handler: zauth on curve-clients
+    char *clients;              //  that directory
 };
 
 /* ----------------------------------------------------- key files (public) */
@@ -167,6 +174,7 @@ static int s_start_auth (nd_curve_t *self, nd_config_t *config)
         free (error);
         return -1;
     }
+    self->clients = strdup (clients);
     self->auth = zactor_new (zauth, NULL);
     zstr_sendx (self->auth, "CURVE", clients, NULL);
     zsock_wait (self->auth);
@@ -218,6 +226,7 @@ void nd_curve_destroy (nd_curve_t **self_p)
     nd_curve_t *self = *self_p;
     if (self) {
         zactor_destroy (&self->auth);
+        free (self->clients);
         explicit_bzero (self->secret_key, sizeof self->secret_key);
         free (self);
         *self_p = NULL;
@@ -264,6 +273,30 @@ int nd_curve_upstream (nd_curve_t *self, nd_config_t *config, const char *upstre
 void nd_curve_client (nd_curve_t *self, void *socket, const char *server_key)
 {
     s_client_keys (socket, self->public_key, self->secret_key, server_key);
+}
+
+//  A name from the network becomes a file name: nothing that leaves the
+//  directory (no '/', no leading '.'), nothing unprintable.
+static bool s_name_safe (const char *name)
+{
+    if (!name || !*name || *name == '.' || strlen (name) > 128)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (*c <= ' ' || *c > '~' || *c == '/')
+            return false;
+    return true;
+}
+
+bool nd_curve_holds (nd_curve_t *self, const char *name, const char *key)
+{
+    if (!self || !key || !s_name_safe (name))
+        return false;
+    char *file = zsys_sprintf ("%s/%s.pub", self->clients, name), *error = NULL;
+    char public_key [ND_CURVE_KEY];
+    bool holds = nd_curve_read (file, public_key, NULL, &error) == 0 && streq (public_key, key);
+    zstr_free (&error);
+    free (file);
+    return holds;
 }
 
 /* ------------------------------------------------------------------ test */
@@ -320,10 +353,28 @@ void nd_curve_test (bool verbose)
     assert (nd_curve_read ("file:/nonexistent.secret", public_key, secret_key, &error) == -1);
     assert (streq (error, "/nonexistent.secret: No such file or directory"));
     zstr_free (&error);
+    //  A consumer's name and key: curve-clients/NAME.pub, and nothing the
+    //  name could reach outside the directory
+    char clients [] = "/tmp/nd-curve-clients-XXXXXX";
+    assert (mkdtemp (clients));
+    char *file = zsys_sprintf ("%s/relay.pub", clients);
+    assert (zcert_save_public (cert, file) == 0);
+    nd_curve_t holder = { .clients = clients };
+    assert (nd_curve_holds (&holder, "relay", zcert_public_txt (cert)));
+    assert (!nd_curve_holds (&holder, "relay", zcert_public_txt (other)));
+    assert (!nd_curve_holds (&holder, "relay", NULL));
+    assert (!nd_curve_holds (&holder, "sessionizer", zcert_public_txt (cert)));
+    const char *unsafe [] = { "", ".", "..", "../relay", "a/relay", ".relay", "re lay", NULL };
+    for (int i = 0; unsafe [i]; i++)
+        assert (!nd_curve_holds (&holder, unsafe [i], zcert_public_txt (cert)));
+    assert (!nd_curve_holds (NULL, "relay", zcert_public_txt (cert)));
+    unlink (file);
+    zstr_free (&file);
+    rmdir (clients);
     zcert_destroy (&other);
     zcert_destroy (&cert);
     unlink (secret);
     unlink (public);
     if (verbose)
-        printf ("(read, mismatch, syntax and missing files) OK\n");
+        printf ("(read, mismatch, syntax and missing files, consumer keys) OK\n");
 }

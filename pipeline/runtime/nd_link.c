@@ -17,10 +17,14 @@
                            ACK   pos window [prefix...]   committed up to pos
       sender -> consumer   MSG   seq topic body
                            POS   from to   from..to were filtered out (or trimmed)
-    The consumer's routing id is its stage name. A consumer takes MSG seq
-    only when seq is its position + 1 (and POS only when from is), so a
-    message lost with a broken connection or a lost HELLO is never skipped
-    over: on a gap the consumer drops what it got and says HELLO again.   */
+    The consumer's routing id is its stage name, '/' and a random tag new
+    for each connection. A consumer takes MSG seq only when seq is its
+    position + 1 (and POS only when from is), so a message lost with a
+    broken connection or a lost HELLO is never skipped over: on a gap the
+    consumer drops what it got and says HELLO again. Only the connection
+    that said HELLO for a consumer moves its position, and only up to what
+    was sent to it (s_hello, s_ack).                                     */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "nd_private.h"
@@ -30,9 +34,11 @@
 typedef struct {
     char *name;
     bool configured;            //  named by "input" in the pipeline file
-    bool connected;             //  has spoken since we started
+    zframe_t *peer;             //  the connection that said HELLO, while it
+                                //  lives (its routing id); NULL: none
+    char *key;                  //  its CURVE public key, with CURVE
     uint64_t acked;             //  committed by the consumer
-    uint64_t sent;              //  sent (or skipped) up to here
+    uint64_t sent;              //  sent (or skipped) to peer up to here
     uint64_t limit;             //  credit: may send up to here
     zlist_t *prefixes;
 } s_consumer_t;
@@ -42,19 +48,24 @@ struct _nd_outbox_t {
     MDB_dbi journal;
     MDB_dbi meta;
     zsock_t *router;
+    nd_curve_t *curve;          //  with CURVE: consumers must hold their keys
     uint64_t head;              //  last committed seq
     uint64_t pending;           //  last seq appended in the open txn
     uint64_t first;             //  lowest seq still in the journal
     uint64_t retain;
     zhash_t *consumers;
+    zhashx_t *told;             //  peers whose refusal is logged already
     MDB_txn *reader;
     int64_t last_trim;
     uint64_t messages_sent;
+    uint64_t refused;           //  HELLOs and ACKs not acted on
 };
 
 static void s_consumer_free (void *item)
 {
     s_consumer_t *c = (s_consumer_t *) item;
+    zframe_destroy (&c->peer);
+    free (c->key);
     zlist_destroy (&c->prefixes);
     free (c->name);
     free (c);
@@ -114,14 +125,22 @@ nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
     nd_outbox_t *self = (nd_outbox_t *) zmalloc (sizeof *self);
     self->env = env;
     self->retain = retain;
+    self->curve = curve;
     self->consumers = zhash_new ();
+    self->told = zhashx_new ();
     if (s_outbox_load (self, txn, consumers)) {
         nd_outbox_destroy (&self);
         return NULL;
     }
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_mandatory (self->router, 1);
+    //  A routing id is one consumer's connection (NAME/TAG, see s_connect):
+    //  handover lets only that socket, reconnecting, take its own place
     zsock_set_router_handover (self->router, 1);
+    //  A consumer whose host vanished leaves a connection that looks alive
+    //  and keeps its name taken (s_alive): ZMTP heartbeats end it in seconds
+    zsock_set_heartbeat_ivl (self->router, 2000);
+    zsock_set_heartbeat_timeout (self->router, 6000);
     zsock_set_sndhwm (self->router, ND_LINK_WINDOW * 2);
     zsock_set_rcvhwm (self->router, 0);
     nd_curve_serve (curve, zsock_resolve (self->router));
@@ -141,6 +160,7 @@ void nd_outbox_destroy (nd_outbox_t **self_p)
             mdb_txn_abort (self->reader);
         zsock_destroy (&self->router);
         zhash_destroy (&self->consumers);
+        zhashx_destroy (&self->told);
         free (self);
         *self_p = NULL;
     }
@@ -195,42 +215,199 @@ void nd_outbox_aborted (nd_outbox_t *self)
     self->pending = self->head;
 }
 
-static void s_parse_credit (s_consumer_t *c, zmsg_t *msg, bool hello)
+/*  Who may move a consumer's position. A consumer's routing id is its
+    name, or its name, '/' and a tag of its own (nudge's inlinks add one per
+    connection), so connections never share a routing id and a second one
+    that claims a name cannot take over the first's. The connection that
+    said HELLO for a name holds it while it lives; a HELLO from another is
+    refused, an ACK from any other is ignored, and an ACK can acknowledge
+    only what was sent to it. With CURVE, the HELLO must also come with the
+    key in curve-clients/NAME.pub (an operator's key reads pub and ctl, not
+    a stage's journal). A HELLO never trims: its position only moves the
+    acknowledged one back, for a consumer that lost state.               */
+typedef struct {
+    zframe_t *peer;             //  its routing id
+    char id [256];              //  the same, as text
+    char name [256];            //  the consumer it speaks for
+    const char *command;        //  "HELLO" or "ACK"
+    const char *key;            //  its CURVE public key, with CURVE (in text)
+    char text [ND_CURVE_KEY];
+    char address [64];          //  where it connects from, for the log
+    uint64_t position;
+    uint64_t credit;
+} s_request_t;
+
+//  Logs a refusal once per peer (a few hundred remembered), counts each.
+static void s_refuse (nd_outbox_t *self, s_request_t *r, const char *format, ...)
 {
-    char *pos = zmsg_popstr (msg), *window = zmsg_popstr (msg);
-    uint64_t position = pos ? strtoull (pos, NULL, 10) : 0;
-    uint64_t credit = window ? strtoull (window, NULL, 10) : ND_LINK_WINDOW;
-    c->acked = position;
-    c->limit = position + credit;
-    if (hello || !c->connected)
-        c->sent = position;
-    c->connected = true;
+    self->refused++;
+    if (zhashx_lookup (self->told, r->id))
+        return;
+    if (zhashx_size (self->told) >= 512)
+        zhashx_purge (self->told);
+    zhashx_insert (self->told, r->id, (void *) 1);
+    va_list args;
+    va_start (args, format);
+    char *reason = zsys_vprintf (format, args);
+    va_end (args);
+    nd_log ("link: refused %s for %s from %s%s%s%s: %s; nothing done (said once per connection)",
+            r->command, r->name, r->id, *r->address ? " (" : "", r->address,
+            *r->address ? ")" : "", reason);
+    free (reason);
+}
+
+static void s_unbind (s_consumer_t *c)
+{
+    zframe_destroy (&c->peer);
+    zstr_free (&c->key);
+}
+
+static const char *s_peer_id (s_consumer_t *c, char *text, size_t size)
+{
+    size_t length = zframe_size (c->peer) < size ? zframe_size (c->peer) : size - 1;
+    memcpy (text, zframe_data (c->peer), length);
+    text [length] = 0;
+    return text;
+}
+
+//  Reads routing id, command, position, window and prefixes; -1 for what
+//  no consumer sends (an unprintable routing id, another command).
+static int s_request_read (nd_outbox_t *self, zframe_t *peer, zmsg_t *msg, s_request_t *r)
+{
+    size_t size = zframe_size (peer);
+    const byte *data = zframe_data (peer);
+    if (size == 0 || size >= sizeof r->id)
+        return -1;
+    for (size_t i = 0; i < size; i++)
+        if (data [i] <= ' ' || data [i] > '~')
+            return -1;
+    memcpy (r->id, data, size);
+    r->id [size] = 0;
+    memcpy (r->name, r->id, size + 1);
+    char *slash = strchr (r->name, '/');
+    if (slash)
+        *slash = 0;
+    zframe_t *command = zmsg_first (msg);
+    if (!command || !*r->name)
+        return -1;
+    r->command = zframe_streq (command, "HELLO") ? "HELLO"
+               : zframe_streq (command, "ACK") ? "ACK" : NULL;
+    //  zauth's User-Id for a CURVE peer is its public key (Z85), held by
+    //  the frame's message: copied before the frame goes
+    const char *key = self->curve ? zframe_meta (command, "User-Id") : NULL;
+    if (key && strlen (key) < sizeof r->text)
+        r->key = strcpy (r->text, key);
+    const char *address = zframe_meta (command, "Peer-Address");
+    snprintf (r->address, sizeof r->address, "%s", address ? address : "");
+    r->peer = peer;
+    char *text = zmsg_popstr (msg);
+    free (text);
+    text = zmsg_popstr (msg);
+    r->position = text ? strtoull (text, NULL, 10) : 0;
+    free (text);
+    text = zmsg_popstr (msg);
+    r->credit = text ? strtoull (text, NULL, 10) : ND_LINK_WINDOW;
+    if (r->credit > 100 * ND_LINK_WINDOW)
+        r->credit = 100 * ND_LINK_WINDOW;
+    free (text);
+    return r->command ? 0 : -1;
+}
+
+static void s_take_prefixes (s_consumer_t *c, zmsg_t *msg)
+{
     zlist_purge (c->prefixes);
     char *prefix;
     while ((prefix = zmsg_popstr (msg))) {
         zlist_append (c->prefixes, prefix);
         free (prefix);
     }
-    free (pos);
-    free (window);
+}
+
+static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
+                          const MDB_val *record, uint64_t to);
+
+//  Whether the connection holding c is still there: ROUTER_MANDATORY
+//  refuses a message for a routing id whose connection has gone (and
+//  s_send_frames lets go of it). The message is an empty POS at what it
+//  acknowledged, which a consumer ignores: its position is at least that.
+static bool s_alive (nd_outbox_t *self, s_consumer_t *c)
+{
+    s_send_frames (self, c, c->acked + 1, NULL, c->acked);
+    return c->peer != NULL;
+}
+
+static void s_hello (nd_outbox_t *self, s_request_t *r, zmsg_t *msg)
+{
+    if (self->curve && !nd_curve_holds (self->curve, r->name, r->key)) {
+        s_refuse (self, r, "its key %s is not the one in curve-clients/%s.pub",
+                  r->key ? r->key : "(none)", r->name);
+        return;
+    }
+    s_consumer_t *c = (s_consumer_t *) zhash_lookup (self->consumers, r->name);
+    if (!c)
+        c = s_consumer_add (self, r->name);
+    bool same = c->peer && zframe_eq (c->peer, r->peer);
+    char holder [256];
+    if (c->peer && !same && s_alive (self, c)) {
+        s_refuse (self, r, "%s is read by %s, still connected", r->name,
+                  s_peer_id (c, holder, sizeof holder));
+        return;
+    }
+    if (!same) {
+        s_unbind (c);
+        c->peer = zframe_dup (r->peer);
+        c->key = r->key ? strdup (r->key) : NULL;
+        nd_log ("link: %s reads from position %llu (connection %s)", r->name,
+                (unsigned long long) r->position, r->id);
+    }
+    c->sent = r->position;
+    if (r->position < c->acked)
+        c->acked = r->position;
+    c->limit = r->position + r->credit;
+    s_take_prefixes (c, msg);
+}
+
+static void s_ack (nd_outbox_t *self, s_request_t *r, zmsg_t *msg)
+{
+    s_consumer_t *c = (s_consumer_t *) zhash_lookup (self->consumers, r->name);
+    bool holder = c && c->peer && zframe_eq (c->peer, r->peer);
+    char id [256];
+    if (holder && self->curve && !(r->key && c->key && streq (r->key, c->key)))
+        s_refuse (self, r, "its key is not the one its HELLO came with");
+    else
+    if (!holder && self->curve && !nd_curve_holds (self->curve, r->name, r->key))
+        s_refuse (self, r, "its key %s is not the one in curve-clients/%s.pub",
+                  r->key ? r->key : "(none)", r->name);
+    else
+    if (!holder && c && c->peer)
+        s_refuse (self, r, "%s is read by %s, which said HELLO", r->name, s_peer_id (c, id, sizeof id));
+    else
+    if (!holder)
+        ;   //  we restarted, or it has gone: its HELLO within a second resumes it
+    else
+    if (r->position > c->sent)
+        s_refuse (self, r, "ACK %llu is past what it was sent (%llu)",
+                  (unsigned long long) r->position, (unsigned long long) c->sent);
+    else {
+        c->acked = r->position;
+        c->limit = r->position + r->credit;
+        s_take_prefixes (c, msg);
+    }
 }
 
 int nd_outbox_handle (nd_outbox_t *self)
 {
     zmsg_t *msg;
     while ((msg = zmsg_recv_nowait (self->router))) {
-        char *name = zmsg_popstr (msg), *command = zmsg_popstr (msg);
-        if (name && command && (streq (command, "HELLO") || streq (command, "ACK"))) {
-            s_consumer_t *c = (s_consumer_t *) zhash_lookup (self->consumers, name);
-            if (!c)
-                c = s_consumer_add (self, name);
-            bool was_connected = c->connected;
-            s_parse_credit (c, msg, streq (command, "HELLO"));
-            if (!was_connected)
-                nd_log ("link: %s reads from position %llu", name, (unsigned long long) c->acked);
+        zframe_t *peer = zmsg_pop (msg);
+        s_request_t request = { 0 };
+        if (peer && s_request_read (self, peer, msg, &request) == 0) {
+            if (streq (request.command, "HELLO"))
+                s_hello (self, &request, msg);
+            else
+                s_ack (self, &request, msg);
         }
-        free (name);
-        free (command);
+        zframe_destroy (&peer);
         zmsg_destroy (&msg);
     }
     return 0;
@@ -255,9 +432,11 @@ static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
     void *socket = zsock_resolve (self->router);
     char number [24], last [24];
     int length = snprintf (number, sizeof number, "%llu", (unsigned long long) seq);
-    if (zmq_send (socket, c->name, strlen (c->name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (!c->peer)
+        return -1;
+    if (zmq_send (socket, zframe_data (c->peer), zframe_size (c->peer), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         if (zmq_errno () == EHOSTUNREACH)
-            c->connected = false;       //  gone; its next HELLO resumes it
+            s_unbind (c);               //  gone; its next HELLO resumes it
         return -1;
     }
     zmq_send (socket, record ? "MSG" : "POS", 3, ZMQ_SNDMORE);
@@ -280,17 +459,17 @@ static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
 static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
 {
     uint64_t until = c->limit < self->head ? c->limit : self->head;
-    if (!c->connected || c->sent >= until)
+    if (!c->peer || c->sent >= until)
         return;
     nd_key_t key;
     nd_key_init (&key);
     nd_key_u64 (&key, c->sent + 1);
     MDB_val k = nd_key_val (&key), v;
     int rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
-    uint64_t skip_from = 0;
-    if (rc == 0 && nd_key_get_u64 (&k, 0) > c->sent + 1) {
+    uint64_t next = rc == 0 ? nd_key_get_u64 (&k, 0) : self->head + 1, skip_from = 0;
+    if (next > c->sent + 1 && (rc == 0 || rc == MDB_NOTFOUND)) {
         nd_log ("link: %s asked for %llu but the journal starts at %llu; those were trimmed",
-                c->name, (unsigned long long) c->sent + 1, (unsigned long long) nd_key_get_u64 (&k, 0));
+                c->name, (unsigned long long) c->sent + 1, (unsigned long long) next);
         skip_from = c->sent + 1;
     }
     for (int budget = ND_BATCH_MAX; rc == 0 && budget > 0; budget--) {
@@ -313,6 +492,11 @@ static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
         c->sent = seq;
         rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
     }
+    //  The journal has nothing more up to until (its start is past it, or
+    //  it is empty): those were trimmed too, and a window smaller than the
+    //  trimmed stretch must still move the consumer on
+    if (skip_from && (rc == MDB_NOTFOUND || (rc == 0 && nd_key_get_u64 (&k, 0) > until)))
+        c->sent = until;
     if (skip_from && s_send_frames (self, c, skip_from, NULL, c->sent))
         c->sent = skip_from - 1;
 }
@@ -398,13 +582,17 @@ void nd_outbox_stats (nd_outbox_t *self, json_t *stats)
 {
     json_t *consumers = json_object ();
     for (s_consumer_t *c = (s_consumer_t *) zhash_first (self->consumers); c;
-         c = (s_consumer_t *) zhash_next (self->consumers))
-        json_object_set_new (consumers, c->name, json_pack ("{s:I, s:I, s:b, s:b}",
+         c = (s_consumer_t *) zhash_next (self->consumers)) {
+        char id [256];
+        json_object_set_new (consumers, c->name, json_pack ("{s:I, s:I, s:b, s:b, s:s?}",
             "acked", (json_int_t) c->acked, "sent", (json_int_t) c->sent,
-            "connected", c->connected, "configured", c->configured));
-    json_object_set_new (stats, "journal", json_pack ("{s:I, s:I, s:I, s:o}",
+            "connected", c->peer != NULL, "configured", c->configured,
+            "connection", c->peer ? s_peer_id (c, id, sizeof id) : NULL));
+    }
+    json_object_set_new (stats, "journal", json_pack ("{s:I, s:I, s:I, s:I, s:o}",
         "head", (json_int_t) self->head, "first", (json_int_t) self->first,
-        "sent", (json_int_t) self->messages_sent, "consumers", consumers));
+        "sent", (json_int_t) self->messages_sent, "refused", (json_int_t) self->refused,
+        "consumers", consumers));
 }
 
 /* ============================================================ inlink == */
@@ -458,7 +646,13 @@ static int s_connect (nd_inlink_t *self)
     zsock_destroy (&self->dealer);
     self->dead = false;
     self->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_identity (self->dealer, self->consumer);
+    //  NAME/TAG, new for each socket: the sender knows its consumer by NAME
+    //  and this connection by the whole id, which no other one can claim
+    zuuid_t *tag = zuuid_new ();
+    char *identity = zsys_sprintf ("%s/%.16s", self->consumer, zuuid_str (tag));
+    zsock_set_identity (self->dealer, identity);
+    zstr_free (&identity);
+    zuuid_destroy (&tag);
     zsock_set_rcvhwm (self->dealer, 0);
     zsock_set_sndhwm (self->dealer, 0);
     zsock_set_sndtimeo (self->dealer, 0);

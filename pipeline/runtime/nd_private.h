@@ -49,6 +49,9 @@ void nd_curve_serve (nd_curve_t *self, void *socket);
 int nd_curve_upstream (nd_curve_t *self, nd_config_t *config, const char *upstream, char *server_key);
 /*  Makes a socket, before it connects, a CURVE client of server_key.    */
 void nd_curve_client (nd_curve_t *self, void *socket, const char *server_key);
+/*  True when key (Z85, a message's "User-Id" on a CURVE socket) is the
+    one in curve-clients/NAME.pub: the peer holds NAME's keypair.         */
+bool nd_curve_holds (nd_curve_t *self, const char *name, const char *key);
 
 /*  nd_outbox - the sending end of the durable links: the stage's output
     journal in LMDB and the ROUTER socket its consumers fetch from.       */

@@ -436,7 +436,9 @@ class JournalServer:
 
     Holds numbered messages in memory; a consumer's DEALER says
     HELLO/ACK <pos> <window> [prefix...]; we send MSG <seq> <topic> <body>
-    for seq in (pos, pos + window].
+    for seq in (pos, pos + window]. A consumer is known by its routing id
+    up to the first "/" (nudge's stages add a tag per connection); we send
+    to the connection it last spoke from.
     """
 
     def __init__(self, ctx, endpoint):
@@ -446,7 +448,7 @@ class JournalServer:
         self.sock.bind(endpoint)
         self.journal = []           # index i holds seq i + 1
         self.released = None        # serve only this many (None: all)
-        self.consumers = {}         # name -> [acked, sent, limit]
+        self.consumers = {}         # name -> [acked, sent, limit, routing id]
 
     def append(self, topic, body):
         self.journal.append((topic, json.dumps(body)))
@@ -474,10 +476,10 @@ class JournalServer:
                 frames = self.sock.recv_multipart()
                 if len(frames) < 4:
                     continue
-                name, command = frames[0].decode(errors="replace"), frames[1].decode()
+                name, command = frames[0].decode(errors="replace").split("/")[0], frames[1].decode()
                 pos, window = int(frames[2]), int(frames[3])
-                c = self.consumers.setdefault(name, [0, pos, 0])
-                c[0], c[2] = pos, pos + window
+                c = self.consumers.setdefault(name, [0, pos, 0, frames[0]])
+                c[0], c[2], c[3] = pos, pos + window, frames[0]
                 if command == "HELLO":
                     c[1] = pos
             for name, c in self.consumers.items():
@@ -488,7 +490,7 @@ class JournalServer:
                     seq = c[1] + 1
                     topic, body = self.journal[seq - 1]
                     try:
-                        self.sock.send_multipart([name.encode(), b"MSG", str(seq).encode(),
+                        self.sock.send_multipart([c[3], b"MSG", str(seq).encode(),
                                                   topic.encode(), body.encode()],
                                                  flags=zmq.NOBLOCK)
                     except zmq.ZMQError:

@@ -64,7 +64,7 @@ class Stage:
         os.makedirs(state, exist_ok=True)
         self.file = os.path.join(state, "swap.jsonl")
         self.base, self.journal, self.pos = 0, [], {i: 0 for i in self.inputs}
-        self.acked = {}         # consumer -> [acked, sent, limit, prefixes]
+        self.acked = {}         # consumer -> [acked, sent, limit, prefixes, routing id]
         self.recover()
 
     def endpoint(self, stage, kind):
@@ -167,11 +167,13 @@ class Stage:
             frames = router.recv_multipart()
             if len(frames) < 4 or frames[1] not in (b"HELLO", b"ACK"):
                 continue
-            name, pos, window = frames[0], int(frames[2]), int(frames[3])
+            # a consumer is its routing id up to "/": nudge's stages add a
+            # tag per connection; we answer the connection it spoke from
+            name, pos, window = frames[0].split(b"/")[0], int(frames[2]), int(frames[3])
             if name not in self.acked:
                 log("link: %s reads from position %d" % (name.decode(), pos))
-            c = self.acked.setdefault(name, [pos, pos, 0, []])
-            c[0], c[2], c[3] = pos, pos + window, [p.decode() for p in frames[4:]]
+            c = self.acked.setdefault(name, [pos, pos, 0, [], frames[0]])
+            c[0], c[2], c[3], c[4] = pos, pos + window, [p.decode() for p in frames[4:]], frames[0]
             if frames[1] == b"HELLO":
                 c[1] = pos
 
@@ -180,15 +182,15 @@ class Stage:
         for name, c in self.acked.items():
             try:
                 if c[1] < self.base:    # trimmed before it asked: move it on
-                    router.send_multipart([name, b"POS", b"%d" % (c[1] + 1), b"%d" % self.base])
+                    router.send_multipart([c[4], b"POS", b"%d" % (c[1] + 1), b"%d" % self.base])
                     c[1] = self.base
                 while c[1] < min(c[2], head):
                     seq = c[1] + 1
                     topic, body = self.journal[seq - 1 - self.base]
                     if not c[3] or topic == "tick" or any(topic.startswith(p) for p in c[3]):
-                        frames = [name, b"MSG", b"%d" % seq, topic.encode(), body.encode()]
+                        frames = [c[4], b"MSG", b"%d" % seq, topic.encode(), body.encode()]
                     else:
-                        frames = [name, b"POS", b"%d" % seq, b"%d" % seq]
+                        frames = [c[4], b"POS", b"%d" % seq, b"%d" % seq]
                     router.send_multipart(frames, flags=zmq.NOBLOCK)
                     c[1] = seq
             except zmq.ZMQError:
