@@ -83,6 +83,11 @@ void mail_composer_destroy (mail_composer_t **self_p);
     (no template, an address nudge will not send to).                   */
 int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
                          mail_text_t *message, char *reason, size_t reason_size);
+/*  Reads the templates again (SIGHUP), on the loop's thread. If all of
+    them compile they replace the old ones at once, and a message being
+    built meanwhile finishes with the old; said tells what was read. Else
+    nothing changes and said is why. 0 / -1.                            */
+int mail_composer_reload (mail_composer_t *self, char *said, size_t size);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
 

@@ -7,7 +7,10 @@
     at start into a JSON object (lookups there never write, so worker
     threads share it without a lock) and compiled once to refuse a broken
     one with its file name; each message compiles its own copy, because a
-    compiled template must not be shared between threads.
+    compiled template must not be shared between threads. A reload reads
+    them into a new object and swaps the pointer under a lock; a message
+    takes its own reference under it (jansson counts atomically), so one
+    being built finishes with the texts it began with.
 
     An order may instead bring "subject" and "text" of its own and no
     "template" (the chat-bridge's question for support): sent as one
@@ -30,6 +33,8 @@ struct _mail_composer_t {
     char *return_path;
     char *id_domain;
     char *default_locale;
+    char *root;                 //  the templates directory
+    pthread_mutex_t lock;       //  guards the templates pointer
     json_t *templates;          //  "<id>|<locale>|<part>" -> text
     char *unsubscribe_url;
     char *unsubscribe_mailto;
@@ -58,8 +63,10 @@ static int s_mailbox (nd_stage_t *stage, const char *path, const char *value,
     return 0;
 }
 
-static int s_load_template (mail_composer_t *self, nd_stage_t *stage, const char *root,
-                            zfile_t *file)
+//  One file into templates: 0 taken or not an e-mail part, -1 (with
+//  reason) does not compile.
+static int s_load_template (json_t *templates, const char *root, zfile_t *file,
+                            char *reason, size_t size)
 {
     //  <root>/<id>/<locale>/email.<part>.mustache
     const char *path = zfile_filename (file, NULL);
@@ -83,11 +90,11 @@ static int s_load_template (mail_composer_t *self, nd_stage_t *stage, const char
     nd_mustache_t *compiled = text ? nd_mustache_new (text, &error) : NULL;
     int rc = 0;
     if (!compiled) {
-        nd_log ("%s: %s", path, error ? error : "cannot read");
-        rc = nd_stage_config_error (stage, "templates", "a template does not compile");
+        snprintf (reason, size, "%s: %s", path, error ? error : "cannot read");
+        rc = -1;
     }
     else
-        json_object_set_new (self->templates, key, json_string (text));
+        json_object_set_new (templates, key, json_string (text));
     nd_mustache_destroy (&compiled);
     free (error);
     free (text);
@@ -95,21 +102,61 @@ static int s_load_template (mail_composer_t *self, nd_stage_t *stage, const char
     return rc;
 }
 
-static int s_load_templates (mail_composer_t *self, nd_stage_t *stage)
+//  Every e-mail template under root, or NULL with reason.
+static json_t *s_read_templates (const char *root, char *reason, size_t size)
 {
-    const char *root = nd_stage_option (stage, "templates", "conf/templates");
     zdir_t *dir = zdir_new (root, NULL);
-    if (!dir)
-        return nd_stage_config_error (stage, "templates", "not a directory");
+    if (!dir) {
+        snprintf (reason, size, "%s: not a directory", root);
+        return NULL;
+    }
+    json_t *templates = json_object ();
     zfile_t **files = zdir_flatten (dir);
     int rc = 0;
     for (size_t i = 0; files [i] && rc == 0; i++)
-        rc = s_load_template (self, stage, root, files [i]);
+        rc = s_load_template (templates, root, files [i], reason, size);
     zdir_flatten_free (&files);
     zdir_destroy (&dir);
-    if (rc == 0 && json_object_size (self->templates) == 0)
+    if (rc == 0 && json_object_size (templates) == 0)
         nd_log ("no e-mail templates under %s: every send order will bounce", root);
-    return rc;
+    if (rc)
+        json_decref (templates);
+    return rc ? NULL : templates;
+}
+
+static int s_load_templates (mail_composer_t *self, nd_stage_t *stage)
+{
+    char reason [400];
+    self->root = strdup (nd_stage_option (stage, "templates", "conf/templates"));
+    self->templates = s_read_templates (self->root, reason, sizeof reason);
+    if (self->templates)
+        return 0;
+    nd_log ("%s", reason);
+    return nd_stage_config_error (stage, "templates", strstr (reason, "not a directory")
+                                  ? "not a directory" : "a template does not compile");
+}
+
+int mail_composer_reload (mail_composer_t *self, char *said, size_t size)
+{
+    json_t *fresh = s_read_templates (self->root, said, size);
+    if (!fresh)
+        return -1;
+    snprintf (said, size, "%zu e-mail templates from %s", json_object_size (fresh), self->root);
+    pthread_mutex_lock (&self->lock);
+    json_t *old = self->templates;
+    self->templates = fresh;
+    pthread_mutex_unlock (&self->lock);
+    json_decref (old);
+    return 0;
+}
+
+//  The templates in use, the caller's reference.
+static json_t *s_templates (mail_composer_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    json_t *templates = json_incref (self->templates);
+    pthread_mutex_unlock (&self->lock);
+    return templates;
 }
 
 static int s_unsubscribe_options (mail_composer_t *self, nd_stage_t *stage)
@@ -169,7 +216,7 @@ static int s_options (mail_composer_t *self, nd_stage_t *stage)
 mail_composer_t *mail_composer_new (nd_stage_t *stage)
 {
     mail_composer_t *self = (mail_composer_t *) zmalloc (sizeof *self);
-    self->templates = json_object ();
+    pthread_mutex_init (&self->lock, NULL);
     if (s_options (self, stage))
         mail_composer_destroy (&self);
     return self;
@@ -187,6 +234,8 @@ void mail_composer_destroy (mail_composer_t **self_p)
         free (self->id_domain);
         free (self->default_locale);
         json_decref (self->templates);
+        pthread_mutex_destroy (&self->lock);
+        free (self->root);
         free (self->unsubscribe_url);
         free (self->unsubscribe_mailto);
         if (self->secret)
@@ -205,25 +254,26 @@ const char *mail_composer_return_path (mail_composer_t *self)
 
 /* ------------------------------------------------------------ templates */
 
-static const char *s_part (mail_composer_t *self, const char *id, const char *locale,
+static const char *s_part (const json_t *templates, const char *id, const char *locale,
                            const char *part)
 {
     char key [512];
     snprintf (key, sizeof key, "%s|%s|%s", id, locale, part);
-    return json_string_value (json_object_get (self->templates, key));
+    return json_string_value (json_object_get (templates, key));
 }
 
 //  The first locale that has a whole e-mail: the order's, its language,
 //  the default.
-static const char *s_locale (mail_composer_t *self, const char *id, const char *wanted,
-                             char *language, size_t size)
+static const char *s_locale (mail_composer_t *self, const json_t *templates, const char *id,
+                             const char *wanted, char *language, size_t size)
 {
     snprintf (language, size, "%s", wanted ? wanted : "");
     language [strcspn (language, "-_")] = 0;
     const char *candidates [] = { wanted, language, self->default_locale };
     for (int i = 0; i < 3; i++)
         if (candidates [i] && *candidates [i]
-        &&  s_part (self, id, candidates [i], "subject") && s_part (self, id, candidates [i], "text"))
+        &&  s_part (templates, id, candidates [i], "subject")
+        &&  s_part (templates, id, candidates [i], "text"))
             return candidates [i];
     return NULL;
 }
@@ -343,26 +393,30 @@ int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t whe
     const char *own_text = json_string_value (json_object_get (order, "text"));
     const char *reply_to = json_string_value (json_object_get (order, "reply_to"));
     bool own = !id && own_subject && own_text;
-    const char *locale = id ? s_locale (self, id, json_string_value (json_object_get (order, "locale")),
-                                        language, sizeof language) : NULL;
+    json_t *templates = s_templates (self);
+    const char *locale = id ? s_locale (self, templates, id, json_string_value (
+                                        json_object_get (order, "locale")), language,
+                                        sizeof language) : NULL;
     if (!mime_address_ok (to) || (json_object_get (order, "reply_to") && !mime_address_ok (reply_to))) {
         snprintf (reason, reason_size, "%s is not an address nudge sends to",
                   mime_address_ok (to) ? "reply_to" : "to");
+        json_decref (templates);
         return -1;
     }
     if (!locale && !own) {
         snprintf (reason, reason_size, "no e-mail template \"%.200s\"", id ? id : "");
+        json_decref (templates);
         return -1;
     }
     bool signed_link = !own && self->secret && nd_token_make (self->secret, user, "email", token,
                                                               sizeof token) == 0;
     mime_sha256_hex (json_string_value (json_object_get (order, "idempotency_key")), hash);
     json_t *data = s_data (self, order, signed_link ? token : NULL);
-    const char *html_template = own ? NULL : s_part (self, id, locale, "html");
+    const char *html_template = own ? NULL : s_part (templates, id, locale, "html");
     char *subject = own ? strdup (own_subject)
-                  : s_render (s_part (self, id, locale, "subject"), data, reason, reason_size);
+                  : s_render (s_part (templates, id, locale, "subject"), data, reason, reason_size);
     char *text = !subject ? NULL : own ? strdup (own_text)
-               : s_render (s_part (self, id, locale, "text"), data, reason, reason_size);
+               : s_render (s_part (templates, id, locale, "text"), data, reason, reason_size);
     char *html = text && html_template ? s_render (html_template, data, reason, reason_size) : NULL;
     int rc = subject && text && (html || !html_template) ? 0 : -1;
     if (rc == 0) {
@@ -374,6 +428,7 @@ int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t whe
         }
     }
     json_decref (data);
+    json_decref (templates);
     free (subject);
     free (text);
     free (html);

@@ -210,6 +210,14 @@ static void s_committed (nd_stage_t *stage, void *self_, int rc)
     nd_sender_committed (((mail_sender_t *) self_)->sender, rc);
 }
 
+//  Between batches; a worker building a message meanwhile finishes with
+//  the old templates.
+static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
+{
+    (void) stage;
+    return mail_composer_reload (((mail_sender_t *) self_)->composer, what, size);
+}
+
 static void s_stats (void *self_, json_t *stats)
 {
     mail_sender_t *self = (mail_sender_t *) self_;
@@ -244,6 +252,8 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .source_drain = s_drain,
         .source_committed = s_committed,
+        .reload = s_reload,
+        .reloads = "templates",
         .stats = s_stats,
         .teardown = s_teardown
     };

@@ -133,6 +133,14 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
     return onsite_store_expire (((onsite_t *) self_)->store, txn, now);
 }
 
+//  Orders render in this thread, at order time: the next order after a
+//  reload uses the new set; messages already stored keep their text.
+static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
+{
+    (void) stage;
+    return nd_templates_reload (((onsite_t *) self_)->templates, what, size);
+}
+
 static void s_stats (void *self_, json_t *stats)
 {
     onsite_t *self = (onsite_t *) self_;
@@ -164,6 +172,8 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .source_drain = s_drain,
         .source_committed = s_committed,
+        .reload = s_reload,
+        .reloads = "templates",
         .stats = s_stats,
         .teardown = s_teardown,
     };

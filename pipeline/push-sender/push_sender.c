@@ -64,6 +64,7 @@
 typedef struct {
     nd_stage_t *stage;
     nd_sender_t *sender;
+    nd_templates_t *templates;  //  the provider's: reloaded on SIGHUP
     MDB_dbi dead;               //  sha256 (endpoint) -> i64 when it was found gone
     char public_key [100];
     uint64_t shown, clicked, dismissed;     //  reports since start
@@ -222,8 +223,8 @@ static int s_settled (void *arg, MDB_txn *txn, const json_t *order, const nd_sen
 //  The dry run: templates and a directory; no key, nothing leaves the host.
 //  The Web Push options stay accepted, unused, so turning spool on or off
 //  is one line in the pipeline file.
-static int s_spool (nd_stage_t *stage, const char *dir, const nd_send_provider_t **provider,
-                    void **provider_self)
+static int s_spool (nd_stage_t *stage, push_sender_t *self, const char *dir,
+                    const nd_send_provider_t **provider, void **provider_self)
 {
     const char *unused [] = { "vapid-key", "vapid-subject", "vapid-expiry", "ttl", "urgency",
                               "hosts", "allow-http", "timeout", "per-host", "tls-ca",
@@ -235,6 +236,7 @@ static int s_spool (nd_stage_t *stage, const char *dir, const nd_send_provider_t
         "conf/templates"), "push", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
     if (!templates)
         return nd_stage_config_error (stage, "templates", reason);
+    self->templates = templates;
     push_spool_t *spool = push_spool_new (templates, dir, reason, sizeof reason);
     if (!spool)
         return nd_stage_config_error (stage, "spool", reason);
@@ -254,6 +256,7 @@ static int s_webpush (nd_stage_t *stage, push_sender_t *self,
         nd_log ("VAPID public key (the page's applicationServerKey): %s", self->public_key);
     }
     //  The service takes conf's parts; what it did not take is freed here
+    self->templates = conf.templates;
     push_service_t *service = rc == 0 ? push_service_new (&conf) : NULL;
     nd_templates_destroy (&conf.templates);
     push_vapid_destroy (&conf.vapid);
@@ -273,7 +276,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     const char *spool = nd_stage_option (stage, "spool", NULL);
     const nd_send_provider_t *provider = NULL;
     void *provider_self = NULL;
-    int rc = spool ? s_spool (stage, spool, &provider, &provider_self)
+    int rc = spool ? s_spool (stage, self, spool, &provider, &provider_self)
                    : s_webpush (stage, self, &provider, &provider_self);
     if (rc == 0 && nd_db_open (txn, "push.dead", &self->dead) == 0) {
         nd_send_hooks_t hooks = { s_check, s_settled, self };
@@ -359,6 +362,13 @@ static void s_committed (nd_stage_t *stage, void *self_, int rc)
     nd_sender_committed (((push_sender_t *) self_)->sender, rc);
 }
 
+//  Between batches; a worker rendering meanwhile finishes with the old set.
+static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
+{
+    (void) stage;
+    return nd_templates_reload (((push_sender_t *) self_)->templates, what, size);
+}
+
 static void s_stats (void *self_, json_t *stats)
 {
     push_sender_t *self = (push_sender_t *) self_;
@@ -412,6 +422,8 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .source_drain = s_drain,
         .source_committed = s_committed,
+        .reload = s_reload,
+        .reloads = "templates",
         .stats = s_stats,
         .teardown = s_teardown,
     };

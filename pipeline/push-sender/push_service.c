@@ -147,16 +147,19 @@ json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *wanted = json_string_value (json_object_get (order, "locale"));
     char locale [64];
-    if (nd_templates_locale (templates, id, wanted, required, locale, sizeof locale)) {
+    //  One set for the whole notification, whatever a reload does meanwhile
+    nd_templates_t *held = nd_templates_hold (templates);
+    if (nd_templates_locale (held, id, wanted, required, locale, sizeof locale)) {
         snprintf (reason, size, "no push template \"%.120s\" (title and body)", id ? id : "");
+        nd_templates_destroy (&held);
         return NULL;
     }
     const json_t *data = json_object_get (order, "data");
     json_t *payload = json_object ();
     for (size_t i = 0; parts [i]; i++) {
-        char *text = nd_templates_render (templates, id, locale, parts [i], data,
-                                          reason, size);
+        char *text = nd_templates_render (held, id, locale, parts [i], data, reason, size);
         if (!text && *reason) {
+            nd_templates_destroy (&held);
             json_decref (payload);
             return NULL;
         }
@@ -171,6 +174,7 @@ json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
             json_object_set_new (payload, parts [i], json_string (text));
         free (text);
     }
+    nd_templates_destroy (&held);
     //  For the shop's service worker: tag replaces an older notification
     //  of the same journey; key lets a click be reported against this message
     const char *copied [] = { "journey", "step", "variant", NULL };

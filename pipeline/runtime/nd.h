@@ -169,6 +169,18 @@ typedef struct {
     int (*source_drain) (nd_stage_t *stage, void *self, MDB_txn *txn);
     void (*source_committed) (nd_stage_t *stage, void *self, int rc);
 
+    /*  SIGHUP, or RELOAD on the control socket: read again the files
+        setup read (journeys, segments, templates), between batches with
+        no transaction open. Load and check the whole new set, and put it
+        in place only if all of it is good: then write what was loaded
+        into what ("4 journeys from conf/journeys") and return 0; else
+        write the reason ("conf/journeys/x.zpl:3: no such step") and
+        return -1, and the previous set runs on. NULL: nothing to reload
+        (SIGHUP is then logged and ignored). reloads names what it reads
+        for the log and --help ("journeys and templates").               */
+    int (*reload) (nd_stage_t *stage, void *self, char *what, size_t size);
+    const char *reloads;
+
     /*  Adds stage counters to the control socket's STATS answer.         */
     void (*stats) (void *self, json_t *stats);
 
@@ -183,7 +195,8 @@ void nd_version_arg (int argc, char **argv, const char *name);
 
 /*  Runs the stage: parses argv (--help, --version, -c/--config FILE,
     -n/--name NAME, --clock wall|event, --notify-fd N), loads the pipeline
-    file, opens state, binds and connects, loops until SIGINT/SIGTERM.
+    file, opens state, binds and connects, loops until SIGINT/SIGTERM;
+    SIGHUP calls the def's reload between batches.
     Returns the exit code: 0, EX_USAGE (64) for bad arguments, EX_CONFIG
     (78) for a pipeline file it refused, 1 for anything else.             */
 int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def);

@@ -11,11 +11,14 @@
       together with the outputs it causes and the new input positions;
       commit; then ack upstream, publish on the tap, and send downstream.
 
-    It stops on SIGINT or SIGTERM (czmq's zsys_interrupted). It never
+    It stops on SIGINT or SIGTERM (czmq's zsys_interrupted). SIGHUP, or
+    RELOAD on the control socket, has the stage read its files again
+    (the def's reload) between two batches, never inside one. It never
     daemonizes and logs to stderr: the supervisor owns restarts and logs. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <sysexits.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -61,7 +64,25 @@ struct _nd_stage_t {
     bool paused;                //  PAUSE: inputs are left with their upstreams
     bool (*busy) (void *arg);   //  event time: work due now is not done
     void *busy_arg;
+    uint64_t reloads, reloads_refused;
+    char reload_refused [256];  //  why the last reload was refused, "" if it was not
 };
+
+//  SIGHUP asks for a reload. A signal handler reaches only statics: the
+//  flag, and the wake pipe's write end, so a loop asleep in zmq_poll sees
+//  the signal at once.
+static volatile sig_atomic_t s_hangup;
+static volatile sig_atomic_t s_hangup_wake = -1;
+
+static void s_on_hangup (int signum)
+{
+    (void) signum;
+    int saved = errno;
+    s_hangup = 1;
+    if (s_hangup_wake >= 0 && write (s_hangup_wake, "h", 1) < 0)
+        s_hangup = 1;           //  full pipe: the loop wakes anyway
+    errno = saved;
+}
 
 /* --------------------------------------------------------- arguments -- */
 
@@ -76,8 +97,12 @@ static void s_usage (const nd_stage_def_t *def)
             "      --version         the program's version\n%s\n"
             "Exit status: 0 stopped by SIGTERM or SIGINT, 64 bad arguments, 78 bad\n"
             "configuration (file:line: reason in the log), 1 anything else.\n"
+            "%s%s%s"
             "See %s(1).\n", def->name, def->summary, def->name,
-            def->options_help ? def->options_help : "", def->name);
+            def->options_help ? def->options_help : "",
+            def->reload ? "SIGHUP reloads " : "SIGHUP is ignored (nothing to reload)",
+            def->reload && def->reloads ? def->reloads : "", def->reload ? "; a bad file is "
+            "refused and the stage runs on with the previous ones.\n" : ".\n", def->name);
 }
 
 static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
@@ -578,6 +603,37 @@ static int s_commit (nd_stage_t *stage)
     return rc;
 }
 
+/* ------------------------------------------------------------ reload -- */
+
+//  Between batches only (no transaction open): a reload never sees half a
+//  batch, and a batch never sees half a set. The stage's hook loads and
+//  checks the whole new set before it puts it in place, so a bad file
+//  changes nothing and stops nothing.
+static int s_reload (nd_stage_t *stage, const char *by, char *what, size_t size)
+{
+    assert (!stage->txn);
+    const nd_stage_def_t *def = stage->def;
+    if (!def->reload) {
+        snprintf (what, size, "%s has nothing to reload", def->name);
+        nd_log ("%s: %s; running on", by, what);
+        return -1;
+    }
+    *what = 0;
+    int rc = def->reload (stage, stage->self, what, size);
+    const char *reloads = def->reloads ? def->reloads : "files";
+    if (rc == 0) {
+        stage->reloads++;
+        *stage->reload_refused = 0;
+        nd_log ("reloaded: %s", what);
+    }
+    else {
+        stage->reloads_refused++;
+        snprintf (stage->reload_refused, sizeof stage->reload_refused, "%s", what);
+        nd_log ("reload refused: %s; still running the previous %s", what, reloads);
+    }
+    return rc;
+}
+
 /* ----------------------------------------------------------- control -- */
 
 //  A stage whose commits fail (state full, a disk error) takes nothing in
@@ -610,6 +666,13 @@ static void s_control (nd_stage_t *stage)
         answer = json_pack ("{s:s, s:b}", "stage", stage->name, "paused", pause);
     }
     else
+    if (streq (command, "RELOAD")) {
+        char what [512];
+        int rc = s_reload (stage, "RELOAD", what, sizeof what);
+        answer = json_pack ("{s:s, s:b, s:s}", "stage", stage->name, "reloaded", rc == 0,
+                            rc == 0 ? "what" : "error", what);
+    }
+    else
     if (streq (command, "STATS") || streq (command, "stats")) {
         char stamp [32];
         answer = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -621,6 +684,9 @@ static void s_control (nd_stage_t *stage)
             "emitted", (json_int_t) stage->emitted, "commits", (json_int_t) stage->commits,
             "failed_commits", (json_int_t) stage->failed_commits);
         json_object_set_new (answer, "paused", json_boolean (stage->paused));
+        json_object_set_new (answer, "reloads", json_pack ("{s:I, s:I, s:s}",
+            "done", (json_int_t) stage->reloads, "refused", (json_int_t) stage->reloads_refused,
+            "last_refused", stage->reload_refused));
         json_t *inputs = json_object ();
         for (size_t i = 0; i < nd_inputs_count (stage->inputs); i++)
             nd_inlink_stats (nd_inputs_link (stage->inputs, i), inputs);
@@ -631,7 +697,7 @@ static void s_control (nd_stage_t *stage)
     }
     else
         answer = json_pack ("{s:s}", "error",
-                            "unknown command; try STATS, HEALTH, PAUSE or RESUME");
+                            "unknown command; try STATS, HEALTH, PAUSE, RESUME or RELOAD");
     char *text = json_dumps (answer, JSON_COMPACT);
     zstr_send (stage->control, text);
     free (text);
@@ -692,6 +758,11 @@ static void s_loop (nd_stage_t *stage)
             nd_outbox_trim (stage->outbox, stage->txn);
         if (s_commit (stage))
             zclock_sleep (500);     //  e.g. state full: back off, upstream holds the data
+        if (s_hangup) {
+            s_hangup = 0;
+            char what [512];
+            s_reload (stage, "SIGHUP", what, sizeof what);
+        }
         nd_outbox_pump (stage->outbox);
         int64_t now = zclock_mono ();
         for (size_t i = 0; i < nd_inputs_count (stage->inputs) && !stage->paused; i++)
@@ -770,17 +841,31 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     stage.started = zclock_mono ();
     zsys_init ();
     zsys_set_linger (0);
+    //  SIGHUP reloads rather than kills. It is blocked while setup starts
+    //  the stage's threads (senders' workers, HTTP servers), which inherit
+    //  the mask: only the loop's thread takes it, so no worker's system
+    //  call is cut short by it. One that came during setup comes after.
+    sigset_t hangup, previous;
+    sigemptyset (&hangup);
+    sigaddset (&hangup, SIGHUP);
+    struct sigaction action = { .sa_handler = s_on_hangup, .sa_flags = SA_RESTART };
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGHUP, &action, NULL);
+    pthread_sigmask (SIG_BLOCK, &hangup, &previous);
     //  sysexits: a supervisor need not restart what a restart can't mend
     int rc = s_parse_args (&stage, argc, argv) ? EX_USAGE
            : s_setup (&stage) == 0 ? 0
            : !stage.config || nd_config_errors (stage.config) ? EX_CONFIG : 1;
     if (rc == 0) {
+        s_hangup_wake = stage.wake [1];
+        pthread_sigmask (SIG_SETMASK, &previous, NULL);
         s_notify_ready (&stage);
         s_loop (&stage);
         nd_log ("stopping");
         s_sd_notify ("STOPPING=1");
         s_commit (&stage);
     }
+    s_hangup_wake = -1;
     s_destroy (&stage);
     return rc;
 }

@@ -1,9 +1,13 @@
 /*  nd_templates - a channel's message templates; see nd_templates.h.
 
     All texts sit in one JSON object, "<id>|<locale>|<part>" -> text,
-    built at start and only read afterwards.                             */
+    built whole and only read afterwards. A reload builds another and
+    swaps the pointer under the lock; readers take their own reference
+    to the object under it (jansson counts references atomically), so the
+    old one is freed by whoever lets go of it last.                      */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +17,10 @@
 #include "nd_templates.h"
 
 struct _nd_templates_t {
+    char *root;                 //  NULL in a held set: it never reloads
     char *channel;
     char *default_locale;
+    pthread_mutex_t lock;       //  guards texts (the pointer, not the object)
     json_t *texts;
 };
 
@@ -74,6 +80,8 @@ nd_templates_t *nd_templates_new (const char *root, const char *channel,
     }
     nd_templates_t *self = (nd_templates_t *) calloc (1, sizeof *self);
     assert (self);
+    pthread_mutex_init (&self->lock, NULL);
+    self->root = strdup (root);
     self->channel = strdup (channel);
     self->default_locale = strdup (default_locale);
     self->texts = json_object ();
@@ -93,6 +101,8 @@ void nd_templates_destroy (nd_templates_t **self_p)
     nd_templates_t *self = *self_p;
     if (self) {
         json_decref (self->texts);
+        pthread_mutex_destroy (&self->lock);
+        free (self->root);
         free (self->channel);
         free (self->default_locale);
         free (self);
@@ -100,17 +110,61 @@ void nd_templates_destroy (nd_templates_t **self_p)
     }
 }
 
-size_t nd_templates_size (nd_templates_t *self)
+//  The texts in use, the caller's reference.
+static json_t *s_texts (nd_templates_t *self)
 {
-    return json_object_size (self->texts);
+    pthread_mutex_lock (&self->lock);
+    json_t *texts = json_incref (self->texts);
+    pthread_mutex_unlock (&self->lock);
+    return texts;
 }
 
-static const char *s_text (nd_templates_t *self, const char *id, const char *locale,
+int nd_templates_reload (nd_templates_t *self, char *said, size_t size)
+{
+    if (!self->root) {
+        snprintf (said, size, "a held set does not reload");
+        return -1;
+    }
+    nd_templates_t *fresh = nd_templates_new (self->root, self->channel, self->default_locale,
+                                              said, size);
+    if (!fresh)
+        return -1;
+    snprintf (said, size, "%zu %s templates from %s", json_object_size (fresh->texts),
+              self->channel, self->root);
+    pthread_mutex_lock (&self->lock);
+    json_t *old = self->texts;
+    self->texts = fresh->texts;
+    fresh->texts = old;
+    pthread_mutex_unlock (&self->lock);
+    nd_templates_destroy (&fresh);     //  frees the old texts unless held
+    return 0;
+}
+
+nd_templates_t *nd_templates_hold (nd_templates_t *self)
+{
+    nd_templates_t *held = (nd_templates_t *) calloc (1, sizeof *held);
+    assert (held);
+    pthread_mutex_init (&held->lock, NULL);
+    held->channel = strdup (self->channel);
+    held->default_locale = strdup (self->default_locale);
+    held->texts = s_texts (self);
+    return held;
+}
+
+size_t nd_templates_size (nd_templates_t *self)
+{
+    json_t *texts = s_texts (self);
+    size_t size = json_object_size (texts);
+    json_decref (texts);
+    return size;
+}
+
+static const char *s_text (const json_t *texts, const char *id, const char *locale,
                            const char *part)
 {
     char key [600];
     snprintf (key, sizeof key, "%s|%s|%s", id, locale, part);
-    return json_string_value (json_object_get (self->texts, key));
+    return json_string_value (json_object_get (texts, key));
 }
 
 int nd_templates_locale (nd_templates_t *self, const char *id, const char *wanted,
@@ -120,33 +174,36 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
     snprintf (language, sizeof language, "%s", wanted ? wanted : "");
     language [strcspn (language, "-_")] = 0;
     const char *candidates [] = { wanted, language, self->default_locale };
-    for (int i = 0; id && i < 3; i++) {
+    json_t *texts = s_texts (self);
+    int rc = -1;
+    for (int i = 0; rc && id && i < 3; i++) {
         if (!candidates [i] || !*candidates [i])
             continue;
         bool complete = true;
         for (size_t p = 0; complete && required [p]; p++)
-            complete = s_text (self, id, candidates [i], required [p]) != NULL;
+            complete = s_text (texts, id, candidates [i], required [p]) != NULL;
         if (complete) {
             snprintf (locale, size, "%s", candidates [i]);
-            return 0;
+            rc = 0;
         }
     }
-    return -1;
+    json_decref (texts);
+    return rc;
 }
 
 char *nd_templates_render (nd_templates_t *self, const char *id, const char *locale,
                            const char *part, const json_t *data, char *reason, size_t size)
 {
-    const char *text = s_text (self, id, locale, part);
+    json_t *texts = s_texts (self);
+    const char *text = s_text (texts, id, locale, part);
     *reason = 0;
-    if (!text)
-        return NULL;
     char *error = NULL;
-    char *rendered = nd_mustache_render (text, data, NULL, &error);
-    if (!rendered)
+    char *rendered = text ? nd_mustache_render (text, data, NULL, &error) : NULL;
+    if (text && !rendered)
         snprintf (reason, size, "template %s/%s/%s.%s does not render: %s", id, locale,
                   self->channel, part, error ? error : "?");
     free (error);
+    json_decref (texts);
     return rendered;
 }
 
@@ -196,6 +253,28 @@ void nd_templates_test (bool verbose)
     assert (!nd_templates_render (templates, "cart/one", "pt", "title", data, reason, sizeof reason)
             && !*reason);
     json_decref (data);
+    //  A reload replaces the set; one held before keeps the old texts
+    nd_templates_t *held = nd_templates_hold (templates);
+    s_write (root, "cart/one/en/sms.text.mustache", "Hello {{name}}");
+    s_write (root, "cart/two/en/sms.text.mustache", "Two");
+    assert (nd_templates_reload (templates, reason, sizeof reason) == 0
+            && nd_templates_size (templates) == 3 && nd_templates_size (held) == 2);
+    name = json_pack ("{s:s}", "name", "Ann");
+    hi = nd_templates_render (templates, "cart/one", "en", "text", name, reason, sizeof reason);
+    char *old = nd_templates_render (held, "cart/one", "en", "text", name, reason, sizeof reason);
+    assert (hi && streq (hi, "Hello Ann") && old && streq (old, "Hi Ann"));
+    free (hi);
+    free (old);
+    //  A broken file: refused, and the set in use stays whole
+    s_write (root, "cart/two/en/sms.text.mustache", "Two {{#open}}");
+    assert (nd_templates_reload (templates, reason, sizeof reason) == -1
+            && strstr (reason, "cart/two/en/sms.text.mustache"));
+    assert (nd_templates_reload (held, reason, sizeof reason) == -1);
+    hi = nd_templates_render (templates, "cart/one", "en", "text", name, reason, sizeof reason);
+    assert (hi && streq (hi, "Hello Ann") && nd_templates_size (templates) == 3);
+    free (hi);
+    json_decref (name);
+    nd_templates_destroy (&held);
     nd_templates_destroy (&templates);
     nd_templates_destroy (&templates);
     s_write (root, "cart/one/en/sms.text.mustache", "Hi {{#name}}");

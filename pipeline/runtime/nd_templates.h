@@ -1,4 +1,4 @@
-/*  nd_templates.h - a channel's message templates, read once at start.
+/*  nd_templates.h - a channel's message templates, read at start and on reload.
 
     Layout (as the scheduler checks it at its start, scheduler(1)):
     <root>/<id>/<locale>/<channel>.<part>.mustache, where id names the
@@ -7,9 +7,12 @@
 
     A file's last newline (editors add one) is not part of the text.
     Every file of the channel is read and compiled at start, so a broken
-    one stops the sender with its file name, not at 3 a.m. Lookups never
-    write, so the outbox's worker threads share one nd_templates_t without
-    a lock; each render compiles its own copy of the text, because a
+    one stops the sender with its file name, not at 3 a.m. A set once read
+    never changes; nd_templates_reload (SIGHUP) reads the directory again
+    and, if all of it compiles, replaces the whole set at once. A worker
+    thread renders one message from one set: nd_templates_hold gives it the
+    set in use, which stays whole until it lets go, whatever a reload does
+    meanwhile. Each render compiles its own copy of the text, because a
     compiled nd_mustache_t must not be shared between threads.          */
 #ifndef ND_TEMPLATES_H_INCLUDED
 #define ND_TEMPLATES_H_INCLUDED
@@ -26,6 +29,18 @@ typedef struct _nd_templates_t nd_templates_t;
 nd_templates_t *nd_templates_new (const char *root, const char *channel,
                                   const char *default_locale, char *reason, size_t size);
 void nd_templates_destroy (nd_templates_t **self_p);
+
+/*  Reads root again, as nd_templates_new did. If every file compiles, the
+    new set replaces the old for every later lookup (held sets stay as
+    they were) and said tells what was read ("12 push templates from
+    conf/templates"); else nothing changes and said is why. On the thread
+    that made self (the stage's loop). Returns 0 / -1.                   */
+int nd_templates_reload (nd_templates_t *self, char *said, size_t size);
+
+/*  The set in use now, for one message on any thread: its lookups all see
+    that set, whatever a reload does meanwhile. The caller destroys it
+    (cheap: the texts are shared, not copied). Thread-safe.              */
+nd_templates_t *nd_templates_hold (nd_templates_t *self);
 
 /*  How many templates were loaded.                                      */
 size_t nd_templates_size (nd_templates_t *self);

@@ -125,13 +125,15 @@ static char *s_text (sms_gateway_t *self, nd_send_job_t *job)
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *wanted = json_string_value (json_object_get (order, "locale"));
     char locale [64], reason [ND_SEND_REASON_MAX];
-    if (nd_templates_locale (self->conf.templates, id, wanted, required, locale, sizeof locale)) {
+    //  The locale and the text from one set, whatever a reload does meanwhile
+    nd_templates_t *held = nd_templates_hold (self->conf.templates);
+    char *text = NULL;
+    if (nd_templates_locale (held, id, wanted, required, locale, sizeof locale))
         snprintf (reason, sizeof reason, "no sms.text template \"%.120s\"", id ? id : "");
-        s_fail (job, "failed", reason);
-        return NULL;
-    }
-    char *text = nd_templates_render (self->conf.templates, id, locale, "text",
-                                      json_object_get (order, "data"), reason, sizeof reason);
+    else
+        text = nd_templates_render (held, id, locale, "text", json_object_get (order, "data"),
+                                    reason, sizeof reason);
+    nd_templates_destroy (&held);
     if (!text)
         s_fail (job, "failed", reason);
     return text;

@@ -67,6 +67,7 @@ typedef struct {
     nd_stage_t *stage;
     nd_sender_t *sender;
     sms_gateway_t *gateway;     //  owned by the sender once it runs
+    nd_templates_t *templates;  //  the gateway's: reloaded on SIGHUP
     sms_webhook_t *webhook;
     sms_quiet_t *quiet;
     int64_t receipt_window;
@@ -476,6 +477,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     bool token_ok = (token || !token_name || open_hooks) && s_hooks_guarded (stage, token_name);
     int rc = token_ok && s_options (self, stage) == 0 && s_open (self, txn) == 0
           && s_gateway_conf (stage, &conf, token) == 0 ? 0 : -1;
+    self->templates = conf.templates;
     self->gateway = rc == 0 ? sms_gateway_new (&conf) : NULL;
     s_conf_free (&conf);
     nd_send_hooks_t hooks = { s_check, s_settled, self };
@@ -557,6 +559,13 @@ static void s_committed (nd_stage_t *stage, void *self_, int rc)
         sms_webhook_committed (self->webhook, rc);
 }
 
+//  Between batches; a worker rendering meanwhile finishes with the old set.
+static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
+{
+    (void) stage;
+    return nd_templates_reload (((sms_sender_t *) self_)->templates, what, size);
+}
+
 static void s_stats (void *self_, json_t *stats)
 {
     sms_sender_t *self = (sms_sender_t *) self_;
@@ -604,6 +613,8 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .source_drain = s_drain,
         .source_committed = s_committed,
+        .reload = s_reload,
+        .reloads = "templates",
         .stats = s_stats,
         .teardown = s_teardown,
     };
