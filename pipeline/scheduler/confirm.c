@@ -67,15 +67,21 @@ int confirm_setup (scheduler_t *self, MDB_txn *txn)
     }
     if (!(self->confirm_secret = nd_secret_load (name, true, reason, sizeof reason)))
         return nd_stage_config_error (stage, "unsubscribe-secret", reason);
-    char *error = NULL;
-    for (channel_t channel = CHANNEL_SMS; channel <= CHANNEL_EMAIL; channel++) {
+    return 0;
+}
+
+int confirm_check (scheduler_t *self, templates_t *templates, char **error)
+{
+    for (channel_t channel = CHANNEL_SMS; self->confirm_secret && channel <= CHANNEL_EMAIL;
+         channel++) {
         char id [32];
         snprintf (id, sizeof id, "confirm/%s", channel_name (channel));
-        if (templates_check (self->templates, id, channel, &error)) {
-            nd_log ("%s", error);
-            free (error);
-            return nd_stage_config_error (stage, "templates",
-                                          "the double opt-in needs confirm/email and confirm/sms");
+        if (templates_check (templates, id, channel, error)) {
+            char *said = zsys_sprintf ("%s (the double opt-in needs confirm/email and "
+                                       "confirm/sms)", *error);
+            free (*error);
+            *error = said;
+            return -1;
         }
     }
     return 0;

@@ -166,30 +166,77 @@ static int s_options (scheduler_t *self)
     return 0;
 }
 
-static int s_journeys (scheduler_t *self)
+//  Message history is kept as long as the longest cap looks back.
+static int64_t s_history_keep (scheduler_t *self, journeys_t *journeys)
+{
+    int64_t keep = 86400000LL;
+    for (size_t i = 0; i <= journeys_size (journeys); i++) {
+        limits_t limits = self->limits;
+        if (i < journeys_size (journeys))
+            policy_limits (self, journeys_get (journeys, i), &limits);
+        for (int c = 0; c <= CHANNEL_COUNT; c++) {
+            int64_t longest = cap_longest (c < CHANNEL_COUNT ? &limits.channel_cap [c] : &limits.cap);
+            keep = longest > keep ? longest : keep;
+        }
+    }
+    return keep;
+}
+
+//  The journeys and every template they (and the double opt-in) name,
+//  read and checked whole: 0 with both set, or -1 with *error (the
+//  caller's; "" when already logged) and neither.
+static int s_read_journeys (scheduler_t *self, templates_t **templates, journeys_t **journeys,
+                            char **error)
 {
     const char *dir = nd_stage_option (self->stage, "journeys", "conf/journeys");
-    self->templates = templates_new (nd_stage_option (self->stage, "templates", "conf/templates"),
-                                     nd_stage_option (self->stage, "locale", "en"));
+    *templates = templates_new (nd_stage_option (self->stage, "templates", "conf/templates"),
+                                nd_stage_option (self->stage, "locale", "en"));
+    *error = NULL;
+    *journeys = journeys_load (dir, *templates, error);
+    if (*journeys && confirm_check (self, *templates, error))
+        journeys_destroy (journeys);
+    if (!*journeys)
+        templates_destroy (templates);
+    return *journeys ? 0 : -1;
+}
+
+static int s_journeys (scheduler_t *self)
+{
     char *error = NULL;
-    self->journeys = journeys_load (dir, self->templates, &error);
-    if (!self->journeys) {
-        if (*error)
+    if (s_read_journeys (self, &self->templates, &self->journeys, &error)) {
+        if (error && *error)
             nd_log ("%s", error);
         free (error);
         return nd_stage_config_refused (self->stage);
     }
-    //  Message history is kept as long as the longest cap looks back.
-    self->history_keep = 86400000LL;
-    for (size_t i = 0; i <= journeys_size (self->journeys); i++) {
-        limits_t limits = self->limits;
-        if (i < journeys_size (self->journeys))
-            policy_limits (self, journeys_get (self->journeys, i), &limits);
-        for (int c = 0; c <= CHANNEL_COUNT; c++) {
-            int64_t longest = cap_longest (c < CHANNEL_COUNT ? &limits.channel_cap [c] : &limits.cap);
-            self->history_keep = longest > self->history_keep ? longest : self->history_keep;
-        }
+    self->history_keep = s_history_keep (self, self->journeys);
+    return 0;
+}
+
+//  SIGHUP, between batches: the new journeys and templates replace the old
+//  only if all of them check as they would at start. Instances running
+//  then carry on as after a restart: each finds its journey by name at
+//  its next step (engine.c), keeps its step by name, and ends
+//  ("journey-changed", "journey-removed") if that is gone.
+static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
+{
+    scheduler_t *self = (scheduler_t *) self_;
+    templates_t *templates;
+    journeys_t *journeys;
+    char *error = NULL;
+    if (s_read_journeys (self, &templates, &journeys, &error)) {
+        snprintf (what, size, "%s", error && *error ? error : "journeys do not load");
+        free (error);
+        return -1;
     }
+    journeys_destroy (&self->journeys);
+    templates_destroy (&self->templates);
+    self->journeys = journeys;
+    self->templates = templates;
+    self->history_keep = s_history_keep (self, journeys);
+    snprintf (what, size, "%zu journeys from %s, templates from %s", journeys_size (journeys),
+              nd_stage_option (stage, "journeys", "conf/journeys"),
+              nd_stage_option (stage, "templates", "conf/templates"));
     return 0;
 }
 
@@ -201,8 +248,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->stage = stage;
     self->env = nd_stage_env (stage);
     self->wake [0] = self->wake [1] = -1;
-    int rc = s_options (self) || s_journeys (self) || s_open_state (self, txn)
-          || confirm_setup (self, txn) ? -1 : 0;
+    int rc = s_options (self) || confirm_setup (self, txn) || s_journeys (self)
+          || s_open_state (self, txn) ? -1 : 0;
     if (rc == 0 && pipe2 (self->wake, O_NONBLOCK | O_CLOEXEC))
         rc = -1;
     if (rc) {
@@ -398,6 +445,8 @@ int main (int argc, char **argv)
         .source_fd = s_wake_fd,
         .source_drain = s_drain,
         .source_committed = s_committed,
+        .reload = s_reload,
+        .reloads = "journeys and templates",
         .stats = s_stats,
         .teardown = s_teardown,
     };

@@ -392,9 +392,12 @@ int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
                         char *step, channel_t *channel);
 
 /*  confirm.c                                                             */
-/*  Options (confirm-url, confirm-valid, confirm-per-day), the secret and
-    the templates, checked at start.                                      */
+/*  Options (confirm-url, confirm-valid, confirm-per-day) and the secret,
+    read at start.                                                        */
 int confirm_setup (scheduler_t *self, MDB_txn *txn);
+/*  With a secret, templates must have confirm/email and confirm/sms: at
+    start and on reload. 0, or -1 with *error (the caller's).             */
+int confirm_check (scheduler_t *self, templates_t *templates, char **error);
 void confirm_teardown (scheduler_t *self);
 /*  contact.claimed: the confirmation, unless a bound forbids it.        */
 int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);

@@ -53,6 +53,7 @@ typedef struct {
     seg_rules_t *rules;
     int path [S_DEPTH];         //  sibling ordinals of the item being read
     int depth;
+    char *error;                //  the first "file:line: reason"
 } s_parser_t;
 
 static const struct {
@@ -159,10 +160,9 @@ static int s_error (s_parser_t *p, const char *format, ...)
     vsnprintf (reason, sizeof reason, format, args);
     va_end (args);
     int line = s_line_of (p->file, p->path, p->depth);
-    if (line)
-        nd_log ("%s:%d: %s", p->file, line, reason);
-    else
-        nd_log ("%s: %s", p->file, reason);
+    if (!p->error)
+        p->error = line ? zsys_sprintf ("%s:%d: %s", p->file, line, reason)
+                        : zsys_sprintf ("%s: %s", p->file, reason);
     return -1;
 }
 
@@ -337,13 +337,14 @@ static int s_parse_segment (s_parser_t *p, zconfig_t *section)
     return 0;
 }
 
-seg_rules_t *seg_rules_load (const char *file)
+seg_rules_t *seg_rules_load (const char *file, char **error)
 {
     seg_rules_t *self = (seg_rules_t *) zmalloc (sizeof *self);
+    *error = NULL;
     if (!file)
         return self;
-    zconfig_t *root = nd_zpl_load (file);
     s_parser_t parser = { .file = file, .rules = self, .depth = 1 };
+    zconfig_t *root = nd_zpl_parse (file, &parser.error);
     int rc = root ? 0 : -1, ordinal = 0;
     for (zconfig_t *section = root ? zconfig_child (root) : NULL; rc == 0 && section;
          section = zconfig_next (section), ordinal++) {
@@ -353,6 +354,7 @@ seg_rules_t *seg_rules_load (const char *file)
     zconfig_destroy (&root);
     if (rc)
         seg_rules_destroy (&self);
+    *error = parser.error;
     return self;
 }
 
@@ -502,7 +504,10 @@ static seg_rules_t *s_load_text (const char *text)
     assert (fd >= 0);
     assert (write (fd, text, strlen (text)) == (ssize_t) strlen (text));
     close (fd);
-    seg_rules_t *rules = seg_rules_load (file);
+    char *error = NULL;
+    seg_rules_t *rules = seg_rules_load (file, &error);
+    assert (rules ? !error : error && strstr (error, file));
+    zstr_free (&error);
     unlink (file);
     return rules;
 }
@@ -555,7 +560,6 @@ void seg_rules_test (bool verbose)
     seg_rules_destroy (&rules);
     seg_rules_destroy (&rules);
 
-    nd_log_set_name ("seg_rules selftest, expected error");
     const char *bad [] = {
         "a\n    match = \"spnd >= 1\"\n", "a\n    match = \"spend >= lots\"\n",
         "a\n    match = \"segment:b\"\n", "a\n    all\n", "customer\n    match = orders\n",
@@ -563,9 +567,12 @@ void seg_rules_test (bool verbose)
     };
     for (size_t i = 0; bad [i]; i++)
         assert (s_load_text (bad [i]) == NULL);
-    assert (seg_rules_load ("/nonexistent/segments.zpl") == NULL);
-    rules = seg_rules_load (NULL);
-    assert (rules && seg_rules_size (rules) == 0);
+    char *error;
+    assert (seg_rules_load ("/nonexistent/segments.zpl", &error) == NULL
+            && strstr (error, "/nonexistent/segments.zpl"));
+    zstr_free (&error);
+    rules = seg_rules_load (NULL, &error);
+    assert (rules && seg_rules_size (rules) == 0 && !error);
     seg_rules_destroy (&rules);
     if (verbose)
         printf ("OK\n");

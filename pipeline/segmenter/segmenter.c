@@ -366,6 +366,30 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
     return 0;
 }
 
+//  SIGHUP, between batches: the rule segments as the file says now, if
+//  all of it is good. Membership is judged again by the new rules as
+//  each visitor's next event or moment comes, as after a restart: a
+//  member of a segment the file no longer has leaves it (segment.exited)
+//  then; a new segment's members enter as their events come. The
+//  built-in groups' thresholds are options in the pipeline file and stay.
+static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
+{
+    segmenter_t *self = (segmenter_t *) self_;
+    const char *file = nd_stage_option (stage, "segments", NULL);
+    char *error = NULL;
+    seg_rules_t *rules = seg_rules_load (file, &error);
+    if (!rules) {
+        snprintf (what, size, "%s", error);
+        free (error);
+        return -1;
+    }
+    seg_rules_destroy (&self->rules);
+    self->rules = rules;
+    snprintf (what, size, "%zu rule segments from %s", seg_rules_size (rules),
+              file ? file : "(no segments file)");
+    return 0;
+}
+
 static int s_count_segment (const MDB_val *key, const MDB_val *data, void *arg)
 {
     json_object_set_new ((json_t *) arg, (const char *) key->mv_data,
@@ -419,8 +443,12 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
           || nd_db_open (txn, "due", &self->due)
           || nd_db_open (txn, "members", &self->members)
           || seg_groups_configure (stage, &self->thresholds) ? -1 : 0;
-    if (rc == 0 && !(self->rules = seg_rules_load (file)))
+    char *error = NULL;
+    if (rc == 0 && !(self->rules = seg_rules_load (file, &error))) {
+        nd_log ("%s", error);
         rc = nd_stage_config_refused (stage);
+    }
+    free (error);
     if (rc) {
         s_teardown ((void **) &self);
         return -1;
@@ -453,6 +481,8 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .reload = s_reload,
+        .reloads = "rule segments",
         .stats = s_stats,
         .teardown = s_teardown
     };

@@ -95,9 +95,9 @@ void seg_birthday_test (bool verbose);
 /*  Rule segments from a file such as conf/segments.zpl (segmenter(1)).   */
 typedef struct _seg_rules_t seg_rules_t;
 
-/*  Loads and checks file; NULL with "file:line: reason" logged if any
-    rule is bad. file NULL: no rule segments.                            */
-seg_rules_t *seg_rules_load (const char *file);
+/*  Loads and checks file; NULL with *error "file:line: reason" (the
+    caller's) if any rule is bad. file NULL: no rule segments.           */
+seg_rules_t *seg_rules_load (const char *file, char **error);
 void seg_rules_destroy (seg_rules_t **self_p);
 size_t seg_rules_size (seg_rules_t *self);
 const char *seg_rules_name (seg_rules_t *self, size_t index);
