@@ -10,7 +10,7 @@ says, so a supervisor can tell a mistake a restart won't mend.
               pipeline file that is not there, and 0 after SIGTERM
   units       the systemd units nd-supervisor writes do not restart after
               64 or 78, run sandboxed as nudge (Type=notify, ProtectSystem=
-              strict...): systemd-analyze verify passes them and security
+              strict..., ExecReload: SIGHUP): systemd-analyze verify passes them and security
               scores each at most 2.5; a stage says READY=1 to systemd
 """
 import os
@@ -90,6 +90,8 @@ with Pipeline(clock="event") as p:
     check("they run as nudge, Type=notify, in a read-only system but for their own var/",
           all("\nUser=nudge\n" in t and "\nType=notify\n" in t and "\nProtectSystem=strict\n" in t
               and "\nReadWritePaths=-%s/var\n" % ROOT in t for t in texts), texts[0])
+    check("systemctl reload sends SIGHUP (ExecReload), which reloads journeys and templates",
+          all("\nExecReload=/bin/kill -HUP $MAINPID\n" in t for t in texts), texts[0])
     analyze = shutil.which("systemd-analyze")
     if check("systemd-analyze is here (Debian's systemd)", analyze):
         r = subprocess.run([analyze, "verify"] + units + ["nudge.target"], cwd=out,

@@ -4,7 +4,7 @@
         nd-ctl - query a stage's control socket
 
     SYNOPSIS
-        nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|COMMAND]
+        nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|reload|COMMAND]
         nd-ctl [-c CONFIG] [--cert FILE] [-t MS] --metrics
         nd-ctl --help
 
@@ -13,7 +13,10 @@
         ZeroMQ REP socket, and prints the stage's one-frame JSON answer on
         standard output. The command is sent upper-cased: STATS, HEALTH,
         PAUSE (the stage stops reading its inputs, which wait on disk
-        upstream; its timers, HTTP endpoints and sends go on) and RESUME.
+        upstream; its timers, HTTP endpoints and sends go on), RESUME and
+        RELOAD (as SIGHUP: the stage reads its journeys, segments or
+        templates again; {"error": ...} and exit 1 when a file is bad, and
+        the stage runs on with what it had).
 
         With --metrics it asks every stage of the pipeline file for STATS
         and HEALTH and prints them as Prometheus / OpenMetrics text, for a
@@ -59,7 +62,7 @@ typedef struct {
 } ctl_args_t;
 
 static const char *s_usage =
-    "usage: nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume]\n"
+    "usage: nd-ctl [-c CONFIG] [--cert FILE] [-t MS] STAGE-OR-ENDPOINT [stats|health|pause|resume|reload]\n"
     "       nd-ctl [-c CONFIG] [--cert FILE] [-t MS] --metrics\n"
     "Asks a stage's control socket and prints its JSON answer; with --metrics,\n"
     "every stage's STATS and HEALTH as Prometheus text metrics.\n"

@@ -44,8 +44,10 @@
         and a sandbox: UMask=0077, ProtectSystem=strict with ReadWritePaths
         the stage's state, run, spool and Maildir directories and where it
         makes its unsubscribe-secret, no capabilities, @system-service
-        system calls, AF_UNIX/INET/INET6) and nudge.target, which wants
-        them all:
+        system calls, AF_UNIX/INET/INET6, ExecReload sends SIGHUP:
+        "systemctl reload nudge-STAGE" has the stage read its journeys,
+        segments or templates again) and nudge.target, which wants them
+        all:
             systemctl enable --now nudge.target
         Of those directories, one under /var/lib/NAME or /run/NAME (as
         installed: /var/lib/nudge, /run/nudge) is given to systemd as
@@ -474,6 +476,9 @@ s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
     //  stage says READY=1 on $NOTIFY_SOCKET (sd_notify's protocol)
     fprintf (out, "\n\n[Service]\nType=notify\nNotifyAccess=main\nWorkingDirectory=%s\nExecStart=", dir);
     s_put_command (out, plan, stage);
+    //  SIGHUP reloads journeys, segments and templates (nd_stage.c); a
+    //  stage with nothing to reload logs so and runs on
+    fprintf (out, "ExecReload=/bin/kill -HUP $MAINPID\n");
     if (plan->user)
         fprintf (out, "User=%s\nGroup=%s\n", plan->user, plan->user);
     fprintf (out,
