@@ -12,7 +12,9 @@ the scheduler; event time, no sleeps.
     ("reload refused: <file>: ...; still running the previous
     templates"): the sender runs on, HEALTH ok, and sends with the set it
     had, untouched by the broken file;
-  - fixed again, a RELOAD on the control socket takes it.
+  - fixed again, a RELOAD on the control socket takes it;
+  - onsite renders at order time: after SIGHUP the next order's message
+    has the new title, one stored before keeps its own.
 """
 import email
 import email.policy
@@ -23,7 +25,9 @@ import os
 import shutil
 import signal
 
-from ndtest import ROOT, Pipeline, check, done, wait_for
+import urllib.request
+
+from ndtest import ROOT, Pipeline, check, done, free_port, wait_for
 from sendtest import Orders, feedback
 
 SUBSCRIPTION = {"endpoint": "https://fcm.googleapis.com/fcm/send/abc",
@@ -135,5 +139,36 @@ with Pipeline(clock="event") as p:
           stats["reloads"])
     for stage in SENDERS:
         p.stop(stage)
+
+with Pipeline(clock="event") as p:
+    templates = os.path.join(p.dir, "templates")
+    shutil.copytree(os.path.join(ROOT, "conf", "templates"), templates)
+    port = free_port()
+    p.write_config({"onsite": {"input": "scheduler", "topics": "send.onsite", "templates": templates,
+                               "http": "127.0.0.1:%d" % port}})
+    orders = Orders(p)
+    p.start("onsite")
+
+    def titles(visitor):
+        url = "http://127.0.0.1:%d/onsite/poll?visitor=%s&wait=0" % (port, visitor)
+        with urllib.request.urlopen(url, timeout=20) as answer:
+            return [m.get("title") for m in json.loads(answer.read()).get("messages", [])]
+
+    def shown(visitor):
+        orders.order("onsite", [visitor], template="cart-returned/waiting")
+        return wait_for(lambda: (orders.serve(), titles(visitor))[1], timeout=20) or []
+
+    check("onsite: the shipped title at first", shown("anon-1") == ["Your cart is waiting"])
+    with open(os.path.join(templates, "cart-returned", "waiting", "en", "onsite.title.mustache"),
+              "w") as f:
+        f.write("{{first_name}}, still want these?\n")
+    said = hangup(p, "onsite")
+    check("onsite: 'reloaded: N onsite templates from DIR'",
+          ("onsite templates from " + templates) in said, said)
+    check("the next order's message has the new title", shown("anon-2") == ["Ann, still want these?"],
+          titles("anon-2"))
+    check("a message stored before keeps the title it was rendered with",
+          titles("anon-1") == ["Your cart is waiting"], titles("anon-1"))
+    p.stop("onsite")
 
 done()
