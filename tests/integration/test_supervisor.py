@@ -10,6 +10,7 @@ are refused with file and reason, the systemd units look right, and the
 reference copies in conf/ match the shipped pipeline.
 """
 import filecmp
+import glob
 import os
 import re
 import shutil
@@ -140,6 +141,14 @@ def included():
                   up, status_of(conf))
             check("include: the sessionizer answers nd-ctl health",
                   wait_for(lambda: sessionizer_healthy(p), timeout=30, interval=0.3), status_of(conf))
+            pid = running(conf, "nudge:sessionizer")
+            status, out, err = run(SUPERVISORCTL, "-c", conf, "signal", "HUP", "nudge:sessionizer")
+            logs = lambda: "".join(open(f, errors="replace").read()
+                                   for f in glob.glob(os.path.join(p.dir, "var", "log", "*sessionizer*")))
+            said = wait_for(lambda: "nothing to reload" in logs(), timeout=30, interval=0.2)
+            check("include: supervisorctl signal HUP nudge:sessionizer reaches the stage, which "
+                  "runs on (the same pid)", status == 0 and said
+                  and running(conf, "nudge:sessionizer") == pid, (out, err, logs()[-600:]))
             status, out, err = run(SUPERVISORCTL, "-c", conf, "stop", "nudge:")
             check("include: supervisorctl stop nudge: stops the group",
                   status == 0 and wait_for(lambda: not running(conf, "nudge:collector")
