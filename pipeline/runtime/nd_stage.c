@@ -79,8 +79,9 @@ static void s_on_hangup (int signum)
     (void) signum;
     int saved = errno;
     s_hangup = 1;
-    if (s_hangup_wake >= 0 && write (s_hangup_wake, "h", 1) < 0)
-        s_hangup = 1;           //  full pipe: the loop wakes anyway
+    //  A full pipe (EAGAIN) is fine: the loop wakes for what is in it
+    ssize_t written = s_hangup_wake >= 0 ? write (s_hangup_wake, "h", 1) : 0;
+    (void) written;
     errno = saved;
 }
 
@@ -839,12 +840,11 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     stage.config_file = strdup ("conf/pipeline.zpl");
     stage.publications = zlist_new ();
     stage.started = zclock_mono ();
-    zsys_init ();
-    zsys_set_linger (0);
     //  SIGHUP reloads rather than kills. It is blocked while setup starts
-    //  the stage's threads (senders' workers, HTTP servers), which inherit
-    //  the mask: only the loop's thread takes it, so no worker's system
-    //  call is cut short by it. One that came during setup comes after.
+    //  the stage's threads (senders' workers, HTTP servers, ZeroMQ's),
+    //  which inherit the mask: only the loop's thread takes it, so no
+    //  worker's system call is cut short by it. One that came during
+    //  setup is taken once the loop runs.
     sigset_t hangup, previous;
     sigemptyset (&hangup);
     sigaddset (&hangup, SIGHUP);
@@ -852,6 +852,8 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     sigemptyset (&action.sa_mask);
     sigaction (SIGHUP, &action, NULL);
     pthread_sigmask (SIG_BLOCK, &hangup, &previous);
+    zsys_init ();
+    zsys_set_linger (0);
     //  sysexits: a supervisor need not restart what a restart can't mend
     int rc = s_parse_args (&stage, argc, argv) ? EX_USAGE
            : s_setup (&stage) == 0 ? 0
