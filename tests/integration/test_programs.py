@@ -10,8 +10,9 @@ says, so a supervisor can tell a mistake a restart won't mend.
               pipeline file that is not there, and 0 after SIGTERM
   units       the systemd units nd-supervisor writes do not restart after
               64 or 78, run sandboxed as nudge (Type=notify, ProtectSystem=
-              strict..., ExecReload: SIGHUP): systemd-analyze verify passes them and security
-              scores each at most 2.5; a stage says READY=1 to systemd
+              strict...), reload with SIGHUP (ExecReload): systemd-analyze
+              verify passes them and security scores each at most 2.5; a
+              stage says READY=1 to systemd
 """
 import os
 import re
