@@ -57,6 +57,8 @@ struct _nd_stage_t {
     uint64_t failing;           //  commits failed in a row: stuck while > 0
     int64_t failing_since;      //  wall ms of the first of them
     char failing_reason [256];  //  the last line logged before the first
+    int64_t stall_after;        //  an input that stands still this long is stuck
+    int64_t last_watch;         //  mono ms the inputs were last looked at
     int64_t started;
     bool paused;                //  PAUSE: inputs are left with their upstreams
     bool (*busy) (void *arg);   //  event time: work due now is not done
@@ -396,7 +398,8 @@ static int s_setup (nd_stage_t *stage)
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
         return -1;
     }
-    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval))
+    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval)
+    ||  nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after))
         return -1;
     zlist_t *inputs = s_input_names (stage);
     uint64_t positions [ND_INPUTS_MAX];
@@ -581,15 +584,26 @@ static int s_commit (nd_stage_t *stage)
 /* ----------------------------------------------------------- control -- */
 
 //  A stage whose commits fail (state full, a disk error) takes nothing in
-//  and says so, rather than "ok" while its upstream piles up.
+//  and says so, rather than "ok" while its upstream piles up; so does one
+//  with an input that has had entries waiting for "stall-after" while its
+//  position stood still. A paused stage is not stuck: it was asked to wait.
 static json_t *s_health (nd_stage_t *stage)
 {
-    if (!stage->failing)
-        return json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
-    char since [32];
-    return json_pack ("{s:s, s:s, s:s, s:I, s:s}", "status", "stuck", "stage", stage->name,
-                      "reason", stage->failing_reason, "failed_commits", (json_int_t) stage->failing,
-                      "since", nd_time_format (stage->failing_since, since));
+    char since [32], reason [256];
+    int64_t stalled;
+    if (stage->failing)
+        return json_pack ("{s:s, s:s, s:s, s:I, s:s}", "status", "stuck", "stage", stage->name,
+                          "reason", stage->failing_reason, "failed_commits",
+                          (json_int_t) stage->failing,
+                          "since", nd_time_format (stage->failing_since, since));
+    if (!stage->paused && nd_inputs_stalled (stage->inputs, nd_wall_ms (), stage->stall_after,
+                                             reason, sizeof reason, &stalled))
+        return json_pack ("{s:s, s:s, s:s, s:s}", "status", "stuck", "stage", stage->name,
+                          "reason", reason, "since", nd_time_format (stalled, since));
+    json_t *answer = json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
+    if (stage->paused)
+        json_object_set_new (answer, "paused", json_true ());
+    return answer;
 }
 
 static void s_control (nd_stage_t *stage)
@@ -694,6 +708,11 @@ static void s_loop (nd_stage_t *stage)
             zclock_sleep (500);     //  e.g. state full: back off, upstream holds the data
         nd_outbox_pump (stage->outbox);
         int64_t now = zclock_mono ();
+        if (now - stage->last_watch >= 1000) {
+            stage->last_watch = now;
+            nd_inputs_watch (stage->inputs, nd_wall_ms (), nd_clock_now (stage->clock),
+                             s_busy (stage), stage->paused);
+        }
         for (size_t i = 0; i < nd_inputs_count (stage->inputs) && !stage->paused; i++)
             nd_inlink_heartbeat (nd_inputs_link (stage->inputs, i), now);
     }
