@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include "nd.h"
+#include "nd_listen.h"
 #include "nd_httpd.h"
 
 #define FILES_SPARE 256         //  files kept for LMDB, sockets and logs
@@ -226,6 +227,35 @@ int nd_httpd_listen (const struct sockaddr_storage *where)
         return -1;
     }
     return fd;
+}
+
+int nd_httpd_site (nd_stage_t *stage, const char *default_address, nd_httpd_site_t *site)
+{
+    int64_t connections, per_ip;
+    if (nd_stage_option_int (stage, "max-connections", "4096", &connections)
+    ||  nd_stage_option_int (stage, "max-connections-per-ip", "64", &per_ip))
+        return -1;
+    if (connections < 1 || per_ip < 1)
+        return nd_stage_config_error (stage, connections < 1 ? "max-connections"
+                                      : "max-connections-per-ip", "must be at least 1");
+    site->address = nd_stage_option (stage, "http", default_address);
+    socklen_t where_size;
+    char reason [200];
+    if (nd_listen_parse (site->address, &site->where, &where_size, reason, sizeof reason))
+        return nd_stage_config_error (stage, "http", reason);
+    site->connections = (unsigned int) connections;
+    site->per_ip = (unsigned int) per_ip;
+    site->origin = strdup (nd_stage_option (stage, "allow-origin", "*"));
+    memcpy (site->headers, (const char *[]) { "Access-Control-Allow-Origin", site->origin,
+                                              MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
+            sizeof site->headers);
+    return 0;
+}
+
+void nd_httpd_site_clear (nd_httpd_site_t *site)
+{
+    free (site->origin);
+    site->origin = NULL;
 }
 
 bool nd_httpd_ambiguous (struct MHD_Connection *connection)
