@@ -138,6 +138,11 @@ typedef struct {
     const char *summary;        /* one line for --help */
     const char *options_help;   /* extra lines for --help, or NULL */
 
+    /*  The stage's class self-tests: "--selftest [-v]" runs them
+        (verbose: each says its name), prints "NAME selftest: OK" and exits
+        0; a test that fails aborts. May be NULL.                         */
+    void (*selftest) (bool verbose);
+
     /*  Extra command-line option, e.g. "--stdin". Called for each argument
         the runtime does not know; return 0 if taken, -1 if unknown.      */
     int (*parse_arg) (const char *arg, void *args);

@@ -75,10 +75,11 @@ static void s_usage (const nd_stage_def_t *def)
             "      --clock MODE      wall | event (overrides the pipeline file)\n"
             "      --notify-fd N     write a newline to fd N when ready (s6 style)\n"
             "  -h, --help            this text\n"
-            "      --version         the program's version\n%s\n"
+            "      --version         the program's version\n%s%s\n"
             "Exit status: 0 stopped by SIGTERM or SIGINT, 64 bad arguments, 78 bad\n"
             "configuration (file:line: reason in the log), 1 anything else.\n"
             "See %s(1).\n", def->name, def->summary, def->name,
+            def->selftest ? "      --selftest [-v]   run its class self-tests and exit\n" : "",
             def->options_help ? def->options_help : "", def->name);
 }
 
@@ -782,6 +783,11 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     //  Everything a stage makes (state, spools, sockets, mail) is its
     //  user's alone, whatever the shell or supervisor left as umask
     umask (077);
+    if (def->selftest && argc >= 2 && streq (argv [1], "--selftest")) {
+        def->selftest (argc >= 3 && streq (argv [2], "-v"));
+        printf ("%s selftest: OK\n", def->name);
+        return 0;
+    }
     nd_stage_t stage = { .def = def, .notify_fd = -1 };
     stage.name = strdup (def->name);
     stage.config_file = strdup ("conf/pipeline.zpl");
