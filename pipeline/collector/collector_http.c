@@ -638,6 +638,26 @@ static enum MHD_Result s_push_key (collector_http_t *self, struct MHD_Connection
 
 /* ----------------------------------------------------------- push reports */
 
+//  A POST that counts as a request and fits its address's rate: true to
+//  go on, else false with the refusal queued in *refused.
+static bool s_admit_post (collector_http_t *self, struct MHD_Connection *connection,
+                          const char *url, const char *method, enum MHD_Result *refused)
+{
+    if (strcmp (method, "POST")) {
+        *refused = s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+        return false;
+    }
+    atomic_fetch_add (&self->counters->requests, 1);
+    char address [INET6_ADDRSTRLEN];
+    nd_httpd_client_address (connection, address, sizeof address);
+    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
+    if (wait) {
+        *refused = s_too_many (self, connection, url, "from this address", wait);
+        return false;
+    }
+    return true;
+}
+
 //  POST /v1/push/event?t=TOKEN&action=clicked: the shop's service worker
 //  tells what became of a notification. The token, which the push-sender
 //  put in the notification's "report" URL, is the authorization (no write
@@ -652,14 +672,9 @@ static enum MHD_Result s_push_event_begin (collector_http_t *self,
     if (!self->unsubscribe_secret)
         return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND,
                          "no push reports: the collector has no unsubscribe-secret", NULL);
-    if (strcmp (method, "POST"))
-        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
-    atomic_fetch_add (&self->counters->requests, 1);
-    char address [INET6_ADDRSTRLEN];
-    nd_httpd_client_address (connection, address, sizeof address);
-    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
-    if (wait)
-        return s_too_many (self, connection, url, "from this address", wait);
+    enum MHD_Result refused;
+    if (!s_admit_post (self, connection, url, method, &refused))
+        return refused;
     s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
     request->route = &s_push_event_route;
     request->body = collector_body_new (UNSUBSCRIBE_BODY_MAX, NULL, NULL, 0);
@@ -780,14 +795,9 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     const s_route_t *route = s_route (url);
     if (!route)                 //  the path is not logged: it could be anything
         return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
-    if (strcmp (method, "POST"))
-        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
-    atomic_fetch_add (&self->counters->requests, 1);
-    char address [INET6_ADDRSTRLEN];
-    nd_httpd_client_address (connection, address, sizeof address);
-    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
-    if (wait)
-        return s_too_many (self, connection, url, "from this address", wait);
+    enum MHD_Result refused;
+    if (!s_admit_post (self, connection, url, method, &refused))
+        return refused;
     const collector_key_t *key = NULL;
     if (s_header_auth (self, connection, &key) < 0)
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);
