@@ -10,6 +10,7 @@
 import datetime
 import os
 
+import ndtest
 from ndtest import ROOT, wait_for
 
 T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)
@@ -46,7 +47,18 @@ class Shop:
             "total": sum(x["price"] for x in products)})
 
     def send(self, *events):
-        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
+        self._post(list(events))
+
+    def browser(self, *events):
+        """As the shop's page sends them: with the browser key, from the
+        shop's origin (before browser keys: marked "via": "browser")."""
+        key = getattr(ndtest, "BROWSER_KEY", None)
+        batch = [dict(e) if key else dict(e, via="browser") for e in events]
+        origin = {"Origin": getattr(ndtest, "BROWSER_ORIGIN", "http://127.0.0.1:8000")}
+        self._post(batch, **({"key": key, "headers": origin} if key else {}))
+
+    def _post(self, batch, **how):
+        status, answer = self.p.post("/v1/batch", {"batch": batch}, **how)
         if status != 200:
             raise RuntimeError("collector answered %s: %s" % (status, answer))
         self.settle()
