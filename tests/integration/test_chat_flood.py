@@ -20,9 +20,6 @@ max-support-mails 5/1h.
   over one digest mail holds every waiting question, once, and a later
   hour sends none again: at most 5 + 1 mails in all.
 """
-import email
-import email.policy
-import glob
 import http.client
 import json
 import os
@@ -31,21 +28,13 @@ import time
 
 from ndtest import Pipeline, check, done, free_port, wait_for
 from chattest import Shop, Widget, pipeline_extra
-from mailtest import mail_options
+from mailtest import mail_options, maildir_mails as mails
 
 port = free_port()
 extra = pipeline_extra(port, hours="never", **{
     "rate-per-ip": "10/1m", "rate-per-visitor": "3/1m",
     "max-conversations": "50/1h", "max-support-mails": "5/1h"})
 ATTEMPTS, ADDRESSES, BOUND_S = 3000, 100, 120
-
-
-def mails(maildir):
-    got = []
-    for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
-        with open(path, "rb") as f:
-            got.append(email.message_from_bytes(f.read(), policy=email.policy.default))
-    return got
 
 
 class Client:

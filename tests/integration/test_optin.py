@@ -41,7 +41,7 @@ import urllib.request
 
 import ndtest
 from ndtest import JournalReader, Pipeline, check, done, wait_for
-from mailtest import SECRET_ENV, mail_options, parse
+from mailtest import SECRET_ENV, mail_options, maildir_mails
 from schedtest import Reader, journeys_only, scheduler_options
 from shoptest import Shop, shipped
 
@@ -89,13 +89,7 @@ with Pipeline(clock="event", extra=extra) as p:
     watch = JournalReader(p, "sessionizer", "watch", 50000)
 
     def mails(address=None):
-        found = []
-        for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
-            with open(path, "rb") as f:
-                m = parse(f.read())
-            if address is None or m["To"].addresses[0].addr_spec == address:
-                found.append(m)
-        return found
+        return maildir_mails(maildir, address)
 
     def texts():
         found = []
