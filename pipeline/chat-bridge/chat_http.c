@@ -284,17 +284,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
     if (nd_httpd_receive (request, data, data_size, s_BODY_MAX))
         return MHD_YES;
     self->requests++;
-    if (streq (method, "OPTIONS")) {
-        struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL,
-                                                                         MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header (response, "Access-Control-Allow-Origin", self->site.origin);
-        MHD_add_response_header (response, "Access-Control-Allow-Methods", "GET, POST");
-        MHD_add_response_header (response, "Access-Control-Allow-Headers", "Content-Type");
-        MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
-        enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_NO_CONTENT, response);
-        MHD_destroy_response (response);
-        return rc;
-    }
+    if (streq (method, "OPTIONS"))
+        return nd_httpd_preflight (connection, &self->site);
     bool get = streq (method, "GET"), post = streq (method, "POST");
     if (get && streq (url, "/health"))
         return s_send (self, connection, MHD_HTTP_OK, "application/json", strdup ("{\"status\":\"ok\"}"));

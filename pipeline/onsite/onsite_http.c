@@ -248,17 +248,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
     if (get && streq (url, "/onsite/poll"))
         return s_poll (self, connection, request);
     __atomic_add_fetch (&self->requests, 1, __ATOMIC_RELAXED);
-    if (streq (method, "OPTIONS")) {
-        struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL,
-                                                                         MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header (response, "Access-Control-Allow-Origin", self->site.origin);
-        MHD_add_response_header (response, "Access-Control-Allow-Methods", "GET, POST");
-        MHD_add_response_header (response, "Access-Control-Allow-Headers", "Content-Type");
-        MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
-        enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_NO_CONTENT, response);
-        MHD_destroy_response (response);
-        return rc;
-    }
+    if (streq (method, "OPTIONS"))
+        return nd_httpd_preflight (connection, &self->site);
     if (get && streq (url, "/health"))
         return s_json (self, connection, MHD_HTTP_OK, json_pack ("{s:s}", "status", "ok"));
     if (request->base.discarded)

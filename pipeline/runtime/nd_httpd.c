@@ -258,6 +258,18 @@ void nd_httpd_site_clear (nd_httpd_site_t *site)
     site->origin = NULL;
 }
 
+enum MHD_Result nd_httpd_preflight (struct MHD_Connection *connection, const nd_httpd_site_t *site)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header (response, "Access-Control-Allow-Origin", site->origin);
+    MHD_add_response_header (response, "Access-Control-Allow-Methods", "GET, POST");
+    MHD_add_response_header (response, "Access-Control-Allow-Headers", "Content-Type");
+    MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
+    enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_NO_CONTENT, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
 bool nd_httpd_ambiguous (struct MHD_Connection *connection)
 {
     return MHD_lookup_connection_value (connection, MHD_HEADER_KIND,

@@ -97,6 +97,9 @@ typedef struct {
 struct _nd_stage_t;
 int nd_httpd_site (struct _nd_stage_t *stage, const char *default_address, nd_httpd_site_t *site);
 void nd_httpd_site_clear (nd_httpd_site_t *site);
+/*  The answer to a page's CORS preflight (OPTIONS): 204, the site's
+    origin may GET and POST with Content-Type, for a day.                */
+enum MHD_Result nd_httpd_preflight (struct MHD_Connection *connection, const nd_httpd_site_t *site);
 
 /*  True for a request with both Transfer-Encoding and Content-Length,
     which the door refuses with 400 (servers of its own check it too).   */
