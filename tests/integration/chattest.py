@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 
 import shoptest
+from mailtest import mail_options
 from ndtest import ROOT, free_port
 
 TOKEN = "123456:test-bot-token-ABCdef"
@@ -140,6 +141,18 @@ def pipeline_extra(port, telegram=None, **extra):
     return {"segmenter": {"input": "sessionizer",
                           "segments": os.path.join(ROOT, "conf", "segments.zpl")},
             "chat-bridge": chat_options(port, telegram, **extra)}
+
+
+def start_with_mail(p, extra):
+    """Configures extra with a mail-sender that delivers the chat-bridge's
+    mails into a Maildir, starts every stage up to it, and returns the
+    Maildir's path."""
+    maildir = os.path.join(p.dir, "mail")
+    p.write_config(dict(extra, **{"mail-sender": mail_options(
+        input="chat-bridge", topics="send.email", maildir=maildir)}))
+    for stage in ("collector", "sessionizer", "segmenter", "chat-bridge", "mail-sender"):
+        p.start(stage)
+    return maildir
 
 
 class Shop(shoptest.Shop):

@@ -22,13 +22,12 @@ max-support-mails 5/1h.
 """
 import http.client
 import json
-import os
 import signal
 import time
 
 from ndtest import Pipeline, check, done, free_port, wait_for
-from chattest import Shop, Widget, pipeline_extra
-from mailtest import mail_options, maildir_mails as mails
+from chattest import Shop, Widget, pipeline_extra, start_with_mail
+from mailtest import maildir_mails as mails
 
 port = free_port()
 extra = pipeline_extra(port, hours="never", **{
@@ -61,11 +60,7 @@ class Client:
 
 
 with Pipeline(clock="event", extra=extra, sync=True) as p:
-    maildir = os.path.join(p.dir, "mail")
-    p.write_config(dict(extra, **{"mail-sender": mail_options(
-        input="chat-bridge", topics="send.email", maildir=maildir)}))
-    for stage in ("collector", "sessionizer", "segmenter", "chat-bridge", "mail-sender"):
-        p.start(stage)
+    maildir = start_with_mail(p, extra)
     shop = Shop(p)
     shop.send(shop.event("page", 0, "a-shop", name="Home"))
 
