@@ -2,20 +2,13 @@
     may crash seg_rules_load, and the rules it takes are matched against a
     profile without crashing either.                                     */
 #define _GNU_SOURCE
-#include <assert.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "fuzz_file.h"
 #include "segmenter.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    int fd = memfd_create ("segments.zpl", 0);
-    assert (fd >= 0);
-    assert (write (fd, data, size) == (ssize_t) size);
     char path [64];
-    snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = fuzz_file (data, size, path, sizeof path);
     seg_rules_t *rules = seg_rules_load (path);
     if (rules) {
         int64_t now = 1772539200000;        //  2026-03-03T12:00:00Z
