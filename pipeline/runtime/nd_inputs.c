@@ -266,8 +266,9 @@ bool nd_inputs_stalled (nd_inputs_t *self, int64_t wall_now, int64_t after, char
 {
     for (size_t i = 0; i < self->count; i++) {
         s_input_t *input = &self->inputs [i];
-        if (!input->still_since || wall_now - input->still_since < after)
-            continue;
+        if (!input->still_since || wall_now - input->still_since < after
+        ||  nd_inlink_position (input->link) != input->watched)
+            continue;               //  not for long enough, or moved since the last look
         bool gapped = s_link_gaps (input->link) > input->gaps;
         snprintf (reason, size, "input %s: position %llu has not moved for %llds while %s",
                   nd_inlink_upstream (input->link), (unsigned long long) input->watched,

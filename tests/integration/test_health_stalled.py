@@ -10,16 +10,22 @@ With "stall-after = 1s":
     clock, which its other input has not brought: "ok", it is meant to wait;
   - a relay whose upstream lost entries 1-4 and sends from 5 on never
     moves (each message is out of sequence): "stuck" with the input and the
-    reason, nd-ctl exits 3; once the upstream serves from 1 it is "ok".
+    reason, nd-ctl exits 3; once the upstream serves from 1 it is "ok";
+  - an event-time mail-sender whose SMTP relay takes the connection and
+    never answers: the scheduler's next entry waits for the mail out with
+    the worker (the clock waits for work due now), so it is "stuck" with
+    that reason; when the relay's timeout ends the wait, "ok" again.
 """
 import json
 import os
+import socket
 import subprocess
 import time
 
 import zmq
 
-from ndtest import BIN, JournalServer, Pipeline, check, done, wait_for
+import mailtest
+from ndtest import BIN, JournalServer, Pipeline, check, done, free_port, wait_for
 
 
 def health(p, stage):
@@ -124,4 +130,28 @@ with Pipeline(clock="wall", extra={"relay": {"input": "source", "stall-after": "
     status, answer = health(p, "relay")
     check("and is ok again", status == 0 and answer.get("status") == "ok", (status, answer))
     source.close()
+
+silent = socket.socket()
+silent.bind(("127.0.0.1", free_port()))
+silent.listen(8)                # connections are taken by the kernel, never answered
+relay = "127.0.0.1:%d" % silent.getsockname()[1]
+mail = mailtest.mail_options(relay, tls="none", auth=False, timeout="4s", **{"stall-after": "1s"})
+with Pipeline(clock="event", extra={"mail-sender": mail}, stages=["scheduler"]) as p:
+    orders = mailtest.Orders(p)
+    orders.tick(0)
+    orders.send(mailtest.order(1))
+    orders.tick(60)
+    p.start("mail-sender")
+    stuck = wait_for(lambda: orders.pump() or health(p, "mail-sender")[0] == 3, timeout=4)
+    status, answer = health(p, "mail-sender")
+    check("the mail out with a silent relay holds the clock: stuck, with that reason (exit 3)",
+          stuck and answer.get("reason", "").startswith("input scheduler: ")
+          and "waits for the stage's work due now" in answer.get("reason", ""), (status, answer))
+    moved = wait_for(lambda: orders.pump() or p.control("mail-sender")["now"].startswith(mailtest.iso(60)[:16]),
+                     timeout=20)
+    status, answer = health(p, "mail-sender")
+    check("the relay's timeout ends the wait: the clock moves on and it is ok",
+          moved and status == 0 and answer.get("status") == "ok", (status, answer, p.control("mail-sender")))
+    orders.close()
+silent.close()
 done()
