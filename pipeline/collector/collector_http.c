@@ -534,6 +534,28 @@ static enum MHD_Result s_unsubscribe_begin (collector_http_t *self,
     return MHD_YES;
 }
 
+//  An id that is the same for the same text, so a repeat is one event
+//  within the dedupe window: prefix, then 12 bytes of its SHA-256 in hex.
+static void s_digest_id (char *id, size_t size, const char *prefix, const char *text)
+{
+    unsigned char digest [SHA256_DIGEST_LENGTH];
+    SHA256 ((const unsigned char *) text, strlen (text), digest);
+    snprintf (id, size, "%s", prefix);
+    for (int i = 0; i < 12; i++)
+        snprintf (id + strlen (id), size - strlen (id), "%02x", digest [i]);
+}
+
+//  What the collector makes itself is stamped now on the wall clock; on
+//  the event clock it has no time of its own (0: the stage's clock).
+static int64_t s_stamp (collector_http_t *self, json_t *body)
+{
+    char stamp [32];
+    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    if (time)
+        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    return time;
+}
+
 //  Commits the unsubscribe like an event: the 200 means it is on disk.
 //  The id comes from the token, so repeated clicks are one unsubscribe
 //  within the dedupe window.
@@ -541,21 +563,15 @@ static enum MHD_Result s_unsubscribe_finish (collector_http_t *self,
                                              struct MHD_Connection *connection,
                                              const char *url)
 {
-    char user [512], channel [ND_TOKEN_CHANNEL_MAX], id [48], stamp [32];
+    char user [512], channel [ND_TOKEN_CHANNEL_MAX], id [48];
     const char *token;
     if (s_unsubscribe_token (self, connection, &token, user, sizeof user, channel, sizeof channel))
         return s_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
                        "<p>This unsubscribe link is not valid.</p>");
-    unsigned char digest [32];
-    SHA256 ((const unsigned char *) token, strlen (token), digest);
-    snprintf (id, sizeof id, "unsubscribe-");
-    for (int i = 0; i < 12; i++)
-        sprintf (id + strlen (id), "%02x", digest [i]);
-    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    s_digest_id (id, sizeof id, "unsubscribe-", token);
     json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
                               "channel", channel, "via", "one-click");
-    if (time)
-        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    int64_t time = s_stamp (self, body);
     collector_ticket_t *ticket = collector_ticket_new ();
     collector_ticket_add (ticket, "unsubscribe", body, time);
     int rc = collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS);
@@ -713,17 +729,12 @@ static enum MHD_Result s_push_event_finish (collector_http_t *self,
     if (!user || !*user || !*payload)
         return s_push_event_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
                                     "report token not valid");
-    unsigned char digest [SHA256_DIGEST_LENGTH];
-    SHA256 ((const unsigned char *) payload, strlen (payload), digest);
-    char id [80], stamp [32];
-    snprintf (id, sizeof id, "push-%s-", action);
-    for (int i = 0; i < 12; i++)
-        sprintf (id + strlen (id), "%02x", digest [i]);
-    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    char id [80], prefix [32];
+    snprintf (prefix, sizeof prefix, "push-%s-", action);
+    s_digest_id (id, sizeof id, prefix, payload);
     json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
                               "idempotency_key", payload, "channel", "push");
-    if (time)
-        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    int64_t time = s_stamp (self, body);
     char topic [32];
     snprintf (topic, sizeof topic, "push.%s", action);
     collector_ticket_t *ticket = collector_ticket_new ();
