@@ -23,6 +23,13 @@
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-selftest");
+    if (argc == 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0)) {
+        printf ("Usage: nd-selftest [-v]\n"
+                "       nd-selftest --mustache-spec DIR\n"
+                "Runs every runtime class's self-test (-v: each says its name), or only\n"
+                "the Mustache spec files in DIR. Exit 0 when all pass.\n");
+        return 0;
+    }
     if (argc == 3 && strcmp (argv [1], "--mustache-spec") == 0)
         return mustache_spec_run (argv [2], false) ? 1 : 0;
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;
