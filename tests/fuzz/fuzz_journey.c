@@ -24,6 +24,13 @@ void scheduler_wake (scheduler_t *self)
 static char s_dir [PATH_MAX], s_file [PATH_MAX + 16];
 static templates_t *s_templates;
 
+static void s_clean (void)
+{
+    unlink (s_file);
+    rmdir (s_dir);
+    templates_destroy (&s_templates);
+}
+
 //  build-fuzz/bin/fuzz_journey: the repository is two levels up.
 int LLVMFuzzerInitialize (int *argc, char ***argv)
 {
@@ -38,6 +45,7 @@ int LLVMFuzzerInitialize (int *argc, char ***argv)
     snprintf (s_dir, sizeof s_dir, "/tmp/nd-fuzz-journey-XXXXXX");
     assert (mkdtemp (s_dir));
     snprintf (s_file, sizeof s_file, "%s/journey.zpl", s_dir);
+    atexit (s_clean);
     return 0;
 }
 
