@@ -137,9 +137,9 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 # does not (nd_json.c's NULL + 0).
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipipeline/collector \
-                -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender \
+                -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender -Ipipeline/segmenter \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS := json mustache event zpl cond sms_hook mime
+FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime
 FUZZ_SECONDS ?= 120
 FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz_json_SRC     :=
@@ -147,6 +147,8 @@ fuzz_mustache_SRC :=
 fuzz_zpl_SRC      :=
 fuzz_event_SRC    := pipeline/collector/collector_event.c
 fuzz_cond_SRC     := pipeline/scheduler/cond.c
+fuzz_journey_SRC  := $(filter-out %/scheduler.c,$(wildcard pipeline/scheduler/*.c))
+fuzz_segments_SRC := $(filter-out %/segmenter.c,$(wildcard pipeline/segmenter/*.c))
 fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_twilio.c \
                      pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
                      pipeline/sms-sender/sms_text.c

@@ -16,6 +16,9 @@ pipeline
     mapsize = 4G                    #   LMDB map size (sparse; raise if "state full")
     sync = 1                        #   1: fsync each commit; 0: survive kill -9 only
     retain = 100000                 #   journal entries kept when no stage reads them
+    stall-after = 5m                #   HEALTH says stuck when an input has had entries waiting
+                                    #   this long with its position unmoved (not while paused,
+                                    #   nor while side inputs wait for the event clock)
     unsubscribe-secret = file:var/unsubscribe.secret    #   signs the e-mails' unsubscribe links
                                     #   (collector and mail-sender); made at first start if
                                     #   absent; or env:NAME. Never the secret itself.

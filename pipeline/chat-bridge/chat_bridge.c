@@ -158,23 +158,19 @@ static void s_stats (void *self_, json_t *stats)
     chat_http_stats (self->http, stats);
 }
 
-static int s_selftest (void)
+static void s_selftest (bool verbose)
 {
-    chat_hours_test (true);
-    chat_limits_test (true);
-    printf ("chat-bridge: selftest ok\n");
-    return 0;
+    chat_hours_test (verbose);
+    chat_limits_test (verbose);
 }
 
 int main (int argc, char **argv)
 {
-    if (argc == 2 && streq (argv [1], "--selftest"))
-        return s_selftest ();
     const nd_stage_def_t def = {
         .name = "chat-bridge",
         .summary = "Live chat between shoppers and operators (Telegram, nd-chat), "
                    "with e-mail when nobody is online.",
-        .options_help = "      --selftest        run the chat-bridge's self-tests and exit\n",
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

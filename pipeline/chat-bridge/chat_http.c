@@ -45,8 +45,7 @@ struct _chat_http_t {
     nd_httpd_t *server;
     char *widget;
     size_t widget_size;
-    char *origin;
-    const char *headers [5];    //  on every answer: CORS, no-store
+    nd_httpd_site_t site;       //  address, limits, what every answer carries
     atomic_uint_fast64_t requests, refused, streams;
 };
 
@@ -67,20 +66,20 @@ typedef struct {
 static enum MHD_Result s_send (chat_http_t *self, struct MHD_Connection *connection,
                                unsigned int status, const char *type, char *body)
 {
-    return nd_httpd_answer (connection, status, type, body, self->headers);
+    return nd_httpd_answer (connection, status, type, body, self->site.headers);
 }
 
 static enum MHD_Result s_json (chat_http_t *self, struct MHD_Connection *connection,
                                unsigned int status, json_t *doc)
 {
-    return nd_httpd_json (connection, status, doc, self->headers);
+    return nd_httpd_json (connection, status, doc, self->site.headers);
 }
 
 static enum MHD_Result s_refuse (chat_http_t *self, struct MHD_Connection *connection,
                                  unsigned int status, const char *reason)
 {
     self->refused++;
-    return nd_httpd_refuse (connection, status, reason, self->headers);
+    return nd_httpd_refuse (connection, status, reason, self->site.headers);
 }
 
 static const char *s_arg (struct MHD_Connection *connection, const char *name)
@@ -134,7 +133,7 @@ static enum MHD_Result s_post (chat_http_t *self, struct MHD_Connection *connect
     if (rc == 0 && event.answer && event.retry_after > 0) {
         char seconds [24];
         snprintf (seconds, sizeof seconds, "%lld", (long long) event.retry_after);
-        const char *headers [] = { "Access-Control-Allow-Origin", self->origin,
+        const char *headers [] = { "Access-Control-Allow-Origin", self->site.origin,
                                    "Access-Control-Expose-Headers", "Retry-After",
                                    MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
                                    MHD_HTTP_HEADER_RETRY_AFTER, seconds, NULL };
@@ -267,7 +266,7 @@ static enum MHD_Result s_stream (chat_http_t *self, struct MHD_Connection *conne
         MHD_SIZE_UNKNOWN, 4096, s_stream_read, stream, s_stream_free);
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header (response, "Access-Control-Allow-Origin", self->origin);
+    MHD_add_response_header (response, "Access-Control-Allow-Origin", self->site.origin);
     enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_OK, response);
     MHD_destroy_response (response);
     return rc;
@@ -285,17 +284,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
     if (nd_httpd_receive (request, data, data_size, s_BODY_MAX))
         return MHD_YES;
     self->requests++;
-    if (streq (method, "OPTIONS")) {
-        struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL,
-                                                                         MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header (response, "Access-Control-Allow-Origin", self->origin);
-        MHD_add_response_header (response, "Access-Control-Allow-Methods", "GET, POST");
-        MHD_add_response_header (response, "Access-Control-Allow-Headers", "Content-Type");
-        MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
-        enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_NO_CONTENT, response);
-        MHD_destroy_response (response);
-        return rc;
-    }
+    if (streq (method, "OPTIONS"))
+        return nd_httpd_preflight (connection, &self->site);
     bool get = streq (method, "GET"), post = streq (method, "POST");
     if (get && streq (url, "/health"))
         return s_send (self, connection, MHD_HTTP_OK, "application/json", strdup ("{\"status\":\"ok\"}"));
@@ -336,41 +326,21 @@ static int s_load_widget (chat_http_t *self, nd_stage_t *stage)
 
 chat_http_t *chat_http_new (nd_stage_t *stage, nd_inbox_t *inbox, chat_talk_t *talk)
 {
-    const char *address = nd_stage_option (stage, "http", "127.0.0.1:8070");
-    int64_t connections, per_ip;
-    if (nd_stage_option_int (stage, "max-connections", "4096", &connections)
-    ||  nd_stage_option_int (stage, "max-connections-per-ip", "64", &per_ip))
-        return NULL;
-    if (connections < 1 || per_ip < 1) {
-        nd_stage_config_error (stage, connections < 1 ? "max-connections" : "max-connections-per-ip",
-                               "must be at least 1");
-        return NULL;
-    }
-    struct sockaddr_storage where;
-    socklen_t where_size;
-    char reason [200];
-    if (nd_listen_parse (address, &where, &where_size, reason, sizeof reason)) {
-        nd_stage_config_error (stage, "http", reason);
-        return NULL;
-    }
     chat_http_t *self = (chat_http_t *) zmalloc (sizeof *self);
     self->stage = stage;
     self->inbox = inbox;
     self->talk = talk;
-    self->origin = strdup (nd_stage_option (stage, "allow-origin", "*"));
-    memcpy (self->headers, (const char *[]) { "Access-Control-Allow-Origin", self->origin,
-                                              MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
-            sizeof self->headers);
-    if (s_load_widget (self, stage) == 0)
-        self->server = nd_httpd_start (&where, (unsigned int) connections, (unsigned int) per_ip,
+    if (nd_httpd_site (stage, "127.0.0.1:8070", &self->site) == 0 && s_load_widget (self, stage) == 0)
+        self->server = nd_httpd_start (&self->site.where, self->site.connections, self->site.per_ip,
                                        60, s_handle, self);
     if (!self->server) {
         if (self->widget)
-            nd_log ("http: cannot listen on %s: %s", address, strerror (errno));
+            nd_log ("http: cannot listen on %s: %s", self->site.address, strerror (errno));
         chat_http_destroy (&self);
         return NULL;
     }
-    nd_log ("http: listening on %s (/chat/send, /chat/poll, /chat/stream, /chat/widget.js)", address);
+    nd_log ("http: listening on %s (/chat/send, /chat/poll, /chat/stream, /chat/widget.js)",
+            self->site.address);
     return self;
 }
 
@@ -381,7 +351,7 @@ void chat_http_destroy (chat_http_t **self_p)
     if (self) {
         nd_httpd_destroy (&self->server);
         free (self->widget);
-        free (self->origin);
+        nd_httpd_site_clear (&self->site);
         free (self);
         *self_p = NULL;
     }

@@ -448,28 +448,24 @@ static void s_stats (void *self_, json_t *stats)
     json_decref (ours);
 }
 
-static int s_selftest (void)
+static void s_selftest (bool verbose)
 {
-    collector_event_test (true);
-    collector_body_test (true);
-    collector_rate_test (true);
-    collector_confirm_test (true);
-    collector_kit_test (true);
-    collector_queue_test (true);
-    printf ("collector: selftest ok\n");
-    return 0;
+    collector_event_test (verbose);
+    collector_body_test (verbose);
+    collector_rate_test (verbose);
+    collector_confirm_test (verbose);
+    collector_kit_test (verbose);
+    collector_queue_test (verbose);
 }
 
 int main (int argc, char **argv)
 {
-    if (argc == 2 && strcmp (argv [1], "--selftest") == 0)
-        return s_selftest ();
     collector_args_t args = { 0 };
     const nd_stage_def_t def = {
         .name = "collector",
         .summary = "Takes shop events in over the Segment HTTP Tracking API, durably.",
-        .options_help = "      --stdin           also read Segment events, one JSON object a line\n"
-                        "      --selftest        run the collector's self-tests and exit\n",
+        .options_help = "      --stdin           also read Segment events, one JSON object a line\n",
+        .selftest = s_selftest,
         .parse_arg = s_parse_arg,
         .args = &args,
         .setup = s_setup,

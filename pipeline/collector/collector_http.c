@@ -534,6 +534,28 @@ static enum MHD_Result s_unsubscribe_begin (collector_http_t *self,
     return MHD_YES;
 }
 
+//  An id that is the same for the same text, so a repeat is one event
+//  within the dedupe window: prefix, then 12 bytes of its SHA-256 in hex.
+static void s_digest_id (char *id, size_t size, const char *prefix, const char *text)
+{
+    unsigned char digest [SHA256_DIGEST_LENGTH];
+    SHA256 ((const unsigned char *) text, strlen (text), digest);
+    snprintf (id, size, "%s", prefix);
+    for (int i = 0; i < 12; i++)
+        snprintf (id + strlen (id), size - strlen (id), "%02x", digest [i]);
+}
+
+//  What the collector makes itself is stamped now on the wall clock; on
+//  the event clock it has no time of its own (0: the stage's clock).
+static int64_t s_stamp (collector_http_t *self, json_t *body)
+{
+    char stamp [32];
+    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    if (time)
+        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    return time;
+}
+
 //  Commits the unsubscribe like an event: the 200 means it is on disk.
 //  The id comes from the token, so repeated clicks are one unsubscribe
 //  within the dedupe window.
@@ -541,21 +563,15 @@ static enum MHD_Result s_unsubscribe_finish (collector_http_t *self,
                                              struct MHD_Connection *connection,
                                              const char *url)
 {
-    char user [512], channel [ND_TOKEN_CHANNEL_MAX], id [48], stamp [32];
+    char user [512], channel [ND_TOKEN_CHANNEL_MAX], id [48];
     const char *token;
     if (s_unsubscribe_token (self, connection, &token, user, sizeof user, channel, sizeof channel))
         return s_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
                        "<p>This unsubscribe link is not valid.</p>");
-    unsigned char digest [32];
-    SHA256 ((const unsigned char *) token, strlen (token), digest);
-    snprintf (id, sizeof id, "unsubscribe-");
-    for (int i = 0; i < 12; i++)
-        sprintf (id + strlen (id), "%02x", digest [i]);
-    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    s_digest_id (id, sizeof id, "unsubscribe-", token);
     json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
                               "channel", channel, "via", "one-click");
-    if (time)
-        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    int64_t time = s_stamp (self, body);
     collector_ticket_t *ticket = collector_ticket_new ();
     collector_ticket_add (ticket, "unsubscribe", body, time);
     int rc = collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS);
@@ -638,6 +654,26 @@ static enum MHD_Result s_push_key (collector_http_t *self, struct MHD_Connection
 
 /* ----------------------------------------------------------- push reports */
 
+//  A POST that counts as a request and fits its address's rate: true to
+//  go on, else false with the refusal queued in *refused.
+static bool s_admit_post (collector_http_t *self, struct MHD_Connection *connection,
+                          const char *url, const char *method, enum MHD_Result *refused)
+{
+    if (strcmp (method, "POST")) {
+        *refused = s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+        return false;
+    }
+    atomic_fetch_add (&self->counters->requests, 1);
+    char address [INET6_ADDRSTRLEN];
+    nd_httpd_client_address (connection, address, sizeof address);
+    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
+    if (wait) {
+        *refused = s_too_many (self, connection, url, "from this address", wait);
+        return false;
+    }
+    return true;
+}
+
 //  POST /v1/push/event?t=TOKEN&action=clicked: the shop's service worker
 //  tells what became of a notification. The token, which the push-sender
 //  put in the notification's "report" URL, is the authorization (no write
@@ -652,14 +688,9 @@ static enum MHD_Result s_push_event_begin (collector_http_t *self,
     if (!self->unsubscribe_secret)
         return s_refuse (self, connection, url, MHD_HTTP_NOT_FOUND,
                          "no push reports: the collector has no unsubscribe-secret", NULL);
-    if (strcmp (method, "POST"))
-        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
-    atomic_fetch_add (&self->counters->requests, 1);
-    char address [INET6_ADDRSTRLEN];
-    nd_httpd_client_address (connection, address, sizeof address);
-    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
-    if (wait)
-        return s_too_many (self, connection, url, "from this address", wait);
+    enum MHD_Result refused;
+    if (!s_admit_post (self, connection, url, method, &refused))
+        return refused;
     s_request_t *request = (s_request_t *) zmalloc (sizeof *request);
     request->route = &s_push_event_route;
     request->body = collector_body_new (UNSUBSCRIBE_BODY_MAX, NULL, NULL, 0);
@@ -698,17 +729,12 @@ static enum MHD_Result s_push_event_finish (collector_http_t *self,
     if (!user || !*user || !*payload)
         return s_push_event_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
                                     "report token not valid");
-    unsigned char digest [SHA256_DIGEST_LENGTH];
-    SHA256 ((const unsigned char *) payload, strlen (payload), digest);
-    char id [80], stamp [32];
-    snprintf (id, sizeof id, "push-%s-", action);
-    for (int i = 0; i < 12; i++)
-        sprintf (id + strlen (id), "%02x", digest [i]);
-    int64_t time = self->limits->event_time ? 0 : nd_wall_ms ();
+    char id [80], prefix [32];
+    snprintf (prefix, sizeof prefix, "push-%s-", action);
+    s_digest_id (id, sizeof id, prefix, payload);
     json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "id", id, "user", user,
                               "idempotency_key", payload, "channel", "push");
-    if (time)
-        json_object_set_new (body, "time", json_string (nd_time_format (time, stamp)));
+    int64_t time = s_stamp (self, body);
     char topic [32];
     snprintf (topic, sizeof topic, "push.%s", action);
     collector_ticket_t *ticket = collector_ticket_new ();
@@ -780,14 +806,9 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     const s_route_t *route = s_route (url);
     if (!route)                 //  the path is not logged: it could be anything
         return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
-    if (strcmp (method, "POST"))
-        return s_refuse (self, connection, url, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
-    atomic_fetch_add (&self->counters->requests, 1);
-    char address [INET6_ADDRSTRLEN];
-    nd_httpd_client_address (connection, address, sizeof address);
-    int64_t wait = collector_rate_take (self->per_ip, address, nd_wall_ms ());
-    if (wait)
-        return s_too_many (self, connection, url, "from this address", wait);
+    enum MHD_Result refused;
+    if (!s_admit_post (self, connection, url, method, &refused))
+        return refused;
     const collector_key_t *key = NULL;
     if (s_header_auth (self, connection, &key) < 0)
         return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED, "unknown write key", NULL);

@@ -231,22 +231,18 @@ static void s_stats (void *self_, json_t *stats)
     json_object_set_new (stats, "provider", json_string (self->provider));
 }
 
-static int s_selftest (void)
+static void s_selftest (bool verbose)
 {
-    mime_test (true);
-    mail_dkim_test (true);
-    printf ("mail-sender: selftest ok\n");
-    return 0;
+    mime_test (verbose);
+    mail_dkim_test (verbose);
 }
 
 int main (int argc, char **argv)
 {
-    if (argc == 2 && streq (argv [1], "--selftest"))
-        return s_selftest ();
     const nd_stage_def_t def = {
         .name = "mail-sender",
         .summary = "Delivers send.email orders over SMTP (or into a Maildir), with feedback.",
-        .options_help = "      --selftest        run the mail-sender's self-tests and exit\n",
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

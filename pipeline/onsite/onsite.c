@@ -148,15 +148,10 @@ static void s_stats (void *self_, json_t *stats)
     onsite_http_stats (self->http, stats);
 }
 
-static int s_parse_arg (const char *arg, void *args)
+static void s_selftest (bool verbose)
 {
-    (void) args;
-    if (!streq (arg, "--selftest"))
-        return -1;
-    printf ("onsite selftest\n");
-    onsite_render_test (true);
-    nd_templates_test (true);
-    exit (0);
+    onsite_render_test (verbose);
+    nd_templates_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -165,8 +160,7 @@ int main (int argc, char **argv)
         .name = "onsite",
         .summary = "Keeps the scheduler's on-site messages per visitor and serves them "
                    "to the shop's page (long poll).",
-        .options_help = "      --selftest        run the onsite stage's self-tests and exit\n",
-        .parse_arg = s_parse_arg,
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

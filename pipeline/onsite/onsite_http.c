@@ -47,8 +47,7 @@ struct _onsite_http_t {
     nd_inbox_t *inbox;
     onsite_store_t *store;
     struct MHD_Daemon *daemon;
-    char *origin;
-    const char *headers [5];
+    nd_httpd_site_t site;           //  address, limits, what every answer carries
     pthread_mutex_t lock;           //  the waiters, changes, stopping
     s_request_t *waiters;
     uint64_t changes;               //  moves with each wake: a poll that looked before
@@ -128,14 +127,14 @@ static void *s_ticker (void *arg)
 static enum MHD_Result s_json (onsite_http_t *self, struct MHD_Connection *connection,
                                unsigned int status, json_t *doc)
 {
-    return nd_httpd_json (connection, status, doc, self->headers);
+    return nd_httpd_json (connection, status, doc, self->site.headers);
 }
 
 static enum MHD_Result s_refuse (onsite_http_t *self, struct MHD_Connection *connection,
                                  unsigned int status, const char *reason)
 {
     __atomic_add_fetch (&self->refused, 1, __ATOMIC_RELAXED);
-    return nd_httpd_refuse (connection, status, reason, self->headers);
+    return nd_httpd_refuse (connection, status, reason, self->site.headers);
 }
 
 static bool s_visitor_ok (const char *visitor)
@@ -249,17 +248,8 @@ static enum MHD_Result s_handle (void *cls, struct MHD_Connection *connection, c
     if (get && streq (url, "/onsite/poll"))
         return s_poll (self, connection, request);
     __atomic_add_fetch (&self->requests, 1, __ATOMIC_RELAXED);
-    if (streq (method, "OPTIONS")) {
-        struct MHD_Response *response = MHD_create_response_from_buffer (0, NULL,
-                                                                         MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header (response, "Access-Control-Allow-Origin", self->origin);
-        MHD_add_response_header (response, "Access-Control-Allow-Methods", "GET, POST");
-        MHD_add_response_header (response, "Access-Control-Allow-Headers", "Content-Type");
-        MHD_add_response_header (response, "Access-Control-Max-Age", "86400");
-        enum MHD_Result rc = MHD_queue_response (connection, MHD_HTTP_NO_CONTENT, response);
-        MHD_destroy_response (response);
-        return rc;
-    }
+    if (streq (method, "OPTIONS"))
+        return nd_httpd_preflight (connection, &self->site);
     if (get && streq (url, "/health"))
         return s_json (self, connection, MHD_HTTP_OK, json_pack ("{s:s}", "status", "ok"));
     if (request->base.discarded)
@@ -304,48 +294,36 @@ static void s_completed (void *cls, struct MHD_Connection *connection, void **co
 
 onsite_http_t *onsite_http_new (nd_stage_t *stage, nd_inbox_t *inbox, onsite_store_t *store)
 {
-    const char *address = nd_stage_option (stage, "http", "127.0.0.1:8060");
-    int64_t connections, per_ip, threads;
-    if (nd_stage_option_int (stage, "max-connections", "4096", &connections)
-    ||  nd_stage_option_int (stage, "max-connections-per-ip", "64", &per_ip)
-    ||  nd_stage_option_int (stage, "threads", "4", &threads))
+    int64_t threads;
+    if (nd_stage_option_int (stage, "threads", "4", &threads))
         return NULL;
-    if (connections < 1 || per_ip < 1 || threads < 1 || threads > 64) {
-        nd_stage_config_error (stage, connections < 1 ? "max-connections"
-                               : per_ip < 1 ? "max-connections-per-ip" : "threads",
-                               threads > 64 ? "at most 64" : "must be at least 1");
-        return NULL;
-    }
-    struct sockaddr_storage where;
-    socklen_t where_size;
-    char reason [200];
-    if (nd_listen_parse (address, &where, &where_size, reason, sizeof reason)) {
-        nd_stage_config_error (stage, "http", reason);
+    if (threads < 1 || threads > 64) {
+        nd_stage_config_error (stage, "threads", threads > 64 ? "at most 64" : "must be at least 1");
         return NULL;
     }
     onsite_http_t *self = (onsite_http_t *) zmalloc (sizeof *self);
     self->stage = stage;
     self->inbox = inbox;
     self->store = store;
-    self->origin = strdup (nd_stage_option (stage, "allow-origin", "*"));
-    memcpy (self->headers, (const char *[]) { "Access-Control-Allow-Origin", self->origin,
-                                              MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL },
-            sizeof self->headers);
     pthread_mutex_init (&self->lock, NULL);
+    if (nd_httpd_site (stage, "127.0.0.1:8060", &self->site)) {
+        onsite_http_destroy (&self);
+        return NULL;
+    }
     //  Polls wait suspended on a few threads, so this server is not the
     //  door of nd_httpd (a thread per connection): libmicrohttpd's own
     //  limits bound it (over them a connection is closed, not answered)
     struct MHD_OptionItem limits [] = {
-        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t) connections, NULL },
-        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t) per_ip, NULL },
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t) self->site.connections, NULL },
+        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t) self->site.per_ip, NULL },
         { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
         { MHD_OPTION_END, 0, NULL }
     };
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME
-        | (where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        | (self->site.where.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
         0, NULL, NULL, s_handle, self,
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &where,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &self->site.where,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) threads,
         MHD_OPTION_ARRAY, limits,
@@ -353,12 +331,12 @@ onsite_http_t *onsite_http_new (nd_stage_t *stage, nd_inbox_t *inbox, onsite_sto
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_END);
     if (!self->daemon) {
-        nd_log ("http: cannot listen on %s: %s", address, strerror (errno));
+        nd_log ("http: cannot listen on %s: %s", self->site.address, strerror (errno));
         onsite_http_destroy (&self);
         return NULL;
     }
     self->ticking = pthread_create (&self->ticker, NULL, s_ticker, self) == 0;
-    nd_log ("http: listening on %s (/onsite/poll, /onsite/event)", address);
+    nd_log ("http: listening on %s (/onsite/poll, /onsite/event)", self->site.address);
     return self;
 }
 
@@ -385,7 +363,7 @@ void onsite_http_destroy (onsite_http_t **self_p)
         MHD_stop_daemon (self->daemon);
     }
     pthread_mutex_destroy (&self->lock);
-    free (self->origin);
+    nd_httpd_site_clear (&self->site);
     free (self);
     *self_p = NULL;
 }

@@ -395,19 +395,14 @@ static void s_teardown (void **self_p)
     }
 }
 
-static int s_parse_arg (const char *arg, void *args)
+static void s_selftest (bool verbose)
 {
-    (void) args;
-    if (!streq (arg, "--selftest"))
-        return -1;
-    printf ("push-sender selftest\n");
-    push_ece_test (true);
-    push_vapid_test (true);
-    push_service_test (true);
-    push_spool_test (true);
-    nd_http_test (true);
-    nd_templates_test (true);
-    exit (0);
+    push_ece_test (verbose);
+    push_vapid_test (verbose);
+    push_service_test (verbose);
+    push_spool_test (verbose);
+    nd_http_test (verbose);
+    nd_templates_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -415,8 +410,7 @@ int main (int argc, char **argv)
     nd_stage_def_t def = {
         .name = "push-sender",
         .summary = "Delivers send orders as Web Push notifications (RFC 8030, 8291, 8292).",
-        .options_help = "      --selftest        run the push-sender's class self-tests and exit\n",
-        .parse_arg = s_parse_arg,
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

@@ -117,6 +117,10 @@ int nd_db_del (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key);
     until fn returns non-zero (that value is returned) or keys run out (0). */
 typedef int (nd_db_scan_fn) (const MDB_val *key, const MDB_val *data, void *arg);
 int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *fn, void *arg);
+/*  A time-ordered index forgets its past: deletes, in key order, the
+    entries whose key starts with an nd_key_i64 below bound, at most max
+    of them (a few per write keeps each write short).                    */
+int nd_db_trim_before (MDB_txn *txn, MDB_dbi dbi, int64_t bound, int max, const char *what);
 /*  Reports an LMDB error rc from operation `what`; returns -1.           */
 int nd_db_error (int rc, const char *what);
 
@@ -137,6 +141,11 @@ typedef struct {
     const char *name;           /* program and default stage name */
     const char *summary;        /* one line for --help */
     const char *options_help;   /* extra lines for --help, or NULL */
+
+    /*  The stage's class self-tests: "--selftest [-v]" runs them
+        (verbose: each says its name), prints "NAME selftest: OK" and exits
+        0; a test that fails aborts. May be NULL.                         */
+    void (*selftest) (bool verbose);
 
     /*  Extra command-line option, e.g. "--stdin". Called for each argument
         the runtime does not know; return 0 if taken, -1 if unknown.      */

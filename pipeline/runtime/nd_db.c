@@ -198,6 +198,23 @@ int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn
     return result;
 }
 
+int nd_db_trim_before (MDB_txn *txn, MDB_dbi dbi, int64_t bound, int max, const char *what)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
+    if (rc)
+        return nd_db_error (rc, what);
+    MDB_val key, data;
+    int trimmed = 0;
+    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST);
+         rc == 0 && trimmed < max && key.mv_size >= 8 && nd_key_get_i64 (&key, 0) < bound;
+         rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT), trimmed++)
+        if ((rc = mdb_cursor_del (cursor, 0)))
+            break;
+    mdb_cursor_close (cursor);
+    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, what) : 0;
+}
+
 void nd_key_test (bool verbose)
 {
     if (verbose)

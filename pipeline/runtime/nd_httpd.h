@@ -79,6 +79,28 @@ int nd_httpd_listen (const struct sockaddr_storage *where);
 nd_httpd_t *nd_httpd_start (const struct sockaddr_storage *where, unsigned int connections,
                             unsigned int per_ip, unsigned int timeout_s,
                             MHD_AccessHandlerCallback handle, void *cls);
+/*  A server for the shop's pages (the chat-bridge's, onsite's), as its
+    stage's section says: "http" (its address, default_address),
+    "max-connections" (4096) and "max-connections-per-ip" (64), each at
+    least 1, and "allow-origin" (*), which headers carries for every
+    answer with Cache-Control: no-store. Read into the site where it
+    stays (headers point into it): 0, or -1 after "file:line: reason".
+    nd_httpd_site_clear frees what it holds.                              */
+typedef struct {
+    const char *address;        //  as written, for the log
+    struct sockaddr_storage where;
+    unsigned int connections;
+    unsigned int per_ip;
+    char *origin;
+    const char *headers [5];    //  name, value, ..., NULL
+} nd_httpd_site_t;
+struct _nd_stage_t;
+int nd_httpd_site (struct _nd_stage_t *stage, const char *default_address, nd_httpd_site_t *site);
+void nd_httpd_site_clear (nd_httpd_site_t *site);
+/*  The answer to a page's CORS preflight (OPTIONS): 204, the site's
+    origin may GET and POST with Content-Type, for a day.                */
+enum MHD_Result nd_httpd_preflight (struct MHD_Connection *connection, const nd_httpd_site_t *site);
+
 /*  True for a request with both Transfer-Encoding and Content-Length,
     which the door refuses with 400 (servers of its own check it too).   */
 bool nd_httpd_ambiguous (struct MHD_Connection *connection);

@@ -39,6 +39,9 @@ typedef struct {
     char error [120];
     int64_t time;               //  its "time", 0 if none
     int64_t stamp;              //  time input: "reached" once it is counted
+    uint64_t watched;           //  the link's position when last looked at
+    uint64_t gaps;              //  its gap count when the position last moved
+    int64_t still_since;        //  wall ms: entries waiting, position unmoved
 } s_input_t;
 
 struct _nd_inputs_t {
@@ -208,6 +211,74 @@ void *nd_inputs_socket (nd_inputs_t *self, size_t index)
 {
     s_input_t *input = &self->inputs [index];
     return input->has_head ? NULL : nd_inlink_socket (input->link);
+}
+
+/* ------------------------------------------------------------ stalls -- */
+
+//  A time input's head that may go by the other inputs but waits for the
+//  stage's work due now (nd_stage_busy_when): the clock waits for that
+//  work, which should take moments, not minutes.
+static bool s_held_by_work (nd_inputs_t *self, size_t index, int64_t now, bool busy)
+{
+    s_input_t *input = &self->inputs [index];
+    return busy && input->keeps_time && input->has_head && input->stamp > now
+        && s_time_head_ready (self, index);
+}
+
+static uint64_t s_link_gaps (nd_inlink_t *link)
+{
+    json_t *stats = json_object ();
+    nd_inlink_stats (link, stats);
+    json_t *gaps = json_object_get (json_object_get (stats, nd_inlink_upstream (link)), "gaps");
+    uint64_t count = (uint64_t) json_integer_value (gaps);
+    json_decref (stats);
+    return count;
+}
+
+//  Entries are known to wait on an input when its upstream sent some past
+//  our position (a gap: the link asks again, and the position should
+//  move), or when its head could go but for the stage's work. Messages
+//  that wait for the clock (side inputs, a time input ahead of the
+//  others) are not stalled: event time holds them on purpose.
+void nd_inputs_watch (nd_inputs_t *self, int64_t wall_now, int64_t now, bool busy, bool paused)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        s_input_t *input = &self->inputs [i];
+        uint64_t position = nd_inlink_position (input->link);
+        uint64_t gaps = s_link_gaps (input->link);
+        if (paused || position != input->watched) {
+            input->watched = position;
+            input->gaps = gaps;
+            input->still_since = 0;
+            continue;
+        }
+        bool waiting = gaps > input->gaps || s_held_by_work (self, i, now, busy);
+        if (!waiting)
+            input->still_since = 0;
+        else
+        if (!input->still_since)
+            input->still_since = wall_now;
+    }
+}
+
+bool nd_inputs_stalled (nd_inputs_t *self, int64_t wall_now, int64_t after, char *reason,
+                        size_t size, int64_t *since)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        s_input_t *input = &self->inputs [i];
+        if (!input->still_since || wall_now - input->still_since < after
+        ||  nd_inlink_position (input->link) != input->watched)
+            continue;               //  not for long enough, or moved since the last look
+        bool gapped = s_link_gaps (input->link) > input->gaps;
+        snprintf (reason, size, "input %s: position %llu has not moved for %llds while %s",
+                  nd_inlink_upstream (input->link), (unsigned long long) input->watched,
+                  (long long) ((wall_now - input->still_since) / 1000),
+                  gapped ? "its upstream has entries after it (they arrive out of sequence)"
+                         : "its next entry waits for the stage's work due now");
+        *since = input->still_since;
+        return true;
+    }
+    return false;
 }
 
 void nd_inputs_aborted (nd_inputs_t *self)

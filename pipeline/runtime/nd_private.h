@@ -122,6 +122,15 @@ nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
 int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg);
 /*  The socket to poll for input index, or NULL when it has nothing to wait for. */
 void *nd_inputs_socket (nd_inputs_t *self, size_t index);
+/*  Looks at each input (about once a second, after a commit): whether
+    entries wait on it while its position stands still. now: the stage's
+    clock; busy: its work due now is not done; paused: nothing is read on
+    purpose, so nothing is stalled.                                      */
+void nd_inputs_watch (nd_inputs_t *self, int64_t wall_now, int64_t now, bool busy, bool paused);
+/*  True when an input has had entries waiting for at least `after` ms
+    without its position moving: why, into reason, and since when.       */
+bool nd_inputs_stalled (nd_inputs_t *self, int64_t wall_now, int64_t after, char *reason,
+                        size_t size, int64_t *since);
 /*  After a failed commit: unapplied heads dropped, links resumed from
     what is committed.                                                   */
 void nd_inputs_aborted (nd_inputs_t *self);

@@ -60,6 +60,8 @@ struct _nd_stage_t {
     uint64_t failing;           //  commits failed in a row: stuck while > 0
     int64_t failing_since;      //  wall ms of the first of them
     char failing_reason [256];  //  the last line logged before the first
+    int64_t stall_after;        //  an input that stands still this long is stuck
+    int64_t last_watch;         //  mono ms the inputs were last looked at
     int64_t started;
     bool paused;                //  PAUSE: inputs are left with their upstreams
     bool (*busy) (void *arg);   //  event time: work due now is not done
@@ -95,11 +97,12 @@ static void s_usage (const nd_stage_def_t *def)
             "      --clock MODE      wall | event (overrides the pipeline file)\n"
             "      --notify-fd N     write a newline to fd N when ready (s6 style)\n"
             "  -h, --help            this text\n"
-            "      --version         the program's version\n%s\n"
+            "      --version         the program's version\n%s%s\n"
             "Exit status: 0 stopped by SIGTERM or SIGINT, 64 bad arguments, 78 bad\n"
             "configuration (file:line: reason in the log), 1 anything else.\n"
             "%s%s%s"
             "See %s(1).\n", def->name, def->summary, def->name,
+            def->selftest ? "      --selftest [-v]   run its class self-tests and exit\n" : "",
             def->options_help ? def->options_help : "",
             def->reload ? "SIGHUP reloads " : "SIGHUP is ignored (nothing to reload)",
             def->reload && def->reloads ? def->reloads : "", def->reload ? "; a bad file is "
@@ -422,7 +425,8 @@ static int s_setup (nd_stage_t *stage)
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
         return -1;
     }
-    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval))
+    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval)
+    ||  nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after))
         return -1;
     zlist_t *inputs = s_input_names (stage);
     uint64_t positions [ND_INPUTS_MAX];
@@ -638,15 +642,26 @@ static int s_reload (nd_stage_t *stage, const char *by, char *what, size_t size)
 /* ----------------------------------------------------------- control -- */
 
 //  A stage whose commits fail (state full, a disk error) takes nothing in
-//  and says so, rather than "ok" while its upstream piles up.
+//  and says so, rather than "ok" while its upstream piles up; so does one
+//  with an input that has had entries waiting for "stall-after" while its
+//  position stood still. A paused stage is not stuck: it was asked to wait.
 static json_t *s_health (nd_stage_t *stage)
 {
-    if (!stage->failing)
-        return json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
-    char since [32];
-    return json_pack ("{s:s, s:s, s:s, s:I, s:s}", "status", "stuck", "stage", stage->name,
-                      "reason", stage->failing_reason, "failed_commits", (json_int_t) stage->failing,
-                      "since", nd_time_format (stage->failing_since, since));
+    char since [32], reason [256];
+    int64_t stalled;
+    if (stage->failing)
+        return json_pack ("{s:s, s:s, s:s, s:I, s:s}", "status", "stuck", "stage", stage->name,
+                          "reason", stage->failing_reason, "failed_commits",
+                          (json_int_t) stage->failing,
+                          "since", nd_time_format (stage->failing_since, since));
+    if (!stage->paused && nd_inputs_stalled (stage->inputs, nd_wall_ms (), stage->stall_after,
+                                             reason, sizeof reason, &stalled))
+        return json_pack ("{s:s, s:s, s:s, s:s}", "status", "stuck", "stage", stage->name,
+                          "reason", reason, "since", nd_time_format (stalled, since));
+    json_t *answer = json_pack ("{s:s, s:s}", "status", "ok", "stage", stage->name);
+    if (stage->paused)
+        json_object_set_new (answer, "paused", json_true ());
+    return answer;
 }
 
 static void s_control (nd_stage_t *stage)
@@ -766,6 +781,11 @@ static void s_loop (nd_stage_t *stage)
         }
         nd_outbox_pump (stage->outbox);
         int64_t now = zclock_mono ();
+        if (now - stage->last_watch >= 1000) {
+            stage->last_watch = now;
+            nd_inputs_watch (stage->inputs, nd_wall_ms (), nd_clock_now (stage->clock),
+                             s_busy (stage), stage->paused);
+        }
         for (size_t i = 0; i < nd_inputs_count (stage->inputs) && !stage->paused; i++)
             nd_inlink_heartbeat (nd_inputs_link (stage->inputs, i), now);
     }
@@ -835,6 +855,11 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     //  Everything a stage makes (state, spools, sockets, mail) is its
     //  user's alone, whatever the shell or supervisor left as umask
     umask (077);
+    if (def->selftest && argc >= 2 && streq (argv [1], "--selftest")) {
+        def->selftest (argc >= 3 && streq (argv [2], "-v"));
+        printf ("%s selftest: OK\n", def->name);
+        return 0;
+    }
     nd_stage_t stage = { .def = def, .notify_fd = -1 };
     stage.name = strdup (def->name);
     stage.config_file = strdup ("conf/pipeline.zpl");

@@ -110,9 +110,11 @@ const char *nd_time_format (int64_t ms, char *buf)
     return buf;
 }
 
-//  A number followed by an optional unit from the table; returns 0 / -1.
+//  A number followed by an optional unit from the table, scaled, below
+//  max (a value cast that does not fit is undefined; NaN is not below
+//  anything); returns 0 / -1.
 static int s_scaled (const char *text, const char *const units [],
-                     const double scales [], double *out)
+                     const double scales [], double max, double *out)
 {
     if (!text || !*text)
         return -1;
@@ -125,7 +127,7 @@ static int s_scaled (const char *text, const char *const units [],
     for (int i = 0; units [i]; i++)
         if (strcmp (end, units [i]) == 0) {
             *out = value * scales [i];
-            return 0;
+            return *out < max ? 0 : -1;
         }
     return -1;
 }
@@ -135,7 +137,7 @@ int nd_duration_parse (const char *text, int64_t *ms)
     static const char *const units [] = { "", "ms", "s", "m", "min", "h", "d", "w", NULL };
     static const double scales [] = { 1000, 1, 1000, 60000, 60000, 3600000, 86400000, 604800000 };
     double value;
-    if (s_scaled (text, units, scales, &value))
+    if (s_scaled (text, units, scales, 9223372036854775808.0, &value))   //  2^63
         return -1;
     *ms = (int64_t) value;
     return 0;
@@ -147,7 +149,7 @@ int nd_size_parse (const char *text, uint64_t *bytes)
     static const double scales [] = { 1, 1024, 1024, 1024, 1048576, 1048576,
                                       1073741824.0, 1073741824.0, 1099511627776.0 };
     double value;
-    if (s_scaled (text, units, scales, &value))
+    if (s_scaled (text, units, scales, 18446744073709551616.0, &value))  //  2^64
         return -1;
     *bytes = (uint64_t) value;
     return 0;
@@ -183,10 +185,16 @@ void nd_time_test (bool verbose)
     assert (nd_duration_parse ("90", &ms) == 0 && ms == 90000);
     assert (nd_duration_parse ("7d", &ms) == 0 && ms == 604800000);
     assert (nd_duration_parse ("soon", &ms) == -1);
+    //  Found by fuzz_journey: what does not fit was cast anyway (UB)
+    assert (nd_duration_parse ("4e60d", &ms) == -1);
+    assert (nd_duration_parse ("nan", &ms) == -1 && nd_duration_parse ("inf", &ms) == -1);
+    assert (nd_duration_parse ("106751991168d", &ms) == -1);
+    assert (nd_duration_parse ("106751991d", &ms) == 0 && ms == 106751991LL * 86400000);
     uint64_t bytes;
     assert (nd_size_parse ("4G", &bytes) == 0 && bytes == 4294967296ULL);
     assert (nd_size_parse ("32768", &bytes) == 0 && bytes == 32768);
     assert (nd_size_parse ("lots", &bytes) == -1);
+    assert (nd_size_parse ("1e30G", &bytes) == -1 && nd_size_parse ("nan", &bytes) == -1);
     if (verbose)
         printf ("OK\n");
 }

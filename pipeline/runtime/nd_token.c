@@ -64,6 +64,26 @@ static void s_mac (const char *secret, const char *channel, const char *user,
           (size_t) size, mac, &mac_size);
 }
 
+//  A token is its payload and its MAC, each in base64url, with a dot
+//  between: "payload.mac".
+static int s_seal (const char *payload, const unsigned char *mac, char *token, size_t size)
+{
+    int used = s_encode ((const unsigned char *) payload, strlen (payload), token, size);
+    if (used < 0 || (size_t) used + 2 > size)
+        return -1;
+    token [used++] = '.';
+    return s_encode (mac, s_MAC_SIZE, token + used, size - (size_t) used) < 0 ? -1 : 0;
+}
+
+//  The MAC is compared as text, so only its one canonical spelling is
+//  accepted (base64 leaves spare bits in the last character).
+static bool s_mac_matches (const unsigned char *mac, const char *text)
+{
+    char expected [s_MAC_SIZE * 2];
+    size_t length = (size_t) s_encode (mac, s_MAC_SIZE, expected, sizeof expected);
+    return strlen (text) == length && CRYPTO_memcmp (expected, text, length) == 0;
+}
+
 int nd_token_make (const char *secret, const char *user, const char *channel,
                    char *token, size_t size)
 {
@@ -73,21 +93,14 @@ int nd_token_make (const char *secret, const char *user, const char *channel,
         return -1;
     unsigned char mac [s_MAC_SIZE];
     s_mac (secret, channel, user, mac);
-    int used = s_encode ((const unsigned char *) payload, strlen (payload), token, size);
-    if (used < 0 || (size_t) used + 2 > size)
-        return -1;
-    token [used++] = '.';
-    return s_encode (mac, sizeof mac, token + used, size - (size_t) used) < 0 ? -1 : 0;
+    return s_seal (payload, mac, token, size);
 }
 
-//  The MAC is compared as text, so only its one canonical spelling is
-//  accepted (base64 leaves spare bits in the last character).
 int nd_token_verify (const char *secret, const char *token,
                      char *user, size_t user_size, char *channel, size_t channel_size)
 {
     const char *dot = token ? strchr (token, '.') : NULL;
     unsigned char payload [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
-    char expected [s_MAC_SIZE * 2];
     int size = dot ? s_decode (token, (size_t) (dot - token), payload, sizeof payload - 1) : -1;
     if (size <= 0)
         return -1;
@@ -98,9 +111,7 @@ int nd_token_verify (const char *secret, const char *token,
     *colon = 0;
     const char *name = (const char *) payload, *who = colon + 1;
     s_mac (secret, name, who, mac);
-    size_t length = (size_t) s_encode (mac, sizeof mac, expected, sizeof expected);
-    if (strlen (dot + 1) != length || CRYPTO_memcmp (expected, dot + 1, length)
-    ||  strlen (name) >= channel_size || strlen (who) >= user_size)
+    if (!s_mac_matches (mac, dot + 1) || strlen (name) >= channel_size || strlen (who) >= user_size)
         return -1;
     strcpy (channel, name);
     strcpy (user, who);
@@ -132,11 +143,7 @@ int nd_token_sign (const char *secret, const char *purpose, const char *payload,
         return -1;
     unsigned char mac [s_MAC_SIZE];
     s_purpose_mac (secret, purpose, payload, mac);
-    int used = s_encode ((const unsigned char *) payload, strlen (payload), token, size);
-    if (used < 0 || (size_t) used + 2 > size)
-        return -1;
-    token [used++] = '.';
-    return s_encode (mac, sizeof mac, token + used, size - (size_t) used) < 0 ? -1 : 0;
+    return s_seal (payload, mac, token, size);
 }
 
 int nd_token_open (const char *secret, const char *purpose, const char *token,
@@ -144,7 +151,6 @@ int nd_token_open (const char *secret, const char *purpose, const char *token,
 {
     const char *dot = token ? strchr (token, '.') : NULL;
     unsigned char text [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
-    char expected [s_MAC_SIZE * 2];
     int length = dot ? s_decode (token, (size_t) (dot - token), text, sizeof text - 1) : -1;
     if (length < 0)
         return -1;
@@ -152,8 +158,7 @@ int nd_token_open (const char *secret, const char *purpose, const char *token,
     if (strlen ((char *) text) != (size_t) length || (size_t) length >= size)
         return -1;              //  a NUL inside, or no room
     s_purpose_mac (secret, purpose, (char *) text, mac);
-    size_t mac_length = (size_t) s_encode (mac, sizeof mac, expected, sizeof expected);
-    if (strlen (dot + 1) != mac_length || CRYPTO_memcmp (expected, dot + 1, mac_length))
+    if (!s_mac_matches (mac, dot + 1))
         return -1;
     memcpy (payload, text, (size_t) length + 1);
     return length;

@@ -112,20 +112,7 @@ static void s_key (nd_key_t *key, int64_t day, char kind, const char *a, const c
 
 static int s_trim (scheduler_t *self, MDB_txn *txn, int64_t today)
 {
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->confirms, &cursor);
-    if (rc)
-        return nd_db_error (rc, "confirms cursor");
-    MDB_val key, data;
-    int trimmed = 0;
-    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST);
-         rc == 0 && trimmed < TRIM_PER_WRITE && key.mv_size >= 8
-         && nd_key_get_i64 (&key, 0) < today - 1;
-         rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT), trimmed++)
-        if ((rc = mdb_cursor_del (cursor, 0)))
-            break;
-    mdb_cursor_close (cursor);
-    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "confirms trim") : 0;
+    return nd_db_trim_before (txn, self->confirms, today - 1, TRIM_PER_WRITE, "confirms trim");
 }
 
 //  Why no confirmation may go to address now, or NULL.

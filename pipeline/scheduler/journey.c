@@ -603,6 +603,27 @@ static int s_templates (s_loader_t *loader, zconfig_t *steps, journey_t *journey
     return 0;
 }
 
+//  An option is read once: given twice, it was read twice (a second
+//  steps section went on counting from the first, past its end; a second
+//  topic or template leaked the first). Lists may repeat: when, segment,
+//  not-segment, exit, if, variant, and the steps themselves.
+static int s_once (s_loader_t *loader, zconfig_t *node)
+{
+    static const char *lists [] = { "when", "segment", "not-segment", "exit", "if", "variant", NULL };
+    bool steps = streq (zconfig_name (node), "steps");
+    for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c)) {
+        bool list = steps;
+        for (size_t i = 0; !list && lists [i]; i++)
+            list = streq (zconfig_name (c), lists [i]);
+        for (zconfig_t *s = zconfig_child (node); !list && s != c; s = zconfig_next (s))
+            if (streq (zconfig_name (s), zconfig_name (c)))
+                return s_fail (loader, c, "%s: given twice", zconfig_name (c));
+        if (s_once (loader, c))
+            return -1;
+    }
+    return 0;
+}
+
 static void s_journey_free (journey_t **journey_p);
 
 static journey_t *s_journey (s_loader_t *loader, zconfig_t *root)
@@ -619,6 +640,8 @@ static journey_t *s_journey (s_loader_t *loader, zconfig_t *root)
     journey->name = strdup (name ? s_value (name) : "");
     int rc = s_name_ok (journey->name) ? 0
            : s_fail (loader, name ? name : section, "name: a journey needs a name (a-z, 0-9, -, _)");
+    if (rc == 0)
+        rc = s_once (loader, section);
     for (zconfig_t *c = zconfig_child (section); rc == 0 && c; c = zconfig_next (c))
         rc = s_option (loader, c, journey);
     if (rc == 0 && !journey->topic)

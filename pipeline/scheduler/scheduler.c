@@ -419,17 +419,12 @@ static void s_stats (void *self_, json_t *stats)
 
 /* -------------------------------------------------------------- main -- */
 
-static int s_parse_arg (const char *arg, void *args)
+static void s_selftest (bool verbose)
 {
-    (void) args;
-    if (!streq (arg, "--selftest"))
-        return -1;
-    printf ("scheduler selftest\n");
-    cond_test (true);
-    policy_test (true);
-    timers_test (true);
-    codes_test (true);
-    exit (0);
+    cond_test (verbose);
+    policy_test (verbose);
+    timers_test (verbose);
+    codes_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -437,8 +432,7 @@ int main (int argc, char **argv)
     nd_stage_def_t def = {
         .name = "scheduler",
         .summary = "Runs the journeys in conf/journeys: turns shop events into send orders.",
-        .options_help = "      --selftest        run the scheduler's class self-tests and exit\n",
-        .parse_arg = s_parse_arg,
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

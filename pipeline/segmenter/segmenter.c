@@ -459,25 +459,21 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return 0;
 }
 
-static int s_selftest (bool verbose)
+static void s_selftest (bool verbose)
 {
     seg_profile_test (verbose);
     seg_groups_test (verbose);
     seg_birthday_test (verbose);
     seg_rules_test (verbose);
-    printf ("segmenter selftest: OK\n");
-    return 0;
 }
 
 int main (int argc, char **argv)
 {
-    if (argc >= 2 && strcmp (argv [1], "--selftest") == 0)
-        return s_selftest (argc >= 3 && strcmp (argv [2], "-v") == 0);
     nd_stage_def_t def = {
         .name = "segmenter",
         .summary = "Keeps each visitor's counters and segments; "
                    "annotates the sessionizer's output.",
-        .options_help = "      --selftest [-v]   run the segmenter's self-tests and exit\n",
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

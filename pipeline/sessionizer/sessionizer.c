@@ -364,22 +364,18 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 
 /* ---------------------------------------------------------------- main */
 
-static int s_selftest (bool verbose)
+static void s_selftest (bool verbose)
 {
     nd_cart_test (verbose);
     profile_test (verbose);
-    printf ("sessionizer selftest: OK\n");
-    return 0;
 }
 
 int main (int argc, char **argv)
 {
-    if (argc >= 2 && strcmp (argv [1], "--selftest") == 0)
-        return s_selftest (argc >= 3 && strcmp (argv [2], "-v") == 0);
     nd_stage_def_t def = {
         .name = "sessionizer",
         .summary = "Turns a shop's tracked events into visitors, sessions, carts and abandonments.",
-        .options_help = "      --selftest [-v]   run the sessionizer's self-tests and exit\n",
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

@@ -588,17 +588,12 @@ static void s_stats (void *self_, json_t *stats)
         sms_webhook_stats (self->webhook, stats);
 }
 
-static int s_parse_arg (const char *arg, void *args)
+static void s_selftest (bool verbose)
 {
-    (void) args;
-    if (!streq (arg, "--selftest"))
-        return -1;
-    printf ("sms-sender selftest\n");
-    sms_text_test (true);
-    sms_providers_test (true);
-    sms_gateway_test (true);
-    sms_quiet_test (true);
-    exit (0);
+    sms_text_test (verbose);
+    sms_providers_test (verbose);
+    sms_gateway_test (verbose);
+    sms_quiet_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -606,8 +601,7 @@ int main (int argc, char **argv)
     nd_stage_def_t def = {
         .name = "sms-sender",
         .summary = "Delivers send orders as SMS (Twilio-style, Infobip-style, or a local spool); handles STOP.",
-        .options_help = "      --selftest        run the sms-sender's class self-tests and exit\n",
-        .parse_arg = s_parse_arg,
+        .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

@@ -10,7 +10,6 @@
                polls, and an SSE reader in a thread
     chat_options()  the chat-bridge's section for a Pipeline
 """
-import datetime
 import hashlib
 import hmac
 import http.client
@@ -23,7 +22,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ndtest import ROOT, free_port, wait_for
+import shoptest
+from mailtest import mail_options
+from ndtest import ROOT, free_port
 
 TOKEN = "123456:test-bot-token-ABCdef"
 CHAT_ID = "-100500"
@@ -32,16 +33,11 @@ os.environ[TOKEN_ENV] = TOKEN
 IDENTITY_SECRET = "test-identity-secret-4f1c2b"      # the shop's, for signing userIds
 IDENTITY_ENV = "ND_TEST_CHAT_IDENTITY"
 os.environ[IDENTITY_ENV] = IDENTITY_SECRET
-T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)       # a Monday, noon UTC
 
 
 def user_hash(user_id, secret=IDENTITY_SECRET):
     """What the shop's server puts in its page: hex HMAC-SHA256 (secret, userId)."""
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-
-
-def ts(minutes):
-    return (T0 + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class Telegram:
@@ -147,21 +143,25 @@ def pipeline_extra(port, telegram=None, **extra):
             "chat-bridge": chat_options(port, telegram, **extra)}
 
 
-class Shop:
-    """Shop events through the collector, and waiting for the stages."""
+def start_with_mail(p, extra):
+    """Configures extra with a mail-sender that delivers the chat-bridge's
+    mails into a Maildir, starts every stage up to it, and returns the
+    Maildir's path."""
+    maildir = os.path.join(p.dir, "mail")
+    p.write_config(dict(extra, **{"mail-sender": mail_options(
+        input="chat-bridge", topics="send.email", maildir=maildir)}))
+    for stage in ("collector", "sessionizer", "segmenter", "chat-bridge", "mail-sender"):
+        p.start(stage)
+    return maildir
+
+
+class Shop(shoptest.Shop):
+    """Shop events through the collector, and waiting for the stages that
+    run (of chain)."""
 
     def __init__(self, p, chain=(("collector", "sessionizer"), ("sessionizer", "segmenter"),
                                  ("segmenter", "chat-bridge"))):
-        self.p = p
-        self.n = 0
-        self.chain = chain
-
-    def event(self, kind, minutes, anon, **fields):
-        self.n += 1
-        e = {"type": kind, "messageId": "m-%d" % self.n, "anonymousId": anon,
-             "timestamp": ts(minutes)}
-        e.update(fields)
-        return e
+        super().__init__(p, chain)
 
     def view(self, minutes, anon, name, product_id, price):
         return self.event("track", minutes, anon, event="Product Viewed", properties={
@@ -173,23 +173,8 @@ class Shop:
             "quantity": 1, "currency": "EUR", "category": "shoes",
             "url": "https://shop.example/p/" + product_id})
 
-    def send(self, *events):
-        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        self.settle()
-
-    def tick(self, minutes):
-        self.p.post("/v1/tick", {"time": ts(minutes)})
-        self.settle()
-
     def settle(self, chain=None):
-        for up, down in chain or self.chain:
-            if down not in self.p.procs:
-                continue
-            head = self.p.control(up)["journal"]["head"]
-            if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head):
-                raise RuntimeError("%s did not catch up with %s" % (down, up))
+        super().settle([(up, down) for up, down in chain or self.links if down in self.p.procs])
 
 
 class Widget:

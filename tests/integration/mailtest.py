@@ -11,6 +11,7 @@
 import datetime
 import email
 import email.policy
+import glob
 import json
 import os
 import time
@@ -115,6 +116,18 @@ class Journal(JournalReader):
 
 def parse(data):
     return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def maildir_mails(maildir, address=None):
+    """The messages delivered into maildir, in order; with address, only
+    those to it."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
+        with open(path, "rb") as f:
+            m = parse(f.read())
+        if address is None or m["To"].addresses[0].addr_spec == address:
+            found.append(m)
+    return found
 
 
 def wait(predicate, pumps, timeout=20.0):

@@ -20,32 +20,20 @@ max-support-mails 5/1h.
   over one digest mail holds every waiting question, once, and a later
   hour sends none again: at most 5 + 1 mails in all.
 """
-import email
-import email.policy
-import glob
 import http.client
 import json
-import os
 import signal
 import time
 
 from ndtest import Pipeline, check, done, free_port, wait_for
-from chattest import Shop, Widget, pipeline_extra
-from mailtest import mail_options
+from chattest import Shop, Widget, pipeline_extra, start_with_mail
+from mailtest import maildir_mails as mails
 
 port = free_port()
 extra = pipeline_extra(port, hours="never", **{
     "rate-per-ip": "10/1m", "rate-per-visitor": "3/1m",
     "max-conversations": "50/1h", "max-support-mails": "5/1h"})
 ATTEMPTS, ADDRESSES, BOUND_S = 3000, 100, 120
-
-
-def mails(maildir):
-    got = []
-    for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
-        with open(path, "rb") as f:
-            got.append(email.message_from_bytes(f.read(), policy=email.policy.default))
-    return got
 
 
 class Client:
@@ -72,11 +60,7 @@ class Client:
 
 
 with Pipeline(clock="event", extra=extra, sync=True) as p:
-    maildir = os.path.join(p.dir, "mail")
-    p.write_config(dict(extra, **{"mail-sender": mail_options(
-        input="chat-bridge", topics="send.email", maildir=maildir)}))
-    for stage in ("collector", "sessionizer", "segmenter", "chat-bridge", "mail-sender"):
-        p.start(stage)
+    maildir = start_with_mail(p, extra)
     shop = Shop(p)
     shop.send(shop.event("page", 0, "a-shop", name="Home"))
 

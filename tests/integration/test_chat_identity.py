@@ -24,26 +24,15 @@ ewa@example.com, a cart) and Bo (a-bo, no address).
   an identity-secret written into the pipeline file, or shorter than 16
   characters, and a cap that is not N/PERIOD stop the start.
 """
-import email
-import email.policy
-import glob
 import os
 
 from ndtest import Pipeline, check, done, free_port, wait_for
-from chattest import IDENTITY_SECRET, Shop, Widget, pipeline_extra, user_hash
-from mailtest import mail_options
+from chattest import IDENTITY_SECRET, Shop, Widget, pipeline_extra, start_with_mail, user_hash
+from mailtest import maildir_mails as mails
 
 port = free_port()
 extra = pipeline_extra(port, hours="never")
 EWA = "ewa@example.com"
-
-
-def mails(maildir):
-    got = []
-    for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
-        with open(path, "rb") as f:
-            got.append(email.message_from_bytes(f.read(), policy=email.policy.default))
-    return got
 
 
 def body(message):
@@ -51,11 +40,7 @@ def body(message):
 
 
 with Pipeline(clock="event", extra=extra) as p:
-    maildir = os.path.join(p.dir, "mail")
-    p.write_config(dict(extra, **{"mail-sender": mail_options(
-        input="chat-bridge", topics="send.email", maildir=maildir)}))
-    for stage in ("collector", "sessionizer", "segmenter", "chat-bridge", "mail-sender"):
-        p.start(stage)
+    maildir = start_with_mail(p, extra)
     shop = Shop(p)
     shop.send(shop.event("identify", 0, "a-ewa", userId="u-ewa", traits={
                   "email": EWA, "firstName": "Ewa", "lastName": "Nowak"}),

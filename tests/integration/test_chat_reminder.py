@@ -16,7 +16,8 @@ scheduler (input "segmenter, chat-bridge", as in conf/pipeline.zpl).
 import zmq
 
 from ndtest import Pipeline, check, done, free_port, wait_for
-from chattest import Shop, Widget, chat_events, pipeline_extra, ts
+from chattest import Shop, Widget, chat_events, pipeline_extra
+from shoptest import ts
 from schedtest import Reader, journeys_only, scheduler_options
 
 port = free_port()

@@ -16,30 +16,17 @@ durable journal as a sender would read them.
   Cy adds a hat and leaves, but is browsing again when the reminder is
     due: nothing until the new visit is over.
 """
-import datetime
 import os
 
-from ndtest import ROOT, Pipeline, check, done, wait_for
+from ndtest import ROOT, Pipeline, check, done
 from schedtest import Reader, journeys_only, scheduler_options, variant
+import shoptest
+from shoptest import ts
 
-T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)
-
-
-def ts(minutes):
-    return (T0 + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-class Shop:
+class Shop(shoptest.Shop):
     def __init__(self, p):
-        self.p = p
-        self.n = 0
-
-    def event(self, kind, minutes, anon, **fields):
-        self.n += 1
-        e = {"type": kind, "messageId": "m-%d" % self.n, "anonymousId": anon,
-             "timestamp": ts(minutes)}
-        e.update(fields)
-        return e
+        super().__init__(p, (("collector", "sessionizer"), ("sessionizer", "segmenter"),
+                             ("segmenter", "scheduler")))
 
     def add(self, minutes, anon, name, product_id, price):
         return self.event("track", minutes, anon, event="Product Added", properties={
@@ -49,23 +36,6 @@ class Shop:
 
     def page(self, minutes, anon):
         return self.event("page", minutes, anon, name="Home", properties={"path": "/"})
-
-    def send(self, *events):
-        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        self.settle()
-
-    def tick(self, minutes):
-        self.p.post("/v1/tick", {"time": ts(minutes)})
-        self.settle()
-
-    def settle(self):
-        for up, down in (("collector", "sessionizer"), ("sessionizer", "segmenter"),
-                         ("segmenter", "scheduler")):
-            head = self.p.control(up)["journal"]["head"]
-            if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head):
-                raise RuntimeError("%s did not catch up with %s" % (down, up))
 
 
 extra = {"segmenter": {"input": "sessionizer", "segments": os.path.join(ROOT, "conf", "segments.zpl")},

@@ -12,14 +12,13 @@ shipped journeys and templates, the mail-sender writing to a Maildir.
   out of e-mail. The mail-sender suppressed him and his address itself,
   so an order that still came would not be sent either.
 """
-import glob
 import os
 import urllib.error
 import urllib.request
 
 from ndtest import ROOT, Pipeline, check, done, wait_for
 from shoptest import Shop, shipped
-from mailtest import mail_options, parse
+from mailtest import mail_options, maildir_mails
 from schedtest import Reader, journeys_only, scheduler_options
 
 extra = {
@@ -44,11 +43,7 @@ with Pipeline(clock="event", extra=extra) as p:
 
     def mails():
         wait_for(lambda: False, 0.3)
-        found = []
-        for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
-            with open(path, "rb") as f:
-                found.append(parse(f.read()))
-        return found
+        return maildir_mails(maildir)
 
     def to(messages, address):
         return [m for m in messages if m["To"].addresses[0].addr_spec == address]

@@ -129,6 +129,12 @@ with Pipeline(clock="event", sync=True) as p:
     busy = wait_for(lambda: p.control("onsite")["http"]["waiting"] >= 41, timeout=10)
     started = time.time()
     health = http(port, "/health", timeout=5)[0]
+    preflight = urllib.request.Request("http://127.0.0.1:%d/onsite/event" % port, method="OPTIONS")
+    with urllib.request.urlopen(preflight, timeout=5) as resp:
+        allowed = (resp.status, resp.headers["Access-Control-Allow-Origin"],
+                   resp.headers["Access-Control-Allow-Methods"], resp.headers["Access-Control-Max-Age"])
+    check("a page's CORS preflight is answered 204 for the allowed origin: GET and POST, for a day",
+          allowed == (204, "https://shop.example", "GET, POST", "86400"), allowed)
     check("41 polls waiting on 2 threads, and /health still answers at once",
           busy and health == 200 and time.time() - started < 2, p.control("onsite")["http"])
     second = orders.order("onsite", ["anon-9"], template="cart-returned/waiting", data=CART, seconds=1)

@@ -15,7 +15,6 @@ cart-browsing, cart-returned and abandoned-cart and their templates.
   Cid leaves a hat in the cart and comes back in a new session: the
     banner "your cart is waiting" with the hat, for his anonymous id only.
 """
-import datetime
 import json
 import os
 import subprocess
@@ -24,13 +23,7 @@ import urllib.request
 
 from ndtest import BIN, ROOT, Pipeline, check, done, free_port, wait_for
 from schedtest import Reader, journeys_only, scheduler_options
-
-T0 = datetime.datetime(2026, 3, 2, 12, 0, 0)       # a Monday noon UTC
-
-
-def ts(minutes):
-    return (T0 + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
+from shoptest import Shop
 
 def product(pid, name, price):
     return {"product_id": pid, "sku": "SKU-" + pid, "name": name, "price": price, "quantity": 1,
@@ -40,43 +33,6 @@ def product(pid, name, price):
 BOOTS, GAITERS, SOCKS, LACES, HAT, SCARF = (product("p-boots", "Boots", 129.0),
     product("p-gaiters", "Gaiters", 19.9), product("p-socks", "Socks", 9.5),
     product("p-laces", "Laces", 3.0), product("p-hat", "Hat", 25.0), product("p-scarf", "Scarf", 30.0))
-
-
-class Shop:
-    def __init__(self, p):
-        self.p = p
-        self.n = 0
-
-    def event(self, kind, minutes, anon, **fields):
-        self.n += 1
-        e = {"type": kind, "messageId": "m-%d" % self.n, "anonymousId": anon, "timestamp": ts(minutes)}
-        e.update(fields)
-        return e
-
-    def track(self, minutes, anon, name, properties):
-        return self.event("track", minutes, anon, event=name, properties=properties)
-
-    def order(self, minutes, anon, *products):
-        return self.track(minutes, anon, "Order Completed", {
-            "order_id": "o-%s" % anon, "currency": "EUR", "products": list(products),
-            "total": sum(x["price"] for x in products)})
-
-    def send(self, *events):
-        status, answer = self.p.post("/v1/batch", {"batch": list(events)})
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        self.settle()
-
-    def tick(self, minutes):
-        self.p.post("/v1/tick", {"time": ts(minutes)})
-        self.settle()
-
-    def settle(self):
-        for up, down in (("collector", "sessionizer"), ("sessionizer", "segmenter"),
-                         ("segmenter", "scheduler"), ("scheduler", "onsite"), ("onsite", "scheduler")):
-            head = self.p.control(up)["journal"]["head"]
-            if not wait_for(lambda: self.p.control(down)["inputs"][up]["position"] >= head):
-                raise RuntimeError("%s did not catch up with %s" % (down, up))
 
 
 def call(port, path, body=None):
@@ -101,7 +57,9 @@ extra = {"segmenter": {"input": "sessionizer", "segments": os.path.join(ROOT, "c
 with Pipeline(clock="event", extra=extra) as p:
     for stage in ("collector", "sessionizer", "segmenter", "scheduler", "onsite"):
         p.start(stage)
-    shop, reader = Shop(p), Reader(p)
+    shop, reader = Shop(p, (("collector", "sessionizer"), ("sessionizer", "segmenter"),
+                            ("segmenter", "scheduler"), ("scheduler", "onsite"),
+                            ("onsite", "scheduler"))), Reader(p)
 
     def poll(anon):
         status, body = call(port, "/onsite/poll?visitor=" + anon)

@@ -24,7 +24,7 @@ UTC), never a sleep for time.
   person, then 429 with Retry-After.
 
 Until the collector marks browser-key events itself (the intake part of
-issue 9), the helper browser() sends "via": "browser" in the body with
+issue 9), the helper shop.browser() sends "via": "browser" in the body with
 the server key, which this collector passes on as is; once ndtest names
 a BROWSER_KEY it posts with that key instead.
 """
@@ -41,7 +41,7 @@ import urllib.request
 
 import ndtest
 from ndtest import JournalReader, Pipeline, check, done, wait_for
-from mailtest import SECRET_ENV, mail_options, parse
+from mailtest import SECRET_ENV, mail_options, maildir_mails
 from schedtest import Reader, journeys_only, scheduler_options
 from shoptest import Shop, shipped
 
@@ -88,24 +88,8 @@ with Pipeline(clock="event", extra=extra) as p:
     shop, reader = Shop(p, links), Reader(p)
     watch = JournalReader(p, "sessionizer", "watch", 50000)
 
-    def browser(*events):
-        key = getattr(ndtest, "BROWSER_KEY", None)
-        batch = [dict(e) if key else dict(e, via="browser") for e in events]
-        origin = {"Origin": getattr(ndtest, "BROWSER_ORIGIN", "http://127.0.0.1:8000")}
-        status, answer = p.post("/v1/batch", {"batch": batch},
-                                **({"key": key, "headers": origin} if key else {}))
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        shop.settle()
-
     def mails(address=None):
-        found = []
-        for path in sorted(glob.glob(os.path.join(maildir, "new", "*"))):
-            with open(path, "rb") as f:
-                m = parse(f.read())
-            if address is None or m["To"].addresses[0].addr_spec == address:
-                found.append(m)
-        return found
+        return maildir_mails(maildir, address)
 
     def texts():
         found = []
@@ -137,7 +121,7 @@ with Pipeline(clock="event", extra=extra) as p:
     # ----------------------------------------------- claims, not facts --
     eve_identify = shop.event("identify", 0, "a-eve", traits={
         "email": STRANGER, "email_consent": True, "firstName": "Eve", "locale": "en"})
-    browser(eve_identify, shop.add(1, "a-eve", "Socks", "p-socks", 9.5),
+    shop.browser(eve_identify, shop.add(1, "a-eve", "Socks", "p-socks", 9.5),
             shop.event("identify", 2, "a-sam", traits={"phone": SAM_PHONE, "sms_consent": True}))
     shop.send(shop.event("identify", 2, "a-bo", userId="u-bo", traits={"email": BO, "firstName": "Bo"}))
     wait_for(lambda: len(mails(STRANGER)) >= 1 and len(texts()) >= 1, 15)
@@ -166,7 +150,7 @@ with Pipeline(clock="event", extra=extra) as p:
           and not (profile_contact("a-sam") or {}).get("sms"),
           (profile_contact("a-eve"), profile_contact("a-sam")))
 
-    browser(dict(eve_identify, messageId="m-again", timestamp=shop.event("page", 5, "x")["timestamp"]))
+    shop.browser(dict(eve_identify, messageId="m-again", timestamp=shop.event("page", 5, "x")["timestamp"]))
     check("the same identify again claims nothing more",
           p.control("sessionizer").get("contacts_claimed") == 2, p.control("sessionizer"))
 

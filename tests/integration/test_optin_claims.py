@@ -19,7 +19,6 @@ Browser events carry "via": "browser" in the body with the server key
 until the collector stamps it itself (see test_optin).
 """
 
-import ndtest
 from ndtest import JournalReader, Pipeline, check, done
 from shoptest import Shop
 
@@ -30,16 +29,6 @@ with Pipeline(clock="event", extra=extra) as p:
     p.start("sessionizer")
     shop = Shop(p, (("collector", "sessionizer"),))
     watch = JournalReader(p, "sessionizer", "watch", 50000)
-
-    def browser(*events):
-        key = getattr(ndtest, "BROWSER_KEY", None)
-        batch = [dict(e) if key else dict(e, via="browser") for e in events]
-        origin = {"Origin": getattr(ndtest, "BROWSER_ORIGIN", "http://127.0.0.1:8000")}
-        status, answer = p.post("/v1/batch", {"batch": batch},
-                                **({"key": key, "headers": origin} if key else {}))
-        if status != 200:
-            raise RuntimeError("collector answered %s: %s" % (status, answer))
-        shop.settle()
 
     def messages(topic):
         watch.poll(0.3)
@@ -57,7 +46,7 @@ with Pipeline(clock="event", extra=extra) as p:
 
     ann = shop.event("identify", 0, "a-1", traits={"email": "Ann@Example.com", "email_consent": True,
                                                     "firstName": "Ann"})
-    browser(ann)
+    shop.browser(ann)
     check("a browser's e-mail with consent is claimed, in lower case",
           claims() == [("email", "ann@example.com", "a-1")], claims())
     check("the profile takes the other traits, not the address or its consent",
@@ -65,10 +54,10 @@ with Pipeline(clock="event", extra=extra) as p:
     forwarded = [b for b in messages("event.identify") if b.get("anonymousId") == "a-1"]
     check("the forwarded identify carries no contact traits",
           forwarded and forwarded[0]["traits"] == {"firstName": "Ann"}, forwarded)
-    browser(dict(ann, messageId="again-1"))
+    shop.browser(dict(ann, messageId="again-1"))
     check("the same identify again the same day claims nothing more", len(claims()) == 1, claims())
 
-    browser(shop.event("identify", 1, "a-2", traits={"email": "no@example.com", "email_consent": False}),
+    shop.browser(shop.event("identify", 1, "a-2", traits={"email": "no@example.com", "email_consent": False}),
             shop.event("identify", 1, "a-3", traits={"phone": "+48600100300"}),
             shop.event("identify", 2, "a-3", traits={"phone": "+48600100300", "sms_consent": True}),
             shop.event("page", 3, "a-4", name="Home", context={"traits": {"email": "ctx@example.com",
@@ -80,21 +69,21 @@ with Pipeline(clock="event", extra=extra) as p:
           traits("a-4") == {"lastName": "Lee"}, traits("a-4"))
 
     shop.send(shop.event("identify", 4, "a-5", userId="u-5", traits={"email": "five@example.com"}))
-    browser(shop.event("identify", 5, "a-5", userId="u-5", traits={"email": "five@example.com",
+    shop.browser(shop.event("identify", 5, "a-5", userId="u-5", traits={"email": "five@example.com",
                                                                     "email_consent": True}),
             shop.event("identify", 6, "a-5", userId="u-5", traits={"email_consent": False}))
     check("an address the profile holds (server key): the browser's consent traits are ignored",
           len(claims()) == 3 and traits("a-5") == {"email": "five@example.com"},
           (claims(), traits("a-5")))
     shop.send(shop.event("identify", 7, "a-5", userId="u-5", traits={"email_consent": False}))
-    browser(shop.event("identify", 8, "a-5", userId="u-5", traits={"email": "five@example.com",
+    shop.browser(shop.event("identify", 8, "a-5", userId="u-5", traits={"email": "five@example.com",
                                                                     "email_consent": True}))
     check("once the consent was withdrawn, the browser's consent is a claim again",
           claims()[3:] == [("email", "five@example.com", "a-5")]
           and traits("a-5") == {"email": "five@example.com", "email_consent": False},
           (claims(), traits("a-5")))
 
-    browser(dict(ann, messageId="next-day", timestamp=shop.event("page", 25 * 60, "x")["timestamp"]))
+    shop.browser(dict(ann, messageId="next-day", timestamp=shop.event("page", 25 * 60, "x")["timestamp"]))
     check("the next day the same identify claims again", claims()[4:] == [("email", "ann@example.com", "a-1")],
           claims())
     stats = p.control("sessionizer")

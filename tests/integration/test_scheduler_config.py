@@ -24,6 +24,13 @@ BROKEN = [
     ("a bad condition", 'when = "cart.value > 0"', 'when = "cart.value ~ 0"', 15, "unknown operator"),
     ("a bad share", "holdout = 5%", "holdout = lots", 25, "not a share"),
     ("a bad cap", "attribution = 5d", "cap = \"3 a week\"", 22, "not a cap"),
+    # found by fuzz_journey: a second steps section was read on past the first's end
+    ("steps given twice", "    limits\n", "    steps\n        wait = early\n            for = 1h\n    limits\n",
+     26, "steps: given twice"),
+    ("a topic given twice", "        topic = cart.abandoned", "        topic = cart.abandoned\n        topic = cart.viewed",
+     13, "topic: given twice"),
+    ("a template given twice", "            max-delay = 24h             #", "            template = a\n            template = b\n            max-delay = 24h             #",
+     37, "template: given twice"),
     ("ZPL that does not parse", "            channels = \"push, sms, email\"",
      "          channels = \"push, sms, email\"", 33, ""),
 ]

@@ -173,7 +173,25 @@
         }
     };
 
+    /* Every page's header and footer, so that each page's file holds only
+       what is its own (its title and data-page) */
+    function frame(main) {
+        var header = el("header"), footer = el("footer");
+        var cartLink = el("a", { href: "cart.html", id: "cart-link" }, "Cart (");
+        cartLink.appendChild(el("span", { id: "cart-count" }, "0"));
+        cartLink.appendChild(document.createTextNode(")"));
+        [el("a", { "class": "brand", href: "index.html" }, "Trail & Co."),
+         el("a", { href: "index.html" }, "Shop"), cartLink,
+         el("button", { type: "button", "data-nudge-push": "" }, "Get notified")]
+            .forEach(function (e) { header.appendChild(e); });
+        footer.appendChild(el("p", {}, "A demo shop for nudge: every page sends its events to the collector."));
+        footer.appendChild(el("button", { type: "button", "data-nudge-signup": "" }, "Sign up for news"));
+        main.parentNode.insertBefore(header, main);
+        main.parentNode.insertBefore(footer, main.nextSibling);
+    }
+
     function mount() {
+        frame(document.querySelector("main"));
         badge();
         var view = views[document.body.getAttribute("data-page")];
         if (view) view(document.querySelector("main"));

@@ -1,0 +1,26 @@
+#   browse-abandoned - a visitor looked at products again and again but
+#   added nothing: one gentle note with what they looked at, two hours
+#   after the visit, by web push or e-mail. Not for someone who adds to
+#   the cart or orders meanwhile, at most once a week.
+#   Format: scheduler(1), "JOURNEY FILES".
+journey
+    name = browse-abandoned
+    description = "One note with the products a visitor kept looking at"
+    trigger
+        topic = browse.abandoned
+        when = "products_viewed >= 3"
+    qualify
+        not-segment = came_to_buy        #   they are about to buy: leave them be
+    reentry
+        every = 7d
+    active = ignore
+    exit = cart.updated
+    exit = order.completed
+    steps
+        wait = after-leaving
+            for = 2h
+        send = viewed
+            channels = "push, email"
+            quiet-hours = defer
+            over-cap = skip             #   not worth a place in the cap later
+            max-delay = 12h

@@ -1,0 +1,21 @@
+#   cart-browsing - a visitor with items in the cart keeps browsing: they
+#   are not reminded of the cart (the abandoned-cart reminder waits until
+#   they leave), they are shown, on the page, products that other
+#   shoppers bought with what is in it (the sessionizer's cart.browsing,
+#   "goes_with"). On-site only: nobody gets a push, a text or a mail from
+#   this journey. At most once a day. Format: scheduler(1).
+journey
+    name = cart-browsing
+    description = "A card on the page with products that go well with the cart"
+    trigger
+        topic = cart.browsing
+        when = "goes_with"              #   nothing learned yet to go with it: nothing to show
+    reentry
+        every = 1d
+    active = ignore
+    exit = order.completed
+    steps
+        send = goes-with
+            channels = onsite           #   on-site only: never push, SMS or e-mail
+            over-cap = skip             #   cap-onsite: not worth showing later
+            max-delay = 30m

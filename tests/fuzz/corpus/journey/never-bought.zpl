@@ -1,0 +1,29 @@
+#   never-bought - signed up a month ago and has not bought anything.
+#
+#   When the segmenter's new_subscriber runs out by the clock (30 days
+#   after they became reachable, "cause": "clock") for someone who is not
+#   a customer, one note at 10:00 their time: what the shop offers and
+#   where to ask. Not when they left new_subscriber by withdrawing
+#   consent. Once per person, ever; an order ends it.
+#   Format: scheduler(1), "JOURNEY FILES".
+journey
+    name = never-bought
+    description = "One note a month after sign-up to someone who has not bought yet"
+    trigger
+        topic = segment.exited
+        when = "segment = new_subscriber"
+        when = "cause = clock"          #   time ran out, not a withdrawn consent
+    qualify
+        not-segment = customer
+    reentry
+        key = segment                   #   once per person, ever
+    active = ignore
+    exit = order.completed
+    steps
+        wait = morning
+            until = 10:00
+        send = still-deciding
+            channels = "email, push"
+            quiet-hours = defer
+            over-cap = skip             #   another message came first: let it be
+            max-delay = 48h
