@@ -138,7 +138,7 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipipeline/collector \
                 -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender -Ipipeline/segmenter \
-                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
 FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime
 FUZZ_SECONDS ?= 120
 FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
@@ -164,6 +164,8 @@ $(FUZZ_BUILD)/bin/fuzz_$(1): $(FUZZ_BUILD)/tests/fuzz/fuzz_$(1).o $$(fuzz_$(1)_S
 	clang -fsanitize=fuzzer,address,undefined -o $$@ $$^ $(filter-out -ljemalloc,$(LDLIBS))
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/bin/fuzz_%)
 fuzz: fuzz-build

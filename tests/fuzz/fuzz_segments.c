@@ -9,7 +9,9 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     char path [64];
     int fd = fuzz_file (data, size, path, sizeof path);
-    seg_rules_t *rules = seg_rules_load (path);
+    char *error = NULL;
+    seg_rules_t *rules = seg_rules_load (path, &error);
+    free (error);
     if (rules) {
         int64_t now = 1772539200000;        //  2026-03-03T12:00:00Z
         json_t *profile = json_pack ("{s:f, s:i, s:I, s:I, s:{s:s, s:s, s:{s:s}}, s:{s:i}}",
