@@ -10,12 +10,12 @@ stops a stage at start with "file:line: reason".
 """
 import json
 import os
-import re
 import subprocess
 import time
 
 import zmq
 
+from curvetest import curve_socket, read_cert, received
 from ndtest import BIN, Pipeline, check, done, free_port, wait_for
 
 N = 300
@@ -27,37 +27,6 @@ def run(*args, timeout=15):
 
 def tcp():
     return "tcp://127.0.0.1:%d" % free_port()
-
-
-def read_cert(path):
-    """The public and secret keys of a czmq certificate, as pyzmq wants them."""
-    keys = {}
-    with open(path) as f:
-        for line in f:
-            m = re.match(r'\s*(public|secret)-key\s*=\s*"(.*)"', line)
-            if m:
-                keys[m.group(1)] = m.group(2).encode()
-    return keys.get("public"), keys.get("secret")
-
-
-def curve_socket(ctx, kind, endpoint, cert=None, server=None):
-    s = ctx.socket(kind)
-    s.setsockopt(zmq.LINGER, 0)
-    if cert:
-        public, secret = read_cert(cert)
-        s.curve_publickey, s.curve_secretkey = public, secret
-        s.curve_serverkey = read_cert(server)[0]
-    s.connect(endpoint)
-    return s
-
-
-def received(sock, wait):
-    """Messages a SUB socket gets within wait seconds."""
-    got, deadline = [], time.time() + wait
-    while time.time() < deadline:
-        if sock.poll(50):
-            got.append(sock.recv_multipart())
-    return got
 
 
 def track(i):

@@ -24,6 +24,7 @@ import time
 
 import zmq
 
+from curvetest import curve_socket, read_cert, received
 from ndtest import BIN, Pipeline, check, done, free_port, wait_for
 
 
@@ -38,34 +39,8 @@ def post(p, start, count):
     assert status == 200, (status, body)
 
 
-def read_cert(path):
-    keys = {}
-    with open(path) as f:
-        for line in f:
-            m = re.match(r'\s*(public|secret)-key\s*=\s*"(.*)"', line)
-            if m:
-                keys[m.group(1)] = m.group(2).encode()
-    return keys.get("public"), keys.get("secret")
-
-
 def dealer(ctx, endpoint, identity, cert=None, server=None):
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.IDENTITY, identity)
-    if cert:
-        s.curve_publickey, s.curve_secretkey = read_cert(cert)
-        s.curve_serverkey = read_cert(server)[0]
-    s.connect(endpoint)
-    return s
-
-
-def received(sock, wait):
-    """Messages a socket gets within wait seconds."""
-    got, deadline = [], time.time() + wait
-    while time.time() < deadline:
-        if sock.poll(50):
-            got.append(sock.recv_multipart())
-    return got
+    return curve_socket(ctx, zmq.DEALER, endpoint, cert, server, identity)
 
 
 def say(sock, *frames):
