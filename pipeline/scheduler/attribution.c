@@ -1,25 +1,38 @@
 /*  attribution.c - which journey, variant, step and channel an order
     owes to, and the counters nd-report reads.
 
-    Two views of one order, both kept:
+    Two views of one order, both kept, and both only for messages that
+    reached the person: feedback.delivered (every channel sends it: the
+    push service or SMS provider accepted it, the SMTP relay took it, the
+    page first showed it), or a click, which implies it. A message sent
+    but never delivered earns nothing, so a journey that delivered nothing
+    is credited with nothing.
 
-    - per journey group, for uplift: every instance (holdout included)
-      the person entered, whose window (entry until the attribution window
-      after it ended) holds the order, counts the order and its revenue,
-      and counts once as converted. Holdout and variants are compared on
-      converted / entered, which is fair because the holdout went through
-      the same steps without the messages;
-    - last touch, for the messages: the person's latest message, if the
-      order came within the attribution window after it (default 5 days),
-      is credited with the order: journey, variant, step and channel.
+    - per journey group, for uplift: every instance the person entered
+      that reached them before the order ("reached": its first delivery;
+      for the holdout, the first message it would have got, "held"), and
+      whose window (entry until the attribution window after it ended)
+      holds the order, counts the order and its revenue, and counts once
+      as converted. Holdout and variants are compared on converted /
+      entered: the holdout goes through the same steps without the
+      messages, so "would have got" stands for "delivered";
+    - last touch, for the messages: the person's latest delivered message
+      (feedback.c records it), if the order came within the attribution
+      window after it (default 5 days), is credited with the order:
+      journey, variant, step and channel.
 
     Each credited instance gets a "conversion" message downstream.
 
     Counters are u64 under journey + variant + step + channel + metric
     (empty parts where they do not apply); revenue in cents. Totals for
-    STATS sit under an empty journey.                                    */
+    STATS sit under an empty journey. A journey's counters are also kept
+    per UTC day of the scheduler's clock: the same key followed by an
+    i64 day number (days since 1970-01-01), bumped in the same
+    transaction as the total.                                            */
 #include <math.h>
 #include "scheduler.h"
+
+#define COUNTER_DAY_MS 86400000LL
 
 static void s_counter_key (nd_key_t *key, const char *journey, const char *variant,
                            const char *step, const char *channel, const char *metric)
@@ -42,15 +55,40 @@ uint64_t counter_get (scheduler_t *self, MDB_txn *txn, const char *journey, cons
     return value;
 }
 
+//  The same counter for one UTC day: the key above and the day number,
+//  so an unchanged reader of the totals still finds them.
+static void s_counter_day_key (nd_key_t *key, const char *journey, const char *variant,
+                               const char *step, const char *channel, const char *metric,
+                               int64_t day)
+{
+    s_counter_key (key, journey, variant, step, channel, metric);
+    nd_key_i64 (key, day);
+}
+
+static int s_bump (scheduler_t *self, MDB_txn *txn, const nd_key_t *key, uint64_t delta)
+{
+    uint64_t value = 0;
+    if (nd_db_get_u64 (txn, self->counters, key, &value) < 0)
+        return -1;
+    return nd_db_put_u64 (txn, self->counters, key, value + delta);
+}
+
+//  A journey's counters are kept per day too (nd-report's date ranges and
+//  daily series), by the scheduler's clock, in the same transaction; the
+//  stage totals (empty journey) only as totals.
 int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
                  const char *step, const char *channel, const char *metric, uint64_t delta)
 {
     nd_key_t key;
     s_counter_key (&key, journey, variant, step, channel, metric);
-    uint64_t value = 0;
-    if (nd_db_get_u64 (txn, self->counters, &key, &value) < 0)
+    if (s_bump (self, txn, &key, delta))
         return -1;
-    return nd_db_put_u64 (txn, self->counters, &key, value + delta);
+    if (!journey || !*journey)
+        return 0;
+    int64_t now = nd_stage_now (self->stage);
+    int64_t day = now >= 0 ? now / COUNTER_DAY_MS : (now - COUNTER_DAY_MS + 1) / COUNTER_DAY_MS;
+    s_counter_day_key (&key, journey, variant, step, channel, metric, day);
+    return s_bump (self, txn, &key, delta);
 }
 
 static void s_user_key (nd_key_t *key, const char *user)
@@ -131,6 +169,10 @@ static int s_credit (scheduler_t *self, MDB_txn *txn, s_order_t *order, uint64_t
     bool after = instance->journey ? journey_ordered (instance->journey, order->time, entered)
                                    : order->time >= entered;
     bool inside = after && (!ended || order->time <= ended + s_window (self, journey));
+    //  Only a person the journey reached before the order: a message
+    //  delivered, or for the holdout one it would have got ("reached")
+    int64_t reached = record_int (record, "reached");
+    inside = inside && reached && reached <= order->time;
     int rc = 0;
     if (inside) {
         bool first = !json_is_true (json_object_get (record, "converted"));

@@ -2,8 +2,7 @@
 
     A send order goes out on topic "send.<channel>" in the same
     transaction as everything it records: the person's message history
-    (caps), their last touch (attribution), the instance's progress and
-    any discount code. So a crash either loses the step's state and its
+    (caps), the instance's progress and any discount code. So a crash either loses the step's state and its
     order together - the timer is still there and fires again - or keeps
     both; the order's idempotency key ("<journey>/<instance>/<step>/
     <channel>") lets the sender drop what it has already delivered.
@@ -176,7 +175,6 @@ static int s_emit (scheduler_t *self, MDB_txn *txn, instance_t *instance, const 
     const char *variant = record_str (instance->record, "variant");
     if (rc == 0)
         rc = policy_record (self, txn, person->user, now, key, decision->channel)
-          || attribution_touch (self, txn, instance, step->name, decision->channel, key, now)
           || counter_add (self, txn, instance->journey->name, variant, step->name,
                           channel_name (decision->channel), "sent", 1)
           || counter_add (self, txn, "", "", "", "", "sent", 1) ? -1 : 0;
@@ -200,6 +198,16 @@ static int s_count (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
                         step->name, "", metric, 1);
 }
 
+//  The holdout's stand-in for a delivery: the first message it would have
+//  got marks the instance reached, as feedback.delivered does a variant's.
+static int s_hold (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step,
+                   int64_t now)
+{
+    if (!record_int (instance->record, "reached"))
+        json_object_set_new (instance->record, "reached", json_integer (now));
+    return s_count (self, txn, instance, step, "held", NULL);
+}
+
 int send_step (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step,
                const attempt_t *attempt, int64_t now, send_result_t *result, int64_t *until)
 {
@@ -212,7 +220,7 @@ int send_step (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step
     *until = decision.until;
     bool held = streq (record_str (instance->record, "variant"), "holdout");
     if (rc == 0 && decision.verdict == SENT)
-        rc = held ? s_count (self, txn, instance, step, "held", NULL)
+        rc = held ? s_hold (self, txn, instance, step, now)
                   : s_emit (self, txn, instance, step, person, &decision, attempt, now);
     else
     if (rc == 0 && decision.verdict != EXITED)

@@ -193,7 +193,7 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
     exits = [s for s in reader.sends() if s["journey"].endswith("-exit")]
     report = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                             capture_output=True, text=True)
-    groups = {name: v[""]["group"] for name, v in json.loads(report.stdout)["journeys"].items()}
+    groups = {name: v[""]["group"] for name, v in json.loads(report.stdout)["counters"].items()}
     ended = {name: groups.get(name + "-exit", {}) for name in POST}
     check("after-order = continue is needed: the same journeys with after-order = exit start on"
           " the same triggers, send nothing, and end on the order that started them",

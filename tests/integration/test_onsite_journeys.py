@@ -109,7 +109,7 @@ with Pipeline(clock="event", extra=extra) as p:
     report = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                             capture_output=True, text=True)
     steps = {}
-    for v in json.loads(report.stdout or "{}").get("journeys", {}).get("cart-browsing", {}).values():
+    for v in json.loads(report.stdout or "{}").get("counters", {}).get("cart-browsing", {}).values():
         for step, channels in v.get("steps", {}).items():
             for channel, metrics in channels.items():
                 for metric, n in metrics.items():

@@ -73,7 +73,7 @@ try:
         out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                              capture_output=True, text=True)
         steps = {}
-        for _, v in json.loads(out.stdout or "{}").get("journeys", {}).get(
+        for _, v in json.loads(out.stdout or "{}").get("counters", {}).get(
                 "abandoned-cart", {}).items():
             for step, channels in v.get("steps", {}).items():
                 for channel, metrics in channels.items():

@@ -75,6 +75,9 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("E's reminder goes once the session timeout has passed (+1.4 h)",
           len(sends(E, "reminder-1")) == 1 and sends(E)[0]["time"] == iso(1.4), sends(E))
 
+    # a conversion is credited to a delivered message only (attribution.c)
+    feed.feedback("delivered", first[D][0], 1.5)
+    feed.settle()
     feed.order(D, 2.0)
     at(23.9)
     check("no second reminder before +24 h", [s for s in reader.sends() if s["step"] == "reminder-2"] == [])
@@ -114,6 +117,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
           out.returncode == 0 and " valid " in out.stdout, out.stdout + out.stderr)
     out = subprocess.run(tool + ["CART-0000-0000"], capture_output=True, text=True)
     check("nd-codes: an unknown code", out.returncode == 1 and "unknown" in out.stdout, out.stdout)
+    feed.feedback("delivered", second[A][0], 24.5)
+    feed.settle()
     feed.order(A, 25.0, coupon=code["code"])
     at(25.0)
     out = subprocess.run(tool + [code["code"]], capture_output=True, text=True)
@@ -142,7 +147,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     report = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                             capture_output=True, text=True)
     import json
-    journeys = json.loads(report.stdout)["journeys"]["abandoned-cart"]
+    journeys = json.loads(report.stdout)["counters"]["abandoned-cart"]
     entered = sum(v["group"].get("entered", 0) for v in journeys.values())
     sent = sum(v["group"].get("sent", 0) for v in journeys.values())
     converted = sum(v["group"].get("converted", 0) for v in journeys.values())

@@ -115,7 +115,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
                          capture_output=True, text=True)
     report = json.loads(out.stdout)
     steps = {}
-    for name, v in report["journeys"]["abandoned-cart"].items():
+    for name, v in report["counters"]["abandoned-cart"].items():
         for step, channels in v.get("steps", {}).items():
             for channel, metrics in channels.items():
                 for metric, n in metrics.items():

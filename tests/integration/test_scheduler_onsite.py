@@ -116,7 +116,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     report = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                             capture_output=True, text=True)
     metrics = {}
-    for v in json.loads(report.stdout or "{}").get("journeys", {}).get("card", {}).values():
+    for v in json.loads(report.stdout or "{}").get("counters", {}).get("card", {}).values():
         for channel, counts in v.get("steps", {}).get("goes-with", {}).items():
             for metric, n in counts.items():
                 metrics[(channel, metric)] = metrics.get((channel, metric), 0) + n

@@ -39,7 +39,7 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys_only("abandoned-cart"
     feed.settle(timeout=120)
     out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                          capture_output=True, text=True, timeout=60)
-    cart = json.loads(out.stdout)["journeys"]["abandoned-cart"]
+    cart = json.loads(out.stdout)["counters"]["abandoned-cart"]
     entered = {group: cart.get(group, {}).get("group", {}).get("entered", 0)
                for group in ("holdout", "a", "b")}
     check("every one of the %d entered one group" % PEOPLE,

@@ -15,6 +15,7 @@
 #include "nd_sender.h"
 #include "nd_templates.h"
 #include "nd_spool.h"
+#include "nd_stats.h"
 #include "nd_token.h"
 #include "nd_tz.h"
 #include "nd_json.h"
@@ -55,6 +56,7 @@ int main (int argc, char **argv)
     nd_inbox_test (verbose);
     nd_listen_test (verbose);
     nd_json_test (verbose);
+    nd_stats_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  nd_json against jansson, on hand-written, random and mutated texts
     int json_failures = json_diff_run (verbose);

@@ -269,7 +269,7 @@ class Report:
 
     def counter_rows(self):
         """(journey, variant, step, channel, metric, count) from nd-report --json."""
-        for journey, variants in sorted(self.counters.get("journeys", {}).items()):
+        for journey, variants in sorted(self.counters.get("counters", {}).items()):
             for variant, data in sorted(variants.items()):
                 for metric, count in sorted(data.get("group", {}).items()):
                     yield journey, variant, "", "", metric, count

@@ -1,66 +1,62 @@
-/*  nd-report - what each journey did: entered, sent, converted, revenue.
+/*  nd-report - what each journey did, for any days: entered, sent,
+    delivered, clicked, converted, revenue, and each variant against the
+    holdout with its interval.
 
     NAME
-        nd-report - per journey and variant results, with uplift over the
-        holdout
+        nd-report - per journey, variant, step and channel results, daily
+        series, A/B figures; as text, JSON or one HTML page
 
     SYNOPSIS
-        nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--steps] [--json]
+        nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--from DAY] [--to DAY]
+                  [--steps] [--json | --html FILE]
 
     DESCRIPTION
-        Reads the scheduler's counters (read-only; it may be running) and
-        prints one line per journey and variant (the holdout included),
-        as of now: the scheduler's event time when it runs on the event
-        clock (a replay, a backtest), else the wall clock:
-
-          entered    people who started the journey
-          sent       send orders emitted (every step and channel)
-          held       messages the holdout would have got
-          delivered, clicked, failed   from the senders' feedback
-          converted  people who ordered within the attribution window
-          conv%      converted / entered
-          revenue    of those orders
-          uplift     conv% minus the holdout's, in percentage points, and
-                     relative to it: what the messages earned
-
-        --steps adds a line per step and channel: sent, delivered, failed,
-        clicked, orders credited to it as the last touch and their
-        revenue, and why the step waited (deferred:REASON) or did not
-        send (skipped:REASON). --json prints everything as one object.
-
-    OPTIONS
-        -c, --config FILE   pipeline file (default conf/pipeline.zpl)
-        -n, --name STAGE    the scheduler's section in it (default scheduler)
-        -s, --state DIR     read this LMDB directory instead
-            --steps         a line per step and channel too
-            --json          one JSON object
-        -h, --help          this text
+        Reads the scheduler's counters (read-only; it may be running) into
+        one model (report_model.c) and renders it as a table (default),
+        as that model's JSON (--json) or as a self-contained HTML page
+        (--html FILE). --from / --to (YYYY-MM-DD, UTC days of the
+        scheduler's clock, both included) select days: the figures are
+        then summed from the daily counters. Conversions count only
+        messages that were delivered (attribution.c). Each variant is
+        compared with the holdout: the difference in conversion rate, its
+        95 % Newcombe interval and the two-sided z-test p-value
+        (nd_stats); "not significant" when the interval holds zero. See
+        nd-report(1).
 
     EXIT STATUS
-        0, or 2 on a usage or state error.                             */
+        0; 2 on a state error; 64 on a usage error.                     */
 #include <czmq.h>
 #include <getopt.h>
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
 #include "../common/nd_state.h"
+#include "report_model.h"
+#include "funnel.h"
 
 typedef struct {
     const char *config;
     const char *stage;
     const char *state;
+    const char *from, *to;
+    const char *html;
     bool steps;
     bool json;
 } report_args_t;
 
 static const char *s_usage =
-    "usage: nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--steps] [--json]\n"
-    "Entered, sent, converted and revenue per journey and variant; uplift over the holdout.\n"
+    "usage: nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--from DAY] [--to DAY] [--steps]\n"
+    "                 [--json | --html FILE]\n"
+    "Per journey and variant: entered, sent, delivered, converted, revenue; each variant\n"
+    "against the holdout with its 95 % interval and p-value.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "  -n, --name STAGE    the scheduler's section (default scheduler)\n"
     "  -s, --state DIR     read this LMDB directory instead\n"
+    "      --from DAY      first day (YYYY-MM-DD, UTC), included\n"
+    "      --to DAY        last day (YYYY-MM-DD, UTC), included\n"
     "      --steps         a line per step and channel too\n"
     "      --json          one JSON object\n"
+    "      --html FILE     one self-contained HTML page with charts into FILE\n"
     "  -h, --help          this text\n"
     "See nd-report(1).\n";
 
@@ -69,9 +65,11 @@ static int s_args (int argc, char **argv, report_args_t *args)
     static const struct option options [] = {
         { "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
         { "state", required_argument, NULL, 's' }, { "steps", no_argument, NULL, 'S' },
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 } };
-    *args = (report_args_t) { "conf/pipeline.zpl", "scheduler", NULL, false, false };
+        { "json", no_argument, NULL, 'j' }, { "html", required_argument, NULL, 'H' },
+        { "from", required_argument, NULL, 'F' }, { "to", required_argument, NULL, 'T' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    *args = (report_args_t) { "conf/pipeline.zpl", "scheduler", NULL, NULL, NULL, NULL, false,
+                              false };
     int option;
     while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1)
         switch (option) {
@@ -80,160 +78,68 @@ static int s_args (int argc, char **argv, report_args_t *args)
             case 's': args->state = optarg; break;
             case 'S': args->steps = true; break;
             case 'j': args->json = true; break;
+            case 'H': args->html = optarg; break;
+            case 'F': args->from = optarg; break;
+            case 'T': args->to = optarg; break;
             case 'h': fputs (s_usage, stdout); exit (0);
             default: fputs (s_usage, stderr); return -1;
         }
-    if (optind < argc) {
+    if (optind < argc || (args->json && args->html)) {
         fputs (s_usage, stderr);
         return -1;
     }
     return 0;
 }
 
-/* ------------------------------------------------------------- read -- */
-
-static json_t *s_child (json_t *parent, const char *name)
+//  --from / --to as day numbers; open ends stay INT64_MIN / INT64_MAX.
+static int s_range (const report_args_t *args, int64_t *from, int64_t *to)
 {
-    json_t *child = json_object_get (parent, name);
-    if (!child)
-        json_object_set_new (parent, name, child = json_object ());
-    return child;
+    *from = INT64_MIN;
+    *to = INT64_MAX;
+    if (args->from && report_day_parse (args->from, from)) {
+        fprintf (stderr, "nd-report: --from '%s' is not a day (YYYY-MM-DD)\n", args->from);
+        return -1;
+    }
+    if (args->to && report_day_parse (args->to, to)) {
+        fprintf (stderr, "nd-report: --to '%s' is not a day (YYYY-MM-DD)\n", args->to);
+        return -1;
+    }
+    if (*from > *to) {
+        fprintf (stderr, "nd-report: --from %s is after --to %s\n", args->from, args->to);
+        return -1;
+    }
+    return 0;
 }
 
-static void s_add (json_t *object, const char *metric, uint64_t value)
+//  The funnel, when the funnel aggregates have one for these days; it
+//  reads the pipeline's state directory, beside the scheduler's own.
+static void s_funnel (json_t *model, const char *scheduler_dir, const report_args_t *args)
 {
-    json_int_t before = json_integer_value (json_object_get (object, metric));
-    json_object_set_new (object, metric, json_integer (before + (json_int_t) value));
-}
-
-//  Key: journey, variant, step, channel, metric, each NUL-terminated.
-static void s_counter (json_t *report, const MDB_val *key, const MDB_val *data)
-{
-    const char *parts [5], *p = (const char *) key->mv_data, *end = p + key->mv_size;
-    for (int i = 0; i < 5; i++) {
-        const char *nul = memchr (p, 0, (size_t) (end - p));
-        if (!nul)
-            return;
-        parts [i] = p;
-        p = nul + 1;
-    }
-    uint64_t value = nd_key_get_u64 (data, 0);
-    if (!*parts [0]) {
-        s_add (s_child (report, "totals"), parts [4], value);
-        return;
-    }
-    json_t *variant = s_child (s_child (s_child (report, "journeys"), parts [0]), parts [1]);
-    json_t *group = s_child (variant, "group");
-    if (*parts [2]) {
-        json_t *step = s_child (s_child (s_child (variant, "steps"), parts [2]),
-                                *parts [3] ? parts [3] : "-");
-        s_add (step, parts [4], value);
-        if (*parts [3] || streq (parts [4], "held"))
-            s_add (group, parts [4], value);        //  sent, delivered... summed per variant
-    }
+    char err [256] = "";
+    char *root = strdup (scheduler_dir);
+    char *slash = strrchr (root, '/');
+    if (slash && slash != root)
+        *slash = 0;
+    json_t *funnel = funnel_report (root, args->from, args->to, err, sizeof err);
+    if (funnel)
+        json_object_set_new (model, "funnel", funnel);
     else
-        s_add (group, parts [4], value);
+    if (*err)
+        fprintf (stderr, "nd-report: funnel: %s\n", err);
+    free (root);
 }
 
-static json_t *s_read (MDB_txn *txn, MDB_dbi dbi)
+static int s_write_html (const char *path, const json_t *model)
 {
-    json_t *report = json_pack ("{s:{}, s:{}}", "totals", "journeys");
-    MDB_cursor *cursor;
-    MDB_val key, data;
-    if (mdb_cursor_open (txn, dbi, &cursor) == 0) {
-        for (int rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT))
-            s_counter (report, &key, &data);
-        mdb_cursor_close (cursor);
-    }
-    return report;
-}
-
-/* ---------------------------------------------------------- compute -- */
-
-static double s_get (json_t *object, const char *metric)
-{
-    return (double) json_integer_value (json_object_get (object, metric));
-}
-
-//  conv% per variant, and uplift over the journey's holdout.
-static void s_compute (json_t *report)
-{
-    const char *name;
-    json_t *journey;
-    json_object_foreach (json_object_get (report, "journeys"), name, journey) {
-        json_t *holdout = json_object_get (json_object_get (journey, "holdout"), "group");
-        double base_entered = s_get (holdout, "entered");
-        double base = base_entered > 0 ? s_get (holdout, "converted") / base_entered : -1;
-        const char *vname;
-        json_t *variant;
-        json_object_foreach (journey, vname, variant) {
-            json_t *group = s_child (variant, "group");
-            double entered = s_get (group, "entered");
-            double rate = entered > 0 ? s_get (group, "converted") / entered : 0;
-            json_object_set_new (group, "conversion_rate", json_real (rate));
-            json_object_set_new (group, "revenue_total", json_real (s_get (group, "revenue") / 100));
-            if (base >= 0 && !streq (vname, "holdout") && entered > 0) {
-                json_object_set_new (group, "uplift_pp", json_real ((rate - base) * 100));
-                if (base > 0)
-                    json_object_set_new (group, "uplift_relative", json_real (rate / base - 1));
-            }
-        }
-    }
-}
-
-/* ------------------------------------------------------------ print -- */
-
-static void s_print_group (const char *journey, const char *variant, json_t *group)
-{
-    double failed = s_get (group, "failed") + s_get (group, "bounced") + s_get (group, "unreachable");
-    printf ("%-20s %-10s %8.0f %7.0f %6.0f %7.0f %6.0f %6.0f %6.0f %6.1f%% %11.2f",
-            journey, *variant ? variant : "-", s_get (group, "entered"), s_get (group, "sent"),
-            s_get (group, "held"), s_get (group, "delivered"), s_get (group, "clicked"), failed,
-            s_get (group, "converted"),
-            json_real_value (json_object_get (group, "conversion_rate")) * 100,
-            s_get (group, "revenue") / 100);
-    json_t *pp = json_object_get (group, "uplift_pp"), *rel = json_object_get (group, "uplift_relative");
-    if (pp && rel)
-        printf ("  %+.1f pp (%+.0f%%)", json_real_value (pp), json_real_value (rel) * 100);
-    else
-    if (pp)
-        printf ("  %+.1f pp", json_real_value (pp));
-    printf ("\n");
-}
-
-static void s_print_steps (json_t *variant)
-{
-    const char *step_name, *channel_name, *metric;
-    json_t *step, *channel, *value;
-    json_object_foreach (json_object_get (variant, "steps"), step_name, step)
-        json_object_foreach (step, channel_name, channel) {
-            printf ("    %-18s %-6s", step_name, channel_name);
-            json_object_foreach (channel, metric, value)
-                printf ("  %s=%lld", streq (metric, "attributed-revenue") ? "attributed_revenue" : metric,
-                        (long long) json_integer_value (value));
-            printf ("\n");
-        }
-}
-
-static void s_print (json_t *report, bool steps)
-{
-    json_t *totals = json_object_get (report, "totals");
-    printf ("as of %s (%s clock)\n", json_string_value (json_object_get (report, "as_of")),
-            json_string_value (json_object_get (report, "clock")));
-    printf ("sent %.0f, orders credited to a message %.0f, codes issued %.0f\n\n", s_get (totals, "sent"),
-            s_get (totals, "conversions"), s_get (totals, "codes-issued"));
-    printf ("%-20s %-10s %8s %7s %6s %7s %6s %6s %6s %7s %11s  %s\n", "journey", "variant",
-            "entered", "sent", "held", "deliv", "click", "fail", "conv", "conv%", "revenue",
-            "uplift vs holdout");
-    const char *name, *vname;
-    json_t *journey, *variant;
-    json_object_foreach (json_object_get (report, "journeys"), name, journey)
-        json_object_foreach (journey, vname, variant) {
-            s_print_group (name, vname, json_object_get (variant, "group"));
-            if (steps)
-                s_print_steps (variant);
-        }
+    char *page = report_html (model);
+    FILE *file = page ? fopen (path, "w") : NULL;
+    int rc = file && fputs (page, file) >= 0 ? 0 : -1;
+    if (file && fclose (file))
+        rc = -1;
+    if (rc)
+        fprintf (stderr, "nd-report: %s: %s\n", path, strerror (errno));
+    free (page);
+    return rc;
 }
 
 int main (int argc, char **argv)
@@ -251,7 +157,12 @@ int main (int argc, char **argv)
         nd_state_destroy (&state);
         return 2;
     }
-    json_t *report = s_read (nd_state_txn (state), dbi);
+    int64_t from, to;
+    if (s_range (&args, &from, &to)) {
+        nd_state_destroy (&state);
+        return EX_USAGE;
+    }
+    json_t *report = report_model (nd_state_txn (state), dbi, from, to);
     //  On the event clock (a replay) the report is as of the event time
     //  the scheduler has reached, not of today
     bool event;
@@ -259,15 +170,19 @@ int main (int argc, char **argv)
     int64_t now = nd_state_now (state, &event);
     json_object_set_new (report, "as_of", json_string (nd_time_format (now, stamp)));
     json_object_set_new (report, "clock", json_string (event ? "event" : "wall"));
+    s_funnel (report, nd_state_dir (state), &args);
     nd_state_destroy (&state);
-    s_compute (report);
+    int rc = 0;
     if (args.json) {
         char *text = json_dumps (report, JSON_COMPACT);
         printf ("%s\n", text);
         free (text);
     }
     else
-        s_print (report, args.steps);
+    if (args.html)
+        rc = s_write_html (args.html, report) ? 2 : 0;
+    else
+        report_text (stdout, report, args.steps);
     json_decref (report);
-    return 0;
+    return rc;
 }
