@@ -18,95 +18,10 @@ order is acknowledged with feedback.delivered; then some people order:
   days         the daily series, and --from/--to ranges that split the
                days, add up to the totals.
 """
-import json
-import os
-import subprocess
-import tempfile
-
-from ndtest import BIN, Pipeline, check, done
-from schedtest import Feed, Reader, pipeline_extra, variant
+from ndtest import check, done
+from reporttest import DAY_NAMES, journey, report, run, variant_of
 
 DAYS, PER_DAY = 4, 1000
-DAY_NAMES = ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"]   # schedtest.T0 on
-
-AB = """journey
-    name = abandoned-cart
-    trigger
-        topic = cart.abandoned
-    exit = order.completed
-    steps
-        split = test
-            holdout = 50%
-            variant = a
-                weight = 100
-        wait = after-leaving
-            for = 1h
-        send = reminder-1
-            channels = email
-"""
-QUIET = """journey
-    name = review-request
-    trigger
-        topic = cart.abandoned
-    steps
-        send = review
-            channels = email
-"""
-
-
-def report(p, *args):
-    out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config] + list(args),
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr)
-    return json.loads(out.stdout) if "--json" in args else out.stdout
-
-
-def journey(model, name):
-    return next((j for j in model["journeys"] if j["name"] == name), None)
-
-
-def variant_of(model, name, group):
-    return next((v for v in (journey(model, name) or {"variants": []})["variants"]
-                 if v["name"] == group), {})
-
-
-def run(tag, every_treated, every_holdout, quiet=False):
-    """One pipeline: people leave carts over DAYS days, all messages are
-    delivered, every n-th of each side orders. Returns (p, text) while running."""
-    journeys = tempfile.mkdtemp(prefix="nd-report-journeys-")
-    with open(os.path.join(journeys, "abandoned-cart.zpl"), "w") as f:
-        f.write(AB)
-    if quiet:
-        with open(os.path.join(journeys, "review-request.zpl"), "w") as f:
-            f.write(QUIET)
-    p = Pipeline(clock="event", extra=pipeline_extra(journeys, cap="none"))
-    p.__enter__()
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
-    counts = {"a": 0, "holdout": 0}
-    for day in range(DAYS):
-        base = day * 24.0
-        users = ["%s-%d-%d" % (tag, day, i) for i in range(PER_DAY)]
-        for i, user in enumerate(users):
-            feed.abandon(user, base + i * 0.0004)
-        feed.tick(base + 1.6)
-        feed.settle(timeout=120)
-        reader.drain(p)
-        mine = set(users)
-        for order in reader.sends():
-            if order["user"] in mine and order["journey"] == "abandoned-cart":
-                feed.feedback("delivered", order, base + 1.6)
-        feed.tick(base + 1.7)
-        feed.settle(timeout=120)
-        for i, user in enumerate(users):
-            group = variant("abandoned-cart", user, 5000, [("a", 100)])
-            counts[group] += 1
-            if counts[group] % (every_treated if group == "a" else every_holdout) == 0:
-                feed.order(user, base + 3 + i * 0.0004, value=50.0)
-        feed.tick(base + 4)
-        feed.settle(timeout=120)
-    return p, feed, reader
 
 
 def adds_up(p, model, name):

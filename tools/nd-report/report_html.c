@@ -76,7 +76,22 @@ static void s_funnel (FILE *out, const json_t *funnel)
             fprintf (out, " (-%.1f %%)", json_number_value (drop) * 100);
         fputs ("</text>\n", out);
     }
-    fputs ("</svg></section>\n", out);
+    fputs ("</svg>\n", out);
+    size_t i;
+    json_t *item;
+    json_t *left = json_object_get (funnel, "left_in_cart");
+    if (json_array_size (left))
+        fputs ("<h3>Most often left in the cart</h3><ol>", out);
+    json_array_foreach (left, i, item) {
+        fputs ("<li data-product=\"", out);
+        s_escape (out, s_str (item, "product_id"));
+        fprintf (out, "\" data-count=\"%.17g\">", s_num (item, "count"));
+        s_escape (out, s_str (item, "name"));
+        fprintf (out, " (%.0f)</li>", s_num (item, "count"));
+    }
+    if (json_array_size (left))
+        fputs ("</ol>\n", out);
+    fputs ("</section>\n", out);
 }
 
 /* ------------------------------------------------------- a journey -- */
