@@ -9,17 +9,25 @@
     is credited with nothing.
 
     - per journey group, for uplift: every instance the person entered
-      that reached them before the order ("reached": its first delivery;
-      for the holdout, the first message it would have got, "held"), and
-      whose window (entry until the attribution window after it ended)
-      holds the order, counts the order and its revenue, and counts once
-      as converted. Holdout and variants are compared on converted /
-      entered: the holdout goes through the same steps without the
-      messages, so "would have got" stands for "delivered";
-    - last touch, for the messages: the person's latest delivered message
-      (feedback.c records it), if the order came within the attribution
-      window after it (default 5 days), is credited with the order:
-      journey, variant, step and channel.
+      that reached them before the order ("reached": the send time of its
+      first delivered message; for the holdout, of the first message it
+      would have got, "held"), and whose window (entry until the
+      attribution window after it ended) holds the order, counts the
+      order and its revenue, and counts once as converted. Holdout and
+      variants are compared on converted / entered: the holdout goes
+      through the same steps without the messages, so "would have got"
+      stands for "delivered";
+    - last touch, for the messages: the person's latest message sent
+      before the order, if the order came within the attribution window
+      after it (default 5 days), is credited with the order (journey,
+      variant, step and channel) once it is known to have been delivered.
+
+    Feedback travels its own link and does not move the clock, so the
+    delivery of a message sent before an order may be heard after the
+    order. Such an order waits in its instance ("pending") and is credited
+    when the delivery comes, on the order's day: the figures do not depend
+    on which was heard first, and a replay at full speed matches the live
+    run. A pending order goes with its instance's clean-up.
 
     Each credited instance gets a "conversion" message downstream.
 
@@ -74,10 +82,12 @@ static int s_bump (scheduler_t *self, MDB_txn *txn, const nd_key_t *key, uint64_
 }
 
 //  A journey's counters are kept per day too (nd-report's date ranges and
-//  daily series), by the scheduler's clock, in the same transaction; the
-//  stage totals (empty journey) only as totals.
-int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
-                 const char *step, const char *channel, const char *metric, uint64_t delta)
+//  daily series), in the same transaction; the stage totals (empty
+//  journey) only as totals. time picks the day: an order's credit counts
+//  on the order's day, whenever the delivery it waited for was heard.
+static int s_counter_at (scheduler_t *self, MDB_txn *txn, int64_t time, const char *journey,
+                         const char *variant, const char *step, const char *channel,
+                         const char *metric, uint64_t delta)
 {
     nd_key_t key;
     s_counter_key (&key, journey, variant, step, channel, metric);
@@ -85,10 +95,16 @@ int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const cha
         return -1;
     if (!journey || !*journey)
         return 0;
-    int64_t now = nd_stage_now (self->stage);
-    int64_t day = now >= 0 ? now / COUNTER_DAY_MS : (now - COUNTER_DAY_MS + 1) / COUNTER_DAY_MS;
+    int64_t day = time >= 0 ? time / COUNTER_DAY_MS : (time - COUNTER_DAY_MS + 1) / COUNTER_DAY_MS;
     s_counter_day_key (&key, journey, variant, step, channel, metric, day);
     return s_bump (self, txn, &key, delta);
+}
+
+int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
+                 const char *step, const char *channel, const char *metric, uint64_t delta)
+{
+    return s_counter_at (self, txn, nd_stage_now (self->stage), journey, variant, step, channel,
+                         metric, delta);
 }
 
 static void s_user_key (nd_key_t *key, const char *user)
@@ -101,10 +117,10 @@ int attribution_touch (scheduler_t *self, MDB_txn *txn, const instance_t *instan
                        const char *step, channel_t channel, const char *key, int64_t time)
 {
     char id [48];
-    json_t *touch = json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "time", (json_int_t) time,
+    json_t *touch = json_pack ("{s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "time", (json_int_t) time,
         "journey", instance->journey->name, "variant", record_str (instance->record, "variant"),
-        "instance", instance_name (self, instance, id), "step", step,
-        "channel", channel_name (channel), "key", key);
+        "instance", instance_name (self, instance, id), "id", (json_int_t) instance->id,
+        "step", step, "channel", channel_name (channel), "key", key);
     nd_key_t k;
     s_user_key (&k, record_str (instance->record, "user"));
     int rc = record_put (txn, self->touch, &k, touch);
@@ -122,8 +138,6 @@ typedef struct {
     json_t *currency;
     double revenue;
     int64_t time;
-    json_t *touch;              //  the last touch, if the order is in its window
-    bool touch_credited;
 } s_order_t;
 
 static int64_t s_window (scheduler_t *self, const char *journey_name)
@@ -135,59 +149,104 @@ static int64_t s_window (scheduler_t *self, const char *journey_name)
     return limits.attribution;
 }
 
-static int s_emit (scheduler_t *self, MDB_txn *txn, s_order_t *order, const instance_t *instance)
+//  Credits one instance with an order: its group (conversion, revenue)
+//  when group, and touch's step and channel as the order's last touch when
+//  touch is not NULL. One "conversion" message says what was credited.
+static int s_settle (scheduler_t *self, MDB_txn *txn, const s_order_t *order, instance_t *instance,
+                     bool group, const json_t *touch)
 {
     char id [48];
     json_t *record = instance->record;
+    const char *journey = record_str (record, "journey"), *variant = record_str (record, "variant");
+    int rc = 0;
+    if (group) {
+        bool first = !json_is_true (json_object_get (record, "converted"));
+        json_object_set_new (record, "converted", json_true ());
+        rc = s_counter_at (self, txn, order->time, journey, variant, "", "", "orders", 1)
+          || s_counter_at (self, txn, order->time, journey, variant, "", "", "revenue",
+                           (uint64_t) llround (order->revenue * 100))
+          || (first && s_counter_at (self, txn, order->time, journey, variant, "", "", "converted", 1))
+          ? -1 : 0;
+    }
+    if (rc == 0 && touch) {
+        const char *step = record_str (touch, "step"), *channel = record_str (touch, "channel");
+        rc = s_counter_at (self, txn, order->time, journey, variant, step, channel, "attributed", 1)
+          || s_counter_at (self, txn, order->time, journey, variant, step, channel,
+                           "attributed-revenue", (uint64_t) llround (order->revenue * 100))
+          || counter_add (self, txn, "", "", "", "", "conversions", 1) ? -1 : 0;
+    }
+    if (rc || (!group && !touch))
+        return rc;
     json_t *body = json_pack ("{s:s, s:s, s:f, s:O, s:s, s:s, s:s, s:b}", "user", order->user,
         "order_id", order->order, "revenue", order->revenue, "currency", order->currency,
-        "journey", record_str (record, "journey"), "variant", record_str (record, "variant"),
-        "instance", instance_name (self, instance, id), "last_touch", 0);
-    if (order->touch && streq (record_str (order->touch, "instance"), id)) {
-        json_object_set_new (body, "last_touch", json_true ());
-        json_object_set (body, "step", json_object_get (order->touch, "step"));
-        json_object_set (body, "channel", json_object_get (order->touch, "channel"));
-        json_object_set (body, "idempotency_key", json_object_get (order->touch, "key"));
-        order->touch_credited = true;
+        "journey", journey, "variant", variant, "instance", instance_name (self, instance, id),
+        "last_touch", touch != NULL);
+    if (touch) {
+        json_object_set (body, "step", json_object_get (touch, "step"));
+        json_object_set (body, "channel", json_object_get (touch, "channel"));
+        json_object_set (body, "idempotency_key", json_object_get (touch, "key"));
     }
-    int rc = nd_emit (self->stage, txn, "conversion", body);
+    rc = nd_emit (self->stage, txn, "conversion", body);
     json_decref (body);
     return rc;
 }
 
-//  One instance the person owns: credit it if the order is in its window.
-static int s_credit (scheduler_t *self, MDB_txn *txn, s_order_t *order, uint64_t id)
+//  An order that waits for a delivery: the instance keeps it until the
+//  delivery is heard (attribution_delivered) or the instance is cleaned
+//  up. Whichever comes first, the order or the delivery, the credit is the
+//  same: a replay at full speed gives the live run's figures.
+static void s_pend (instance_t *instance, const s_order_t *order, bool group, const char *touch_key)
+{
+    json_t *pending = json_object_get (instance->record, "pending");
+    if (!pending)
+        json_object_set_new (instance->record, "pending", pending = json_array ());
+    json_array_append_new (pending, json_pack ("{s:s, s:I, s:f, s:O, s:b, s:s?}",
+        "order", order->order, "time", (json_int_t) order->time, "revenue", order->revenue,
+        "currency", order->currency, "group", group, "touch", touch_key));
+}
+
+//  The send time of the message with idempotency key, if it was delivered
+//  (or clicked); 0 if not heard yet.
+static int64_t s_delivered (const json_t *record, const char *key)
+{
+    return key ? json_integer_value (json_object_get (json_object_get (record, "delivered"), key))
+               : 0;
+}
+
+//  One instance the person owns, and whether it holds the order's last
+//  touch: credit now what its deliveries allow, keep the rest pending.
+static int s_credit (scheduler_t *self, MDB_txn *txn, const s_order_t *order, uint64_t id,
+                     const json_t *touch)
 {
     instance_t *instance = instance_load (self, txn, id);
     if (!instance)
         return 0;
     json_t *record = instance->record;
-    int64_t ended = record_int (record, "ended");
-    const char *journey = record_str (record, "journey"), *variant = record_str (record, "variant");
+    const char *journey = record_str (record, "journey");
     //  A journey an order started is not converted by that order
-    int64_t entered = record_int (record, "entered");
+    int64_t entered = record_int (record, "entered"), ended = record_int (record, "ended");
     bool after = instance->journey ? journey_ordered (instance->journey, order->time, entered)
                                    : order->time >= entered;
     bool inside = after && (!ended || order->time <= ended + s_window (self, journey));
-    //  Only a person the journey reached before the order: a message
-    //  delivered, or for the holdout one it would have got ("reached")
+    //  Reached before the order: a message delivered, or for the holdout
+    //  one it would have got
     int64_t reached = record_int (record, "reached");
-    inside = inside && reached && reached <= order->time;
-    int rc = 0;
-    if (inside) {
-        bool first = !json_is_true (json_object_get (record, "converted"));
-        json_object_set_new (record, "converted", json_true ());
-        rc = counter_add (self, txn, journey, variant, "", "", "orders", 1)
-          || counter_add (self, txn, journey, variant, "", "", "revenue",
-                          (uint64_t) llround (order->revenue * 100))
-          || (first && counter_add (self, txn, journey, variant, "", "", "converted", 1))
-          || instance_store (self, txn, instance) || s_emit (self, txn, order, instance) ? -1 : 0;
-    }
+    bool group_now = inside && reached && reached <= order->time;
+    bool is_touch = touch && (uint64_t) record_int (touch, "id") == id;
+    const char *touch_key = is_touch ? record_str (touch, "key") : NULL;
+    bool touch_now = is_touch && s_delivered (record, touch_key);
+    bool group_later = inside && !group_now, touch_later = is_touch && !touch_now;
+    int rc = s_settle (self, txn, order, instance, group_now, touch_now ? touch : NULL);
+    if (rc == 0 && (group_later || touch_later))
+        s_pend (instance, order, group_later, touch_later ? touch_key : NULL);
+    if (rc == 0 && (group_now || touch_now || group_later || touch_later))
+        rc = instance_store (self, txn, instance);
     instance_destroy (&instance);
     return rc;
 }
 
-static int s_credit_instances (scheduler_t *self, MDB_txn *txn, s_order_t *order)
+static int s_credit_instances (scheduler_t *self, MDB_txn *txn, const s_order_t *order,
+                               const json_t *touch)
 {
     nd_key_t prefix;
     s_user_key (&prefix, order->user);
@@ -204,32 +263,64 @@ static int s_credit_instances (scheduler_t *self, MDB_txn *txn, s_order_t *order
     if (rc == 0)
         mdb_cursor_close (cursor);
     for (void *id = zlistx_first (ids); rc == 0 && id; id = zlistx_next (ids))
-        rc = s_credit (self, txn, order, (uint64_t) (uintptr_t) id);
+        rc = s_credit (self, txn, order, (uint64_t) (uintptr_t) id, touch);
     zlistx_destroy (&ids);
     return rc;
 }
 
-static int s_credit_touch (scheduler_t *self, MDB_txn *txn, s_order_t *order)
+//  One pending order the delivery of key (sent at sent) settles, in part
+//  or whole. Returns 1 if nothing of it is left pending, 0 if some is,
+//  -1 on error.
+static int s_settle_pending (scheduler_t *self, MDB_txn *txn, instance_t *instance, json_t *entry,
+                             const json_t *touch, int64_t sent)
 {
-    json_t *touch = order->touch;
-    const char *journey = record_str (touch, "journey"), *variant = record_str (touch, "variant");
-    const char *step = record_str (touch, "step"), *channel = record_str (touch, "channel");
-    if (counter_add (self, txn, journey, variant, step, channel, "attributed", 1)
-    ||  counter_add (self, txn, journey, variant, step, channel, "attributed-revenue",
-                     (uint64_t) llround (order->revenue * 100))
-    ||  counter_add (self, txn, "", "", "", "", "conversions", 1))
+    s_order_t order = { record_str (instance->record, "user"), record_str (entry, "order"),
+        json_object_get (entry, "currency"), json_number_value (json_object_get (entry, "revenue")),
+        record_int (entry, "time") };
+    order.currency = order.currency ? order.currency : json_null ();
+    bool group = json_is_true (json_object_get (entry, "group")) && sent <= order.time;
+    const char *pending_key = record_str (entry, "touch");
+    bool touched = pending_key && *pending_key && streq (pending_key, record_str (touch, "key"));
+    if (s_settle (self, txn, &order, instance, group, touched ? touch : NULL))
         return -1;
-    if (order->touch_credited)
-        return 0;
-    //  Its instance is gone or was not in the window: say so on its own.
-    json_t *body = json_pack ("{s:s, s:s, s:f, s:O, s:O, s:O, s:O, s:b, s:O, s:O, s:O}",
-        "user", order->user, "order_id", order->order, "revenue", order->revenue,
-        "currency", order->currency, "journey", json_object_get (touch, "journey"),
-        "variant", json_object_get (touch, "variant"), "instance", json_object_get (touch, "instance"),
-        "last_touch", 1, "step", json_object_get (touch, "step"),
-        "channel", json_object_get (touch, "channel"), "idempotency_key", json_object_get (touch, "key"));
-    int rc = nd_emit (self->stage, txn, "conversion", body);
-    json_decref (body);
+    if (group)
+        json_object_set_new (entry, "group", json_false ());
+    if (touched)
+        json_object_del (entry, "touch");
+    return !json_is_true (json_object_get (entry, "group")) && !json_object_get (entry, "touch");
+}
+
+int attribution_delivered (scheduler_t *self, MDB_txn *txn, instance_t *instance,
+                           const char *step, channel_t channel, const char *key, int64_t time)
+{
+    json_t *record = instance->record;
+    json_t *delivered = json_object_get (record, "delivered");
+    if (!delivered)
+        json_object_set_new (record, "delivered", delivered = json_object ());
+    if (json_object_get (delivered, key))
+        return 0;                           //  heard before (a click after the delivery)
+    //  When it was sent, not when that was heard: the same in a replay
+    json_t *sent_entry = json_object_get (json_object_get (record, "sends"), step);
+    int64_t sent = streq (record_str (sent_entry, "key"), key) ? record_int (sent_entry, "time")
+                                                                : time;
+    json_object_set_new (delivered, key, json_integer (sent));
+    int64_t reached = record_int (record, "reached");
+    if (!reached || sent < reached)
+        json_object_set_new (record, "reached", json_integer (sent));
+    char id [48];
+    json_t *touch = json_pack ("{s:s, s:s, s:s, s:s}", "instance", instance_name (self, instance, id),
+                               "step", step, "channel", channel_name (channel), "key", key);
+    json_t *pending = json_object_get (record, "pending");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size (pending); ) {
+        int settled = s_settle_pending (self, txn, instance, json_array_get (pending, i), touch, sent);
+        rc = settled < 0 ? -1 : 0;
+        if (settled == 1)
+            json_array_remove (pending, i);
+        else
+            i++;
+    }
+    json_decref (touch);
     return rc;
 }
 
@@ -264,7 +355,7 @@ int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     s_order_t order = { json_string_value (json_object_get (msg->body, "user")),
         json_string_value (json_object_get (msg->body, "order_id")),
         json_object_get (msg->body, "currency"), s_revenue (msg->body),
-        msg->time ? msg->time : nd_stage_now (self->stage), NULL, false };
+        msg->time ? msg->time : nd_stage_now (self->stage) };
     if (!order.user || !*order.user || strlen (order.user) > SCHEDULER_USER_MAX)
         return 0;
     order.order = order.order ? order.order : "";
@@ -277,17 +368,19 @@ int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     const char *coupon = json_string_value (json_object_get (msg->body, "coupon"));
     if (coupon && codes_redeem (self, txn, coupon, order.order, order.time))
         return -1;
+    //  The last message sent before the order, within its window, is the
+    //  last touch; it is credited once it is known to have been delivered
     nd_key_t key;
+    json_t *touch = NULL;
     s_user_key (&key, order.user);
-    if (record_get (txn, self->touch, &key, &order.touch) < 0)
+    if (record_get (txn, self->touch, &key, &touch) < 0)
         return -1;
-    int64_t since = order.touch ? order.time - record_int (order.touch, "time") : -1;
-    if (order.touch && (since < 0 || since > s_window (self, record_str (order.touch, "journey")))) {
-        json_decref (order.touch);
-        order.touch = NULL;
+    int64_t since = touch ? order.time - record_int (touch, "time") : -1;
+    if (touch && (since < 0 || since > s_window (self, record_str (touch, "journey")))) {
+        json_decref (touch);
+        touch = NULL;
     }
-    int rc = s_credit_instances (self, txn, &order)
-          || (order.touch && s_credit_touch (self, txn, &order)) ? -1 : 0;
-    json_decref (order.touch);
+    int rc = s_credit_instances (self, txn, &order, touch);
+    json_decref (touch);
     return rc;
 }

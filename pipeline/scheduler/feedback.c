@@ -3,9 +3,9 @@
     Topics feedback.<kind>, bodies {"id", "user", "time",
     "idempotency_key", "channel", "reason"}:
 
-      delivered      counted; the message becomes the person's last touch and
-                     the instance is "reached" (attribution.c credits only
-                     delivered messages)
+      delivered      counted; the instance is "reached", and orders that
+                     waited for this delivery are credited (attribution.c
+                     credits delivered messages only)
       clicked        counted; the instance remembers it ("clicked" in checks);
                      as delivered too, if that was not heard
       failed         the provider gave up: the step falls back to its next
@@ -70,17 +70,12 @@ static int s_instance (scheduler_t *self, MDB_txn *txn, instance_t *instance, co
     int rc = counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
                           step, channel_name (channel), kind, 1);
     //  A click implies the message arrived, whether or not its delivery
-    //  was heard first: the first of either makes it the person's last
-    //  touch and marks the instance reached (attribution.c)
-    bool arrived = streq (kind, "delivered") || streq (kind, "clicked");
-    bool first = arrived && !record_int (record, "reached");
-    if (first)
-        json_object_set_new (record, "reached", json_integer (time));
-    if (rc == 0 && arrived)
-        rc = attribution_touch (self, txn, instance, step, channel, key, time);
+    //  was heard first (attribution.c credits delivered messages only)
+    if (rc == 0 && (streq (kind, "delivered") || streq (kind, "clicked")))
+        rc = attribution_delivered (self, txn, instance, step, channel, key, time);
     if (streq (kind, "clicked"))
         json_object_set_new (record, "clicked", json_true ());
-    if (rc == 0 && (first || streq (kind, "clicked")))
+    if (rc == 0 && (streq (kind, "delivered") || streq (kind, "clicked")))
         rc = instance_store (self, txn, instance);
     if (rc == 0 && (streq (kind, "failed") || streq (kind, "bounced") || streq (kind, "unreachable")))
         rc = send_fallback (self, txn, instance, key, channel, time);

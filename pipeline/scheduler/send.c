@@ -2,7 +2,8 @@
 
     A send order goes out on topic "send.<channel>" in the same
     transaction as everything it records: the person's message history
-    (caps), the instance's progress and any discount code. So a crash either loses the step's state and its
+    (caps), their last touch (attribution), the instance's progress and
+    any discount code. So a crash either loses the step's state and its
     order together - the timer is still there and fires again - or keeps
     both; the order's idempotency key ("<journey>/<instance>/<step>/
     <channel>") lets the sender drop what it has already delivered.
@@ -175,6 +176,7 @@ static int s_emit (scheduler_t *self, MDB_txn *txn, instance_t *instance, const 
     const char *variant = record_str (instance->record, "variant");
     if (rc == 0)
         rc = policy_record (self, txn, person->user, now, key, decision->channel)
+          || attribution_touch (self, txn, instance, step->name, decision->channel, key, now)
           || counter_add (self, txn, instance->journey->name, variant, step->name,
                           channel_name (decision->channel), "sent", 1)
           || counter_add (self, txn, "", "", "", "", "sent", 1) ? -1 : 0;

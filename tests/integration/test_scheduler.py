@@ -117,15 +117,18 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
           out.returncode == 0 and " valid " in out.stdout, out.stdout + out.stderr)
     out = subprocess.run(tool + ["CART-0000-0000"], capture_output=True, text=True)
     check("nd-codes: an unknown code", out.returncode == 1 and "unknown" in out.stdout, out.stdout)
-    feed.feedback("delivered", second[A][0], 24.5)
-    feed.settle()
     feed.order(A, 25.0, coupon=code["code"])
     at(25.0)
     out = subprocess.run(tool + [code["code"]], capture_output=True, text=True)
     check("nd-codes: redeemed once an order names it", out.returncode == 1 and " redeemed " in out.stdout,
           out.stdout)
+    check("A's order waits for its reminder's delivery to be heard: no credit yet",
+          [c for c in reader.topic("conversion") if c["user"] == A] == [], reader.topic("conversion"))
+    # the delivery (of the e-mail sent at +24 h) is heard after the order came
+    feed.feedback("delivered", second[A][0], 25.0)
+    at(25.1)
     a_conv = [c for c in reader.topic("conversion") if c["user"] == A]
-    check("A's order is credited to the code's reminder by e-mail",
+    check("A's order is credited to the code's reminder by e-mail once its delivery is heard",
           len(a_conv) == 1 and a_conv[0]["step"] == "reminder-2" and a_conv[0]["channel"] == "email",
           a_conv)
 
