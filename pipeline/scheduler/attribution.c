@@ -25,9 +25,12 @@
     Feedback travels its own link and does not move the clock, so the
     delivery of a message sent before an order may be heard after the
     order. Such an order waits in its instance ("pending") and is credited
-    when the delivery comes, on the order's day: the figures do not depend
-    on which was heard first, and a replay at full speed matches the live
-    run. A pending order goes with its instance's clean-up.
+    when the delivery comes, on the order's day; when its last touch is
+    one of the instance's messages not yet heard of, the instance's whole
+    credit waits for it (a failure credits the group alone). So the
+    figures and the conversion messages do not depend on which was heard
+    first, and a replay at full speed matches the live run. A pending
+    order goes with its instance's clean-up.
 
     Each credited instance gets a "conversion" message downstream.
 
@@ -235,7 +238,11 @@ static int s_credit (scheduler_t *self, MDB_txn *txn, const s_order_t *order, ui
     bool is_touch = touch && (uint64_t) record_int (touch, "id") == id;
     const char *touch_key = is_touch ? record_str (touch, "key") : NULL;
     bool touch_now = is_touch && s_delivered (record, touch_key);
-    bool group_later = inside && !group_now, touch_later = is_touch && !touch_now;
+    bool touch_later = is_touch && !touch_now;
+    //  Waiting for the last touch's delivery, the instance's whole credit
+    //  waits with it, so that one conversion message says it all
+    bool group_later = inside && (!group_now || touch_later);
+    group_now = group_now && !touch_later;
     int rc = s_settle (self, txn, order, instance, group_now, touch_now ? touch : NULL);
     if (rc == 0 && (group_later || touch_later))
         s_pend (instance, order, group_later, touch_later ? touch_key : NULL);
@@ -268,38 +275,41 @@ static int s_credit_instances (scheduler_t *self, MDB_txn *txn, const s_order_t 
     return rc;
 }
 
-//  One pending order the delivery of key (sent at sent) settles, in part
-//  or whole. Returns 1 if nothing of it is left pending, 0 if some is,
-//  -1 on error.
+//  One pending order, now that the message with key is delivered (or
+//  failed, when !delivered): its group is credited if the instance reached
+//  the person before the order, its last touch if that is key. An order
+//  whose last touch is another message goes on waiting for that one.
+//  Returns 1 if nothing of it is left pending, 0 if some is, -1 on error.
 static int s_settle_pending (scheduler_t *self, MDB_txn *txn, instance_t *instance, json_t *entry,
-                             const json_t *touch, int64_t sent)
+                             const json_t *touch, bool delivered)
 {
     s_order_t order = { record_str (instance->record, "user"), record_str (entry, "order"),
         json_object_get (entry, "currency"), json_number_value (json_object_get (entry, "revenue")),
         record_int (entry, "time") };
     order.currency = order.currency ? order.currency : json_null ();
-    bool group = json_is_true (json_object_get (entry, "group")) && sent <= order.time;
     const char *pending_key = record_str (entry, "touch");
-    bool touched = pending_key && *pending_key && streq (pending_key, record_str (touch, "key"));
-    if (s_settle (self, txn, &order, instance, group, touched ? touch : NULL))
+    bool ours = *pending_key && streq (pending_key, record_str (touch, "key"));
+    if (*pending_key && !ours)
+        return 0;
+    int64_t reached = record_int (instance->record, "reached");
+    bool group = json_is_true (json_object_get (entry, "group")) && reached && reached <= order.time;
+    if (s_settle (self, txn, &order, instance, group, ours && delivered ? touch : NULL))
         return -1;
     if (group)
         json_object_set_new (entry, "group", json_false ());
-    if (touched)
+    if (ours)
         json_object_del (entry, "touch");
     return !json_is_true (json_object_get (entry, "group")) && !json_object_get (entry, "touch");
 }
 
-int attribution_delivered (scheduler_t *self, MDB_txn *txn, instance_t *instance,
-                           const char *step, channel_t channel, const char *key, int64_t time)
+//  A delivery (or a click) marks the instance reached, as of the send:
+//  when it was sent, not when that was heard, is the same in a replay.
+static void s_reached (instance_t *instance, const char *step, const char *key, int64_t time)
 {
     json_t *record = instance->record;
     json_t *delivered = json_object_get (record, "delivered");
     if (!delivered)
         json_object_set_new (record, "delivered", delivered = json_object ());
-    if (json_object_get (delivered, key))
-        return 0;                           //  heard before (a click after the delivery)
-    //  When it was sent, not when that was heard: the same in a replay
     json_t *sent_entry = json_object_get (json_object_get (record, "sends"), step);
     int64_t sent = streq (record_str (sent_entry, "key"), key) ? record_int (sent_entry, "time")
                                                                 : time;
@@ -307,13 +317,27 @@ int attribution_delivered (scheduler_t *self, MDB_txn *txn, instance_t *instance
     int64_t reached = record_int (record, "reached");
     if (!reached || sent < reached)
         json_object_set_new (record, "reached", json_integer (sent));
+}
+
+int attribution_feedback (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *kind,
+                          const char *step, channel_t channel, const char *key, int64_t time)
+{
+    bool delivered = streq (kind, "delivered") || streq (kind, "clicked");
+    bool failed = streq (kind, "failed") || streq (kind, "bounced") || streq (kind, "unreachable");
+    json_t *record = instance->record;
+    if ((!delivered && !failed) || !key
+    ||  json_object_get (json_object_get (record, "delivered"), key))
+        return 0;                           //  nothing new (a click after the delivery)
+    if (delivered)
+        s_reached (instance, step, key, time);
     char id [48];
     json_t *touch = json_pack ("{s:s, s:s, s:s, s:s}", "instance", instance_name (self, instance, id),
                                "step", step, "channel", channel_name (channel), "key", key);
     json_t *pending = json_object_get (record, "pending");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size (pending); ) {
-        int settled = s_settle_pending (self, txn, instance, json_array_get (pending, i), touch, sent);
+        int settled = s_settle_pending (self, txn, instance, json_array_get (pending, i), touch,
+                                        delivered);
         rc = settled < 0 ? -1 : 0;
         if (settled == 1)
             json_array_remove (pending, i);

@@ -5,7 +5,8 @@
 
       delivered      counted; the instance is "reached", and orders that
                      waited for this delivery are credited (attribution.c
-                     credits delivered messages only)
+                     credits delivered messages only; a failure settles
+                     what waited for it too)
       clicked        counted; the instance remembers it ("clicked" in checks);
                      as delivered too, if that was not heard
       failed         the provider gave up: the step falls back to its next
@@ -69,13 +70,13 @@ static int s_instance (scheduler_t *self, MDB_txn *txn, instance_t *instance, co
     json_t *record = instance->record;
     int rc = counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
                           step, channel_name (channel), kind, 1);
-    //  A click implies the message arrived, whether or not its delivery
-    //  was heard first (attribution.c credits delivered messages only)
-    if (rc == 0 && (streq (kind, "delivered") || streq (kind, "clicked")))
-        rc = attribution_delivered (self, txn, instance, step, channel, key, time);
+    //  Orders credited only to delivered messages wait for this (a click
+    //  implies the message arrived, whether or not that was heard first)
+    if (rc == 0)
+        rc = attribution_feedback (self, txn, instance, kind, step, channel, key, time);
     if (streq (kind, "clicked"))
         json_object_set_new (record, "clicked", json_true ());
-    if (rc == 0 && (streq (kind, "delivered") || streq (kind, "clicked")))
+    if (rc == 0)
         rc = instance_store (self, txn, instance);
     if (rc == 0 && (streq (kind, "failed") || streq (kind, "bounced") || streq (kind, "unreachable")))
         rc = send_fallback (self, txn, instance, key, channel, time);

@@ -382,10 +382,11 @@ uint64_t counter_get (scheduler_t *self, MDB_txn *txn, const char *journey, cons
 /*  A message went out: it is now the person's last touch.               */
 int attribution_touch (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
                        const char *step, channel_t channel, const char *key, int64_t time);
-/*  feedback.delivered (or clicked) for the message with key: credits the
-    orders that waited for it.                                            */
-int attribution_delivered (scheduler_t *self, MDB_txn *txn, instance_t *instance,
-                           const char *step, channel_t channel, const char *key, int64_t time);
+/*  feedback.<kind> for the message with key: delivered or clicked marks
+    the instance reached; delivered, clicked or failed (bounced,
+    unreachable) settles the orders that waited for it.                  */
+int attribution_feedback (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *kind,
+                          const char *step, channel_t channel, const char *key, int64_t time);
 /*  order.completed: credits instances and the last touch.               */
 int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
 

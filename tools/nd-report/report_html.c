@@ -161,7 +161,9 @@ static void s_daily (FILE *out, const json_t *journey)
              CHART_H + 30, CHART_H, CHART_W, CHART_H, top, CHART_H);
     double step = days > 1 ? (double) (CHART_W - 60) / (double) (days - 1) : 0;
     for (int s = 0; s_series [s]; s++) {
-        fprintf (out, "<polyline fill=\"none\" stroke=\"%s\" points=\"", s_colours [s]);
+        //  dashed, wider to narrower: equal series (all sent delivered) stay visible
+        fprintf (out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%d\" "
+                 "stroke-dasharray=\"%s\" points=\"", s_colours [s], 4 - s, s ? "6 3" : "none");
         json_array_foreach (daily, i, day)
             fprintf (out, "%.1f,%.1f ", 50 + step * (double) i,
                      CHART_H - s_num (day, s_series [s]) / top * (CHART_H - 10));
@@ -260,7 +262,7 @@ char *report_html (const json_t *model)
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
            "style-src 'unsafe-inline'\"><title>nudge report</title>\n<style>"
            "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
-           "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}"
+           "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right;white-space:nowrap}"
            "td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#f4f4f4}"
            ".empty{color:#777;font-style:italic}svg text{font-size:12px}.bar{fill:#1f77b4}"
            "</style></head><body>\n<h1>nudge report</h1>\n<p id=\"range\" data-from=\"", out);
