@@ -275,6 +275,12 @@ static int s_credit_instances (scheduler_t *self, MDB_txn *txn, const s_order_t 
     return rc;
 }
 
+static const char *s_text (const json_t *record, const char *field)
+{
+    const char *text = record_str (record, field);
+    return text ? text : "";
+}
+
 //  One pending order, now that the message with key is delivered (or
 //  failed, when !delivered): its group is credited if the instance reached
 //  the person before the order, its last touch if that is key. An order
@@ -287,8 +293,8 @@ static int s_settle_pending (scheduler_t *self, MDB_txn *txn, instance_t *instan
         json_object_get (entry, "currency"), json_number_value (json_object_get (entry, "revenue")),
         record_int (entry, "time") };
     order.currency = order.currency ? order.currency : json_null ();
-    const char *pending_key = record_str (entry, "touch");
-    bool ours = *pending_key && streq (pending_key, record_str (touch, "key"));
+    const char *pending_key = s_text (entry, "touch");
+    bool ours = *pending_key && streq (pending_key, s_text (touch, "key"));
     if (*pending_key && !ours)
         return 0;
     int64_t reached = record_int (instance->record, "reached");
@@ -311,8 +317,7 @@ static void s_reached (instance_t *instance, const char *step, const char *key, 
     if (!delivered)
         json_object_set_new (record, "delivered", delivered = json_object ());
     json_t *sent_entry = json_object_get (json_object_get (record, "sends"), step);
-    int64_t sent = streq (record_str (sent_entry, "key"), key) ? record_int (sent_entry, "time")
-                                                                : time;
+    int64_t sent = streq (s_text (sent_entry, "key"), key) ? record_int (sent_entry, "time") : time;
     json_object_set_new (delivered, key, json_integer (sent));
     int64_t reached = record_int (record, "reached");
     if (!reached || sent < reached)
