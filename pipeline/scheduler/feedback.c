@@ -64,8 +64,11 @@ static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const ch
     return rc;
 }
 
+//  at: the feedback's own event time (the sender's clock), which a replay
+//  reproduces; time: the scheduler's now, when it is heard.
 static int s_instance (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *kind,
-                       const char *key, channel_t channel, const char *step, int64_t time)
+                       const char *key, channel_t channel, const char *step, int64_t time,
+                       int64_t at)
 {
     json_t *record = instance->record;
     int rc = counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
@@ -73,7 +76,7 @@ static int s_instance (scheduler_t *self, MDB_txn *txn, instance_t *instance, co
     //  Orders credited only to delivered messages wait for this (a click
     //  implies the message arrived, whether or not that was heard first)
     if (rc == 0)
-        rc = attribution_feedback (self, txn, instance, kind, step, channel, key, time);
+        rc = attribution_feedback (self, txn, instance, kind, step, channel, key, at);
     if (streq (kind, "clicked"))
         json_object_set_new (record, "clicked", json_true ());
     if (rc == 0)
@@ -104,7 +107,8 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     int rc = s_person (self, txn, user, kind, channel, time)
           || counter_add (self, txn, "", "", "", "", msg->topic, 1) ? -1 : 0;
     if (rc == 0 && instance)
-        rc = s_instance (self, txn, instance, kind, key, sent_on, step, time);
+        rc = s_instance (self, txn, instance, kind, key, sent_on, step, time,
+                         msg->time ? msg->time : time);
     instance_destroy (&instance);
     return rc;
 }
