@@ -172,6 +172,22 @@ int instance_cleanup (scheduler_t *self, MDB_txn *txn, uint64_t id)
     instance_t *instance = instance_load (self, txn, id);
     if (!instance)
         return 0;
+    //  Orders waiting for a delivery not heard yet (attribution.c): at full
+    //  speed feedback may trail the clock by days, so the instance waits
+    //  for it, one more attribution window at a time, ten at most (a
+    //  message never heard of, an on-site one never shown, gives up then)
+    int64_t postponed = record_int (instance->record, "postponed");
+    if (json_array_size (json_object_get (instance->record, "pending")) && postponed < 10) {
+        limits_t limits = self->limits;
+        if (instance->journey)
+            policy_limits (self, instance->journey, &limits);
+        json_object_set_new (instance->record, "postponed", json_integer (postponed + 1));
+        int rc = timers_add (self->timers, txn, nd_stage_now (self->stage) + limits.attribution,
+                             id, TIMER_CLEANUP)
+              || instance_store (self, txn, instance) ? -1 : 0;
+        instance_destroy (&instance);
+        return rc;
+    }
     nd_key_t key;
     s_owned_key (&key, record_str (instance->record, "user"), id);
     int rc = nd_db_del (txn, self->owned, &key) < 0 ? -1 : 0;
