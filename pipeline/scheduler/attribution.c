@@ -29,8 +29,9 @@
     one of the instance's messages not yet heard of, the instance's whole
     credit waits for it (a failure credits the group alone). So the
     figures and the conversion messages do not depend on which was heard
-    first, and a replay at full speed matches the live run. A pending
-    order goes with its instance's clean-up.
+    first, and a replay at full speed matches the live run. The instance's
+    clean-up waits for its pending orders, an attribution window at a
+    time, ten at most (instance.c); then they go with it.
 
     Each credited instance gets a "conversion" message downstream.
 
