@@ -244,29 +244,30 @@ static void s_key (nd_key_t *key, int64_t day, char dimension, const char *name)
         nd_key_str (key, name);
 }
 
-//  The record of name on day, or, when the day has funnel-keys names
-//  already and name is new, the record of "other". 0, or -1.
+//  The record of name on day (NULL when new) and its key; or, when the
+//  day has funnel-keys names already and name is new, those of "other".
+//  *other says which. 0, or -1.
 static int s_record (seg_funnel_t *self, MDB_txn *txn, int64_t day, char dimension,
-                     const char *name, nd_key_t *key, json_t **record)
+                     const char *name, nd_key_t *key, json_t **record, bool *other)
 {
     char cut [NAME_MAX_BYTES + 1];
     snprintf (cut, sizeof cut, "%s", name);
     s_cut (cut);
+    *other = strcmp (cut, "other") == 0;
     s_key (key, day, dimension, cut);
     int rc = nd_db_get_json (txn, self->counts, key, record);
-    if (rc != ND_NOTFOUND)
-        return rc;
-    nd_key_t size_key;
-    s_key (&size_key, day, dimension, NULL);
+    if (rc != ND_NOTFOUND || *other)
+        return rc < 0 ? -1 : 0;
+    nd_key_t names_key;
+    s_key (&names_key, day, dimension, NULL);
     uint64_t names = 0;
-    if (strcmp (cut, "other") && nd_db_get_u64 (txn, self->keys, &size_key, &names) < 0)
+    if (nd_db_get_u64 (txn, self->keys, &names_key, &names) < 0)
         return -1;
-    if (strcmp (cut, "other") && names >= (uint64_t) self->keys_max) {
-        s_key (key, day, dimension, "other");
-        rc = nd_db_get_json (txn, self->counts, key, record);
-        return rc == ND_NOTFOUND ? 0 : rc;
-    }
-    return strcmp (cut, "other") ? nd_db_put_u64 (txn, self->keys, &size_key, names + 1) : 0;
+    if (names < (uint64_t) self->keys_max)
+        return nd_db_put_u64 (txn, self->keys, &names_key, names + 1);
+    *other = true;
+    s_key (key, day, dimension, "other");
+    return nd_db_get_json (txn, self->counts, key, record) < 0 ? -1 : 0;
 }
 
 static int s_count_step (seg_funnel_t *self, MDB_txn *txn, int64_t day, char dimension,
@@ -274,7 +275,8 @@ static int s_count_step (seg_funnel_t *self, MDB_txn *txn, int64_t day, char dim
 {
     nd_key_t key;
     json_t *counts = NULL;
-    if (s_record (self, txn, day, dimension, name, &key, &counts))
+    bool other;
+    if (s_record (self, txn, day, dimension, name, &key, &counts, &other))
         return -1;
     if (!json_is_array (counts) || json_array_size (counts) != SEG_FUNNEL_STEPS) {
         json_decref (counts);
@@ -294,13 +296,13 @@ static int s_count_left (seg_funnel_t *self, MDB_txn *txn, int64_t day, const ch
 {
     nd_key_t key;
     json_t *record = NULL;
-    if (s_record (self, txn, day, 'l', product, &key, &record))
+    bool other;
+    if (s_record (self, txn, day, 'l', product, &key, &record, &other))
         return -1;
     if (!json_is_object (record)) {
         json_decref (record);
         record = json_pack ("{s:s, s:i}", "name", "", "count", 0);
     }
-    bool other = key.size >= 6 && memcmp (key.data + key.size - 6, "other", 6) == 0;
     if (name && *name && !other)
         json_object_set_new (record, "name", json_string (name));
     json_object_set_new (record, "count",

@@ -10,6 +10,8 @@
     referrer, each worth a JSON array of sessions per furthest step
     (none, browse, product, cart, checkout, payment, order); 'l' a
     product left in carts, worth {"name", "count"}. See funnel.h.        */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +34,18 @@ static const struct {
     { 0, NULL }
 };
 
-//  "YYYY-MM-DD" as ms at its UTC midnight; -1 if it is no such day.
-static int s_parse_day (const char *text, int64_t *ms)
+//  "YYYY-MM-DD" (1970 on) as ms at its UTC midnight, or -1 for none;
+//  false if text is no such day.
+static bool s_parse_day (const char *text, int64_t *ms)
 {
     char stamp [32];
-    if (!text || strlen (text) != 10 || text [4] != '-' || text [7] != '-')
-        return -1;
+    *ms = -1;
+    if (!text)
+        return true;
+    if (strlen (text) != 10 || text [4] != '-' || text [7] != '-')
+        return false;
     snprintf (stamp, sizeof stamp, "%sT00:00:00Z", text);
-    return nd_time_parse (stamp, ms);
+    return nd_time_parse (stamp, ms) == 0 && *ms >= 0;
 }
 
 static void s_format_day (int64_t ms, char *day)
@@ -207,10 +213,11 @@ static void s_read (MDB_txn *txn, MDB_dbi dbi, int64_t first, int64_t last, json
 json_t *funnel_report (const char *state_dir, const char *from_day, const char *to_day,
                        char *err, size_t errlen)
 {
-    int64_t first = -1, last = -1;
-    if ((from_day && s_parse_day (from_day, &first)) || (to_day && s_parse_day (to_day, &last))) {
-        snprintf (err, errlen, "%s: not a day (YYYY-MM-DD)",
-                  from_day && s_parse_day (from_day, &first) ? from_day : to_day);
+    int64_t first, last;
+    const char *bad = !s_parse_day (from_day, &first) ? from_day
+                    : !s_parse_day (to_day, &last) ? to_day : NULL;
+    if (bad) {
+        snprintf (err, errlen, "%s: not a day (YYYY-MM-DD)", bad);
         return NULL;
     }
     char *error = NULL;
