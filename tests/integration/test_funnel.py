@@ -16,7 +16,7 @@ Then a segmenter fed by a journal written here (as a stage in another
 language would): the same session.ended and cart.abandoned sent again
 are counted once, a kill -9 in the middle loses and doubles nothing,
 and 10,000 distinct utm_campaign values in one day keep that day's
-sources at funnel-keys names plus "other".
+sources at funnel-keys names plus "other". funnel-keys = 0 is refused.
 """
 import datetime
 import json
@@ -312,4 +312,12 @@ with Pipeline(clock="event") as p:
           got.get("total", {}).get("reached", [0])[0] == FLOOD + 10
           and sum(sources.values()) == FLOOD + 10, (got.get("total"), sources.get("other")))
     feed.close()
+
+# -- a bound of 0 is no bound: refused at start ------------------------------
+with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer", "funnel-keys": "0"}}) as p:
+    rc = p.refused("segmenter")
+    log = p.log("segmenter")
+    check("funnel-keys = 0 stops the segmenter (78) with file:line: reason",
+          rc == 78 and ".zpl:" in log and "segmenter/funnel-keys: must be more than 0" in log
+          and "ready" not in log, (rc, log[-400:]))
 done()

@@ -263,16 +263,16 @@ json_t *funnel_report (const char *state_dir, const char *from_day, const char *
 
 static void s_print_row (const char *key, const json_t *row)
 {
-    printf ("  %-34.34s", key);
+    printf ("  %-26.26s", key);
     for (size_t i = 0; i < SHOWN; i++)
         printf (" %9lld", (long long) json_integer_value (json_array_get (json_object_get (row, "reached"), i)));
-    printf ("  ");
+    printf (" ");
     for (size_t i = 0; i + 1 < SHOWN; i++) {
         json_t *dropoff = json_array_get (json_object_get (row, "dropoff"), i);
         if (json_is_number (dropoff))
-            printf (" %5.1f%%", json_number_value (dropoff) * 100);
+            printf (" %8.1f%%", json_number_value (dropoff) * 100);
         else
-            printf ("     - ");
+            printf (" %9s", "-");
     }
     printf ("\n");
 }
@@ -281,10 +281,10 @@ void funnel_print (const json_t *funnel)
 {
     const char *from = json_string_value (json_object_get (funnel, "from"));
     const char *to = json_string_value (json_object_get (funnel, "to"));
-    printf ("funnel %s .. %s: sessions reaching each step, and the share lost at each\n\n",
-            from ? from : "-", to ? to : "-");
-    printf ("  %-34s %9s %9s %9s %9s %9s   %s\n", "", "product", "cart", "checkout",
-            "payment", "order", "lost  ->cart ->chk ->pay ->order");
+    printf ("funnel %s .. %s: sessions that reached each step; then, lost after each\n"
+            "step, the share of those who went no further\n\n", from ? from : "-", to ? to : "-");
+    printf ("  %-26s %9s %9s %9s %9s %9s  %9s %9s %9s %9s\n", "", "product", "cart", "checkout",
+            "payment", "order", "product", "cart", "checkout", "payment");
     s_print_row ("total", json_object_get (funnel, "total"));
     static const char *const parts [] = {
         "by_day", "by_segment", "by_device", "by_source", "by_referrer", NULL
