@@ -69,6 +69,7 @@ segmenter
     lapsed-after = 90d              #   lapsed: a customer with no order for this long
     subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
     timezone = UTC                  #   birthday: for people whose profile names none (as the scheduler's)
+    funnel-keys = 50                #   funnel (nd-report --funnel): sources, referrers, products per day; the rest "other"
 
 chat-bridge
     input = segmenter               #   the visitors' events, for the operators' summary

@@ -40,6 +40,10 @@ DESCRIPTION
 
     STATS adds "profiles", "timers" (profiles waiting for a moment) and
     "segments" (members per segment). See segmenter(1).
+
+    It also counts, per UTC day, the sessions that reached each funnel
+    step by session group, device, traffic source and referrer, and the
+    products left in abandoned carts (funnel.c; nd-report --funnel).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +60,7 @@ typedef struct {
     MDB_dbi members;            //  segment -> u64 member count
     seg_thresholds_t thresholds;
     seg_rules_t *rules;
+    seg_funnel_t *funnel;       //  daily funnel counts (funnel.c)
 } segmenter_t;
 
 /* ------------------------------------------------------------- state -- */
@@ -315,8 +320,10 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         rc = s_revisit (self, txn, visitor, profile, msg, &revisit);
     if (rc == 0) {
         seg_profile_apply (profile, msg->topic, msg->body, time, revisit);
-        rc = s_settle (self, txn, visitor, profile, now, msg);
+        rc = seg_funnel_apply (self->funnel, txn, profile, msg);
     }
+    if (rc == 0)
+        rc = s_settle (self, txn, visitor, profile, now, msg);
     json_decref (profile);
     return rc;
 }
@@ -425,6 +432,7 @@ static void s_teardown (void **self_p)
     segmenter_t *self = (segmenter_t *) *self_p;
     if (self) {
         seg_rules_destroy (&self->rules);
+        seg_funnel_destroy (&self->funnel);
         nd_tz_destroy (&self->thresholds.tz);
         free (self);
         *self_p = NULL;
@@ -442,7 +450,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
           || nd_db_open (txn, "revisits", &self->revisits)
           || nd_db_open (txn, "due", &self->due)
           || nd_db_open (txn, "members", &self->members)
-          || seg_groups_configure (stage, &self->thresholds) ? -1 : 0;
+          || seg_groups_configure (stage, &self->thresholds)
+          || !(self->funnel = seg_funnel_new (stage, txn)) ? -1 : 0;
     char *error = NULL;
     if (rc == 0 && !(self->rules = seg_rules_load (file, &error))) {
         nd_log ("%s", error);
@@ -465,6 +474,7 @@ static void s_selftest (bool verbose)
     seg_groups_test (verbose);
     seg_birthday_test (verbose);
     seg_rules_test (verbose);
+    seg_funnel_test (verbose);
 }
 
 int main (int argc, char **argv)

@@ -69,15 +69,26 @@ static void s_set_time (json_t *body, const char *field, int64_t time)
     json_object_set_new (body, field, json_string (nd_time_format (time, text)));
 }
 
-//  Where the visit came from, for attribution downstream.
+//  Where the visit came from and on what, for attribution and the
+//  segmenter's funnel (device class, UTM tags in the landing page's URL).
 static void s_add_origin (json_t *body, const json_t *context)
 {
     json_t *campaign = json_object_get (context, "campaign");
-    json_t *referrer = json_object_get (json_object_get (context, "page"), "referrer");
+    json_t *page = json_object_get (context, "page");
+    json_t *referrer = json_object_get (page, "referrer");
+    json_t *url = json_object_get (page, "url");
+    json_t *agent = json_object_get (context, "userAgent");
+    json_t *device = json_object_get (context, "device");
     if (json_is_object (campaign))
         json_object_set_new (body, "campaign", json_deep_copy (campaign));
     if (json_is_string (referrer) && json_string_length (referrer))
         json_object_set (body, "referrer", referrer);
+    if (json_is_string (url) && json_string_length (url))
+        json_object_set (body, "url", url);
+    if (json_is_string (agent) && json_string_length (agent))
+        json_object_set (body, "user_agent", agent);
+    if (json_is_object (device))
+        json_object_set_new (body, "device", json_deep_copy (device));
 }
 
 static int s_start (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
