@@ -208,8 +208,14 @@ static int s_tokenize (s_parser_t *p)
             s_word (p, at, length);
             at += length;
         }
-        else
-            return s_fail (p, column, "unexpected '%c'", c);
+        else {
+            size_t length = 1;
+            while (ispunct ((unsigned char) text [at + length]) && !strchr ("()\"'", text [at + length])
+               &&  !s_word_char (text [at + length]))
+                length++;
+            return s_fail (p, column, "unknown operator '%.*s' (= != < <= > >= has exists)",
+                           (int) length, text + at);
+        }
     }
     s_push (p, T_END, "", 0, (int) at + 1);
     if (p->old)
@@ -663,7 +669,8 @@ void nd_cond_test (bool verbose)
     //  Errors name the column
     const struct { const char *text, *error; } bad [] = {
         { "", "column 1: expected a test, found the end" },
-        { "a ~ b", "column 3: unexpected '~'" },
+        { "a ~ b", "column 3: unknown operator '~'" },
+        { "a ~= b", "column 3: unknown operator '~='" },
         { "a >", "column 4: '>' needs a value to compare with, found the end" },
         { "a > big", "column 5: '>' compares numbers; 'big' is not one" },
         { "a = two words", "column 9: 'words' follows a whole test" },
