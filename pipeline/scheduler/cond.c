@@ -3,8 +3,9 @@
     The language is the runtime's (nd_cond, nudge-conditions(5)); a
     journey asks it of a JSON document: a trigger's "when" of the message
     that starts the journey, a check step's "if" of the person's view
-    (engine.c). A path is a path into that document, and "in segment
-    NAME" asks its "segments", which the segmenter fills.                */
+    (engine.c). A path is a path into that document ("trait.NAME" reads
+    its "traits", as a segment rule would), and "in segment NAME" asks
+    its "segments", which the segmenter fills.                           */
 #include <assert.h>
 #include "scheduler.h"
 
@@ -18,8 +19,12 @@ void cond_destroy (cond_t **self_p)
     nd_cond_destroy (self_p);
 }
 
+//  "trait.NAME" is a trait, as in the segments file; the document keeps
+//  them under "traits".
 static json_t *s_value (void *doc, const char *path)
 {
+    if (strncmp (path, "trait.", 6) == 0 && !json_object_get ((const json_t *) doc, "trait"))
+        return nd_cond_path (json_object_get ((const json_t *) doc, "traits"), path + 6);
     return nd_cond_path ((const json_t *) doc, path);
 }
 
@@ -49,11 +54,13 @@ void cond_test (bool verbose)
     if (verbose)
         printf (" * cond: ");
     json_t *doc = json_loads ("{\"cart\": {\"value\": 25.5, \"items\": [{\"category\": \"shoes\"}]},"
-                              "\"segments\": [\"vip\", 3], \"ordered\": false}", 0, NULL);
+                              "\"segments\": [\"vip\", 3], \"ordered\": false,"
+                              "\"traits\": {\"email\": \"a@example.com\"}}", 0, NULL);
     const struct { const char *text; bool holds; } cases [] = {
         { "cart.value > 20 and not ordered", true }, { "in segment vip", true },
         { "in segment staff", false }, { "cart.items.category has shoes", true },
-        { "not in segment vip or ordered", false }, { NULL, false }
+        { "not in segment vip or ordered", false }, { "trait.email exists", true },
+        { "traits.email has example", true }, { "trait.phone exists", false }, { NULL, false }
     };
     for (int i = 0; cases [i].text; i++) {
         char *error = NULL;
