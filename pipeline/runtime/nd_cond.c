@@ -51,8 +51,11 @@ typedef struct {
     size_t modern_length;
     size_t copied;              //  ...up to this offset of source
     bool old;
+    int depth;                  //  nots and parentheses open
     char *error;
 } s_parser_t;
+
+#define S_MAX_DEPTH 32          //  deeper is a mistake, and must not run the stack out
 
 static const char *const s_reserved [] = { "and", "or", "not", "in", "exists", "has", NULL };
 
@@ -344,18 +347,34 @@ static s_node_t *s_test (s_parser_t *p)
     return node;
 }
 
+static s_node_t *s_unary (s_parser_t *p);
+
+//  What follows a "not" or a "(" at column.
+static s_node_t *s_nested (s_parser_t *p, bool parenthesis, int column)
+{
+    if (p->depth == S_MAX_DEPTH) {
+        s_fail (p, column, "nested deeper than %d", S_MAX_DEPTH);
+        return NULL;
+    }
+    p->depth++;
+    s_node_t *node = parenthesis ? s_or (p) : s_unary (p);
+    p->depth--;
+    return node;
+}
+
 static s_node_t *s_unary (s_parser_t *p)
 {
     if (s_keyword (p, "not")) {
+        int column = s_peek (p)->column;
         p->at++;
-        s_node_t *child = s_unary (p);
+        s_node_t *child = s_nested (p, false, column);
         return child ? s_node_new (NODE_NOT, child, NULL) : NULL;
     }
     s_token_t *open = s_peek (p);
     if (open->kind != T_OPEN)
         return s_test (p);
     p->at++;
-    s_node_t *inner = s_or (p);
+    s_node_t *inner = s_nested (p, true, open->column);
     if (inner && s_peek (p)->kind != T_CLOSE) {
         s_fail (p, s_peek (p)->column, "the '(' at column %d is not closed", open->column);
         s_node_destroy (&inner);
@@ -685,11 +704,19 @@ void nd_cond_test (bool verbose)
         { "a.. = 1", "column 1: 'a..' is not a path" },
         { "not", "column 4: expected a test" },
         { "a = and", "column 5: '=' needs a value" },
+        { "((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))", NULL },
+        { "(((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))",
+          "column 33: nested deeper than 32" },
         { NULL, NULL }
     };
     for (int i = 0; bad [i].text; i++) {
         char *error = NULL;
         nd_cond_t *cond = nd_cond_new (bad [i].text, &error);
+        if (!bad [i].error) {           //  as deep as it may be
+            assert (cond && !error);
+            nd_cond_destroy (&cond);
+            continue;
+        }
         if (cond || !error || strncmp (error, bad [i].error, strlen (bad [i].error)))
             printf ("nd_cond: '%s' gave '%s'\n", bad [i].text, error ? error : "no error");
         assert (!cond && error && strncmp (error, bad [i].error, strlen (bad [i].error)) == 0);
