@@ -1,7 +1,7 @@
 /*  journey.c - journeys as data: every conf/journeys (one .zpl file per journey), read at start.
 
     A journey file is one ZPL section (see conf/journeys/abandoned-cart.zpl
-    and scheduler(1) for every option):
+    and nudge-journey(5) for every option):
 
         journey
             name = abandoned-cart
