@@ -1,7 +1,7 @@
 /*  journey.c - journeys as data: every conf/journeys (one .zpl file per journey), read at start.
 
     A journey file is one ZPL section (see conf/journeys/abandoned-cart.zpl
-    and scheduler(1) for every option):
+    and nudge-journey(5) for every option):
 
         journey
             name = abandoned-cart
@@ -175,6 +175,10 @@ static int s_cond (s_loader_t *loader, zconfig_t *node, cond_t ***conds, size_t 
         free (reason);
         return -1;
     }
+    //  The spelling of the release before still works, for one release.
+    if (nd_cond_modern (cond))
+        nd_log ("%s:%d: \"%s\" is the old spelling; write \"%s\"", loader->file,
+                s_line (loader, node), s_value (node), nd_cond_modern (cond));
     *conds = (cond_t **) realloc (*conds, (*count + 1) * sizeof (cond_t *));
     (*conds) [(*count)++] = cond;
     return 0;

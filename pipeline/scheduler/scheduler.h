@@ -42,6 +42,7 @@
 
 #include <czmq.h>
 #include "nd.h"
+#include "nd_cond.h"
 #include "nd_tz.h"
 
 #define SCHEDULER_USER_MAX 400  /* keys stay under LMDB's 511 bytes */
@@ -86,10 +87,10 @@ typedef struct {
 
 /* ---------------------------------------------------------- conditions */
 
-/*  A compiled condition: [not] path [op value], op one of = != > >= < <=
-    has. Paths are dot-separated; a name applied to an array maps over
-    its items ("cart.items.category has shoes").                          */
-typedef struct _cond_t cond_t;
+/*  A condition of a journey (trigger "when", check "if"), in the language
+    of nudge-conditions(5) (runtime nd_cond). Its facts are a JSON
+    document: paths into it, and "in segment NAME" from its "segments". */
+typedef nd_cond_t cond_t;
 cond_t *cond_new (const char *text, char **error);
 void cond_destroy (cond_t **self_p);
 bool cond_eval (const cond_t *self, const json_t *doc);

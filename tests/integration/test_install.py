@@ -74,6 +74,9 @@ def layout(root):
     check("make install: every program in /usr/bin", not missing, missing)
     check("its man pages in /usr/share/man/man1",
           all(os.path.isfile(os.path.join(root, "usr/share/man/man1/%s.1" % n)) for n in STAGES + ("nd-supervisor",)))
+    check("the file formats' pages in /usr/share/man/man5",
+          all(os.path.isfile(os.path.join(root, "usr/share/man/man5/nudge-%s.5" % n))
+              for n in ("conditions", "segments", "journey")))
     check("the browser kit in /usr/share/nudge/web",
           os.path.isfile(os.path.join(root, "usr/share/nudge/web/nudge.js"))
           and os.path.isfile(os.path.join(root, "usr/share/nudge/web/nudge-sw.js")))

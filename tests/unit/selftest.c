@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nd.h"
+#include "nd_cond.h"
 #include "nd_http.h"
 #include "nd_httpd.h"
 #include "nd_inbox.h"
@@ -55,6 +56,7 @@ int main (int argc, char **argv)
     nd_inbox_test (verbose);
     nd_listen_test (verbose);
     nd_json_test (verbose);
+    nd_cond_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  nd_json against jansson, on hand-written, random and mutated texts
     int json_failures = json_diff_run (verbose);
