@@ -51,7 +51,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <sysexits.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 #define s_PING_MS 10000

@@ -41,7 +41,7 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
-#include "../common/nd_state.h"
+#include "nd_state.h"
 
 typedef struct {
     const char *config;

@@ -49,7 +49,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <jansson.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 typedef struct {

@@ -81,7 +81,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <sys/stat.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 typedef struct {
