@@ -14,6 +14,7 @@
 */
 #include <czmq.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include "nd_private.h"
 
 struct _nd_pipefile_t {
@@ -551,6 +552,57 @@ nd_pipefile_ipc_absent (const char *endpoint)
 {
     struct stat st;
     return strncmp (endpoint, "ipc://", 6) == 0 && stat (endpoint + 6, &st) == -1;
+}
+
+/* -------------------------------------------------------------- --check */
+
+//  The value of option name (long "--config", short 'c' or 0) in argv:
+//  "--config F", "--config=F", "-c F", "-cF". NULL when not given.
+static const char *
+s_arg_value (int argc, char **argv, const char *name, char letter)
+{
+    size_t size = strlen (name);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv [i];
+        if (streq (arg, "--"))
+            break;
+        if (strncmp (arg, name, size) == 0 && arg [size] == '=')
+            return arg + size + 1;
+        if ((streq (arg, name) || (letter && arg [0] == '-' && arg [1] == letter && !arg [2]))
+        &&  i + 1 < argc)
+            return argv [i + 1];
+        if (letter && arg [0] == '-' && arg [1] == letter && arg [2])
+            return arg + 2;
+    }
+    return NULL;
+}
+
+void
+nd_check_arg (int argc, char **argv, const char *name)
+{
+    bool check = false;
+    for (int i = 1; i < argc && !check; i++)
+        check = streq (argv [i], "--check");
+    if (!check)
+        return;
+    const char *config = s_arg_value (argc, argv, "--config", 'c');
+    const char *root = s_arg_value (argc, argv, "--root", 0);
+    const char *cert = s_arg_value (argc, argv, "--cert", 0);
+    char *path = zsys_sprintf ("%s%s", root ? root : "", config ? config : "conf/pipeline.zpl");
+    char *error = NULL;
+    nd_pipefile_t *self = nd_pipefile_load (path, &error);
+    char public_key [ND_CURVE_KEY], secret_key [ND_CURVE_KEY];
+    if (self && cert)
+        nd_curve_read (strncmp (cert, "file:", 5) ? cert : cert + 5, public_key, secret_key, &error);
+    if (error)
+        fprintf (stderr, "%s\n", error);
+    else
+        printf ("%s: %s: configuration ok\n", name, path);
+    nd_pipefile_destroy (&self);
+    free (path);
+    int rc = error ? EX_CONFIG : 0;
+    free (error);
+    exit (rc);
 }
 
 /* ---------------------------------------------------------------- test */

@@ -74,6 +74,14 @@ int nd_pipefile_secure (void *socket, const char *target, const char *curve_publ
     has bound it, so connecting would only wait.                          */
 bool nd_pipefile_ipc_absent (const char *endpoint);
 
+/*  For a tool's main, before its own options, as nd_version_arg: with
+    "--check" among the arguments, loads and checks the pipeline file its
+    -c/--config (under --root, if given) names, default
+    conf/pipeline.zpl, and the key file its --cert names; prints
+    "NAME: FILE: configuration ok" and exits 0, or prints the first error
+    as FILE:LINE: reason on stderr and exits 78 (EX_CONFIG).             */
+void nd_check_arg (int argc, char **argv, const char *name);
+
 void nd_pipefile_test (bool verbose);
 
 #endif

@@ -37,6 +37,7 @@
 #include <sysexits.h>
 #include <sys/stat.h>
 #include "nd.h"
+#include "nd_pipefile.h"
 
 static const char *s_usage =
     "usage: nd-cert [-d DIR] [-f] NAME\n"
@@ -146,6 +147,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-cert");
+    nd_check_arg (argc, argv, "nd-cert");
     cert_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

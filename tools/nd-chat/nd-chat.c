@@ -284,6 +284,7 @@ static void s_disconnect (chat_console_t *self)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-chat");
+    nd_check_arg (argc, argv, "nd-chat");
     chat_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

@@ -41,6 +41,7 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
+#include "nd_pipefile.h"
 #include "nd_state.h"
 
 typedef struct {
@@ -171,6 +172,7 @@ static int s_list (MDB_txn *txn, MDB_dbi dbi, const codes_args_t *args)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-codes");
+    nd_check_arg (argc, argv, "nd-codes");
     codes_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;

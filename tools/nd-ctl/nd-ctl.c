@@ -342,6 +342,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-ctl");
+    nd_check_arg (argc, argv, "nd-ctl");
     ctl_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

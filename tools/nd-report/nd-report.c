@@ -43,6 +43,7 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
+#include "nd_pipefile.h"
 #include "nd_state.h"
 
 typedef struct {
@@ -239,6 +240,7 @@ static void s_print (json_t *report, bool steps)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-report");
+    nd_check_arg (argc, argv, "nd-report");
     report_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;

@@ -634,6 +634,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-supervisor");
+    nd_check_arg (argc, argv, "nd-supervisor");
     sv_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

@@ -41,6 +41,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include "nd.h"
+#include "nd_pipefile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,7 @@ static int s_public_of (const char *path)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-vapid");
+    nd_check_arg (argc, argv, "nd-vapid");
     static const struct option options [] = {
         { "out", required_argument, NULL, 'o' },
         { "public", required_argument, NULL, 'p' },

@@ -231,6 +231,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "tap");
+    nd_check_arg (argc, argv, "tap");
     tap_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)
