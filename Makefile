@@ -239,6 +239,7 @@ backtest: all
 
 # Installs nudge as the FHS lays it out (README "Installing"):
 #   PREFIX/bin, PREFIX/share/man/man1   the programs, their pages
+#   PREFIX/share/man/man5               the pipeline file's page (nudge-pipeline.5)
 #   PREFIX/share/nudge/web              the browser kit
 #   PREFIX/share/nudge/conf             the shipped configuration as installed
 #                                       (pipeline.zpl through tools/install/fhs.sed)
@@ -258,7 +259,8 @@ SHIPPED := segments.zpl chat-widget.js journeys templates
 #   $(call FHS_PIPELINE,DATADIR) FILE: the pipeline file with installed paths
 FHS_PIPELINE = sed -f tools/install/fhs.sed -e 's|@DATADIR@|$(1)|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/conf \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(DATADIR)/conf \
 	    $(DESTDIR)$(DATADIR)/supervisor $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
 	    $(DESTDIR)$(UNITDIR)
 	install -d -m 0750 $(DESTDIR)$(ETCDIR)
@@ -267,6 +269,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 $(BIN)/nd_backtest.py $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	find web -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done
 	$(call FHS_PIPELINE,$(DATADIR)) conf/pipeline.zpl >$(DESTDIR)$(DATADIR)/conf/pipeline.zpl
 	find $(SHIPPED:%=conf/%) -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done

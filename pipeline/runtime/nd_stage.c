@@ -493,7 +493,7 @@ static int s_check (nd_stage_t *stage)
     nd_stage_option_duration (stage, "stall-after", "5m", &ms);
     nd_stage_option_int (stage, "sync", "1", &number);
     nd_config_get (stage->config, "state", NULL);
-    nd_config_get (stage->config, "retain", NULL);
+    nd_stage_option_int (stage, "retain", "100000", &number);
     if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), &mapsize) || mapsize < 1048576)
         nd_config_error (stage->config, "mapsize", "not a size such as 4G");
     zlist_t *inputs = s_input_names (stage);
