@@ -42,6 +42,7 @@
                               NAME.secret), for a chat-bridge with "curve"
         -o, --operator NAME   the name shoppers see (default $USER)
         -t, --timeout MS      wait for answers at the end (default 5000)
+            --check           check the pipeline file (-c) and exit
         -h, --help            this text
 
     EXIT STATUS
@@ -80,6 +81,7 @@ static const char *s_usage =
     "      --cert FILE       your CURVE keypair (nd-cert), for a chat-bridge with \"curve\"\n"
     "  -o, --operator NAME   the name shoppers see (default $USER)\n"
     "  -t, --timeout MS      wait this long for answers at the end (default 5000)\n"
+    "      --check           check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help            this text\n"
     "Type TEXT to answer the last conversation, '#c7 TEXT' for another;\n"
     "/list, /show c7, /end [c7], /online, /offline, /auto, /quit. See nd-chat(1).\n";

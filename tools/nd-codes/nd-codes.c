@@ -29,6 +29,7 @@
                             event clock (a replay's codes expire in its time)
             --json          JSON lines
             --list          every code
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -63,6 +64,7 @@ static const char *s_usage =
     "      --at TIME       judge expiry at TIME (ISO 8601), not now (the\n                      scheduler's event time on the event clock)\n"
     "      --json          print JSON lines\n"
     "      --list          print every issued code\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "Exit status: 0 all valid, 1 any not valid, 2 error. See nd-codes(1).\n";
 

@@ -34,6 +34,7 @@
         -s, --state DIR     read this LMDB directory instead
             --steps         a line per step and channel too
             --json          one JSON object
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -62,6 +63,7 @@ static const char *s_usage =
     "  -s, --state DIR     read this LMDB directory instead\n"
     "      --steps         a line per step and channel too\n"
     "      --json          one JSON object\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "See nd-report(1).\n";
 

@@ -55,6 +55,7 @@ static const char *s_usage =
     "Generates a VAPID key pair for Web Push (RFC 8292), base64url as browsers take it.\n"
     "  -o, --out FILE      write the private key to FILE (mode 0600), print the public key\n"
     "      --public FILE   print the public key of the private key in FILE (- for stdin)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n";
 
 static int s_print_public (EVP_PKEY *key)

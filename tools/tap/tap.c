@@ -34,6 +34,7 @@
         -n, --count N       exit after N messages
         -t, --timeout MS    give up after MS milliseconds; exit status 1 if
                             --count messages had not arrived by then
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -64,6 +65,7 @@ static const char *s_usage =
     "      --cert FILE     your CURVE keypair (nd-cert), for a stage with \"curve\"\n"
     "  -n, --count N       exit after N messages\n"
     "  -t, --timeout MS    give up after MS ms (exit 1 if --count not reached)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "A target containing \"://\" is an endpoint; otherwise a stage name.\n";
 
