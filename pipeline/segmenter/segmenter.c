@@ -462,9 +462,11 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 //  --check: the groups' options and the rule segments, as setup reads them.
 static int s_check_config (nd_stage_t *stage)
 {
-    seg_thresholds_t thresholds;
+    seg_thresholds_t thresholds = { 0 };
     char *error = NULL;
-    if (seg_groups_configure (stage, &thresholds))
+    int rc = seg_groups_configure (stage, &thresholds);
+    nd_tz_destroy (&thresholds.tz);
+    if (rc)
         return -1;
     seg_rules_t *rules = seg_rules_load (nd_stage_option (stage, "segments", NULL), &error);
     if (!rules)
