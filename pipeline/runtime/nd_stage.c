@@ -208,13 +208,20 @@ static void s_make_private (const char *dir)
     }
 }
 
+static int s_mapsize (nd_stage_t *stage, uint64_t *mapsize)
+{
+    if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), mapsize) || *mapsize < 1048576)
+        return nd_config_error (stage->config, "mapsize", "not a size such as 4G");
+    return 0;
+}
+
 static int s_open_env (nd_stage_t *stage)
 {
     uint64_t mapsize;
     int64_t sync;
     const char *base = nd_config_get (stage->config, "state", "var/state");
-    if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), &mapsize) || mapsize < 1048576)
-        return nd_config_error (stage->config, "mapsize", "not a size such as 4G");
+    if (s_mapsize (stage, &mapsize))
+        return -1;
     if (nd_stage_option_int (stage, "sync", "1", &sync))
         return -1;
     char *dir = zsys_sprintf ("%s/%s", base, stage->name);
@@ -415,16 +422,34 @@ static int s_bind_sockets (nd_stage_t *stage)
     return rc;
 }
 
+//  The clock's mode from --clock or the file, "wall" or "event"; NULL
+//  after logging file:line: reason.
+static const char *s_clock_mode (nd_stage_t *stage)
+{
+    const char *mode = stage->clock_mode ? stage->clock_mode
+                                         : nd_config_get (stage->config, "clock", "wall");
+    if (streq (mode, "wall") || streq (mode, "event"))
+        return mode;
+    nd_config_error (stage->config, "clock", "must be wall or event");
+    return NULL;
+}
+
+//  The loop's own options: how often timers run, when an input is stuck.
+static int s_loop_options (nd_stage_t *stage)
+{
+    return nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval)
+        || nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after) ? -1 : 0;
+}
+
 static int s_setup (nd_stage_t *stage)
 {
     nd_log_set_name (stage->name);
     stage->config = nd_config_load (stage->config_file, stage->name, false);
     if (!stage->config)
         return -1;
-    const char *mode = stage->clock_mode ? stage->clock_mode
-                                         : nd_config_get (stage->config, "clock", "wall");
-    if (!streq (mode, "wall") && !streq (mode, "event"))
-        return nd_config_error (stage->config, "clock", "must be wall or event");
+    const char *mode = s_clock_mode (stage);
+    if (!mode)
+        return -1;
     stage->clock = nd_clock_new (streq (mode, "event"));
     stage->inputs = nd_inputs_new (streq (mode, "event"));
     //  Before setup, so threads a stage starts there can already wake us
@@ -432,8 +457,7 @@ static int s_setup (nd_stage_t *stage)
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
         return -1;
     }
-    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval)
-    ||  nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after))
+    if (s_loop_options (stage))
         return -1;
     zlist_t *inputs = s_input_names (stage);
     uint64_t positions [ND_INPUTS_MAX];
@@ -483,19 +507,15 @@ static int s_check (nd_stage_t *stage)
     stage->config = nd_config_load (stage->config_file, stage->name, true);
     if (!stage->config)
         return -1;
-    const char *mode = stage->clock_mode ? stage->clock_mode
-                                         : nd_config_get (stage->config, "clock", "wall");
-    if (!streq (mode, "wall") && !streq (mode, "event"))
-        nd_config_error (stage->config, "clock", "must be wall or event");
-    int64_t ms, number;
+    //  Each check logs its own error and the next runs still: all of the
+    //  runtime's are told at once
+    int64_t number;
     uint64_t mapsize;
-    nd_stage_option_duration (stage, "timer-interval", "1s", &ms);
-    nd_stage_option_duration (stage, "stall-after", "5m", &ms);
+    s_clock_mode (stage);
+    s_loop_options (stage);
+    s_mapsize (stage, &mapsize);
     nd_stage_option_int (stage, "sync", "1", &number);
-    nd_config_get (stage->config, "state", NULL);
     nd_stage_option_int (stage, "retain", "100000", &number);
-    if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), &mapsize) || mapsize < 1048576)
-        nd_config_error (stage->config, "mapsize", "not a size such as 4G");
     zlist_t *inputs = s_input_names (stage);
     bool keeps_time [ND_INPUTS_MAX] = { false };
     if (zlist_size (inputs) > ND_INPUTS_MAX)
