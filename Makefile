@@ -3,6 +3,7 @@
 #   make run        run the pipeline on the shipped defaults under supervisord
 #   make test       the whole suite: normal build (gcc), then again under ASan+UBSan (clang)
 #   make bench      throughput figures next to raw libzmq baselines
+#   make bench-json nudge's JSON parser (nd_json) against jansson, same bodies, same run
 #   make backtest   a generated month through the shipped pipeline (nd-backtest)
 #   make SAN=1      build the sanitizer variant into build-san/
 #   make fuzz       libFuzzer targets, each run for FUZZ_SECONDS (default 120)
@@ -48,7 +49,7 @@ PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
+.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest bench-json clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # A fresh machine often has another apt running (unattended upgrades): wait
@@ -191,7 +192,20 @@ bench: all tests/e2e/node_modules/.installed
 	/usr/bin/python3 bench/push_bench.py
 	/usr/bin/python3 bench/sms_bench.py
 	/usr/bin/python3 bench/backtest_bench.py
+	@$(MAKE) --no-print-directory bench-json
 	@$(MAKE) --no-print-directory bench-kit
+
+# The JSON parser weighed: nd_json against jansson, parse and serialise
+# (MB/s, messages/s), on real wire bodies that a small replay through
+# collector, sessionizer and segmenter produces (bench/json_bodies.py).
+.PHONY: bench-json
+bench-json: all $(BUILD)/bench/json_bench
+	@/usr/bin/python3 bench/json_bodies.py $(BUILD)/bench/json >/dev/null
+	$(BUILD)/bench/json_bench $(BUILD)/bench/json/track.json $(BUILD)/bench/json/cart.json \
+	    $(BUILD)/bench/json/profile.json
+$(BUILD)/bench/json_bench: bench/json_bench.c $(BUILD)/libnd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 # The browser kit's size, as a shop's visitors download it (aim: nudge.js <= 10 KB gzipped).
 .PHONY: bench-kit
@@ -239,7 +253,7 @@ backtest: all
 
 # Installs nudge as the FHS lays it out (README "Installing"):
 #   PREFIX/bin, PREFIX/share/man/man1   the programs, their pages
-#   PREFIX/share/man/man5               the file formats (segments, journeys, conditions)
+#   PREFIX/share/man/man5               the file formats (pipeline, segments, journeys, conditions, templates)
 #   PREFIX/share/nudge/web              the browser kit
 #   PREFIX/share/nudge/conf             the shipped configuration as installed
 #                                       (pipeline.zpl through tools/install/fhs.sed)

@@ -88,6 +88,9 @@ int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t whe
     built meanwhile finishes with the old; said tells what was read. Else
     nothing changes and said is why. 0 / -1.                            */
 int mail_composer_reload (mail_composer_t *self, char *said, size_t size);
+/*  --check: the templates (option "templates") compile; else -1 after
+    logging the reason. Makes nothing (no secret, no composer).           */
+int mail_templates_check (nd_stage_t *stage);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
 

@@ -150,6 +150,19 @@ int mail_composer_reload (mail_composer_t *self, char *said, size_t size)
     return 0;
 }
 
+int mail_templates_check (nd_stage_t *stage)
+{
+    char reason [400];
+    json_t *templates = s_read_templates (nd_stage_option (stage, "templates", "conf/templates"),
+                                          reason, sizeof reason);
+    if (!templates) {
+        nd_log ("%s", reason);
+        return nd_stage_config_refused (stage);
+    }
+    json_decref (templates);
+    return 0;
+}
+
 //  The templates in use, the caller's reference.
 static json_t *s_templates (mail_composer_t *self)
 {

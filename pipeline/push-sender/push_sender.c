@@ -395,6 +395,12 @@ static void s_teardown (void **self_p)
     }
 }
 
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    return nd_stage_check_templates (stage, "push");
+}
+
 static void s_selftest (bool verbose)
 {
     push_ece_test (verbose);
@@ -418,6 +424,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
     };

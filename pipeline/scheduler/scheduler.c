@@ -419,6 +419,18 @@ static void s_stats (void *self_, json_t *stats)
 
 /* -------------------------------------------------------------- main -- */
 
+//  --check: the options and the journeys with their templates, read as
+//  setup reads them, with no state opened.
+static int s_check_config (nd_stage_t *stage)
+{
+    scheduler_t *self = (scheduler_t *) zmalloc (sizeof *self);
+    self->stage = stage;
+    self->wake [0] = self->wake [1] = -1;
+    int rc = s_options (self) || s_journeys (self) ? -1 : 0;
+    s_teardown ((void **) &self);
+    return rc;
+}
+
 static void s_selftest (bool verbose)
 {
     cond_test (verbose);
@@ -441,6 +453,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "journeys and templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
     };

@@ -588,6 +588,12 @@ static void s_stats (void *self_, json_t *stats)
         sms_webhook_stats (self->webhook, stats);
 }
 
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    return nd_stage_check_templates (stage, "sms");
+}
+
 static void s_selftest (bool verbose)
 {
     sms_text_test (verbose);
@@ -609,6 +615,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
     };

@@ -77,6 +77,8 @@ def layout(root):
     check("the file formats' pages in /usr/share/man/man5",
           all(os.path.isfile(os.path.join(root, "usr/share/man/man5/nudge-%s.5" % n))
               for n in ("conditions", "segments", "journey")))
+    check("the pipeline file's page in /usr/share/man/man5",
+          os.path.isfile(os.path.join(root, "usr/share/man/man5/nudge-pipeline.5")))
     check("the browser kit in /usr/share/nudge/web",
           os.path.isfile(os.path.join(root, "usr/share/nudge/web/nudge.js"))
           and os.path.isfile(os.path.join(root, "usr/share/nudge/web/nudge-sw.js")))
@@ -385,7 +387,8 @@ def package():
     check("contents: programs, units, sysusers.d, tmpfiles.d, /etc/nudge 0750, owned by root",
           all(p in contents for p in ("./usr/bin/collector", "./usr/lib/systemd/system/nudge.target",
                                       "./usr/lib/sysusers.d/nudge.conf", "./usr/lib/tmpfiles.d/nudge.conf",
-                                      "./usr/share/man/man1/collector.1.gz", "./usr/share/nudge/web/nudge.js"))
+                                      "./usr/share/man/man1/collector.1.gz", "./usr/share/man/man5/nudge-pipeline.5.gz",
+                                      "./usr/share/nudge/web/nudge.js"))
           and re.search(r"^drwxr-x--- root/root .* \./etc/nudge/$", contents, re.M)
           and " root/root " in contents and not re.search(r"^\S+ (?!root/root)", contents, re.M), contents[:1500])
     with tempfile.TemporaryDirectory(prefix="nd-deb-") as target:

@@ -13,6 +13,7 @@
 #include "nd_listen.h"
 #include "nd_mustache.h"
 #include "nd_p256.h"
+#include "nd_pipefile.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
 #include "nd_spool.h"
@@ -57,6 +58,7 @@ int main (int argc, char **argv)
     nd_listen_test (verbose);
     nd_json_test (verbose);
     nd_cond_test (verbose);
+    nd_pipefile_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  nd_json against jansson, on hand-written, random and mutated texts
     int json_failures = json_diff_run (verbose);

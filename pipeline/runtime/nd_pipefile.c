@@ -1,13 +1,21 @@
-/*  nd_pipefile - the pipeline file as the operator tools read it.
-    See nd_pipefile.h for the rules. The checks here are the ones a tool
-    can make without running a stage: the file parses, stage names are
-    usable as file and program names, endpoints look like endpoints and no
-    two stages claim the same one, every "input" names a stage.
+/*  nd_pipefile - the pipeline file: the one reader of it.
+
+    Layer: the runtime's configuration. Every stage (through nd_config,
+    its view of its own section) and every operator tool reads the file
+    here, so a stage is found exactly where it listens, with one set of
+    defaults. See nd_pipefile.h for the rules and man/nudge-pipeline.5
+    for the format.
+
+    The checks here are the ones that need no stage: the file parses
+    (czmq's ZPL), stage names are usable as file and program names,
+    endpoints look like endpoints and no two stages claim the same one,
+    and (unless a stage reads the file for itself at start) every "input"
+    names a stage. Each error says file:line when the line is known.
 */
 #include <czmq.h>
 #include <sys/stat.h>
-#include "../common/nd_pipefile.h"
-#include "nd.h"
+#include <sysexits.h>
+#include "nd_private.h"
 
 struct _nd_pipefile_t {
     char *path;
@@ -18,6 +26,134 @@ struct _nd_pipefile_t {
 };
 
 static const char *s_kinds [] = { "out", "pub", "ctl" };
+
+/* ------------------------------------------------------------------ ZPL */
+
+static char *s_error (const char *path, int line, const char *reason)
+{
+    return line > 0 ? zsys_sprintf ("%s:%d: %s", path, line, reason)
+                    : zsys_sprintf ("%s: %s", path, reason);
+}
+
+//  zconfig writes its syntax errors to stdout ("... E (zconfig): (LINE)
+//  REASON"), where they would mix with a tool's output and lose the file
+//  name. Catch that text so it can be told as "<file>:<line>: <reason>".
+static zconfig_t *s_load_capturing (const char *path, char *said, size_t size)
+{
+    fflush (stdout);
+    int saved = dup (STDOUT_FILENO);
+    FILE *capture = saved == -1 ? NULL : tmpfile ();
+    if (capture)
+        dup2 (fileno (capture), STDOUT_FILENO);
+    //  zconfig_load leaks its file handle on a syntax error; a chunk does not.
+    zchunk_t *chunk = zchunk_slurp (path, 0);
+    zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
+    zchunk_destroy (&chunk);
+    if (capture) {
+        fflush (stdout);
+        dup2 (saved, STDOUT_FILENO);
+        rewind (capture);
+        if (!fgets (said, (int) size, capture))
+            said [0] = 0;
+        fclose (capture);
+    }
+    if (saved != -1)
+        close (saved);
+    return root;
+}
+
+zconfig_t *nd_zpl_parse (const char *path, char **error)
+{
+    struct stat st;
+    if (stat (path, &st) == -1 || access (path, R_OK) == -1) {
+        *error = s_error (path, 0, strerror (errno));
+        return NULL;
+    }
+    if (!S_ISREG (st.st_mode)) {
+        *error = s_error (path, 0, "not a regular file");
+        return NULL;
+    }
+    char said [512] = "";
+    zconfig_t *root = s_load_capturing (path, said, sizeof said);
+    if (!root) {
+        int line = 0, offset = 0;
+        const char *tail = strstr (said, "(zconfig): ");
+        if (tail && sscanf (tail, "(zconfig): (%d) %n", &line, &offset) == 1 && offset) {
+            char *reason = strdup (tail + offset);
+            reason [strcspn (reason, "\r\n")] = 0;
+            *error = s_error (path, line, reason);
+            free (reason);
+        }
+        else
+            *error = s_error (path, 0, "not a valid ZPL file");
+    }
+    return root;
+}
+
+zconfig_t *nd_zpl_load (const char *file)
+{
+    char *error = NULL;
+    zconfig_t *root = nd_zpl_parse (file, &error);
+    if (!root)
+        nd_log ("%s", error);
+    zstr_free (&error);
+    return root;
+}
+
+//  The line where path ("stage", "stage/option", "stage/list/child") is
+//  set, its nth time (from 0) for a repeated child, found by walking the
+//  file with ZPL's own indentation rule (4 spaces a level). 0: not found.
+static int s_line_of (const char *file, const char *want, size_t nth)
+{
+    char stack [8][128] = {{0}};
+    FILE *in = fopen (file, "r");
+    if (!in)
+        return 0;
+    char text [1024];
+    int number = 0, found = 0;
+    while (!found && fgets (text, sizeof text, in)) {
+        number++;
+        size_t indent = strspn (text, " ");
+        size_t length = strcspn (text + indent, " =#\r\n");
+        if (length == 0 || indent % 4 || indent / 4 >= 8)
+            continue;
+        size_t level = indent / 4;
+        snprintf (stack [level], sizeof stack [level], "%.*s", (int) length, text + indent);
+        char have [1024] = "";
+        for (size_t i = 0; i <= level; i++)
+            snprintf (have + strlen (have), sizeof have - strlen (have), "%s%s",
+                      i ? "/" : "", stack [i]);
+        if (streq (have, want) && nth-- == 0)
+            found = number;
+    }
+    fclose (in);
+    return found;
+}
+
+int nd_pipefile_line (nd_pipefile_t *self, const char *section, const char *path, size_t nth)
+{
+    char want [512];
+    snprintf (want, sizeof want, "%s%s%s", section, path ? "/" : "", path ? path : "");
+    return s_line_of (self->path, want, nth);
+}
+
+//  "<file>:<line>: <stage>: <reason>", the line being where the stage sets
+//  path, else where [pipeline] does, else the stage's own line.
+static char *s_error_at (nd_pipefile_t *self, const char *stage, const char *path,
+                         const char *reason)
+{
+    int line = path ? nd_pipefile_line (self, stage, path, 0) : 0;
+    if (!line && path)
+        line = nd_pipefile_line (self, "pipeline", path, 0);
+    if (!line)
+        line = nd_pipefile_line (self, stage, NULL, 0);
+    char *said = zsys_sprintf ("%s: %s", stage, reason);
+    char *error = s_error (self->path, line, said);
+    free (said);
+    return error;
+}
+
+/* ------------------------------------------------------------- checks */
 
 /*  Names end up in socket paths, LMDB directories and supervisor program
     names, so keep them to what is safe in all three.                     */
@@ -36,22 +172,34 @@ static char *
 s_index_section (nd_pipefile_t *self, zconfig_t *section)
 {
     const char *name = zconfig_name (section);
+    int line = nd_pipefile_line (self, name, NULL, 0);
+    char *reason = NULL;
     if (*zconfig_value (section))
-        return zsys_sprintf ("%s: '%s = %s' at top level: options belong under a stage or 'pipeline'",
-                             self->path, name, zconfig_value (section));
+        reason = zsys_sprintf ("'%s = %s' at top level: options belong under a stage or 'pipeline'",
+                               name, zconfig_value (section));
+    else
     if (streq (name, "pipeline")) {
-        if (self->defaults)
-            return zsys_sprintf ("%s: section 'pipeline' appears twice", self->path);
+        if (self->defaults) {
+            reason = zsys_sprintf ("section 'pipeline' appears twice");
+            line = nd_pipefile_line (self, name, NULL, 1);
+        }
         self->defaults = section;
-        return NULL;
     }
+    else
     if (!s_is_simple_name (name))
-        return zsys_sprintf ("%s: stage name '%s': use letters, digits, '.', '_' and '-'",
-                             self->path, name);
-    if (nd_pipefile_has (self, name))
-        return zsys_sprintf ("%s: stage '%s' appears twice", self->path, name);
-    self->stages [self->size++] = section;
-    return NULL;
+        reason = zsys_sprintf ("stage name '%s': use letters, digits, '.', '_' and '-'", name);
+    else
+    if (nd_pipefile_has (self, name)) {
+        reason = zsys_sprintf ("stage '%s' appears twice", name);
+        line = nd_pipefile_line (self, name, NULL, 1);
+    }
+    else
+        self->stages [self->size++] = section;
+    if (!reason)
+        return NULL;
+    char *error = s_error (self->path, line, reason);
+    free (reason);
+    return error;
 }
 
 static char *
@@ -82,12 +230,18 @@ s_check_endpoints (nd_pipefile_t *self, size_t index, zhashx_t *seen)
         char *endpoint = nd_pipefile_endpoint (self, stage, s_kinds [k]);
         char *error = NULL;
         const char *other = (const char *) zhashx_lookup (seen, endpoint);
-        if (!strstr (endpoint, "://"))
-            error = zsys_sprintf ("%s: %s: %s = '%s' is not an endpoint (ipc://PATH or tcp://HOST:PORT)",
-                                  self->path, stage, s_kinds [k], endpoint);
+        if (!strstr (endpoint, "://")) {
+            char *reason = zsys_sprintf ("%s = '%s' is not an endpoint (ipc://PATH or tcp://HOST:PORT)",
+                                         s_kinds [k], endpoint);
+            error = s_error_at (self, stage, s_kinds [k], reason);
+            free (reason);
+        }
         else
-        if (other)
-            error = zsys_sprintf ("%s: %s and %s both use %s", self->path, other, stage, endpoint);
+        if (other) {
+            char *reason = zsys_sprintf ("%s and %s both use %s", other, stage, endpoint);
+            error = s_error_at (self, stage, s_kinds [k], reason);
+            free (reason);
+        }
         else
             zhashx_insert (seen, endpoint, (void *) stage);
         free (endpoint);
@@ -98,36 +252,51 @@ s_check_endpoints (nd_pipefile_t *self, size_t index, zhashx_t *seen)
 }
 
 static char *
-s_check_stage (nd_pipefile_t *self, size_t index)
+s_check_program (nd_pipefile_t *self, size_t index)
 {
     const char *stage = nd_pipefile_stage (self, index);
     const char *program = nd_pipefile_program (self, stage);
-    if (!s_is_simple_name (program))
-        return zsys_sprintf ("%s: %s: program '%s' is not a program name (no paths: see nd-supervisor --bin)",
-                             self->path, stage, program);
-    //  "input" lists upstream stages, separated by commas or spaces.
+    if (s_is_simple_name (program))
+        return NULL;
+    char *reason = zsys_sprintf ("program '%s' is not a program name (no paths: see nd-supervisor --bin)",
+                                 program);
+    char *error = s_error_at (self, stage, "program", reason);
+    free (reason);
+    return error;
+}
+
+//  "input" lists upstream stages, separated by commas or spaces.
+static char *
+s_check_inputs (nd_pipefile_t *self, size_t index)
+{
+    const char *stage = nd_pipefile_stage (self, index);
     char *inputs = strdup (nd_pipefile_option (self, stage, "input", ""));
     char *error = NULL;
     for (char *save = NULL, *input = strtok_r (inputs, ", \t", &save);
          input && !error; input = strtok_r (NULL, ", \t", &save)) {
+        char *reason = NULL;
         if (!nd_pipefile_has (self, input))
-            error = zsys_sprintf ("%s: %s: input '%s' is not a stage in this file",
-                                  self->path, stage, input);
+            reason = zsys_sprintf ("input '%s' is not a stage in this file", input);
         else
         if (streq (input, stage))
-            error = zsys_sprintf ("%s: %s: a stage cannot be its own input", self->path, stage);
+            reason = zsys_sprintf ("a stage cannot be its own input");
+        if (reason)
+            error = s_error_at (self, stage, "input", reason);
+        free (reason);
     }
     free (inputs);
     return error;
 }
 
 static char *
-s_check (nd_pipefile_t *self)
+s_check (nd_pipefile_t *self, bool inputs)
 {
     zhashx_t *seen = zhashx_new ();
     char *error = NULL;
     for (size_t index = 0; index < self->size && !error; index++) {
-        error = s_check_stage (self, index);
+        error = s_check_program (self, index);
+        if (!error && inputs)
+            error = s_check_inputs (self, index);
         if (!error)
             error = s_check_endpoints (self, index, seen);
     }
@@ -135,8 +304,8 @@ s_check (nd_pipefile_t *self)
     return error;
 }
 
-nd_pipefile_t *
-nd_pipefile_load (const char *path, char **error)
+static nd_pipefile_t *
+s_load (const char *path, bool inputs, char **error)
 {
     assert (path && error);
     *error = NULL;
@@ -148,10 +317,22 @@ nd_pipefile_load (const char *path, char **error)
     self->root = root;
     *error = s_index (self);
     if (!*error)
-        *error = s_check (self);
+        *error = s_check (self, inputs);
     if (*error)
         nd_pipefile_destroy (&self);
     return self;
+}
+
+nd_pipefile_t *
+nd_pipefile_load (const char *path, char **error)
+{
+    return s_load (path, true, error);
+}
+
+nd_pipefile_t *
+nd_pipefile_load_stage (const char *path, char **error)
+{
+    return s_load (path, false, error);
 }
 
 void
@@ -195,6 +376,12 @@ s_stage_section (nd_pipefile_t *self, const char *stage)
     return NULL;
 }
 
+zconfig_t *
+nd_pipefile_section (nd_pipefile_t *self, const char *stage)
+{
+    return s_stage_section (self, stage);
+}
+
 bool
 nd_pipefile_has (nd_pipefile_t *self, const char *stage)
 {
@@ -219,6 +406,32 @@ nd_pipefile_option (nd_pipefile_t *self, const char *stage,
     if (!value)
         value = s_value (self->defaults, path);
     return value? value: fallback;
+}
+
+zconfig_t *
+nd_pipefile_item (nd_pipefile_t *self, const char *stage, const char *path)
+{
+    zconfig_t *section = s_stage_section (self, stage);
+    zconfig_t *item = section ? zconfig_locate (section, path) : NULL;
+    if (!item && self->defaults)
+        item = zconfig_locate (self->defaults, path);
+    return item;
+}
+
+zlist_t *
+nd_pipefile_consumers (nd_pipefile_t *self, const char *stage)
+{
+    zlist_t *consumers = zlist_new ();
+    zlist_autofree (consumers);
+    for (size_t index = 0; index < self->size; index++) {
+        const char *consumer = nd_pipefile_stage (self, index);
+        char *inputs = strdup (nd_pipefile_option (self, consumer, "input", "")), *save = NULL;
+        for (char *name = strtok_r (inputs, ", \t", &save); name; name = strtok_r (NULL, ", \t", &save))
+            if (streq (name, stage))
+                zlist_append (consumers, (void *) consumer);
+        free (inputs);
+    }
+    return consumers;
 }
 
 const char *
@@ -341,6 +554,57 @@ nd_pipefile_ipc_absent (const char *endpoint)
     return strncmp (endpoint, "ipc://", 6) == 0 && stat (endpoint + 6, &st) == -1;
 }
 
+/* -------------------------------------------------------------- --check */
+
+//  The value of option name (long "--config", short 'c' or 0) in argv:
+//  "--config F", "--config=F", "-c F", "-cF". NULL when not given.
+static const char *
+s_arg_value (int argc, char **argv, const char *name, char letter)
+{
+    size_t size = strlen (name);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv [i];
+        if (streq (arg, "--"))
+            break;
+        if (strncmp (arg, name, size) == 0 && arg [size] == '=')
+            return arg + size + 1;
+        if ((streq (arg, name) || (letter && arg [0] == '-' && arg [1] == letter && !arg [2]))
+        &&  i + 1 < argc)
+            return argv [i + 1];
+        if (letter && arg [0] == '-' && arg [1] == letter && arg [2])
+            return arg + 2;
+    }
+    return NULL;
+}
+
+void
+nd_check_arg (int argc, char **argv, const char *name)
+{
+    bool check = false;
+    for (int i = 1; i < argc && !check; i++)
+        check = streq (argv [i], "--check");
+    if (!check)
+        return;
+    const char *config = s_arg_value (argc, argv, "--config", 'c');
+    const char *root = s_arg_value (argc, argv, "--root", 0);
+    const char *cert = s_arg_value (argc, argv, "--cert", 0);
+    char *path = zsys_sprintf ("%s%s", root ? root : "", config ? config : "conf/pipeline.zpl");
+    char *error = NULL;
+    nd_pipefile_t *self = nd_pipefile_load (path, &error);
+    char public_key [ND_CURVE_KEY], secret_key [ND_CURVE_KEY];
+    if (self && cert)
+        nd_curve_read (strncmp (cert, "file:", 5) ? cert : cert + 5, public_key, secret_key, &error);
+    if (error)
+        fprintf (stderr, "%s\n", error);
+    else
+        printf ("%s: %s: configuration ok\n", name, path);
+    nd_pipefile_destroy (&self);
+    free (path);
+    int rc = error ? EX_CONFIG : 0;
+    free (error);
+    exit (rc);
+}
+
 /* ---------------------------------------------------------------- test */
 
 static void
@@ -390,6 +654,28 @@ s_test_target (void)
     text = nd_pipefile_target ("/nonexistent", "tcp://h:1", "pub", &error);
     assert (streq (text, "tcp://h:1") && !error);
     zstr_free (&text);
+    unlink (path);
+}
+
+//  A stage reading the file for itself lets an upstream stand in with no
+//  section; the tools and --check do not.
+static void
+s_test_stage_read (void)
+{
+    char path [] = "/tmp/nd-pipefile-test-XXXXXX";
+    s_test_write (path, "b\n    input = a\n");
+    char *error = NULL;
+    nd_pipefile_t *self = nd_pipefile_load_stage (path, &error);
+    assert (self && !error);
+    zlist_t *consumers = nd_pipefile_consumers (self, "a");
+    assert (zlist_size (consumers) == 1 && streq ((char *) zlist_first (consumers), "b"));
+    zlist_destroy (&consumers);
+    assert (nd_pipefile_line (self, "b", "input", 0) == 2);
+    assert (nd_pipefile_line (self, "b", NULL, 0) == 1);
+    assert (nd_pipefile_line (self, "b", "output", 0) == 0);
+    nd_pipefile_destroy (&self);
+    assert (!nd_pipefile_load (path, &error) && strstr (error, ":2: b: input 'a' is not a stage"));
+    zstr_free (&error);
     unlink (path);
 }
 
@@ -445,12 +731,13 @@ nd_pipefile_test (bool verbose)
 
     s_test_refuses ("a\n   b = 1\n", ":2: indent 4 spaces at once");
     s_test_refuses ("pipeline\n    run = x\n", "no stages");
-    s_test_refuses ("a\nb\n    input = c\n", "b: input 'c' is not a stage");
-    s_test_refuses ("a\n    pub = x\n", "a: pub = 'x' is not an endpoint");
-    s_test_refuses ("a\n    pub = ipc://p\nb\n    ctl = ipc://p\n", "a and b both use ipc://p");
-    s_test_refuses ("a\na\n", "stage 'a' appears twice");
-    s_test_refuses ("a\n    program = ../x\n", "is not a program name");
-    s_test_refuses ("run = x\n", "at top level");
+    s_test_refuses ("a\nb\n    input = c\n", ":3: b: input 'c' is not a stage");
+    s_test_refuses ("a\n    pub = x\n", ":2: a: pub = 'x' is not an endpoint");
+    s_test_refuses ("a\n    pub = ipc://p\nb\n    ctl = ipc://p\n", ":4: b: a and b both use ipc://p");
+    s_test_refuses ("a\na\n", ":2: stage 'a' appears twice");
+    s_test_refuses ("a\n    program = ../x\n", ":2: a: program '../x' is not a program name");
+    s_test_refuses ("run = x\n", ":1: 'run = x' at top level");
+    s_test_stage_read ();
     assert (!nd_pipefile_load ("/nonexistent/pipeline.zpl", &error));
     assert (streq (error, "/nonexistent/pipeline.zpl: No such file or directory"));
     zstr_free (&error);

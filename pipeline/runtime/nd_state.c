@@ -2,8 +2,8 @@
     See nd_state.h.                                                       */
 #include <czmq.h>
 #include "nd.h"
-#include "../common/nd_pipefile.h"
-#include "../common/nd_state.h"
+#include "nd_pipefile.h"
+#include "nd_state.h"
 
 struct _nd_state_t {
     char *dir;

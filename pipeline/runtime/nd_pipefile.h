@@ -1,7 +1,8 @@
-/*  nd_pipefile - the pipeline file as the operator tools read it.
+/*  nd_pipefile - the pipeline file (czmq ZPL), the one reader of it.
 
-    One reading of conf/pipeline.zpl, so that tap, nd-ctl and nd-supervisor
-    find a stage exactly where the stage itself listens:
+    Every stage (through nd_config) and every tool reads conf/pipeline.zpl
+    here, so that tap, nd-ctl and nd-supervisor find a stage exactly where
+    the stage itself listens (nudge-pipeline(5) is the operator's page):
 
     - every top-level section other than "pipeline" is a stage;
     - an option is looked up in the stage's section, then in "pipeline";
@@ -25,6 +26,10 @@ typedef struct _nd_pipefile_t nd_pipefile_t;
 /*  Loads and checks the pipeline file at path. On failure returns NULL and
     sets *error to one line "<path>[:<line>]: <reason>" (the caller's).   */
 nd_pipefile_t *nd_pipefile_load (const char *path, char **error);
+/*  The same, as a stage reads the file for itself at start: an "input"
+    need not be a section (an upstream may stand in at its default
+    endpoints). --check and the tools use nd_pipefile_load.              */
+nd_pipefile_t *nd_pipefile_load_stage (const char *path, char **error);
 void nd_pipefile_destroy (nd_pipefile_t **self_p);
 
 const char *nd_pipefile_path (nd_pipefile_t *self);
@@ -41,6 +46,9 @@ const char *nd_pipefile_program (nd_pipefile_t *self, const char *stage);
 char *nd_pipefile_endpoint (nd_pipefile_t *self, const char *stage, const char *kind);
 /*  The stage's LMDB directory. Returns the caller's string.              */
 char *nd_pipefile_state_dir (nd_pipefile_t *self, const char *stage);
+/*  The line that sets section/path (path NULL: the section's own line),
+    its nth time (from 0) for a repeated child; 0 when not found.         */
+int nd_pipefile_line (nd_pipefile_t *self, const char *section, const char *path, size_t nth);
 
 /*  Resolves a tool's command-line target. One containing "://" is an
     endpoint and returned as is; any other names a stage in the pipeline
@@ -65,6 +73,14 @@ int nd_pipefile_secure (void *socket, const char *target, const char *curve_publ
 /*  True when endpoint is ipc:// and nothing exists at its path: no stage
     has bound it, so connecting would only wait.                          */
 bool nd_pipefile_ipc_absent (const char *endpoint);
+
+/*  For a tool's main, before its own options, as nd_version_arg: with
+    "--check" among the arguments, loads and checks the pipeline file its
+    -c/--config (under --root, if given) names, default
+    conf/pipeline.zpl, and the key file its --cert names; prints
+    "NAME: FILE: configuration ok" and exits 0, or prints the first error
+    as FILE:LINE: reason on stderr and exits 78 (EX_CONFIG).             */
+void nd_check_arg (int argc, char **argv, const char *name);
 
 void nd_pipefile_test (bool verbose);
 
