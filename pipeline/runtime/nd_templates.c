@@ -130,7 +130,7 @@ int nd_templates_reload (nd_templates_t *self, char *said, size_t size)
     if (!fresh)
         return -1;
     snprintf (said, size, "%zu %s templates from %s", json_object_size (fresh->texts),
-              self->channel, self->root);
+              streq (self->channel, "email") ? "e-mail" : self->channel, self->root);
     pthread_mutex_lock (&self->lock);
     json_t *old = self->texts;
     self->texts = fresh->texts;

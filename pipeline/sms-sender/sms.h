@@ -22,14 +22,16 @@
 #include "nd_http.h"
 #include "nd_inbox.h"
 #include "nd_sender.h"
+#include "nd_codec.h"
 #include "nd_templates.h"
 
 /* ---------------------------------------------------------------- text */
 
 #define SMS_PHONE_MAX 20
 
-/*  "+" and 8 to 15 digits, the first not 0 (ITU-T E.164).              */
-bool sms_phone_valid (const char *phone);
+/*  "+" and 8 to 15 digits, the first not 0 (ITU-T E.164): the runtime's
+    check (nd_codec.h), the scheduler's too, under the sms-sender's name. */
+static inline bool sms_phone_valid (const char *phone) { return nd_phone_e164 (phone); }
 /*  For logs: "+4860*****00" - country and a little, never the number.  */
 const char *sms_phone_mask (const char *phone, char *out, size_t size);
 
