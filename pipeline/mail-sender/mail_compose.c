@@ -17,6 +17,7 @@
     the idempotency key, so every retry of one order carries the same
     id and a receiver can drop a duplicate), MIME-Version, List-Unsubscribe
     and List-Unsubscribe-Post (RFC 8058 one-click, with a signed token),
+    then (for nd-render --send-test's orders, "test": true) X-Nudge-Test,
     then multipart/alternative: text/plain and text/html in UTF-8,
     quoted-printable. With a DKIM key the message is signed last.      */
 #include "nd_templates.h"
@@ -213,6 +214,9 @@ static void s_headers (mail_composer_t *self, mail_text_t *message, const json_t
     mime_header_text (message, "Subject", subject);
     mail_text_printf (message, "Message-ID: <%.32s@%s>\r\nMIME-Version: 1.0\r\n",
                       hash, self->id_domain);
+    //  nd-render --send-test: a person reading it knows it was a test
+    if (json_is_true (json_object_get (order, "test")))
+        mail_text_printf (message, "X-Nudge-Test: nd-render\r\n");
     if (token)
         s_unsubscribe_headers (self, message, token);
 }

@@ -48,6 +48,10 @@ typedef struct {
     table (those count 2), else UCS-2. Returns 0, or -1 for bad UTF-8.  */
 int sms_count (const char *text, sms_count_t *count);
 const char *sms_encoding_name (sms_encoding_t encoding);
+/*  The text of a send order (its "template", "locale", "data") from the
+    sms.text templates, the locale falling back as nd_templates_locale
+    does. Returns the caller's text, or NULL with reason. Thread-safe.   */
+char *sms_render (nd_templates_t *templates, const json_t *order, char *reason, size_t size);
 
 typedef enum { SMS_KEYWORD_NONE, SMS_KEYWORD_STOP, SMS_KEYWORD_START, SMS_KEYWORD_HELP } sms_keyword_t;
 /*  What an inbound message asks for: STOP, STOPALL, UNSUBSCRIBE, CANCEL,

@@ -29,6 +29,24 @@ const char *sms_phone_mask (const char *phone, char *out, size_t size)
     return out;
 }
 
+char *sms_render (nd_templates_t *templates, const json_t *order, char *reason, size_t size)
+{
+    static const char *const required [] = { "text", NULL };
+    const char *id = json_string_value (json_object_get (order, "template"));
+    const char *wanted = json_string_value (json_object_get (order, "locale"));
+    char locale [64];
+    //  The locale and the text from one set, whatever a reload does meanwhile
+    nd_templates_t *held = nd_templates_hold (templates);
+    char *text = NULL;
+    if (nd_templates_locale (held, id, wanted, required, locale, sizeof locale))
+        snprintf (reason, size, "no sms.text template \"%.120s\"", id ? id : "");
+    else
+        text = nd_templates_render (held, id, locale, "text", json_object_get (order, "data"),
+                                    reason, size);
+    nd_templates_destroy (&held);
+    return text;
+}
+
 /* ----------------------------------------------------------- encoding -- */
 
 //  1 for the default alphabet, 2 for the extension table, 0 for neither.
