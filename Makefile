@@ -277,6 +277,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 $(BIN)/nd_backtest.py $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	find web -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done
 	$(call FHS_PIPELINE,$(DATADIR)) conf/pipeline.zpl >$(DESTDIR)$(DATADIR)/conf/pipeline.zpl
 	find $(SHIPPED:%=conf/%) -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done

@@ -133,7 +133,13 @@ static int s_data_file (render_t *self, const char *path)
         json_decref (root);
         return -1;
     }
-    //  A whole send order (tap's output): its data, and whom it was for
+    //  A line of tap's: the send order is its body
+    if (json_is_string (json_object_get (root, "topic")) && json_is_object (json_object_get (root, "body"))) {
+        json_t *body = json_incref (json_object_get (root, "body"));
+        json_decref (root);
+        root = body;
+    }
+    //  A whole send order: its data, and the locale it was for
     json_t *data = json_object_get (root, "data");
     if (json_is_object (data) && json_object_get (root, "template")) {
         const char *locale = json_string_value (json_object_get (root, "locale"));
