@@ -7,7 +7,8 @@ stage running: nd-render succeeds and its output holds the template's own
 words in that locale (or in the default one the senders fall back to).
 --send-test hands the e-mail to a real SMTP server (aiosmtpd), and what
 arrives is what the mail-sender itself sends for the same order but for
-its Date. A step without templates, a journey or step that does not
+its Date. --person renders from the scheduler's state (read while it
+runs) what the scheduler's own send order renders to. A step without templates, a journey or step that does not
 exist: one line on stderr, exit status 1.
 """
 import glob
@@ -18,6 +19,7 @@ import subprocess
 
 from mailtest import Journal, Orders, SECRET_ENV, iso, mail_options, wait
 from ndtest import BIN, ROOT, Pipeline, check, done
+from schedtest import Feed, Reader, journeys_only, pipeline_extra, users_in
 from smtpd import SmtpServer
 
 TEMPLATES = os.path.join(ROOT, "conf", "templates")
@@ -149,6 +151,35 @@ def main():
         orders.close()
         journal.close()
         server.stop()
+
+    # --person: the person and their cart from the scheduler's state
+    with Pipeline(clock="event", extra=pipeline_extra(journeys_only("abandoned-cart"))) as p:
+        p.write_config(dict(pipeline_extra(journeys_only("abandoned-cart")),
+                            **{"mail-sender": mail_options(), "push-sender": {}, "sms-sender": {}}))
+        p.start("scheduler")
+        feed, reader = Feed(p), Reader(p)
+        user = users_in("abandoned-cart", "a", 1)[0]
+        feed.profile(user, 0)
+        feed.abandon(user, 0.1)
+        feed.tick(2)
+        feed.settle()
+        reader.drain(p)
+        sends = [s for s in reader.sends(user) if s["channel"] == "email"]
+        with open(os.path.join(p.dir, "order.json"), "w") as f:
+            json.dump(sends[0] if sends else {}, f)
+        undate = lambda text: re.sub(r"^Date: .*\n", "", text, flags=re.M)
+        rc, by_person, err = render(p, "abandoned-cart", "reminder-1", "--person", user, "--channel", "email")
+        rc2, by_order, err2 = render(p, "abandoned-cart", "reminder-1", "--data",
+                                     os.path.join(p.dir, "order.json"), "--channel", "email")
+        check("--person: the scheduler's person and cart render as its own send order does",
+              sends and rc == 0 and rc2 == 0 and undate(by_person) == undate(by_order)
+              and "Trail shoe" in by_person and "%s@example.com" % user in by_person,
+              (sends[:1], err, err2, by_person[:300], by_order[:300]))
+        rc, _, err = render(p, "abandoned-cart", "reminder-1", "--person", "nobody")
+        check("--person for someone the scheduler does not know: one line, exit 1",
+              rc == 1 and err.count("\n") == 1 and "nobody" in err, (rc, err))
+        feed.close()
+        reader.close()
     done()
 
 

@@ -4,33 +4,32 @@
 #include <dirent.h>
 #include <czmq.h>
 #include "nd.h"
+#include "nd_templates.h"
 #include "../common/nd_state.h"
 #include "render.h"
 
-//  The sample a step renders with when no data is given: what a send
-//  order of an abandoned cart carries (the scheduler's data, prices as
-//  text), with enough besides (products, a code, an order) for every
-//  shipped journey. The shop comes from the pipeline file.
+//  The sample a step renders with when no data is given: a trigger's
+//  data as the scheduler gets it (an abandoned cart of two articles, two
+//  products, a code) and a person, made into a send order's data as the
+//  scheduler makes it (nd_templates_context). The shop comes from the
+//  pipeline file.
 static const char *s_sample =
-    "{\"first_name\": \"Anna\", \"last_name\": \"Nowak\", \"name\": \"Anna Nowak\","
-    " \"cart\": {\"currency\": \"EUR\", \"value\": 59.8, \"value_text\": \"59.80 EUR\","
-    "  \"items\": ["
-    "   {\"product_id\": \"sku-1\", \"name\": \"Trail running shoes\", \"quantity\": 1,"
-    "    \"price\": 49.9, \"price_text\": \"49.90 EUR\", \"total_text\": \"49.90 EUR\","
+    "{\"cart\": {\"currency\": \"EUR\", \"value\": 59.8, \"items\": ["
+    "   {\"product_id\": \"sku-1\", \"name\": \"Trail running shoes\", \"quantity\": 1, \"price\": 49.9,"
     "    \"url\": \"https://shop.example/p/sku-1\", \"image_url\": \"https://shop.example/i/sku-1.jpg\"},"
-    "   {\"product_id\": \"sku-2\", \"name\": \"Merino socks\", \"quantity\": 2,"
-    "    \"price\": 4.95, \"price_text\": \"4.95 EUR\", \"total_text\": \"9.90 EUR\","
+    "   {\"product_id\": \"sku-2\", \"name\": \"Merino socks\", \"quantity\": 2, \"price\": 4.95,"
     "    \"url\": \"https://shop.example/p/sku-2\", \"image_url\": \"https://shop.example/i/sku-2.jpg\"}]},"
     " \"products\": ["
-    "   {\"product_id\": \"sku-3\", \"name\": \"Rain jacket\", \"price\": 89, \"price_text\": \"89.00 EUR\","
+    "   {\"product_id\": \"sku-3\", \"name\": \"Rain jacket\", \"price\": 89,"
     "    \"url\": \"https://shop.example/p/sku-3\", \"image_url\": \"https://shop.example/i/sku-3.jpg\"},"
-    "   {\"product_id\": \"sku-4\", \"name\": \"Running cap\", \"price\": 15, \"price_text\": \"15.00 EUR\","
+    "   {\"product_id\": \"sku-4\", \"name\": \"Running cap\", \"price\": 15,"
     "    \"url\": \"https://shop.example/p/sku-4\", \"image_url\": \"https://shop.example/i/sku-4.jpg\"}],"
     " \"currency\": \"EUR\","
     " \"code\": {\"code\": \"CART-7K2Q-9XWD\", \"percent\": 10, \"valid_hours\": 48,"
     "  \"expires\": \"2026-03-05T13:06:00.000Z\", \"expires_local\": \"2026-03-05 13:06\","
     "  \"expires_date\": \"2026-03-05\"},"
     " \"order_id\": \"1001\", \"confirm_url\": \"https://shop.example/confirm?t=sample\"}";
+static const char *s_sample_traits = "{\"firstName\": \"Anna\", \"lastName\": \"Nowak\"}";
 
 static const char *s_sample_to [][2] = {
     { "email", "\"anna.nowak@example.com\"" }, { "sms", "\"+48600100200\"" },
@@ -143,10 +142,13 @@ static int s_data_file (render_t *self, const char *path)
     json_t *data = json_object_get (root, "data");
     if (json_is_object (data) && json_object_get (root, "template")) {
         const char *locale = json_string_value (json_object_get (root, "locale"));
+        const char *user = json_string_value (json_object_get (root, "user"));
         if (locale && *locale && !self->locale)
             self->locale = strdup (locale);
+        if (user && *user)
+            self->user = strdup (user);
         self->data = json_incref (data);
-        json_decref (root);
+        self->order = root;
     }
     else
         self->data = root;
@@ -204,16 +206,11 @@ static int s_data_person (render_t *self, const char *user)
         json_decref (self->data);
         self->data = json_object ();
     }
-    const char *names [][2] = { { "firstName", "first_name" }, { "lastName", "last_name" } };
-    for (int i = 0; i < 2; i++) {
-        const char *value = json_string_value (json_object_get (traits, names [i][0]));
-        if (!value)
-            value = json_string_value (json_object_get (traits, names [i][1]));
-        json_object_set_new (self->data, names [i][1], json_string (value ? value : ""));
-    }
-    const char *first = json_string_value (json_object_get (self->data, "first_name"));
-    const char *full = json_string_value (json_object_get (traits, "name"));
-    json_object_set_new (self->data, "name", json_string (*first ? first : full ? full : ""));
+    nd_templates_context (self->data, traits);
+    //  The code this step gave them, if it has run
+    json_t *sent = json_object_get (json_object_get (latest, "sends"), self->args->step);
+    if (json_object_get (sent, "code"))
+        json_object_set (self->data, "code", json_object_get (sent, "code"));
     const char *locale = json_string_value (json_object_get (traits, "locale"));
     if (locale && !self->locale)
         self->locale = strdup (locale);
@@ -231,18 +228,6 @@ static void s_shop (render_t *self)
     json_object_set_new (self->data, "shop", json_pack ("{s:s, s:s}",
         "name", nd_pipefile_option (self->pipefile, scheduler, "shop-name", ""),
         "url", nd_pipefile_option (self->pipefile, scheduler, "shop-url", "")));
-}
-
-//  As the scheduler adds them: Mustache has no [0], so "your <item> is
-//  waiting" reads the first line of the cart, the first product.
-static void s_firsts (json_t *data)
-{
-    json_t *cart = json_object_get (data, "cart");
-    json_t *items = json_object_get (cart, "items"), *products = json_object_get (data, "products");
-    if (json_array_size (items))
-        json_object_set (cart, "first_item", json_array_get (items, 0));
-    if (json_array_size (products))
-        json_object_set (data, "first_product", json_array_get (products, 0));
 }
 
 /* ------------------------------------------------------------- render -- */
@@ -265,12 +250,15 @@ render_t *render_new (const render_args_t *args)
     if (rc == 0 && args->person)
         rc = s_data_person (self, args->person);
     else
-    if (rc == 0)
+    if (rc == 0) {
         self->data = json_loads (s_sample, 0, NULL);
+        json_t *traits = json_loads (s_sample_traits, 0, NULL);
+        nd_templates_context (self->data, traits);
+        json_decref (traits);
+    }
     if (rc == 0 && !json_object_get (self->data, "shop"))
         s_shop (self);
-    if (rc == 0 && !args->data && !args->person)
-        s_firsts (self->data);
+
     if (rc)
         render_destroy (&self);
     return self;
@@ -285,6 +273,7 @@ void render_destroy (render_t **self_p)
         free (self->channel_list);
         json_decref (self->data);
         json_decref (self->traits);
+        json_decref (self->order);
         free (self->locale);
         free (self->user);
         free (self);
@@ -308,6 +297,9 @@ json_t *render_order (render_t *self, const char *channel)
     const char *own = streq (channel, "email") ? "email" : streq (channel, "sms") ? "phone"
                     : streq (channel, "push") ? "push_subscription" : NULL;
     json_t *to = own ? json_incref (json_object_get (self->traits, own)) : NULL;
+    const char *ordered = json_string_value (json_object_get (self->order, "channel"));
+    if (!to && ordered && streq (ordered, channel))
+        to = json_incref (json_object_get (self->order, "to"));
     for (int i = 0; !to && s_sample_to [i][0]; i++)
         if (streq (s_sample_to [i][0], channel))
             to = json_loads (s_sample_to [i][1], JSON_DECODE_ANY, NULL);

@@ -36,6 +36,7 @@ typedef struct {
     char *locale;               //  the person's, or NULL: the senders' default
     char *user;
     json_t *traits;             //  --person: theirs (email, phone), else NULL
+    json_t *order;              //  --data with a whole send order: it, else NULL
     int64_t now;
 } render_t;
 
