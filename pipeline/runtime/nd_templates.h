@@ -1,6 +1,8 @@
-/*  nd_templates.h - a channel's message templates, read at start and on reload.
+/*  nd_templates.h - a channel's message templates, read at start and on reload:
+    the one loader of every sender (mail, sms, push, onsite) and nd-render.
 
-    Layout (as the scheduler checks it at its start, scheduler(1)):
+    Layout (as the scheduler checks it at its start; nudge-templates(5)
+    for operators):
     <root>/<id>/<locale>/<channel>.<part>.mustache, where id names the
     step ("abandoned-cart/reminder-1", or "...reminder-1.b" for an A/B
     variant's wording) and locale is a BCP 47 tag ("en", "pt-BR").

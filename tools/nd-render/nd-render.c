@@ -169,12 +169,7 @@ static int s_mustache (const render_args_t *args)
 //  A sender's view of the pipeline file: its section, found by program.
 static nd_stage_t *s_stage (render_t *self, const char *program)
 {
-    const char *name = program;
-    for (size_t i = 0; i < nd_pipefile_size (self->pipefile); i++)
-        if (streq (nd_pipefile_program (self->pipefile, nd_pipefile_stage (self->pipefile, i)),
-                   program))
-            name = nd_pipefile_stage (self->pipefile, i);
-    return nd_stage_options_new (self->args->config, name);
+    return nd_stage_options_new (self->args->config, render_stage_of (self->pipefile, program));
 }
 
 //  The sender's templates for channel, as it loads them.
@@ -258,7 +253,7 @@ static int s_email (render_t *self, json_t *order)
     return rc;
 }
 
-static int s_sms (render_t *self, json_t *order, nd_templates_t *templates)
+static int s_sms (json_t *order, nd_templates_t *templates)
 {
     char reason [400];
     char *text = sms_render (templates, order, reason, sizeof reason);
@@ -273,7 +268,6 @@ static int s_sms (render_t *self, json_t *order, nd_templates_t *templates)
             count.segments == 1 ? "" : "s", sms_encoding_name (count.encoding), count.units,
             count.encoding == SMS_GSM7 ? "septets" : "UTF-16 units");
     free (text);
-    (void) self;
     return 0;
 }
 
@@ -306,7 +300,7 @@ static int s_channel (render_t *self, const char *channel)
             rc = EX_CONFIG;
         else
         if (streq (channel, "sms"))
-            rc = s_sms (self, order, templates);
+            rc = s_sms (order, templates);
         else
         if (streq (channel, "push"))
             rc = s_json (channel, order, push_payload (templates, NULL, order, reason, sizeof reason),

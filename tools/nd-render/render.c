@@ -39,8 +39,7 @@ static const char *s_sample_to [][2] = {
 
 /* ------------------------------------------------------------ journey -- */
 
-//  The stage the pipeline file runs program as (its section's name).
-static const char *s_stage_of (nd_pipefile_t *pipefile, const char *program)
+const char *render_stage_of (nd_pipefile_t *pipefile, const char *program)
 {
     for (size_t i = 0; i < nd_pipefile_size (pipefile); i++)
         if (streq (nd_pipefile_program (pipefile, nd_pipefile_stage (pipefile, i)), program))
@@ -91,7 +90,7 @@ static zconfig_t *s_send_step (zconfig_t *node, const char *step)
 static int s_step (render_t *self)
 {
     const render_args_t *args = self->args;
-    const char *scheduler = s_stage_of (self->pipefile, "scheduler");
+    const char *scheduler = render_stage_of (self->pipefile, "scheduler");
     const char *dir = nd_pipefile_option (self->pipefile, scheduler, "journeys", "conf/journeys");
     zconfig_t *journey = s_journey (dir, args->journey);
     zconfig_t *send = journey ? s_send_step (zconfig_locate (journey, "journey/steps"), args->step)
@@ -159,7 +158,7 @@ static int s_data_file (render_t *self, const char *path)
 //  the data of their latest instance of the journey (the cart).
 static int s_data_person (render_t *self, const char *user)
 {
-    const char *scheduler = s_stage_of (self->pipefile, "scheduler");
+    const char *scheduler = render_stage_of (self->pipefile, "scheduler");
     char *error = NULL;
     nd_state_t *state = nd_state_open (self->args->config, scheduler, NULL, &error);
     MDB_dbi people, instances;
@@ -224,7 +223,7 @@ static int s_data_person (render_t *self, const char *user)
 
 static void s_shop (render_t *self)
 {
-    const char *scheduler = s_stage_of (self->pipefile, "scheduler");
+    const char *scheduler = render_stage_of (self->pipefile, "scheduler");
     json_object_set_new (self->data, "shop", json_pack ("{s:s, s:s}",
         "name", nd_pipefile_option (self->pipefile, scheduler, "shop-name", ""),
         "url", nd_pipefile_option (self->pipefile, scheduler, "shop-url", "")));

@@ -40,6 +40,9 @@ typedef struct {
     int64_t now;
 } render_t;
 
+/*  The section the pipeline file runs program in ("mail-sender" unless
+    another section names it as its program).                            */
+const char *render_stage_of (nd_pipefile_t *pipefile, const char *program);
 /*  NULL after printing "nd-render: reason" on stderr.                   */
 render_t *render_new (const render_args_t *args);
 void render_destroy (render_t **self_p);
