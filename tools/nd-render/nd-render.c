@@ -324,10 +324,11 @@ int main (int argc, char **argv)
         return EX_USAGE;
     if (args.mustache)
         return s_mustache (&args);
-    render_t *self = render_new (&args);
-    if (!self)
-        return 1;
     int rc = 0;
+    render_t *self = render_new (&args, &rc);
+    if (!self)
+        return rc;
+    rc = 0;
     if (args.send_test && !render_has_channel (self, "email"))
         fprintf (stderr, "nd-render: --send-test sends e-mail: %s/%s is not sent by e-mail\n",
                  args.journey, args.step), rc = 1;

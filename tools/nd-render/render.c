@@ -2,6 +2,7 @@
     see render.h. Reads the pipeline file, the journey's file and, for
     --person, the scheduler's state (read-only, as nd-codes does).     */
 #include <dirent.h>
+#include <sysexits.h>
 #include <czmq.h>
 #include "nd.h"
 #include "nd_templates.h"
@@ -231,8 +232,9 @@ static void s_shop (render_t *self)
 
 /* ------------------------------------------------------------- render -- */
 
-render_t *render_new (const render_args_t *args)
+render_t *render_new (const render_args_t *args, int *status)
 {
+    *status = 1;
     render_t *self = (render_t *) zmalloc (sizeof *self);
     self->args = args;
     self->now = zclock_time ();
@@ -240,8 +242,10 @@ render_t *render_new (const render_args_t *args)
     char *error = NULL;
     self->pipefile = nd_pipefile_load (args->config, &error);
     int rc = self->pipefile ? s_step (self) : -1;
-    if (!self->pipefile)
+    if (!self->pipefile) {
         fprintf (stderr, "nd-render: %s\n", error);
+        *status = EX_CONFIG;
+    }
     free (error);
     if (rc == 0 && args->data)
         rc = s_data_file (self, args->data);

@@ -43,8 +43,9 @@ typedef struct {
 /*  The section the pipeline file runs program in ("mail-sender" unless
     another section names it as its program).                            */
 const char *render_stage_of (nd_pipefile_t *pipefile, const char *program);
-/*  NULL after printing "nd-render: reason" on stderr.                   */
-render_t *render_new (const render_args_t *args);
+/*  NULL after printing "nd-render: reason" on stderr, with *status the
+    exit status: EX_CONFIG for a pipeline file that does not load, else 1. */
+render_t *render_new (const render_args_t *args, int *status);
 void render_destroy (render_t **self_p);
 bool render_has_channel (render_t *self, const char *channel);
 /*  The send order of channel, as the scheduler would emit it. Caller's. */
