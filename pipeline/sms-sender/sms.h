@@ -1,6 +1,8 @@
 /*  sms.h - the sms-sender's classes, shared by its source files.
 
-    sms_text      phone numbers (E.164, masking), GSM-7 / UCS-2 and
+    sms_text      an order's text from its templates (sms_render, which
+                  nd-render shares), phone masking (the E.164 check is
+                  the runtime's nd_phone_e164), GSM-7 / UCS-2 and
                   segment counting, opt-out keywords
     sms_provider  one small interface per SMS API; sms_twilio.c and
                   sms_infobip.c implement it (a new API is one new file),
