@@ -44,7 +44,7 @@ DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge onsite
-TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
@@ -82,7 +82,7 @@ $(BUILD)/%.o: %.c | $(BUILD)/.deps
 define PROGRAM_RULE
 $(BIN)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(2)/*.c)) $(BUILD)/libnd.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $$@ $$(filter-out %.a,$$^) $$(filter %.a,$$^) $(LDLIBS)
 endef
 $(BIN)/nd-backtest: tools/nd-backtest/nd-backtest
 	@mkdir -p $(BIN)
@@ -97,6 +97,16 @@ $(BIN)/nd-month: tools/nd-backtest/month.py
 $(foreach s,$(STAGES),$(eval $(call PROGRAM_RULE,$(s),pipeline/$(s))))
 $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
+
+# nd-render renders with the senders' own code: their objects, linked in
+# (no second composer), and their headers for its own sources.
+RENDER_OBJ := $(addprefix $(BUILD)/pipeline/,mail-sender/mail_compose.o mail-sender/mail_mime.o \
+              mail-sender/mail_dkim.o mail-sender/mail_smtp.o mail-sender/mail_tunnel.o \
+              mail-sender/mail_maildir.o push-sender/push_service.o push-sender/push_ece.o \
+              push-sender/push_vapid.o sms-sender/sms_text.o onsite/onsite_render.o)
+$(BIN)/nd-render: $(RENDER_OBJ)
+$(BUILD)/tools/nd-render/%.o: CFLAGS += -Ipipeline/mail-sender -Ipipeline/push-sender \
+                                        -Ipipeline/sms-sender -Ipipeline/onsite
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 

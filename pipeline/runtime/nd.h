@@ -223,6 +223,15 @@ void nd_version_arg (int argc, char **argv, const char *name);
     error as file:line: reason on stderr and returns 0 or EX_CONFIG.     */
 int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def);
 
+/*  A stage seen through its options alone, for a tool that runs part of
+    a stage as the stage would (nd-render composes a message with the
+    mail-sender's own code): name's section of the pipeline file, the
+    wall clock, no state, no sockets, no loop. nd_stage_option* and
+    nd_stage_config_error work; nothing else may be asked of it. NULL
+    after logging file:line: reason.                                     */
+nd_stage_t *nd_stage_options_new (const char *config_file, const char *name);
+void nd_stage_options_destroy (nd_stage_t **self_p);
+
 /*  Appends a message to this stage's output journal inside txn. The body is
     borrowed; "id" is added if absent (<stage>-<seq>), "time" is added if
     absent (the clock's now). Published on the tap after commit.          */

@@ -1111,3 +1111,32 @@ int nd_stage_config_error_nth (nd_stage_t *stage, const char *path, size_t nth,
 {
     return nd_config_error_nth (stage->config, path, nth, reason);
 }
+
+/* ------------------------------------------------------ options alone -- */
+
+nd_stage_t *nd_stage_options_new (const char *config_file, const char *name)
+{
+    nd_config_t *config = nd_config_load (config_file, name);
+    if (!config)
+        return NULL;
+    nd_stage_t *stage = (nd_stage_t *) zmalloc (sizeof *stage);
+    stage->name = strdup (name);
+    stage->config_file = strdup (config_file);
+    stage->config = config;
+    stage->clock = nd_clock_new (false);
+    stage->wake [0] = stage->wake [1] = -1;
+    return stage;
+}
+
+void nd_stage_options_destroy (nd_stage_t **self_p)
+{
+    nd_stage_t *stage = *self_p;
+    if (stage) {
+        nd_config_destroy (&stage->config);
+        nd_clock_destroy (&stage->clock);
+        free (stage->name);
+        free (stage->config_file);
+        free (stage);
+        *self_p = NULL;
+    }
+}

@@ -241,7 +241,7 @@ int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!self->confirm_secret)
         return counter_add (self, txn, "", "", "", "", "confirm-skipped:no-secret", 1);
     bool valid = channel == CHANNEL_EMAIL ? strchr (address, '@') && !strpbrk (address, " \r\n")
-                                          : phone_e164 (address);
+                                          : nd_phone_e164 (address);
     if (!valid)
         return s_skip (self, txn, user, name, address, "not an address");
     int64_t now = nd_stage_now (self->stage);

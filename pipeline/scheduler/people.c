@@ -111,13 +111,6 @@ void person_destroy (person_t **self_p)
 
 /* ---------------------------------------------------------- contacts -- */
 
-bool phone_e164 (const char *phone)
-{
-    size_t digits = phone ? strspn (phone + 1, "0123456789") : 0;
-    return phone && phone [0] == '+' && phone [1] != '0' && digits >= 8 && digits <= 15
-        && phone [1 + digits] == 0;
-}
-
 static bool s_opted_out (person_t *person, channel_t channel)
 {
     json_t *optout = json_object_get (person->record, "optout");
@@ -150,7 +143,7 @@ json_t *person_contact (person_t *person, channel_t channel)
     }
     if (channel == CHANNEL_SMS) {
         json_t *phone = json_object_get (traits, "phone");
-        bool ok = phone_e164 (json_string_value (phone))
+        bool ok = nd_phone_e164 (json_string_value (phone))
                && json_is_true (json_object_get (traits, "sms_consent"));
         return ok ? phone : NULL;
     }

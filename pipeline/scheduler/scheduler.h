@@ -43,6 +43,7 @@
 #include <czmq.h>
 #include "nd.h"
 #include "nd_cond.h"
+#include "nd_codec.h"
 #include "nd_tz.h"
 
 #define SCHEDULER_USER_MAX 400  /* keys stay under LMDB's 511 bytes */
@@ -347,7 +348,6 @@ json_t *person_contact (person_t *person, channel_t channel);
 /*  Whether the person opted out of channel (or of all), or address (an
     e-mail address) bounced.                                              */
 bool person_blocked (person_t *person, channel_t channel, const char *address);
-bool phone_e164 (const char *phone);
 const char *person_timezone (scheduler_t *self, person_t *person);
 const char *person_locale (person_t *person);
 /*  Updates what the person's messages tell (activity, profile, chat,

@@ -39,7 +39,7 @@ from ndtest import BIN, ROOT, check, done
 
 STAGES = ("collector", "sessionizer", "segmenter", "chat-bridge", "scheduler", "mail-sender",
           "push-sender", "sms-sender", "onsite")
-TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat", "nd-cert",
+TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat", "nd-cert", "nd-render",
          "nd-backtest", "nd-month", "relay")
 SAN = ["SAN=1"] if os.path.basename(os.path.dirname(BIN)) == "build-san" else []
 

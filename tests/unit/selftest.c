@@ -20,6 +20,7 @@
 #include "nd_token.h"
 #include "nd_tz.h"
 #include "nd_json.h"
+#include "nd_codec.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -47,6 +48,7 @@ int main (int argc, char **argv)
     nd_curve_test (verbose);
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
+    nd_codec_test (verbose);
     nd_token_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);
@@ -62,8 +64,10 @@ int main (int argc, char **argv)
     printf ("selftest: runtime classes ok\n");
     //  nd_json against jansson, on hand-written, random and mutated texts
     int json_failures = json_diff_run (verbose);
+    //  base64url and E.164 against OpenSSL and the RFC's vectors
+    int codec_failures = codecs_run (verbose);
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");
     int failures = mustache_spec_run (spec ? spec : "../shared/data/mustache-spec", verbose);
-    return failures || json_failures ? 1 : 0;
+    return failures || json_failures || codec_failures ? 1 : 0;
 }
