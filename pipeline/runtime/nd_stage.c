@@ -1116,7 +1116,7 @@ int nd_stage_config_error_nth (nd_stage_t *stage, const char *path, size_t nth,
 
 nd_stage_t *nd_stage_options_new (const char *config_file, const char *name)
 {
-    nd_config_t *config = nd_config_load (config_file, name);
+    nd_config_t *config = nd_config_load (config_file, name, false);
     if (!config)
         return NULL;
     nd_stage_t *stage = (nd_stage_t *) zmalloc (sizeof *stage);

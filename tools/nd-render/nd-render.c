@@ -49,7 +49,7 @@
 #include "onsite.h"
 #include "push.h"
 #include "sms.h"
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "render.h"
 
 static const char *s_usage =
@@ -65,6 +65,7 @@ static const char *s_usage =
     "      --variant V       an A/B variant's wording (templates STEP.V)\n"
     "      --send-test ADDR  send the e-mail to ADDR through the mail-sender's provider\n"
     "      --mustache FILE   render one template file over --data with nudge's Mustache\n"
+    "      --check           check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help            this text\n"
     "Exit status: 0 rendered, 1 not found or not rendered, 64 usage, 78 bad config.\n";
 
@@ -318,6 +319,7 @@ static int s_channel (render_t *self, const char *channel)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-render");
+    nd_check_arg (argc, argv, "nd-render");
     nd_log_set_name ("nd-render");
     render_args_t args;
     if (s_args (argc, argv, &args))

@@ -6,7 +6,7 @@
 #include <czmq.h>
 #include "nd.h"
 #include "nd_templates.h"
-#include "../common/nd_state.h"
+#include "nd_state.h"
 #include "render.h"
 
 //  The sample a step renders with when no data is given: a trigger's

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 
 typedef struct {
     const char *config;
