@@ -1,5 +1,7 @@
 /*  cond.c - conditions in journey files, and paths into JSON.
 
+    Layer: rules: calls nothing of the scheduler's.
+
     One small language serves a trigger's filter ("when"), a check step
     ("if") and re-entry keys, so an operator learns it once:
 
@@ -13,7 +15,7 @@
     "quoted" string or a bare word.                                      */
 #include <assert.h>
 #include <ctype.h>
-#include "scheduler.h"
+#include "cond.h"
 
 typedef enum { OP_TRUTHY, OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE, OP_HAS } op_t;
 

@@ -29,7 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include "sessionizer.h"
+#include "claim.h"
 
 #define ADDRESS_MAX 254             /* RFC 5321's longest path; phones are shorter */
 #define TRIM_PER_CLAIM 64           /* old claims deleted per new one, at most */
