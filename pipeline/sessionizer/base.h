@@ -3,10 +3,10 @@
     counters, and how an output is made.
 
     Layer: base. The sessionizer's files form layers that only call
-    downward: base, then the store (LMDB records: visitor.c, profile.c,
-    cart.c, due.c, viewed.c, together.c), then the rules (traits.c,
-    claim.c, shop.c), then the engine (session.c, identity.c,
-    retention.c), then the stage file (sessionizer.c, with main). Each
+    downward: base, then the store (LMDB records: visitor.c, cart.c,
+    due.c, viewed.c, together.c), then the rules (claim.c, profile.c,
+    shop.c), then the engine (session.c, identity.c, retention.c), then
+    the stage file (sessionizer.c, with main). Each
     file includes the headers of its own and lower layers only
     (tests/integration/test_layers.py). base.c calls nothing of the
     sessionizer's.

@@ -1,7 +1,7 @@
 /*  identity.c - which visitor an event is about.
 
-    Layer: engine: calls session.c (a merge joins sessions) and the store
-    (visitor.c, profile.c, cart.c).
+    Layer: engine: calls session.c (a merge joins sessions), profile.c
+    and the store (visitor.c, cart.c).
 
     The identity graph maps every anonymousId (a browser, an app install)
     and every userId (the shop's account id) to one visitor. An event

@@ -1,7 +1,7 @@
 /*  retention.h - forgetting anonymous visitors nobody will hear from
     again.
 
-    Layer: engine; retention.c calls session.c (due_first) and the store. */
+    Layer: engine; retention.c calls the store.                       */
 #ifndef RETENTION_H_INCLUDED
 #define RETENTION_H_INCLUDED
 
