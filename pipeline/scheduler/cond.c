@@ -1,5 +1,7 @@
 /*  cond.c - rules layer: the facts a journey's conditions are asked about.
 
+    Layer: rules: calls nothing of the scheduler's.
+
     The language is the runtime's (nd_cond, nudge-conditions(5)); a
     journey asks it of a JSON document: a trigger's "when" of the message
     that starts the journey, a check step's "if" of the person's view
@@ -7,7 +9,7 @@
     its "traits", as a segment rule would), and "in segment NAME" asks
     its "segments", which the segmenter fills.                           */
 #include <assert.h>
-#include "scheduler.h"
+#include "cond.h"
 
 cond_t *cond_new (const char *text, char **error)
 {

@@ -1,7 +1,7 @@
 /*  confirm.c - double opt-in: the confirmation a claimed contact gets.
 
-    Layer: rules and their send orders, beside send.c; over people.c and
-    the store.
+    Layer: rules: calls templates.c and the store (people.c, counters.c);
+    its send orders go out as send.c's do.
 
     The sessionizer announces contact.claimed when a browser (a public
     write key) gives an e-mail address or a phone number the profile does
@@ -36,7 +36,10 @@
     (when the address was sent one), i64 day + 'u' + user -> u64 count;
     entries older than yesterday are trimmed as new ones are written.  */
 #include <openssl/sha.h>
-#include "scheduler.h"
+#include "confirm.h"
+#include "counters.h"
+#include "people.h"
+#include "templates.h"
 #include "nd_token.h"
 
 #define DAY_MS 86400000LL

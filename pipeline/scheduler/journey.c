@@ -1,5 +1,7 @@
 /*  journey.c - journeys as data: every conf/journeys (one .zpl file per journey), read at start.
 
+    Layer: rules: calls cond.c and templates.c.
+
     A journey file is one ZPL section (see conf/journeys/abandoned-cart.zpl
     and nudge-journey(5) for every option):
 
@@ -35,7 +37,9 @@
     real people. (An empty error: the runtime's ZPL loader has logged it.) */
 #include <dirent.h>
 #include <stdarg.h>
-#include "scheduler.h"
+#include "journey.h"
+#include "cond.h"
+#include "templates.h"
 
 struct _journeys_t {
     journey_t **items;

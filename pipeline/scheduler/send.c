@@ -1,5 +1,8 @@
 /*  send.c - one send step: ask the policy, then emit the send order.
 
+    Layer: engine: calls attribution.c, the rules (policy.c, templates.c) and
+    the store (codes.c, counters.c, instance.c, people.c, timers.c).
+
     A send order goes out on topic "send.<channel>" in the same
     transaction as everything it records: the person's message history
     (caps), their last touch (attribution), the instance's progress and
@@ -16,7 +19,15 @@
     failed, once: its own idempotency key, the same code and data.       */
 #include <math.h>
 #include "nd_templates.h"
-#include "scheduler.h"
+#include "send.h"
+#include "attribution.h"
+#include "codes.h"
+#include "counters.h"
+#include "instance.h"
+#include "people.h"
+#include "policy.h"
+#include "templates.h"
+#include "timers.h"
 
 /* --------------------------------------------------------------- data -- */
 

@@ -1,4 +1,15 @@
-/*  sessionizer.h - what the sessionizer's source files share.
+/*  base.h - the words every file of the sessionizer shares: the stage's
+    state, one input event, a visitor and their open session, the
+    counters, and how an output is made.
+
+    Layer: base. The sessionizer's files form layers that only call
+    downward: base, then the store (LMDB records: visitor.c, cart.c,
+    due.c, viewed.c, together.c), then the rules (claim.c, profile.c,
+    shop.c), then the engine (session.c, identity.c, retention.c), then
+    the stage file (sessionizer.c, with main). Each
+    file includes the headers of its own and lower layers only
+    (tests/integration/test_layers.py). base.c calls nothing of the
+    sessionizer's.
 
     Private to pipeline/sessionizer: other stages know the sessionizer
     only by its messages (sessionizer(1), README "Wire format").
@@ -21,11 +32,12 @@
       products   product key -> its last known details (together.c)
       counters   "counters" -> COUNT_MAX native u64s, for STATS;
                  "next-visitor" -> the last visitor number minted     */
-#ifndef SESSIONIZER_H_INCLUDED
-#define SESSIONIZER_H_INCLUDED
+#ifndef BASE_H_INCLUDED
+#define BASE_H_INCLUDED
 
 #include "nd.h"
-#include "cart.h"
+
+typedef struct _nd_cart_t nd_cart_t;
 
 #define VISITOR_ID_MAX 32       /* "v-" and a counter */
 #define SHOP_ID_MAX 400         /* a userId / anonymousId; keys stay under 511 */
@@ -107,91 +119,23 @@ typedef struct {
     bool in_session;
     session_t session;              /* valid while in_session */
     json_t *profile;
-    nd_cart_t *cart;
+    nd_cart_t *cart;                /* cart.h */
     bool profile_changed;           /* store the profile */
     bool profile_announce;          /* and emit profile.updated */
     bool cart_changed;              /* store the cart, emit cart.updated */
     int64_t time;                   /* when the changes happened */
 } visitor_t;
 
-/*  sessionizer.c: outputs and counters.                                 */
+/*  Outputs and counters (base.c).                                       */
 json_t *sessionizer_body (const char *id, const char *visitor, int64_t time);
 int sessionizer_emit (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body);
 void sessionizer_count (sessionizer_t *self, counter_t counter);
 
-/*  visitor.c                                                            */
-void visitor_key (nd_key_t *key, const char *id);
-visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool *moved);
-visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time);
-json_t *visitor_profile (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
-nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
-void visitor_set_text (char **field, const char *value);
-void visitor_seen (visitor_t *visitor, int64_t time);
-int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
-int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const char *survivor);
-void visitor_destroy (visitor_t **self_p);
+/*  An integer field of a JSON record (0 when absent), and adding to one. */
 int64_t record_int (const json_t *record, const char *field);
 void record_add (json_t *record, const char *field, int64_t delta);
-
-/*  retention.c                                                          */
-int64_t retention_slack (int64_t retention);
-int retention_arm (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
-int retention_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
-void retention_committed (sessionizer_t *self, int rc);
-
-/*  identity.c                                                           */
-visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event);
-
-/*  session.c                                                            */
-/*  The time-ordered indexes (session expiry, idle visitors): i64 due +
-    visitor id, no value. due_first gives the first entry due at now:
-    1 with entry, id and due filled, 0 when none is due, -1 on error.    */
-void due_key (nd_key_t *key, int64_t due, const char *visitor);
-int due_first (MDB_txn *txn, MDB_dbi dbi, const char *what, int64_t now, nd_key_t *entry,
-               char *id, int64_t *due);
-int session_touch (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
-                   const event_t *event, bool *started);
-const char *session_id (const visitor_t *visitor);
-int session_end (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
-                 int64_t end, const char *merged_into);
-int session_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor,
-                   visitor_t *loser, int64_t time);
-int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
-
-/*  shop.c: e-commerce events                                            */
-int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event);
-const char *shop_step_name (int64_t step);
-json_t *shop_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor);
-int shop_viewed_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor);
-int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *into, const char *from);
-
-/*  shop.c: a new session for a visitor whose cart is still full.      */
-int shop_returned (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event);
-
-/*  together.c: products bought together                                 */
-int together_product (sessionizer_t *self, MDB_txn *txn, const json_t *product,
-                      const char *currency);
-int together_order (sessionizer_t *self, MDB_txn *txn, const json_t *items, const char *currency);
-/*  Up to most products that go with the cart's items, best first.      */
-json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *items, size_t most);
-
-/*  profile.c                                                            */
-int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
-                    const event_t *event, bool session_started);
-json_t *profile_new (void);
-bool profile_add_id (json_t *profile, const char *list, const char *id);
-bool profile_merge (json_t *profile, const json_t *other);
-void profile_describe (const json_t *profile, json_t *body);
-void profile_test (bool verbose);
-
-/*  claim.c: contact details from a browser                              */
-/*  Whether name is one of the traits a browser may only claim.          */
-bool claim_trait (const char *name);
-/*  Removes those traits from traits (an object, or nothing is done).    */
-void claim_strip (json_t *traits);
-/*  Announces the contacts in update (a browser's traits) that traits (the
-    profile's) does not hold, each at most once a day.                   */
-int claim_contacts (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event,
-                    const json_t *update, const json_t *traits);
+/*  A visitor's key in visitors, profiles and carts, and the prefix of
+    their rows in viewed.                                                */
+void visitor_key (nd_key_t *key, const char *id);
 
 #endif
