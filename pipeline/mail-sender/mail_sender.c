@@ -60,6 +60,7 @@ typedef struct {
     nd_stage_t *stage;
     mail_composer_t *composer;
     mail_suppress_t *suppress;
+    mail_intake_t *intake;      //  bounces and complaints after the session
     nd_sender_t *sender;
     const char *provider;       //  "smtp" or "maildir", for STATS
 } mail_sender_t;
@@ -105,7 +106,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     *self_p = self;             //  torn down by the runtime even if we fail
     self->stage = stage;
     if (!(self->composer = mail_composer_new (stage))
-    ||  !(self->suppress = mail_suppress_new (txn)))
+    ||  !(self->suppress = mail_suppress_new (txn))
+    ||  !(self->intake = mail_intake_new (stage, txn, self->suppress)))
         return -1;
     //  The other provider's options are known too: switching between the
     //  relay and the Maildir is then one line in the pipeline file
@@ -131,6 +133,7 @@ static void s_teardown (void **self_p)
     if (self) {
         //  The workers first: they use the composer
         nd_sender_destroy (&self->sender);
+        mail_intake_destroy (&self->intake);
         mail_suppress_destroy (&self->suppress);
         mail_composer_destroy (&self->composer);
         free (self);
@@ -185,7 +188,8 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *to = json_string_value (json_object_get (msg->body, "to"));
     if (user && to && mime_address_ok (to)
-    &&  mail_suppress_remember (self->suppress, txn, user, to))
+    &&  (mail_suppress_remember (self->suppress, txn, user, to)
+         || mail_intake_remember (self->intake, txn, msg->body)))
         return -1;
     return nd_sender_apply (self->sender, txn, msg);
 }
@@ -201,13 +205,16 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
 {
     (void) stage;
-    return nd_sender_drain (((mail_sender_t *) self_)->sender, txn);
+    mail_sender_t *self = (mail_sender_t *) self_;
+    int rc = mail_intake_drain (self->intake, txn);
+    return nd_sender_drain (self->sender, txn) || rc ? -1 : 0;
 }
 
 static void s_committed (nd_stage_t *stage, void *self_, int rc)
 {
     (void) stage;
     nd_sender_committed (((mail_sender_t *) self_)->sender, rc);
+    mail_intake_committed (((mail_sender_t *) self_)->intake, rc);
 }
 
 //  Between batches; a worker building a message meanwhile finishes with
@@ -222,6 +229,7 @@ static void s_stats (void *self_, json_t *stats)
 {
     mail_sender_t *self = (mail_sender_t *) self_;
     nd_sender_stats (self->sender, stats);
+    mail_intake_stats (self->intake, stats);
     MDB_txn *txn;
     if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
         json_object_set_new (stats, "suppressed",
@@ -235,6 +243,7 @@ static void s_selftest (bool verbose)
 {
     mime_test (verbose);
     mail_dkim_test (verbose);
+    mail_verp_test (verbose);
 }
 
 int main (int argc, char **argv)
