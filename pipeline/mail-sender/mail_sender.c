@@ -42,6 +42,12 @@ DESCRIPTION
     address, queued or new, are answered with feedback.unsubscribed or
     feedback.bounced and never sent.
 
+    Late bounces and complaints: with "return-path", each message's
+    envelope sender carries a signed token naming it (mail_verp.c); the
+    MTA hands what comes back to nd-bounce, which posts it to
+    "bounce-intake" (mail_intake.c): the address is suppressed and
+    feedback.bounced or feedback.complained emitted, once committed.
+
     After kill -9 only the messages in flight at that moment (at most
     max-inflight, default 100) can reach a person twice: the relay may
     have taken them before their result was committed. The log names how
@@ -51,7 +57,8 @@ DESCRIPTION
     relay, tls, tls-ca, tls-verify, user, password, timeout, helo,
     maildir, from, reply-to, return-path, message-id-domain, templates,
     locale, unsubscribe-url, unsubscribe-mailto, unsubscribe-secret,
-    dkim-key, dkim-selector, dkim-domain; and the outbox's rate,
+    dkim-key, dkim-selector, dkim-domain, bounce-intake, bounce-keep;
+    and the outbox's rate,
     connections, batch, max-inflight, retry-base, retry-cap, lifetime,
     keep.                                                                */
 #include "mail.h"
