@@ -21,8 +21,14 @@ send them, and fed to nd-bounce:
   - a tampered token: exit 65, one line saying why, nothing emitted;
   - an auto-reply (no report): exit 0, nothing emitted;
   - the mail-sender's STATS count the bounces.
+
+Then the scheduler reads that feedback (the mail-sender's own bodies, as
+emitted above, keyed to its send orders): after a hard bounce and a
+complaint the second abandoned-cart reminder goes to nobody, after a soft
+bounce it goes; nd-report counts each under the step and channel.
 """
 import base64
+import json
 import os
 import subprocess
 from email.message import Message
@@ -33,6 +39,7 @@ import email.policy
 
 from ndtest import BIN, Pipeline, check, done, free_port
 from mailtest import Journal, Orders, mail_options, order, parse, wait
+from schedtest import Feed, Reader, pipeline_extra, users_in
 from smtpd import SmtpServer
 
 DOMAIN = "@shop.example"
@@ -225,4 +232,47 @@ with Pipeline(clock="event") as p:
     orders.close()
     journal.close()
     server.stop()
+    emitted = {"hard": bounced[0], "soft": soft_fb[0], "complained": complained[0]}
+
+with Pipeline(clock="event", extra=pipeline_extra()) as p:
+    p.start("scheduler")
+    feed, reader = Feed(p), Reader(p)
+    A, B, C = users_in("abandoned-cart", "treated", 3)
+
+    def at(hours):
+        feed.tick(hours)
+        feed.settle()
+        reader.drain(p)
+
+    def sends(user, step):
+        return [s for s in reader.sends(user) if s["step"] == step]
+
+    for user in (A, B, C):
+        feed.abandon(user, 0)
+    at(1.0)
+    first = {u: sends(u, "reminder-1") for u in (A, B, C)}
+    check("the first reminders go by e-mail", all([s["channel"] for s in first[u]] == ["email"]
+                                                 for u in first), first)
+    for user, which in ((A, "hard"), (B, "soft"), (C, "complained")):
+        body = {k: v for k, v in emitted[which].items() if k not in ("id", "user", "time")}
+        body["idempotency_key"] = first[user][0]["idempotency_key"] if first[user] else "?"
+        topic = "feedback.complained" if which == "complained" else "feedback.bounced"
+        feed.send(topic, user, 1.5, server=feed.back, **body)
+    at(24.0)
+    second = {u: [s["channel"] for s in sends(u, "reminder-2")] for u in (A, B, C)}
+    check("second reminder: none after a hard bounce or a complaint, by e-mail after a soft one",
+          second == {A: [], B: ["email"], C: []}, second)
+    out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
+                         capture_output=True, text=True)
+    metrics = {}
+    for v in json.loads(out.stdout or "{}").get("journeys", {}).get("abandoned-cart", {}).values():
+        for metric, n in v.get("steps", {}).get("reminder-1", {}).get("email", {}).items():
+            metrics[metric] = metrics.get(metric, 0) + n
+    check("nd-report counts them under reminder-1 by e-mail: bounced, soft-bounced, complained",
+          metrics.get("bounced") == 1 and metrics.get("soft-bounced") == 1
+          and metrics.get("complained") == 1, (metrics, out.stderr))
+    totals = p.control("scheduler")["scheduler"]["counts"]
+    check("the scheduler's STATS count both bounces", totals.get("feedback.bounced") == 2, totals)
+    feed.close()
+    reader.close()
 done()
