@@ -138,8 +138,9 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipipeline/collector \
                 -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender -Ipipeline/segmenter \
+                -Itools/nd-bounce \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
-FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime
+FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime bounce
 FUZZ_SECONDS ?= 120
 FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz_json_SRC     :=
@@ -153,6 +154,7 @@ fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_
                      pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
                      pipeline/sms-sender/sms_text.c
 fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
+fuzz_bounce_SRC   := tools/nd-bounce/bounce_report.c
 
 $(FUZZ_BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)

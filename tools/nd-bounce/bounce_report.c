@@ -41,7 +41,7 @@ static const char *s_headers (const char *text, const char *end, json_t *headers
         if ((*p == ' ' || *p == '\t') && last) {
             const char *value = json_string_value (last);
             char *joined = zsys_sprintf ("%s %.*s", value, (int) length, p);
-            json_string_set (last, joined);
+            json_string_set_nocheck (last, joined);
             free (joined);
         }
         else {
@@ -57,7 +57,7 @@ static const char *s_headers (const char *text, const char *end, json_t *headers
                 json_t *values = json_object_get (headers, name);
                 if (!values)
                     json_object_set_new (headers, name, values = json_array ());
-                json_array_append_new (values, json_stringn (colon + 1,
+                json_array_append_new (values, json_stringn_nocheck (colon + 1,
                                                              (size_t) (p + length - colon - 1)));
                 last = json_array_get (values, json_array_size (values) - 1);
             }
@@ -311,6 +311,15 @@ static void s_entity (s_walk_t *walk, const char *text, const char *end, int dep
     json_decref (headers);
 }
 
+//  What goes on to the mail-sender is one line of printable ASCII: a
+//  remote server's text may be in any charset, or none.
+static void s_printable (char *text)
+{
+    for (; *text; text++)
+        if ((unsigned char) *text < 0x20 || (unsigned char) *text > 0x7e)
+            *text = '?';
+}
+
 int bounce_parse (const char *message, size_t size, const char *recipient, bounce_report_t *report)
 {
     memset (report, 0, sizeof *report);
@@ -331,6 +340,10 @@ int bounce_parse (const char *message, size_t size, const char *recipient, bounc
         snprintf (report->why, sizeof report->why, "a feedback report without its message/feedback-report part");
         return -1;
     }
+    s_printable (report->action);
+    s_printable (report->status);
+    s_printable (report->feedback_type);
+    s_printable (report->reason);
     if (!*report->token && *walk.original_from)
         s_token (walk.original_from, report->token, sizeof report->token);
     if (!*report->token && *walk.return_path)
