@@ -158,7 +158,8 @@ static int s_apply (void *arg, MDB_txn *txn, void *event)
     if (!reported)
         json_object_set_new (record, "reported", reported = json_array ());
     json_array_append_new (reported, json_string (mark));
-    if (rc == 0 && known)
+    //  Kept even for a message it did not know, so a repeat is seen
+    if (rc == 0)
         rc = nd_db_put_json (txn, self->sent, &key, record);
     json_t *body = s_feedback (report, record, topic);
     char full [48];
