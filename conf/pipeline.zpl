@@ -60,7 +60,7 @@ sessionizer
 
 segmenter
     input = sessionizer
-    segments = conf/segments.zpl    #   rule segments; see segmenter(1)
+    segments = conf/segments.zpl    #   rule segments; see nudge-segments(5)
     came-to-buy-events = 5          #   came_to_buy: first cart add within this many events
     came-to-buy-within = 10m        #       and this long after the session began
     hesitating-returns = 2          #   hesitating: views of products seen in earlier visits

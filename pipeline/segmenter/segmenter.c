@@ -468,6 +468,25 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return 0;
 }
 
+//  --check: the groups' options and the rule segments, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    seg_thresholds_t thresholds = { 0 };
+    char *error = NULL;
+    int rc = seg_groups_configure (stage, &thresholds);
+    nd_tz_destroy (&thresholds.tz);
+    if (rc)
+        return -1;
+    seg_rules_t *rules = seg_rules_load (nd_stage_option (stage, "segments", NULL), &error);
+    if (!rules)
+        nd_log ("%s", error);
+    free (error);
+    if (!rules)
+        return nd_stage_config_refused (stage);
+    seg_rules_destroy (&rules);
+    return 0;
+}
+
 static void s_selftest (bool verbose)
 {
     seg_profile_test (verbose);
@@ -489,6 +508,7 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .reload = s_reload,
         .reloads = "rule segments",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown
     };

@@ -118,7 +118,7 @@ void seg_funnel_test (bool verbose);
 
 /* -------------------------------------------------------------- rules */
 
-/*  Rule segments from a file such as conf/segments.zpl (segmenter(1)).   */
+/*  Rule segments from a file such as conf/segments.zpl (nudge-segments(5)). */
 typedef struct _seg_rules_t seg_rules_t;
 
 /*  Loads and checks file; NULL with *error "file:line: reason" (the

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nd.h"
-#include "../common/nd_state.h"
+#include "nd_state.h"
 #include "funnel.h"
 
 #define DAY_MS 86400000LL

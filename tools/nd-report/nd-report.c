@@ -38,6 +38,7 @@
         -s, --state DIR     read this LMDB directory instead
             --steps         a line per step and channel too
             --json          one JSON object
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -47,8 +48,9 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
-#include "../common/nd_state.h"
 #include "funnel.h"
+#include "nd_pipefile.h"
+#include "nd_state.h"
 
 typedef struct {
     const char *config;
@@ -71,6 +73,7 @@ static const char *s_usage =
     "      --json          one JSON object\n"
     "      --funnel        where buyers leave (-n defaults to segmenter)\n"
     "      --from DAY, --to DAY   the funnel's days, YYYY-MM-DD (default: all)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "See nd-report(1).\n";
 
@@ -256,6 +259,7 @@ static void s_print (json_t *report, bool steps)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-report");
+    nd_check_arg (argc, argv, "nd-report");
     report_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;
