@@ -46,6 +46,7 @@ EXIT STATUS
 #include <sysexits.h>
 #include <curl/curl.h>
 #include "bounce.h"
+#include "nd_pipefile.h"
 
 #define s_MESSAGE_MAX (16 * 1024 * 1024)
 
@@ -205,6 +206,7 @@ static void s_usage (FILE *out)
     fprintf (out,
         "Usage: nd-bounce [--intake HOST:PORT] [--recipient ADDRESS] [FILE]\n"
         "       nd-bounce [--intake HOST:PORT] --maildir DIR [--once] [--interval SECONDS]\n"
+        "       nd-bounce --check [-c PIPELINE]   check the pipeline file and exit: 0 good, 78 not\n"
         "Hands a bounce (RFC 3464 DSN) or a complaint (RFC 5965 ARF) to the mail-sender's\n"
         "bounce-intake (default 127.0.0.1:8026). Exit 0 done, 65 bad input, 75 try again.\n");
 }
@@ -212,6 +214,7 @@ static void s_usage (FILE *out)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-bounce");
+    nd_check_arg (argc, argv, "nd-bounce");
     nd_log_set_name ("nd-bounce");
     s_args_t args = { "127.0.0.1:8026", NULL };
     const char *maildir = NULL;
