@@ -44,7 +44,7 @@ DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge onsite
-TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render nd-bounce
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
@@ -101,7 +101,7 @@ $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 # nd-render renders with the senders' own code: their objects, linked in
 # (no second composer), and their headers for its own sources.
 RENDER_OBJ := $(addprefix $(BUILD)/pipeline/,mail-sender/mail_compose.o mail-sender/mail_mime.o \
-              mail-sender/mail_dkim.o mail-sender/mail_smtp.o mail-sender/mail_tunnel.o \
+              mail-sender/mail_dkim.o mail-sender/mail_smtp.o mail-sender/mail_verp.o mail-sender/mail_tunnel.o \
               mail-sender/mail_maildir.o push-sender/push_service.o push-sender/push_ece.o \
               push-sender/push_vapid.o sms-sender/sms_text.o onsite/onsite_render.o)
 $(BIN)/nd-render: $(RENDER_OBJ)
@@ -149,8 +149,9 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipipeline/collector \
                 -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender -Ipipeline/segmenter \
+                -Itools/nd-bounce \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
-FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime
+FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime bounce
 FUZZ_SECONDS ?= 120
 FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz_json_SRC     :=
@@ -164,6 +165,7 @@ fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_
                      pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
                      pipeline/sms-sender/sms_text.c
 fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
+fuzz_bounce_SRC   := tools/nd-bounce/bounce_report.c
 
 $(FUZZ_BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)

@@ -134,6 +134,9 @@ mail-sender
     reply-to = "Example Shop Care <care@shop.example>"
     unsubscribe-url = http://127.0.0.1:8080/unsubscribe     #   the collector, as people reach it
     unsubscribe-mailto = unsubscribe@shop.example
+    #   return-path = bounces@shop.example     #   VERP: each message from bounces+TOKEN@...,
+    #   bounce-intake = 127.0.0.1:8026         #   so late bounces and complaints, through
+    #                               #   bin/nd-bounce (the MTA's pipe), suppress the address
     #   dkim-key = file:/etc/nudge/dkim.pem    #   RSA key; sign as dkim-selector._domainkey.<from domain>
     #   dkim-selector = nudge
     rate = 0                        #   messages a second to the relay; 0: as fast as it takes

@@ -108,6 +108,26 @@ int mail_templates_check (nd_stage_t *stage);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
 
+/* ------------------------------------------------------------ verp */
+
+/*  The envelope sender per message, local+TOKEN@domain (mail_verp.c).   */
+typedef struct _mail_verp_t mail_verp_t;
+/*  Reads return-path (none: VERP off) and unsubscribe-secret. NULL after
+    "file:line: reason".                                                  */
+mail_verp_t *mail_verp_new (nd_stage_t *stage);
+void mail_verp_destroy (mail_verp_t **self_p);
+bool mail_verp_on (mail_verp_t *self);
+/*  The order's "time" in ms, 0 when it has none.                         */
+int64_t mail_verp_order_time (const json_t *order);
+/*  The envelope sender for order into out; fallback (and -1) when VERP
+    is off or the order has no key. Thread-safe.                          */
+int mail_verp_sender (mail_verp_t *self, const json_t *order, const char *fallback,
+                      char *out, size_t size);
+/*  The order's time and idempotency key from a token this mail-sender
+    made; -1 for any other (forged, altered, another purpose).           */
+int mail_verp_open (mail_verp_t *self, const char *token, int64_t *time, char *key, size_t size);
+void mail_verp_test (bool verbose);
+
 /* ------------------------------------------------------- providers */
 
 /*  SMTP through libesmtp: one session a batch, every message of the
@@ -143,7 +163,7 @@ void mail_suppress_destroy (mail_suppress_t **self_p);
     ("unsubscribed" or "bounced") and a one-line reason; 0 if not; -1.  */
 int mail_suppress_check (mail_suppress_t *self, MDB_txn *txn, const char *user,
                          const char *address, char *topic, char *reason, size_t reason_size);
-/*  what: "bounced" or "unsubscribed".                                    */
+/*  what: "bounced", "complained" or "unsubscribed".                      */
 int mail_suppress_address (mail_suppress_t *self, MDB_txn *txn, const char *address,
                            const char *what, int64_t time);
 int mail_suppress_user (mail_suppress_t *self, MDB_txn *txn, const char *user,
@@ -157,5 +177,22 @@ int mail_suppress_last_address (mail_suppress_t *self, MDB_txn *txn, const char 
                                 char *out, size_t size);
 /*  Entries in the list (people and addresses).                          */
 size_t mail_suppress_size (mail_suppress_t *self, MDB_txn *txn);
+
+/* ---------------------------------------------------------- intake */
+
+/*  Bounces and complaints after the SMTP session, from nd-bounce
+    (mail_intake.c): an HTTP endpoint on "bounce-intake", answered once
+    the suppression and the feedback are committed.                     */
+typedef struct _mail_intake_t mail_intake_t;
+/*  NULL after a logged reason. Without bounce-intake it takes nothing
+    but still remembers what was sent, if VERP is on.                     */
+mail_intake_t *mail_intake_new (nd_stage_t *stage, MDB_txn *txn, mail_suppress_t *suppress);
+void mail_intake_destroy (mail_intake_t **self_p);
+/*  The loop, for each send order: who it went to, for a later bounce.   */
+int mail_intake_remember (mail_intake_t *self, MDB_txn *txn, const json_t *order);
+int mail_intake_drain (mail_intake_t *self, MDB_txn *txn);
+void mail_intake_committed (mail_intake_t *self, int rc);
+/*  Adds "bounces": {hard, soft, complaints, refused, unknown}.           */
+void mail_intake_stats (mail_intake_t *self, json_t *stats);
 
 #endif

@@ -42,6 +42,12 @@ DESCRIPTION
     address, queued or new, are answered with feedback.unsubscribed or
     feedback.bounced and never sent.
 
+    Late bounces and complaints: with "return-path", each message's
+    envelope sender carries a signed token naming it (mail_verp.c); the
+    MTA hands what comes back to nd-bounce, which posts it to
+    "bounce-intake" (mail_intake.c): the address is suppressed and
+    feedback.bounced or feedback.complained emitted, once committed.
+
     After kill -9 only the messages in flight at that moment (at most
     max-inflight, default 100) can reach a person twice: the relay may
     have taken them before their result was committed. The log names how
@@ -51,7 +57,8 @@ DESCRIPTION
     relay, tls, tls-ca, tls-verify, user, password, timeout, helo,
     maildir, from, reply-to, return-path, message-id-domain, templates,
     locale, unsubscribe-url, unsubscribe-mailto, unsubscribe-secret,
-    dkim-key, dkim-selector, dkim-domain; and the outbox's rate,
+    dkim-key, dkim-selector, dkim-domain, bounce-intake, bounce-keep;
+    and the outbox's rate,
     connections, batch, max-inflight, retry-base, retry-cap, lifetime,
     keep.                                                                */
 #include "mail.h"
@@ -60,6 +67,7 @@ typedef struct {
     nd_stage_t *stage;
     mail_composer_t *composer;
     mail_suppress_t *suppress;
+    mail_intake_t *intake;      //  bounces and complaints after the session
     nd_sender_t *sender;
     const char *provider;       //  "smtp" or "maildir", for STATS
 } mail_sender_t;
@@ -105,7 +113,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
     *self_p = self;             //  torn down by the runtime even if we fail
     self->stage = stage;
     if (!(self->composer = mail_composer_new (stage))
-    ||  !(self->suppress = mail_suppress_new (txn)))
+    ||  !(self->suppress = mail_suppress_new (txn))
+    ||  !(self->intake = mail_intake_new (stage, txn, self->suppress)))
         return -1;
     //  The other provider's options are known too: switching between the
     //  relay and the Maildir is then one line in the pipeline file
@@ -129,6 +138,7 @@ static void s_teardown (void **self_p)
 {
     mail_sender_t *self = (mail_sender_t *) *self_p;
     if (self) {
+        mail_intake_destroy (&self->intake);
         mail_suppress_destroy (&self->suppress);
         mail_composer_destroy (&self->composer);
         free (self);
@@ -183,9 +193,25 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *to = json_string_value (json_object_get (msg->body, "to"));
     if (user && to && mime_address_ok (to)
-    &&  mail_suppress_remember (self->suppress, txn, user, to))
+    &&  (mail_suppress_remember (self->suppress, txn, user, to)
+         || mail_intake_remember (self->intake, txn, msg->body)))
         return -1;
     return nd_sender_apply (self->sender, txn, msg);
+}
+
+/* ------------------------------------------------------------- the loop */
+
+//  Bounce reports taken by the intake go into the stage's transaction.
+static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
+{
+    (void) stage;
+    return mail_intake_drain (((mail_sender_t *) self_)->intake, txn);
+}
+
+static void s_committed (nd_stage_t *stage, void *self_, int rc)
+{
+    (void) stage;
+    mail_intake_committed (((mail_sender_t *) self_)->intake, rc);
 }
 
 /* ------------------------------------------------------- reload, stats */
@@ -201,6 +227,7 @@ static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
 static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 {
     mail_sender_t *self = (mail_sender_t *) self_;
+    mail_intake_stats (self->intake, stats);
     if (txn)
         json_object_set_new (stats, "suppressed",
                              json_integer ((json_int_t) mail_suppress_size (self->suppress, txn)));
@@ -217,6 +244,7 @@ static void s_selftest (bool verbose)
 {
     mime_test (verbose);
     mail_dkim_test (verbose);
+    mail_verp_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -227,6 +255,8 @@ int main (int argc, char **argv)
         .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
+        .source_drain = s_drain,
+        .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
         .check = s_check_config,

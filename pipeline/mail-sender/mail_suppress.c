@@ -3,11 +3,12 @@
     The scheduler stops sending when it hears feedback.bounced or
     feedback.unsubscribed; this list is the mail-sender's own guard, for
     the orders already queued when that happened and for any stage that
-    has not caught up yet. Fed by hard bounces (the address) and by
-    unsubscribes (the person, and the address last queued for them).
+    has not caught up yet. Fed by hard bounces (the address), complaints
+    (the address, "complained", from mail_intake) and by unsubscribes
+    (the person, and the address last queued for them).
 
     LMDB: "suppressed"  'a' + lower-cased address | 'u' + user ->
-                        {"what": "bounced" | "unsubscribed", "time": ms}
+                        {"what": "bounced" | "complained" | "unsubscribed", "time": ms}
           "addresses"   user -> the address last queued for them        */
 #include "mail.h"
 
@@ -60,7 +61,7 @@ static int s_lookup (mail_suppress_t *self, MDB_txn *txn, char kind, const char 
     char stamp [32];
     snprintf (topic, ND_SEND_TOPIC_MAX, "%s", what && streq (what, "bounced") ? "bounced" : "unsubscribed");
     snprintf (reason, reason_size, "suppressed: %s %s on %s", kind == 'a' ? "the address" : "the person",
-              topic, nd_time_format (json_integer_value (json_object_get (entry, "time")), stamp));
+              what ? what : topic, nd_time_format (json_integer_value (json_object_get (entry, "time")), stamp));
     json_decref (entry);
     return 1;
 }

@@ -22,7 +22,7 @@ from ndtest import BIN, ROOT, check, done
 STAGES = ("collector", "sessionizer", "relay", "segmenter", "scheduler", "mail-sender",
           "push-sender", "sms-sender", "chat-bridge", "onsite")
 TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat",
-         "nd-cert", "nd-render")
+         "nd-cert", "nd-render", "nd-bounce")
 
 
 def run(program, cwd, *args):
@@ -78,7 +78,7 @@ try:
 
     segments = os.path.join(work, "conf", "segments.zpl")
     original = open(segments).read()
-    line = edit(segments, '    match = "visits >= 3"', '    match = "visits >= lots"')
+    line = edit(segments, '    match = "visits >= 3 and orders = 0"', '    match = "visits >= 3 and and orders = 0"')
     status, said = run("segmenter", work)
     check("a bad rule: segmenter --check says conf/segments.zpl:%d, exit 78" % line,
           status == 78 and "conf/segments.zpl:%d: " % line in said, (status, said))
