@@ -198,6 +198,32 @@ int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn
     return result;
 }
 
+int nd_db_drop (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *match,
+                void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
+    if (rc)
+        return nd_db_error (rc, "drop");
+    MDB_val key = nd_key_val (prefix), data;
+    int dropped = 0;
+    rc = mdb_cursor_get (cursor, &key, &data, prefix->size ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0) {
+        if (key.mv_size < prefix->size || memcmp (key.mv_data, prefix->data, prefix->size))
+            break;
+        //  After a delete the cursor already stands on the next entry;
+        //  LMDB's MDB_NEXT knows that and returns it.
+        if (!match || match (&key, &data, arg)) {
+            if ((rc = mdb_cursor_del (cursor, 0)))
+                break;
+            dropped++;
+        }
+        rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "drop") : dropped;
+}
+
 int nd_db_trim_before (MDB_txn *txn, MDB_dbi dbi, int64_t bound, int max, const char *what)
 {
     MDB_cursor *cursor;

@@ -1,6 +1,7 @@
 /*  nd_token - signed unsubscribe tokens and secrets; see nd_token.h.    */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -189,6 +190,19 @@ bool nd_token_code_ok (const char *secret, const char *purpose, const char *payl
 }
 
 /* --------------------------------------------------------------- secret */
+
+void nd_token_address_hash (const char *secret, const char *address, char *hex)
+{
+    char lower [512];
+    size_t i = 0;
+    for (; address [i] && i < sizeof lower - 1; i++)
+        lower [i] = (char) tolower ((unsigned char) address [i]);
+    lower [i] = 0;
+    unsigned char mac [32];
+    s_purpose_mac (secret, "suppress", lower, mac);
+    for (i = 0; i < sizeof mac; i++)
+        snprintf (hex + 2 * i, 3, "%02x", mac [i]);
+}
 
 static char *s_read_first_line (const char *path)
 {

@@ -391,6 +391,12 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
 int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
                         char *step, channel_t *channel);
 
+/*  erase.c: person.erased and visitor.forgotten drop what is kept for
+    the user; erase_recall keeps an erased address from marketing until
+    its consent is given again (after a message that carried traits).   */
+int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
+int erase_recall (scheduler_t *self, MDB_txn *txn, const char *user);
+
 /*  confirm.c                                                             */
 /*  Options (confirm-url, confirm-valid, confirm-per-day) and the secret,
     read at start.                                                        */

@@ -303,7 +303,7 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         nd_stage_reject (stage, msg, "user longer than 400 bytes");
         return -1;
     }
-    if (strcmp (msg->topic, "visitor.forgotten") == 0)
+    if (strcmp (msg->topic, "visitor.forgotten") == 0 || strcmp (msg->topic, "person.erased") == 0)
         return s_forgotten (self, txn, visitor, msg, now);
     int64_t time = msg->time ? msg->time : now;
     json_t *profile = NULL;

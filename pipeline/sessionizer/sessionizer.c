@@ -49,6 +49,9 @@ DESCRIPTION
     "browser") cannot set email, phone or their consent: a new address
     is announced as contact.claimed for the scheduler to confirm (claim.c).
 
+    person.erase (the collector's /v1/erase) deletes everything kept for
+    the visitor and emits person.erased (erase.c).
+
     An anonymous visitor (no userId, no contact trait) idle for
     visitor-retention is forgotten with everything kept for them, and
     visitor.forgotten emitted (retention.c).
@@ -240,6 +243,8 @@ static int s_apply_event (sessionizer_t *self, MDB_txn *txn, const event_t *even
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     sessionizer_t *self = (sessionizer_t *) self_;
+    if (strcmp (msg->topic, "person.erase") == 0)
+        return s_counters_flush (self, txn, false) || erase_apply (self, txn, msg) ? -1 : 0;
     event_t event;
     const char *reason = s_event_read (self, msg, &event);
     if (reason) {

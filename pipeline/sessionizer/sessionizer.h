@@ -139,6 +139,10 @@ int retention_arm (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 int retention_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
 void retention_committed (sessionizer_t *self, int rc);
 
+/*  erase.c: person.erase -> everything kept for the visitor goes,
+    person.erased goes on.                                               */
+int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg);
+
 /*  identity.c                                                           */
 visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event);
 

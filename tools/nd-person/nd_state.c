@@ -1,0 +1,1 @@
+../common/nd_state.c
