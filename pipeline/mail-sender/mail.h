@@ -120,7 +120,7 @@ const char *mail_tunnel_address (mail_tunnel_t *self);
 /*  Addresses that bounced and people who unsubscribed: never mailed
     again, whatever the scheduler says.                                   */
 typedef struct _mail_suppress_t mail_suppress_t;
-mail_suppress_t *mail_suppress_new (MDB_txn *txn);
+mail_suppress_t *mail_suppress_new (nd_stage_t *stage, MDB_txn *txn);
 void mail_suppress_destroy (mail_suppress_t **self_p);
 /*  1 if the person or the address is suppressed, with topic
     ("unsubscribed" or "bounced") and a one-line reason; 0 if not; -1.  */
@@ -139,6 +139,9 @@ int mail_suppress_remember (mail_suppress_t *self, MDB_txn *txn, const char *use
 int mail_suppress_last_address (mail_suppress_t *self, MDB_txn *txn, const char *user,
                                 char *out, size_t size);
 /*  Entries in the list (people and addresses).                          */
+/*  person.erased: the person's entries and last address go; a
+    suppression of that address stays as its keyed hash only.           */
+int mail_suppress_forget (mail_suppress_t *self, MDB_txn *txn, const char *user);
 size_t mail_suppress_size (mail_suppress_t *self, MDB_txn *txn);
 
 #endif

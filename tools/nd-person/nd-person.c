@@ -100,7 +100,7 @@ static bool s_names_any (const MDB_val *val, const json_t *words)
 
 static void s_add_word (json_t *words, const char *word)
 {
-    if (!word || strlen (word) < 3)
+    if (!word || strlen (word) < 2)
         return;
     size_t index;
     json_t *have;
@@ -203,8 +203,8 @@ static json_t *s_value (const MDB_val *val)
     return json ? json : json_string ("");
 }
 
-//  Every record of every database of stage that names the person.
-static json_t *s_stage_records (const char *config, const char *stage, const person_t *person)
+//  Every record of every database of stage that names one of words.
+static json_t *s_stage_scan (const char *config, const char *stage, const json_t *words)
 {
     char *error = NULL;
     nd_state_t *state = nd_state_open (config, stage, NULL, &error);
@@ -230,7 +230,7 @@ static json_t *s_stage_records (const char *config, const char *stage, const per
             MDB_val k, v;
             for (int get = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); get == 0;
                  get = mdb_cursor_get (cursor, &k, &v, MDB_NEXT))
-                if (s_names_any (&k, person->words) || s_names_any (&v, person->words))
+                if (s_names_any (&k, words) || s_names_any (&v, words))
                     json_array_append_new (rows, json_pack ("{s:o, s:o}", "key", s_value (&k),
                                                             "value", s_value (&v)));
             mdb_cursor_close (cursor);
@@ -242,6 +242,48 @@ static json_t *s_stage_records (const char *config, const char *stage, const per
         mdb_cursor_close (names);
     }
     nd_state_destroy (&state);
+    return found;
+}
+
+//  The journeys in progress, from the scheduler's instances: each with
+//  its next step and when it is due.
+static json_t *s_journeys (const json_t *stages)
+{
+    json_t *journeys = json_array ();
+    json_t *rows = json_object_get (json_object_get (stages, "scheduler"), "instances");
+    size_t index;
+    json_t *row;
+    json_array_foreach (rows, index, row) {
+        const json_t *record = json_object_get (row, "value");
+        const char *state = json_string_value (json_object_get (record, "state"));
+        if (!state || strcmp (state, "waiting"))
+            continue;
+        char due [32];
+        nd_time_format (json_integer_value (json_object_get (record, "due")), due);
+        json_array_append_new (journeys, json_pack ("{s:O?, s:O?, s:s, s:O?, s:s}",
+            "journey", json_object_get (record, "journey"),
+            "variant", json_object_get (record, "variant"), "state", state,
+            "next_step", json_object_get (record, "step_name"), "due", due));
+    }
+    return journeys;
+}
+
+//  What names the person, and what names their conversations (a chat's
+//  transcript lines are keyed by the conversation alone).
+static json_t *s_stage_records (const char *config, const char *stage, const person_t *person)
+{
+    json_t *found = s_stage_scan (config, stage, person->words);
+    json_t *conversations = json_object_get (found, "conversations");
+    if (!json_array_size (conversations))
+        return found;
+    json_t *words = json_deep_copy (person->words);
+    size_t index;
+    json_t *row;
+    json_array_foreach (conversations, index, row)
+        s_add_word (words, json_string_value (json_object_get (row, "key")));
+    json_decref (found);
+    found = s_stage_scan (config, stage, words);
+    json_decref (words);
     return found;
 }
 
@@ -259,6 +301,7 @@ static json_t *s_report (const char *config, nd_pipefile_t *file, const person_t
         if (records)
             json_object_set_new (stages, stage, records);
     }
+    json_object_set_new (json_object_get (report, "person"), "journeys", s_journeys (stages));
     return report;
 }
 
@@ -266,6 +309,14 @@ static void s_print_text (const json_t *report)
 {
     const json_t *who = json_object_get (report, "person");
     printf ("person %s\n", json_string_value (json_object_get (who, "visitor")));
+    size_t index;
+    json_t *journey;
+    json_array_foreach (json_object_get (who, "journeys"), index, journey)
+        printf ("  journey %s (%s): next step %s at %s\n",
+                json_string_value (json_object_get (journey, "journey")),
+                json_string_value (json_object_get (journey, "variant")) ?: "",
+                json_string_value (json_object_get (journey, "next_step")) ?: "?",
+                json_string_value (json_object_get (journey, "due")));
     const char *stage, *db;
     json_t *dbs, *rows;
     json_object_foreach ((json_t *) json_object_get (report, "stages"), stage, dbs) {
@@ -274,12 +325,13 @@ static void s_print_text (const json_t *report)
             size_t index;
             json_t *row;
             json_array_foreach (rows, index, row) {
-                char *key = json_dumps (json_object_get (row, "key"), JSON_ENCODE_ANY);
-                char *value = json_dumps (json_object_get (row, "value"),
-                                          JSON_ENCODE_ANY | JSON_COMPACT);
-                printf ("  %s %s: %s\n", db, key ? key : "", value ? value : "");
-                free (key);
-                free (value);
+                const json_t *key = json_object_get (row, "key");
+                const json_t *value = json_object_get (row, "value");
+                char *text = json_is_string (value) ? NULL
+                           : json_dumps (value, JSON_ENCODE_ANY | JSON_COMPACT);
+                printf ("  %s [%s] %s\n", db, json_string_value (key) ?: "",
+                        text ? text : json_string_value (value));
+                free (text);
             }
         }
     }
@@ -300,7 +352,11 @@ static int s_erase (nd_pipefile_t *file, const char *visitor)
     const char *http = nd_pipefile_option (file, "collector", "http", "127.0.0.1:8080");
     const char *key_option = nd_pipefile_option (file, "collector", "write-keys/key", NULL);
     char reason [200] = "";
-    char *key = key_option ? nd_secret_load (key_option, false, reason, sizeof reason) : NULL;
+    //  As the collector reads it: env:NAME, file:PATH, or the key itself
+    bool named = key_option && (strncmp (key_option, "env:", 4) == 0
+                             || strncmp (key_option, "file:", 5) == 0);
+    char *key = named ? nd_secret_load (key_option, false, reason, sizeof reason)
+              : key_option ? strdup (key_option) : NULL;
     if (!key) {
         fprintf (stderr, "nd-person: the collector has no usable write key%s%s\n",
                  *reason ? ": " : "", reason);
