@@ -67,7 +67,39 @@ static int s_open (MDB_txn *txn, const char *name, MDB_dbi *dbi)
     return nd_db_open (txn, name, dbi);
 }
 
-int chat_erase (MDB_txn *txn, const char *visitor)
+//  Deletes the ids the message lists ("anonymousIds", "userIds") where
+//  they lead to visitor; without the lists, every id that does (a scan).
+static int s_drop_ids (MDB_txn *txn, MDB_dbi ids, const char *visitor, const json_t *body)
+{
+    const char *lists [] = { "anonymousIds", "userIds" };
+    const char kinds [] = { 'a', 'u' };
+    if (!json_is_array (json_object_get (body, lists [0]))) {
+        nd_key_t none;
+        nd_key_init (&none);
+        return nd_db_drop (txn, ids, &none, s_leads_to, (void *) visitor) < 0 ? -1 : 0;
+    }
+    for (int l = 0; l < 2; l++) {
+        size_t index;
+        json_t *id;
+        json_array_foreach (json_object_get (body, lists [l]), index, id) {
+            const char *text = json_string_value (id);
+            char prefix [3] = { kinds [l], ':', 0 };
+            nd_key_t key;
+            nd_key_init (&key);
+            nd_key_str (&key, prefix);
+            nd_key_str (&key, text ? text : "");
+            MDB_val k = nd_key_val (&key), v;
+            int rc = key.overflow ? MDB_NOTFOUND : mdb_get (txn, ids, &k, &v);
+            if (rc && rc != MDB_NOTFOUND)
+                return nd_db_error (rc, "chat ids");
+            if (rc == 0 && s_leads_to (&k, &v, (void *) visitor) && nd_db_del (txn, ids, &key) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int chat_erase (MDB_txn *txn, const char *visitor, const json_t *body, bool erased)
 {
     MDB_dbi people, ids, conversations, open, lines, seen, idle, notes, digest;
     if (s_open (txn, "people", &people) || s_open (txn, "ids", &ids)
@@ -81,9 +113,16 @@ int chat_erase (MDB_txn *txn, const char *visitor)
     nd_key_str (&key, visitor);
     s_erase_t erase = { zlistx_new (), visitor };
     zlistx_set_destructor (erase.conversations, (zlistx_destructor_fn *) zstr_free);
-    int rc = nd_db_del (txn, people, &key) < 0
-          || nd_db_drop (txn, ids, &none, s_leads_to, (void *) visitor) < 0
-          || nd_db_scan (txn, conversations, &none, s_collect, &erase) ? -1 : 0;
+    //  Only a visitor who chatted has conversations to look for (retention
+    //  forgets many who never did); an erasure looks in any case.
+    json_t *person = NULL;
+    int found = nd_db_get_json (txn, people, &key, &person);
+    bool chatted = found == 0 && json_object_get (person, "chats");
+    json_decref (person);
+    bool look = chatted || erased;
+    int rc = found < 0 || nd_db_del (txn, people, &key) < 0
+          || s_drop_ids (txn, ids, visitor, body)
+          || (look && nd_db_scan (txn, conversations, &none, s_collect, &erase)) ? -1 : 0;
     for (const char *c = zlistx_first (erase.conversations); rc == 0 && c;
          c = zlistx_next (erase.conversations)) {
         nd_key_t id;

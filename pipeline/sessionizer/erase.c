@@ -10,10 +10,10 @@
     claimed, and every anonymousId and userId that led to it. The next
     event with one of those ids starts a new, unknown visitor.
 
-    person.erased {"id", "user", "visitor", "time"} names only the
-    visitor id: no stage downstream needs more to find what it keeps,
-    and no journal then holds a contact detail for the erasure. The
-    request's id makes the output's, so a replay erases once.           */
+    person.erased {"id", "user", "visitor", "time", "anonymousIds",
+    "userIds"} names the visitor and its ids, which some stages key by,
+    and no contact detail: no journal then holds one for the erasure.
+    The visitor's id makes the output's, so a replay erases once.           */
 #include <stdio.h>
 #include <string.h>
 #include "sessionizer.h"
@@ -100,8 +100,10 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
         char id [VISITOR_ID_MAX + 16];
         snprintf (id, sizeof id, "%s:erased", visitor->id);
         int64_t time = msg->time ? msg->time : nd_stage_now (self->stage);
-        rc = sessionizer_emit (self, txn, "person.erased",
-                               sessionizer_body (id, visitor->id, time));
+        json_t *body = sessionizer_body (id, visitor->id, time);
+        json_object_set (body, "anonymousIds", json_object_get (profile, "anonymousIds"));
+        json_object_set (body, "userIds", json_object_get (profile, "userIds"));
+        rc = sessionizer_emit (self, txn, "person.erased", body);
     }
     if (rc == 0)
         nd_log ("erased visitor %s", visitor->id);
