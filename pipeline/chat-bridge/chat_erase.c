@@ -14,11 +14,11 @@ typedef struct {
     const char *visitor;
 } s_erase_t;
 
-//  ids: "a:" | "u:", id -> visitor id.
+//  ids: "a:" | "u:" | "v:", id -> visitor id (without its NUL).
 static int s_leads_to (const MDB_val *key, const MDB_val *data, void *visitor)
 {
     (void) key;
-    return data->mv_size == strlen ((const char *) visitor) + 1
+    return data->mv_size == strlen ((const char *) visitor)
         && memcmp (data->mv_data, visitor, data->mv_size) == 0;
 }
 
