@@ -33,12 +33,13 @@
         them as it arrives (README "Privacy").
 
     EXIT STATUS
-        0 found (or erasure accepted), 1 no such person, 2 usage or state
-        error.                                                          */
+        0 found (or erasure accepted), 1 no such person, 2 state error or
+        erasure refused, 64 usage.                                                          */
 #include <ctype.h>
 #include <czmq.h>
 #include <curl/curl.h>
 #include <getopt.h>
+#include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
 #include "nd_token.h"
@@ -67,7 +68,7 @@ static const char *s_usage =
     "      --export        the person's data as JSON (GDPR art. 15/20)\n"
     "      --erase         erase the person from every stage\n"
     "  -h, --help          this text\n"
-    "Exit status: 0 found, 1 no such person, 2 error. See nd-person(1).\n";
+    "Exit status: 0 found, 1 no such person, 2 error, 64 usage. See nd-person(1).\n";
 
 /* ------------------------------------------------------------- finding */
 
@@ -417,9 +418,10 @@ static int s_args (int argc, char **argv, person_args_t *args)
 
 int main (int argc, char **argv)
 {
+    nd_version_arg (argc, argv, "nd-person");
     person_args_t args;
     if (s_args (argc, argv, &args))
-        return 2;
+        return EX_USAGE;
     char *error = NULL;
     nd_pipefile_t *file = nd_pipefile_load (args.config, &error);
     nd_state_t *sessions = file ? nd_state_open (args.config, "sessionizer", NULL, &error) : NULL;
