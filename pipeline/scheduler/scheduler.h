@@ -20,6 +20,8 @@
       attribution.c  conversions, and the counters nd-report reads
       feedback.c     the senders' feedback: fallback, opt-outs, clicks
       confirm.c      double opt-in: a link or code for a claimed contact
+      erase.c        person.erased, visitor.forgotten: what goes; erased
+                     addresses' hashes
 
     State, one LMDB database each (keys through nd_key_*):
       sched-meta  "epoch", "secret", "next-instance", "next-code", "now"
@@ -36,7 +38,9 @@
       codes       code                                  -> JSON code
       counters    journey + variant + step + channel + metric -> u64
       confirms    i64 day + 'a' + channel + address -> i64 time,
-                  i64 day + 'u' + user -> u64 count (confirm.c)       */
+                  i64 day + 'u' + user -> u64 count (confirm.c)
+      erased      'e' | 'p' + hex keyed hash of an erased person's
+                  address -> i64 time (erase.c)                       */
 #ifndef SCHEDULER_H_INCLUDED
 #define SCHEDULER_H_INCLUDED
 
