@@ -67,6 +67,14 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
         nd_stage_reject (self->stage, msg, "person.erase needs \"user\", a visitor id");
         return -1;
     }
+    //  An id the sessionizer does not know is still erased downstream:
+    //  other stages may hold what this one never had or lost.
+    nd_key_t asked_key;
+    visitor_key (&asked_key, asked);
+    MDB_val k = nd_key_val (&asked_key), v;
+    int found = mdb_get (txn, self->visitors, &k, &v);
+    if (found && found != MDB_NOTFOUND)
+        return nd_db_error (found, "visitors");
     bool moved;
     visitor_t *visitor = visitor_load (self, txn, asked, &moved);
     if (!visitor)
@@ -91,11 +99,8 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
         rc = -1;
     //  The id the request named, if merged away, goes too: it only
     //  pointed at the survivor.
-    if (rc == 0 && moved) {
-        nd_key_t asked_key;
-        visitor_key (&asked_key, asked);
+    if (rc == 0 && moved)
         rc = nd_db_del (txn, self->visitors, &asked_key) < 0 ? -1 : 0;
-    }
     if (rc == 0) {
         char id [VISITOR_ID_MAX + 16];
         snprintf (id, sizeof id, "%s:erased", visitor->id);
@@ -105,8 +110,13 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
         json_object_set (body, "userIds", json_object_get (profile, "userIds"));
         rc = sessionizer_emit (self, txn, "person.erased", body);
     }
-    if (rc == 0)
+    if (rc == 0 && found == 0) {
+        sessionizer_count (self, COUNT_VISITORS_ERASED);
         nd_log ("erased visitor %s", visitor->id);
+    }
+    else
+    if (rc == 0)
+        nd_log ("erasing visitor %s, unknown here: passed on for the other stages", asked);
     visitor_destroy (&visitor);
     return rc;
 }

@@ -71,7 +71,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
-    "carts_returned"
+    "carts_returned", "visitors_erased"
 };
 
 /* ---------------------------------------------------- outputs, counters */
@@ -243,8 +243,10 @@ static int s_apply_event (sessionizer_t *self, MDB_txn *txn, const event_t *even
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     sessionizer_t *self = (sessionizer_t *) self_;
-    if (strcmp (msg->topic, "person.erase") == 0)
-        return s_counters_flush (self, txn, false) || erase_apply (self, txn, msg) ? -1 : 0;
+    if (strcmp (msg->topic, "person.erase") == 0) {
+        int rc = erase_apply (self, txn, msg);
+        return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+    }
     event_t event;
     const char *reason = s_event_read (self, msg, &event);
     if (reason) {
@@ -281,7 +283,7 @@ static void s_stats (void *self_, json_t *stats)
         json_object_set_new (stats, s_counter_names [i], json_integer ((json_int_t) counters [i]));
     json_object_set_new (stats, "visitors", json_integer (
         (json_int_t) (counters [COUNT_VISITORS] - counters [COUNT_MERGES]
-                      - counters [COUNT_VISITORS_FORGOTTEN])));
+                      - counters [COUNT_VISITORS_FORGOTTEN] - counters [COUNT_VISITORS_ERASED])));
     MDB_stat stat;
     if (mdb_stat (txn, self->expiry, &stat) == 0)
         json_object_set_new (stats, "sessions_open", json_integer ((json_int_t) stat.ms_entries));

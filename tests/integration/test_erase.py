@@ -130,6 +130,9 @@ with Pipeline(clock="event", extra=extra) as p:
           not any(found.values()), found)
     rc, _, err = nd_person(p, EMAIL)
     check("nd-person no longer finds her (exit 1)", rc == 1, (rc, err))
+    stats = p.control("sessionizer")
+    check("the sessionizer counts one visitor erased, one left",
+          stats.get("visitors_erased") == 1 and stats.get("visitors") == 1, stats)
     check("Bo's data is still there", any(holders(p, (BO,)).values()))
 
     shop.tick(1600)
