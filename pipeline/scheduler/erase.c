@@ -192,7 +192,10 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!erased)
         return 0;
     nd_log ("erased visitor %s", user);
-    return nd_emit (self->stage, txn, "person.erased", json_deep_copy (msg->body));
+    json_t *body = json_deep_copy (msg->body);
+    int rc = nd_emit (self->stage, txn, "person.erased", body);
+    json_decref (body);
+    return rc;
 }
 
 /* ------------------------------------------------------ consent again */
