@@ -10,10 +10,10 @@ visitors, segmenter profiles, scheduler activity, chat-bridge people and
 ids). After: each keeps only the stayers. Counted with mdb_stat on each
 stage's LMDB (read-only, while the stages run).
 
-N is 30,000 by default: on the shared 2-core test machine taking in
+N is 20,000 by default: on the shared 2-core test machine taking in
 100,000 visitors through four stages costs about 55 s, forgetting them
 about 11 s (ND_RETENTION_VISITORS=100000 runs the full size, in ~70 s);
-30,000 keeps the script near 20 s (3,000 under the sanitizers).
+20,000 keeps the script near 20 s (3,000 under the sanitizers).
 """
 import datetime
 import os
@@ -26,7 +26,7 @@ from chattest import chat_options
 from schedtest import journeys_only, scheduler_options
 
 SANITIZED = os.path.basename(os.path.dirname(BIN)) == "build-san"     # ASan: some 5x slower
-N = int(os.environ.get("ND_RETENTION_VISITORS", "3000" if SANITIZED else "30000"))
+N = int(os.environ.get("ND_RETENTION_VISITORS", "3000" if SANITIZED else "20000"))
 STAYERS = 100
 T0 = datetime.datetime(2026, 11, 23, 9, 0, 0)
 RECORDS = (("sessionizer", "visitors"), ("segmenter", "profiles"), ("scheduler", "activity"),
