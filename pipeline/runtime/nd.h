@@ -315,6 +315,7 @@ int nd_curve_client_files (void *socket, const char *cert_file, const char *serv
 /* ---------------------------------------------------------------- tests */
 void nd_time_test (bool verbose);
 void nd_key_test (bool verbose);
+void nd_db_test (bool verbose);
 void nd_clock_test (bool verbose);
 void nd_bucket_test (bool verbose);
 void nd_curve_test (bool verbose);

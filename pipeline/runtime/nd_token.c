@@ -269,6 +269,16 @@ void nd_token_test (bool verbose)
 {
     if (verbose)
         printf (" * nd_token: ");
+    //  An address's hash: the same without regard to case, another with
+    //  another address or secret, and never the address itself
+    char hash [65], same [65], differ [65];
+    nd_token_address_hash ("s3cret", "Ewa@Example.com", hash);
+    nd_token_address_hash ("s3cret", "ewa@example.COM", same);
+    assert (strlen (hash) == 64 && strcmp (hash, same) == 0 && !strstr (hash, "ewa"));
+    nd_token_address_hash ("s3cret", "ewb@example.com", differ);
+    assert (strcmp (hash, differ));
+    nd_token_address_hash ("other", "ewa@example.com", differ);
+    assert (strcmp (hash, differ));
     char token [ND_TOKEN_MAX], user [400], channel [ND_TOKEN_CHANNEL_MAX];
     assert (nd_token_make ("s3cret", "v-42:x", "email", token, sizeof token) == 0);
     assert (strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
