@@ -113,7 +113,7 @@ with Pipeline(clock="event", extra=extra) as p:
           and "carts" in stages.get("sessionizer", {})
           and [j["next_step"] for j in doc["person"].get("journeys", [])] == ["not-ordered"]
           and "size 39" in json.dumps(stages.get("chat-bridge", {}))
-          and "reminder-1" in json.dumps(stages.get("mail-sender", {}) or stages.get("scheduler")),
+          and "reminder-1/email" in json.dumps(stages.get("scheduler", {}).get("history")),
           (rc, err, sorted((s, sorted(d)) for s, d in stages.items())))
 
     before = holders(p, (EMAIL, PHONE, FIRST, LAST))
