@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 
-from ndtest import BIN, Pipeline, check, done, free_port, wait_for
+from ndtest import BIN, BROWSER_KEY, BROWSER_ORIGIN, Pipeline, check, done, free_port, wait_for
 from chattest import Shop, Widget, pipeline_extra, user_hash
 from mailtest import mail_options
 from schedtest import journeys_only, scheduler_options
@@ -119,6 +119,12 @@ with Pipeline(clock="event", extra=extra) as p:
     before = holders(p, (EMAIL, PHONE, FIRST, LAST))
     check("before: the byte search finds her in the stages (it can see what it looks for)",
           all(before.values()) and "sessionizer" in before[EMAIL], before)
+    status, answer = p.post("/v1/erase", {"visitor": "v-1"}, key=BROWSER_KEY,
+                            headers={"Origin": BROWSER_ORIGIN})
+    shop.settle()
+    check("a browser key cannot ask for an erasure (400; she is still there)",
+          status == 400 and "server write key" in json.dumps(answer)
+          and nd_person(p, EMAIL)[0] == 0, (status, answer))
     rc, out, err = nd_person(p, "--erase", EMAIL)
     check("nd-person --erase by address is accepted", rc == 0, (rc, out, err))
     shop.settle()
