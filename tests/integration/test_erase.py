@@ -102,6 +102,10 @@ with Pipeline(clock="event", extra=extra) as p:
           rc == 0 and "Boots" in text
           and "journey abandoned-cart (a): next step not-ordered at 2026-03-03T" in text
           and "reminder-1" in text and "size 39" in text, (rc, err, text[:3000]))
+    found = [nd_person(p, "--json", who) for who in (PHONE, "a-ewa", "v-1", EMAIL.upper())]
+    check("she is found by phone, anonymousId, visitor id and address in any case",
+          all(r[0] == 0 and json.loads(r[1])["person"]["visitor"] == "v-1" for r in found),
+          [r[0] for r in found])
     rc, out, err = nd_person(p, "--export", EMAIL)
     try:
         doc = json.loads(out)
