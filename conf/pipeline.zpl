@@ -60,7 +60,7 @@ sessionizer
 
 segmenter
     input = sessionizer
-    segments = conf/segments.zpl    #   rule segments; see segmenter(1)
+    segments = conf/segments.zpl    #   rule segments; see nudge-segments(5)
     came-to-buy-events = 5          #   came_to_buy: first cart add within this many events
     came-to-buy-within = 10m        #       and this long after the session began
     hesitating-returns = 2          #   hesitating: views of products seen in earlier visits
@@ -69,6 +69,7 @@ segmenter
     lapsed-after = 90d              #   lapsed: a customer with no order for this long
     subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
     timezone = UTC                  #   birthday: for people whose profile names none (as the scheduler's)
+    funnel-keys = 50                #   funnel (nd-report --funnel): sources, referrers, products per day; the rest "other"
 
 chat-bridge
     input = segmenter               #   the visitors' events, for the operators' summary

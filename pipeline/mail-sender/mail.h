@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include "nd.h"
 #include "nd_sender.h"
+#include "nd_token.h"
 
 /* ------------------------------------------------------------ text */
 
@@ -83,11 +84,27 @@ void mail_composer_destroy (mail_composer_t **self_p);
     (no template, an address nudge will not send to).                   */
 int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
                          mail_text_t *message, char *reason, size_t reason_size);
+/*  A send order's message before it is encoded: what the person reads.  */
+typedef struct {
+    char *subject, *text;
+    char *html;                 //  NULL: the template has no HTML part
+    char locale [32];           //  the templates' locale it was written in
+    char token [ND_TOKEN_MAX];  //  the signed unsubscribe token, "" if none
+} mail_parts_t;
+/*  Renders the order's parts as mail_composer_build sends them (nd-render
+    shows them). 0, or -1 with reason as mail_composer_build; the parts
+    are the caller's, freed with mail_parts_free. Thread-safe.           */
+int mail_composer_render (mail_composer_t *self, const json_t *order, mail_parts_t *parts,
+                          char *reason, size_t reason_size);
+void mail_parts_free (mail_parts_t *parts);
 /*  Reads the templates again (SIGHUP), on the loop's thread. If all of
     them compile they replace the old ones at once, and a message being
     built meanwhile finishes with the old; said tells what was read. Else
     nothing changes and said is why. 0 / -1.                            */
 int mail_composer_reload (mail_composer_t *self, char *said, size_t size);
+/*  --check: the templates (option "templates") compile; else -1 after
+    logging the reason. Makes nothing (no secret, no composer).           */
+int mail_templates_check (nd_stage_t *stage);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
 

@@ -99,7 +99,7 @@ static int s_settled (void *arg, MDB_txn *txn, const json_t *order,
 
 /* --------------------------------------------------------------- setup */
 
-static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t **sender_p)
 {
     mail_sender_t *self = (mail_sender_t *) zmalloc (sizeof *self);
     *self_p = self;             //  torn down by the runtime even if we fail
@@ -121,7 +121,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->provider = provider->name;
     nd_send_hooks_t hooks = { s_check, s_settled, self };
-    self->sender = nd_sender_new (stage, txn, provider, provider_self, &hooks);
+    *sender_p = self->sender = nd_sender_new (stage, txn, provider, provider_self, &hooks);
     return self->sender ? 0 : -1;
 }
 
@@ -129,8 +129,6 @@ static void s_teardown (void **self_p)
 {
     mail_sender_t *self = (mail_sender_t *) *self_p;
     if (self) {
-        //  The workers first: they use the composer
-        nd_sender_destroy (&self->sender);
         mail_suppress_destroy (&self->suppress);
         mail_composer_destroy (&self->composer);
         free (self);
@@ -193,25 +191,7 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     return nd_sender_apply (self->sender, txn, msg);
 }
 
-/* ------------------------------------------------------------- the loop */
-
-static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
-{
-    (void) stage;
-    return nd_sender_timers (((mail_sender_t *) self_)->sender, txn, now);
-}
-
-static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
-{
-    (void) stage;
-    return nd_sender_drain (((mail_sender_t *) self_)->sender, txn);
-}
-
-static void s_committed (nd_stage_t *stage, void *self_, int rc)
-{
-    (void) stage;
-    nd_sender_committed (((mail_sender_t *) self_)->sender, rc);
-}
+/* ------------------------------------------------------- reload, stats */
 
 //  Between batches; a worker building a message meanwhile finishes with
 //  the old templates.
@@ -221,17 +201,19 @@ static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
     return mail_composer_reload (((mail_sender_t *) self_)->composer, what, size);
 }
 
-static void s_stats (void *self_, json_t *stats)
+static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 {
     mail_sender_t *self = (mail_sender_t *) self_;
-    nd_sender_stats (self->sender, stats);
-    MDB_txn *txn;
-    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+    if (txn)
         json_object_set_new (stats, "suppressed",
                              json_integer ((json_int_t) mail_suppress_size (self->suppress, txn)));
-        mdb_txn_abort (txn);
-    }
     json_object_set_new (stats, "provider", json_string (self->provider));
+}
+
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    return mail_templates_check (stage);
 }
 
 static void s_selftest (bool verbose)
@@ -242,19 +224,17 @@ static void s_selftest (bool verbose)
 
 int main (int argc, char **argv)
 {
-    const nd_stage_def_t def = {
+    const nd_sender_def_t def = {
         .name = "mail-sender",
         .summary = "Delivers send.email orders over SMTP (or into a Maildir), with feedback.",
         .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
-        .timers = s_timers,
-        .source_drain = s_drain,
-        .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown
     };
-    return nd_stage_main (argc, argv, &def);
+    return nd_sender_main (argc, argv, &def);
 }

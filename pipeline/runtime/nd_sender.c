@@ -81,6 +81,7 @@ struct _nd_sender_t {
                                 //  time: the due times orders go at)
     pthread_t *workers;
     size_t started;
+    nd_templates_t *templates;  //  reloaded on SIGHUP; the provider's
 };
 
 /* --------------------------------------------------------------- lists -- */
@@ -831,6 +832,19 @@ void nd_sender_stats (nd_sender_t *self, json_t *stats)
     }
     mdb_txn_abort (txn);
     json_object_set_new (stats, "outbox", outbox);
+}
+
+void nd_sender_reloads (nd_sender_t *self, nd_templates_t *templates)
+{
+    self->templates = templates;
+}
+
+int nd_sender_reload (nd_sender_t *self, char *what, size_t size)
+{
+    if (self->templates)
+        return nd_templates_reload (self->templates, what, size);
+    snprintf (what, size, "no templates to reload");
+    return -1;
 }
 
 /* ---------------------------------------------------------------- mask -- */

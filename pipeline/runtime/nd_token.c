@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include "nd_codec.h"
 #include "nd_token.h"
 
 #define s_MAC_SIZE 32
@@ -23,34 +24,9 @@
 //  URL-safe, unpadded: a token goes into a URL and a mail header as is.
 static int s_encode (const unsigned char *data, size_t size, char *out, size_t out_size)
 {
-    if (((size + 2) / 3) * 4 + 1 > out_size)
+    if (ND_B64URL_SIZE (size) > out_size)
         return -1;
-    int length = EVP_EncodeBlock ((unsigned char *) out, data, (int) size);
-    while (length > 0 && out [length - 1] == '=')
-        length--;
-    out [length] = 0;
-    for (char *p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return length;
-}
-
-//  Returns the decoded size, or -1 for text that is not base64url.
-static int s_decode (const char *text, size_t length, unsigned char *out, size_t out_size)
-{
-    char padded [1024];
-    if (length % 4 == 1 || length + 4 > sizeof padded || (length / 4 + 1) * 3 > out_size)
-        return -1;
-    for (size_t i = 0; i < length; i++) {
-        char c = text [i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-           || c == '-' || c == '_'))
-            return -1;
-        padded [i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    size_t pad = (4 - length % 4) % 4;
-    memset (padded + length, '=', pad);
-    int size = EVP_DecodeBlock (out, (const unsigned char *) padded, (int) (length + pad));
-    return size < 0 ? -1 : size - (int) pad;
+    return (int) nd_b64url_encode (data, size, out, out_size);
 }
 
 /* ---------------------------------------------------------------- token */
@@ -102,7 +78,7 @@ int nd_token_verify (const char *secret, const char *token,
 {
     const char *dot = token ? strchr (token, '.') : NULL;
     unsigned char payload [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
-    int size = dot ? s_decode (token, (size_t) (dot - token), payload, sizeof payload - 1) : -1;
+    int size = dot ? nd_b64url_decode_strict (token, (size_t) (dot - token), payload, sizeof payload - 1) : -1;
     if (size <= 0)
         return -1;
     payload [size] = 0;
@@ -152,7 +128,7 @@ int nd_token_open (const char *secret, const char *purpose, const char *token,
 {
     const char *dot = token ? strchr (token, '.') : NULL;
     unsigned char text [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
-    int length = dot ? s_decode (token, (size_t) (dot - token), text, sizeof text - 1) : -1;
+    int length = dot ? nd_b64url_decode_strict (token, (size_t) (dot - token), text, sizeof text - 1) : -1;
     if (length < 0)
         return -1;
     text [length] = 0;

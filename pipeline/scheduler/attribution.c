@@ -1,6 +1,9 @@
 /*  attribution.c - which journey, variant, step and channel an order
     owes to, and the counters nd-report reads.
 
+    Layer: engine: calls the rules (journey.c) and the store (codes.c,
+    counters.c, instance.c).
+
     Two views of one order, both kept:
 
     - per journey group, for uplift: every instance (holdout included)
@@ -19,39 +22,11 @@
     (empty parts where they do not apply); revenue in cents. Totals for
     STATS sit under an empty journey.                                    */
 #include <math.h>
-#include "scheduler.h"
-
-static void s_counter_key (nd_key_t *key, const char *journey, const char *variant,
-                           const char *step, const char *channel, const char *metric)
-{
-    nd_key_init (key);
-    nd_key_str (key, journey ? journey : "");
-    nd_key_str (key, variant ? variant : "");
-    nd_key_str (key, step ? step : "");
-    nd_key_str (key, channel ? channel : "");
-    nd_key_str (key, metric);
-}
-
-uint64_t counter_get (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
-                      const char *step, const char *channel, const char *metric)
-{
-    nd_key_t key;
-    s_counter_key (&key, journey, variant, step, channel, metric);
-    uint64_t value = 0;
-    nd_db_get_u64 (txn, self->counters, &key, &value);
-    return value;
-}
-
-int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
-                 const char *step, const char *channel, const char *metric, uint64_t delta)
-{
-    nd_key_t key;
-    s_counter_key (&key, journey, variant, step, channel, metric);
-    uint64_t value = 0;
-    if (nd_db_get_u64 (txn, self->counters, &key, &value) < 0)
-        return -1;
-    return nd_db_put_u64 (txn, self->counters, &key, value + delta);
-}
+#include "attribution.h"
+#include "codes.h"
+#include "counters.h"
+#include "instance.h"
+#include "journey.h"
 
 static void s_user_key (nd_key_t *key, const char *user)
 {

@@ -1,6 +1,6 @@
 /*  erase.c - forgetting a person: person.erased and visitor.forgotten.
 
-    Layer: beside people.c and instance.c, over the store. Both messages
+    Layer: engine (beside people.c and instance.c, over the store). Both messages
     name the visitor in "user". Everything kept under that user goes: the
     person, activity, message history, last touch, orders credited, every
     journey instance with its timers (so no step of theirs fires again),
@@ -18,7 +18,14 @@
 
     State: "erased"  'e' | 'p' + hex hash -> i64 time of the erasure.    */
 #include "nd_token.h"
-#include "scheduler.h"
+#include "erase.h"
+#include "codes.h"
+#include "confirm.h"
+#include "counters.h"
+#include "instance.h"
+#include "journey.h"
+#include "people.h"
+#include "timers.h"
 
 static void s_user_key (nd_key_t *key, const char *user)
 {

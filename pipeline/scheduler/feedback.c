@@ -1,5 +1,8 @@
 /*  feedback.c - what the senders say about the send orders.
 
+    Layer: engine: calls send.c, confirm.c and the store (counters.c,
+    instance.c, people.c).
+
     Topics feedback.<kind>, bodies {"id", "user", "time",
     "idempotency_key", "channel", "reason"}:
 
@@ -20,7 +23,12 @@
     ...", confirm.c) went to an address the person only claimed: its
     bounce suppresses nothing of theirs (the mail-sender suppresses that
     address itself); an unsubscribe from it still counts.               */
-#include "scheduler.h"
+#include "feedback.h"
+#include "confirm.h"
+#include "counters.h"
+#include "instance.h"
+#include "people.h"
+#include "send.h"
 
 int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
                         char *step, channel_t *channel)

@@ -40,6 +40,10 @@ DESCRIPTION
 
     STATS adds "profiles", "timers" (profiles waiting for a moment) and
     "segments" (members per segment). See segmenter(1).
+
+    It also counts, per UTC day, the sessions that reached each funnel
+    step by session group, device, traffic source and referrer, and the
+    products left in abandoned carts (funnel.c; nd-report --funnel).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +60,7 @@ typedef struct {
     MDB_dbi members;            //  segment -> u64 member count
     seg_thresholds_t thresholds;
     seg_rules_t *rules;
+    seg_funnel_t *funnel;       //  daily funnel counts (funnel.c)
 } segmenter_t;
 
 /* ------------------------------------------------------------- state -- */
@@ -318,8 +323,10 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         rc = s_revisit (self, txn, visitor, profile, msg, &revisit);
     if (rc == 0) {
         seg_profile_apply (profile, msg->topic, msg->body, time, revisit);
-        rc = s_settle (self, txn, visitor, profile, now, msg);
+        rc = seg_funnel_apply (self->funnel, txn, profile, msg);
     }
+    if (rc == 0)
+        rc = s_settle (self, txn, visitor, profile, now, msg);
     json_decref (profile);
     return rc;
 }
@@ -428,6 +435,7 @@ static void s_teardown (void **self_p)
     segmenter_t *self = (segmenter_t *) *self_p;
     if (self) {
         seg_rules_destroy (&self->rules);
+        seg_funnel_destroy (&self->funnel);
         nd_tz_destroy (&self->thresholds.tz);
         free (self);
         *self_p = NULL;
@@ -445,7 +453,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
           || nd_db_open (txn, "revisits", &self->revisits)
           || nd_db_open (txn, "due", &self->due)
           || nd_db_open (txn, "members", &self->members)
-          || seg_groups_configure (stage, &self->thresholds) ? -1 : 0;
+          || seg_groups_configure (stage, &self->thresholds)
+          || !(self->funnel = seg_funnel_new (stage, txn)) ? -1 : 0;
     char *error = NULL;
     if (rc == 0 && !(self->rules = seg_rules_load (file, &error))) {
         nd_log ("%s", error);
@@ -462,12 +471,32 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return 0;
 }
 
+//  --check: the groups' options and the rule segments, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    seg_thresholds_t thresholds = { 0 };
+    char *error = NULL;
+    int rc = seg_groups_configure (stage, &thresholds);
+    nd_tz_destroy (&thresholds.tz);
+    if (rc)
+        return -1;
+    seg_rules_t *rules = seg_rules_load (nd_stage_option (stage, "segments", NULL), &error);
+    if (!rules)
+        nd_log ("%s", error);
+    free (error);
+    if (!rules)
+        return nd_stage_config_refused (stage);
+    seg_rules_destroy (&rules);
+    return 0;
+}
+
 static void s_selftest (bool verbose)
 {
     seg_profile_test (verbose);
     seg_groups_test (verbose);
     seg_birthday_test (verbose);
     seg_rules_test (verbose);
+    seg_funnel_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -482,6 +511,7 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .reload = s_reload,
         .reloads = "rule segments",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown
     };

@@ -2,7 +2,7 @@
     sessionizer keeps for them goes, and person.erased tells the stages
     downstream to do the same.
 
-    Layer: beside retention.c, over visitor.c and the store. The request
+    Layer: engine (beside retention.c, over visitor.c and the store). The request
     arrives as person.erase {"id", "user": a visitor id} (the collector's
     /v1/erase, which nd-person --erase calls). The visitor is followed
     through merges to the survivor; then go its record, profile, cart,
@@ -16,7 +16,16 @@
     The visitor's id makes the output's, so a replay erases once.           */
 #include <stdio.h>
 #include <string.h>
-#include "sessionizer.h"
+#include "erase.h"
+#include "cart.h"
+#include "claim.h"
+#include "due.h"
+#include "identity.h"
+#include "profile.h"
+#include "session.h"
+#include "shop.h"
+#include "viewed.h"
+#include "visitor.h"
 
 static void s_id_key (nd_key_t *key, char kind, const char *id)
 {

@@ -1,5 +1,7 @@
 /*  sessionizer - visitors, their visits and their carts.
 
+    Layer: stage: calls every layer below; nothing calls it.
+
 NAME
     sessionizer - turns a shop's tracked events into visitors, sessions,
     carts and abandonments
@@ -64,7 +66,16 @@ DESCRIPTION
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sessionizer.h"
+#include "cart.h"
+#include "claim.h"
+#include "due.h"
+#include "erase.h"
+#include "identity.h"
+#include "profile.h"
+#include "retention.h"
+#include "session.h"
+#include "shop.h"
+#include "visitor.h"
 
 static const char *s_counter_names [COUNT_MAX] = {
     "applied", "forwarded", "visitors_created", "visitors_merged",
@@ -74,32 +85,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "carts_returned", "visitors_erased"
 };
 
-/* ---------------------------------------------------- outputs, counters */
-
-json_t *sessionizer_body (const char *id, const char *visitor, int64_t time)
-{
-    char text [32];
-    json_t *body = json_object ();
-    if (id)
-        json_object_set_new (body, "id", json_string (id));
-    json_object_set_new (body, "user", json_string (visitor));
-    json_object_set_new (body, "time", json_string (nd_time_format (time, text)));
-    json_object_set_new (body, "visitor", json_string (visitor));
-    return body;
-}
-
-//  Takes body; an id left out is made by nd_emit from the journal's seq.
-int sessionizer_emit (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body)
-{
-    int rc = body ? nd_emit (self->stage, txn, topic, body) : -1;
-    json_decref (body);
-    return rc;
-}
-
-void sessionizer_count (sessionizer_t *self, counter_t counter)
-{
-    self->delta [counter]++;
-}
+/* ------------------------------------------------------------ counters */
 
 static void s_counters_key (nd_key_t *key)
 {

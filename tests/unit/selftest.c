@@ -6,18 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nd.h"
+#include "nd_cond.h"
 #include "nd_http.h"
 #include "nd_httpd.h"
 #include "nd_inbox.h"
 #include "nd_listen.h"
 #include "nd_mustache.h"
 #include "nd_p256.h"
+#include "nd_pipefile.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
 #include "nd_spool.h"
 #include "nd_token.h"
 #include "nd_tz.h"
 #include "nd_json.h"
+#include "nd_codec.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -46,6 +49,7 @@ int main (int argc, char **argv)
     nd_curve_test (verbose);
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
+    nd_codec_test (verbose);
     nd_token_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);
@@ -56,11 +60,15 @@ int main (int argc, char **argv)
     nd_inbox_test (verbose);
     nd_listen_test (verbose);
     nd_json_test (verbose);
+    nd_cond_test (verbose);
+    nd_pipefile_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  nd_json against jansson, on hand-written, random and mutated texts
     int json_failures = json_diff_run (verbose);
+    //  base64url and E.164 against OpenSSL and the RFC's vectors
+    int codec_failures = codecs_run (verbose);
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");
     int failures = mustache_spec_run (spec ? spec : "../shared/data/mustache-spec", verbose);
-    return failures || json_failures ? 1 : 0;
+    return failures || json_failures || codec_failures ? 1 : 0;
 }

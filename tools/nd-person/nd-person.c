@@ -43,8 +43,8 @@
 #include <jansson.h>
 #include "nd.h"
 #include "nd_token.h"
-#include "../common/nd_pipefile.h"
-#include "../common/nd_state.h"
+#include "nd_pipefile.h"
+#include "nd_state.h"
 
 typedef struct {
     const char *config;
@@ -67,6 +67,7 @@ static const char *s_usage =
     "      --json          one JSON document (as --export)\n"
     "      --export        the person's data as JSON (GDPR art. 15/20)\n"
     "      --erase         erase the person from every stage\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "Exit status: 0 found, 1 no such person, 2 error, 64 usage. See nd-person(1).\n";
 
@@ -419,6 +420,7 @@ static int s_args (int argc, char **argv, person_args_t *args)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-person");
+    nd_check_arg (argc, argv, "nd-person");
     person_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;

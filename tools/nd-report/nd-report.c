@@ -6,6 +6,7 @@
 
     SYNOPSIS
         nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--steps] [--json]
+        nd-report --funnel [--from DAY] [--to DAY] [-c CONFIG] [-n STAGE] [-s DIR] [--json]
 
     DESCRIPTION
         Reads the scheduler's counters (read-only; it may be running) and
@@ -28,12 +29,16 @@
         revenue, and why the step waited (deferred:REASON) or did not
         send (skipped:REASON). --json prints everything as one object.
 
+        --funnel reads the segmenter's daily funnel counts instead: where
+        buyers leave (funnel.c).
+
     OPTIONS
         -c, --config FILE   pipeline file (default conf/pipeline.zpl)
         -n, --name STAGE    the scheduler's section in it (default scheduler)
         -s, --state DIR     read this LMDB directory instead
             --steps         a line per step and channel too
             --json          one JSON object
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -43,7 +48,9 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
-#include "../common/nd_state.h"
+#include "funnel.h"
+#include "nd_pipefile.h"
+#include "nd_state.h"
 
 typedef struct {
     const char *config;
@@ -51,16 +58,22 @@ typedef struct {
     const char *state;
     bool steps;
     bool json;
+    bool funnel;                //  --funnel: the segmenter's funnel instead
+    const char *from, *to;
 } report_args_t;
 
 static const char *s_usage =
     "usage: nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--steps] [--json]\n"
+    "       nd-report --funnel [--from DAY] [--to DAY] [-c CONFIG] [-n STAGE] [-s DIR] [--json]\n"
     "Entered, sent, converted and revenue per journey and variant; uplift over the holdout.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "  -n, --name STAGE    the scheduler's section (default scheduler)\n"
     "  -s, --state DIR     read this LMDB directory instead\n"
     "      --steps         a line per step and channel too\n"
     "      --json          one JSON object\n"
+    "      --funnel        where buyers leave (-n defaults to segmenter)\n"
+    "      --from DAY, --to DAY   the funnel's days, YYYY-MM-DD (default: all)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "See nd-report(1).\n";
 
@@ -70,8 +83,10 @@ static int s_args (int argc, char **argv, report_args_t *args)
         { "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
         { "state", required_argument, NULL, 's' }, { "steps", no_argument, NULL, 'S' },
         { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+        { "funnel", no_argument, NULL, 'F' }, { "from", required_argument, NULL, 'f' },
+        { "to", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 } };
-    *args = (report_args_t) { "conf/pipeline.zpl", "scheduler", NULL, false, false };
+    *args = (report_args_t) { "conf/pipeline.zpl", NULL, NULL, false, false, false, NULL, NULL };
     int option;
     while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1)
         switch (option) {
@@ -80,6 +95,9 @@ static int s_args (int argc, char **argv, report_args_t *args)
             case 's': args->state = optarg; break;
             case 'S': args->steps = true; break;
             case 'j': args->json = true; break;
+            case 'F': args->funnel = true; break;
+            case 'f': args->from = optarg; break;
+            case 't': args->to = optarg; break;
             case 'h': fputs (s_usage, stdout); exit (0);
             default: fputs (s_usage, stderr); return -1;
         }
@@ -87,6 +105,8 @@ static int s_args (int argc, char **argv, report_args_t *args)
         fputs (s_usage, stderr);
         return -1;
     }
+    if (!args->stage)
+        args->stage = args->funnel ? "segmenter" : "scheduler";
     return 0;
 }
 
@@ -239,12 +259,18 @@ static void s_print (json_t *report, bool steps)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-report");
+    nd_check_arg (argc, argv, "nd-report");
     report_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;
     char *error = NULL;
     MDB_dbi dbi;
     nd_state_t *state = nd_state_open (args.config, args.stage, args.state, &error);
+    if (state && args.funnel) {
+        int rc = funnel_main (nd_state_dir (state), args.from, args.to, args.json);
+        nd_state_destroy (&state);
+        return rc;
+    }
     if (!state || nd_state_dbi (state, "counters", &dbi, &error)) {
         fprintf (stderr, "nd-report: %s\n", error);
         free (error);
