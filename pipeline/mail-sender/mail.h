@@ -157,7 +157,7 @@ const char *mail_tunnel_address (mail_tunnel_t *self);
 /*  Addresses that bounced and people who unsubscribed: never mailed
     again, whatever the scheduler says.                                   */
 typedef struct _mail_suppress_t mail_suppress_t;
-mail_suppress_t *mail_suppress_new (MDB_txn *txn);
+mail_suppress_t *mail_suppress_new (nd_stage_t *stage, MDB_txn *txn);
 void mail_suppress_destroy (mail_suppress_t **self_p);
 /*  1 if the person or the address is suppressed, with topic
     ("unsubscribed" or "bounced") and a one-line reason; 0 if not; -1.  */
@@ -176,6 +176,9 @@ int mail_suppress_remember (mail_suppress_t *self, MDB_txn *txn, const char *use
 int mail_suppress_last_address (mail_suppress_t *self, MDB_txn *txn, const char *user,
                                 char *out, size_t size);
 /*  Entries in the list (people and addresses).                          */
+/*  person.erased: the person's entries and last address go; a
+    suppression of that address stays as its keyed hash only.           */
+int mail_suppress_forget (mail_suppress_t *self, MDB_txn *txn, const char *user);
 size_t mail_suppress_size (mail_suppress_t *self, MDB_txn *txn);
 
 /* ---------------------------------------------------------- intake */
@@ -190,6 +193,8 @@ mail_intake_t *mail_intake_new (nd_stage_t *stage, MDB_txn *txn, mail_suppress_t
 void mail_intake_destroy (mail_intake_t **self_p);
 /*  The loop, for each send order: who it went to, for a later bounce.   */
 int mail_intake_remember (mail_intake_t *self, MDB_txn *txn, const json_t *order);
+/*  Drops what was remembered of the user's messages (person.erased).     */
+int mail_intake_forget (mail_intake_t *self, MDB_txn *txn, const char *user);
 int mail_intake_drain (mail_intake_t *self, MDB_txn *txn);
 void mail_intake_committed (mail_intake_t *self, int rc);
 /*  Adds "bounces": {hard, soft, complaints, refused, unknown}.           */

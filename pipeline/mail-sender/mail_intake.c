@@ -28,7 +28,8 @@
                          {"user", "to", "journey", "instance", "step",
                           "variant", "reported": ["bounced-hard", ...]}
           written for every send order while VERP is on, forgotten after
-          "bounce-keep" (default 30d) a few at a time.                   */
+          "bounce-keep" (default 30d) a few at a time, and at once for a
+          person erased (person.erased: a scan, as erasures are rare).                   */
 #include <assert.h>
 #include <microhttpd.h>
 #include "nd_httpd.h"
@@ -88,6 +89,24 @@ int mail_intake_remember (mail_intake_t *self, MDB_txn *txn, const json_t *order
     json_decref (record);
     return rc ? -1 : nd_db_trim_before (txn, self->sent, nd_stage_now (self->stage) - self->keep,
                                         s_PRUNE, "bounce.sent");
+}
+
+//  Whether a bounce.sent record is the user's (arg): its "user" field.
+static int s_sent_by (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    (void) key;
+    json_t *record = json_loadb ((const char *) data->mv_data, data->mv_size, 0, NULL);
+    const char *user = json_string_value (json_object_get (record, "user"));
+    int match = user && streq (user, (const char *) arg);
+    json_decref (record);
+    return match;
+}
+
+int mail_intake_forget (mail_intake_t *self, MDB_txn *txn, const char *user)
+{
+    nd_key_t all;
+    nd_key_init (&all);
+    return nd_db_drop (txn, self->sent, &all, s_sent_by, (void *) user) < 0 ? -1 : 0;
 }
 
 static int s_suppress (mail_intake_t *self, MDB_txn *txn, const char *address, const char *what)

@@ -113,7 +113,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
     *self_p = self;             //  torn down by the runtime even if we fail
     self->stage = stage;
     if (!(self->composer = mail_composer_new (stage))
-    ||  !(self->suppress = mail_suppress_new (txn))
+    ||  !(self->suppress = mail_suppress_new (stage, txn))
     ||  !(self->intake = mail_intake_new (stage, txn, self->suppress)))
         return -1;
     //  The other provider's options are known too: switching between the
@@ -186,11 +186,15 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     mail_sender_t *self = (mail_sender_t *) self_;
     if (streq (msg->topic, "unsubscribe"))
         return s_unsubscribe (self, txn, msg);
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    if (streq (msg->topic, "person.erased"))
+        return !user || (nd_sender_forget (self->sender, txn, user) >= 0
+                         && mail_suppress_forget (self->suppress, txn, user) == 0
+                         && mail_intake_forget (self->intake, txn, user) == 0) ? 0 : -1;
     if (!streq (msg->topic, "send.email")) {
         nd_stage_reject (stage, msg, "not a send.email order (check \"topics\")");
         return -1;
     }
-    const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *to = json_string_value (json_object_get (msg->body, "to"));
     if (user && to && mime_address_ok (to)
     &&  (mail_suppress_remember (self->suppress, txn, user, to)

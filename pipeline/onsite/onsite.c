@@ -101,6 +101,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     onsite_t *self = (onsite_t *) self_;
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    if (streq (msg->topic, "person.erased"))
+        return !user || onsite_erase (txn, user) == 0 ? 0 : -1;
     if (!streq (msg->topic, "send.onsite")) {
         nd_stage_reject (stage, msg, "not a send.onsite order");
         return -1;

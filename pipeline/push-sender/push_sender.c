@@ -337,6 +337,11 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     push_sender_t *self = (push_sender_t *) self_;
     if (strncmp (msg->topic, "push.", 5) == 0)
         return s_report (self, txn, msg);
+    //  person.erased: what waits for them goes (a subscription lives only in orders)
+    if (streq (msg->topic, "person.erased")) {
+        const char *user = json_string_value (json_object_get (msg->body, "user"));
+        return !user || nd_sender_forget (self->sender, txn, user) >= 0 ? 0 : -1;
+    }
     const json_t *subscription = push_subscription (msg->body);
     const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
     char origin [256];

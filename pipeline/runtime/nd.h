@@ -119,6 +119,11 @@ int nd_db_del (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key);
     until fn returns non-zero (that value is returned) or keys run out (0). */
 typedef int (nd_db_scan_fn) (const MDB_val *key, const MDB_val *data, void *arg);
 int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *fn, void *arg);
+/*  Deletes every entry whose key starts with prefix (an empty prefix: the
+    whole database) and, when match is not NULL, for which match returns
+    non-zero: the rows of a person being erased. The count, or -1.       */
+int nd_db_drop (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *match,
+                void *arg);
 /*  A time-ordered index forgets its past: deletes, in key order, the
     entries whose key starts with an nd_key_i64 below bound, at most max
     of them (a few per write keeps each write short).                    */
@@ -336,6 +341,7 @@ int nd_curve_client_files (void *socket, const char *cert_file, const char *serv
 /* ---------------------------------------------------------------- tests */
 void nd_time_test (bool verbose);
 void nd_key_test (bool verbose);
+void nd_db_test (bool verbose);
 void nd_clock_test (bool verbose);
 void nd_bucket_test (bool verbose);
 void nd_curve_test (bool verbose);

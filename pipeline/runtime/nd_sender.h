@@ -160,6 +160,10 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  Stores an order that did not come as a message (chat-bridge's own
     e-mail): as nd_sender_apply.                                          */
 int nd_sender_queue (nd_sender_t *self, MDB_txn *txn, const json_t *order);
+/*  person.erased: drops the user's orders still waiting (due or retrying;
+    one with a worker is the provider's already), each settled without
+    feedback and counted "erased". The count, or -1.                     */
+int nd_sender_forget (nd_sender_t *self, MDB_txn *txn, const char *user);
 /*  Marks due orders sending, up to max-inflight; prunes old settled keys. */
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now);
 /*  Applies the results the workers have returned, then dispatches more.  */

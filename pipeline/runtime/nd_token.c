@@ -1,6 +1,7 @@
 /*  nd_token - signed unsubscribe tokens and secrets; see nd_token.h.    */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -166,6 +167,19 @@ bool nd_token_code_ok (const char *secret, const char *purpose, const char *payl
 
 /* --------------------------------------------------------------- secret */
 
+void nd_token_address_hash (const char *secret, const char *address, char *hex)
+{
+    char lower [512];
+    size_t i = 0;
+    for (; address [i] && i < sizeof lower - 1; i++)
+        lower [i] = (char) tolower ((unsigned char) address [i]);
+    lower [i] = 0;
+    unsigned char mac [32];
+    s_purpose_mac (secret, "suppress", lower, mac);
+    for (i = 0; i < sizeof mac; i++)
+        snprintf (hex + 2 * i, 3, "%02x", mac [i]);
+}
+
 static char *s_read_first_line (const char *path)
 {
     char line [512] = "";
@@ -231,6 +245,16 @@ void nd_token_test (bool verbose)
 {
     if (verbose)
         printf (" * nd_token: ");
+    //  An address's hash: the same without regard to case, another with
+    //  another address or secret, and never the address itself
+    char hash [65], same [65], differ [65];
+    nd_token_address_hash ("s3cret", "Ewa@Example.com", hash);
+    nd_token_address_hash ("s3cret", "ewa@example.COM", same);
+    assert (strlen (hash) == 64 && strcmp (hash, same) == 0 && !strstr (hash, "ewa"));
+    nd_token_address_hash ("s3cret", "ewb@example.com", differ);
+    assert (strcmp (hash, differ));
+    nd_token_address_hash ("other", "ewa@example.com", differ);
+    assert (strcmp (hash, differ));
     char token [ND_TOKEN_MAX], user [400], channel [ND_TOKEN_CHANNEL_MAX];
     assert (nd_token_make ("s3cret", "v-42:x", "email", token, sizeof token) == 0);
     assert (strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")

@@ -33,6 +33,8 @@
       lifecycle.c    entry, re-entry, timers firing, exits
       feedback.c     the senders' feedback: fallback, opt-outs, clicks
       attribution.c  conversions: which message an order owes to
+      erase.c        person.erased, visitor.forgotten: what goes; erased
+                     addresses' hashes
       scheduler.c    the stage: setup, message dispatch, STATS
 
     State, one LMDB database each (keys through nd_key_*):
@@ -50,7 +52,9 @@
       codes       code                                  -> JSON code
       counters    journey + variant + step + channel + metric -> u64
       confirms    i64 day + 'a' + channel + address -> i64 time,
-                  i64 day + 'u' + user -> u64 count (confirm.c)       */
+                  i64 day + 'u' + user -> u64 count (confirm.c)
+      erased      'e' | 'p' + hex keyed hash of an erased person's
+                  address -> i64 time (erase.c)                       */
 #ifndef BASE_H_INCLUDED
 #define BASE_H_INCLUDED
 

@@ -56,6 +56,7 @@
 #include "codes.h"
 #include "cond.h"
 #include "confirm.h"
+#include "erase.h"
 #include "feedback.h"
 #include "journey.h"
 #include "lifecycle.h"
@@ -309,10 +310,15 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     else
     if (streq (topic, "contact.claimed"))
         rc = confirm_claimed (self, txn, msg);
+    else
+    if (streq (topic, "person.erased") || streq (topic, "visitor.forgotten"))
+        rc = erase_person (self, txn, msg);
     else {
         //  Order matters: what the message says of the person first, then
         //  credit an order before it ends the journeys it exits.
         rc = people_observe (self, txn, msg);
+        if (rc == 0 && json_is_object (json_object_get (msg->body, "traits")))
+            rc = erase_recall (self, txn, user);
         if (rc == 0 && streq (topic, "order.completed"))
             rc = attribution_order (self, txn, msg);
         if (rc == 0 && user && *user)

@@ -274,9 +274,10 @@ static int s_merge (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t
     return rc;
 }
 
-//  The sessionizer forgot an anonymous visitor (visitor-retention): so
-//  does the segmenter. The message goes on with no segments, and the
-//  visitor leaves the ones it was in, so what downstream keeps stops.
+//  The sessionizer forgot an anonymous visitor (visitor-retention) or
+//  erased a person (person.erased): so does the segmenter. The visitor
+//  leaves the segments it was in, so what downstream keeps stops, and
+//  then the message goes on with no segments.
 static int s_forgotten (segmenter_t *self, MDB_txn *txn, const char *visitor,
                         const nd_msg_t *msg, int64_t now)
 {
@@ -286,11 +287,13 @@ static int s_forgotten (segmenter_t *self, MDB_txn *txn, const char *visitor,
     int rc = nd_db_get_json (txn, self->profiles, &key, &gone);
     if (rc < 0)
         return -1;
+    //  The exits go first: after the message nothing may name the visitor,
+    //  or a stage downstream would keep them again
     json_t *none = json_array ();
-    rc = s_pass_on (self, txn, msg, none, NULL, now)
-      || (gone && (s_announce (self, txn, visitor, json_object_get (gone, "segments"), none, none,
+    rc = (gone && (s_announce (self, txn, visitor, json_object_get (gone, "segments"), none, none,
                                msg, false)
                    || s_reschedule (self, txn, visitor, gone, 0) || s_forget (self, txn, visitor)))
+      || s_pass_on (self, txn, msg, none, NULL, now)
        ? -1 : 0;
     json_decref (none);
     json_decref (gone);
@@ -308,7 +311,7 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         nd_stage_reject (stage, msg, "user longer than 400 bytes");
         return -1;
     }
-    if (strcmp (msg->topic, "visitor.forgotten") == 0)
+    if (strcmp (msg->topic, "visitor.forgotten") == 0 || strcmp (msg->topic, "person.erased") == 0)
         return s_forgotten (self, txn, visitor, msg, now);
     int64_t time = msg->time ? msg->time : now;
     json_t *profile = NULL;

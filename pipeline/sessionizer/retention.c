@@ -90,7 +90,10 @@ static int s_forget (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     self->forgotten_in_txn++;
     if (visitor->last > self->forgotten_last)
         self->forgotten_last = visitor->last;
-    return sessionizer_emit (self, txn, "visitor.forgotten", sessionizer_body (id, visitor->id, due));
+    //  Its ids, so a stage that keeps them finds them without a scan
+    json_t *body = sessionizer_body (id, visitor->id, due);
+    json_object_set (body, "anonymousIds", json_object_get (profile, "anonymousIds"));
+    return sessionizer_emit (self, txn, "visitor.forgotten", body);
 }
 
 //  One due entry: forget the visitor, re-arm it (retention changed, or a

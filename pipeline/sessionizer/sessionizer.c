@@ -51,6 +51,9 @@ DESCRIPTION
     "browser") cannot set email, phone or their consent: a new address
     is announced as contact.claimed for the scheduler to confirm (claim.c).
 
+    person.erase (the collector's /v1/erase) deletes everything kept for
+    the visitor and emits person.erased (erase.c).
+
     An anonymous visitor (no userId, no contact trait) idle for
     visitor-retention is forgotten with everything kept for them, and
     visitor.forgotten emitted (retention.c).
@@ -66,6 +69,7 @@ DESCRIPTION
 #include "cart.h"
 #include "claim.h"
 #include "due.h"
+#include "erase.h"
 #include "identity.h"
 #include "profile.h"
 #include "retention.h"
@@ -78,7 +82,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
-    "carts_returned"
+    "carts_returned", "visitors_erased"
 };
 
 /* ------------------------------------------------------------ counters */
@@ -225,6 +229,10 @@ static int s_apply_event (sessionizer_t *self, MDB_txn *txn, const event_t *even
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     sessionizer_t *self = (sessionizer_t *) self_;
+    if (strcmp (msg->topic, "person.erase") == 0) {
+        int rc = erase_apply (self, txn, msg);
+        return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+    }
     event_t event;
     const char *reason = s_event_read (self, msg, &event);
     if (reason) {
@@ -261,7 +269,7 @@ static void s_stats (void *self_, json_t *stats)
         json_object_set_new (stats, s_counter_names [i], json_integer ((json_int_t) counters [i]));
     json_object_set_new (stats, "visitors", json_integer (
         (json_int_t) (counters [COUNT_VISITORS] - counters [COUNT_MERGES]
-                      - counters [COUNT_VISITORS_FORGOTTEN])));
+                      - counters [COUNT_VISITORS_FORGOTTEN] - counters [COUNT_VISITORS_ERASED])));
     MDB_stat stat;
     if (mdb_stat (txn, self->expiry, &stat) == 0)
         json_object_set_new (stats, "sessions_open", json_integer ((json_int_t) stat.ms_entries));

@@ -205,4 +205,12 @@ void sms_quiet_destroy (sms_quiet_t **self_p);
 int64_t sms_quiet_wait (sms_quiet_t *self, const char *zone, int64_t now_ms);
 void sms_quiet_test (bool verbose);
 
+/*  sms_erase.c: person.erased - the person's numbers and receipts go; a
+    STOP of theirs stays as the number's keyed hash (secret: the
+    pipeline's unsubscribe-secret, or NULL: it goes too).                */
+int sms_erase (MDB_txn *txn, const char *secret, const char *user);
+/*  A STOP kept by hash: 0 with since, ND_NOTFOUND, or -1.                */
+int sms_erase_opted_out (MDB_txn *txn, MDB_dbi optout, const char *secret, const char *phone,
+                         uint64_t *since);
+
 #endif

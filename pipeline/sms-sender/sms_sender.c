@@ -77,6 +77,7 @@ typedef struct {
     MDB_dbi sent_ids;           //  provider's message id -> key
     MDB_dbi sent_time;          //  i64 time, key -> "" (pruning)
     uint64_t receipts_delivered, receipts_failed, receipts_unknown;
+    char *secret;               //  unsubscribe-secret: erased numbers' STOPs by hash
 } sms_sender_t;
 
 /* ------------------------------------------------------------- state -- */
@@ -91,7 +92,9 @@ static int s_opted_out (sms_sender_t *self, MDB_txn *txn, const char *phone, uin
 {
     nd_key_t key;
     s_text_key (&key, phone);
-    return nd_db_get_u64 (txn, self->optout, &key, since);
+    int rc = nd_db_get_u64 (txn, self->optout, &key, since);
+    return rc == ND_NOTFOUND ? sms_erase_opted_out (txn, self->optout, self->secret, phone, since)
+                             : rc;
 }
 
 //  Stores an opt-out unless one stands already (its first time is kept).
@@ -344,6 +347,7 @@ static void s_teardown (void **self_p)
     if (!self)
         return;
     sms_quiet_destroy (&self->quiet);
+    free (self->secret);
     free (self);
     *self_p = NULL;
 }
@@ -417,6 +421,10 @@ static int s_options (sms_sender_t *self, nd_stage_t *stage)
     self->quiet = sms_quiet_new (nd_stage_option (stage, "zoneinfo", "/usr/share/zoneinfo"), hours);
     if (!self->quiet)
         return nd_stage_config_error (stage, "quiet-hours", "expected HH:MM-HH:MM, e.g. 21:00-09:00");
+    const char *secret = nd_stage_option (stage, "unsubscribe-secret", NULL);
+    char reason [200];
+    if (secret && !(self->secret = nd_secret_load (secret, true, reason, sizeof reason)))
+        return nd_stage_config_error (stage, "unsubscribe-secret", reason);
     return nd_stage_option_duration (stage, "receipt-window", "3d", &self->receipt_window);
 }
 
@@ -507,6 +515,9 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     sms_sender_t *self = (sms_sender_t *) self_;
     const char *phone = json_string_value (json_object_get (msg->body, "to"));
     const char *user = json_string_value (json_object_get (msg->body, "user"));
+    if (streq (msg->topic, "person.erased"))
+        return !user || (nd_sender_forget (self->sender, txn, user) >= 0
+                         && sms_erase (txn, self->secret, user) == 0) ? 0 : -1;
     int rc = nd_sender_apply (self->sender, txn, msg);
     //  Who has this number, so a STOP reaches every one of them
     if (rc == 0 && user && *user && sms_phone_valid (phone))

@@ -43,6 +43,7 @@ int main (int argc, char **argv)
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;
     nd_time_test (verbose);
     nd_key_test (verbose);
+    nd_db_test (verbose);
     nd_clock_test (verbose);
     nd_bucket_test (verbose);
     nd_curve_test (verbose);
