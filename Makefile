@@ -3,6 +3,7 @@
 #   make run        run the pipeline on the shipped defaults under supervisord
 #   make test       the whole suite: normal build (gcc), then again under ASan+UBSan (clang)
 #   make bench      throughput figures next to raw libzmq baselines
+#   make bench-json nudge's JSON parser (nd_json) against jansson, same bodies, same run
 #   make backtest   a generated month through the shipped pipeline (nd-backtest)
 #   make SAN=1      build the sanitizer variant into build-san/
 #   make fuzz       libFuzzer targets, each run for FUZZ_SECONDS (default 120)
@@ -43,12 +44,12 @@ DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge onsite
-TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render nd-bounce nd-person
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest clean supervisor install backtest
+.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest bench-json clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # A fresh machine often has another apt running (unattended upgrades): wait
@@ -81,7 +82,7 @@ $(BUILD)/%.o: %.c | $(BUILD)/.deps
 define PROGRAM_RULE
 $(BIN)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(2)/*.c)) $(BUILD)/libnd.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $$@ $$(filter-out %.a,$$^) $$(filter %.a,$$^) $(LDLIBS)
 endef
 $(BIN)/nd-backtest: tools/nd-backtest/nd-backtest
 	@mkdir -p $(BIN)
@@ -96,6 +97,16 @@ $(BIN)/nd-month: tools/nd-backtest/month.py
 $(foreach s,$(STAGES),$(eval $(call PROGRAM_RULE,$(s),pipeline/$(s))))
 $(foreach t,$(TOOLS),$(eval $(call PROGRAM_RULE,$(t),tools/$(t))))
 $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
+
+# nd-render renders with the senders' own code: their objects, linked in
+# (no second composer), and their headers for its own sources.
+RENDER_OBJ := $(addprefix $(BUILD)/pipeline/,mail-sender/mail_compose.o mail-sender/mail_mime.o \
+              mail-sender/mail_dkim.o mail-sender/mail_smtp.o mail-sender/mail_verp.o mail-sender/mail_tunnel.o \
+              mail-sender/mail_maildir.o push-sender/push_service.o push-sender/push_ece.o \
+              push-sender/push_vapid.o sms-sender/sms_text.o onsite/onsite_render.o)
+$(BIN)/nd-render: $(RENDER_OBJ)
+$(BUILD)/tools/nd-render/%.o: CFLAGS += -Ipipeline/mail-sender -Ipipeline/push-sender \
+                                        -Ipipeline/sms-sender -Ipipeline/onsite
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
@@ -138,8 +149,9 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipipeline/collector \
                 -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender -Ipipeline/segmenter \
+                -Itools/nd-bounce \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
-FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime
+FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime bounce
 FUZZ_SECONDS ?= 120
 FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz_json_SRC     :=
@@ -153,6 +165,7 @@ fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_
                      pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
                      pipeline/sms-sender/sms_text.c
 fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
+fuzz_bounce_SRC   := tools/nd-bounce/bounce_report.c
 
 $(FUZZ_BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
@@ -191,7 +204,20 @@ bench: all tests/e2e/node_modules/.installed
 	/usr/bin/python3 bench/push_bench.py
 	/usr/bin/python3 bench/sms_bench.py
 	/usr/bin/python3 bench/backtest_bench.py
+	@$(MAKE) --no-print-directory bench-json
 	@$(MAKE) --no-print-directory bench-kit
+
+# The JSON parser weighed: nd_json against jansson, parse and serialise
+# (MB/s, messages/s), on real wire bodies that a small replay through
+# collector, sessionizer and segmenter produces (bench/json_bodies.py).
+.PHONY: bench-json
+bench-json: all $(BUILD)/bench/json_bench
+	@/usr/bin/python3 bench/json_bodies.py $(BUILD)/bench/json >/dev/null
+	$(BUILD)/bench/json_bench $(BUILD)/bench/json/track.json $(BUILD)/bench/json/cart.json \
+	    $(BUILD)/bench/json/profile.json
+$(BUILD)/bench/json_bench: bench/json_bench.c $(BUILD)/libnd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 # The browser kit's size, as a shop's visitors download it (aim: nudge.js <= 10 KB gzipped).
 .PHONY: bench-kit
@@ -239,6 +265,7 @@ backtest: all
 
 # Installs nudge as the FHS lays it out (README "Installing"):
 #   PREFIX/bin, PREFIX/share/man/man1   the programs, their pages
+#   PREFIX/share/man/man5               the file formats (pipeline, segments, journeys, conditions, templates)
 #   PREFIX/share/nudge/web              the browser kit
 #   PREFIX/share/nudge/conf             the shipped configuration as installed
 #                                       (pipeline.zpl through tools/install/fhs.sed)
@@ -258,7 +285,8 @@ SHIPPED := segments.zpl chat-widget.js journeys templates
 #   $(call FHS_PIPELINE,DATADIR) FILE: the pipeline file with installed paths
 FHS_PIPELINE = sed -f tools/install/fhs.sed -e 's|@DATADIR@|$(1)|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/conf \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(DATADIR)/conf \
 	    $(DESTDIR)$(DATADIR)/supervisor $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
 	    $(DESTDIR)$(UNITDIR)
 	install -d -m 0750 $(DESTDIR)$(ETCDIR)
@@ -267,6 +295,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 $(BIN)/nd_backtest.py $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	find web -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done
 	$(call FHS_PIPELINE,$(DATADIR)) conf/pipeline.zpl >$(DESTDIR)$(DATADIR)/conf/pipeline.zpl
 	find $(SHIPPED:%=conf/%) -type f | while read -r f; do install -D -m 0644 "$$f" "$(DESTDIR)$(DATADIR)/$$f"; done

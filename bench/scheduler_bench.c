@@ -41,7 +41,7 @@
 #include <getopt.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "scheduler.h"
+#include "timers.h"
 
 typedef struct {
     int64_t pending;

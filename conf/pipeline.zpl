@@ -60,7 +60,7 @@ sessionizer
 
 segmenter
     input = sessionizer
-    segments = conf/segments.zpl    #   rule segments; see segmenter(1)
+    segments = conf/segments.zpl    #   rule segments; see nudge-segments(5)
     came-to-buy-events = 5          #   came_to_buy: first cart add within this many events
     came-to-buy-within = 10m        #       and this long after the session began
     hesitating-returns = 2          #   hesitating: views of products seen in earlier visits
@@ -69,6 +69,7 @@ segmenter
     lapsed-after = 90d              #   lapsed: a customer with no order for this long
     subscriber-for = 30d            #   new_subscriber: reachable with consent since less than this
     timezone = UTC                  #   birthday: for people whose profile names none (as the scheduler's)
+    funnel-keys = 50                #   funnel (nd-report --funnel): sources, referrers, products per day; the rest "other"
 
 chat-bridge
     input = segmenter               #   the visitors' events, for the operators' summary
@@ -133,6 +134,9 @@ mail-sender
     reply-to = "Example Shop Care <care@shop.example>"
     unsubscribe-url = http://127.0.0.1:8080/unsubscribe     #   the collector, as people reach it
     unsubscribe-mailto = unsubscribe@shop.example
+    #   return-path = bounces@shop.example     #   VERP: each message from bounces+TOKEN@...,
+    #   bounce-intake = 127.0.0.1:8026         #   so late bounces and complaints, through
+    #                               #   bin/nd-bounce (the MTA's pipe), suppress the address
     #   dkim-key = file:/etc/nudge/dkim.pem    #   RSA key; sign as dkim-selector._domainkey.<from domain>
     #   dkim-selector = nudge
     rate = 0                        #   messages a second to the relay; 0: as fast as it takes

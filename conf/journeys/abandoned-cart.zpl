@@ -4,15 +4,15 @@
 #   sessionizer's cart.abandoned), a first reminder with the cart's items:
 #   push, else SMS, else e-mail. About a day later, if they have not
 #   ordered, a unique 10 % code valid 48 h, by e-mail, else SMS. Ordering
-#   ends it; nothing while they browse. Format: scheduler(1).
+#   ends it; nothing while they browse. Format: nudge-journey(5).
 journey
     name = abandoned-cart
     description = "Two reminders after a visit that left a cart, the second with a code"
     trigger
         topic = cart.abandoned
-        when = "funnel_step != checkout"    #   a visit that reached checkout or payment is
-        when = "funnel_step != payment"     #   checkout-abandoned's: one journey per visit
-        when = "cart.value > 0"
+        #   a visit that reached checkout or payment is checkout-abandoned's:
+        #   one journey per visit
+        when = "cart.value > 0 and not (funnel_step = checkout or funnel_step = payment)"
     reentry
         key = cart.items.product_id     #   once per cart: the same articles never twice
         every = 3d                      #   and at most one cart journey per 3 days

@@ -14,7 +14,7 @@
 #   message took the slot it waits for the cap (over-cap = defer) for at
 #   most 12 h, to 22:00 their time; the quiet hours (from 21:00) end the
 #   day sooner, and a greeting that would go out the day after is skipped.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = birthday
     description = "A birthday greeting with a 15 % code, at 10:00 on the day"
@@ -29,7 +29,7 @@ journey
         wait = morning
             until = 10:00
         check = still-their-birthday
-            if = "segments has birthday"
+            if = "in segment birthday"
             else = exit
         send = greeting
             channels = "email, sms, push"

@@ -1,7 +1,7 @@
 #   cart-returned - a visitor comes back with the cart of an earlier visit
 #   still full: a banner on the page, "your cart is waiting", with its
 #   items (the sessionizer's cart.returned). On-site only; at most once a
-#   day. Ordering ends it. Format: scheduler(1).
+#   day. Ordering ends it. Format: nudge-journey(5).
 journey
     name = cart-returned
     description = "A banner on the page: your cart is waiting"

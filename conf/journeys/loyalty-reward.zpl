@@ -14,7 +14,7 @@
 #   code, so when another message took the slot first it waits for the
 #   cap (over-cap = defer), for up to 3 days, and goes out after it
 #   instead of taking its place.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = loyalty-reward
     description = "A thank-you with a 15 % code for the order that made a customer loyal"

@@ -5,14 +5,14 @@
 #   a customer, one note at 10:00 their time: what the shop offers and
 #   where to ask. Not when they left new_subscriber by withdrawing
 #   consent. Once per person, ever; an order ends it.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = never-bought
     description = "One note a month after sign-up to someone who has not bought yet"
     trigger
         topic = segment.exited
-        when = "segment = new_subscriber"
-        when = "cause = clock"          #   time ran out, not a withdrawn consent
+        #   time ran out (cause = clock), not a withdrawn consent
+        when = "segment = new_subscriber and cause = clock"
     qualify
         not-segment = customer
     reentry

@@ -14,7 +14,7 @@
 #   message that came first (a cart or browse reminder: they are shopping
 #   already) says more than this one, which gives way (over-cap = skip)
 #   rather than defer into the slot of the next reminder.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = repeat-purchase
     description = "Their last order's articles again, a month after it"

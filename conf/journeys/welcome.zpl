@@ -8,7 +8,7 @@
 #   The welcome never pushes back a cart reminder: one that is due sooner
 #   (about 1 h after the visit) takes the frequency cap's slot, and the
 #   welcome then gives way (skip) to the first-order code.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = welcome
     description = "A welcome on first contact details, then a first-order code"
@@ -31,8 +31,7 @@ journey
             for = 3d
             until = 10:00
         check = not-a-customer
-            if = "not ordered"
-            if = "not segments has customer"
+            if = "not ordered and not in segment customer"
             else = exit
         send = first-order
             channels = "email, sms"

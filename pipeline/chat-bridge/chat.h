@@ -82,6 +82,13 @@ chat_people_t *chat_people_new (MDB_txn *txn);
 void chat_people_destroy (chat_people_t **self_p);
 /*  Learns from one pipeline message (segmenter output). 0 / -1.         */
 int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg);
+
+/*  chat_erase: person.erased, visitor.forgotten - everything kept for the
+    visitor (summary, ids, conversations and transcripts) goes. body is
+    the message's: its "anonymousIds" and "userIds" find the ids. erased:
+    person.erased (conversations are looked for even if the summary
+    counts none).                                                        */
+int chat_erase (MDB_txn *txn, const char *visitor, const json_t *body, bool erased);
 /*  The visitor id the sessionizer gave these ids, into visitor; or the
     anonymousId (or userId) itself when the pipeline has not seen them. */
 void chat_people_resolve (chat_people_t *self, MDB_txn *txn, const char *anonymous_id,

@@ -126,6 +126,10 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     (void) stage;
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    bool erased = streq (msg->topic, "person.erased");
+    if ((erased || streq (msg->topic, "visitor.forgotten")) && user && *user)
+        return chat_erase (txn, user, msg->body, erased);
     return chat_people_observe (((chat_bridge_t *) self_)->people, txn, msg);
 }
 

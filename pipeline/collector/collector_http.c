@@ -84,6 +84,7 @@ static const s_route_t s_routes [] = {
     { "/v1/import", "batch" },
     { "/v1/tick", "tick" },
     { "/v1/confirm", "confirm" },   //  a typed SMS code (collector_confirm.c)
+    { "/v1/erase", "erase" },       //  a person's erasure (nd-person --erase)
     { NULL, NULL }
 };
 
@@ -323,6 +324,29 @@ static int s_take_tick (collector_http_t *self, json_t *root, collector_ticket_t
     return -1;
 }
 
+//  An erasure (GDPR art. 17) is an event like any other, so it reaches
+//  every stage in order, after what the person did before it: topic
+//  person.erase, {"id", "user": the visitor id}. Only a server key may
+//  ask, and the body names the visitor, not an address, so no contact
+//  detail sits in the journal for it.
+static int s_take_erase (json_t *root, bool browser, collector_ticket_t *ticket, char *reason)
+{
+    const char *visitor = json_string_value (json_object_get (root, "visitor"));
+    if (browser)
+        snprintf (reason, COLLECTOR_REASON_MAX, "an erasure needs a server write key");
+    else
+    if (!visitor || !*visitor || strlen (visitor) > 400)
+        snprintf (reason, COLLECTOR_REASON_MAX, "erase needs \"visitor\", the visitor id");
+    else {
+        char id [480];
+        snprintf (id, sizeof id, "%s:erase", visitor);
+        json_t *body = json_pack ("{s:s, s:s}", "id", id, "user", visitor);
+        collector_ticket_add (ticket, "person.erase", body, 0);
+        return 0;
+    }
+    return -1;
+}
+
 //  Fills ticket with the request's valid events and rejected with the
 //  others. Returns -1 with reason when the request as a whole is refused.
 static int s_take_request (collector_http_t *self, json_t *root, size_t size, const char *call,
@@ -333,6 +357,8 @@ static int s_take_request (collector_http_t *self, json_t *root, size_t size, co
                                       .browser = browser };
     if (strcmp (call, "tick") == 0)
         return s_take_tick (self, root, ticket, reason);
+    if (strcmp (call, "erase") == 0)
+        return s_take_erase (root, browser, ticket, reason);
     if (strcmp (call, "batch") == 0)
         return s_take_batch (self, root, size, &envelope, ticket, rejected, reason);
     s_take (root, call, &envelope, ticket, 0, rejected, reason);

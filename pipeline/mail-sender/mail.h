@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include "nd.h"
 #include "nd_sender.h"
+#include "nd_token.h"
 
 /* ------------------------------------------------------------ text */
 
@@ -83,13 +84,49 @@ void mail_composer_destroy (mail_composer_t **self_p);
     (no template, an address nudge will not send to).                   */
 int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
                          mail_text_t *message, char *reason, size_t reason_size);
+/*  A send order's message before it is encoded: what the person reads.  */
+typedef struct {
+    char *subject, *text;
+    char *html;                 //  NULL: the template has no HTML part
+    char locale [32];           //  the templates' locale it was written in
+    char token [ND_TOKEN_MAX];  //  the signed unsubscribe token, "" if none
+} mail_parts_t;
+/*  Renders the order's parts as mail_composer_build sends them (nd-render
+    shows them). 0, or -1 with reason as mail_composer_build; the parts
+    are the caller's, freed with mail_parts_free. Thread-safe.           */
+int mail_composer_render (mail_composer_t *self, const json_t *order, mail_parts_t *parts,
+                          char *reason, size_t reason_size);
+void mail_parts_free (mail_parts_t *parts);
 /*  Reads the templates again (SIGHUP), on the loop's thread. If all of
     them compile they replace the old ones at once, and a message being
     built meanwhile finishes with the old; said tells what was read. Else
     nothing changes and said is why. 0 / -1.                            */
 int mail_composer_reload (mail_composer_t *self, char *said, size_t size);
+/*  --check: the templates (option "templates") compile; else -1 after
+    logging the reason. Makes nothing (no secret, no composer).           */
+int mail_templates_check (nd_stage_t *stage);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
+
+/* ------------------------------------------------------------ verp */
+
+/*  The envelope sender per message, local+TOKEN@domain (mail_verp.c).   */
+typedef struct _mail_verp_t mail_verp_t;
+/*  Reads return-path (none: VERP off) and unsubscribe-secret. NULL after
+    "file:line: reason".                                                  */
+mail_verp_t *mail_verp_new (nd_stage_t *stage);
+void mail_verp_destroy (mail_verp_t **self_p);
+bool mail_verp_on (mail_verp_t *self);
+/*  The order's "time" in ms, 0 when it has none.                         */
+int64_t mail_verp_order_time (const json_t *order);
+/*  The envelope sender for order into out; fallback (and -1) when VERP
+    is off or the order has no key. Thread-safe.                          */
+int mail_verp_sender (mail_verp_t *self, const json_t *order, const char *fallback,
+                      char *out, size_t size);
+/*  The order's time and idempotency key from a token this mail-sender
+    made; -1 for any other (forged, altered, another purpose).           */
+int mail_verp_open (mail_verp_t *self, const char *token, int64_t *time, char *key, size_t size);
+void mail_verp_test (bool verbose);
 
 /* ------------------------------------------------------- providers */
 
@@ -120,13 +157,13 @@ const char *mail_tunnel_address (mail_tunnel_t *self);
 /*  Addresses that bounced and people who unsubscribed: never mailed
     again, whatever the scheduler says.                                   */
 typedef struct _mail_suppress_t mail_suppress_t;
-mail_suppress_t *mail_suppress_new (MDB_txn *txn);
+mail_suppress_t *mail_suppress_new (nd_stage_t *stage, MDB_txn *txn);
 void mail_suppress_destroy (mail_suppress_t **self_p);
 /*  1 if the person or the address is suppressed, with topic
     ("unsubscribed" or "bounced") and a one-line reason; 0 if not; -1.  */
 int mail_suppress_check (mail_suppress_t *self, MDB_txn *txn, const char *user,
                          const char *address, char *topic, char *reason, size_t reason_size);
-/*  what: "bounced" or "unsubscribed".                                    */
+/*  what: "bounced", "complained" or "unsubscribed".                      */
 int mail_suppress_address (mail_suppress_t *self, MDB_txn *txn, const char *address,
                            const char *what, int64_t time);
 int mail_suppress_user (mail_suppress_t *self, MDB_txn *txn, const char *user,
@@ -139,6 +176,28 @@ int mail_suppress_remember (mail_suppress_t *self, MDB_txn *txn, const char *use
 int mail_suppress_last_address (mail_suppress_t *self, MDB_txn *txn, const char *user,
                                 char *out, size_t size);
 /*  Entries in the list (people and addresses).                          */
+/*  person.erased: the person's entries and last address go; a
+    suppression of that address stays as its keyed hash only.           */
+int mail_suppress_forget (mail_suppress_t *self, MDB_txn *txn, const char *user);
 size_t mail_suppress_size (mail_suppress_t *self, MDB_txn *txn);
+
+/* ---------------------------------------------------------- intake */
+
+/*  Bounces and complaints after the SMTP session, from nd-bounce
+    (mail_intake.c): an HTTP endpoint on "bounce-intake", answered once
+    the suppression and the feedback are committed.                     */
+typedef struct _mail_intake_t mail_intake_t;
+/*  NULL after a logged reason. Without bounce-intake it takes nothing
+    but still remembers what was sent, if VERP is on.                     */
+mail_intake_t *mail_intake_new (nd_stage_t *stage, MDB_txn *txn, mail_suppress_t *suppress);
+void mail_intake_destroy (mail_intake_t **self_p);
+/*  The loop, for each send order: who it went to, for a later bounce.   */
+int mail_intake_remember (mail_intake_t *self, MDB_txn *txn, const json_t *order);
+/*  Drops what was remembered of the user's messages (person.erased).     */
+int mail_intake_forget (mail_intake_t *self, MDB_txn *txn, const char *user);
+int mail_intake_drain (mail_intake_t *self, MDB_txn *txn);
+void mail_intake_committed (mail_intake_t *self, int rc);
+/*  Adds "bounces": {hard, soft, complaints, refused, unknown}.           */
+void mail_intake_stats (mail_intake_t *self, json_t *stats);
 
 #endif

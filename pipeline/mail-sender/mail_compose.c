@@ -1,16 +1,12 @@
 /*  mail_compose - a send order in, a complete RFC 5322 message out.
 
     Templates: <templates>/<id>/<locale>/email.{subject,text,html}.mustache,
-    as the scheduler checks them at its start (html optional). The order
-    names id and locale; a locale without an e-mail falls back to its
-    language ("pt-BR" -> "pt"), then to the default locale. All are read
-    at start into a JSON object (lookups there never write, so worker
-    threads share it without a lock) and compiled once to refuse a broken
-    one with its file name; each message compiles its own copy, because a
-    compiled template must not be shared between threads. A reload reads
-    them into a new object and swaps the pointer under a lock; a message
-    takes its own reference under it (jansson counts atomically), so one
-    being built finishes with the texts it began with.
+    as the scheduler checks them at its start (html optional), loaded,
+    looked up and reloaded by nd_templates as every sender's are
+    (nudge-templates(5)). The order names id and locale; a locale without
+    an e-mail falls back to its language ("pt-BR" -> "pt"), then to the
+    default locale. A message holds the set it began with, so a reload
+    meanwhile does not mix two sets in one message.
 
     An order may instead bring "subject" and "text" of its own and no
     "template" (the chat-bridge's question for support): sent as one
@@ -21,9 +17,10 @@
     the idempotency key, so every retry of one order carries the same
     id and a receiver can drop a duplicate), MIME-Version, List-Unsubscribe
     and List-Unsubscribe-Post (RFC 8058 one-click, with a signed token),
+    then (for nd-render --send-test's orders, "test": true) X-Nudge-Test,
     then multipart/alternative: text/plain and text/html in UTF-8,
     quoted-printable. With a DKIM key the message is signed last.      */
-#include "nd_mustache.h"
+#include "nd_templates.h"
 #include "nd_token.h"
 #include "mail.h"
 
@@ -33,9 +30,7 @@ struct _mail_composer_t {
     char *return_path;
     char *id_domain;
     char *default_locale;
-    char *root;                 //  the templates directory
-    pthread_mutex_t lock;       //  guards the templates pointer
-    json_t *templates;          //  "<id>|<locale>|<part>" -> text
+    nd_templates_t *templates;  //  the e-mail parts; reloaded on SIGHUP
     char *unsubscribe_url;
     char *unsubscribe_mailto;
     char *secret;
@@ -63,100 +58,29 @@ static int s_mailbox (nd_stage_t *stage, const char *path, const char *value,
     return 0;
 }
 
-//  One file into templates: 0 taken or not an e-mail part, -1 (with
-//  reason) does not compile.
-static int s_load_template (json_t *templates, const char *root, zfile_t *file,
-                            char *reason, size_t size)
-{
-    //  <root>/<id>/<locale>/email.<part>.mustache
-    const char *path = zfile_filename (file, NULL);
-    const char *relative = path + strlen (root) + (path [strlen (root)] == '/');
-    const char *base = strrchr (relative, '/');
-    char part [16];
-    if (!base || sscanf (base + 1, "email.%15[a-z].mustache", part) != 1
-    ||  !streq (base + 1 + 6 + strlen (part), ".mustache"))
-        return 0;
-    const char *locale = base;
-    while (locale > relative && locale [-1] != '/')
-        locale--;
-    if (locale == relative)
-        return 0;
-    char *key = zsys_sprintf ("%.*s|%.*s|%s", (int) (locale - 1 - relative), relative,
-                              (int) (base - locale), locale, part);
-    zchunk_t *chunk = zchunk_slurp (path, 0);
-    char *text = chunk ? strndup ((char *) zchunk_data (chunk), zchunk_size (chunk)) : NULL;
-    zchunk_destroy (&chunk);
-    char *error = NULL;
-    nd_mustache_t *compiled = text ? nd_mustache_new (text, &error) : NULL;
-    int rc = 0;
-    if (!compiled) {
-        snprintf (reason, size, "%s: %s", path, error ? error : "cannot read");
-        rc = -1;
-    }
-    else
-        json_object_set_new (templates, key, json_string (text));
-    nd_mustache_destroy (&compiled);
-    free (error);
-    free (text);
-    zstr_free (&key);
-    return rc;
-}
-
-//  Every e-mail template under root, or NULL with reason.
-static json_t *s_read_templates (const char *root, char *reason, size_t size)
-{
-    zdir_t *dir = zdir_new (root, NULL);
-    if (!dir) {
-        snprintf (reason, size, "%s: not a directory", root);
-        return NULL;
-    }
-    json_t *templates = json_object ();
-    zfile_t **files = zdir_flatten (dir);
-    int rc = 0;
-    for (size_t i = 0; files [i] && rc == 0; i++)
-        rc = s_load_template (templates, root, files [i], reason, size);
-    zdir_flatten_free (&files);
-    zdir_destroy (&dir);
-    if (rc == 0 && json_object_size (templates) == 0)
-        nd_log ("no e-mail templates under %s: every send order will bounce", root);
-    if (rc)
-        json_decref (templates);
-    return rc ? NULL : templates;
-}
-
 static int s_load_templates (mail_composer_t *self, nd_stage_t *stage)
 {
     char reason [400];
-    self->root = strdup (nd_stage_option (stage, "templates", "conf/templates"));
-    self->templates = s_read_templates (self->root, reason, sizeof reason);
-    if (self->templates)
-        return 0;
-    nd_log ("%s", reason);
-    return nd_stage_config_error (stage, "templates", strstr (reason, "not a directory")
-                                  ? "not a directory" : "a template does not compile");
+    const char *root = nd_stage_option (stage, "templates", "conf/templates");
+    self->templates = nd_templates_new (root, "email", self->default_locale, reason, sizeof reason);
+    if (!self->templates) {
+        nd_log ("%s", reason);
+        return nd_stage_config_error (stage, "templates", strstr (reason, "not a directory")
+                                      ? "not a directory" : "a template does not compile");
+    }
+    if (nd_templates_size (self->templates) == 0)
+        nd_log ("no e-mail templates under %s: every send order will bounce", root);
+    return 0;
 }
 
 int mail_composer_reload (mail_composer_t *self, char *said, size_t size)
 {
-    json_t *fresh = s_read_templates (self->root, said, size);
-    if (!fresh)
-        return -1;
-    snprintf (said, size, "%zu e-mail templates from %s", json_object_size (fresh), self->root);
-    pthread_mutex_lock (&self->lock);
-    json_t *old = self->templates;
-    self->templates = fresh;
-    pthread_mutex_unlock (&self->lock);
-    json_decref (old);
-    return 0;
+    return nd_templates_reload (self->templates, said, size);
 }
 
-//  The templates in use, the caller's reference.
-static json_t *s_templates (mail_composer_t *self)
+int mail_templates_check (nd_stage_t *stage)
 {
-    pthread_mutex_lock (&self->lock);
-    json_t *templates = json_incref (self->templates);
-    pthread_mutex_unlock (&self->lock);
-    return templates;
+    return nd_stage_check_templates (stage, "email");
 }
 
 static int s_unsubscribe_options (mail_composer_t *self, nd_stage_t *stage)
@@ -216,7 +140,6 @@ static int s_options (mail_composer_t *self, nd_stage_t *stage)
 mail_composer_t *mail_composer_new (nd_stage_t *stage)
 {
     mail_composer_t *self = (mail_composer_t *) zmalloc (sizeof *self);
-    pthread_mutex_init (&self->lock, NULL);
     if (s_options (self, stage))
         mail_composer_destroy (&self);
     return self;
@@ -233,9 +156,7 @@ void mail_composer_destroy (mail_composer_t **self_p)
         free (self->return_path);
         free (self->id_domain);
         free (self->default_locale);
-        json_decref (self->templates);
-        pthread_mutex_destroy (&self->lock);
-        free (self->root);
+        nd_templates_destroy (&self->templates);
         free (self->unsubscribe_url);
         free (self->unsubscribe_mailto);
         if (self->secret)
@@ -250,42 +171,6 @@ void mail_composer_destroy (mail_composer_t **self_p)
 const char *mail_composer_return_path (mail_composer_t *self)
 {
     return self->return_path;
-}
-
-/* ------------------------------------------------------------ templates */
-
-static const char *s_part (const json_t *templates, const char *id, const char *locale,
-                           const char *part)
-{
-    char key [512];
-    snprintf (key, sizeof key, "%s|%s|%s", id, locale, part);
-    return json_string_value (json_object_get (templates, key));
-}
-
-//  The first locale that has a whole e-mail: the order's, its language,
-//  the default.
-static const char *s_locale (mail_composer_t *self, const json_t *templates, const char *id,
-                             const char *wanted, char *language, size_t size)
-{
-    snprintf (language, size, "%s", wanted ? wanted : "");
-    language [strcspn (language, "-_")] = 0;
-    const char *candidates [] = { wanted, language, self->default_locale };
-    for (int i = 0; i < 3; i++)
-        if (candidates [i] && *candidates [i]
-        &&  s_part (templates, id, candidates [i], "subject")
-        &&  s_part (templates, id, candidates [i], "text"))
-            return candidates [i];
-    return NULL;
-}
-
-static char *s_render (const char *template, const json_t *data, char *reason, size_t size)
-{
-    char *error = NULL;
-    char *text = nd_mustache_render (template, data, NULL, &error);
-    if (!text)
-        snprintf (reason, size, "template does not render: %s", error ? error : "?");
-    free (error);
-    return text;
 }
 
 /* -------------------------------------------------------------- message */
@@ -334,6 +219,9 @@ static void s_headers (mail_composer_t *self, mail_text_t *message, const json_t
     mime_header_text (message, "Subject", subject);
     mail_text_printf (message, "Message-ID: <%.32s@%s>\r\nMIME-Version: 1.0\r\n",
                       hash, self->id_domain);
+    //  nd-render --send-test: a person reading it knows it was a test
+    if (json_is_true (json_object_get (order, "test")))
+        mail_text_printf (message, "X-Nudge-Test: nd-render\r\n");
     if (token)
         s_unsubscribe_headers (self, message, token);
 }
@@ -379,13 +267,23 @@ static json_t *s_data (mail_composer_t *self, const json_t *order, const char *t
     return data;
 }
 
-int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
-                         mail_text_t *message, char *reason, size_t reason_size)
+//  One part into *out (the caller's): 0, or -1 with reason. A part the
+//  template lacks leaves *out NULL and is no error.
+static int s_render (nd_templates_t *held, const char *id, const char *locale, const char *part,
+                     const json_t *data, char **out, char *reason, size_t reason_size)
 {
+    *out = nd_templates_render (held, id, locale, part, data, reason, reason_size);
+    return *out || !*reason ? 0 : -1;
+}
+
+int mail_composer_render (mail_composer_t *self, const json_t *order, mail_parts_t *parts,
+                          char *reason, size_t reason_size)
+{
+    static const char *const required [] = { "subject", "text", NULL };
+    memset (parts, 0, sizeof *parts);
     const char *to = json_string_value (json_object_get (order, "to"));
     const char *id = json_string_value (json_object_get (order, "template"));
     const char *user = json_string_value (json_object_get (order, "user"));
-    char language [32], token [ND_TOKEN_MAX], hash [65];
     //  An order without a template brings its own subject and text: a
     //  message written for the shop (the chat-bridge's question for
     //  support), not a campaign, so it has no unsubscribe link
@@ -393,44 +291,60 @@ int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t whe
     const char *own_text = json_string_value (json_object_get (order, "text"));
     const char *reply_to = json_string_value (json_object_get (order, "reply_to"));
     bool own = !id && own_subject && own_text;
-    json_t *templates = s_templates (self);
-    const char *locale = id ? s_locale (self, templates, id, json_string_value (
-                                        json_object_get (order, "locale")), language,
-                                        sizeof language) : NULL;
     if (!mime_address_ok (to) || (json_object_get (order, "reply_to") && !mime_address_ok (reply_to))) {
         snprintf (reason, reason_size, "%s is not an address nudge sends to",
                   mime_address_ok (to) ? "reply_to" : "to");
-        json_decref (templates);
         return -1;
     }
-    if (!locale && !own) {
+    if (own) {
+        parts->subject = strdup (own_subject);
+        parts->text = strdup (own_text);
+        return 0;
+    }
+    //  The locale and every part from one set, whatever a reload does meanwhile
+    nd_templates_t *held = nd_templates_hold (self->templates);
+    if (!id || nd_templates_locale (held, id, json_string_value (json_object_get (order, "locale")),
+                                    required, parts->locale, sizeof parts->locale)) {
         snprintf (reason, reason_size, "no e-mail template \"%.200s\"", id ? id : "");
-        json_decref (templates);
+        nd_templates_destroy (&held);
         return -1;
     }
-    bool signed_link = !own && self->secret && nd_token_make (self->secret, user, "email", token,
-                                                              sizeof token) == 0;
-    mime_sha256_hex (json_string_value (json_object_get (order, "idempotency_key")), hash);
-    json_t *data = s_data (self, order, signed_link ? token : NULL);
-    const char *html_template = own ? NULL : s_part (templates, id, locale, "html");
-    char *subject = own ? strdup (own_subject)
-                  : s_render (s_part (templates, id, locale, "subject"), data, reason, reason_size);
-    char *text = !subject ? NULL : own ? strdup (own_text)
-               : s_render (s_part (templates, id, locale, "text"), data, reason, reason_size);
-    char *html = text && html_template ? s_render (html_template, data, reason, reason_size) : NULL;
-    int rc = subject && text && (html || !html_template) ? 0 : -1;
-    if (rc == 0) {
-        s_headers (self, message, order, when, subject, signed_link ? token : NULL, hash);
-        s_body (message, text, html, hash);
-        if (self->dkim && mail_dkim_sign (self->dkim, message)) {
-            snprintf (reason, reason_size, "DKIM signing failed");
-            rc = -1;
-        }
-    }
+    if (self->secret && nd_token_make (self->secret, user, "email", parts->token,
+                                       sizeof parts->token))
+        *parts->token = 0;
+    json_t *data = s_data (self, order, *parts->token ? parts->token : NULL);
+    int rc = s_render (held, id, parts->locale, "subject", data, &parts->subject, reason, reason_size)
+          || s_render (held, id, parts->locale, "text", data, &parts->text, reason, reason_size)
+          || s_render (held, id, parts->locale, "html", data, &parts->html, reason, reason_size)
+           ? -1 : 0;
     json_decref (data);
-    json_decref (templates);
-    free (subject);
-    free (text);
-    free (html);
+    nd_templates_destroy (&held);
+    if (rc)
+        mail_parts_free (parts);
     return rc;
+}
+
+void mail_parts_free (mail_parts_t *parts)
+{
+    zstr_free (&parts->subject);
+    zstr_free (&parts->text);
+    zstr_free (&parts->html);
+}
+
+int mail_composer_build (mail_composer_t *self, const json_t *order, int64_t when,
+                         mail_text_t *message, char *reason, size_t reason_size)
+{
+    mail_parts_t parts;
+    if (mail_composer_render (self, order, &parts, reason, reason_size))
+        return -1;
+    char hash [65];
+    mime_sha256_hex (json_string_value (json_object_get (order, "idempotency_key")), hash);
+    s_headers (self, message, order, when, parts.subject, *parts.token ? parts.token : NULL, hash);
+    s_body (message, parts.text, parts.html, hash);
+    mail_parts_free (&parts);
+    if (self->dkim && mail_dkim_sign (self->dkim, message)) {
+        snprintf (reason, reason_size, "DKIM signing failed");
+        return -1;
+    }
+    return 0;
 }

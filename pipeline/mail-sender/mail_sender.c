@@ -42,6 +42,12 @@ DESCRIPTION
     address, queued or new, are answered with feedback.unsubscribed or
     feedback.bounced and never sent.
 
+    Late bounces and complaints: with "return-path", each message's
+    envelope sender carries a signed token naming it (mail_verp.c); the
+    MTA hands what comes back to nd-bounce, which posts it to
+    "bounce-intake" (mail_intake.c): the address is suppressed and
+    feedback.bounced or feedback.complained emitted, once committed.
+
     After kill -9 only the messages in flight at that moment (at most
     max-inflight, default 100) can reach a person twice: the relay may
     have taken them before their result was committed. The log names how
@@ -51,7 +57,8 @@ DESCRIPTION
     relay, tls, tls-ca, tls-verify, user, password, timeout, helo,
     maildir, from, reply-to, return-path, message-id-domain, templates,
     locale, unsubscribe-url, unsubscribe-mailto, unsubscribe-secret,
-    dkim-key, dkim-selector, dkim-domain; and the outbox's rate,
+    dkim-key, dkim-selector, dkim-domain, bounce-intake, bounce-keep;
+    and the outbox's rate,
     connections, batch, max-inflight, retry-base, retry-cap, lifetime,
     keep.                                                                */
 #include "mail.h"
@@ -60,6 +67,7 @@ typedef struct {
     nd_stage_t *stage;
     mail_composer_t *composer;
     mail_suppress_t *suppress;
+    mail_intake_t *intake;      //  bounces and complaints after the session
     nd_sender_t *sender;
     const char *provider;       //  "smtp" or "maildir", for STATS
 } mail_sender_t;
@@ -99,13 +107,14 @@ static int s_settled (void *arg, MDB_txn *txn, const json_t *order,
 
 /* --------------------------------------------------------------- setup */
 
-static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t **sender_p)
 {
     mail_sender_t *self = (mail_sender_t *) zmalloc (sizeof *self);
     *self_p = self;             //  torn down by the runtime even if we fail
     self->stage = stage;
     if (!(self->composer = mail_composer_new (stage))
-    ||  !(self->suppress = mail_suppress_new (txn)))
+    ||  !(self->suppress = mail_suppress_new (stage, txn))
+    ||  !(self->intake = mail_intake_new (stage, txn, self->suppress)))
         return -1;
     //  The other provider's options are known too: switching between the
     //  relay and the Maildir is then one line in the pipeline file
@@ -121,7 +130,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->provider = provider->name;
     nd_send_hooks_t hooks = { s_check, s_settled, self };
-    self->sender = nd_sender_new (stage, txn, provider, provider_self, &hooks);
+    *sender_p = self->sender = nd_sender_new (stage, txn, provider, provider_self, &hooks);
     return self->sender ? 0 : -1;
 }
 
@@ -129,8 +138,7 @@ static void s_teardown (void **self_p)
 {
     mail_sender_t *self = (mail_sender_t *) *self_p;
     if (self) {
-        //  The workers first: they use the composer
-        nd_sender_destroy (&self->sender);
+        mail_intake_destroy (&self->intake);
         mail_suppress_destroy (&self->suppress);
         mail_composer_destroy (&self->composer);
         free (self);
@@ -178,37 +186,39 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     mail_sender_t *self = (mail_sender_t *) self_;
     if (streq (msg->topic, "unsubscribe"))
         return s_unsubscribe (self, txn, msg);
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    if (streq (msg->topic, "person.erased"))
+        return !user || (nd_sender_forget (self->sender, txn, user) >= 0
+                         && mail_suppress_forget (self->suppress, txn, user) == 0
+                         && mail_intake_forget (self->intake, txn, user) == 0) ? 0 : -1;
     if (!streq (msg->topic, "send.email")) {
         nd_stage_reject (stage, msg, "not a send.email order (check \"topics\")");
         return -1;
     }
-    const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *to = json_string_value (json_object_get (msg->body, "to"));
     if (user && to && mime_address_ok (to)
-    &&  mail_suppress_remember (self->suppress, txn, user, to))
+    &&  (mail_suppress_remember (self->suppress, txn, user, to)
+         || mail_intake_remember (self->intake, txn, msg->body)))
         return -1;
     return nd_sender_apply (self->sender, txn, msg);
 }
 
 /* ------------------------------------------------------------- the loop */
 
-static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
-{
-    (void) stage;
-    return nd_sender_timers (((mail_sender_t *) self_)->sender, txn, now);
-}
-
+//  Bounce reports taken by the intake go into the stage's transaction.
 static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
 {
     (void) stage;
-    return nd_sender_drain (((mail_sender_t *) self_)->sender, txn);
+    return mail_intake_drain (((mail_sender_t *) self_)->intake, txn);
 }
 
 static void s_committed (nd_stage_t *stage, void *self_, int rc)
 {
     (void) stage;
-    nd_sender_committed (((mail_sender_t *) self_)->sender, rc);
+    mail_intake_committed (((mail_sender_t *) self_)->intake, rc);
 }
+
+/* ------------------------------------------------------- reload, stats */
 
 //  Between batches; a worker building a message meanwhile finishes with
 //  the old templates.
@@ -218,40 +228,44 @@ static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
     return mail_composer_reload (((mail_sender_t *) self_)->composer, what, size);
 }
 
-static void s_stats (void *self_, json_t *stats)
+static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 {
     mail_sender_t *self = (mail_sender_t *) self_;
-    nd_sender_stats (self->sender, stats);
-    MDB_txn *txn;
-    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+    mail_intake_stats (self->intake, stats);
+    if (txn)
         json_object_set_new (stats, "suppressed",
                              json_integer ((json_int_t) mail_suppress_size (self->suppress, txn)));
-        mdb_txn_abort (txn);
-    }
     json_object_set_new (stats, "provider", json_string (self->provider));
+}
+
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    return mail_templates_check (stage);
 }
 
 static void s_selftest (bool verbose)
 {
     mime_test (verbose);
     mail_dkim_test (verbose);
+    mail_verp_test (verbose);
 }
 
 int main (int argc, char **argv)
 {
-    const nd_stage_def_t def = {
+    const nd_sender_def_t def = {
         .name = "mail-sender",
         .summary = "Delivers send.email orders over SMTP (or into a Maildir), with feedback.",
         .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
-        .timers = s_timers,
         .source_drain = s_drain,
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown
     };
-    return nd_stage_main (argc, argv, &def);
+    return nd_sender_main (argc, argv, &def);
 }

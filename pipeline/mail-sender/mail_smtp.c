@@ -42,6 +42,7 @@
 
 typedef struct {
     mail_composer_t *composer;  //  not ours
+    mail_verp_t *verp;          //  the envelope sender per message
     char *relay;                //  "host:port"
     char *host;
     char *port;
@@ -151,6 +152,7 @@ static void s_destroy (void **self_p)
 {
     mail_smtp_t *self = (mail_smtp_t *) *self_p;
     if (self) {
+        mail_verp_destroy (&self->verp);
         free (self->relay);
         free (self->host);
         free (self->port);
@@ -169,7 +171,7 @@ void *mail_smtp_new (nd_stage_t *stage, mail_composer_t *composer)
 {
     mail_smtp_t *self = (mail_smtp_t *) zmalloc (sizeof *self);
     self->composer = composer;
-    if (s_options (self, stage)) {
+    if (!(self->verp = mail_verp_new (stage)) || s_options (self, stage)) {
         s_destroy ((void **) &self);
         return NULL;
     }
@@ -322,7 +324,10 @@ static size_t s_add_messages (mail_smtp_t *self, smtp_session_t session, nd_send
             continue;
         }
         messages [i] = smtp_add_message (session);
-        smtp_set_reverse_path (messages [i], mail_composer_return_path (self->composer));
+        char sender [ND_TOKEN_MAX + 320];
+        mail_verp_sender (self->verp, jobs [i].order, mail_composer_return_path (self->composer),
+                          sender, sizeof sender);
+        smtp_set_reverse_path (messages [i], sender);
         recipients [i] = smtp_add_recipient (messages [i],
                                              json_string_value (json_object_get (jobs [i].order, "to")));
         smtp_set_message_str (messages [i], texts [i].data);

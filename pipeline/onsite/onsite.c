@@ -101,6 +101,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     onsite_t *self = (onsite_t *) self_;
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    if (streq (msg->topic, "person.erased"))
+        return !user || onsite_erase (txn, user) == 0 ? 0 : -1;
     if (!streq (msg->topic, "send.onsite")) {
         nd_stage_reject (stage, msg, "not a send.onsite order");
         return -1;
@@ -148,6 +151,12 @@ static void s_stats (void *self_, json_t *stats)
     onsite_http_stats (self->http, stats);
 }
 
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    return nd_stage_check_templates (stage, "onsite");
+}
+
 static void s_selftest (bool verbose)
 {
     onsite_render_test (verbose);
@@ -168,6 +177,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
     };

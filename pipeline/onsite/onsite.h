@@ -87,4 +87,7 @@ void onsite_http_destroy (onsite_http_t **self_p);
 void onsite_http_wake (onsite_http_t *self, zlistx_t *visitors);
 void onsite_http_stats (onsite_http_t *self, json_t *stats);
 
+/*  onsite_erase.c: person.erased - the person's messages go.          */
+int onsite_erase (MDB_txn *txn, const char *user);
+
 #endif

@@ -64,7 +64,7 @@
 typedef struct {
     nd_stage_t *stage;
     nd_sender_t *sender;
-    nd_templates_t *templates;  //  the provider's: reloaded on SIGHUP
+    nd_templates_t *templates;  //  the provider's: the outbox reloads them
     MDB_dbi dead;               //  sha256 (endpoint) -> i64 when it was found gone
     char public_key [100];
     uint64_t shown, clicked, dismissed;     //  reports since start
@@ -269,7 +269,7 @@ static int s_webpush (nd_stage_t *stage, push_sender_t *self,
     return service ? 0 : -1;
 }
 
-static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t **sender_p)
 {
     push_sender_t *self = (push_sender_t *) calloc (1, sizeof *self);
     self->stage = stage;
@@ -281,6 +281,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     if (rc == 0 && nd_db_open (txn, "push.dead", &self->dead) == 0) {
         nd_send_hooks_t hooks = { s_check, s_settled, self };
         self->sender = nd_sender_new (stage, txn, provider, provider_self, &hooks);
+        if (self->sender)
+            nd_sender_reloads (self->sender, self->templates);
     }
     else
     if (provider && provider->destroy)
@@ -290,6 +292,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     }
     *self_p = self;
+    *sender_p = self->sender;
     return 0;
 }
 
@@ -334,6 +337,11 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     push_sender_t *self = (push_sender_t *) self_;
     if (strncmp (msg->topic, "push.", 5) == 0)
         return s_report (self, txn, msg);
+    //  person.erased: what waits for them goes (a subscription lives only in orders)
+    if (streq (msg->topic, "person.erased")) {
+        const char *user = json_string_value (json_object_get (msg->body, "user"));
+        return !user || nd_sender_forget (self->sender, txn, user) >= 0 ? 0 : -1;
+    }
     const json_t *subscription = push_subscription (msg->body);
     const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
     char origin [256];
@@ -344,55 +352,22 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     return nd_sender_apply (self->sender, txn, msg);
 }
 
-static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
-{
-    (void) stage;
-    return nd_sender_timers (((push_sender_t *) self_)->sender, txn, now);
-}
-
-static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
-{
-    (void) stage;
-    return nd_sender_drain (((push_sender_t *) self_)->sender, txn);
-}
-
-static void s_committed (nd_stage_t *stage, void *self_, int rc)
-{
-    (void) stage;
-    nd_sender_committed (((push_sender_t *) self_)->sender, rc);
-}
-
-//  Between batches; a worker rendering meanwhile finishes with the old set.
-static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
-{
-    (void) stage;
-    return nd_templates_reload (((push_sender_t *) self_)->templates, what, size);
-}
-
-static void s_stats (void *self_, json_t *stats)
+static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 {
     push_sender_t *self = (push_sender_t *) self_;
-    nd_sender_stats (self->sender, stats);
-    MDB_txn *txn;
     MDB_stat dead = { 0 };
-    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+    if (txn)
         mdb_stat (txn, self->dead, &dead);
-        mdb_txn_abort (txn);
-    }
     json_object_set_new (stats, "push", json_pack ("{s:s, s:I, s:{s:I, s:I, s:I}}",
         "vapid_public_key", self->public_key, "dead_subscriptions", (json_int_t) dead.ms_entries,
         "reports", "shown", (json_int_t) self->shown, "clicked", (json_int_t) self->clicked,
         "dismissed", (json_int_t) self->dismissed));
 }
 
-static void s_teardown (void **self_p)
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
 {
-    push_sender_t *self = (push_sender_t *) *self_p;
-    if (self) {
-        nd_sender_destroy (&self->sender);
-        free (self);
-        *self_p = NULL;
-    }
+    return nd_stage_check_templates (stage, "push");
 }
 
 static void s_selftest (bool verbose)
@@ -407,19 +382,15 @@ static void s_selftest (bool verbose)
 
 int main (int argc, char **argv)
 {
-    nd_stage_def_t def = {
+    nd_sender_def_t def = {
         .name = "push-sender",
         .summary = "Delivers send orders as Web Push notifications (RFC 8030, 8291, 8292).",
         .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,
-        .timers = s_timers,
-        .source_drain = s_drain,
-        .source_committed = s_committed,
-        .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
-        .teardown = s_teardown,
     };
-    return nd_stage_main (argc, argv, &def);
+    return nd_sender_main (argc, argv, &def);
 }

@@ -27,6 +27,8 @@
 /*  One line per notable thing, to stderr:
     "2026-11-23T19:20:01.123Z collector: listening on 127.0.0.1:8080"     */
 void nd_log_set_name (const char *name);
+/*  Plain: lines without time and name ("file:line: reason"), for --check. */
+void nd_log_set_plain (bool plain);
 void nd_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /*  The last line nd_log was given (without time and name), "" at first:
     HEALTH gives it as the reason a stage is stuck.                       */
@@ -117,6 +119,11 @@ int nd_db_del (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key);
     until fn returns non-zero (that value is returned) or keys run out (0). */
 typedef int (nd_db_scan_fn) (const MDB_val *key, const MDB_val *data, void *arg);
 int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *fn, void *arg);
+/*  Deletes every entry whose key starts with prefix (an empty prefix: the
+    whole database) and, when match is not NULL, for which match returns
+    non-zero: the rows of a person being erased. The count, or -1.       */
+int nd_db_drop (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *match,
+                void *arg);
 /*  A time-ordered index forgets its past: deletes, in key order, the
     entries whose key starts with an nd_key_i64 below bound, at most max
     of them (a few per write keeps each write short).                    */
@@ -190,6 +197,14 @@ typedef struct {
     int (*reload) (nd_stage_t *stage, void *self, char *what, size_t size);
     const char *reloads;
 
+    /*  --check (as nginx -t): load and check what setup would read from
+        the files the pipeline file names (journeys, segments, templates),
+        reading the stage's options with nd_stage_option*, but open no
+        state, socket or thread. Log each error as file:line: reason and
+        return -1 (nd_stage_config_refused for an error already logged).
+        NULL: the runtime checks the pipeline file alone.                 */
+    int (*check) (nd_stage_t *stage);
+
     /*  Adds stage counters to the control socket's STATS answer.         */
     void (*stats) (void *self, json_t *stats);
 
@@ -203,12 +218,24 @@ typedef struct {
 void nd_version_arg (int argc, char **argv, const char *name);
 
 /*  Runs the stage: parses argv (--help, --version, -c/--config FILE,
-    -n/--name NAME, --clock wall|event, --notify-fd N), loads the pipeline
+    -n/--name NAME, --clock wall|event, --notify-fd N, --check), loads the pipeline
     file, opens state, binds and connects, loops until SIGINT/SIGTERM;
     SIGHUP calls the def's reload between batches.
     Returns the exit code: 0, EX_USAGE (64) for bad arguments, EX_CONFIG
-    (78) for a pipeline file it refused, 1 for anything else.             */
+    (78) for a pipeline file it refused, 1 for anything else. With
+    --check it only checks the configuration (the pipeline file as a
+    whole, the stage's runtime options, then def->check), prints each
+    error as file:line: reason on stderr and returns 0 or EX_CONFIG.     */
 int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def);
+
+/*  A stage seen through its options alone, for a tool that runs part of
+    a stage as the stage would (nd-render composes a message with the
+    mail-sender's own code): name's section of the pipeline file, the
+    wall clock, no state, no sockets, no loop. nd_stage_option* and
+    nd_stage_config_error work; nothing else may be asked of it. NULL
+    after logging file:line: reason.                                     */
+nd_stage_t *nd_stage_options_new (const char *config_file, const char *name);
+void nd_stage_options_destroy (nd_stage_t **self_p);
 
 /*  Appends a message to this stage's output journal inside txn. The body is
     borrowed; "id" is added if absent (<stage>-<seq>), "time" is added if
@@ -255,6 +282,10 @@ int nd_stage_config_error (nd_stage_t *stage, const char *path, const char *reas
     already logged as file:line: reason: the start is refused as for a bad
     pipeline file (exit 78). Returns -1.                                  */
 int nd_stage_config_refused (nd_stage_t *stage);
+/*  For a def's check hook: the templates a sender of channel ("push",
+    "sms", "onsite") reads at setup (options "templates", "locale") load;
+    else -1 after logging file: reason.                                   */
+int nd_stage_check_templates (nd_stage_t *stage, const char *channel);
 /*  For an endpoint a stage binds itself (option names it): a tcp:// one
     without the stage's "curve" stops the start (-1, file:line: reason)
     unless the stage says "insecure = yes", which is then logged.        */
@@ -310,6 +341,7 @@ int nd_curve_client_files (void *socket, const char *cert_file, const char *serv
 /* ---------------------------------------------------------------- tests */
 void nd_time_test (bool verbose);
 void nd_key_test (bool verbose);
+void nd_db_test (bool verbose);
 void nd_clock_test (bool verbose);
 void nd_bucket_test (bool verbose);
 void nd_curve_test (bool verbose);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "nd.h"
 #include "nd_json.h"
 
@@ -198,6 +199,32 @@ int nd_db_scan (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn
     return result;
 }
 
+int nd_db_drop (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn *match,
+                void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
+    if (rc)
+        return nd_db_error (rc, "drop");
+    MDB_val key = nd_key_val (prefix), data;
+    int dropped = 0;
+    rc = mdb_cursor_get (cursor, &key, &data, prefix->size ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0) {
+        if (key.mv_size < prefix->size || memcmp (key.mv_data, prefix->data, prefix->size))
+            break;
+        //  After a delete the cursor already stands on the next entry;
+        //  LMDB's MDB_NEXT knows that and returns it.
+        if (!match || match (&key, &data, arg)) {
+            if ((rc = mdb_cursor_del (cursor, 0)))
+                break;
+            dropped++;
+        }
+        rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "drop") : dropped;
+}
+
 int nd_db_trim_before (MDB_txn *txn, MDB_dbi dbi, int64_t bound, int max, const char *what)
 {
     MDB_cursor *cursor;
@@ -244,6 +271,57 @@ void nd_key_test (bool verbose)
     big [sizeof big - 1] = 0;
     nd_key_str (&a, big);
     assert (a.overflow);
+    if (verbose)
+        printf ("OK\n");
+}
+
+//  nd_db_drop's match: the value is "yes".
+static int s_test_yes (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    (void) key;
+    (void) arg;
+    return data->mv_size == 3 && memcmp (data->mv_data, "yes", 3) == 0;
+}
+
+void nd_db_test (bool verbose)
+{
+    if (verbose)
+        printf (" * nd_db: ");
+    char dir [] = "/tmp/nd-db-test-XXXXXX";
+    assert (mkdtemp (dir));
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert (mdb_env_create (&env) == 0 && mdb_env_set_maxdbs (env, 4) == 0);
+    assert (mdb_env_open (env, dir, MDB_NOSYNC, 0600) == 0);
+    assert (mdb_txn_begin (env, NULL, 0, &txn) == 0 && nd_db_open (txn, "rows", &dbi) == 0);
+    //  A person's rows: user + suffix. "v-1" must not take "v-10" along.
+    const char *rows [][3] = { { "v-1", "a", "no" }, { "v-1", "b", "yes" }, { "v-10", "a", "yes" },
+                               { "v-2", "a", "yes" } };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        nd_key_t key;
+        nd_key_init (&key);
+        nd_key_str (&key, rows [i][0]);
+        nd_key_str (&key, rows [i][1]);
+        assert (nd_db_put_raw (txn, dbi, &key, rows [i][2], strlen (rows [i][2])) == 0);
+    }
+    nd_key_t prefix, none;
+    nd_key_init (&prefix);
+    nd_key_str (&prefix, "v-1");
+    nd_key_init (&none);
+    assert (nd_db_drop (txn, dbi, &prefix, NULL, NULL) == 2);
+    assert (nd_db_drop (txn, dbi, &prefix, NULL, NULL) == 0);
+    assert (nd_db_drop (txn, dbi, &none, s_test_yes, NULL) == 2);   //  v-10 and v-2
+    MDB_stat stat;
+    assert (mdb_stat (txn, dbi, &stat) == 0 && stat.ms_entries == 0);
+    mdb_txn_abort (txn);
+    mdb_env_close (env);
+    char path [64];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    unlink (path);
+    snprintf (path, sizeof path, "%s/lock.mdb", dir);
+    unlink (path);
+    rmdir (dir);
     if (verbose)
         printf ("OK\n");
 }

@@ -675,6 +675,10 @@ nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
     for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save))
         zlist_append (self->topics, t);
     free (list);
+    //  An erasure must reach every stage that keeps anything of a person,
+    //  whatever topics it chose (README "Privacy"): person.* always passes.
+    if (zlist_size (self->topics))
+        zlist_append (self->topics, "person.");
     self->endpoint = strdup (endpoint);
     self->curve = curve;
     if (server_key)

@@ -23,10 +23,16 @@ static char s_name [64] = "nudge";
 static char s_last [2048];
 static uint64_t s_repeats;
 static int64_t s_reported;      //  wall ms the repeats were last told
+static bool s_plain;            //  --check: the line alone
 
 void nd_log_set_name (const char *name)
 {
     snprintf (s_name, sizeof s_name, "%s", name);
+}
+
+void nd_log_set_plain (bool plain)
+{
+    s_plain = plain;
 }
 
 const char *nd_log_last (void)
@@ -37,7 +43,10 @@ const char *nd_log_last (void)
 static void s_write (int64_t now, const char *line)
 {
     char stamp [32];
-    fprintf (stderr, "%s %s: %s\n", nd_time_format (now, stamp), s_name, line);
+    if (s_plain)
+        fprintf (stderr, "%s\n", line);
+    else
+        fprintf (stderr, "%s %s: %s\n", nd_time_format (now, stamp), s_name, line);
 }
 
 static void s_tell_repeats (int64_t now)

@@ -566,6 +566,7 @@ typedef struct {
     size_t context_cap;
     size_t partial_depth;
     char *error;                /* NULL with out.failed: out of memory */
+    json_t *missing;            /* names of variables with nothing to print, or NULL */
 } s_render_t;
 
 static int s_render_nodes (s_render_t *self, const s_nodes_t *nodes, const char *indent);
@@ -732,6 +733,20 @@ s_render_partial (s_render_t *self, const s_node_t *node, const char *indent)
     return rc;
 }
 
+/*  A variable that prints nothing a person could read: no such name,
+    null, or an object or array (printed as JSON). Each name once.       */
+static void
+s_note_missing (s_render_t *self, const char *name)
+{
+    const json_t *value = s_lookup (self, name);
+    if (value && !json_is_null (value) && !json_is_object (value) && !json_is_array (value))
+        return;
+    for (size_t i = 0; i < json_array_size (self->missing); i++)
+        if (streq (json_string_value (json_array_get (self->missing, i)), name))
+            return;
+    json_array_append_new (self->missing, json_string (name));
+}
+
 static int
 s_render_nodes (s_render_t *self, const s_nodes_t *nodes, const char *indent)
 {
@@ -746,6 +761,8 @@ s_render_nodes (s_render_t *self, const s_nodes_t *nodes, const char *indent)
             case S_RAW:
                 s_put_value (&self->out, s_lookup (self, node->text),
                              node->kind == S_ESCAPED);
+                if (self->missing)
+                    s_note_missing (self, node->text);
                 break;
             case S_SECTION:
                 rc = s_render_section (self, node, indent);
@@ -808,12 +825,12 @@ nd_mustache_destroy (nd_mustache_t **self_p)
     *self_p = NULL;
 }
 
-char *
-nd_mustache_render_with (nd_mustache_t *self, const json_t *data,
-                         const json_t *partials, char **error)
+static char *
+s_render_with (nd_mustache_t *self, const json_t *data, const json_t *partials,
+               json_t *missing, char **error)
 {
     assert (self);
-    s_render_t render = { .template = self, .partials = partials };
+    s_render_t render = { .template = self, .partials = partials, .missing = missing };
     int rc = data? s_render_in (&render, data, &self->nodes, NULL)
                  : s_render_nodes (&render, &self->nodes, NULL);
     s_put (&render.out, "", 0);     //  an empty result is "", not NULL
@@ -826,15 +843,29 @@ nd_mustache_render_with (nd_mustache_t *self, const json_t *data,
 }
 
 char *
-nd_mustache_render (const char *template, const json_t *data,
-                    const json_t *partials, char **error)
+nd_mustache_render_with (nd_mustache_t *self, const json_t *data,
+                         const json_t *partials, char **error)
+{
+    return s_render_with (self, data, partials, NULL, error);
+}
+
+char *
+nd_mustache_render_missing (const char *template, const json_t *data,
+                            const json_t *partials, json_t *missing, char **error)
 {
     nd_mustache_t *self = nd_mustache_new (template, error);
     if (!self)
         return NULL;
-    char *text = nd_mustache_render_with (self, data, partials, error);
+    char *text = s_render_with (self, data, partials, missing, error);
     nd_mustache_destroy (&self);
     return text;
+}
+
+char *
+nd_mustache_render (const char *template, const json_t *data,
+                    const json_t *partials, char **error)
+{
+    return nd_mustache_render_missing (template, data, partials, NULL, error);
 }
 
 /* ------------------------------------------------------------- self-test */
@@ -870,6 +901,20 @@ nd_mustache_test (bool verbose)
 
     s_expect ("Hi {{name}}!", "{\"name\": \"<Ann & 'Bo'>\"}",
               "Hi &lt;Ann &amp; &#39;Bo&#39;&gt;!");
+    //  What prints nothing is named, once, wherever it is
+    json_t *missing = json_array ();
+    json_t *sample = json_pack ("{s:s, s:n, s:{}, s:[{s:i}, {}]}", "name", "Ann", "gone", "shop",
+                              "items", "qty", 2);
+    char *shown = nd_mustache_render_missing ("{{name}} {{gone}} {{shop}} {{shop.url}}"
+                                             "{{#items}}{{qty}}{{sku}}{{/items}}{{^none}}{{/none}}",
+                                             sample, NULL, missing, NULL);
+    assert (shown && streq (shown, "Ann  {} 2"));
+    char *names = json_dumps (missing, JSON_COMPACT);
+    assert (names && streq (names, "[\"gone\",\"shop\",\"shop.url\",\"sku\",\"qty\"]"));
+    free (names);
+    free (shown);
+    json_decref (missing);
+    json_decref (sample);
     s_expect ("{{{name}}}/{{& name}}", "{\"name\": \"<b>\"}", "<b>/<b>");
     s_expect ("{{n}} {{r}} {{s}} {{t}}", "{\"n\": 3, \"r\": 1.5, \"s\": 0.1, \"t\": true}",
               "3 1.5 0.1 true");

@@ -50,6 +50,13 @@ char *nd_mustache_render_with (nd_mustache_t *self, const json_t *data,
 char *nd_mustache_render (const char *template, const json_t *data,
                           const json_t *partials, char **error);
 
+/*  As nd_mustache_render, and appends to missing (an array, or NULL) the
+    name of each variable that printed nothing a person reads - a name
+    the data lacks, null, an object or an array - once each: how a test
+    or nd-render --mustache proves a template has all its data.          */
+char *nd_mustache_render_missing (const char *template, const json_t *data,
+                                  const json_t *partials, json_t *missing, char **error);
+
 void nd_mustache_test (bool verbose);
 
 #endif

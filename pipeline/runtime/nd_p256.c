@@ -1,9 +1,9 @@
-/*  nd_p256 - base64url and P-256 keys as Web Push writes them.
+/*  nd_p256 - P-256 keys as Web Push writes them.
 
     Browsers give a subscription's keys as base64url without padding
-    (PushSubscription.toJSON), and the shop's page needs the server's
-    public key the same way (applicationServerKey). OpenSSL 3 has no
-    base64url and builds EC keys from parameters, hence these helpers.   */
+    (PushSubscription.toJSON, read with nd_codec), and the shop's page
+    needs the server's public key the same way (applicationServerKey).
+    OpenSSL 3 builds EC keys from parameters, hence these helpers.       */
 #include <assert.h>
 #include <string.h>
 #include <openssl/bio.h>
@@ -17,74 +17,6 @@
 #include "nd.h"
 #include "nd_p256.h"
 #include "nd_token.h"
-
-static const char s_alphabet [] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t nd_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size)
-{
-    size_t length = (size * 4 + 2) / 3;
-    if (length + 1 > out_size)
-        return 0;
-    size_t o = 0;
-    for (size_t i = 0; i < size; i += 3) {
-        uint32_t n = (uint32_t) data [i] << 16;
-        if (i + 1 < size)
-            n |= (uint32_t) data [i + 1] << 8;
-        if (i + 2 < size)
-            n |= data [i + 2];
-        out [o++] = s_alphabet [(n >> 18) & 63];
-        out [o++] = s_alphabet [(n >> 12) & 63];
-        if (i + 1 < size)
-            out [o++] = s_alphabet [(n >> 6) & 63];
-        if (i + 2 < size)
-            out [o++] = s_alphabet [n & 63];
-    }
-    out [o] = 0;
-    return o;
-}
-
-static int s_sextet (char c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
-         : c >= '0' && c <= '9' ? c - '0' + 52 : c == '-' || c == '+' ? 62
-         : c == '_' || c == '/' ? 63 : -1;
-}
-
-int nd_b64url_decode (const char *text, uint8_t *out, size_t out_size)
-{
-    uint32_t bits = 0;
-    int count = 0;
-    size_t o = 0;
-    const char *p = text;
-    for (; *p && *p != '='; p++) {
-        int value = s_sextet (*p);
-        if (value < 0)
-            return -1;
-        bits = (bits << 6) | (uint32_t) value;
-        if (++count == 4) {
-            if (o + 3 > out_size)
-                return -1;
-            out [o++] = (uint8_t) (bits >> 16);
-            out [o++] = (uint8_t) (bits >> 8);
-            out [o++] = (uint8_t) bits;
-            bits = 0;
-            count = 0;
-        }
-    }
-    while (*p == '=')
-        p++;
-    if (*p || count == 1 || o + (size_t) (count ? count - 1 : 0) > out_size)
-        return -1;
-    if (count == 2)
-        out [o++] = (uint8_t) (bits >> 4);
-    else
-    if (count == 3) {
-        out [o++] = (uint8_t) (bits >> 10);
-        out [o++] = (uint8_t) (bits >> 2);
-    }
-    return (int) o;
-}
 
 /* ---------------------------------------------------------------- keys -- */
 
@@ -243,19 +175,8 @@ EVP_PKEY *nd_p256_load (const char *name, char *reason, size_t size)
 void nd_p256_test (bool verbose)
 {
     if (verbose)
-        printf (" * push_keys: ");
+        printf (" * nd_p256: ");
     char text [128];
-    uint8_t bytes [64];
-    assert (nd_b64url_encode ((const uint8_t *) "\xfb\xff", 2, text, sizeof text) == 3
-            && strcmp (text, "-_8") == 0);
-    assert (nd_b64url_encode ((const uint8_t *) "abc", 3, text, 4) == 0);
-    assert (nd_b64url_decode ("-_8", bytes, sizeof bytes) == 2 && bytes [0] == 0xfb);
-    assert (nd_b64url_decode ("+/8=", bytes, sizeof bytes) == 2 && bytes [1] == 0xff);
-    assert (nd_b64url_decode ("YWJj", bytes, sizeof bytes) == 3 && memcmp (bytes, "abc", 3) == 0);
-    assert (nd_b64url_decode ("YWJj", bytes, 2) == -1);
-    assert (nd_b64url_decode ("Y", bytes, sizeof bytes) == -1);
-    assert (nd_b64url_decode ("YW=J", bytes, sizeof bytes) == -1);
-    assert (nd_b64url_decode ("a b", bytes, sizeof bytes) == -1);
     //  A generated key survives private -> public -> key again
     EVP_PKEY *key = nd_p256_generate ();
     uint8_t d [ND_P256_SCALAR], point [ND_P256_POINT], again [ND_P256_POINT];

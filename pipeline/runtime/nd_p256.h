@@ -1,4 +1,4 @@
-/*  nd_p256.h - base64url and P-256 keys as Web Push writes them.
+/*  nd_p256.h - P-256 keys as Web Push writes them.
 
     The push-sender signs with the shop's VAPID key (RFC 8292) and
     encrypts to each browser's key (RFC 8291); the collector tells the
@@ -16,15 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/evp.h>
+#include "nd_codec.h"               /* the keys' text: nd_b64url_* */
 
 #define ND_P256_POINT 65        //  uncompressed P-256 point: 0x04 || X || Y
 #define ND_P256_SCALAR 32       //  P-256 private key
 #define ND_P256_TEXT 90         //  room for a point in base64url (87 characters)
 
-/*  Encodes without padding. Returns the length, or 0 if out is too small. */
-size_t nd_b64url_encode (const uint8_t *data, size_t size, char *out, size_t out_size);
-/*  Decodes base64url or base64, padded or not. Returns the length, or -1. */
-int nd_b64url_decode (const char *text, uint8_t *out, size_t out_size);
 
 EVP_PKEY *nd_p256_generate (void);
 EVP_PKEY *nd_p256_from_private (const uint8_t d [ND_P256_SCALAR]);

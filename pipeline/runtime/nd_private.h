@@ -3,10 +3,22 @@
 #define ND_PRIVATE_H_INCLUDED
 #include <czmq.h>
 #include "nd.h"
+#include "nd_pipefile.h"
+
+/*  nd_pipefile, for nd_config: the stage's item at path, else
+    [pipeline]'s (value may be empty), NULL when neither has it.          */
+zconfig_t *nd_pipefile_item (nd_pipefile_t *self, const char *stage, const char *path);
+/*  The stage's own section, NULL when the file has none for it.          */
+zconfig_t *nd_pipefile_section (nd_pipefile_t *self, const char *stage);
+/*  The stages whose "input" names stage. Caller destroys the list.       */
+zlist_t *nd_pipefile_consumers (nd_pipefile_t *self, const char *stage);
 
 /*  nd_config - the pipeline file, seen from one stage.                  */
 typedef struct _nd_config_t nd_config_t;
-nd_config_t *nd_config_load (const char *file, const char *stage);
+/*  whole: also refuse an "input" that is not a stage in the file (as the
+    tools and --check do); a starting stage lets an upstream stand in at
+    its default endpoints. On failure logs file:line: reason, NULL.      */
+nd_config_t *nd_config_load (const char *file, const char *stage, bool whole);
 void nd_config_destroy (nd_config_t **self_p);
 const char *nd_config_file (nd_config_t *self);
 /*  Stage section, then [pipeline], then fallback.                        */

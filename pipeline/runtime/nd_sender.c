@@ -81,6 +81,7 @@ struct _nd_sender_t {
                                 //  time: the due times orders go at)
     pthread_t *workers;
     size_t started;
+    nd_templates_t *templates;  //  reloaded on SIGHUP; the provider's
 };
 
 /* --------------------------------------------------------------- lists -- */
@@ -712,6 +713,50 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg)
     return nd_sender_queue (self, txn, order);
 }
 
+//  The keys of the user's orders, from the orders' own "user".
+static int s_collect_user (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    void **args = (void **) arg;
+    json_t *order = json_loadb ((const char *) data->mv_data, data->mv_size, 0, NULL);
+    const char *user = json_string_value (json_object_get (order, "user"));
+    if (user && streq (user, (const char *) args [1]) && key->mv_size > 1)
+        zlistx_add_end ((zlistx_t *) args [0],
+                        strndup ((const char *) key->mv_data, key->mv_size - 1));
+    json_decref (order);
+    return 0;
+}
+
+int nd_sender_forget (nd_sender_t *self, MDB_txn *txn, const char *user)
+{
+    zlistx_t *keys = zlistx_new ();
+    zlistx_set_destructor (keys, (zlistx_destructor_fn *) zstr_free);
+    void *args [2] = { keys, (void *) user };
+    nd_key_t none;
+    nd_key_init (&none);
+    int rc = nd_db_scan (txn, self->orders, &none, s_collect_user, args) ? -1 : 0;
+    int forgotten = 0;
+    int64_t now = nd_stage_now (self->stage);
+    for (const char *order_key = zlistx_first (keys); rc == 0 && order_key;
+         order_key = zlistx_next (keys)) {
+        s_state_t state;
+        if (s_state_get (self, txn, order_key, &state) || state.state != s_DUE)
+            continue;
+        nd_key_t key, due, stamp;
+        s_name_key (&key, order_key);
+        s_time_key (&due, state.due, order_key);
+        s_time_key (&stamp, now, order_key);
+        state.state = s_SETTLED;
+        state.due = now;
+        rc = nd_db_del (txn, self->due, &due) < 0 || nd_db_del (txn, self->orders, &key) < 0
+          || s_state_put (self, txn, order_key, &state)
+          || nd_db_put_raw (txn, self->settled, &stamp, "", 0)
+          || s_count (self, txn, "erased", 1) ? -1 : 0;
+        forgotten++;
+    }
+    zlistx_destroy (&keys);
+    return rc ? -1 : forgotten;
+}
+
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now)
 {
     return s_dispatch (self, txn, now) || s_prune (self, txn, now) ? -1 : 0;
@@ -787,6 +832,19 @@ void nd_sender_stats (nd_sender_t *self, json_t *stats)
     }
     mdb_txn_abort (txn);
     json_object_set_new (stats, "outbox", outbox);
+}
+
+void nd_sender_reloads (nd_sender_t *self, nd_templates_t *templates)
+{
+    self->templates = templates;
+}
+
+int nd_sender_reload (nd_sender_t *self, char *what, size_t size)
+{
+    if (self->templates)
+        return nd_templates_reload (self->templates, what, size);
+    snprintf (what, size, "no templates to reload");
+    return -1;
 }
 
 /* ---------------------------------------------------------------- mask -- */

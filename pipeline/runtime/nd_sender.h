@@ -60,21 +60,24 @@
       connections [1]     worker threads, each calling deliver() in turn
       keep [30d]          how long a settled key is remembered (dedupe)
 
-    Wiring, in the stage (see pipeline/mail-sender/mail_sender.c):
-      setup          self->sender = nd_sender_new (stage, txn, &provider,
-                                                   provider_self, &hooks);
-      apply          return nd_sender_apply (self->sender, txn, msg);
-      timers         return nd_sender_timers (self->sender, txn, now);
-      source_drain   return nd_sender_drain (self->sender, txn);
-      source_committed  nd_sender_committed (self->sender, rc);
-      stats          nd_sender_stats (self->sender, stats);
-      teardown       nd_sender_destroy (&self->sender);
-    A stage with its own source (sms-sender's inbound webhooks) calls
-    nd_sender_drain from its source_drain as well as draining its own.  */
+    A sender stage runs through nd_sender_main (nd_sender_stage.c), which
+    puts the outbox in the loop: timers, source_drain and source_committed
+    go to nd_sender_timers, nd_sender_drain and nd_sender_committed (then
+    to the channel's own, if any), STATS starts with nd_sender_stats,
+    SIGHUP reloads the templates the channel named (nd_sender_reloads),
+    and teardown stops the workers before the channel frees what they use.
+    The channel's def (see pipeline/push-sender/push_sender.c) gives
+      setup          *self_p = its self; *sender_p = nd_sender_new (stage,
+                     txn, &provider, provider_self, &hooks);
+      apply          its checks, then nd_sender_apply (sender, txn, msg);
+    and what else is its own (a reload, STATS, a source of its own).
+    A stage for which sending is one part of a bigger job can wire an
+    outbox itself with the functions below.                              */
 #ifndef ND_SENDER_H_INCLUDED
 #define ND_SENDER_H_INCLUDED
 
 #include "nd.h"
+#include "nd_templates.h"
 
 typedef enum {
     ND_SEND_DELIVERED = 0,
@@ -157,6 +160,10 @@ int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  Stores an order that did not come as a message (chat-bridge's own
     e-mail): as nd_sender_apply.                                          */
 int nd_sender_queue (nd_sender_t *self, MDB_txn *txn, const json_t *order);
+/*  person.erased: drops the user's orders still waiting (due or retrying;
+    one with a worker is the provider's already), each settled without
+    feedback and counted "erased". The count, or -1.                     */
+int nd_sender_forget (nd_sender_t *self, MDB_txn *txn, const char *user);
 /*  Marks due orders sending, up to max-inflight; prunes old settled keys. */
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now);
 /*  Applies the results the workers have returned, then dispatches more.  */
@@ -169,11 +176,53 @@ void nd_sender_committed (nd_sender_t *self, int rc);
     <other permanent topics>, duplicates} (committed figures).            */
 void nd_sender_stats (nd_sender_t *self, json_t *stats);
 
+/*  The templates SIGHUP reloads (nd_templates_reload), borrowed from the
+    provider that renders with them; nd_sender_main's reload when the
+    channel has none of its own.                                          */
+void nd_sender_reloads (nd_sender_t *self, nd_templates_t *templates);
+int nd_sender_reload (nd_sender_t *self, char *what, size_t size);
+
 /*  Copies text into out (size bytes), one line, with the local part of
     every e-mail address masked ("b***@example.com"): for reasons that
     quote a server's answer.                                              */
 void nd_sender_mask (const char *text, char *out, size_t size);
 
 void nd_sender_test (bool verbose);
+
+/*  A sender stage: what its channel adds to the outbox. name, summary,
+    options_help, selftest, reloads and check as in nd_stage_def_t; setup and
+    apply required, the rest may be NULL. With reloads and no reload,
+    SIGHUP reloads the templates setup named (nd_sender_reloads). stats
+    gets a read-only transaction on the stage's state, or NULL when none
+    could begin. Each hook gets the channel's
+    self, and runs after the outbox's part (timers, committed, stats) or
+    before it (source_drain). At the end: stop, then the outbox's workers
+    stop, then teardown (NULL frees the channel's self with free()).     */
+typedef struct {
+    const char *name;
+    const char *summary;
+    const char *options_help;
+    void (*selftest) (bool verbose);
+    /*  Makes the channel's self (*self_p) and its outbox (*sender_p, with
+        nd_sender_new). Whatever it set is torn down even when it fails;
+        -1 (after logging a reason) stops the program.                    */
+    int (*setup) (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t **sender_p);
+    int (*apply) (nd_stage_t *stage, void *self, MDB_txn *txn, const nd_msg_t *msg);
+    int (*timers) (nd_stage_t *stage, void *self, MDB_txn *txn, int64_t now);
+    int (*source_drain) (nd_stage_t *stage, void *self, MDB_txn *txn);
+    void (*source_committed) (nd_stage_t *stage, void *self, int rc);
+    int (*reload) (nd_stage_t *stage, void *self, char *what, size_t size);
+    const char *reloads;
+    int (*check) (nd_stage_t *stage);   //  --check, as in nd_stage_def_t
+    void (*stats) (void *self, MDB_txn *txn, json_t *stats);
+    /*  Before the workers stop: ends what the channel runs beside them on
+        the provider's state (sms-sender's webhook server reads the
+        gateway's account, which the outbox frees).                      */
+    void (*stop) (void *self);
+    void (*teardown) (void **self_p);
+} nd_sender_def_t;
+
+/*  Runs the sender stage over nd_stage_main; its exit code.              */
+int nd_sender_main (int argc, char **argv, const nd_sender_def_t *def);
 
 #endif

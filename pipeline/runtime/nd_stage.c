@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include "nd_private.h"
 #include "nd_json.h"
+#include "nd_templates.h"
 
 
 typedef struct {
@@ -40,6 +41,7 @@ struct _nd_stage_t {
     char *config_file;
     char *clock_mode;
     int notify_fd;
+    bool checking;              //  --check: the configuration only, then exit
     nd_config_t *config;
     nd_clock_t *clock;
     nd_curve_t *curve;          //  NULL unless the stage has "curve"
@@ -96,12 +98,14 @@ static void s_usage (const nd_stage_def_t *def)
             "  -n, --name NAME       this stage's section in it (default %s)\n"
             "      --clock MODE      wall | event (overrides the pipeline file)\n"
             "      --notify-fd N     write a newline to fd N when ready (s6 style)\n"
+            "      --check           check the configuration (the pipeline file%s%s) and exit\n"
             "  -h, --help            this text\n"
             "      --version         the program's version\n%s%s\n"
             "Exit status: 0 stopped by SIGTERM or SIGINT, 64 bad arguments, 78 bad\n"
             "configuration (file:line: reason in the log), 1 anything else.\n"
             "%s%s%s"
-            "See %s(1).\n", def->name, def->summary, def->name,
+            "See %s(1) and nudge-pipeline(5).\n", def->name, def->summary, def->name,
+            def->check && def->reloads ? ", " : "", def->check && def->reloads ? def->reloads : "",
             def->selftest ? "      --selftest [-v]   run its class self-tests and exit\n" : "",
             def->options_help ? def->options_help : "",
             def->reload ? "SIGHUP reloads " : "SIGHUP is ignored (nothing to reload)",
@@ -118,6 +122,7 @@ static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
         { "notify-fd", required_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        { "check", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 }
     };
     opterr = 0;
@@ -128,6 +133,7 @@ static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
             case 'n': free (stage->name); stage->name = strdup (optarg); break;
             case 'k': free (stage->clock_mode); stage->clock_mode = strdup (optarg); break;
             case 'f': stage->notify_fd = atoi (optarg); break;
+            case 't': stage->checking = true; break;
             case 'h': s_usage (stage->def); exit (0);
             case 'V': printf ("%s (nudge) %s\n", stage->def->name, ND_VERSION); exit (0);
             default: {
@@ -202,13 +208,20 @@ static void s_make_private (const char *dir)
     }
 }
 
+static int s_mapsize (nd_stage_t *stage, uint64_t *mapsize)
+{
+    if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), mapsize) || *mapsize < 1048576)
+        return nd_config_error (stage->config, "mapsize", "not a size such as 4G");
+    return 0;
+}
+
 static int s_open_env (nd_stage_t *stage)
 {
     uint64_t mapsize;
     int64_t sync;
     const char *base = nd_config_get (stage->config, "state", "var/state");
-    if (nd_size_parse (nd_config_get (stage->config, "mapsize", "4G"), &mapsize) || mapsize < 1048576)
-        return nd_config_error (stage->config, "mapsize", "not a size such as 4G");
+    if (s_mapsize (stage, &mapsize))
+        return -1;
     if (nd_stage_option_int (stage, "sync", "1", &sync))
         return -1;
     char *dir = zsys_sprintf ("%s/%s", base, stage->name);
@@ -370,7 +383,8 @@ int nd_stage_check_exposure (nd_stage_t *stage, const char *option, const char *
     const char *insecure = nd_config_get (stage->config, "insecure", "no");
     if (!streq (insecure, "yes") && !streq (insecure, "no"))
         return nd_config_error (stage->config, "insecure", "yes or no");
-    if (stage->curve || strncmp (endpoint, "tcp://", 6))
+    bool curve = stage->curve || (stage->checking && nd_config_get (stage->config, "curve", NULL));
+    if (curve || strncmp (endpoint, "tcp://", 6))
         return 0;
     if (streq (insecure, "no"))
         return nd_config_error (stage->config, option, "tcp:// without curve lets whoever "
@@ -408,16 +422,34 @@ static int s_bind_sockets (nd_stage_t *stage)
     return rc;
 }
 
+//  The clock's mode from --clock or the file, "wall" or "event"; NULL
+//  after logging file:line: reason.
+static const char *s_clock_mode (nd_stage_t *stage)
+{
+    const char *mode = stage->clock_mode ? stage->clock_mode
+                                         : nd_config_get (stage->config, "clock", "wall");
+    if (streq (mode, "wall") || streq (mode, "event"))
+        return mode;
+    nd_config_error (stage->config, "clock", "must be wall or event");
+    return NULL;
+}
+
+//  The loop's own options: how often timers run, when an input is stuck.
+static int s_loop_options (nd_stage_t *stage)
+{
+    return nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval)
+        || nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after) ? -1 : 0;
+}
+
 static int s_setup (nd_stage_t *stage)
 {
     nd_log_set_name (stage->name);
-    stage->config = nd_config_load (stage->config_file, stage->name);
+    stage->config = nd_config_load (stage->config_file, stage->name, false);
     if (!stage->config)
         return -1;
-    const char *mode = stage->clock_mode ? stage->clock_mode
-                                         : nd_config_get (stage->config, "clock", "wall");
-    if (!streq (mode, "wall") && !streq (mode, "event"))
-        return nd_config_error (stage->config, "clock", "must be wall or event");
+    const char *mode = s_clock_mode (stage);
+    if (!mode)
+        return -1;
     stage->clock = nd_clock_new (streq (mode, "event"));
     stage->inputs = nd_inputs_new (streq (mode, "event"));
     //  Before setup, so threads a stage starts there can already wake us
@@ -425,8 +457,7 @@ static int s_setup (nd_stage_t *stage)
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
         return -1;
     }
-    if (nd_stage_option_duration (stage, "timer-interval", "1s", &stage->timer_interval)
-    ||  nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after))
+    if (s_loop_options (stage))
         return -1;
     zlist_t *inputs = s_input_names (stage);
     uint64_t positions [ND_INPUTS_MAX];
@@ -442,6 +473,72 @@ static int s_setup (nd_stage_t *stage)
           || nd_config_check_unknown (stage->config) ? -1 : 0;
     zlist_destroy (&inputs);
     return rc;
+}
+
+/* -------------------------------------------------------------- check -- */
+
+//  The stage's CURVE keys as nd_curve_new would read them, without the
+//  ZAP handler it starts.
+static int s_check_curve (nd_stage_t *stage)
+{
+    const char *file = nd_config_get (stage->config, "curve", NULL);
+    const char *clients = nd_config_get (stage->config, "curve-clients", NULL);
+    nd_config_get (stage->config, "curve-public", NULL);
+    if (!file)
+        return 0;
+    char public_key [ND_CURVE_KEY], secret_key [ND_CURVE_KEY], *error = NULL;
+    if (nd_curve_read (strncmp (file, "file:", 5) ? file : file + 5, public_key, secret_key, &error)) {
+        nd_config_error (stage->config, "curve", error);
+        free (error);
+        return -1;
+    }
+    if (!clients)
+        return nd_config_error (stage->config, "curve", "curve needs curve-clients, the directory "
+                                "of the public keys let in");
+    return 0;
+}
+
+//  --check: what s_setup reads before it opens state and sockets, then
+//  the stage's own files; nothing is opened, bound or started.
+static int s_check (nd_stage_t *stage)
+{
+    nd_log_set_plain (true);
+    nd_log_set_name (stage->name);
+    stage->config = nd_config_load (stage->config_file, stage->name, true);
+    if (!stage->config)
+        return -1;
+    //  Each check logs its own error and the next runs still: all of the
+    //  runtime's are told at once
+    int64_t number;
+    uint64_t mapsize;
+    s_clock_mode (stage);
+    s_loop_options (stage);
+    s_mapsize (stage, &mapsize);
+    nd_stage_option_int (stage, "sync", "1", &number);
+    nd_stage_option_int (stage, "retain", "100000", &number);
+    zlist_t *inputs = s_input_names (stage);
+    bool keeps_time [ND_INPUTS_MAX] = { false };
+    if (zlist_size (inputs) > ND_INPUTS_MAX)
+        nd_config_error (stage->config, "input", "too many inputs");
+    else
+        s_clock_inputs (stage, inputs, keeps_time);
+    zlist_destroy (&inputs);
+    s_check_curve (stage);
+    s_check_exposure (stage);
+    if (stage->def->check && nd_config_errors (stage->config) == 0)
+        stage->def->check (stage);
+    return nd_config_errors (stage->config) ? -1 : 0;
+}
+
+int nd_stage_check_templates (nd_stage_t *stage, const char *channel)
+{
+    char reason [300];
+    nd_templates_t *templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
+        channel, nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
+    if (!templates)
+        return nd_stage_config_error (stage, "templates", reason);
+    nd_templates_destroy (&templates);
+    return 0;
 }
 
 /* -------------------------------------------------------------- batch -- */
@@ -880,10 +977,17 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     zsys_init ();
     zsys_set_linger (0);
     //  sysexits: a supervisor need not restart what a restart can't mend
-    int rc = s_parse_args (&stage, argc, argv) ? EX_USAGE
-           : s_setup (&stage) == 0 ? 0
+    int rc = s_parse_args (&stage, argc, argv) ? EX_USAGE : 0;
+    if (rc == 0 && stage.checking) {
+        rc = s_check (&stage) ? EX_CONFIG : 0;
+        if (rc == 0)
+            printf ("%s: %s: configuration ok\n", stage.name, stage.config_file);
+    }
+    else
+    if (rc == 0)
+        rc = s_setup (&stage) == 0 ? 0
            : !stage.config || nd_config_errors (stage.config) ? EX_CONFIG : 1;
-    if (rc == 0) {
+    if (rc == 0 && !stage.checking) {
         s_hangup_wake = stage.wake [1];
         pthread_sigmask (SIG_SETMASK, &previous, NULL);
         s_notify_ready (&stage);
@@ -1006,4 +1110,33 @@ int nd_stage_config_error_nth (nd_stage_t *stage, const char *path, size_t nth,
                                const char *reason)
 {
     return nd_config_error_nth (stage->config, path, nth, reason);
+}
+
+/* ------------------------------------------------------ options alone -- */
+
+nd_stage_t *nd_stage_options_new (const char *config_file, const char *name)
+{
+    nd_config_t *config = nd_config_load (config_file, name, false);
+    if (!config)
+        return NULL;
+    nd_stage_t *stage = (nd_stage_t *) zmalloc (sizeof *stage);
+    stage->name = strdup (name);
+    stage->config_file = strdup (config_file);
+    stage->config = config;
+    stage->clock = nd_clock_new (false);
+    stage->wake [0] = stage->wake [1] = -1;
+    return stage;
+}
+
+void nd_stage_options_destroy (nd_stage_t **self_p)
+{
+    nd_stage_t *stage = *self_p;
+    if (stage) {
+        nd_config_destroy (&stage->config);
+        nd_clock_destroy (&stage->clock);
+        free (stage->name);
+        free (stage->config_file);
+        free (stage);
+        *self_p = NULL;
+    }
 }

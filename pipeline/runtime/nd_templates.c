@@ -130,7 +130,7 @@ int nd_templates_reload (nd_templates_t *self, char *said, size_t size)
     if (!fresh)
         return -1;
     snprintf (said, size, "%zu %s templates from %s", json_object_size (fresh->texts),
-              self->channel, self->root);
+              streq (self->channel, "email") ? "e-mail" : self->channel, self->root);
     pthread_mutex_lock (&self->lock);
     json_t *old = self->texts;
     self->texts = fresh->texts;
@@ -207,6 +207,67 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
     return rendered;
 }
 
+/* ------------------------------------------------------------ context -- */
+
+//  Money as people read it: "19.90 EUR"; no cents for currencies without.
+static json_t *s_money (double amount, const char *currency)
+{
+    const char *whole [] = { "JPY", "KRW", "HUF", "CLP", "ISK", "VND", NULL };
+    int decimals = 2;
+    for (int i = 0; currency && whole [i]; i++)
+        if (streq (currency, whole [i]))
+            decimals = 0;
+    char text [64];
+    snprintf (text, sizeof text, "%.*f%s%s", decimals, amount, currency ? " " : "",
+              currency ? currency : "");
+    return json_string (text);
+}
+
+static void s_prices (json_t *items, const char *currency)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        json_t *price = json_object_get (item, "price");
+        if (!json_is_number (price))
+            continue;
+        json_int_t quantity = json_integer_value (json_object_get (item, "quantity"));
+        json_object_set_new (item, "price_text", s_money (json_number_value (price), currency));
+        json_object_set_new (item, "total_text",
+            s_money (json_number_value (price) * (quantity > 0 ? quantity : 1), currency));
+    }
+}
+
+static const char *s_trait (const json_t *traits, const char *camel, const char *snake)
+{
+    const char *value = json_string_value (json_object_get (traits, camel));
+    return value ? value : json_string_value (json_object_get (traits, snake));
+}
+
+void nd_templates_context (json_t *data, const json_t *traits)
+{
+    json_t *cart = json_object_get (data, "cart");
+    const char *currency = json_string_value (json_object_get (cart, "currency"));
+    s_prices (json_object_get (cart, "items"), currency);
+    if (json_is_number (json_object_get (cart, "value")))
+        json_object_set_new (cart, "value_text",
+                             s_money (json_number_value (json_object_get (cart, "value")), currency));
+    s_prices (json_object_get (data, "products"), json_string_value (json_object_get (data, "currency")));
+    //  Mustache has no [0]: the first line, for "your <item> is waiting".
+    if (json_array_size (json_object_get (cart, "items")))
+        json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
+    if (json_array_size (json_object_get (data, "products")))
+        json_object_set (data, "first_product", json_array_get (json_object_get (data, "products"), 0));
+    const char *first = s_trait (traits, "firstName", "first_name");
+    const char *last = s_trait (traits, "lastName", "last_name");
+    const char *full = json_string_value (json_object_get (traits, "name"));
+    json_object_set_new (data, "first_name", json_string (first ? first : ""));
+    json_object_set_new (data, "last_name", json_string (last ? last : ""));
+    json_object_set_new (data, "name", json_sprintf ("%s%s%s", first ? first : full ? full : "",
+                                                     first && last ? " " : "",
+                                                     first && last ? last : ""));
+}
+
 /* ----------------------------------------------------------- self-test -- */
 
 static void s_write (const char *root, const char *path, const char *text)
@@ -281,6 +342,18 @@ void nd_templates_test (bool verbose)
     assert (!nd_templates_new (root, "sms", "en", reason, sizeof reason)
             && strstr (reason, "sms.text.mustache"));
     assert (!nd_templates_new ("/nonexistent/nd", "sms", "en", reason, sizeof reason));
+    //  The context: prices as text, the first line, the name
+    json_t *context = json_pack ("{s:{s:s, s:f, s:[{s:s, s:f, s:i}]}}", "cart", "currency", "JPY",
+                                 "value", 2400.0, "items", "name", "Cup", "price", 1200.0, "quantity", 2);
+    json_t *traits = json_pack ("{s:s, s:s}", "firstName", "Hana", "last_name", "Sato");
+    nd_templates_context (context, traits);
+    char *seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (seen && strstr (seen, "\"value_text\":\"2400 JPY\"")
+            && strstr (seen, "\"total_text\":\"2400 JPY\"") && strstr (seen, "\"first_item\":{")
+            && strstr (seen, "\"name\":\"Hana Sato\"") && strstr (seen, "\"first_name\":\"Hana\""));
+    free (seen);
+    json_decref (traits);
+    json_decref (context);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);
     zstr_free (&command);

@@ -1,6 +1,8 @@
-/*  nd_templates.h - a channel's message templates, read at start and on reload.
+/*  nd_templates.h - a channel's message templates, read at start and on reload:
+    the one loader of every sender (mail, sms, push, onsite) and nd-render.
 
-    Layout (as the scheduler checks it at its start, scheduler(1)):
+    Layout (as the scheduler checks it at its start; nudge-templates(5)
+    for operators):
     <root>/<id>/<locale>/<channel>.<part>.mustache, where id names the
     step ("abandoned-cart/reminder-1", or "...reminder-1.b" for an A/B
     variant's wording) and locale is a BCP 47 tag ("en", "pt-BR").
@@ -55,6 +57,15 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
     with reason "" when the part does not exist, else why it failed.    */
 char *nd_templates_render (nd_templates_t *self, const char *id, const char *locale,
                            const char *part, const json_t *data, char *reason, size_t size);
+
+/*  What every send order's templates see besides the trigger's data
+    (nudge-templates(5)), added to data: the cart's and the products'
+    prices as text ("19.90 EUR": price_text, total_text, value_text),
+    cart.first_item and first_product (Mustache has no [0]), and from the
+    person's traits first_name, last_name and name ("" when unknown). The
+    scheduler makes each send order's data with it; nd-render --person
+    the same.                                                            */
+void nd_templates_context (json_t *data, const json_t *traits);
 
 void nd_templates_test (bool verbose);
 

@@ -1,6 +1,7 @@
 /*  nd_token - signed unsubscribe tokens and secrets; see nd_token.h.    */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include "nd_codec.h"
 #include "nd_token.h"
 
 #define s_MAC_SIZE 32
@@ -22,34 +24,9 @@
 //  URL-safe, unpadded: a token goes into a URL and a mail header as is.
 static int s_encode (const unsigned char *data, size_t size, char *out, size_t out_size)
 {
-    if (((size + 2) / 3) * 4 + 1 > out_size)
+    if (ND_B64URL_SIZE (size) > out_size)
         return -1;
-    int length = EVP_EncodeBlock ((unsigned char *) out, data, (int) size);
-    while (length > 0 && out [length - 1] == '=')
-        length--;
-    out [length] = 0;
-    for (char *p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return length;
-}
-
-//  Returns the decoded size, or -1 for text that is not base64url.
-static int s_decode (const char *text, size_t length, unsigned char *out, size_t out_size)
-{
-    char padded [1024];
-    if (length % 4 == 1 || length + 4 > sizeof padded || (length / 4 + 1) * 3 > out_size)
-        return -1;
-    for (size_t i = 0; i < length; i++) {
-        char c = text [i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-           || c == '-' || c == '_'))
-            return -1;
-        padded [i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    size_t pad = (4 - length % 4) % 4;
-    memset (padded + length, '=', pad);
-    int size = EVP_DecodeBlock (out, (const unsigned char *) padded, (int) (length + pad));
-    return size < 0 ? -1 : size - (int) pad;
+    return (int) nd_b64url_encode (data, size, out, out_size);
 }
 
 /* ---------------------------------------------------------------- token */
@@ -101,7 +78,7 @@ int nd_token_verify (const char *secret, const char *token,
 {
     const char *dot = token ? strchr (token, '.') : NULL;
     unsigned char payload [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
-    int size = dot ? s_decode (token, (size_t) (dot - token), payload, sizeof payload - 1) : -1;
+    int size = dot ? nd_b64url_decode_strict (token, (size_t) (dot - token), payload, sizeof payload - 1) : -1;
     if (size <= 0)
         return -1;
     payload [size] = 0;
@@ -151,7 +128,7 @@ int nd_token_open (const char *secret, const char *purpose, const char *token,
 {
     const char *dot = token ? strchr (token, '.') : NULL;
     unsigned char text [s_PAYLOAD_MAX + 4], mac [s_MAC_SIZE];
-    int length = dot ? s_decode (token, (size_t) (dot - token), text, sizeof text - 1) : -1;
+    int length = dot ? nd_b64url_decode_strict (token, (size_t) (dot - token), text, sizeof text - 1) : -1;
     if (length < 0)
         return -1;
     text [length] = 0;
@@ -189,6 +166,19 @@ bool nd_token_code_ok (const char *secret, const char *purpose, const char *payl
 }
 
 /* --------------------------------------------------------------- secret */
+
+void nd_token_address_hash (const char *secret, const char *address, char *hex)
+{
+    char lower [512];
+    size_t i = 0;
+    for (; address [i] && i < sizeof lower - 1; i++)
+        lower [i] = (char) tolower ((unsigned char) address [i]);
+    lower [i] = 0;
+    unsigned char mac [32];
+    s_purpose_mac (secret, "suppress", lower, mac);
+    for (i = 0; i < sizeof mac; i++)
+        snprintf (hex + 2 * i, 3, "%02x", mac [i]);
+}
 
 static char *s_read_first_line (const char *path)
 {
@@ -255,6 +245,16 @@ void nd_token_test (bool verbose)
 {
     if (verbose)
         printf (" * nd_token: ");
+    //  An address's hash: the same without regard to case, another with
+    //  another address or secret, and never the address itself
+    char hash [65], same [65], differ [65];
+    nd_token_address_hash ("s3cret", "Ewa@Example.com", hash);
+    nd_token_address_hash ("s3cret", "ewa@example.COM", same);
+    assert (strlen (hash) == 64 && strcmp (hash, same) == 0 && !strstr (hash, "ewa"));
+    nd_token_address_hash ("s3cret", "ewb@example.com", differ);
+    assert (strcmp (hash, differ));
+    nd_token_address_hash ("other", "ewa@example.com", differ);
+    assert (strcmp (hash, differ));
     char token [ND_TOKEN_MAX], user [400], channel [ND_TOKEN_CHANNEL_MAX];
     assert (nd_token_make ("s3cret", "v-42:x", "email", token, sizeof token) == 0);
     assert (strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")

@@ -63,6 +63,13 @@ void nd_token_code (const char *secret, const char *purpose, const char *payload
 bool nd_token_code_ok (const char *secret, const char *purpose, const char *payload,
                        int digits, const char *code);
 
+/*  What a suppression list keeps of an address it must not hold (an
+    erased person's e-mail or phone): HMAC-SHA256 (secret,
+    "nudge-suppress\0<address, lower case>") in hex, into hex (65
+    bytes). Whoever has the secret and the address finds the entry; the
+    entry alone does not give the address back.                          */
+void nd_token_address_hash (const char *secret, const char *address, char *hex);
+
 void nd_token_test (bool verbose);
 
 #endif

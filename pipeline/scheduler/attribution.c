@@ -1,6 +1,9 @@
 /*  attribution.c - which journey, variant, step and channel an order
     owes to, and the counters nd-report reads.
 
+    Layer: engine: calls the rules (journey.c) and the store (codes.c,
+    counters.c, instance.c).
+
     Two views of one order, both kept, and both only for messages that
     reached the person: feedback.delivered (every channel sends it: the
     push service or SMS provider accepted it, the SMTP relay took it, the
@@ -42,74 +45,11 @@
     i64 day number (days since 1970-01-01), bumped in the same
     transaction as the total.                                            */
 #include <math.h>
-#include "scheduler.h"
-
-#define COUNTER_DAY_MS 86400000LL
-
-static void s_counter_key (nd_key_t *key, const char *journey, const char *variant,
-                           const char *step, const char *channel, const char *metric)
-{
-    nd_key_init (key);
-    nd_key_str (key, journey ? journey : "");
-    nd_key_str (key, variant ? variant : "");
-    nd_key_str (key, step ? step : "");
-    nd_key_str (key, channel ? channel : "");
-    nd_key_str (key, metric);
-}
-
-uint64_t counter_get (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
-                      const char *step, const char *channel, const char *metric)
-{
-    nd_key_t key;
-    s_counter_key (&key, journey, variant, step, channel, metric);
-    uint64_t value = 0;
-    nd_db_get_u64 (txn, self->counters, &key, &value);
-    return value;
-}
-
-//  The same counter for one UTC day: the key above and the day number,
-//  so an unchanged reader of the totals still finds them.
-static void s_counter_day_key (nd_key_t *key, const char *journey, const char *variant,
-                               const char *step, const char *channel, const char *metric,
-                               int64_t day)
-{
-    s_counter_key (key, journey, variant, step, channel, metric);
-    nd_key_i64 (key, day);
-}
-
-static int s_bump (scheduler_t *self, MDB_txn *txn, const nd_key_t *key, uint64_t delta)
-{
-    uint64_t value = 0;
-    if (nd_db_get_u64 (txn, self->counters, key, &value) < 0)
-        return -1;
-    return nd_db_put_u64 (txn, self->counters, key, value + delta);
-}
-
-//  A journey's counters are kept per day too (nd-report's date ranges and
-//  daily series), in the same transaction; the stage totals (empty
-//  journey) only as totals. time picks the day: an order's credit counts
-//  on the order's day, whenever the delivery it waited for was heard.
-static int s_counter_at (scheduler_t *self, MDB_txn *txn, int64_t time, const char *journey,
-                         const char *variant, const char *step, const char *channel,
-                         const char *metric, uint64_t delta)
-{
-    nd_key_t key;
-    s_counter_key (&key, journey, variant, step, channel, metric);
-    if (s_bump (self, txn, &key, delta))
-        return -1;
-    if (!journey || !*journey)
-        return 0;
-    int64_t day = time >= 0 ? time / COUNTER_DAY_MS : (time - COUNTER_DAY_MS + 1) / COUNTER_DAY_MS;
-    s_counter_day_key (&key, journey, variant, step, channel, metric, day);
-    return s_bump (self, txn, &key, delta);
-}
-
-int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
-                 const char *step, const char *channel, const char *metric, uint64_t delta)
-{
-    return s_counter_at (self, txn, nd_stage_now (self->stage), journey, variant, step, channel,
-                         metric, delta);
-}
+#include "attribution.h"
+#include "codes.h"
+#include "counters.h"
+#include "instance.h"
+#include "journey.h"
 
 static void s_user_key (nd_key_t *key, const char *user)
 {
@@ -166,16 +106,16 @@ static int s_settle (scheduler_t *self, MDB_txn *txn, const s_order_t *order, in
     if (group) {
         bool first = !json_is_true (json_object_get (record, "converted"));
         json_object_set_new (record, "converted", json_true ());
-        rc = s_counter_at (self, txn, order->time, journey, variant, "", "", "orders", 1)
-          || s_counter_at (self, txn, order->time, journey, variant, "", "", "revenue",
+        rc = counter_add_at (self, txn, order->time, journey, variant, "", "", "orders", 1)
+          || counter_add_at (self, txn, order->time, journey, variant, "", "", "revenue",
                            (uint64_t) llround (order->revenue * 100))
-          || (first && s_counter_at (self, txn, order->time, journey, variant, "", "", "converted", 1))
+          || (first && counter_add_at (self, txn, order->time, journey, variant, "", "", "converted", 1))
           ? -1 : 0;
     }
     if (rc == 0 && touch) {
         const char *step = record_str (touch, "step"), *channel = record_str (touch, "channel");
-        rc = s_counter_at (self, txn, order->time, journey, variant, step, channel, "attributed", 1)
-          || s_counter_at (self, txn, order->time, journey, variant, step, channel,
+        rc = counter_add_at (self, txn, order->time, journey, variant, step, channel, "attributed", 1)
+          || counter_add_at (self, txn, order->time, journey, variant, step, channel,
                            "attributed-revenue", (uint64_t) llround (order->revenue * 100))
           || counter_add (self, txn, "", "", "", "", "conversions", 1) ? -1 : 0;
     }

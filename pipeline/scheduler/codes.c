@@ -1,5 +1,7 @@
 /*  codes.c - unique, expiring discount codes, issued by send steps.
 
+    Layer: store: calls instance.c and counters.c.
+
     A code is PREFIX-XXXX-XXXX: 40 bits of HMAC-SHA256 over a counter,
     keyed by a secret this state drew at its creation, in Crockford's
     base32 (no I, L, O or U to misread). Nobody can guess the next code
@@ -12,7 +14,9 @@
 #include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "scheduler.h"
+#include "codes.h"
+#include "counters.h"
+#include "instance.h"
 
 #define CODE_TRIES 16
 

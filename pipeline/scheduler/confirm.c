@@ -1,7 +1,7 @@
 /*  confirm.c - double opt-in: the confirmation a claimed contact gets.
 
-    Layer: rules and their send orders, beside send.c; over people.c and
-    the store.
+    Layer: rules: calls templates.c and the store (people.c, counters.c);
+    its send orders go out as send.c's do.
 
     The sessionizer announces contact.claimed when a browser (a public
     write key) gives an e-mail address or a phone number the profile does
@@ -36,7 +36,10 @@
     (when the address was sent one), i64 day + 'u' + user -> u64 count;
     entries older than yesterday are trimmed as new ones are written.  */
 #include <openssl/sha.h>
-#include "scheduler.h"
+#include "confirm.h"
+#include "counters.h"
+#include "people.h"
+#include "templates.h"
 #include "nd_token.h"
 
 #define DAY_MS 86400000LL
@@ -241,7 +244,7 @@ int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!self->confirm_secret)
         return counter_add (self, txn, "", "", "", "", "confirm-skipped:no-secret", 1);
     bool valid = channel == CHANNEL_EMAIL ? strchr (address, '@') && !strpbrk (address, " \r\n")
-                                          : phone_e164 (address);
+                                          : nd_phone_e164 (address);
     if (!valid)
         return s_skip (self, txn, user, name, address, "not an address");
     int64_t now = nd_stage_now (self->stage);

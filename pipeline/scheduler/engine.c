@@ -1,5 +1,8 @@
 /*  engine.c - runs an instance's steps until it waits or ends.
 
+    Layer: engine: calls send.c, the rules (journey.c, cond.c, policy.c) and
+    the store (instance.c, people.c).
+
     Steps run one after another in the same transaction until one makes
     the instance wait: a wait step (its timer), or a send step deferred by
     the policy (browsing, quiet hours, caps: a timer at the moment to look
@@ -8,7 +11,13 @@
     so a scheduler that was down sends late but keeps the journey's
     spacing. A journey file's goto cannot make the engine spin: it runs at
     most ENGINE_STEPS_MAX steps without waiting, then ends the instance.  */
-#include "scheduler.h"
+#include "engine.h"
+#include "cond.h"
+#include "instance.h"
+#include "journey.h"
+#include "people.h"
+#include "policy.h"
+#include "send.h"
 
 #define ENGINE_STEPS_MAX 128
 

@@ -1,5 +1,8 @@
 /*  feedback.c - what the senders say about the send orders.
 
+    Layer: engine: calls send.c, confirm.c and the store (counters.c,
+    instance.c, people.c).
+
     Topics feedback.<kind>, bodies {"id", "user", "time",
     "idempotency_key", "channel", "reason"}:
 
@@ -11,7 +14,11 @@
                      as delivered too, if that was not heard
       failed         the provider gave up: the step falls back to its next
                      reachable channel, once
-      bounced        e-mail: the address is suppressed, then as failed
+      bounced        e-mail: the address is suppressed, then as failed; a
+                     soft one ("kind": "soft", a late 4.x.x DSN from
+                     nd-bounce) is only counted, as "soft-bounced"
+      complained     e-mail: a spam complaint (ARF, via nd-bounce): the
+                     person is opted out of e-mail, as by an unsubscribe
       unreachable    push: the subscription is gone, then as failed
       unsubscribed   the person opted out of channel ("all": of everything);
                      an SMS STOP may come with no idempotency key
@@ -24,7 +31,13 @@
     ...", confirm.c) went to an address the person only claimed: its
     bounce suppresses nothing of theirs (the mail-sender suppresses that
     address itself); an unsubscribe from it still counts.               */
-#include "scheduler.h"
+#include "feedback.h"
+#include "attribution.h"
+#include "confirm.h"
+#include "counters.h"
+#include "instance.h"
+#include "people.h"
+#include "send.h"
 
 int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
                         char *step, channel_t *channel)
@@ -45,7 +58,7 @@ int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
 static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const char *kind,
                      const char *channel, int64_t time)
 {
-    const char *what = streq (kind, "unsubscribed") ? "optout"
+    const char *what = streq (kind, "unsubscribed") || streq (kind, "complained") ? "optout"
                      : streq (kind, "resubscribed") ? "optin"
                      : streq (kind, "bounced") ? "bounced"
                      : streq (kind, "unreachable") ? "unreachable" : NULL;
@@ -97,6 +110,9 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     char step [NAME_MAX_LEN];
     channel_t sent_on;
     instance_t *instance = NULL;
+    const char *bounce = json_string_value (json_object_get (msg->body, "kind"));
+    if (streq (kind, "bounced") && bounce && streq (bounce, "soft"))
+        kind = "soft-bounced";
     if (confirm_key (key) && streq (kind, "bounced"))
         user = NULL;
     if (key && feedback_parse_key (self, key, &id, step, &sent_on) == 0) {

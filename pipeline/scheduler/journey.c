@@ -1,7 +1,9 @@
 /*  journey.c - journeys as data: every conf/journeys (one .zpl file per journey), read at start.
 
+    Layer: rules: calls cond.c and templates.c.
+
     A journey file is one ZPL section (see conf/journeys/abandoned-cart.zpl
-    and scheduler(1) for every option):
+    and nudge-journey(5) for every option):
 
         journey
             name = abandoned-cart
@@ -35,7 +37,9 @@
     real people. (An empty error: the runtime's ZPL loader has logged it.) */
 #include <dirent.h>
 #include <stdarg.h>
-#include "scheduler.h"
+#include "journey.h"
+#include "cond.h"
+#include "templates.h"
 
 struct _journeys_t {
     journey_t **items;
@@ -175,6 +179,10 @@ static int s_cond (s_loader_t *loader, zconfig_t *node, cond_t ***conds, size_t 
         free (reason);
         return -1;
     }
+    //  The spelling of the release before still works, for one release.
+    if (nd_cond_modern (cond))
+        nd_log ("%s:%d: \"%s\" is the old spelling; write \"%s\"", loader->file,
+                s_line (loader, node), s_value (node), nd_cond_modern (cond));
     *conds = (cond_t **) realloc (*conds, (*count + 1) * sizeof (cond_t *));
     (*conds) [(*count)++] = cond;
     return 0;

@@ -1,5 +1,7 @@
 /*  people.c - what the scheduler knows of a person, from their messages.
 
+    Layer: store: calls instance.c (a merge rehomes the loser's instances).
+
     The profile (contacts, consent, time zone, locale, segments) comes
     from profile.updated; opt-outs, bounces and dead push subscriptions
     from the senders' feedback. Activity - when they last did anything,
@@ -22,7 +24,8 @@
     (the sessionizer's cart.browsing and cart.returned do: an anonymous
     visitor may never have had a profile.updated).                       */
 #include <ctype.h>
-#include "scheduler.h"
+#include "people.h"
+#include "instance.h"
 
 #define ACTIVITY_SIZE 32
 #define ANONYMOUS_IDS_MAX 5
@@ -111,13 +114,6 @@ void person_destroy (person_t **self_p)
 
 /* ---------------------------------------------------------- contacts -- */
 
-bool phone_e164 (const char *phone)
-{
-    size_t digits = phone ? strspn (phone + 1, "0123456789") : 0;
-    return phone && phone [0] == '+' && phone [1] != '0' && digits >= 8 && digits <= 15
-        && phone [1 + digits] == 0;
-}
-
 static bool s_opted_out (person_t *person, channel_t channel)
 {
     json_t *optout = json_object_get (person->record, "optout");
@@ -150,7 +146,7 @@ json_t *person_contact (person_t *person, channel_t channel)
     }
     if (channel == CHANNEL_SMS) {
         json_t *phone = json_object_get (traits, "phone");
-        bool ok = phone_e164 (json_string_value (phone))
+        bool ok = nd_phone_e164 (json_string_value (phone))
                && json_is_true (json_object_get (traits, "sms_consent"));
         return ok ? phone : NULL;
     }
@@ -345,37 +341,6 @@ int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
 }
 
 /* ------------------------------------------------------------- merge -- */
-
-//  Moves every row under prefix user in dbi to the survivor, keeping the
-//  rest of the key (history: time + idempotency key).
-int rows_move (MDB_txn *txn, MDB_dbi dbi, const char *loser, const char *survivor)
-{
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, dbi, &cursor);
-    if (rc)
-        return nd_db_error (rc, "merge cursor");
-    nd_key_t prefix;
-    s_user_key (&prefix, loser);
-    MDB_val key = nd_key_val (&prefix), data;
-    for (rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE)) {
-        if (key.mv_size < prefix.size || memcmp (key.mv_data, prefix.data, prefix.size))
-            break;
-        nd_key_t moved;
-        s_user_key (&moved, survivor);
-        size_t rest = key.mv_size - prefix.size;
-        if (moved.size + rest > ND_KEY_MAX)
-            break;
-        memcpy (moved.data + moved.size, (uint8_t *) key.mv_data + prefix.size, rest);
-        moved.size += rest;
-        MDB_val target = nd_key_val (&moved);
-        if ((rc = mdb_put (txn, dbi, &target, &data, 0)) || (rc = mdb_cursor_del (cursor, 0)))
-            break;
-        key = nd_key_val (&prefix);
-    }
-    mdb_cursor_close (cursor);
-    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "merge") : 0;
-}
 
 static void s_merge_record (person_t *into, person_t *from)
 {

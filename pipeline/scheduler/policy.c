@@ -2,6 +2,8 @@
     transaction that would emit it, so nothing changes between the check
     and the send order:
 
+    Layer: rules: calls journey.c and the store (people.c, instance.c).
+
     1. the person has not ordered since the journey began (else it ends);
     2. the step is not too late (max-delay; else it is skipped);
     3. the person is not browsing right now: their last activity is older
@@ -23,101 +25,10 @@
     on the site), and an on-site message is neither held by nor counted
     in the cross-channel cap; its own cap-onsite (default 2/1d) bounds it. */
 #include <assert.h>
-#include "scheduler.h"
-
-static const char *const s_channels [CHANNEL_COUNT] = { "push", "sms", "email", "onsite" };
-
-const char *channel_name (channel_t channel)
-{
-    return channel < CHANNEL_COUNT ? s_channels [channel] : "?";
-}
-
-int channel_parse (const char *name, channel_t *channel)
-{
-    for (int i = 0; i < CHANNEL_COUNT; i++)
-        if (name && streq (name, s_channels [i])) {
-            *channel = (channel_t) i;
-            return 0;
-        }
-    return -1;
-}
-
-/* ------------------------------------------------------------ parsing -- */
-
-int cap_parse (const char *text, cap_t *cap)
-{
-    memset (cap, 0, sizeof *cap);
-    cap->set = true;
-    if (!text || streq (text, "none"))
-        return text ? 0 : -1;
-    char *copy = strdup (text), *save = NULL;
-    int rc = 0;
-    for (char *rule = strtok_r (copy, ",", &save); rc == 0 && rule;
-         rule = strtok_r (NULL, ",", &save)) {
-        char *slash = strchr (rule, '/'), *end;
-        long count = strtol (rule, &end, 10);
-        if (!slash || count < 1 || cap->size == CAP_RULES_MAX
-        ||  strspn (end, " ") != (size_t) (slash - end))
-            rc = -1;
-        int64_t window;
-        if (rc == 0 && nd_duration_parse (slash + 1 + strspn (slash + 1, " "), &window) == 0
-        &&  window > 0) {
-            cap->rule [cap->size].count = count;
-            cap->rule [cap->size++].window = window;
-        }
-        else
-            rc = -1;
-    }
-    free (copy);
-    return rc == 0 && cap->size > 0 ? 0 : -1;
-}
-
-int64_t cap_longest (const cap_t *cap)
-{
-    int64_t longest = 0;
-    for (size_t i = 0; i < cap->size; i++)
-        if (cap->rule [i].window > longest)
-            longest = cap->rule [i].window;
-    return longest;
-}
-
-int clock_parse (const char *text)
-{
-    int hours, minutes, used = 0;
-    if (!text || sscanf (text, "%2d:%2d%n", &hours, &minutes, &used) != 2 || text [used]
-    ||  hours < 0 || hours > 23 || minutes < 0 || minutes > 59)
-        return -1;
-    return hours * 60 + minutes;
-}
-
-int quiet_parse (const char *text, quiet_t *quiet)
-{
-    memset (quiet, 0, sizeof *quiet);
-    quiet->set = true;
-    if (text && streq (text, "none"))
-        return 0;
-    char start [16], end [16];
-    if (!text || sscanf (text, "%15[0-9:]-%15[0-9:]", start, end) != 2)
-        return -1;
-    quiet->start = clock_parse (start);
-    quiet->end = clock_parse (end);
-    return quiet->start < 0 || quiet->end < 0 ? -1 : 0;
-}
-
-void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limits)
-{
-    *limits = self->limits;
-    const limits_t *own = &journey->limits;
-    if (own->cap.set)
-        limits->cap = own->cap;
-    for (int c = 0; c < CHANNEL_COUNT; c++)
-        if (own->channel_cap [c].set)
-            limits->channel_cap [c] = own->channel_cap [c];
-    if (own->quiet.set)
-        limits->quiet = own->quiet;
-    if (own->attribution)
-        limits->attribution = own->attribution;
-}
+#include "policy.h"
+#include "instance.h"
+#include "journey.h"
+#include "people.h"
 
 /* -------------------------------------------------------- local time -- */
 

@@ -1,5 +1,7 @@
 /*  scheduler - the journey engine: who gets which message, when, where.
 
+    Layer: stage: calls every layer below; nothing calls it.
+
     NAME
         scheduler - run journeys: turn shop events into send orders
 
@@ -50,7 +52,18 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <openssl/rand.h>
-#include "scheduler.h"
+#include "attribution.h"
+#include "codes.h"
+#include "cond.h"
+#include "confirm.h"
+#include "erase.h"
+#include "feedback.h"
+#include "journey.h"
+#include "lifecycle.h"
+#include "people.h"
+#include "policy.h"
+#include "templates.h"
+#include "timers.h"
 
 /* ------------------------------------------------------------- state -- */
 
@@ -247,6 +260,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     scheduler_t *self = (scheduler_t *) zmalloc (sizeof *self);
     self->stage = stage;
     self->env = nd_stage_env (stage);
+    self->journey_find = journeys_find;
     self->wake [0] = self->wake [1] = -1;
     int rc = s_options (self) || confirm_setup (self, txn) || s_journeys (self)
           || s_open_state (self, txn) ? -1 : 0;
@@ -296,10 +310,15 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     else
     if (streq (topic, "contact.claimed"))
         rc = confirm_claimed (self, txn, msg);
+    else
+    if (streq (topic, "person.erased") || streq (topic, "visitor.forgotten"))
+        rc = erase_person (self, txn, msg);
     else {
         //  Order matters: what the message says of the person first, then
         //  credit an order before it ends the journeys it exits.
         rc = people_observe (self, txn, msg);
+        if (rc == 0 && json_is_object (json_object_get (msg->body, "traits")))
+            rc = erase_recall (self, txn, user);
         if (rc == 0 && streq (topic, "order.completed"))
             rc = attribution_order (self, txn, msg);
         if (rc == 0 && user && *user)
@@ -318,12 +337,6 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
 }
 
 /* ------------------------------------------------------------ timers -- */
-
-void scheduler_wake (scheduler_t *self)
-{
-    if (write (self->wake [1], "w", 1) < 0 && errno != EAGAIN)
-        nd_log ("cannot wake the loop: %s", strerror (errno));
-}
 
 //  Fires due timers, at most fire-batch per transaction so one commit
 //  stays small however many came due; the rest after this commit.
@@ -419,6 +432,18 @@ static void s_stats (void *self_, json_t *stats)
 
 /* -------------------------------------------------------------- main -- */
 
+//  --check: the options and the journeys with their templates, read as
+//  setup reads them, with no state opened.
+static int s_check_config (nd_stage_t *stage)
+{
+    scheduler_t *self = (scheduler_t *) zmalloc (sizeof *self);
+    self->stage = stage;
+    self->wake [0] = self->wake [1] = -1;
+    int rc = s_options (self) || s_journeys (self) ? -1 : 0;
+    s_teardown ((void **) &self);
+    return rc;
+}
+
 static void s_selftest (bool verbose)
 {
     cond_test (verbose);
@@ -441,6 +466,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "journeys and templates",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
     };

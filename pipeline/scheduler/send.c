@@ -1,5 +1,8 @@
 /*  send.c - one send step: ask the policy, then emit the send order.
 
+    Layer: engine: calls attribution.c, the rules (policy.c, templates.c) and
+    the store (codes.c, counters.c, instance.c, people.c, timers.c).
+
     A send order goes out on topic "send.<channel>" in the same
     transaction as everything it records: the person's message history
     (caps), their last touch (attribution), the instance's progress and
@@ -15,38 +18,18 @@
     A fallback is the same step on the channels after the one that
     failed, once: its own idempotency key, the same code and data.       */
 #include <math.h>
-#include "scheduler.h"
+#include "nd_templates.h"
+#include "send.h"
+#include "attribution.h"
+#include "codes.h"
+#include "counters.h"
+#include "instance.h"
+#include "people.h"
+#include "policy.h"
+#include "templates.h"
+#include "timers.h"
 
 /* --------------------------------------------------------------- data -- */
-
-//  Money as people read it: "19.90 EUR"; no cents for currencies without.
-static json_t *s_money (double amount, const char *currency)
-{
-    const char *whole [] = { "JPY", "KRW", "HUF", "CLP", "ISK", "VND", NULL };
-    int decimals = 2;
-    for (int i = 0; currency && whole [i]; i++)
-        if (streq (currency, whole [i]))
-            decimals = 0;
-    char text [64];
-    snprintf (text, sizeof text, "%.*f%s%s", decimals, amount, currency ? " " : "",
-              currency ? currency : "");
-    return json_string (text);
-}
-
-static void s_prices (json_t *items, const char *currency)
-{
-    size_t i;
-    json_t *item;
-    json_array_foreach (items, i, item) {
-        json_t *price = json_object_get (item, "price");
-        if (!json_is_number (price))
-            continue;
-        json_int_t quantity = json_integer_value (json_object_get (item, "quantity"));
-        json_object_set_new (item, "price_text", s_money (json_number_value (price), currency));
-        json_object_set_new (item, "total_text",
-            s_money (json_number_value (price) * (quantity > 0 ? quantity : 1), currency));
-    }
-}
 
 //  The code as a template shows it: its expiry also as the person's own
 //  wall-clock time, "2026-03-05 13:06" (expires_local) and the date alone
@@ -68,12 +51,6 @@ static json_t *s_code_shown (scheduler_t *self, person_t *person, json_t *code)
     return shown;
 }
 
-static const char *s_trait (json_t *traits, const char *camel, const char *snake)
-{
-    const char *value = json_string_value (json_object_get (traits, camel));
-    return value ? value : json_string_value (json_object_get (traits, snake));
-}
-
 //  What a template sees: the trigger's data (the cart with prices as
 //  text), the person's name, the code, the shop.
 static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
@@ -84,27 +61,8 @@ static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
         json_decref (data);
         data = json_object ();
     }
-    json_t *cart = json_object_get (data, "cart");
-    const char *currency = json_string_value (json_object_get (cart, "currency"));
-    s_prices (json_object_get (cart, "items"), currency);
-    if (json_is_number (json_object_get (cart, "value")))
-        json_object_set_new (cart, "value_text",
-                             s_money (json_number_value (json_object_get (cart, "value")), currency));
-    s_prices (json_object_get (data, "products"), json_string_value (json_object_get (data, "currency")));
-    //  Mustache has no [0]: the first line, for "your <item> is waiting".
-    if (json_array_size (json_object_get (cart, "items")))
-        json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
-    if (json_array_size (json_object_get (data, "products")))
-        json_object_set (data, "first_product", json_array_get (json_object_get (data, "products"), 0));
-    json_t *traits = json_object_get (person->record, "traits");
-    const char *first = s_trait (traits, "firstName", "first_name");
-    const char *last = s_trait (traits, "lastName", "last_name");
-    const char *full = json_string_value (json_object_get (traits, "name"));
-    snprintf (name, name_size, "%s%s%s", first ? first : full ? full : "",
-              first && last ? " " : "", first && last ? last : "");
-    json_object_set_new (data, "first_name", json_string (first ? first : ""));
-    json_object_set_new (data, "last_name", json_string (last ? last : ""));
-    json_object_set_new (data, "name", json_string (name));
+    nd_templates_context (data, json_object_get (person->record, "traits"));
+    snprintf (name, name_size, "%s", json_string_value (json_object_get (data, "name")));
     if (code)
         json_object_set_new (data, "code", s_code_shown (self, person, code));
     json_object_set (data, "shop", self->shop);

@@ -1,5 +1,7 @@
 /*  templates.c - which message templates exist, checked at start.
 
+    Layer: rules: calls only the base.
+
     The senders render; the scheduler only names the template and locale
     in each send order. It still reads every template at start, so that a
     journey whose message is missing or does not compile stops the
@@ -20,7 +22,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include "nd_mustache.h"
-#include "scheduler.h"
+#include "templates.h"
 
 typedef struct {
     const char *part;

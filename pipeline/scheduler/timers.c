@@ -1,5 +1,7 @@
 /*  timers.c - durable timers: a time-ordered index in LMDB.
 
+    Layer: store: calls nothing of the scheduler's but the base.
+
     Key: i64 due (big-endian, sign flipped) + u64 instance + u8 kind; no
     value. Byte order is due order, so the next timer is the first key
     and firing is a cursor walk from the start: no in-memory heap to
@@ -11,7 +13,7 @@
 #include <assert.h>
 #include <limits.h>
 #include <sys/mman.h>
-#include "scheduler.h"
+#include "timers.h"
 
 #define TIMER_KEY_SIZE 17
 

@@ -82,7 +82,7 @@ const char *seg_profile_names (void)
 {
     return "visits, orders, spend, cart_value, product_views, cart_adds, abandoned_carts, "
            "returns, days_since_last_order, days_since_first_seen, days_since_last_seen, "
-           "days_since_subscribed, category:NAME, trait:NAME, segment:NAME";
+           "days_since_subscribed, category.NAME, trait.NAME";
 }
 
 /* ------------------------------------------------------------ writers -- */

@@ -1,12 +1,14 @@
-/*  rules.c - rule segments: tests over a profile, read from a ZPL file.
+/*  rules.c - rule segments: conditions over a profile, read from a ZPL file.
 
     Each top-level section of the file (conf/segments.zpl) is a segment;
     the visitor is in it when every item under it holds. An item is a
-    test, "match = TEST", or a group of items: "all" (every one holds),
-    "any" (at least one) or "none" (not one). segmenter(1) has the
-    grammar; in short a TEST is "NAME [OP VALUE]" where NAME is a counter
-    (spend), an age in days (days_since_last_order), category:NAME,
-    trait:NAME or segment:NAME, and OP is >=, >, <=, <, ==, != or exists.
+    condition, "match = COND", or a group of items: "all" (every one
+    holds), "any" (at least one) or "none" (not one). COND is the one
+    condition language (runtime nd_cond, nudge-conditions(5)); this file
+    supplies its facts from a profile: counters (spend), whole days since
+    a time (days_since_last_order), category.NAME, trait.PATH, and "in
+    segment NAME" for a built-in group or a segment above.
+    nudge-segments(5) is the manual of the file.
 
     The file is checked whole at start: a bad rule stops the segmenter
     with "file:line: reason". zconfig keeps no line numbers, so the parser
@@ -15,27 +17,19 @@
 #include <assert.h>
 #include <czmq.h>
 #include <math.h>
+#include "nd_cond.h"
 #include "segmenter.h"
 
 #define S_DEPTH 8               //  nesting a rule file may use
 
 typedef enum { NODE_ALL, NODE_ANY, NODE_NONE, NODE_TEST } s_kind_t;
-typedef enum {
-    OPERAND_COUNTER, OPERAND_AGE, OPERAND_CATEGORY, OPERAND_TRAIT, OPERAND_SEGMENT
-} s_operand_t;
-typedef enum { OP_HOLDS, OP_GE, OP_GT, OP_LE, OP_LT, OP_EQ, OP_NE } s_op_t;
 
 typedef struct _s_node_t s_node_t;
 struct _s_node_t {
     s_kind_t kind;
     s_node_t **children;        //  all, any, none
     size_t count;
-    s_operand_t operand;        //  test
-    char *name;                 //  counter, profile time, category, trait path or segment
-    s_op_t op;
-    char *text;                 //  the value as written, unquoted
-    bool is_number;
-    double number;
+    nd_cond_t *cond;            //  test
 };
 
 typedef struct {
@@ -56,14 +50,6 @@ typedef struct {
     char *error;                //  the first "file:line: reason"
 } s_parser_t;
 
-static const struct {
-    const char *text;
-    s_op_t op;
-} s_ops [] = {
-    { ">=", OP_GE }, { ">", OP_GT }, { "<=", OP_LE }, { "<", OP_LT },
-    { "==", OP_EQ }, { "=", OP_EQ }, { "!=", OP_NE }, { "exists", OP_HOLDS },
-};
-
 /* ------------------------------------------------------------- nodes -- */
 
 static s_node_t *s_node_new (s_kind_t kind)
@@ -80,8 +66,7 @@ static void s_node_destroy (s_node_t **node_p)
         for (size_t i = 0; i < node->count; i++)
             s_node_destroy (&node->children [i]);
         free (node->children);
-        free (node->name);
-        free (node->text);
+        nd_cond_destroy (&node->cond);
         free (node);
         *node_p = NULL;
     }
@@ -179,92 +164,50 @@ static bool s_known_segment (s_parser_t *p, const char *name)
     return false;
 }
 
-static int s_parse_operand (s_parser_t *p, s_node_t *node, const char *word)
+//  The tests a condition makes, against the names a profile has.
+static int s_check_test (void *context, const nd_cond_test_t *test)
 {
-    static const char *const prefixes [] = { "category:", "trait:", "segment:", NULL };
-    static const s_operand_t kinds [] = { OPERAND_CATEGORY, OPERAND_TRAIT, OPERAND_SEGMENT };
-    for (size_t i = 0; prefixes [i]; i++)
-        if (strncmp (word, prefixes [i], strlen (prefixes [i])) == 0) {
-            node->operand = kinds [i];
-            node->name = strdup (word + strlen (prefixes [i]));
-            if (!*node->name)
-                return s_error (p, "'%s' needs a name after the colon", word);
-            if (node->operand == OPERAND_SEGMENT && !s_known_segment (p, node->name))
-                return s_error (p, "'%s': no built-in group or segment above has that name", word);
-            return 0;
-        }
-    const char *age = seg_profile_age_field (word);
-    if (!age && !seg_profile_is_counter (word))
-        return s_error (p, "unknown name '%s' (known: %s)", word, seg_profile_names ());
-    node->operand = age ? OPERAND_AGE : OPERAND_COUNTER;
-    node->name = strdup (age ? age : word);
+    s_parser_t *p = (s_parser_t *) context;
+    if (test->segment)
+        return s_known_segment (p, test->segment) ? 0
+             : s_error (p, "'in segment %s': no built-in group or segment above has that name",
+                        test->segment);
+    const char *dot = strchr (test->path, '.');
+    size_t root = dot ? (size_t) (dot - test->path) : strlen (test->path);
+    if (strncmp (test->path, "trait", root) == 0 && root == 5)
+        return dot ? 0 : s_error (p, "'trait' needs a name after it: trait.NAME");
+    bool category = strncmp (test->path, "category", root) == 0 && root == 8;
+    if (category && !dot)
+        return s_error (p, "'category' needs a name after it: category.NAME");
+    if (!category && !seg_profile_age_field (test->path) && !seg_profile_is_counter (test->path))
+        return s_error (p, "unknown name '%s' (known: %s)", test->path, seg_profile_names ());
+    if (streq (test->op, "has"))
+        return s_error (p, "'%s' is a number: 'has' looks into text and lists", test->path);
+    if (test->value && !json_is_number (test->value))
+        return s_error (p, "'%s' is a number, '%s' is not", test->path,
+                        json_is_string (test->value) ? json_string_value (test->value) : "that");
     return 0;
-}
-
-static int s_parse_op (s_parser_t *p, s_node_t *node, const char *word)
-{
-    node->op = OP_HOLDS;
-    if (!*word)
-        return 0;
-    for (size_t i = 0; i < sizeof s_ops / sizeof s_ops [0]; i++)
-        if (streq (word, s_ops [i].text)) {
-            node->op = s_ops [i].op;
-            return 0;
-        }
-    return s_error (p, "unknown comparison '%s' (use >=, >, <=, <, ==, != or exists)", word);
-}
-
-//  The value: the rest of the line, a number unless it is quoted.
-static int s_parse_value (s_parser_t *p, s_node_t *node, const char *rest, const char *word)
-{
-    size_t length = strlen (rest);
-    while (length && isspace ((unsigned char) rest [length - 1]))
-        length--;
-    bool quoted = length >= 2 && (rest [0] == '\'' || rest [0] == '"')
-               && rest [length - 1] == rest [0];
-    node->text = quoted ? strndup (rest + 1, length - 2) : strndup (rest, length);
-    char *end;
-    node->number = strtod (node->text, &end);
-    node->is_number = !quoted && *node->text && *end == 0;
-    bool numeric = node->operand != OPERAND_TRAIT && node->operand != OPERAND_SEGMENT;
-    if (node->op == OP_HOLDS)
-        return length ? s_error (p, "'%s' takes no value after it", word) : 0;
-    if (node->operand == OPERAND_SEGMENT)
-        return s_error (p, "'%s' takes no comparison: write it alone, or under none", word);
-    if (!length)
-        return s_error (p, "'%s' needs a value to compare with", word);
-    if (numeric && !node->is_number)
-        return s_error (p, "'%s' is not a number", node->text);
-    if (!node->is_number && node->op != OP_EQ && node->op != OP_NE)
-        return s_error (p, "only == and != compare text");
-    return 0;
-}
-
-//  Reads the next space-separated word of *cursor into word.
-static void s_word (const char **cursor, char *word, size_t size)
-{
-    const char *start = *cursor + strspn (*cursor, " \t");
-    size_t length = strcspn (start, " \t");
-    snprintf (word, size, "%.*s", (int) length, start);
-    *cursor = start + length;
 }
 
 static s_node_t *s_parse_test (s_parser_t *p, const char *text)
 {
+    char *reason = NULL;
+    nd_cond_t *cond = nd_cond_new (text ? text : "", &reason);
+    if (!cond) {
+        s_error (p, "match \"%s\": %s", text ? text : "", reason);
+        free (reason);
+        return NULL;
+    }
+    if (nd_cond_tests (cond, s_check_test, p)) {
+        nd_cond_destroy (&cond);
+        return NULL;
+    }
+    //  The spelling of the release before still works, for one release.
+    if (nd_cond_modern (cond))
+        nd_log ("%s:%d: \"%s\" is the old spelling; write \"%s\"", p->file,
+                s_line_of (p->file, p->path, p->depth), text, nd_cond_modern (cond));
     s_node_t *node = s_node_new (NODE_TEST);
-    char operand [256], op [16];
-    const char *cursor = text ? text : "";
-    s_word (&cursor, operand, sizeof operand);
-    s_word (&cursor, op, sizeof op);
-    int rc = *operand ? 0 : s_error (p, "match needs a test, such as \"orders >= 1\"");
-    if (rc == 0)
-        rc = s_parse_operand (p, node, operand);
-    if (rc == 0)
-        rc = s_parse_op (p, node, op);
-    if (rc == 0)
-        rc = s_parse_value (p, node, cursor + strspn (cursor, " \t"), operand);
-    if (rc)
-        s_node_destroy (&node);
+    node->cond = cond;
     return node;
 }
 
@@ -360,54 +303,6 @@ seg_rules_t *seg_rules_load (const char *file, char **error)
 
 /* --------------------------------------------------------- evaluation -- */
 
-static bool s_compare (s_op_t op, double a, double b)
-{
-    switch (op) {
-        case OP_GE: return a >= b;
-        case OP_GT: return a > b;
-        case OP_LE: return a <= b;
-        case OP_LT: return a < b;
-        case OP_EQ: return a == b;
-        case OP_NE: return a != b;
-        default:    return a != 0;
-    }
-}
-
-//  traits, then each dot-separated part of path.
-static const json_t *s_trait (const json_t *profile, const char *path)
-{
-    const json_t *value = json_object_get (profile, "traits");
-    char part [256];
-    while (value && *path) {
-        size_t length = strcspn (path, ".");
-        snprintf (part, sizeof part, "%.*s", (int) length, path);
-        value = json_object_get (value, part);
-        path += length + (path [length] == '.');
-    }
-    return value;
-}
-
-//  A missing trait fails every comparison, != included.
-static bool s_test_trait (const s_node_t *node, const json_t *value)
-{
-    if (!value || json_is_null (value))
-        return false;
-    if (node->op == OP_HOLDS)
-        return !json_is_false (value) && !(json_is_string (value) && !json_string_length (value));
-    double number;
-    char *end;
-    const char *text = json_string_value (value);
-    bool numeric = json_is_number (value) || (text && *text && (strtod (text, &end), *end == 0));
-    if (node->is_number && numeric) {
-        number = text ? strtod (text, NULL) : json_number_value (value);
-        return s_compare (node->op, number, node->number);
-    }
-    const char *truth = json_is_true (value) ? "true" : "false";
-    bool equal = json_is_boolean (value) ? streq (node->text, truth)
-               : text ? streq (node->text, text) : false;
-    return node->op == OP_EQ ? equal : node->op == OP_NE ? !equal : false;
-}
-
 static bool s_member (const json_t *members, const char *name)
 {
     size_t index;
@@ -418,41 +313,40 @@ static bool s_member (const json_t *members, const char *name)
     return false;
 }
 
-static bool s_test (const s_node_t *node, const json_t *profile, int64_t now,
-                    const json_t *members)
+//  What a rule asks about one visitor, at one time.
+typedef struct {
+    const json_t *profile;
+    int64_t now;
+    const json_t *members;
+} s_facts_t;
+
+static json_t *s_value (void *context, const char *path)
 {
-    double value = 0;
+    s_facts_t *facts = (s_facts_t *) context;
+    if (strncmp (path, "trait.", 6) == 0)
+        return nd_cond_path (json_object_get (facts->profile, "traits"), path + 6);
+    if (strncmp (path, "category.", 9) == 0)
+        return json_real (seg_profile_number (json_object_get (facts->profile, "categories"),
+                                              path + 9));
+    const char *age = seg_profile_age_field (path);
     int64_t days;
-    switch (node->operand) {
-        case OPERAND_SEGMENT:
-            return s_member (members, node->name);
-        case OPERAND_TRAIT:
-            return s_test_trait (node, s_trait (profile, node->name));
-        case OPERAND_AGE:
-            //  Someone who never ordered has no days_since_last_order.
-            if (!seg_profile_days_since (profile, node->name, now, &days))
-                return false;
-            if (node->op == OP_HOLDS)
-                return true;
-            value = (double) days;
-            break;
-        case OPERAND_CATEGORY:
-            value = seg_profile_number (json_object_get (profile, "categories"), node->name);
-            break;
-        case OPERAND_COUNTER:
-            value = seg_profile_number (profile, node->name);
-            break;
-    }
-    return s_compare (node->op, value, node->number);
+    if (age)        //  someone who never ordered has no days_since_last_order
+        return seg_profile_days_since (facts->profile, age, facts->now, &days)
+             ? json_integer ((json_int_t) days) : NULL;
+    return json_real (seg_profile_number (facts->profile, path));
 }
 
-static bool s_holds (const s_node_t *node, const json_t *profile, int64_t now,
-                     const json_t *members)
+static bool s_in_segment (void *context, const char *name)
+{
+    return s_member (((s_facts_t *) context)->members, name);
+}
+
+static bool s_holds (const s_node_t *node, const nd_cond_facts_t *facts)
 {
     if (node->kind == NODE_TEST)
-        return s_test (node, profile, now, members);
+        return nd_cond_eval (node->cond, facts);
     for (size_t i = 0; i < node->count; i++) {
-        bool holds = s_holds (node->children [i], profile, now, members);
+        bool holds = s_holds (node->children [i], facts);
         if (node->kind == NODE_ANY && holds)
             return true;
         if (node->kind != NODE_ANY && holds == (node->kind == NODE_NONE))
@@ -463,35 +357,52 @@ static bool s_holds (const s_node_t *node, const json_t *profile, int64_t now,
 
 void seg_rules_match (seg_rules_t *self, const json_t *profile, int64_t now, json_t *members)
 {
+    s_facts_t facts = { profile, now, members };
+    nd_cond_facts_t ask = { s_value, s_in_segment, &facts };
     for (size_t i = 0; i < self->count; i++)
-        if (s_holds (self->segments [i].root, profile, now, members))
+        if (s_holds (self->segments [i].root, &ask))
             json_array_append_new (members, json_string (self->segments [i].name));
 }
 
+typedef struct {
+    const json_t *profile;
+    int64_t now;
+    int64_t next;
+} s_change_t;
+
 //  A test on days_since_X flips only when the day count crosses its
 //  value: at X + floor(value) days or the day after.
-static void s_next_change (const s_node_t *node, const json_t *profile, int64_t now,
-                           int64_t *next)
+static int s_next_change_test (void *context, const nd_cond_test_t *test)
+{
+    s_change_t *change = (s_change_t *) context;
+    const char *field = test->path ? seg_profile_age_field (test->path) : NULL;
+    if (!field || !json_is_number (test->value) || !json_object_get (change->profile, field)
+    ||  fabs (json_number_value (test->value)) > 1e6)
+        return 0;
+    double value = json_number_value (test->value);
+    int64_t base = seg_profile_time (change->profile, field);
+    for (int64_t day = (int64_t) floor (value); day <= floor (value) + 1; day++) {
+        int64_t when = base + day * SEG_DAY_MS;
+        if (when > change->now && (change->next == 0 || when < change->next))
+            change->next = when;
+    }
+    return 0;
+}
+
+static void s_next_change (const s_node_t *node, s_change_t *change)
 {
     for (size_t i = 0; i < node->count; i++)
-        s_next_change (node->children [i], profile, now, next);
-    if (node->kind != NODE_TEST || node->operand != OPERAND_AGE || node->op == OP_HOLDS
-    ||  !json_object_get (profile, node->name) || fabs (node->number) > 1e6)
-        return;
-    int64_t base = seg_profile_time (profile, node->name);
-    for (int64_t day = (int64_t) floor (node->number); day <= floor (node->number) + 1; day++) {
-        int64_t when = base + day * SEG_DAY_MS;
-        if (when > now && (*next == 0 || when < *next))
-            *next = when;
-    }
+        s_next_change (node->children [i], change);
+    if (node->kind == NODE_TEST)
+        nd_cond_tests (node->cond, s_next_change_test, change);
 }
 
 int64_t seg_rules_next_change (seg_rules_t *self, const json_t *profile, int64_t now)
 {
-    int64_t next = 0;
+    s_change_t change = { profile, now, 0 };
     for (size_t i = 0; i < self->count; i++)
-        s_next_change (self->segments [i].root, profile, now, &next);
-    return next;
+        s_next_change (self->segments [i].root, &change);
+    return change.next;
 }
 
 /* ------------------------------------------------------------ selftest -- */
@@ -531,11 +442,8 @@ void seg_rules_test (bool verbose)
         "    description = \"spent a lot\"\n"
         "    match = \"spend >= 500\"\n"
         "shoe_fan\n"
-        "    any\n"
-        "        match = \"category:shoes >= 3\"\n"
-        "        match = \"trait:address.city == 'Oslo'\"\n"
-        "    none\n"
-        "        match = segment:big_spender\n"
+        "    match = \"(category.shoes >= 3 or trait.address.city = 'Oslo')"
+        " and not in segment big_spender\"\n"
         "win_back\n"
         "    match = segment:customer\n"
         "    match = \"days_since_last_order > 30\"\n"
@@ -562,8 +470,11 @@ void seg_rules_test (bool verbose)
 
     const char *bad [] = {
         "a\n    match = \"spnd >= 1\"\n", "a\n    match = \"spend >= lots\"\n",
-        "a\n    match = \"segment:b\"\n", "a\n    all\n", "customer\n    match = orders\n",
-        "a\n    match = \"trait:x > abc\"\n", "a\n    maybe = 1\n", "a\n   match = 1\n", NULL
+        "a\n    match = \"in segment b\"\n", "a\n    all\n", "customer\n    match = orders\n",
+        "a\n    match = \"trait.x > abc\"\n", "a\n    maybe = 1\n", "a\n   match = 1\n",
+        "a\n    match = \"orders = many\"\n", "a\n    match = \"trait exists\"\n",
+        "a\n    match = \"category = 3\"\n", "a\n    match = \"spend has 3\"\n",
+        "a\n    match = \"spend > 1 and\"\n", NULL
     };
     for (size_t i = 0; bad [i]; i++)
         assert (s_load_text (bad [i]) == NULL);

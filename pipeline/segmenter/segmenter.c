@@ -40,6 +40,10 @@ DESCRIPTION
 
     STATS adds "profiles", "timers" (profiles waiting for a moment) and
     "segments" (members per segment). See segmenter(1).
+
+    It also counts, per UTC day, the sessions that reached each funnel
+    step by session group, device, traffic source and referrer, and the
+    products left in abandoned carts (funnel.c; nd-report --funnel).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +60,7 @@ typedef struct {
     MDB_dbi members;            //  segment -> u64 member count
     seg_thresholds_t thresholds;
     seg_rules_t *rules;
+    seg_funnel_t *funnel;       //  daily funnel counts (funnel.c)
 } segmenter_t;
 
 /* ------------------------------------------------------------- state -- */
@@ -269,9 +274,10 @@ static int s_merge (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t
     return rc;
 }
 
-//  The sessionizer forgot an anonymous visitor (visitor-retention): so
-//  does the segmenter. The message goes on with no segments, and the
-//  visitor leaves the ones it was in, so what downstream keeps stops.
+//  The sessionizer forgot an anonymous visitor (visitor-retention) or
+//  erased a person (person.erased): so does the segmenter. The visitor
+//  leaves the segments it was in, so what downstream keeps stops, and
+//  then the message goes on with no segments.
 static int s_forgotten (segmenter_t *self, MDB_txn *txn, const char *visitor,
                         const nd_msg_t *msg, int64_t now)
 {
@@ -281,11 +287,13 @@ static int s_forgotten (segmenter_t *self, MDB_txn *txn, const char *visitor,
     int rc = nd_db_get_json (txn, self->profiles, &key, &gone);
     if (rc < 0)
         return -1;
+    //  The exits go first: after the message nothing may name the visitor,
+    //  or a stage downstream would keep them again
     json_t *none = json_array ();
-    rc = s_pass_on (self, txn, msg, none, NULL, now)
-      || (gone && (s_announce (self, txn, visitor, json_object_get (gone, "segments"), none, none,
+    rc = (gone && (s_announce (self, txn, visitor, json_object_get (gone, "segments"), none, none,
                                msg, false)
                    || s_reschedule (self, txn, visitor, gone, 0) || s_forget (self, txn, visitor)))
+      || s_pass_on (self, txn, msg, none, NULL, now)
        ? -1 : 0;
     json_decref (none);
     json_decref (gone);
@@ -303,7 +311,7 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         nd_stage_reject (stage, msg, "user longer than 400 bytes");
         return -1;
     }
-    if (strcmp (msg->topic, "visitor.forgotten") == 0)
+    if (strcmp (msg->topic, "visitor.forgotten") == 0 || strcmp (msg->topic, "person.erased") == 0)
         return s_forgotten (self, txn, visitor, msg, now);
     int64_t time = msg->time ? msg->time : now;
     json_t *profile = NULL;
@@ -315,8 +323,10 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         rc = s_revisit (self, txn, visitor, profile, msg, &revisit);
     if (rc == 0) {
         seg_profile_apply (profile, msg->topic, msg->body, time, revisit);
-        rc = s_settle (self, txn, visitor, profile, now, msg);
+        rc = seg_funnel_apply (self->funnel, txn, profile, msg);
     }
+    if (rc == 0)
+        rc = s_settle (self, txn, visitor, profile, now, msg);
     json_decref (profile);
     return rc;
 }
@@ -425,6 +435,7 @@ static void s_teardown (void **self_p)
     segmenter_t *self = (segmenter_t *) *self_p;
     if (self) {
         seg_rules_destroy (&self->rules);
+        seg_funnel_destroy (&self->funnel);
         nd_tz_destroy (&self->thresholds.tz);
         free (self);
         *self_p = NULL;
@@ -442,7 +453,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
           || nd_db_open (txn, "revisits", &self->revisits)
           || nd_db_open (txn, "due", &self->due)
           || nd_db_open (txn, "members", &self->members)
-          || seg_groups_configure (stage, &self->thresholds) ? -1 : 0;
+          || seg_groups_configure (stage, &self->thresholds)
+          || !(self->funnel = seg_funnel_new (stage, txn)) ? -1 : 0;
     char *error = NULL;
     if (rc == 0 && !(self->rules = seg_rules_load (file, &error))) {
         nd_log ("%s", error);
@@ -459,12 +471,32 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return 0;
 }
 
+//  --check: the groups' options and the rule segments, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    seg_thresholds_t thresholds = { 0 };
+    char *error = NULL;
+    int rc = seg_groups_configure (stage, &thresholds);
+    nd_tz_destroy (&thresholds.tz);
+    if (rc)
+        return -1;
+    seg_rules_t *rules = seg_rules_load (nd_stage_option (stage, "segments", NULL), &error);
+    if (!rules)
+        nd_log ("%s", error);
+    free (error);
+    if (!rules)
+        return nd_stage_config_refused (stage);
+    seg_rules_destroy (&rules);
+    return 0;
+}
+
 static void s_selftest (bool verbose)
 {
     seg_profile_test (verbose);
     seg_groups_test (verbose);
     seg_birthday_test (verbose);
     seg_rules_test (verbose);
+    seg_funnel_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -479,6 +511,7 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .reload = s_reload,
         .reloads = "rule segments",
+        .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown
     };

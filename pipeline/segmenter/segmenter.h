@@ -7,7 +7,8 @@
     times in ms since the epoch, traits, the current session's progress
     and the segments the visitor is in. profile.c keeps the counters and
     knows nothing of LMDB; groups.c and rules.c decide membership from a
-    profile and the clock; segmenter.c stores, indexes and announces.  */
+    profile and the clock; funnel.c keeps the daily funnel counts;
+    segmenter.c stores, indexes and announces.                          */
 #ifndef SEGMENTER_H_INCLUDED
 #define SEGMENTER_H_INCLUDED
 
@@ -90,9 +91,34 @@ bool seg_birthday (nd_tz_t *tz, const char *zone, const json_t *profile, int64_t
                    int64_t *next);
 void seg_birthday_test (bool verbose);
 
+/* ------------------------------------------------------------- funnel */
+
+/*  Daily funnel counts in LMDB (funnel.c; read by nd-report --funnel).   */
+typedef struct _seg_funnel_t seg_funnel_t;
+#define SEG_FUNNEL_STEPS 7      //  none, browse, product, cart, checkout, payment, order
+
+/*  Opens the funnel's databases in txn and reads funnel-keys; NULL (the
+    reason logged with file and line) on a bad value.                     */
+seg_funnel_t *seg_funnel_new (nd_stage_t *stage, MDB_txn *txn);
+void seg_funnel_destroy (seg_funnel_t **self_p);
+/*  The step names, in funnel order, SEG_FUNNEL_STEPS of them.            */
+const char *const *seg_funnel_steps (void);
+/*  Counts what msg means for the funnel, in txn: session.started
+    remembers the visit's origin in profile's session, session.ended
+    counts the session (under profile's segments as they stand, before
+    this message settles them), cart.abandoned its products. Marks the
+    profile so the same message again counts nothing. 0, or -1.          */
+int seg_funnel_apply (seg_funnel_t *self, MDB_txn *txn, json_t *profile, const nd_msg_t *msg);
+/*  Origin, for the tests: device class; "source/medium/campaign" or
+    "direct"; the referrer's domain or "direct".                         */
+const char *seg_funnel_device (const json_t *device, const char *agent);
+void seg_funnel_source (const json_t *campaign, const char *url, char *source, size_t size);
+void seg_funnel_referrer (const char *referrer, const char *url, char *domain, size_t size);
+void seg_funnel_test (bool verbose);
+
 /* -------------------------------------------------------------- rules */
 
-/*  Rule segments from a file such as conf/segments.zpl (segmenter(1)).   */
+/*  Rule segments from a file such as conf/segments.zpl (nudge-segments(5)). */
 typedef struct _seg_rules_t seg_rules_t;
 
 /*  Loads and checks file; NULL with *error "file:line: reason" (the

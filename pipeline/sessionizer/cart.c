@@ -1,5 +1,7 @@
 /*  cart.c - nd_cart, the lines of one shopper's cart.
 
+    Layer: store: calls nothing of the sessionizer's.
+
     Segment's e-commerce events describe a cart two ways: "Product Added"
     and "Product Removed" change one line by a quantity, while "Cart
     Viewed" and "Checkout Started" carry products[], the whole cart as the

@@ -2,7 +2,10 @@
 
     A class over the cart's JSON record ({"items": [...], "currency": "EUR"})
     so the sessionizer can store it as it is; it knows nothing of LMDB or
-    of messages, which keeps it testable on its own (nd_cart_test).       */
+    of messages, which keeps it testable on its own (nd_cart_test).
+
+    Layer: store (base.h names the layers); cart.c calls nothing of the
+    sessionizer's.                                                        */
 #ifndef ND_CART_H_INCLUDED
 #define ND_CART_H_INCLUDED
 

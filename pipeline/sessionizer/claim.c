@@ -1,6 +1,6 @@
 /*  claim.c - contact details a browser gave: claims, not facts.
 
-    Layer: rules, over the profile (profile.c) and the store.
+    Layer: rules: calls only the base; profile.c calls it.
 
     A browser's write key is public, so anyone can send an identify with
     someone else's e-mail address or phone number and "consent". Such an
@@ -29,7 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include "sessionizer.h"
+#include "claim.h"
 
 #define ADDRESS_MAX 254             /* RFC 5321's longest path; phones are shorter */
 #define TRIM_PER_CLAIM 64           /* old claims deleted per new one, at most */

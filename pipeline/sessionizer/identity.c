@@ -1,5 +1,8 @@
 /*  identity.c - which visitor an event is about.
 
+    Layer: engine: calls session.c (a merge joins sessions), profile.c
+    and the store (visitor.c, cart.c).
+
     The identity graph maps every anonymousId (a browser, an app install)
     and every userId (the shop's account id) to one visitor. An event
     carrying both ids joins them: a phone's cart (anonymousId A1) and a
@@ -15,7 +18,11 @@
     alias, which says outright that two ids are one person, merges two
     visitors with different userIds.                                    */
 #include <string.h>
-#include "sessionizer.h"
+#include "identity.h"
+#include "cart.h"
+#include "profile.h"
+#include "session.h"
+#include "visitor.h"
 
 #define KIND_ANONYMOUS 'a'
 #define KIND_USER 'u'

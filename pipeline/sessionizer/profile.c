@@ -1,5 +1,8 @@
 /*  profile.c - who a visitor is: their ids and their traits.
 
+    Layer: rules: calls claim.c (a browser's contact details are claims)
+    and the store (visitor.c: profile_new, profile_describe).
+
     Traits come from identify calls (traits, and context.traits) and from
     the context of the first event of each session (context.traits, and
     context.timezone when no trait names a timezone). Only then: SDKs such
@@ -22,15 +25,12 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
-#include "sessionizer.h"
+#include "profile.h"
+#include "claim.h"
+#include "visitor.h"
 
 //  The ids map knows every id; the profile lists the latest this many.
 #define PROFILE_IDS_MAX 50
-
-json_t *profile_new (void)
-{
-    return json_pack ("{s:[], s:[], s:{}}", "userIds", "anonymousIds", "traits");
-}
 
 static json_t *s_member (json_t *profile, const char *field, json_t *(*make) (void))
 {
@@ -136,30 +136,6 @@ bool profile_merge (json_t *profile, const json_t *other)
             changed = true;
         }
     return changed;
-}
-
-//  Reachable on a channel: an address, and consent not withdrawn.
-static bool s_reachable (const json_t *traits, const char *address, const char *consent)
-{
-    const json_t *value = json_object_get (traits, address);
-    bool known = json_is_string (value) ? json_string_length (value) > 0 : json_is_object (value);
-    return known && !json_is_false (json_object_get (traits, consent));
-}
-
-//  Adds what a downstream stage needs to reach the person to body.
-void profile_describe (const json_t *profile, json_t *body)
-{
-    json_t *traits = json_object_get (profile, "traits");
-    json_t *ids = json_object_get (profile, "anonymousIds");
-    if (json_array_size (ids))
-        json_object_set (body, "anonymousId", json_array_get (ids, json_array_size (ids) - 1));
-    json_object_set_new (body, "userIds", json_deep_copy (json_object_get (profile, "userIds")));
-    json_object_set_new (body, "anonymousIds", json_deep_copy (ids));
-    json_object_set_new (body, "traits", traits ? json_deep_copy (traits) : json_object ());
-    json_object_set_new (body, "contact", json_pack ("{s:b, s:b, s:b}",
-        "email", s_reachable (traits, "email", "email_consent"),
-        "sms", s_reachable (traits, "phone", "sms_consent"),
-        "push", s_reachable (traits, "push_subscription", "push_consent")));
 }
 
 /* ------------------------------------------------------------- selftest */

@@ -1,5 +1,7 @@
 /*  retention.c - forgetting anonymous visitors nobody will hear from again.
 
+    Layer: engine: calls the store (visitor.c, due.c, viewed.c).
+
     A shop with a million drive-by visitors a month would otherwise keep
     every one of them for ever. A visitor who is still anonymous (no
     userId, no e-mail, phone or push subscription among their traits) and
@@ -26,47 +28,12 @@
     never makes one huge commit; the rest follow at the next timers call. */
 #include <stdio.h>
 #include <string.h>
-#include "sessionizer.h"
+#include "retention.h"
+#include "due.h"
+#include "viewed.h"
+#include "visitor.h"
 
 #define FORGET_BATCH 10000
-#define SLACK_MAX (24 * 3600 * 1000LL)
-
-int64_t retention_slack (int64_t retention)
-{
-    int64_t slack = retention / 16;
-    return slack > SLACK_MAX ? SLACK_MAX : slack < 1000 ? 1000 : slack;
-}
-
-//  The deadline an activity at last gives; 0 for no activity (no entry).
-static int64_t s_deadline (const sessionizer_t *self, int64_t last)
-{
-    if (last <= 0)
-        return 0;
-    int64_t slack = self->retention_slack;
-    return (last / slack + 1) * slack + self->retention;
-}
-
-//  Keeps visitor's index entry where its last activity says, moving it
-//  only when that crossed into a new slack period. Identified visitors
-//  are not re-armed: their old entry is dropped when it comes due.
-int retention_arm (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor)
-{
-    if (self->retention == 0 || visitor->merged_into || visitor->user_id)
-        return 0;
-    int64_t was = s_deadline (self, visitor->armed_last);
-    int64_t deadline = s_deadline (self, visitor->last);
-    if (deadline == was)
-        return 0;
-    nd_key_t key;
-    if (was) {
-        due_key (&key, was, visitor->id);
-        if (nd_db_del (txn, self->idle, &key) < 0)
-            return -1;
-    }
-    due_key (&key, deadline, visitor->id);
-    visitor->armed_last = visitor->last;
-    return nd_db_put_raw (txn, self->idle, &key, "", 0);
-}
 
 //  A trait that lets the shop reach the person: they are not anonymous.
 static bool s_contact (const json_t *profile)
@@ -123,7 +90,10 @@ static int s_forget (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     self->forgotten_in_txn++;
     if (visitor->last > self->forgotten_last)
         self->forgotten_last = visitor->last;
-    return sessionizer_emit (self, txn, "visitor.forgotten", sessionizer_body (id, visitor->id, due));
+    //  Its ids, so a stage that keeps them finds them without a scan
+    json_t *body = sessionizer_body (id, visitor->id, due);
+    json_object_set (body, "anonymousIds", json_object_get (profile, "anonymousIds"));
+    return sessionizer_emit (self, txn, "visitor.forgotten", body);
 }
 
 //  One due entry: forget the visitor, re-arm it (retention changed, or a
@@ -140,7 +110,7 @@ static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entr
     int rc = 0;
     json_t *profile = NULL;
     if (!moved && visitor->last > 0 && !visitor->user_id) {
-        int64_t deadline = s_deadline (self, visitor->last);
+        int64_t deadline = retention_deadline (self, visitor->last);
         if (deadline > now) {
             visitor->armed_last = 0;
             rc = retention_arm (self, txn, visitor);

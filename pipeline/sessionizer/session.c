@@ -1,5 +1,8 @@
 /*  session.c - visits: when they start, how far they get, how they end.
 
+    Layer: engine: calls shop.c and the store (visitor.c, cart.c, due.c,
+    viewed.c).
+
     A session is one visitor's run of activity (track, page and screen
     events; identify, group and alias only describe the person) with no
     gap as long as session-timeout, in event time. It ends at its last
@@ -22,14 +25,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include "sessionizer.h"
-
-void due_key (nd_key_t *key, int64_t due, const char *visitor)
-{
-    nd_key_init (key);
-    nd_key_i64 (key, due);
-    nd_key_str (key, visitor);
-}
+#include "session.h"
+#include "cart.h"
+#include "due.h"
+#include "shop.h"
+#include "viewed.h"
+#include "visitor.h"
 
 static int s_index (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, int64_t expiry)
 {
@@ -69,15 +70,26 @@ static void s_set_time (json_t *body, const char *field, int64_t time)
     json_object_set_new (body, field, json_string (nd_time_format (time, text)));
 }
 
-//  Where the visit came from, for attribution downstream.
+//  Where the visit came from and on what, for attribution and the
+//  segmenter's funnel (device class, UTM tags in the landing page's URL).
 static void s_add_origin (json_t *body, const json_t *context)
 {
     json_t *campaign = json_object_get (context, "campaign");
-    json_t *referrer = json_object_get (json_object_get (context, "page"), "referrer");
+    json_t *page = json_object_get (context, "page");
+    json_t *referrer = json_object_get (page, "referrer");
+    json_t *url = json_object_get (page, "url");
+    json_t *agent = json_object_get (context, "userAgent");
+    json_t *device = json_object_get (context, "device");
     if (json_is_object (campaign))
         json_object_set_new (body, "campaign", json_deep_copy (campaign));
     if (json_is_string (referrer) && json_string_length (referrer))
         json_object_set (body, "referrer", referrer);
+    if (json_is_string (url) && json_string_length (url))
+        json_object_set (body, "url", url);
+    if (json_is_string (agent) && json_string_length (agent))
+        json_object_set (body, "user_agent", agent);
+    if (json_is_object (device))
+        json_object_set_new (body, "device", json_deep_copy (device));
 }
 
 static int s_start (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event)
@@ -283,30 +295,6 @@ static int s_expire_one (sessionizer_t *self, MDB_txn *txn, const nd_key_t *entr
     }
     visitor_destroy (&visitor);
     return rc;
-}
-
-int due_first (MDB_txn *txn, MDB_dbi dbi, const char *what, int64_t now, nd_key_t *entry,
-               char *id, int64_t *due)
-{
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, dbi, &cursor);
-    if (rc)
-        return nd_db_error (rc, what);
-    MDB_val key, data;
-    rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST);
-    int result = rc == MDB_NOTFOUND ? 0 : rc ? nd_db_error (rc, what) : 1;
-    if (result == 1) {
-        *due = nd_key_get_i64 (&key, 0);
-        result = *due <= now && key.mv_size > 8 && key.mv_size <= ND_KEY_MAX;
-    }
-    if (result == 1) {
-        nd_key_init (entry);
-        memcpy (entry->data, key.mv_data, key.mv_size);
-        entry->size = key.mv_size;
-        snprintf (id, VISITOR_ID_MAX, "%.*s", (int) (key.mv_size - 8), (const char *) key.mv_data + 8);
-    }
-    mdb_cursor_close (cursor);
-    return result;
 }
 
 int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now)

@@ -1,5 +1,7 @@
 /*  sessionizer - visitors, their visits and their carts.
 
+    Layer: stage: calls every layer below; nothing calls it.
+
 NAME
     sessionizer - turns a shop's tracked events into visitors, sessions,
     carts and abandonments
@@ -49,6 +51,9 @@ DESCRIPTION
     "browser") cannot set email, phone or their consent: a new address
     is announced as contact.claimed for the scheduler to confirm (claim.c).
 
+    person.erase (the collector's /v1/erase) deletes everything kept for
+    the visitor and emits person.erased (erase.c).
+
     An anonymous visitor (no userId, no contact trait) idle for
     visitor-retention is forgotten with everything kept for them, and
     visitor.forgotten emitted (retention.c).
@@ -61,42 +66,26 @@ DESCRIPTION
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sessionizer.h"
+#include "cart.h"
+#include "claim.h"
+#include "due.h"
+#include "erase.h"
+#include "identity.h"
+#include "profile.h"
+#include "retention.h"
+#include "session.h"
+#include "shop.h"
+#include "visitor.h"
 
 static const char *s_counter_names [COUNT_MAX] = {
     "applied", "forwarded", "visitors_created", "visitors_merged",
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
-    "carts_returned"
+    "carts_returned", "visitors_erased"
 };
 
-/* ---------------------------------------------------- outputs, counters */
-
-json_t *sessionizer_body (const char *id, const char *visitor, int64_t time)
-{
-    char text [32];
-    json_t *body = json_object ();
-    if (id)
-        json_object_set_new (body, "id", json_string (id));
-    json_object_set_new (body, "user", json_string (visitor));
-    json_object_set_new (body, "time", json_string (nd_time_format (time, text)));
-    json_object_set_new (body, "visitor", json_string (visitor));
-    return body;
-}
-
-//  Takes body; an id left out is made by nd_emit from the journal's seq.
-int sessionizer_emit (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body)
-{
-    int rc = body ? nd_emit (self->stage, txn, topic, body) : -1;
-    json_decref (body);
-    return rc;
-}
-
-void sessionizer_count (sessionizer_t *self, counter_t counter)
-{
-    self->delta [counter]++;
-}
+/* ------------------------------------------------------------ counters */
 
 static void s_counters_key (nd_key_t *key)
 {
@@ -240,6 +229,10 @@ static int s_apply_event (sessionizer_t *self, MDB_txn *txn, const event_t *even
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     sessionizer_t *self = (sessionizer_t *) self_;
+    if (strcmp (msg->topic, "person.erase") == 0) {
+        int rc = erase_apply (self, txn, msg);
+        return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+    }
     event_t event;
     const char *reason = s_event_read (self, msg, &event);
     if (reason) {
@@ -276,7 +269,7 @@ static void s_stats (void *self_, json_t *stats)
         json_object_set_new (stats, s_counter_names [i], json_integer ((json_int_t) counters [i]));
     json_object_set_new (stats, "visitors", json_integer (
         (json_int_t) (counters [COUNT_VISITORS] - counters [COUNT_MERGES]
-                      - counters [COUNT_VISITORS_FORGOTTEN])));
+                      - counters [COUNT_VISITORS_FORGOTTEN] - counters [COUNT_VISITORS_ERASED])));
     MDB_stat stat;
     if (mdb_stat (txn, self->expiry, &stat) == 0)
         json_object_set_new (stats, "sessions_open", json_integer ((json_int_t) stat.ms_entries));

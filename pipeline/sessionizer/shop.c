@@ -1,5 +1,7 @@
 /*  shop.c - what e-commerce events mean for a visit and a cart.
 
+    Layer: rules: calls the store (visitor.c, cart.c, viewed.c, together.c).
+
     Event names are Segment's E-commerce Spec v2, matched regardless of
     case. Each moves the visit's funnel step forward, never back, and
     some change the cart. Names the table does not know are browsing.
@@ -17,10 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "sessionizer.h"
+#include "shop.h"
+#include "cart.h"
+#include "together.h"
+#include "viewed.h"
+#include "visitor.h"
 
 //  Beyond this many distinct articles a visit is a crawl, not a browse.
-#define VIEWED_MAX 50
 //  Anonymous ids a cart trigger names; products it says go with the cart.
 #define TRIGGER_IDS_MAX 5
 #define GOES_WITH_MAX 4
@@ -200,98 +205,19 @@ static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const 
     return rc ? rc : s_browsing (self, txn, visitor, event);
 }
 
-//  The first viewed entry of visitor, or 0 when there is none (-1 error).
-static int s_first_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor,
-                           nd_key_t *key, json_t **product)
-{
-    nd_key_t prefix;
-    visitor_key (&prefix, visitor);
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->viewed, &cursor);
-    if (rc)
-        return nd_db_error (rc, "viewed cursor");
-    MDB_val k = nd_key_val (&prefix), data;
-    rc = mdb_cursor_get (cursor, &k, &data, MDB_SET_RANGE);
-    int found = rc == 0 && k.mv_size > prefix.size && k.mv_size <= ND_KEY_MAX
-             && memcmp (k.mv_data, prefix.data, prefix.size) == 0;
-    if (rc && rc != MDB_NOTFOUND)
-        found = nd_db_error (rc, "viewed");
-    if (found == 1) {
-        nd_key_init (key);
-        memcpy (key->data, k.mv_data, k.mv_size);
-        key->size = k.mv_size;
-        *product = json_loadb (data.mv_data, data.mv_size, 0, NULL);
-        if (!*product)
-            *product = json_object ();
-    }
-    mdb_cursor_close (cursor);
-    return found;
-}
-
 //  Takes from's viewed products over into into's open session.
 int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *into, const char *from)
 {
     nd_key_t key;
     json_t *product;
     int rc;
-    while ((rc = s_first_viewed (self, txn, from, &key, &product)) == 1) {
+    while ((rc = shop_viewed_first (self, txn, from, &key, &product)) == 1) {
         rc = s_count_view (self, txn, into, product, record_int (product, "views"));
         json_decref (product);
         if (rc || nd_db_del (txn, self->viewed, &key) < 0)
             return -1;
     }
     return rc;
-}
-
-int shop_viewed_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor)
-{
-    nd_key_t key;
-    json_t *product;
-    int rc;
-    while ((rc = s_first_viewed (self, txn, visitor, &key, &product)) == 1) {
-        json_decref (product);
-        if (nd_db_del (txn, self->viewed, &key) < 0)
-            return -1;
-    }
-    return rc;
-}
-
-static int s_by_views (const void *a, const void *b)
-{
-    int64_t x = record_int (*(json_t * const *) a, "views");
-    int64_t y = record_int (*(json_t * const *) b, "views");
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int s_collect (const MDB_val *key, const MDB_val *data, void *arg)
-{
-    (void) key;
-    json_t *product = json_loadb (data->mv_data, data->mv_size, 0, NULL);
-    if (product)
-        json_array_append_new ((json_t *) arg, product);
-    return 0;
-}
-
-//  The products viewed in the visitor's open session, most viewed first.
-json_t *shop_viewed (sessionizer_t *self, MDB_txn *txn, const char *visitor)
-{
-    nd_key_t prefix;
-    visitor_key (&prefix, visitor);
-    json_t *viewed = json_array ();
-    if (nd_db_scan (txn, self->viewed, &prefix, s_collect, viewed)) {
-        json_decref (viewed);
-        return NULL;
-    }
-    size_t count = json_array_size (viewed);
-    json_t *products [VIEWED_MAX];
-    for (size_t i = 0; i < count && i < VIEWED_MAX; i++)
-        products [i] = json_incref (json_array_get (viewed, i));
-    count = count < VIEWED_MAX ? count : VIEWED_MAX;
-    qsort (products, count, sizeof products [0], s_by_views);
-    json_array_clear (viewed);
-    for (size_t i = 0; i < count; i++)
-        json_array_append_new (viewed, products [i]);
-    return viewed;
 }
 
 /* ------------------------------------------------------------- orders */

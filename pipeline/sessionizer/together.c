@@ -1,5 +1,7 @@
 /*  together.c - products bought together, learned from orders.
 
+    Layer: store: calls only the base.
+
     Until the shop has a catalogue in nudge (issue 13), "goes with" is
     what other shoppers put in the same order. Two tables, each bounded:
 
@@ -22,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <czmq.h>
-#include "sessionizer.h"
+#include "together.h"
 
 #define TOGETHER_KEEP 16            //  partners kept per product
 #define ORDER_PRODUCTS_MAX 20       //  products of one order that teach

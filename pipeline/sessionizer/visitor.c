@@ -1,5 +1,8 @@
 /*  visitor.c - loading and storing one visitor.
 
+    Layer: store: calls cart.c, due.c (the idle index) and viewed.c (a
+    merged visitor's views go).
+
     The hot record is read and written for every event, so it is a small
     binary record (s_stored_t, then five NUL-terminated strings) rather
     than JSON: parsing and printing JSON cost more than everything else
@@ -11,12 +14,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sessionizer.h"
+#include "visitor.h"
+#include "cart.h"
+#include "due.h"
+#include "viewed.h"
 
 //  A chain of merges longer than this is a damaged record, not a person.
 #define MERGE_HOPS_MAX 32
 #define RECORD_VERSION 1
 #define RECORD_STRINGS 5
+
+/* ------------------------------------------------------------ profile */
+
+json_t *profile_new (void)
+{
+    return json_pack ("{s:[], s:[], s:{}}", "userIds", "anonymousIds", "traits");
+}
+
+//  Reachable on a channel: an address, and consent not withdrawn.
+static bool s_reachable (const json_t *traits, const char *address, const char *consent)
+{
+    const json_t *value = json_object_get (traits, address);
+    bool known = json_is_string (value) ? json_string_length (value) > 0 : json_is_object (value);
+    return known && !json_is_false (json_object_get (traits, consent));
+}
+
+//  Adds what a downstream stage needs to reach the person to body.
+void profile_describe (const json_t *profile, json_t *body)
+{
+    json_t *traits = json_object_get (profile, "traits");
+    json_t *ids = json_object_get (profile, "anonymousIds");
+    if (json_array_size (ids))
+        json_object_set (body, "anonymousId", json_array_get (ids, json_array_size (ids) - 1));
+    json_object_set_new (body, "userIds", json_deep_copy (json_object_get (profile, "userIds")));
+    json_object_set_new (body, "anonymousIds", json_deep_copy (ids));
+    json_object_set_new (body, "traits", traits ? json_deep_copy (traits) : json_object ());
+    json_object_set_new (body, "contact", json_pack ("{s:b, s:b, s:b}",
+        "email", s_reachable (traits, "email", "email_consent"),
+        "sms", s_reachable (traits, "phone", "sms_consent"),
+        "push", s_reachable (traits, "push_subscription", "push_consent")));
+}
+
+/* ------------------------------------------------------------ record */
 
 //  The fixed part of a stored visitor; native byte order, as the state
 //  never leaves this machine (a replay rebuilds it elsewhere).
@@ -30,22 +69,6 @@ typedef struct {
     uint32_t ordered;
     uint32_t browsing;              //  views_since_add, and bit 31: cart.browsing sent
 } s_stored_t;
-
-void visitor_key (nd_key_t *key, const char *id)
-{
-    nd_key_init (key);
-    nd_key_str (key, id);
-}
-
-int64_t record_int (const json_t *record, const char *field)
-{
-    return json_integer_value (json_object_get (record, field));
-}
-
-void record_add (json_t *record, const char *field, int64_t delta)
-{
-    json_object_set_new (record, field, json_integer (record_int (record, field) + delta));
-}
 
 //  Text from the shop is kept only while it fits an LMDB key's budget.
 void visitor_set_text (char **field, const char *value)

@@ -1,6 +1,8 @@
 /*  sms.h - the sms-sender's classes, shared by its source files.
 
-    sms_text      phone numbers (E.164, masking), GSM-7 / UCS-2 and
+    sms_text      an order's text from its templates (sms_render, which
+                  nd-render shares), phone masking (the E.164 check is
+                  the runtime's nd_phone_e164), GSM-7 / UCS-2 and
                   segment counting, opt-out keywords
     sms_provider  one small interface per SMS API; sms_twilio.c and
                   sms_infobip.c implement it (a new API is one new file),
@@ -22,14 +24,16 @@
 #include "nd_http.h"
 #include "nd_inbox.h"
 #include "nd_sender.h"
+#include "nd_codec.h"
 #include "nd_templates.h"
 
 /* ---------------------------------------------------------------- text */
 
 #define SMS_PHONE_MAX 20
 
-/*  "+" and 8 to 15 digits, the first not 0 (ITU-T E.164).              */
-bool sms_phone_valid (const char *phone);
+/*  "+" and 8 to 15 digits, the first not 0 (ITU-T E.164): the runtime's
+    check (nd_codec.h), the scheduler's too, under the sms-sender's name. */
+static inline bool sms_phone_valid (const char *phone) { return nd_phone_e164 (phone); }
 /*  For logs: "+4860*****00" - country and a little, never the number.  */
 const char *sms_phone_mask (const char *phone, char *out, size_t size);
 
@@ -46,6 +50,10 @@ typedef struct {
     table (those count 2), else UCS-2. Returns 0, or -1 for bad UTF-8.  */
 int sms_count (const char *text, sms_count_t *count);
 const char *sms_encoding_name (sms_encoding_t encoding);
+/*  The text of a send order (its "template", "locale", "data") from the
+    sms.text templates, the locale falling back as nd_templates_locale
+    does. Returns the caller's text, or NULL with reason. Thread-safe.   */
+char *sms_render (nd_templates_t *templates, const json_t *order, char *reason, size_t size);
 
 typedef enum { SMS_KEYWORD_NONE, SMS_KEYWORD_STOP, SMS_KEYWORD_START, SMS_KEYWORD_HELP } sms_keyword_t;
 /*  What an inbound message asks for: STOP, STOPALL, UNSUBSCRIBE, CANCEL,
@@ -196,5 +204,13 @@ void sms_quiet_destroy (sms_quiet_t **self_p);
     until their quiet hours end; -1 for an unknown zone. Loop thread.   */
 int64_t sms_quiet_wait (sms_quiet_t *self, const char *zone, int64_t now_ms);
 void sms_quiet_test (bool verbose);
+
+/*  sms_erase.c: person.erased - the person's numbers and receipts go; a
+    STOP of theirs stays as the number's keyed hash (secret: the
+    pipeline's unsubscribe-secret, or NULL: it goes too).                */
+int sms_erase (MDB_txn *txn, const char *secret, const char *user);
+/*  A STOP kept by hash: 0 with since, ND_NOTFOUND, or -1.                */
+int sms_erase_opted_out (MDB_txn *txn, MDB_dbi optout, const char *secret, const char *phone,
+                         uint64_t *since);
 
 #endif

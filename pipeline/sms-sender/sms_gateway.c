@@ -120,20 +120,8 @@ static int s_max_segments (sms_gateway_t *self, const json_t *order)
 //  The text of the order's message, or NULL with the job's result set.
 static char *s_text (sms_gateway_t *self, nd_send_job_t *job)
 {
-    static const char *const required [] = { "text", NULL };
-    const json_t *order = job->order;
-    const char *id = json_string_value (json_object_get (order, "template"));
-    const char *wanted = json_string_value (json_object_get (order, "locale"));
-    char locale [64], reason [ND_SEND_REASON_MAX];
-    //  The locale and the text from one set, whatever a reload does meanwhile
-    nd_templates_t *held = nd_templates_hold (self->conf.templates);
-    char *text = NULL;
-    if (nd_templates_locale (held, id, wanted, required, locale, sizeof locale))
-        snprintf (reason, sizeof reason, "no sms.text template \"%.120s\"", id ? id : "");
-    else
-        text = nd_templates_render (held, id, locale, "text", json_object_get (order, "data"),
-                                    reason, sizeof reason);
-    nd_templates_destroy (&held);
+    char reason [ND_SEND_REASON_MAX];
+    char *text = sms_render (self->conf.templates, job->order, reason, sizeof reason);
     if (!text)
         s_fail (job, "failed", reason);
     return text;

@@ -67,7 +67,7 @@ typedef struct {
     nd_stage_t *stage;
     nd_sender_t *sender;
     sms_gateway_t *gateway;     //  owned by the sender once it runs
-    nd_templates_t *templates;  //  the gateway's: reloaded on SIGHUP
+    nd_templates_t *templates;  //  the gateway's: the outbox reloads them
     sms_webhook_t *webhook;
     sms_quiet_t *quiet;
     int64_t receipt_window;
@@ -77,6 +77,7 @@ typedef struct {
     MDB_dbi sent_ids;           //  provider's message id -> key
     MDB_dbi sent_time;          //  i64 time, key -> "" (pruning)
     uint64_t receipts_delivered, receipts_failed, receipts_unknown;
+    char *secret;               //  unsubscribe-secret: erased numbers' STOPs by hash
 } sms_sender_t;
 
 /* ------------------------------------------------------------- state -- */
@@ -91,7 +92,9 @@ static int s_opted_out (sms_sender_t *self, MDB_txn *txn, const char *phone, uin
 {
     nd_key_t key;
     s_text_key (&key, phone);
-    return nd_db_get_u64 (txn, self->optout, &key, since);
+    int rc = nd_db_get_u64 (txn, self->optout, &key, since);
+    return rc == ND_NOTFOUND ? sms_erase_opted_out (txn, self->optout, self->secret, phone, since)
+                             : rc;
 }
 
 //  Stores an opt-out unless one stands already (its first time is kept).
@@ -331,15 +334,20 @@ static int s_event (void *arg, MDB_txn *txn, void *event_)
 
 /* ------------------------------------------------------------- setup -- */
 
-//  The webhook first: its threads read the gateway's account.
+//  Before the outbox's workers stop: the webhook's threads read the
+//  gateway's account, which goes with them.
+static void s_stop (void *self_)
+{
+    sms_webhook_destroy (&((sms_sender_t *) self_)->webhook);
+}
+
 static void s_teardown (void **self_p)
 {
     sms_sender_t *self = (sms_sender_t *) *self_p;
     if (!self)
         return;
-    sms_webhook_destroy (&self->webhook);
-    nd_sender_destroy (&self->sender);
     sms_quiet_destroy (&self->quiet);
+    free (self->secret);
     free (self);
     *self_p = NULL;
 }
@@ -413,6 +421,10 @@ static int s_options (sms_sender_t *self, nd_stage_t *stage)
     self->quiet = sms_quiet_new (nd_stage_option (stage, "zoneinfo", "/usr/share/zoneinfo"), hours);
     if (!self->quiet)
         return nd_stage_config_error (stage, "quiet-hours", "expected HH:MM-HH:MM, e.g. 21:00-09:00");
+    const char *secret = nd_stage_option (stage, "unsubscribe-secret", NULL);
+    char reason [200];
+    if (secret && !(self->secret = nd_secret_load (secret, true, reason, sizeof reason)))
+        return nd_stage_config_error (stage, "unsubscribe-secret", reason);
     return nd_stage_option_duration (stage, "receipt-window", "3d", &self->receipt_window);
 }
 
@@ -466,10 +478,11 @@ static bool s_hooks_guarded (nd_stage_t *stage, const char *token_name)
     return true;
 }
 
-static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
+static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t **sender_p)
 {
     sms_sender_t *self = (sms_sender_t *) calloc (1, sizeof *self);
     sms_gateway_conf_t conf = { 0 };
+    *self_p = self;             //  torn down, with the outbox, even if we fail
     self->stage = stage;
     const char *token_name = nd_stage_option (stage, "webhook-token", NULL);
     bool open_hooks = token_name && streq (token_name, "none");
@@ -482,21 +495,16 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     s_conf_free (&conf);
     nd_send_hooks_t hooks = { s_check, s_settled, self };
     if (self->gateway)
-        self->sender = nd_sender_new (stage, txn, &sms_gateway_provider, self->gateway, &hooks);
+        *sender_p = self->sender = nd_sender_new (stage, txn, &sms_gateway_provider,
+                                                  self->gateway, &hooks);
+    if (self->sender)
+        nd_sender_reloads (self->sender, self->templates);
     bool ready = self->sender && s_webhook (self, stage, token) == 0;
     if (token) {
         OPENSSL_cleanse (token, strlen (token));
         free (token);
     }
-    if (ready) {
-        *self_p = self;
-        return 0;
-    }
-    if (!self->sender)
-        self->gateway = NULL;   //  nd_sender_new destroyed it, or it never was
-    void *failed = self;
-    s_teardown (&failed);
-    return -1;
+    return ready ? 0 : -1;
 }
 
 /* ------------------------------------------------------------- stage -- */
@@ -507,6 +515,9 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     sms_sender_t *self = (sms_sender_t *) self_;
     const char *phone = json_string_value (json_object_get (msg->body, "to"));
     const char *user = json_string_value (json_object_get (msg->body, "user"));
+    if (streq (msg->topic, "person.erased"))
+        return !user || (nd_sender_forget (self->sender, txn, user) >= 0
+                         && sms_erase (txn, self->secret, user) == 0) ? 0 : -1;
     int rc = nd_sender_apply (self->sender, txn, msg);
     //  Who has this number, so a STOP reaches every one of them
     if (rc == 0 && user && *user && sms_phone_valid (phone))
@@ -538,44 +549,32 @@ static int s_prune (sms_sender_t *self, MDB_txn *txn, int64_t now)
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
-    sms_sender_t *self = (sms_sender_t *) self_;
-    return nd_sender_timers (self->sender, txn, now) || s_prune (self, txn, now) ? -1 : 0;
+    return s_prune ((sms_sender_t *) self_, txn, now);
 }
 
+//  Inbound webhooks: STOP, START, HELP and delivery receipts.
 static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
 {
     (void) stage;
     sms_sender_t *self = (sms_sender_t *) self_;
-    int rc = self->webhook ? sms_webhook_drain (self->webhook, txn, s_event, self) : 0;
-    return nd_sender_drain (self->sender, txn) || rc ? -1 : 0;
+    return self->webhook ? sms_webhook_drain (self->webhook, txn, s_event, self) : 0;
 }
 
 static void s_committed (nd_stage_t *stage, void *self_, int rc)
 {
     (void) stage;
     sms_sender_t *self = (sms_sender_t *) self_;
-    nd_sender_committed (self->sender, rc);
     if (self->webhook)
         sms_webhook_committed (self->webhook, rc);
 }
 
-//  Between batches; a worker rendering meanwhile finishes with the old set.
-static int s_reload (nd_stage_t *stage, void *self_, char *what, size_t size)
-{
-    (void) stage;
-    return nd_templates_reload (((sms_sender_t *) self_)->templates, what, size);
-}
-
-static void s_stats (void *self_, json_t *stats)
+static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 {
     sms_sender_t *self = (sms_sender_t *) self_;
-    nd_sender_stats (self->sender, stats);
-    MDB_txn *txn;
     MDB_stat optout = { 0 }, waiting = { 0 };
-    if (mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+    if (txn) {
         mdb_stat (txn, self->optout, &optout);
         mdb_stat (txn, self->sent, &waiting);
-        mdb_txn_abort (txn);
     }
     json_object_set_new (stats, "sms", json_pack ("{s:s, s:I, s:I, s:{s:I, s:I, s:I}}",
         "provider", sms_gateway_api (self->gateway)->name,
@@ -588,6 +587,12 @@ static void s_stats (void *self_, json_t *stats)
         sms_webhook_stats (self->webhook, stats);
 }
 
+//  --check: the templates, as setup reads them.
+static int s_check_config (nd_stage_t *stage)
+{
+    return nd_stage_check_templates (stage, "sms");
+}
+
 static void s_selftest (bool verbose)
 {
     sms_text_test (verbose);
@@ -598,7 +603,7 @@ static void s_selftest (bool verbose)
 
 int main (int argc, char **argv)
 {
-    nd_stage_def_t def = {
+    nd_sender_def_t def = {
         .name = "sms-sender",
         .summary = "Delivers send orders as SMS (Twilio-style, Infobip-style, or a local spool); handles STOP.",
         .selftest = s_selftest,
@@ -607,10 +612,11 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .source_drain = s_drain,
         .source_committed = s_committed,
-        .reload = s_reload,
         .reloads = "templates",
+        .check = s_check_config,
         .stats = s_stats,
+        .stop = s_stop,
         .teardown = s_teardown,
     };
-    return nd_stage_main (argc, argv, &def);
+    return nd_sender_main (argc, argv, &def);
 }

@@ -17,12 +17,6 @@
 #include <strings.h>
 #include "sms.h"
 
-bool sms_phone_valid (const char *phone)
-{
-    size_t digits = phone && phone [0] == '+' ? strspn (phone + 1, "0123456789") : 0;
-    return digits >= 8 && digits <= 15 && phone [1] != '0' && phone [1 + digits] == 0;
-}
-
 const char *sms_phone_mask (const char *phone, char *out, size_t size)
 {
     size_t length = phone ? strlen (phone) : 0;
@@ -33,6 +27,24 @@ const char *sms_phone_mask (const char *phone, char *out, size_t size)
     if (length < 8 && size > 4)             //  too short to show any of it
         snprintf (out, size, "+***");
     return out;
+}
+
+char *sms_render (nd_templates_t *templates, const json_t *order, char *reason, size_t size)
+{
+    static const char *const required [] = { "text", NULL };
+    const char *id = json_string_value (json_object_get (order, "template"));
+    const char *wanted = json_string_value (json_object_get (order, "locale"));
+    char locale [64];
+    //  The locale and the text from one set, whatever a reload does meanwhile
+    nd_templates_t *held = nd_templates_hold (templates);
+    char *text = NULL;
+    if (nd_templates_locale (held, id, wanted, required, locale, sizeof locale))
+        snprintf (reason, size, "no sms.text template \"%.120s\"", id ? id : "");
+    else
+        text = nd_templates_render (held, id, locale, "text", json_object_get (order, "data"),
+                                    reason, size);
+    nd_templates_destroy (&held);
+    return text;
 }
 
 /* ----------------------------------------------------------- encoding -- */
@@ -175,10 +187,6 @@ void sms_text_test (bool verbose)
     if (verbose)
         printf (" * sms_text: ");
     char out [32], text [400];
-    assert (sms_phone_valid ("+48600100200") && sms_phone_valid ("+12025550123"));
-    assert (!sms_phone_valid ("48600100200") && !sms_phone_valid ("+0600100200"));
-    assert (!sms_phone_valid ("+4860010020a") && !sms_phone_valid ("+1234567")
-            && !sms_phone_valid ("+1234567890123456") && !sms_phone_valid (NULL));
     assert (strcmp (sms_phone_mask ("+48600100200", out, sizeof out), "+4860*****00") == 0);
     assert (strcmp (sms_phone_mask ("+123", out, sizeof out), "+***") == 0);
     s_expect ("", SMS_GSM7, 0, 1);

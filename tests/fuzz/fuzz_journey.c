@@ -12,14 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include "scheduler.h"
-
-//  The engine's, in scheduler.c with the stage's main: never called while
-//  journeys load.
-void scheduler_wake (scheduler_t *self)
-{
-    (void) self;
-}
+#include "journey.h"
 
 static char s_dir [PATH_MAX], s_file [PATH_MAX + 16];
 static templates_t *s_templates;

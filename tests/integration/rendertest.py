@@ -1,78 +1,38 @@
-"""rendertest - a strict Mustache renderer for the template checks of the
-journey tests (not a test itself).
+"""rendertest - the template checks of the journey tests, through nudge's
+own renderer (not a test itself).
 
     render_templates(data, journeys=None)
               renders every conf/templates part (of the named journeys, or
               all) for every locale with data["<journey>/<step>"], the data
-              of a real send order of that step: every variable a part uses
-              must be in the data and nothing may be left unrendered.
-              Returns (parts rendered, problems).
+              of a real send order of that step, by `nd-render --mustache`
+              (nd_mustache, what the senders render with): every variable a
+              part uses must be in the data and nothing may be left
+              unrendered. Returns (parts rendered, problems).
 """
+import json
 import os
-import re
+import subprocess
+import tempfile
 
-from ndtest import ROOT
+from ndtest import BIN, ROOT
 
 TEMPLATES = os.path.join(ROOT, "conf", "templates")
-TAG = re.compile(r"\{\{\{\s*(.+?)\s*\}\}\}|\{\{([#^/!&]?)\s*(.+?)\s*\}\}")
-MISSING = object()
 
 
-def parse(text):
-    """Mustache text into a tree: strings, ("var", name), ("section", name, inverted, tree)."""
-    root, stack = [], []
-    node, pos = root, 0
-    for m in TAG.finditer(text):
-        node.append(text[pos:m.start()])
-        pos = m.end()
-        kind, name = ("&", m.group(1)) if m.group(1) else (m.group(2), m.group(3))
-        if kind in ("#", "^"):
-            section = ("section", name, kind == "^", [])
-            node.append(section)
-            stack.append((node, name))
-            node = section[3]
-        elif kind == "/":
-            node, opened = stack.pop()
-            assert opened == name, "closes %s, opened %s" % (name, opened)
-        elif kind != "!":
-            node.append(("var", name))
-    assert not stack, "unclosed sections"
-    node.append(text[pos:])
-    return root
-
-
-def lookup(stack, name):
-    first, *rest = name.split(".")
-    for ctx in reversed(stack):
-        if isinstance(ctx, dict) and first in ctx:
-            value = ctx[first]
-            for part in rest:
-                value = value.get(part, MISSING) if isinstance(value, dict) else MISSING
-            return value
-    return MISSING
-
-
-def render(tree, stack, missing):
-    out = []
-    for node in tree:
-        if isinstance(node, str):
-            out.append(node)
-        elif node[0] == "var":
-            value = lookup(stack, node[1])
-            if value is MISSING or value is None or isinstance(value, (dict, list)):
-                missing.append(node[1])
-            else:
-                out.append(str(value))
-        else:
-            _, name, inverted, body = node
-            value = lookup(stack, name)
-            falsy = value in (MISSING, None, False, "", 0) or value == []
-            if inverted:
-                out.append(render(body, stack, missing) if falsy else "")
-            elif not falsy:
-                for item in value if isinstance(value, list) else [value]:
-                    out.append(render(body, stack + [item], missing))
-    return "".join(out)
+def render_file(path, data):
+    """(text, missing names, error) of one template file over data."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(data, f)
+    try:
+        r = subprocess.run([os.path.join(BIN, "nd-render"), "--mustache", path, "--data", f.name],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        os.unlink(f.name)
+    missing = [l[len("missing: "):] for l in r.stderr.splitlines() if l.startswith("missing: ")]
+    errors = [l for l in r.stderr.splitlines() if not l.startswith("missing: ")]
+    if r.returncode not in (0, 1) or (r.returncode == 1 and not missing and not errors):
+        errors.append("nd-render exited %d" % r.returncode)
+    return r.stdout, missing, "; ".join(errors)
 
 
 def render_templates(data, journeys=None):
@@ -89,12 +49,9 @@ def render_templates(data, journeys=None):
             if step_data is None:
                 problems.append("%s: no send order of its step in this test" % rel)
                 continue
-            missing = []
-            try:
-                out = render(parse(open(os.path.join(dirpath, name), encoding="utf-8").read()),
-                             [step_data], missing)
-            except AssertionError as e:
-                problems.append("%s: %s" % (rel, e))
+            out, missing, error = render_file(os.path.join(dirpath, name), step_data)
+            if error:
+                problems.append("%s: %s" % (rel, error))
                 continue
             rendered += 1
             if missing or "{{" in out or not out.strip():

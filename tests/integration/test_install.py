@@ -39,7 +39,7 @@ from ndtest import BIN, ROOT, check, done
 
 STAGES = ("collector", "sessionizer", "segmenter", "chat-bridge", "scheduler", "mail-sender",
           "push-sender", "sms-sender", "onsite")
-TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat", "nd-cert",
+TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat", "nd-cert", "nd-render",
          "nd-backtest", "nd-month", "relay")
 SAN = ["SAN=1"] if os.path.basename(os.path.dirname(BIN)) == "build-san" else []
 
@@ -74,6 +74,11 @@ def layout(root):
     check("make install: every program in /usr/bin", not missing, missing)
     check("its man pages in /usr/share/man/man1",
           all(os.path.isfile(os.path.join(root, "usr/share/man/man1/%s.1" % n)) for n in STAGES + ("nd-supervisor",)))
+    check("the file formats' pages in /usr/share/man/man5",
+          all(os.path.isfile(os.path.join(root, "usr/share/man/man5/nudge-%s.5" % n))
+              for n in ("conditions", "segments", "journey")))
+    check("the pipeline file's page in /usr/share/man/man5",
+          os.path.isfile(os.path.join(root, "usr/share/man/man5/nudge-pipeline.5")))
     check("the browser kit in /usr/share/nudge/web",
           os.path.isfile(os.path.join(root, "usr/share/nudge/web/nudge.js"))
           and os.path.isfile(os.path.join(root, "usr/share/nudge/web/nudge-sw.js")))
@@ -382,7 +387,8 @@ def package():
     check("contents: programs, units, sysusers.d, tmpfiles.d, /etc/nudge 0750, owned by root",
           all(p in contents for p in ("./usr/bin/collector", "./usr/lib/systemd/system/nudge.target",
                                       "./usr/lib/sysusers.d/nudge.conf", "./usr/lib/tmpfiles.d/nudge.conf",
-                                      "./usr/share/man/man1/collector.1.gz", "./usr/share/nudge/web/nudge.js"))
+                                      "./usr/share/man/man1/collector.1.gz", "./usr/share/man/man5/nudge-pipeline.5.gz",
+                                      "./usr/share/nudge/web/nudge.js"))
           and re.search(r"^drwxr-x--- root/root .* \./etc/nudge/$", contents, re.M)
           and " root/root " in contents and not re.search(r"^\S+ (?!root/root)", contents, re.M), contents[:1500])
     with tempfile.TemporaryDirectory(prefix="nd-deb-") as target:

@@ -129,10 +129,10 @@ with Pipeline(clock="event") as p:
 # ------------------------------------------------------------ segmenter --
 
 SEGMENTS = """silver
-    match = "trait:plan == silver"
+    match = "trait.plan = silver"
 """
 GOLD = """gold
-    match = "trait:plan == gold"
+    match = "trait.plan = gold"
 """
 
 with Pipeline(clock="event") as p:

@@ -21,7 +21,8 @@ BROKEN = [
     ("an unknown channel", 'channels = "email, sms"', 'channels = "email, fax"', 43, "unknown channel 'fax'"),
     ("a goto to no step", "            else = exit", "            else = nowhere", 41, "no step 'nowhere'"),
     ("a misspelt option", "    exit = order.completed", "    exitt = order.completed", 20, "unknown option 'exitt'"),
-    ("a bad condition", 'when = "cart.value > 0"', 'when = "cart.value ~ 0"', 15, "unknown operator"),
+    ("a bad condition", 'when = "cart.value > 0 and', 'when = "cart.value ~ 0 and', 15,
+     "when: column 12: unknown operator '~'"),
     ("a bad share", "holdout = 5%", "holdout = lots", 25, "not a share"),
     ("a bad cap", "attribution = 5d", "cap = \"3 a week\"", 22, "not a cap"),
     # found by fuzz_journey: a second steps section was read on past the first's end

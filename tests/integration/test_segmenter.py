@@ -24,7 +24,7 @@ big_spender
     match = "spend >= 500"
 
 recent_big_spender
-    match = segment:big_spender
+    match = "in segment big_spender"
     match = "days_since_last_order < 30"
 
 full_cart

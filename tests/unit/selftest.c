@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nd.h"
+#include "nd_cond.h"
 #include "nd_http.h"
 #include "nd_httpd.h"
 #include "nd_inbox.h"
 #include "nd_listen.h"
 #include "nd_mustache.h"
 #include "nd_p256.h"
+#include "nd_pipefile.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
 #include "nd_spool.h"
@@ -19,6 +21,7 @@
 #include "nd_token.h"
 #include "nd_tz.h"
 #include "nd_json.h"
+#include "nd_codec.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -41,11 +44,13 @@ int main (int argc, char **argv)
     bool verbose = argc > 1 && strcmp (argv [1], "-v") == 0;
     nd_time_test (verbose);
     nd_key_test (verbose);
+    nd_db_test (verbose);
     nd_clock_test (verbose);
     nd_bucket_test (verbose);
     nd_curve_test (verbose);
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
+    nd_codec_test (verbose);
     nd_token_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);
@@ -57,11 +62,15 @@ int main (int argc, char **argv)
     nd_listen_test (verbose);
     nd_json_test (verbose);
     nd_stats_test (verbose);
+    nd_cond_test (verbose);
+    nd_pipefile_test (verbose);
     printf ("selftest: runtime classes ok\n");
     //  nd_json against jansson, on hand-written, random and mutated texts
     int json_failures = json_diff_run (verbose);
+    //  base64url and E.164 against OpenSSL and the RFC's vectors
+    int codec_failures = codecs_run (verbose);
     //  The official Mustache spec suite, every case of the six core files
     const char *spec = getenv ("ND_MUSTACHE_SPEC");
     int failures = mustache_spec_run (spec ? spec : "../shared/data/mustache-spec", verbose);
-    return failures || json_failures ? 1 : 0;
+    return failures || json_failures || codec_failures ? 1 : 0;
 }

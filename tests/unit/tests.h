@@ -14,4 +14,9 @@ int mustache_spec_run (const char *dir, bool verbose);
     number of failures. ND_JSON_DIFF_SEED in the environment picks another
     seed.                                                                 */
 int json_diff_run (bool verbose);
+
+/*  nd_codec's base64url against OpenSSL and RFC 4648's vectors, and its
+    E.164 check on numbers as people write them; prints each failure.
+    Returns the number of failures.                                       */
+int codecs_run (bool verbose);
 #endif

@@ -26,6 +26,7 @@
         -d, --dir DIR       where to write (default .)
         -f, --force         replace existing NAME.secret and NAME.pub
             --public FILE   print FILE's public key and exit
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -37,6 +38,7 @@
 #include <sysexits.h>
 #include <sys/stat.h>
 #include "nd.h"
+#include "nd_pipefile.h"
 
 static const char *s_usage =
     "usage: nd-cert [-d DIR] [-f] NAME\n"
@@ -46,6 +48,7 @@ static const char *s_usage =
     "  -d, --dir DIR       where to write (default .)\n"
     "  -f, --force         replace existing files (locks out peers that trust the old key)\n"
     "      --public FILE   print the public key of a certificate\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "See nd-cert(1).\n";
 
@@ -146,6 +149,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-cert");
+    nd_check_arg (argc, argv, "nd-cert");
     cert_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

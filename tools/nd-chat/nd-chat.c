@@ -42,6 +42,7 @@
                               NAME.secret), for a chat-bridge with "curve"
         -o, --operator NAME   the name shoppers see (default $USER)
         -t, --timeout MS      wait for answers at the end (default 5000)
+            --check           check the pipeline file (-c) and exit
         -h, --help            this text
 
     EXIT STATUS
@@ -51,7 +52,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <sysexits.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 #define s_PING_MS 10000
@@ -80,6 +81,7 @@ static const char *s_usage =
     "      --cert FILE       your CURVE keypair (nd-cert), for a chat-bridge with \"curve\"\n"
     "  -o, --operator NAME   the name shoppers see (default $USER)\n"
     "  -t, --timeout MS      wait this long for answers at the end (default 5000)\n"
+    "      --check           check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help            this text\n"
     "Type TEXT to answer the last conversation, '#c7 TEXT' for another;\n"
     "/list, /show c7, /end [c7], /online, /offline, /auto, /quit. See nd-chat(1).\n";
@@ -284,6 +286,7 @@ static void s_disconnect (chat_console_t *self)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-chat");
+    nd_check_arg (argc, argv, "nd-chat");
     chat_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

@@ -29,6 +29,7 @@
                             event clock (a replay's codes expire in its time)
             --json          JSON lines
             --list          every code
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -41,7 +42,8 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
-#include "../common/nd_state.h"
+#include "nd_pipefile.h"
+#include "nd_state.h"
 
 typedef struct {
     const char *config;
@@ -62,6 +64,7 @@ static const char *s_usage =
     "      --at TIME       judge expiry at TIME (ISO 8601), not now (the\n                      scheduler's event time on the event clock)\n"
     "      --json          print JSON lines\n"
     "      --list          print every issued code\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "Exit status: 0 all valid, 1 any not valid, 2 error. See nd-codes(1).\n";
 
@@ -171,6 +174,7 @@ static int s_list (MDB_txn *txn, MDB_dbi dbi, const codes_args_t *args)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-codes");
+    nd_check_arg (argc, argv, "nd-codes");
     codes_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;

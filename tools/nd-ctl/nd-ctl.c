@@ -36,6 +36,7 @@
                             for a stage with option "curve"; its NAME.pub must
                             be in the stage's curve-clients directory
         -t, --timeout MS    how long to wait for the answer (default 3000)
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -49,7 +50,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <jansson.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 typedef struct {
@@ -69,6 +70,7 @@ static const char *s_usage =
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
     "      --cert FILE     your CURVE keypair (nd-cert), for a stage with \"curve\"\n"
     "  -t, --timeout MS    wait at most MS ms for the answer (default 3000)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "Exit 1 if the stage does not answer or refuses, 3 if health says unhealthy.\n";
 
@@ -342,6 +344,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-ctl");
+    nd_check_arg (argc, argv, "nd-ctl");
     ctl_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

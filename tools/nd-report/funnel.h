@@ -1,22 +1,32 @@
-/*  funnel - the shop's checkout funnel for a date range (the
-    sessionizer's steps reached), as nd-report shows it beside the
-    journeys:
-
-    {"steps": [5 names], "total": {"reached": [5 ints], "dropoff": [4
-    fractions or null]}, "by_day": [{"key", "reached", "dropoff"}],
-    "by_segment", "by_device", "by_source", "by_referrer": [...],
-    "left_in_cart": [{"product_id", "name", "count"}]}
-
-    state_dir is the pipeline's state directory (the one holding each
-    stage's); from and to are "YYYY-MM-DD" or NULL for open. Returns NULL
-    when there is no funnel to show (err says why if it is an error).     */
+/*  funnel.h - nd-report --funnel: where buyers leave, from the segmenter's
+    daily funnel counts (pipeline/segmenter/funnel.c writes them).        */
 #ifndef FUNNEL_H_INCLUDED
 #define FUNNEL_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 
-json_t *funnel_report (const char *state_dir, const char *from, const char *to,
+/*  The funnel of the days from_day to to_day ("YYYY-MM-DD", inclusive;
+    NULL: from the first / to the last day counted), read-only from the
+    segmenter's LMDB directory state_dir:
+      {"steps": ["product", "cart", "checkout", "payment", "order"],
+       "from", "to", "total": {"reached": [5], "dropoff": [4]},
+       "by_day", "by_segment", "by_device", "by_source", "by_referrer":
+           [{"key", "reached", "dropoff"}...],
+       "left_in_cart": [{"product_id", "name", "count"}...]}
+    reached[i]: sessions whose furthest step was step i or later;
+    dropoff[i] = 1 - reached[i+1] / reached[i], null when reached[i] is 0.
+    Rows run from the most sessions at the first step down. NULL with a
+    one-line reason in err on a bad day or unreadable state.              */
+json_t *funnel_report (const char *state_dir, const char *from_day, const char *to_day,
                        char *err, size_t errlen);
+
+/*  The report as a plain text table on stdout.                           */
+void funnel_print (const json_t *funnel);
+
+/*  nd-report --funnel: prints the report ({"funnel": ...} with json)
+    and returns the exit status: 0, or 2 with the reason on stderr.      */
+int funnel_main (const char *state_dir, const char *from_day, const char *to_day, bool json);
 
 #endif

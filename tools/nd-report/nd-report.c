@@ -9,6 +9,8 @@
     SYNOPSIS
         nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--from DAY] [--to DAY]
                   [--steps] [--json | --html FILE]
+        nd-report --funnel [--from DAY] [--to DAY] [-c CONFIG] [-n STAGE]
+                  [-s DIR] [--json]
 
     DESCRIPTION
         Reads the scheduler's counters (read-only; it may be running) into
@@ -20,8 +22,10 @@
         messages that were delivered (attribution.c). Each variant is
         compared with the holdout: the difference in conversion rate, its
         95 % Newcombe interval and the two-sided z-test p-value
-        (nd_stats); "not significant" when the interval holds zero. See
-        nd-report(1).
+        (nd_stats); "not significant" when the interval holds zero. The
+        JSON and the page also carry the funnel (where buyers leave) from
+        the segmenter's daily counts, when its state is there (funnel.c);
+        --funnel prints that alone. See nd-report(1).
 
     EXIT STATUS
         0; 2 on a state error; 64 on a usage error.                     */
@@ -30,7 +34,8 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
-#include "../common/nd_state.h"
+#include "nd_pipefile.h"
+#include "nd_state.h"
 #include "report_model.h"
 #include "funnel.h"
 
@@ -42,11 +47,13 @@ typedef struct {
     const char *html;
     bool steps;
     bool json;
+    bool funnel;                //  --funnel: the segmenter's funnel alone
 } report_args_t;
 
 static const char *s_usage =
     "usage: nd-report [-c CONFIG] [-n STAGE] [-s DIR] [--from DAY] [--to DAY] [--steps]\n"
     "                 [--json | --html FILE]\n"
+    "       nd-report --funnel [--from DAY] [--to DAY] [-c CONFIG] [-n STAGE] [-s DIR] [--json]\n"
     "Per journey and variant: entered, sent, delivered, converted, revenue; each variant\n"
     "against the holdout with its 95 % interval and p-value.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
@@ -57,6 +64,8 @@ static const char *s_usage =
     "      --steps         a line per step and channel too\n"
     "      --json          one JSON object\n"
     "      --html FILE     one self-contained HTML page with charts into FILE\n"
+    "      --funnel        where buyers leave, alone (-n defaults to segmenter)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "See nd-report(1).\n";
 
@@ -67,8 +76,9 @@ static int s_args (int argc, char **argv, report_args_t *args)
         { "state", required_argument, NULL, 's' }, { "steps", no_argument, NULL, 'S' },
         { "json", no_argument, NULL, 'j' }, { "html", required_argument, NULL, 'H' },
         { "from", required_argument, NULL, 'F' }, { "to", required_argument, NULL, 'T' },
+        { "funnel", no_argument, NULL, 'U' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-    *args = (report_args_t) { "conf/pipeline.zpl", "scheduler", NULL, NULL, NULL, NULL, false,
+    *args = (report_args_t) { "conf/pipeline.zpl", NULL, NULL, NULL, NULL, NULL, false, false,
                               false };
     int option;
     while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1)
@@ -81,13 +91,16 @@ static int s_args (int argc, char **argv, report_args_t *args)
             case 'H': args->html = optarg; break;
             case 'F': args->from = optarg; break;
             case 'T': args->to = optarg; break;
+            case 'U': args->funnel = true; break;
             case 'h': fputs (s_usage, stdout); exit (0);
             default: fputs (s_usage, stderr); return -1;
         }
-    if (optind < argc || (args->json && args->html)) {
+    if (optind < argc || (args->json && args->html) || (args->funnel && (args->html || args->steps))) {
         fputs (s_usage, stderr);
         return -1;
     }
+    if (!args->stage)
+        args->stage = args->funnel ? "segmenter" : "scheduler";
     return 0;
 }
 
@@ -111,22 +124,23 @@ static int s_range (const report_args_t *args, int64_t *from, int64_t *to)
     return 0;
 }
 
-//  The funnel, when the funnel aggregates have one for these days; it
-//  reads the pipeline's state directory, beside the scheduler's own.
-static void s_funnel (json_t *model, const char *scheduler_dir, const report_args_t *args)
+//  The funnel, when the segmenter of the pipeline file keeps one: its
+//  daily counts for these days (funnel.c). Without a segmenter's state
+//  (a lone scheduler's -s) the report has no funnel and says so.
+static void s_funnel (json_t *model, const report_args_t *args)
 {
-    char err [256] = "";
-    char *root = strdup (scheduler_dir);
-    char *slash = strrchr (root, '/');
-    if (slash && slash != root)
-        *slash = 0;
-    json_t *funnel = funnel_report (root, args->from, args->to, err, sizeof err);
+    char *error = NULL, err [256] = "";
+    nd_state_t *segmenter = nd_state_open (args->config, "segmenter", NULL, &error);
+    free (error);
+    if (!segmenter)
+        return;
+    json_t *funnel = funnel_report (nd_state_dir (segmenter), args->from, args->to, err, sizeof err);
     if (funnel)
         json_object_set_new (model, "funnel", funnel);
     else
     if (*err)
         fprintf (stderr, "nd-report: funnel: %s\n", err);
-    free (root);
+    nd_state_destroy (&segmenter);
 }
 
 static int s_write_html (const char *path, const json_t *model)
@@ -145,12 +159,18 @@ static int s_write_html (const char *path, const json_t *model)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-report");
+    nd_check_arg (argc, argv, "nd-report");
     report_args_t args;
     if (s_args (argc, argv, &args))
         return EX_USAGE;
     char *error = NULL;
     MDB_dbi dbi;
     nd_state_t *state = nd_state_open (args.config, args.stage, args.state, &error);
+    if (state && args.funnel) {
+        int rc = funnel_main (nd_state_dir (state), args.from, args.to, args.json);
+        nd_state_destroy (&state);
+        return rc;
+    }
     if (!state || nd_state_dbi (state, "counters", &dbi, &error)) {
         fprintf (stderr, "nd-report: %s\n", error);
         free (error);
@@ -170,7 +190,7 @@ int main (int argc, char **argv)
     int64_t now = nd_state_now (state, &event);
     json_object_set_new (report, "as_of", json_string (nd_time_format (now, stamp)));
     json_object_set_new (report, "clock", json_string (event ? "event" : "wall"));
-    s_funnel (report, nd_state_dir (state), &args);
+    s_funnel (report, &args);
     nd_state_destroy (&state);
     int rc = 0;
     if (args.json) {

@@ -69,6 +69,7 @@
         -o, --output OUT    supervisord: the file to write; systemd: the
                             directory to write the units in. Default:
                             standard output. Files are replaced whole.
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
             --selftest      run the pipeline file reader's self-test
 
@@ -81,7 +82,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <sys/stat.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 typedef struct {
@@ -117,6 +118,7 @@ static const char *s_usage =
     "  -u, --user USER     run the stages as USER\n"
     "  -r, --root DIR      CONFIG, BIN, WORKDIR name paths on the system whose / is DIR\n"
     "  -o, --output OUT    supervisord: file; systemd: directory (default: stdout)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "      --selftest      run the pipeline file reader's self-test\n";
 
@@ -634,6 +636,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-supervisor");
+    nd_check_arg (argc, argv, "nd-supervisor");
     sv_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

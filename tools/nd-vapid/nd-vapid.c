@@ -41,6 +41,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include "nd.h"
+#include "nd_pipefile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ static const char *s_usage =
     "Generates a VAPID key pair for Web Push (RFC 8292), base64url as browsers take it.\n"
     "  -o, --out FILE      write the private key to FILE (mode 0600), print the public key\n"
     "      --public FILE   print the public key of the private key in FILE (- for stdin)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n";
 
 static int s_print_public (EVP_PKEY *key)
@@ -136,6 +138,7 @@ static int s_public_of (const char *path)
 int main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "nd-vapid");
+    nd_check_arg (argc, argv, "nd-vapid");
     static const struct option options [] = {
         { "out", required_argument, NULL, 'o' },
         { "public", required_argument, NULL, 'p' },

@@ -34,6 +34,7 @@
         -n, --count N       exit after N messages
         -t, --timeout MS    give up after MS milliseconds; exit status 1 if
                             --count messages had not arrived by then
+            --check         check the pipeline file (-c) and exit
         -h, --help          this text
 
     EXIT STATUS
@@ -45,7 +46,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <jansson.h>
-#include "../common/nd_pipefile.h"
+#include "nd_pipefile.h"
 #include "nd.h"
 
 typedef struct {
@@ -64,6 +65,7 @@ static const char *s_usage =
     "      --cert FILE     your CURVE keypair (nd-cert), for a stage with \"curve\"\n"
     "  -n, --count N       exit after N messages\n"
     "  -t, --timeout MS    give up after MS ms (exit 1 if --count not reached)\n"
+    "      --check         check the pipeline file (-c) and exit: 0 good, 78 not\n"
     "  -h, --help          this text\n"
     "A target containing \"://\" is an endpoint; otherwise a stage name.\n";
 
@@ -231,6 +233,7 @@ int
 main (int argc, char **argv)
 {
     nd_version_arg (argc, argv, "tap");
+    nd_check_arg (argc, argv, "tap");
     tap_args_t args;
     int rc = s_parse_args (argc, argv, &args);
     if (rc)

@@ -2,7 +2,7 @@
 #   added nothing: one gentle note with what they looked at, two hours
 #   after the visit, by web push or e-mail. Not for someone who adds to
 #   the cart or orders meanwhile, at most once a week.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = browse-abandoned
     description = "One note with the products a visitor kept looking at"

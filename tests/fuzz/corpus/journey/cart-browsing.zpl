@@ -3,7 +3,7 @@
 #   they leave), they are shown, on the page, products that other
 #   shoppers bought with what is in it (the sessionizer's cart.browsing,
 #   "goes_with"). On-site only: nobody gets a push, a text or a mail from
-#   this journey. At most once a day. Format: scheduler(1).
+#   this journey. At most once a day. Format: nudge-journey(5).
 journey
     name = cart-browsing
     description = "A card on the page with products that go well with the cart"

@@ -7,7 +7,7 @@
 #   a day later, if they have not ordered, a unique 10 % code valid 48 h
 #   by e-mail, else SMS. Ordering ends it; nothing while they browse.
 #   Re-entry as abandoned-cart: the same articles once, at most every 3 days.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = checkout-abandoned
     description = "Two reminders after a checkout left unfinished, the second with a code"

@@ -16,7 +16,7 @@
 #   nothing about that order is pending; should a cart or checkout
 #   reminder, a win-back or a loyalty reward have taken the day's slot
 #   first, the review gives way (over-cap = skip) rather than defer into
-#   the slot the next reminder would need. Format: scheduler(1).
+#   the slot the next reminder would need. Format: nudge-journey(5).
 journey
     name = review-request
     description = "A thank-you and a review request two weeks after an order"

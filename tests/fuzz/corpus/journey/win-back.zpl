@@ -4,7 +4,7 @@
 #   At 10:00 their time, a "we miss you" by e-mail, else web push; a week
 #   later, if they still have not ordered, a unique 15 % code valid 7 days
 #   by e-mail, else SMS. At most once per 90 days; an order ends it.
-#   Format: scheduler(1), "JOURNEY FILES".
+#   Format: nudge-journey(5).
 journey
     name = win-back
     description = "Bring back a customer who has not ordered for 90 days"

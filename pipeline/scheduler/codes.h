@@ -1,0 +1,21 @@
+/*  codes.h - unique expiring discount codes.
+
+    Layer: store; codes.c calls instance.c, counters.c and the base.    */
+#ifndef CODES_H_INCLUDED
+#define CODES_H_INCLUDED
+
+#include "base.h"
+#include "instance.h"
+
+/*  Issues a new code for the instance's step; emits code.issued. Returns
+    {"code", "percent", "expires"} (the caller's) or NULL.               */
+json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
+                     const step_t *step, int64_t now);
+/*  An order used code: marks it redeemed.                                */
+int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char *order,
+                  int64_t time);
+/*  The code for counter n under secret, into buf (at least 32 bytes).   */
+const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, char *buf);
+void codes_test (bool verbose);
+
+#endif

@@ -1,0 +1,24 @@
+/*  visitor.h - loading and storing one visitor.
+
+    Layer: store; visitor.c calls cart.c, due.c and viewed.c.           */
+#ifndef VISITOR_H_INCLUDED
+#define VISITOR_H_INCLUDED
+
+#include "base.h"
+
+visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool *moved);
+visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time);
+json_t *visitor_profile (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+void visitor_set_text (char **field, const char *value);
+void visitor_seen (visitor_t *visitor, int64_t time);
+int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
+int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const char *survivor);
+void visitor_destroy (visitor_t **self_p);
+
+/*  An empty profile, and the parts of profile.updated a profile gives:
+    ids, traits, and on which channels the person can be reached.       */
+json_t *profile_new (void);
+void profile_describe (const json_t *profile, json_t *body);
+
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""--check (as nginx -t): every stage and tool checks the configuration
+and exits, opening no state and no socket.
+
+  shipped     conf/ as shipped passes for every stage and tool: exit 0,
+              "configuration ok", and nothing made under var/
+  journey     a copy of conf/ whose abandoned-cart journey has a bad delay,
+              then an unknown key: the scheduler says file:line of that
+              line, exit 78 (EX_CONFIG); the other stages do not read it
+  pipeline    a bad value in the pipeline file: every stage says its
+              file:line, exit 78; an input naming no stage: the tools say
+              file:line, exit 78
+  segments    a bad rule line: the segmenter says file:line, exit 78
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+
+from ndtest import BIN, ROOT, check, done
+
+STAGES = ("collector", "sessionizer", "relay", "segmenter", "scheduler", "mail-sender",
+          "push-sender", "sms-sender", "chat-bridge", "onsite")
+TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat",
+         "nd-cert", "nd-render", "nd-bounce", "nd-person")
+
+
+def run(program, cwd, *args):
+    r = subprocess.run([os.path.join(BIN, program), "--check"] + list(args), capture_output=True,
+                       text=True, timeout=30, cwd=cwd, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout + r.stderr
+
+
+def edit(path, old, new):
+    """Replaces the first line that is old; returns its line number."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    number = lines.index(old)
+    lines[number] = new
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return number + 1
+
+
+def failures(programs, cwd, expect_status, expect_text):
+    wrong = {}
+    for program in programs:
+        status, said = run(program, cwd)
+        if status != expect_status or expect_text not in said:
+            wrong[program] = (status, said.strip()[-300:])
+    return wrong
+
+
+work = tempfile.mkdtemp(prefix="nd-check-")
+try:
+    shutil.copytree(os.path.join(ROOT, "conf"), os.path.join(work, "conf"))
+    wrong = failures(STAGES + TOOLS, work, 0, "configuration ok")
+    check("the shipped configuration passes --check in all %d stages and tools"
+          % (len(STAGES) + len(TOOLS)), not wrong, wrong)
+    check("--check made nothing (no var/: no state, no socket, no secret)",
+          not os.path.exists(os.path.join(work, "var")), os.listdir(work))
+
+    journey = os.path.join(work, "conf", "journeys", "abandoned-cart.zpl")
+    original = open(journey).read()
+    line = edit(journey, "            for = 1h", "            for = soon")
+    status, said = run("scheduler", work)
+    check("a bad delay: scheduler --check says conf/journeys/abandoned-cart.zpl:%d, exit 78" % line,
+          status == 78 and "conf/journeys/abandoned-cart.zpl:%d: " % line in said, (status, said))
+    open(journey, "w").write(original)
+    line = edit(journey, "    exit = order.completed", "    exits = order.completed")
+    status, said = run("scheduler", work)
+    check("an unknown key: scheduler --check says conf/journeys/abandoned-cart.zpl:%d, exit 78" % line,
+          status == 78 and "conf/journeys/abandoned-cart.zpl:%d: " % line in said
+          and "exits" in said, (status, said))
+    wrong = failures(("segmenter", "collector", "push-sender"), work, 0, "configuration ok")
+    check("stages that do not read journeys still pass", not wrong, wrong)
+    open(journey, "w").write(original)
+
+    segments = os.path.join(work, "conf", "segments.zpl")
+    original = open(segments).read()
+    line = edit(segments, '    match = "visits >= 3 and orders = 0"', '    match = "visits >= 3 and and orders = 0"')
+    status, said = run("segmenter", work)
+    check("a bad rule: segmenter --check says conf/segments.zpl:%d, exit 78" % line,
+          status == 78 and "conf/segments.zpl:%d: " % line in said, (status, said))
+    open(segments, "w").write(original)
+
+    pipeline = os.path.join(work, "conf", "pipeline.zpl")
+    original = open(pipeline).read()
+    old = next(l for l in original.split("\n") if l.startswith("    clock = wall"))
+    line = edit(pipeline, old, "    clock = sometimes")
+    wrong = failures(STAGES, work, 78, "conf/pipeline.zpl:%d: " % line)
+    check("a bad clock in the pipeline file: every stage says conf/pipeline.zpl:%d, exit 78"
+          % line, not wrong, wrong)
+    open(pipeline, "w").write(original)
+    line = edit(pipeline, "    input = collector", "    input = colector")
+    wrong = failures(STAGES + TOOLS, work, 78, "conf/pipeline.zpl:%d: " % line)
+    check("an input naming no stage: every stage and tool says conf/pipeline.zpl:%d, exit 78"
+          % line, not wrong, wrong)
+    open(pipeline, "w").write(original)
+    status, said = run("nd-ctl", work, "-c", "conf/nothing.zpl")
+    check("a pipeline file that is not there: exit 78 with its name",
+          status == 78 and "conf/nothing.zpl" in said, (status, said))
+finally:
+    shutil.rmtree(work)
+done()

@@ -1,1 +1,0 @@
-../common/nd_pipefile.c
