@@ -44,6 +44,21 @@ QUIET = """journey
 """
 
 
+E2E = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e")
+
+
+def browser(path):
+    """What Debian's chromium shows of an nd-report --html page
+    (tests/e2e/report_html.js): figures, funnel bars, "no data" texts and
+    any console error or outside request."""
+    result = subprocess.run(["node", os.path.join(E2E, "report_html.js"), path], cwd=E2E,
+                            capture_output=True, text=True, timeout=120)
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"errors": ["no answer: " + result.stdout[-1500:] + result.stderr[-1500:]]}
+
+
 def report(p, *args):
     out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config] + list(args),
                          capture_output=True, text=True, timeout=60)

@@ -23,7 +23,8 @@ import json
 import os
 import subprocess
 
-from ndtest import BIN, JournalServer, Pipeline, check, done, wait_for
+from ndtest import BIN, ROOT, JournalServer, Pipeline, check, done, wait_for
+from reporttest import browser
 
 T0 = datetime.datetime(2026, 11, 1, 0, 30, 0)
 STEPS = ["product", "cart", "checkout", "payment", "order"]
@@ -218,8 +219,13 @@ def settle(p):
 
 
 # -- two days of traffic through the real stages ---------------------------
-with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer"}}) as p:
-    for stage in ("collector", "sessionizer", "segmenter"):
+#   A scheduler on the segmenter too, so that the whole report (--json,
+#   --html) has its counters and shows the funnel beside them.
+with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer"},
+                                    "scheduler": {"input": "segmenter",
+                                                  "journeys": os.path.join(ROOT, "conf", "journeys"),
+                                                  "templates": os.path.join(ROOT, "conf", "templates")}}) as p:
+    for stage in ("collector", "sessionizer", "segmenter", "scheduler"):
         p.start(stage)
     traffic = generate()
     for k in range(0, len(traffic.events), 250):
@@ -246,6 +252,17 @@ with Pipeline(clock="event", extra={"segmenter": {"input": "sessionizer"}}) as p
     text = report(p)
     check("the text table has the total and the sources",
           "total" in text and "google/cpc/boots" in text and "Wool scarf" in text, text[:600])
+    whole = json.loads(subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
+                                      capture_output=True, text=True, timeout=30).stdout or "{}")
+    check("the whole report (--json) carries the same funnel",
+          (whole.get("funnel") or {}).get("total") == got.get("total"), whole.get("funnel"))
+    page = os.path.join(p.dir, "report.html")
+    made = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--html", page],
+                          capture_output=True, text=True, timeout=30)
+    seen = browser(page) if made.returncode == 0 else {"errors": [made.stderr]}
+    check("--html in chromium: the funnel bars show the reached counts, no console errors",
+          not seen.get("errors") and [seen.get("funnel", {}).get(step) for step in STEPS]
+          == got["total"]["reached"], seen)
     bad = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--funnel", "--from", "11/02"],
                          capture_output=True, text=True)
     check("a bad day: exit 2 and one line", bad.returncode == 2

@@ -19,22 +19,13 @@ import subprocess
 import tempfile
 
 from ndtest import BIN, ROOT, Pipeline, check, done
-from reporttest import DAY_NAMES, report, run
+from reporttest import DAY_NAMES, browser, report, run
 from schedtest import pipeline_extra
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 CHROMIUM = "/usr/bin/chromium"
 METRICS = ("entered", "sent", "held", "delivered", "clicked", "failed", "converted", "conv_rate",
            "revenue", "revenue_per_entered")
-
-
-def browser(path):
-    result = subprocess.run(["node", os.path.join(E2E, "report_html.js"), path], cwd=E2E,
-                            capture_output=True, text=True, timeout=120)
-    try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"errors": ["no answer: " + result.stdout[-1500:] + result.stderr[-1500:]]}
 
 
 def html(p, *args):
