@@ -38,7 +38,7 @@ import subprocess
 
 from ndtest import BIN, ROOT, Pipeline, check, done
 from rendertest import render_templates
-from schedtest import CART, Feed, Reader, iso, journeys_only, pipeline_extra
+from schedtest import CART, iso, journeys_only, pipeline_extra, start_scheduler
 
 POST = ("review-request", "repeat-purchase", "loyalty-reward")
 R1, R2, R3, P1, P2, Y1, Y2 = ("r-1", "r-2", "r-3", "p-1", "p-2", "y-1", "y-2")
@@ -65,25 +65,8 @@ for name in POST:
     exit_copy(name, journeys)
 
 with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
-
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
-
-    def sends(user, journey=None, step=None):
-        return [s for s in reader.sends(user) if (journey is None or s["journey"] == journey)
-                and (step is None or s["step"] == step)]
-
-    def one(user, journey, step, hours, channel):
-        """The only send order of user's step, checked for time, channel and template."""
-        got = sends(user, journey, step)
-        ok = (len(got) == 1 and got[0]["time"] == iso(hours) and got[0]["channel"] == channel
-              and got[0]["template"] == "%s/%s" % (journey, step)
-              and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
-        return (got[0] if ok else None), got
+    feed, reader, at = start_scheduler(p)
+    sends, one = reader.sends, reader.one
 
     def order(user, hours, order_id, products):
         feed.send("order.completed", user, hours, order_id=order_id, value=114.9, revenue=114.9,
