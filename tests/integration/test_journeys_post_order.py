@@ -68,6 +68,13 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
     feed, reader, at = start_scheduler(p)
     sends, one = reader.sends, reader.one
 
+    def quiet_until(user, journey, hours, label):
+        """Nothing of journey for user a tenth of an hour before hours
+        (checked as label), then the clock at hours."""
+        at(hours - 0.1)
+        check(label, sends(user, journey) == [], sends(user))
+        at(hours)
+
     def order(user, hours, order_id, products):
         feed.send("order.completed", user, hours, order_id=order_id, value=114.9, revenue=114.9,
                   currency="EUR", products=copy.deepcopy(products), segments=["customer"])
@@ -119,10 +126,7 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
     check("checkout-abandoned: R3's reminder at 09:30, an hour after the visit",
           [(s["journey"], s["time"]) for s in sends(R3)] == [("checkout-abandoned", iso(357.5))],
           sends(R3))
-    at(357.9)
-    check("review-request: nothing before 10:00 on day 15",
-          sends(R1, "review-request") == [], sends(R1))
-    at(358)
+    quiet_until(R1, "review-request", 358, "review-request: nothing before 10:00 on day 15")
     got, every = one(R1, "review-request", "review", 358, "email")
     check("review-request: 14 days after the order, at 10:00, by e-mail, with the order's id and"
           " products", got is not None and got["to"] == "r-1@example.com"
@@ -147,20 +151,15 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
               segments=["customer", "loyal"], cause="t-%d" % feed.n)
 
     # ------------------------------------------------ repeat-purchase --
-    at(741.9)
-    check("repeat-purchase: nothing before 10:00 thirty days on", sends(P1, "repeat-purchase") == [],
-          sends(P1))
-    at(742)
+    quiet_until(P1, "repeat-purchase", 742, "repeat-purchase: nothing before 10:00 thirty days on")
     got, every = one(P1, "repeat-purchase", "reorder", 742, "email")
     check("repeat-purchase: 30 days after the last order, at 10:00, by e-mail, with its products",
           got is not None and got["data"]["order_id"] == "o-p-1-1"
           and names(got) == ["Trail shoe", "Wool socks"], every)
     check("repeat-purchase: not for who ordered again meanwhile (P2)",
           sends(P2, "repeat-purchase") == [], sends(P2))
-    at(981.9)
-    check("repeat-purchase: nothing more before 30 days after P2's newer order",
-          sends(P2, "repeat-purchase") == [], sends(P2))
-    at(982)
+    quiet_until(P2, "repeat-purchase", 982,
+                "repeat-purchase: nothing more before 30 days after P2's newer order")
     got, every = one(P2, "repeat-purchase", "reorder", 982, "email")
     check("repeat-purchase: a new order restarts the clock: one note 30 days after it, with its"
           " products", got is not None and got["data"]["order_id"] == "o-p-2-2"
