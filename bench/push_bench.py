@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from ndtest import ROOT, Pipeline  # noqa: E402
@@ -22,12 +21,6 @@ from sendtest import Orders, PushService, vapid_keys  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 BUILD = os.path.join(ROOT, "build", "bench")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(service, settings):
@@ -43,12 +36,7 @@ def run(service, settings):
         for i in range(N):
             orders.order("push", {"endpoint": "%s/push/b-%d" % (service.origin, i), "keys": keys})
         before = sum(service.counts().values())
-        t0 = time.time()
-        proc = p.start("push-sender")
-        while p.control("push-sender")["outbox"]["delivered"] < N:
-            orders.serve(0.02)
-        took = time.time() - t0
-        cpu = cpu_seconds(proc.pid)
+        took, cpu = orders.deliver(p, "push-sender", N)
         got = sum(service.counts().values()) - before
         orders.close()
     return {"pushes_per_s": N / took, "cpu_us_per_push": cpu / N * 1e6, "received": got}

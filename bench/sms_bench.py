@@ -12,19 +12,12 @@ Usage: bench/sms_bench.py [N]   (make bench-senders runs it)
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from ndtest import ROOT, Pipeline  # noqa: E402
 from sendtest import E2E, Orders  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(base, provider, settings):
@@ -40,12 +33,7 @@ def run(base, provider, settings):
         orders = Orders(p)
         for i in range(N):
             orders.order("sms", "+4860%07d" % i, locale="ja" if i % 2 else "en")
-        t0 = time.time()
-        proc = p.start("sms-sender")
-        while p.control("sms-sender")["outbox"]["delivered"] < N:
-            orders.serve(0.02)
-        took = time.time() - t0
-        cpu = cpu_seconds(proc.pid)
+        took, cpu = orders.deliver(p, "sms-sender", N)
         orders.close()
     return N / took, cpu / N * 1e6
 

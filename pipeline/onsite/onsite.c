@@ -151,12 +151,6 @@ static void s_stats (void *self_, json_t *stats)
     onsite_http_stats (self->http, stats);
 }
 
-//  --check: the templates, as setup reads them.
-static int s_check_config (nd_stage_t *stage)
-{
-    return nd_stage_check_templates (stage, "onsite");
-}
-
 static void s_selftest (bool verbose)
 {
     onsite_render_test (verbose);
@@ -177,7 +171,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
-        .check = s_check_config,
+        .templates = "onsite",
         .stats = s_stats,
         .teardown = s_teardown,
     };

@@ -17,6 +17,7 @@
     feedback.clicked when first clicked, feedback.dismissed; a message that
     expires unseen gives feedback.expired. A click or a dismissal of a
     message never reported shown counts as shown too.                   */
+#include "nd_json.h"
 #include "onsite.h"
 
 #define s_EXPIRE_BATCH 1000         //  messages forgotten per transaction at most
@@ -201,16 +202,6 @@ int onsite_store_order (onsite_store_t *self, MDB_txn *txn, const nd_msg_t *msg)
 
 /* ------------------------------------------------------------- reports */
 
-static bool s_addressed (const json_t *record, const char *visitor)
-{
-    size_t index;
-    json_t *to;
-    json_array_foreach (json_object_get (record, "to"), index, to)
-        if (streq (json_string_value (to), visitor))
-            return true;
-    return false;
-}
-
 //  The first report of what (a time in the record) gives its feedback.
 static int s_first (onsite_store_t *self, MDB_txn *txn, json_t *record, const char *what,
                     const char *kind, int64_t now)
@@ -233,7 +224,7 @@ int onsite_store_report (void *self_, MDB_txn *txn, void *report_)
     if (rc < 0)
         return -1;
     report->status = 404;
-    if (rc == ND_NOTFOUND || !s_addressed (record, report->visitor)
+    if (rc == ND_NOTFOUND || !nd_json_has_string (json_object_get (record, "to"), report->visitor)
     ||  s_int (record, "expires") <= now) {
         json_decref (record);
         return 0;

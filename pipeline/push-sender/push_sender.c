@@ -364,12 +364,6 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
         "dismissed", (json_int_t) self->dismissed));
 }
 
-//  --check: the templates, as setup reads them.
-static int s_check_config (nd_stage_t *stage)
-{
-    return nd_stage_check_templates (stage, "push");
-}
-
 static void s_selftest (bool verbose)
 {
     push_ece_test (verbose);
@@ -389,7 +383,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .reloads = "templates",
-        .check = s_check_config,
+        .templates = "push",
         .stats = s_stats,
     };
     return nd_sender_main (argc, argv, &def);

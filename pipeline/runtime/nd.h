@@ -204,6 +204,9 @@ typedef struct {
         return -1 (nd_stage_config_refused for an error already logged).
         NULL: the runtime checks the pipeline file alone.                 */
     int (*check) (nd_stage_t *stage);
+    /*  The channel ("push", "sms", "onsite") whose templates setup reads:
+        --check loads them too (nd_stage_check_templates). NULL: none.    */
+    const char *templates;
 
     /*  Adds stage counters to the control socket's STATS answer.         */
     void (*stats) (void *self, json_t *stats);

@@ -954,6 +954,19 @@ nd_json_dump (const json_t *value, size_t *size)
     return self.data;
 }
 
+/* -------------------------------------------------------------- lookup */
+
+bool
+nd_json_has_string (const json_t *array, const char *text)
+{
+    size_t index;
+    json_t *item;
+    json_array_foreach (array, index, item)
+        if (json_is_string (item) && strcmp (json_string_value (item), text) == 0)
+            return true;
+    return false;
+}
+
 /* ------------------------------------------------------------ self-test */
 
 /*  Parses text; with error NULL it must be read as jansson reads it and
@@ -1079,6 +1092,11 @@ nd_json_test (bool verbose)
 {
     if (verbose)
         printf (" * nd_json: ");
+
+    json_t *list = json_pack ("[s, i, s]", "customer", 7, "loyal");
+    assert (nd_json_has_string (list, "loyal") && !nd_json_has_string (list, "7"));
+    assert (!nd_json_has_string (list, "lapsed") && !nd_json_has_string (NULL, "loyal"));
+    json_decref (list);
 
     //  A Segment-style event, escapes and astral characters included
     const char *event =

@@ -49,6 +49,9 @@ json_t *nd_json_parse (const char *data, size_t size, char *error, size_t error_
     length in *size when size is not NULL; or NULL.                       */
 char *nd_json_dump (const json_t *value, size_t *size);
 
+/*  True when array (a jansson array, or NULL) holds the string text.  */
+bool nd_json_has_string (const json_t *array, const char *text);
+
 void nd_json_test (bool verbose);
 
 #endif

@@ -155,10 +155,8 @@ static char *s_error_at (nd_pipefile_t *self, const char *stage, const char *pat
 
 /* ------------------------------------------------------------- checks */
 
-/*  Names end up in socket paths, LMDB directories and supervisor program
-    names, so keep them to what is safe in all three.                     */
-static bool
-s_is_simple_name (const char *name)
+bool
+nd_pipefile_simple_name (const char *name)
 {
     if (!*name || *name == '.' || *name == '-')
         return false;
@@ -186,7 +184,7 @@ s_index_section (nd_pipefile_t *self, zconfig_t *section)
         self->defaults = section;
     }
     else
-    if (!s_is_simple_name (name))
+    if (!nd_pipefile_simple_name (name))
         reason = zsys_sprintf ("stage name '%s': use letters, digits, '.', '_' and '-'", name);
     else
     if (nd_pipefile_has (self, name)) {
@@ -256,7 +254,7 @@ s_check_program (nd_pipefile_t *self, size_t index)
 {
     const char *stage = nd_pipefile_stage (self, index);
     const char *program = nd_pipefile_program (self, stage);
-    if (s_is_simple_name (program))
+    if (nd_pipefile_simple_name (program))
         return NULL;
     char *reason = zsys_sprintf ("program '%s' is not a program name (no paths: see nd-supervisor --bin)",
                                  program);

@@ -74,6 +74,12 @@ int nd_pipefile_secure (void *socket, const char *target, const char *curve_publ
     has bound it, so connecting would only wait.                          */
 bool nd_pipefile_ipc_absent (const char *endpoint);
 
+/*  True when name keeps to letters, digits, '.', '_' and '-' and does
+    not start with '.' or '-': names end up in socket paths, LMDB
+    directories, supervisor program names and key files, so they keep to
+    what is safe in all of them.                                          */
+bool nd_pipefile_simple_name (const char *name);
+
 /*  For a tool's main, before its own options, as nd_version_arg: with
     "--check" among the arguments, loads and checks the pipeline file its
     -c/--config (under --root, if given) names, default

@@ -190,7 +190,7 @@ void nd_sender_mask (const char *text, char *out, size_t size);
 void nd_sender_test (bool verbose);
 
 /*  A sender stage: what its channel adds to the outbox. name, summary,
-    options_help, selftest, reloads and check as in nd_stage_def_t; setup and
+    options_help, selftest, reloads, check and templates as in nd_stage_def_t; setup and
     apply required, the rest may be NULL. With reloads and no reload,
     SIGHUP reloads the templates setup named (nd_sender_reloads). stats
     gets a read-only transaction on the stage's state, or NULL when none
@@ -214,6 +214,7 @@ typedef struct {
     int (*reload) (nd_stage_t *stage, void *self, char *what, size_t size);
     const char *reloads;
     int (*check) (nd_stage_t *stage);   //  --check, as in nd_stage_def_t
+    const char *templates;              //  --check loads them, as in nd_stage_def_t
     void (*stats) (void *self, MDB_txn *txn, json_t *stats);
     /*  Before the workers stop: ends what the channel runs beside them on
         the provider's state (sms-sender's webhook server reads the

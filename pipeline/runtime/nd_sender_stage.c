@@ -120,6 +120,7 @@ int nd_sender_main (int argc, char **argv, const nd_sender_def_t *def)
         .reload = def->reload || def->reloads ? s_reload : NULL,
         .reloads = def->reloads,
         .check = def->check,
+        .templates = def->templates,
         .stats = s_stats,
         .teardown = s_teardown,
     };

@@ -105,7 +105,8 @@ static void s_usage (const nd_stage_def_t *def)
             "configuration (file:line: reason in the log), 1 anything else.\n"
             "%s%s%s"
             "See %s(1) and nudge-pipeline(5).\n", def->name, def->summary, def->name,
-            def->check && def->reloads ? ", " : "", def->check && def->reloads ? def->reloads : "",
+            (def->check || def->templates) && def->reloads ? ", " : "",
+            (def->check || def->templates) && def->reloads ? def->reloads : "",
             def->selftest ? "      --selftest [-v]   run its class self-tests and exit\n" : "",
             def->options_help ? def->options_help : "",
             def->reload ? "SIGHUP reloads " : "SIGHUP is ignored (nothing to reload)",
@@ -527,6 +528,8 @@ static int s_check (nd_stage_t *stage)
     s_check_exposure (stage);
     if (stage->def->check && nd_config_errors (stage->config) == 0)
         stage->def->check (stage);
+    if (stage->def->templates && nd_config_errors (stage->config) == 0)
+        nd_stage_check_templates (stage, stage->def->templates);
     return nd_config_errors (stage->config) ? -1 : 0;
 }
 

@@ -9,6 +9,7 @@
     its "traits", as a segment rule would), and "in segment NAME" asks
     its "segments", which the segmenter fills.                           */
 #include <assert.h>
+#include "nd_json.h"
 #include "cond.h"
 
 cond_t *cond_new (const char *text, char **error)
@@ -32,12 +33,7 @@ static json_t *s_value (void *doc, const char *path)
 
 static bool s_in_segment (void *doc, const char *name)
 {
-    size_t i;
-    json_t *segment;
-    json_array_foreach (json_object_get ((const json_t *) doc, "segments"), i, segment)
-        if (json_is_string (segment) && streq (json_string_value (segment), name))
-            return true;
-    return false;
+    return nd_json_has_string (json_object_get ((const json_t *) doc, "segments"), name);
 }
 
 bool cond_eval (const cond_t *self, const json_t *doc)

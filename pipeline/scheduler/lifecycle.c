@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "instance.h"
 #include "journey.h"
+#include "nd_json.h"
 #include "send.h"
 
 int instance_exit_on (scheduler_t *self, MDB_txn *txn, const char *user, const char *topic,
@@ -62,16 +63,6 @@ int instance_fire (scheduler_t *self, MDB_txn *txn, uint64_t id, timer_kind_t ki
 }
 /* ------------------------------------------------------------- entry -- */
 
-static bool s_in (const json_t *segments, const char *name)
-{
-    size_t i;
-    json_t *item;
-    json_array_foreach (segments, i, item)
-        if (json_is_string (item) && streq (json_string_value (item), name))
-            return true;
-    return false;
-}
-
 //  The trigger's filter and the journey's segments. The segments come
 //  with the message from the segmenter; without it (input = sessionizer)
 //  a journey that asks for a segment never starts.
@@ -82,10 +73,10 @@ static bool s_qualifies (const journey_t *journey, const json_t *body)
             return false;
     json_t *segments = json_object_get (body, "segments");
     for (size_t i = 0; journey->segments && journey->segments [i]; i++)
-        if (!s_in (segments, journey->segments [i]))
+        if (!nd_json_has_string (segments, journey->segments [i]))
             return false;
     for (size_t i = 0; journey->not_segments && journey->not_segments [i]; i++)
-        if (s_in (segments, journey->not_segments [i]))
+        if (nd_json_has_string (segments, journey->not_segments [i]))
             return false;
     return true;
 }

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "nd_json.h"
 #include "segmenter.h"
 
 #define NAME_MAX_BYTES 200      //  a longer name is cut (keys stay small)
@@ -328,13 +329,9 @@ static const char *s_group (const json_t *profile)
 {
     static const char *const groups [] = { "came_to_buy", "hesitating", "just_looking", NULL };
     const json_t *members = json_object_get (profile, "segments");
-    for (size_t g = 0; groups [g]; g++) {
-        size_t index;
-        json_t *member;
-        json_array_foreach (members, index, member)
-            if (strcmp (json_string_value (member), groups [g]) == 0)
-                return groups [g];
-    }
+    for (size_t g = 0; groups [g]; g++)
+        if (nd_json_has_string (members, groups [g]))
+            return groups [g];
     return "none";
 }
 

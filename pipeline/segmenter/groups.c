@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include "nd_json.h"
 #include "segmenter.h"
 
 static const char *const s_names [] = {
@@ -125,16 +126,6 @@ int64_t seg_groups_next_change (const seg_thresholds_t *thresholds, const json_t
 
 /* ------------------------------------------------------------ selftest -- */
 
-static bool s_has (const json_t *members, const char *name)
-{
-    size_t index;
-    json_t *member;
-    json_array_foreach (members, index, member)
-        if (!strcmp (json_string_value (member), name))
-            return true;
-    return false;
-}
-
 static json_t *s_members (const seg_thresholds_t *t, const json_t *profile, int64_t now)
 {
     json_t *members = json_array ();
@@ -154,13 +145,13 @@ void seg_groups_test (bool verbose)
     seg_profile_apply (profile, "session.started", body, t0, false);
     seg_profile_apply (profile, "event.track", body, t0, false);
     json_t *members = s_members (&t, profile, t0);
-    assert (json_array_size (members) == 1 && s_has (members, "just_looking"));
+    assert (json_array_size (members) == 1 && nd_json_has_string (members, "just_looking"));
     json_decref (members);
     json_object_set_new (body, "event", json_string ("Product Added"));
     seg_profile_apply (profile, "event.track", body, t0 + 1000, false);
     json_decref (body);
     members = s_members (&t, profile, t0);
-    assert (json_array_size (members) == 1 && s_has (members, "came_to_buy"));
+    assert (json_array_size (members) == 1 && nd_json_has_string (members, "came_to_buy"));
     json_decref (members);
 
     body = json_pack ("{s:f}", "total", 10.0);
@@ -168,12 +159,12 @@ void seg_groups_test (bool verbose)
         seg_profile_apply (profile, "order.completed", body, t0 + 2000, false);
     json_decref (body);
     members = s_members (&t, profile, t0 + 2000);
-    assert (s_has (members, "customer") && s_has (members, "loyal") && !s_has (members, "lapsed"));
+    assert (nd_json_has_string (members, "customer") && nd_json_has_string (members, "loyal") && !nd_json_has_string (members, "lapsed"));
     json_decref (members);
     int64_t due = seg_groups_next_change (&t, profile, t0 + 2000);
     assert (due == t0 + 2000 + 90 * SEG_DAY_MS);
     members = s_members (&t, profile, due);
-    assert (s_has (members, "lapsed"));
+    assert (nd_json_has_string (members, "lapsed"));
     json_decref (members);
     assert (seg_groups_next_change (&t, profile, due) == 0);
 
@@ -183,7 +174,7 @@ void seg_groups_test (bool verbose)
     int64_t birthday = t0 + 89 * SEG_DAY_MS;
     assert (seg_groups_next_change (&t, profile, t0 + 2000) == birthday);
     members = s_members (&t, profile, birthday);
-    assert (s_has (members, "birthday") && !s_has (members, "lapsed"));
+    assert (nd_json_has_string (members, "birthday") && !nd_json_has_string (members, "lapsed"));
     json_decref (members);
     assert (seg_groups_next_change (&t, profile, birthday) == birthday + SEG_DAY_MS);
     json_decref (profile);

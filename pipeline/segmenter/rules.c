@@ -18,6 +18,7 @@
 #include <czmq.h>
 #include <math.h>
 #include "nd_cond.h"
+#include "nd_json.h"
 #include "segmenter.h"
 
 #define S_DEPTH 8               //  nesting a rule file may use
@@ -303,16 +304,6 @@ seg_rules_t *seg_rules_load (const char *file, char **error)
 
 /* --------------------------------------------------------- evaluation -- */
 
-static bool s_member (const json_t *members, const char *name)
-{
-    size_t index;
-    json_t *member;
-    json_array_foreach (members, index, member)
-        if (streq (json_string_value (member), name))
-            return true;
-    return false;
-}
-
 //  What a rule asks about one visitor, at one time.
 typedef struct {
     const json_t *profile;
@@ -338,7 +329,7 @@ static json_t *s_value (void *context, const char *path)
 
 static bool s_in_segment (void *context, const char *name)
 {
-    return s_member (((s_facts_t *) context)->members, name);
+    return nd_json_has_string (((s_facts_t *) context)->members, name);
 }
 
 static bool s_holds (const s_node_t *node, const nd_cond_facts_t *facts)
@@ -427,7 +418,7 @@ static bool s_in (seg_rules_t *rules, const json_t *profile, int64_t now, const 
 {
     json_t *members = json_pack ("[s]", "customer");
     seg_rules_match (rules, profile, now, members);
-    bool in = s_member (members, name);
+    bool in = nd_json_has_string (members, name);
     json_decref (members);
     return in;
 }

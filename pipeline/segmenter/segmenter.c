@@ -48,6 +48,7 @@ DESCRIPTION
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "nd_json.h"
 #include "segmenter.h"
 
 #define VISITOR_MAX 400         //  bytes; visitor ids are LMDB keys
@@ -174,16 +175,6 @@ static int s_forget (segmenter_t *self, MDB_txn *txn, const char *visitor)
 
 /* ---------------------------------------------------------- messages -- */
 
-static bool s_has (const json_t *members, const char *name)
-{
-    size_t index;
-    json_t *member;
-    json_array_foreach (members, index, member)
-        if (strcmp (json_string_value (member), name) == 0)
-            return true;
-    return false;
-}
-
 //  segment.entered or segment.exited for every name in a and not in b.
 static int s_announce (segmenter_t *self, MDB_txn *txn, const char *visitor, const json_t *a,
                        const json_t *b, const json_t *members, const nd_msg_t *msg, bool entered)
@@ -197,7 +188,7 @@ static int s_announce (segmenter_t *self, MDB_txn *txn, const char *visitor, con
     size_t index;
     json_t *name;
     json_array_foreach (a, index, name) {
-        if (s_has (b, json_string_value (name)))
+        if (nd_json_has_string (b, json_string_value (name)))
             continue;
         json_t *body = json_pack ("{s:s, s:s, s:s, s:O, s:O, s:s}", "user", visitor,
                                   "visitor", visitor, "time", time, "segment", name,

@@ -152,6 +152,15 @@ void sms_form_each (const char *form, sms_form_fn *fn, void *arg);
 /*  The first value of field name, decoded, into out. 0, or -1.         */
 int sms_form_value (const char *form, const char *name, char *out, size_t size);
 void sms_result_http (const nd_http_request_t *http, nd_send_result_t *result);
+/*  A provider's answer: result as sms_result_http says, and the body as
+    JSON (the caller's), or NULL when there is none or it is not JSON.  */
+json_t *sms_answer_json (const nd_http_request_t *http, nd_send_result_t *result);
+/*  Makes http the POST of request's body to its URL with the header line
+    content_type ("Content-Type: ...", a literal: http keeps the
+    pointer), asking for JSON back; the provider adds its credentials.  */
+void sms_request_post (sms_request_t *request, nd_http_request_t *http, const char *content_type);
+/*  A form webhook's inbound text (From, Body) into event.              */
+void sms_form_inbound (const char *form, sms_event_t *event);
 void sms_providers_test (bool verbose);
 
 /* ------------------------------------------------------------- gateway */

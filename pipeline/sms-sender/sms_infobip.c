@@ -46,19 +46,15 @@ static int s_request (const sms_account_t *account, const sms_message_t *message
     json_decref (doc);
     if (!request->body)
         return -1;
-    *http = (nd_http_request_t) { .method = "POST", .url = request->url,
-                                  .body = request->body, .body_size = strlen (request->body) };
+    sms_request_post (request, http, "Content-Type: application/json");
     nd_http_header (http, request->auth);
-    nd_http_header (http, "Content-Type: application/json");
-    nd_http_header (http, "Accept: application/json");
     return 0;
 }
 
 static void s_answer (const nd_http_request_t *http, nd_send_result_t *result, char *id,
                       size_t id_size)
 {
-    sms_result_http (http, result);
-    json_t *doc = http->response ? json_loadb (http->response, http->response_size, 0, NULL) : NULL;
+    json_t *doc = sms_answer_json (http, result);
     json_t *message = json_array_get (json_object_get (doc, "messages"), 0);
     json_t *status = json_object_get (message, "status");
     const char *name = json_string_value (json_object_get (status, "name"));

@@ -117,7 +117,32 @@ int sms_form_value (const char *form, const char *name, char *out, size_t size)
     return lookup.found ? 0 : -1;
 }
 
+void sms_form_inbound (const char *form, sms_event_t *event)
+{
+    char text [1600] = "";
+    event->kind = SMS_EVENT_INBOUND;
+    sms_form_value (form, "From", event->phone, sizeof event->phone);
+    sms_form_value (form, "Body", text, sizeof text);
+    event->text = strdup (text);
+}
+
+/* ------------------------------------------------------------ requests -- */
+
+void sms_request_post (sms_request_t *request, nd_http_request_t *http, const char *content_type)
+{
+    *http = (nd_http_request_t) { .method = "POST", .url = request->url,
+                                  .body = request->body, .body_size = strlen (request->body) };
+    nd_http_header (http, content_type);
+    nd_http_header (http, "Accept: application/json");
+}
+
 /* ------------------------------------------------------------- answers -- */
+
+json_t *sms_answer_json (const nd_http_request_t *http, nd_send_result_t *result)
+{
+    sms_result_http (http, result);
+    return http->response ? json_loadb (http->response, http->response_size, 0, NULL) : NULL;
+}
 
 void sms_result_http (const nd_http_request_t *http, nd_send_result_t *result)
 {
@@ -212,7 +237,8 @@ void sms_providers_test (bool verbose)
     account.from = "Shop";
     assert (sms_infobip.request (&account, &message, &request, &http) == 0);
     assert (strcmp (http.url, "https://api.example/sms/2/text/advanced") == 0);
-    assert (strcmp (http.headers [0], "Authorization: App token") == 0);
+    assert (strcmp (http.headers [0], "Content-Type: application/json") == 0);
+    assert (strcmp (http.headers [2], "Authorization: App token") == 0);
     json_t *doc = json_loads (request.body, 0, NULL);
     json_t *one = json_array_get (json_object_get (doc, "messages"), 0);
     assert (strcmp (json_string_value (json_object_get (json_array_get (json_object_get (

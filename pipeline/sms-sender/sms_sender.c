@@ -587,12 +587,6 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
         sms_webhook_stats (self->webhook, stats);
 }
 
-//  --check: the templates, as setup reads them.
-static int s_check_config (nd_stage_t *stage)
-{
-    return nd_stage_check_templates (stage, "sms");
-}
-
 static void s_selftest (bool verbose)
 {
     sms_text_test (verbose);
@@ -613,7 +607,7 @@ int main (int argc, char **argv)
         .source_drain = s_drain,
         .source_committed = s_committed,
         .reloads = "templates",
-        .check = s_check_config,
+        .templates = "sms",
         .stats = s_stats,
         .stop = s_stop,
         .teardown = s_teardown,

@@ -81,14 +81,10 @@ static int s_parse (const sms_account_t *account, const char *public_url, const 
     assert (form);
     sms_event_t *event = &events [0];
     memset (event, 0, sizeof *event);
-    char phone [64] = "", text [1600] = "", status [sizeof event->outcome] = "";
+    char status [sizeof event->outcome] = "";
     int rc = 1;
-    if (strstr (hook->url, "/sms/inbound") == hook->url) {
-        event->kind = SMS_EVENT_INBOUND;
-        sms_form_value (form, "From", phone, sizeof phone);
-        sms_form_value (form, "Body", text, sizeof text);
-        event->text = strdup (text);
-    }
+    if (strstr (hook->url, "/sms/inbound") == hook->url)
+        sms_form_inbound (form, event);
     else {
         event->kind = SMS_EVENT_RECEIPT;
         sms_form_value (form, "key", event->key, sizeof event->key);
@@ -101,7 +97,6 @@ static int s_parse (const sms_account_t *account, const char *public_url, const 
         snprintf (event->outcome, sizeof event->outcome, "%s", status);
         snprintf (event->reason, sizeof event->reason, "receipt: %s", status);
     }
-    snprintf (event->phone, sizeof event->phone, "%.*s", (int) sizeof event->phone - 1, phone);
     free (form);
     return rc;
 }

@@ -182,6 +182,16 @@ static void s_expect (const char *text, sms_encoding_t encoding, size_t units, s
     assert (count.encoding == encoding && count.units == units && count.segments == segments);
 }
 
+//  A text of length times letter (one or more bytes), counted as above.
+static void s_expect_run (const char *letter, size_t length, sms_encoding_t encoding,
+                          size_t segments)
+{
+    char text [700] = "";
+    for (size_t i = 0; i < length; i++)
+        strcat (text, letter);
+    s_expect (text, encoding, length, segments);
+}
+
 void sms_text_test (bool verbose)
 {
     if (verbose)
@@ -196,18 +206,11 @@ void sms_text_test (bool verbose)
     s_expect ("Zażółć", SMS_UCS2, 6, 1);
     s_expect ("カートに商品が残っています", SMS_UCS2, 13, 1);
     s_expect ("hi 😀", SMS_UCS2, 5, 1);                       //  a surrogate pair
-    memset (text, 'a', 160);
-    text [160] = 0;
-    s_expect (text, SMS_GSM7, 160, 1);
-    text [160] = 'a';
-    text [161] = 0;
-    s_expect (text, SMS_GSM7, 161, 2);
-    memset (text, 'a', 306);
-    text [306] = 0;
-    s_expect (text, SMS_GSM7, 306, 2);
-    text [306] = 'a';
-    text [307] = 0;
-    s_expect (text, SMS_GSM7, 307, 3);
+    //  GSM-7: 160 in one, 161 in two, 306 in two, 307 in three
+    s_expect_run ("a", 160, SMS_GSM7, 1);
+    s_expect_run ("a", 161, SMS_GSM7, 2);
+    s_expect_run ("a", 306, SMS_GSM7, 2);
+    s_expect_run ("a", 307, SMS_GSM7, 3);
     //  152 septets then an escape pair: it moves whole to segment 2
     memset (text, 'a', 152);
     strcpy (text + 152, "€");
@@ -215,16 +218,10 @@ void sms_text_test (bool verbose)
     text [307] = 0;
     s_expect (text, SMS_GSM7, 306, 3);
     //  UCS-2: 70 in one, 71 in two, 134 in two, 135 in three
-    text [0] = 0;
-    for (int i = 0; i < 70; i++)
-        strcat (text, "ł");
-    s_expect (text, SMS_UCS2, 70, 1);
-    strcat (text, "ł");
-    s_expect (text, SMS_UCS2, 71, 2);
-    text [0] = 0;
-    for (int i = 0; i < 135; i++)
-        strcat (text, "ł");
-    s_expect (text, SMS_UCS2, 135, 3);
+    s_expect_run ("ł", 70, SMS_UCS2, 1);
+    s_expect_run ("ł", 71, SMS_UCS2, 2);
+    s_expect_run ("ł", 134, SMS_UCS2, 2);
+    s_expect_run ("ł", 135, SMS_UCS2, 3);
     sms_count_t count;
     assert (sms_count ("bad \xC3\x28", &count) == -1);
     assert (sms_count ("\xED\xA0\x80", &count) == -1);        //  a lone surrogate

@@ -53,18 +53,15 @@ static int s_request (const sms_account_t *account, const sms_message_t *message
     free (body);
     free (from);
     free (callback);
-    *http = (nd_http_request_t) { .method = "POST", .url = request->url, .userpwd = request->auth,
-                                  .body = request->body, .body_size = strlen (request->body) };
-    nd_http_header (http, "Content-Type: application/x-www-form-urlencoded");
-    nd_http_header (http, "Accept: application/json");
+    sms_request_post (request, http, "Content-Type: application/x-www-form-urlencoded");
+    http->userpwd = request->auth;
     return 0;
 }
 
 static void s_answer (const nd_http_request_t *http, nd_send_result_t *result, char *id,
                       size_t id_size)
 {
-    sms_result_http (http, result);
-    json_t *doc = http->response ? json_loadb (http->response, http->response_size, 0, NULL) : NULL;
+    json_t *doc = sms_answer_json (http, result);
     const char *sid = json_string_value (json_object_get (doc, "sid"));
     if (result->outcome == ND_SEND_DELIVERED && sid)
         snprintf (id, id_size, "%s", sid);
@@ -152,17 +149,13 @@ static int s_parse (const sms_account_t *account, const char *public_url, const 
     }
     sms_event_t *event = &events [0];
     memset (event, 0, sizeof *event);
-    char from [64] = "", text [1600] = "", status [32] = "", error [16] = "";
+    char status [32] = "", error [16] = "";
     int count = max > 0 ? 1 : 0;
-    if (strstr (hook->url, "/sms/inbound") == hook->url) {
-        event->kind = SMS_EVENT_INBOUND;
-        sms_form_value (form, "From", from, sizeof from);
-        sms_form_value (form, "Body", text, sizeof text);
-        event->text = strdup (text);
-    }
+    if (strstr (hook->url, "/sms/inbound") == hook->url)
+        sms_form_inbound (form, event);
     else {
         event->kind = SMS_EVENT_RECEIPT;
-        sms_form_value (form, "To", from, sizeof from);
+        sms_form_value (form, "To", event->phone, sizeof event->phone);
         sms_form_value (form, "MessageSid", event->message_id, sizeof event->message_id);
         sms_form_value (form, "MessageStatus", status, sizeof status);
         sms_form_value (form, "ErrorCode", error, sizeof error);
@@ -178,7 +171,6 @@ static int s_parse (const sms_account_t *account, const char *public_url, const 
         snprintf (event->reason, sizeof event->reason, "receipt: %s%s%s", status,
                   *error ? ", Twilio error " : "", error);
     }
-    snprintf (event->phone, sizeof event->phone, "%.*s", (int) sizeof event->phone - 1, from);
     free (form);
     return count;
 }

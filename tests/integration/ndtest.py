@@ -35,6 +35,7 @@ import zmq
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.abspath(os.environ.get("ND_BIN", os.path.join(ROOT, "bin")))
+E2E = os.path.join(ROOT, "tests", "e2e")     # the node scripts (npm packages, chromium)
 WRITE_KEY = "test-write-key"
 # A browser key, as a shop's page has it: public, good only from its origin,
 # and what it sends is a claim ("via": "browser"; see test_optin)
@@ -502,3 +503,15 @@ class JournalServer:
 
     def close(self):
         self.sock.close(0)
+
+
+def node_report(script, *args, timeout=60, **empty):
+    """Runs tests/e2e/script with node and args; returns the JSON object on
+    the last line it printed, or, when there is none, empty with "errors"
+    holding what it said."""
+    r = subprocess.run(["node", os.path.join(E2E, script)] + list(args), cwd=E2E,
+                       capture_output=True, text=True, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return dict(empty, errors=["no report from %s: %s%s" % (script, r.stdout[-1500:], r.stderr[-1500:])])

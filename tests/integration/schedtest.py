@@ -194,6 +194,31 @@ class Reader(JournalReader):
     def topic(self, prefix):
         return [b for _, t, b in self.messages if t.startswith(prefix)]
 
-    def sends(self, user=None):
-        return [b for b in self.topic("send.") if user is None or b["user"] == user]
+    def sends(self, user=None, journey=None, step=None):
+        """The send orders read so far, of user, journey and step where given."""
+        return [b for b in self.topic("send.") if (user is None or b["user"] == user)
+                and (journey is None or b["journey"] == journey) and (step is None or b["step"] == step)]
+
+    def one(self, user, journey, step, hours, channel):
+        """The only send order of user's step, checked for time (hours on
+        from T0), channel, template and idempotency key: (it or None, all
+        of the step's)."""
+        got = self.sends(user, journey, step)
+        ok = (len(got) == 1 and got[0]["time"] == iso(hours) and got[0]["channel"] == channel
+              and got[0]["template"] == "%s/%s" % (journey, step)
+              and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
+        return (got[0] if ok else None), got
+
+
+def start_scheduler(p):
+    """Starts p's scheduler; returns its Feed, its Reader and at(hours): the
+    event clock moved on to hours, the feed settled, all it wrote read."""
+    p.start("scheduler")
+    feed, reader = Feed(p), Reader(p)
+
+    def at(hours):
+        feed.tick(hours)
+        feed.settle()
+        reader.drain(p)
+    return feed, reader, at
 

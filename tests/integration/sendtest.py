@@ -9,7 +9,8 @@
                   that checks every request and answers as scripted; with
                   tls=DIR, over https (HTTP/1.1), .ca as above
     Orders        a JournalServer standing in for the scheduler, with
-                  send order builders and event-time ticks
+                  send order builders and event-time ticks; deliver()
+                  times a sender through them (the benches)
     vapid_keys()  a key pair from bin/nd-vapid
 """
 import base64
@@ -103,6 +104,17 @@ def _tls(directory):
     cert, key = make_certificate(directory, "127.0.0.1")
     return cert, ssl.create_default_context(cafile=cert), ["--tls", cert, key]
 
+#  The push reminder (abandoned-cart/reminder-1) as the shipped template
+#  renders DATA: what a push service or the spool must get.
+REMINDER = {"title": "You left something in your cart",
+            "body": "Ann, your Trail shoe is still waiting at Example Shop.",
+            "url": "https://shop.example/cart"}
+
+
+def is_reminder(notification):
+    """True when notification (a dict) holds REMINDER's title, body and url."""
+    return all(notification.get(k) == v for k, v in REMINDER.items())
+
 
 class Orders:
     """A JournalServer standing in for the scheduler."""
@@ -135,6 +147,19 @@ class Orders:
         the tick on (ticks: a Tap on its "tick" topic; see passed_on)."""
         self.tick(seconds)
         return until(lambda: passed_on(ticks.poll(50), iso(seconds)), timeout, serve=self.serve)
+
+    def deliver(self, p, stage, count):
+        """Starts stage on the orders given and serves until its outbox has
+        delivered count: (wall seconds, CPU seconds of the stage), for the
+        benches."""
+        t0 = time.time()
+        proc = p.start(stage)
+        while p.control(stage)["outbox"]["delivered"] < count:
+            self.serve(0.02)
+        took = time.time() - t0
+        with open("/proc/%d/stat" % proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return took, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self):
         self.journal.close()

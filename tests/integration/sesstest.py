@@ -8,7 +8,7 @@
 """
 import datetime
 
-from ndtest import wait_for
+from ndtest import check, wait_for
 
 T0 = datetime.datetime(2026, 11, 23, 9, 0, 0)
 
@@ -60,6 +60,13 @@ class Shop:
         self.tap.poll(50)
         return [b for t, b in self.tap.messages
                 if (topic is None or t == topic) and (visitor is None or b.get("user") == visitor)]
+
+    def only(self, topic, visitor, label):
+        """Checks (as label) that visitor has exactly one topic message
+        out; returns it, or None."""
+        got = self.out(topic, visitor)
+        check(label, len(got) == 1, got)
+        return got[0] if len(got) == 1 else None
 
     def visitor_of(self, anon):
         """The visitor id the sessionizer gave the first event of an anonymousId."""

@@ -34,17 +34,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import urllib.request
 
-from ndtest import (BIN, BROWSER_KEY, BROWSER_ORIGIN, ROOT, JournalReader, Pipeline, check,
-                    done, free_port, wait_for)
+from ndtest import (BROWSER_KEY, BROWSER_ORIGIN, E2E, ROOT, JournalReader, Pipeline, check, done,
+                    free_port, node_report, wait_for)
 from schedtest import scheduler_options, users_in
 from sendtest import PushService, vapid_keys
 from webshop import WEB, Shop
 
-E2E = os.path.join(ROOT, "tests", "e2e")
 CHROMIUM = "/usr/bin/chromium"
 EMAIL = "ola.nowak@example.com"
 SECRET_ENV, VAPID_ENV = "ND_TEST_JOURNEY_SECRET", "ND_TEST_JOURNEY_VAPID"
@@ -59,12 +57,7 @@ def iso(when):
 
 
 def browser(phase, config):
-    r = subprocess.run(["node", os.path.join(E2E, "browser_journey.js"), phase, json.dumps(config)],
-                       cwd=E2E, capture_output=True, text=True, timeout=180)
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"errors": ["no result: " + r.stdout[-500:] + r.stderr[-1500:]]}
+    return node_report("browser_journey.js", phase, json.dumps(config), timeout=180)
 
 
 def mails(maildir):

@@ -9,14 +9,11 @@ answered 200, that the collector publishes the three events normalized,
 with the SDK's anonymous id, and that nudge.js on the same page reads the
 same visitor (ajs_anonymous_id, ajs_user_id).
 """
-import json
 import os
-import subprocess
 
-from ndtest import ROOT, WRITE_KEY, Pipeline, check, done
+from ndtest import E2E, WRITE_KEY, Pipeline, check, done, node_report
 from webshop import UMD, Shop, use_browser_key
 
-E2E = os.path.join(ROOT, "tests", "e2e")
 
 
 def main():
@@ -32,13 +29,8 @@ def main():
         p.start("collector")
         tap = p.tap("collector", "event.")
         try:
-            result = subprocess.run(["node", os.path.join(E2E, "browser_segment.js"),
-                                     shop.url("/segment.html"), collector, key],
-                                    cwd=E2E, capture_output=True, text=True, timeout=90)
-            try:
-                out = json.loads(result.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                out = {"errors": [result.stdout[-1500:] + result.stderr[-1500:]], "requests": []}
+            out = node_report("browser_segment.js", shop.url("/segment.html"), collector, key,
+                              timeout=90, requests=[])
             events = tap.collect(until=lambda ms: len(ms) >= 3, timeout=15)
         finally:
             shop.close()

@@ -45,14 +45,12 @@ onsite and push-sender tests drive the real ones end to end).
 """
 import json
 import os
-import subprocess
 import time
 
 from chattest import chat_options
-from ndtest import ROOT, WRITE_KEY, Pipeline, check, done, free_port
+from ndtest import E2E, WRITE_KEY, Pipeline, check, done, free_port, node_report
 from webshop import Shop, use_browser_key, use_kit
 
-E2E = os.path.join(ROOT, "tests", "e2e")
 #   the stand-in /v1/push/key's answer: a P-256 point, as bin/nd-vapid prints one
 VAPID_PUBLIC = "BJC-Srcueryd_h53VLws7JT-5C_nu1gJWBZPlS6JdbKeIm6cRmAfRVVxccXZ-ay1eOK9bkgkVWTGGF31rNvn7dk"
 CHROMIUM = "/usr/bin/chromium"
@@ -73,12 +71,7 @@ def collector_has(p, method, path):
 
 
 def run_browser(config):
-    result = subprocess.run(["node", os.path.join(E2E, "browser_shop.js"), json.dumps(config)],
-                            cwd=E2E, capture_output=True, text=True, timeout=200)
-    try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"errors": ["no report: " + result.stdout[-1500:] + result.stderr[-1500:]]}
+    return node_report("browser_shop.js", json.dumps(config), timeout=200)
 
 
 def by_name(events):

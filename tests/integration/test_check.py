@@ -12,6 +12,7 @@ and exits, opening no state and no socket.
               file:line, exit 78
   segments    a bad rule line: the segmenter says file:line, exit 78
 """
+import contextlib
 import os
 import shutil
 import subprocess
@@ -31,15 +32,22 @@ def run(program, cwd, *args):
     return r.returncode, r.stdout + r.stderr
 
 
-def edit(path, old, new):
-    """Replaces the first line that is old; returns its line number."""
+@contextlib.contextmanager
+def edited(path, old, new):
+    """path with its first line that is old made new, for the with block,
+    then as it was; yields the line's number."""
     with open(path) as f:
-        lines = f.read().split("\n")
+        original = f.read()
+    lines = original.split("\n")
     number = lines.index(old)
     lines[number] = new
     with open(path, "w") as f:
         f.write("\n".join(lines))
-    return number + 1
+    try:
+        yield number + 1
+    finally:
+        with open(path, "w") as f:
+            f.write(original)
 
 
 def failures(programs, cwd, expect_status, expect_text):
@@ -61,42 +69,35 @@ try:
           not os.path.exists(os.path.join(work, "var")), os.listdir(work))
 
     journey = os.path.join(work, "conf", "journeys", "abandoned-cart.zpl")
-    original = open(journey).read()
-    line = edit(journey, "            for = 1h", "            for = soon")
-    status, said = run("scheduler", work)
+    with edited(journey, "            for = 1h", "            for = soon") as line:
+        status, said = run("scheduler", work)
     check("a bad delay: scheduler --check says conf/journeys/abandoned-cart.zpl:%d, exit 78" % line,
           status == 78 and "conf/journeys/abandoned-cart.zpl:%d: " % line in said, (status, said))
-    open(journey, "w").write(original)
-    line = edit(journey, "    exit = order.completed", "    exits = order.completed")
-    status, said = run("scheduler", work)
+    with edited(journey, "    exit = order.completed", "    exits = order.completed") as line:
+        status, said = run("scheduler", work)
+        wrong = failures(("segmenter", "collector", "push-sender"), work, 0, "configuration ok")
     check("an unknown key: scheduler --check says conf/journeys/abandoned-cart.zpl:%d, exit 78" % line,
           status == 78 and "conf/journeys/abandoned-cart.zpl:%d: " % line in said
           and "exits" in said, (status, said))
-    wrong = failures(("segmenter", "collector", "push-sender"), work, 0, "configuration ok")
     check("stages that do not read journeys still pass", not wrong, wrong)
-    open(journey, "w").write(original)
 
     segments = os.path.join(work, "conf", "segments.zpl")
-    original = open(segments).read()
-    line = edit(segments, '    match = "visits >= 3 and orders = 0"', '    match = "visits >= 3 and and orders = 0"')
-    status, said = run("segmenter", work)
+    with edited(segments, '    match = "visits >= 3 and orders = 0"',
+                '    match = "visits >= lots and orders = 0"') as line:
+        status, said = run("segmenter", work)
     check("a bad rule: segmenter --check says conf/segments.zpl:%d, exit 78" % line,
           status == 78 and "conf/segments.zpl:%d: " % line in said, (status, said))
-    open(segments, "w").write(original)
 
     pipeline = os.path.join(work, "conf", "pipeline.zpl")
-    original = open(pipeline).read()
-    old = next(l for l in original.split("\n") if l.startswith("    clock = wall"))
-    line = edit(pipeline, old, "    clock = sometimes")
-    wrong = failures(STAGES, work, 78, "conf/pipeline.zpl:%d: " % line)
+    old = next(l for l in open(pipeline).read().split("\n") if l.startswith("    clock = wall"))
+    with edited(pipeline, old, "    clock = sometimes") as line:
+        wrong = failures(STAGES, work, 78, "conf/pipeline.zpl:%d: " % line)
     check("a bad clock in the pipeline file: every stage says conf/pipeline.zpl:%d, exit 78"
           % line, not wrong, wrong)
-    open(pipeline, "w").write(original)
-    line = edit(pipeline, "    input = collector", "    input = colector")
-    wrong = failures(STAGES + TOOLS, work, 78, "conf/pipeline.zpl:%d: " % line)
+    with edited(pipeline, "    input = collector", "    input = colector") as line:
+        wrong = failures(STAGES + TOOLS, work, 78, "conf/pipeline.zpl:%d: " % line)
     check("an input naming no stage: every stage and tool says conf/pipeline.zpl:%d, exit 78"
           % line, not wrong, wrong)
-    open(pipeline, "w").write(original)
     status, said = run("nd-ctl", work, "-c", "conf/nothing.zpl")
     check("a pipeline file that is not there: exit 78 with its name",
           status == 78 and "conf/nothing.zpl" in said, (status, said))

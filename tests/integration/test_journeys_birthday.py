@@ -27,19 +27,13 @@ data of a real send order.
 """
 from ndtest import Pipeline, check, done
 from rendertest import render_templates
-from schedtest import CART, Feed, Reader, iso, journeys_only, pipeline_extra
+from schedtest import CART, iso, journeys_only, pipeline_extra, start_scheduler
 
 B1, B2, B3, B4, B5, B6, B7 = ("b-1", "b-2", "b-3", "b-4", "b-5", "b-6", "b-7")
 YEAR = 365 * 24
 
 with Pipeline(clock="event", extra=pipeline_extra(journeys_only("birthday", "checkout-abandoned"))) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
-
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
+    feed, reader, at = start_scheduler(p)
 
     def sends(user, journey="birthday"):
         return [s for s in reader.sends(user) if journey is None or s["journey"] == journey]

@@ -38,7 +38,7 @@ import subprocess
 
 from ndtest import BIN, ROOT, Pipeline, check, done
 from rendertest import render_templates
-from schedtest import CART, Feed, Reader, iso, journeys_only, pipeline_extra
+from schedtest import CART, iso, journeys_only, pipeline_extra, start_scheduler
 
 POST = ("review-request", "repeat-purchase", "loyalty-reward")
 R1, R2, R3, P1, P2, Y1, Y2 = ("r-1", "r-2", "r-3", "p-1", "p-2", "y-1", "y-2")
@@ -65,25 +65,15 @@ for name in POST:
     exit_copy(name, journeys)
 
 with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
+    feed, reader, at = start_scheduler(p)
+    sends, one = reader.sends, reader.one
 
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
-
-    def sends(user, journey=None, step=None):
-        return [s for s in reader.sends(user) if (journey is None or s["journey"] == journey)
-                and (step is None or s["step"] == step)]
-
-    def one(user, journey, step, hours, channel):
-        """The only send order of user's step, checked for time, channel and template."""
-        got = sends(user, journey, step)
-        ok = (len(got) == 1 and got[0]["time"] == iso(hours) and got[0]["channel"] == channel
-              and got[0]["template"] == "%s/%s" % (journey, step)
-              and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
-        return (got[0] if ok else None), got
+    def quiet_until(user, journey, hours, label):
+        """Nothing of journey for user a tenth of an hour before hours
+        (checked as label), then the clock at hours."""
+        at(hours - 0.1)
+        check(label, sends(user, journey) == [], sends(user))
+        at(hours)
 
     def order(user, hours, order_id, products):
         feed.send("order.completed", user, hours, order_id=order_id, value=114.9, revenue=114.9,
@@ -136,10 +126,7 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
     check("checkout-abandoned: R3's reminder at 09:30, an hour after the visit",
           [(s["journey"], s["time"]) for s in sends(R3)] == [("checkout-abandoned", iso(357.5))],
           sends(R3))
-    at(357.9)
-    check("review-request: nothing before 10:00 on day 15",
-          sends(R1, "review-request") == [], sends(R1))
-    at(358)
+    quiet_until(R1, "review-request", 358, "review-request: nothing before 10:00 on day 15")
     got, every = one(R1, "review-request", "review", 358, "email")
     check("review-request: 14 days after the order, at 10:00, by e-mail, with the order's id and"
           " products", got is not None and got["to"] == "r-1@example.com"
@@ -164,20 +151,15 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
               segments=["customer", "loyal"], cause="t-%d" % feed.n)
 
     # ------------------------------------------------ repeat-purchase --
-    at(741.9)
-    check("repeat-purchase: nothing before 10:00 thirty days on", sends(P1, "repeat-purchase") == [],
-          sends(P1))
-    at(742)
+    quiet_until(P1, "repeat-purchase", 742, "repeat-purchase: nothing before 10:00 thirty days on")
     got, every = one(P1, "repeat-purchase", "reorder", 742, "email")
     check("repeat-purchase: 30 days after the last order, at 10:00, by e-mail, with its products",
           got is not None and got["data"]["order_id"] == "o-p-1-1"
           and names(got) == ["Trail shoe", "Wool socks"], every)
     check("repeat-purchase: not for who ordered again meanwhile (P2)",
           sends(P2, "repeat-purchase") == [], sends(P2))
-    at(981.9)
-    check("repeat-purchase: nothing more before 30 days after P2's newer order",
-          sends(P2, "repeat-purchase") == [], sends(P2))
-    at(982)
+    quiet_until(P2, "repeat-purchase", 982,
+                "repeat-purchase: nothing more before 30 days after P2's newer order")
     got, every = one(P2, "repeat-purchase", "reorder", 982, "email")
     check("repeat-purchase: a new order restarts the clock: one note 30 days after it, with its"
           " products", got is not None and got["data"]["order_id"] == "o-p-2-2"

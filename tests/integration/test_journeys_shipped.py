@@ -50,7 +50,7 @@ import os
 
 from ndtest import Pipeline, check, done
 from rendertest import TEMPLATES, render_templates
-from schedtest import CART, Feed, Reader, iso, pipeline_extra, users_in
+from schedtest import CART, iso, pipeline_extra, users_in, start_scheduler
 
 A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
 W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
@@ -66,28 +66,11 @@ os.environ.setdefault("ND_TEST_UNSUBSCRIBE_SECRET", "test-unsubscribe-secret-012
 extra = dict(pipeline_extra(), pipeline={"unsubscribe-secret": "env:ND_TEST_UNSUBSCRIBE_SECRET"})
 
 with Pipeline(clock="event", extra=extra) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
-
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
-
-    def sends(user, journey=None, step=None):
-        return [s for s in reader.sends(user) if (journey is None or s["journey"] == journey)
-                and (step is None or s["step"] == step)]
+    feed, reader, at = start_scheduler(p)
+    sends, one = reader.sends, reader.one
 
     def segment(user, hours, topic, name, segments, cause="clock"):
         feed.send(topic, user, hours, visitor=user, segment=name, segments=segments, cause=cause)
-
-    def one(user, journey, step, hours, channel):
-        """The only send order of user's step, checked for time, channel and template."""
-        got = sends(user, journey, step)
-        ok = (len(got) == 1 and got[0]["time"] == iso(hours) and got[0]["channel"] == channel
-              and got[0]["template"] == "%s/%s" % (journey, step)
-              and got[0]["idempotency_key"] == "%s/%s/%s/%s" % (journey, got[0]["instance"], step, channel))
-        return (got[0] if ok else None), got
 
     for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1, O1, O2):
         feed.profile(user, 0, segments=(), push=user in (L1, N1, C1, O1),

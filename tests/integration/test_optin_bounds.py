@@ -26,7 +26,7 @@ import hmac
 import os
 
 from ndtest import Pipeline, check, done
-from schedtest import T0, Feed, Reader, iso, pipeline_extra, users_in
+from schedtest import T0, iso, pipeline_extra, users_in, start_scheduler
 
 SECRET_ENV = "ND_TEST_UNSUBSCRIBE_SECRET"
 os.environ.setdefault(SECRET_ENV, "test-unsubscribe-secret-0123456789")
@@ -60,13 +60,7 @@ extra = dict(pipeline_extra(**{"confirm-url": "https://shop.example/nudge/confir
              pipeline={"unsubscribe-secret": "env:" + SECRET_ENV})
 
 with Pipeline(clock="event", extra=extra) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
-
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
+    feed, reader, at = start_scheduler(p)
 
     def confirms(user=None):
         return [s for s in reader.sends(user) if s["journey"] == "confirm"]
@@ -140,12 +134,9 @@ with Pipeline(clock="event", extra=extra) as p:
 
 extra = pipeline_extra()
 with Pipeline(clock="event", extra=extra) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
+    feed, reader, at = start_scheduler(p)
     claim(feed, "v-1", 1, "email", "s@example.com")
-    feed.tick(1)
-    feed.settle()
-    reader.drain(p)
+    at(1)
     check("without unsubscribe-secret: no confirmation, and the start says so",
           reader.sends() == [] and "no unsubscribe-secret" in p.log("scheduler"), reader.sends())
     feed.close()

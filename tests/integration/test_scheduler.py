@@ -20,20 +20,14 @@ import os
 import subprocess
 
 from ndtest import BIN, Pipeline, check, done
-from schedtest import Feed, Reader, iso, pipeline_extra, users_in
+from schedtest import iso, pipeline_extra, users_in, start_scheduler
 
 with Pipeline(clock="event", extra=pipeline_extra()) as p:
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
+    feed, reader, at = start_scheduler(p)
     A, B, C, D, E, F = users_in("abandoned-cart", "treated", 6)
 
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
-
     def sends(user, step=None):
-        return [s for s in reader.sends(user) if step is None or s["step"] == step]
+        return reader.sends(user, step=step)
 
     feed.abandon(A, 0, push=True, phone=True)
     feed.abandon(B, 0, phone=True)

@@ -22,7 +22,7 @@ import os
 import subprocess
 
 from ndtest import BIN, ROOT, Pipeline, check, done
-from schedtest import CART, Feed, Reader, iso, pipeline_extra, users_in
+from schedtest import CART, iso, pipeline_extra, users_in, start_scheduler
 
 CARD = """\
 journey
@@ -56,14 +56,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
         with open(os.path.join(journeys, name + ".zpl"), "w") as f:
             f.write(text)
     p.write_config(pipeline_extra(journeys, **{"cap-onsite": "1/1d"}))
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
+    feed, reader, at = start_scheduler(p)
     P1, P2, P3, P4, P5, P6 = ("p-1", "p-2", "p-3", "p-4", "p-5", "p-6")
-
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
 
     def sends(user):
         return [(s["journey"], s["channel"], s["time"], s["to"]) for s in reader.sends(user)]

@@ -28,7 +28,7 @@ import shutil
 import subprocess
 
 from ndtest import BIN, ROOT, Pipeline, check, done
-from schedtest import Feed, Reader, iso, pipeline_extra, users_in
+from schedtest import iso, pipeline_extra, users_in, start_scheduler
 
 MORNING = """\
 journey
@@ -52,18 +52,11 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     with open(os.path.join(journeys, "morning.zpl"), "w") as f:
         f.write(MORNING)
     p.write_config(pipeline_extra(journeys))
-    p.start("scheduler")
-    feed, reader = Feed(p), Reader(p)
+    feed, reader, at = start_scheduler(p)
     G, W, Q, H, I, L, X = users_in("abandoned-cart", "treated", 7)
     K1, K2 = users_in("abandoned-cart", "holdout", 2)
 
-    def at(hours):
-        feed.tick(hours)
-        feed.settle()
-        reader.drain(p)
-
-    def sends(user, journey=None):
-        return [s for s in reader.sends(user) if journey is None or s["journey"] == journey]
+    sends = reader.sends
 
     def times(user, journey=None):
         return [s["time"] for s in sends(user, journey)]

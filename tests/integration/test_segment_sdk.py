@@ -14,9 +14,8 @@ import subprocess
 import time
 import uuid
 
-from ndtest import BIN, ROOT, WRITE_KEY, Pipeline, check, done
+from ndtest import BIN, E2E, WRITE_KEY, Pipeline, check, done, node_report
 
-E2E = os.path.join(ROOT, "tests", "e2e")
 FUNNEL = ["Product Viewed", "Product Added", "Product Added", "Cart Viewed",
           "Checkout Started", "Order Completed"]
 EXPECTED = 2 + len(FUNNEL)      # identify, page, then the funnel
@@ -35,14 +34,8 @@ def install_sdk():
 
 
 def run_sdk(p, anonymous_id, user_id):
-    result = subprocess.run(
-        ["node", os.path.join(E2E, "segment_sdk.js"), "http://127.0.0.1:%d" % p.http_port,
-         WRITE_KEY, anonymous_id, user_id],
-        cwd=E2E, capture_output=True, text=True, timeout=60)
-    try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"responses": [], "errors": [result.stdout + result.stderr], "sent": 0}
+    return node_report("segment_sdk.js", "http://127.0.0.1:%d" % p.http_port, WRITE_KEY,
+                       anonymous_id, user_id, responses=[], sent=0)
 
 
 def check_sdk_side(report):

@@ -37,6 +37,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <sys/stat.h>
+#include "nd_tool.h"
 #include "nd.h"
 #include "nd_pipefile.h"
 
@@ -59,20 +60,9 @@ typedef struct {
     bool force;
 } cert_args_t;
 
-static bool
-s_is_simple_name (const char *name)
-{
-    if (!*name || *name == '.' || *name == '-')
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!isalnum ((unsigned char) *c) && !strchr ("._-", *c))
-            return false;
-    return true;
-}
-
 /*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
 static int
-s_parse_args (int argc, char **argv, cert_args_t *args)
+s_parse_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
         { "dir",    required_argument, NULL, 'd' },
@@ -81,6 +71,7 @@ s_parse_args (int argc, char **argv, cert_args_t *args)
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
+    cert_args_t *args = (cert_args_t *) args_;
     *args = (cert_args_t) { .dir = "." };
     int option;
     while ((option = getopt_long (argc, argv, "d:fh", options, NULL)) != -1) {
@@ -103,7 +94,7 @@ s_parse_args (int argc, char **argv, cert_args_t *args)
     if (argc - optind != 1)
         return fprintf (stderr, "nd-cert: want one NAME; try 'nd-cert --help'\n"), 2;
     args->name = argv [optind];
-    if (!s_is_simple_name (args->name))
+    if (!nd_pipefile_simple_name (args->name))
         return fprintf (stderr, "nd-cert: NAME '%s': use letters, digits, '.', '_' and '-'\n",
                         args->name), 2;
     return 0;
@@ -148,16 +139,13 @@ s_write (zcert_t *cert, const char *secret, const char *public)
 int
 main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-cert");
-    nd_check_arg (argc, argv, "nd-cert");
     cert_args_t args;
-    int rc = s_parse_args (argc, argv, &args);
-    if (rc)
-        return rc == 1? 0: EX_USAGE;
+    nd_tool_start (argc, argv, "nd-cert", s_parse_args, &args);
     if (args.public)
         return s_print_public (args.public);
     char *secret = zsys_sprintf ("%s/%s.secret", args.dir, args.name);
     char *public = zsys_sprintf ("%s/%s.pub", args.dir, args.name);
+    int rc;
     struct stat st;
     if (stat (args.dir, &st) || !S_ISDIR (st.st_mode)) {
         fprintf (stderr, "nd-cert: %s: %s\n", args.dir,

@@ -53,17 +53,16 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include "nd_pipefile.h"
+#include "nd_tool.h"
 #include "nd.h"
 
 #define s_PING_MS 10000
 #define s_MONITOR "inproc://nd-chat.monitor"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        //  -c, --cert, -t (ms)
     const char *target;
     const char *operator;
-    long timeout;
-    const char *cert;           //  CURVE keypair file, or NULL
 } chat_args_t;
 
 typedef struct {
@@ -86,39 +85,25 @@ static const char *s_usage =
     "Type TEXT to answer the last conversation, '#c7 TEXT' for another;\n"
     "/list, /show c7, /end [c7], /online, /offline, /auto, /quit. See nd-chat(1).\n";
 
-static int s_parse_args (int argc, char **argv, chat_args_t *args)
+static int s_parse_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config",   required_argument, NULL, 'c' },
-        { "cert",     required_argument, NULL, 'C' },
+        ND_TOOL_CONFIG, ND_TOOL_CERT,
         { "operator", required_argument, NULL, 'o' },
-        { "timeout",  required_argument, NULL, 't' },
-        { "help",     no_argument,       NULL, 'h' },
+        ND_TOOL_TIMEOUT, ND_TOOL_HELP,
         { NULL, 0, NULL, 0 }
     };
+    chat_args_t *args = (chat_args_t *) args_;
     const char *user = getenv ("USER");
-    *args = (chat_args_t) { "conf/pipeline.zpl", "chat-bridge", user && *user ? user : "operator",
-                            5000, NULL };
+    *args = (chat_args_t) { { "nd-chat", s_usage, "conf/pipeline.zpl", NULL, 5000 }, "chat-bridge",
+                            user && *user ? user : "operator" };
     int option;
     while ((option = getopt_long (argc, argv, "c:o:t:h", options, NULL)) != -1) {
-        char *end = NULL;
-        if (option == 'h')
-            return fputs (s_usage, stdout), 1;
-        else
-        if (option == 'c')
-            args->config = optarg;
-        else
-        if (option == 'C')
-            args->cert = optarg;
-        else
+        int rc = nd_tool_option (&args->tool, option, optarg);
+        if (rc > 0)
+            return rc;
         if (option == 'o')
             args->operator = optarg;
-        else
-        if (option == 't' && ((args->timeout = strtol (optarg, &end, 10)) <= 0 || *end))
-            return fprintf (stderr, "nd-chat: --timeout wants milliseconds, not '%s'\n", optarg), 2;
-        else
-        if (option == '?')
-            return fprintf (stderr, "nd-chat: try 'nd-chat --help'\n"), 2;
     }
     if (argc - optind > 1)
         return fprintf (stderr, "nd-chat: want at most one STAGE-OR-ENDPOINT; try 'nd-chat --help'\n"), 2;
@@ -258,13 +243,8 @@ static int s_connect (chat_console_t *self, const chat_args_t *args, const char 
     self->dealer = zsock_new (ZMQ_DEALER);
     zsock_set_linger (self->dealer, 1000);
     zsock_set_sndtimeo (self->dealer, 0);
-    char *error = NULL;
-    if (nd_pipefile_secure (zsock_resolve (self->dealer), args->target, curve_public, args->cert,
-                            &error)) {
-        fprintf (stderr, "nd-chat: %s\n", error);
-        free (error);
+    if (nd_tool_secure (&args->tool, zsock_resolve (self->dealer), args->target, curve_public))
         return -1;
-    }
     zmq_socket_monitor (zsock_resolve (self->dealer), s_MONITOR, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                         | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
     self->monitor = zsock_new_pair (">" s_MONITOR);
@@ -285,20 +265,12 @@ static void s_disconnect (chat_console_t *self)
 
 int main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-chat");
-    nd_check_arg (argc, argv, "nd-chat");
     chat_args_t args;
-    int rc = s_parse_args (argc, argv, &args);
-    if (rc)
-        return rc == 1 ? 0 : EX_USAGE;
-    char *error = NULL, *curve_public = NULL;
-    char *endpoint = nd_pipefile_target_curve (args.config, args.target, "console",
-                                               &curve_public, &error);
-    if (!endpoint) {
-        fprintf (stderr, "nd-chat: %s\n", error);
-        free (error);
+    nd_tool_start (argc, argv, "nd-chat", s_parse_args, &args);
+    char *curve_public = NULL;
+    char *endpoint = nd_tool_endpoint (&args.tool, args.target, "console", &curve_public);
+    if (!endpoint)
         return 1;
-    }
     if (nd_pipefile_ipc_absent (endpoint)) {
         fprintf (stderr, "nd-chat: nothing at %s: is the chat-bridge running?\n", endpoint);
         free (curve_public);
@@ -307,7 +279,7 @@ int main (int argc, char **argv)
     }
     zsys_init ();
     chat_console_t self = { NULL, NULL, "", 0, false };
-    rc = s_connect (&self, &args, endpoint, curve_public);
+    int rc = s_connect (&self, &args, endpoint, curve_public);
     free (curve_public);
     free (endpoint);
     if (rc) {
@@ -334,7 +306,7 @@ int main (int argc, char **argv)
         if (input && (items [2].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
             if (getline (&line, &capacity, stdin) < 0 || !s_line (&self, line)) {
                 input = false;
-                deadline = zclock_mono () + args.timeout;
+                deadline = zclock_mono () + args.tool.timeout;
             }
         }
         if (!input && (self.waiting <= 0 || zclock_mono () >= deadline))

@@ -41,12 +41,13 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <jansson.h>
+#include "nd_tool.h"
 #include "nd.h"
 #include "nd_pipefile.h"
 #include "nd_state.h"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        //  -c
     const char *stage;
     const char *state;
     int64_t at;
@@ -68,18 +69,23 @@ static const char *s_usage =
     "  -h, --help          this text\n"
     "Exit status: 0 all valid, 1 any not valid, 2 error. See nd-codes(1).\n";
 
-static int s_args (int argc, char **argv, codes_args_t *args)
+/*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
+static int s_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
+        ND_TOOL_CONFIG, { "name", required_argument, NULL, 'n' },
         { "state", required_argument, NULL, 's' }, { "at", required_argument, NULL, 'a' },
         { "json", no_argument, NULL, 'j' }, { "list", no_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-    *args = (codes_args_t) { "conf/pipeline.zpl", "scheduler", NULL, INT64_MIN, false, false };
+        ND_TOOL_HELP, { NULL, 0, NULL, 0 } };
+    codes_args_t *args = (codes_args_t *) args_;
+    *args = (codes_args_t) { { "nd-codes", s_usage, "conf/pipeline.zpl", NULL, 0 }, "scheduler",
+                             NULL, INT64_MIN, false, false };
     int option;
-    while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1)
+    while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1) {
+        int rc = nd_tool_option (&args->tool, option, optarg);
+        if (rc > 0)
+            return rc;
         switch (option) {
-            case 'c': args->config = optarg; break;
             case 'n': args->stage = optarg; break;
             case 's': args->state = optarg; break;
             case 'j': args->json = true; break;
@@ -88,14 +94,11 @@ static int s_args (int argc, char **argv, codes_args_t *args)
                 if (nd_time_parse (optarg, &args->at) == 0)
                     break;
                 fprintf (stderr, "nd-codes: --at: not an ISO 8601 time: %s\n", optarg);
-                return -1;
-            case 'h': fputs (s_usage, stdout); exit (0);
-            default: fputs (s_usage, stderr); return -1;
+                return 2;
         }
-    if (optind == argc && !args->list) {
-        fputs (s_usage, stderr);
-        return -1;
     }
+    if (optind == argc && !args->list)
+        return fprintf (stderr, "nd-codes: want a CODE or --list; try 'nd-codes --help'\n"), 2;
     return 0;
 }
 
@@ -173,14 +176,11 @@ static int s_list (MDB_txn *txn, MDB_dbi dbi, const codes_args_t *args)
 
 int main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-codes");
-    nd_check_arg (argc, argv, "nd-codes");
     codes_args_t args;
-    if (s_args (argc, argv, &args))
-        return EX_USAGE;
+    nd_tool_start (argc, argv, "nd-codes", s_args, &args);
     char *error = NULL;
     MDB_dbi dbi;
-    nd_state_t *state = nd_state_open (args.config, args.stage, args.state, &error);
+    nd_state_t *state = nd_state_open (args.tool.config, args.stage, args.state, &error);
     if (!state || nd_state_dbi (state, "codes", &dbi, &error)) {
         fprintf (stderr, "nd-codes: %s\n", error);
         free (error);

@@ -51,14 +51,13 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd_pipefile.h"
+#include "nd_tool.h"
 #include "nd.h"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        /* -c, --cert, -t (ms) */
     const char *target;         /* stage or endpoint */
-    const char *cert;           /* CURVE keypair file, or NULL */
     char command [32];          /* upper-cased */
-    long timeout;               /* ms */
     bool metrics;               /* every stage's STATS as metrics text */
 } ctl_args_t;
 
@@ -90,37 +89,24 @@ s_set_command (ctl_args_t *args, const char *word)
 
 /*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
 static int
-s_parse_args (int argc, char **argv, ctl_args_t *args)
+s_parse_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config",  required_argument, NULL, 'c' },
-        { "timeout", required_argument, NULL, 't' },
-        { "cert",    required_argument, NULL, 'C' },
+        ND_TOOL_CONFIG, ND_TOOL_TIMEOUT, ND_TOOL_CERT,
         { "metrics", no_argument,       NULL, 'M' },
-        { "help",    no_argument,       NULL, 'h' },
+        ND_TOOL_HELP,
         { NULL, 0, NULL, 0 }
     };
-    *args = (ctl_args_t) { .config = "conf/pipeline.zpl", .command = "STATS", .timeout = 3000 };
+    ctl_args_t *args = (ctl_args_t *) args_;
+    *args = (ctl_args_t) { .tool = { "nd-ctl", s_usage, "conf/pipeline.zpl", NULL, 3000 },
+                           .command = "STATS" };
     int option;
     while ((option = getopt_long (argc, argv, "c:t:h", options, NULL)) != -1) {
-        char *end = NULL;
-        if (option == 'h')
-            return fputs (s_usage, stdout), 1;
-        else
-        if (option == 'c')
-            args->config = optarg;
-        else
-        if (option == 'C')
-            args->cert = optarg;
-        else
+        int rc = nd_tool_option (&args->tool, option, optarg);
+        if (rc > 0)
+            return rc;
         if (option == 'M')
             args->metrics = true;
-        else
-        if (option == 't' && ((args->timeout = strtol (optarg, &end, 10)) <= 0 || *end))
-            return fprintf (stderr, "nd-ctl: --timeout wants milliseconds, not '%s'\n", optarg), 2;
-        else
-        if (option == '?')
-            return fprintf (stderr, "nd-ctl: try 'nd-ctl --help'\n"), 2;
     }
     if (args->metrics && optind == argc)
         return 0;
@@ -142,13 +128,10 @@ s_ask (const char *endpoint, const char *curve_public, const ctl_args_t *args, c
     zsock_t *req = zsock_new (ZMQ_REQ);
     //  A stage that never answers must not hold nd-ctl at exit.
     zsock_set_linger (req, 0);
-    char *answer = NULL, *error = NULL;
+    char *answer = NULL;
     *why = NULL;
-    if (nd_pipefile_secure (zsock_resolve (req), args->target, curve_public, args->cert, &error)) {
-        fprintf (stderr, "nd-ctl: %s\n", error);
-        free (error);
+    if (nd_tool_secure (&args->tool, zsock_resolve (req), args->target, curve_public))
         *why = "";
-    }
     else
     if (zsock_connect (req, "%s", endpoint) == -1)
         *why = zmq_strerror (zmq_errno ());
@@ -157,7 +140,7 @@ s_ask (const char *endpoint, const char *curve_public, const ctl_args_t *args, c
         *why = "cannot send";
     else {
         zmq_pollitem_t item = { zsock_resolve (req), 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, args->timeout) == 1)
+        if (zmq_poll (&item, 1, args->tool.timeout) == 1)
             answer = zstr_recv (req);
         if (!answer)
             *why = zsys_interrupted? "interrupted": "no answer";
@@ -279,19 +262,16 @@ static int
 s_metrics (ctl_args_t *args)
 {
     char *error = NULL;
-    nd_pipefile_t *pipeline = nd_pipefile_load (args->config, &error);
-    if (!pipeline) {
-        fprintf (stderr, "nd-ctl: %s\n", error);
-        free (error);
-        return 1;
-    }
+    nd_pipefile_t *pipeline = nd_pipefile_load (args->tool.config, &error);
+    if (!pipeline)
+        return nd_tool_fail ("nd-ctl", error);
     size_t count = nd_pipefile_size (pipeline);
     json_t *all = json_object ();
-    printf ("# nudge stages from %s\n", args->config);
+    printf ("# nudge stages from %s\n", args->tool.config);
     for (size_t i = 0; i < count; i++) {
         const char *stage = nd_pipefile_stage (pipeline, i);
         char *curve_public = NULL;
-        char *endpoint = nd_pipefile_target_curve (args->config, stage, "ctl", &curve_public, &error);
+        char *endpoint = nd_pipefile_target_curve (args->tool.config, stage, "ctl", &curve_public, &error);
         json_t *stats = NULL;
         int health = 0;
         if (endpoint && !nd_pipefile_ipc_absent (endpoint)) {
@@ -343,22 +323,15 @@ s_metrics (ctl_args_t *args)
 int
 main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-ctl");
-    nd_check_arg (argc, argv, "nd-ctl");
     ctl_args_t args;
-    int rc = s_parse_args (argc, argv, &args);
-    if (rc)
-        return rc == 1? 0: EX_USAGE;
+    nd_tool_start (argc, argv, "nd-ctl", s_parse_args, &args);
     if (args.metrics)
         return s_metrics (&args);
-    char *error = NULL, *curve_public = NULL;
-    char *endpoint = nd_pipefile_target_curve (args.config, args.target, "ctl",
-                                               &curve_public, &error);
-    if (!endpoint) {
-        fprintf (stderr, "nd-ctl: %s\n", error);
-        free (error);
+    char *curve_public = NULL;
+    char *endpoint = nd_tool_endpoint (&args.tool, args.target, "ctl", &curve_public);
+    if (!endpoint)
         return 1;
-    }
+    int rc;
     const char *why = NULL;
     char *answer = NULL;
     //  Over ipc a missing socket file means nothing listens: say so now
@@ -379,7 +352,7 @@ main (int argc, char **argv)
             ;                   //  already said
         else
         if (streq (why, "no answer"))
-            fprintf (stderr, "nd-ctl: %s: no answer in %ld ms\n", who, args.timeout);
+            fprintf (stderr, "nd-ctl: %s: no answer in %ld ms\n", who, args.tool.timeout);
         else
             fprintf (stderr, "nd-ctl: %s: %s\n", who, why);
         free (who);

@@ -73,28 +73,32 @@ static const char *s_usage =
 
 /* ----------------------------------------------------------- arguments -- */
 
-static int s_args (int argc, char **argv, render_args_t *args)
+/*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
+static int s_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config", required_argument, NULL, 'c' }, { "data", required_argument, NULL, 'd' },
+        ND_TOOL_CONFIG, { "data", required_argument, NULL, 'd' },
         { "person", required_argument, NULL, 'p' }, { "locale", required_argument, NULL, 'l' },
         { "channel", required_argument, NULL, 'C' }, { "variant", required_argument, NULL, 'v' },
         { "send-test", required_argument, NULL, 's' }, { "mustache", required_argument, NULL, 'm' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-    *args = (render_args_t) { .config = "conf/pipeline.zpl" };
+        ND_TOOL_HELP, { NULL, 0, NULL, 0 } };
+    render_args_t *args = (render_args_t *) args_;
+    *args = (render_args_t) { .tool = { "nd-render", s_usage, "conf/pipeline.zpl", NULL, 0 } };
     int option;
     while ((option = getopt_long (argc, argv, "c:h", options, NULL)) != -1)
         switch (option) {
-            case 'c': args->config = optarg; break;
             case 'd': args->data = optarg; break;
             case 'p': args->person = optarg; break;
             case 'l': args->locale = optarg; break;
-            case 'C': args->channel = optarg; break;
+            case 'C': args->channel = optarg; break;    //  not --cert: nd-render has none
             case 'v': args->variant = optarg; break;
             case 's': args->send_test = optarg; break;
             case 'm': args->mustache = optarg; break;
-            case 'h': fputs (s_usage, stdout); exit (0);
-            default: return -1;
+            default: {
+                int rc = nd_tool_option (&args->tool, option, optarg);
+                if (rc)
+                    return rc;
+            }
         }
     const char *problem = NULL;
     if (args->mustache)
@@ -114,7 +118,7 @@ static int s_args (int argc, char **argv, render_args_t *args)
         problem = "--send-test wants an e-mail address";
     if (problem) {
         fprintf (stderr, "nd-render: %s (try --help)\n", problem);
-        return -1;
+        return 2;
     }
     if (!args->mustache) {
         args->journey = argv [optind];
@@ -170,7 +174,7 @@ static int s_mustache (const render_args_t *args)
 //  A sender's view of the pipeline file: its section, found by program.
 static nd_stage_t *s_stage (render_t *self, const char *program)
 {
-    return nd_stage_options_new (self->args->config, render_stage_of (self->pipefile, program));
+    return nd_stage_options_new (self->args->tool.config, render_stage_of (self->pipefile, program));
 }
 
 //  The sender's templates for channel, as it loads them.
@@ -318,12 +322,9 @@ static int s_channel (render_t *self, const char *channel)
 
 int main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-render");
-    nd_check_arg (argc, argv, "nd-render");
     nd_log_set_name ("nd-render");
     render_args_t args;
-    if (s_args (argc, argv, &args))
-        return EX_USAGE;
+    nd_tool_start (argc, argv, "nd-render", s_args, &args);
     if (args.mustache)
         return s_mustache (&args);
     int rc = 0;

@@ -161,7 +161,7 @@ static int s_data_person (render_t *self, const char *user)
 {
     const char *scheduler = render_stage_of (self->pipefile, "scheduler");
     char *error = NULL;
-    nd_state_t *state = nd_state_open (self->args->config, scheduler, NULL, &error);
+    nd_state_t *state = nd_state_open (self->args->tool.config, scheduler, NULL, &error);
     MDB_dbi people, instances;
     if (!state || nd_state_dbi (state, "people", &people, &error)
     ||  nd_state_dbi (state, "instances", &instances, &error)) {
@@ -240,7 +240,7 @@ render_t *render_new (const render_args_t *args, int *status)
     self->now = zclock_time ();
     self->locale = args->locale ? strdup (args->locale) : NULL;
     char *error = NULL;
-    self->pipefile = nd_pipefile_load (args->config, &error);
+    self->pipefile = nd_pipefile_load (args->tool.config, &error);
     int rc = self->pipefile ? s_step (self) : -1;
     if (!self->pipefile) {
         fprintf (stderr, "nd-render: %s\n", error);

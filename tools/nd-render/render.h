@@ -11,9 +11,10 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "nd_pipefile.h"
+#include "nd_tool.h"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        //  -c
     const char *journey, *step;
     const char *data;           //  FILE
     const char *person;         //  ID

@@ -82,6 +82,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 #include <sys/stat.h>
+#include "nd_tool.h"
 #include "nd_pipefile.h"
 #include "nd.h"
 
@@ -124,7 +125,7 @@ static const char *s_usage =
 
 /*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
 static int
-s_parse_args (int argc, char **argv, sv_args_t *args)
+s_parse_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
         { "config", required_argument, NULL, 'c' }, { "format", required_argument, NULL, 'f' },
@@ -134,6 +135,7 @@ s_parse_args (int argc, char **argv, sv_args_t *args)
         { "help",   no_argument,       NULL, 'h' }, { "selftest", no_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 }
     };
+    sv_args_t *args = (sv_args_t *) args_;
     *args = (sv_args_t) { .config = "conf/pipeline.zpl", .format = "supervisord" };
     int option;
     while ((option = getopt_long (argc, argv, "c:f:b:d:u:r:o:h", options, NULL)) != -1) {
@@ -635,12 +637,9 @@ s_write_systemd (const char *directory, const sv_plan_t *plan)
 int
 main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-supervisor");
-    nd_check_arg (argc, argv, "nd-supervisor");
     sv_args_t args;
-    int rc = s_parse_args (argc, argv, &args);
-    if (rc)
-        return rc == 1? 0: EX_USAGE;
+    nd_tool_start (argc, argv, "nd-supervisor", s_parse_args, &args);
+    int rc;
     sv_plan_t plan;
     if (s_plan (&plan, &args) == 0) {
         s_warn_missing (&plan);

@@ -47,15 +47,14 @@
 #include <sysexits.h>
 #include <jansson.h>
 #include "nd_pipefile.h"
+#include "nd_tool.h"
 #include "nd.h"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        /* -c, --cert, -t (ms; 0: none) */
     const char *target;         /* stage or endpoint */
     const char *prefix;
-    const char *cert;           /* CURVE keypair file, or NULL */
     long count;                 /* 0: no limit */
-    long timeout;               /* ms; 0: none */
 } tap_args_t;
 
 static const char *s_usage =
@@ -80,37 +79,23 @@ s_parse_number (const char *text, long *value)
 
 /*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
 static int
-s_parse_args (int argc, char **argv, tap_args_t *args)
+s_parse_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config",  required_argument, NULL, 'c' },
+        ND_TOOL_CONFIG,
         { "count",   required_argument, NULL, 'n' },
-        { "timeout", required_argument, NULL, 't' },
-        { "cert",    required_argument, NULL, 'C' },
-        { "help",    no_argument,       NULL, 'h' },
+        ND_TOOL_TIMEOUT, ND_TOOL_CERT, ND_TOOL_HELP,
         { NULL, 0, NULL, 0 }
     };
-    *args = (tap_args_t) { .config = "conf/pipeline.zpl", .prefix = "" };
+    tap_args_t *args = (tap_args_t *) args_;
+    *args = (tap_args_t) { .tool = { "tap", s_usage, "conf/pipeline.zpl", NULL, 0 }, .prefix = "" };
     int option;
     while ((option = getopt_long (argc, argv, "c:n:t:h", options, NULL)) != -1) {
-        if (option == 'h') {
-            fputs (s_usage, stdout);
-            return 1;
-        }
-        if (option == 'c')
-            args->config = optarg;
-        else
-        if (option == 'C')
-            args->cert = optarg;
-        else
+        int rc = nd_tool_option (&args->tool, option, optarg);
+        if (rc > 0)
+            return rc;
         if (option == 'n' && !s_parse_number (optarg, &args->count))
             return fprintf (stderr, "tap: --count wants a positive number, not '%s'\n", optarg), 2;
-        else
-        if (option == 't' && !s_parse_number (optarg, &args->timeout))
-            return fprintf (stderr, "tap: --timeout wants milliseconds, not '%s'\n", optarg), 2;
-        else
-        if (option == '?')
-            return fprintf (stderr, "tap: try 'tap --help'\n"), 2;
     }
     if (optind >= argc || argc - optind > 2)
         return fprintf (stderr, "tap: want STAGE-OR-ENDPOINT [TOPIC-PREFIX]; try 'tap --help'\n"), 2;
@@ -200,7 +185,7 @@ s_print_message (zmsg_t *msg, FILE *out)
 static int
 s_tap (zsock_t *sub, const tap_args_t *args)
 {
-    int64_t deadline = args->timeout? zclock_mono () + args->timeout: 0;
+    int64_t deadline = args->tool.timeout? zclock_mono () + args->tool.timeout: 0;
     long printed = 0;
     while (!zsys_interrupted && (args->count == 0 || printed < args->count)) {
         //  A signal between the check above and the poll would leave us
@@ -223,7 +208,7 @@ s_tap (zsock_t *sub, const tap_args_t *args)
         printed++;
     }
     if (args->count && printed < args->count && !zsys_interrupted) {
-        fprintf (stderr, "tap: %ld of %ld messages in %ld ms\n", printed, args->count, args->timeout);
+        fprintf (stderr, "tap: %ld of %ld messages in %ld ms\n", printed, args->count, args->tool.timeout);
         return 1;
     }
     return 0;
@@ -232,30 +217,20 @@ s_tap (zsock_t *sub, const tap_args_t *args)
 int
 main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "tap");
-    nd_check_arg (argc, argv, "tap");
     tap_args_t args;
-    int rc = s_parse_args (argc, argv, &args);
-    if (rc)
-        return rc == 1? 0: EX_USAGE;
-    char *error = NULL, *curve_public = NULL;
-    char *endpoint = nd_pipefile_target_curve (args.config, args.target, "pub",
-                                               &curve_public, &error);
-    if (!endpoint) {
-        fprintf (stderr, "tap: %s\n", error);
-        free (error);
+    nd_tool_start (argc, argv, "tap", s_parse_args, &args);
+    char *curve_public = NULL;
+    char *endpoint = nd_tool_endpoint (&args.tool, args.target, "pub", &curve_public);
+    if (!endpoint)
         return 1;
-    }
+    int rc;
     //  EPIPE instead of death by SIGPIPE, so a closed pipe is a clean exit.
     signal (SIGPIPE, SIG_IGN);
     zsock_t *sub = zsock_new (ZMQ_SUB);
     zsock_set_rcvhwm (sub, 100000);
     zsock_set_subscribe (sub, args.prefix);
-    if (nd_pipefile_secure (zsock_resolve (sub), args.target, curve_public, args.cert, &error)) {
-        fprintf (stderr, "tap: %s\n", error);
-        free (error);
+    if (nd_tool_secure (&args.tool, zsock_resolve (sub), args.target, curve_public))
         rc = 1;
-    }
     else
     if (zsock_connect (sub, "%s", endpoint) == -1) {
         fprintf (stderr, "tap: bad endpoint '%s': %s\n", endpoint, zmq_strerror (zmq_errno ()));

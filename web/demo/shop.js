@@ -173,8 +173,8 @@
         }
     };
 
-    /* Every page's header and footer, so that each page's file holds only
-       what is its own (its title and data-page) */
+    /* Every page's header, main and footer, so that each page's file holds
+       only what is its own (its title and data-page; page.js its head) */
     function frame(main) {
         var header = el("header"), footer = el("footer");
         var cartLink = el("a", { href: "cart.html", id: "cart-link" }, "Cart (");
@@ -191,10 +191,11 @@
     }
 
     function mount() {
-        frame(document.querySelector("main"));
+        var main = document.body.appendChild(el("main"));
+        frame(main);
         badge();
-        var view = views[document.body.getAttribute("data-page")];
-        if (view) view(document.querySelector("main"));
+        var view = views[document.documentElement.getAttribute("data-page")];
+        if (view) view(main);
         //  the chat widget after nudge.js, so both tell the same visitor
         if (demo.chat) nudge.ready(function () {
             document.body.appendChild(el("script", { src: demo.chat + "/chat/widget.js", async: "" }));
