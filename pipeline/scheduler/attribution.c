@@ -196,21 +196,9 @@ static int s_credit (scheduler_t *self, MDB_txn *txn, const s_order_t *order, ui
 static int s_credit_instances (scheduler_t *self, MDB_txn *txn, const s_order_t *order,
                                const json_t *touch)
 {
-    nd_key_t prefix;
-    s_user_key (&prefix, order->user);
-    zlistx_t *ids = zlistx_new ();
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->owned, &cursor);
-    MDB_val key = nd_key_val (&prefix), data;
-    for (int get = rc ? rc : mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE); get == 0;
-         get = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) {
-        if (key.mv_size != prefix.size + 8 || memcmp (key.mv_data, prefix.data, prefix.size))
-            break;
-        zlistx_add_end (ids, (void *) (uintptr_t) nd_key_get_u64 (&key, prefix.size));
-    }
-    if (rc == 0)
-        mdb_cursor_close (cursor);
-    for (void *id = zlistx_first (ids); rc == 0 && id; id = zlistx_next (ids))
+    zlistx_t *ids = instance_owned (self, txn, order->user);
+    int rc = ids ? 0 : -1;
+    for (void *id = ids ? zlistx_first (ids) : NULL; rc == 0 && id; id = zlistx_next (ids))
         rc = s_credit (self, txn, order, (uint64_t) (uintptr_t) id, touch);
     zlistx_destroy (&ids);
     return rc;

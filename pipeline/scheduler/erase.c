@@ -86,19 +86,9 @@ static int s_drop_instances (scheduler_t *self, MDB_txn *txn, const char *user)
 {
     nd_key_t prefix;
     s_user_key (&prefix, user);
-    zlistx_t *ids = zlistx_new ();
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->owned, &cursor);
-    MDB_val key = nd_key_val (&prefix), data;
-    for (int get = rc ? rc : mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE); get == 0;
-         get = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) {
-        if (key.mv_size != prefix.size + 8 || memcmp (key.mv_data, prefix.data, prefix.size))
-            break;
-        zlistx_add_end (ids, (void *) (uintptr_t) nd_key_get_u64 (&key, prefix.size));
-    }
-    if (rc == 0)
-        mdb_cursor_close (cursor);
-    for (void *id = zlistx_first (ids); rc == 0 && id; id = zlistx_next (ids))
+    zlistx_t *ids = instance_owned (self, txn, user);
+    int rc = ids ? 0 : -1;
+    for (void *id = ids ? zlistx_first (ids) : NULL; rc == 0 && id; id = zlistx_next (ids))
         rc = s_drop_instance (self, txn, (uint64_t) (uintptr_t) id);
     zlistx_destroy (&ids);
     return rc == 0 && nd_db_drop (txn, self->owned, &prefix, NULL, NULL) >= 0

@@ -234,13 +234,12 @@ static int s_rehome_one (scheduler_t *self, MDB_txn *txn, uint64_t id, const cha
     return rc;
 }
 
-int instance_rehome (scheduler_t *self, MDB_txn *txn, const char *loser, const char *survivor,
-                     int64_t now)
+zlistx_t *instance_owned (scheduler_t *self, MDB_txn *txn, const char *user)
 {
     zlistx_t *ids = zlistx_new ();
     nd_key_t prefix;
     nd_key_init (&prefix);
-    nd_key_str (&prefix, loser);
+    nd_key_str (&prefix, user);
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, self->owned, &cursor);
     MDB_val key = nd_key_val (&prefix), data;
@@ -252,7 +251,17 @@ int instance_rehome (scheduler_t *self, MDB_txn *txn, const char *loser, const c
     }
     if (rc == 0)
         mdb_cursor_close (cursor);
-    for (void *id = zlistx_first (ids); rc == 0 && id; id = zlistx_next (ids))
+    if (rc)
+        zlistx_destroy (&ids);
+    return ids;
+}
+
+int instance_rehome (scheduler_t *self, MDB_txn *txn, const char *loser, const char *survivor,
+                     int64_t now)
+{
+    zlistx_t *ids = instance_owned (self, txn, loser);
+    int rc = ids ? 0 : -1;
+    for (void *id = ids ? zlistx_first (ids) : NULL; rc == 0 && id; id = zlistx_next (ids))
         rc = s_rehome_one (self, txn, (uint64_t) (uintptr_t) id, survivor, now);
     zlistx_destroy (&ids);
     return rc == 0 ? rows_move (txn, self->owned, loser, survivor) : -1;

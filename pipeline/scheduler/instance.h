@@ -34,6 +34,9 @@ int instance_rehome (scheduler_t *self, MDB_txn *txn, const char *loser, const c
 uint64_t instance_active (scheduler_t *self, MDB_txn *txn, const char *user, const char *journey);
 void instance_active_key (nd_key_t *key, const char *user, const char *journey);
 void instance_owned_key (nd_key_t *key, const char *user, uint64_t id);
+/*  The ids of the instances user owns ("owned"), as u64 in the list's
+    void * items, in id order; NULL on a database error.                  */
+zlistx_t *instance_owned (scheduler_t *self, MDB_txn *txn, const char *user);
 /*  A JSON record in dbi: as nd_db_get_json / nd_db_put_json.            */
 int record_get (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, json_t **record);
 int record_put (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *key, const json_t *record);

@@ -12,13 +12,15 @@ durable journal as a sender would read them.
     Polish, with the boots in it; about a day later a second by e-mail
     with a unique 10 % code;
   Bo adds socks, leaves, gets the first reminder, orders at +2 h: no
-    second reminder, and the order is credited to the first;
+    second reminder, and the order is credited to the first, which the
+    mail-sender (a journal standing in for it) said was delivered;
   Cy adds a hat and leaves, but is browsing again when the reminder is
     due: nothing until the new visit is over.
 """
 import os
+import time
 
-from ndtest import ROOT, Pipeline, check, done
+from ndtest import ROOT, JournalServer, Pipeline, check, done
 from schedtest import Reader, journeys_only, scheduler_options, variant
 import shoptest
 from shoptest import ts
@@ -39,13 +41,14 @@ class Shop(shoptest.Shop):
 
 
 extra = {"segmenter": {"input": "sessionizer", "segments": os.path.join(ROOT, "conf", "segments.zpl")},
-         "scheduler": scheduler_options(journeys_only("abandoned-cart"), input="segmenter"),
+         "scheduler": scheduler_options(journeys_only("abandoned-cart"), input="segmenter, feedback"),
          "sink": {"input": "scheduler"}}
 
 with Pipeline(clock="event", extra=extra) as p:
     for stage in ("collector", "sessionizer", "segmenter", "scheduler"):
         p.start(stage)
     shop, reader = Shop(p), Reader(p)
+    feedback = JournalServer(p.ctx, p.endpoint("feedback", "out"))
 
     def sends(user=None, step=None):
         reader.drain(p)
@@ -82,6 +85,16 @@ with Pipeline(clock="event", extra=extra) as p:
     check("Cy, browsing again, gets nothing yet", [s for s in first if s["to"] == "cy@example.com"] == [],
           first)
 
+    #   The mail-sender's word that Bo's reminder reached him: an order is
+    #   credited to a delivered message only (attribution.c)
+    feedback.append("feedback.delivered", {"id": "fb-bo", "user": bo.get("user"), "time": ts(93),
+                                           "idempotency_key": bo.get("idempotency_key"),
+                                           "channel": "email"})
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        feedback.serve(0.02)
+        if p.control("scheduler")["inputs"].get("feedback", {}).get("position", 0) >= 1:
+            break
     shop.send(shop.page(100, "a-cy"))
     shop.send(shop.add(120, "a-bo", "Socks", "p-socks", 9.5),
               shop.event("track", 121, "a-bo", event="Order Completed", properties={
