@@ -18,6 +18,7 @@ every stage of the shipped pipeline file, with dry-run senders:
     instead of 24 h before its second reminder shows a difference in that
     step.
 """
+# tests/run: start first (one of the longest)
 import json
 import os
 import shutil

@@ -43,6 +43,7 @@ collector does not answer 404). Always stand-ins here: the onsite stage's poll a
 endpoints and the push report URL, served by the shop's server (the
 onsite and push-sender tests drive the real ones end to end).
 """
+# tests/run: start first (one of the longest)
 import json
 import os
 import time

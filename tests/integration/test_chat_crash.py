@@ -10,6 +10,7 @@ message written during the outage reaches Ewa; the transcript holds
 every line once, in order; the widget's retry of a message it already
 sent is recognised, not stored twice; the conversation goes on.
 """
+# tests/run: start first (one of the longest)
 import signal
 
 from ndtest import Pipeline, check, done, free_port, wait_for

@@ -8,6 +8,7 @@ that was answered 200 must be in the collector's journal (read over the
 durable link, as a downstream stage reads it) and must reach the
 sessionizer, each exactly once.
 """
+# tests/run: start first (one of the longest)
 import json
 import random
 import threading

@@ -12,6 +12,7 @@
 (c) A condition that does not parse stops the segmenter and the
     scheduler at start with "file:line: reason", exit 78.
 """
+# tests/run: start first (one of the longest)
 import json
 import os
 import shutil

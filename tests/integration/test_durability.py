@@ -10,6 +10,7 @@
    its LMDB journal), and the sessionizer catches up when started (the
    collector sees it acknowledge everything).
 """
+# tests/run: start first (one of the longest)
 import collections
 import threading
 import time

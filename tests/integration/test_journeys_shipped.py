@@ -46,6 +46,7 @@ Then every shipped template, for every locale and channel part, is
 rendered with the data of a real send order of its step: every variable
 it uses must be in the data, and nothing may be left unrendered.
 """
+# tests/run: start first (one of the longest)
 import os
 
 from ndtest import Pipeline, check, done

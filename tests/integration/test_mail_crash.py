@@ -9,6 +9,7 @@ in flight at the kill: at most max-inflight (100). The test prints how
 many were in flight and how many arrived twice. The durable feedback has
 exactly one feedback.delivered per order.
 """
+# tests/run: start first (one of the longest)
 import re
 import time
 

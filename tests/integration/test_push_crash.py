@@ -8,6 +8,7 @@ the only duplicates are pushes that were in flight at a kill (at most
 max-inflight per kill; the test prints how many). Read from the
 push-sender's own journal, every order has exactly one feedback.
 """
+# tests/run: start first (one of the longest)
 import os
 import time
 

@@ -15,6 +15,7 @@ in through four stages, 5 s to forget them), more when other builds
 share it. ND_RETENTION_VISITORS sets another
 N; under the sanitizers it is 3,000.
 """
+# tests/run: start first (one of the longest)
 import datetime
 import os
 import re

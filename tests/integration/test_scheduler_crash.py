@@ -12,6 +12,7 @@ sender reads it, holds exactly one send order per idempotency key -
 Then on the wall clock: a timer that comes due while the scheduler is
 down fires as soon as it starts again.
 """
+# tests/run: start first (one of the longest)
 import collections
 import datetime
 import os

@@ -8,6 +8,7 @@ sessionizer's journal delivered. Then a tick ends every session: each
 shopper who did not order gets exactly one cart.abandoned, with the cart
 their events built, and every input event was forwarded exactly once.
 """
+# tests/run: start first (one of the longest)
 import datetime
 import random
 import time

@@ -7,6 +7,7 @@ reaches the provider; the only duplicates are those in flight at a kill
 (at most max-inflight per kill; printed); the outbox counts each order
 delivered once and its journal holds one feedback per order.
 """
+# tests/run: start first (one of the longest)
 import collections
 import os
 import time
