@@ -532,6 +532,8 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     int rc = self->footer ? sms_footer_mark (txn, self->footers, self->secret, msg->body,
                                              nd_stage_now (stage)) : 0;
     rc = rc ? rc : nd_sender_apply (self->sender, txn, msg);
+    if (rc && self->footer)     //  not accepted: the footer was not given
+        sms_footer_unmark (txn, self->footers, self->secret, msg->body);
     //  Who has this number, so a STOP reaches every one of them
     if (rc == 0 && user && *user && sms_phone_valid (phone))
         rc = s_remember_user (self, txn, phone, user);

@@ -10,8 +10,9 @@
     and a mail the mail-sender really sends (aiosmtpd) has it too;
   - SMS: the first text to a number ends with the locale's "Reply STOP to
     opt out", the second not, another number's first yes, a confirm code
-    never; after kill -9 and a restart the number still does not get it
-    again; the footer counts in the segments; no number in sms.footer.
+    never, a first that failed gives it back; after kill -9 and a restart
+    the number still does not get it again; the footer counts in the
+    segments; no number in sms.footer.
 """
 import glob
 import html
@@ -140,7 +141,7 @@ options = {"input": "scheduler", "topics": "send.sms", "provider": "twilio", "ap
            "account": SmsProvider.SID, "secret": "env:ND_TEST_SMS_TWILIO", "from": "+15550001234",
            "templates": TEMPLATES, "webhook-url": "https://hooks.shop.example",
            "unsubscribe-secret": "env:ND_TEST_SMS_FOOTER_SECRET"}
-A, B, C = "+48600300001", "+48600300002", "+48600300003"
+A, B, C = "+48600300001", "+48600300002", "+48600300003"     # D below
 with Pipeline(clock="event", extra={"sms-sender": options}) as p:
     orders = Orders(p)
     p.start("sms-sender")
@@ -166,6 +167,13 @@ with Pipeline(clock="event", extra={"sms-sender": options}) as p:
     check("another number's first text has it (en)", other and other.endswith("\n" + FOOTER["en"]), other)
     check("a confirm code (transactional) never carries it",
           code and "123456" in code and "STOP" not in code, code)
+
+    D = "+48600300004"
+    failed, fbd = send(D, locale="ja", max_segments=1)
+    retried, _ = send(D)
+    check("a first text that fails (too long with its footer) gives the footer back to the next",
+          failed is None and fbd.get("segments") == 2 and retried
+          and retried.endswith("\n" + FOOTER["en"]), (fbd, retried))
 
     p.kill("sms-sender")
     p.start("sms-sender")
