@@ -212,37 +212,57 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
 
 /* ------------------------------------------------------------ context -- */
 
-//  Money as people of locale read it, by ICU's rules for the locale and
-//  the currency: "12,00 zł" (pl, PLN), "￥1,200" (ja, JPY), "$12.00". A
-//  formatter per call: ICU's are not to be shared between threads, and
-//  senders' workers call this too. NULL when ICU cannot.
-static char *s_money_icu (double amount, const char *currency, const char *locale)
+//  Money as people of a locale read it, by ICU's rules for the locale
+//  and the currency: "12,00 zł" (pl, PLN), "￥1,200" (ja, JPY), "$12.00".
+//  One formatter for one send order's prices, opened at the first (about
+//  50 us; a price then costs a few), closed with the order: ICU's are not
+//  to be shared between threads, and this runs on any thread.
+typedef struct {
+    const char *locale;         //  BCP 47; NULL: en
+    UNumberFormat *format;      //  NULL until a price needs it
+    bool failed;                //  ICU could not open one: plain text
+} s_money_t;
+
+static UNumberFormat *s_money_format (s_money_t *money)
 {
-    char id [ULOC_FULLNAME_CAPACITY];
-    UErrorCode status = U_ZERO_ERROR;
-    uloc_forLanguageTag (locale && *locale ? locale : "en", id, sizeof id, NULL, &status);
-    if (U_FAILURE (status) || strlen (currency) != 3)
+    if (!money->format && !money->failed) {
+        char id [ULOC_FULLNAME_CAPACITY];
+        UErrorCode status = U_ZERO_ERROR;
+        uloc_forLanguageTag (money->locale && *money->locale ? money->locale : "en", id,
+                             sizeof id, NULL, &status);
+        money->format = U_SUCCESS (status)
+                      ? unum_open (UNUM_CURRENCY, NULL, 0, id, NULL, &status) : NULL;
+        if (U_FAILURE (status)) {
+            unum_close (money->format);
+            money->format = NULL;
+        }
+        money->failed = !money->format;
+    }
+    return money->format;
+}
+
+//  ICU's text for amount in currency ("EUR"), or NULL when it has none.
+static json_t *s_money_icu (s_money_t *money, double amount, const char *currency)
+{
+    UNumberFormat *format = strlen (currency) == 3 ? s_money_format (money) : NULL;
+    if (!format)
         return NULL;
+    UErrorCode status = U_ZERO_ERROR;
     UChar code [4], text [64];
-    u_charsToUChars (currency, code, 4);
-    UNumberFormat *format = unum_open (UNUM_CURRENCY, NULL, 0, id, NULL, &status);
-    int32_t length = unum_formatDoubleCurrency (format, amount, code, text, 64, NULL, &status);
-    unum_close (format);
     char utf8 [192];
+    u_charsToUChars (currency, code, 4);
+    int32_t length = unum_formatDoubleCurrency (format, amount, code, text, 64, NULL, &status);
     u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
-    return U_SUCCESS (status) ? strdup (utf8) : NULL;
+    return U_SUCCESS (status) ? json_string (utf8) : NULL;
 }
 
 //  Money as people read it: ICU's, else "19.90 EUR" (no cents for
-//  currencies without) for a currency ICU does not know.
-static json_t *s_money (double amount, const char *currency, const char *locale)
+//  currencies without).
+static json_t *s_money (s_money_t *money, double amount, const char *currency)
 {
-    char *shown = currency ? s_money_icu (amount, currency, locale) : NULL;
-    if (shown) {
-        json_t *text = json_string (shown);
-        free (shown);
-        return text;
-    }
+    json_t *shown = currency ? s_money_icu (money, amount, currency) : NULL;
+    if (shown)
+        return shown;
     const char *whole [] = { "JPY", "KRW", "HUF", "CLP", "ISK", "VND", NULL };
     int decimals = 2;
     for (int i = 0; currency && whole [i]; i++)
@@ -254,7 +274,7 @@ static json_t *s_money (double amount, const char *currency, const char *locale)
     return json_string (text);
 }
 
-static void s_prices (json_t *items, const char *currency, const char *locale)
+static void s_prices (s_money_t *money, json_t *items, const char *currency)
 {
     size_t i;
     json_t *item;
@@ -263,9 +283,9 @@ static void s_prices (json_t *items, const char *currency, const char *locale)
         if (!json_is_number (price))
             continue;
         json_int_t quantity = json_integer_value (json_object_get (item, "quantity"));
-        json_object_set_new (item, "price_text", s_money (json_number_value (price), currency, locale));
+        json_object_set_new (item, "price_text", s_money (money, json_number_value (price), currency));
         json_object_set_new (item, "total_text",
-            s_money (json_number_value (price) * (quantity > 0 ? quantity : 1), currency, locale));
+            s_money (money, json_number_value (price) * (quantity > 0 ? quantity : 1), currency));
     }
 }
 
@@ -279,12 +299,14 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
 {
     json_t *cart = json_object_get (data, "cart");
     const char *currency = json_string_value (json_object_get (cart, "currency"));
-    s_prices (json_object_get (cart, "items"), currency, locale);
+    s_money_t money = { locale, NULL, false };
+    s_prices (&money, json_object_get (cart, "items"), currency);
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
-                             s_money (json_number_value (json_object_get (cart, "value")), currency, locale));
-    s_prices (json_object_get (data, "products"), json_string_value (json_object_get (data, "currency")),
-              locale);
+                             s_money (&money, json_number_value (json_object_get (cart, "value")), currency));
+    s_prices (&money, json_object_get (data, "products"),
+              json_string_value (json_object_get (data, "currency")));
+    unum_close (money.format);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
         json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
