@@ -34,11 +34,12 @@ endif
 CC      ?= cc
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Ipipeline/runtime -MMD -MP $(SANFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lz -lpthread -lm $(MALLOC)
+LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lz -lpthread -lm \
+           $(shell pkg-config --libs icu-i18n icu-uc) $(MALLOC)
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
-        python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd \
+        libicu-dev python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd \
         chromium
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)

@@ -60,12 +60,14 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
 
 /*  What every send order's templates see besides the trigger's data
     (nudge-templates(5)), added to data: the cart's and the products'
-    prices as text ("19.90 EUR": price_text, total_text, value_text),
+    prices as text for locale (a BCP 47 tag, the template's; NULL: en),
+    by ICU ("12,00 zł" in pl, "￥1,200" in ja: price_text, total_text,
+    value_text; thread-safe),
     cart.first_item and first_product (Mustache has no [0]), and from the
     person's traits first_name, last_name and name ("" when unknown). The
     scheduler makes each send order's data with it; nd-render --person
     the same.                                                            */
-void nd_templates_context (json_t *data, const json_t *traits);
+void nd_templates_context (json_t *data, const json_t *traits, const char *locale);
 
 void nd_templates_test (bool verbose);
 

@@ -54,14 +54,15 @@ static json_t *s_code_shown (scheduler_t *self, person_t *person, json_t *code)
 //  What a template sees: the trigger's data (the cart with prices as
 //  text), the person's name, the code, the shop.
 static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
-                                person_t *person, json_t *code, char *name, size_t name_size)
+                                person_t *person, json_t *code, const char *locale,
+                                char *name, size_t name_size)
 {
     json_t *data = json_deep_copy (json_object_get (instance->record, "data"));
     if (!json_is_object (data)) {
         json_decref (data);
         data = json_object ();
     }
-    nd_templates_context (data, json_object_get (person->record, "traits"));
+    nd_templates_context (data, json_object_get (person->record, "traits"), locale);
     snprintf (name, name_size, "%s", json_string_value (json_object_get (data, "name")));
     if (code)
         json_object_set_new (data, "code", s_code_shown (self, person, code));
@@ -102,7 +103,7 @@ static json_t *s_order (scheduler_t *self, const instance_t *instance, const ste
     const char *variant = record_str (record, "variant");
     templates_resolve (self->templates, step->template_id, variant, channel,
                        person_locale (person), template, locale);
-    json_t *data = s_template_data (self, instance, person, code, name, sizeof name);
+    json_t *data = s_template_data (self, instance, person, code, locale, name, sizeof name);
     json_t *body = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:o, s:s}",
         "user", person->user, "idempotency_key", key, "journey", instance->journey->name,
         "instance", instance_name (self, instance, id), "step", step->name, "variant", variant,

@@ -12,6 +12,7 @@
     sms_webhook   the HTTP server for inbound messages (STOP / START /
                   HELP) and delivery receipts, handing them to the loop
     sms_quiet     the last guard against a person's local quiet hours
+    sms_footer    "Reply STOP to opt out" on the first text to a number
 
     Threads: gateway calls run on the outbox's worker threads and read
     only what setup built; webhook requests run on libmicrohttpd's
@@ -202,6 +203,26 @@ void sms_webhook_destroy (sms_webhook_t **self_p);
 int sms_webhook_drain (sms_webhook_t *self, MDB_txn *txn, nd_inbox_apply_fn *apply, void *arg);
 void sms_webhook_committed (sms_webhook_t *self, int rc);
 void sms_webhook_stats (sms_webhook_t *self, json_t *stats);
+
+/* -------------------------------------------------------------- footer */
+
+/*  Texts from "confirm/..." templates (the double opt-in's codes): no footer. */
+bool sms_footer_transactional (const json_t *order);
+/*  On accepting order (loop thread, the accepting txn): the first
+    marketing text to its number gets "stop_footer": true, and footers
+    the number's keyed hash; without secret every one is marked. 0 / -1. */
+int sms_footer_mark (MDB_txn *txn, MDB_dbi footers, const char *secret, json_t *order,
+                     int64_t now);
+/*  A marked order that was not delivered gives the mark back. 0 / -1.   */
+int sms_footer_unmark (MDB_txn *txn, MDB_dbi footers, const char *secret, const json_t *order);
+/*  text (taken) with the _footer template's sms.stop part after a newline
+    when order is marked; NULL with reason if that cannot render.
+    Thread-safe (held: a set from nd_templates_hold).                    */
+char *sms_footer_add (nd_templates_t *held, const json_t *order, char *text, char *reason,
+                      size_t size);
+/*  At setup: 0 when the templates have a footer, else -1 with reason.    */
+int sms_footer_check (nd_templates_t *templates, char *reason, size_t size);
+void sms_footer_test (bool verbose);
 
 /* --------------------------------------------------------------- quiet */
 

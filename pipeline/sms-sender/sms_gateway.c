@@ -7,7 +7,8 @@
     goes out as concurrent requests over kept-alive connections, and
     each answer becomes the order's outcome. A provider that is no API
     (the spool) takes each message itself instead. Every outcome after
-    rendering carries "segments" and "encoding" into the feedback; a
+    rendering carries "segments" and "encoding" into the feedback (the
+    STOP footer of a first text, sms_footer.c, counted in); a
     delivered one also "provider" and "provider_id" (the API's message
     id, which delivery receipts name).                                  */
 #define _GNU_SOURCE
@@ -121,7 +122,11 @@ static int s_max_segments (sms_gateway_t *self, const json_t *order)
 static char *s_text (sms_gateway_t *self, nd_send_job_t *job)
 {
     char reason [ND_SEND_REASON_MAX];
-    char *text = sms_render (self->conf.templates, job->order, reason, sizeof reason);
+    //  The text and its footer from one set, whatever a reload does meanwhile
+    nd_templates_t *held = nd_templates_hold (self->conf.templates);
+    char *text = sms_render (held, job->order, reason, sizeof reason);
+    text = sms_footer_add (held, job->order, text, reason, sizeof reason);
+    nd_templates_destroy (&held);
     if (!text)
         s_fail (job, "failed", reason);
     return text;

@@ -76,6 +76,8 @@ typedef struct {
     MDB_dbi sent;               //  key -> the delivered order's names, for its receipt
     MDB_dbi sent_ids;           //  provider's message id -> key
     MDB_dbi sent_time;          //  i64 time, key -> "" (pruning)
+    MDB_dbi footers;            //  number's keyed hash -> u64 when it got the STOP footer
+    bool footer;                //  stop-footer: the first text to a number says how to stop
     uint64_t receipts_delivered, receipts_failed, receipts_unknown;
     char *secret;               //  unsubscribe-secret: erased numbers' STOPs by hash
 } sms_sender_t;
@@ -193,6 +195,8 @@ static int s_settled (void *arg, MDB_txn *txn, const json_t *order, const nd_sen
         return 0;
     if (streq (topic, "delivered"))
         return s_sent_put (self, txn, feedback, phone);
+    if (sms_footer_unmark (txn, self->footers, self->secret, order))
+        return -1;
     if (streq (topic, "unsubscribed") && sms_phone_valid (phone))
         return s_optout_put (self, txn, phone);
     return 0;
@@ -412,7 +416,8 @@ static int s_open (sms_sender_t *self, MDB_txn *txn)
         || nd_db_open (txn, "sms.users", &self->users)
         || nd_db_open (txn, "sms.sent", &self->sent)
         || nd_db_open (txn, "sms.sent.ids", &self->sent_ids)
-        || nd_db_open (txn, "sms.sent.time", &self->sent_time) ? -1 : 0;
+        || nd_db_open (txn, "sms.sent.time", &self->sent_time)
+        || nd_db_open (txn, "sms.footer", &self->footers) ? -1 : 0;
 }
 
 static int s_options (sms_sender_t *self, nd_stage_t *stage)
@@ -425,6 +430,10 @@ static int s_options (sms_sender_t *self, nd_stage_t *stage)
     char reason [200];
     if (secret && !(self->secret = nd_secret_load (secret, true, reason, sizeof reason)))
         return nd_stage_config_error (stage, "unsubscribe-secret", reason);
+    self->footer = !streq (nd_stage_option (stage, "stop-footer", "yes"), "no");
+    if (self->footer && !self->secret)
+        nd_log ("no unsubscribe-secret: the STOP footer goes on every marketing text, "
+                "not on the first to a number only");
     return nd_stage_option_duration (stage, "receipt-window", "3d", &self->receipt_window);
 }
 
@@ -491,6 +500,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
     int rc = token_ok && s_options (self, stage) == 0 && s_open (self, txn) == 0
           && s_gateway_conf (stage, &conf, token) == 0 ? 0 : -1;
     self->templates = conf.templates;
+    char reason [200];
+    if (rc == 0 && self->footer && sms_footer_check (conf.templates, reason, sizeof reason))
+        rc = nd_stage_config_error (stage, "stop-footer", reason);
     self->gateway = rc == 0 ? sms_gateway_new (&conf) : NULL;
     s_conf_free (&conf);
     nd_send_hooks_t hooks = { s_check, s_settled, self };
@@ -511,14 +523,17 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
 
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
-    (void) stage;
     sms_sender_t *self = (sms_sender_t *) self_;
     const char *phone = json_string_value (json_object_get (msg->body, "to"));
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     if (streq (msg->topic, "person.erased"))
         return !user || (nd_sender_forget (self->sender, txn, user) >= 0
                          && sms_erase (txn, self->secret, user) == 0) ? 0 : -1;
-    int rc = nd_sender_apply (self->sender, txn, msg);
+    int rc = self->footer ? sms_footer_mark (txn, self->footers, self->secret, msg->body,
+                                             nd_stage_now (stage)) : 0;
+    rc = rc ? rc : nd_sender_apply (self->sender, txn, msg);
+    if (rc && self->footer)     //  not accepted: the footer was not given
+        sms_footer_unmark (txn, self->footers, self->secret, msg->body);
     //  Who has this number, so a STOP reaches every one of them
     if (rc == 0 && user && *user && sms_phone_valid (phone))
         rc = s_remember_user (self, txn, phone, user);
@@ -593,6 +608,7 @@ static void s_selftest (bool verbose)
     sms_providers_test (verbose);
     sms_gateway_test (verbose);
     sms_quiet_test (verbose);
+    sms_footer_test (verbose);
 }
 
 int main (int argc, char **argv)

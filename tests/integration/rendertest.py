@@ -43,6 +43,8 @@ def render_templates(data, journeys=None):
                 continue
             rel = os.path.relpath(os.path.join(dirpath, name), TEMPLATES)
             journey, step, locale, _ = rel.split(os.sep)
+            if journey.startswith("_"):
+                continue            # _footer: no step's, the senders' own (test_compliance)
             if journeys is not None and journey not in journeys:
                 continue
             step_data = data.get("%s/%s" % (journey, step.split(".")[0]))

@@ -131,7 +131,7 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys)) as p:
     check("review-request: 14 days after the order, at 10:00, by e-mail, with the order's id and"
           " products", got is not None and got["to"] == "r-1@example.com"
           and got["data"]["order_id"] == "o-r-1-1" and names(got) == ["Trail shoe", "Wool socks"]
-          and got["data"]["products"][0]["price_text"] == "89.90 EUR"
+          and got["data"]["products"][0]["price_text"] == "€89.90"
           and got["data"]["first_product"]["url"] == "https://shop.example/p/1", every)
     got, every = one(R2, "review-request", "review", 358, "push")
     check("review-request: by push to who has no e-mail; a newer order meanwhile gives one"

@@ -105,13 +105,13 @@ with Pipeline(clock="event", extra=extra) as p:
           and order["data"]["cart"]["items"][0]["name"] == "Trail shoe", got)
     order, got = one(O2, "cart-returned", "waiting", 0.75, "onsite")
     check("cart-returned: the banner, on-site, with the cart", order is not None
-          and order["to"] == ["anon-o2"] and order["data"]["cart"]["value_text"] == "114.90 EUR", got)
+          and order["to"] == ["anon-o2"] and order["data"]["cart"]["value_text"] == "€114.90", got)
 
     at(1)
     order, got = one(C1, "checkout-abandoned", "reminder", 1, "email")
     check("checkout-abandoned: a reminder at +1 h by e-mail, with the cart's items and total",
           order is not None and [i["name"] for i in order["data"]["cart"]["items"]]
-          == ["Trail shoe", "Wool socks"] and order["data"]["cart"]["value_text"] == "114.90 EUR"
+          == ["Trail shoe", "Wool socks"] and order["data"]["cart"]["value_text"] == "€114.90"
           and order["data"]["funnel_step"] == "payment", got)
     check("checkout-abandoned: the visit that reached checkout gets no abandoned-cart too",
           sends(C1, "abandoned-cart") == [] and sends(C2, "abandoned-cart") == [],

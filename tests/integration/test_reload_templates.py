@@ -55,7 +55,7 @@ with Pipeline(clock="event") as p:
     p.write_config({
         "push-sender": dict(common, topics="send.push", spool=push_spool,
                             **{"vapid-subject": "mailto:ops@shop.example"}),
-        "sms-sender": dict(common, topics="send.sms", spool=sms_spool),
+        "sms-sender": dict(common, topics="send.sms", spool=sms_spool, **{"stop-footer": "no"}),
         "mail-sender": dict(common, topics="send.email", maildir=maildir,
                             **{"from": "Example Shop <shop@shop.example>"})})
     orders = Orders(p)

@@ -55,8 +55,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     items = order["data"]["cart"]["items"]
     check("the cart travels with names, prices, images and links",
           [i["name"] for i in items] == ["Trail shoe", "Wool socks"]
-          and items[1]["total_text"] == "25.00 EUR" and items[0]["image_url"].endswith("1.jpg")
-          and order["data"]["cart"]["value_text"] == "114.90 EUR"
+          and items[1]["total_text"] == "€25.00" and items[0]["image_url"].endswith("1.jpg")
+          and order["data"]["cart"]["value_text"] == "€114.90"
           and order["data"]["first_name"] == "Ann" and order["name"] == "Ann Lee", order["data"])
     check("SMS goes to the E.164 phone, e-mail to the address",
           first[B][0]["to"] == "+48600100200" and first[C][0]["to"] == C + "@example.com",

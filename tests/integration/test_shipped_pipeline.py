@@ -217,7 +217,7 @@ def run(p, push, sms, smtp):
           and not sms.problems, (sms.requests, sms.sent, sms.problems))
     text = sms.sent[0]["text"] if sms.sent else ""
     check("it gives Sam's cart's value (the jacket, 120.00 EUR) and the shop",
-          "(120.00 EUR)" in text and "Example Shop" in text, text)
+          "(€120.00)" in text and "Example Shop" in text, text)
     check("the SMTP server got one mail, to Mia, once tried",
           len(smtp.messages) == 1 and len(smtp.attempts) == 1
           and smtp.messages[0][1] == ["mia@example.com"], [m[:2] for m in smtp.messages])

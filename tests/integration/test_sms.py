@@ -36,7 +36,8 @@ def options(provider, base):
          "from": "+15550001234" if provider == "twilio" else "ExampleShop",
          "templates": os.path.join(ROOT, "conf", "templates"),
          "webhook-url": "https://hooks.shop.example", "max-segments": "3, long-journey: 1",
-         "retry-base": "10s", "retry-cap": "10m"}
+         "retry-base": "10s", "retry-cap": "10m",
+         "stop-footer": "no"}      # texts exactly as rendered here; the footer: test_compliance
     if provider == "twilio":
         o.update({"account": SmsProvider.SID, "secret": "env:ND_TEST_SMS_TWILIO"})
     else:

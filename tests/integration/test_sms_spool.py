@@ -62,8 +62,9 @@ with Pipeline(clock="event", extra={"sms-sender": options}) as p:
     check("feedback.delivered, provider spool, with the file's id",
           [t for t, _ in fb] == ["feedback.delivered"] and body.get("provider") == "spool"
           and body.get("provider_id") in texts, (fb, names))
-    check("the file holds to, the rendered text, GSM-7, 1 segment and the key",
-          mine.get("to") == PHONE and mine.get("text") == EN_TEXT and mine.get("encoding") == "GSM-7"
+    check("the file holds to, the rendered text (the number's first: with the STOP footer), "
+          "GSM-7, 1 segment and the key",
+          mine.get("to") == PHONE and mine.get("text") == EN_TEXT + "\nReply STOP to opt out" and mine.get("encoding") == "GSM-7"
           and mine.get("segments") == 1 and mine.get("idempotency_key") == o["idempotency_key"], mine)
     check("one file, mode 0600 in a 0700 directory, no temporary left",
           names == [body.get("provider_id", "?") + ".json"]

@@ -206,12 +206,12 @@ static int s_data_person (render_t *self, const char *user)
         json_decref (self->data);
         self->data = json_object ();
     }
-    nd_templates_context (self->data, traits);
+    const char *locale = json_string_value (json_object_get (traits, "locale"));
+    nd_templates_context (self->data, traits, self->locale ? self->locale : locale);
     //  The code this step gave them, if it has run
     json_t *sent = json_object_get (json_object_get (latest, "sends"), self->args->step);
     if (json_object_get (sent, "code"))
         json_object_set (self->data, "code", json_object_get (sent, "code"));
-    const char *locale = json_string_value (json_object_get (traits, "locale"));
     if (locale && !self->locale)
         self->locale = strdup (locale);
     self->user = strdup (user);
@@ -256,7 +256,7 @@ render_t *render_new (const render_args_t *args, int *status)
     if (rc == 0) {
         self->data = json_loads (s_sample, 0, NULL);
         json_t *traits = json_loads (s_sample_traits, 0, NULL);
-        nd_templates_context (self->data, traits);
+        nd_templates_context (self->data, traits, self->locale);
         json_decref (traits);
     }
     if (rc == 0 && !json_object_get (self->data, "shop"))
