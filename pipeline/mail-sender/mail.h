@@ -104,7 +104,6 @@ void mail_parts_free (mail_parts_t *parts);
 int mail_composer_reload (mail_composer_t *self, char *said, size_t size);
 /*  --check: the templates (option "templates") compile; else -1 after
     logging the reason. Makes nothing (no secret, no composer).           */
-int mail_templates_check (nd_stage_t *stage);
 /*  The envelope sender, for MAIL FROM.                                   */
 const char *mail_composer_return_path (mail_composer_t *self);
 

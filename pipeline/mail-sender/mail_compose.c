@@ -78,11 +78,6 @@ int mail_composer_reload (mail_composer_t *self, char *said, size_t size)
     return nd_templates_reload (self->templates, said, size);
 }
 
-int mail_templates_check (nd_stage_t *stage)
-{
-    return nd_stage_check_templates (stage, "email");
-}
-
 static int s_unsubscribe_options (mail_composer_t *self, nd_stage_t *stage)
 {
     const char *url = nd_stage_option (stage, "unsubscribe-url", NULL);

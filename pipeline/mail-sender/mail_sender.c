@@ -238,12 +238,6 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
     json_object_set_new (stats, "provider", json_string (self->provider));
 }
 
-//  --check: the templates, as setup reads them.
-static int s_check_config (nd_stage_t *stage)
-{
-    return mail_templates_check (stage);
-}
-
 static void s_selftest (bool verbose)
 {
     mime_test (verbose);
@@ -263,7 +257,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reload = s_reload,
         .reloads = "templates",
-        .check = s_check_config,
+        .templates = "email",
         .stats = s_stats,
         .teardown = s_teardown
     };

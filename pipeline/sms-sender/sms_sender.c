@@ -602,6 +602,23 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
         sms_webhook_stats (self->webhook, stats);
 }
 
+//  --check, beside the templates the runtime checks: the footer's, which
+//  a start would refuse without.
+static int s_check_config (nd_stage_t *stage)
+{
+    if (streq (nd_stage_option (stage, "stop-footer", "yes"), "no"))
+        return 0;
+    char reason [300];
+    nd_templates_t *templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
+        "sms", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
+    if (!templates)
+        return 0;               //  the runtime's check of the templates says why
+    int rc = sms_footer_check (templates, reason, sizeof reason)
+           ? nd_stage_config_error (stage, "stop-footer", reason) : 0;
+    nd_templates_destroy (&templates);
+    return rc;
+}
+
 static void s_selftest (bool verbose)
 {
     sms_text_test (verbose);
@@ -624,6 +641,7 @@ int main (int argc, char **argv)
         .source_committed = s_committed,
         .reloads = "templates",
         .templates = "sms",
+        .check = s_check_config,
         .stats = s_stats,
         .stop = s_stop,
         .teardown = s_teardown,

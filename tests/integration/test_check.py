@@ -98,6 +98,12 @@ try:
         wrong = failures(STAGES + TOOLS, work, 78, "conf/pipeline.zpl:%d: " % line)
     check("an input naming no stage: every stage and tool says conf/pipeline.zpl:%d, exit 78"
           % line, not wrong, wrong)
+    footer = os.path.join(work, "conf", "templates", "_footer")
+    shutil.move(footer, footer + ".away")
+    status, said = run("sms-sender", work)
+    check("no SMS footer templates: sms-sender --check says stop-footer, exit 78",
+          status == 78 and "stop-footer" in said, (status, said))
+    shutil.move(footer + ".away", footer)
     status, said = run("nd-ctl", work, "-c", "conf/nothing.zpl")
     check("a pipeline file that is not there: exit 78 with its name",
           status == 78 and "conf/nothing.zpl" in said, (status, said))
