@@ -265,7 +265,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
                          capture_output=True, text=True)
     metrics = {}
-    for v in json.loads(out.stdout or "{}").get("journeys", {}).get("abandoned-cart", {}).values():
+    for v in json.loads(out.stdout or "{}").get("counters", {}).get("abandoned-cart", {}).values():
         for metric, n in v.get("steps", {}).get("reminder-1", {}).get("email", {}).items():
             metrics[metric] = metrics.get(metric, 0) + n
     check("nd-report counts them under reminder-1 by e-mail: bounced, soft-bounced, complained",
