@@ -19,6 +19,7 @@ every stage of the shipped pipeline file, with dry-run senders:
     step.
 """
 # tests/run: start first (one of the longest)
+# tests/run: timeout 1200 (under ASan on 2 busy cores it took 448 s of the default 600)
 import json
 import os
 import shutil
