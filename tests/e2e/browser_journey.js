@@ -21,6 +21,7 @@
     Debian's chromium (/usr/bin/chromium), headless, playwright-core.   */
 'use strict';
 const { chromium } = require('playwright-core');
+const { deliverPush } = require('./sw_push');
 
 const phase = process.argv[2];
 const cfg = JSON.parse(process.argv[3] || '{}');
@@ -123,22 +124,8 @@ const phases = {
         await loaded(page);
         out.anonymousId = await page.evaluate(() => nudge.user().anonymousId);
         await context.grantPermissions(['notifications'], { origin: cfg.shop });
-        const cdp = await context.newCDPSession(page);
-        const registrations = [];
-        cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
-        await cdp.send('ServiceWorker.enable');
-        for (let i = 0; i < 50 && !registrations.find((r) => r.scopeURL.startsWith(cfg.shop)); i++)
-            await sleep(100);
-        const reg = registrations.find((r) => r.scopeURL.startsWith(cfg.shop));
-        if (!reg) throw new Error('no service worker registration for the shop');
-        await cdp.send('ServiceWorker.deliverPushMessage',
-                       { origin: cfg.shop + '/', registrationId: reg.registrationId, data: cfg.push });
-        let shown = [];
-        for (let i = 0; i < 50 && !shown.length; i++) {
-            await sleep(100);
-            shown = await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.getNotifications())
-                .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, url: n.data && n.data.url }))));
-        }
+        const { shown, tries } = await deliverPush(context, page, cfg.shop, cfg.push);
+        out.pushTries = tries;
         out.notifications = shown;
         //  the shopper clicks it: the browser hands the worker a notificationclick
         const worker = context.serviceWorkers().find((w) => w.url().startsWith(cfg.shop));

@@ -17,6 +17,7 @@
 */
 'use strict';
 const { chromium } = require('playwright-core');
+const { deliverPush } = require('./sw_push');
 
 const cfg = JSON.parse(process.argv[2] || '{}');
 const out = { errors: [], console: [] };
@@ -186,27 +187,14 @@ const steps = {
         out.push.softClosed = await dialogState(page, 'push');
 
         await context.grantPermissions(['notifications'], { origin: cfg.shop });
-        const cdp = await context.newCDPSession(page);
-        const registrations = [];
-        cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
-        await cdp.send('ServiceWorker.enable');
-        for (let i = 0; i < 50 && !registrations.length; i++) await sleep(100);
-        const reg = registrations.find((r) => r.scopeURL.startsWith(cfg.shop)) || {};
         const payload = { title: 'Your cart misses you', body: 'The Trail Runner 42 is still in your cart.',
             icon: cfg.shop + '/img/trail-runner.svg', image: cfg.shop + '/img/trail-runner.svg',
             url: cfg.shop + '/cart.html', tag: 'cart-1',
             actions: [{ action: 'cart', title: 'See my cart', url: cfg.shop + '/cart.html' },
                       { action: 'evil', title: 'Evil', url: 'javascript:alert(1)' }],
             report: cfg.shop + '/push-report?t=TOKEN' };
-        await cdp.send('ServiceWorker.deliverPushMessage',
-                       { origin: cfg.shop + '/', registrationId: reg.registrationId, data: JSON.stringify(payload) });
-        let shown = [];
-        for (let i = 0; i < 50 && !shown.length; i++) {
-            await sleep(100);
-            shown = await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.getNotifications())
-                .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, icon: n.icon,
-                    image: n.image, actions: n.actions.map((a) => a.action), url: n.data && n.data.url }))));
-        }
+        const { shown, tries } = await deliverPush(context, page, cfg.shop, JSON.stringify(payload));
+        out.push.pushTries = tries;
         out.push.notifications = shown;
         //  a click and a close, as the browser would send them to the worker
         const worker = context.serviceWorkers().find((w) => w.url().startsWith(cfg.shop));
