@@ -23,7 +23,7 @@ from ndtest import BIN, ROOT, check, done
 STAGES = ("collector", "sessionizer", "relay", "segmenter", "scheduler", "mail-sender",
           "push-sender", "sms-sender", "chat-bridge", "onsite")
 TOOLS = ("tap", "nd-ctl", "nd-supervisor", "nd-codes", "nd-report", "nd-vapid", "nd-chat",
-         "nd-cert", "nd-render", "nd-bounce", "nd-person")
+         "nd-cert", "nd-render", "nd-bounce", "nd-person", "nd-backtest")
 
 
 def run(program, cwd, *args):
