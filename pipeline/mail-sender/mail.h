@@ -118,13 +118,17 @@ void mail_verp_destroy (mail_verp_t **self_p);
 bool mail_verp_on (mail_verp_t *self);
 /*  The order's "time" in ms, 0 when it has none.                         */
 int64_t mail_verp_order_time (const json_t *order);
+/*  What a token names a message by: the order's time and the first 8
+    bytes of SHA-256 of its idempotency key (mail_intake keys its record
+    of the message so).                                                   */
+uint64_t mail_verp_id (const char *idempotency_key);
 /*  The envelope sender for order into out; fallback (and -1) when VERP
     is off or the order has no key. Thread-safe.                          */
 int mail_verp_sender (mail_verp_t *self, const json_t *order, const char *fallback,
                       char *out, size_t size);
-/*  The order's time and idempotency key from a token this mail-sender
-    made; -1 for any other (forged, altered, another purpose).           */
-int mail_verp_open (mail_verp_t *self, const char *token, int64_t *time, char *key, size_t size);
+/*  The order's time and id from a token this mail-sender made, in either
+    case; -1 for any other (forged, altered, another purpose).           */
+int mail_verp_open (mail_verp_t *self, const char *token, int64_t *time, uint64_t *id);
 void mail_verp_test (bool verbose);
 
 /* ------------------------------------------------------- providers */

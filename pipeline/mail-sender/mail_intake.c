@@ -24,9 +24,10 @@
     before (the MTA retrying after a lost answer) is answered 200 and not
     passed on again.
 
-    LMDB: "bounce.sent"  i64 order time + idempotency key ->
-                         {"user", "to", "journey", "instance", "step",
-                          "variant", "reported": ["bounced-hard", ...]}
+    LMDB: "bounce.sent"  i64 order time + u64 id (mail_verp_id of the
+                         idempotency key), as the token names it ->
+                         {"key", "user", "to", "journey", "instance",
+                          "step", "variant", "reported": ["bounced-hard", ...]}
           written for every send order while VERP is on, forgotten after
           "bounce-keep" (default 30d) a few at a time, and at once for a
           person erased (person.erased: a scan, as erasures are rare).                   */
@@ -43,7 +44,8 @@
 
 typedef struct {
     int64_t time;               //  the order's
-    char key [s_KEY_MAX];
+    uint64_t id;                //  its key's, as the token names it
+    char key [s_KEY_MAX];       //  the idempotency key, once looked up
     bool complaint;
     bool hard;
     char *detail;               //  JSON {status, action, reason, feedback_type}
@@ -64,11 +66,11 @@ struct _mail_intake_t {
 
 /* ------------------------------------------------------------ the loop -- */
 
-static void s_sent_key (nd_key_t *key, int64_t time, const char *order_key)
+static void s_sent_key (nd_key_t *key, int64_t time, uint64_t id)
 {
     nd_key_init (key);
     nd_key_i64 (key, time);
-    nd_key_str (key, order_key);
+    nd_key_u64 (key, id);
 }
 
 int mail_intake_remember (mail_intake_t *self, MDB_txn *txn, const json_t *order)
@@ -77,8 +79,8 @@ int mail_intake_remember (mail_intake_t *self, MDB_txn *txn, const json_t *order
     if (!mail_verp_on (self->verp) || !key || strlen (key) >= s_KEY_MAX)
         return 0;
     nd_key_t sent_key;
-    s_sent_key (&sent_key, mail_verp_order_time (order), key);
-    json_t *record = json_object ();
+    s_sent_key (&sent_key, mail_verp_order_time (order), mail_verp_id (key));
+    json_t *record = json_pack ("{s:s}", "key", key);
     const char *fields [] = { "user", "to", "journey", "instance", "step", "variant", NULL };
     for (int i = 0; fields [i]; i++) {
         json_t *value = json_object_get (order, fields [i]);
@@ -149,13 +151,13 @@ static json_t *s_feedback (const s_report_t *report, const json_t *record, const
 static int s_apply (void *arg, MDB_txn *txn, void *event)
 {
     mail_intake_t *self = (mail_intake_t *) arg;
-    const s_report_t *report = (const s_report_t *) event;
+    s_report_t *report = (s_report_t *) event;
     const char *topic = report->complaint ? "complained" : "bounced";
     char mark [32];
     snprintf (mark, sizeof mark, "%s-%s", topic, report->complaint ? "abuse"
                                                 : report->hard ? "hard" : "soft");
     nd_key_t key;
-    s_sent_key (&key, report->time, report->key);
+    s_sent_key (&key, report->time, report->id);
     json_t *record = NULL;
     int rc = nd_db_get_json (txn, self->sent, &key, &record);
     if (rc < 0)
@@ -163,6 +165,14 @@ static int s_apply (void *arg, MDB_txn *txn, void *event)
     bool known = rc == 0;
     if (!known)
         record = json_object ();
+    //  The message by its idempotency key; one sent longer ago than
+    //  bounce-keep by what the token says of it
+    const char *order_key = json_string_value (json_object_get (record, "key"));
+    if (order_key)
+        snprintf (report->key, sizeof report->key, "%s", order_key);
+    else
+        snprintf (report->key, sizeof report->key, "verp/%" PRId64 "-%016" PRIx64, report->time,
+                  report->id);
     json_t *reported = json_object_get (record, "reported");
     for (size_t i = 0; i < json_array_size (reported); i++)
         if (streq (json_string_value (json_array_get (reported, i)) ?: "", mark)) {
@@ -240,7 +250,7 @@ static const char *s_parse (mail_intake_t *self, const json_t *request, s_report
     if (!report->complaint && (!kind || (!streq (kind, "hard") && !streq (kind, "soft"))))
         return "a bounce is \"kind\": \"hard\" or \"soft\"";
     report->hard = !report->complaint && streq (kind, "hard");
-    if (mail_verp_open (self->verp, token, &report->time, report->key, sizeof report->key))
+    if (mail_verp_open (self->verp, token, &report->time, &report->id))
         return "the return-path token was not made by this mail-sender (forged or altered)";
     json_t *detail = json_object ();
     const char *fields [] = { "status", "action", "reason", "feedback_type", NULL };

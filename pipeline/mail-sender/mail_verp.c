@@ -8,23 +8,36 @@
 
         bounces+TOKEN@shop.example
 
-    (VERP), TOKEN being nd_token_sign (secret, "bounce", "<time> <key>"):
-    the send order's time (ms, as the scheduler stamped it) and its
-    idempotency key ("<journey>/<epoch>-<n>/<step>/email"), which name the
-    journey, instance and step; the person and the address stay in the
-    mail-sender's state (mail_intake), never in the token. The secret is
+    (VERP), TOKEN naming the message and nothing else: 22 bytes in
+    base32, lower case, 36 characters:
+
+        6 bytes   the send order's time (ms, as the scheduler stamped it)
+        8 bytes   the first 8 of SHA-256 of its idempotency key
+                  ("<journey>/<epoch>-<n>/<step>/email")
+        8 bytes   the first 8 of HMAC-SHA256 (secret, "bounce" NUL and
+                  the 14 bytes before): forging one takes 2^64 tries
+
+    mail_intake keeps, per message, the journey, step, person and address
+    under the first 14 bytes; the token carries none of them. The secret is
     "unsubscribe-secret", kept apart from unsubscribe tokens by the
-    purpose. base64url and '.' are dot-atom characters, so the address
-    needs no quoting; it is longer than RFC 5321's 64-byte local part,
-    which the common MTAs (Postfix, Exim, Sendmail) accept, as VERP
-    mailers have long relied on.
+    purpose. With "bounces" the local part is 44 characters, inside RFC
+    5321's 64 (section 4.5.3.1.1): a receiving MTA may refuse a longer
+    envelope sender, and base32 still reads right when a system on the
+    way back folds the address to one case.
 
     Without return-path the envelope sender is the From address, as
     before, and bounces after the session cannot be placed.            */
-#include "nd_token.h"
+#include <ctype.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include "nd_codec.h"
 #include "mail.h"
 
 #define s_PURPOSE "bounce"
+#define s_NAME 14               //  time and id: what the MAC covers
+#define s_MAC 8
+#define s_TOKEN (s_NAME + s_MAC)
+#define s_LOCAL_MAX 64          //  RFC 5321 4.5.3.1.1
 
 struct _mail_verp_t {
     char *local;                //  "bounces", or NULL: VERP off
@@ -41,8 +54,11 @@ mail_verp_t *mail_verp_new (nd_stage_t *stage)
     const char *at = strrchr (path, '@');
     const char *secret = nd_stage_option (stage, "unsubscribe-secret", NULL);
     char reason [200] = "VERP signs with unsubscribe-secret: name it (env:NAME or file:PATH)";
-    if (!mime_address_ok (path) || !at || strchr (path, '+')) {
-        nd_stage_config_error (stage, "return-path", "an address without '+', e.g. bounces@shop.example");
+    if (!mime_address_ok (path) || !at || strchr (path, '+')
+    ||  (size_t) (at - path) + 1 + ND_B32_SIZE (s_TOKEN) - 1 > s_LOCAL_MAX) {
+        nd_stage_config_error (stage, "return-path", "an address without '+' and a local part of "
+                               "at most 27 characters (with +TOKEN it must fit RFC 5321's 64), "
+                               "e.g. bounces@shop.example");
         mail_verp_destroy (&self);
     }
     else
@@ -85,36 +101,68 @@ int64_t mail_verp_order_time (const json_t *order)
     return time;
 }
 
+uint64_t mail_verp_id (const char *idempotency_key)
+{
+    uint8_t digest [SHA256_DIGEST_LENGTH];
+    SHA256 ((const unsigned char *) idempotency_key, strlen (idempotency_key), digest);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | digest [i];
+    return id;
+}
+
+//  The MAC of a token's first s_NAME bytes, into its last s_MAC.
+static void s_mac (const char *secret, uint8_t *token)
+{
+    uint8_t message [sizeof s_PURPOSE + s_NAME], mac [EVP_MAX_MD_SIZE];
+    unsigned int mac_size = 0;
+    memcpy (message, s_PURPOSE, sizeof s_PURPOSE);      //  with its NUL
+    memcpy (message + sizeof s_PURPOSE, token, s_NAME);
+    HMAC (EVP_sha256 (), secret, (int) strlen (secret), message, sizeof message, mac, &mac_size);
+    memcpy (token + s_NAME, mac, s_MAC);
+}
+
 int mail_verp_sender (mail_verp_t *self, const json_t *order, const char *fallback,
                       char *out, size_t size)
 {
     const char *key = json_string_value (json_object_get (order, "idempotency_key"));
-    char payload [400], token [ND_TOKEN_MAX];
-    if (!self->local || !key
-    ||  snprintf (payload, sizeof payload, "%" PRId64 " %s", mail_verp_order_time (order), key)
-        >= (int) sizeof payload
-    ||  nd_token_sign (self->secret, s_PURPOSE, payload, token, sizeof token)
-    ||  snprintf (out, size, "%s+%s@%s", self->local, token, self->domain) >= (int) size) {
+    int64_t time = mail_verp_order_time (order);
+    uint8_t token [s_TOKEN];
+    char text [ND_B32_SIZE (s_TOKEN)];
+    if (!self->local || !key || time < 0 || time >= (int64_t) 1 << 48) {
+        snprintf (out, size, "%s", fallback);
+        return -1;
+    }
+    uint64_t id = mail_verp_id (key);
+    for (int i = 0; i < 6; i++)
+        token [i] = (uint8_t) (time >> (8 * (5 - i)));
+    for (int i = 0; i < 8; i++)
+        token [6 + i] = (uint8_t) (id >> (8 * (7 - i)));
+    s_mac (self->secret, token);
+    nd_b32_encode (token, sizeof token, text, sizeof text);
+    if (snprintf (out, size, "%s+%s@%s", self->local, text, self->domain) >= (int) size) {
         snprintf (out, size, "%s", fallback);
         return -1;
     }
     return 0;
 }
 
-int mail_verp_open (mail_verp_t *self, const char *token, int64_t *time, char *key, size_t size)
+int mail_verp_open (mail_verp_t *self, const char *token, int64_t *time, uint64_t *id)
 {
-    char payload [400];
-    int length = self->secret ? nd_token_open (self->secret, s_PURPOSE, token, payload,
-                                               sizeof payload) : -1;
-    char *space = length > 0 ? strchr (payload, ' ') : NULL;
-    if (!space || (size_t) (length - (space - payload)) > size)
+    uint8_t bytes [s_TOKEN + 1], mac [s_MAC];
+    if (!self->secret || !token
+    ||  nd_b32_decode (token, strlen (token), bytes, sizeof bytes) != s_TOKEN)
         return -1;
-    *space = 0;
-    char *end;
-    *time = strtoll (payload, &end, 10);
-    if (*end)
+    memcpy (mac, bytes + s_NAME, s_MAC);
+    s_mac (self->secret, bytes);
+    if (CRYPTO_memcmp (mac, bytes + s_NAME, s_MAC))
         return -1;
-    snprintf (key, size, "%s", space + 1);
+    *time = 0;
+    for (int i = 0; i < 6; i++)
+        *time = *time << 8 | bytes [i];
+    *id = 0;
+    for (int i = 0; i < 8; i++)
+        *id = *id << 8 | bytes [6 + i];
     return 0;
 }
 
@@ -125,18 +173,29 @@ void mail_verp_test (bool verbose)
     mail_verp_t verp = { (char *) "bounces", (char *) "shop.example", (char *) "s3cret" };
     json_t *order = json_pack ("{s:s, s:s}", "idempotency_key", "cart/e1-7/remind/email",
                                "time", "2026-03-02T12:00:00.000Z");
-    char address [ND_TOKEN_MAX + 100], key [200];
+    char address [200];
     int64_t time;
+    uint64_t id;
     assert (mail_verp_sender (&verp, order, "shop@shop.example", address, sizeof address) == 0);
+    //  bounces+ and 36 characters of lower-case base32: 44, inside 64
     assert (strncmp (address, "bounces+", 8) == 0 && strstr (address, "@shop.example")
-            && strspn (address + 8, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
-               == strlen (address) - 8 - strlen ("@shop.example"));
-    char *token = strndup (address + 8, (size_t) (strchr (address, '@') - address - 8));
-    assert (mail_verp_open (&verp, token, &time, key, sizeof key) == 0);
-    assert (streq (key, "cart/e1-7/remind/email") && time == 1772452800000);
-    token [2] ^= 1;             //  altered: refused
-    assert (mail_verp_open (&verp, token, &time, key, sizeof key) == -1);
+            && strchr (address, '@') - address == 44
+            && strspn (address + 8, "abcdefghijklmnopqrstuvwxyz234567") == 36);
+    char *token = strndup (address + 8, 36);
+    assert (mail_verp_open (&verp, token, &time, &id) == 0);
+    assert (id == mail_verp_id ("cart/e1-7/remind/email") && time == 1772452800000);
+    for (char *c = token; *c; c++)     //  folded to upper case on the way back: still read
+        *c = (char) toupper (*c);
+    assert (mail_verp_open (&verp, token, &time, &id) == 0 && time == 1772452800000);
+    token [2] = token [2] == 'A' ? 'B' : 'A';       //  altered: refused
+    assert (mail_verp_open (&verp, token, &time, &id) == -1);
+    token [2] = 0;
+    assert (mail_verp_open (&verp, token, &time, &id) == -1);
     free (token);
+    mail_verp_t other = { (char *) "bounces", (char *) "shop.example", (char *) "other" };
+    mail_verp_sender (&verp, order, "shop@shop.example", address, sizeof address);
+    address [44] = 0;
+    assert (mail_verp_open (&other, address + 8, &time, &id) == -1);
     //  Off: the fallback, unchanged
     mail_verp_t off = { NULL, NULL, NULL };
     assert (mail_verp_sender (&off, order, "shop@shop.example", address, sizeof address) == -1

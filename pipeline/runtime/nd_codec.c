@@ -1,4 +1,4 @@
-/*  nd_codec - base64url and E.164; see nd_codec.h.
+/*  nd_codec - base64url, base32 and E.164; see nd_codec.h.
 
     base64url by hand rather than through OpenSSL's EVP_EncodeBlock: that
     one writes the other alphabet with padding, which every caller then
@@ -88,6 +88,48 @@ int nd_b64url_decode_strict (const char *text, size_t length, uint8_t *out, size
     return text ? s_decode (text, length, true, out, out_size) : -1;
 }
 
+size_t nd_b32_encode (const uint8_t *data, size_t size, char *out, size_t out_size)
+{
+    static const char alphabet [] = "abcdefghijklmnopqrstuvwxyz234567";
+    if (ND_B32_SIZE (size) > out_size)
+        return 0;
+    size_t o = 0;
+    uint32_t bits = 0;
+    int count = 0;
+    for (size_t i = 0; i < size; i++) {
+        bits = (bits << 8) | data [i];
+        for (count += 8; count >= 5; count -= 5)
+            out [o++] = alphabet [(bits >> (count - 5)) & 31];
+    }
+    if (count)
+        out [o++] = alphabet [(bits << (5 - count)) & 31];
+    out [o] = 0;
+    return o;
+}
+
+int nd_b32_decode (const char *text, size_t length, uint8_t *out, size_t out_size)
+{
+    uint32_t bits = 0;
+    int count = 0;
+    size_t o = 0;
+    for (size_t i = 0; text && i < length; i++) {
+        char c = text [i];
+        int value = c >= 'a' && c <= 'z' ? c - 'a' : c >= 'A' && c <= 'Z' ? c - 'A'
+                  : c >= '2' && c <= '7' ? c - '2' + 26 : -1;
+        if (value < 0)
+            return -1;
+        bits = (bits << 5) | (uint32_t) value;
+        if ((count += 5) >= 8) {
+            if (o == out_size)
+                return -1;
+            out [o++] = (uint8_t) (bits >> (count - 8));
+            count -= 8;
+        }
+    }
+    //  What is left is padding bits: fewer than 5, all zero
+    return text && count < 5 && !(bits & ((1u << count) - 1)) ? (int) o : -1;
+}
+
 bool nd_phone_e164 (const char *phone)
 {
     if (!phone || phone [0] != '+')
@@ -119,6 +161,16 @@ void nd_codec_test (bool verbose)
     assert (nd_b64url_decode_strict ("+/8", 3, bytes, sizeof bytes) == -1);
     assert (nd_b64url_decode_strict ("YQ==", 4, bytes, sizeof bytes) == -1);
     assert (nd_b64url_decode_strict ("YWJj.xx", 4, bytes, sizeof bytes) == 3);
+    //  base32: RFC 4648's test vectors, lower case, without padding
+    assert (nd_b32_encode ((const uint8_t *) "foobar", 6, text, sizeof text) == 10
+            && strcmp (text, "mzxw6ytboi") == 0);
+    assert (nd_b32_encode ((const uint8_t *) "f", 1, text, sizeof text) == 2 && strcmp (text, "my") == 0);
+    assert (nd_b32_encode ((const uint8_t *) "foobar", 6, text, 10) == 0);
+    assert (nd_b32_decode ("MZXW6YTBOI", 10, bytes, sizeof bytes) == 6 && memcmp (bytes, "foobar", 6) == 0);
+    assert (nd_b32_decode ("my", 2, bytes, sizeof bytes) == 1 && bytes [0] == 'f');
+    assert (nd_b32_decode ("mz", 2, bytes, sizeof bytes) == -1);     //  bits left over
+    assert (nd_b32_decode ("m1", 2, bytes, sizeof bytes) == -1);
+    assert (nd_b32_decode ("mzxw6ytboi", 10, bytes, 5) == -1);
     assert (nd_phone_e164 ("+48600100200") && !nd_phone_e164 ("+0600100200"));
     assert (!nd_phone_e164 ("+") && !nd_phone_e164 ("") && !nd_phone_e164 (NULL));
     if (verbose)

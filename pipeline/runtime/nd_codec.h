@@ -37,6 +37,19 @@ int nd_b64url_decode (const char *text, uint8_t *out, size_t out_size);
     only the base64url alphabet, no padding. Returns the length, or -1.  */
 int nd_b64url_decode_strict (const char *text, size_t length, uint8_t *out, size_t out_size);
 
+/*  Room for size bytes in base32, with the NUL.                         */
+#define ND_B32_SIZE(size) (((size) * 8 + 4) / 5 + 1)
+
+/*  base32 (RFC 4648 section 6) in lower case, without padding: for a
+    token that must outlive a system folding case on the way back, such
+    as the local part of a return path (VERP). Encodes; out gets a NUL.
+    Returns the length, or 0 if out is too small.                        */
+size_t nd_b32_encode (const uint8_t *data, size_t size, char *out, size_t out_size);
+
+/*  Decodes length characters of either case. Returns the length, or -1
+    on another character, leftover bits that are not zero, or no room.  */
+int nd_b32_decode (const char *text, size_t length, uint8_t *out, size_t out_size);
+
 /*  True if phone is an E.164 number: "+", 8 to 15 digits, the first not
     0, nothing else (no spaces, no dashes). NULL is not.                 */
 bool nd_phone_e164 (const char *phone);

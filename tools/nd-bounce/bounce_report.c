@@ -130,11 +130,12 @@ static bool s_token (const char *address, char *token, size_t size)
     const char *plus = at ? memchr (start, '+', (size_t) (at - start)) : NULL;
     if (!plus)
         return false;
+    //  mail_verp.c's: 22 bytes in base32, in either case
     size_t length = (size_t) (at - plus - 1);
-    if (length == 0 || length >= size || !memchr (plus + 1, '.', length))
+    if (length != 36 || length >= size)
         return false;
     for (size_t i = 0; i < length; i++)
-        if (!isalnum ((unsigned char) plus [1 + i]) && !strchr ("-_.", plus [1 + i]))
+        if (!strchr ("abcdefghijklmnopqrstuvwxyz234567", tolower ((unsigned char) plus [1 + i])))
             return false;
     memcpy (token, plus + 1, length);
     token [length] = 0;
