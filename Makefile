@@ -104,7 +104,7 @@ $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 RENDER_OBJ := $(addprefix $(BUILD)/pipeline/,mail-sender/mail_compose.o mail-sender/mail_mime.o \
               mail-sender/mail_dkim.o mail-sender/mail_smtp.o mail-sender/mail_verp.o mail-sender/mail_tunnel.o \
               mail-sender/mail_maildir.o push-sender/push_service.o push-sender/push_ece.o \
-              push-sender/push_vapid.o sms-sender/sms_text.o onsite/onsite_render.o)
+              push-sender/push_vapid.o sms-sender/sms_text.o sms-sender/sms_footer.o onsite/onsite_render.o)
 $(BIN)/nd-render: $(RENDER_OBJ)
 $(BUILD)/tools/nd-render/%.o: CFLAGS += -Ipipeline/mail-sender -Ipipeline/push-sender \
                                         -Ipipeline/sms-sender -Ipipeline/onsite

@@ -100,6 +100,11 @@ def main():
         check("without data: a sample cart of two articles, a name and the shop",
               rc == 0 and "Trail running shoes" in out and "Anna" in out and "Example Shop" in out
               and "-- 1 segment" in out, out[:600])
+        rc, out, _ = render(p, "abandoned-cart", "reminder-1", "--channel", "sms", "--locale", "pl")
+        text = out.split("== sms abandoned-cart/reminder-1\n", 1)[-1].split("\n-- ", 1)[0]
+        check("SMS: shown as the first text to a number gets it, the STOP footer last and counted",
+              rc == 0 and text.count("\n") == 1 and "STOP" in text.split("\n")[1]
+              and "with the STOP footer; later ones" in out, out[:600])
         rc, out, _ = render(p, "abandoned-cart", "reminder-2", "--channel", "email", "--locale", "ja")
         check("e-mail: headers as the mail-sender builds them, then subject, text and HTML",
               rc == 0 and "locale ja" in out and "\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in out

@@ -258,20 +258,42 @@ static int s_email (render_t *self, json_t *order)
     return rc;
 }
 
-static int s_sms (json_t *order, nd_templates_t *templates)
+//  The text as the first marketing text to a number gets it: with the
+//  STOP footer when the sms-sender adds one (stop-footer, default yes),
+//  and the count of a later text beside it.
+static int s_sms (json_t *order, nd_templates_t *templates, bool footer)
 {
     char reason [400];
     char *text = sms_render (templates, order, reason, sizeof reason);
-    sms_count_t count;
-    if (!text || sms_count (text, &count)) {
+    sms_count_t later, count;
+    if (!text || sms_count (text, &later)) {
         fprintf (stderr, "nd-render: %s\n", text ? "the rendered text is not UTF-8" : reason);
         free (text);
         return 1;
     }
-    printf ("== sms %s\n%s\n-- %zu segment%s, %s, %zu %s\n",
+    footer = footer && !sms_footer_transactional (order);
+    if (footer) {
+        json_object_set_new (order, "stop_footer", json_true ());
+        text = sms_footer_add (templates, order, text, reason, sizeof reason);
+        if (!text) {
+            fprintf (stderr, "nd-render: %s\n", reason);
+            return 1;
+        }
+    }
+    count = later;
+    if (footer && sms_count (text, &count)) {
+        fprintf (stderr, "nd-render: the STOP footer is not UTF-8\n");
+        free (text);
+        return 1;
+    }
+    printf ("== sms %s\n%s\n-- %zu segment%s, %s, %zu %s",
             json_string_value (json_object_get (order, "template")), text, count.segments,
             count.segments == 1 ? "" : "s", sms_encoding_name (count.encoding), count.units,
             count.encoding == SMS_GSM7 ? "septets" : "UTF-16 units");
+    if (footer)
+        printf (" as the first text to a number, with the STOP footer; later ones %zu segment%s",
+                later.segments, later.segments == 1 ? "" : "s");
+    printf ("\n");
     free (text);
     return 0;
 }
@@ -305,7 +327,8 @@ static int s_channel (render_t *self, const char *channel)
             rc = EX_CONFIG;
         else
         if (streq (channel, "sms"))
-            rc = s_sms (order, templates);
+            rc = s_sms (order, templates,
+                        !streq (nd_stage_option (stage, "stop-footer", "yes"), "no"));
         else
         if (streq (channel, "push"))
             rc = s_json (channel, order, push_payload (templates, NULL, order, reason, sizeof reason),
