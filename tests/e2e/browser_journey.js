@@ -20,21 +20,13 @@
 
     Debian's chromium (/usr/bin/chromium), headless, playwright-core.   */
 'use strict';
-const { chromium } = require('playwright-core');
+const { run, launchPersistent, sleep } = require('./harness');
 const { deliverPush } = require('./sw_push');
 
 const phase = process.argv[2];
 const cfg = JSON.parse(process.argv[3] || '{}');
 const out = { errors: [] };
-const deadline = setTimeout(() => { out.errors.push('timeout'); finish(1); }, 120000);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let context;
-
-function finish (code) {
-    clearTimeout(deadline);
-    console.log(JSON.stringify(out));
-    process.exit(code);
-}
 
 async function loaded (page) {
     await page.waitForFunction(() => window.nudge && window.nudge.VERSION, null, { timeout: 15000 });
@@ -139,18 +131,13 @@ const phases = {
     }
 };
 
-(async () => {
+run(out, 120000, async () => {
     try {
-        context = await chromium.launchPersistentContext(cfg.profile, {
-            executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+        context = await launchPersistent(cfg.profile);
         const page = context.pages()[0] || await context.newPage();
         page.on('pageerror', (e) => out.errors.push('page: ' + e.message));
         await phases[phase](page);
-        await context.close();
-        finish(0);
-    } catch (e) {
-        out.errors.push(String(e && e.stack || e));
+    } finally {
         if (context) await context.close().catch(() => {});
-        finish(1);
     }
-})();
+});

@@ -15,19 +15,13 @@
     127.0.0.1], "errors": [...]}.
 */
 'use strict';
-const { chromium } = require('playwright-core');
+const { run, launch } = require('./harness');
 
 const [pageUrl, collector, writeKey] = process.argv.slice(2);
 const out = { requests: [], errors: [] };
-const deadline = setTimeout(() => { out.errors.push('timeout'); finish(1); }, 60000);
-function finish (code) {
-    clearTimeout(deadline);
-    console.log(JSON.stringify(out));
-    process.exit(code);
-}
 
-(async () => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+run(out, 60000, async () => {
+    const browser = await launch();
     const context = await browser.newContext();
     const page = await context.newPage();
     page.on('pageerror', (e) => out.errors.push('page: ' + e.message));
@@ -61,5 +55,5 @@ function finish (code) {
     out.nudge = await page.evaluate((cfg) => { nudge.init(cfg); return nudge.user(); },
                                     { writeKey, host: collector, flushInterval: 100000 });
     await browser.close();
-    finish(out.errors.length ? 1 : 0);
-})().catch((e) => { out.errors.push(String(e)); finish(1); });
+    return out.errors.length ? 1 : 0;
+});

@@ -16,20 +16,12 @@
     and the others still run.
 */
 'use strict';
-const { chromium } = require('playwright-core');
+const { run, launch, sleep } = require('./harness');
 const { deliverPush } = require('./sw_push');
 
 const cfg = JSON.parse(process.argv[2] || '{}');
 const out = { errors: [], console: [] };
-const deadline = setTimeout(() => { out.errors.push('timeout'); finish(1); }, 150000);
 let browser;
-
-function finish (code) {
-    clearTimeout(deadline);
-    console.log(JSON.stringify(out));
-    process.exit(code);
-}
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function loaded (page) {
     await page.waitForFunction(() => window.nudge && window.nudge.VERSION, null, { timeout: 10000 });
@@ -396,8 +388,8 @@ const steps = {
     }
 };
 
-(async () => {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+run(out, 150000, async () => {
+    browser = await launch();
     const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, locale: 'de-DE',
                                                timezoneId: 'Europe/Berlin' });
     const page = await context.newPage();
@@ -414,5 +406,4 @@ const steps = {
     await page.goto('about:blank').catch(() => {});
     await context.close();
     await browser.close();
-    finish(0);
-})().catch((e) => { out.errors.push(String(e)); finish(1); });
+});

@@ -13,19 +13,13 @@
     outside requests]}.
 */
 'use strict';
-const { chromium } = require('playwright-core');
+const { run, launch } = require('./harness');
 
 const [file] = process.argv.slice(2);
 const out = { errors: [] };
-const deadline = setTimeout(() => { out.errors.push('timeout'); finish(1); }, 60000);
-function finish (code) {
-    clearTimeout(deadline);
-    console.log(JSON.stringify(out));
-    process.exit(code);
-}
 
-(async () => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+run(out, 60000, async () => {
+    const browser = await launch();
     const page = await (await browser.newContext()).newPage();
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.errors.push('console: ' + m.text()); });
     page.on('pageerror', (e) => out.errors.push('page: ' + e.message));
@@ -59,5 +53,4 @@ function finish (code) {
                  title: document.title };
     }));
     await browser.close();
-    finish(0);
-})().catch((e) => { out.errors.push(String(e)); finish(1); });
+});
