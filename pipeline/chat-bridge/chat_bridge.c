@@ -127,10 +127,13 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
 {
     (void) stage;
     const char *user = json_string_value (json_object_get (msg->body, "user"));
+    chat_bridge_t *self = (chat_bridge_t *) self_;
     bool erased = streq (msg->topic, "person.erased");
     if ((erased || streq (msg->topic, "visitor.forgotten")) && user && *user)
         return chat_erase (txn, user, msg->body, erased);
-    return chat_people_observe (((chat_bridge_t *) self_)->people, txn, msg);
+    //  The sms-sender's texts and feedback (chat_sms.c)
+    int rc = chat_talk_sms (self->talk, txn, msg);
+    return rc != 1 ? rc : chat_people_observe (self->people, txn, msg);
 }
 
 static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
@@ -166,6 +169,14 @@ static void s_selftest (bool verbose)
 {
     chat_hours_test (verbose);
     chat_limits_test (verbose);
+    chat_sms_test (verbose);
+}
+
+//  --check: the options setup reads beyond the runtime's.
+static int s_check (nd_stage_t *stage)
+{
+    int64_t timeout;
+    return chat_talk_check_sms (stage, &timeout);
 }
 
 int main (int argc, char **argv)
@@ -181,6 +192,7 @@ int main (int argc, char **argv)
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,
+        .check = s_check,
         .teardown = s_teardown
     };
     return nd_stage_main (argc, argv, &def);

@@ -332,8 +332,13 @@ static int s_event (void *arg, MDB_txn *txn, void *event_)
 {
     sms_sender_t *self = (sms_sender_t *) arg;
     const sms_event_t *event = (const sms_event_t *) event_;
-    return event->kind == SMS_EVENT_INBOUND ? s_consent (self, txn, event)
-                                            : s_receipt (self, txn, event);
+    if (event->kind != SMS_EVENT_INBOUND)
+        return s_receipt (self, txn, event);
+    //  A question or an answer, not a keyword: for the chat-bridge
+    if (sms_keyword (event->text) == SMS_KEYWORD_NONE)
+        return sms_inbound_emit (self->stage, txn, self->users, sms_gateway_api (self->gateway)->name,
+                                 event);
+    return s_consent (self, txn, event);
 }
 
 /* ------------------------------------------------------------- setup -- */
