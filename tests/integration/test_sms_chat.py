@@ -244,6 +244,7 @@ def infobip_run():
               and p.control("chat-bridge")["inputs"]["segmenter"]["position"] >= 1 or None,
               timeout=15, serve=lambda: (segmenter.serve(0.02), orders.serve(0.02)))
         anna = Console(p)
+        anna.type("/auto", expect="business hours are open")
         status, _ = infobip_text(hook_port, "Is the shop open on Sunday?", STRANGER)
         check("infobip: a text is answered 200", status == 200, status)
         segmenter.tick(60)
