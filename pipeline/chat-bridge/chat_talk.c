@@ -772,6 +772,15 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event,
     return record;
 }
 
+//  Who this is, for operators: a text from a number the shop never
+//  texted has no profile behind it.
+static char *s_summary (const json_t *record, const json_t *person)
+{
+    if (chat_sms_is (record) && !json_is_true (json_object_get (record, "known")))
+        return strdup ("Visitor: unknown (the shop never texted this number)\n");
+    return chat_people_summary (person, s_str (record, "user"), s_is_verified (record));
+}
+
 //  The operators' first note: who this is, then what they asked.
 static int s_note_new (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *text)
 {
@@ -784,7 +793,7 @@ static int s_note_new (chat_talk_t *self, MDB_txn *txn, json_t *record, const ch
         json_object_del (person, "chats");
     else
         json_object_set_new (chats, "count", json_integer (count - 1));
-    char *summary = chat_people_summary (person, user, s_is_verified (record));
+    char *summary = s_summary (record, person);
     json_decref (person);
     const char *name = s_str (record, "name");
     char label [80];
@@ -1047,7 +1056,7 @@ static int s_operator_show (chat_talk_t *self, MDB_txn *txn, chat_event_t *event
     }
     const char *user = s_str (record, "user");
     json_t *person = chat_people_get (self->people, txn, user);
-    char *summary = chat_people_summary (person, user, s_is_verified (record));
+    char *summary = s_summary (record, person);
     json_decref (person);
     zchunk_t *out = zchunk_new (NULL, 1024);
     char label [80];

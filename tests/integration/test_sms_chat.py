@@ -18,7 +18,8 @@ nd-person shows the conversation and its lines marked "sms".
 Infobip-style, with a stand-in segmenter: a text from a number the shop
 never texted opens a conversation marked so, and the answer goes to it.
 
-The logs hold neither the full number nor the text.
+The logs hold neither the full number nor the text. A bad
+sms-idle-timeout stops chat-bridge --check with file:line.
 """
 import json
 import os
@@ -252,6 +253,7 @@ def infobip_run():
         console = anna.text()
         check("infobip: a number the shop never texted gets a conversation, marked so",
               "#c1 new chat (SMS from +4860*****77, a number never texted)" in console
+              and "Visitor: unknown (the shop never texted this number)" in console
               and "Is the shop open on Sunday?" in console, console)
         anna.type("Yes, 10 to 16.", expect="goes by SMS")
         segmenter.tick(120)
@@ -275,6 +277,19 @@ def infobip_run():
     sms.close()
 
 
+def bad_config():
+    """--check validates sms-idle-timeout: file:line: reason, exit 78."""
+    for value in ("0", "soon"):
+        extra = pipeline_extra(free_port(), **{"sms-idle-timeout": value})
+        with Pipeline(clock="event", extra=extra) as p:
+            r = subprocess.run([os.path.join(BIN, "chat-bridge"), "--check", "--config", p.config,
+                                "--name", "chat-bridge"], capture_output=True, text=True, timeout=30)
+            check("chat-bridge --check refuses sms-idle-timeout = %s with file:line" % value,
+                  r.returncode == 78 and "pipeline.zpl:" in r.stderr and "sms-idle-timeout" in r.stderr,
+                  (r.returncode, r.stderr[-300:]))
+
+
 twilio_run()
 infobip_run()
+bad_config()
 done()
