@@ -24,6 +24,12 @@ DESCRIPTION
     from the pipeline's events (input: the segmenter) in its own LMDB
     (chat_people.c).
 
+    A text a person sends to the shop's number reaches the operators as
+    well: with the sms-sender among its inputs, its sms.received opens or
+    continues that number's conversation, marked as SMS, with the summary
+    of the person the shop texts there; an operator's answer goes back as
+    a send.sms order the sms-sender reads from this stage (chat_sms.c).
+
     Business hours ("hours", "timezone") and the operators' own
     online / offline / auto say whether anyone answers. When nobody
     does, the shopper is told the answer comes by e-mail (and asked for
@@ -36,14 +42,14 @@ DESCRIPTION
     in one digest mail a period) keep a flood small (chat_limits.c).
 
     Output, on this stage's durable journal: chat.started, chat.message,
-    chat.ended (the scheduler holds reminders while a chat is open) and
-    send.email; every body has "id", "user" (the visitor id), "time" and
+    chat.ended (the scheduler holds reminders while a chat is open),
+    send.email and send.sms; every body has "id", "user" (the visitor id), "time" and
     "conversation". Transcripts stay in LMDB. Logs carry visitor ids,
     conversation ids and masked addresses, never message text, an
     address or a token.
 
     Options: http, allow-origin, max-connections, widget, hours,
-    timezone, support-mailbox, idle-timeout, identity-secret,
+    timezone, support-mailbox, idle-timeout, sms-idle-timeout, identity-secret,
     rate-per-ip, rate-per-visitor, max-conversations, max-support-mails,
     text-email, text-email-known, text-ask-email, text-ended, console, telegram-{token, chat, api, operators, poll,
     timeout}. See chat-bridge(1).                                        */

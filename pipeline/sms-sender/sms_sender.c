@@ -29,7 +29,10 @@
         for every person who had that number; from then on no order is
         sent to it, from any journey, even one already queued. START
         (YES, UNSTOP) lifts it and sends feedback.resubscribed; HELP is
-        answered with help-text where the API allows a reply. Delivery
+        answered with help-text where the API allows a reply. Any other
+        text goes out as sms.received for the chat-bridge, which reads
+        this stage and sends operators' answers back as send.sms orders
+        (sms_inbound.c, chat-bridge(1)). Delivery
         receipts that report a failure become feedback.failed (or
         unreachable / unsubscribed) for the order they name.
 
