@@ -18,7 +18,7 @@
 
         {"id", "idempotency_key": "chat/sms/<conversation>/<seq>",
          "user", "channel": "sms", "journey": "chat", "step": "answer",
-         "to", "template": "chat/sms", "data": {"text"}, "conversation"}
+         "to", "template": "_chat/sms", "data": {"text"}, "conversation"}
 
     The sms-sender treats it as every order (STOP stands, retries, receipts)
     but as a transactional text: no STOP footer, and no quiet hours (it
@@ -140,7 +140,7 @@ int chat_sms_order (nd_stage_t *stage, MDB_txn *txn, const json_t *record, uint6
     json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:s, s:{s:s}, s:s?}",
         "id", key, "idempotency_key", key, "user", user ? user : "", "channel", "sms",
         "journey", "chat", "step", "answer", "to", json_object_get (record, "phone"),
-        "template", "chat/sms", "data", "text", text, "conversation", id);
+        "template", "_chat/sms", "data", "text", text, "conversation", id);
     int rc = order ? nd_emit (stage, txn, "send.sms", order) : -1;
     json_decref (order);
     return rc;
