@@ -13,7 +13,8 @@ number; her second text goes on in the same conversation, and the answer
 from Telegram goes out too; a provider's retry of a text is not a second
 line. STOP works as before (opt-out, feedback.unsubscribed, not a chat
 line), and an answer after it is refused and the operators are told.
-nd-person shows the conversation and its lines marked "sms".
+nd-person shows the conversation and its lines marked "sms"; her erasure
+takes them and the number's link to the conversation.
 
 Infobip-style, with a stand-in segmenter: a text from a number the shop
 never texted opens a conversation marked so, and the answer goes to it.
@@ -216,6 +217,19 @@ def twilio_run():
               rc == 0 and conversation and conversation[0].get("channel") == "sms"
               and any(l.get("text") == QUESTION and l.get("channel") == "sms" for l in lines),
               (r.returncode, r.stderr[-300:], conversation))
+
+        # erasure: her conversation and the number that led to it go
+        r = subprocess.run([os.path.join(BIN, "nd-person"), "-c", p.config, "--erase", visitor],
+                           capture_output=True, text=True, timeout=30, cwd=p.dir)
+        shop.settle()
+
+        def kept(db):
+            return subprocess.run(["mdb_dump", "-p", "-s", db, os.path.join(p.dir, "state", "chat-bridge")],
+                                  capture_output=True, text=True).stdout
+        wait_for(lambda: PHONE not in kept("sms.phones") + kept("conversations"), timeout=10)
+        check("nd-person --erase: the chat-bridge keeps neither her conversation nor her number",
+              r.returncode == 0 and PHONE not in kept("sms.phones") + kept("conversations")
+              and QUESTION not in kept("lines"), (r.returncode, r.stderr[-300:], kept("sms.phones")))
 
         logs = p.log("sms-sender") + p.log("chat-bridge")
         check("twilio: the logs hold neither the number nor the texts",
