@@ -1135,10 +1135,43 @@ static int s_sms_seen (chat_talk_t *self, MDB_txn *txn, const json_t *record,
     return mdb_get (txn, self->seen, &k, &data) == 0 ? 1 : 0;
 }
 
+//  Nobody is there to see a new text: support hears of it by e-mail (as
+//  many as max-support-mails allows), to answer it by SMS from nd-chat or
+//  Telegram while the conversation is open. The person asked by SMS, so
+//  the answer is not an e-mail to them.
+static int s_sms_mail (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *text)
+{
+    int64_t ends;
+    int capped = chat_limits_take (self->limits, txn, CHAT_CAP_MAILS, nd_stage_now (self->stage),
+                                   &ends);
+    if (capped)
+        return capped < 0 ? -1 : 0;     //  over the cap: the operators' note waits alone
+    const char *id = s_str (record, "id");
+    json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
+    char *summary = s_summary (record, person);
+    json_decref (person);
+    char label [80], key [80];
+    chat_sms_label (record, label, sizeof label);
+    char *subject = zsys_sprintf ("%s: %.60s", label, text);
+    char *body = zsys_sprintf ("%s\n\n--\nTexted to the shop's number (%s, #%s) while nobody was "
+        "online. Answer it by SMS from nd-chat or Telegram while the conversation is open.\n\n%s",
+        text, label, id, summary);
+    snprintf (key, sizeof key, "chat/%s/email", id);
+    int rc = s_order (self, txn, key, NULL, NULL, subject, body, id);
+    if (rc == 0) {
+        self->emailed++;
+        nd_log ("conversation %s: nobody online, support hears of the text by e-mail", id);
+    }
+    zstr_free (&subject);
+    zstr_free (&body);
+    free (summary);
+    return rc;
+}
+
 //  A text from a person: the number's open conversation goes on, or a
 //  new one starts. Operators are told as of a widget's chat; with nobody
-//  available it waits for them (a text is not answered by e-mail: the
-//  person asked by SMS), open for sms-idle-timeout.
+//  available support hears of it by e-mail and it waits for them, open
+//  for sms-idle-timeout.
 static int s_sms_received (chat_talk_t *self, MDB_txn *txn, const nd_msg_t *msg)
 {
     chat_sms_in_t sms;
@@ -1174,6 +1207,8 @@ static int s_sms_received (chat_talk_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (rc == 0 && fresh) {
         json_object_set_new (record, "state", json_string ("operator"));
         rc = s_note_new (self, txn, record, sms.text);
+        if (rc == 0 && !s_available (self, txn))
+            rc = s_sms_mail (self, txn, record, sms.text);
     }
     else
     if (rc == 0) {

@@ -16,8 +16,9 @@ line), and an answer after it is refused and the operators are told.
 nd-person shows the conversation and its lines marked "sms"; her erasure
 takes them and the number's link to the conversation.
 
-Infobip-style, with a stand-in segmenter: a text from a number the shop
-never texted opens a conversation marked so, and the answer goes to it.
+Infobip-style, with a stand-in segmenter and nobody online: a text from a
+number the shop never texted opens a conversation marked so, support
+hears of it by e-mail, and an operator's answer goes to the number.
 
 The logs hold neither the full number nor the text. A bad
 sms-idle-timeout stops chat-bridge --check with file:line.
@@ -245,7 +246,7 @@ def twilio_run():
 def infobip_run():
     sms = SmsProvider("infobip")
     chat_port, hook_port = free_port(), free_port()
-    extra = pipeline_extra(chat_port)
+    extra = pipeline_extra(chat_port, hours="never")     # nobody online
     extra["chat-bridge"]["input"] = "segmenter, sms-sender"
     extra["sms-sender"] = sms_options("infobip", sms.base, hook_port)
     with Pipeline(clock="event", extra=extra) as p:
@@ -258,8 +259,9 @@ def infobip_run():
         until(lambda: p.control("sms-sender")["inputs"]["scheduler"]["position"] >= 1
               and p.control("chat-bridge")["inputs"]["segmenter"]["position"] >= 1 or None,
               timeout=15, serve=lambda: (segmenter.serve(0.02), orders.serve(0.02)))
+        mails = p.tap("chat-bridge", "send.email")
         anna = Console(p)
-        anna.type("/auto", expect="business hours are open")
+        anna.type("/auto", expect="chats are not answered")
         status, _ = infobip_text(hook_port, "Is the shop open on Sunday?", STRANGER)
         check("infobip: a text is answered 200", status == 200, status)
         segmenter.tick(60)
@@ -269,6 +271,14 @@ def infobip_run():
               "#c1 new chat (SMS from +4860*****77, a number never texted)" in console
               and "Visitor: unknown (the shop never texted this number)" in console
               and "Is the shop open on Sunday?" in console, console)
+        mail = mails.collect(lambda ms: ms, timeout=5)
+        body = mail[0][1] if mail else {}
+        check("infobip: nobody online: support hears of the text by e-mail (number masked)",
+              len(mail) == 1 and body.get("to") == "support@shop.example"
+              and body.get("conversation") == "c1" and "Is the shop open on Sunday?" in body.get("text", "")
+              and "SMS from +4860*****77" in body.get("subject", "") and "reply_to" not in body
+              and STRANGER not in json.dumps(body), mail)
+        mails.close()
         anna.type("Yes, 10 to 16.", expect="goes by SMS")
         segmenter.tick(120)
         orders.tick(600)
