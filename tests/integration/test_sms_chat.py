@@ -261,7 +261,7 @@ def infobip_run():
               timeout=15, serve=lambda: (segmenter.serve(0.02), orders.serve(0.02)))
         mails = p.tap("chat-bridge", "send.email")
         anna = Console(p)
-        anna.type("/auto", expect="chats are not answered")
+        anna.type("/auto", expect="business hours are closed")
         status, _ = infobip_text(hook_port, "Is the shop open on Sunday?", STRANGER)
         check("infobip: a text is answered 200", status == 200, status)
         segmenter.tick(60)
