@@ -734,7 +734,8 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event,
     zuuid_destroy (&uuid);
     if (event->anonymous_id)
         json_object_set_new (record, "anonymousId", json_string (event->anonymous_id));
-    if (event->user_id)
+    //  A text's user is already the pipeline's visitor id, not the shop's userId
+    if (event->user_id && !sms)
         json_object_set_new (record, "userId", json_string (event->user_id));
     //  A text comes from the number: the person the shop texts there is
     //  who wrote, as far as the shop can know (sms_inbound.c)
