@@ -109,6 +109,10 @@ $(BIN)/nd-render: $(RENDER_OBJ)
 $(BUILD)/tools/nd-render/%.o: CFLAGS += -Ipipeline/mail-sender -Ipipeline/push-sender \
                                         -Ipipeline/sms-sender -Ipipeline/onsite
 
+# The chat-bridge masks and checks phone numbers as the sms-sender does.
+$(BIN)/chat-bridge: $(BUILD)/pipeline/sms-sender/sms_text.o
+$(BUILD)/pipeline/chat-bridge/%.o: CFLAGS += -Ipipeline/sms-sender
+
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
 # The pipeline on the shipped defaults, under a real supervisor, in the

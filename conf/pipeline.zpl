@@ -72,7 +72,7 @@ segmenter
     funnel-keys = 50                #   funnel (nd-report --funnel): sources, referrers, products per day; the rest "other"
 
 chat-bridge
-    input = segmenter               #   the visitors' events, for the operators' summary
+    input = segmenter, sms-sender   #   the visitors' events, for the operators' summary; texts people send
     http = 127.0.0.1:8070           #   the widget: GET /chat/widget.js; /chat/send, /chat/poll, /chat/stream
     allow-origin = "*"              #   CORS: the shop's origin (https://shop.example) once it is known
     widget = conf/chat-widget.js    #   served at /chat/widget.js
@@ -80,6 +80,7 @@ chat-bridge
     timezone = Europe/Warsaw        #   the hours' zone (IANA name)
     support-mailbox = care@shop.example     #   where questions go when nobody is online
     idle-timeout = 30m              #   a conversation nobody speaks in for this long ends
+    #   sms-idle-timeout = 24h      #   the same for a conversation by SMS (people answer texts later)
     #   console = none              #   nd-chat's socket; default ipc://<run>/chat-bridge.console
     #   telegram-token = env:NUDGE_TELEGRAM_TOKEN   #   operators in Telegram: the bot's token,
     #   telegram-chat = -1001234567890              #   their chat (group) id,
@@ -173,7 +174,7 @@ push-sender
     lifetime = 1d                   #   then feedback.failed (a day-old reminder is not worth it)
 
 sms-sender
-    input = scheduler               #   send orders
+    input = scheduler, chat-bridge  #   send orders; operators' answers to texts (chat-bridge(1))
     topics = send.sms
     #   provider = twilio           #   twilio | infobip; none: texts go to the spool below (make run)
     #   api-base = https://xxxxx.api.infobip.com    #   default: the provider's public API

@@ -12,6 +12,8 @@
     chat_limits    how often: requests per client address and per
                    visitor (in memory), conversations and support mails
                    per period across the shop (in LMDB)
+    chat_sms       conversations by text message: which one a number
+                   has open, the sms-sender's messages both ways
     chat_talk      conversations and transcripts in LMDB, and what
                    happens on each shopper and operator message
     chat_hours     business hours in the shop's time zone
@@ -104,6 +106,36 @@ int chat_people_note_chat (chat_people_t *self, MDB_txn *txn, const char *visito
 char *chat_people_summary (const json_t *person, const char *visitor, bool verified);
 size_t chat_people_count (chat_people_t *self, MDB_txn *txn);
 
+/* ------------------------------------------------------------- sms */
+
+typedef struct _chat_sms_t chat_sms_t;
+/*  An inbound text, as sms.received brought it (the body's strings).   */
+typedef struct {
+    const char *phone;          //  E.164
+    const char *text;
+    const char *user;           //  the person the shop texts there, or NULL
+    const char *message_id;     //  the provider's, or NULL
+} chat_sms_in_t;
+
+chat_sms_t *chat_sms_new (MDB_txn *txn);
+void chat_sms_destroy (chat_sms_t **self_p);
+/*  sms.received's body into in: 0, or -1 with reason.                   */
+int chat_sms_read (const json_t *body, chat_sms_in_t *in, char *reason, size_t size);
+/*  The conversation last opened for phone, into id: 0, ND_NOTFOUND, -1. */
+int chat_sms_find (chat_sms_t *self, MDB_txn *txn, const char *phone, char *id, size_t size);
+int chat_sms_bind (chat_sms_t *self, MDB_txn *txn, const char *phone, const char *conversation);
+/*  Whether a conversation record is by SMS; its label for operators
+    ("SMS from +4860*****00"), or "".                                    */
+bool chat_sms_is (const json_t *record);
+const char *chat_sms_label (const json_t *record, char *out, size_t size);
+/*  The send.sms order of an operator's answer (line seq) in record.      */
+int chat_sms_order (nd_stage_t *stage, MDB_txn *txn, const json_t *record, uint64_t seq,
+                    const char *text);
+/*  Feedback about such an order: its conversation, and whether it was
+    delivered. False for any other message.                              */
+bool chat_sms_feedback (const nd_msg_t *msg, char *conversation, size_t size, bool *delivered);
+void chat_sms_test (bool verbose);
+
 /* ---------------------------------------------------------- limits */
 
 typedef struct _chat_limits_t chat_limits_t;
@@ -165,12 +197,19 @@ typedef struct _chat_talk_t chat_talk_t;
 chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *people,
                             chat_limits_t *limits);
 void chat_talk_destroy (chat_talk_t **self_p);
+/*  Reads sms-idle-timeout (setup and --check): 0, or -1 after logging.  */
+int chat_talk_check_sms (nd_stage_t *stage, int64_t *timeout);
 /*  Registers a channel's running instance: notes go to it.              */
 void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, void *instance);
 /*  The stored cursor of a channel (0 if none).                          */
 uint64_t chat_talk_cursor (chat_talk_t *self, MDB_txn *txn, const char *channel);
 /*  Hands the durable notes still undelivered to their channels.         */
 int chat_talk_resend (chat_talk_t *self, MDB_txn *txn);
+/*  From the sms-sender: sms.received opens or continues the number's
+    conversation; feedback about an operator's SMS answer that did not go
+    out is told to the operators. Returns 1 when msg is neither (for the
+    caller to pass on), else 0 / -1.                                      */
+int chat_talk_sms (chat_talk_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  Applies one chat_event_t from the inbox (nd_inbox_apply_fn).         */
 int chat_talk_apply (void *self, MDB_txn *txn, void *event);
 /*  Ends conversations idle for longer than idle-timeout; sends the

@@ -24,6 +24,12 @@ DESCRIPTION
     from the pipeline's events (input: the segmenter) in its own LMDB
     (chat_people.c).
 
+    A text a person sends to the shop's number reaches the operators as
+    well: with the sms-sender among its inputs, its sms.received opens or
+    continues that number's conversation, marked as SMS, with the summary
+    of the person the shop texts there; an operator's answer goes back as
+    a send.sms order the sms-sender reads from this stage (chat_sms.c).
+
     Business hours ("hours", "timezone") and the operators' own
     online / offline / auto say whether anyone answers. When nobody
     does, the shopper is told the answer comes by e-mail (and asked for
@@ -36,14 +42,14 @@ DESCRIPTION
     in one digest mail a period) keep a flood small (chat_limits.c).
 
     Output, on this stage's durable journal: chat.started, chat.message,
-    chat.ended (the scheduler holds reminders while a chat is open) and
-    send.email; every body has "id", "user" (the visitor id), "time" and
+    chat.ended (the scheduler holds reminders while a chat is open),
+    send.email and send.sms; every body has "id", "user" (the visitor id), "time" and
     "conversation". Transcripts stay in LMDB. Logs carry visitor ids,
     conversation ids and masked addresses, never message text, an
     address or a token.
 
     Options: http, allow-origin, max-connections, widget, hours,
-    timezone, support-mailbox, idle-timeout, identity-secret,
+    timezone, support-mailbox, idle-timeout, sms-idle-timeout, identity-secret,
     rate-per-ip, rate-per-visitor, max-conversations, max-support-mails,
     text-email, text-email-known, text-ask-email, text-ended, console, telegram-{token, chat, api, operators, poll,
     timeout}. See chat-bridge(1).                                        */
@@ -127,10 +133,13 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
 {
     (void) stage;
     const char *user = json_string_value (json_object_get (msg->body, "user"));
+    chat_bridge_t *self = (chat_bridge_t *) self_;
     bool erased = streq (msg->topic, "person.erased");
     if ((erased || streq (msg->topic, "visitor.forgotten")) && user && *user)
         return chat_erase (txn, user, msg->body, erased);
-    return chat_people_observe (((chat_bridge_t *) self_)->people, txn, msg);
+    //  The sms-sender's texts and feedback (chat_sms.c)
+    int rc = chat_talk_sms (self->talk, txn, msg);
+    return rc != 1 ? rc : chat_people_observe (self->people, txn, msg);
 }
 
 static int s_drain (nd_stage_t *stage, void *self_, MDB_txn *txn)
@@ -166,6 +175,14 @@ static void s_selftest (bool verbose)
 {
     chat_hours_test (verbose);
     chat_limits_test (verbose);
+    chat_sms_test (verbose);
+}
+
+//  --check: the options setup reads beyond the runtime's.
+static int s_check (nd_stage_t *stage)
+{
+    int64_t timeout;
+    return chat_talk_check_sms (stage, &timeout);
 }
 
 int main (int argc, char **argv)
@@ -181,6 +198,7 @@ int main (int argc, char **argv)
         .source_drain = s_drain,
         .source_committed = s_committed,
         .stats = s_stats,
+        .check = s_check,
         .teardown = s_teardown
     };
     return nd_stage_main (argc, argv, &def);

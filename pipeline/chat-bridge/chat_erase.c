@@ -5,7 +5,8 @@
     Everything kept for the visitor goes: the summary (people), the ids
     that lead to it, and every conversation of theirs with its transcript
     (lines), retry marks (seen), idle timer, notes not yet confirmed by a
-    channel and digest entries. Counters stay: they count, not name.      */
+    channel, digest entries and the phone numbers that lead to one
+    (sms.phones). Counters stay: they count, not name.                   */
 #include <string.h>
 #include "chat.h"
 
@@ -101,8 +102,8 @@ static int s_drop_ids (MDB_txn *txn, MDB_dbi ids, const char *visitor, const jso
 
 int chat_erase (MDB_txn *txn, const char *visitor, const json_t *body, bool erased)
 {
-    MDB_dbi people, ids, conversations, open, lines, seen, idle, notes, digest;
-    if (s_open (txn, "people", &people) || s_open (txn, "ids", &ids)
+    MDB_dbi people, ids, conversations, open, lines, seen, idle, notes, digest, phones;
+    if (s_open (txn, "people", &people) || s_open (txn, "ids", &ids) || s_open (txn, "sms.phones", &phones)
     ||  s_open (txn, "conversations", &conversations) || s_open (txn, "open", &open)
     ||  s_open (txn, "lines", &lines) || s_open (txn, "seen", &seen) || s_open (txn, "idle", &idle)
     ||  s_open (txn, "notes", &notes) || s_open (txn, "digest", &digest))
@@ -136,7 +137,8 @@ int chat_erase (MDB_txn *txn, const char *visitor, const json_t *body, bool eras
     if (rc == 0 && zlistx_size (erase.conversations)
     &&  (nd_db_drop (txn, idle, &none, s_idle_of, &erase) < 0
     ||   nd_db_drop (txn, notes, &none, s_names_conversation, &erase) < 0
-    ||   nd_db_drop (txn, digest, &none, s_names_conversation, &erase) < 0))
+    ||   nd_db_drop (txn, digest, &none, s_names_conversation, &erase) < 0
+    ||   nd_db_drop (txn, phones, &none, s_names_conversation, &erase) < 0))
         rc = -1;
     zlistx_destroy (&erase.conversations);
     return rc;

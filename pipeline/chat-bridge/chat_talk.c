@@ -89,9 +89,11 @@ struct _chat_talk_t {
     chat_people_t *people;
     chat_limits_t *limits;
     chat_hours_t *hours;
+    chat_sms_t *sms;            //  which conversation a phone number has
     MDB_dbi conversations, open, lines, seen, idle, notes, presence, counters, digest;
     char *support;              //  the support mailbox
     int64_t idle_timeout;
+    int64_t sms_idle_timeout;   //  a conversation by SMS: people answer later
     char *identity_secret;      //  NULL: every conversation is unverified
     char *text_email;           //  what the shopper is told
     char *text_email_known;
@@ -101,7 +103,7 @@ struct _chat_talk_t {
     size_t channel_count;
     zlist_t *pending;           //  notes made in the open transaction
     bool fresh;                 //  lines added in the open transaction
-    uint64_t started, emailed, digested, messages, verified, unverified_hash;
+    uint64_t started, emailed, digested, messages, verified, unverified_hash, texts;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -390,6 +392,8 @@ static uint64_t s_line (chat_talk_t *self, MDB_txn *txn, json_t *record, const c
         return 0;
     if (name)
         json_object_set_new (line, "name", json_string (name));
+    if (chat_sms_is (record))
+        json_object_set_new (line, "channel", json_string ("sms"));
     nd_key_t key;
     s_id_key (&key, s_str (record, "id"));
     nd_key_u64 (&key, seq);
@@ -411,6 +415,8 @@ static int s_emit (chat_talk_t *self, MDB_txn *txn, const char *topic, const jso
     for (int i = 0; i < 2; i++)
         if (s_str (record, ids [i]))
             json_object_set_new (body, ids [i], json_string (s_str (record, ids [i])));
+    if (chat_sms_is (record))
+        json_object_set_new (body, "channel", json_string ("sms"));
     int rc = nd_emit (self->stage, txn, topic, body);
     json_decref (body);
     return rc;
@@ -440,7 +446,8 @@ static int s_touch (chat_talk_t *self, MDB_txn *txn, json_t *record)
 {
     if (s_idle_cancel (self, txn, record))
         return -1;
-    int64_t next = nd_stage_now (self->stage) + self->idle_timeout;
+    int64_t next = nd_stage_now (self->stage)
+                 + (chat_sms_is (record) ? self->sms_idle_timeout : self->idle_timeout);
     nd_key_t key;
     s_idle_key (&key, next, s_str (record, "id"));
     json_object_set_new (record, "idle_due", json_integer (next));
@@ -709,7 +716,9 @@ static int s_email (chat_talk_t *self, MDB_txn *txn, json_t *record, const char 
 
 /* ------------------------------------------------------------ shopper */
 
-static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
+//  A conversation begins: from the widget (event), or by a text (sms).
+static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event,
+                        const chat_sms_in_t *sms)
 {
     uint64_t number;
     if (s_next (self, txn, "conversation", &number))
@@ -725,11 +734,17 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
     zuuid_destroy (&uuid);
     if (event->anonymous_id)
         json_object_set_new (record, "anonymousId", json_string (event->anonymous_id));
-    if (event->user_id)
+    //  A text's user is already the pipeline's visitor id, not the shop's userId
+    if (event->user_id && !sms)
         json_object_set_new (record, "userId", json_string (event->user_id));
-    bool verified = s_verify (self, event->user_id, event->user_hash);
+    //  A text comes from the number: the person the shop texts there is
+    //  who wrote, as far as the shop can know (sms_inbound.c)
+    bool verified = sms ? sms->user != NULL : s_verify (self, event->user_id, event->user_hash);
     json_object_set_new (record, "verified", json_boolean (verified));
-    if (verified)
+    if (sms)
+        json_object_update_new (record, json_pack ("{s:s, s:s, s:b}", "channel", "sms",
+                                                   "phone", sms->phone, "known", verified));
+    if (verified && !sms)
         self->verified++;
     else
     if (event->user_hash)
@@ -748,11 +763,23 @@ static json_t *s_start (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
         return NULL;
     }
     self->started++;
-    nd_log ("conversation %s started by %s (%s)", id, visitor, verified ? "verified"
+    char label [80];
+    nd_log ("conversation %s started by %s (%s)", id, *visitor ? visitor : "nobody known",
+            sms ? chat_sms_label (record, label, sizeof label)
+            : verified ? "verified"
             : !event->user_hash ? "unverified"
             : self->identity_secret ? "unverified: userHash does not match"
                                     : "unverified: a userHash, but no identity-secret to check it");
     return record;
+}
+
+//  Who this is, for operators: a text from a number the shop never
+//  texted has no profile behind it.
+static char *s_summary (const json_t *record, const json_t *person)
+{
+    if (chat_sms_is (record) && !json_is_true (json_object_get (record, "known")))
+        return strdup ("Visitor: unknown (the shop never texted this number)\n");
+    return chat_people_summary (person, s_str (record, "user"), s_is_verified (record));
 }
 
 //  The operators' first note: who this is, then what they asked.
@@ -767,11 +794,14 @@ static int s_note_new (chat_talk_t *self, MDB_txn *txn, json_t *record, const ch
         json_object_del (person, "chats");
     else
         json_object_set_new (chats, "count", json_integer (count - 1));
-    char *summary = chat_people_summary (person, user, s_is_verified (record));
+    char *summary = s_summary (record, person);
     json_decref (person);
     const char *name = s_str (record, "name");
-    char *note = zsys_sprintf ("#%s new chat. Reply to this message to answer.\n%s--\n%s: %s",
-                               s_str (record, "id"), summary, name ? name : "Visitor", text);
+    char label [80];
+    chat_sms_label (record, label, sizeof label);
+    char *note = zsys_sprintf ("#%s new chat%s%s%s. Reply to this message to answer.\n%s--\n%s: %s",
+                               s_str (record, "id"), *label ? " (" : "", label, *label ? ")" : "",
+                               summary, name ? name : "Visitor", text);
     int rc = s_note (self, txn, s_str (record, "id"), note);
     zstr_free (&note);
     free (summary);
@@ -832,7 +862,7 @@ static int s_shopper_say (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
             s_answer (event, 503, json_pack ("{s:s}", "error", "too many chats right now, try later"));
             return 0;
         }
-        if (capped < 0 || !(record = s_start (self, txn, event)))
+        if (capped < 0 || !(record = s_start (self, txn, event, NULL)))
             return -1;
     }
     const char *id = s_str (record, "id");
@@ -952,7 +982,12 @@ static int s_operator_say (chat_talk_t *self, MDB_txn *txn, chat_event_t *event)
                              json_pack ("{s:s, s:s, s:s, s:I}", "from", "operator", "operator",
                                         event->operator ? event->operator : "", "text", text,
                                         "seq", (json_int_t) seq))
+          || (chat_sms_is (record) && chat_sms_order (self->stage, txn, record, seq, text))
           || s_touch (self, txn, record) || s_store (self, txn, record) ? -1 : 0;
+    char label [80];
+    if (rc == 0 && chat_sms_is (record))
+        s_reply (event, "#%s: goes by SMS (%s)", s_str (record, "id"),
+                 chat_sms_label (record, label, sizeof label));
     json_decref (record);
     return rc;
 }
@@ -985,8 +1020,10 @@ static int s_list_one (const MDB_val *key, const MDB_val *data, void *arg)
     json_t *record = s_load (list->self, list->txn, id);
     if (record) {
         const char *name = s_str (record, "name");
-        char *line = zsys_sprintf ("#%s %s (%s), %lld lines, since %s\n", id,
-            name ? name : "Visitor", s_str (record, "user"),
+        char label [80];
+        chat_sms_label (record, label, sizeof label);
+        char *line = zsys_sprintf ("#%s %s (%s)%s%s, %lld lines, since %s\n", id,
+            name ? name : "Visitor", s_str (record, "user"), *label ? ", " : "", label,
             (long long) json_integer_value (json_object_get (record, "lines")),
             s_str (record, "started"));
         zchunk_extend (list->out, line, strlen (line));
@@ -1020,11 +1057,13 @@ static int s_operator_show (chat_talk_t *self, MDB_txn *txn, chat_event_t *event
     }
     const char *user = s_str (record, "user");
     json_t *person = chat_people_get (self->people, txn, user);
-    char *summary = chat_people_summary (person, user, s_is_verified (record));
+    char *summary = s_summary (record, person);
     json_decref (person);
     zchunk_t *out = zchunk_new (NULL, 1024);
-    char *head = zsys_sprintf ("#%s (%s)\n%s--\n", s_str (record, "id"), s_str (record, "state"),
-                               summary);
+    char label [80];
+    chat_sms_label (record, label, sizeof label);
+    char *head = zsys_sprintf ("#%s (%s%s%s)\n%s--\n", s_str (record, "id"), s_str (record, "state"),
+                               *label ? ", " : "", label, summary);
     zchunk_extend (out, head, strlen (head));
     zstr_free (&head);
     free (summary);
@@ -1070,6 +1109,161 @@ static bool s_limited (chat_talk_t *self, chat_event_t *event)
     event->retry_after = (wait + 999) / 1000;
     s_answer (event, 429, json_pack ("{s:s}", "error", "too many messages: try again in a moment"));
     return true;
+}
+
+/* ---------------------------------------------------------------- sms */
+
+//  A provider's retry of a text already in the conversation: "seen" as
+//  the widget's retries are, by the provider's id. mark: remember seq.
+static int s_sms_seen (chat_talk_t *self, MDB_txn *txn, const json_t *record,
+                       const chat_sms_in_t *sms, uint64_t mark)
+{
+    if (!sms->message_id)
+        return 0;
+    nd_key_t key;
+    s_id_key (&key, s_str (record, "id"));
+    nd_key_str (&key, "sms:");
+    nd_key_str (&key, sms->message_id);
+    if (key.overflow)
+        return 0;
+    if (mark) {
+        nd_key_t value;
+        nd_key_init (&value);
+        nd_key_u64 (&value, mark);
+        return nd_db_put_raw (txn, self->seen, &key, value.data, value.size);
+    }
+    MDB_val k = nd_key_val (&key), data;
+    return mdb_get (txn, self->seen, &k, &data) == 0 ? 1 : 0;
+}
+
+//  Nobody is there to see a new text: support hears of it by e-mail (as
+//  many as max-support-mails allows), to answer it by SMS from nd-chat or
+//  Telegram while the conversation is open. The person asked by SMS, so
+//  the answer is not an e-mail to them.
+static int s_sms_mail (chat_talk_t *self, MDB_txn *txn, json_t *record, const char *text)
+{
+    int64_t ends;
+    int capped = chat_limits_take (self->limits, txn, CHAT_CAP_MAILS, nd_stage_now (self->stage),
+                                   &ends);
+    if (capped)
+        return capped < 0 ? -1 : 0;     //  over the cap: the operators' note waits alone
+    const char *id = s_str (record, "id");
+    json_t *person = chat_people_get (self->people, txn, s_str (record, "user"));
+    char *summary = s_summary (record, person);
+    json_decref (person);
+    char label [80], key [80];
+    chat_sms_label (record, label, sizeof label);
+    char *subject = zsys_sprintf ("%s: %.60s", label, text);
+    char *body = zsys_sprintf ("%s\n\n--\nTexted to the shop's number (%s, #%s) while nobody was "
+        "online. Answer it by SMS from nd-chat or Telegram while the conversation is open.\n\n%s",
+        text, label, id, summary);
+    snprintf (key, sizeof key, "chat/%s/email", id);
+    int rc = s_order (self, txn, key, NULL, NULL, subject, body, id);
+    if (rc == 0) {
+        self->emailed++;
+        nd_log ("conversation %s: nobody online, support hears of the text by e-mail", id);
+    }
+    zstr_free (&subject);
+    zstr_free (&body);
+    free (summary);
+    return rc;
+}
+
+//  A text from a person: the number's open conversation goes on, or a
+//  new one starts. Operators are told as of a widget's chat; with nobody
+//  available support hears of it by e-mail and it waits for them, open
+//  for sms-idle-timeout.
+static int s_sms_received (chat_talk_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    chat_sms_in_t sms;
+    char reason [160], id [48];
+    if (chat_sms_read (msg->body, &sms, reason, sizeof reason)) {
+        nd_stage_reject (self->stage, msg, reason);
+        return -1;
+    }
+    int found = chat_sms_find (self->sms, txn, sms.phone, id, sizeof id);
+    json_t *record = found == 0 ? s_load (self, txn, id) : NULL;
+    if (found < 0)
+        return -1;
+    if (record && (streq (s_str (record, "state") ?: "", "ended") || !chat_sms_is (record))) {
+        json_decref (record);
+        record = NULL;
+    }
+    if (record && s_sms_seen (self, txn, record, &sms, 0)) {
+        json_decref (record);
+        return 0;
+    }
+    bool fresh = !record;
+    chat_event_t start = { .kind = CHAT_SHOPPER_SAY, .user_id = (char *) sms.user,
+                           .text = (char *) sms.text };
+    if (fresh && (!(record = s_start (self, txn, &start, &sms))
+              ||  chat_sms_bind (self->sms, txn, sms.phone, s_str (record, "id"))))
+        return -1;
+    const char *name = s_str (record, "name");
+    uint64_t seq = s_line (self, txn, record, "shopper", NULL, sms.text);
+    int rc = !seq || s_emit (self, txn, "chat.message", record,
+                             json_pack ("{s:s, s:s, s:I}", "from", "shopper", "text", sms.text,
+                                        "seq", (json_int_t) seq))
+          || s_sms_seen (self, txn, record, &sms, seq) ? -1 : 0;
+    if (rc == 0 && fresh) {
+        json_object_set_new (record, "state", json_string ("operator"));
+        rc = s_note_new (self, txn, record, sms.text);
+        if (rc == 0 && !s_available (self, txn))
+            rc = s_sms_mail (self, txn, record, sms.text);
+    }
+    else
+    if (rc == 0) {
+        char *note = zsys_sprintf ("#%s %s: %s", s_str (record, "id"), name ? name : "Visitor",
+                                   sms.text);
+        rc = s_note (self, txn, s_str (record, "id"), note);
+        zstr_free (&note);
+    }
+    if (rc == 0)
+        rc = s_touch (self, txn, record) || s_store (self, txn, record) ? -1 : 0;
+    if (rc == 0) {
+        self->messages++;
+        self->texts++;
+        if (!fresh)
+            nd_log ("conversation %s: a text (%zu bytes)", s_str (record, "id"), strlen (sms.text));
+    }
+    json_decref (record);
+    return rc;
+}
+
+//  An operator's answer that did not go out as SMS: the operators hear
+//  why, and the transcript keeps it.
+static int s_sms_undelivered (chat_talk_t *self, MDB_txn *txn, const char *id, const nd_msg_t *msg)
+{
+    json_t *record = s_load (self, txn, id);
+    if (!record)
+        return 0;               //  erased meanwhile
+    const char *why = json_string_value (json_object_get (msg->body, "reason"));
+    char *text = zsys_sprintf ("Not sent by SMS (%s%s%.200s)", msg->topic + 9, why ? ": " : "",
+                               why ? why : "");
+    char *note = zsys_sprintf ("#%s your answer was not delivered. %s", id, text);
+    int rc = !s_line (self, txn, record, "system", NULL, text) || s_note (self, txn, id, note)
+          || s_store (self, txn, record) ? -1 : 0;
+    if (rc == 0)
+        nd_log ("conversation %s: an answer by SMS was not delivered (%s)", id, msg->topic + 9);
+    zstr_free (&text);
+    zstr_free (&note);
+    json_decref (record);
+    return rc;
+}
+
+int chat_talk_sms (chat_talk_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    char id [48];
+    bool delivered;
+    if (streq (msg->topic, "sms.received"))
+        return s_sms_received (self, txn, msg);
+    if (strncmp (msg->topic, "feedback.", 9))
+        return 1;
+    //  Feedback on the shop's other texts is the scheduler's
+    if (!chat_sms_feedback (msg, id, sizeof id, &delivered) || delivered
+    ||  streq (msg->topic, "feedback.clicked"))
+        return 0;
+    return s_sms_undelivered (self, txn, id, msg);
 }
 
 int chat_talk_apply (void *self_, MDB_txn *txn, void *event_)
@@ -1172,6 +1366,14 @@ json_t *chat_talk_lines (chat_talk_t *self, const char *conversation, const char
 
 /* --------------------------------------------------------------- class */
 
+int chat_talk_check_sms (nd_stage_t *stage, int64_t *timeout)
+{
+    if (nd_stage_option_duration (stage, "sms-idle-timeout", "24h", timeout))
+        return -1;
+    return *timeout > 0 ? 0 : nd_stage_config_error (stage, "sms-idle-timeout",
+                                                     "must be longer than 0");
+}
+
 static int s_options (chat_talk_t *self, nd_stage_t *stage)
 {
     char reason [300];
@@ -1188,6 +1390,8 @@ static int s_options (chat_talk_t *self, nd_stage_t *stage)
         return -1;
     if (self->idle_timeout <= 0)
         return nd_stage_config_error (stage, "idle-timeout", "must be longer than 0");
+    if (chat_talk_check_sms (stage, &self->sms_idle_timeout))
+        return -1;
     const char *identity = nd_stage_option (stage, "identity-secret", NULL);
     if (identity && !(self->identity_secret = nd_secret_load (identity, false, reason, sizeof reason)))
         return nd_stage_config_error (stage, "identity-secret", reason);
@@ -1227,6 +1431,7 @@ chat_talk_t *chat_talk_new (nd_stage_t *stage, MDB_txn *txn, chat_people_t *peop
     ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "notes", &self->notes)
     ||  nd_db_open (txn, "presence", &self->presence) || nd_db_open (txn, "counters", &self->counters)
     ||  nd_db_open (txn, "digest", &self->digest)
+    ||  !(self->sms = chat_sms_new (txn))
     ||  s_options (self, stage))
         chat_talk_destroy (&self);
     return self;
@@ -1241,6 +1446,7 @@ void chat_talk_destroy (chat_talk_t **self_p)
             s_note_free (&note);
         zlist_destroy (&self->pending);
         chat_hours_destroy (&self->hours);
+        chat_sms_destroy (&self->sms);
         free (self->support);
         free (self->text_email);
         free (self->text_email_known);
@@ -1264,9 +1470,10 @@ void chat_talk_add_channel (chat_talk_t *self, const chat_channel_t *channel, vo
 void chat_talk_stats (chat_talk_t *self, json_t *stats)
 {
     MDB_txn *txn;
-    json_t *talk = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_t *talk = json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "started_since_start", (json_int_t) self->started,
         "messages_since_start", (json_int_t) self->messages,
+        "texts_since_start", (json_int_t) self->texts,
         "emailed_since_start", (json_int_t) self->emailed,
         "digested_since_start", (json_int_t) self->digested,
         "verified_since_start", (json_int_t) self->verified,

@@ -13,6 +13,7 @@
                   HELP) and delivery receipts, handing them to the loop
     sms_quiet     the last guard against a person's local quiet hours
     sms_footer    "Reply STOP to opt out" on the first text to a number
+    sms_inbound   a text that is no keyword: sms.received, for the chat
 
     Threads: gateway calls run on the outbox's worker threads and read
     only what setup built; webhook requests run on libmicrohttpd's
@@ -97,7 +98,7 @@ typedef struct {
     char phone [SMS_PHONE_MAX + 1];     //  inbound: who wrote; receipt: to whom
     char *text;                         //  inbound: the message (owned)
     char key [401];                     //  receipt: our idempotency key, if told
-    char message_id [80];               //  receipt: the provider's id
+    char message_id [80];               //  the provider's id (inbound: of the text)
     char outcome [16];                  //  receipt: "delivered", "failed", "unreachable",
                                         //  "unsubscribed", "" (not final yet)
     char reason [160];                  //  receipt: the provider's status and error
@@ -242,5 +243,10 @@ int sms_erase (MDB_txn *txn, const char *secret, const char *user);
 /*  A STOP kept by hash: 0 with since, ND_NOTFOUND, or -1.                */
 int sms_erase_opted_out (MDB_txn *txn, MDB_dbi optout, const char *secret, const char *phone,
                          uint64_t *since);
+
+/*  sms_inbound.c: an inbound text that is no keyword becomes sms.received
+    (the number's people from users, sms.users) inside txn. 0 / -1.       */
+int sms_inbound_emit (nd_stage_t *stage, MDB_txn *txn, MDB_dbi users, const char *provider,
+                      const sms_event_t *event);
 
 #endif

@@ -18,8 +18,9 @@
     locale (falling back as every template does), rendered with the
     order's data, and added after a newline before the text is counted:
     it counts in the segments and in the journey's maximum.
-    Transactional texts (the double opt-in's "confirm/..." codes) carry
-    none: they are not marketing and must stay one short segment.
+    Transactional texts (the double opt-in's "confirm/..." codes, and the
+    chat's "_chat/sms" answers to a person who wrote) carry none: they are
+    not marketing.
     Without an unsubscribe-secret nothing can be remembered by hash, so
     every marketing text carries the footer (said at start).             */
 #include <assert.h>
@@ -43,7 +44,7 @@ static void s_hash_key (nd_key_t *key, const char *secret, const char *phone)
 bool sms_footer_transactional (const json_t *order)
 {
     const char *id = json_string_value (json_object_get (order, "template"));
-    return id && strncmp (id, "confirm/", 8) == 0;
+    return id && (strncmp (id, "confirm/", 8) == 0 || strncmp (id, "_chat/", 6) == 0);
 }
 
 int sms_footer_mark (MDB_txn *txn, MDB_dbi footers, const char *secret, json_t *order,

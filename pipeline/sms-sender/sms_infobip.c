@@ -140,7 +140,9 @@ static int s_parse (const sms_account_t *account, const char *public_url, const 
             s_phone (json_string_value (json_object_get (result, "from")), event->phone,
                      sizeof event->phone);
             const char *text = json_string_value (json_object_get (result, "text"));
+            const char *id = json_string_value (json_object_get (result, "messageId"));
             event->text = strdup (text ? text : "");
+            snprintf (event->message_id, sizeof event->message_id, "%s", id ? id : "");
         }
         else
             s_receipt (result, event);

@@ -123,6 +123,7 @@ void sms_form_inbound (const char *form, sms_event_t *event)
     event->kind = SMS_EVENT_INBOUND;
     sms_form_value (form, "From", event->phone, sizeof event->phone);
     sms_form_value (form, "Body", text, sizeof text);
+    sms_form_value (form, "MessageSid", event->message_id, sizeof event->message_id);
     event->text = strdup (text);
 }
 

@@ -29,7 +29,10 @@
         for every person who had that number; from then on no order is
         sent to it, from any journey, even one already queued. START
         (YES, UNSTOP) lifts it and sends feedback.resubscribed; HELP is
-        answered with help-text where the API allows a reply. Delivery
+        answered with help-text where the API allows a reply. Any other
+        text goes out as sms.received for the chat-bridge, which reads
+        this stage and sends operators' answers back as send.sms orders
+        (sms_inbound.c, chat-bridge(1)). Delivery
         receipts that report a failure become feedback.failed (or
         unreachable / unsubscribed) for the order they name.
 
@@ -332,8 +335,13 @@ static int s_event (void *arg, MDB_txn *txn, void *event_)
 {
     sms_sender_t *self = (sms_sender_t *) arg;
     const sms_event_t *event = (const sms_event_t *) event_;
-    return event->kind == SMS_EVENT_INBOUND ? s_consent (self, txn, event)
-                                            : s_receipt (self, txn, event);
+    if (event->kind != SMS_EVENT_INBOUND)
+        return s_receipt (self, txn, event);
+    //  A question or an answer, not a keyword: for the chat-bridge
+    if (sms_keyword (event->text) == SMS_KEYWORD_NONE)
+        return sms_inbound_emit (self->stage, txn, self->users, sms_gateway_api (self->gateway)->name,
+                                 event);
+    return s_consent (self, txn, event);
 }
 
 /* ------------------------------------------------------------- setup -- */
