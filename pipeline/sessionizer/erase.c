@@ -18,6 +18,7 @@
 #include <string.h>
 #include "erase.h"
 #include "cart.h"
+#include "catalogue.h"
 #include "claim.h"
 #include "due.h"
 #include "identity.h"
@@ -103,6 +104,7 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
     ||   s_unbind (self, txn, visitor->id, profile, "userIds", 'u')
     ||   nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
     ||   shop_viewed_forget (self, txn, visitor->id)
+    ||   catalogue_forget (self, txn, visitor->id)
     ||   nd_db_drop (txn, self->claims, &none, s_claim_of, visitor->id) < 0
     ||   nd_db_del (txn, self->visitors, &key) < 0))
         rc = -1;

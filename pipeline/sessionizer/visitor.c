@@ -16,6 +16,7 @@
 #include <string.h>
 #include "visitor.h"
 #include "cart.h"
+#include "catalogue.h"
 #include "due.h"
 #include "viewed.h"
 
@@ -330,7 +331,9 @@ int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
         return -1;
     visitor_set_text (&left->merged_into, survivor);
     int rc = nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
-          || shop_viewed_forget (self, txn, visitor->id) || s_store_record (self, txn, left) ? -1 : 0;
+          || shop_viewed_forget (self, txn, visitor->id)
+          || catalogue_merge (self, txn, survivor, visitor->id)
+          || s_store_record (self, txn, left) ? -1 : 0;
     visitor_destroy (&left);
     visitor->profile_changed = visitor->profile_announce = visitor->cart_changed = false;
     return rc;
