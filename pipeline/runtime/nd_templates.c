@@ -338,6 +338,9 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
         json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
     if (json_array_size (json_object_get (data, "products")))
         json_object_set (data, "first_product", json_array_get (json_object_get (data, "products"), 0));
+    if (json_array_size (json_object_get (data, "recommended")))
+        json_object_set (data, "first_recommended",
+                         json_array_get (json_object_get (data, "recommended"), 0));
     const char *first = s_trait (traits, "firstName", "first_name");
     const char *last = s_trait (traits, "lastName", "last_name");
     const char *full = json_string_value (json_object_get (traits, "name"));

@@ -65,7 +65,8 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
     value_text; thread-safe; and price_text, previous_price_text,
     regular_price_text of each "recommended" product and of "product",
     each in its own currency),
-    cart.first_item and first_product (Mustache has no [0]), and from the
+    cart.first_item, first_product and first_recommended (Mustache has
+    no [0]), and from the
     person's traits first_name, last_name and name ("" when unknown). The
     scheduler makes each send order's data with it; nd-render --person
     the same.                                                            */

@@ -175,7 +175,7 @@ int alerts_feed_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
 }
 
 typedef struct {
-    sessionizer_t *self;
+    sessionizer_t *self;            //  NULL: only checking
     MDB_txn *txn;
     const char *path;
     int64_t time;
@@ -190,6 +190,10 @@ static int s_load_line (void *arg, size_t line, const json_t *product, const cha
             nd_log ("%s:%zu: %s", load->path, line, reason);
         return 0;
     }
+    if (!load->self) {
+        load->good++;
+        return 0;
+    }
     json_t *record = NULL;
     int rc = s_update (load->self, load->txn, product, NULL, true, load->time, &record);
     json_decref (record);
@@ -197,7 +201,7 @@ static int s_load_line (void *arg, size_t line, const json_t *product, const cha
     return rc;
 }
 
-int alerts_load_file (sessionizer_t *self, MDB_txn *txn, const char *path)
+static int s_read_file (sessionizer_t *self, MDB_txn *txn, const char *path)
 {
     zchunk_t *chunk = zchunk_slurp (path, 0);
     if (!chunk) {
@@ -205,7 +209,7 @@ int alerts_load_file (sessionizer_t *self, MDB_txn *txn, const char *path)
         return -1;
     }
     char reason [160];
-    s_load_t load = { self, txn, path, nd_stage_now (self->stage), 0, 0 };
+    s_load_t load = { self, txn, path, self ? nd_stage_now (self->stage) : 0, 0, 0 };
     int rc = nd_feed_read ((const char *) zchunk_data (chunk), zchunk_size (chunk), s_load_line,
                            &load, reason, sizeof reason);
     zchunk_destroy (&chunk);
@@ -213,6 +217,17 @@ int alerts_load_file (sessionizer_t *self, MDB_txn *txn, const char *path)
         nd_log ("catalogue-file %s: %s", path, reason);
     else
         nd_log ("catalogue-file %s: %zu products read, %zu lines refused", path, load.good, load.bad);
-    memset (self->delta, 0, sizeof self->delta);    //  counters count the events applied
+    if (self)
+        memset (self->delta, 0, sizeof self->delta);    //  counters count the events applied
     return rc;
+}
+
+int alerts_load_file (sessionizer_t *self, MDB_txn *txn, const char *path)
+{
+    return s_read_file (self, txn, path);
+}
+
+int alerts_check_file (const char *path)
+{
+    return s_read_file (NULL, NULL, path);
 }

@@ -21,5 +21,7 @@ int alerts_feed_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg);
 /*  The catalogue-file, read at start (a feed, nd_feed.h). -1 with the
     reason logged when it cannot be read; its bad lines are logged.      */
 int alerts_load_file (sessionizer_t *self, MDB_txn *txn, const char *path);
+/*  The same file read for --check: -1 when it is no feed at all.        */
+int alerts_check_file (const char *path);
 
 #endif

@@ -399,6 +399,23 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return 0;
 }
 
+//  --check: the options as setup reads them, and the catalogue-file's
+//  format (its bad lines are logged; setup would skip them too).
+static int s_check (nd_stage_t *stage)
+{
+    sessionizer_t *self = (sessionizer_t *) calloc (1, sizeof *self);
+    if (!self)
+        return -1;
+    self->stage = stage;
+    int rc = s_options (self);
+    const char *file = rc == 0 ? nd_stage_option (stage, "catalogue-file", NULL) : NULL;
+    if (file && alerts_check_file (file))
+        rc = nd_stage_config_error (stage, "catalogue-file", "not a product feed (see the log)");
+    void *self_ = self;
+    s_teardown (&self_);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void s_selftest (bool verbose)
@@ -413,6 +430,7 @@ int main (int argc, char **argv)
         .name = "sessionizer",
         .summary = "Turns a shop's tracked events into visitors, sessions, carts and abandonments.",
         .selftest = s_selftest,
+        .check = s_check,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
