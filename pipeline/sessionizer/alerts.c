@@ -217,8 +217,6 @@ static int s_read_file (sessionizer_t *self, MDB_txn *txn, const char *path)
         nd_log ("catalogue-file %s: %s", path, reason);
     else
         nd_log ("catalogue-file %s: %zu products read, %zu lines refused", path, load.good, load.bad);
-    if (self)
-        memset (self->delta, 0, sizeof self->delta);    //  counters count the events applied
     return rc;
 }
 
