@@ -289,28 +289,21 @@ static void s_prices (s_money_t *money, json_t *items, const char *currency)
     }
 }
 
-//  The catalogue's products (the sessionizer's "recommended", and the
-//  "product" of product.back_in_stock / price_dropped) each name their
+//  A product of the catalogue (one of the sessionizer's "recommended",
+//  or the "product" of product.back_in_stock / price_dropped) names its
 //  own currency.
-static void s_catalogue_prices (s_money_t *money, json_t *data)
+static void s_product_prices (s_money_t *money, json_t *product)
 {
-    size_t i;
-    json_t *item;
-    json_t *product = json_object_get (data, "product");
-    json_t *recommended = json_object_get (data, "recommended");
-    for (i = 0; i <= json_array_size (recommended); i++) {
-        item = i < json_array_size (recommended) ? json_array_get (recommended, i) : product;
-        const char *currency = json_string_value (json_object_get (item, "currency"));
-        const char *fields [][2] = {
-            { "price", "price_text" }, { "previous_price", "previous_price_text" },
-            { "regular_price", "regular_price_text" }, { NULL, NULL }
-        };
-        for (int f = 0; json_is_object (item) && fields [f][0]; f++) {
-            json_t *amount = json_object_get (item, fields [f][0]);
-            if (json_is_number (amount))
-                json_object_set_new (item, fields [f][1],
-                                     s_money (money, json_number_value (amount), currency));
-        }
+    const char *currency = json_string_value (json_object_get (product, "currency"));
+    const char *fields [][2] = {
+        { "price", "price_text" }, { "previous_price", "previous_price_text" },
+        { "regular_price", "regular_price_text" }, { NULL, NULL }
+    };
+    for (int i = 0; json_is_object (product) && fields [i][0]; i++) {
+        json_t *amount = json_object_get (product, fields [i][0]);
+        if (json_is_number (amount))
+            json_object_set_new (product, fields [i][1],
+                                 s_money (money, json_number_value (amount), currency));
     }
 }
 
@@ -331,7 +324,11 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
                              s_money (&money, json_number_value (json_object_get (cart, "value")), currency));
     s_prices (&money, json_object_get (data, "products"),
               json_string_value (json_object_get (data, "currency")));
-    s_catalogue_prices (&money, data);
+    size_t index;
+    json_t *product;
+    json_array_foreach (json_object_get (data, "recommended"), index, product)
+        s_product_prices (&money, product);
+    s_product_prices (&money, json_object_get (data, "product"));
     unum_close (money.format);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))

@@ -57,7 +57,7 @@ json_t *recommend (sessionizer_t *self, MDB_txn *txn, const json_t *items)
     json_array_foreach (items, index, item)
         if (catalogue_key (item, key, sizeof key))
             zhashx_insert (excluded, key, (void *) 1);
-    json_t *chosen = together_goes_with (self, txn, items, NULL, RECOMMEND_MAX);
+    json_t *chosen = together_goes_with (self, txn, items, RECOMMEND_MAX);
     json_array_foreach (chosen, index, item)
         if (catalogue_key (item, key, sizeof key))
             zhashx_insert (excluded, key, (void *) 1);

@@ -15,8 +15,8 @@
     order teaches at most ORDER_PRODUCTS_MAX of its products.
 
     together_goes_with: for the cart's products, their partners' counts
-    summed, best first, without what is already in the cart or excluded,
-    and only products the catalogue can show (a name, not out of stock). */
+    summed, best first, without what is already in the cart, and only
+    products the catalogue can show (a name, not out of stock).          */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +103,7 @@ static int s_by_score (const void *a, const void *b)
     return x->score < y->score ? 1 : x->score > y->score ? -1 : strcmp (x->key, y->key);
 }
 
-json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *items,
-                            zhashx_t *excluded, size_t most)
+json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *items, size_t most)
 {
     zhashx_t *in_cart = zhashx_new ();
     json_t *scores = json_object ();
@@ -125,7 +124,7 @@ json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *ite
             const char *partner;
             json_t *count;
             json_object_foreach (json_object_get (record, "partners"), partner, count)
-                if (!zhashx_lookup (in_cart, partner) && !(excluded && zhashx_lookup (excluded, partner)))
+                if (!zhashx_lookup (in_cart, partner))
                     json_object_set_new (scores, partner, json_integer (
                         json_integer_value (json_object_get (scores, partner))
                         + json_integer_value (count)));
