@@ -127,6 +127,20 @@ static int s_count_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     return rc;
 }
 
+/* -------------------------------------------------------------- products */
+
+//  The product an event names, with what the catalogue also reads from
+//  it: its stock (Segment's spec has none; shops send one of these).
+static json_t *s_product (const json_t *properties)
+{
+    json_t *product = nd_cart_product (properties);
+    const char *stock [] = { "stock", "availability", "in_stock", NULL };
+    for (int i = 0; product && stock [i]; i++)
+        if (json_object_get (properties, stock [i]))
+            json_object_set (product, stock [i], json_object_get (properties, stock [i]));
+    return product;
+}
+
 /* --------------------------------------------------------- cart triggers */
 
 //  A cart trigger's body: the cart, the session, the last anonymous ids.
@@ -209,7 +223,7 @@ static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const 
     visitor->session.product_views++;
     if (visitor->session.added)
         visitor->session.views_since_add++;
-    json_t *product = nd_cart_product (properties);
+    json_t *product = s_product (properties);
     int rc = product ? s_count_view (self, txn, visitor, product, 1) : 0;
     if (rc == 0 && product)
         rc = alerts_product_seen (self, txn, product, s_currency (properties), !event->browser,
@@ -375,7 +389,7 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     }
     if (s_change_cart (action, cart, session, event->properties))
         visitor->cart_changed = true;
-    json_t *product = action == DO_ADD ? nd_cart_product (event->properties) : NULL;
+    json_t *product = action == DO_ADD ? s_product (event->properties) : NULL;
     int rc = product ? alerts_product_seen (self, txn, product, s_currency (event->properties),
                                             !event->browser, event->time, visitor->id, "carted")
                      : 0;

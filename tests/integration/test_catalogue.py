@@ -21,6 +21,8 @@ T0, a Monday noon UTC, in minutes.
               price-drop mail, Bob none; out of stock and back again, and
               cheaper again, nobody hears anything more. A browser's event
               claiming a lower price or no stock sets off nothing.
+  events      a server event's "stock" counts: out of stock (0), then
+              in stock (12), tells who viewed it.
   file        catalogue-file read at start (after kill -9 of the
               sessionizer): the lamp at 60 tells those who saw it at 70;
               its bad line is logged with its number.
@@ -228,6 +230,13 @@ with Pipeline(clock="event") as p:
           "and its bad line is logged with its number",
           stats.get("price_dropped") == 4 and "feed.jsonl:2: price is not" in log,
           ({k: stats.get(k) for k in ("price_dropped", "back_in_stock", "products_updated")}, log[-700:]))
+    shop.send(shop.track(3201, "a-frank", "Product Viewed", {
+                  "product_id": "p-mug", "name": "Mug", "price": 9.0, "currency": "EUR", "stock": 0}))
+    shop.send(shop.track(3202, "a-shop", "Product Viewed", {
+                  "product_id": "p-mug", "name": "Mug", "stock": 12}))
+    stats = p.control("sessionizer")
+    check("the shop's own events carry stock too: a mug Frank saw out of stock (stock 0) and then in "
+          "stock (12) tells him", stats.get("back_in_stock") == 3, stats.get("back_in_stock"))
     if os.environ.get("ND_CATALOGUE_DEBUG"):
         print(p.log("scheduler")[-3000:])
         print([(r, str(parse(d)["Subject"])) for _, r, d in smtp.messages])
