@@ -139,9 +139,13 @@ int alerts_product_seen (sessionizer_t *self, MDB_txn *txn, const json_t *produc
     char key [CATALOGUE_KEY_MAX];
     int rc = s_update (self, txn, product, currency, trusted, time, &record);
     if (rc == 0 && record && catalogue_key (record, key, sizeof key)) {
+        //  The price they saw counts only if the shop set it: a browser may
+        //  have named the product first, at any price
         json_t *price = json_object_get (record, "price");
+        const char *source = json_string_value (json_object_get (record, "source"));
+        bool shop_price = json_is_number (price) && source && streq (source, "shop");
         rc = catalogue_watch (self, txn, key, visitor, kind,
-                              json_is_number (price) ? json_number_value (price) : -1, time);
+                              shop_price ? json_number_value (price) : -1, time);
     }
     json_decref (record);
     return rc;

@@ -263,7 +263,9 @@ int catalogue_update (sessionizer_t *self, MDB_txn *txn, const json_t *update,
     bool stock_moved = stock && (!was_stock || !streq (was_stock, stock));
     if (price_moved || stock_moved)
         s_history (record, time);
-    if (change && trusted && known) {
+    //  Only a change from what the shop itself said counts: a browser may
+    //  have named a product first, with any price.
+    if (change && trusted && shop_set) {
         change->back_in_stock = stock_moved && was_stock && streq (was_stock, "out_of_stock")
                              && streq (stock, "in_stock");
         const char *was_currency = json_string_value (json_object_get (known, "currency"));

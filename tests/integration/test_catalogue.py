@@ -237,6 +237,14 @@ with Pipeline(clock="event") as p:
     stats = p.control("sessionizer")
     check("the shop's own events carry stock too: a mug Frank saw out of stock (stock 0) and then in "
           "stock (12) tells him", stats.get("back_in_stock") == 3, stats.get("back_in_stock"))
+    dropped = stats.get("price_dropped")
+    shop.browser(shop.view(3203, "a-gina", "p-gem", "Gem", 1000.0))
+    shop.feed("id,title,price\np-gem,Gem,100.00 EUR\n")
+    shop.tick(3210)
+    stats = p.control("sessionizer")
+    check("a product a browser named first at 1000 EUR, then priced 100 EUR by the shop's feed, is no "
+          "price drop: only a change from the shop's own word counts",
+          stats.get("price_dropped") == dropped, (dropped, stats.get("price_dropped")))
     if os.environ.get("ND_CATALOGUE_DEBUG"):
         print(p.log("scheduler")[-3000:])
         print([(r, str(parse(d)["Subject"])) for _, r, d in smtp.messages])
