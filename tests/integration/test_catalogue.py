@@ -23,11 +23,13 @@ T0, a Monday noon UTC, in minutes.
               claiming a lower price or no stock sets off nothing.
   events      a server event's "stock" counts: out of stock (0), then
               in stock (12), tells who viewed it.
+  erase       person.erase drops what the person watched.
   file        catalogue-file read at start (after kill -9 of the
               sessionizer): the lamp at 60 tells those who saw it at 70;
               its bad line is logged with its number.
 """
 import os
+import subprocess
 
 from mailtest import mail_options, parse
 from ndtest import (BROWSER_KEY, BROWSER_ORIGIN, ROOT, Pipeline, check, done, wait_for)
@@ -245,6 +247,16 @@ with Pipeline(clock="event") as p:
     check("a product a browser named first at 1000 EUR, then priced 100 EUR by the shop's feed, is no "
           "price drop: only a change from the shop's own word counts",
           stats.get("price_dropped") == dropped, (dropped, stats.get("price_dropped")))
+    ann = "v-%d" % (dummies + 1)
+    def watched(visitor):
+        r = subprocess.run(["mdb_dump", "-p", "-s", "watching", os.path.join(p.dir, "state", "sessionizer")],
+                           capture_output=True, text=True)
+        return [l for l in r.stdout.splitlines() if l.strip().startswith(visitor + "\\00")]
+    before = watched(ann)
+    status, _ = p.post("/v1/erase", {"visitor": ann})
+    shop.settle()
+    check("an erasure drops the products Ann watched (%d before: tea, kettle, lamp)" % len(before),
+          status == 200 and len(before) == 3 and watched(ann) == [], (status, before, watched(ann)))
     if os.environ.get("ND_CATALOGUE_DEBUG"):
         print(p.log("scheduler")[-3000:])
         print([(r, str(parse(d)["Subject"])) for _, r, d in smtp.messages])
