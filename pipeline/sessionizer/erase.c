@@ -6,8 +6,9 @@
     arrives as person.erase {"id", "user": a visitor id} (the collector's
     /v1/erase, which nd-person --erase calls). The visitor is followed
     through merges to the survivor; then go its record, profile, cart,
-    products viewed, open session's index entry, the contacts a browser
-    claimed, and every anonymousId and userId that led to it. The next
+    products viewed and watched (catalogue.c), open session's index
+    entry, the contacts a browser claimed, and every anonymousId and
+    userId that led to it. The next
     event with one of those ids starts a new, unknown visitor.
 
     person.erased {"id", "user", "visitor", "time", "anonymousIds",

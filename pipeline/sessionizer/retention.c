@@ -1,6 +1,6 @@
 /*  retention.c - forgetting anonymous visitors nobody will hear from again.
 
-    Layer: engine: calls the store (visitor.c, due.c, viewed.c).
+    Layer: engine: calls the store (visitor.c, due.c, viewed.c, catalogue.c).
 
     A shop with a million drive-by visitors a month would otherwise keep
     every one of them for ever. A visitor who is still anonymous (no

@@ -1,7 +1,7 @@
 /*  session.c - visits: when they start, how far they get, how they end.
 
-    Layer: engine: calls shop.c and the store (visitor.c, cart.c, due.c,
-    viewed.c).
+    Layer: engine: calls shop.c, recommend.c and the store (visitor.c,
+    cart.c, due.c, viewed.c).
 
     A session is one visitor's run of activity (track, page and screen
     events; identify, group and alias only describe the person) with no

@@ -1,7 +1,8 @@
 /*  visitor.c - loading and storing one visitor.
 
-    Layer: store: calls cart.c, due.c (the idle index) and viewed.c (a
-    merged visitor's views go).
+    Layer: store: calls cart.c, due.c (the idle index), viewed.c (a
+    merged visitor's views go) and catalogue.c (their watched products
+    move to the survivor).
 
     The hot record is read and written for every event, so it is a small
     binary record (s_stored_t, then five NUL-terminated strings) rather
