@@ -77,13 +77,13 @@ static int s_alerts (sessionizer_t *self, MDB_txn *txn, const char *key, const j
     json_t *watchers = catalogue_watchers (self, txn, key);
     if (!watchers)
         return -1;
-    json_t *items = json_pack ("[O]", record);
-    json_t *recommended = json_object_size (watchers) ? recommend (self, txn, items) : json_array ();
-    json_decref (items);
+    //  What goes with the product is looked up once someone is told: a
+    //  price that moves often finds most watchers told already.
+    json_t *recommended = NULL;
     double price = json_number_value (json_object_get (record, "price"));
     const char *visitor;
     json_t *watcher;
-    int rc = recommended ? 0 : -1;
+    int rc = 0;
     json_object_foreach (watchers, visitor, watcher) {
         if (rc)
             break;
@@ -97,6 +97,17 @@ static int s_alerts (sessionizer_t *self, MDB_txn *txn, const char *key, const j
         if (json_is_true (json_object_get (watcher, "bought")))
             continue;
         bool told = false;
+        bool due = (change->back_in_stock && !json_object_get (sent, "back_in_stock"))
+                || (change->price_fell && !json_object_get (sent, "price_dropped"));
+        if (due && !recommended) {
+            json_t *items = json_pack ("[O]", record);
+            recommended = recommend (self, txn, items);
+            json_decref (items);
+            if (!recommended) {
+                rc = -1;
+                break;
+            }
+        }
         if (change->back_in_stock && !json_object_get (sent, "back_in_stock")) {
             rc = s_alert (self, txn, "product.back_in_stock", "back_in_stock", visitor, watcher,
                           record, recommended, 0, time);
