@@ -156,7 +156,7 @@ FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipip
                 -Ipipeline/scheduler -Ipipeline/sms-sender -Ipipeline/mail-sender -Ipipeline/segmenter \
                 -Itools/nd-bounce \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
-FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime bounce
+FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime bounce feed
 FUZZ_SECONDS ?= 120
 FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz_json_SRC     :=
@@ -171,6 +171,7 @@ fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_
                      pipeline/sms-sender/sms_text.c
 fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
 fuzz_bounce_SRC   := tools/nd-bounce/bounce_report.c
+fuzz_feed_SRC     :=
 
 $(FUZZ_BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)

@@ -53,10 +53,14 @@ collector
 
 sessionizer
     input = collector
-    topics = event.                 #   the Segment events; "unsubscribe" is the mail-sender's
+    topics = "event., catalogue."   #   the Segment events and the shop's feed (/v1/catalogue);
+                                    #   "unsubscribe" is the mail-sender's
     session-timeout = 30m           #   inactivity that ends a session
     browse-views = 3                #   product views, nothing added -> browse.abandoned
     #   visitor-retention = 180d    #   anonymous visitors idle this long are forgotten; 0 or none keeps all
+    price-drop = 10%                #   a viewed or carted product this much cheaper -> product.price_dropped
+    #   watch-for = 30d             #   views and adds older than this set off no back-in-stock / price-drop
+    #   catalogue-file = /var/lib/nudge/feed.csv    #   a feed (Google Merchant CSV or JSON lines) read at start
 
 segmenter
     input = sessionizer

@@ -1,9 +1,11 @@
 #   cart-browsing - a visitor with items in the cart keeps browsing: they
 #   are not reminded of the cart (the abandoned-cart reminder waits until
 #   they leave), they are shown, on the page, products that other
-#   shoppers bought with what is in it (the sessionizer's cart.browsing,
-#   "goes_with"). On-site only: nobody gets a push, a text or a mail from
-#   this journey. At most once a day. Format: nudge-journey(5).
+#   shoppers bought with what is in it, else popular ones of its
+#   categories (the sessionizer's cart.browsing, "goes_with"). On-site
+#   only: nobody gets a push, a text or a mail from this journey; if they
+#   leave, abandoned-cart's reminder-2 mail lists the same ("recommended").
+#   At most once a day. Format: nudge-journey(5).
 journey
     name = cart-browsing
     description = "A card on the page with products that go well with the cart"

@@ -128,6 +128,15 @@ void collector_queue_close (collector_queue_t *self);
 size_t collector_queue_pending (collector_queue_t *self);
 void collector_queue_test (bool verbose);
 
+/* ----------------------------------------------------------- feed */
+
+/*  POST /v1/catalogue's body, a product feed (nd_feed.h): one
+    catalogue.product event into ticket per good line, {"line", "reason"}
+    into rejected for the first 100 bad ones (all counted in *refused).
+    -1 with reason when nothing of it can be taken.                      */
+int collector_feed_take (const char *text, size_t size, collector_ticket_t *ticket,
+                         json_t *rejected, size_t *refused, char *reason);
+
 /* ----------------------------------------------------------- body */
 
 /*  One request's body as it streams in, capped at limit. With

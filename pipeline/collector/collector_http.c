@@ -13,6 +13,8 @@
     behind the mail-sender's List-Unsubscribe header. Its token, checked
     with the shared secret, is its authorization; no write key. Nor are
     /confirm and /v1/confirm, the double opt-in (collector_confirm.c).
+    /v1/catalogue takes a product feed, not JSON, and only with a server
+    key (collector_feed.c).
 
     Request bodies are capped while they stream in (collector_body.c): a
     body that grows past the limit is discarded as it arrives (and one
@@ -85,6 +87,7 @@ static const s_route_t s_routes [] = {
     { "/v1/tick", "tick" },
     { "/v1/confirm", "confirm" },   //  a typed SMS code (collector_confirm.c)
     { "/v1/erase", "erase" },       //  a person's erasure (nd-person --erase)
+    { "/v1/catalogue", "catalogue" },   //  the shop's product feed (collector_feed.c)
     { NULL, NULL }
 };
 
@@ -417,6 +420,35 @@ static enum MHD_Result s_serve (collector_http_t *self, struct MHD_Connection *c
     return result;
 }
 
+//  A product feed, not JSON: only with a server key in the header.
+static enum MHD_Result s_catalogue (collector_http_t *self, struct MHD_Connection *connection,
+                                    const char *url, const collector_key_t *key,
+                                    const char *text, size_t size)
+{
+    if (!key)
+        return s_refuse (self, connection, url, MHD_HTTP_UNAUTHORIZED,
+                         "a feed needs a server write key as the HTTP Basic user name", NULL);
+    if (key->origins)
+        return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN,
+                         "the catalogue needs a server write key, not a browser's", NULL);
+    int64_t wait = collector_rate_take (self->per_key, key->key, nd_wall_ms ());
+    if (wait)
+        return s_too_many (self, connection, url, "with this write key", wait);
+    collector_ticket_t *ticket = collector_ticket_new ();
+    json_t *rejected = json_array ();
+    char reason [COLLECTOR_REASON_MAX] = "";
+    size_t refused = 0;
+    int rc = collector_feed_take (text, size, ticket, rejected, &refused, reason);
+    atomic_fetch_add (&self->counters->rejected, refused);
+    enum MHD_Result result = rc == 0
+        ? s_answer (self, connection, url, collector_queue_commit (self->queue, ticket, COMMIT_TIMEOUT_MS),
+                    collector_ticket_size (ticket), rejected)
+        : s_refuse (self, connection, url, MHD_HTTP_BAD_REQUEST, reason, rejected);
+    json_decref (rejected);
+    collector_ticket_destroy (&ticket);
+    return result;
+}
+
 //  The whole body is in: size, then key, then JSON, then the events.
 static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *connection,
                                  const char *url, s_request_t *request)
@@ -427,6 +459,8 @@ static enum MHD_Result s_finish (collector_http_t *self, struct MHD_Connection *
     int status = collector_body_get (request->body, &text, &size, reason, sizeof reason);
     if (status)
         return s_refuse (self, connection, url, (unsigned int) status, reason, NULL);
+    if (strcmp (request->route->call, "catalogue") == 0)
+        return s_catalogue (self, connection, url, request->key, text, size);
     char error [120] = "";
     json_t *root = nd_json_parse (text, size, error, sizeof error);
     //  SDKs that cannot set headers (browsers avoiding CORS preflight) put
@@ -841,8 +875,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
     const char *wrong_origin = key ? s_origin_refusal (key, connection) : NULL;
     if (wrong_origin)
         return s_refuse (self, connection, url, MHD_HTTP_FORBIDDEN, wrong_origin, NULL);
-    size_t limit = strcmp (route->call, "batch") == 0 ? self->limits->max_batch
-                                                      : self->limits->max_event;
+    size_t limit = strcmp (route->call, "batch") == 0 || strcmp (route->call, "catalogue") == 0
+                 ? self->limits->max_batch : self->limits->max_event;
     const char *length = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long size = length ? strtoull (length, NULL, 10) : 0;

@@ -289,6 +289,24 @@ static void s_prices (s_money_t *money, json_t *items, const char *currency)
     }
 }
 
+//  A product of the catalogue (one of the sessionizer's "recommended",
+//  or the "product" of product.back_in_stock / price_dropped) names its
+//  own currency.
+static void s_product_prices (s_money_t *money, json_t *product)
+{
+    const char *currency = json_string_value (json_object_get (product, "currency"));
+    const char *fields [][2] = {
+        { "price", "price_text" }, { "previous_price", "previous_price_text" },
+        { "regular_price", "regular_price_text" }, { NULL, NULL }
+    };
+    for (int i = 0; json_is_object (product) && fields [i][0]; i++) {
+        json_t *amount = json_object_get (product, fields [i][0]);
+        if (json_is_number (amount))
+            json_object_set_new (product, fields [i][1],
+                                 s_money (money, json_number_value (amount), currency));
+    }
+}
+
 static const char *s_trait (const json_t *traits, const char *camel, const char *snake)
 {
     const char *value = json_string_value (json_object_get (traits, camel));
@@ -306,12 +324,20 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
                              s_money (&money, json_number_value (json_object_get (cart, "value")), currency));
     s_prices (&money, json_object_get (data, "products"),
               json_string_value (json_object_get (data, "currency")));
+    size_t index;
+    json_t *product;
+    json_array_foreach (json_object_get (data, "recommended"), index, product)
+        s_product_prices (&money, product);
+    s_product_prices (&money, json_object_get (data, "product"));
     unum_close (money.format);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
         json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
     if (json_array_size (json_object_get (data, "products")))
         json_object_set (data, "first_product", json_array_get (json_object_get (data, "products"), 0));
+    if (json_array_size (json_object_get (data, "recommended")))
+        json_object_set (data, "first_recommended",
+                         json_array_get (json_object_get (data, "recommended"), 0));
     const char *first = s_trait (traits, "firstName", "first_name");
     const char *last = s_trait (traits, "lastName", "last_name");
     const char *full = json_string_value (json_object_get (traits, "name"));

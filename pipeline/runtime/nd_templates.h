@@ -62,8 +62,11 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
     (nudge-templates(5)), added to data: the cart's and the products'
     prices as text for locale (a BCP 47 tag, the template's; NULL: en),
     by ICU ("12,00 zł" in pl, "￥1,200" in ja: price_text, total_text,
-    value_text; thread-safe),
-    cart.first_item and first_product (Mustache has no [0]), and from the
+    value_text; thread-safe; and price_text, previous_price_text,
+    regular_price_text of each "recommended" product and of "product",
+    each in its own currency),
+    cart.first_item, first_product and first_recommended (Mustache has
+    no [0]), and from the
     person's traits first_name, last_name and name ("" when unknown). The
     scheduler makes each send order's data with it; nd-render --person
     the same.                                                            */

@@ -4,8 +4,8 @@
 
     Layer: base. The sessionizer's files form layers that only call
     downward: base, then the store (LMDB records: visitor.c, cart.c,
-    due.c, viewed.c, together.c), then the rules (claim.c, profile.c,
-    shop.c), then the engine (session.c, identity.c, retention.c), then
+    due.c, viewed.c, catalogue.c, together.c), then the rules (claim.c,
+    profile.c, recommend.c, alerts.c, shop.c), then the engine (session.c, identity.c, retention.c), then
     the stage file (sessionizer.c, with main). Each
     file includes the headers of its own and lower layers only
     (tests/integration/test_layers.py). base.c calls nothing of the
@@ -29,7 +29,12 @@
                  contacts a browser claimed today and yesterday; claim.c)
       together   product key -> {"partners": {key: count}}, bought
                  together (together.c)
-      products   product key -> its last known details (together.c)
+      products   product key -> the catalogue's record: details, price,
+                 stock, their history, orders (catalogue.c)
+      popular    category + u64 ~orders + product key -> "" (catalogue.c)
+      watchers   product key + visitor -> who viewed or carted it, what
+                 they were told (catalogue.c)
+      watching   visitor + product key -> "" (catalogue.c)
       counters   "counters" -> COUNT_MAX native u64s, for STATS;
                  "next-visitor" -> the last visitor number minted     */
 #ifndef BASE_H_INCLUDED
@@ -71,13 +76,14 @@ typedef enum {
     COUNT_SESSIONS_STARTED, COUNT_SESSIONS_ENDED, COUNT_CARTS_UPDATED,
     COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
     COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_CONTACTS_CLAIMED,
-    COUNT_CARTS_BROWSING, COUNT_CARTS_RETURNED, COUNT_VISITORS_ERASED, COUNT_MAX
+    COUNT_CARTS_BROWSING, COUNT_CARTS_RETURNED, COUNT_VISITORS_ERASED,
+    COUNT_PRODUCTS_UPDATED, COUNT_BACK_IN_STOCK, COUNT_PRICE_DROPPED, COUNT_MAX
 } counter_t;
 
 typedef struct {
     nd_stage_t *stage;
     MDB_dbi ids, visitors, profiles, carts, viewed, expiry, idle, claims, together, products,
-            counters;
+            popular, watchers, watching, counters;
     int64_t timeout;            /* session-timeout, ms */
     int64_t retention;          /* visitor-retention, ms; 0 keeps everyone */
     int64_t retention_slack;    /* deadlines are rounded up to this */
@@ -86,6 +92,8 @@ typedef struct {
     int64_t browse_views;       /* product views, nothing added: a browse */
     int64_t cart_browsing_views;    /* product views after an add: cart.browsing */
     char *currency;             /* for carts whose events name none */
+    double price_drop;          /* price-drop: the share a price must fall */
+    int64_t watch_for;          /* watch-for, ms: a view older says nothing */
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
 } sessionizer_t;
 

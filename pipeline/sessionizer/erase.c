@@ -6,8 +6,9 @@
     arrives as person.erase {"id", "user": a visitor id} (the collector's
     /v1/erase, which nd-person --erase calls). The visitor is followed
     through merges to the survivor; then go its record, profile, cart,
-    products viewed, open session's index entry, the contacts a browser
-    claimed, and every anonymousId and userId that led to it. The next
+    products viewed and watched (catalogue.c), open session's index
+    entry, the contacts a browser claimed, and every anonymousId and
+    userId that led to it. The next
     event with one of those ids starts a new, unknown visitor.
 
     person.erased {"id", "user", "visitor", "time", "anonymousIds",
@@ -18,6 +19,7 @@
 #include <string.h>
 #include "erase.h"
 #include "cart.h"
+#include "catalogue.h"
 #include "claim.h"
 #include "due.h"
 #include "identity.h"
@@ -103,6 +105,7 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
     ||   s_unbind (self, txn, visitor->id, profile, "userIds", 'u')
     ||   nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
     ||   shop_viewed_forget (self, txn, visitor->id)
+    ||   catalogue_forget (self, txn, visitor->id)
     ||   nd_db_drop (txn, self->claims, &none, s_claim_of, visitor->id) < 0
     ||   nd_db_del (txn, self->visitors, &key) < 0))
         rc = -1;

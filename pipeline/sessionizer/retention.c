@@ -1,6 +1,6 @@
 /*  retention.c - forgetting anonymous visitors nobody will hear from again.
 
-    Layer: engine: calls the store (visitor.c, due.c, viewed.c).
+    Layer: engine: calls the store (visitor.c, due.c, viewed.c, catalogue.c).
 
     A shop with a million drive-by visitors a month would otherwise keep
     every one of them for ever. A visitor who is still anonymous (no
@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "retention.h"
+#include "catalogue.h"
 #include "due.h"
 #include "viewed.h"
 #include "visitor.h"
@@ -82,7 +83,8 @@ static int s_forget (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     visitor_key (&key, visitor->id);
     if (s_unbind (self, txn, visitor, profile)
     ||  nd_db_del (txn, self->visitors, &key) < 0 || nd_db_del (txn, self->profiles, &key) < 0
-    ||  nd_db_del (txn, self->carts, &key) < 0 || shop_viewed_forget (self, txn, visitor->id))
+    ||  nd_db_del (txn, self->carts, &key) < 0 || shop_viewed_forget (self, txn, visitor->id)
+    ||  catalogue_forget (self, txn, visitor->id))
         return -1;
     char id [VISITOR_ID_MAX + 16];
     snprintf (id, sizeof id, "%s:forgotten", visitor->id);

@@ -1,7 +1,7 @@
 /*  session.c - visits: when they start, how far they get, how they end.
 
-    Layer: engine: calls shop.c and the store (visitor.c, cart.c, due.c,
-    viewed.c).
+    Layer: engine: calls shop.c, recommend.c and the store (visitor.c,
+    cart.c, due.c, viewed.c).
 
     A session is one visitor's run of activity (track, page and screen
     events; identify, group and alias only describe the person) with no
@@ -28,6 +28,7 @@
 #include "session.h"
 #include "cart.h"
 #include "due.h"
+#include "recommend.h"
 #include "shop.h"
 #include "viewed.h"
 #include "visitor.h"
@@ -146,6 +147,18 @@ static json_t *s_abandoned (sessionizer_t *self, MDB_txn *txn, visitor_t *visito
     return body;
 }
 
+//  The products to show with what the visit left behind.
+static json_t *s_recommended (sessionizer_t *self, MDB_txn *txn, json_t *body, const json_t *items)
+{
+    json_t *recommended = body ? recommend (self, txn, items) : NULL;
+    if (!recommended) {
+        json_decref (body);
+        return NULL;
+    }
+    json_object_set_new (body, "recommended", recommended);
+    return body;
+}
+
 static int s_emit_abandoned (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body,
                              counter_t counter)
 {
@@ -160,13 +173,17 @@ static int s_abandonments (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor
 {
     const session_t *session = &visitor->session;
     int rc = 0;
+    json_t *summary = nd_cart_json (cart);
+    const json_t *items = json_object_get (summary, "items");
     if (!nd_cart_is_empty (cart)) {
-        json_t *body = s_abandoned (self, txn, visitor, "cart.abandoned", end);
+        json_t *body = s_recommended (self, txn, s_abandoned (self, txn, visitor, "cart.abandoned", end),
+                                      items);
         json_object_set_new (body, "cart", nd_cart_json (cart));
         rc = s_emit_abandoned (self, txn, "cart.abandoned", body, COUNT_CARTS_ABANDONED);
     }
     if (rc == 0 && (session->step == STEP_CHECKOUT || session->step == STEP_PAYMENT)) {
-        json_t *body = s_abandoned (self, txn, visitor, "checkout.abandoned", end);
+        json_t *body = s_recommended (self, txn,
+                                      s_abandoned (self, txn, visitor, "checkout.abandoned", end), items);
         json_object_set_new (body, "cart", nd_cart_json (cart));
         if (session->checkout_id)
             json_object_set_new (body, "checkout_id", json_string (session->checkout_id));
@@ -177,9 +194,11 @@ static int s_abandonments (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor
         json_t *products = shop_viewed (self, txn, visitor->id);
         json_object_set_new (body, "products", products);
         json_object_set_new (body, "products_viewed", json_integer (session->product_views));
+        body = products ? s_recommended (self, txn, body, products) : body;
         rc = products ? s_emit_abandoned (self, txn, "browse.abandoned", body, COUNT_BROWSES_ABANDONED)
                       : -1;
     }
+    json_decref (summary);
     return rc;
 }
 

@@ -51,6 +51,15 @@ DESCRIPTION
     "browser") cannot set email, phone or their consent: a new address
     is announced as contact.claimed for the scheduler to confirm (claim.c).
 
+    The catalogue (catalogue.c): products from Segment's product
+    properties, from the shop's feed (catalogue.product, posted to the
+    collector's /v1/catalogue) and from catalogue-file at start, with
+    their price and stock history. Triggers carry "recommended", products
+    that go with the cart, order or product (recommend.c). A viewed or
+    carted product back in stock, or its price down by price-drop, makes
+    product.back_in_stock / product.price_dropped for each person who saw
+    it within watch-for, once, unless they bought it (alerts.c).
+
     person.erase (the collector's /v1/erase) deletes everything kept for
     the visitor and emits person.erased (erase.c).
 
@@ -60,12 +69,15 @@ DESCRIPTION
 
     Options, in its section of the pipeline file: session-timeout (30m),
     browse-views (3), cart-browsing-views (3), currency (USD, for carts whose events name none),
-    visitor-retention (180d; 0 or none keeps every visitor).
+    visitor-retention (180d; 0 or none keeps every visitor), price-drop
+    (10%), watch-for (30d), catalogue-file (none).
     See sessionizer(1) for the message bodies.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "alerts.h"
 #include "cart.h"
 #include "claim.h"
 #include "due.h"
@@ -82,7 +94,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
-    "carts_returned", "visitors_erased"
+    "carts_returned", "visitors_erased", "products_updated", "back_in_stock", "price_dropped"
 };
 
 /* ------------------------------------------------------------ counters */
@@ -233,6 +245,10 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         int rc = erase_apply (self, txn, msg);
         return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
     }
+    if (strcmp (msg->topic, "catalogue.product") == 0) {
+        int rc = alerts_feed_apply (self, txn, msg);
+        return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+    }
     event_t event;
     const char *reason = s_event_read (self, msg, &event);
     if (reason) {
@@ -296,6 +312,26 @@ static void s_teardown (void **self_p)
     }
 }
 
+//  price-drop: "10%" (a share of the price seen, above 0 and below 100 %).
+static int s_catalogue_options (sessionizer_t *self)
+{
+    nd_stage_t *stage = self->stage;
+    const char *share = nd_stage_option (stage, "price-drop", "10%");
+    char *end = NULL;
+    double percent = share ? strtod (share, &end) : 0;
+    if (!share || end == share || strcmp (end, "%") || !(percent > 0 && percent < 100))
+        return nd_stage_config_error (stage, "price-drop", "not a share such as 10%");
+    self->price_drop = percent / 100;
+    if (nd_stage_option_duration (stage, "watch-for", "30d", &self->watch_for))
+        return -1;
+    if (self->watch_for < 1000)
+        return nd_stage_config_error (stage, "watch-for", "must be at least 1s");
+    const char *file = nd_stage_option (stage, "catalogue-file", NULL);
+    if (file && access (file, R_OK))
+        return nd_stage_config_error (stage, "catalogue-file", "cannot be read");
+    return 0;
+}
+
 static int s_options (sessionizer_t *self)
 {
     nd_stage_t *stage = self->stage;
@@ -324,7 +360,7 @@ static int s_options (sessionizer_t *self)
     if (!currency || strlen (currency) != 3)
         return nd_stage_config_error (stage, "currency", "not an ISO 4217 code such as EUR");
     self->currency = strdup (currency);
-    return 0;
+    return s_catalogue_options (self);
 }
 
 static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
@@ -341,7 +377,15 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "claims", &self->claims)
     ||  nd_db_open (txn, "together", &self->together)
     ||  nd_db_open (txn, "products", &self->products)
+    ||  nd_db_open (txn, "popular", &self->popular)
+    ||  nd_db_open (txn, "watchers", &self->watchers)
+    ||  nd_db_open (txn, "watching", &self->watching)
     ||  nd_db_open (txn, "counters", &self->counters)) {
+        s_teardown (self_p);
+        return -1;
+    }
+    const char *file = nd_stage_option (stage, "catalogue-file", NULL);
+    if (file && alerts_load_file (self, txn, file)) {
         s_teardown (self_p);
         return -1;
     }
@@ -353,6 +397,23 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     else
         nd_log ("visitor-retention is none: every visitor is kept");
     return 0;
+}
+
+//  --check: the options as setup reads them, and the catalogue-file's
+//  format (its bad lines are logged; setup would skip them too).
+static int s_check (nd_stage_t *stage)
+{
+    sessionizer_t *self = (sessionizer_t *) calloc (1, sizeof *self);
+    if (!self)
+        return -1;
+    self->stage = stage;
+    int rc = s_options (self);
+    const char *file = rc == 0 ? nd_stage_option (stage, "catalogue-file", NULL) : NULL;
+    if (file && alerts_check_file (file))
+        rc = nd_stage_config_error (stage, "catalogue-file", "not a product feed (see the log)");
+    void *self_ = self;
+    s_teardown (&self_);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- main */
@@ -369,6 +430,7 @@ int main (int argc, char **argv)
         .name = "sessionizer",
         .summary = "Turns a shop's tracked events into visitors, sessions, carts and abandonments.",
         .selftest = s_selftest,
+        .check = s_check,
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,

@@ -1,6 +1,7 @@
 /*  shop.c - what e-commerce events mean for a visit and a cart.
 
-    Layer: rules: calls the store (visitor.c, cart.c, viewed.c, together.c).
+    Layer: rules: calls alerts.c, recommend.c and the store (visitor.c,
+    cart.c, viewed.c, together.c).
 
     Event names are Segment's E-commerce Spec v2, matched regardless of
     case. Each moves the visit's funnel step forward, never back, and
@@ -13,7 +14,11 @@
     last add, the cart not empty, no checkout begun; once a session.
     cart.returned: a session begins with the cart of an earlier one still
     full. Both carry the cart, the person's last anonymous ids (for
-    on-site messages) and, for cart.browsing, "goes_with" (together.c).
+    on-site messages) and "recommended", products that go with the cart
+    (recommend.c; for cart.browsing also as "goes_with").
+
+    The products an event names go into the catalogue, and the visitor
+    watches those they view or add (alerts.c); an order's are bought.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,8 @@
 #include <strings.h>
 #include "shop.h"
 #include "cart.h"
+#include "alerts.h"
+#include "recommend.h"
 #include "together.h"
 #include "viewed.h"
 #include "visitor.h"
@@ -28,7 +35,6 @@
 //  Beyond this many distinct articles a visit is a crawl, not a browse.
 //  Anonymous ids a cart trigger names; products it says go with the cart.
 #define TRIGGER_IDS_MAX 5
-#define GOES_WITH_MAX 4
 
 typedef enum {
     DO_NOTHING, DO_VIEW, DO_ADD, DO_REMOVE, DO_SHOW_CART, DO_CHECKOUT, DO_ORDER
@@ -121,6 +127,20 @@ static int s_count_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     return rc;
 }
 
+/* -------------------------------------------------------------- products */
+
+//  The product an event names, with what the catalogue also reads from
+//  it: its stock (Segment's spec has none; shops send one of these).
+static json_t *s_product (const json_t *properties)
+{
+    json_t *product = nd_cart_product (properties);
+    const char *stock [] = { "stock", "availability", "in_stock", NULL };
+    for (int i = 0; product && stock [i]; i++)
+        if (json_object_get (properties, stock [i]))
+            json_object_set (product, stock [i], json_object_get (properties, stock [i]));
+    return product;
+}
+
 /* --------------------------------------------------------- cart triggers */
 
 //  A cart trigger's body: the cart, the session, the last anonymous ids.
@@ -142,7 +162,14 @@ static json_t *s_cart_body (sessionizer_t *self, MDB_txn *txn, visitor_t *visito
     for (size_t i = size > TRIGGER_IDS_MAX ? size - TRIGGER_IDS_MAX : 0; i < size; i++)
         json_array_append (ids, json_array_get (all, i));
     json_object_set_new (body, "anonymousIds", ids);
-    json_object_set_new (body, "cart", nd_cart_json (cart));
+    json_t *summary = nd_cart_json (cart);
+    json_t *recommended = recommend (self, txn, json_object_get (summary, "items"));
+    json_object_set_new (body, "cart", summary);
+    if (!recommended) {
+        json_decref (body);
+        return NULL;
+    }
+    json_object_set_new (body, "recommended", recommended);
     return body;
 }
 
@@ -154,6 +181,8 @@ int shop_returned (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const 
     if (nd_cart_is_empty (cart))
         return 0;
     json_t *body = s_cart_body (self, txn, visitor, event, cart);
+    if (!body)
+        return -1;
     sessionizer_count (self, COUNT_CARTS_RETURNED);
     return sessionizer_emit (self, txn, "cart.returned", body);
 }
@@ -176,10 +205,7 @@ static int s_browsing (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     json_t *body = s_cart_body (self, txn, visitor, event, cart);
     if (!body)
         return -1;
-    json_t *summary = nd_cart_json (cart);
-    json_object_set_new (body, "goes_with", together_goes_with (self, txn,
-        json_object_get (summary, "items"), GOES_WITH_MAX));
-    json_decref (summary);
+    json_object_set (body, "goes_with", json_object_get (body, "recommended"));
     sessionizer_count (self, COUNT_CARTS_BROWSING);
     return sessionizer_emit (self, txn, "cart.browsing", body);
 }
@@ -197,10 +223,11 @@ static int s_view (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const 
     visitor->session.product_views++;
     if (visitor->session.added)
         visitor->session.views_since_add++;
-    json_t *product = nd_cart_product (properties);
+    json_t *product = s_product (properties);
     int rc = product ? s_count_view (self, txn, visitor, product, 1) : 0;
     if (rc == 0 && product)
-        rc = together_product (self, txn, product, s_currency (properties));
+        rc = alerts_product_seen (self, txn, product, s_currency (properties), !event->browser,
+                                  event->time, visitor->id, "viewed");
     json_decref (product);
     return rc ? rc : s_browsing (self, txn, visitor, event);
 }
@@ -263,11 +290,27 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
     json_object_set (body, "value", value);
     json_object_set (body, "currency", json_object_get (summary, "currency"));
     json_object_set (body, "products", json_object_get (summary, "items"));
-    int rc = together_order (self, txn, json_object_get (summary, "items"),
-                             json_string_value (json_object_get (summary, "currency")));
+    json_t *items = json_object_get (summary, "items");
+    const char *currency = json_string_value (json_object_get (summary, "currency"));
+    size_t index;
+    json_t *item;
+    int rc = 0;
+    json_array_foreach (items, index, item)
+        if (rc == 0)
+            //  An order's line may carry a discount: its price is not the
+            //  catalogue's, so it only fills in what is not known yet.
+            rc = alerts_product_seen (self, txn, item, currency, false, event->time,
+                                      visitor->id, "carted");
+    if (rc == 0)
+        rc = alerts_bought (self, txn, items, visitor->id, event->time)
+          || together_order (self, txn, items) ? -1 : 0;
+    json_t *recommended = rc == 0 ? recommend (self, txn, items) : NULL;
     json_decref (summary);
-    if (rc)
+    if (!recommended) {
+        json_decref (body);
         return -1;
+    }
+    json_object_set_new (body, "recommended", recommended);
     sessionizer_count (self, COUNT_ORDERS);
     return sessionizer_emit (self, txn, "order.completed", body);
 }
@@ -346,8 +389,10 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     }
     if (s_change_cart (action, cart, session, event->properties))
         visitor->cart_changed = true;
-    json_t *product = action == DO_ADD ? nd_cart_product (event->properties) : NULL;
-    int rc = product ? together_product (self, txn, product, s_currency (event->properties)) : 0;
+    json_t *product = action == DO_ADD ? s_product (event->properties) : NULL;
+    int rc = product ? alerts_product_seen (self, txn, product, s_currency (event->properties),
+                                            !event->browser, event->time, visitor->id, "carted")
+                     : 0;
     json_decref (product);
     return rc;
 }

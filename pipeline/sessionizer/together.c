@@ -1,85 +1,36 @@
 /*  together.c - products bought together, learned from orders.
 
-    Layer: store: calls only the base.
+    Layer: store: calls the catalogue (catalogue.c) and the base.
 
-    Until the shop has a catalogue in nudge (issue 13), "goes with" is
-    what other shoppers put in the same order. Two tables, each bounded:
+    What other shoppers put in the same order is what "goes with" a
+    product:
 
       together   product key -> {"partners": {key: count}}: for each
                  product at most TOGETHER_KEEP partners; a new one, when
                  full, takes the place of the least counted and starts
                  from its count plus one (the space-saving sketch), so a
                  partner that keeps coming rises and a rare one falls out
-      products   product key -> the last details seen in an event
-                 (product_id, sku, name, url, image_url, price,
-                 currency), what a message needs to show it
 
-    A product key is its product_id, else "sku:" and its SKU. An order
-    teaches at most ORDER_PRODUCTS_MAX of its products.
+    The products' details (what a message shows) are the catalogue's. An
+    order teaches at most ORDER_PRODUCTS_MAX of its products.
 
     together_goes_with: for the cart's products, their partners' counts
     summed, best first, without what is already in the cart, and only
-    products whose details are known (a name to show).                 */
+    products the catalogue can show (a name, not out of stock).          */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <czmq.h>
+#include "catalogue.h"
 #include "together.h"
 
 #define TOGETHER_KEEP 16            //  partners kept per product
 #define ORDER_PRODUCTS_MAX 20       //  products of one order that teach
 
-static const char *s_detail_fields [] = {
-    "product_id", "sku", "name", "url", "image_url", "category", NULL
-};
-
-//  The product's key text, or NULL when nothing identifies it.
-static const char *s_key_text (const json_t *product, char *text, size_t size)
-{
-    const char *id = json_string_value (json_object_get (product, "product_id"));
-    const char *sku = json_string_value (json_object_get (product, "sku"));
-    if (id)
-        snprintf (text, size, "%s", id);
-    else
-    if (sku)
-        snprintf (text, size, "sku:%s", sku);
-    else
-        return NULL;
-    return strlen (text) < size - 1 ? text : NULL;
-}
-
 static void s_key (nd_key_t *key, const char *text)
 {
     nd_key_init (key);
     nd_key_str (key, text);
-}
-
-//  Keeps the product's details, written only when they changed.
-int together_product (sessionizer_t *self, MDB_txn *txn, const json_t *product,
-                      const char *currency)
-{
-    char text [SHOP_ID_MAX + 8];
-    if (!s_key_text (product, text, sizeof text) || !json_object_get (product, "name"))
-        return 0;
-    json_t *details = json_object ();
-    for (int i = 0; s_detail_fields [i]; i++)
-        if (json_is_string (json_object_get (product, s_detail_fields [i])))
-            json_object_set (details, s_detail_fields [i], json_object_get (product, s_detail_fields [i]));
-    if (json_is_number (json_object_get (product, "price")))
-        json_object_set (details, "price", json_object_get (product, "price"));
-    if (currency && strlen (currency) == 3)
-        json_object_set_new (details, "currency", json_string (currency));
-    nd_key_t key;
-    s_key (&key, text);
-    json_t *known = NULL;
-    int rc = nd_db_get_json (txn, self->products, &key, &known);
-    if (rc == 0 && !json_object_get (details, "currency") && json_object_get (known, "currency"))
-        json_object_set (details, "currency", json_object_get (known, "currency"));
-    if (rc >= 0 && !(rc == 0 && json_equal (known, details)))
-        rc = nd_db_put_json (txn, self->products, &key, details);
-    json_decref (known);
-    json_decref (details);
-    return rc < 0 ? -1 : 0;
 }
 
 //  One more order of product with partner.
@@ -115,22 +66,22 @@ static int s_pair (sessionizer_t *self, MDB_txn *txn, const char *product, const
     return rc;
 }
 
-int together_order (sessionizer_t *self, MDB_txn *txn, const json_t *items, const char *currency)
+int together_order (sessionizer_t *self, MDB_txn *txn, const json_t *items)
 {
-    char keys [ORDER_PRODUCTS_MAX][SHOP_ID_MAX + 8];
+    char keys [ORDER_PRODUCTS_MAX][CATALOGUE_KEY_MAX];
     size_t count = 0, index;
     json_t *item;
     json_array_foreach (items, index, item) {
         if (count == ORDER_PRODUCTS_MAX)
             break;
-        if (!s_key_text (item, keys [count], sizeof keys [count]))
+        if (!catalogue_key (item, keys [count], sizeof keys [count]))
             continue;
         bool again = false;
         for (size_t i = 0; i < count && !again; i++)
             again = streq (keys [i], keys [count]);
         if (again)
             continue;
-        if (together_product (self, txn, item, currency))
+        if (catalogue_ordered (self, txn, keys [count]))
             return -1;
         count++;
     }
@@ -159,14 +110,14 @@ json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *ite
     json_t *records = json_array ();
     size_t index;
     json_t *item;
-    char text [SHOP_ID_MAX + 8];
+    char text [CATALOGUE_KEY_MAX];
     json_array_foreach (items, index, item)
-        if (s_key_text (item, text, sizeof text))
+        if (catalogue_key (item, text, sizeof text))
             zhashx_insert (in_cart, text, (void *) 1);
     json_array_foreach (items, index, item) {
         nd_key_t key;
         json_t *record = NULL;
-        if (!s_key_text (item, text, sizeof text))
+        if (!catalogue_key (item, text, sizeof text))
             continue;
         s_key (&key, text);
         if (nd_db_get_json (txn, self->together, &key, &record) == 0) {
@@ -189,13 +140,9 @@ json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *ite
     qsort (candidates, n, sizeof *candidates, s_by_score);
     json_t *goes_with = json_array ();
     for (size_t i = 0; i < n && json_array_size (goes_with) < most; i++) {
-        nd_key_t key;
-        json_t *details = NULL;
-        s_key (&key, candidates [i].key);
-        if (nd_db_get_json (txn, self->products, &key, &details) == 0
-        &&  json_object_get (details, "name"))
-            json_array_append (goes_with, details);
-        json_decref (details);
+        json_t *shown = catalogue_shown (self, txn, candidates [i].key);
+        if (shown)
+            json_array_append_new (goes_with, shown);
     }
     free (candidates);
     json_decref (records);

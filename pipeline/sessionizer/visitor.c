@@ -1,7 +1,8 @@
 /*  visitor.c - loading and storing one visitor.
 
-    Layer: store: calls cart.c, due.c (the idle index) and viewed.c (a
-    merged visitor's views go).
+    Layer: store: calls cart.c, due.c (the idle index), viewed.c (a
+    merged visitor's views go) and catalogue.c (their watched products
+    move to the survivor).
 
     The hot record is read and written for every event, so it is a small
     binary record (s_stored_t, then five NUL-terminated strings) rather
@@ -16,6 +17,7 @@
 #include <string.h>
 #include "visitor.h"
 #include "cart.h"
+#include "catalogue.h"
 #include "due.h"
 #include "viewed.h"
 
@@ -330,7 +332,9 @@ int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
         return -1;
     visitor_set_text (&left->merged_into, survivor);
     int rc = nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
-          || shop_viewed_forget (self, txn, visitor->id) || s_store_record (self, txn, left) ? -1 : 0;
+          || shop_viewed_forget (self, txn, visitor->id)
+          || catalogue_merge (self, txn, survivor, visitor->id)
+          || s_store_record (self, txn, left) ? -1 : 0;
     visitor_destroy (&left);
     visitor->profile_changed = visitor->profile_announce = visitor->cart_changed = false;
     return rc;

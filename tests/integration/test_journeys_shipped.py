@@ -57,6 +57,7 @@ A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
 W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
                                                    "c-1", "c-2", "b-1", "y-1", "d-1")
 O1, O2 = "o-1", "o-2"
+P1, P2 = "p-1", "p-2"           # back-in-stock, price-drop (test_catalogue runs the whole path)
 GOES_WITH = [{"product_id": "p-7", "name": "Gaiters", "price": 19.9, "currency": "EUR",
               "url": "https://shop.example/p/7", "image_url": "https://shop.example/i/7.jpg"}]
 
@@ -73,7 +74,7 @@ with Pipeline(clock="event", extra=extra) as p:
     def segment(user, hours, topic, name, segments, cause="clock"):
         feed.send(topic, user, hours, visitor=user, segment=name, segments=segments, cause=cause)
 
-    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1, O1, O2):
+    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1, O1, O2, P1, P2):
         feed.profile(user, 0, segments=(), push=user in (L1, N1, C1, O1),
                      phone=user in (W1, L1, C1, O1))
 
@@ -86,7 +87,7 @@ with Pipeline(clock="event", extra=extra) as p:
         feed.send("cart.abandoned", user, 0, **body)
         feed.send("checkout.abandoned", user, 0, **body)
     feed.send("cart.abandoned", A1, 0, cart=CART, session="s-" + A1, funnel_step="cart",
-              segments=["hesitating"])
+              segments=["hesitating"], recommended=GOES_WITH)
     feed.browse(B1, 0)
     feed.order(Y1, 0)
     segment(Y1, 0, "segment.entered", "loyal", ["customer", "loyal"], cause="t-%d" % feed.n)
@@ -205,6 +206,15 @@ with Pipeline(clock="event", extra=extra) as p:
           == [("email", "confirm/email", ["confirm_url", "shop", "valid_hours"]),
               ("sms", "confirm/sms", ["code", "shop"])],
           sends("k-1") + sends("k-2"))
+
+    lamp = dict(GOES_WITH[0], product_id="p-8", name="Lamp", stock="in_stock", price=85.0)
+    feed.send("product.back_in_stock", P1, 2423, product=lamp, recommended=GOES_WITH)
+    feed.send("product.price_dropped", P2, 2423, product=dict(lamp, previous_price=100.0),
+              drop_percent=15, recommended=GOES_WITH)
+    at(2423.5)
+    check("back-in-stock and price-drop: their note at once, by e-mail (no push subscription)",
+          [(s["journey"], s["channel"]) for s in sends(P1) + sends(P2)]
+          == [("back-in-stock", "email"), ("price-drop", "email")], sends(P1) + sends(P2))
 
     # ---------------------------------------- every template renders --
     data = {}

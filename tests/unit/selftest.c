@@ -16,6 +16,7 @@
 #include "nd_pipefile.h"
 #include "nd_sender.h"
 #include "nd_templates.h"
+#include "nd_feed.h"
 #include "nd_spool.h"
 #include "nd_stats.h"
 #include "nd_token.h"
@@ -57,6 +58,7 @@ int main (int argc, char **argv)
     nd_http_test (verbose);
     nd_httpd_test (verbose);
     nd_templates_test (verbose);
+    nd_feed_test (verbose);
     nd_tz_test (verbose);
     nd_inbox_test (verbose);
     nd_listen_test (verbose);
