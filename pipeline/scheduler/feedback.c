@@ -79,9 +79,9 @@ static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const ch
         person_block (person, what, channel, time);
     int rc = person_store (self, txn, person);
     person_destroy (&person);
-    if (rc == 0 && streq (what, "optout"))
+    if (rc == 0 && what && streq (what, "optout"))
         nd_log ("%s opted out of %s", user, channel);
-    if (rc == 0 && streq (what, "optin"))
+    if (rc == 0 && what && streq (what, "optin"))
         nd_log ("%s opted in to %s again", user, channel);
     return rc;
 }
