@@ -80,6 +80,7 @@ typedef struct {
     nd_templates_t *templates;  //  the provider's: the outbox reloads them
     MDB_dbi dead;               //  sha256 (endpoint) -> i64 when it was found gone
     char public_key [100];
+    bool fcm, apns;             //  app push configured
     uint64_t shown, clicked, dismissed;     //  reports since start
 } push_sender_t;
 
@@ -310,6 +311,8 @@ static int s_webpush (nd_stage_t *stage, push_sender_t *self,
     if (rc == 0) {
         snprintf (self->public_key, sizeof self->public_key, "%s", push_vapid_public (conf.vapid));
         nd_log ("VAPID public key (the page's applicationServerKey): %s", self->public_key);
+        self->fcm = conf.fcm != NULL;
+        self->apns = conf.apns != NULL;
     }
     //  The service takes conf's parts; what it did not take is freed here
     self->templates = conf.templates;
@@ -424,8 +427,9 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
     MDB_stat dead = { 0 };
     if (txn)
         mdb_stat (txn, self->dead, &dead);
-    json_object_set_new (stats, "push", json_pack ("{s:s, s:I, s:{s:I, s:I, s:I}}",
-        "vapid_public_key", self->public_key, "dead_subscriptions", (json_int_t) dead.ms_entries,
+    json_object_set_new (stats, "push", json_pack ("{s:s, s:{s:b, s:b}, s:I, s:{s:I, s:I, s:I}}",
+        "vapid_public_key", self->public_key, "app", "fcm", self->fcm, "apns", self->apns,
+        "dead_subscriptions", (json_int_t) dead.ms_entries,
         "reports", "shown", (json_int_t) self->shown, "clicked", (json_int_t) self->clicked,
         "dismissed", (json_int_t) self->dismissed));
 }

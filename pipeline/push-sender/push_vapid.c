@@ -8,9 +8,10 @@
 
         Authorization: vapid t=<jwt>, k=<public key, base64url>
 
-    (push_jwt signs it.) A signature costs tens of microseconds and a push service sees the
-    same token for every message anyway, so tokens are kept per origin and
-    renewed when less than a tenth of their lifetime remains.            */
+    (push_jwt.c signs it.) A signature costs tens of microseconds and a
+    push service sees the same token for every message anyway, so tokens
+    are kept per origin and renewed when less than a tenth of their
+    lifetime remains.                                                    */
 #include <assert.h>
 #include <pthread.h>
 #include <string.h>

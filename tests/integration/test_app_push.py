@@ -119,6 +119,8 @@ def journey():
               stats.get("feedback.delivered") == 3 and stats.get("feedback.unreachable") == 1, stats)
         check("the push-sender remembers the three gone addresses",
               p.control("push-sender")["push"]["dead_subscriptions"] == 3, p.control("push-sender"))
+        check("STATS says FCM and APNs are configured",
+              p.control("push-sender")["push"]["app"] == {"fcm": True, "apns": True})
 
         #  Another journey's push: u2's dead APNs token is no longer named
         feed.send("browse.abandoned", u2, 3.0, products=[
