@@ -15,8 +15,12 @@ claims and every header and field the APIs require), the Web Push service
     to the browser without asking APNs again;
   - one whose FCM token is UNREGISTERED (404) and whose subscription is
     gone (410) gets it by SMS;
-  - then kill -9 of the push-sender twice while it delivers 2000 app
+  - then kill -9 of the push-sender twice while it delivers 1000 app
     pushes: none lost, duplicates within the in-flight window.
+
+Before that: push-sender --check refuses bad app options with file:line,
+and collector + sessionizer take app tokens from an identify (through the
+browser's key too) and from Segment's context.device.token.
 """
 import os
 import tempfile
@@ -193,6 +197,39 @@ def crash():
         orders.close()
 
 
+def tokens_in():
+    """Collector and sessionizer: app tokens from an identify (through the
+    browser's public key too, as a web push subscription) and from a
+    Segment mobile SDK's context.device.token."""
+    from ndtest import JournalReader
+    from shoptest import Shop
+    with Pipeline(clock="event", extra={"watch": {"input": "sessionizer"}}) as p:
+        p.start("collector")
+        p.start("sessionizer")
+        shop = Shop(p, (("collector", "sessionizer"),))
+        watch = JournalReader(p, "sessionizer", "watch", 50000)
+
+        def push(anon):
+            watch.poll(0.3)
+            found = None
+            for _, t, body in watch.messages:
+                if t == "profile.updated" and anon in body.get("anonymousIds", []):
+                    found = (body["traits"].get("push"), body["contact"]["push"])
+            return found
+
+        shop.browser(shop.event("identify", 0, "a-app", traits={"push": {"fcm": FCM1}}))
+        check("an FCM token through the browser's key is the person's (not a claim)",
+              push("a-app") == ({"fcm": FCM1}, True), push("a-app"))
+        shop.send(shop.event("identify", 1, "a-app", userId="u-app", traits={"firstName": "Ann"},
+                             context={"device": {"type": "ios", "token": APNS2}}))
+        check("Segment's context.device.token (ios) adds the APNs token beside it",
+              push("a-app") == ({"fcm": FCM1, "apns": APNS2}, True), push("a-app"))
+        shop.send(shop.event("identify", 2, "a-app", traits={"push": {"fcm": None}}))
+        check("a null forgets one kind, the other stays", push("a-app") == ({"apns": APNS2}, True),
+              push("a-app"))
+        watch.close()
+
+
 def check_config():
     """push-sender --check: the app options, each wrong one a file:line reason."""
     import subprocess
@@ -215,6 +252,7 @@ def check_config():
 try:
     t0 = time.time()
     check_config()
+    tokens_in()
     journey()
     t1 = time.time()
     crash()
