@@ -104,7 +104,8 @@ $(eval $(call PROGRAM_RULE,nd-selftest,tests/unit))
 RENDER_OBJ := $(addprefix $(BUILD)/pipeline/,mail-sender/mail_compose.o mail-sender/mail_mime.o \
               mail-sender/mail_dkim.o mail-sender/mail_smtp.o mail-sender/mail_verp.o mail-sender/mail_tunnel.o \
               mail-sender/mail_maildir.o push-sender/push_service.o push-sender/push_ece.o \
-              push-sender/push_vapid.o sms-sender/sms_text.o sms-sender/sms_footer.o onsite/onsite_render.o)
+              push-sender/push_vapid.o push-sender/push_jwt.o push-sender/push_fcm.o \
+              push-sender/push_apns.o sms-sender/sms_text.o sms-sender/sms_footer.o onsite/onsite_render.o)
 $(BIN)/nd-render: $(RENDER_OBJ)
 $(BUILD)/tools/nd-render/%.o: CFLAGS += -Ipipeline/mail-sender -Ipipeline/push-sender \
                                         -Ipipeline/sms-sender -Ipipeline/onsite
@@ -254,7 +255,8 @@ bench-scheduler: $(BUILD)/bench/scheduler_bench
 # The senders: the push-sender's encryption and VAPID cost per message
 # (bench/push_bench.c), pushes/s and SMS/s against local mock services.
 $(BUILD)/bench/push_bench: bench/push_bench.c $(BUILD)/pipeline/push-sender/push_ece.o \
-                           $(BUILD)/pipeline/push-sender/push_vapid.o $(BUILD)/libnd.a
+                           $(BUILD)/pipeline/push-sender/push_vapid.o \
+                           $(BUILD)/pipeline/push-sender/push_jwt.o $(BUILD)/libnd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ipipeline/push-sender -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
 bench-senders: all $(BUILD)/bench/push_bench

@@ -170,6 +170,12 @@ push-sender
     timeout = 30s                   #   per request; no answer is retried
     per-host = 8                    #   connections to one push service (HTTP/2 multiplexes)
     #   tls-ca = /etc/ssl/certs/push-ca.pem     #   default: the system's trust store
+    #   fcm-key-file = /etc/nudge/firebase-sa.json  #   app push, tried before the browser: FCM's
+    #                               #   service account key (a path; fcm-project: its project_id)
+    #   apns-key-file = /etc/nudge/AuthKey.p8       #   and APNs: the .p8 key, its id, the team
+    #   apns-key-id = ABC123DEFG    #   id and the app's bundle id (apns-base for the sandbox)
+    #   apns-team-id = DEF123GHIJ
+    #   apns-topic = com.shop.app
     connections = 2                 #   worker threads, each a batch of concurrent requests
     batch = 50                      #   pushes per batch
     max-inflight = 200              #   handed over and not yet answered (the kill -9 window)

@@ -3,15 +3,20 @@
     (base64url and P-256 keys, shared with the collector and nd-vapid,
     are the runtime's nd_p256)
     push_ece      RFC 8291 message encryption (aes128gcm, RFC 8188)
+    push_jwt      JSON Web Tokens signed ES256 (VAPID, APNs) or RS256 (FCM)
     push_vapid    RFC 8292 VAPID: the application server's key and JWTs
+    push_fcm      app push through Firebase Cloud Messaging's HTTP v1 API,
+                  with OAuth 2 access tokens from a service account
+    push_apns     app push through Apple's APNs (HTTP/2, token auth)
     push_service  the provider the outbox calls: a batch of send orders
-                  becomes concurrent HTTP requests to the push services
+                  becomes concurrent HTTP requests to the push services,
+                  each order's addresses tried in turn (app, then browser)
     push_spool    the provider when "spool" is set (a dry run): each
                   notification, rendered, becomes a JSON file instead
 
     Threads: push_service_deliver runs on the outbox's worker threads;
     everything it reads was built at setup and is read-only since, except
-    the VAPID token cache, which has its own lock.                       */
+    the token caches (VAPID, APNs, FCM), each with its own lock.         */
 #ifndef PUSH_H_INCLUDED
 #define PUSH_H_INCLUDED
 
@@ -51,6 +56,18 @@ int push_ece_encrypt (push_ece_t *self, const uint8_t ua_public [ND_P256_POINT],
                       size_t reason_size);
 void push_ece_test (bool verbose);
 
+/* ----------------------------------------------------------------- jwt */
+
+#define PUSH_JWT_MAX 2048
+
+/*  Signs header.claims into jwt: ES256 with a P-256 key, RS256 with an
+    RSA one; header's "alg" must name the key's. Returns 0 or -1.        */
+int push_jwt_sign (EVP_PKEY *key, const json_t *header, const json_t *claims, char *jwt,
+                   size_t size);
+/*  An RSA private key from PEM (a service account's "private_key").     */
+EVP_PKEY *push_jwt_rsa_parse (const char *pem);
+void push_jwt_test (bool verbose);
+
 /* --------------------------------------------------------------- vapid */
 
 #define PUSH_VAPID_HEADER_MAX 1024
@@ -69,6 +86,61 @@ const char *push_vapid_public (push_vapid_t *self);
 int push_vapid_authorization (push_vapid_t *self, const char *endpoint, int64_t now_ms,
                               char *header, size_t size);
 void push_vapid_test (bool verbose);
+
+/* ------------------------------------------------------------ app push */
+
+/*  A person's push addresses, in the order an order tries them: the
+    app's (FCM, APNs) first, then the browser's subscription.           */
+typedef enum { PUSH_FCM, PUSH_APNS, PUSH_WEB, PUSH_KINDS } push_kind_t;
+typedef struct {
+    push_kind_t kind;
+    const char *token;          //  FCM or APNs token, or the web endpoint
+} push_address_t;
+/*  The addresses of an order's "to" (fcm, apns, then endpoint; see
+    push_sender.c), into out; their count.                              */
+size_t push_addresses (const json_t *order, push_address_t out [PUSH_KINDS]);
+const char *push_kind_name (push_kind_t kind);
+/*  Whether token looks like one the service issues (FCM: 1-4096 of
+    [A-Za-z0-9_:.-]; APNs: 16-200 hex digits, it goes into a URL path).  */
+bool push_token_valid (push_kind_t kind, const char *token);
+
+/*  What one request needs while it is in flight.                        */
+#define PUSH_BODY_MAX 8192
+#define PUSH_HEADER_MAX 2600
+#define PUSH_LINES 6
+typedef struct {
+    uint8_t body [PUSH_BODY_MAX];
+    char url [2300];
+    char authorization [PUSH_HEADER_MAX];
+    char lines [PUSH_LINES][160];
+} push_message_t;
+
+typedef struct _push_fcm_t push_fcm_t;
+typedef struct _push_apns_t push_apns_t;
+
+/*  From the stage's options (fcm-project, fcm-key-file, fcm-base,
+    fcm-token-uri; apns-key-file, apns-key-id, apns-team-id, apns-topic,
+    apns-base): *self_p stays NULL when the channel is not configured.
+    -1 after logging file:line and the reason. http is borrowed.        */
+int push_fcm_configure (nd_stage_t *stage, nd_http_t *http, bool allow_http,
+                        push_fcm_t **self_p);
+void push_fcm_destroy (push_fcm_t **self_p);
+int push_apns_configure (nd_stage_t *stage, bool allow_http, push_apns_t **self_p);
+void push_apns_destroy (push_apns_t **self_p);
+
+/*  Builds job's request to token with payload (push_payload's); 0, or -1
+    with the job's result set. ttl_s: how long the service may keep it;
+    urgency: RFC 8030's level.                                          */
+int push_fcm_prepare (push_fcm_t *self, nd_send_job_t *job, const char *token,
+                      const json_t *payload, int64_t ttl_s, const char *urgency,
+                      nd_http_request_t *request, push_message_t *message);
+void push_fcm_outcome (push_fcm_t *self, const nd_http_request_t *request, nd_send_job_t *job);
+int push_apns_prepare (push_apns_t *self, nd_send_job_t *job, const char *token,
+                       const json_t *payload, int64_t ttl_s, const char *urgency,
+                       nd_http_request_t *request, push_message_t *message);
+void push_apns_outcome (push_apns_t *self, const nd_http_request_t *request, nd_send_job_t *job);
+void push_fcm_test (bool verbose);
+void push_apns_test (bool verbose);
 
 /* ------------------------------------------------------------- service */
 
@@ -91,6 +163,8 @@ typedef struct {
     const char **hosts;         //  allowed push service hosts ("*.example" suffixes);
                                 //  NULL-terminated, taken; NULL: any
     push_report_t report;       //  its strings taken
+    push_fcm_t *fcm;            //  taken; NULL: no FCM
+    push_apns_t *apns;          //  taken; NULL: no APNs
 } push_service_conf_t;
 
 typedef struct _push_service_t push_service_t;
@@ -109,6 +183,9 @@ const json_t *push_subscription (const json_t *order);
     PUSH_REPORT_PURPOSE). NULL with a reason.                            */
 json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
                       const json_t *order, char *reason, size_t size);
+/*  text (length bytes, a service's answer) on one line, printable ASCII
+    only, at most 100 characters: for reasons.                          */
+void push_said (const char *text, size_t length, char *out, size_t size);
 void push_service_test (bool verbose);
 
 /* --------------------------------------------------------------- spool */

@@ -1,7 +1,8 @@
-/*  push-sender - the Web Push channel: send orders to browsers.
+/*  push-sender - the push channel: send orders to apps and browsers.
 
     NAME
-        push-sender - deliver nudge's send orders as Web Push notifications
+        push-sender - deliver nudge's send orders as app pushes (FCM,
+        APNs) and Web Push notifications
 
     SYNOPSIS
         push-sender [--config FILE] [--name NAME] [--clock wall|event]
@@ -20,6 +21,13 @@
         the push service's origin (RFC 8292) and POSTs it with TTL,
         Urgency and Topic headers (RFC 8030). A batch of orders goes out
         as concurrent requests over kept-alive connections.
+
+        App push: an order's "to" may also carry the person's app tokens,
+        "fcm" (Firebase Cloud Messaging's HTTP v1 API, push_fcm.c) and
+        "apns" (Apple's APNs over HTTP/2, push_apns.c). They are tried
+        first, then the browser's subscription; a token found gone moves
+        the order on to the next address (push_service.c), and is
+        remembered as dead like a subscription.
 
         201/202: feedback.delivered. 404/410: feedback.unreachable, and
         the subscription is remembered as dead so later orders for it are
@@ -43,7 +51,12 @@
         topics push.) become feedback.clicked / feedback.dismissed],
         and the outbox's
         retry-base, retry-cap, lifetime, rate, max-inflight, batch,
-        connections, keep (nd_sender.h). See push-sender(1).
+        connections, keep (nd_sender.h). For app push: fcm-key-file
+        (the service account's JSON key; a path, never logged),
+        fcm-project [the key's project_id], fcm-base, fcm-token-uri [the
+        key's token_uri]; apns-key-file (the .p8 key), apns-key-id,
+        apns-team-id, apns-topic (the bundle id), apns-base
+        [https://api.push.apple.com]. See push-sender(1).
 
         With spool = DIR (a dry run: nd-backtest, trying a journey by
         hand), each notification is rendered as above and written to DIR
@@ -67,6 +80,7 @@ typedef struct {
     nd_templates_t *templates;  //  the provider's: the outbox reloads them
     MDB_dbi dead;               //  sha256 (endpoint) -> i64 when it was found gone
     char public_key [100];
+    bool fcm, apns;             //  app push configured
     uint64_t shown, clicked, dismissed;     //  reports since start
 } push_sender_t;
 
@@ -161,61 +175,102 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
     EVP_PKEY *key = s_vapid_key (stage);
     conf->vapid = key ? push_vapid_new (key, subject, expiry) : NULL;
     conf->http = nd_http_configured (stage);
-    return conf->vapid && conf->http ? 0 : -1;
+    if (!conf->vapid || !conf->http
+    ||  push_fcm_configure (stage, conf->http, conf->allow_http, &conf->fcm)
+    ||  push_apns_configure (stage, conf->allow_http, &conf->apns))
+        return -1;
+    return 0;
+}
+
+//  --check: the app push options, their key files read and let go.
+static int s_check_config (nd_stage_t *stage)
+{
+    bool allow_http = streq (nd_stage_option (stage, "allow-http", "no"), "yes");
+    push_fcm_t *fcm = NULL;
+    push_apns_t *apns = NULL;
+    int rc = push_fcm_configure (stage, NULL, allow_http, &fcm)
+          | push_apns_configure (stage, allow_http, &apns);
+    push_fcm_destroy (&fcm);
+    push_apns_destroy (&apns);
+    return rc ? -1 : 0;
 }
 
 /* ------------------------------------------------------------- hooks -- */
 
-static void s_dead_key (nd_key_t *key, const char *endpoint)
+//  sha256 of the web endpoint (as it always was), or of "fcm:" / "apns:"
+//  and the app's token.
+static void s_dead_key (nd_key_t *key, const char *kind, const char *token)
 {
     uint8_t digest [SHA256_DIGEST_LENGTH];
-    SHA256 ((const uint8_t *) endpoint, strlen (endpoint), digest);
+    char *named = streq (kind, "web") ? strdup (token) : zsys_sprintf ("%s:%s", kind, token);
+    SHA256 ((const uint8_t *) named, strlen (named), digest);
+    free (named);
     nd_key_init (key);
     for (size_t i = 0; i < sizeof digest; i++)
         nd_key_u8 (key, digest [i]);
 }
 
-static const char *s_endpoint (const json_t *order)
-{
-    return json_string_value (json_object_get (push_subscription (order), "endpoint"));
-}
-
-//  A subscription found gone is not tried again for another order.
+//  An order whose every address was found gone is not tried again.
 static int s_check (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
                     nd_send_result_t *result)
 {
     (void) now;
     push_sender_t *self = (push_sender_t *) arg;
-    const char *endpoint = s_endpoint (order);
-    if (!endpoint)
+    push_address_t addresses [PUSH_KINDS];
+    size_t count = push_addresses (order, addresses);
+    uint64_t since = 0;
+    json_t *gone = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        const char *kind = push_kind_name (addresses [i].kind);
+        nd_key_t key;
+        s_dead_key (&key, kind, addresses [i].token);
+        int rc = nd_db_get_u64 (txn, self->dead, &key, &since);
+        if (rc < 0 || rc == ND_NOTFOUND) {
+            json_decref (gone);
+            return rc < 0 ? -1 : 0;
+        }
+        json_array_append_new (gone, json_pack ("{s:s}", kind, addresses [i].token));
+    }
+    if (count == 0) {
+        json_decref (gone);
         return 0;
-    nd_key_t key;
-    uint64_t since;
-    s_dead_key (&key, endpoint);
-    int rc = nd_db_get_u64 (txn, self->dead, &key, &since);
-    if (rc == ND_NOTFOUND)
-        return 0;
-    if (rc < 0)
-        return -1;
+    }
     char stamp [32];
-    *result = (nd_send_result_t) { ND_SEND_PERMANENT, "unreachable", "", 0, NULL };
-    snprintf (result->reason, sizeof result->reason, "the subscription was found gone at %s",
-              nd_time_format ((int64_t) since, stamp));
+    *result = (nd_send_result_t) { ND_SEND_PERMANENT, "unreachable", "", 0,
+                                   json_pack ("{s:o}", "gone", gone) };
+    snprintf (result->reason, sizeof result->reason, "every push address was found gone, the "
+              "last at %s", nd_time_format ((int64_t) since, stamp));
     return 1;
 }
 
+//  What the walk found gone (push_service.c) is remembered.
 static int s_settled (void *arg, MDB_txn *txn, const json_t *order, const nd_send_result_t *result,
                       const char *topic, json_t *feedback)
 {
-    (void) result;
     (void) feedback;
     push_sender_t *self = (push_sender_t *) arg;
-    const char *endpoint = s_endpoint (order);
-    if (!streq (topic, "unreachable") || !endpoint)
-        return 0;
-    nd_key_t key;
-    s_dead_key (&key, endpoint);
-    return nd_db_put_u64 (txn, self->dead, &key, (uint64_t) nd_stage_now (self->stage));
+    json_t *gone = json_object_get (result->extra, "gone");
+    json_t *old = NULL;
+    push_address_t addresses [PUSH_KINDS];
+    size_t count = push_addresses (order, addresses);
+    //  Settled without a walk: the subscription it named is what is gone
+    if (!gone && streq (topic, "unreachable") && count && addresses [count - 1].kind == PUSH_WEB)
+        gone = old = json_pack ("[{s:s}]", "web", addresses [count - 1].token);
+    size_t index;
+    json_t *entry;
+    int rc = 0;
+    json_array_foreach (gone, index, entry) {
+        const char *kind;
+        json_t *token;
+        json_object_foreach (entry, kind, token) {
+            nd_key_t key;
+            s_dead_key (&key, kind, json_string_value (token) ? json_string_value (token) : "");
+            if (rc == 0)
+                rc = nd_db_put_u64 (txn, self->dead, &key, (uint64_t) nd_stage_now (self->stage));
+        }
+    }
+    json_decref (old);
+    return rc;
 }
 
 /* ------------------------------------------------------------- stage -- */
@@ -228,7 +283,9 @@ static int s_spool (nd_stage_t *stage, push_sender_t *self, const char *dir,
 {
     const char *unused [] = { "vapid-key", "vapid-subject", "vapid-expiry", "ttl", "urgency",
                               "hosts", "allow-http", "timeout", "per-host", "tls-ca",
-                              "event-url", NULL };
+                              "event-url", "fcm-project", "fcm-key-file", "fcm-base",
+                              "fcm-token-uri", "apns-key-file", "apns-key-id", "apns-team-id",
+                              "apns-topic", "apns-base", NULL };
     for (size_t i = 0; unused [i]; i++)
         nd_stage_option (stage, unused [i], NULL);
     char reason [300];
@@ -254,6 +311,8 @@ static int s_webpush (nd_stage_t *stage, push_sender_t *self,
     if (rc == 0) {
         snprintf (self->public_key, sizeof self->public_key, "%s", push_vapid_public (conf.vapid));
         nd_log ("VAPID public key (the page's applicationServerKey): %s", self->public_key);
+        self->fcm = conf.fcm != NULL;
+        self->apns = conf.apns != NULL;
     }
     //  The service takes conf's parts; what it did not take is freed here
     self->templates = conf.templates;
@@ -261,6 +320,8 @@ static int s_webpush (nd_stage_t *stage, push_sender_t *self,
     nd_templates_destroy (&conf.templates);
     push_vapid_destroy (&conf.vapid);
     nd_http_destroy (&conf.http);
+    push_fcm_destroy (&conf.fcm);
+    push_apns_destroy (&conf.apns);
     free (conf.hosts);
     free (conf.report.url);
     free (conf.report.secret);
@@ -342,11 +403,19 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         const char *user = json_string_value (json_object_get (msg->body, "user"));
         return !user || nd_sender_forget (self->sender, txn, user) >= 0 ? 0 : -1;
     }
-    const json_t *subscription = push_subscription (msg->body);
-    const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
-    char origin [256];
-    if (!endpoint || nd_http_origin (endpoint, origin, sizeof origin)) {
-        nd_stage_reject (stage, msg, "no push subscription with an endpoint URL in \"to\"");
+    //  At least one address that could be one; the rest is the walk's to judge
+    push_address_t addresses [PUSH_KINDS];
+    size_t count = push_addresses (msg->body, addresses);
+    bool usable = false;
+    for (size_t i = 0; i < count && !usable; i++) {
+        char origin [256];
+        usable = addresses [i].kind == PUSH_WEB
+               ? nd_http_origin (addresses [i].token, origin, sizeof origin) == 0
+               : push_token_valid (addresses [i].kind, addresses [i].token);
+    }
+    if (!usable) {
+        nd_stage_reject (stage, msg, "no app token (fcm, apns) or push subscription with an "
+                         "endpoint URL in \"to\"");
         return -1;
     }
     return nd_sender_apply (self->sender, txn, msg);
@@ -358,8 +427,9 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
     MDB_stat dead = { 0 };
     if (txn)
         mdb_stat (txn, self->dead, &dead);
-    json_object_set_new (stats, "push", json_pack ("{s:s, s:I, s:{s:I, s:I, s:I}}",
-        "vapid_public_key", self->public_key, "dead_subscriptions", (json_int_t) dead.ms_entries,
+    json_object_set_new (stats, "push", json_pack ("{s:s, s:{s:b, s:b}, s:I, s:{s:I, s:I, s:I}}",
+        "vapid_public_key", self->public_key, "app", "fcm", self->fcm, "apns", self->apns,
+        "dead_subscriptions", (json_int_t) dead.ms_entries,
         "reports", "shown", (json_int_t) self->shown, "clicked", (json_int_t) self->clicked,
         "dismissed", (json_int_t) self->dismissed));
 }
@@ -367,7 +437,10 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 static void s_selftest (bool verbose)
 {
     push_ece_test (verbose);
+    push_jwt_test (verbose);
     push_vapid_test (verbose);
+    push_fcm_test (verbose);
+    push_apns_test (verbose);
     push_service_test (verbose);
     push_spool_test (verbose);
     nd_http_test (verbose);
@@ -378,7 +451,9 @@ int main (int argc, char **argv)
 {
     nd_sender_def_t def = {
         .name = "push-sender",
-        .summary = "Delivers send orders as Web Push notifications (RFC 8030, 8291, 8292).",
+        .summary = "Delivers send orders as app pushes (FCM, APNs) and Web Push notifications "
+                   "(RFC 8030, 8291, 8292).",
+        .check = s_check_config,
         .selftest = s_selftest,
         .setup = s_setup,
         .apply = s_apply,

@@ -1,7 +1,19 @@
 /*  push_service - the outbox's provider: send orders to push services.
 
-    A batch of send orders becomes one round of concurrent HTTP requests
-    (RFC 8030 section 5), each:
+    An order's "to" names the person's push addresses: the app's tokens
+    ("fcm", "apns") and the browser's subscription ("endpoint", "keys").
+    They are tried in that order: the app first, then the browser. A
+    batch of orders becomes rounds of concurrent HTTP requests, one
+    address per order a round; an order whose address is gone (FCM
+    UNREGISTERED, APNs 410 Unregistered or 400 BadDeviceToken, Web Push
+    404/410) goes on to its next address in the next round. Any other
+    answer ends the order's walk (a retry starts again from the app). The
+    feedback then says which kind carried it ("push": "fcm", "apns" or
+    "web") and lists the addresses found gone ("gone": [{"fcm": token},
+    {"web": endpoint}]), so the push-sender and the scheduler try them no
+    more. All gone: feedback.unreachable, and the scheduler falls back to
+    SMS or e-mail. FCM and APNs are push_fcm.c and push_apns.c; Web Push
+    is this file:
 
         POST <subscription endpoint>
         TTL: <seconds>  Urgency: <level>  Topic: <journey>
@@ -36,14 +48,15 @@ struct _push_service_t {
     push_ece_t *ece;
 };
 
-//  What one order needs while its request is in flight.
+//  One order's way through its addresses.
 typedef struct {
-    uint8_t body [PUSH_ECE_RECORD];
-    char authorization [PUSH_VAPID_HEADER_MAX];
-    char ttl [32];
-    char urgency [32];
-    char topic [48];
-} s_message_t;
+    push_address_t addresses [PUSH_KINDS];
+    size_t count, next;
+    push_kind_t kind;           //  of the address last tried
+    json_t *payload;            //  the notification, rendered once
+    json_t *gone;               //  [{kind: token}], the addresses found gone
+    bool done;
+} s_walk_t;
 
 push_service_t *push_service_new (push_service_conf_t *conf)
 {
@@ -68,6 +81,8 @@ void push_service_destroy (push_service_t **self_p)
         free (self->conf.report.url);
         free (self->conf.report.secret);
         push_ece_destroy (&self->ece);
+        push_fcm_destroy (&self->conf.fcm);
+        push_apns_destroy (&self->conf.apns);
         free (self);
         *self_p = NULL;
     }
@@ -77,6 +92,40 @@ const json_t *push_subscription (const json_t *order)
 {
     const json_t *to = json_object_get (order, "to");
     return json_is_object (to) ? to : json_object_get (order, "subscription");
+}
+
+/* --------------------------------------------------------- addresses -- */
+
+static const char *s_kinds [PUSH_KINDS] = { "fcm", "apns", "web" };
+
+const char *push_kind_name (push_kind_t kind)
+{
+    return s_kinds [kind];
+}
+
+size_t push_addresses (const json_t *order, push_address_t out [PUSH_KINDS])
+{
+    const json_t *to = push_subscription (order);
+    const char *fields [PUSH_KINDS] = { "fcm", "apns", "endpoint" };
+    size_t count = 0;
+    for (int kind = 0; kind < PUSH_KINDS; kind++) {
+        const char *token = json_string_value (json_object_get (to, fields [kind]));
+        if (token && *token)
+            out [count++] = (push_address_t) { (push_kind_t) kind, token };
+    }
+    return count;
+}
+
+bool push_token_valid (push_kind_t kind, const char *token)
+{
+    size_t length = token ? strlen (token) : 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) token [i];
+        if (kind == PUSH_APNS ? !isxdigit (c) : !(isalnum (c) || strchr ("_:.-", c)))
+            return false;
+    }
+    return kind == PUSH_APNS ? length >= 16 && length <= 200
+         : kind == PUSH_FCM ? length >= 1 && length <= 4096 : length > 0;
 }
 
 /* ------------------------------------------------------------ checks -- */
@@ -227,8 +276,8 @@ static const char *s_urgency (push_service_t *self, const json_t *order)
 }
 
 //  Builds job's request; 0, or -1 with the job's result set.
-static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_t *request,
-                      s_message_t *message)
+static int s_prepare (push_service_t *self, nd_send_job_t *job, const json_t *payload,
+                      nd_http_request_t *request, push_message_t *message)
 {
     const json_t *subscription = push_subscription (job->order);
     const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
@@ -248,10 +297,7 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
                                "(option hosts)");
         return -1;
     }
-    json_t *payload = push_payload (self->conf.templates, &self->conf.report, job->order,
-                                    reason, sizeof reason);
-    char *plain = payload ? json_dumps (payload, JSON_COMPACT) : NULL;
-    json_decref (payload);
+    char *plain = json_dumps (payload, JSON_COMPACT);
     int size = plain ? push_ece_encrypt (self->ece, ua_public, auth,
                                          (const uint8_t *) plain, strlen (plain), NULL,
                                          message->body, reason, sizeof reason) : -1;
@@ -267,32 +313,32 @@ static int s_prepare (push_service_t *self, nd_send_job_t *job, nd_http_request_
         s_fail (job, "failed", "cannot sign the VAPID token for this endpoint");
         return -1;
     }
-    snprintf (message->ttl, sizeof message->ttl, "TTL: %lld", (long long) s_ttl (self, job->order, job->time));
-    snprintf (message->urgency, sizeof message->urgency, "Urgency: %s", s_urgency (self, job->order));
+    snprintf (message->lines [0], sizeof message->lines [0], "TTL: %lld",
+              (long long) s_ttl (self, job->order, job->time));
+    snprintf (message->lines [1], sizeof message->lines [1], "Urgency: %s",
+              s_urgency (self, job->order));
     char topic [40];
     s_topic (job->order, topic, sizeof topic);
-    snprintf (message->topic, sizeof message->topic, "Topic: %s", topic);
+    snprintf (message->lines [2], sizeof message->lines [2], "Topic: %s", topic);
     *request = (nd_http_request_t) { .method = "POST", .url = endpoint,
                                      .body = message->body, .body_size = (size_t) size };
     nd_http_header (request, "Content-Encoding: aes128gcm");
     nd_http_header (request, "Content-Type: application/octet-stream");
     nd_http_header (request, message->authorization);
-    nd_http_header (request, message->ttl);
-    nd_http_header (request, message->urgency);
+    nd_http_header (request, message->lines [0]);
+    nd_http_header (request, message->lines [1]);
     if (*topic)
-        nd_http_header (request, message->topic);
+        nd_http_header (request, message->lines [2]);
     return 0;
 }
 
 /* ----------------------------------------------------------- outcome -- */
 
-//  The start of a service's answer, on one line, printable ASCII only.
-static void s_said (const nd_http_request_t *request, char *out, size_t size)
+void push_said (const char *text, size_t length, char *out, size_t size)
 {
     size_t used = 0;
-    for (size_t i = 0; request->response && i < request->response_size && used + 1 < size
-                       && used < 100; i++) {
-        unsigned char c = (unsigned char) request->response [i];
+    for (size_t i = 0; text && i < length && used + 1 < size && used < 100; i++) {
+        unsigned char c = (unsigned char) text [i];
         out [used++] = c >= 32 && c < 127 ? (char) c : ' ';
     }
     out [used] = 0;
@@ -302,7 +348,7 @@ static void s_outcome (const nd_http_request_t *request, nd_send_job_t *job)
 {
     char origin [256] = "", said [128];
     nd_http_origin (request->url, origin, sizeof origin);
-    s_said (request, said, sizeof said);
+    push_said (request->response, request->response_size, said, sizeof said);
     long status = request->status;
     nd_send_result_t *result = &job->result;
     if (status >= 200 && status < 300) {
@@ -332,23 +378,121 @@ static void s_outcome (const nd_http_request_t *request, nd_send_job_t *job)
                   *said ? ": " : "", said);
 }
 
+/* -------------------------------------------------------------- walk -- */
+
+//  Builds the request to the walk's next address: 0, or -1 with the job's
+//  result set (a token that cannot be one is gone without a request).
+static int s_prepare_next (push_service_t *self, nd_send_job_t *job, s_walk_t *walk,
+                           nd_http_request_t *request, push_message_t *message)
+{
+    push_address_t *address = &walk->addresses [walk->next++];
+    walk->kind = address->kind;
+    int64_t ttl = s_ttl (self, job->order, job->time);
+    const char *urgency = s_urgency (self, job->order);
+    if (address->kind == PUSH_WEB)
+        return s_prepare (self, job, walk->payload, request, message);
+    const char *name = address->kind == PUSH_FCM ? "FCM" : "APNs";
+    if (!push_token_valid (address->kind, address->token)) {
+        char reason [64];
+        snprintf (reason, sizeof reason, "not an %s token", name);
+        s_fail (job, "unreachable", reason);
+        return -1;
+    }
+    if (address->kind == PUSH_FCM && self->conf.fcm)
+        return push_fcm_prepare (self->conf.fcm, job, address->token, walk->payload, ttl, urgency,
+                                 request, message);
+    if (address->kind == PUSH_APNS && self->conf.apns)
+        return push_apns_prepare (self->conf.apns, job, address->token, walk->payload, ttl,
+                                  urgency, request, message);
+    //  Not an address this push-sender can use: not gone either
+    char reason [96];
+    snprintf (reason, sizeof reason, "%s is not configured (push-sender's %s options)", name,
+              address->kind == PUSH_FCM ? "fcm-" : "apns-");
+    s_fail (job, "failed", reason);
+    snprintf (job->result.topic, sizeof job->result.topic, "skipped");
+    return -1;
+}
+
+//  After an address's outcome: on to the next while the last was gone.
+static void s_step (s_walk_t *walk, nd_send_job_t *job)
+{
+    nd_send_result_t *result = &job->result;
+    bool gone = result->outcome == ND_SEND_PERMANENT && streq (result->topic, "unreachable");
+    bool skipped = result->outcome == ND_SEND_PERMANENT && streq (result->topic, "skipped");
+    push_address_t *address = &walk->addresses [walk->next - 1];
+    if (gone)
+        json_array_append_new (walk->gone, json_pack ("{s:s}", push_kind_name (address->kind),
+                                                      address->token));
+    if ((gone || skipped) && walk->next < walk->count) {
+        *result = (nd_send_result_t) { ND_SEND_RETRY, "", "not attempted", 0, NULL };
+        return;
+    }
+    if (skipped)
+        snprintf (result->topic, sizeof result->topic, "%s", "failed");
+    walk->done = true;
+}
+
 static void s_deliver (void *self_, nd_send_job_t *jobs, size_t count)
 {
     push_service_t *self = (push_service_t *) self_;
     nd_http_request_t *requests = (nd_http_request_t *) calloc (count, sizeof *requests);
-    s_message_t *messages = (s_message_t *) malloc (count * sizeof *messages);
+    push_message_t *messages = (push_message_t *) malloc (count * sizeof *messages);
+    s_walk_t *walks = (s_walk_t *) calloc (count, sizeof *walks);
     size_t *owner = (size_t *) calloc (count, sizeof *owner);
-    assert (requests && messages && owner);
-    size_t ready = 0;
-    for (size_t i = 0; i < count; i++)
-        if (s_prepare (self, &jobs [i], &requests [ready], &messages [ready]) == 0)
-            owner [ready++] = i;
-    nd_http_perform (self->conf.http, requests, ready);
-    for (size_t r = 0; r < ready; r++) {
-        s_outcome (&requests [r], &jobs [owner [r]]);
-        nd_http_request_reset (&requests [r]);
+    assert (requests && messages && walks && owner);
+    for (size_t i = 0; i < count; i++) {
+        char reason [ND_SEND_REASON_MAX];
+        s_walk_t *walk = &walks [i];
+        walk->count = push_addresses (jobs [i].order, walk->addresses);
+        walk->gone = json_array ();
+        walk->payload = push_payload (self->conf.templates, &self->conf.report, jobs [i].order,
+                                      reason, sizeof reason);
+        walk->done = !walk->payload || walk->count == 0;
+        if (!walk->payload)
+            s_fail (&jobs [i], "failed", reason);
+        else
+        if (walk->count == 0)
+            s_fail (&jobs [i], "unreachable", "the order names no push address");
+    }
+    //  Each round tries one address of every order still walking
+    for (int round = 0; round < PUSH_KINDS; round++) {
+        size_t ready = 0;
+        for (size_t i = 0; i < count; i++) {
+            if (walks [i].done)
+                continue;
+            if (s_prepare_next (self, &jobs [i], &walks [i], &requests [ready], &messages [ready]))
+                s_step (&walks [i], &jobs [i]);
+            else
+                owner [ready++] = i;
+        }
+        nd_http_perform (self->conf.http, requests, ready);
+        for (size_t r = 0; r < ready; r++) {
+            nd_send_job_t *job = &jobs [owner [r]];
+            s_walk_t *walk = &walks [owner [r]];
+            if (walk->kind == PUSH_FCM)
+                push_fcm_outcome (self->conf.fcm, &requests [r], job);
+            else
+            if (walk->kind == PUSH_APNS)
+                push_apns_outcome (self->conf.apns, &requests [r], job);
+            else
+                s_outcome (&requests [r], job);
+            nd_http_request_reset (&requests [r]);
+            memset (&requests [r], 0, sizeof requests [r]);
+            s_step (walk, job);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        s_walk_t *walk = &walks [i];
+        if (walk->payload && walk->count && jobs [i].result.outcome != ND_SEND_RETRY) {
+            jobs [i].result.extra = json_pack ("{s:s}", "push", push_kind_name (walk->kind));
+            if (json_array_size (walk->gone))
+                json_object_set (jobs [i].result.extra, "gone", walk->gone);
+        }
+        json_decref (walk->gone);
+        json_decref (walk->payload);
     }
     free (owner);
+    free (walks);
     free (messages);
     free (requests);
 }

@@ -8,15 +8,14 @@
 
         Authorization: vapid t=<jwt>, k=<public key, base64url>
 
-    A signature costs tens of microseconds and a push service sees the
-    same token for every message anyway, so tokens are kept per origin and
-    renewed when less than a tenth of their lifetime remains.            */
+    (push_jwt.c signs it.) A signature costs tens of microseconds and a
+    push service sees the same token for every message anyway, so tokens
+    are kept per origin and renewed when less than a tenth of their
+    lifetime remains.                                                    */
 #include <assert.h>
 #include <pthread.h>
 #include <string.h>
 #include <czmq.h>
-#include <openssl/ecdsa.h>
-#include <openssl/core_names.h>
 #include "push.h"
 
 #define s_JWT_MAX 600
@@ -76,45 +75,16 @@ const char *push_vapid_public (push_vapid_t *self)
     return self->public_key;
 }
 
-//  ECDSA gives DER; JOSE (RFC 7518 section 3.4) wants r || s, 32 bytes each.
-static int s_sign (push_vapid_t *self, const char *input, uint8_t signature [64])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-    uint8_t der [80];
-    size_t der_size = sizeof der;
-    int rc = ctx && EVP_DigestSignInit (ctx, NULL, EVP_sha256 (), NULL, self->key) == 1
-          && EVP_DigestSign (ctx, der, &der_size, (const uint8_t *) input, strlen (input)) == 1
-          ? 0 : -1;
-    EVP_MD_CTX_free (ctx);
-    const uint8_t *p = der;
-    ECDSA_SIG *sig = rc == 0 ? d2i_ECDSA_SIG (NULL, &p, (long) der_size) : NULL;
-    rc = sig && BN_bn2binpad (ECDSA_SIG_get0_r (sig), signature, 32) == 32
-             && BN_bn2binpad (ECDSA_SIG_get0_s (sig), signature + 32, 32) == 32 ? 0 : -1;
-    ECDSA_SIG_free (sig);
-    return rc;
-}
-
 static int s_token (push_vapid_t *self, const char *origin, int64_t expires_ms,
                     char *jwt, size_t size)
 {
-    //  base64url ({"typ":"JWT","alg":"ES256"})
-    const char *header = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiJ9";
+    json_t *header = json_pack ("{s:s, s:s}", "typ", "JWT", "alg", "ES256");
     json_t *claims = json_pack ("{s:s, s:I, s:s}", "aud", origin,
                                 "exp", (json_int_t) (expires_ms / 1000), "sub", self->subject);
-    char *text = json_dumps (claims, JSON_COMPACT);
+    int rc = push_jwt_sign (self->key, header, claims, jwt, size);
+    json_decref (header);
     json_decref (claims);
-    char encoded [400];
-    size_t length = text ? nd_b64url_encode ((const uint8_t *) text, strlen (text),
-                                               encoded, sizeof encoded) : 0;
-    free (text);
-    uint8_t signature [64];
-    char input [s_JWT_MAX];
-    if (!length || snprintf (input, sizeof input, "%s.%s", header, encoded) >= (int) sizeof input
-    ||  s_sign (self, input, signature))
-        return -1;
-    char sig [90];
-    nd_b64url_encode (signature, sizeof signature, sig, sizeof sig);
-    return snprintf (jwt, size, "%s.%s", input, sig) < (int) size ? 0 : -1;
+    return rc;
 }
 
 int push_vapid_authorization (push_vapid_t *self, const char *endpoint, int64_t now_ms,

@@ -19,7 +19,11 @@
                      nd-bounce) is only counted, as "soft-bounced"
       complained     e-mail: a spam complaint (ARF, via nd-bounce): the
                      person is opted out of e-mail, as by an unsubscribe
-      unreachable    push: the subscription is gone, then as failed
+      unreachable    push: every address is gone, then as failed; "gone"
+                     lists them ([{"fcm" | "apns" | "web": address}]),
+                     and a delivered push may list the app tokens it
+                     found gone on its way to the browser: none is tried
+                     again (people.c)
       unsubscribed   the person opted out of channel ("all": of everything);
                      an SMS STOP may come with no idempotency key
       resubscribed   the person opted in again on channel (an SMS START):
@@ -56,23 +60,28 @@ int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
 
 //  The person-level effect of feedback: opt-out, suppression, dead push.
 static int s_person (scheduler_t *self, MDB_txn *txn, const char *user, const char *kind,
-                     const char *channel, int64_t time)
+                     const char *channel, const json_t *gone, int64_t time)
 {
+    if (!json_array_size (gone) || !channel || !streq (channel, "push"))
+        gone = NULL;
     const char *what = streq (kind, "unsubscribed") || streq (kind, "complained") ? "optout"
                      : streq (kind, "resubscribed") ? "optin"
                      : streq (kind, "bounced") ? "bounced"
                      : streq (kind, "unreachable") ? "unreachable" : NULL;
-    if (!what || !user || !channel)
+    if ((!what && !gone) || !user || !channel)
         return 0;
     person_t *person = person_load (self, txn, user);
     if (!person)
         return 0;
-    person_block (person, what, channel, time);
+    if (gone)
+        person_push_gone (person, gone);
+    else
+        person_block (person, what, channel, time);
     int rc = person_store (self, txn, person);
     person_destroy (&person);
-    if (rc == 0 && streq (what, "optout"))
+    if (rc == 0 && what && streq (what, "optout"))
         nd_log ("%s opted out of %s", user, channel);
-    if (rc == 0 && streq (what, "optin"))
+    if (rc == 0 && what && streq (what, "optin"))
         nd_log ("%s opted in to %s again", user, channel);
     return rc;
 }
@@ -120,7 +129,7 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         user = instance ? record_str (instance->record, "user") : user;
         channel = channel_name (sent_on);
     }
-    int rc = s_person (self, txn, user, kind, channel, time)
+    int rc = s_person (self, txn, user, kind, channel, json_object_get (msg->body, "gone"), time)
           || counter_add (self, txn, "", "", "", "", msg->topic, 1) ? -1 : 0;
     if (rc == 0 && instance)
         rc = s_instance (self, txn, instance, kind, key, sent_on, step, time,

@@ -11,12 +11,13 @@
 
     Consent, as the sessionizer passes the shop's traits on: e-mail may
     be sent unless email_consent is false; SMS needs sms_consent true and
-    an E.164 phone number; push needs a push_subscription with an
-    endpoint, and push_consent not false. An unsubscribe (any channel, or
+    an E.164 phone number; push needs an app token (traits.push.fcm or
+    .apns) or a push_subscription with an endpoint, and push_consent not
+    false; the app is tried first, then the browser (push-sender). An unsubscribe (any channel, or
     "all") stands until an operator lifts it, or the person opts in again
     on that channel (an SMS START; "all" stands); a hard bounce suppresses
-    that address and a dead subscription that endpoint, until the
-    profile names a new one.
+    that address and a dead subscription or app token that address,
+    until the profile names a new one.
 
     On-site messages go to the person's recent anonymous ids (the
     browser's random id, never the userId): the last ANONYMOUS_IDS_MAX of
@@ -107,6 +108,7 @@ void person_destroy (person_t **self_p)
     person_t *self = *self_p;
     if (self) {
         json_decref (self->record);
+        json_decref (self->push_to);
         free (self);
         *self_p = NULL;
     }
@@ -127,18 +129,46 @@ bool person_blocked (person_t *person, channel_t channel, const char *address)
         || (channel == CHANNEL_EMAIL && suppressed && strcasecmp (suppressed, address) == 0);
 }
 
+static const char *const s_app_kinds [] = { "fcm", "apns", NULL };
+
+//  The push addresses still alive, as person_contact describes them.
+static json_t *s_push_to (person_t *person, json_t *traits)
+{
+    if (json_is_false (json_object_get (traits, "push_consent")))
+        return NULL;
+    json_t *to = json_object ();
+    json_t *app = json_object_get (traits, "push");
+    json_t *dead = json_object_get (person->record, "dead_app");
+    for (size_t i = 0; s_app_kinds [i]; i++) {
+        const char *token = json_string_value (json_object_get (app, s_app_kinds [i]));
+        const char *gone = json_string_value (json_object_get (dead, s_app_kinds [i]));
+        if (token && *token && strlen (token) <= 4096 && !(gone && streq (gone, token)))
+            json_object_set_new (to, s_app_kinds [i], json_string (token));
+    }
+    json_t *subscription = json_object_get (traits, "push_subscription");
+    const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
+    const char *gone = record_str (person->record, "dead_push");
+    if (endpoint && *endpoint && !(gone && streq (gone, endpoint))) {
+        const char *name;
+        json_t *value;
+        json_object_foreach (subscription, name, value)
+            if (!streq (name, "fcm") && !streq (name, "apns"))
+                json_object_set (to, name, value);
+    }
+    if (json_object_size (to) == 0)
+        json_decref (to), to = NULL;
+    return to;
+}
+
 json_t *person_contact (person_t *person, channel_t channel)
 {
     json_t *traits = json_object_get (person->record, "traits");
     if (s_opted_out (person, channel))
         return NULL;
     if (channel == CHANNEL_PUSH) {
-        json_t *subscription = json_object_get (traits, "push_subscription");
-        const char *endpoint = json_string_value (json_object_get (subscription, "endpoint"));
-        const char *dead = record_str (person->record, "dead_push");
-        bool ok = endpoint && *endpoint && !json_is_false (json_object_get (traits, "push_consent"))
-               && !(dead && streq (dead, endpoint));
-        return ok ? subscription : NULL;
+        json_decref (person->push_to);
+        person->push_to = s_push_to (person, traits);
+        return person->push_to;
     }
     if (channel == CHANNEL_ONSITE) {
         json_t *ids = json_object_get (person->record, "anonymous_ids");
@@ -194,6 +224,30 @@ int person_block (person_t *person, const char *what, const char *channel, int64
             json_object_get (json_object_get (traits, "push_subscription"), "endpoint"));
     person->changed = true;
     return 0;
+}
+
+void person_push_gone (person_t *person, const json_t *gone)
+{
+    size_t index;
+    json_t *entry;
+    json_array_foreach (gone, index, entry) {
+        const char *kind;
+        json_t *token;
+        json_object_foreach (entry, kind, token) {
+            if (!json_is_string (token))
+                continue;
+            if (streq (kind, "web"))
+                json_object_set (person->record, "dead_push", token);
+            else
+            if (streq (kind, "fcm") || streq (kind, "apns")) {
+                json_t *dead = json_object_get (person->record, "dead_app");
+                if (!json_is_object (dead))
+                    json_object_set_new (person->record, "dead_app", dead = json_object ());
+                json_object_set (dead, kind, token);
+            }
+            person->changed = true;
+        }
+    }
 }
 
 json_t *person_view (person_t *person)

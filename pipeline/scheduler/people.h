@@ -11,7 +11,8 @@
 /*  What the scheduler knows of a person while handling one message.     */
 typedef struct {
     char user [SCHEDULER_USER_MAX + 1];
-    json_t *record;             //  {traits, segments, optout, suppressed, dead_push}
+    json_t *record;             //  {traits, segments, optout, suppressed, dead_push, dead_app}
+    json_t *push_to;            //  person_contact's last push address, owned
     bool changed;
     int64_t last_event, session_ended, chat_since, last_order;
     bool activity_changed;
@@ -20,8 +21,11 @@ typedef struct {
 person_t *person_load (scheduler_t *self, MDB_txn *txn, const char *user);
 int person_store (scheduler_t *self, MDB_txn *txn, person_t *person);
 void person_destroy (person_t **self_p);
-/*  The contact for channel ("to" of a send order, borrowed), or NULL if
-    the person cannot be reached there.                                   */
+/*  The contact for channel ("to" of a send order, borrowed until the next
+    call), or NULL if the person cannot be reached there. For push, the
+    addresses the push-sender tries in turn: {"fcm": token, "apns": token}
+    (traits.push's app tokens) and the browser's push_subscription's own
+    fields (endpoint, keys), each unless found gone.                      */
 json_t *person_contact (person_t *person, channel_t channel);
 /*  Whether the person opted out of channel (or of all), or address (an
     e-mail address) bounced.                                              */
@@ -35,6 +39,10 @@ int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
     the opt-out of that channel), "bounced" (the e-mail address is
     suppressed) or "unreachable" (the push subscription is gone).        */
 int person_block (person_t *person, const char *what, const char *channel, int64_t time);
+/*  The push-sender found these addresses gone: feedback's "gone",
+    [{"fcm" | "apns" | "web": token or endpoint}]. They are not tried again
+    until the profile names new ones.                                    */
+void person_push_gone (person_t *person, const json_t *gone);
 /*  A view of the person for check conditions.                           */
 json_t *person_view (person_t *person);
 

@@ -12,7 +12,17 @@
     Traits are kept as the shop sends them: Segment's reserved names
     (email, phone, firstName, lastName, birthday, timezone, ...) and
     nudge's own (email_consent, sms_consent, push_consent,
-    push_subscription). A trait sent as null is forgotten.
+    push_subscription, push). A trait sent as null is forgotten.
+
+    App push tokens: traits.push.fcm and traits.push.apns, or what
+    Segment's mobile SDKs send, context.device.token with
+    context.device.type "android" (an FCM token) or "ios" (an APNs
+    token), on an identify or a session's first event. "push" merges
+    key by key, so a person's iPhone and Android tablet are both kept;
+    {"push": {"fcm": null}} forgets one. A token is taken through the
+    browser's public key too: like a web push subscription, it is an
+    address that only reaches the device that made it, never someone
+    else's contact, so it is not a claim (push_consent false stops it).
 
     Profiles hold e-mail addresses and phone numbers: they travel in
     message bodies, which downstream stages need, and never in log lines.
@@ -25,6 +35,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "profile.h"
 #include "claim.h"
 #include "visitor.h"
@@ -56,6 +67,52 @@ bool profile_add_id (json_t *profile, const char *list, const char *id)
     return true;
 }
 
+#define s_TOKEN_MAX 4096
+
+//  traits.push, merged key by key: {"fcm": token, "apns": token}.
+static bool s_set_push (json_t *traits, json_t *old, const json_t *update)
+{
+    if (!json_is_object (old)) {
+        old = json_object ();
+        json_object_set_new (traits, "push", old);
+    }
+    bool changed = false;
+    const char *kinds [] = { "fcm", "apns", NULL };
+    for (int i = 0; kinds [i]; i++) {
+        json_t *value = json_object_get (update, kinds [i]);
+        json_t *known = json_object_get (old, kinds [i]);
+        if (json_is_null (value) && known) {
+            json_object_del (old, kinds [i]);
+            changed = true;
+        }
+        else
+        if (json_is_string (value) && json_string_length (value) > 0
+        &&  json_string_length (value) <= s_TOKEN_MAX && !json_equal (value, known)) {
+            json_object_set (old, kinds [i], value);
+            changed = true;
+        }
+    }
+    if (json_object_size (old) == 0)
+        json_object_del (traits, "push");
+    return changed;
+}
+
+//  Segment's mobile SDKs: context.device {token, type}.
+static bool s_device_token (json_t *traits, const json_t *context)
+{
+    json_t *device = json_object_get (context, "device");
+    json_t *token = json_object_get (device, "token");
+    const char *type = json_string_value (json_object_get (device, "type"));
+    const char *kind = !type ? NULL : strcasecmp (type, "android") == 0 ? "fcm"
+                     : strcasecmp (type, "ios") == 0 ? "apns" : NULL;
+    if (!kind || !json_is_string (token))
+        return false;
+    json_t *update = json_pack ("{s:O}", kind, token);
+    bool changed = s_set_push (traits, json_object_get (traits, "push"), update);
+    json_decref (update);
+    return changed;
+}
+
 //  browser: leaves the contact traits out (claim.c).
 static bool s_set_traits (json_t *traits, const json_t *update, bool browser)
 {
@@ -66,6 +123,10 @@ static bool s_set_traits (json_t *traits, const json_t *update, bool browser)
         if (browser && claim_trait (name))
             continue;
         json_t *old = json_object_get (traits, name);
+        if (strcmp (name, "push") == 0 && json_is_object (value)) {
+            changed = s_set_push (traits, old, value) || changed;
+            continue;
+        }
         if (json_is_null (value)) {
             if (old) {
                 json_object_del (traits, name);
@@ -87,7 +148,9 @@ int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     bool identify = event->type == EVENT_IDENTIFY;
     json_t *context_traits = json_object_get (event->context, "traits");
     const char *timezone = json_string_value (json_object_get (event->context, "timezone"));
-    if (!identify && !(session_started && (json_object_size (context_traits) || timezone)))
+    json_t *device = json_object_get (json_object_get (event->context, "device"), "token");
+    if (!identify && !(session_started && (json_object_size (context_traits) || timezone
+                                           || device)))
         return 0;
     json_t *profile = visitor_profile (self, txn, visitor);
     if (!profile)
@@ -105,6 +168,8 @@ int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
         changed = s_set_traits (traits, context_traits, event->browser);
     if (identify && json_is_object (event->traits))
         changed = s_set_traits (traits, event->traits, event->browser) || changed;
+    if (device)
+        changed = s_device_token (traits, event->context) || changed;
     if (timezone && *timezone && !json_object_get (traits, "timezone")) {
         json_object_set_new (traits, "timezone", json_string (timezone));
         changed = true;
@@ -171,6 +236,23 @@ void profile_test (bool verbose)
     update = json_pack ("{s:n}", "phone");
     assert (s_set_traits (traits, update, false));
     assert (!json_object_get (traits, "phone"));
+    json_decref (update);
+
+    //  App tokens merge by kind, a null forgets one, through a browser too
+    update = json_pack ("{s:{s:s}}", "push", "fcm", "f1");
+    assert (s_set_traits (traits, update, true) && !s_set_traits (traits, update, true));
+    json_decref (update);
+    json_t *context = json_pack ("{s:{s:s, s:s}}", "device", "token", "a1b2", "type", "ios");
+    assert (s_device_token (traits, context) && !s_device_token (traits, context));
+    json_decref (context);
+    json_t *push = json_object_get (traits, "push");
+    assert (json_object_size (push) == 2
+            && strcmp (json_string_value (json_object_get (push, "apns")), "a1b2") == 0);
+    update = json_pack ("{s:{s:n}}", "push", "fcm");
+    assert (s_set_traits (traits, update, false) && json_object_size (push) == 1);
+    json_decref (update);
+    update = json_pack ("{s:{s:n}}", "push", "apns");
+    assert (s_set_traits (traits, update, false) && !json_object_get (traits, "push"));
     json_decref (update);
 
     json_t *other = json_pack ("{s:[s], s:[], s:{s:s, s:s}}", "userIds", "U1", "anonymousIds",

@@ -40,7 +40,7 @@
 static bool s_contact (const json_t *profile)
 {
     const json_t *traits = json_object_get (profile, "traits");
-    const char *names [] = { "email", "phone", "push_subscription", NULL };
+    const char *names [] = { "email", "phone", "push_subscription", "push", NULL };
     for (int i = 0; names [i]; i++) {
         const json_t *value = json_object_get (traits, names [i]);
         if (json_is_string (value) ? json_string_length (value) > 0 : json_is_object (value))

@@ -54,7 +54,8 @@ void profile_describe (const json_t *profile, json_t *body)
     json_object_set_new (body, "contact", json_pack ("{s:b, s:b, s:b}",
         "email", s_reachable (traits, "email", "email_consent"),
         "sms", s_reachable (traits, "phone", "sms_consent"),
-        "push", s_reachable (traits, "push_subscription", "push_consent")));
+        "push", s_reachable (traits, "push_subscription", "push_consent")
+             || s_reachable (traits, "push", "push_consent")));
 }
 
 /* ------------------------------------------------------------ record */
