@@ -42,6 +42,8 @@ collector
     browser-keys                    #   public keys of the shop's pages: events say "via": "browser"
         key = "nudge-demo-browser-key"
             origins = "http://127.0.0.1:8000, http://localhost:8000"   #   the pages it is good from
+    phone-region = PL               #   as the sessionizer's: /v1/confirm reads a typed "600100200"
+                                    #   as the number the code went to, +48600100200
     max-event = 32768               #   bytes, as Segment
     max-batch = 512000
     max-connections = 8192          #   open at once (slow and idle ones too)
@@ -57,6 +59,8 @@ sessionizer
     session-timeout = 30m           #   inactivity that ends a session
     browse-views = 3                #   product views, nothing added -> browse.abandoned
     #   visitor-retention = 180d    #   anonymous visitors idle this long are forgotten; 0 or none keeps all
+    phone-region = PL               #   numbers without a country code are Polish: "600 100 200" is
+                                    #   made +48600100200 (ISO 3166 alpha-2; the collector's the same)
 
 segmenter
     input = sessionizer

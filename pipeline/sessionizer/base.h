@@ -4,8 +4,8 @@
 
     Layer: base. The sessionizer's files form layers that only call
     downward: base, then the store (LMDB records: visitor.c, cart.c,
-    due.c, viewed.c, together.c), then the rules (claim.c, profile.c,
-    shop.c), then the engine (session.c, identity.c, retention.c), then
+    due.c, viewed.c, together.c), then the rules (claim.c, phone.c,
+    profile.c, shop.c), then the engine (session.c, identity.c, retention.c), then
     the stage file (sessionizer.c, with main). Each
     file includes the headers of its own and lower layers only
     (tests/integration/test_layers.py). base.c calls nothing of the
@@ -71,7 +71,8 @@ typedef enum {
     COUNT_SESSIONS_STARTED, COUNT_SESSIONS_ENDED, COUNT_CARTS_UPDATED,
     COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
     COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_CONTACTS_CLAIMED,
-    COUNT_CARTS_BROWSING, COUNT_CARTS_RETURNED, COUNT_VISITORS_ERASED, COUNT_MAX
+    COUNT_CARTS_BROWSING, COUNT_CARTS_RETURNED, COUNT_VISITORS_ERASED, COUNT_PHONES_NORMALISED,
+    COUNT_PHONES_INVALID, COUNT_MAX
 } counter_t;
 
 typedef struct {
@@ -86,6 +87,7 @@ typedef struct {
     int64_t browse_views;       /* product views, nothing added: a browse */
     int64_t cart_browsing_views;    /* product views after an add: cart.browsing */
     char *currency;             /* for carts whose events name none */
+    char *phone_region;         /* ISO 3166 alpha-2 for numbers without a country code, or NULL */
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
 } sessionizer_t;
 

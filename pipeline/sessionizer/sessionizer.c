@@ -60,7 +60,10 @@ DESCRIPTION
 
     Options, in its section of the pipeline file: session-timeout (30m),
     browse-views (3), cart-browsing-views (3), currency (USD, for carts whose events name none),
-    visitor-retention (180d; 0 or none keeps every visitor).
+    visitor-retention (180d; 0 or none keeps every visitor), phone-region
+    (none; ISO 3166 alpha-2 such as PL: the country of phone numbers
+    written without a country code, which are made E.164 as they enter,
+    phone.c).
     See sessionizer(1) for the message bodies.
 */
 #include <stdio.h>
@@ -71,6 +74,8 @@ DESCRIPTION
 #include "due.h"
 #include "erase.h"
 #include "identity.h"
+#include "nd_phone.h"
+#include "phone.h"
 #include "profile.h"
 #include "retention.h"
 #include "session.h"
@@ -82,7 +87,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
-    "carts_returned", "visitors_erased"
+    "carts_returned", "visitors_erased", "phones_normalised", "phones_invalid"
 };
 
 /* ------------------------------------------------------------ counters */
@@ -291,6 +296,7 @@ static void s_teardown (void **self_p)
     sessionizer_t *self = (sessionizer_t *) *self_p;
     if (self) {
         free (self->currency);
+        free (self->phone_region);
         free (self);
         *self_p = NULL;
     }
@@ -324,7 +330,23 @@ static int s_options (sessionizer_t *self)
     if (!currency || strlen (currency) != 3)
         return nd_stage_config_error (stage, "currency", "not an ISO 4217 code such as EUR");
     self->currency = strdup (currency);
+    //  None: only numbers written with their country code are taken
+    const char *region = nd_stage_option (stage, "phone-region", NULL);
+    if (region && !nd_phone_region (region))
+        return nd_stage_config_error (stage, "phone-region",
+                                      "not an ISO 3166 alpha-2 region such as PL or DE");
+    self->phone_region = region ? strdup (region) : NULL;
     return 0;
+}
+
+//  --check: the options as setup reads them, and nothing else.
+static int s_check (nd_stage_t *stage)
+{
+    sessionizer_t self = { .stage = stage };
+    int rc = s_options (&self);
+    free (self.currency);
+    free (self.phone_region);
+    return rc;
 }
 
 static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
@@ -361,6 +383,7 @@ static void s_selftest (bool verbose)
 {
     nd_cart_test (verbose);
     profile_test (verbose);
+    phone_test (verbose);
 }
 
 int main (int argc, char **argv)
@@ -370,6 +393,7 @@ int main (int argc, char **argv)
         .summary = "Turns a shop's tracked events into visitors, sessions, carts and abandonments.",
         .selftest = s_selftest,
         .setup = s_setup,
+        .check = s_check,
         .apply = s_apply,
         .timers = s_timers,
         .source_committed = s_committed,
