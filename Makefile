@@ -174,7 +174,7 @@ fuzz_journey_SRC  := $(filter-out %/scheduler.c,$(wildcard pipeline/scheduler/*.
 fuzz_segments_SRC := $(filter-out %/segmenter.c,$(wildcard pipeline/segmenter/*.c))
 fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_twilio.c \
                      pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
-                     pipeline/sms-sender/sms_text.c
+                     pipeline/sms-sender/sms_text.c pipeline/sms-sender/sms_whatsapp.c
 fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
 fuzz_bounce_SRC   := tools/nd-bounce/bounce_report.c
 
