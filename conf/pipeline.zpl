@@ -202,6 +202,21 @@ sms-sender
     retry-cap = 1h
     lifetime = 12h                  #   a text half a day late is not a reminder
 
+#   WhatsApp: the same program in a section of its own, with the provider
+#   account that offers it (sms-sender(1), "WhatsApp"); journeys then list
+#   "whatsapp" among their channels, and the scheduler's input names it:
+#whatsapp
+#    program = sms-sender
+#    input = scheduler
+#    topics = send.whatsapp
+#    channel = whatsapp
+#    provider = twilio
+#    account = AC...
+#    secret = env:NUDGE_WHATSAPP_SECRET
+#    from = "+15550001234"          #   the WhatsApp sender number
+#    http = 127.0.0.1:8091          #   its own webhooks: inbound (the 24 h session, STOP), receipts
+#    webhook-url = https://hooks.shop.example/whatsapp
+
 onsite
     input = scheduler               #   send orders
     topics = send.onsite

@@ -275,12 +275,14 @@ static int s_consent (sms_sender_t *self, MDB_txn *txn, const sms_event_t *event
     if (was < 0)
         return -1;
     if (keyword == SMS_KEYWORD_STOP && was == ND_NOTFOUND) {
-        nd_log ("opt-out: %s replied STOP: no more SMS to it", masked);
+        nd_log ("opt-out: %s replied STOP: no more %s to it", masked,
+                self->whatsapp ? "WhatsApp" : "SMS");
         return s_optout_put (self, txn, event->phone)
             || s_tell (self, txn, event->phone, "feedback.unsubscribed", reason) ? -1 : 0;
     }
     if (keyword == SMS_KEYWORD_START && was == 0) {
-        nd_log ("opt-in: %s replied START: SMS allowed again", masked);
+        nd_log ("opt-in: %s replied START: %s allowed again", masked,
+                self->whatsapp ? "WhatsApp" : "SMS");
         return nd_db_del (txn, self->optout, &key) < 0
             || s_tell (self, txn, event->phone, "feedback.resubscribed", reason) ? -1 : 0;
     }
