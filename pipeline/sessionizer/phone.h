@@ -12,8 +12,12 @@
     phone or names it so already. A number that can't be made E.164 is
     replaced by null (the profile forgets an older one) and
     "phone_invalid": {"reason", "given"}; the log says so for visitor
-    with the reason and the last two digits, never the number.           */
-json_t *phone_traits (sessionizer_t *self, const char *visitor, json_t *traits);
+    with the reason and the last two digits, never the number. held: the
+    profile's traits, whose phone (or phone_invalid's "given") the same
+    text need not be parsed again for (libphonenumber takes some 100 us
+    a number, and SDKs repeat their traits).                             */
+json_t *phone_traits (sessionizer_t *self, const char *visitor, json_t *traits,
+                      const json_t *held);
 void phone_test (bool verbose);
 
 #endif

@@ -97,9 +97,10 @@ int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
     bool changed = false;
     //  Phone numbers in E.164 from here on (phone.c)
     json_t *given [2] = {
-        json_is_object (context_traits) ? phone_traits (self, visitor->id, context_traits) : NULL,
-        identify && json_is_object (event->traits) ? phone_traits (self, visitor->id, event->traits)
-                                                   : NULL
+        json_is_object (context_traits) ? phone_traits (self, visitor->id, context_traits, traits)
+                                        : NULL,
+        identify && json_is_object (event->traits)
+            ? phone_traits (self, visitor->id, event->traits, traits) : NULL
     };
     //  Claims are judged against the profile as it was before this event
     int rc = 0;

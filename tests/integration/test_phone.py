@@ -13,9 +13,10 @@ event time from T0; never a sleep for time.
     +48600100200, and the code posted to /v1/confirm with the number as
     the page typed it ("600100200") confirms it.
   - Garbage ("call me", "12", "600 100 2000") is not taken: the profile
-    has no phone and "phone_invalid" with a reason, STATS counts three,
-    the log says why with at most the last two digits and never holds a
-    number, nd-person prints the reason; no SMS order for them.
+    has no phone and "phone_invalid" with a reason, STATS counts three
+    (the same identifies again count and log nothing more), the log says
+    why with at most the last two digits and never holds a number,
+    nd-person prints the reason; no SMS order for them.
   - sessionizer --check refuses phone-region = POL with file:line (78).
 """
 import glob
@@ -114,6 +115,12 @@ with Pipeline(clock="event", extra=extra) as p:
               and t["phone_invalid"]["given"] == GARBAGE[a] for a, t in invalid.items()), invalid)
     reasons = sorted(t.get("phone_invalid", {}).get("reason", "") for t in invalid.values())
     check("each with its own reason", len(set(reasons)) == 3, reasons)
+    # The same identifies again (SDKs repeat traits): judged as before, not parsed or logged again
+    shop.send(*[shop.event("identify", 141, anon, userId="u-" + anon, traits={"phone": phone, "sms_consent": True})
+                for anon, phone in GARBAGE.items()])
+    again = {anon: profile(anon).get("traits", {}).get("phone_invalid") for anon in GARBAGE}
+    check("the same garbage again keeps its mark", again == {a: t.get("phone_invalid") for a, t in invalid.items()},
+          again)
     stats = p.control("sessionizer")
     check("STATS counts three numbers not taken and the good ones made E.164",
           stats.get("phones_invalid") == 3 and stats.get("phones_normalised", 0) >= 3, stats)
