@@ -19,6 +19,9 @@ OPT := -O1
 ifeq ($(origin CC),default)
 CC := clang
 endif
+ifeq ($(origin CXX),default)
+CXX := clang++
+endif
 else
 BUILD := build
 BIN   := bin
@@ -33,17 +36,23 @@ endif
 
 CC      ?= cc
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Ipipeline/runtime -MMD -MP $(SANFLAGS)
+#   C++ only for the runtime's libphonenumber shim (nd_phone.cc). The
+#   programs link with the C driver, which brings no C++ UBSan runtime:
+#   without vptr checks the shim needs none (ASan and the rest stay on).
+CXXFLAGS := -std=gnu++17 $(OPT) -g -Wall -Wextra -Werror -Ipipeline/runtime -MMD -MP $(SANFLAGS) \
+            $(if $(SANFLAGS),-fno-sanitize=vptr)
 LDFLAGS := $(SANFLAGS)
 LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcrypto -lz -lpthread -lm \
-           $(shell pkg-config --libs icu-i18n icu-uc) $(MALLOC)
+           $(shell pkg-config --libs icu-i18n icu-uc) \
+           -Wl,--as-needed -lphonenumber -lstdc++ -Wl,--no-as-needed $(MALLOC)
 
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
-        libicu-dev python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd \
+        libicu-dev libphonenumber-dev g++ python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd \
         chromium
 
-RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
-RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
+RUNTIME_SRC := $(wildcard pipeline/runtime/*.c pipeline/runtime/*.cc)
+RUNTIME_OBJ := $(patsubst %.cc,$(BUILD)/%.o,$(RUNTIME_SRC:%.c=$(BUILD)/%.o))
 STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge onsite
 TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render nd-bounce nd-person
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
@@ -79,6 +88,10 @@ $(BUILD)/libnd.a: $(RUNTIME_OBJ)
 $(BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 define PROGRAM_RULE
 $(BIN)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(2)/*.c)) $(BUILD)/libnd.a
@@ -159,7 +172,7 @@ FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Ipipeline/runtime -Ipip
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -MMD -MP
 FUZZ_TARGETS := json mustache event zpl cond journey segments sms_hook mime bounce feed
 FUZZ_SECONDS ?= 120
-FUZZ_RUNTIME := $(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_RUNTIME := $(patsubst %.cc,$(FUZZ_BUILD)/%.o,$(RUNTIME_SRC:%.c=$(FUZZ_BUILD)/%.o))
 fuzz_json_SRC     :=
 fuzz_mustache_SRC :=
 fuzz_zpl_SRC      :=
@@ -169,7 +182,7 @@ fuzz_journey_SRC  := $(filter-out %/scheduler.c,$(wildcard pipeline/scheduler/*.
 fuzz_segments_SRC := $(filter-out %/segmenter.c,$(wildcard pipeline/segmenter/*.c))
 fuzz_sms_hook_SRC := pipeline/sms-sender/sms_provider.c pipeline/sms-sender/sms_twilio.c \
                      pipeline/sms-sender/sms_infobip.c pipeline/sms-sender/sms_spool.c \
-                     pipeline/sms-sender/sms_text.c
+                     pipeline/sms-sender/sms_text.c pipeline/sms-sender/sms_whatsapp.c
 fuzz_mime_SRC     := pipeline/mail-sender/mail_mime.c
 fuzz_bounce_SRC   := tools/nd-bounce/bounce_report.c
 fuzz_feed_SRC     :=
@@ -177,6 +190,9 @@ fuzz_feed_SRC     :=
 $(FUZZ_BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_BUILD)/%.o: %.cc | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	clang++ $(filter-out -std=gnu11,$(FUZZ_CFLAGS)) -std=gnu++17 -fno-sanitize=vptr -c $< -o $@
 
 define FUZZ_RULE
 $(FUZZ_BUILD)/bin/fuzz_$(1): $(FUZZ_BUILD)/tests/fuzz/fuzz_$(1).o $$(fuzz_$(1)_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_RUNTIME)

@@ -42,6 +42,8 @@ collector
     browser-keys                    #   public keys of the shop's pages: events say "via": "browser"
         key = "nudge-demo-browser-key"
             origins = "http://127.0.0.1:8000, http://localhost:8000"   #   the pages it is good from
+    phone-region = PL               #   as the sessionizer's: /v1/confirm reads a typed "600100200"
+                                    #   as the number the code went to, +48600100200
     max-event = 32768               #   bytes, as Segment
     max-batch = 512000
     max-connections = 8192          #   open at once (slow and idle ones too)
@@ -61,6 +63,8 @@ sessionizer
     price-drop = 10%                #   a viewed or carted product this much cheaper -> product.price_dropped
     #   watch-for = 30d             #   views and adds older than this set off no back-in-stock / price-drop
     #   catalogue-file = /var/lib/nudge/feed.csv    #   a feed (Google Merchant CSV or JSON lines) read at start
+    phone-region = PL               #   numbers without a country code are Polish: "600 100 200" is
+                                    #   made +48600100200 (ISO 3166 alpha-2; the collector's the same)
 
 segmenter
     input = sessionizer
@@ -208,6 +212,21 @@ sms-sender
     retry-base = 1m
     retry-cap = 1h
     lifetime = 12h                  #   a text half a day late is not a reminder
+
+#   WhatsApp: the same program in a section of its own, with the provider
+#   account that offers it (sms-sender(1), "WhatsApp"); journeys then list
+#   "whatsapp" among their channels, and the scheduler's input names it:
+#whatsapp
+#    program = sms-sender
+#    input = scheduler
+#    topics = send.whatsapp
+#    channel = whatsapp
+#    provider = twilio
+#    account = AC...
+#    secret = env:NUDGE_WHATSAPP_SECRET
+#    from = "+15550001234"          #   the WhatsApp sender number
+#    http = 127.0.0.1:8091          #   its own webhooks: inbound (the 24 h session, STOP), receipts
+#    webhook-url = https://hooks.shop.example/whatsapp
 
 onsite
     input = scheduler               #   send orders

@@ -67,6 +67,7 @@ DESCRIPTION
 #include <unistd.h>
 #include <sys/stat.h>
 #include "nd_p256.h"
+#include "nd_phone.h"
 #include "nd_token.h"
 #include "collector.h"
 
@@ -304,6 +305,25 @@ static int s_rate_option (nd_stage_t *stage, const char *name, double *rate)
     return 0;
 }
 
+//  The country of numbers typed without a country code, as the
+//  sessionizer's: a code is confirmed for the number the sessionizer
+//  made of what the browser gave (usually set once, in [pipeline]).
+static int s_phone_region (nd_stage_t *stage, collector_limits_t *limits)
+{
+    const char *region = nd_stage_option (stage, "phone-region", NULL);
+    if (region && !nd_phone_region (region))
+        return nd_stage_config_error (stage, "phone-region",
+                                      "not an ISO 3166 alpha-2 region such as PL or DE");
+    snprintf (limits->phone_region, sizeof limits->phone_region, "%s", region ? region : "");
+    return 0;
+}
+
+static int s_check (nd_stage_t *stage)
+{
+    collector_limits_t limits;
+    return s_phone_region (stage, &limits);
+}
+
 static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
 {
     collector_t *self = (collector_t *) zmalloc (sizeof *self);
@@ -317,6 +337,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     ||  nd_stage_option_duration (stage, "dedupe-window", "24h", &window)
     ||  nd_stage_option_int (stage, "max-connections", "8192", &connections)
     ||  nd_stage_option_int (stage, "max-connections-per-ip", "256", &per_ip)
+    ||  s_phone_region (stage, &self->limits)
     ||  s_read_keys (self))
         return -1;
     if (connections < 1 || connections > 1000000 || per_ip < 1 || per_ip > 1000000)
@@ -469,6 +490,7 @@ int main (int argc, char **argv)
         .parse_arg = s_parse_arg,
         .args = &args,
         .setup = s_setup,
+        .check = s_check,
         .source_fd = s_source_fd,
         .source_drain = s_source_drain,
         .source_committed = s_source_committed,

@@ -24,6 +24,7 @@ typedef struct {
     double rate_per_ip;         //  requests a second from one address (0: any)
     double rate_per_key;        //  and with one write key (0: any)
     bool event_time;            //  the stage runs on event time
+    char phone_region [3];      //  phone-region ("PL"), or "": /v1/confirm's typed numbers
 } collector_limits_t;
 
 /*  Counters the intake threads and the loop update; read by STATS.      */

@@ -20,7 +20,9 @@
                                true} for the anonymousId or userId in it
       POST /v1/confirm         a write key (server or browser) and
                                {"anonymousId"?, "userId"?, "phone",
-                               "code"}: the code is checked against each
+                               "code"}, the phone as typed (made E.164
+                               with phone-region, as the sessionizer
+                               does): the code is checked against each
                                id given, for today and yesterday (UTC
                                days); right: identify {phone, sms_consent:
                                true}, 200 {"confirmed": true}; wrong or
@@ -36,6 +38,7 @@
 #include <string.h>
 #include <openssl/sha.h>
 #include <microhttpd.h>
+#include "nd_phone.h"
 #include "nd_token.h"
 #include "collector.h"
 
@@ -265,6 +268,12 @@ unsigned int collector_confirm_code (collector_confirm_t *self, const json_t *ro
     if (!phone || !*phone || strlen (phone) > 32 || !*code || !any_id)
         return s_error (answer, MHD_HTTP_BAD_REQUEST,
                         "needs \"phone\", \"code\" and an \"anonymousId\" or \"userId\"");
+    //  The number as the sessionizer made it (E.164), which the code was
+    //  sent to and signed for; as typed when it can't be made so
+    char e164 [ND_PHONE_MAX];
+    if (!nd_phone_normalise (phone, *self->limits->phone_region ? self->limits->phone_region : NULL,
+                             e164, sizeof e164))
+        phone = e164;
     int64_t wait = s_try (self, 'p', phone);
     for (int i = 0; i < 2; i++)
         if (ids [i] && *ids [i]) {

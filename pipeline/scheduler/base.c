@@ -5,7 +5,8 @@
     Layer: base: calls nothing of the scheduler's (base.h).              */
 #include "base.h"
 
-static const char *const s_channels [CHANNEL_COUNT] = { "push", "sms", "email", "onsite" };
+static const char *const s_channels [CHANNEL_COUNT] = { "push", "sms", "email", "onsite",
+                                                               "whatsapp" };
 
 const char *channel_name (channel_t channel)
 {

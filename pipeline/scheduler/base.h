@@ -71,7 +71,8 @@
 
 /*  onsite: a banner or card on the shop's page (the onsite stage), to the
     person's recent anonymous ids; see policy.c for how its rules differ. */
-typedef enum { CHANNEL_PUSH, CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_ONSITE, CHANNEL_COUNT } channel_t;
+typedef enum { CHANNEL_PUSH, CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_ONSITE, CHANNEL_WHATSAPP,
+               CHANNEL_COUNT } channel_t;
 const char *channel_name (channel_t channel);
 int channel_parse (const char *name, channel_t *channel);
 

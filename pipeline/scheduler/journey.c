@@ -217,7 +217,7 @@ static int s_channels (s_loader_t *loader, zconfig_t *node, step_t *step)
          name = strtok_r (NULL, ", ", &save)) {
         channel_t channel;
         if (channel_parse (name, &channel))
-            rc = s_fail (loader, node, "channels: unknown channel '%s' (push, sms, email, onsite)", name);
+            rc = s_fail (loader, node, "channels: unknown channel '%s' (push, sms, email, onsite, whatsapp)", name);
         for (size_t i = 0; rc == 0 && i < step->channel_count; i++)
             if (step->channels [i] == channel)
                 rc = s_fail (loader, node, "channels: '%s' twice", name);
@@ -226,7 +226,7 @@ static int s_channels (s_loader_t *loader, zconfig_t *node, step_t *step)
     }
     free (list);
     if (rc == 0 && step->channel_count == 0)
-        rc = s_fail (loader, node, "channels: name at least one of push, sms, email, onsite");
+        rc = s_fail (loader, node, "channels: name at least one of push, sms, email, onsite, whatsapp");
     return rc;
 }
 

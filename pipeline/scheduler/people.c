@@ -174,10 +174,12 @@ json_t *person_contact (person_t *person, channel_t channel)
         json_t *ids = json_object_get (person->record, "anonymous_ids");
         return json_array_size (ids) ? ids : NULL;
     }
-    if (channel == CHANNEL_SMS) {
+    //  WhatsApp has its own opt-in: an SMS consent is not one for it
+    if (channel == CHANNEL_SMS || channel == CHANNEL_WHATSAPP) {
         json_t *phone = json_object_get (traits, "phone");
         bool ok = nd_phone_e164 (json_string_value (phone))
-               && json_is_true (json_object_get (traits, "sms_consent"));
+               && json_is_true (json_object_get (traits, channel == CHANNEL_SMS ? "sms_consent"
+                                                                               : "whatsapp_consent"));
         return ok ? phone : NULL;
     }
     json_t *email = json_object_get (traits, "email");

@@ -39,7 +39,7 @@
         [conf/templates], locale [en], timezone [UTC], zoneinfo
         [/usr/share/zoneinfo], session-timeout [30m], chat-recheck [15m],
         max-delay [24h], attribution [5d], cap [1/16h, 3/7d], cap-push,
-        cap-sms, cap-email [none], cap-onsite [2/1d], quiet-hours [21:00-09:00], fire-batch
+        cap-sms, cap-email, cap-whatsapp [none], cap-onsite [2/1d], quiet-hours [21:00-09:00], fire-batch
         [20000], release-pages [10s; 0 never], shop-name, shop-url,
         confirm-url [http://127.0.0.1:8080/confirm], confirm-valid [48h],
         confirm-per-day [3], unsubscribe-secret (usually from [pipeline]).
@@ -148,6 +148,7 @@ static int s_limits (scheduler_t *self)
     if (s_cap_option (self, "cap", "1/16h, 3/7d", &limits->cap)
     ||  s_cap_option (self, "cap-push", "none", &limits->channel_cap [CHANNEL_PUSH])
     ||  s_cap_option (self, "cap-sms", "none", &limits->channel_cap [CHANNEL_SMS])
+    ||  s_cap_option (self, "cap-whatsapp", "none", &limits->channel_cap [CHANNEL_WHATSAPP])
     ||  s_cap_option (self, "cap-email", "none", &limits->channel_cap [CHANNEL_EMAIL])
     ||  s_cap_option (self, "cap-onsite", "2/1d", &limits->channel_cap [CHANNEL_ONSITE]))
         return -1;

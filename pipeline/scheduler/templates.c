@@ -31,6 +31,10 @@ typedef struct {
 
 static const s_part_t s_push [] = { { "title", true }, { "body", true }, { "url", false }, { NULL, false } };
 static const s_part_t s_sms [] = { { "text", true }, { NULL, false } };
+//  WhatsApp: the approved template (first contact, or 24 h after their last
+//  message) and the session text; both, as either may be the one sent
+static const s_part_t s_whatsapp [] = { { "template", true }, { "text", true },
+                                        { "variables", false }, { NULL, false } };
 static const s_part_t s_email [] = { { "subject", true }, { "text", true }, { "html", false }, { NULL, false } };
 static const s_part_t s_onsite [] = { { "title", true }, { "body", true }, { "url", false },
                                       { "image", false }, { "kind", false }, { "products", false },
@@ -45,7 +49,8 @@ struct _templates_t {
 static const s_part_t *s_parts (channel_t channel)
 {
     return channel == CHANNEL_PUSH ? s_push : channel == CHANNEL_SMS ? s_sms
-         : channel == CHANNEL_ONSITE ? s_onsite : s_email;
+         : channel == CHANNEL_ONSITE ? s_onsite : channel == CHANNEL_WHATSAPP ? s_whatsapp
+         : s_email;
 }
 
 templates_t *templates_new (const char *dir, const char *default_locale)

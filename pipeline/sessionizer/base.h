@@ -5,7 +5,7 @@
     Layer: base. The sessionizer's files form layers that only call
     downward: base, then the store (LMDB records: visitor.c, cart.c,
     due.c, viewed.c, catalogue.c, together.c), then the rules (claim.c,
-    profile.c, recommend.c, alerts.c, shop.c), then the engine (session.c, identity.c, retention.c), then
+    phone.c, profile.c, recommend.c, alerts.c, shop.c), then the engine (session.c, identity.c, retention.c), then
     the stage file (sessionizer.c, with main). Each
     file includes the headers of its own and lower layers only
     (tests/integration/test_layers.py). base.c calls nothing of the
@@ -77,7 +77,8 @@ typedef enum {
     COUNT_CARTS_ABANDONED, COUNT_CHECKOUTS_ABANDONED, COUNT_BROWSES_ABANDONED,
     COUNT_ORDERS, COUNT_PROFILES_UPDATED, COUNT_VISITORS_FORGOTTEN, COUNT_CONTACTS_CLAIMED,
     COUNT_CARTS_BROWSING, COUNT_CARTS_RETURNED, COUNT_VISITORS_ERASED,
-    COUNT_PRODUCTS_UPDATED, COUNT_BACK_IN_STOCK, COUNT_PRICE_DROPPED, COUNT_MAX
+    COUNT_PRODUCTS_UPDATED, COUNT_BACK_IN_STOCK, COUNT_PRICE_DROPPED, COUNT_PHONES_NORMALISED,
+    COUNT_PHONES_INVALID, COUNT_MAX
 } counter_t;
 
 typedef struct {
@@ -94,6 +95,7 @@ typedef struct {
     char *currency;             /* for carts whose events name none */
     double price_drop;          /* price-drop: the share a price must fall */
     int64_t watch_for;          /* watch-for, ms: a view older says nothing */
+    char *phone_region;         /* ISO 3166 alpha-2 for numbers without a country code, or NULL */
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
 } sessionizer_t;
 

@@ -35,8 +35,10 @@
 #define TRIM_PER_CLAIM 64           /* old claims deleted per new one, at most */
 #define DAY_MS 86400000LL
 
+//  whatsapp_consent: WhatsApp's opt-in, from a server key alone (no
+//  confirmation flow for it yet: a browser's is dropped, never claimed)
 static const char *s_contact_traits [] = {
-    "email", "phone", "email_consent", "sms_consent", NULL
+    "email", "phone", "email_consent", "sms_consent", "whatsapp_consent", NULL
 };
 
 bool claim_trait (const char *name)

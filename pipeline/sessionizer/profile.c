@@ -38,6 +38,7 @@
 #include <strings.h>
 #include "profile.h"
 #include "claim.h"
+#include "phone.h"
 #include "visitor.h"
 
 //  The ids map knows every id; the profile lists the latest this many.
@@ -157,17 +158,25 @@ int profile_update (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
         return -1;
     json_t *traits = s_member (profile, "traits", json_object);
     bool changed = false;
+    //  Phone numbers in E.164 from here on (phone.c)
+    json_t *given [2] = {
+        json_is_object (context_traits) ? phone_traits (self, visitor->id, context_traits, traits)
+                                        : NULL,
+        identify && json_is_object (event->traits)
+            ? phone_traits (self, visitor->id, event->traits, traits) : NULL
+    };
     //  Claims are judged against the profile as it was before this event
-    if (event->browser && json_is_object (context_traits)
-    &&  claim_contacts (self, txn, visitor, event, context_traits, traits))
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (event->browser && given [i])
+            rc = claim_contacts (self, txn, visitor, event, given [i], traits);
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (given [i])
+            changed = s_set_traits (traits, given [i], event->browser) || changed;
+    json_decref (given [0]);
+    json_decref (given [1]);
+    if (rc)
         return -1;
-    if (event->browser && identify && json_is_object (event->traits)
-    &&  claim_contacts (self, txn, visitor, event, event->traits, traits))
-        return -1;
-    if (json_is_object (context_traits))
-        changed = s_set_traits (traits, context_traits, event->browser);
-    if (identify && json_is_object (event->traits))
-        changed = s_set_traits (traits, event->traits, event->browser) || changed;
     if (device)
         changed = s_device_token (traits, event->context) || changed;
     if (timezone && *timezone && !json_object_get (traits, "timezone")) {

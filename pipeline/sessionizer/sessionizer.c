@@ -70,7 +70,9 @@ DESCRIPTION
     Options, in its section of the pipeline file: session-timeout (30m),
     browse-views (3), cart-browsing-views (3), currency (USD, for carts whose events name none),
     visitor-retention (180d; 0 or none keeps every visitor), price-drop
-    (10%), watch-for (30d), catalogue-file (none).
+    (10%), watch-for (30d), catalogue-file (none), phone-region (none;
+    ISO 3166 alpha-2 such as PL: the country of phone numbers written
+    without a country code, which are made E.164 as they enter, phone.c).
     See sessionizer(1) for the message bodies.
 */
 #include <stdio.h>
@@ -83,6 +85,8 @@ DESCRIPTION
 #include "due.h"
 #include "erase.h"
 #include "identity.h"
+#include "nd_phone.h"
+#include "phone.h"
 #include "profile.h"
 #include "retention.h"
 #include "session.h"
@@ -94,7 +98,8 @@ static const char *s_counter_names [COUNT_MAX] = {
     "sessions_started", "sessions_ended", "carts_updated",
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
-    "carts_returned", "visitors_erased", "products_updated", "back_in_stock", "price_dropped"
+    "carts_returned", "visitors_erased", "products_updated", "back_in_stock", "price_dropped",
+    "phones_normalised", "phones_invalid"
 };
 
 /* ------------------------------------------------------------ counters */
@@ -307,6 +312,7 @@ static void s_teardown (void **self_p)
     sessionizer_t *self = (sessionizer_t *) *self_p;
     if (self) {
         free (self->currency);
+        free (self->phone_region);
         free (self);
         *self_p = NULL;
     }
@@ -360,6 +366,12 @@ static int s_options (sessionizer_t *self)
     if (!currency || strlen (currency) != 3)
         return nd_stage_config_error (stage, "currency", "not an ISO 4217 code such as EUR");
     self->currency = strdup (currency);
+    //  None: only numbers written with their country code are taken
+    const char *region = nd_stage_option (stage, "phone-region", NULL);
+    if (region && !nd_phone_region (region))
+        return nd_stage_config_error (stage, "phone-region",
+                                      "not an ISO 3166 alpha-2 region such as PL or DE");
+    self->phone_region = region ? strdup (region) : NULL;
     return s_catalogue_options (self);
 }
 
@@ -422,6 +434,7 @@ static void s_selftest (bool verbose)
 {
     nd_cart_test (verbose);
     profile_test (verbose);
+    phone_test (verbose);
 }
 
 int main (int argc, char **argv)

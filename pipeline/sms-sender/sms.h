@@ -14,6 +14,8 @@
     sms_quiet     the last guard against a person's local quiet hours
     sms_footer    "Reply STOP to opt out" on the first text to a number
     sms_inbound   a text that is no keyword: sms.received, for the chat
+    sms_whatsapp  WhatsApp (channel = whatsapp): session or template
+                  messages, and their requests to Twilio and Infobip
 
     Threads: gateway calls run on the outbox's worker threads and read
     only what setup built; webhook requests run on libmicrohttpd's
@@ -74,12 +76,23 @@ typedef struct {
     const char *status_url;     //  where receipts go ("<webhook-url>/sms/status"), or NULL
 } sms_account_t;
 
+/*  A WhatsApp message (sms_whatsapp.c): a session message's text, or an
+    approved template's name and variables, in locale.                   */
+typedef struct {
+    bool session;               //  within 24 h of the person's last message
+    char *text;                 //  session: the body
+    char *name;                 //  template: Twilio's ContentSid, Infobip's name
+    json_t *variables;          //  template: its variables, strings in order
+    char locale [64];           //  the template's locale (Infobip's "language")
+} sms_whatsapp_t;
+
 typedef struct {
     const char *to;
     const char *text;
     const char *key;            //  the idempotency key, for the receipt
     const sms_count_t *count;   //  its encoding and segments, as counted
     int64_t time;               //  the stage's clock when it was due to go
+    const sms_whatsapp_t *whatsapp;     //  a WhatsApp message, or NULL: an SMS
 } sms_message_t;
 
 /*  Room a provider builds one request in; freed by sms_request_clear.   */
@@ -123,6 +136,10 @@ typedef struct {
     /*  Builds the request that sends message.                            */
     int (*request) (const sms_account_t *account, const sms_message_t *message,
                     sms_request_t *request, nd_http_request_t *http);
+    /*  Builds the request that sends message->whatsapp; NULL where the
+        provider offers no WhatsApp (sms_whatsapp.c).                     */
+    int (*whatsapp) (const sms_account_t *account, const sms_message_t *message,
+                     sms_request_t *request, nd_http_request_t *http);
     /*  Reads the provider's answer into result; its message id into id.  */
     void (*answer) (const nd_http_request_t *http, nd_send_result_t *result, char *id,
                     size_t id_size);
@@ -165,6 +182,25 @@ void sms_request_post (sms_request_t *request, nd_http_request_t *http, const ch
 void sms_form_inbound (const char *form, sms_event_t *event);
 void sms_providers_test (bool verbose);
 
+/* ------------------------------------------------------------ whatsapp */
+
+/*  The order's WhatsApp message from the whatsapp.* templates of held: a
+    session message when the order says "whatsapp_session", else the
+    approved template. 0, or -1 with reason (self cleared either way).   */
+int sms_whatsapp_render (nd_templates_t *held, const json_t *order, sms_whatsapp_t *self,
+                         char *reason, size_t size);
+void sms_whatsapp_clear (sms_whatsapp_t *self);
+/*  The providers' requests (their "whatsapp").                          */
+int sms_whatsapp_twilio (const sms_account_t *account, const sms_message_t *message,
+                         sms_request_t *request, nd_http_request_t *http);
+int sms_whatsapp_infobip (const sms_account_t *account, const sms_message_t *message,
+                          sms_request_t *request, nd_http_request_t *http);
+/*  An inbound message from phone at now (the loop's txn); and whether
+    one came within 24 h of now: 1, 0, or -1.                            */
+int sms_whatsapp_seen (MDB_txn *txn, MDB_dbi dbi, const char *phone, int64_t now);
+int sms_whatsapp_session (MDB_txn *txn, MDB_dbi dbi, const char *phone, int64_t now);
+void sms_whatsapp_test (bool verbose);
+
 /* ------------------------------------------------------------- gateway */
 
 typedef struct {
@@ -172,6 +208,7 @@ typedef struct {
     sms_account_t account;      //  copied
     nd_templates_t *templates;  //  taken
     nd_http_t *http;            //  taken
+    bool whatsapp;              //  channel = whatsapp: sms_whatsapp.c's messages
     int default_max;            //  segments allowed when no journey is named
     json_t *journey_max;        //  journey -> segments allowed; taken
 } sms_gateway_conf_t;

@@ -142,6 +142,51 @@ static void s_taken (sms_gateway_t *self, nd_send_job_t *job, const char *id)
         json_object_set_new (job->result.extra, "provider_id", json_string (id));
 }
 
+//  Hands message to a provider that is no API (the spool): 1.
+static int s_hand_over (sms_gateway_t *self, nd_send_job_t *job, const sms_message_t *message)
+{
+    char id [80] = "";
+    self->conf.provider->send (&self->conf.account, message, &job->result, id, sizeof id);
+    s_taken (self, job, id);
+    return 1;
+}
+
+//  A WhatsApp order (sms_whatsapp.c): a session message or a template,
+//  as the check before this try marked it. As s_prepare.
+static int s_prepare_whatsapp (sms_gateway_t *self, nd_send_job_t *job, const char *to,
+                               sms_request_t *request, nd_http_request_t *http)
+{
+    char reason [ND_SEND_REASON_MAX];
+    sms_whatsapp_t whatsapp;
+    nd_templates_t *held = nd_templates_hold (self->conf.templates);
+    int rc = sms_whatsapp_render (held, job->order, &whatsapp, reason, sizeof reason);
+    nd_templates_destroy (&held);
+    if (rc) {
+        s_fail (job, "failed", reason);
+        sms_whatsapp_clear (&whatsapp);
+        return -1;
+    }
+    job->result.extra = json_pack ("{s:s}", "whatsapp", whatsapp.session ? "session" : "template");
+    //  What the spool writes of a template: its name and variables
+    char *variables = whatsapp.variables ? json_dumps (whatsapp.variables, JSON_COMPACT) : NULL;
+    char *text = whatsapp.session ? strdup (whatsapp.text)
+               : zsys_sprintf ("template %s %s", whatsapp.name, variables ? variables : "[]");
+    free (variables);
+    sms_message_t message = { to, text, job->key, NULL, job->time, &whatsapp };
+    if (self->conf.provider->send)
+        rc = s_hand_over (self, job, &message);
+    else
+    if (!self->conf.provider->whatsapp
+    ||  (rc = self->conf.provider->whatsapp (&self->conf.account, &message, request, http)) != 0) {
+        s_fail (job, "failed", self->conf.provider->whatsapp ? "cannot build the provider request"
+                                                            : "the provider offers no WhatsApp");
+        rc = -1;
+    }
+    free (text);
+    sms_whatsapp_clear (&whatsapp);
+    return rc;
+}
+
 //  Renders, counts and checks one order; 0 and its request, 1 when the
 //  provider took it without one (the spool), or -1.
 static int s_prepare (sms_gateway_t *self, nd_send_job_t *job, sms_request_t *request,
@@ -152,6 +197,8 @@ static int s_prepare (sms_gateway_t *self, nd_send_job_t *job, sms_request_t *re
         s_fail (job, "unreachable", "not an E.164 phone number (+ and 8 to 15 digits)");
         return -1;
     }
+    if (self->conf.whatsapp)
+        return s_prepare_whatsapp (self, job, to, request, http);
     char *text = s_text (self, job);
     sms_count_t count;
     if (text && (sms_count (text, &count) || !*text)) {
@@ -172,14 +219,11 @@ static int s_prepare (sms_gateway_t *self, nd_send_job_t *job, sms_request_t *re
         zstr_free (&text);
         return -1;
     }
-    sms_message_t message = { to, text, job->key, &count, job->time };
+    sms_message_t message = { to, text, job->key, &count, job->time, NULL };
     const sms_provider_t *provider = self->conf.provider;
     int rc = 1;
-    if (provider->send) {
-        char id [80] = "";
-        provider->send (&self->conf.account, &message, &job->result, id, sizeof id);
-        s_taken (self, job, id);
-    }
+    if (provider->send)
+        s_hand_over (self, job, &message);
     else
     if ((rc = provider->request (&self->conf.account, &message, request, http)) != 0)
         s_fail (job, "failed", "cannot build the provider request");

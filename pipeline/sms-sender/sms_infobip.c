@@ -56,6 +56,8 @@ static void s_answer (const nd_http_request_t *http, nd_send_result_t *result, c
 {
     json_t *doc = sms_answer_json (http, result);
     json_t *message = json_array_get (json_object_get (doc, "messages"), 0);
+    if (!message && json_object_get (doc, "messageId"))
+        message = doc;          //  WhatsApp's text endpoint: one message, no list
     json_t *status = json_object_get (message, "status");
     const char *name = json_string_value (json_object_get (status, "name"));
     json_t *error = json_object_get (json_object_get (doc, "requestError"), "serviceException");
@@ -140,6 +142,8 @@ static int s_parse (const sms_account_t *account, const char *public_url, const 
             s_phone (json_string_value (json_object_get (result, "from")), event->phone,
                      sizeof event->phone);
             const char *text = json_string_value (json_object_get (result, "text"));
+            if (!text)          //  WhatsApp: {"message": {"type": "TEXT", "text"}}
+                text = json_string_value (json_object_get (json_object_get (result, "message"), "text"));
             const char *id = json_string_value (json_object_get (result, "messageId"));
             event->text = strdup (text ? text : "");
             snprintf (event->message_id, sizeof event->message_id, "%s", id ? id : "");
@@ -162,6 +166,7 @@ const sms_provider_t sms_infobip = {
     .name = "infobip",
     .default_base = "https://api.infobip.com",
     .request = s_request,
+    .whatsapp = sms_whatsapp_infobip,
     .answer = s_answer,
     .parse = s_parse,
     .reply = s_reply,

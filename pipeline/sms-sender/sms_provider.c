@@ -119,9 +119,13 @@ int sms_form_value (const char *form, const char *name, char *out, size_t size)
 
 void sms_form_inbound (const char *form, sms_event_t *event)
 {
-    char text [1600] = "";
+    char text [1600] = "", from [SMS_PHONE_MAX + 10] = "";
     event->kind = SMS_EVENT_INBOUND;
-    sms_form_value (form, "From", event->phone, sizeof event->phone);
+    sms_form_value (form, "From", from, sizeof from);
+    //  WhatsApp's numbers come as "whatsapp:+48..."
+    const char *phone = from + (strncmp (from, "whatsapp:", 9) == 0 ? 9 : 0);
+    memcpy (event->phone, phone, strnlen (phone, SMS_PHONE_MAX) + 1);
+    event->phone [SMS_PHONE_MAX] = 0;
     sms_form_value (form, "Body", text, sizeof text);
     sms_form_value (form, "MessageSid", event->message_id, sizeof event->message_id);
     event->text = strdup (text);
@@ -209,7 +213,7 @@ void sms_providers_test (bool verbose)
 
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
                               "https://hooks.example/sms/status" };
-    sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL, 0 };
+    sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL, 0, NULL };
     sms_request_t request = { 0 };
     nd_http_request_t http;
     assert (sms_twilio.request (&account, &message, &request, &http) == 0);

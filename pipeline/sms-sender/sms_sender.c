@@ -81,6 +81,9 @@ typedef struct {
     MDB_dbi sent_time;          //  i64 time, key -> "" (pruning)
     MDB_dbi footers;            //  number's keyed hash -> u64 when it got the STOP footer
     bool footer;                //  stop-footer: the first text to a number says how to stop
+    bool whatsapp;              //  channel = whatsapp (sms_whatsapp.c)
+    const char *channel;        //  "sms" or "whatsapp", in feedback
+    MDB_dbi seen;               //  whatsapp: phone -> u64 their last message (the session)
     uint64_t receipts_delivered, receipts_failed, receipts_unknown;
     char *secret;               //  unsubscribe-secret: erased numbers' STOPs by hash
 } sms_sender_t;
@@ -163,6 +166,14 @@ static int s_check (void *arg, MDB_txn *txn, const json_t *order, int64_t now,
     const char *phone = json_string_value (json_object_get (order, "to"));
     uint64_t since;
     *result = (nd_send_result_t) { ND_SEND_PERMANENT, "", "", 0, NULL };
+    //  WhatsApp: free text only within 24 h of their last message, else
+    //  a template; decided at each try, as a retry may cross the line.
+    //  The order is the outbox's copy for this try, handed on to the gateway.
+    int session = self->whatsapp && phone ? sms_whatsapp_session (txn, self->seen, phone, now) : 0;
+    if (session < 0)
+        return -1;
+    if (self->whatsapp)
+        json_object_set_new ((json_t *) order, "whatsapp_session", json_boolean (session));
     if (!sms_phone_valid (phone)) {
         snprintf (result->topic, sizeof result->topic, "unreachable");
         snprintf (result->reason, sizeof result->reason, "not an E.164 phone number");
@@ -218,7 +229,7 @@ typedef struct {
 
 static int s_tell_one (s_tell_t *tell, const char *user)
 {
-    json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "user", user, "channel", "sms",
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:s}", "user", user, "channel", tell->self->channel,
                               "phone", tell->phone, "reason", tell->reason);
     int rc = nd_emit (tell->self->stage, tell->txn, tell->topic, body);
     json_decref (body);
@@ -267,12 +278,14 @@ static int s_consent (sms_sender_t *self, MDB_txn *txn, const sms_event_t *event
     if (was < 0)
         return -1;
     if (keyword == SMS_KEYWORD_STOP && was == ND_NOTFOUND) {
-        nd_log ("opt-out: %s replied STOP: no more SMS to it", masked);
+        nd_log ("opt-out: %s replied STOP: no more %s to it", masked,
+                self->whatsapp ? "WhatsApp" : "SMS");
         return s_optout_put (self, txn, event->phone)
             || s_tell (self, txn, event->phone, "feedback.unsubscribed", reason) ? -1 : 0;
     }
     if (keyword == SMS_KEYWORD_START && was == 0) {
-        nd_log ("opt-in: %s replied START: SMS allowed again", masked);
+        nd_log ("opt-in: %s replied START: %s allowed again", masked,
+                self->whatsapp ? "WhatsApp" : "SMS");
         return nd_db_del (txn, self->optout, &key) < 0
             || s_tell (self, txn, event->phone, "feedback.resubscribed", reason) ? -1 : 0;
     }
@@ -337,6 +350,10 @@ static int s_event (void *arg, MDB_txn *txn, void *event_)
     const sms_event_t *event = (const sms_event_t *) event_;
     if (event->kind != SMS_EVENT_INBOUND)
         return s_receipt (self, txn, event);
+    //  WhatsApp: any message from them opens a 24 h session
+    if (self->whatsapp && sms_phone_valid (event->phone)
+    &&  sms_whatsapp_seen (txn, self->seen, event->phone, nd_stage_now (self->stage)))
+        return -1;
     //  A question or an answer, not a keyword: for the chat-bridge
     if (sms_keyword (event->text) == SMS_KEYWORD_NONE)
         return sms_inbound_emit (self->stage, txn, self->users, sms_gateway_api (self->gateway)->name,
@@ -385,6 +402,8 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
     conf->provider = sms_provider_find (provider);
     if (!conf->provider)
         return nd_stage_config_error (stage, "provider", "twilio, infobip or spool");
+    if (conf->whatsapp && conf->provider->request && !conf->provider->whatsapp)
+        return nd_stage_config_error (stage, "provider", "offers no WhatsApp");
     bool api = conf->provider->request != NULL;         //  not the local spool
     account->base = nd_stage_option (stage, api ? "api-base" : "spool", conf->provider->default_base);
     account->account = nd_stage_option (stage, "account", NULL);
@@ -406,7 +425,8 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
                                       "pairs, e.g. \"3, abandoned-cart: 2\"");
     char reason [300];
     conf->templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
-        "sms", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
+        conf->whatsapp ? "whatsapp" : "sms", nd_stage_option (stage, "locale", "en"), reason,
+        sizeof reason);
     if (!conf->templates)
         return nd_stage_config_error (stage, "templates", reason);
     if (url)
@@ -425,11 +445,24 @@ static int s_open (sms_sender_t *self, MDB_txn *txn)
         || nd_db_open (txn, "sms.sent", &self->sent)
         || nd_db_open (txn, "sms.sent.ids", &self->sent_ids)
         || nd_db_open (txn, "sms.sent.time", &self->sent_time)
-        || nd_db_open (txn, "sms.footer", &self->footers) ? -1 : 0;
+        || nd_db_open (txn, "sms.footer", &self->footers)
+        || nd_db_open (txn, "whatsapp.seen", &self->seen) ? -1 : 0;
+}
+
+//  channel: sms (the default) or whatsapp; -1 after saying so.
+static int s_channel (nd_stage_t *stage, bool *whatsapp)
+{
+    const char *channel = nd_stage_option (stage, "channel", "sms");
+    *whatsapp = streq (channel, "whatsapp");
+    return *whatsapp || streq (channel, "sms") ? 0
+         : nd_stage_config_error (stage, "channel", "sms or whatsapp");
 }
 
 static int s_options (sms_sender_t *self, nd_stage_t *stage)
 {
+    if (s_channel (stage, &self->whatsapp))
+        return -1;
+    self->channel = self->whatsapp ? "whatsapp" : "sms";
     const char *hours = nd_stage_option (stage, "quiet-hours", "21:00-09:00");
     self->quiet = sms_quiet_new (nd_stage_option (stage, "zoneinfo", "/usr/share/zoneinfo"), hours);
     if (!self->quiet)
@@ -438,7 +471,8 @@ static int s_options (sms_sender_t *self, nd_stage_t *stage)
     char reason [200];
     if (secret && !(self->secret = nd_secret_load (secret, true, reason, sizeof reason)))
         return nd_stage_config_error (stage, "unsubscribe-secret", reason);
-    self->footer = !streq (nd_stage_option (stage, "stop-footer", "yes"), "no");
+    //  WhatsApp's approved templates carry their own opt-out wording
+    self->footer = !self->whatsapp && !streq (nd_stage_option (stage, "stop-footer", "yes"), "no");
     if (self->footer && !self->secret)
         nd_log ("no unsubscribe-secret: the STOP footer goes on every marketing text, "
                 "not on the first to a number only");
@@ -505,8 +539,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
     bool open_hooks = token_name && streq (token_name, "none");
     char *token = token_name && !open_hooks ? s_secret (stage, "webhook-token", NULL) : NULL;
     bool token_ok = (token || !token_name || open_hooks) && s_hooks_guarded (stage, token_name);
-    int rc = token_ok && s_options (self, stage) == 0 && s_open (self, txn) == 0
-          && s_gateway_conf (stage, &conf, token) == 0 ? 0 : -1;
+    int rc = token_ok && s_options (self, stage) == 0 && s_open (self, txn) == 0 ? 0 : -1;
+    conf.whatsapp = self->whatsapp;
+    rc = rc == 0 && s_gateway_conf (stage, &conf, token) == 0 ? 0 : -1;
     self->templates = conf.templates;
     char reason [200];
     if (rc == 0 && self->footer && sms_footer_check (conf.templates, reason, sizeof reason))
@@ -614,7 +649,10 @@ static void s_stats (void *self_, MDB_txn *txn, json_t *stats)
 //  a start would refuse without.
 static int s_check_config (nd_stage_t *stage)
 {
-    if (streq (nd_stage_option (stage, "stop-footer", "yes"), "no"))
+    bool whatsapp;
+    if (s_channel (stage, &whatsapp))
+        return -1;
+    if (whatsapp || streq (nd_stage_option (stage, "stop-footer", "yes"), "no"))
         return 0;
     char reason [300];
     nd_templates_t *templates = nd_templates_new (nd_stage_option (stage, "templates", "conf/templates"),
@@ -634,6 +672,7 @@ static void s_selftest (bool verbose)
     sms_gateway_test (verbose);
     sms_quiet_test (verbose);
     sms_footer_test (verbose);
+    sms_whatsapp_test (verbose);
 }
 
 int main (int argc, char **argv)

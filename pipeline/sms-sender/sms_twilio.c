@@ -201,6 +201,7 @@ const sms_provider_t sms_twilio = {
     .name = "twilio",
     .default_base = "https://api.twilio.com",
     .request = s_request,
+    .whatsapp = sms_whatsapp_twilio,
     .answer = s_answer,
     .parse = s_parse,
     .reply = s_reply,

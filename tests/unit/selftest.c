@@ -23,6 +23,7 @@
 #include "nd_tz.h"
 #include "nd_json.h"
 #include "nd_codec.h"
+#include "nd_phone.h"
 #include "tests.h"
 
 int main (int argc, char **argv)
@@ -52,6 +53,7 @@ int main (int argc, char **argv)
     nd_mustache_test (verbose);
     nd_sender_test (verbose);
     nd_codec_test (verbose);
+    nd_phone_test (verbose);
     nd_token_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);

@@ -23,7 +23,10 @@
         on their way in a link's journal.
 
         --json and --export print the same as one JSON document (GDPR
-        art. 15 and 20): {"person": {"visitor", "ids", "email", "phone"},
+        art. 15 and 20): {"person": {"visitor", "ids", "email", "phone",
+        "phone_invalid"? ({"reason", "given"}: a number the sessionizer
+        could not make E.164; the text output prints it as "phone
+        invalid: REASON")},
         "stages": {STAGE: {DATABASE: [{"key", "value"}]}}}; a value that
         is JSON is given as JSON, other bytes as text with \xNN escapes.
 
@@ -296,6 +299,10 @@ static json_t *s_report (const char *config, nd_pipefile_t *file, const person_t
         "person", "visitor", person->visitor, "ids", person->words,
         "email", json_object_get (traits, "email"), "phone", json_object_get (traits, "phone"),
         "stages");
+    //  A number the sessionizer could not make E.164, and why
+    json_t *invalid = json_object_get (traits, "phone_invalid");
+    if (json_is_object (invalid))
+        json_object_set (json_object_get (report, "person"), "phone_invalid", invalid);
     json_t *stages = json_object_get (report, "stages");
     for (size_t i = 0; i < nd_pipefile_size (file); i++) {
         const char *stage = nd_pipefile_stage (file, i);
@@ -311,6 +318,11 @@ static void s_print_text (const json_t *report)
 {
     const json_t *who = json_object_get (report, "person");
     printf ("person %s\n", json_string_value (json_object_get (who, "visitor")));
+    const json_t *invalid = json_object_get (who, "phone_invalid");
+    if (invalid)
+        printf ("  phone invalid: %s (given as \"%s\"); no SMS or WhatsApp until the shop sends a good one\n",
+                json_string_value (json_object_get (invalid, "reason")) ?: "?",
+                json_string_value (json_object_get (invalid, "given")) ?: "");
     size_t index;
     json_t *journey;
     json_array_foreach (json_object_get (who, "journeys"), index, journey)
