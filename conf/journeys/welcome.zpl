@@ -12,6 +12,7 @@
 journey
     name = welcome
     description = "A welcome on first contact details, then a first-order code"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = segment.entered
         when = "segment = new_subscriber"
