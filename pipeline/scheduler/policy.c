@@ -16,7 +16,13 @@
     6. it is not their quiet hours, in their own time zone (defer to the
        end, or skip, as the step says);
     7. the frequency caps hold: across every channel and journey, and per
-       channel (defer until the window frees, or skip).
+       channel (defer until the window frees, or skip);
+    8. priority: it would not take the slot a higher-priority journey's
+       next send of the same person needs when it comes due (else it is
+       deferred until then, or skipped, as the cap's own rule says).
+
+    A message the caps hold (7, 8) also says behind which journey: the
+    one whose message fills the slot, or is given it.
 
     On-site messages are the exception. A banner or card on the page the
     person is looking at is not a message that reaches them elsewhere:
