@@ -378,7 +378,16 @@ void policy_test (bool verbose)
     s_history_t history = { .time = { 1000, 2000, 3000 },
                             .channel = { CHANNEL_EMAIL, CHANNEL_SMS, CHANNEL_EMAIL }, .size = 3 };
     cap_parse ("2/10s", &cap);
-    assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 3500, NULL) == 12000);
+    int by = -1;
+    assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 3500, &by) == 12000 && by == 1);
+    assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 20000, &by) == 0 && by == -1);
+    char journey [NAME_MAX_LEN];
+    MDB_val key = { 13, (void *) "u\0welcome/1/h" };
+    s_history_journey (&key, 2, journey);
+    assert (streq (journey, "welcome"));
+    key.mv_size = 9;                            //  "u\0welcome": no slash, no journey
+    s_history_journey (&key, 2, journey);
+    assert (streq (journey, ""));
     assert (s_cap_until (&cap, &history, CHANNEL_SMS, 3500, NULL) == 0);
     assert (s_cap_until (&cap, &history, CHANNEL_COUNT, 20000, NULL) == 0);
     s_history_t onsite = { .time = { 1000, 2000, 3000 },

@@ -82,12 +82,14 @@ def replay(config):
 
 
 def reminder(model):
-    """reminder-1's counters, summed over variants and channels."""
+    """The first reminder's counters (its steps are named reminder-1, or
+    reminder-1-SOMETHING per branch), summed over variants and channels."""
     counts = {}
     for variant in model.get("counters", {}).get("abandoned-cart", {}).values():
-        for channel in variant.get("steps", {}).get("reminder-1", {}).values():
-            for metric, value in channel.items():
-                counts[metric] = counts.get(metric, 0) + value
+        for step, channels in variant.get("steps", {}).items():
+            for channel in channels.values() if step.startswith("reminder-1") else ():
+                for metric, value in channel.items():
+                    counts[metric] = counts.get(metric, 0) + value
     return counts
 
 
