@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Priority under the caps (issue 13, "Must show": priority).
 
-A generated stretch of shop traffic (nd-month, 8k events over 10 days:
+A generated stretch of shop traffic (nd-month, 5k events over 6 days:
 sign-ups that start the welcome series, carts left behind, orders, opt-outs)
 is replayed twice through every stage with nd-backtest:
 
@@ -33,7 +33,7 @@ import time
 
 from ndtest import BIN, ROOT, check, done
 
-EVENTS, DAYS = 8000, 10
+EVENTS, DAYS = 5000, 6
 tmp = tempfile.mkdtemp(prefix="nd-priority-test-")
 month = os.path.join(tmp, "month.jsonl")
 
@@ -114,7 +114,7 @@ try:
     share = reached / reachable if reachable else 0
     print("# shipped journeys (%.1f s): reminder-1 reached %d of %d reachable carts, %.1f %%; %s"
           % (seconds, reached, reachable, share * 100, json.dumps(counts, sort_keys=True)))
-    check("there are carts to reach: at least 150 reachable", reachable >= 150, reachable)
+    check("there are carts to reach: at least 100 reachable", reachable >= 100, reachable)
     check("the cart's first reminder reaches at least 95 % of reachable abandoned carts",
           share >= 0.95, (reached, reachable))
     violations = shipped.get("violations", {})
@@ -122,7 +122,7 @@ try:
           " expired in a sender)", violations and all(v == 0 for v in violations.values()),
           violations)
     check("the welcome still goes out: priority orders the slot, it does not empty it",
-          sum(v for k, v in shipped.get("messages", {}).items() if k.startswith("welcome hello")) >= 50,
+          sum(v for k, v in shipped.get("messages", {}).items() if k.startswith("welcome hello")) >= 20,
           shipped.get("messages"))
 
     welcome = lost_to(model, "welcome")
