@@ -8,6 +8,7 @@
 journey
     name = abandoned-cart
     description = "Two reminders after a visit that left a cart, the second with a code"
+    priority = high                 #   a capped slot goes to the cart first
     trigger
         topic = cart.abandoned
         #   a visit that reached checkout or payment is checkout-abandoned's:

@@ -18,6 +18,7 @@
 journey
     name = birthday
     description = "A birthday greeting with a 15 % code, at 10:00 on the day"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = segment.entered
         when = "segment = birthday"

@@ -6,6 +6,7 @@
 journey
     name = browse-abandoned
     description = "One note with the products a visitor kept looking at"
+    priority = 60                   #   below carts, above welcome and the rest
     trigger
         topic = browse.abandoned
         when = "products_viewed >= 3"

@@ -9,6 +9,7 @@
 journey
     name = cart-browsing
     description = "A card on the page with products that go well with the cart"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = cart.browsing
         when = "goes_with"              #   nothing learned yet to go with it: nothing to show

@@ -5,6 +5,7 @@
 journey
     name = cart-returned
     description = "A banner on the page: your cart is waiting"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = cart.returned
         when = "cart.value > 0"

@@ -11,6 +11,7 @@
 journey
     name = checkout-abandoned
     description = "Two reminders after a checkout left unfinished, the second with a code"
+    priority = high                 #   as the cart: they were about to pay
     trigger
         topic = checkout.abandoned
         when = "cart.value > 0"

@@ -18,6 +18,7 @@
 journey
     name = loyalty-reward
     description = "A thank-you with a 15 % code for the order that made a customer loyal"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = segment.entered
         when = "segment = loyal"

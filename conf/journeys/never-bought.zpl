@@ -9,6 +9,7 @@
 journey
     name = never-bought
     description = "One note a month after sign-up to someone who has not bought yet"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = segment.exited
         #   time ran out (cause = clock), not a withdrawn consent

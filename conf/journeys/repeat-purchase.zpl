@@ -18,6 +18,7 @@
 journey
     name = repeat-purchase
     description = "Their last order's articles again, a month after it"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = order.completed
     active = restart                    #   a new order: the 30 days start again

@@ -20,6 +20,7 @@
 journey
     name = review-request
     description = "A thank-you and a review request two weeks after an order"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = order.completed
         when = "order_id"               #   one per order needs the order's id

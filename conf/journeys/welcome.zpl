@@ -5,13 +5,14 @@
 #   browsing; three days later, at 10:00 their time, a unique 10 % code for
 #   a first order, only if they have not bought meanwhile. Once per person,
 #   ever: giving consent again later starts nothing. An order ends it.
-#   The welcome never pushes back a cart reminder: one that is due sooner
-#   (about 1 h after the visit) takes the frequency cap's slot, and the
-#   welcome then gives way (skip) to the first-order code.
+#   The welcome never pushes back a cart reminder: the cart's journey has
+#   the higher priority, so a reminder due within the cap's window takes
+#   its slot, and the welcome then gives way (skip) to the first-order code.
 #   Format: nudge-journey(5).
 journey
     name = welcome
     description = "A welcome on first contact details, then a first-order code"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = segment.entered
         when = "segment = new_subscriber"

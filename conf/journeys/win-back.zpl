@@ -8,6 +8,7 @@
 journey
     name = win-back
     description = "Bring back a customer who has not ordered for 90 days"
+    priority = normal               #   carts, checkouts and browsing go first
     trigger
         topic = segment.entered
         when = "segment = lapsed"

@@ -147,6 +147,10 @@ typedef struct {
     int64_t holdout;            //  basis points of people held out
 } step_t;
 
+/*  priority: a number from 0 to 100, or low (25), normal (50, the
+    default), high (75); see policy.c, "priority".                      */
+#define PRIORITY_NORMAL 50
+
 typedef struct _journey_t {
     char *name;
     char *file;
@@ -159,6 +163,7 @@ typedef struct _journey_t {
     int64_t reentry_every;      //  at most one entry per this, ms
     active_t active;            //  a trigger while an instance runs
     bool post_order;            //  after-order = continue: only later orders count
+    int64_t priority;           //  0-100: who takes a capped slot (policy.c)
     char **exits;               //  topics that end the journey
     limits_t limits;
     step_t *steps;

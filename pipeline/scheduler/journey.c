@@ -548,6 +548,25 @@ static int s_after_order (s_loader_t *loader, zconfig_t *node, journey_t *journe
     return 0;
 }
 
+//  priority: 0 to 100, or a named level.
+static int s_priority (s_loader_t *loader, zconfig_t *node, journey_t *journey)
+{
+    static const struct { const char *name; int64_t level; } levels [] = {
+        { "low", 25 }, { "normal", PRIORITY_NORMAL }, { "high", 75 } };
+    for (size_t i = 0; i < sizeof levels / sizeof levels [0]; i++)
+        if (streq (s_value (node), levels [i].name)) {
+            journey->priority = levels [i].level;
+            return 0;
+        }
+    char *end;
+    long long number = strtoll (s_value (node), &end, 10);
+    if (end == s_value (node) || *end || number < 0 || number > 100)
+        return s_fail (loader, node, "priority: not low, normal, high or a whole number"
+                       " from 0 to 100");
+    journey->priority = number;
+    return 0;
+}
+
 bool journey_ordered (const journey_t *journey, int64_t last_order, int64_t entered)
 {
     if (!last_order)
@@ -572,6 +591,8 @@ static int s_option (s_loader_t *loader, zconfig_t *c, journey_t *journey)
         return s_active (loader, c, journey);
     if (streq (name, "after-order"))
         return s_after_order (loader, c, journey);
+    if (streq (name, "priority"))
+        return s_priority (loader, c, journey);
     if (streq (name, "limits"))
         return s_limits (loader, c, journey);
     if (streq (name, "steps"))
@@ -583,7 +604,7 @@ static int s_option (s_loader_t *loader, zconfig_t *c, journey_t *journey)
         return 0;
     }
     return s_fail (loader, c, "journey: unknown option '%s' (name, description, trigger,"
-                   " qualify, reentry, active, after-order, exit, limits, steps)", name);
+                   " qualify, reentry, active, after-order, priority, exit, limits, steps)", name);
 }
 
 //  Every template a send step may use, in every channel it names.
@@ -644,6 +665,7 @@ static journey_t *s_journey (s_loader_t *loader, zconfig_t *root)
     journey_t *journey = (journey_t *) zmalloc (sizeof *journey);
     journey->file = strdup (loader->file);
     journey->split = -1;
+    journey->priority = PRIORITY_NORMAL;
     zconfig_t *name = zconfig_locate (section, "name"), *steps = zconfig_locate (section, "steps");
     journey->name = strdup (name ? s_value (name) : "");
     int rc = s_name_ok (journey->name) ? 0

@@ -23,6 +23,7 @@ typedef struct {
     size_t channel_index;
     int64_t until;              //  DEFERRED: look again then
     const char *reason;         //  why not now
+    char behind [NAME_MAX_LEN]; //  cap: the journey that has or takes the slot
 } decision_t;
 int policy_decide (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
                    const step_t *step, person_t *person, const attempt_t *attempt,

@@ -187,6 +187,11 @@ int send_step (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step
     if (rc == 0 && decision.verdict != EXITED)
         rc = s_count (self, txn, instance, step,
                       decision.verdict == DEFERRED ? "deferred" : "skipped", decision.reason);
+    //  What the cap gave to which journey instead (nd-report's "lost to")
+    if (rc == 0 && (decision.verdict == DEFERRED || decision.verdict == SKIPPED)
+    &&  *decision.behind)
+        rc = s_count (self, txn, instance, step, decision.verdict == DEFERRED
+                      ? "cap-deferred-behind" : "cap-skipped-behind", decision.behind);
     person_destroy (&person);
     return rc;
 }

@@ -16,8 +16,13 @@ Monday 2 March 2026, noon UTC; everyone's birthday is 3 March.
   B3  web push only, Europe/Warsaw: by push at 10:00 Warsaw (+21 h).
   B4  enters only at 11:00 on the day (the birthday became known late):
       nothing at 10:00 the next day, which is no longer their birthday.
-  B5  a checkout reminder went out at 19:00 the evening before: the cap
-      (1/16h) holds the greeting until 11:00 (+23 h), still on the day.
+  B5  a checkout reminder went out at 19:00 the evening before (and B5
+      ordered at 20:00, which ends that journey): the cap (1/16h) holds
+      the greeting until 11:00 (+23 h), still on the day.
+  B8  as B5 without the order: when the cap frees at 11:00 the checkout's
+      last call, of a higher priority, is due at 18:00 within the cap's
+      window, so the greeting gives way (nudge-journey(5), PRIORITY) and,
+      waiting past its 12 h max-delay, is not sent; the last call is.
   B6  a checkout reminder at 09:30 on the day: the cap would hold the
       greeting past the day, so it is skipped, not sent the day after.
   B7  orders at 08:00 on the day: the greeting still goes at 10:00.
@@ -29,7 +34,7 @@ from ndtest import Pipeline, check, done
 from rendertest import render_templates
 from schedtest import CART, iso, journeys_only, pipeline_extra, start_scheduler
 
-B1, B2, B3, B4, B5, B6, B7 = ("b-1", "b-2", "b-3", "b-4", "b-5", "b-6", "b-7")
+B1, B2, B3, B4, B5, B6, B7, B8 = ("b-1", "b-2", "b-3", "b-4", "b-5", "b-6", "b-7", "b-8")
 YEAR = 365 * 24
 
 with Pipeline(clock="event", extra=pipeline_extra(journeys_only("birthday", "checkout-abandoned"))) as p:
@@ -56,17 +61,19 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys_only("birthday", "che
     feed.profile(B1, 0, segments=(), tz="Asia/Tokyo")
     feed.profile(B2, 0, segments=(), email=False, phone=True)
     feed.profile(B3, 0, segments=(), email=False, push=True, tz="Europe/Warsaw")
-    for user in (B4, B5, B6, B7):
+    for user in (B4, B5, B6, B7, B8):
         feed.profile(user, 0, segments=())
     birthday(B1, 3)
-    feed.send("checkout.abandoned", B5, 6, cart=CART, session="s-b-5", funnel_step="payment",
-              segments=[])
+    for user in (B5, B8):
+        feed.send("checkout.abandoned", user, 6, cart=CART, session="s-" + user, funnel_step="payment",
+                  segments=[])
     at(7)
-    check("B5: a checkout reminder at 19:00 the evening before",
-          [(s["journey"], s["time"]) for s in reader.sends(B5)] == [("checkout-abandoned", iso(7))],
-          reader.sends(B5))
+    check("B5, B8: a checkout reminder at 19:00 the evening before",
+          all([(s["journey"], s["time"]) for s in reader.sends(u)] == [("checkout-abandoned", iso(7))]
+              for u in (B5, B8)), (reader.sends(B5), reader.sends(B8)))
+    feed.order(B5, 8)
     birthday(B3, 11)
-    for user in (B2, B5, B6, B7):
+    for user in (B2, B5, B6, B7, B8):
         birthday(user, 12)
     at(12.9)
     check("nothing before 10:00 on the day", [s for s in reader.sends() if s["journey"] == "birthday"] == [],
@@ -109,12 +116,17 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys_only("birthday", "che
     at(23)
     g5, got = greeting(B5, 23, "email")
     check("B5: the greeting goes when the cap frees, at 11:00, still on the day", g5 is not None, got)
+    check("B8: the greeting gives way to the checkout's last call, due at 18:00", sends(B8) == [],
+          sends(B8))
 
     birthday(B1, 27, entered=False)
-    for user in (B2, B4, B5, B6, B7):
+    for user in (B2, B4, B5, B6, B7, B8):
         birthday(user, 36, entered=False)
     birthday(B3, 35, entered=False)
     at(48)
+    check("B8: no greeting (it would have taken the last call's slot); the last call went",
+          sends(B8) == [] and [s["step"] for s in reader.sends(B8)] == ["reminder", "last-call"],
+          [(s["journey"], s["step"], s["time"]) for s in reader.sends(B8)])
     check("B4: a birthday that began after 10:00 gets no greeting the day after",
           sends(B4) == [], sends(B4))
     check("B6: a reminder at 09:30 takes the day's slot; the greeting is skipped, not sent the"
@@ -137,7 +149,7 @@ with Pipeline(clock="event", extra=pipeline_extra(journeys_only("birthday", "che
           and again[1]["data"]["code"]["code"].startswith("BDAY-")
           and again[1]["data"]["code"]["code"] != again[0]["data"]["code"]["code"], again)
     check("one greeting per person and birthday, nothing else",
-          [len(sends(u)) for u in (B1, B2, B3, B4, B5, B6, B7)] == [2, 1, 1, 0, 1, 0, 1],
+          [len(sends(u)) for u in (B1, B2, B3, B4, B5, B6, B7, B8)] == [2, 1, 1, 0, 1, 0, 1, 0],
           [(s["user"], s["step"], s["time"]) for s in reader.sends()])
 
     data = {}

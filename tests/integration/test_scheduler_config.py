@@ -16,25 +16,40 @@ from schedtest import pipeline_extra
 SHIPPED = os.path.join(ROOT, "conf", "journeys", "abandoned-cart.zpl")
 
 BROKEN = [
-    # (description, text to replace, replacement, line, words in the reason)
-    ("a duration that is not one", "            for = 1h", "            for = soon", 31, "not a duration"),
-    ("an unknown channel", 'channels = "email, sms"', 'channels = "email, fax"', 43, "unknown channel 'fax'"),
-    ("a goto to no step", "            else = exit", "            else = nowhere", 41, "no step 'nowhere'"),
-    ("a misspelt option", "    exit = order.completed", "    exitt = order.completed", 20, "unknown option 'exitt'"),
-    ("a bad condition", 'when = "cart.value > 0 and', 'when = "cart.value ~ 0 and', 15,
-     "when: column 12: unknown operator '~'"),
-    ("a bad share", "holdout = 5%", "holdout = lots", 25, "not a share"),
-    ("a bad cap", "attribution = 5d", "cap = \"3 a week\"", 22, "not a cap"),
+    # (description, text to replace, replacement, words in the reason, and where the
+    # error must point: the line of that text in the broken file, its nth occurrence;
+    # lines are found, not counted by hand, so an added option does not move them)
+    ("a duration that is not one", "            for = 1h", "            for = soon", "not a duration",
+     ("for = soon", 1)),
+    ("an unknown channel", 'channels = "email, sms"', 'channels = "email, fax"', "unknown channel 'fax'",
+     ("email, fax", 1)),
+    ("a goto to no step", "            else = exit", "            else = nowhere", "no step 'nowhere'",
+     ("else = nowhere", 1)),
+    ("a misspelt option", "    exit = order.completed", "    exitt = order.completed",
+     "unknown option 'exitt'", ("exitt", 1)),
+    ("a bad condition", 'when = "cart.value > 0 and', 'when = "cart.value ~ 0 and',
+     "when: column 12: unknown operator '~'", ("cart.value ~ 0", 1)),
+    ("a bad share", "holdout = 5%", "holdout = lots", "not a share", ("holdout = lots", 1)),
+    ("a bad cap", "attribution = 5d", "cap = \"3 a week\"", "not a cap", ("3 a week", 1)),
     # found by fuzz_journey: a second steps section was read on past the first's end
     ("steps given twice", "    limits\n", "    steps\n        wait = early\n            for = 1h\n    limits\n",
-     26, "steps: given twice"),
+     "steps: given twice", ("\n    steps\n", 2)),
     ("a topic given twice", "        topic = cart.abandoned", "        topic = cart.abandoned\n        topic = cart.viewed",
-     13, "topic: given twice"),
+     "topic: given twice", ("topic = cart.viewed", 1)),
     ("a template given twice", "            max-delay = 24h             #", "            template = a\n            template = b\n            max-delay = 24h             #",
-     37, "template: given twice"),
+     "template: given twice", ("template = b", 1)),
     ("ZPL that does not parse", "            channels = \"push, sms, email\"",
-     "          channels = \"push, sms, email\"", 33, ""),
+     "          channels = \"push, sms, email\"", "", ("          channels", 1)),
 ]
+
+
+def line_of(text, needle, nth=1):
+    """The line number of the nth occurrence of needle in text (a needle
+    starting with a newline names the line after it)."""
+    at = -1
+    for _ in range(nth):
+        at = text.index(needle, at + 1)
+    return text[:at + (1 if needle.startswith("\n") else 0)].count("\n") + 1
 
 
 def run(p, extra_args=()):
@@ -51,13 +66,14 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     os.makedirs(journeys)
     text = open(SHIPPED).read()
     target = os.path.join(journeys, "abandoned-cart.zpl")
-    for name, old, new, line, reason in BROKEN:
+    for name, old, new, reason, (needle, nth) in BROKEN:
         assert old in text, old
+        broken = text.replace(old, new, 1)
         with open(target, "w") as f:
-            f.write(text.replace(old, new, 1))
+            f.write(broken)
         p.write_config(pipeline_extra(journeys))
         rc, err = run(p)
-        where = "%s:%d:" % (target, line)
+        where = "%s:%d:" % (target, line_of(broken, needle, nth))
         check("%s stops it: %s" % (name, err.splitlines()[-1] if err else ""),
               rc != 0 and where in err and reason in err, (rc, err))
 
@@ -72,7 +88,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     p.write_config(pipeline_extra(journeys, templates=templates))
     rc, err = run(p)
     check("a template that does not compile stops it, naming the file and its line",
-          rc != 0 and bad in err and "unclosed section 'oops'" in err and ":32:" in err, (rc, err))
+          rc != 0 and bad in err and "unclosed section 'oops'" in err
+          and ":%d:" % line_of(text, "send = reminder-1") in err, (rc, err))
     os.remove(bad)
     shutil.copy(os.path.join(ROOT, "conf", "templates", "abandoned-cart", "reminder-1", "pl",
                              "sms.text.mustache"), bad)
@@ -80,7 +97,8 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     os.remove(missing)
     rc, err = run(p)
     check("a template missing in the default locale stops it",
-          rc != 0 and missing + ": missing" in err and ":42:" in err, (rc, err))
+          rc != 0 and missing + ": missing" in err
+          and ":%d:" % line_of(text, "send = reminder-2") in err, (rc, err))
     shutil.copy(os.path.join(ROOT, "conf", "templates", "abandoned-cart", "reminder-2", "en",
                              "email.subject.mustache"), missing)
 

@@ -11,8 +11,12 @@ every channel and journey.
   W (Europe/Warsaw, 14:00 local at +1 h) gets it at +1 h;
   Q (no zone: the stage's, UTC) leaves at 20:30: waits until 09:00;
   H gets a browse-abandonment note at +2 h, then leaves a cart: its
-    reminder, due at +2.5 h, is over the cap and waits 16 h (then quiet
-    hours, until 09:00);
+    reminder, due at +3.2 h, is over the cap (a message already sent keeps
+    its slot) and waits 16 h (then quiet hours, until 09:00);
+  P's browse note, due at +2 h, meets her cart reminder due at +2.5 h:
+    the cart's journey has the higher priority, so the note gives way
+    (nudge-journey(5), PRIORITY; that journey says skip) and the reminder
+    goes on time;
   I gets a cart reminder at +1 h: her browse note at +2.5 h is over the
     cap, and that journey says skip: it never comes;
   K1, K2 are in the abandoned-cart holdout: nothing is sent, "held" is
@@ -53,7 +57,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
         f.write(MORNING)
     p.write_config(pipeline_extra(journeys))
     feed, reader, at = start_scheduler(p)
-    G, W, Q, H, I, L, X = users_in("abandoned-cart", "treated", 7)
+    G, W, Q, H, I, L, X, P = users_in("abandoned-cart", "treated", 8)
     K1, K2 = users_in("abandoned-cart", "holdout", 2)
 
     sends = reader.sends
@@ -64,6 +68,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     feed.abandon(G, 0, tz="Asia/Tokyo")
     feed.abandon(W, 0, tz="Europe/Warsaw")
     feed.browse(H, 0)
+    feed.browse(P, 0)
     feed.abandon(I, 0)
     feed.abandon(K1, 0)
     feed.abandon(K2, 0)
@@ -82,7 +87,14 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("L: not before the chat is looked at again", sends(L) == [], sends(L))
     at(1.25)
     check("L's reminder goes after the chat ended", times(L) == [iso(1.25)], sends(L))
-    feed.abandon(H, 1.5)
+    feed.abandon(P, 1.5)
+    at(2.0)
+    check("P's browse note gives way to her cart reminder due within the cap's window",
+          sends(P) == [], sends(P))
+    feed.abandon(H, 2.2)        # after H's browse note went
+    at(2.5)
+    check("P's cart reminder goes on time, at +2.5 h, and the browse note never",
+          [(s["journey"], s["time"]) for s in sends(P)] == [("abandoned-cart", iso(2.5))], sends(P))
     at(2.99)
     check("X: nothing before 10:00 New York", sends(X, "morning") == [], sends(X))
     at(3.0)
@@ -91,9 +103,9 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     check("H gets the browse note at +2 h", [s["journey"] for s in sends(H)] == ["browse-abandoned"]
           and sends(H)[0]["data"]["products"][0]["name"] == "Rain jacket", sends(H))
     feed.abandon(Q, 8.5)
-    at(2.5)
-    check("H's cart reminder, due now, is held back by the cap", sends(H, "abandoned-cart") == [],
-          sends(H))
+    at(3.2)
+    check("H's cart reminder, due now, is held back by the cap: the browse note keeps its slot",
+          sends(H, "abandoned-cart") == [], sends(H))
     check("I's browse note is over the cap: skipped", sends(I, "browse-abandoned") == [], sends(I))
     at(11.99)
     check("G still waits for 09:00 Tokyo", sends(G) == [], sends(G))
@@ -131,10 +143,17 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
                for v in j["variants"] if v["name"] != "holdout"]
     check("nd-report: the variants are measured against it (difference, interval, p)",
           treated and all(v["vs_holdout"] and len(v["vs_holdout"]["ci"]) == 2 for v in treated)
-          and sum(v["entered"] for v in treated) == 6, treated)
+          and sum(v["entered"] for v in treated) == 7, treated)   # G, W, Q, H, I, L, P
     skipped = report["counters"]["browse-abandoned"][""]["steps"]["viewed"]["-"]
-    check("nd-report: the skipped browse note is counted (skipped:cap)", skipped.get("skipped:cap") == 1,
+    check("nd-report: the skipped browse notes (I's, P's) are counted (skipped:cap), behind the cart",
+          skipped.get("skipped:cap") == 2 and skipped.get("cap-skipped-behind:abandoned-cart") == 2,
           skipped)
+    lost = {j["name"]: {(r["step"], r["to"]): (r["deferred"], r["skipped"]) for r in j["lost_to"]}
+            for j in report["journeys"]}
+    check("nd-report: lost_to shows H's reminder deferred behind the browse note, and the notes "
+          "skipped behind the cart", lost.get("abandoned-cart", {}).get(("reminder-1", "browse-abandoned"),
+                                                                     (0, 0))[0] >= 1
+          and lost.get("browse-abandoned", {}).get(("viewed", "abandoned-cart")) == (0, 2), lost)
     text = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--steps"],
                           capture_output=True, text=True).stdout
     check("nd-report prints a holdout line", "holdout" in text and "abandoned-cart" in text, text)

@@ -237,6 +237,33 @@ static void s_intervals (FILE *out, const json_t *journey)
              CHART_W - 20, count * 26 + 16, reach * 100);
 }
 
+//  What the caps gave another journey: a row per step and winner.
+static void s_lost_to (FILE *out, const json_t *journey)
+{
+    json_t *rows = json_object_get (journey, "lost_to");
+    if (json_array_size (rows) == 0)
+        return;
+    fputs ("<table class=\"lost-to\"><tr><th>step</th><th>held by the cap behind</th>"
+           "<th>deferred</th><th>skipped</th></tr>\n", out);
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        fputs ("<tr data-step=\"", out);
+        s_escape (out, s_str (row, "step"));
+        fputs ("\" data-to=\"", out);
+        s_escape (out, s_str (row, "to"));
+        fputs ("\"><td>", out);
+        s_escape (out, s_str (row, "step"));
+        fputs ("</td><td>", out);
+        s_escape (out, s_str (row, "to"));
+        fputs ("</td>", out);
+        s_cell (out, "deferred", s_num (row, "deferred"), "%.0f", 1);
+        s_cell (out, "skipped", s_num (row, "skipped"), "%.0f", 1);
+        fputs ("</tr>\n", out);
+    }
+    fputs ("</table>\n", out);
+}
+
 static void s_journey (FILE *out, const json_t *journey)
 {
     fputs ("<section class=\"journey\" data-journey=\"", out);
@@ -247,6 +274,7 @@ static void s_journey (FILE *out, const json_t *journey)
     s_variants (out, journey);
     s_intervals (out, journey);
     s_daily (out, journey);
+    s_lost_to (out, journey);
     fputs ("</section>\n", out);
 }
 

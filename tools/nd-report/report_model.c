@@ -13,7 +13,11 @@
                    "clicked", "failed", "attributed", "attributed_revenue",
                    "counts": {every metric, deferred:REASON, ...}}],
         "daily": [{"day", "entered", "sent", "delivered", "clicked",
-                   "converted", "revenue"}]}],
+                   "converted", "revenue"}],
+        "lost_to": [{"step", "to", "deferred", "skipped"}]}],  what the
+                   caps gave another journey: this journey's step was
+                   deferred or skipped behind a message of journey "to"
+                   (the counters cap-deferred-behind:J, cap-skipped-behind:J)
      "counters": {journey: {variant: {"group": {...}, "steps": {step:
                   {channel: {...}}}}}}   every counter as read}
 
@@ -201,6 +205,38 @@ static json_t *s_daily (json_t *days)
     return daily;
 }
 
+//  What a journey lost to which, from its steps' counters
+//  cap-deferred-behind:JOURNEY and cap-skipped-behind:JOURNEY, summed
+//  over variants and channels: [{"step", "to", "deferred", "skipped"}].
+static json_t *s_lost_to (json_t *variants)
+{
+    static const char *kinds [][2] = { { "cap-deferred-behind:", "deferred" },
+                                       { "cap-skipped-behind:", "skipped" } };
+    json_t *lost = json_object (), *list = json_array ();
+    const char *variant_name, *step_name, *channel_name, *metric;
+    json_t *variant, *step, *channel, *value;
+    json_object_foreach (variants, variant_name, variant)
+        json_object_foreach (json_object_get (variant, "steps"), step_name, step)
+            json_object_foreach (step, channel_name, channel)
+                json_object_foreach (channel, metric, value)
+                    for (size_t k = 0; k < 2; k++) {
+                        size_t length = strlen (kinds [k][0]);
+                        if (strncmp (metric, kinds [k][0], length))
+                            continue;
+                        json_t *row = s_child (s_child (lost, step_name), metric + length);
+                        s_add (row, kinds [k][1], (uint64_t) json_integer_value (value));
+                    }
+    const char *to;
+    json_t *row;
+    json_object_foreach (lost, step_name, step)
+        json_object_foreach (step, to, row)
+            json_array_append_new (list, json_pack ("{s:s, s:s, s:I, s:I}", "step", step_name,
+                                   "to", to, "deferred", (json_int_t) s_get (row, "deferred"),
+                                   "skipped", (json_int_t) s_get (row, "skipped")));
+    json_decref (lost);
+    return list;
+}
+
 static json_t *s_journey (const char *name, json_t *variants, json_t *days)
 {
     json_t *holdout = json_object_get (json_object_get (variants, "holdout"), "group");
@@ -211,8 +247,8 @@ static json_t *s_journey (const char *name, json_t *variants, json_t *days)
         json_array_append_new (list, s_variant (variant_name, s_child (variant, "group"), holdout));
         s_steps (steps, variant_name, variant);
     }
-    return json_pack ("{s:s, s:o, s:o, s:o}", "name", name, "variants", list, "steps", steps,
-                      "daily", s_daily (days));
+    return json_pack ("{s:s, s:o, s:o, s:o, s:o}", "name", name, "variants", list,
+                      "steps", steps, "daily", s_daily (days), "lost_to", s_lost_to (variants));
 }
 
 static int s_day_cmp (const void *a, const void *b)

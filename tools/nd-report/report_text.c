@@ -51,6 +51,18 @@ static void s_steps (FILE *out, const json_t *journey, const char *variant)
     }
 }
 
+//  "lost to: reminder-1 behind welcome: deferred 37, skipped 0"
+static void s_lost_to (FILE *out, const json_t *journey)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach (json_object_get (journey, "lost_to"), i, row)
+        fprintf (out, "    lost to the cap: %s behind %s: deferred %.0f, skipped %.0f\n",
+                 json_string_value (json_object_get (row, "step")),
+                 json_string_value (json_object_get (row, "to")), s_num (row, "deferred"),
+                 s_num (row, "skipped"));
+}
+
 void report_text (FILE *out, const json_t *model, bool steps)
 {
     json_t *totals = json_object_get (model, "totals");
@@ -67,10 +79,12 @@ void report_text (FILE *out, const json_t *model, bool steps)
              "vs holdout: diff [95% CI] p");
     size_t i, j;
     json_t *journey, *variant;
-    json_array_foreach (json_object_get (model, "journeys"), i, journey)
+    json_array_foreach (json_object_get (model, "journeys"), i, journey) {
         json_array_foreach (json_object_get (journey, "variants"), j, variant) {
             s_variant (out, json_string_value (json_object_get (journey, "name")), variant);
             if (steps)
                 s_steps (out, journey, json_string_value (json_object_get (variant, "name")));
         }
+        s_lost_to (out, journey);
+    }
 }
