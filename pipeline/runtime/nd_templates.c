@@ -15,6 +15,7 @@
 #include "nd.h"
 #include "nd_mustache.h"
 #include "nd_templates.h"
+#include "nd_links.h"
 #include <unicode/uloc.h>
 #include <unicode/unum.h>
 #include <unicode/ustring.h>
@@ -25,6 +26,8 @@ struct _nd_templates_t {
     char *default_locale;
     pthread_mutex_t lock;       //  guards texts (the pointer, not the object)
     json_t *texts;
+    nd_links_t *links;          //  or NULL; a held set borrows its root's
+    bool owns_links;
 };
 
 //  One file: 0 taken or not the channel's, -1 does not compile.
@@ -104,6 +107,8 @@ void nd_templates_destroy (nd_templates_t **self_p)
     nd_templates_t *self = *self_p;
     if (self) {
         json_decref (self->texts);
+        if (self->owns_links)
+            nd_links_destroy (&self->links);
         pthread_mutex_destroy (&self->lock);
         free (self->root);
         free (self->channel);
@@ -151,6 +156,7 @@ nd_templates_t *nd_templates_hold (nd_templates_t *self)
     held->channel = strdup (self->channel);
     held->default_locale = strdup (self->default_locale);
     held->texts = s_texts (self);
+    held->links = self->links;
     return held;
 }
 
@@ -208,6 +214,35 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
     free (error);
     json_decref (texts);
     return rendered;
+}
+
+void nd_templates_set_links (nd_templates_t *self, nd_links_t *links)
+{
+    if (self->owns_links)
+        nd_links_destroy (&self->links);
+    self->links = links;
+    self->owns_links = true;
+}
+
+char *nd_templates_render_order (nd_templates_t *self, const json_t *order, const char *id,
+                                 const char *locale, const char *part, const json_t *data,
+                                 char *reason, size_t size)
+{
+    char *text = nd_templates_render (self, id, locale, part, data, reason, size);
+    if (!text || !self->links)
+        return text;
+    int kind = streq (self->channel, "email") && streq (part, "html") ? ND_LINKS_HTML
+             : streq (self->channel, "email") && streq (part, "text") ? ND_LINKS_TEXT
+             : streq (self->channel, "sms") && streq (part, "text") ? ND_LINKS_TEXT
+             : streq (self->channel, "push") && streq (part, "url") ? ND_LINKS_URL : -1;
+    if (kind < 0)
+        return text;
+    char *wrapped = nd_links_wrap (self->links, order, (nd_links_kind_t) kind, text);
+    if (!wrapped)
+        nd_log ("%s: the %s.%s of %s goes to a host not in link-hosts: left out",
+                self->channel, self->channel, part, id);
+    free (text);
+    return wrapped;
 }
 
 /* ------------------------------------------------------------ context -- */

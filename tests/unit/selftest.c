@@ -19,6 +19,7 @@
 #include "nd_spool.h"
 #include "nd_stats.h"
 #include "nd_token.h"
+#include "nd_links.h"
 #include "nd_tz.h"
 #include "nd_json.h"
 #include "nd_codec.h"
@@ -52,6 +53,7 @@ int main (int argc, char **argv)
     nd_sender_test (verbose);
     nd_codec_test (verbose);
     nd_token_test (verbose);
+    nd_links_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);
     nd_http_test (verbose);
