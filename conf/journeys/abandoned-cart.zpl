@@ -18,6 +18,7 @@ journey
         every = 3d                      #   and at most one cart journey per 3 days
     active = update                     #   a new abandonment meanwhile: newest cart, same timing
     exit = order.completed
+    exit = order.placed                 #   ordered, not paid yet: the cart is gone all the same
     limits
         attribution = 5d                #   orders within 5 days of a message are credited
     steps

@@ -151,7 +151,7 @@ void nd_links_destroy (nd_links_t **self_p)
     }
 }
 
-int nd_links_setup (nd_stage_t *stage, nd_links_t **links_p)
+int nd_links_setup (nd_stage_t *stage, bool check, nd_links_t **links_p)
 {
     *links_p = NULL;
     const char *url = nd_stage_option (stage, "click-url", NULL);
@@ -159,7 +159,12 @@ int nd_links_setup (nd_stage_t *stage, nd_links_t **links_p)
         return 0;
     char reason [200] = "";
     const char *name = nd_stage_option (stage, "unsubscribe-secret", NULL);
-    char *secret = name ? nd_secret_load (name, true, reason, sizeof reason) : NULL;
+    bool named = name && (strncmp (name, "env:", 4) == 0 || strncmp (name, "file:", 5) == 0);
+    //  --check reads no secret (a first start makes the file): it is named
+    char *secret = check && named ? strdup ("check")
+                 : name ? nd_secret_load (name, true, reason, sizeof reason) : NULL;
+    if (check && name && !named)
+        snprintf (reason, sizeof reason, "name the secret as env:NAME or file:PATH");
     if (!secret)
         return nd_stage_config_error (stage, "unsubscribe-secret",
                                       name ? reason : "needed with click-url");
@@ -168,14 +173,15 @@ int nd_links_setup (nd_stage_t *stage, nd_links_t **links_p)
     free (secret);
     if (*links_p)
         return 0;
-    return nd_stage_config_error (stage, strncmp (reason, "click-url", 9) ? "link-hosts"
-                                                                           : "click-url", reason);
+    bool url_wrong = strncmp (reason, "click-url", 9) == 0;
+    const char *why = strchr (reason, ':') ? strchr (reason, ':') + 2 : reason;
+    return nd_stage_config_error (stage, url_wrong ? "click-url" : "link-hosts", why);
 }
 
 int nd_links_attach (nd_stage_t *stage, nd_templates_t *templates)
 {
     nd_links_t *links;
-    if (nd_links_setup (stage, &links))
+    if (nd_links_setup (stage, false, &links))
         return -1;
     if (links)
         nd_templates_set_links (templates, links);

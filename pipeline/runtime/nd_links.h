@@ -62,8 +62,9 @@ nd_links_t *nd_links_new (const char *click_url, const char *hosts, const char *
 void nd_links_destroy (nd_links_t **self_p);
 
 /*  From the stage's options (above): 0 with *links_p NULL when there is
-    no click-url, 0 with the links, or -1 after a config error (file:line).  */
-int nd_links_setup (nd_stage_t *stage, nd_links_t **links_p);
+    no click-url, 0 with the links, or -1 after a config error (file:line).
+    check (--check): the secret is only looked at, not read.            */
+int nd_links_setup (nd_stage_t *stage, bool check, nd_links_t **links_p);
 
 /*  nd_links_setup, then the links given to templates (which renders
     them: nd_templates_render_order). 0, or -1 after a config error.     */

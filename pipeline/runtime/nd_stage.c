@@ -544,7 +544,7 @@ int nd_stage_check_templates (nd_stage_t *stage, const char *channel)
     nd_templates_destroy (&templates);
     //  The links of what it renders: click-url and link-hosts (nd_links.h)
     nd_links_t *links = NULL;
-    int rc = streq (channel, "onsite") ? 0 : nd_links_setup (stage, &links);
+    int rc = streq (channel, "onsite") ? 0 : nd_links_setup (stage, true, &links);
     nd_links_destroy (&links);
     return rc;
 }

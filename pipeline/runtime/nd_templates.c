@@ -17,6 +17,7 @@
 #include "nd_templates.h"
 #include "nd_links.h"
 #include <unicode/uloc.h>
+#include <unicode/udat.h>
 #include <unicode/unum.h>
 #include <unicode/ustring.h>
 
@@ -339,8 +340,12 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
                              s_money (&money, json_number_value (json_object_get (cart, "value")), currency));
-    s_prices (&money, json_object_get (data, "products"),
-              json_string_value (json_object_get (data, "currency")));
+    const char *own = json_string_value (json_object_get (data, "currency"));
+    s_prices (&money, json_object_get (data, "products"), own);
+    //  An order's total (unpaid-order's), beside its articles
+    if (own && json_is_number (json_object_get (data, "value")))
+        json_object_set_new (data, "value_text",
+                             s_money (&money, json_number_value (json_object_get (data, "value")), own));
     unum_close (money.format);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
@@ -355,6 +360,51 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     json_object_set_new (data, "name", json_sprintf ("%s%s%s", first ? first : full ? full : "",
                                                      first && last ? " " : "",
                                                      first && last ? last : ""));
+}
+
+/* -------------------------------------------------------------- dates -- */
+
+//  ICU's text for the time ms in locale and zone: the date long, the time
+//  in time_style (UDAT_NONE: none). NULL when ICU cannot.
+static json_t *s_date_icu (int64_t ms, const char *locale, const char *timezone,
+                           UDateFormatStyle time_style)
+{
+    char id [ULOC_FULLNAME_CAPACITY];
+    UErrorCode status = U_ZERO_ERROR;
+    uloc_forLanguageTag (locale && *locale ? locale : "en", id, sizeof id, NULL, &status);
+    UChar zone [80], text [160];
+    const char *name = timezone && *timezone && strlen (timezone) < 80 ? timezone : "UTC";
+    u_uastrcpy (zone, name);
+    UDateFormat *format = U_SUCCESS (status)
+        ? udat_open (time_style, UDAT_LONG, id, zone, -1, NULL, 0, &status) : NULL;
+    int32_t length = U_SUCCESS (status) ? udat_format (format, (UDate) ms, text, 160, NULL, &status)
+                                        : 0;
+    udat_close (format);
+    char utf8 [480];
+    u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
+    return U_SUCCESS (status) ? json_string (utf8) : NULL;
+}
+
+static void s_date (json_t *object, const char *field, const char *locale, const char *timezone,
+                    UDateFormatStyle time_style)
+{
+    const char *text = json_string_value (json_object_get (object, field));
+    int64_t ms;
+    json_t *shown = text && nd_time_parse (text, &ms) == 0
+                  ? s_date_icu (ms, locale, timezone, time_style) : NULL;
+    if (shown) {
+        char name [64];
+        snprintf (name, sizeof name, "%s_text", field);
+        json_object_set_new (object, name, shown);
+    }
+}
+
+void nd_templates_dates (json_t *data, const char *locale, const char *timezone)
+{
+    s_date (data, "placed", locale, timezone, UDAT_NONE);
+    json_t *code = json_object_get (data, "code");
+    if (json_is_object (code))
+        s_date (code, "expires", locale, timezone, UDAT_SHORT);
 }
 
 /* ----------------------------------------------------------- self-test -- */
@@ -461,6 +511,32 @@ void nd_templates_test (bool verbose)
         assert (shown && streq (shown, expected));
         json_decref (context);
     }
+    //  Dates for the locale, in the person's zone: 2026-03-05T12:06Z is
+    //  13:06 in Warsaw, 21:06 in Tokyo
+    const char *dates [][4] = {
+        { "en", "UTC", "March 5, 2026", "12:06" },
+        { "pl", "Europe/Warsaw", "5 marca 2026", "13:06" },
+        { "ja", "Asia/Tokyo", "2026年3月5日", "21:06" }
+    };
+    for (size_t i = 0; i < sizeof dates / sizeof dates [0]; i++) {
+        context = json_pack ("{s:s, s:{s:s}}", "placed", "2026-03-05T12:06:00.000Z", "code",
+                             "expires", "2026-03-05T12:06:00.000Z");
+        nd_templates_dates (context, dates [i][0], dates [i][1]);
+        const char *placed = json_string_value (json_object_get (context, "placed_text"));
+        const char *expires = json_string_value (json_object_get (json_object_get (context, "code"),
+                                                                  "expires_text"));
+        if (!placed || !expires || !strstr (expires, dates [i][2]) || !strstr (expires, dates [i][3]))
+            fprintf (stderr, "nd_templates_dates: %s gave \"%s\", \"%s\"\n", dates [i][0],
+                     placed ? placed : "(none)", expires ? expires : "(none)");
+        assert (placed && streq (placed, dates [i][2]));
+        assert (expires && strstr (expires, dates [i][2]) && strstr (expires, dates [i][3]));
+        json_decref (context);
+    }
+    //  A time that does not parse: nothing added
+    context = json_pack ("{s:s}", "placed", "yesterday");
+    nd_templates_dates (context, "en", NULL);
+    assert (!json_object_get (context, "placed_text"));
+    json_decref (context);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);
     zstr_free (&command);

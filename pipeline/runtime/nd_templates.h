@@ -82,6 +82,15 @@ char *nd_templates_render_order (nd_templates_t *self, const json_t *order, cons
     the same.                                                            */
 void nd_templates_context (json_t *data, const json_t *traits, const char *locale);
 
+/*  Dates as people of locale read them, in timezone (an IANA name; NULL:
+    UTC), by ICU's udat: each ISO 8601 time of data.placed (an unpaid
+    order's) and data.code.expires (a discount code's) gets a _text
+    beside it, the date long and the time short ("March 5, 2026 at
+    1:06 PM", "5 marca 2026 13:06", "2026年3月5日 13:06"; placed_text the
+    date alone). The scheduler calls it once the code is in the data; a
+    time that does not parse is left as it is. Thread-safe.              */
+void nd_templates_dates (json_t *data, const char *locale, const char *timezone);
+
 void nd_templates_test (bool verbose);
 
 #endif
