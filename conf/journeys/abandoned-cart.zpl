@@ -18,7 +18,6 @@ journey
         every = 3d                      #   and at most one cart journey per 3 days
     active = update                     #   a new abandonment meanwhile: newest cart, same timing
     exit = order.completed
-    exit = order.placed                 #   ordered, not paid yet: the cart is gone all the same
     limits
         attribution = 5d                #   orders within 5 days of a message are credited
     steps
@@ -49,3 +48,4 @@ journey
                 percent = 10
                 valid = 48h
                 prefix = CART
+    exit = order.placed                 #   ordered, not paid yet: the cart is gone (unpaid-order follows up)

@@ -1,7 +1,9 @@
 #   code-expiring - "your code expires tomorrow", once per unused code.
 #
-#   A discount code a journey gave (abandoned-cart's reminder-2, say) that
-#   is valid longer than a day has a timer a day before it expires. Then,
+#   A discount code a journey gave that is valid three days or more
+#   (welcome's, win-back's, birthday's, loyalty-reward's: not the carts'
+#   48 h codes, whose message said when they end) has a timer a day
+#   before it expires. Then,
 #   if the code is still unused and its person has not ordered since it
 #   was issued, the scheduler makes code.expiring {code: {code, percent,
 #   expires, journey, step}}, which starts this journey: one reminder,

@@ -12,7 +12,7 @@
     send order that carries it: a code that exists was sent, and the
     reverse. An order that names it (Segment's "coupon") redeems it.
 
-    A code valid longer than a day gets a timer (TIMER_CODE, named by
+    A code valid three days or more gets a timer (TIMER_CODE, named by
     the code's number, found again through "code-due" in meta) a day
     before it expires: then, if it is still unused, lifecycle.c offers it
     to the journeys triggered by code.expiring ("expires tomorrow").    */
@@ -26,6 +26,9 @@
 
 #define CODE_TRIES 16
 #define CODE_REMINDER_MS (24 * 3600 * 1000LL)    //  "expires tomorrow"
+//  A code valid less than this gets no reminder: the message that gave
+//  it said when it ends, a day or two before (the cart's 48 h codes)
+#define CODE_REMINDER_MIN_VALID (72 * 3600 * 1000LL)
 
 const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, char *buf)
 {
@@ -82,13 +85,12 @@ static void s_due_key (nd_key_t *key, uint64_t n)
     nd_key_u64 (key, n);
 }
 
-//  The reminder's timer, a day before the code expires (none for a code
-//  valid a day or less: it would come at once).
+//  The reminder's timer, a day before the code expires.
 static int s_remind (scheduler_t *self, MDB_txn *txn, const char *code, int64_t now,
                      int64_t until)
 {
     int64_t due = until - CODE_REMINDER_MS;
-    if (due <= now)
+    if (until - now < CODE_REMINDER_MIN_VALID)
         return 0;
     nd_key_t key;
     s_due_key (&key, self->next_code);

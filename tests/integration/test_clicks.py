@@ -16,19 +16,43 @@ stands in only for the segmenter (the cart.abandoned).
   - the cart link twice and a product once: the scheduler hears two
     feedback.clicked (one a link: the collector's id comes from the
     token), nd-report counts one click (unique) for reminder-1 by e-mail.
+
+Then attribution = "clicked 3d" (the shipped abandoned-cart with that
+limit; Python feeds the scheduler): Ann clicks reminder-1 and orders,
+Bo only has it delivered and orders, Cy orders and clicks an hour
+later. Only Ann's order is credited to reminder-1; all three count for
+the journey's conversions (the group view does not change).
 """
 import copy
 import json
 import os
 import re
 import subprocess
+import tempfile
 import urllib.parse
 
 from ndtest import BIN, ROOT, Pipeline, check, done, free_port
 from mailtest import parse
-from schedtest import CART, Feed, journeys_only, scheduler_options, users_in
+from schedtest import CART, Feed, Reader, journeys_only, scheduler_options, users_in
 from smtpd import SmtpServer
 from sendtest import until
+
+
+def report_steps(p, journey):
+    """nd-report's counters of journey: (step, channel, metric) -> n, and
+    the journey's own metrics (converted, orders) summed over variants."""
+    out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
+                         capture_output=True, text=True)
+    steps, whole = {}, {}
+    for _, v in json.loads(out.stdout or "{}").get("counters", {}).get(journey, {}).items():
+        for metric, n in v.get("group", {}).items():
+            if isinstance(n, int):
+                whole[metric] = whole.get(metric, 0) + n
+        for step, channels in v.get("steps", {}).items():
+            for channel, metrics in channels.items():
+                for metric, n in metrics.items():
+                    steps[(step, channel, metric)] = steps.get((step, channel, metric), 0) + n
+    return steps, whole
 
 
 def curl(url):
@@ -111,15 +135,7 @@ with Pipeline(clock="event") as p:
     check("the scheduler hears one feedback.clicked a link (the same link twice is one)",
           clicks() == 2,
           p.control("scheduler")["scheduler"]["counts"])
-    out = subprocess.run([os.path.join(BIN, "nd-report"), "-c", p.config, "--json"],
-                         capture_output=True, text=True)
-    steps = {}
-    for _, v in json.loads(out.stdout or "{}").get("counters", {}).get(
-            "abandoned-cart", {}).items():
-        for step, channels in v.get("steps", {}).items():
-            for channel, metrics in channels.items():
-                for metric, n in metrics.items():
-                    steps[(step, channel, metric)] = steps.get((step, channel, metric), 0) + n
+    steps, _ = report_steps(p, "abandoned-cart")
     check("nd-report: one (unique) click for reminder-1 by e-mail",
           steps.get(("reminder-1", "email", "clicked")) == 1, steps)
     log = p.log("collector") + p.log("mail-sender")
@@ -127,4 +143,41 @@ with Pipeline(clock="event") as p:
           "%s@example.com" % user not in log and "shop.example/cart" not in log)
     feed.close()
     server.stop()
+
+#  attribution = "clicked 3d" -------------------------------------------------
+journeys = tempfile.mkdtemp(prefix="nd-journeys-")
+with open(os.path.join(ROOT, "conf", "journeys", "abandoned-cart.zpl")) as f:
+    shipped = f.read()
+check("the shipped abandoned-cart credits deliveries within 5 days", "attribution = 5d" in shipped)
+with open(os.path.join(journeys, "abandoned-cart.zpl"), "w") as f:
+    f.write(shipped.replace("attribution = 5d", 'attribution = "clicked 3d"'))
+with Pipeline(clock="event", extra={"feed": {}, "feedback": {}, "sink": {"input": "scheduler"},
+                                    "scheduler": scheduler_options(journeys)}) as p:
+    p.start("scheduler")
+    feed, reader = Feed(p), Reader(p)
+    ann, bo, cy = users_in("abandoned-cart", "treated", 3)
+    for n, user in enumerate((ann, bo, cy)):
+        feed.abandon(user, n * 0.01)
+    feed.tick(1.5)
+    feed.settle()
+    reader.drain(p)
+    orders = {s["user"]: s for s in reader.sends() if s["step"] == "reminder-1"}
+    check("three first reminders", sorted(orders) == sorted([ann, bo, cy]), sorted(orders))
+    orders = {u: orders.get(u, {"user": u, "idempotency_key": "?", "channel": "email"})
+              for u in (ann, bo, cy)}
+    for user in (ann, bo, cy):
+        feed.feedback("delivered", orders[user], 1.55)
+    feed.feedback("clicked", orders[ann], 1.6)
+    feed.order(ann, 3)
+    feed.order(bo, 3)
+    feed.order(cy, 3)
+    feed.feedback("clicked", orders[cy], 4)
+    feed.tick(5)
+    feed.settle()
+    steps, whole = report_steps(p, "abandoned-cart")
+    check("clicked 3d: only the order that followed a click is credited to reminder-1",
+          steps.get(("reminder-1", "email", "attributed")) == 1, steps)
+    check("the journey's conversions still count all three orders (uplift unchanged)",
+          whole.get("converted") == 3, whole)
+    feed.close()
 done()

@@ -99,9 +99,16 @@ with Pipeline(clock="event", extra=extra) as p:
 
 
 #  Codes that expire tomorrow ------------------------------------------------
+#  The cart's code made valid 5 days (the shipped 48 h get no reminder)
+journeys = journeys_only("code-expiring")
+with open(os.path.join(ROOT, "conf", "journeys", "abandoned-cart.zpl")) as f:
+    shipped = f.read()
+check("the shipped cart code is valid 48 h", "valid = 48h" in shipped)
+with open(os.path.join(journeys, "abandoned-cart.zpl"), "w") as f:
+    f.write(shipped.replace("valid = 48h", "valid = 5d"))
 with Pipeline(clock="event", extra={
         "feed": {}, "feedback": {}, "sink": {"input": "scheduler"},
-        "scheduler": scheduler_options(journeys_only("abandoned-cart", "code-expiring"))}) as p:
+        "scheduler": scheduler_options(journeys)}) as p:
     p.start("scheduler")
     feed, reader = Feed(p), Reader(p)
     eve, finn = users_in("abandoned-cart", "treated", 2)
@@ -116,14 +123,14 @@ with Pipeline(clock="event", extra={
     for hours in (1.5, 12, 24.5):
         feed.tick(hours)
     codes = {s["user"]: s["data"].get("code", {}) for s in sent("abandoned-cart", "reminder-2")}
-    check("both get reminder-2 with a 48 h code", sorted(codes) == sorted([eve, finn])
+    check("both get reminder-2 with a 5-day code", sorted(codes) == sorted([eve, finn])
           and all(c.get("code") for c in codes.values()), codes)
     feed.order(finn, 30)
-    for hours in (40, 47.5):
+    for hours in (40, 100, 119.5):
         feed.tick(hours)
-    check("nothing a day and a half before the code expires", sent("code-expiring",
-                                                                     "expires-tomorrow") == [])
-    for hours in (48.5, 60, 75, 100):
+    check("nothing more than a day before the code expires", sent("code-expiring",
+                                                                  "expires-tomorrow") == [])
+    for hours in (120.5, 130, 150, 200):
         feed.tick(hours)
     got = sent("code-expiring", "expires-tomorrow")
     check("Eve, who did not order, gets \"expires tomorrow\" once, a day before the code lapses",
@@ -131,7 +138,7 @@ with Pipeline(clock="event", extra={
     code = (got or [{}])[0].get("data", {}).get("code", {})
     check("with her code and its expiry for her locale",
           code.get("code") == codes.get(eve, {}).get("code")
-          and code.get("expires_text", "").startswith("March 5, 2026"), code)
+          and code.get("expires_text", "").startswith("March 8, 2026"), code)
     check("Finn ordered after his code came: no reminder", sent("code-expiring",
                                                                 "expires-tomorrow", finn) == [])
     feed.close()
