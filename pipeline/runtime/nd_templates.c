@@ -511,6 +511,50 @@ void nd_templates_test (bool verbose)
         assert (shown && streq (shown, expected));
         json_decref (context);
     }
+    //  Links for a send order: wrapped where people click them (sms
+    //  text, push url), left alone elsewhere (push title); a push url to
+    //  another host is left out
+    char *links_root = zsys_sprintf ("/tmp/nd-templates-links-%d", (int) getpid ());
+    s_write (links_root, "j/s/en/sms.text.mustache", "Back: {{{url}}} now\n");
+    s_write (links_root, "j/s/en/push.url.mustache", "{{{url}}}\n");
+    s_write (links_root, "j/s/en/push.title.mustache", "See {{{url}}}\n");
+    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "idempotency_key", "j/e-1/s/sms",
+                               "user", "u-1", "journey", "j", "step", "s", "variant", "",
+                               "channel", "sms");
+    json_t *shop = json_pack ("{s:s}", "url", "https://shop.example/cart");
+    json_t *evil = json_pack ("{s:s}", "url", "https://evil.example/");
+    const char *channels [] = { "sms", "push" };
+    for (int i = 0; i < 2; i++) {
+        nd_templates_t *set = nd_templates_new (links_root, channels [i], "en", reason, sizeof reason);
+        assert (set);
+        nd_templates_set_links (set, nd_links_new ("https://c.example/c/", "shop.example", "s",
+                                                   reason, sizeof reason));
+        nd_templates_t *held = nd_templates_hold (set);
+        const char *part = i == 0 ? "text" : "url";
+        char *out = nd_templates_render_order (held, order, "j/s", "en", part, shop, reason,
+                                               sizeof reason);
+        assert (out && strstr (out, "https://c.example/c/") && !strstr (out, "shop.example/cart"));
+        free (out);
+        out = nd_templates_render_order (held, order, "j/s", "en", part, evil, reason, sizeof reason);
+        assert (i == 0 ? out && streq (out, "Back:  now") : !out && !*reason);
+        free (out);
+        if (i == 1) {
+            out = nd_templates_render_order (held, order, "j/s", "en", "title", shop, reason,
+                                             sizeof reason);
+            assert (out && streq (out, "See https://shop.example/cart"));
+            free (out);
+        }
+        nd_templates_destroy (&held);
+        nd_templates_destroy (&set);
+    }
+    json_decref (order);
+    json_decref (shop);
+    json_decref (evil);
+    char *remove = zsys_sprintf ("rm -rf '%s'", links_root);
+    assert (system (remove) == 0);
+    zstr_free (&remove);
+    zstr_free (&links_root);
+
     //  Dates for the locale, in the person's zone: 2026-03-05T12:06Z is
     //  13:06 in Warsaw, 21:06 in Tokyo
     const char *dates [][4] = {
