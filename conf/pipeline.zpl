@@ -182,6 +182,9 @@ push-sender
 sms-sender
     input = scheduler, collector    #   send orders; clicks on the texts' links
     topics = "send.sms, click.sms"
+    link-wrap = no                  #   links to link-hosts as written, others left out: a signed
+                                    #   click link is ~200 characters, one or two SMS segments more
+                                    #   (yes: tracked clicks, longer texts; see max-segments)
     #   provider = twilio           #   twilio | infobip; none: texts go to the spool below (make run)
     #   api-base = https://xxxxx.api.infobip.com    #   default: the provider's public API
     #   account = AC00000000000000000000000000000000    #   the Twilio Account SID (not secret)

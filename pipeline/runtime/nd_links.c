@@ -22,6 +22,7 @@ struct _nd_links_t {
     char click_host [s_HOST_MAX];
     char *hosts [s_HOSTS_MAX + 1];
     char *secret;
+    bool wrap;                  //  false: links are only checked (link-wrap = no)
 };
 
 /* ------------------------------------------------------------- a buffer */
@@ -135,6 +136,7 @@ nd_links_t *nd_links_new (const char *click_url, const char *hosts, const char *
     bool ends = click_url [length - 1] == '/' || click_url [length - 1] == '=';
     self->click_url = zsys_sprintf ("%s%s", click_url, ends ? "" : "/");
     self->secret = strdup (secret);
+    self->wrap = true;
     return self;
 }
 
@@ -155,6 +157,9 @@ int nd_links_setup (nd_stage_t *stage, bool check, nd_links_t **links_p)
 {
     *links_p = NULL;
     const char *url = nd_stage_option (stage, "click-url", NULL);
+    //  Read whether used or not: a stage refuses options it never reads
+    const char *wrap = nd_stage_option (stage, "link-wrap", "yes");
+    const char *hosts = nd_stage_option (stage, "link-hosts", NULL);
     if (!url || streq (url, "none"))
         return 0;
     char reason [200] = "";
@@ -168,11 +173,16 @@ int nd_links_setup (nd_stage_t *stage, bool check, nd_links_t **links_p)
     if (!secret)
         return nd_stage_config_error (stage, "unsubscribe-secret",
                                       name ? reason : "needed with click-url");
-    *links_p = nd_links_new (url, nd_stage_option (stage, "link-hosts", NULL), secret,
-                             reason, sizeof reason);
+    *links_p = nd_links_new (url, hosts, secret, reason, sizeof reason);
     free (secret);
-    if (*links_p)
+    if (*links_p && !streq (wrap, "yes") && !streq (wrap, "no")) {
+        nd_links_destroy (links_p);
+        return nd_stage_config_error (stage, "link-wrap", "yes or no");
+    }
+    if (*links_p) {
+        (*links_p)->wrap = streq (wrap, "yes");
         return 0;
+    }
     bool url_wrong = strncmp (reason, "click-url", 9) == 0;
     const char *why = strchr (reason, ':') ? strchr (reason, ':') + 2 : reason;
     return nd_stage_config_error (stage, url_wrong ? "click-url" : "link-hosts", why);
@@ -225,7 +235,7 @@ static char *s_link (const nd_links_t *self, const json_t *order, const char *ur
     }
     if (!nd_links_host_ok (self, url))
         return NULL;
-    char *redirect = s_redirect (self, order, url);
+    char *redirect = self->wrap ? s_redirect (self, order, url) : NULL;
     *keep = !redirect;
     return redirect;
 }
@@ -521,6 +531,13 @@ void nd_links_test (bool verbose)
     assert (out && strncmp (out, "https://c.example/c/", 20) == 0);
     free (out);
     assert (!nd_links_wrap (links, order, ND_LINKS_URL, "https://evil.example/"));
+    //  link-wrap = no: the shop's links as written, others still left out
+    links->wrap = false;
+    out = nd_links_wrap (links, order, ND_LINKS_TEXT,
+                         "https://shop.example/cart and https://evil.example/x");
+    assert (streq (out, "https://shop.example/cart and "));
+    free (out);
+    links->wrap = true;
     //  No links object: nothing changes
     out = nd_links_wrap (NULL, order, ND_LINKS_TEXT, "https://evil.example/");
     assert (streq (out, "https://evil.example/"));

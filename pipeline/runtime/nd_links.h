@@ -35,7 +35,11 @@
                      link is wrapped (and none is checked)
       link-hosts     the shop's hosts, "shop.example, *.shop.example";
                      required with click-url
-      unsubscribe-secret   signs the tokens (the collector checks them)  */
+      unsubscribe-secret   signs the tokens (the collector checks them)
+      link-wrap      yes (default) | no: links to link-hosts go out as
+                     written, untracked; others are still left out. For
+                     SMS: a signed link is about 200 characters, one or two
+                     segments more than the shop's own URL            */
 #ifndef ND_LINKS_H_INCLUDED
 #define ND_LINKS_H_INCLUDED
 
