@@ -24,6 +24,12 @@ pipeline
                                     #   absent; or env:NAME. Never the secret itself.
                                     #   Also signs the double opt-in's links and SMS codes
                                     #   (scheduler signs, collector checks).
+    click-url = http://127.0.0.1:8080/c/    #   links in e-mails, texts and pushes become signed
+                                    #   redirects to the collector's /c/ (as people reach it),
+                                    #   which counts the click (feedback.clicked) and adds UTM
+                                    #   parameters; "none": links go out as written
+    link-hosts = "shop.example, *.shop.example, 127.0.0.1, localhost"  #   the shop's hosts (and the
+                                    #   demo shop's): a link to any other is left out of a message
     #   Across hosts: give the stages tcp:// endpoints (out, pub, ctl) and CURVE keys
     #   (README "Across hosts: tcp:// with CURVE"). Per stage, on its own host:
     #   curve = file:/etc/nudge/certs/collector.secret  #   its keypair (bin/nd-cert collector -d DIR):
@@ -129,8 +135,9 @@ scheduler
                                     #   the link of the double opt-in mail (an address a browser gave)
 
 mail-sender
-    input = scheduler, collector, chat-bridge   #   send orders; verified one-click unsubscribes; chat questions
-    topics = "send.email, unsubscribe"
+    input = scheduler, collector, chat-bridge   #   send orders; verified one-click unsubscribes and
+                                    #   clicks; chat questions
+    topics = "send.email, unsubscribe, click.email"
     #   relay = smtp.example.com:587 #   none: messages go to the Maildir below (make run)
     #   tls = starttls              #   starttls | starttls-optional | implicit (465) | none
     #   tls-ca = /etc/ssl/certs/relay-ca.pem    #   default: the system's trust store
@@ -158,7 +165,7 @@ mail-sender
 
 push-sender
     input = scheduler, collector    #   send orders; the service worker's reports (clicks)
-    topics = "send.push, push."
+    topics = "send.push, push., click.push"
     event-url = http://127.0.0.1:8080/v1/push/event    #   the collector, as browsers reach it:
                                     #   notifications carry "report", clicks become feedback.clicked
     vapid-key = file:var/vapid.key  #   or env:NAME; make one with nd-vapid (make run does, once)
@@ -188,8 +195,12 @@ push-sender
     lifetime = 1d                   #   then feedback.failed (a day-old reminder is not worth it)
 
 sms-sender
-    input = scheduler, chat-bridge  #   send orders; operators' answers to texts (chat-bridge(1))
-    topics = send.sms
+    input = scheduler, chat-bridge, collector   #   send orders; operators' answers to texts
+                                    #   (chat-bridge(1)); clicks on the texts' links
+    topics = "send.sms, click.sms"
+    link-wrap = no                  #   links to link-hosts as written, others left out: a signed
+                                    #   click link is ~200 characters, one or two SMS segments more
+                                    #   (yes: tracked clicks, longer texts; see max-segments)
     #   provider = twilio           #   twilio | infobip; none: texts go to the spool below (make run)
     #   api-base = https://xxxxx.api.infobip.com    #   default: the provider's public API
     #   account = AC00000000000000000000000000000000    #   the Twilio Account SID (not secret)

@@ -49,3 +49,4 @@ journey
                 percent = 10
                 valid = 48h
                 prefix = CART
+    exit = order.placed                 #   ordered, not paid yet: the cart is gone (unpaid-order follows up)

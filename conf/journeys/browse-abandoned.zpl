@@ -17,6 +17,7 @@ journey
     active = ignore
     exit = cart.updated
     exit = order.completed
+    exit = order.placed                 #   ordered, not paid yet: the cart is gone all the same
     steps
         wait = after-leaving
             for = 2h

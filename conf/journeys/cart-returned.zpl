@@ -13,6 +13,7 @@ journey
         every = 1d
     active = ignore
     exit = order.completed
+    exit = order.placed                 #   ordered, not paid yet: the cart is gone all the same
     steps
         send = waiting
             channels = onsite           #   on-site only: never push, SMS or e-mail

@@ -20,6 +20,7 @@ journey
         every = 3d
     active = update
     exit = order.completed
+    exit = order.placed                 #   ordered, not paid yet: the cart is gone all the same
     steps
         wait = after-leaving
             for = 1h

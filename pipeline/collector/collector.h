@@ -253,6 +253,19 @@ int collector_http_page (struct MHD_Connection *connection, unsigned int status,
                          const char *title, const char *body);
 void collector_confirm_test (bool verbose);
 
+/* ---------------------------------------------------------- click */
+
+/*  GET /c/TOKEN (collector_click.c): the signed redirect behind every
+    link in a message; commits click.<channel>, answers 302 (or 400).
+    secret: the pipeline's unsubscribe-secret (kept); NULL: 404.         */
+#define COLLECTOR_CLICK_PATH "/c/"
+typedef struct _collector_click_t collector_click_t;
+collector_click_t *collector_click_new (const char *secret, const collector_limits_t *limits,
+                                        collector_queue_t *queue, collector_counters_t *counters);
+void collector_click_destroy (collector_click_t **self_p);
+int collector_click_link (collector_click_t *self, struct MHD_Connection *connection,
+                          const char *url, const char *method);
+
 /* ---------------------------------------------------------- stdin */
 
 typedef struct _collector_stdin_t collector_stdin_t;

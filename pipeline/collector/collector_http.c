@@ -12,7 +12,8 @@
     /unsubscribe is not Segment's: the one-click unsubscribe (RFC 8058)
     behind the mail-sender's List-Unsubscribe header. Its token, checked
     with the shared secret, is its authorization; no write key. Nor are
-    /confirm and /v1/confirm, the double opt-in (collector_confirm.c).
+    /confirm and /v1/confirm, the double opt-in (collector_confirm.c),
+    nor /c/TOKEN, the click redirect of links in messages (collector_click.c).
     /v1/catalogue takes a product feed, not JSON, and only with a server
     key (collector_feed.c).
 
@@ -62,6 +63,7 @@ struct _collector_http_t {
     collector_rate_t *per_ip;   //  NULL: no limit
     collector_rate_t *per_key;
     collector_confirm_t *confirm;   //  NULL: no secret, no /confirm
+    collector_click_t *click;       //  NULL: no secret, no /c/
     pthread_mutex_t log_lock;
     int64_t log_second;
     int log_lines;
@@ -863,6 +865,8 @@ static enum MHD_Result s_begin (collector_http_t *self, struct MHD_Connection *c
         return s_unsubscribe_begin (self, connection, url, method, con_cls);
     if (strcmp (url, "/confirm") == 0)
         return (enum MHD_Result) collector_confirm_link (self->confirm, connection, method);
+    if (strncmp (url, COLLECTOR_CLICK_PATH, strlen (COLLECTOR_CLICK_PATH)) == 0)
+        return (enum MHD_Result) collector_click_link (self->click, connection, url, method);
     const s_route_t *route = s_route (url);
     if (!route)                 //  the path is not logged: it could be anything
         return s_refuse (self, connection, "?", MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
@@ -999,6 +1003,7 @@ collector_http_t *collector_http_new (int fd, const collector_key_t *keys,
     self->per_ip = collector_rate_new (limits->rate_per_ip, RATE_SLOTS);
     self->per_key = collector_rate_new (limits->rate_per_key, RATE_SLOTS);
     self->confirm = collector_confirm_new (unsubscribe_secret, limits, queue, counters);
+    self->click = collector_click_new (unsubscribe_secret, limits, queue, counters);
     pthread_mutex_init (&self->log_lock, NULL);
     s_log_listening (fd);
     nd_httpd_conf_t conf = {
@@ -1026,6 +1031,7 @@ void collector_http_destroy (collector_http_t **self_p)
         collector_rate_destroy (&self->per_ip);
         collector_rate_destroy (&self->per_key);
         collector_confirm_destroy (&self->confirm);
+        collector_click_destroy (&self->click);
         free (self->stage_name);
         free (self->push_key);
         free (self);

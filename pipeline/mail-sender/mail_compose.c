@@ -6,7 +6,8 @@
     (nudge-templates(5)). The order names id and locale; a locale without
     an e-mail falls back to its language ("pt-BR" -> "pt"), then to the
     default locale. A message holds the set it began with, so a reload
-    meanwhile does not mix two sets in one message.
+    meanwhile does not mix two sets in one message. With click-url, the
+    links of both parts become signed click redirects (nd_links.h).
 
     An order may instead bring "subject" and "text" of its own and no
     "template" (the chat-bridge's question for support): sent as one
@@ -21,6 +22,7 @@
     then multipart/alternative: text/plain and text/html in UTF-8,
     quoted-printable. With a DKIM key the message is signed last.      */
 #include "nd_templates.h"
+#include "nd_links.h"
 #include "nd_token.h"
 #include "mail.h"
 
@@ -70,7 +72,7 @@ static int s_load_templates (mail_composer_t *self, nd_stage_t *stage)
     }
     if (nd_templates_size (self->templates) == 0)
         nd_log ("no e-mail templates under %s: every send order will bounce", root);
-    return 0;
+    return nd_links_attach (stage, self->templates);
 }
 
 int mail_composer_reload (mail_composer_t *self, char *said, size_t size)
@@ -264,10 +266,11 @@ static json_t *s_data (mail_composer_t *self, const json_t *order, const char *t
 
 //  One part into *out (the caller's): 0, or -1 with reason. A part the
 //  template lacks leaves *out NULL and is no error.
-static int s_render (nd_templates_t *held, const char *id, const char *locale, const char *part,
-                     const json_t *data, char **out, char *reason, size_t reason_size)
+static int s_render (nd_templates_t *held, const json_t *order, const char *id, const char *locale,
+                     const char *part, const json_t *data, char **out, char *reason,
+                     size_t reason_size)
 {
-    *out = nd_templates_render (held, id, locale, part, data, reason, reason_size);
+    *out = nd_templates_render_order (held, order, id, locale, part, data, reason, reason_size);
     return *out || !*reason ? 0 : -1;
 }
 
@@ -308,9 +311,10 @@ int mail_composer_render (mail_composer_t *self, const json_t *order, mail_parts
                                        sizeof parts->token))
         *parts->token = 0;
     json_t *data = s_data (self, order, *parts->token ? parts->token : NULL);
-    int rc = s_render (held, id, parts->locale, "subject", data, &parts->subject, reason, reason_size)
-          || s_render (held, id, parts->locale, "text", data, &parts->text, reason, reason_size)
-          || s_render (held, id, parts->locale, "html", data, &parts->html, reason, reason_size)
+    int rc = s_render (held, order, id, parts->locale, "subject", data, &parts->subject, reason,
+                       reason_size)
+          || s_render (held, order, id, parts->locale, "text", data, &parts->text, reason, reason_size)
+          || s_render (held, order, id, parts->locale, "html", data, &parts->html, reason, reason_size)
            ? -1 : 0;
     json_decref (data);
     nd_templates_destroy (&held);

@@ -68,6 +68,7 @@
 #include <sys/stat.h>
 #include <czmq.h>
 #include <openssl/sha.h>
+#include "nd_links.h"
 #include "nd_token.h"
 #include "push.h"
 
@@ -172,6 +173,8 @@ static int s_service_conf (nd_stage_t *stage, push_service_conf_t *conf)
         "push", nd_stage_option (stage, "locale", "en"), reason, sizeof reason);
     if (!conf->templates)
         return nd_stage_config_error (stage, "templates", reason);
+    if (nd_links_attach (stage, conf->templates))
+        return -1;
     EVP_PKEY *key = s_vapid_key (stage);
     conf->vapid = key ? push_vapid_new (key, subject, expiry) : NULL;
     conf->http = nd_http_configured (stage);

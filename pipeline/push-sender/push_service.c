@@ -206,7 +206,8 @@ json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
     const json_t *data = json_object_get (order, "data");
     json_t *payload = json_object ();
     for (size_t i = 0; parts [i]; i++) {
-        char *text = nd_templates_render (held, id, locale, parts [i], data, reason, size);
+        char *text = nd_templates_render_order (held, order, id, locale, parts [i], data,
+                                                reason, size);
         if (!text && *reason) {
             nd_templates_destroy (&held);
             json_decref (payload);

@@ -13,6 +13,7 @@
     channel's def reaches setup as the stage def's args (nd_stage_args),
     so nothing here is static.                                           */
 #include <stdlib.h>
+#include <string.h>
 #include "nd_sender.h"
 
 typedef struct {
@@ -34,9 +35,34 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     return rc == 0 && self->sender ? 0 : -1;
 }
 
+//  A click on a link of one of this channel's messages, through the
+//  collector's redirect (its token checked there; nd_links.h): the
+//  scheduler hears it as feedback.clicked, as from any sender.
+static int s_click (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg)
+{
+    const char *fields [] = { "user", "idempotency_key", "channel", "journey", "step",
+                              "variant", NULL };
+    json_t *feedback = json_object ();
+    for (size_t i = 0; fields [i]; i++)
+        if (json_is_string (json_object_get (msg->body, fields [i])))
+            json_object_set (feedback, fields [i], json_object_get (msg->body, fields [i]));
+    const char *id = json_string_value (json_object_get (msg->body, "id"));
+    if (id)
+        json_object_set_new (feedback, "id", json_sprintf ("%s#clicked", id));
+    int rc = -1;
+    if (!json_object_get (feedback, "user") || !json_object_get (feedback, "idempotency_key"))
+        nd_stage_reject (stage, msg, "click without user or idempotency_key");
+    else
+        rc = nd_emit (stage, txn, "feedback.clicked", feedback);
+    json_decref (feedback);
+    return rc;
+}
+
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     s_stage_t *self = (s_stage_t *) self_;
+    if (strncmp (msg->topic, "click.", 6) == 0)
+        return s_click (stage, txn, msg);
     return self->def->apply (stage, self->channel, txn, msg);
 }
 

@@ -27,6 +27,7 @@
 #include "nd_private.h"
 #include "nd_json.h"
 #include "nd_templates.h"
+#include "nd_links.h"
 
 
 typedef struct {
@@ -541,7 +542,11 @@ int nd_stage_check_templates (nd_stage_t *stage, const char *channel)
     if (!templates)
         return nd_stage_config_error (stage, "templates", reason);
     nd_templates_destroy (&templates);
-    return 0;
+    //  The links of what it renders: click-url and link-hosts (nd_links.h)
+    nd_links_t *links = NULL;
+    int rc = streq (channel, "onsite") ? 0 : nd_links_setup (stage, true, &links);
+    nd_links_destroy (&links);
+    return rc;
 }
 
 /* -------------------------------------------------------------- batch -- */

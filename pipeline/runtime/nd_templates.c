@@ -15,7 +15,9 @@
 #include "nd.h"
 #include "nd_mustache.h"
 #include "nd_templates.h"
+#include "nd_links.h"
 #include <unicode/uloc.h>
+#include <unicode/udat.h>
 #include <unicode/unum.h>
 #include <unicode/ustring.h>
 
@@ -25,6 +27,8 @@ struct _nd_templates_t {
     char *default_locale;
     pthread_mutex_t lock;       //  guards texts (the pointer, not the object)
     json_t *texts;
+    nd_links_t *links;          //  or NULL; a held set borrows its root's
+    bool owns_links;
 };
 
 //  One file: 0 taken or not the channel's, -1 does not compile.
@@ -104,6 +108,8 @@ void nd_templates_destroy (nd_templates_t **self_p)
     nd_templates_t *self = *self_p;
     if (self) {
         json_decref (self->texts);
+        if (self->owns_links)
+            nd_links_destroy (&self->links);
         pthread_mutex_destroy (&self->lock);
         free (self->root);
         free (self->channel);
@@ -151,6 +157,7 @@ nd_templates_t *nd_templates_hold (nd_templates_t *self)
     held->channel = strdup (self->channel);
     held->default_locale = strdup (self->default_locale);
     held->texts = s_texts (self);
+    held->links = self->links;
     return held;
 }
 
@@ -208,6 +215,35 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
     free (error);
     json_decref (texts);
     return rendered;
+}
+
+void nd_templates_set_links (nd_templates_t *self, nd_links_t *links)
+{
+    if (self->owns_links)
+        nd_links_destroy (&self->links);
+    self->links = links;
+    self->owns_links = true;
+}
+
+char *nd_templates_render_order (nd_templates_t *self, const json_t *order, const char *id,
+                                 const char *locale, const char *part, const json_t *data,
+                                 char *reason, size_t size)
+{
+    char *text = nd_templates_render (self, id, locale, part, data, reason, size);
+    if (!text || !self->links)
+        return text;
+    int kind = streq (self->channel, "email") && streq (part, "html") ? ND_LINKS_HTML
+             : streq (self->channel, "email") && streq (part, "text") ? ND_LINKS_TEXT
+             : streq (self->channel, "sms") && streq (part, "text") ? ND_LINKS_TEXT
+             : streq (self->channel, "push") && streq (part, "url") ? ND_LINKS_URL : -1;
+    if (kind < 0)
+        return text;
+    char *wrapped = nd_links_wrap (self->links, order, (nd_links_kind_t) kind, text);
+    if (!wrapped)
+        nd_log ("%s: the %s.%s of %s goes to a host not in link-hosts: left out",
+                self->channel, self->channel, part, id);
+    free (text);
+    return wrapped;
 }
 
 /* ------------------------------------------------------------ context -- */
@@ -322,13 +358,17 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
                              s_money (&money, json_number_value (json_object_get (cart, "value")), currency));
-    s_prices (&money, json_object_get (data, "products"),
-              json_string_value (json_object_get (data, "currency")));
+    const char *own = json_string_value (json_object_get (data, "currency"));
+    s_prices (&money, json_object_get (data, "products"), own);
     size_t index;
     json_t *product;
     json_array_foreach (json_object_get (data, "recommended"), index, product)
         s_product_prices (&money, product);
     s_product_prices (&money, json_object_get (data, "product"));
+    //  An order's total (unpaid-order's), beside its articles
+    if (own && json_is_number (json_object_get (data, "value")))
+        json_object_set_new (data, "value_text",
+                             s_money (&money, json_number_value (json_object_get (data, "value")), own));
     unum_close (money.format);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
@@ -346,6 +386,51 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     json_object_set_new (data, "name", json_sprintf ("%s%s%s", first ? first : full ? full : "",
                                                      first && last ? " " : "",
                                                      first && last ? last : ""));
+}
+
+/* -------------------------------------------------------------- dates -- */
+
+//  ICU's text for the time ms in locale and zone: the date long, the time
+//  in time_style (UDAT_NONE: none). NULL when ICU cannot.
+static json_t *s_date_icu (int64_t ms, const char *locale, const char *timezone,
+                           UDateFormatStyle time_style)
+{
+    char id [ULOC_FULLNAME_CAPACITY];
+    UErrorCode status = U_ZERO_ERROR;
+    uloc_forLanguageTag (locale && *locale ? locale : "en", id, sizeof id, NULL, &status);
+    UChar zone [80], text [160];
+    const char *name = timezone && *timezone && strlen (timezone) < 80 ? timezone : "UTC";
+    u_uastrcpy (zone, name);
+    UDateFormat *format = U_SUCCESS (status)
+        ? udat_open (time_style, UDAT_LONG, id, zone, -1, NULL, 0, &status) : NULL;
+    int32_t length = U_SUCCESS (status) ? udat_format (format, (UDate) ms, text, 160, NULL, &status)
+                                        : 0;
+    udat_close (format);
+    char utf8 [480];
+    u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
+    return U_SUCCESS (status) ? json_string (utf8) : NULL;
+}
+
+static void s_date (json_t *object, const char *field, const char *locale, const char *timezone,
+                    UDateFormatStyle time_style)
+{
+    const char *text = json_string_value (json_object_get (object, field));
+    int64_t ms;
+    json_t *shown = text && nd_time_parse (text, &ms) == 0
+                  ? s_date_icu (ms, locale, timezone, time_style) : NULL;
+    if (shown) {
+        char name [64];
+        snprintf (name, sizeof name, "%s_text", field);
+        json_object_set_new (object, name, shown);
+    }
+}
+
+void nd_templates_dates (json_t *data, const char *locale, const char *timezone)
+{
+    s_date (data, "placed", locale, timezone, UDAT_NONE);
+    json_t *code = json_object_get (data, "code");
+    if (json_is_object (code))
+        s_date (code, "expires", locale, timezone, UDAT_SHORT);
 }
 
 /* ----------------------------------------------------------- self-test -- */
@@ -452,6 +537,76 @@ void nd_templates_test (bool verbose)
         assert (shown && streq (shown, expected));
         json_decref (context);
     }
+    //  Links for a send order: wrapped where people click them (sms
+    //  text, push url), left alone elsewhere (push title); a push url to
+    //  another host is left out
+    char *links_root = zsys_sprintf ("/tmp/nd-templates-links-%d", (int) getpid ());
+    s_write (links_root, "j/s/en/sms.text.mustache", "Back: {{{url}}} now\n");
+    s_write (links_root, "j/s/en/push.url.mustache", "{{{url}}}\n");
+    s_write (links_root, "j/s/en/push.title.mustache", "See {{{url}}}\n");
+    json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "idempotency_key", "j/e-1/s/sms",
+                               "user", "u-1", "journey", "j", "step", "s", "variant", "",
+                               "channel", "sms");
+    json_t *shop = json_pack ("{s:s}", "url", "https://shop.example/cart");
+    json_t *evil = json_pack ("{s:s}", "url", "https://evil.example/");
+    const char *channels [] = { "sms", "push" };
+    for (int i = 0; i < 2; i++) {
+        nd_templates_t *set = nd_templates_new (links_root, channels [i], "en", reason, sizeof reason);
+        assert (set);
+        nd_templates_set_links (set, nd_links_new ("https://c.example/c/", "shop.example", "s",
+                                                   reason, sizeof reason));
+        nd_templates_t *held = nd_templates_hold (set);
+        const char *part = i == 0 ? "text" : "url";
+        char *out = nd_templates_render_order (held, order, "j/s", "en", part, shop, reason,
+                                               sizeof reason);
+        assert (out && strstr (out, "https://c.example/c/") && !strstr (out, "shop.example/cart"));
+        free (out);
+        out = nd_templates_render_order (held, order, "j/s", "en", part, evil, reason, sizeof reason);
+        assert (i == 0 ? out && streq (out, "Back:  now") : !out && !*reason);
+        free (out);
+        if (i == 1) {
+            out = nd_templates_render_order (held, order, "j/s", "en", "title", shop, reason,
+                                             sizeof reason);
+            assert (out && streq (out, "See https://shop.example/cart"));
+            free (out);
+        }
+        nd_templates_destroy (&held);
+        nd_templates_destroy (&set);
+    }
+    json_decref (order);
+    json_decref (shop);
+    json_decref (evil);
+    char *remove = zsys_sprintf ("rm -rf '%s'", links_root);
+    assert (system (remove) == 0);
+    zstr_free (&remove);
+    zstr_free (&links_root);
+
+    //  Dates for the locale, in the person's zone: 2026-03-05T12:06Z is
+    //  13:06 in Warsaw, 21:06 in Tokyo
+    const char *dates [][4] = {
+        { "en", "UTC", "March 5, 2026", "12:06" },
+        { "pl", "Europe/Warsaw", "5 marca 2026", "13:06" },
+        { "ja", "Asia/Tokyo", "2026年3月5日", "21:06" }
+    };
+    for (size_t i = 0; i < sizeof dates / sizeof dates [0]; i++) {
+        context = json_pack ("{s:s, s:{s:s}}", "placed", "2026-03-05T12:06:00.000Z", "code",
+                             "expires", "2026-03-05T12:06:00.000Z");
+        nd_templates_dates (context, dates [i][0], dates [i][1]);
+        const char *placed = json_string_value (json_object_get (context, "placed_text"));
+        const char *expires = json_string_value (json_object_get (json_object_get (context, "code"),
+                                                                  "expires_text"));
+        if (!placed || !expires || !strstr (expires, dates [i][2]) || !strstr (expires, dates [i][3]))
+            fprintf (stderr, "nd_templates_dates: %s gave \"%s\", \"%s\"\n", dates [i][0],
+                     placed ? placed : "(none)", expires ? expires : "(none)");
+        assert (placed && streq (placed, dates [i][2]));
+        assert (expires && strstr (expires, dates [i][2]) && strstr (expires, dates [i][3]));
+        json_decref (context);
+    }
+    //  A time that does not parse: nothing added
+    context = json_pack ("{s:s}", "placed", "yesterday");
+    nd_templates_dates (context, "en", NULL);
+    assert (!json_object_get (context, "placed_text"));
+    json_decref (context);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);
     zstr_free (&command);

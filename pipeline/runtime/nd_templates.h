@@ -58,6 +58,19 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
 char *nd_templates_render (nd_templates_t *self, const char *id, const char *locale,
                            const char *part, const json_t *data, char *reason, size_t size);
 
+/*  Links in what this set renders for a send order become signed click
+    redirects (nd_links.h): self takes links (NULL: none) and every set
+    held from it uses them. nd_templates_render_order renders as
+    nd_templates_render, then wraps the links of the parts people click:
+    email html and text, sms text, push url (a push url the shop may not
+    be sent to is left out: NULL with reason ""). order: the send order
+    (its key, user, journey, step, variant, channel).                    */
+typedef struct _nd_links_t nd_links_t;
+void nd_templates_set_links (nd_templates_t *self, nd_links_t *links);
+char *nd_templates_render_order (nd_templates_t *self, const json_t *order, const char *id,
+                                 const char *locale, const char *part, const json_t *data,
+                                 char *reason, size_t size);
+
 /*  What every send order's templates see besides the trigger's data
     (nudge-templates(5)), added to data: the cart's and the products'
     prices as text for locale (a BCP 47 tag, the template's; NULL: en),
@@ -71,6 +84,15 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
     scheduler makes each send order's data with it; nd-render --person
     the same.                                                            */
 void nd_templates_context (json_t *data, const json_t *traits, const char *locale);
+
+/*  Dates as people of locale read them, in timezone (an IANA name; NULL:
+    UTC), by ICU's udat: each ISO 8601 time of data.placed (an unpaid
+    order's) and data.code.expires (a discount code's) gets a _text
+    beside it, the date long and the time short ("March 5, 2026 at
+    1:06 PM", "5 marca 2026 13:06", "2026年3月5日 13:06"; placed_text the
+    date alone). The scheduler calls it once the code is in the data; a
+    time that does not parse is left as it is. Thread-safe.              */
+void nd_templates_dates (json_t *data, const char *locale, const char *timezone);
 
 void nd_templates_test (bool verbose);
 

@@ -24,6 +24,10 @@
       before the order, if the order came within the attribution window
       after it (default 5 days), is credited with the order (journey,
       variant, step and channel) once it is known to have been delivered.
+      A journey with attribution = "clicked 3d" credits its last touch
+      only if the message was clicked (feedback.clicked, at the click's
+      own time) before the order and at most that long before it; the
+      group view stays as above, so uplift is measured the same way.
 
     Feedback travels its own link and does not move the clock, so the
     delivery of a message sent before an order may be heard after the
@@ -84,13 +88,18 @@ typedef struct {
     int64_t time;
 } s_order_t;
 
-static int64_t s_window (scheduler_t *self, const char *journey_name)
+static limits_t s_limits (scheduler_t *self, const char *journey_name)
 {
     journey_t *journey = journey_name ? journeys_find (self->journeys, journey_name) : NULL;
     limits_t limits = self->limits;
     if (journey)
         policy_limits (self, journey, &limits);
-    return limits.attribution;
+    return limits;
+}
+
+static int64_t s_window (scheduler_t *self, const char *journey_name)
+{
+    return s_limits (self, journey_name).attribution;
 }
 
 //  Credits one instance with an order: its group (conversion, revenue)
@@ -157,6 +166,20 @@ static int64_t s_delivered (const json_t *record, const char *key)
                : 0;
 }
 
+//  When the message with key was first clicked (the click's own time), 0
+//  if it was not (yet).
+static int64_t s_clicked (const json_t *record, const char *key)
+{
+    return key ? json_integer_value (json_object_get (json_object_get (record, "clicks"), key))
+               : 0;
+}
+
+//  A click at clicked earns the order under "clicked within N days".
+static bool s_click_earns (const limits_t *limits, int64_t clicked, int64_t order_time)
+{
+    return clicked && clicked <= order_time && order_time - clicked <= limits->attribution;
+}
+
 //  One instance the person owns, and whether it holds the order's last
 //  touch: credit now what its deliveries allow, keep the rest pending.
 static int s_credit (scheduler_t *self, MDB_txn *txn, const s_order_t *order, uint64_t id,
@@ -180,6 +203,15 @@ static int s_credit (scheduler_t *self, MDB_txn *txn, const s_order_t *order, ui
     const char *touch_key = is_touch ? record_str (touch, "key") : NULL;
     bool touch_now = is_touch && s_delivered (record, touch_key);
     bool touch_later = is_touch && !touch_now;
+    //  attribution = "clicked 3d": the last touch must have been clicked
+    //  before the order, within the window; one not clicked yet waits for
+    //  a click (a later one, or none, earns nothing)
+    limits_t limits = s_limits (self, journey);
+    if (is_touch && limits.attribution_clicked) {
+        int64_t clicked = s_clicked (record, touch_key);
+        touch_now = s_click_earns (&limits, clicked, order->time);
+        touch_later = !clicked;
+    }
     //  Waiting for the last touch's delivery, the instance's whole credit
     //  waits with it, so that one conversion message says it all
     bool group_later = inside && (!group_now || touch_later);
@@ -216,7 +248,7 @@ static const char *s_text (const json_t *record, const char *field)
 //  whose last touch is another message goes on waiting for that one.
 //  Returns 1 if nothing of it is left pending, 0 if some is, -1 on error.
 static int s_settle_pending (scheduler_t *self, MDB_txn *txn, instance_t *instance, json_t *entry,
-                             const json_t *touch, bool delivered)
+                             const json_t *touch, bool delivered, bool clicked)
 {
     s_order_t order = { record_str (instance->record, "user"), record_str (entry, "order"),
         json_object_get (entry, "currency"), json_number_value (json_object_get (entry, "revenue")),
@@ -226,9 +258,17 @@ static int s_settle_pending (scheduler_t *self, MDB_txn *txn, instance_t *instan
     bool ours = *pending_key && streq (pending_key, s_text (touch, "key"));
     if (*pending_key && !ours)
         return 0;
+    bool earns = ours && delivered;
+    limits_t limits = s_limits (self, record_str (instance->record, "journey"));
+    if (ours && limits.attribution_clicked) {
+        //  Clicked mode: only a click earns it; a delivery leaves it waiting
+        earns = clicked && s_click_earns (&limits, s_clicked (instance->record, pending_key),
+                                          order.time);
+        ours = clicked || !delivered;
+    }
     int64_t reached = record_int (instance->record, "reached");
     bool group = json_is_true (json_object_get (entry, "group")) && reached && reached <= order.time;
-    if (s_settle (self, txn, &order, instance, group, ours && delivered ? touch : NULL))
+    if (s_settle (self, txn, &order, instance, group, earns ? touch : NULL))
         return -1;
     if (group)
         json_object_set_new (entry, "group", json_false ());
@@ -256,13 +296,22 @@ static void s_reached (instance_t *instance, const char *step, const char *key, 
 int attribution_feedback (scheduler_t *self, MDB_txn *txn, instance_t *instance, const char *kind,
                           const char *step, channel_t channel, const char *key, int64_t time)
 {
-    bool delivered = streq (kind, "delivered") || streq (kind, "clicked");
+    bool clicked = streq (kind, "clicked");
+    bool delivered = streq (kind, "delivered") || clicked;
     bool failed = streq (kind, "failed") || streq (kind, "bounced") || streq (kind, "unreachable");
     json_t *record = instance->record;
-    if ((!delivered && !failed) || !key
-    ||  json_object_get (json_object_get (record, "delivered"), key))
-        return 0;                           //  nothing new (a click after the delivery)
-    if (delivered)
+    bool known = json_object_get (json_object_get (record, "delivered"), key) != NULL;
+    //  The first click of each message, at its own time (clicked mode)
+    bool first_click = clicked && key && !s_clicked (record, key);
+    if (first_click) {
+        json_t *clicks = json_object_get (record, "clicks");
+        if (!clicks)
+            json_object_set_new (record, "clicks", clicks = json_object ());
+        json_object_set_new (clicks, key, json_integer (time));
+    }
+    if ((!delivered && !failed) || !key || (known && !first_click))
+        return 0;                           //  nothing new (a delivery after a click)
+    if (delivered && !known)
         s_reached (instance, step, key, time);
     char id [48];
     json_t *touch = json_pack ("{s:s, s:s, s:s, s:s}", "instance", instance_name (self, instance, id),
@@ -271,7 +320,7 @@ int attribution_feedback (scheduler_t *self, MDB_txn *txn, instance_t *instance,
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size (pending); ) {
         int settled = s_settle_pending (self, txn, instance, json_array_get (pending, i), touch,
-                                        delivered);
+                                        delivered, clicked);
         rc = settled < 0 ? -1 : 0;
         if (settled == 1)
             json_array_remove (pending, i);
@@ -334,7 +383,9 @@ int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (record_get (txn, self->touch, &key, &touch) < 0)
         return -1;
     int64_t since = touch ? order.time - record_int (touch, "time") : -1;
-    if (touch && (since < 0 || since > s_window (self, record_str (touch, "journey")))) {
+    limits_t limits = s_limits (self, touch ? record_str (touch, "journey") : NULL);
+    //  Clicked mode counts the window from the click (s_credit)
+    if (touch && (since < 0 || (!limits.attribution_clicked && since > limits.attribution))) {
         json_decref (touch);
         touch = NULL;
     }

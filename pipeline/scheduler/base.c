@@ -96,8 +96,10 @@ void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limit
             limits->channel_cap [c] = own->channel_cap [c];
     if (own->quiet.set)
         limits->quiet = own->quiet;
-    if (own->attribution)
+    if (own->attribution) {
         limits->attribution = own->attribution;
+        limits->attribution_clicked = own->attribution_clicked;
+    }
 }
 
 /* -------------------------------------------------------- the stage -- */

@@ -103,6 +103,7 @@ typedef struct {
     cap_t channel_cap [CHANNEL_COUNT];  //  messages on that channel only
     quiet_t quiet;
     int64_t attribution;                //  window for conversions, ms
+    bool attribution_clicked;           //  last touch: clicked (not delivered) within it
 } limits_t;
 
 /* ------------------------------------------------- journeys, as data */

@@ -10,15 +10,25 @@
     "codes" database, read by nd-codes) and published on topic
     "code.issued" for the shop to load, in the same transaction as the
     send order that carries it: a code that exists was sent, and the
-    reverse. An order that names it (Segment's "coupon") redeems it.    */
+    reverse. An order that names it (Segment's "coupon") redeems it.
+
+    A code valid three days or more gets a timer (TIMER_CODE, named by
+    the code's number, found again through "code-due" in meta) a day
+    before it expires: then, if it is still unused, lifecycle.c offers it
+    to the journeys triggered by code.expiring ("expires tomorrow").    */
 #include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include "codes.h"
 #include "counters.h"
 #include "instance.h"
+#include "timers.h"
 
 #define CODE_TRIES 16
+#define CODE_REMINDER_MS (24 * 3600 * 1000LL)    //  "expires tomorrow"
+//  A code valid less than this gets no reminder: the message that gave
+//  it said when it ends, a day or two before (the cart's 48 h codes)
+#define CODE_REMINDER_MIN_VALID (72 * 3600 * 1000LL)
 
 const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, char *buf)
 {
@@ -66,6 +76,54 @@ static int s_fresh (scheduler_t *self, MDB_txn *txn, const char *prefix, char *b
     return -1;
 }
 
+//  meta: "code-due" + the code's number -> {"code"}: the code a
+//  TIMER_CODE names.
+static void s_due_key (nd_key_t *key, uint64_t n)
+{
+    nd_key_init (key);
+    nd_key_str (key, "code-due");
+    nd_key_u64 (key, n);
+}
+
+//  The reminder's timer, a day before the code expires.
+static int s_remind (scheduler_t *self, MDB_txn *txn, const char *code, int64_t now,
+                     int64_t until)
+{
+    int64_t due = until - CODE_REMINDER_MS;
+    if (until - now < CODE_REMINDER_MIN_VALID)
+        return 0;
+    nd_key_t key;
+    s_due_key (&key, self->next_code);
+    json_t *record = json_pack ("{s:s}", "code", code);
+    int rc = record_put (txn, self->meta, &key, record)
+          || timers_add (self->timers, txn, due, self->next_code, TIMER_CODE) ? -1 : 0;
+    json_decref (record);
+    return rc;
+}
+
+int codes_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, json_t **code)
+{
+    *code = NULL;
+    nd_key_t key;
+    s_due_key (&key, n);
+    json_t *due = NULL;
+    int rc = record_get (txn, self->meta, &key, &due);
+    if (rc)
+        return rc == ND_NOTFOUND ? 0 : -1;
+    if (nd_db_del (txn, self->meta, &key) < 0) {
+        json_decref (due);
+        return -1;
+    }
+    s_code_key (&key, record_str (due, "code"));
+    json_decref (due);
+    rc = record_get (txn, self->codes, &key, code);
+    if (rc == 0 && json_object_get (*code, "redeemed")) {
+        json_decref (*code);
+        *code = NULL;
+    }
+    return rc == 0 || rc == ND_NOTFOUND ? 0 : -1;
+}
+
 json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
                      const step_t *step, int64_t now)
 {
@@ -87,6 +145,7 @@ json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance
         "percent", (json_int_t) step->code_percent, "expires", expires, "single_use", 1,
         "journey", instance->journey->name, "instance", id, "step", step->name);
     int rc = record_put (txn, self->codes, &key, record)
+          || s_remind (self, txn, code, now, until)
           || nd_emit (self->stage, txn, "code.issued", body)
           || counter_add (self, txn, "", "", "", "", "codes-issued", 1) ? -1 : 0;
     json_decref (body);

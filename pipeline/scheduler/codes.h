@@ -11,6 +11,10 @@
     {"code", "percent", "expires"} (the caller's) or NULL.               */
 json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance,
                      const step_t *step, int64_t now);
+/*  The code numbered n (its TIMER_CODE, a day before it expires), once:
+    *code is its record (the caller's) if it is still unused, else NULL.
+    Returns 0, or -1 on error.                                           */
+int codes_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, json_t **code);
 /*  An order used code: marks it redeemed.                                */
 int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char *order,
                   int64_t time);

@@ -10,8 +10,12 @@
                      waited for this delivery are credited (attribution.c
                      credits delivered messages only; a failure settles
                      what waited for it too)
-      clicked        counted; the instance remembers it ("clicked" in checks);
-                     as delivered too, if that was not heard
+      clicked        counted once per message (the first click: unique
+                     clicks; the total is STATS' feedback.clicked); the
+                     instance remembers it ("clicked" in checks, and when,
+                     for attribution = "clicked 3d"); as delivered too, if
+                     that was not heard. Clicks come from the collector's
+                     /c/ redirects (nd_links.h) and push reports
       failed         the provider gave up: the step falls back to its next
                      reachable channel, once
       bounced        e-mail: the address is suppressed, then as failed; a
@@ -93,8 +97,14 @@ static int s_instance (scheduler_t *self, MDB_txn *txn, instance_t *instance, co
                        int64_t at)
 {
     json_t *record = instance->record;
-    int rc = counter_add (self, txn, record_str (record, "journey"), record_str (record, "variant"),
-                          step, channel_name (channel), kind, 1);
+    //  A message's clicks count once (unique clicks): a person who opens
+    //  the link twice, or a push reported by the service worker and its
+    //  wrapped link both, is one click of that message
+    bool again = streq (kind, "clicked")
+              && json_object_get (json_object_get (record, "clicks"), key);
+    int rc = again ? 0 : counter_add (self, txn, record_str (record, "journey"),
+                                      record_str (record, "variant"), step,
+                                      channel_name (channel), kind, 1);
     //  Orders credited only to delivered messages wait for this (a click
     //  implies the message arrived, whether or not that was heard first)
     if (rc == 0)

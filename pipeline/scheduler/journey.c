@@ -490,6 +490,19 @@ static int s_cap (s_loader_t *loader, zconfig_t *node, cap_t *cap)
     return 0;
 }
 
+//  attribution = 5d, "delivered 5d" or "clicked 3d" (attribution.c).
+static int s_attribution (s_loader_t *loader, zconfig_t *node, limits_t *limits)
+{
+    const char *value = s_value (node);
+    limits->attribution_clicked = strncmp (value, "clicked ", 8) == 0;
+    const char *window = limits->attribution_clicked ? value + 8
+                       : strncmp (value, "delivered ", 10) == 0 ? value + 10 : value;
+    if (nd_duration_parse (window, &limits->attribution) || limits->attribution <= 0)
+        return s_fail (loader, node, "attribution: not such as 5d, \"delivered 5d\" "
+                       "or \"clicked 3d\"");
+    return 0;
+}
+
 static int s_limits (s_loader_t *loader, zconfig_t *node, journey_t *journey)
 {
     limits_t *limits = &journey->limits;
@@ -508,7 +521,7 @@ static int s_limits (s_loader_t *loader, zconfig_t *node, journey_t *journey)
                ? s_fail (loader, c, "quiet-hours: not such as 21:00-09:00 or none") : 0;
         else
         if (streq (name, "attribution"))
-            rc = s_duration (loader, c, &limits->attribution);
+            rc = s_attribution (loader, c, limits);
         else
             rc = s_fail (loader, c, "limits: unknown option '%s' (cap, cap-push, cap-sms,"
                          " cap-email, cap-onsite, quiet-hours, attribution)", name);

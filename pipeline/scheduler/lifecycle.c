@@ -3,18 +3,21 @@
 
     Layer: engine: calls engine.c and send.c (what a firing timer runs),
     the rules (journey.c, cond.c: who may enter) and the store
-    (instance.c, timers.c, counters.c).
+    (instance.c, timers.c, counters.c; codes.c and people.c for the
+    codes that expire tomorrow).
 
     Entry applies the journey's filter, segments and re-entry rules; at
     most one instance per person and journey runs at a time (the store's
     active index, instance.c).                                           */
 #include "lifecycle.h"
+#include "codes.h"
 #include "cond.h"
 #include "counters.h"
 #include "engine.h"
 #include "instance.h"
 #include "journey.h"
 #include "nd_json.h"
+#include "people.h"
 #include "send.h"
 
 int instance_exit_on (scheduler_t *self, MDB_txn *txn, const char *user, const char *topic,
@@ -32,10 +35,46 @@ int instance_exit_on (scheduler_t *self, MDB_txn *txn, const char *user, const c
     }
     return 0;
 }
+//  A code that expires tomorrow (TIMER_CODE, codes.c): still unused, and
+//  its person has not ordered since it was issued, it is the trigger
+//  code.expiring {user, time, code: {code, percent, expires, journey,
+//  step}} of the journeys that take it (shipped: code-expiring).
+static int s_code_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, int64_t now)
+{
+    json_t *code = NULL;
+    if (codes_expiring (self, txn, n, &code))
+        return -1;
+    const char *user = code ? record_str (code, "user") : NULL;
+    person_t *person = user ? person_load (self, txn, user) : NULL;
+    bool ordered = person && person->last_order >= record_int (code, "issued_ms");
+    person_destroy (&person);
+    int rc = 0;
+    if (code && user && !ordered) {
+        char stamp [32], id [64];
+        snprintf (id, sizeof id, "code-expiring-%s", record_str (code, "code"));
+        json_t *body = json_pack ("{s:s, s:s, s:s, s:{s:O, s:O, s:O, s:O, s:O}}", "id", id,
+            "user", user, "time", nd_time_format (now, stamp), "code",
+            "code", json_object_get (code, "code"), "percent", json_object_get (code, "percent"),
+            "expires", json_object_get (code, "expires"), "journey", json_object_get (code, "journey"),
+            "step", json_object_get (code, "step"));
+        nd_msg_t msg = { .topic = "code.expiring", .body = body, .time = now };
+        for (size_t i = 0; rc == 0 && i < journeys_size (self->journeys); i++) {
+            journey_t *journey = journeys_get (self->journeys, i);
+            if (streq (journey->topic, msg.topic))
+                rc = instance_enter (self, txn, journey, &msg);
+        }
+        json_decref (body);
+    }
+    json_decref (code);
+    return rc;
+}
+
 int instance_fire (scheduler_t *self, MDB_txn *txn, uint64_t id, timer_kind_t kind, int64_t now)
 {
     if (kind == TIMER_CLEANUP)
         return instance_cleanup (self, txn, id);
+    if (kind == TIMER_CODE)
+        return s_code_expiring (self, txn, id, now);
     instance_t *instance = instance_load (self, txn, id);
     if (!instance)
         return 0;                       //  cleaned up meanwhile

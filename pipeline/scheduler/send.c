@@ -66,6 +66,8 @@ static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
     snprintf (name, name_size, "%s", json_string_value (json_object_get (data, "name")));
     if (code)
         json_object_set_new (data, "code", s_code_shown (self, person, code));
+    //  The code's expiry and an order's date for the locale, in their zone
+    nd_templates_dates (data, locale, person_timezone (self, person));
     json_object_set (data, "shop", self->shop);
     return data;
 }

@@ -8,7 +8,8 @@
 
 /*  Durable timers: a time-ordered index in the stage's LMDB. kind says
     what fires: the instance's next step, a fallback, or its clean-up.   */
-typedef enum { TIMER_STEP = 0, TIMER_FALLBACK = 1, TIMER_CLEANUP = 2 } timer_kind_t;
+typedef enum { TIMER_STEP = 0, TIMER_FALLBACK = 1, TIMER_CLEANUP = 2,
+               TIMER_CODE = 3 } timer_kind_t;   //  CODE: "instance" is a code's number (codes.c)
 typedef struct _timers_t timers_t;
 timers_t *timers_new (MDB_txn *txn);
 void timers_destroy (timers_t **self_p);

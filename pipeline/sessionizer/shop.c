@@ -19,6 +19,17 @@
 
     The products an event names go into the catalogue, and the visitor
     watches those they view or add (alerts.c); an order's are bought.
+
+    Orders and payment: Order Completed is an order paid (order.completed,
+    which ends the cart journeys and earns the credit) unless its
+    payment_status or financial_status says it is not paid yet
+    ("pending", "unpaid", "awaiting_payment", "partially_paid"): then, as
+    for Order Placed, it is order.placed - the cart is gone (the visit
+    ordered) but nothing is earned yet. Order Paid, or an Order Placed,
+    Order Completed or Order Updated whose status is paid ("paid",
+    "authorized", "captured", ...), is order.completed for that order;
+    Order Cancelled, or an Order Updated whose status is cancelled
+    ("cancelled", "voided", "failed", "expired"), is order.cancelled.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +48,8 @@
 #define TRIGGER_IDS_MAX 5
 
 typedef enum {
-    DO_NOTHING, DO_VIEW, DO_ADD, DO_REMOVE, DO_SHOW_CART, DO_CHECKOUT, DO_ORDER
+    DO_NOTHING, DO_VIEW, DO_ADD, DO_REMOVE, DO_SHOW_CART, DO_CHECKOUT, DO_ORDER,
+    DO_PLACE, DO_PAY, DO_UPDATE, DO_CANCEL
 } shop_action_t;
 
 static const struct {
@@ -70,6 +82,12 @@ static const struct {
     { "Checkout Step Completed",        STEP_CHECKOUT, DO_NOTHING },
     { "Payment Info Entered",           STEP_PAYMENT,  DO_NOTHING },
     { "Order Completed",                STEP_ORDER,    DO_ORDER },
+    //  Not Segment's, but what shops with deferred payment send (orders.c)
+    { "Order Placed",                   STEP_ORDER,    DO_PLACE },
+    { "Order Paid",                     STEP_NONE,     DO_PAY },
+    { "Order Updated",                  STEP_NONE,     DO_UPDATE },
+    { "Order Cancelled",                STEP_NONE,     DO_CANCEL },
+    { "Order Canceled",                 STEP_NONE,     DO_CANCEL },
     { NULL,                             STEP_BROWSE,   DO_NOTHING }
 };
 
@@ -251,32 +269,64 @@ int shop_viewed_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *into, const
 
 static const char *s_order_fields [] = {
     "order_id", "checkout_id", "affiliation", "total", "revenue", "subtotal", "shipping",
-    "tax", "discount", "coupon", NULL
+    "tax", "discount", "coupon", "payment_status", "payment_method", NULL
 };
 
-//  The order's products come as the cart's items do; when the event
-//  lists none, the cart it empties is what was ordered.
-static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event,
-                    nd_cart_t *cart)
+typedef enum { PAY_UNKNOWN, PAY_UNPAID, PAY_PAID, PAY_CANCELLED } s_payment_t;
+
+//  What the event says of the order's payment: payment_status, else
+//  Shopify's financial_status; PAY_UNKNOWN when neither is there or known.
+static s_payment_t s_payment (const json_t *properties)
 {
-    const json_t *properties = event->properties;
-    const char *order_id = json_string_value (json_object_get (properties, "order_id"));
-    //  The shop's browser and its server often both report one order.
-    if (order_id && visitor->last_order && strcmp (order_id, visitor->last_order) == 0)
-        return 0;
-    visitor->orders++;
-    if (order_id)
-        visitor_set_text (&visitor->last_order, order_id);
+    static const struct { const char *status; s_payment_t means; } known [] = {
+        { "pending", PAY_UNPAID }, { "unpaid", PAY_UNPAID }, { "awaiting_payment", PAY_UNPAID },
+        { "awaiting payment", PAY_UNPAID }, { "partially_paid", PAY_UNPAID },
+        { "paid", PAY_PAID }, { "authorized", PAY_PAID }, { "captured", PAY_PAID },
+        { "succeeded", PAY_PAID }, { "completed", PAY_PAID }, { "complete", PAY_PAID },
+        { "cancelled", PAY_CANCELLED }, { "canceled", PAY_CANCELLED }, { "voided", PAY_CANCELLED },
+        { "failed", PAY_CANCELLED }, { "expired", PAY_CANCELLED }, { NULL, PAY_UNKNOWN }
+    };
+    const char *status = json_string_value (json_object_get (properties, "payment_status"));
+    if (!status)
+        status = json_string_value (json_object_get (properties, "financial_status"));
+    for (int i = 0; status && known [i].status; i++)
+        if (strcasecmp (status, known [i].status) == 0)
+            return known [i].means;
+    return PAY_UNKNOWN;
+}
+
+//  An order's envelope and the fields it names, for any order topic.
+static json_t *s_order_body (visitor_t *visitor, const event_t *event)
+{
     json_t *body = sessionizer_body (NULL, visitor->id, event->time);
     if (visitor->user_id)
         json_object_set_new (body, "userId", json_string (visitor->user_id));
     if (visitor->in_session)
         json_object_set_new (body, "session", json_string (visitor->session.id));
     for (int i = 0; s_order_fields [i]; i++) {
-        json_t *value = json_object_get (properties, s_order_fields [i]);
+        json_t *value = json_object_get (event->properties, s_order_fields [i]);
         if (value)
             json_object_set_new (body, s_order_fields [i], json_deep_copy (value));
     }
+    return body;
+}
+
+//  The order's products come as the cart's items do; when the event
+//  lists none, the cart it empties is what was ordered.
+static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const event_t *event,
+                    nd_cart_t *cart, bool paid)
+{
+    const json_t *properties = event->properties;
+    const char *order_id = json_string_value (json_object_get (properties, "order_id"));
+    //  The shop's browser and its server often both report one order.
+    if (order_id && visitor->last_order && strcmp (order_id, visitor->last_order) == 0)
+        return 0;
+    if (paid) {
+        visitor->orders++;
+        if (order_id)
+            visitor_set_text (&visitor->last_order, order_id);
+    }
+    json_t *body = s_order_body (visitor, event);
     nd_cart_t *order = nd_cart_new (nd_cart_record (cart), self->currency);
     nd_cart_replace (order, json_object_get (properties, "products"));
     nd_cart_set_currency (order, json_string_value (json_object_get (properties, "currency")));
@@ -292,6 +342,13 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
     json_object_set (body, "products", json_object_get (summary, "items"));
     json_t *items = json_object_get (summary, "items");
     const char *currency = json_string_value (json_object_get (summary, "currency"));
+    if (!paid) {                //  for the reminder: when, and where to pay
+        char stamp [32];
+        json_object_set_new (body, "placed", json_string (nd_time_format (event->time, stamp)));
+        json_t *url = json_object_get (properties, "payment_url");
+        if (json_is_string (url))
+            json_object_set (body, "payment_url", url);
+    }
     size_t index;
     json_t *item;
     int rc = 0;
@@ -301,7 +358,8 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
             //  catalogue's, so it only fills in what is not known yet.
             rc = alerts_product_seen (self, txn, item, currency, false, event->time,
                                       visitor->id, "carted");
-    if (rc == 0)
+    //  Bought (no more alerts, and what goes together) once it is paid
+    if (rc == 0 && paid)
         rc = alerts_bought (self, txn, items, visitor->id, event->time)
           || together_order (self, txn, items) ? -1 : 0;
     json_t *recommended = rc == 0 ? recommend (self, txn, items) : NULL;
@@ -311,8 +369,27 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
         return -1;
     }
     json_object_set_new (body, "recommended", recommended);
-    sessionizer_count (self, COUNT_ORDERS);
-    return sessionizer_emit (self, txn, "order.completed", body);
+    if (paid)
+        sessionizer_count (self, COUNT_ORDERS);
+    return sessionizer_emit (self, txn, paid ? "order.completed" : "order.placed", body);
+}
+
+//  An order's payment or cancellation, heard after it was placed: the
+//  paid order is order.completed (whatever the cart holds now), a
+//  cancelled one order.cancelled; the cart is not touched.
+static int s_order_later (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
+                          const event_t *event, shop_action_t action)
+{
+    s_payment_t payment = action == DO_PAY ? PAY_PAID : action == DO_CANCEL ? PAY_CANCELLED
+                        : s_payment (event->properties);
+    if (payment == PAY_CANCELLED)
+        return sessionizer_emit (self, txn, "order.cancelled", s_order_body (visitor, event));
+    if (payment != PAY_PAID)
+        return 0;
+    nd_cart_t *none = nd_cart_new (NULL, self->currency);
+    int rc = s_order (self, txn, visitor, event, none, true);
+    nd_cart_destroy (&none);
+    return rc;
 }
 
 /* -------------------------------------------------------------- events */
@@ -366,6 +443,8 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     if (s_events [i].step > session->step)
         session->step = s_events [i].step;
     shop_action_t action = s_events [i].action;
+    if (action == DO_PAY || action == DO_UPDATE || action == DO_CANCEL)
+        return s_order_later (self, txn, visitor, event, action);
     json_t *products = json_object_get (event->properties, "products");
     if (action == DO_CHECKOUT)
         s_remember_checkout (session, event->properties);
@@ -379,9 +458,12 @@ int shop_apply (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const eve
     nd_cart_t *cart = visitor_cart (self, txn, visitor);
     if (!cart)
         return -1;
-    if (action == DO_ORDER) {
+    if (action == DO_ORDER || action == DO_PLACE) {
+        //  Placed but not paid: the cart is ordered all the same
+        s_payment_t payment = s_payment (event->properties);
+        bool paid = action == DO_ORDER ? payment != PAY_UNPAID : payment == PAY_PAID;
         session->ordered = true;
-        if (s_order (self, txn, visitor, event, cart))
+        if (s_order (self, txn, visitor, event, cart, paid))
             return -1;
         if (nd_cart_empty (cart))
             visitor->cart_changed = true;

@@ -64,6 +64,7 @@
 #include <czmq.h>
 #include <openssl/crypto.h>
 #include "nd_token.h"
+#include "nd_links.h"
 #include "sms.h"
 
 typedef struct {
@@ -429,6 +430,8 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
         sizeof reason);
     if (!conf->templates)
         return nd_stage_config_error (stage, "templates", reason);
+    if (nd_links_attach (stage, conf->templates))
+        return -1;
     if (url)
         account->status_url = zsys_sprintf ("%s/sms/status%s%s", url, token ? "?token=" : "",
                                             token ? token : "");

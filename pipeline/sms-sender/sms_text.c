@@ -41,8 +41,8 @@ char *sms_render (nd_templates_t *templates, const json_t *order, char *reason, 
     if (nd_templates_locale (held, id, wanted, required, locale, sizeof locale))
         snprintf (reason, size, "no sms.text template \"%.120s\"", id ? id : "");
     else
-        text = nd_templates_render (held, id, locale, "text", json_object_get (order, "data"),
-                                    reason, size);
+        text = nd_templates_render_order (held, order, id, locale, "text",
+                                          json_object_get (order, "data"), reason, size);
     nd_templates_destroy (&held);
     return text;
 }

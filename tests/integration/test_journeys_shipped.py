@@ -30,6 +30,11 @@ scheduler's durable journal as a sender reads them.
                  repeat-purchase, and Y1 entering loyal with its order
                  loyalty-reward: for the rendering check, with orders that
                  list no products (test_journeys_post_order tests them).
+  unpaid-order   U1 placed an order and never pays: a reminder at +2 h
+                 and a last call a day later, for the rendering check
+                 (test_unpaid tests the rest).
+  code-expiring  W1's HELLO code (7 days), unused: "expires tomorrow"
+                 once, six days after it came.
   birthday       D1 enters birthday at midnight: the greeting with a 15 %
                  BDAY code at 10:00 (test_journeys_birthday tests the rest).
   confirm        K1 and K2 claimed an address through a browser: the
@@ -58,6 +63,7 @@ W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n
                                                    "c-1", "c-2", "b-1", "y-1", "d-1")
 O1, O2 = "o-1", "o-2"
 P1, P2 = "p-1", "p-2"           # back-in-stock, price-drop (test_catalogue runs the whole path)
+U1 = "u-1"
 GOES_WITH = [{"product_id": "p-7", "name": "Gaiters", "price": 19.9, "currency": "EUR",
               "url": "https://shop.example/p/7", "image_url": "https://shop.example/i/7.jpg"}]
 
@@ -74,7 +80,7 @@ with Pipeline(clock="event", extra=extra) as p:
     def segment(user, hours, topic, name, segments, cause="clock"):
         feed.send(topic, user, hours, visitor=user, segment=name, segments=segments, cause=cause)
 
-    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1, O1, O2, P1, P2):
+    for user in (W1, W2, W3, L1, N1, N2, N3, C1, C2, A1, B1, Y1, D1, O1, O2, P1, P2, U1):
         feed.profile(user, 0, segments=(), push=user in (L1, N1, C1, O1),
                      phone=user in (W1, L1, C1, O1))
 
@@ -89,6 +95,8 @@ with Pipeline(clock="event", extra=extra) as p:
     feed.send("cart.abandoned", A1, 0, cart=CART, session="s-" + A1, funnel_step="cart",
               segments=["hesitating"], recommended=GOES_WITH)
     feed.browse(B1, 0)
+    feed.send("order.placed", U1, 0, order_id="u-1", value=40.0, currency="EUR",
+              products=CART["items"], placed=iso(0))
     feed.order(Y1, 0)
     segment(Y1, 0, "segment.entered", "loyal", ["customer", "loyal"], cause="t-%d" % feed.n)
     at(0.5)
@@ -183,7 +191,9 @@ with Pipeline(clock="event", extra=extra) as p:
     check("never-bought: not after a withdrawn consent, not for a customer",
           sends(N2) == [] and sends(N3) == [], sends(N2) + sends(N3))
     check("welcome: once per person ever (entering new_subscriber again sends nothing)",
-          [s["step"] for s in sends(W1)] == ["hello", "first-order"], sends(W1))
+          [s["step"] for s in sends(W1, "welcome")] == ["hello", "first-order"], sends(W1))
+    check("code-expiring: W1's HELLO code, unused, \"expires tomorrow\" once, 6 days after it came",
+          [s["step"] for s in sends(W1, "code-expiring")] == ["expires-tomorrow"], sends(W1))
     check("win-back: lapsing again within 90 days starts nothing",
           len(sends(L1, "win-back")) == 2, sends(L1))
 

@@ -20,6 +20,7 @@
 #include "nd_spool.h"
 #include "nd_stats.h"
 #include "nd_token.h"
+#include "nd_links.h"
 #include "nd_tz.h"
 #include "nd_json.h"
 #include "nd_codec.h"
@@ -55,6 +56,7 @@ int main (int argc, char **argv)
     nd_codec_test (verbose);
     nd_phone_test (verbose);
     nd_token_test (verbose);
+    nd_links_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);
     nd_http_test (verbose);

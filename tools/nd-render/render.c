@@ -11,7 +11,8 @@
 
 //  The sample a step renders with when no data is given: a trigger's
 //  data as the scheduler gets it (an abandoned cart of two articles, two
-//  products, a code) and a person, made into a send order's data as the
+//  products, a code, a product back in stock or cheaper, and two that go
+//  with them as the sessionizer recommends) and a person, made into a send order's data as the
 //  scheduler makes it (nd_templates_context). The shop comes from the
 //  pipeline file.
 static const char *s_sample =
@@ -29,6 +30,15 @@ static const char *s_sample =
     " \"code\": {\"code\": \"CART-7K2Q-9XWD\", \"percent\": 10, \"valid_hours\": 48,"
     "  \"expires\": \"2026-03-05T13:06:00.000Z\", \"expires_local\": \"2026-03-05 13:06\","
     "  \"expires_date\": \"2026-03-05\"},"
+    " \"product\": {\"product_id\": \"sku-3\", \"name\": \"Rain jacket\", \"price\": 71.2,"
+    "  \"previous_price\": 89, \"currency\": \"EUR\", \"stock\": 4,"
+    "  \"url\": \"https://shop.example/p/sku-3\", \"image_url\": \"https://shop.example/i/sku-3.jpg\"},"
+    " \"drop_percent\": 20,"
+    " \"recommended\": ["
+    "   {\"product_id\": \"sku-5\", \"name\": \"Trail gaiters\", \"price\": 24, \"currency\": \"EUR\","
+    "    \"url\": \"https://shop.example/p/sku-5\", \"image_url\": \"https://shop.example/i/sku-5.jpg\"},"
+    "   {\"product_id\": \"sku-6\", \"name\": \"Insoles\", \"price\": 19.5, \"currency\": \"EUR\","
+    "    \"url\": \"https://shop.example/p/sku-6\", \"image_url\": \"https://shop.example/i/sku-6.jpg\"}],"
     " \"order_id\": \"1001\", \"confirm_url\": \"https://shop.example/confirm?t=sample\"}";
 static const char *s_sample_traits = "{\"firstName\": \"Anna\", \"lastName\": \"Nowak\"}";
 
@@ -212,6 +222,8 @@ static int s_data_person (render_t *self, const char *user)
     json_t *sent = json_object_get (json_object_get (latest, "sends"), self->args->step);
     if (json_object_get (sent, "code"))
         json_object_set (self->data, "code", json_object_get (sent, "code"));
+    nd_templates_dates (self->data, self->locale ? self->locale : locale,
+                        json_string_value (json_object_get (traits, "timezone")));
     if (locale && !self->locale)
         self->locale = strdup (locale);
     self->user = strdup (user);
@@ -257,6 +269,7 @@ render_t *render_new (const render_args_t *args, int *status)
         self->data = json_loads (s_sample, 0, NULL);
         json_t *traits = json_loads (s_sample_traits, 0, NULL);
         nd_templates_context (self->data, traits, self->locale);
+        nd_templates_dates (self->data, self->locale, NULL);
         json_decref (traits);
     }
     if (rc == 0 && !json_object_get (self->data, "shop"))
