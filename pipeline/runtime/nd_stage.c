@@ -1087,6 +1087,12 @@ int nd_stage_option_int (nd_stage_t *stage, const char *path, const char *fallba
     return 0;
 }
 
+bool nd_stage_syncs (nd_stage_t *stage)
+{
+    const char *sync = nd_config_get (stage->config, "sync", "1");
+    return !sync || !streq (sync, "0");
+}
+
 const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const char *child)
 {
     return nd_config_list (stage->config, path, child);
