@@ -40,7 +40,7 @@ LDLIBS  := -lczmq -lzmq -llmdb -ljansson -lmicrohttpd -lcurl -lesmtp -lssl -lcry
 DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-openssl-dev \
         libesmtp-dev libjansson-dev libmicrohttpd-dev libssl-dev libjemalloc-dev zlib1g-dev lmdb-utils \
         libicu-dev python3 python3-zmq python3-aiosmtpd python3-dkim supervisor curl wrk clang libclang-rt-14-dev systemd \
-        chromium
+        chromium nginx-light
 
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
@@ -50,7 +50,7 @@ PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest bench-json clean supervisor install backtest
+.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest bench-http bench-json clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # A fresh machine often has another apt running (unattended upgrades): wait
@@ -200,6 +200,7 @@ supervisor: $(BIN)/nd-supervisor
 bench: all tests/e2e/node_modules/.installed
 	@$(MAKE) --no-print-directory bench-programs $(BUILD)/bench/push_bench
 	/usr/bin/python3 bench/bench.py
+	/usr/bin/python3 bench/http_bench.py
 	$(BUILD)/bench/scheduler_bench
 	/usr/bin/python3 bench/mail_bench.py
 	/usr/bin/python3 bench/push_bench.py
@@ -229,9 +230,14 @@ bench-kit:
 	done
 
 # A month of at least 400k events through every stage (nd-backtest), next
-# to raw libzmq.
+# to raw libzmq, with CPU seconds and peak RSS per stage.
 bench-backtest: all $(BUILD)/bench/zmq_baseline
 	/usr/bin/python3 bench/backtest_bench.py
+
+# The collector's single-event /v1/track next to nginx answering 204 to
+# the same POSTs (wrk, loopback, BENCH_SECONDS each).
+bench-http: all
+	/usr/bin/python3 bench/http_bench.py
 
 bench-programs: $(BUILD)/bench/zmq_baseline $(BUILD)/bench/scheduler_bench
 $(BUILD)/bench/%: bench/%.c
