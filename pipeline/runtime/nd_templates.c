@@ -216,11 +216,16 @@ char *nd_templates_render (nd_templates_t *self, const char *id, const char *loc
 //  and the currency: "12,00 zł" (pl, PLN), "￥1,200" (ja, JPY), "$12.00".
 //  One formatter for one send order's prices, opened at the first (about
 //  50 us; a price then costs a few), closed with the order: ICU's are not
-//  to be shared between threads, and this runs on any thread.
+//  to be shared between threads, and this runs on any thread. The
+//  currency is set on the formatter once, not passed with each price:
+//  unum_formatDoubleCurrency clones the whole formatter for every price
+//  whose currency is not the formatter's own, which was most of the
+//  scheduler's time in ICU when catching up (perf, issue 15).
 typedef struct {
     const char *locale;         //  BCP 47; NULL: en
     UNumberFormat *format;      //  NULL until a price needs it
     bool failed;                //  ICU could not open one: plain text
+    char currency [4];          //  the one set on format, "" for none yet
 } s_money_t;
 
 static UNumberFormat *s_money_format (s_money_t *money)
@@ -250,8 +255,16 @@ static json_t *s_money_icu (s_money_t *money, double amount, const char *currenc
     UErrorCode status = U_ZERO_ERROR;
     UChar code [4], text [64];
     char utf8 [192];
-    u_charsToUChars (currency, code, 4);
-    int32_t length = unum_formatDoubleCurrency (format, amount, code, text, 64, NULL, &status);
+    if (strcmp (money->currency, currency)) {
+        u_charsToUChars (currency, code, 4);
+        unum_setTextAttribute (format, UNUM_CURRENCY_CODE, code, 3, &status);
+        if (U_FAILURE (status)) {
+            *money->currency = 0;
+            return NULL;
+        }
+        memcpy (money->currency, currency, 4);
+    }
+    int32_t length = unum_formatDouble (format, amount, text, 64, NULL, &status);
     u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
     return U_SUCCESS (status) ? json_string (utf8) : NULL;
 }
@@ -299,7 +312,7 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
 {
     json_t *cart = json_object_get (data, "cart");
     const char *currency = json_string_value (json_object_get (cart, "currency"));
-    s_money_t money = { locale, NULL, false };
+    s_money_t money = { locale, NULL, false, "" };
     s_prices (&money, json_object_get (cart, "items"), currency);
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
