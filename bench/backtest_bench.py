@@ -18,6 +18,7 @@ the pipeline would reach with the cores to itself.
 
   BACKTEST_EVENTS   events in the month (default 400000)
   BACKTEST_MONTH    a month already made (JSON lines), instead of making one
+  ZMQ_BASELINE      the zmq_baseline program (default build/bench/zmq_baseline)
 """
 import json
 import os
@@ -31,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 from ndtest import BIN, ROOT  # noqa: E402
 
 EVENTS = int(os.environ.get("BACKTEST_EVENTS", "400000"))
-BUILD = os.path.join(ROOT, "build", "bench")
+BASELINE = os.environ.get("ZMQ_BASELINE", os.path.join(ROOT, "build", "bench", "zmq_baseline"))
 
 
 def per_stage(stderr, label):
@@ -75,7 +76,7 @@ def main():
     rss = per_stage(out.stderr, "peak RSS MB")
     events = lines - ticks
     body = max(1, size // lines)
-    base = json.loads(subprocess.run([os.path.join(BUILD, "zmq_baseline"), "-n", "1000000",
+    base = json.loads(subprocess.run([BASELINE, "-n", os.environ.get("ZMQ_MESSAGES", "1000000"),
                                       "-s", str(body)], capture_output=True, text=True,
                                      check=True).stdout)
     sent = re.search(r"send orders\s+(\d+)", out.stdout)

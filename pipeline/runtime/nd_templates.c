@@ -439,6 +439,18 @@ void nd_templates_test (bool verbose)
         assert (shown && streq (shown, expected));
         json_decref (context);
     }
+    //  One formatter serves an order's prices in two currencies: each
+    //  price in its own (the formatter's currency is set per currency)
+    context = json_pack ("{s:{s:s, s:f, s:[{s:f}]}, s:s, s:[{s:f}]}", "cart", "currency", "PLN",
+                         "value", 12.0, "items", "price", 3.5, "currency", "EUR",
+                         "products", "price", 4.0);
+    nd_templates_context (context, NULL, "de");
+    seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (seen && strstr (seen, "\"value_text\":\"12,00\u00A0PLN\"")
+            && strstr (seen, "\"price_text\":\"3,50\u00A0PLN\"")
+            && strstr (seen, "\"price_text\":\"4,00\u00A0€\""));
+    free (seen);
+    json_decref (context);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);
     zstr_free (&command);
