@@ -59,7 +59,7 @@ PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month
 
-.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest bench-json clean supervisor install backtest
+.PHONY: all deps run test fuzz fuzz-build bench bench-programs bench-scheduler bench-senders bench-backtest bench-http bench-json clean supervisor install backtest
 all: $(BUILD)/.deps $(PROGRAMS) $(SCRIPTS)
 
 # A fresh machine often has another apt running (unattended upgrades): wait
@@ -222,6 +222,7 @@ supervisor: $(BIN)/nd-supervisor
 bench: all tests/e2e/node_modules/.installed
 	@$(MAKE) --no-print-directory bench-programs $(BUILD)/bench/push_bench
 	/usr/bin/python3 bench/bench.py
+	@$(MAKE) --no-print-directory bench-http
 	$(BUILD)/bench/scheduler_bench
 	/usr/bin/python3 bench/mail_bench.py
 	/usr/bin/python3 bench/push_bench.py
@@ -251,9 +252,23 @@ bench-kit:
 	done
 
 # A month of at least 400k events through every stage (nd-backtest), next
-# to raw libzmq.
+# to raw libzmq, with CPU seconds and peak RSS per stage.
 bench-backtest: all $(BUILD)/bench/zmq_baseline
 	/usr/bin/python3 bench/backtest_bench.py
+
+# The collector's single-event /v1/track next to nginx answering 204 to
+# the same POSTs (wrk, loopback, BENCH_SECONDS each).
+# nginx is the bench's alone, not the tests': installed here, with
+# policy-rc.d saying no for the install, so no nginx starts on port 80 (the
+# bench runs its own, one worker on a loopback port).
+bench-http: all
+	@dpkg -s nginx-light >/dev/null 2>&1 || { \
+	    echo "installing Debian packages: nginx-light (for the bench's baseline)"; \
+	    own=; [ -e /usr/sbin/policy-rc.d ] || { own=1; printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+	                                          chmod 755 /usr/sbin/policy-rc.d; }; \
+	    $(APT_UPDATE) && $(APT_INSTALL) nginx-light >/dev/null; rc=$$?; \
+	    [ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ]; }
+	/usr/bin/python3 bench/http_bench.py
 
 bench-programs: $(BUILD)/bench/zmq_baseline $(BUILD)/bench/scheduler_bench
 $(BUILD)/bench/%: bench/%.c

@@ -3,12 +3,22 @@
 
 Generates a month of at least 400k Segment events (nd-month, seed 1, plus
 a tick every 5 minutes), replays it at full speed through every stage of
-the shipped pipeline file with dry-run senders (nd-backtest), and prints
-events/s end to end, from the first line fed to the last link drained,
-next to raw libzmq PUSH/PULL measured in the same run with the month's
-average line size.
+the shipped pipeline file with dry-run senders (nd-backtest: the
+collector takes it with --clock event --stdin, the sessionizer,
+segmenter, chat-bridge, scheduler, onsite and the senders read their
+durable links), and prints events/s end to end, from the first line fed
+to the last link drained, next to raw libzmq PUSH/PULL measured in the
+same run with the month's average line size. Then, per stage, the CPU
+seconds it used and its peak RSS (LMDB pages it touched included).
+
+The machine is shared (other builds and tests run beside the bench), so
+the wall-clock rate moves with the load; the CPU seconds do not, and
+"events per CPU second" over every stage, times the cores, is the rate
+the pipeline would reach with the cores to itself.
 
   BACKTEST_EVENTS   events in the month (default 400000)
+  BACKTEST_MONTH    a month already made (JSON lines), instead of making one
+  ZMQ_BASELINE      the zmq_baseline program (default build/bench/zmq_baseline)
 """
 import json
 import os
@@ -22,14 +32,32 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 from ndtest import BIN, ROOT  # noqa: E402
 
 EVENTS = int(os.environ.get("BACKTEST_EVENTS", "400000"))
-BUILD = os.path.join(ROOT, "build", "bench")
+BASELINE = os.environ.get("ZMQ_BASELINE", os.path.join(ROOT, "build", "bench", "zmq_baseline"))
+
+
+def per_stage(stderr, label):
+    """{stage: number} from nd-backtest's "label: a 1.0, b 2.0" line."""
+    match = re.search(r"%s: (.*)" % re.escape(label), stderr)
+    if not match:
+        return {}
+    return {name: float(value) for name, value in
+            (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
+
+
+def month_of(tmp):
+    """The month to replay: BACKTEST_MONTH, or a new one of EVENTS events."""
+    given = os.environ.get("BACKTEST_MONTH")
+    if given:
+        return given
+    month = os.path.join(tmp, "month.jsonl")
+    subprocess.run([os.path.join(BIN, "nd-month"), "--events", str(EVENTS), "--seed", "1",
+                    "-o", month], check=True)
+    return month
 
 
 def main():
     with tempfile.TemporaryDirectory(prefix="nd-bench-backtest-") as tmp:
-        month = os.path.join(tmp, "month.jsonl")
-        subprocess.run([os.path.join(BIN, "nd-month"), "--events", str(EVENTS), "--seed", "1",
-                        "-o", month], check=True)
+        month = month_of(tmp)
         with open(month) as f:
             lines = ticks = size = 0
             for line in f:
@@ -44,12 +72,16 @@ def main():
         sys.exit("nd-backtest failed:\n" + out.stderr[-3000:])
     # nd-backtest's own timing (stderr): first line fed to the last link drained
     took = float(re.search(r"lines through every stage in ([0-9.]+) s", out.stderr).group(1))
+    cpu = per_stage(out.stderr, "CPU seconds")
+    rss = per_stage(out.stderr, "peak RSS MB")
     events = lines - ticks
     body = max(1, size // lines)
-    base = json.loads(subprocess.run([os.path.join(BUILD, "zmq_baseline"), "-n", "1000000",
+    base = json.loads(subprocess.run([BASELINE, "-n", os.environ.get("ZMQ_MESSAGES", "1000000"),
                                       "-s", str(body)], capture_output=True, text=True,
                                      check=True).stdout)
     sent = re.search(r"send orders\s+(\d+)", out.stdout)
+    stages_cpu = sum(v for k, v in cpu.items() if k != "nd-backtest")
+    cores = os.cpu_count() or 1
     print("\nnd-backtest: a month through every stage (collector .. senders, dry run)\n")
     print("%-58s %14s  %s" % ("measure", "events/s", "notes"))
     print("%-58s %14.0f  %s" % ("raw libzmq PUSH/PULL, %d-byte body (baseline)" % body,
@@ -57,8 +89,19 @@ def main():
     print("%-58s %14.0f  %s" % ("backtest, %d events + %d ticks, full speed" % (events, ticks),
                                 events / took, "%.1f s drained, %.1f s with start and report; "
                                 "%s send orders" % (took, total, sent.group(1) if sent else "?")))
+    if stages_cpu:
+        print("%-58s %14.0f  %s" % ("the same per CPU second of every stage, x %d cores" % cores,
+                                    events / stages_cpu * cores,
+                                    "%.1f CPU s over the stages; the machine's load average "
+                                    "was %.1f" % (stages_cpu, os.getloadavg()[0])))
     print("backtest vs raw libzmq: %.1f%% of the baseline (aim: 100k events/s on 2 cores)"
           % (100 * events / took / base["messages_per_s"]))
+    print("\n%-20s %12s %14s" % ("stage", "CPU s", "peak RSS MB"))
+    for name in sorted(cpu, key=lambda n: -cpu[n]):
+        print("%-20s %12.1f %14s" % (name, cpu[name], "%.0f" % rss[name] if name in rss else "-"))
+    if rss:
+        print("%-20s %12.1f %14.0f" % ("all stages", stages_cpu, sum(rss.values())))
+    print()
     for line in out.stderr.splitlines():
         print(line)
 

@@ -275,6 +275,10 @@ bool nd_stage_curve_serve (nd_stage_t *stage, void *socket);
 const char *nd_stage_option (nd_stage_t *stage, const char *path, const char *fallback);
 int nd_stage_option_duration (nd_stage_t *stage, const char *path, const char *fallback, int64_t *ms);
 int nd_stage_option_int (nd_stage_t *stage, const char *path, const char *fallback, int64_t *value);
+/*  Whether the stage syncs what it writes ("sync", default 1): its LMDB
+    commits, and the files a dry run writes (Maildir, spools). With 0 a
+    kill -9 loses nothing, a power cut may (nd-backtest, tests).          */
+bool nd_stage_syncs (nd_stage_t *stage);
 /*  Every value of repeated children of path (e.g. all "key" under
     "write-keys"); returns a NULL-terminated array the caller frees with
     free() (the strings are not the caller's).                            */

@@ -858,6 +858,7 @@ static void s_loop (nd_stage_t *stage)
         }
         if (zmq_poll (items, (int) count, (long) timeout) < 0 && zmq_errno () != EINTR)
             break;
+        nd_inputs_rearm (stage->inputs);
         if (items [0].revents & ZMQ_POLLIN)
             s_control (stage);
         if (items [1].revents & ZMQ_POLLIN)
@@ -1090,6 +1091,12 @@ int nd_stage_option_int (nd_stage_t *stage, const char *path, const char *fallba
         return nd_config_error (stage->config, path, "not a whole number");
     *value = number;
     return 0;
+}
+
+bool nd_stage_syncs (nd_stage_t *stage)
+{
+    const char *sync = nd_config_get (stage->config, "sync", "1");
+    return !sync || !streq (sync, "0");
 }
 
 const char **nd_stage_option_list (nd_stage_t *stage, const char *path, const char *child)

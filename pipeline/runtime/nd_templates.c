@@ -252,11 +252,16 @@ char *nd_templates_render_order (nd_templates_t *self, const json_t *order, cons
 //  and the currency: "12,00 zł" (pl, PLN), "￥1,200" (ja, JPY), "$12.00".
 //  One formatter for one send order's prices, opened at the first (about
 //  50 us; a price then costs a few), closed with the order: ICU's are not
-//  to be shared between threads, and this runs on any thread.
+//  to be shared between threads, and this runs on any thread. The
+//  currency is set on the formatter once, not passed with each price:
+//  unum_formatDoubleCurrency clones the whole formatter for every price
+//  whose currency is not the formatter's own, which was most of the
+//  scheduler's time in ICU when catching up (perf, issue 15).
 typedef struct {
     const char *locale;         //  BCP 47; NULL: en
     UNumberFormat *format;      //  NULL until a price needs it
     bool failed;                //  ICU could not open one: plain text
+    char currency [4];          //  the one set on format, "" for none yet
 } s_money_t;
 
 static UNumberFormat *s_money_format (s_money_t *money)
@@ -286,8 +291,16 @@ static json_t *s_money_icu (s_money_t *money, double amount, const char *currenc
     UErrorCode status = U_ZERO_ERROR;
     UChar code [4], text [64];
     char utf8 [192];
-    u_charsToUChars (currency, code, 4);
-    int32_t length = unum_formatDoubleCurrency (format, amount, code, text, 64, NULL, &status);
+    if (strcmp (money->currency, currency)) {
+        u_charsToUChars (currency, code, 4);
+        unum_setTextAttribute (format, UNUM_CURRENCY_CODE, code, 3, &status);
+        if (U_FAILURE (status)) {
+            *money->currency = 0;
+            return NULL;
+        }
+        memcpy (money->currency, currency, 4);
+    }
+    int32_t length = unum_formatDouble (format, amount, text, 64, NULL, &status);
     u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
     return U_SUCCESS (status) ? json_string (utf8) : NULL;
 }
@@ -353,7 +366,7 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
 {
     json_t *cart = json_object_get (data, "cart");
     const char *currency = json_string_value (json_object_get (cart, "currency"));
-    s_money_t money = { locale, NULL, false };
+    s_money_t money = { locale, NULL, false, "" };
     s_prices (&money, json_object_get (cart, "items"), currency);
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
@@ -606,6 +619,17 @@ void nd_templates_test (bool verbose)
     context = json_pack ("{s:s}", "placed", "yesterday");
     nd_templates_dates (context, "en", NULL);
     assert (!json_object_get (context, "placed_text"));
+    //  One formatter serves an order's prices in two currencies: each
+    //  price in its own (the formatter's currency is set per currency)
+    context = json_pack ("{s:{s:s, s:f, s:[{s:f}]}, s:s, s:[{s:f}]}", "cart", "currency", "PLN",
+                         "value", 12.0, "items", "price", 3.5, "currency", "EUR",
+                         "products", "price", 4.0);
+    nd_templates_context (context, NULL, "de");
+    seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (seen && strstr (seen, "\"value_text\":\"12,00\u00A0PLN\"")
+            && strstr (seen, "\"price_text\":\"3,50\u00A0PLN\"")
+            && strstr (seen, "\"price_text\":\"4,00\u00A0€\""));
+    free (seen);
     json_decref (context);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);

@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""make bench, part: the collector's single-event path next to nginx.
+
+The same wrk (1 thread, 32 connections, bench/events.lua: one Segment
+track event per POST /v1/track, each with its own messageId) against
+
+  1. the collector, sync = 1: each 200 means the event is committed
+     and fsynced in its LMDB (concurrent requests share commits);
+  2. nginx with one worker answering 204 to the same POSTs, body read
+     and dropped: what an HTTP server on this machine does with nothing
+     to keep (the baseline);
+
+one after the other in the same run, on loopback only, each for
+BENCH_SECONDS (default 8). nginx comes from Debian (nginx-light, which
+`make bench-http` installs without starting its service); without it the
+baseline row says so and the rest runs.
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from ndtest import ROOT, WRITE_KEY, Pipeline, free_port, wait_for  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+CONNECTIONS = 32
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    client_body_buffer_size 64k;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / { return 204; }
+    }
+}
+"""
+
+
+def wrk(port, run):
+    """wrk's summary (bench/events.lua's JSON line) with events_per_s."""
+    env = dict(os.environ, BATCH="1", RUN=run,
+               AUTH="Basic " + base64.b64encode((WRITE_KEY + ":").encode()).decode())
+    out = subprocess.run(["wrk", "-t1", "-c%d" % CONNECTIONS, "-d%ds" % SECONDS,
+                          "-s", os.path.join(ROOT, "bench", "events.lua"),
+                          "http://127.0.0.1:%d/" % port],
+                         env=env, capture_output=True, text=True, check=True,
+                         timeout=SECONDS + 60).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["events_per_s"] = result["requests"] / result["seconds"]
+    return result
+
+
+def collector_rate():
+    with Pipeline(clock="wall", extra={"pipeline": {"sync": "1"}}) as p:
+        p.start("collector")
+        return wrk(p.http_port, "c%d" % time.time())
+
+
+def nginx_rate():
+    """wrk against nginx answering 204; None without nginx."""
+    if not NGINX:
+        return None
+    with tempfile.TemporaryDirectory(prefix="nd-bench-nginx-") as tmp:
+        port = free_port()
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF % {"dir": tmp, "port": port})
+        log = open(os.path.join(tmp, "stderr"), "w")
+        proc = subprocess.Popen([NGINX, "-p", tmp, "-c", conf], stdout=log, stderr=log)
+        try:
+            def answers():
+                probe = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                        "-X", "POST", "-d", "{}", "http://127.0.0.1:%d/v1/track" % port],
+                                       capture_output=True, text=True)
+                return probe.stdout == "204"
+            wait_for(answers, timeout=10, interval=0.05)
+            return wrk(port, "n%d" % time.time())
+        finally:
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+def main():
+    collector = collector_rate()
+    nginx = nginx_rate()
+    print("\nthe collector's single-event path (wrk -t1 -c%d, %d s each, POST /v1/track)\n"
+          % (CONNECTIONS, SECONDS))
+    print("%-58s %14s  %s" % ("measure", "requests/s", "notes"))
+    if nginx:
+        print("%-58s %14.0f  %s" % ("nginx, 1 worker, 204 to the same POSTs (baseline)",
+                                    nginx["events_per_s"], "p99 %.1f ms, %d non-2xx"
+                                    % (nginx["p99_ms"], nginx["non2xx"])))
+    else:
+        print("%-58s %14s  %s" % ("nginx (baseline)", "-", "not installed (Debian nginx-light)"))
+    print("%-58s %14.0f  %s" % ("collector /v1/track, sync = 1, one event a request",
+                                collector["events_per_s"], "p99 %.1f ms, %d non-2xx"
+                                % (collector["p99_ms"], collector["non2xx"])))
+    if nginx:
+        print("collector vs nginx: %.0f%% (aim: at least half)"
+              % (100 * collector["events_per_s"] / nginx["events_per_s"]))
+
+
+if __name__ == "__main__":
+    main()
