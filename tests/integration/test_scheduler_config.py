@@ -17,23 +17,24 @@ SHIPPED = os.path.join(ROOT, "conf", "journeys", "abandoned-cart.zpl")
 
 BROKEN = [
     # (description, text to replace, replacement, line, words in the reason)
-    ("a duration that is not one", "            for = 1h", "            for = soon", 31, "not a duration"),
-    ("an unknown channel", 'channels = "email, sms"', 'channels = "email, fax"', 43, "unknown channel 'fax'"),
-    ("a goto to no step", "            else = exit", "            else = nowhere", 41, "no step 'nowhere'"),
-    ("a misspelt option", "    exit = order.completed", "    exitt = order.completed", 20, "unknown option 'exitt'"),
-    ("a bad condition", 'when = "cart.value > 0 and', 'when = "cart.value ~ 0 and', 15,
+    ("a duration that is not one", "            for = 1h", "            for = soon", 39, "not a duration"),
+    ("an unknown channel", 'channels = "email, sms"', 'channels = "email, fax"', 76, "unknown channel 'fax'"),
+    ("a goto to no step", "            else = exit", "            else = nowhere", 71, "no step 'nowhere'"),
+    ("a misspelt option", "    exit = order.completed", "    exitt = order.completed", 28, "unknown option 'exitt'"),
+    ("a bad condition", 'when = "cart.value > 0 and', 'when = "cart.value ~ 0 and', 23,
      "when: column 12: unknown operator '~'"),
-    ("a bad share", "holdout = 5%", "holdout = lots", 25, "not a share"),
-    ("a bad cap", "attribution = 5d", "cap = \"3 a week\"", 22, "not a cap"),
+    ("a bad share", "holdout = 5%", "holdout = lots", 33, "not a share"),
+    ("a bad cap", "attribution = 5d", "cap = \"3 a week\"", 30, "not a cap"),
     # found by fuzz_journey: a second steps section was read on past the first's end
     ("steps given twice", "    limits\n", "    steps\n        wait = early\n            for = 1h\n    limits\n",
-     26, "steps: given twice"),
+     34, "steps: given twice"),
     ("a topic given twice", "        topic = cart.abandoned", "        topic = cart.abandoned\n        topic = cart.viewed",
-     13, "topic: given twice"),
-    ("a template given twice", "            max-delay = 24h             #", "            template = a\n            template = b\n            max-delay = 24h             #",
-     37, "template: given twice"),
+     21, "topic: given twice"),
+    ("a template given twice", "                    max-delay = 24h     #",
+     "                    template = a\n                    template = b\n                    max-delay = 24h     #",
+     67, "template: given twice"),
     ("ZPL that does not parse", "            channels = \"push, sms, email\"",
-     "          channels = \"push, sms, email\"", 33, ""),
+     "          channels = \"push, sms, email\"", 45, ""),
 ]
 
 
@@ -72,7 +73,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     p.write_config(pipeline_extra(journeys, templates=templates))
     rc, err = run(p)
     check("a template that does not compile stops it, naming the file and its line",
-          rc != 0 and bad in err and "unclosed section 'oops'" in err and ":32:" in err, (rc, err))
+          rc != 0 and bad in err and "unclosed section 'oops'" in err and ":62:" in err, (rc, err))
     os.remove(bad)
     shutil.copy(os.path.join(ROOT, "conf", "templates", "abandoned-cart", "reminder-1", "pl",
                              "sms.text.mustache"), bad)
@@ -80,7 +81,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     os.remove(missing)
     rc, err = run(p)
     check("a template missing in the default locale stops it",
-          rc != 0 and missing + ": missing" in err and ":42:" in err, (rc, err))
+          rc != 0 and missing + ": missing" in err and ":75:" in err, (rc, err))
     shutil.copy(os.path.join(ROOT, "conf", "templates", "abandoned-cart", "reminder-2", "en",
                              "email.subject.mustache"), missing)
 
