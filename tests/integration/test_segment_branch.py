@@ -33,6 +33,7 @@ import zmq
 
 from ndtest import BIN, ROOT, Pipeline, check, done, free_port, node_report
 from rendertest import TEMPLATES, render_file
+from reporttest import report
 from schedtest import Reader, journeys_only, pipeline_extra, scheduler_options, variant
 import shoptest
 from shoptest import ts
@@ -222,6 +223,15 @@ with Pipeline(clock="event", extra=extra) as p:
           and [s["step"] for s in sends(JO)] == ["reminder-1.just-looking"]
           and sends(HE, "reminder-2")[0]["data"]["code"]["code"].startswith("CART-"),
           [(s["to"], s["step"]) for s in reader.sends()])
+    model = report(p, "--json", "--steps")
+    cart = next((j for j in model.get("journeys", []) if j["name"] == "abandoned-cart"), {})
+    sent = {}
+    for row in cart.get("steps", []):          # a row per step, variant and channel
+        sent[row["step"]] = sent.get(row["step"], 0) + row.get("sent", 0)
+    sent = sorted((step, n) for step, n in sent.items() if n)
+    check("nd-report shows each arm's step apart: %s" % sent,
+          sent == [("reminder-1", 1), ("reminder-1.hesitating", 1), ("reminder-1.just-looking", 1),
+                   ("reminder-2", 2)], cart.get("steps"))
     reader.close()
 
 # ------------------------------------------- a broken branch: --check --
