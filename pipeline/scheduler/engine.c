@@ -10,8 +10,9 @@
     trigger's time for the first, the moment a message went for the next,
     so a scheduler that was down sends late but keeps the journey's
     spacing. A branch goes on with the first step of the arm it takes; the
-    last step of an arm goes on after the branch. A journey file's goto cannot make the engine spin: it runs at
-    most ENGINE_STEPS_MAX steps without waiting, then ends the instance.  */
+    last step of an arm goes on after the branch (step->next). A journey
+    file's goto cannot make the engine spin: it runs at most
+    ENGINE_STEPS_MAX steps without waiting, then ends the instance.       */
 #include "engine.h"
 #include "cond.h"
 #include "instance.h"

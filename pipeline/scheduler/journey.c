@@ -28,8 +28,19 @@
                         weight = 50
                 wait = after-leaving
                     for = 1h
-                send = reminder-1
-                    channels = "push, sms, email"
+                branch = kind
+                    arm = hesitating
+                        when = "in segment hesitating"
+                        send = reminder-1
+                            channels = "push, email"
+                    default
+                        send = reminder-1
+                            channels = "push, sms, email"
+
+    The steps are one array: the top-level ones first, in file order, so
+    a goto names its place among them; then each branch's arms' steps,
+    named "<step>.<arm>". Every step says which comes after it (next):
+    the next in its list, after an arm's last the step after its branch.
 
     Anything wrong - an unknown option, a bad duration, a goto to no step,
     a template missing or not compiling - stops the program at start with
