@@ -17,7 +17,9 @@
 const { chromium } = require('playwright-core');
 
 const [pageUrl, question] = process.argv.slice(2);
-const out = { errors: [] };
+const out = { errors: [], ms: {} };
+const t0 = Date.now();
+function lap (name) { out.ms[name] = Date.now() - t0; }
 const deadline = setTimeout(() => { out.errors.push('timeout'); finish(1); }, 60000);
 function finish (code) {
     clearTimeout(deadline);
@@ -37,29 +39,38 @@ function seen (page) {
 
 (async () => {
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+    lap('launched');
     const page = await (await browser.newContext()).newPage();
     page.on('pageerror', (e) => out.errors.push('page: ' + e.message));
     page.on('request', (r) => {
         const url = new URL(r.url());
         if (url.hostname !== '127.0.0.1' && url.protocol !== 'data:') (out.elsewhere = out.elsewhere || []).push(r.url());
     });
-    await page.goto(pageUrl);
+    lap('page');
+    await page.goto(pageUrl, { waitUntil: 'domcontentloaded' });
+    lap('loaded');
     await page.waitForSelector('#nudge-chat', { state: 'attached', timeout: 20000 });
+    lap('widget');
     await page.waitForFunction(() => window.location.hash === '' ||
                                document.getElementById('nudge-chat').classList.contains('open'),
                                null, { timeout: 20000 });
     Object.assign(out, await seen(page));
+    lap('opened');
     //  The shopper finishes the line the link began, and sends it
     const answer = page.waitForResponse((r) => r.url().includes('/chat/send'), { timeout: 20000 });
-    await page.type('#nudge-chat input', question);
+    await page.focus('#nudge-chat input');
+    await page.keyboard.press('End');
+    await page.keyboard.insertText(question);
     await page.press('#nudge-chat input', 'Enter');
     const response = await answer;
     out.sent = { status: response.status(), body: response.request().postData() };
+    lap('sent');
     //  A reload does not open it again: the fragment is gone
-    await page.reload();
+    await page.reload({ waitUntil: 'domcontentloaded' });
     await page.waitForSelector('#nudge-chat', { state: 'attached', timeout: 20000 });
     const again = await seen(page);
     out.reloaded = { open: again.open, input: again.input, hash: again.hash };
+    lap('reloaded');
     await browser.close();
     finish(0);
 })().catch((e) => { out.errors.push(String(e && e.stack || e)); finish(1); });

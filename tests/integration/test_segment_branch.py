@@ -196,6 +196,7 @@ with Pipeline(clock="event", extra=extra) as p:
     check("the fragment is taken off the address, and a reload does not open the chat again",
           seen.get("hash") == "" and seen.get("reloaded", {}).get("open") is False
           and seen.get("reloaded", {}).get("hash") == "", seen)
+    print("# the browser, ms from its start: %s" % seen.get("ms"))
     check("nothing left 127.0.0.1", not seen.get("elsewhere"), seen.get("elsewhere"))
     sent = seen.get("sent", {})
     check("the question goes to the chat-bridge with the cart's line first",
