@@ -70,12 +70,18 @@ static bool s_check (scheduler_t *self, MDB_txn *txn, const instance_t *instance
     return holds;
 }
 
-//  A branch takes the first arm whose conditions hold as the person is
-//  now (their segments when the step runs, not when they entered); the
-//  record keeps the arm for later checks ("arm = hesitating").
+//  A branch takes the first arm whose conditions hold. It sees what a
+//  check sees, but "in segment" asks the segments the trigger came with
+//  (the latest trigger's, with active = update): they are as of a time,
+//  so a replay at any speed takes the same arm; the person's, updated by
+//  every message, may be ahead of the clock. The record keeps the arm for
+//  later checks ("arm = hesitating").
 static int s_branch (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step)
 {
     json_t *view = s_check_view (self, txn, instance);
+    json_t *segments = json_object_get (instance->record, "segments");
+    if (json_is_array (segments))
+        json_object_set (view, "segments", segments);
     const arm_t *arm = NULL;
     for (size_t i = 0; !arm && i < step->arm_count; i++)
         if (s_holds (step->arms [i].conds, step->arms [i].cond_count, view))

@@ -90,7 +90,7 @@ with Pipeline(clock="event", extra=extra) as p:
         feed.send("cart.abandoned", user, 0, **body)
         feed.send("checkout.abandoned", user, 0, **body)
     feed.send("cart.abandoned", A1, 0, cart=CART, session="s-" + A1, funnel_step="cart",
-              segments=["hesitating"])
+              segments=["came_to_buy"])
     for user, kind in ((A2, "cart_just_looking"), (A3, "hesitating")):
         feed.profile(user, 0, segments=(kind,))
         feed.send("cart.abandoned", user, 0, cart=CART, session="s-" + user, funnel_step="cart",
