@@ -21,7 +21,16 @@
     or on it (data-user-id="u-42" data-user-hash="9f2c..."), or later,
     after a login without a page load: nudgeChat.identify("u-42", "9f2c...").
     Only then may the shop answer at the address it has for them; any
-    other chat is answered at an address typed into it.                 */
+    other chat is answered at an address typed into it.
+
+    A link in a message can open the chat: a page whose address ends in
+    #nudge-chat opens it at once, and #nudge-chat=TEXT (percent-encoded:
+    the abandoned-cart journey puts its cart there, "Trail shoe × 1 ·
+    €114.90") also starts the shopper's first message with that line,
+    for them to finish and send: nothing leaves the page until they do.
+    The fragment is then taken off the address, so a reload or a shared
+    link does not open it again. The text is shown as text, never markup,
+    and cut to 300 characters: a link is anyone's to write.            */
 (function () {
     "use strict";
     var config = window.nudgeChat || {};
@@ -176,6 +185,27 @@
         if (root.classList.contains("open")) { input.focus(); listen(); }
     });
 
+    /* ------------------------------------------ opened from a link */
+    var LINK = /^#nudge-chat(?:=([^#]*))?$/;
+    function fromLink() {
+        var match = LINK.exec(window.location.hash);
+        if (!match) return;
+        var context = "";
+        try { context = decodeURIComponent(match[1] || ""); } catch (e) { /* not UTF-8 */ }
+        context = context.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 300);
+        try {
+            history.replaceState(history.state, "", window.location.pathname + window.location.search);
+        } catch (e) { /* a sandboxed page: leave the address */ }
+        root.classList.add("open");
+        if (context && !input.value) {
+            input.value = context + " \u2014 ";
+            root.setAttribute("data-context", context);
+        }
+        input.focus();
+        listen();
+    }
+    window.addEventListener("hashchange", fromLink);
+
     window.nudgeChat = {
         loaded: true,
         open: function () { root.classList.add("open"); listen(); },
@@ -191,6 +221,7 @@
             state.after = 0;            /* a new page: the transcript again */
             listen();
         }
+        fromLink();
     }
     if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();

@@ -39,3 +39,7 @@ shoe_fan
 first_timer_full_cart
     description = "a cart worth 100 or more from someone who never ordered"
     match = "cart_value >= 100 and not in segment customer"
+
+cart_just_looking
+    description = "left a cart after looking around: not straight to the cart (came_to_buy), not hesitating"
+    match = "cart_value > 0 and not in segment came_to_buy and not in segment hesitating"

@@ -7,6 +7,7 @@
     old one is freed by whoever lets go of it last.                      */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,59 @@ static void s_product_prices (s_money_t *money, json_t *product)
     }
 }
 
+//  The cart in one line, "Trail shoe × 1, Wool socks × 2 · €114.90", and
+//  the same percent-encoded (RFC 3986: all but the unreserved) for a link
+//  that opens the shop's chat with the cart as its context (the chat
+//  widget reads #nudge-chat=...). Names come from the shop's events: the
+//  encoding keeps them inert in a URL, the widget shows them as text.
+#define CART_SUMMARY_ITEMS 5
+static void s_cart_summary (json_t *cart)
+{
+    json_t *items = json_object_get (cart, "items");
+    if (!json_is_array (items))
+        return;
+    zchunk_t *text = zchunk_new (NULL, 256);
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        const char *name = json_string_value (json_object_get (item, "name"));
+        if (i == CART_SUMMARY_ITEMS) {
+            zchunk_extend (text, ", …", strlen (", …"));
+            break;
+        }
+        char line [160];
+        json_int_t quantity = json_integer_value (json_object_get (item, "quantity"));
+        snprintf (line, sizeof line, "%s%.100s × %lld", i ? ", " : "", name ? name : "?",
+                  (long long) (quantity > 0 ? quantity : 1));
+        zchunk_extend (text, line, strlen (line));
+    }
+    const char *total = json_string_value (json_object_get (cart, "value_text"));
+    if (total) {
+        zchunk_extend (text, " · ", strlen (" · "));
+        zchunk_extend (text, total, strlen (total));
+    }
+    char *summary = strndup ((char *) zchunk_data (text), zchunk_size (text));
+    //  %.100s may have cut a character in two: drop its leading bytes
+    json_t *value = json_string (summary);
+    for (size_t length = strlen (summary); !value && length > 0; length--) {
+        summary [length - 1] = 0;
+        value = json_string (summary);
+    }
+    if (value)
+        json_object_set_new (cart, "summary", value);
+    const char *plain = value ? json_string_value (value) : "";
+    char *encoded = (char *) zmalloc (strlen (plain) * 3 + 1), *out = encoded;
+    for (const unsigned char *c = (const unsigned char *) plain; *c; c++)
+        if (isalnum (*c) || strchr ("-._~", *c))
+            *out++ = (char) *c;
+        else
+            out += sprintf (out, "%%%02X", *c);
+    json_object_set_new (cart, "summary_encoded", json_string (encoded));
+    free (encoded);
+    free (summary);
+    zchunk_destroy (&text);
+}
+
 static const char *s_trait (const json_t *traits, const char *camel, const char *snake)
 {
     const char *value = json_string_value (json_object_get (traits, camel));
@@ -383,6 +437,7 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
         json_object_set_new (data, "value_text",
                              s_money (&money, json_number_value (json_object_get (data, "value")), own));
     unum_close (money.format);
+    s_cart_summary (cart);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
         json_object_set (cart, "first_item", json_array_get (json_object_get (cart, "items"), 0));
@@ -530,6 +585,11 @@ void nd_templates_test (bool verbose)
             && strstr (seen, "\"total_text\":\"￥2,400\"") && strstr (seen, "\"first_item\":{")
             && strstr (seen, "\"name\":\"Hana Sato\"") && strstr (seen, "\"first_name\":\"Hana\""));
     free (seen);
+    //  The cart in one line for the chat link, and encoded for a URL
+    json_t *cart = json_object_get (context, "cart");
+    assert (streq (json_string_value (json_object_get (cart, "summary")), "Cup × 2 · ￥2,400"));
+    assert (streq (json_string_value (json_object_get (cart, "summary_encoded")),
+                   "Cup%20%C3%97%202%20%C2%B7%20%EF%BF%A52%2C400"));
     json_decref (traits);
     json_decref (context);
     //  Each locale's own way with money, by ICU: no rules of ours

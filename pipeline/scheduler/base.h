@@ -113,7 +113,7 @@ typedef struct {
     document: paths into it, and "in segment NAME" from its "segments". */
 typedef nd_cond_t cond_t;
 
-typedef enum { STEP_WAIT, STEP_SEND, STEP_CHECK, STEP_SPLIT } step_kind_t;
+typedef enum { STEP_WAIT, STEP_SEND, STEP_CHECK, STEP_SPLIT, STEP_BRANCH } step_kind_t;
 typedef enum { LATE_DEFER, LATE_SKIP } late_t;
 typedef enum { ACTIVE_UPDATE, ACTIVE_IGNORE, ACTIVE_RESTART } active_t;
 
@@ -122,6 +122,15 @@ typedef struct {
     int64_t weight;
     int jump;                   //  step index to go to, or -1: the next
 } variant_t;
+
+/*  A branch's arm: its conditions (none for the default) and where its
+    steps begin; an arm without steps begins at the branch's next.        */
+typedef struct {
+    char *name;                 //  "" for an unnamed default
+    cond_t **conds;
+    size_t cond_count;
+    int first;
+} arm_t;
 
 typedef struct {
     step_kind_t kind;
@@ -146,6 +155,12 @@ typedef struct {
     variant_t *variants;
     size_t variant_count;
     int64_t holdout;            //  basis points of people held out
+    //  branch: the first arm whose conditions all hold, the default last
+    arm_t *arms;
+    size_t arm_count;
+    //  the step after this one: the next in its list; an arm's last goes
+    //  on after its branch; step_count when the journey is done
+    int next;
 } step_t;
 
 /*  priority: a number from 0 to 100, or low (25), normal (50, the

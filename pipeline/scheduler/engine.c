@@ -9,8 +9,10 @@
     again). A wait counts from when the step before it finished: the
     trigger's time for the first, the moment a message went for the next,
     so a scheduler that was down sends late but keeps the journey's
-    spacing. A journey file's goto cannot make the engine spin: it runs at
-    most ENGINE_STEPS_MAX steps without waiting, then ends the instance.  */
+    spacing. A branch goes on with the first step of the arm it takes; the
+    last step of an arm goes on after the branch (step->next). A journey
+    file's goto cannot make the engine spin: it runs at most
+    ENGINE_STEPS_MAX steps without waiting, then ends the instance.       */
 #include "engine.h"
 #include "cond.h"
 #include "instance.h"
@@ -47,18 +49,48 @@ static json_t *s_check_view (scheduler_t *self, MDB_txn *txn, const instance_t *
     json_object_set_new (view, "sent", json_integer ((json_int_t) record_int (record, "sent")));
     json_object_set (view, "data", json_object_get (record, "data"));
     json_object_set (view, "variant", json_object_get (record, "variant"));
+    json_object_set (view, "arm", json_object_get (record, "arm"));
     person_destroy (&person);
     return view;
+}
+
+static bool s_holds (cond_t **conds, size_t count, json_t *view)
+{
+    bool holds = true;
+    for (size_t i = 0; holds && i < count; i++)
+        holds = cond_eval (conds [i], view);
+    return holds;
 }
 
 static bool s_check (scheduler_t *self, MDB_txn *txn, const instance_t *instance, const step_t *step)
 {
     json_t *view = s_check_view (self, txn, instance);
-    bool holds = true;
-    for (size_t i = 0; holds && i < step->cond_count; i++)
-        holds = cond_eval (step->conds [i], view);
+    bool holds = s_holds (step->conds, step->cond_count, view);
     json_decref (view);
     return holds;
+}
+
+//  A branch takes the first arm whose conditions hold. It sees what a
+//  check sees, but "in segment" asks the segments the trigger came with
+//  (the latest trigger's, with active = update): they are as of a time,
+//  so a replay at any speed takes the same arm; the person's, updated by
+//  every message, may be ahead of the clock. The record keeps the arm for
+//  later checks ("arm = hesitating").
+static int s_branch (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step)
+{
+    json_t *view = s_check_view (self, txn, instance);
+    json_t *segments = json_object_get (instance->record, "segments");
+    if (json_is_array (segments))
+        json_object_set (view, "segments", segments);
+    const arm_t *arm = NULL;
+    for (size_t i = 0; !arm && i < step->arm_count; i++)
+        if (s_holds (step->arms [i].conds, step->arms [i].cond_count, view))
+            arm = &step->arms [i];
+    json_decref (view);
+    if (!arm)
+        return step->next;
+    json_object_set_new (instance->record, "arm", json_string (arm->name));
+    return arm->first;
 }
 
 static int s_split (const instance_t *instance, const step_t *step, int next)
@@ -125,7 +157,7 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
         if ((size_t) index >= journey->step_count)
             return instance_finish (self, txn, instance, "done", nd_stage_now (self->stage));
         const step_t *step = &journey->steps [index];
-        int next = (int) index + 1, rc;
+        int next = step->next, rc;
         switch (step->kind) {
             case STEP_WAIT:
                 s_goto (journey, record, next);
@@ -140,6 +172,9 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
                 break;
             case STEP_SPLIT:
                 next = s_split (instance, step, next);
+                break;
+            case STEP_BRANCH:
+                next = s_branch (self, txn, instance, step);
                 break;
             case STEP_SEND:
                 if ((rc = s_send (self, txn, instance, step, &at)) <= 0)

@@ -28,13 +28,25 @@
                         weight = 50
                 wait = after-leaving
                     for = 1h
-                send = reminder-1
-                    channels = "push, sms, email"
+                branch = kind
+                    arm = hesitating
+                        when = "in segment hesitating"
+                        send = reminder-1
+                            channels = "push, email"
+                    default
+                        send = reminder-1
+                            channels = "push, sms, email"
+
+    The steps are one array: the top-level ones first, in file order, so
+    a goto names its place among them; then each branch's arms' steps,
+    named "<step>.<arm>". Every step says which comes after it (next):
+    the next in its list, after an arm's last the step after its branch.
 
     Anything wrong - an unknown option, a bad duration, a goto to no step,
     a template missing or not compiling - stops the program at start with
     "<file>:<line>: <reason>": a journey half understood would message
     real people. (An empty error: the runtime's ZPL loader has logged it.) */
+#include <assert.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include "journey.h"
@@ -53,6 +65,9 @@ typedef struct {
     size_t count;
     templates_t *templates;
     char **error;
+    zconfig_t **step_nodes;     //  each step's node, by its index
+    int base;                   //  index of the first step of the list read
+    const char *arm;            //  while an arm's steps are read: its name
 } s_loader_t;
 
 /* ------------------------------------------------------------- lines -- */
@@ -310,17 +325,27 @@ static int s_wait (s_loader_t *loader, zconfig_t *node, step_t *step)
 }
 
 //  Step names a goto or else may name; resolved once all steps are read.
+//  Inside a branch's arm, the steps of that arm (its "when" lines are no
+//  steps): a jump out of an arm would skip what the branch decided.
 static int s_jump (s_loader_t *loader, zconfig_t *node, journey_t *journey, zconfig_t *steps)
 {
     const char *target = s_value (node);
-    int index = 0;
-    for (zconfig_t *s = zconfig_child (steps); s; s = zconfig_next (s), index++)
+    int index = loader->base;
+    for (zconfig_t *s = zconfig_child (steps); s; s = zconfig_next (s)) {
+        if (streq (zconfig_name (s), "when"))
+            continue;
         if (streq (s_value (s), target))
             return index;
+        index++;
+    }
     if (streq (zconfig_name (node), "else") && streq (target, "exit"))
         return -1;
-    s_fail (loader, node, "%s: journey %s has no step '%s'", zconfig_name (node),
-            journey->name, target);
+    if (loader->arm)
+        s_fail (loader, node, "%s: arm %s has no step '%s' (a goto or else in an arm stays in"
+                " it)", zconfig_name (node), *loader->arm ? loader->arm : "default", target);
+    else
+        s_fail (loader, node, "%s: journey %s has no step '%s'", zconfig_name (node),
+                journey->name, target);
     return -2;
 }
 
@@ -396,11 +421,22 @@ static int s_step (s_loader_t *loader, zconfig_t *node, journey_t *journey, step
     const char *kind = zconfig_name (node);
     step->name = strdup (s_value (node));
     step->until = -1;
+    loader->step_nodes [step - journey->steps] = node;
     if (!s_name_ok (step->name))
         return s_fail (loader, node, "%s: step name '%s' is not a name (a-z, 0-9, -, _)",
                        kind, step->name);
     for (zconfig_t *s = zconfig_child (steps); s != node; s = zconfig_next (s))
-        if (streq (s_value (s), step->name))
+        if (!streq (zconfig_name (s), "when") && streq (s_value (s), step->name))
+            return s_fail (loader, node, "step name '%s' used twice", step->name);
+    //  An arm's steps are "<step>.<arm>" in counters, reports and template
+    //  folders; an unnamed default's keep their names (see s_arms).
+    if (loader->arm && *loader->arm) {
+        char *qualified = zsys_sprintf ("%s.%s", step->name, loader->arm);
+        free (step->name);
+        step->name = qualified;
+    }
+    for (const step_t *s = journey->steps; loader->arm && s < step; s++)
+        if (streq (s->name, step->name))
             return s_fail (loader, node, "step name '%s' used twice", step->name);
     if (streq (kind, "wait"))
         return step->kind = STEP_WAIT, s_wait (loader, node, step);
@@ -408,26 +444,110 @@ static int s_step (s_loader_t *loader, zconfig_t *node, journey_t *journey, step
         return step->kind = STEP_SEND, s_send (loader, node, journey, step);
     if (streq (kind, "check"))
         return step->kind = STEP_CHECK, s_check (loader, node, journey, step, steps);
+    if (loader->arm && (streq (kind, "split") || streq (kind, "branch")))
+        return s_fail (loader, node, "%s %s: a branch's arm holds no %s (a split stays at the"
+                       " top, to measure the whole journey)", kind, s_value (node), kind);
+    if (streq (kind, "branch"))
+        return step->kind = STEP_BRANCH, 0;     //  its arms: s_arms, once the top is read
     if (streq (kind, "split")) {
         if (journey->split >= 0)
             return s_fail (loader, node, "a journey has at most one split");
         journey->split = (int) (step - journey->steps);
         return step->kind = STEP_SPLIT, s_split (loader, node, journey, step, steps);
     }
-    return s_fail (loader, node, "unknown step '%s' (wait, send, check, split)", kind);
+    return s_fail (loader, node, "unknown step '%s' (wait, send, check, split, branch)", kind);
 }
 
-static int s_steps (s_loader_t *loader, zconfig_t *node, journey_t *journey)
+//  One arm of a branch: its conditions, then its steps, appended to the
+//  journey's; the last goes on after the branch.
+static int s_arm (s_loader_t *loader, zconfig_t *node, journey_t *journey, step_t *branch,
+                  arm_t *arm)
+{
+    bool fallback = streq (zconfig_name (node), "default");
+    const char *name = s_value (node);
+    if (!fallback && !streq (zconfig_name (node), "arm"))
+        return s_fail (loader, node, "branch: unknown option '%s' (arm, default)",
+                       zconfig_name (node));
+    if ((*name || !fallback) && !s_name_ok (name))
+        return s_fail (loader, node, "%s: '%s' is not a name (a-z, 0-9, -, _)",
+                       zconfig_name (node), name);
+    //  templates/<journey>/<step>.<name> would be both's folder
+    if (*name && journey_variant (journey, name))
+        return s_fail (loader, node, "%s: '%s' is a variant's name too", zconfig_name (node), name);
+    for (const arm_t *other = branch->arms; other < arm; other++)
+        if (streq (other->name, name))
+            return s_fail (loader, node, "branch %s: arm '%s' twice", branch->name, name);
+    arm->name = strdup (name);
+    arm->first = (int) journey->step_count;
+    loader->arm = arm->name;
+    loader->base = arm->first;
+    for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c)) {
+        int rc = !streq (zconfig_name (c), "when")
+               ? s_step (loader, c, journey, &journey->steps [journey->step_count++], node)
+               : fallback ? s_fail (loader, c, "default: takes no 'when' (it is for whoever no"
+                                    " arm took)")
+               : s_cond (loader, c, &arm->conds, &arm->cond_count);
+        if (rc)
+            return -1;
+    }
+    if (!fallback && arm->cond_count == 0)
+        return s_fail (loader, node, "arm %s: needs at least one 'when'", name);
+    for (size_t i = (size_t) arm->first; i < journey->step_count; i++)
+        journey->steps [i].next = i + 1 < journey->step_count ? (int) i + 1 : branch->next;
+    if ((size_t) arm->first == journey->step_count)
+        arm->first = branch->next;
+    loader->arm = NULL;
+    loader->base = 0;
+    return 0;
+}
+
+//  The arms in their order, the default (if any) last whatever its place.
+static int s_arms (s_loader_t *loader, zconfig_t *node, journey_t *journey, step_t *branch)
 {
     size_t count = 0;
-    for (zconfig_t *s = zconfig_child (node); s; s = zconfig_next (s))
+    for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c))
         count++;
-    if (count == 0 || count > 64)
-        return s_fail (loader, node, "steps: between 1 and 64 steps");
+    if (count == 0)
+        return s_fail (loader, node, "branch %s: needs an arm", branch->name);
+    branch->arms = (arm_t *) zmalloc (count * sizeof (arm_t));
+    for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c))
+        if (s_arm (loader, c, journey, branch, &branch->arms [branch->arm_count++]))
+            return -1;
+    for (size_t i = 0; i + 1 < count; i++)
+        if (branch->arms [i].cond_count == 0) {
+            arm_t fallback = branch->arms [i];
+            memmove (&branch->arms [i], &branch->arms [i + 1], (count - i - 1) * sizeof (arm_t));
+            branch->arms [count - 1] = fallback;
+            break;
+        }
+    return 0;
+}
+
+//  The top-level steps first, each going on to the one after it, so a
+//  goto names its place among them; then each branch's arms, after them.
+static int s_steps (s_loader_t *loader, zconfig_t *node, journey_t *journey)
+{
+    size_t top = 0, count = 0;
+    for (zconfig_t *s = zconfig_child (node); s; s = zconfig_next (s), top++, count++)
+        for (zconfig_t *a = streq (zconfig_name (s), "branch") ? zconfig_child (s) : NULL; a;
+             a = zconfig_next (a))
+            for (zconfig_t *c = zconfig_child (a); c; c = zconfig_next (c))
+                count += !streq (zconfig_name (c), "when");
+    if (top == 0 || count > 64)
+        return s_fail (loader, node, "steps: between 1 and 64 steps (an arm's count too)");
     journey->steps = (step_t *) zmalloc (count * sizeof (step_t));
+    loader->step_nodes = (zconfig_t **) zmalloc (count * sizeof (zconfig_t *));
     for (zconfig_t *s = zconfig_child (node); s; s = zconfig_next (s))
         if (s_step (loader, s, journey, &journey->steps [journey->step_count++], node))
             return -1;
+    for (size_t i = 0; i < top; i++)
+        journey->steps [i].next = i + 1 < top ? (int) i + 1 : (int) count;
+    zconfig_t *s = zconfig_child (node);
+    for (size_t i = 0; i < top; i++, s = zconfig_next (s))
+        if (journey->steps [i].kind == STEP_BRANCH
+        &&  s_arms (loader, s, journey, &journey->steps [i]))
+            return -1;
+    assert (journey->step_count == count);
     return 0;
 }
 
@@ -621,11 +741,11 @@ static int s_option (s_loader_t *loader, zconfig_t *c, journey_t *journey)
 }
 
 //  Every template a send step may use, in every channel it names.
-static int s_templates (s_loader_t *loader, zconfig_t *steps, journey_t *journey)
+static int s_templates (s_loader_t *loader, journey_t *journey)
 {
-    zconfig_t *node = zconfig_child (steps);
-    for (size_t i = 0; i < journey->step_count; i++, node = zconfig_next (node)) {
+    for (size_t i = 0; i < journey->step_count; i++) {
         const step_t *step = &journey->steps [i];
+        zconfig_t *node = loader->step_nodes [i];
         for (size_t c = 0; step->kind == STEP_SEND && c < step->channel_count; c++) {
             char *reason = NULL;
             int rc = templates_check (loader->templates, step->template_id, step->channels [c],
@@ -651,8 +771,10 @@ static int s_templates (s_loader_t *loader, zconfig_t *steps, journey_t *journey
 //  not-segment, exit, if, variant, and the steps themselves.
 static int s_once (s_loader_t *loader, zconfig_t *node)
 {
-    static const char *lists [] = { "when", "segment", "not-segment", "exit", "if", "variant", NULL };
-    bool steps = streq (zconfig_name (node), "steps");
+    static const char *lists [] = { "when", "segment", "not-segment", "exit", "if", "variant",
+                                    "arm", NULL };
+    bool steps = streq (zconfig_name (node), "steps") || streq (zconfig_name (node), "arm")
+              || streq (zconfig_name (node), "default");
     for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c)) {
         bool list = steps;
         for (size_t i = 0; !list && lists [i]; i++)
@@ -692,7 +814,7 @@ static journey_t *s_journey (s_loader_t *loader, zconfig_t *root)
     if (rc == 0 && !steps)
         rc = s_fail (loader, section, "journey %s: needs steps", journey->name);
     if (rc == 0)
-        rc = s_templates (loader, steps, journey);
+        rc = s_templates (loader, journey);
     if (rc)
         s_journey_free (&journey);
     return journey;
@@ -703,9 +825,10 @@ static journey_t *s_load_journey (const char *file, templates_t *templates, char
     zconfig_t *root = s_load_file (file, error);
     if (!root)
         return NULL;
-    s_loader_t loader = { file, NULL, NULL, 0, templates, error };
+    s_loader_t loader = { file, NULL, NULL, 0, templates, error, NULL, 0, NULL };
     s_map_lines (&loader, root);
     journey_t *journey = s_journey (&loader, root);
+    free (loader.step_nodes);
     free (loader.nodes);
     free (loader.lines);
     zconfig_destroy (&root);
@@ -723,6 +846,13 @@ static void s_step_free (step_t *step)
     for (size_t i = 0; i < step->variant_count; i++)
         free (step->variants [i].name);
     free (step->variants);
+    for (size_t i = 0; i < step->arm_count; i++) {
+        free (step->arms [i].name);
+        for (size_t c = 0; c < step->arms [i].cond_count; c++)
+            cond_destroy (&step->arms [i].conds [c]);
+        free (step->arms [i].conds);
+    }
+    free (step->arms);
 }
 
 static void s_journey_free (journey_t **journey_p)

@@ -132,6 +132,16 @@ static json_t *s_data (const json_t *body)
     return data;
 }
 
+//  The segments the trigger came with, as of its time: what a branch asks
+//  (engine.c). The person's own move with every message, which a replay at
+//  full speed may apply before a timer due earlier fires.
+static void s_keep_segments (json_t *record, const json_t *body)
+{
+    json_t *segments = json_object_get (body, "segments");
+    if (json_is_array (segments))
+        json_object_set_new (record, "segments", json_deep_copy (segments));
+}
+
 //  Re-entry marks: journey + user + "" (last entry) or + key hash.
 static void s_reentry_key (nd_key_t *key, const journey_t *journey, const char *user,
                            const char *hash)
@@ -247,6 +257,7 @@ static int s_create (scheduler_t *self, MDB_txn *txn, journey_t *journey, const 
     instance.record = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:{}}",
         "journey", journey->name, "user", user, "variant", variant, "entered", (json_int_t) time,
         "step", 0, "state", "running", "data", s_data (body), "sends");
+    s_keep_segments (instance.record, body);
     nd_key_t key;
     instance_active_key (&key, user, journey->name);
     int rc = nd_db_put_u64 (txn, self->active, &key, instance.id);
@@ -274,6 +285,7 @@ static int s_while_active (scheduler_t *self, MDB_txn *txn, journey_t *journey, 
     int rc;
     if (journey->active == ACTIVE_UPDATE) {
         json_object_set_new (instance->record, "data", s_data (body));
+        s_keep_segments (instance->record, body);
         rc = instance_store (self, txn, instance) ? -1 : 0;
     }
     else

@@ -4,7 +4,9 @@ own renderer (not a test itself).
     render_templates(data, journeys=None)
               renders every conf/templates part (of the named journeys, or
               all) for every locale with data["<journey>/<step>"], the data
-              of a real send order of that step, by `nd-render --mustache`
+              of a real send order of that step (a folder <step>.<arm> is a
+              branch's arm, its own step; <step>.<variant> a variant's
+              wording of <step>), by `nd-render --mustache`
               (nd_mustache, what the senders render with): every variable a
               part uses must be in the data and nothing may be left
               unrendered. Returns (parts rendered, problems).
@@ -47,7 +49,11 @@ def render_templates(data, journeys=None):
                 continue            # _footer: no step's, the senders' own (test_compliance)
             if journeys is not None and journey not in journeys:
                 continue
-            step_data = data.get("%s/%s" % (journey, step.split(".")[0]))
+            names = step.split(".")
+            step_data = None
+            while names and step_data is None:
+                step_data = data.get("%s/%s" % (journey, ".".join(names)))
+                names.pop()
             if step_data is None:
                 problems.append("%s: no send order of its step in this test" % rel)
                 continue

@@ -122,7 +122,7 @@ class Feed:
     def profile(self, user, hours, segments=("customer",), **kw):
         self.send("profile.updated", user, hours, traits=traits(user, **kw), segments=list(segments))
 
-    def abandon(self, user, hours, cart=None, segments=("hesitating",), **kw):
+    def abandon(self, user, hours, cart=None, segments=("came_to_buy",), **kw):
         self.send("cart.abandoned", user, hours, cart=cart or CART, session="s-" + user,
                   traits=traits(user, **kw), segments=list(segments))
 

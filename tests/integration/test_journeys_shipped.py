@@ -25,7 +25,11 @@ scheduler's durable journal as a sender reads them.
                  checkout-abandoned runs: a reminder with the cart at +1 h,
                  a 10 % ORDER code at +24 h. C2 orders at +2 h: no code.
   abandoned-cart A1 left at the cart step: still its journey (and browse B1
-                 gets browse-abandoned), for the rendering check.
+                 gets browse-abandoned), for the rendering check; A2 (in
+                 cart_just_looking) and A3 (hesitating) take their arms
+                 of its branch: reminder-1.just-looking with a code,
+                 reminder-1.hesitating with the chat link
+                 (test_segment_branch runs them from real visits).
   post-order     the orders here (C2, W2, Y1) bring review-request and
                  repeat-purchase, and Y1 entering loyal with its order
                  loyalty-reward: for the rendering check, with orders that
@@ -58,7 +62,7 @@ from ndtest import Pipeline, check, done
 from rendertest import TEMPLATES, render_templates
 from schedtest import CART, iso, pipeline_extra, users_in, start_scheduler
 
-A1 = users_in("abandoned-cart", "treated", 1, prefix="a-")[0]
+A1, A2, A3 = users_in("abandoned-cart", "treated", 3, prefix="a-")
 W1, W2, W3, L1, N1, N2, N3, C1, C2, B1, Y1, D1 = ("w-1", "w-2", "w-3", "l-1", "n-1", "n-2", "n-3",
                                                    "c-1", "c-2", "b-1", "y-1", "d-1")
 O1, O2 = "o-1", "o-2"
@@ -93,7 +97,11 @@ with Pipeline(clock="event", extra=extra) as p:
         feed.send("cart.abandoned", user, 0, **body)
         feed.send("checkout.abandoned", user, 0, **body)
     feed.send("cart.abandoned", A1, 0, cart=CART, session="s-" + A1, funnel_step="cart",
-              segments=["hesitating"], recommended=GOES_WITH)
+              segments=["came_to_buy"], recommended=GOES_WITH)
+    for user, kind in ((A2, "cart_just_looking"), (A3, "hesitating")):
+        feed.profile(user, 0, segments=(kind,))
+        feed.send("cart.abandoned", user, 0, cart=CART, session="s-" + user, funnel_step="cart",
+                  segments=[kind])
     feed.browse(B1, 0)
     feed.send("order.placed", U1, 0, order_id="u-1", value=40.0, currency="EUR",
               products=CART["items"], placed=iso(0))
@@ -127,6 +135,13 @@ with Pipeline(clock="event", extra=extra) as p:
           sends(C1, "abandoned-cart") + sends(C2, "abandoned-cart"))
     check("abandoned-cart: a visit left at the cart step still gets its reminder",
           len(sends(A1, "abandoned-cart", "reminder-1")) == 1, reader.sends(A1))
+    order, got = one(A2, "abandoned-cart", "reminder-1.just-looking", 1, "email")
+    check("abandoned-cart: just looking, its arm's reminder-1 with the code at +1 h",
+          order is not None and order["data"]["code"]["code"].startswith("CART-"), got)
+    order, got = one(A3, "abandoned-cart", "reminder-1.hesitating", 1, "email")
+    check("abandoned-cart: hesitating, its arm's reminder-1 with the cart's line for the chat link",
+          order is not None and order["data"]["cart"]["summary"]
+          == "Trail shoe × 1, Wool socks × 2 · €114.90", got)
 
     feed.order(C2, 1.5)
     at(2)

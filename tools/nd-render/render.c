@@ -84,10 +84,30 @@ static zconfig_t *s_journey (const char *dir, const char *name)
 }
 
 //  The send step named step anywhere under node (a split's variants hold
-//  steps of their own).
+//  steps of their own). A branch's arm names its steps "<step>.<arm>"
+//  (nudge-journey(5)); an unnamed default's keep their names.
 static zconfig_t *s_send_step (zconfig_t *node, const char *step)
 {
     for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
+        const char *arm = zconfig_value (child);
+        bool named = (streq (zconfig_name (child), "arm") || streq (zconfig_name (child), "default"))
+                  && arm && *arm;
+        if (named) {
+            size_t length = strlen (step), suffix = strlen (arm);
+            if (length <= suffix + 1 || step [length - suffix - 1] != '.'
+            ||  !streq (step + length - suffix, arm))
+                continue;
+            char *send = strndup (step, length - suffix - 1);
+            zconfig_t *found = NULL;
+            for (zconfig_t *c = zconfig_child (child); c && !found; c = zconfig_next (c))
+                if (streq (zconfig_name (c), "send") && zconfig_value (c)
+                &&  streq (zconfig_value (c), send))
+                    found = c;
+            free (send);
+            if (found)
+                return found;
+            continue;
+        }
         if (streq (zconfig_name (child), "send") && zconfig_value (child)
         &&  streq (zconfig_value (child), step))
             return child;
