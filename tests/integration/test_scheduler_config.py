@@ -90,7 +90,7 @@ with Pipeline(clock="event", extra=pipeline_extra()) as p:
     rc, err = run(p)
     check("a template that does not compile stops it, naming the file and its line",
           rc != 0 and bad in err and "unclosed section 'oops'" in err
-          and ":%d:" % line_of(text, "send = reminder-1") in err, (rc, err))
+          and ":%d:" % line_of(text, "send = reminder-1\n") in err, (rc, err))
     os.remove(bad)
     shutil.copy(os.path.join(ROOT, "conf", "templates", "abandoned-cart", "reminder-1", "pl",
                              "sms.text.mustache"), bad)
