@@ -53,7 +53,7 @@ def abandon(feed, user, **more):
     """A cart left at hour 0 by a person with these traits (app tokens in
     traits.push, as an identify brings them) and no e-mail."""
     feed.send("cart.abandoned", user, 0, cart=CART, session="s-" + user,
-              traits=dict(TRAITS, **more), segments=["hesitating"])
+              traits=dict(TRAITS, **more), segments=["came_to_buy"])
 
 
 def journey():
