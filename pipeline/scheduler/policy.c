@@ -35,6 +35,7 @@
 #include "instance.h"
 #include "journey.h"
 #include "people.h"
+#include "cond.h"
 
 /* -------------------------------------------------------- local time -- */
 
@@ -226,21 +227,60 @@ static bool s_channel (const step_t *step, person_t *person, size_t first, decis
 
 /* ---------------------------------------------------------- priority -- */
 
+//  The arm a branch would take for instance: as the engine decides, on
+//  the person's facts and the segments the trigger came with (checks
+//  before it are taken as passing, so "ordered" is false here).
+static int s_arm (const instance_t *instance, person_t *person, const step_t *branch)
+{
+    json_t *view = person_view (person);
+    json_t *segments = json_object_get (instance->record, "segments");
+    if (json_is_array (segments))
+        json_object_set (view, "segments", segments);
+    json_object_set_new (view, "ordered", json_false ());
+    json_object_set (view, "data", json_object_get (instance->record, "data"));
+    json_object_set (view, "variant", json_object_get (instance->record, "variant"));
+    int next = branch->next;
+    for (size_t i = 0; i < branch->arm_count; i++) {
+        bool holds = true;
+        for (size_t c = 0; holds && c < branch->arms [i].cond_count; c++)
+            holds = cond_eval (branch->arms [i].conds [c], view);
+        if (holds) {
+            next = branch->arms [i].first;
+            break;
+        }
+    }
+    json_decref (view);
+    return next;
+}
+
 //  The send step an instance makes when its timer fires: its current step
-//  if that is a send (deferred), else the first send after checks and
-//  splits, taken as passing; NULL when a wait comes first.
-static const step_t *s_next_send (const instance_t *instance)
+//  if that is a send (deferred), else the first send after checks, splits
+//  and branches, the checks taken as passing, a split as the instance's
+//  variant, a branch as the arm it would take; NULL when a wait comes
+//  first.
+static const step_t *s_next_send (const instance_t *instance, person_t *person)
 {
     const journey_t *journey = instance->journey;
     if (!journey || !streq (record_str (instance->record, "state"), "waiting"))
         return NULL;
-    for (int64_t i = record_int (instance->record, "step");
-         i >= 0 && (size_t) i < journey->step_count; i++)
-        if (journey->steps [i].kind == STEP_SEND)
-            return &journey->steps [i];
-        else
-        if (journey->steps [i].kind == STEP_WAIT)
+    int64_t i = record_int (instance->record, "step");
+    for (size_t hops = 0; i >= 0 && (size_t) i < journey->step_count && hops < journey->step_count;
+         hops++) {
+        const step_t *step = &journey->steps [i];
+        if (step->kind == STEP_SEND)
+            return step;
+        if (step->kind == STEP_WAIT)
             return NULL;
+        if (step->kind == STEP_BRANCH)
+            i = s_arm (instance, person, step);
+        else
+        if (step->kind == STEP_SPLIT) {
+            const variant_t *variant = journey_variant (journey, record_str (instance->record, "variant"));
+            i = variant && variant->jump >= 0 ? variant->jump : step->next;
+        }
+        else
+            i = step->next;
+    }
     return NULL;
 }
 
@@ -251,7 +291,7 @@ static const step_t *s_next_send (const instance_t *instance)
 static bool s_needs_slot (scheduler_t *self, const instance_t *other, person_t *person,
                           s_history_t *history, int64_t priority, int64_t now, int64_t *due)
 {
-    const step_t *step = s_next_send (other);
+    const step_t *step = s_next_send (other, person);
     decision_t theirs;
     if (!step || other->journey->priority <= priority
     ||  streq (record_str (other->record, "variant"), "holdout")     //  it takes no slot
