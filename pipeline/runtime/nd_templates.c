@@ -679,6 +679,7 @@ void nd_templates_test (bool verbose)
     context = json_pack ("{s:s}", "placed", "yesterday");
     nd_templates_dates (context, "en", NULL);
     assert (!json_object_get (context, "placed_text"));
+    json_decref (context);
     //  One formatter serves an order's prices in two currencies: each
     //  price in its own (the formatter's currency is set per currency)
     context = json_pack ("{s:{s:s, s:f, s:[{s:f}]}, s:s, s:[{s:f}]}", "cart", "currency", "PLN",
