@@ -160,7 +160,14 @@ class Feed:
         while time.time() < deadline:
             self.up.serve(0.02)
             self.back.serve(0.02)
-            stats = self.p.control("scheduler")
+            #  A scheduler firing a hundred thousand timers in one batch
+            #  (under ASan, on two busy cores) may take longer than a
+            #  control call's 5 s to come back to its control socket:
+            #  that is busy, not stuck, until the deadline says so
+            try:
+                stats = self.p.control("scheduler", timeout_ms=int(max(1, min(20, deadline - time.time())) * 1000))
+            except RuntimeError:
+                continue
             inputs = stats["inputs"]
             #  Feedback waits for the event clock (README, "Time"): what is
             #  ahead of it is not applied yet
