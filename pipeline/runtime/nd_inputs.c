@@ -21,13 +21,7 @@
 
     Each input keeps at most one message it has read and not yet handed
     over (its head); nd_inlink_hold keeps that message out of the
-    committed position, so a crash meanwhile loses nothing.
-
-    An input found empty is not asked again until the loop has polled
-    (nd_inputs_rearm): asking an empty ZeroMQ socket costs a system call
-    or two (libzmq looks at its mailbox), and a stage with six inputs, of
-    which one is busy, asked the five idle ones for every message it
-    applied (10 % of the scheduler's time catching up, perf, issue 15). */
+    committed position, so a crash meanwhile loses nothing.             */
 #include <stdio.h>
 #include "nd_private.h"
 #include "nd_json.h"
@@ -39,7 +33,6 @@ typedef struct {
     bool keeps_time;            //  a time input: it drives the clock
     int64_t reached;            //  time input: the latest time seen on it
     bool has_head;              //  a message read and not yet handed over
-    bool dry;                   //  found empty since the loop last polled
     uint64_t seq;
     char topic [TOPIC_MAX];
     json_t *body;               //  NULL when it did not parse
@@ -107,12 +100,8 @@ nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index)
 static bool s_read_head (s_input_t *input)
 {
     nd_rawmsg_t raw;
-    if (input->dry)
+    if (nd_inlink_recv (input->link, &raw) != 1)
         return false;
-    if (nd_inlink_recv (input->link, &raw) != 1) {
-        input->dry = true;
-        return false;
-    }
     size_t size = zmq_msg_size (&raw.topic) < TOPIC_MAX - 1 ? zmq_msg_size (&raw.topic) : TOPIC_MAX - 1;
     memcpy (input->topic, zmq_msg_data (&raw.topic), size);
     input->topic [size] = 0;
@@ -216,12 +205,6 @@ int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *m
     return 0;
 }
 
-void nd_inputs_rearm (nd_inputs_t *self)
-{
-    for (size_t i = 0; i < self->count; i++)
-        self->inputs [i].dry = false;
-}
-
 //  The socket of an input worth polling: none while its head waits (its
 //  socket stays readable and would spin the loop).
 void *nd_inputs_socket (nd_inputs_t *self, size_t index)
@@ -304,7 +287,6 @@ void nd_inputs_aborted (nd_inputs_t *self)
     //  send them again
     for (size_t i = 0; i < self->count; i++) {
         s_drop_head (&self->inputs [i]);
-        self->inputs [i].dry = false;
         nd_inlink_aborted (self->inputs [i].link);
     }
 }

@@ -132,9 +132,6 @@ nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
 /*  The next message to apply: 1 and *msg, or 0 when none may go now. now
     is the stage's clock; busy: it must not move now.                    */
 int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg);
-/*  After the loop has polled: ask every input again, also those found
-    empty since the last poll (nd_inputs_next skips them until then).    */
-void nd_inputs_rearm (nd_inputs_t *self);
 /*  The socket to poll for input index, or NULL when it has nothing to wait for. */
 void *nd_inputs_socket (nd_inputs_t *self, size_t index);
 /*  Looks at each input (about once a second, after a commit): whether

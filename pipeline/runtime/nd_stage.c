@@ -858,7 +858,6 @@ static void s_loop (nd_stage_t *stage)
         }
         if (zmq_poll (items, (int) count, (long) timeout) < 0 && zmq_errno () != EINTR)
             break;
-        nd_inputs_rearm (stage->inputs);
         if (items [0].revents & ZMQ_POLLIN)
             s_control (stage);
         if (items [1].revents & ZMQ_POLLIN)
