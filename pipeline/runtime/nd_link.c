@@ -619,7 +619,7 @@ struct _nd_inlink_t {
     uint64_t duplicates;
 };
 
-static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
+static void s_say (nd_inlink_t *self, const char *command, uint64_t position)
 {
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, command);
@@ -637,7 +637,21 @@ static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
         self->dead = self->told = true;
     }
     zmsg_destroy (&msg);
-    self->last_hello = zclock_mono ();
+}
+
+//  Says HELLO or ACK. A HELLO is always followed by an ACK of what is
+//  committed: the sender takes an ACK only up to what it has sent since the
+//  connection's last HELLO, and a HELLO never acknowledges (s_hello), so an
+//  ACK refused after a stale HELLO (one that crossed our commit on the way)
+//  would otherwise never be made good, and the sender would keep, and wait
+//  on, entries we have long committed.
+static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
+{
+    s_say (self, command, position);
+    if (streq (command, "HELLO")) {
+        s_say (self, "ACK", self->committed);
+        self->last_hello = zclock_mono ();
+    }
 }
 
 //  A fresh DEALER to the upstream, also after it refused the last one.
