@@ -1,0 +1,316 @@
+/*  nd_inlink - the receiving end of a durable link (the protocol is in
+    nd_link.c, beside the sending end, nd_outbox).
+
+    A consumer's DEALER says HELLO from its committed position with a credit
+    window, takes MSG seq only when seq is its position + 1 (POS ranges move
+    it over what the sender filtered out or trimmed), drops anything else
+    and says HELLO again, and acknowledges each commit. It says HELLO again
+    after a second without a word from the sender, which costs nothing when
+    all is well and resumes a sender that restarted.                     */
+#include <stdio.h>
+#include <string.h>
+#include "nd_private.h"
+
+struct _nd_inlink_t {
+    char *upstream;
+    char *consumer;
+    zlist_t *topics;
+    zsock_t *dealer;
+    uint64_t committed;         //  position stored in our LMDB
+    uint64_t position;          //  applied in the open txn
+    int64_t last_heard;
+    int64_t last_hello;
+    int64_t last_resync;
+    char *endpoint;
+    nd_curve_t *curve;          //  with server_key: a CURVE link
+    char server_key [ND_CURVE_KEY];
+    bool dead;                  //  the upstream ended the session (a key it
+                                //  does not trust): connect again
+    bool told;                  //  and that was logged
+    bool holding;               //  the last message is held back, unapplied
+    uint64_t received;
+    uint64_t gaps;
+    uint64_t duplicates;
+};
+
+static void s_say (nd_inlink_t *self, const char *command, uint64_t position)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, command);
+    zmsg_addstrf (msg, "%llu", (unsigned long long) position);
+    zmsg_addstrf (msg, "%d", ND_LINK_WINDOW);
+    for (const char *t = (const char *) zlist_first (self->topics); t;
+         t = (const char *) zlist_next (self->topics))
+        zmsg_addstr (msg, t);
+    //  A DEALER blocks on send once it has no session left, which is where
+    //  a refused CURVE handshake leaves it: never wait, note it instead.
+    if (zmsg_send (&msg, self->dealer)) {
+        if (!self->told)
+            nd_log ("link: %s refuses this stage (is our public key in its curve-clients?);"
+                    " trying again every two seconds", self->upstream);
+        self->dead = self->told = true;
+    }
+    zmsg_destroy (&msg);
+}
+
+//  Says HELLO or ACK. A HELLO is always followed by an ACK of what is
+//  committed: the sender takes an ACK only up to what it has sent since the
+//  connection's last HELLO, and a HELLO never acknowledges (s_hello), so an
+//  ACK refused after a stale HELLO (one that crossed our commit on the way)
+//  would otherwise never be made good, and the sender would keep, and wait
+//  on, entries we have long committed.
+static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
+{
+    s_say (self, command, position);
+    if (streq (command, "HELLO")) {
+        s_say (self, "ACK", self->committed);
+        self->last_hello = zclock_mono ();
+    }
+}
+
+//  A fresh DEALER to the upstream, also after it refused the last one.
+static int s_connect (nd_inlink_t *self)
+{
+    zsock_destroy (&self->dealer);
+    self->dead = false;
+    self->dealer = zsock_new (ZMQ_DEALER);
+    //  NAME/TAG, new for each socket: the sender knows its consumer by NAME
+    //  and this connection by the whole id, which no other one can claim
+    zuuid_t *tag = zuuid_new ();
+    char *identity = zsys_sprintf ("%s/%.16s", self->consumer, zuuid_str (tag));
+    zsock_set_identity (self->dealer, identity);
+    zstr_free (&identity);
+    zuuid_destroy (&tag);
+    zsock_set_rcvhwm (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 0);
+    zsock_set_sndtimeo (self->dealer, 0);
+    if (*self->server_key)
+        nd_curve_client (self->curve, zsock_resolve (self->dealer), self->server_key);
+    return zsock_connect (self->dealer, "%s", self->endpoint) < 0 ? -1 : 0;
+}
+
+nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
+                            const char *consumer, uint64_t position, const char *topics,
+                            nd_curve_t *curve, const char *server_key)
+{
+    nd_inlink_t *self = (nd_inlink_t *) zmalloc (sizeof *self);
+    self->upstream = strdup (upstream);
+    self->consumer = strdup (consumer);
+    self->committed = self->position = position;
+    self->topics = zlist_new ();
+    zlist_autofree (self->topics);
+    char *list = strdup (topics ? topics : ""), *save = NULL;
+    for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save))
+        zlist_append (self->topics, t);
+    free (list);
+    //  An erasure must reach every stage that keeps anything of a person,
+    //  whatever topics it chose (README "Privacy"): person.* always passes.
+    if (zlist_size (self->topics))
+        zlist_append (self->topics, "person.");
+    self->endpoint = strdup (endpoint);
+    self->curve = curve;
+    if (server_key)
+        memcpy (self->server_key, server_key, ND_CURVE_KEY);
+    if (s_connect (self)) {
+        nd_log ("cannot connect to %s at %s", upstream, endpoint);
+        nd_inlink_destroy (&self);
+        return NULL;
+    }
+    s_credit (self, "HELLO", self->committed);
+    return self;
+}
+
+void nd_inlink_destroy (nd_inlink_t **self_p)
+{
+    nd_inlink_t *self = *self_p;
+    if (self) {
+        zsock_destroy (&self->dealer);
+        zlist_destroy (&self->topics);
+        free (self->endpoint);
+        free (self->upstream);
+        free (self->consumer);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void *nd_inlink_socket (nd_inlink_t *self)
+{
+    return zsock_resolve (self->dealer);
+}
+
+const char *nd_inlink_upstream (nd_inlink_t *self)
+{
+    return self->upstream;
+}
+
+void nd_rawmsg_close (nd_rawmsg_t *msg)
+{
+    zmq_msg_close (&msg->topic);
+    zmq_msg_close (&msg->body);
+}
+
+//  Reads the rest of a multipart message into up to `count` parts.
+static int s_recv_parts (void *socket, zmq_msg_t *parts, int count)
+{
+    int got = 0;
+    while (got < count) {
+        zmq_msg_init (&parts [got]);
+        if (zmq_msg_recv (&parts [got], socket, 0) < 0) {
+            zmq_msg_close (&parts [got]);
+            break;
+        }
+        got++;
+        if (!zmq_msg_more (&parts [got - 1]))
+            break;
+    }
+    return got;
+}
+
+static uint64_t s_number (zmq_msg_t *part)
+{
+    char text [24];
+    size_t size = zmq_msg_size (part) < sizeof text - 1 ? zmq_msg_size (part) : sizeof text - 1;
+    memcpy (text, zmq_msg_data (part), size);
+    text [size] = 0;
+    return strtoull (text, NULL, 10);
+}
+
+//  A frame set that does not continue from our position means something
+//  before it was lost (a dropped connection, a HELLO the sender never got):
+//  drop it and ask again from where we are, at most every 200 ms.
+static void s_resync (nd_inlink_t *self)
+{
+    self->gaps++;
+    int64_t now = zclock_mono ();
+    if (now - self->last_resync >= 200) {
+        self->last_resync = now;
+        s_credit (self, "HELLO", self->position);
+    }
+}
+
+static bool s_is (zmq_msg_t *part, const char *command)
+{
+    return zmq_msg_size (part) == 3 && memcmp (zmq_msg_data (part), command, 3) == 0;
+}
+
+int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
+{
+    void *socket = zsock_resolve (self->dealer);
+    while (true) {
+        zmq_msg_t parts [4];
+        zmq_msg_init (&parts [0]);
+        if (zmq_msg_recv (&parts [0], socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&parts [0]);
+            return zmq_errno () == EAGAIN ? 0 : -1;
+        }
+        int got = 1;
+        if (zmq_msg_more (&parts [0]))
+            got += s_recv_parts (socket, parts + 1, 3);
+        self->last_heard = zclock_mono ();
+        if (self->told) {
+            nd_log ("link: %s lets this stage in", self->upstream);
+            self->told = false;
+        }
+        uint64_t seq = got >= 2 ? s_number (&parts [1]) : 0;
+        bool fresh = false;
+        if (got == 3 && s_is (&parts [0], "POS")) {
+            uint64_t to = s_number (&parts [2]);
+            if (seq > self->position + 1)
+                s_resync (self);
+            else
+            if (to > self->position)
+                self->position = to;
+        }
+        else
+        if (got == 4 && s_is (&parts [0], "MSG")) {
+            if (seq <= self->position)
+                self->duplicates++;
+            else
+            if (seq > self->position + 1)
+                s_resync (self);
+            else
+                fresh = true;
+        }
+        if (fresh) {
+            self->position = seq;
+            self->received++;
+            msg->seq = seq;
+            zmq_msg_init (&msg->topic);
+            zmq_msg_init (&msg->body);
+            zmq_msg_move (&msg->topic, &parts [2]);
+            zmq_msg_move (&msg->body, &parts [3]);
+        }
+        for (int i = 0; i < got; i++)
+            zmq_msg_close (&parts [i]);
+        if (fresh)
+            return 1;
+    }
+}
+
+uint64_t nd_inlink_position (nd_inlink_t *self)
+{
+    return self->position;
+}
+
+bool nd_inlink_dirty (nd_inlink_t *self)
+{
+    return self->position != self->committed;
+}
+
+void nd_inlink_committed (nd_inlink_t *self)
+{
+    if (self->position != self->committed) {
+        self->committed = self->position;
+        s_credit (self, "ACK", self->committed);
+    }
+}
+
+//  The stage keeps the message just received for later (event time has
+//  not reached it): its position stays before it, so a commit meanwhile
+//  does not count it as applied, and nothing more is read until release.
+void nd_inlink_hold (nd_inlink_t *self)
+{
+    if (!self->holding && self->position > self->committed) {
+        self->position--;
+        self->holding = true;
+    }
+}
+
+void nd_inlink_release (nd_inlink_t *self)
+{
+    if (self->holding) {
+        self->position++;
+        self->holding = false;
+    }
+}
+
+void nd_inlink_aborted (nd_inlink_t *self)
+{
+    self->holding = false;
+    //  The messages read since the last commit are gone from the socket:
+    //  ask the sender to resend from what is really committed.
+    self->position = self->committed;
+    s_credit (self, "HELLO", self->committed);
+}
+
+void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
+{
+    //  Quiet for a second: the sender may have restarted and forgotten us,
+    //  or messages may have been lost with a broken connection. A HELLO
+    //  from the committed position costs nothing when all is well. Not
+    //  while a message is held: we are quiet on purpose, and a HELLO
+    //  would have the sender pour its window again into our socket.
+    if (!self->holding && mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000) {
+        if (self->dead)
+            s_connect (self);
+        s_credit (self, "HELLO", self->committed);
+    }
+}
+
+void nd_inlink_stats (nd_inlink_t *self, json_t *stats)
+{
+    json_object_set_new (stats, self->upstream, json_pack ("{s:I, s:I, s:I, s:I}",
+        "position", (json_int_t) self->committed, "received", (json_int_t) self->received,
+        "duplicates", (json_int_t) self->duplicates, "gaps", (json_int_t) self->gaps));
+}
