@@ -42,15 +42,15 @@
 #include <czmq.h>
 #include <curl/curl.h>
 #include <getopt.h>
-#include <sysexits.h>
 #include <jansson.h>
 #include "nd.h"
 #include "nd_token.h"
 #include "nd_pipefile.h"
 #include "nd_state.h"
+#include "nd_tool.h"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        //  -c
     const char *who;
     bool json, erase;
 } person_args_t;
@@ -405,40 +405,39 @@ static int s_erase (nd_pipefile_t *file, const char *visitor)
 
 /* ---------------------------------------------------------------- main */
 
-static int s_args (int argc, char **argv, person_args_t *args)
+/*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
+static int s_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
-        { "export", no_argument, NULL, 'j' }, { "erase", no_argument, NULL, 'e' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-    *args = (person_args_t) { "conf/pipeline.zpl", NULL, false, false };
+        ND_TOOL_CONFIG, { "json", no_argument, NULL, 'j' }, { "export", no_argument, NULL, 'j' },
+        { "erase", no_argument, NULL, 'e' }, ND_TOOL_HELP, { NULL, 0, NULL, 0 } };
+    person_args_t *args = (person_args_t *) args_;
+    *args = (person_args_t) { { "nd-person", s_usage, "conf/pipeline.zpl", NULL, 0 }, NULL, false,
+                              false };
     int option;
-    while ((option = getopt_long (argc, argv, "c:h", options, NULL)) != -1)
-        switch (option) {
-            case 'c': args->config = optarg; break;
-            case 'j': args->json = true; break;
-            case 'e': args->erase = true; break;
-            case 'h': fputs (s_usage, stdout); exit (0);
-            default: fputs (s_usage, stderr); return -1;
-        }
-    if (optind != argc - 1 || (args->json && args->erase)) {
-        fputs (s_usage, stderr);
-        return -1;
+    while ((option = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
+        int rc = nd_tool_option (&args->tool, option, optarg);
+        if (rc > 0)
+            return rc;
+        if (option == 'j')
+            args->json = true;
+        else
+        if (option == 'e')
+            args->erase = true;
     }
+    if (optind != argc - 1 || (args->json && args->erase))
+        return nd_tool_usage_error (&args->tool);
     args->who = argv [optind];
     return 0;
 }
 
 int main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-person");
-    nd_check_arg (argc, argv, "nd-person");
     person_args_t args;
-    if (s_args (argc, argv, &args))
-        return EX_USAGE;
+    nd_tool_start (argc, argv, "nd-person", s_args, &args);
     char *error = NULL;
-    nd_pipefile_t *file = nd_pipefile_load (args.config, &error);
-    nd_state_t *sessions = file ? nd_state_open (args.config, "sessionizer", NULL, &error) : NULL;
+    nd_pipefile_t *file = nd_pipefile_load (args.tool.config, &error);
+    nd_state_t *sessions = file ? nd_state_open (args.tool.config, "sessionizer", NULL, &error) : NULL;
     person_t person = { "", NULL, NULL };
     int rc = sessions ? s_find (sessions, args.who, &person, &error) : -1;
     nd_state_destroy (&sessions);
@@ -451,7 +450,7 @@ int main (int argc, char **argv)
     if (args.erase)
         rc = s_erase (file, person.visitor);
     else {
-        json_t *report = s_report (args.config, file, &person);
+        json_t *report = s_report (args.tool.config, file, &person);
         if (args.json) {
             json_dumpf (report, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
             putchar ('\n');

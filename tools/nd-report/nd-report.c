@@ -36,11 +36,12 @@
 #include "nd.h"
 #include "nd_pipefile.h"
 #include "nd_state.h"
+#include "nd_tool.h"
 #include "report_model.h"
 #include "funnel.h"
 
 typedef struct {
-    const char *config;
+    nd_tool_args_t tool;        //  -c
     const char *stage;
     const char *state;
     const char *from, *to;
@@ -69,21 +70,24 @@ static const char *s_usage =
     "  -h, --help          this text\n"
     "See nd-report(1).\n";
 
-static int s_args (int argc, char **argv, report_args_t *args)
+/*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
+static int s_args (int argc, char **argv, void *args_)
 {
     static const struct option options [] = {
-        { "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
+        ND_TOOL_CONFIG, { "name", required_argument, NULL, 'n' },
         { "state", required_argument, NULL, 's' }, { "steps", no_argument, NULL, 'S' },
         { "json", no_argument, NULL, 'j' }, { "html", required_argument, NULL, 'H' },
         { "from", required_argument, NULL, 'F' }, { "to", required_argument, NULL, 'T' },
-        { "funnel", no_argument, NULL, 'U' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-    *args = (report_args_t) { "conf/pipeline.zpl", NULL, NULL, NULL, NULL, NULL, false, false,
-                              false };
+        { "funnel", no_argument, NULL, 'U' }, ND_TOOL_HELP, { NULL, 0, NULL, 0 } };
+    report_args_t *args = (report_args_t *) args_;
+    *args = (report_args_t) { { "nd-report", s_usage, "conf/pipeline.zpl", NULL, 0 }, NULL, NULL,
+                              NULL, NULL, NULL, false, false, false };
     int option;
-    while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1)
+    while ((option = getopt_long (argc, argv, "c:n:s:h", options, NULL)) != -1) {
+        int rc = nd_tool_option (&args->tool, option, optarg);
+        if (rc > 0)
+            return rc;
         switch (option) {
-            case 'c': args->config = optarg; break;
             case 'n': args->stage = optarg; break;
             case 's': args->state = optarg; break;
             case 'S': args->steps = true; break;
@@ -92,13 +96,10 @@ static int s_args (int argc, char **argv, report_args_t *args)
             case 'F': args->from = optarg; break;
             case 'T': args->to = optarg; break;
             case 'U': args->funnel = true; break;
-            case 'h': fputs (s_usage, stdout); exit (0);
-            default: fputs (s_usage, stderr); return -1;
         }
-    if (optind < argc || (args->json && args->html) || (args->funnel && (args->html || args->steps))) {
-        fputs (s_usage, stderr);
-        return -1;
     }
+    if (optind < argc || (args->json && args->html) || (args->funnel && (args->html || args->steps)))
+        return nd_tool_usage_error (&args->tool);
     if (!args->stage)
         args->stage = args->funnel ? "segmenter" : "scheduler";
     return 0;
@@ -130,7 +131,7 @@ static int s_range (const report_args_t *args, int64_t *from, int64_t *to)
 static void s_funnel (json_t *model, const report_args_t *args)
 {
     char *error = NULL, err [256] = "";
-    nd_state_t *segmenter = nd_state_open (args->config, "segmenter", NULL, &error);
+    nd_state_t *segmenter = nd_state_open (args->tool.config, "segmenter", NULL, &error);
     free (error);
     if (!segmenter)
         return;
@@ -158,14 +159,11 @@ static int s_write_html (const char *path, const json_t *model)
 
 int main (int argc, char **argv)
 {
-    nd_version_arg (argc, argv, "nd-report");
-    nd_check_arg (argc, argv, "nd-report");
     report_args_t args;
-    if (s_args (argc, argv, &args))
-        return EX_USAGE;
+    nd_tool_start (argc, argv, "nd-report", s_args, &args);
     char *error = NULL;
     MDB_dbi dbi;
-    nd_state_t *state = nd_state_open (args.config, args.stage, args.state, &error);
+    nd_state_t *state = nd_state_open (args.tool.config, args.stage, args.state, &error);
     if (state && args.funnel) {
         int rc = funnel_main (nd_state_dir (state), args.from, args.to, args.json);
         nd_state_destroy (&state);
