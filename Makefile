@@ -230,6 +230,17 @@ bench: all tests/e2e/node_modules/.installed
 	/usr/bin/python3 bench/backtest_bench.py
 	@$(MAKE) --no-print-directory bench-json
 	@$(MAKE) --no-print-directory bench-kit
+	@$(MAKE) --no-print-directory bench-tests
+
+# The test scripts whose replays or kill runs make test keeps small (to
+# stay within CI's 20 minutes), at their full size (FULL=1): the 40k-event
+# month of test_backtest, the 100 000 timers of test_scheduler_crash, the
+# 100 000 visitors of test_retention_all.
+.PHONY: bench-tests
+bench-tests: all
+	FULL=1 tests/run $(BIN) -k test_backtest
+	FULL=1 tests/run $(BIN) -k test_scheduler_crash
+	FULL=1 tests/run $(BIN) -k test_retention_all
 
 # The JSON parser weighed: nd_json against jansson, parse and serialise
 # (MB/s, messages/s), on real wire bodies that a small replay through

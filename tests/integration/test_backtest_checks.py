@@ -17,6 +17,7 @@ each kind is made once on purpose, next to a message that is fine:
   - --compare's text: a B-A column only where the two differ, and the
     count of rows that do.
 """
+# tests/run: not sanitized (Python alone: nd-backtest's checks on hand-made messages)
 import contextlib
 import io
 import json

@@ -15,6 +15,7 @@ graph is the call graph between files. Checks, per directory:
   - the module graph has no cycle (one found is named: a -> b -> a).
 
 Reads the sources only; needs no build.                                   """
+# tests/run: not sanitized (reads the sources only)
 import os
 import re
 import sys

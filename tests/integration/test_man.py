@@ -13,6 +13,7 @@ language's page documents what the shipped files use (issue 16).
 
 Reads the sources and runs groff; needs no build but bin/ for the list of
 programs.                                                                 """
+# tests/run: not sanitized (groff on the pages; the programs are only listed)
 import glob
 import os
 import re
