@@ -119,13 +119,16 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
     //  The other provider's options are known too: switching between the
     //  relay and the Maildir is then one line in the pipeline file
     const char *options [] = { "tls", "tls-ca", "tls-verify", "user", "password", "timeout",
-                               "helo", "maildir", NULL };
+                               "helo", "maildir", "mbox", NULL };
     for (int i = 0; options [i]; i++)
         nd_stage_option (stage, options [i], NULL);
     bool relay = nd_stage_option (stage, "relay", NULL) != NULL;
-    const nd_send_provider_t *provider = relay ? &mail_smtp_provider : &mail_maildir_provider;
+    bool mbox = !relay && nd_stage_option (stage, "mbox", NULL) != NULL;
+    const nd_send_provider_t *provider = relay ? &mail_smtp_provider
+                                       : mbox ? &mail_mbox_provider : &mail_maildir_provider;
     void *provider_self = relay ? mail_smtp_new (stage, self->composer)
-                                : mail_maildir_new (stage, self->composer);
+                        : mbox ? mail_mbox_new (stage, self->composer)
+                               : mail_maildir_new (stage, self->composer);
     if (!provider_self)
         return -1;
     self->provider = provider->name;
@@ -243,6 +246,7 @@ static void s_selftest (bool verbose)
     mime_test (verbose);
     mail_dkim_test (verbose);
     mail_verp_test (verbose);
+    mail_maildir_test (verbose);
 }
 
 int main (int argc, char **argv)

@@ -191,9 +191,12 @@ void push_service_test (bool verbose);
 /* --------------------------------------------------------------- spool */
 
 typedef struct _push_spool_t push_spool_t;
-/*  Takes templates. Makes dir (0700); NULL with a reason if it cannot.  */
-push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, char *reason,
-                              size_t size);
+/*  Takes templates. Makes the spool (nd_spool_open: a directory, or a
+    file of lines); NULL with a reason if it cannot. With sync (the
+    stage's), each notification reaches the disk before it counts as
+    delivered.                                                           */
+push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, bool sync,
+                              char *reason, size_t size);
 void push_spool_destroy (push_spool_t **self_p);
 /*  The outbox's provider in a dry run; its self is a push_spool_t.      */
 extern const nd_send_provider_t push_spool_provider;

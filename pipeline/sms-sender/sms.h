@@ -74,6 +74,7 @@ typedef struct {
     const char *secret;         //  Twilio: the Auth Token; Infobip: the API key
     const char *from;           //  sender: number, alphanumeric ID, or Twilio "MG..." service
     const char *status_url;     //  where receipts go ("<webhook-url>/sms/status"), or NULL
+    bool sync;                  //  the spool: each text reaches the disk (the stage's sync)
 } sms_account_t;
 
 /*  A WhatsApp message (sms_whatsapp.c): a session message's text, or an

@@ -212,7 +212,7 @@ void sms_providers_test (bool verbose)
     assert (sms_provider_find ("twilio") == &sms_twilio && !sms_provider_find ("smtp"));
 
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
-                              "https://hooks.example/sms/status" };
+                              "https://hooks.example/sms/status", false };
     sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL, 0, NULL };
     sms_request_t request = { 0 };
     nd_http_request_t http;

@@ -238,7 +238,7 @@ void sms_whatsapp_test (bool verbose)
             && strcmp (json_string_value (json_array_get (variables, 1)), "Trail shoe") == 0);
     sms_whatsapp_t wa = { false, NULL, strdup ("HX0123"), variables, "pl" };
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
-                              "https://hooks.example/sms/status" };
+                              "https://hooks.example/sms/status", false };
     sms_message_t message = { "+48600100200", "", "cart/e-1/r-1/whatsapp", NULL, 0, &wa };
     sms_request_t request = { 0 };
     nd_http_request_t http;
