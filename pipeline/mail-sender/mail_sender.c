@@ -55,7 +55,7 @@ DESCRIPTION
 
     Options (its section of the pipeline file; see mail-sender(1)):
     relay, tls, tls-ca, tls-verify, user, password, timeout, helo,
-    maildir, from, reply-to, return-path, message-id-domain, templates,
+    maildir, mbox, from, reply-to, return-path, message-id-domain, templates,
     locale, unsubscribe-url, unsubscribe-mailto, unsubscribe-secret,
     dkim-key, dkim-selector, dkim-domain, bounce-intake, bounce-keep;
     and the outbox's rate,
@@ -69,7 +69,7 @@ typedef struct {
     mail_suppress_t *suppress;
     mail_intake_t *intake;      //  bounces and complaints after the session
     nd_sender_t *sender;
-    const char *provider;       //  "smtp" or "maildir", for STATS
+    const char *provider;       //  "smtp", "maildir" or "mbox", for STATS
 } mail_sender_t;
 
 /* --------------------------------------------------------------- hooks */
