@@ -142,6 +142,13 @@ void *mail_smtp_new (nd_stage_t *stage, mail_composer_t *composer);
 /*  A Maildir (the default without a relay): each message a file in new/. */
 extern const nd_send_provider_t mail_maildir_provider;
 void *mail_maildir_new (nd_stage_t *stage, mail_composer_t *composer);
+/*  An mbox (option "mbox", for dry runs): each batch appended in one
+    write, as mboxrd. Its self is the Maildir's kind.                     */
+extern const nd_send_provider_t mail_mbox_provider;
+void *mail_mbox_new (nd_stage_t *stage, mail_composer_t *composer);
+/*  Appends message to mbox as one mboxrd entry dated time (ms).         */
+void mail_mbox_add (mail_text_t *mbox, const mail_text_t *message, int64_t time);
+void mail_maildir_test (bool verbose);
 
 /*  Implicit TLS (SMTPS, port 465), which libesmtp does not speak: a
     loopback listener whose one connection is relayed over TLS to host.  */

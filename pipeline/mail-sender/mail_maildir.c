@@ -1,4 +1,5 @@
-/*  mail_maildir - delivery into a Maildir, when no relay is configured.
+/*  mail_maildir - delivery into a local mailbox, when no relay is
+    configured: a Maildir, or an mbox for dry runs.
 
     `make run` has no SMTP relay; the messages still get built in full
     (headers, MIME, DKIM) and land where any mail client can open them:
@@ -6,14 +7,25 @@
     nd-backtest's dry runs do), then renamed into new/, so a reader never
     sees half a message (the Maildir protocol). The file name is
     time, the hash of the idempotency key and the attempt, and the host:
-    unique without a counter.                                            */
+    unique without a counter.
+
+    With "mbox = FILE" instead (nd-backtest sets it), each batch is
+    appended to FILE in one write, as mboxrd: a "From " line, the message
+    with LF line ends and every line that starts with ">*From " quoted
+    with one more '>', then an empty line. A file per message made a
+    dry-run mail-sender spend most of its CPU time in ext4 making inodes
+    (find_inode_bit, recently_deleted) and looking names up; one append
+    per batch makes none. An mbox is not crash-proof the way a Maildir is
+    (a kill -9 in the middle of the write leaves part of a batch, and the
+    retry writes it again): it is for dry runs, whose state is thrown away.
+*/
 #include <fcntl.h>
 #include <sys/stat.h>
 #include "mail.h"
 
 typedef struct {
     mail_composer_t *composer;  //  not ours
-    char *dir;
+    char *dir;                  //  the Maildir, or the mbox file
     bool sync;                  //  fsync each message ("sync")
     char host [64];
 } mail_maildir_t;
@@ -124,3 +136,122 @@ const nd_send_provider_t mail_maildir_provider = {
     .deliver = s_deliver,
     .destroy = s_destroy
 };
+
+/* ---------------------------------------------------------------- mbox -- */
+
+void *mail_mbox_new (nd_stage_t *stage, mail_composer_t *composer)
+{
+    const char *file = nd_stage_option (stage, "mbox", NULL);
+    char *parent = strdup (file), *slash = strrchr (parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        s_mkdir (parent);
+    }
+    free (parent);
+    int fd = open (file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        nd_stage_config_error (stage, "mbox", strerror (errno));
+        return NULL;
+    }
+    close (fd);
+    mail_maildir_t *self = (mail_maildir_t *) zmalloc (sizeof *self);
+    self->composer = composer;
+    self->dir = strdup (file);
+    self->sync = nd_stage_syncs (stage);
+    nd_log ("no relay configured: messages go to the mbox %s", file);
+    return self;
+}
+
+//  One message as mboxrd: "From " line, LF line ends, >*From quoted.
+void mail_mbox_add (mail_text_t *mbox, const mail_text_t *message, int64_t time)
+{
+    char stamp [64];
+    time_t seconds = (time_t) (time / 1000);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    strftime (stamp, sizeof stamp, "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm);
+    mail_text_add (mbox, stamp, strlen (stamp));
+    const char *line = message->data, *end = message->data + message->size;
+    while (line < end) {
+        const char *next = memchr (line, '\n', (size_t) (end - line));
+        size_t length = next ? (size_t) (next - line) : (size_t) (end - line);
+        size_t quotes = strspn (line, ">");
+        if (quotes < length && length - quotes >= 5 && memcmp (line + quotes, "From ", 5) == 0)
+            mail_text_add (mbox, ">", 1);
+        mail_text_add (mbox, line, length > 0 && line [length - 1] == '\r' ? length - 1 : length);
+        mail_text_add (mbox, "\n", 1);
+        line += length + 1;
+    }
+    mail_text_add (mbox, "\n", 1);
+}
+
+static void s_mbox_deliver (void *self_, nd_send_job_t *jobs, size_t count)
+{
+    mail_maildir_t *self = (mail_maildir_t *) self_;
+    mail_text_t mbox = { 0 };
+    bool *built = (bool *) calloc (count, sizeof *built);
+    assert (built);
+    for (size_t i = 0; i < count; i++) {
+        nd_send_result_t *result = &jobs [i].result;
+        mail_text_t message = { 0 };
+        if (mail_composer_build (self->composer, jobs [i].order, jobs [i].time, &message,
+                                 result->reason, sizeof result->reason))
+            result->outcome = ND_SEND_PERMANENT;
+        else {
+            mail_mbox_add (&mbox, &message, jobs [i].time);
+            built [i] = true;
+        }
+        mail_text_free (&message);
+    }
+    int rc = 0;
+    if (mbox.size) {
+        int fd = open (self->dir, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        size_t done = 0;
+        while (fd >= 0 && done < mbox.size) {
+            ssize_t size = write (fd, mbox.data + done, mbox.size - done);
+            if (size <= 0)
+                break;
+            done += (size_t) size;
+        }
+        rc = fd >= 0 && done == mbox.size && (!self->sync || fdatasync (fd) == 0) ? 0 : -1;
+        int saved = errno;
+        if (fd >= 0)
+            close (fd);
+        errno = saved;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!built [i])
+            continue;
+        nd_send_result_t *result = &jobs [i].result;
+        result->outcome = rc == 0 ? ND_SEND_DELIVERED : ND_SEND_RETRY;
+        if (rc == 0)
+            *result->reason = 0;
+        else
+            snprintf (result->reason, sizeof result->reason, "mbox: %s", strerror (errno));
+    }
+    free (built);
+    mail_text_free (&mbox);
+}
+
+const nd_send_provider_t mail_mbox_provider = {
+    .name = "mbox",
+    .deliver = s_mbox_deliver,
+    .destroy = s_destroy
+};
+
+void mail_maildir_test (bool verbose)
+{
+    if (verbose)
+        printf (" * mail_maildir: ");
+    const char *text = "From: a@b\r\nSubject: x\r\n\r\nFrom here\r\n>From there\r\n"
+                       ">>From: kept\r\nFromage\r\n>\r\nend";
+    mail_text_t message = { (char *) text, strlen (text), 0 };
+    mail_text_t mbox = { 0 };
+    mail_mbox_add (&mbox, &message, 1796237503000);
+    assert (streq (mbox.data, "From MAILER-DAEMON Wed Dec  2 18:51:43 2026\n"
+                              "From: a@b\nSubject: x\n\n>From here\n>>From there\n"
+                              ">>From: kept\nFromage\n>\nend\n\n"));
+    mail_text_free (&mbox);
+    if (verbose)
+        printf ("OK\n");
+}

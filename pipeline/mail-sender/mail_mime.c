@@ -293,15 +293,13 @@ bool mime_address_ok (const char *address)
 
 /* ------------------------------------------------------------------ body */
 
-//  Ends the current output line: a soft break inside a source line.
-static void s_qp_soft_break (mail_text_t *text, size_t *column)
-{
-    mail_text_add (text, "=\r\n", 3);
-    *column = 0;
-}
-
+//  An output line is built on the stack and added whole: adding it a
+//  character at a time, with snprintf for each escape, was most of what
+//  the encoder cost.
 static void s_qp_line (mail_text_t *text, const char *line, size_t length)
 {
+    static const char hex [] = "0123456789ABCDEF";
+    char out [s_QP_LINE + 4];
     size_t column = 0;
     for (size_t i = 0; i < length; i++) {
         unsigned char c = (unsigned char) line [i];
@@ -309,20 +307,25 @@ static void s_qp_line (mail_text_t *text, const char *line, size_t length)
         bool escape = c == '=' || c > 126 || (c < 32 && c != '\t')
                    || ((c == ' ' || c == '\t') && last)
                    || (column == 0 && (c == '.' || (c == 'F' && strncmp (line + i, "From ", 5) == 0)));
-        char piece [4];
-        size_t size = 1;
-        if (escape)
-            size = (size_t) snprintf (piece, sizeof piece, "=%02X", c);
-        else
-            piece [0] = (char) c;
+        size_t size = escape ? 3 : 1;
         //  Room for the piece, and for the "=" of a soft break unless the
         //  line ends right after it
-        if (column + size + (last ? 0 : 1) > s_QP_LINE)
-            s_qp_soft_break (text, &column);
-        mail_text_add (text, piece, size);
+        if (column + size + (last ? 0 : 1) > s_QP_LINE) {
+            memcpy (out + column, "=\r\n", 3);
+            mail_text_add (text, out, column + 3);
+            column = 0;
+        }
+        if (escape) {
+            out [column] = '=';
+            out [column + 1] = hex [c >> 4];
+            out [column + 2] = hex [c & 15];
+        }
+        else
+            out [column] = (char) c;
         column += size;
     }
-    mail_text_add (text, "\r\n", 2);
+    memcpy (out + column, "\r\n", 2);
+    mail_text_add (text, out, column + 2);
 }
 
 void mime_quoted_printable (mail_text_t *text, const char *body)

@@ -55,7 +55,7 @@ DESCRIPTION
 
     Options (its section of the pipeline file; see mail-sender(1)):
     relay, tls, tls-ca, tls-verify, user, password, timeout, helo,
-    maildir, from, reply-to, return-path, message-id-domain, templates,
+    maildir, mbox, from, reply-to, return-path, message-id-domain, templates,
     locale, unsubscribe-url, unsubscribe-mailto, unsubscribe-secret,
     dkim-key, dkim-selector, dkim-domain, bounce-intake, bounce-keep;
     and the outbox's rate,
@@ -69,7 +69,7 @@ typedef struct {
     mail_suppress_t *suppress;
     mail_intake_t *intake;      //  bounces and complaints after the session
     nd_sender_t *sender;
-    const char *provider;       //  "smtp" or "maildir", for STATS
+    const char *provider;       //  "smtp", "maildir" or "mbox", for STATS
 } mail_sender_t;
 
 /* --------------------------------------------------------------- hooks */
@@ -119,13 +119,16 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p, nd_sender_t 
     //  The other provider's options are known too: switching between the
     //  relay and the Maildir is then one line in the pipeline file
     const char *options [] = { "tls", "tls-ca", "tls-verify", "user", "password", "timeout",
-                               "helo", "maildir", NULL };
+                               "helo", "maildir", "mbox", NULL };
     for (int i = 0; options [i]; i++)
         nd_stage_option (stage, options [i], NULL);
     bool relay = nd_stage_option (stage, "relay", NULL) != NULL;
-    const nd_send_provider_t *provider = relay ? &mail_smtp_provider : &mail_maildir_provider;
+    bool mbox = !relay && nd_stage_option (stage, "mbox", NULL) != NULL;
+    const nd_send_provider_t *provider = relay ? &mail_smtp_provider
+                                       : mbox ? &mail_mbox_provider : &mail_maildir_provider;
     void *provider_self = relay ? mail_smtp_new (stage, self->composer)
-                                : mail_maildir_new (stage, self->composer);
+                        : mbox ? mail_mbox_new (stage, self->composer)
+                               : mail_maildir_new (stage, self->composer);
     if (!provider_self)
         return -1;
     self->provider = provider->name;
@@ -243,6 +246,7 @@ static void s_selftest (bool verbose)
     mime_test (verbose);
     mail_dkim_test (verbose);
     mail_verp_test (verbose);
+    mail_maildir_test (verbose);
 }
 
 int main (int argc, char **argv)

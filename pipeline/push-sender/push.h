@@ -186,14 +186,29 @@ json_t *push_payload (nd_templates_t *templates, const push_report_t *report,
 /*  text (length bytes, a service's answer) on one line, printable ASCII
     only, at most 100 characters: for reasons.                          */
 void push_said (const char *text, size_t length, char *out, size_t size);
+/*  How every push service's answer opens: a 2xx is delivered (true, the
+    job's result set, nothing more to say). Otherwise false, and *answer
+    (when answer is not NULL) is the body as JSON, the caller's, or NULL
+    when there is none or it is not JSON.                                */
+bool push_answer_delivered (const nd_http_request_t *request, nd_send_job_t *job,
+                            json_t **answer);
+/*  What a refused try comes to, as the service's answer decided: gone,
+    the address is dead (feedback.unreachable); else, with retry, tried
+    again (after the service's Retry-After, if any); else failed. The
+    caller writes the reason.                                            */
+void push_answer_refused (const nd_http_request_t *request, nd_send_job_t *job, bool gone,
+                          bool retry);
 void push_service_test (bool verbose);
 
 /* --------------------------------------------------------------- spool */
 
 typedef struct _push_spool_t push_spool_t;
-/*  Takes templates. Makes dir (0700); NULL with a reason if it cannot.  */
-push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, char *reason,
-                              size_t size);
+/*  Takes templates. Makes the spool (nd_spool_open: a directory, or a
+    file of lines); NULL with a reason if it cannot. With sync (the
+    stage's), each notification reaches the disk before it counts as
+    delivered.                                                           */
+push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, bool sync,
+                              char *reason, size_t size);
 void push_spool_destroy (push_spool_t **self_p);
 /*  The outbox's provider in a dry run; its self is a push_spool_t.      */
 extern const nd_send_provider_t push_spool_provider;

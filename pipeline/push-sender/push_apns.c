@@ -232,24 +232,15 @@ void push_apns_outcome (push_apns_t *self, const nd_http_request_t *request, nd_
 {
     nd_send_result_t *result = &job->result;
     long status = request->status;
-    if (status >= 200 && status < 300) {
-        result->outcome = ND_SEND_DELIVERED;
-        result->reason [0] = 0;
+    json_t *answer;
+    if (push_answer_delivered (request, job, &answer))
         return;
-    }
-    json_t *answer = request->response ? json_loads (request->response, 0, NULL) : NULL;
     const char *said = json_string_value (json_object_get (answer, "reason"));
     said = said ? said : "";
     bool gone = status == 410 || (status == 400 && (streq (said, "BadDeviceToken")
                                                  || streq (said, "DeviceTokenNotForTopic")));
-    result->outcome = ND_SEND_PERMANENT;
-    result->retry_after_ms = 0;
-    snprintf (result->topic, sizeof result->topic, "%s", gone ? "unreachable" : "failed");
-    if (status == 0 || status == 403 || status == 429 || status >= 500) {
-        result->outcome = ND_SEND_RETRY;
-        result->retry_after_ms = request->retry_after_ms;
-        result->topic [0] = 0;
-    }
+    push_answer_refused (request, job, gone,
+                         status == 0 || status == 403 || status == 429 || status >= 500);
     if (status == 403 && (streq (said, "ExpiredProviderToken")
                        || streq (said, "InvalidProviderToken"))) {
         pthread_mutex_lock (&self->lock);

@@ -376,29 +376,18 @@ void push_fcm_outcome (push_fcm_t *self, const nd_http_request_t *request, nd_se
 {
     nd_send_result_t *result = &job->result;
     long status = request->status;
-    if (status >= 200 && status < 300) {
-        result->outcome = ND_SEND_DELIVERED;
-        result->reason [0] = 0;
+    json_t *answer;
+    if (push_answer_delivered (request, job, &answer))
         return;
-    }
-    json_t *answer = request->response ? json_loads (request->response, 0, NULL) : NULL;
     json_t *error = json_object_get (answer, "error");
     const char *code = s_code (error);
     const char *message = json_string_value (json_object_get (error, "message"));
     bool gone = status == 404 || streq (code, "UNREGISTERED") || streq (code, "SENDER_ID_MISMATCH")
              || (status == 400 && streq (code, "INVALID_ARGUMENT") && s_token_refused (error));
-    const char *topic = gone ? "unreachable" : "failed";
-    result->outcome = ND_SEND_PERMANENT;
-    result->retry_after_ms = 0;
-    if (!gone && (status == 0 || status == 401 || status == 403 || status == 408
-                  || status == 429 || status >= 500)) {
-        result->outcome = ND_SEND_RETRY;
-        result->retry_after_ms = request->retry_after_ms;
-        if (status == 401)
-            s_forget_token (self);
-    }
-    snprintf (result->topic, sizeof result->topic, "%s", result->outcome == ND_SEND_RETRY ? ""
-              : topic);
+    push_answer_refused (request, job, gone, status == 0 || status == 401 || status == 403
+                         || status == 408 || status == 429 || status >= 500);
+    if (result->outcome == ND_SEND_RETRY && status == 401)
+        s_forget_token (self);
     char said [128];
     push_said (message, strlen (message ? message : ""), said, sizeof said);
     if (status == 0)

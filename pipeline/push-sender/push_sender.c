@@ -297,7 +297,8 @@ static int s_spool (nd_stage_t *stage, push_sender_t *self, const char *dir,
     if (!templates)
         return nd_stage_config_error (stage, "templates", reason);
     self->templates = templates;
-    push_spool_t *spool = push_spool_new (templates, dir, reason, sizeof reason);
+    push_spool_t *spool = push_spool_new (templates, dir, nd_stage_syncs (stage), reason,
+                                          sizeof reason);
     if (!spool)
         return nd_stage_config_error (stage, "spool", reason);
     nd_log ("spool set: notifications go to %s, not to push services", dir);

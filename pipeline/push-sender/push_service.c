@@ -345,30 +345,46 @@ void push_said (const char *text, size_t length, char *out, size_t size)
     out [used] = 0;
 }
 
+bool push_answer_delivered (const nd_http_request_t *request, nd_send_job_t *job,
+                            json_t **answer)
+{
+    if (answer)
+        *answer = NULL;
+    if (request->status >= 200 && request->status < 300) {
+        job->result.outcome = ND_SEND_DELIVERED;
+        job->result.reason [0] = 0;
+        return true;
+    }
+    if (answer && request->response)
+        *answer = json_loads (request->response, 0, NULL);
+    return false;
+}
+
+void push_answer_refused (const nd_http_request_t *request, nd_send_job_t *job, bool gone,
+                          bool retry)
+{
+    nd_send_result_t *result = &job->result;
+    retry = retry && !gone;
+    result->outcome = retry ? ND_SEND_RETRY : ND_SEND_PERMANENT;
+    result->retry_after_ms = retry ? request->retry_after_ms : 0;
+    snprintf (result->topic, sizeof result->topic, "%s", retry ? "" : gone ? "unreachable"
+              : "failed");
+}
+
+//  Web Push says little: a 404 or 410 is a subscription gone, 413 a
+//  payload too large, and the status alone decides.
 static void s_outcome (const nd_http_request_t *request, nd_send_job_t *job)
 {
+    if (push_answer_delivered (request, job, NULL))
+        return;
     char origin [256] = "", said [128];
     nd_http_origin (request->url, origin, sizeof origin);
     push_said (request->response, request->response_size, said, sizeof said);
     long status = request->status;
     nd_send_result_t *result = &job->result;
-    if (status >= 200 && status < 300) {
-        result->outcome = ND_SEND_DELIVERED;
-        result->reason [0] = 0;
-        return;
-    }
-    if (status == 404 || status == 410)
-        s_fail (job, "unreachable", "");
-    else
-    if (status == 413)
-        s_fail (job, "failed", "");
-    else
-    if (status == 0 || status == 401 || status == 408 || status == 429 || status >= 500) {
-        result->outcome = ND_SEND_RETRY;
-        result->retry_after_ms = request->retry_after_ms;
-    }
-    else
-        s_fail (job, "failed", "");
+    push_answer_refused (request, job, status == 404 || status == 410,
+                         status == 0 || status == 401 || status == 408 || status == 429
+                         || status >= 500);
     if (status == 0)
         snprintf (result->reason, sizeof result->reason, "no answer from %.100s: %.120s", origin,
                   request->error);
@@ -520,6 +536,26 @@ void push_service_test (bool verbose)
     assert (s_host_allowed (service, "https://fcm.googleapis.com/fcm/send/x"));
     assert (s_host_allowed (service, "https://updates.push.services.mozilla.com:443/wpush/v2/x"));
     assert (!s_host_allowed (service, "https://push.services.mozilla.com.evil.example/x"));
+    //  Web Push's answers: 201 delivered, 410 gone, 429 later, 413 failed
+    nd_send_job_t sent = { NULL, "k", 1, { ND_SEND_RETRY, "", "not attempted", 0, NULL }, 0 };
+    nd_http_request_t answer = { .status = 201, .url = "https://fcm.googleapis.com/fcm/send/x" };
+    s_outcome (&answer, &sent);
+    assert (sent.result.outcome == ND_SEND_DELIVERED && !*sent.result.reason);
+    answer.status = 410;
+    s_outcome (&answer, &sent);
+    assert (sent.result.outcome == ND_SEND_PERMANENT && streq (sent.result.topic, "unreachable")
+            && strstr (sent.result.reason, "410 from https://fcm.googleapis.com (the subscription is gone)"));
+    answer = (nd_http_request_t) { .status = 429, .retry_after_ms = 30000, .response = (char *) "slow",
+                                   .response_size = 4, .url = answer.url };
+    s_outcome (&answer, &sent);
+    assert (sent.result.outcome == ND_SEND_RETRY && sent.result.retry_after_ms == 30000
+            && !*sent.result.topic && strstr (sent.result.reason, ": slow"));
+    answer.status = 413;
+    s_outcome (&answer, &sent);
+    assert (sent.result.outcome == ND_SEND_PERMANENT && streq (sent.result.topic, "failed"));
+    //  Gone wins over a retry
+    push_answer_refused (&answer, &sent, true, true);
+    assert (sent.result.outcome == ND_SEND_PERMANENT && streq (sent.result.topic, "unreachable"));
     assert (!s_host_allowed (service, "https://evilpush.services.mozilla.com/x"));
     assert (!s_host_allowed (service, "http://fcm.googleapis.com/x"));
     assert (!s_host_allowed (service, "https://10.0.0.1/x"));

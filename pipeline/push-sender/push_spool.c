@@ -3,9 +3,9 @@
     nd-backtest and for trying journeys by hand).
 
     Each order is rendered exactly as push_service would render it, then
-    lands as one JSON file (nd_spool.h: written whole or not at all, named
-    by a hash of the idempotency key) instead of being encrypted and
-    POSTed:
+    lands as one JSON file, or one line of the spool's file of lines
+    (nd_spool.h: written whole or not at all, named by a hash of the
+    idempotency key), instead of being encrypted and POSTed:
 
         {"title": "...", "body": "...", "url": "...", "tag": "...",
          "key": "...", "journey": "...", "step": "...", "variant": "...",
@@ -30,16 +30,18 @@
 struct _push_spool_t {
     nd_templates_t *templates;
     char *dir;
+    bool sync;
 };
 
-push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, char *reason,
-                              size_t size)
+push_spool_t *push_spool_new (nd_templates_t *templates, const char *dir, bool sync,
+                              char *reason, size_t size)
 {
     push_spool_t *self = (push_spool_t *) calloc (1, sizeof *self);
     assert (self);
     self->templates = templates;
     self->dir = strdup (dir);
-    if (nd_spool_dir (dir)) {
+    self->sync = sync;
+    if (nd_spool_open (dir)) {
         snprintf (reason, size, "cannot make the spool directory %s: %s", dir, strerror (errno));
         push_spool_destroy (&self);
     }
@@ -73,7 +75,7 @@ static void s_spool_one (push_spool_t *self, nd_send_job_t *job)
     json_object_set_new (record, "idempotency_key", json_string (job->key));
     char name [ND_SPOOL_NAME_MAX], sent [32];
     json_object_set_new (record, "sent", json_string (nd_time_format (job->time, sent)));
-    if (nd_spool_put (self->dir, job->key, record, name) == 0) {
+    if (nd_spool_put (self->dir, self->sync, job->key, record, name) == 0) {
         result->outcome = ND_SEND_DELIVERED;
         *result->reason = 0;
         result->extra = json_pack ("{s:s, s:s}", "provider", "spool", "provider_id", name);
@@ -125,7 +127,7 @@ void push_spool_test (bool verbose)
     char *base = zsys_sprintf ("%s/t", root);
     nd_templates_t *loaded = nd_templates_new (base, "push", "en", reason, sizeof reason);
     assert (loaded);
-    push_spool_t *self = push_spool_new (loaded, spool, reason, sizeof reason);
+    push_spool_t *self = push_spool_new (loaded, spool, false, reason, sizeof reason);
     assert (self);
     json_t *order = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s}}",
         "user", "v-1", "journey", "j", "step", "s", "variant", "a", "template", "j/s",

@@ -74,6 +74,7 @@ typedef struct {
     const char *secret;         //  Twilio: the Auth Token; Infobip: the API key
     const char *from;           //  sender: number, alphanumeric ID, or Twilio "MG..." service
     const char *status_url;     //  where receipts go ("<webhook-url>/sms/status"), or NULL
+    bool sync;                  //  the spool: each text reaches the disk (the stage's sync)
 } sms_account_t;
 
 /*  A WhatsApp message (sms_whatsapp.c): a session message's text, or an
@@ -178,6 +179,10 @@ json_t *sms_answer_json (const nd_http_request_t *http, nd_send_result_t *result
     content_type ("Content-Type: ...", a literal: http keeps the
     pointer), asking for JSON back; the provider adds its credentials.  */
 void sms_request_post (sms_request_t *request, nd_http_request_t *http, const char *content_type);
+/*  Makes http the POST of doc (taken) as compact JSON, with the header
+    line in request->auth (Infobip's "Authorization: App ..."). 0, or -1
+    when doc cannot be written.                                          */
+int sms_request_post_json (sms_request_t *request, nd_http_request_t *http, json_t *doc);
 /*  A form webhook's inbound text (From, Body) into event.              */
 void sms_form_inbound (const char *form, sms_event_t *event);
 void sms_providers_test (bool verbose);

@@ -282,7 +282,7 @@ void sms_gateway_test (bool verbose)
     assert (sms_gateway_parse_max ("3, x: y", &max, journeys) == -1);
     sms_gateway_conf_t conf = { .provider = &sms_twilio, .default_max = 3, .journey_max = journeys,
                                 .account = { "https://api.example", "AC1", "secret", "+15550001",
-                                             NULL } };
+                                             NULL, false } };
     sms_gateway_t *gateway = sms_gateway_new (&conf);
     json_t *order = json_pack ("{s:s}", "journey", "abandoned-cart");
     assert (s_max_segments (gateway, order) == 2);

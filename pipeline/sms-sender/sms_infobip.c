@@ -41,14 +41,7 @@ static int s_request (const sms_account_t *account, const sms_message_t *message
         json_object_set_new (one, "notifyUrl", json_string (account->status_url));
         json_object_set_new (one, "notifyContentType", json_string ("application/json"));
     }
-    json_t *doc = json_pack ("{s:[o]}", "messages", one);
-    request->body = json_dumps (doc, JSON_COMPACT);
-    json_decref (doc);
-    if (!request->body)
-        return -1;
-    sms_request_post (request, http, "Content-Type: application/json");
-    nd_http_header (http, request->auth);
-    return 0;
+    return sms_request_post_json (request, http, json_pack ("{s:[o]}", "messages", one));
 }
 
 static void s_answer (const nd_http_request_t *http, nd_send_result_t *result, char *id,

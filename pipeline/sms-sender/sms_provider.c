@@ -141,6 +141,17 @@ void sms_request_post (sms_request_t *request, nd_http_request_t *http, const ch
     nd_http_header (http, "Accept: application/json");
 }
 
+int sms_request_post_json (sms_request_t *request, nd_http_request_t *http, json_t *doc)
+{
+    request->body = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    if (!request->body)
+        return -1;
+    sms_request_post (request, http, "Content-Type: application/json");
+    nd_http_header (http, request->auth);
+    return 0;
+}
+
 /* ------------------------------------------------------------- answers -- */
 
 json_t *sms_answer_json (const nd_http_request_t *http, nd_send_result_t *result)
@@ -212,7 +223,7 @@ void sms_providers_test (bool verbose)
     assert (sms_provider_find ("twilio") == &sms_twilio && !sms_provider_find ("smtp"));
 
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
-                              "https://hooks.example/sms/status" };
+                              "https://hooks.example/sms/status", false };
     sms_message_t message = { "+48600100200", "Zażółć & go", "cart/e-1/r-1/sms", NULL, 0, NULL };
     sms_request_t request = { 0 };
     nd_http_request_t http;

@@ -407,6 +407,7 @@ static int s_gateway_conf (nd_stage_t *stage, sms_gateway_conf_t *conf, const ch
         return nd_stage_config_error (stage, "provider", "offers no WhatsApp");
     bool api = conf->provider->request != NULL;         //  not the local spool
     account->base = nd_stage_option (stage, api ? "api-base" : "spool", conf->provider->default_base);
+    account->sync = nd_stage_syncs (stage);
     account->account = nd_stage_option (stage, "account", NULL);
     account->from = nd_stage_option (stage, "from", NULL);
     if (api && !account->from)

@@ -16,6 +16,7 @@
 
     written through nd_spool (nd_spool.h): never half a text in the
     directory, and a text sent again after a crash replaces its own file.
+    A spool named *.jsonl (nd-backtest's) is one file, a line per text.
 
     The webhooks take a plain form (no signature; set webhook-token if
     anything but you can reach them), so a STOP can be tried by hand:
@@ -35,7 +36,7 @@
 
 static int s_open (const sms_account_t *account, char *reason, size_t size)
 {
-    if (nd_spool_dir (account->base)) {
+    if (nd_spool_open (account->base)) {
         snprintf (reason, size, "cannot make the spool directory %s: %s", account->base,
                   strerror (errno));
         return -1;
@@ -53,7 +54,7 @@ static void s_send (const sms_account_t *account, const sms_message_t *message,
         "segments", (json_int_t) (message->count ? message->count->segments : 0),
         "encoding", sms_encoding_name (message->count ? message->count->encoding : SMS_GSM7),
         "idempotency_key", message->key, "sent", nd_time_format (message->time, sent));
-    if (nd_spool_put (account->base, message->key, record, name) == 0) {
+    if (nd_spool_put (account->base, account->sync, message->key, record, name) == 0) {
         result->outcome = ND_SEND_DELIVERED;
         *result->reason = 0;
         snprintf (id, id_size, "%s", name);

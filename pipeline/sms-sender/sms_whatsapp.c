@@ -215,15 +215,8 @@ int sms_whatsapp_infobip (const sms_account_t *account, const sms_message_t *mes
         json_object_set_new (one, "content", json_pack ("{s:s, s:s, s:{s:{s:O}}}",
             "templateName", wa->name, "language", wa->locale,
             "templateData", "body", "placeholders", wa->variables));
-    json_t *doc = wa->session ? json_incref (one) : json_pack ("{s:[O]}", "messages", one);
-    json_decref (one);
-    request->body = json_dumps (doc, JSON_COMPACT);
-    json_decref (doc);
-    if (!request->body)
-        return -1;
-    sms_request_post (request, http, "Content-Type: application/json");
-    nd_http_header (http, request->auth);
-    return 0;
+    return sms_request_post_json (request, http, wa->session ? one
+                                  : json_pack ("{s:[o]}", "messages", one));
 }
 
 
@@ -238,7 +231,7 @@ void sms_whatsapp_test (bool verbose)
             && strcmp (json_string_value (json_array_get (variables, 1)), "Trail shoe") == 0);
     sms_whatsapp_t wa = { false, NULL, strdup ("HX0123"), variables, "pl" };
     sms_account_t account = { "https://api.example", "AC1", "token", "+15550001",
-                              "https://hooks.example/sms/status" };
+                              "https://hooks.example/sms/status", false };
     sms_message_t message = { "+48600100200", "", "cart/e-1/r-1/whatsapp", NULL, 0, &wa };
     sms_request_t request = { 0 };
     nd_http_request_t http;
