@@ -87,6 +87,11 @@ segmenter
 
 chat-bridge
     input = segmenter, sms-sender   #   the visitors' events, for the operators' summary; texts people send
+    topics = "event., profile.updated, session.started, cart.updated, order.completed, visitor., segment., sms.received, feedback."
+                                    #   what the summary and the texts read (chat_people.c,
+                                    #   chat_sms.c): ids, traits, views, cart, the counters
+                                    #   that change with visits and orders, segments; the
+                                    #   rest (abandonments, session ends) only repeats them
     http = 127.0.0.1:8070           #   the widget: GET /chat/widget.js; /chat/send, /chat/poll, /chat/stream
     allow-origin = "*"              #   CORS: the shop's origin (https://shop.example) once it is known
     widget = conf/chat-widget.js    #   served at /chat/widget.js

@@ -113,7 +113,19 @@ static int s_put (chat_people_t *self, MDB_txn *txn, const char *visitor, json_t
     return key.overflow ? 0 : nd_db_put_json (txn, self->people, &key, person);
 }
 
-static void s_traits (json_t *person, json_t *traits)
+//  Takes value: the person's field becomes it, and *changed says so when
+//  that was news (most messages repeat what the summary holds, and then
+//  nothing is written).
+static void s_set (json_t *person, const char *field, json_t *value, bool *changed)
+{
+    if (value && !json_equal (json_object_get (person, field), value)) {
+        json_object_set (person, field, value);
+        *changed = true;
+    }
+    json_decref (value);
+}
+
+static void s_traits (json_t *person, json_t *traits, bool *changed)
 {
     if (!json_is_object (traits))
         return;
@@ -122,17 +134,17 @@ static void s_traits (json_t *person, json_t *traits)
     const char *last = json_string_value (json_object_get (traits, "lastName"));
     const char *name = json_string_value (json_object_get (traits, "name"));
     if (email && chat_email_ok (email))
-        json_object_set_new (person, "email", json_string (email));
+        s_set (person, "email", json_string (email), changed);
     if (name && *name)
-        json_object_set_new (person, "name", json_string (name));
+        s_set (person, "name", json_string (name), changed);
     else
     if (first && *first)
-        json_object_set_new (person, "name", json_sprintf ("%s%s%s", first, last ? " " : "",
-                                                           last ? last : ""));
+        s_set (person, "name", json_sprintf ("%s%s%s", first, last ? " " : "", last ? last : ""),
+               changed);
 }
 
 //  The last few products viewed, newest first, each once.
-static void s_viewed (json_t *person, const json_t *body)
+static void s_viewed (json_t *person, const json_t *body, bool *changed)
 {
     json_t *properties = json_object_get (body, "properties");
     const char *name = json_string_value (json_object_get (properties, "name"));
@@ -148,20 +160,20 @@ static void s_viewed (json_t *person, const json_t *body)
     json_array_foreach (viewed, index, item)
         if (json_array_size (fresh) < s_VIEWED_MAX && !streq (json_string_value (item) ?: "", name))
             json_array_append (fresh, item);
-    json_object_set_new (person, "viewed", fresh);
+    s_set (person, "viewed", fresh, changed);
 }
 
-static void s_counters (json_t *person, const json_t *profile)
+static void s_counters (json_t *person, const json_t *profile, bool *changed)
 {
     const char *fields [] = { "orders", "spend", "visits", NULL };
     for (int i = 0; fields [i]; i++) {
         json_t *value = json_object_get (profile, fields [i]);
         if (json_is_number (value))
-            json_object_set (person, fields [i], value);
+            s_set (person, fields [i], json_incref (value), changed);
     }
     json_t *last = json_object_get (profile, "last_order");
     if (last && !json_is_null (last))
-        json_object_set (person, "last_order", last);
+        s_set (person, "last_order", json_incref (last), changed);
 }
 
 int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg)
@@ -189,26 +201,25 @@ int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (rc)
         return -1;
     json_t *person = chat_people_get (self, txn, visitor);
-    json_t *before = json_deep_copy (person);
+    bool changed = false;
     json_t *segments = json_object_get (body, "segments");
     if (json_is_array (segments))
-        json_object_set (person, "segments", segments);
-    s_counters (person, json_object_get (body, "profile"));
-    s_traits (person, json_object_get (body, "traits"));
+        s_set (person, "segments", json_incref (segments), &changed);
+    s_counters (person, json_object_get (body, "profile"), &changed);
+    s_traits (person, json_object_get (body, "traits"), &changed);
     if (streq (msg->topic, "cart.updated") && json_is_object (json_object_get (body, "cart")))
-        json_object_set (person, "cart", json_object_get (body, "cart"));
+        s_set (person, "cart", json_incref (json_object_get (body, "cart")), &changed);
     else
     if (streq (msg->topic, "event.track")
     &&  streq (json_string_value (json_object_get (body, "event")) ?: "", "Product Viewed"))
-        s_viewed (person, body);
+        s_viewed (person, body, &changed);
     else
     if (streq (msg->topic, "order.completed")) {
-        json_object_set_new (person, "cart", json_object ());
-        json_object_set (person, "last_order", json_object_get (body, "time"));
+        s_set (person, "cart", json_object (), &changed);
+        s_set (person, "last_order", json_incref (json_object_get (body, "time")), &changed);
     }
-    if (!json_equal (before, person))
+    if (changed)
         rc = s_put (self, txn, visitor, person);
-    json_decref (before);
     json_decref (person);
     return rc;
 }

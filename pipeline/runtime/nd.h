@@ -142,6 +142,9 @@ typedef struct {
     const char *topic;          /* e.g. "event.track" */
     json_t *body;               /* borrowed; valid during apply only */
     int64_t time;               /* body "time" in ms, or 0 if absent */
+    const char *text;           /* body as received, size bytes (not NUL-
+                                   terminated); NULL when not from a link */
+    size_t size;
 } nd_msg_t;
 
 typedef struct {
@@ -244,6 +247,15 @@ void nd_stage_options_destroy (nd_stage_t **self_p);
     borrowed; "id" is added if absent (<stage>-<seq>), "time" is added if
     absent (the clock's now). Published on the tap after commit.          */
 int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body);
+
+/*  Passes msg (the message being applied) on under topic with the members
+    of extra added, as nd_emit of a copy of its body with them set would,
+    but without writing again what the stage did not change: the body as
+    received with extra's members appended. A body that already has one
+    of them, or lacks "id" or "time", is copied and written whole. extra
+    stays the caller's.                                                   */
+int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const nd_msg_t *msg,
+                      const json_t *extra);
 
 /*  Logs a rejected input message with its reason and counts it.         */
 void nd_stage_reject (nd_stage_t *stage, const nd_msg_t *msg, const char *reason);

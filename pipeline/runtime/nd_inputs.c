@@ -36,6 +36,7 @@ typedef struct {
     uint64_t seq;
     char topic [TOPIC_MAX];
     json_t *body;               //  NULL when it did not parse
+    zmq_msg_t raw;              //  the body as received, kept for nd_emit_extended
     char error [120];
     int64_t time;               //  its "time", 0 if none
     int64_t stamp;              //  time input: "reached" once it is counted
@@ -60,9 +61,18 @@ nd_inputs_t *nd_inputs_new (bool event_time)
 
 static void s_drop_head (s_input_t *input)
 {
+    if (input->has_head)
+        zmq_msg_close (&input->raw);
     json_decref (input->body);
     input->body = NULL;
     input->has_head = false;
+}
+
+void nd_input_msg_close (nd_input_msg_t *msg)
+{
+    json_decref (msg->msg.body);
+    msg->msg.body = NULL;
+    zmq_msg_close (&msg->raw);
 }
 
 void nd_inputs_destroy (nd_inputs_t **self_p)
@@ -122,6 +132,8 @@ static bool s_read_head (s_input_t *input)
         input->reached = input->time;
     input->stamp = input->reached;
     input->has_head = true;
+    zmq_msg_init (&input->raw);
+    zmq_msg_move (&input->raw, &raw.body);
     nd_rawmsg_close (&raw);
     return true;
 }
@@ -130,8 +142,14 @@ static bool s_read_head (s_input_t *input)
 static int s_take (s_input_t *input, nd_input_msg_t *msg, int64_t clock)
 {
     nd_inlink_release (input->link);
-    *msg = (nd_input_msg_t) { { nd_inlink_upstream (input->link), input->seq, input->topic,
-                                input->body, input->time }, clock, input->keeps_time, input->error };
+    *msg = (nd_input_msg_t) { .clock = clock, .keeps_time = input->keeps_time,
+                              .error = input->error };
+    zmq_msg_init (&msg->raw);
+    zmq_msg_move (&msg->raw, &input->raw);
+    msg->msg = (nd_msg_t) { nd_inlink_upstream (input->link), input->seq, input->topic,
+                            input->body, input->time, (const char *) zmq_msg_data (&msg->raw),
+                            zmq_msg_size (&msg->raw) };
+    zmq_msg_close (&input->raw);
     input->body = NULL;
     input->has_head = false;
     return 1;

@@ -119,6 +119,7 @@ typedef struct _nd_inputs_t nd_inputs_t;
 #define ND_INPUTS_MAX 16            /* upstream stages one stage reads */
 typedef struct {
     nd_msg_t msg;               //  msg.body is the caller's; NULL: unreadable
+    zmq_msg_t raw;              //  holds msg.text; the caller's
     int64_t clock;              //  event time: move the clock here first (0: stay)
     bool keeps_time;            //  from a time input
     const char *error;          //  why the body is unreadable
@@ -132,6 +133,8 @@ nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
 /*  The next message to apply: 1 and *msg, or 0 when none may go now. now
     is the stage's clock; busy: it must not move now.                    */
 int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg);
+/*  Frees what nd_inputs_next handed over: body and received text.       */
+void nd_input_msg_close (nd_input_msg_t *msg);
 /*  The socket to poll for input index, or NULL when it has nothing to wait for. */
 void *nd_inputs_socket (nd_inputs_t *self, size_t index);
 /*  Looks at each input (about once a second, after a commit): whether

@@ -610,7 +610,6 @@ static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
     else
     if (stage->def->apply && stage->def->apply (stage, stage->self, stage->txn, &in->msg) == 0)
         stage->applied++;
-    json_decref (in->msg.body);
 }
 
 //  In event time a stage with work due now (a sender whose orders are
@@ -630,8 +629,7 @@ static void s_read_inputs (nd_stage_t *stage)
        &&  nd_inputs_next (stage->inputs, nd_clock_now (stage->clock), s_busy (stage), &in) == 1) {
         if (s_begin (stage) == 0)
             s_apply_input (stage, &in);
-        else
-            json_decref (in.msg.body);
+        nd_input_msg_close (&in);
     }
     for (size_t i = 0; i < nd_inputs_count (stage->inputs); i++)
         if (nd_inlink_dirty (nd_inputs_link (stage->inputs, i)))
@@ -1011,6 +1009,21 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
 
 /* ------------------------------------------------------ stage methods -- */
 
+//  Takes text: into the journal, and onto the tap after the commit.
+static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *text, size_t size)
+{
+    uint64_t seq;
+    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, &seq)) {
+        free (text);
+        return -1;
+    }
+    s_publication_t *p = (s_publication_t *) zmalloc (sizeof *p);
+    p->topic = strdup (topic);
+    p->text = text;
+    zlist_append (stage->publications, p);
+    return 0;
+}
+
 int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
 {
     char stamp [32];
@@ -1025,16 +1038,62 @@ int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
                              json_string (nd_time_format (nd_clock_now (stage->clock), stamp)));
     size_t size;
     char *text = nd_json_dump (body, &size);
-    uint64_t seq;
-    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, &seq)) {
-        free (text);
-        return -1;
+    return s_append (stage, txn, topic, text, size);
+}
+
+//  The received text with extra's members before its closing brace, or
+//  NULL when the text does not end as an object does.
+static char *s_extend (const nd_msg_t *msg, const char *members, size_t members_size,
+                       size_t *size)
+{
+    size_t end = msg->size;
+    while (end > 0 && (msg->text [end - 1] == ' ' || msg->text [end - 1] == '\t'
+                    || msg->text [end - 1] == '\r' || msg->text [end - 1] == '\n'))
+        end--;
+    if (end == 0 || msg->text [end - 1] != '}')
+        return NULL;
+    end--;
+    bool comma = json_object_size (msg->body) > 0 && members_size > 0;
+    *size = end + comma + members_size + 1;
+    char *text = (char *) malloc (*size + 1);
+    if (!text)
+        return NULL;
+    memcpy (text, msg->text, end);
+    if (comma)
+        text [end] = ',';
+    memcpy (text + end + comma, members, members_size);
+    text [*size - 1] = '}';
+    text [*size] = 0;
+    return text;
+}
+
+int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const nd_msg_t *msg,
+                      const json_t *extra)
+{
+    bool whole = !msg->text || !json_object_get (msg->body, "id")
+              || !json_object_get (msg->body, "time");
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) extra, key, value)
+        whole = whole || json_object_get (msg->body, key);
+    char *text = NULL;
+    size_t size = 0;
+    if (!whole) {
+        //  extra written alone is "{members}": its members go in as they are
+        size_t extra_size;
+        char *members = nd_json_dump (extra, &extra_size);
+        if (!members)
+            return -1;
+        text = s_extend (msg, members + 1, extra_size - 2, &size);
+        free (members);
     }
-    s_publication_t *p = (s_publication_t *) zmalloc (sizeof *p);
-    p->topic = strdup (topic);
-    p->text = text;
-    zlist_append (stage->publications, p);
-    return 0;
+    if (text)
+        return s_append (stage, txn, topic, text, size);
+    json_t *body = json_copy (msg->body);
+    int rc = body && json_object_update (body, (json_t *) extra) == 0
+           ? nd_emit (stage, txn, topic, body) : -1;
+    json_decref (body);
+    return rc;
 }
 
 void nd_stage_reject (nd_stage_t *stage, const nd_msg_t *msg, const char *reason)

@@ -202,15 +202,17 @@ static int s_announce (segmenter_t *self, MDB_txn *txn, const char *visitor, con
 }
 
 //  The input, same topic and body, with what the segmenter knows added.
+//  The body goes on as it came (most of what a message carries is the
+//  shop's event), so only the additions are written.
 static int s_pass_on (segmenter_t *self, MDB_txn *txn, const nd_msg_t *msg,
                       json_t *members, const json_t *profile, int64_t now)
 {
-    json_t *body = json_copy (msg->body);
-    json_object_set_new (body, "segments", members ? json_incref (members) : json_array ());
+    json_t *extra = json_object ();
+    json_object_set_new (extra, "segments", members ? json_incref (members) : json_array ());
     if (profile)
-        json_object_set_new (body, "profile", seg_profile_summary (profile, now));
-    int rc = nd_emit (self->stage, txn, msg->topic, body);
-    json_decref (body);
+        json_object_set_new (extra, "profile", seg_profile_summary (profile, now));
+    int rc = nd_emit_extended (self->stage, txn, msg->topic, msg, extra);
+    json_decref (extra);
     return rc;
 }
 

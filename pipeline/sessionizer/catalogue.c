@@ -31,6 +31,7 @@
 #include <string.h>
 #include <czmq.h>
 #include "nd_feed.h"
+#include "nd_json.h"
 #include "catalogue.h"
 
 #define HISTORY_MAX 32              //  price and stock changes kept per product
@@ -390,7 +391,7 @@ static int s_watcher_take (const MDB_val *key, const MDB_val *data, void *arg)
 {
     s_scan_t *scan = (s_scan_t *) arg;
     const char *visitor = (const char *) key->mv_data + scan->prefix;
-    json_t *record = json_loadb ((const char *) data->mv_data, data->mv_size, 0, NULL);
+    json_t *record = nd_json_parse ((const char *) data->mv_data, data->mv_size, NULL, 0);
     if (record && key->mv_size > scan->prefix && ((const char *) key->mv_data) [key->mv_size - 1] == 0)
         json_object_set_new (scan->found, visitor, record);
     else

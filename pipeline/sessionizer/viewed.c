@@ -9,9 +9,11 @@
     (browse.abandoned) and goes when the session or the visitor does.    */
 #include <stdlib.h>
 #include <string.h>
+#include "nd_json.h"
 #include "viewed.h"
 
 //  The first viewed entry of visitor, or 0 when there is none (-1 error).
+//  product NULL: only the key is wanted (a delete), the record is not read.
 int shop_viewed_first (sessionizer_t *self, MDB_txn *txn, const char *visitor,
                        nd_key_t *key, json_t **product)
 {
@@ -31,8 +33,9 @@ int shop_viewed_first (sessionizer_t *self, MDB_txn *txn, const char *visitor,
         nd_key_init (key);
         memcpy (key->data, k.mv_data, k.mv_size);
         key->size = k.mv_size;
-        *product = json_loadb (data.mv_data, data.mv_size, 0, NULL);
-        if (!*product)
+        if (product)
+            *product = nd_json_parse (data.mv_data, data.mv_size, NULL, 0);
+        if (product && !*product)
             *product = json_object ();
     }
     mdb_cursor_close (cursor);
@@ -41,10 +44,8 @@ int shop_viewed_first (sessionizer_t *self, MDB_txn *txn, const char *visitor,
 int shop_viewed_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor)
 {
     nd_key_t key;
-    json_t *product;
     int rc;
-    while ((rc = shop_viewed_first (self, txn, visitor, &key, &product)) == 1) {
-        json_decref (product);
+    while ((rc = shop_viewed_first (self, txn, visitor, &key, NULL)) == 1) {
         if (nd_db_del (txn, self->viewed, &key) < 0)
             return -1;
     }
@@ -59,7 +60,7 @@ static int s_by_views (const void *a, const void *b)
 static int s_collect (const MDB_val *key, const MDB_val *data, void *arg)
 {
     (void) key;
-    json_t *product = json_loadb (data->mv_data, data->mv_size, 0, NULL);
+    json_t *product = nd_json_parse (data->mv_data, data->mv_size, NULL, 0);
     if (product)
         json_array_append_new ((json_t *) arg, product);
     return 0;

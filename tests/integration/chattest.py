@@ -124,8 +124,13 @@ class Telegram:
         self.server.server_close()
 
 
+# The shipped pipeline file's: the chat-bridge's summary is built from these alone
+CHAT_TOPICS = ("event., profile.updated, session.started, cart.updated, order.completed, visitor., "
+               "segment., sms.received, feedback.")
+
+
 def chat_options(port, telegram=None, **extra):
-    opts = {"input": "segmenter", "http": "127.0.0.1:%d" % port,
+    opts = {"input": "segmenter", "topics": CHAT_TOPICS, "http": "127.0.0.1:%d" % port,
             "widget": os.path.join(ROOT, "conf", "chat-widget.js"),
             "support-mailbox": "support@shop.example", "timezone": "Europe/Warsaw",
             "hours": "always", "idle-timeout": "30m", "identity-secret": "env:" + IDENTITY_ENV}

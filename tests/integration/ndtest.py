@@ -385,10 +385,11 @@ class JournalReader:
     Says HELLO <pos> <window>, takes MSG <seq> <topic> <body> only when seq
     is pos + 1 (a gap: HELLO again from pos), follows POS <from> <to> over
     filtered entries, and ACKs what it has. messages holds (seq, topic,
-    body), each seq once, in order.
+    body), each seq once, in order; raw: the body as the bytes received.
     """
 
-    def __init__(self, p, stage, consumer, window):
+    def __init__(self, p, stage, consumer, window, raw=False):
+        self.raw = raw
         self.sock = p.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, consumer.encode())
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -415,7 +416,8 @@ class JournalReader:
                 if frames[0] == b"MSG":
                     seq = int(frames[1])
                     if seq == self.position + 1:
-                        self.messages.append((seq, frames[2].decode(), json.loads(frames[3])))
+                        body = frames[3] if self.raw else json.loads(frames[3])
+                        self.messages.append((seq, frames[2].decode(), body))
                         self.position = seq
                         got += 1
                     elif seq > self.position + 1:
