@@ -83,10 +83,13 @@ s_is_plain (unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
-/*  No byte of the word is ", \, below 0x20 or above 0x7F: the classic
-    has-zero-byte tests, on the word and on it xor'ed with " and with \.   */
-static inline bool
-s_word_is_plain (uint64_t word)
+/*  A mark (0x80) on each byte of the word that is ", \, below 0x20 or
+    above 0x7F: the classic has-zero-byte tests, on the word and on it
+    xor'ed with " and with \. A borrow only carries up from a byte that
+    is marked rightly, so the lowest mark is always a byte that is not
+    plain; marks above it may be wrong.                                   */
+static inline uint64_t
+s_word_marks (uint64_t word)
 {
     const uint64_t ones = 0x0101010101010101ULL;
     uint64_t quote = word ^ (ones * '"');
@@ -95,24 +98,37 @@ s_word_is_plain (uint64_t word)
                      | ((slash - ones) & ~slash)
                      | ((word - ones * 0x20) & ~word)
                      | word;
-    return (special & ones * 0x80) == 0;
+    return special & ones * 0x80;
 }
 
 /*  Returns the first byte from p that is not plain, having copied the
     plain ones to out unless out is NULL. Eight at a time while eight
-    remain.                                                               */
+    remain: the lowest mark says where the run ends, so no byte of the
+    word is looked at again (out may get up to 7 bytes past the run,
+    which the next write covers: every caller has room there for what is
+    left of the input).                                                   */
 static inline const char *
 s_plain_run (const char *p, const char *end, char *out)
 {
     while (end - p >= 8) {
         uint64_t word;
         memcpy (&word, p, 8);
-        if (!s_word_is_plain (word))
+        uint64_t marks = s_word_marks (word);
+#if defined (__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (out) {
+            memcpy (out, &word, 8);
+            out += 8;
+        }
+        if (marks)
+            return p + __builtin_ctzll (marks) / 8;
+#else
+        if (marks)
             break;
         if (out) {
             memcpy (out, &word, 8);
             out += 8;
         }
+#endif
         p += 8;
     }
     for (; p < end && s_is_plain ((unsigned char) *p); p++)
@@ -1087,6 +1103,39 @@ s_test_writer (void)
     json_decref (value);
 }
 
+/*  Strings are scanned a word at a time: a byte that ends a plain run
+    (an escape, non-ASCII, the closing quote) at every place in and
+    across the words, read and written back byte for byte.                */
+static void
+s_test_runs (void)
+{
+    const char *breaks [] = { "\\n", "\\\"", "\xc3\xa9", "\xe6\x97\xa5", "\\u00e9", NULL };
+    for (size_t b = 0; breaks [b]; b++)
+        for (size_t length = 0; length < 20; length++)
+            for (size_t at = 0; at <= length; at++) {
+                char text [64];
+                int size = snprintf (text, sizeof text, "[\"%.*s%s%.*s\"]", (int) at,
+                                     "abcdefghijklmnopqrst", breaks [b], (int) (length - at),
+                                     "ABCDEFGHIJKLMNOPQRST");
+                json_t *value = nd_json_parse (text, (size_t) size, NULL, 0);
+                assert (value);
+                const char *string = json_string_value (json_array_get (value, 0));
+                size_t decoded = json_string_length (json_array_get (value, 0));
+                assert (strncmp (string, "abcdefghijklmnopqrst", at) == 0);
+                assert (strncmp (string + decoded - (length - at), "ABCDEFGHIJKLMNOPQRST",
+                                 length - at) == 0);
+                size_t written;
+                char *again = nd_json_dump (value, &written);
+                //  \u00e9 comes back as the UTF-8 it stands for
+                if (b == 4)
+                    assert (again && written == (size_t) size - 4);
+                else
+                    assert (again && written == (size_t) size && memcmp (again, text, written) == 0);
+                free (again);
+                json_decref (value);
+            }
+}
+
 void
 nd_json_test (bool verbose)
 {
@@ -1134,6 +1183,7 @@ nd_json_test (bool verbose)
 
     s_test_limits ();
     s_test_writer ();
+    s_test_runs ();
 
     if (verbose)
         printf ("OK\n");

@@ -62,12 +62,15 @@ static int s_activity_write (scheduler_t *self, MDB_txn *txn, person_t *person)
     return nd_db_put_raw (txn, self->activity, &key, value.data, value.size);
 }
 
+//  Most messages with a user load a person (activity or profile): the id
+//  is copied with the length already measured, not through snprintf.
 static person_t *s_person_new (const char *user)
 {
-    if (!user || !*user || strlen (user) > SCHEDULER_USER_MAX)
+    size_t length = user ? strlen (user) : 0;
+    if (length == 0 || length > SCHEDULER_USER_MAX)
         return NULL;
     person_t *person = (person_t *) zmalloc (sizeof *person);
-    snprintf (person->user, sizeof person->user, "%s", user);
+    memcpy (person->user, user, length + 1);
     return person;
 }
 
