@@ -7,14 +7,22 @@
     the commit, wakes them all. Concurrent requests thus share one commit
     (group commit), which is what makes fsync per commit affordable.
 
+    Each ticket has a semaphore of its own that the loop posts once the
+    outcome is known: a commit wakes exactly the requests it carried, and
+    none of them queues for the queue's lock on the way out (a broadcast
+    on one condition woke every waiting thread to fight for that lock, the
+    ones still waiting too, and the replies left one at a time).
+
     The queue has its own eventfd for the loop to poll (the stage's
     source_fd), readable while tickets wait; it exists from the start, so
     the HTTP server can run before the loop does.
 */
+#define _GNU_SOURCE             //  sem_clockwait: a deadline on the monotonic clock
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +42,13 @@ struct _collector_ticket_t {
     size_t capacity;
     int state;                  //  guarded by the queue's lock once queued
     int rc;
+    sem_t done;                 //  posted when state becomes s_DONE
     collector_ticket_t *next;
 };
 
 struct _collector_queue_t {
     int fd;                     //  eventfd: readable while tickets wait
     pthread_mutex_t lock;
-    pthread_cond_t changed;     //  some ticket reached s_DONE
     collector_ticket_t *head;
     collector_ticket_t *tail;
     size_t pending;
@@ -52,6 +60,7 @@ struct _collector_queue_t {
 collector_ticket_t *collector_ticket_new (void)
 {
     collector_ticket_t *self = (collector_ticket_t *) zmalloc (sizeof *self);
+    sem_init (&self->done, 0, 0);
     return self;
 }
 
@@ -63,6 +72,7 @@ void collector_ticket_destroy (collector_ticket_t **self_p)
         for (size_t i = 0; i < self->size; i++)
             json_decref (self->items [i].body);
         free (self->items);
+        sem_destroy (&self->done);
         free (self);
         *self_p = NULL;
     }
@@ -121,11 +131,6 @@ collector_queue_t *collector_queue_new (void)
         return NULL;
     }
     pthread_mutex_init (&self->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->changed, &attr);
-    pthread_condattr_destroy (&attr);
     return self;
 }
 
@@ -135,7 +140,6 @@ void collector_queue_destroy (collector_queue_t **self_p)
     if (self) {
         collector_queue_close (self);
         close (self->fd);
-        pthread_cond_destroy (&self->changed);
         pthread_mutex_destroy (&self->lock);
         free (self);
         *self_p = NULL;
@@ -170,6 +174,17 @@ static struct timespec s_deadline (int timeout_ms)
     return deadline;
 }
 
+//  Waits for the ticket's outcome until deadline (0), or for good (NULL).
+static int s_wait_done (collector_ticket_t *ticket, const struct timespec *deadline)
+{
+    while (true) {
+        int rc = deadline ? sem_clockwait (&ticket->done, CLOCK_MONOTONIC, deadline)
+                          : sem_wait (&ticket->done);
+        if (rc == 0 || errno != EINTR)
+            return rc;
+    }
+}
+
 //  A ticket the loop has not taken by the deadline is withdrawn, so the
 //  client hears 503 and retries instead of hanging; once taken, its
 //  transaction is under way and the outcome is only a commit away.
@@ -194,23 +209,22 @@ int collector_queue_commit (collector_queue_t *self, collector_ticket_t *ticket,
     }
     self->tail = ticket;
     self->pending++;
+    pthread_mutex_unlock (&self->lock);
 
     struct timespec deadline = s_deadline (timeout_ms);
-    while (ticket->state != s_DONE) {
-        if (ticket->state == s_TAKEN)
-            pthread_cond_wait (&self->changed, &self->lock);
-        else
-        if (pthread_cond_timedwait (&self->changed, &self->lock, &deadline) == ETIMEDOUT
-        &&  ticket->state == s_WAITING) {
+    if (s_wait_done (ticket, &deadline)) {
+        pthread_mutex_lock (&self->lock);
+        bool withdrawn = ticket->state == s_WAITING;
+        if (withdrawn) {
             s_unlink (self, ticket);
-            ticket->state = s_DONE;
             ticket->rc = COLLECTOR_TIMEOUT;
         }
+        pthread_mutex_unlock (&self->lock);
+        if (!withdrawn)
+            s_wait_done (ticket, NULL);
     }
     ticket->state = s_IDLE;
-    int rc = ticket->rc;
-    pthread_mutex_unlock (&self->lock);
-    return rc;
+    return ticket->rc;
 }
 
 int collector_queue_fd (collector_queue_t *self)
@@ -233,29 +247,31 @@ collector_ticket_t *collector_queue_take (collector_queue_t *self)
     return tickets;
 }
 
-//  Marks a list done; the lock keeps owners from freeing one before we
-//  have stepped past it.
-static void s_finish (collector_queue_t *self, collector_ticket_t *tickets, int rc)
+//  Tells each ticket of a list its outcome. Once posted, a ticket is its
+//  owner's again (and may be freed at once), so the next is read first.
+static void s_finish (collector_ticket_t *tickets, int rc)
 {
-    for (collector_ticket_t *ticket = tickets; ticket; ticket = ticket->next) {
-        ticket->state = s_DONE;
+    collector_ticket_t *next;
+    for (collector_ticket_t *ticket = tickets; ticket; ticket = next) {
+        next = ticket->next;
         ticket->rc = rc;
+        ticket->state = s_DONE;
+        sem_post (&ticket->done);
     }
-    pthread_cond_broadcast (&self->changed);
 }
 
+//  Taken tickets are the loop's alone until posted: no lock needed.
 void collector_queue_finish (collector_queue_t *self, collector_ticket_t *tickets, int rc)
 {
-    pthread_mutex_lock (&self->lock);
-    s_finish (self, tickets, rc == 0 ? COLLECTOR_COMMITTED : COLLECTOR_FAILED);
-    pthread_mutex_unlock (&self->lock);
+    (void) self;
+    s_finish (tickets, rc == 0 ? COLLECTOR_COMMITTED : COLLECTOR_FAILED);
 }
 
 void collector_queue_close (collector_queue_t *self)
 {
     pthread_mutex_lock (&self->lock);
     self->closed = true;
-    s_finish (self, self->head, COLLECTOR_CLOSED);
+    s_finish (self->head, COLLECTOR_CLOSED);
     self->head = self->tail = NULL;
     self->pending = 0;
     pthread_mutex_unlock (&self->lock);
