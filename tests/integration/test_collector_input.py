@@ -10,7 +10,7 @@ import json
 import subprocess
 import time
 
-from ndtest import Pipeline, check, done, wait_for
+from ndtest import JournalReader, Pipeline, check, done, wait_for
 
 T0 = "2026-11-23T19:20:01.123Z"
 
@@ -206,12 +206,14 @@ def stdin_replay():
              json.dumps(track("in-3"))]
     with Pipeline(clock="event") as p:
         p.start("collector", args=["--stdin"], stdin=subprocess.PIPE)
-        tap = p.tap("collector")
+        # the durable journal, not a tap: a PUB subscription made while the
+        # collector is already reading stdin may join after the lines went
+        reader = JournalReader(p, "collector", "reader", 100)
         feed = p.procs["collector"].stdin
         feed.write(("\n".join(lines) + "\n").encode())
         feed.close()
-        messages = tap.collect(until=lambda ms: len(ms) >= 4, timeout=10)
-        got = [(t, b["id"]) for t, b in messages]
+        wait_for(lambda: reader.poll(0.2) >= 0 and len(reader.messages) >= 4, timeout=10)
+        got = [(t, b["id"]) for _, t, b in reader.messages]
         check("stdin replay emits the good lines in order", got == [
             ("event.track", "in-1"), ("event.identify", "in-2"),
             ("tick", "tick-1795478400000"), ("event.track", "in-3")], got)
@@ -223,7 +225,7 @@ def stdin_replay():
               summary and "stdin: 6 lines, 4 accepted, 1 rejected" in log, log)
         status, _ = p.post("/v1/track", track("after-eof"))
         check("still serving HTTP after end of stdin", status == 200)
-        tap.close()
+        reader.close()
 
 
 def main():
