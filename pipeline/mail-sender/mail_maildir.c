@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include "mail.h"
+#include "nd_spool.h"
 
 typedef struct {
     mail_composer_t *composer;  //  not ours
@@ -142,18 +143,10 @@ const nd_send_provider_t mail_maildir_provider = {
 void *mail_mbox_new (nd_stage_t *stage, mail_composer_t *composer)
 {
     const char *file = nd_stage_option (stage, "mbox", NULL);
-    char *parent = strdup (file), *slash = strrchr (parent, '/');
-    if (slash && slash != parent) {
-        *slash = 0;
-        s_mkdir (parent);
-    }
-    free (parent);
-    int fd = open (file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    if (nd_spool_file (file)) {
         nd_stage_config_error (stage, "mbox", strerror (errno));
         return NULL;
     }
-    close (fd);
     mail_maildir_t *self = (mail_maildir_t *) zmalloc (sizeof *self);
     self->composer = composer;
     self->dir = strdup (file);
@@ -203,22 +196,7 @@ static void s_mbox_deliver (void *self_, nd_send_job_t *jobs, size_t count)
         }
         mail_text_free (&message);
     }
-    int rc = 0;
-    if (mbox.size) {
-        int fd = open (self->dir, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        size_t done = 0;
-        while (fd >= 0 && done < mbox.size) {
-            ssize_t size = write (fd, mbox.data + done, mbox.size - done);
-            if (size <= 0)
-                break;
-            done += (size_t) size;
-        }
-        rc = fd >= 0 && done == mbox.size && (!self->sync || fdatasync (fd) == 0) ? 0 : -1;
-        int saved = errno;
-        if (fd >= 0)
-            close (fd);
-        errno = saved;
-    }
+    int rc = mbox.size ? nd_spool_append (self->dir, mbox.data, mbox.size, self->sync) : 0;
     for (size_t i = 0; i < count; i++) {
         if (!built [i])
             continue;

@@ -48,17 +48,20 @@ static int s_parent (const char *spool)
     return rc;
 }
 
-int nd_spool_open (const char *spool)
+int nd_spool_file (const char *file)
 {
-    if (!nd_spool_lines (spool))
-        return nd_spool_dir (spool);
-    if (s_parent (spool))
+    if (s_parent (file))
         return -1;
-    int fd = open (spool, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open (file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     close (fd);
     return 0;
+}
+
+int nd_spool_open (const char *spool)
+{
+    return nd_spool_lines (spool) ? nd_spool_file (spool) : nd_spool_dir (spool);
 }
 
 //  The same on every try of the same message.
@@ -90,6 +93,11 @@ static int s_write (const char *path, int flags, const char *text, size_t size, 
     close (fd);
     errno = saved;
     return rc;
+}
+
+int nd_spool_append (const char *file, const char *text, size_t size, bool sync)
+{
+    return s_write (file, O_APPEND, text, size, sync);
 }
 
 //  A file of its own, made whole in .<name>.tmp then renamed.

@@ -37,6 +37,14 @@ bool nd_spool_lines (const char *spool);
     directory it is in). Returns 0, or -1 with errno set.                */
 int nd_spool_open (const char *spool);
 
+/*  Makes file (mode 0600) and the directories it is in, if absent.
+    Returns 0, or -1 with errno set.                                     */
+int nd_spool_file (const char *file);
+/*  Appends size bytes of text to file in one write (O_APPEND: writers
+    at once keep theirs whole); with sync, they reach the disk before
+    this returns. Returns 0, or -1 with errno set.                       */
+int nd_spool_append (const char *file, const char *text, size_t size, bool sync);
+
 /*  Writes record (with "id": the name added) to spool, the name from
     key; remakes the spool if it has gone. Returns 0 and the name, or -1
     with errno set. Safe on several threads at once.                     */
