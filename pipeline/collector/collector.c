@@ -394,6 +394,21 @@ static int s_source_fd (void *self_)
     return collector_queue_fd (self->queue);
 }
 
+//  Who an event is about, for partitioned readers (README "Partitioned
+//  stages"): each of its ids, so an event that joins two ids (identify,
+//  alias) reaches the partitions of both.
+static size_t s_route_keys (const json_t *event, uint32_t *keys)
+{
+    const char *fields [] = { "userId", "anonymousId", "previousId" };
+    size_t count = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const char *id = json_string_value (json_object_get (event, fields [i]));
+        if (id && *id)
+            keys [count++] = nd_route_key (id);
+    }
+    return count;
+}
+
 //  One event into the journal, unless its messageId was seen before.
 static int s_store (collector_t *self, MDB_txn *txn, collector_item_t *item)
 {
@@ -411,7 +426,8 @@ static int s_store (collector_t *self, MDB_txn *txn, collector_item_t *item)
         self->inflight_duplicates++;
         return 0;
     }
-    if (nd_emit (self->stage, txn, item->topic, item->body))
+    uint32_t keys [3];
+    if (nd_emit_routed (self->stage, txn, item->topic, item->body, keys, s_route_keys (item->body, keys)))
         return -1;
     self->inflight_accepted++;
     return 0;

@@ -81,6 +81,7 @@ int main (int argc, char **argv)
         .apply = s_apply,
         .stats = s_stats,
         .teardown = s_teardown,
+        .partitioned = true,    //  it keeps nothing of anyone
     };
     return nd_stage_main (argc, argv, &def);
 }

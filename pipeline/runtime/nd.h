@@ -215,6 +215,12 @@ typedef struct {
     void (*stats) (void *self, json_t *stats);
 
     void (*teardown) (void **self_p);
+
+    /*  True when the stage may run as partitions ("partitions = N" in the
+        pipeline file): it keeps nothing that spans people, so each
+        partition does for its share what one process does for all.
+        Others refuse to start partitioned.                               */
+    bool partitioned;
 } nd_stage_def_t;
 
 #define ND_VERSION "0.9.0"
@@ -247,6 +253,18 @@ void nd_stage_options_destroy (nd_stage_t **self_p);
     borrowed; "id" is added if absent (<stage>-<seq>), "time" is added if
     absent (the clock's now). Published on the tap after commit.          */
 int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body);
+/*  nd_emit for a message about the people whose routing keys are given
+    (nd_route_key of an id; at most ND_ROUTE_KEYS): a partitioned stage
+    reading this one gets it only in the partitions that own one of the
+    keys. nd_emit's message is about no one in particular, and every
+    partition gets it (README "Partitioned stages").                      */
+#define ND_ROUTE_KEYS 4
+int nd_emit_routed (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body,
+                    const uint32_t *keys, size_t count);
+/*  A person's routing key: a hash of one of their ids that every stage
+    computes alike (32-bit FNV-1a); partition K of N owns key k when
+    k % N == K.                                                            */
+uint32_t nd_route_key (const char *id);
 
 /*  Passes msg (the message being applied) on under topic with the members
     of extra added, as nd_emit of a copy of its body with them set would,

@@ -96,6 +96,22 @@ char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind
     return nd_pipefile_endpoint (self->file, stage, kind);
 }
 
+zlist_t *nd_config_inputs (nd_config_t *self)
+{
+    zhash_insert (self->asked, "input", (void *) 1);
+    return nd_pipefile_inputs (self->file, self->stage);
+}
+
+int nd_config_partition (nd_config_t *self, int *parts)
+{
+    return nd_pipefile_partition (self->file, self->stage, parts);
+}
+
+const char *nd_config_section_name (nd_config_t *self, const char *stage)
+{
+    return nd_pipefile_section_name (self->file, stage);
+}
+
 zlist_t *nd_config_consumers (nd_config_t *self)
 {
     return nd_pipefile_consumers (self->file, self->stage);
@@ -150,8 +166,10 @@ const char *nd_config_of (nd_config_t *self, const char *stage, const char *path
 int nd_config_check_unknown (nd_config_t *self)
 {
     zconfig_t *section = nd_pipefile_section (self->file, self->stage);
+    //  "partitions" and "partition-K" are the file's own, checked there
     for (zconfig_t *c = section ? zconfig_child (section) : NULL; c; c = zconfig_next (c))
-        if (!zhash_lookup (self->asked, zconfig_name (c)))
+        if (!zhash_lookup (self->asked, zconfig_name (c))
+        &&  !streq (zconfig_name (c), "partitions") && strncmp (zconfig_name (c), "partition-", 10))
             return nd_config_error (self, zconfig_name (c), "unknown option");
     return 0;
 }

@@ -100,12 +100,15 @@ nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
     self->topics = zlist_new ();
     zlist_autofree (self->topics);
     char *list = strdup (topics ? topics : ""), *save = NULL;
-    for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save))
+    bool chosen = false;        //  topics, not only a partition ("@K/N")
+    for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save)) {
         zlist_append (self->topics, t);
+        chosen = chosen || *t != '@';
+    }
     free (list);
     //  An erasure must reach every stage that keeps anything of a person,
     //  whatever topics it chose (README "Privacy"): person.* always passes.
-    if (zlist_size (self->topics))
+    if (chosen)
         zlist_append (self->topics, "person.");
     self->endpoint = strdup (endpoint);
     self->curve = curve;

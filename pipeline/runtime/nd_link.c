@@ -13,10 +13,15 @@
     grow on disk, not in RAM: the sender reads it from LMDB as credit allows.
 
     Protocol (every frame UTF-8; numbers in decimal):
-      consumer -> sender   HELLO pos window [prefix...]   (re)start from pos
-                           ACK   pos window [prefix...]   committed up to pos
+      consumer -> sender   HELLO pos window [prefix...] [@K/N]   (re)start from pos
+                           ACK   pos window [prefix...] [@K/N]   committed up to pos
       sender -> consumer   MSG   seq topic body
                            POS   from to   from..to were filtered out (or trimmed)
+    "@K/N" says the consumer is partition K of N (nd_pipefile.h): it
+    gets the entries about people of its partition, and those about
+    no one in particular. An entry is about the people whose routing keys
+    it was appended with (nd_outbox_append); partition K of N owns the
+    key k when k % N == K.
     The consumer's routing id is its stage name, '/' and a random tag new
     for each connection. A consumer takes MSG seq only when seq is its
     position + 1 (and POS only when from is), so a message lost with a
@@ -42,7 +47,44 @@ typedef struct {
     uint64_t sent;              //  sent (or skipped) to peer up to here
     uint64_t limit;             //  credit: may send up to here
     zlist_t *prefixes;
+    int part, parts;            //  its partition of parts, parts 0: none
 } s_consumer_t;
+
+/*  A journal entry: topic NUL body, after an optional routing header of
+    byte 1, a count and that many 4-byte keys (big-endian). A topic never
+    starts with byte 1, so entries written before routing read as they
+    were.                                                                */
+typedef struct {
+    const char *topic;
+    const char *body;
+    size_t body_size;
+    size_t keys;
+    const byte *key;
+} s_entry_t;
+
+#define ND_ROUTED 1
+
+static void s_entry_read (const MDB_val *record, s_entry_t *entry)
+{
+    const byte *data = (const byte *) record->mv_data;
+    size_t header = 0;
+    *entry = (s_entry_t) { 0 };
+    if (record->mv_size >= 2 && data [0] == ND_ROUTED) {
+        entry->keys = data [1];
+        entry->key = data + 2;
+        header = 2 + 4 * entry->keys;
+    }
+    entry->topic = (const char *) data + header;
+    size_t topic_size = strlen (entry->topic) + 1;
+    entry->body = entry->topic + topic_size;
+    entry->body_size = record->mv_size - header - topic_size;
+}
+
+static uint32_t s_entry_key (const s_entry_t *entry, size_t index)
+{
+    const byte *k = entry->key + 4 * index;
+    return (uint32_t) k [0] << 24 | (uint32_t) k [1] << 16 | (uint32_t) k [2] << 8 | k [3];
+}
 
 struct _nd_outbox_t {
     MDB_env *env;
@@ -173,19 +215,32 @@ void *nd_outbox_socket (nd_outbox_t *self)
 }
 
 int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
-                      const char *body, size_t size, uint64_t *seq)
+                      const char *body, size_t size, const uint32_t *keys, size_t count,
+                      uint64_t *seq)
 {
-    size_t topic_size = strlen (topic) + 1;
+    assert (count <= ND_ROUTE_KEYS);
+    size_t topic_size = strlen (topic) + 1, header = count ? 2 + 4 * count : 0;
     nd_key_t key;
     nd_key_init (&key);
     nd_key_u64 (&key, self->pending + 1);
-    MDB_val k = nd_key_val (&key), v = { topic_size + size, NULL };
+    MDB_val k = nd_key_val (&key), v = { header + topic_size + size, NULL };
     //  MDB_RESERVE: write topic and body straight into the page, no copy
     int rc = mdb_put (txn, self->journal, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc)
         return nd_db_error (rc, "journal append");
-    memcpy (v.mv_data, topic, topic_size);
-    memcpy ((char *) v.mv_data + topic_size, body, size);
+    byte *data = (byte *) v.mv_data;
+    if (count) {
+        *data++ = ND_ROUTED;
+        *data++ = (byte) count;
+        for (size_t i = 0; i < count; i++) {
+            *data++ = (byte) (keys [i] >> 24);
+            *data++ = (byte) (keys [i] >> 16);
+            *data++ = (byte) (keys [i] >> 8);
+            *data++ = (byte) keys [i];
+        }
+    }
+    memcpy (data, topic, topic_size);
+    memcpy (data + topic_size, body, size);
     *seq = ++self->pending;
     return 0;
 }
@@ -317,15 +372,23 @@ static int s_request_read (nd_outbox_t *self, zframe_t *peer, zmsg_t *msg, s_req
 static void s_take_prefixes (s_consumer_t *c, zmsg_t *msg)
 {
     zlist_purge (c->prefixes);
+    c->parts = 0;
     char *prefix;
     while ((prefix = zmsg_popstr (msg))) {
-        zlist_append (c->prefixes, prefix);
+        int part, parts;
+        if (*prefix != '@')
+            zlist_append (c->prefixes, prefix);
+        else
+        if (sscanf (prefix, "@%d/%d", &part, &parts) == 2 && parts > 0 && part >= 0 && part < parts) {
+            c->part = part;
+            c->parts = parts;
+        }
         free (prefix);
     }
 }
 
 static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
-                          const MDB_val *record, uint64_t to);
+                          const s_entry_t *record, uint64_t to);
 
 //  Whether the connection holding c is still there: ROUTER_MANDATORY
 //  refuses a message for a routing id whose connection has gone (and
@@ -414,8 +477,17 @@ int nd_outbox_handle (nd_outbox_t *self)
     return 0;
 }
 
-static bool s_wanted (s_consumer_t *c, const char *topic)
+//  An entry with routing keys goes to a partition that owns one of them.
+static bool s_wanted (s_consumer_t *c, const s_entry_t *entry)
 {
+    const char *topic = entry->topic;
+    if (c->parts && entry->keys) {
+        bool owned = false;
+        for (size_t i = 0; i < entry->keys && !owned; i++)
+            owned = s_entry_key (entry, i) % (uint32_t) c->parts == (uint32_t) c->part;
+        if (!owned)
+            return false;
+    }
     if (zlist_size (c->prefixes) == 0 || streq (topic, "tick"))
         return true;
     for (const char *p = (const char *) zlist_first (c->prefixes); p;
@@ -428,7 +500,7 @@ static bool s_wanted (s_consumer_t *c, const char *topic)
 //  Sends MSG seq topic body (record given) or POS seq to; returns 0, or
 //  -1 if the consumer cannot take it now.
 static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
-                          const MDB_val *record, uint64_t to)
+                          const s_entry_t *record, uint64_t to)
 {
     void *socket = zsock_resolve (self->router);
     char number [24], last [24];
@@ -447,10 +519,8 @@ static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
         return zmq_send (socket, last, length, 0) < 0 ? -1 : 0;
     }
     zmq_send (socket, number, length, ZMQ_SNDMORE);
-    size_t topic_size = strlen ((const char *) record->mv_data);
-    zmq_send (socket, record->mv_data, topic_size, ZMQ_SNDMORE);
-    zmq_send (socket, (const char *) record->mv_data + topic_size + 1,
-              record->mv_size - topic_size - 1, 0);
+    zmq_send (socket, record->topic, strlen (record->topic), ZMQ_SNDMORE);
+    zmq_send (socket, record->body, record->body_size, 0);
     return 0;
 }
 
@@ -477,10 +547,12 @@ static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
         uint64_t seq = nd_key_get_u64 (&k, 0);
         if (seq > until)
             break;
-        if (s_wanted (c, (const char *) v.mv_data)) {
+        s_entry_t entry;
+        s_entry_read (&v, &entry);
+        if (s_wanted (c, &entry)) {
             if (skip_from && s_send_frames (self, c, skip_from, NULL, seq - 1))
                 return;
-            if (s_send_frames (self, c, seq, &v, 0)) {
+            if (s_send_frames (self, c, seq, &entry, 0)) {
                 c->sent = skip_from ? seq - 1 : c->sent;
                 return;
             }

@@ -17,15 +17,26 @@
 #include <sysexits.h>
 #include "nd_private.h"
 
+/*  A stage as it runs: a section, or one partition of a section that
+    says "partitions = N" (named SECTION.K, K from 0).                    */
+typedef struct {
+    zconfig_t *section;
+    char *name;
+    int part;                   /* its partition, -1: the stage has none */
+    int parts;                  /* its stage's partitions, 1: none */
+} s_stage_t;
+
 struct _nd_pipefile_t {
     char *path;
     zconfig_t *root;
     zconfig_t *defaults;        /* the "pipeline" section, or NULL */
-    zconfig_t **stages;         /* top-level sections in file order */
+    s_stage_t *stages;          /* the stages in file order */
     size_t size;
 };
 
 static const char *s_kinds [] = { "out", "pub", "ctl" };
+
+static s_stage_t *s_find (nd_pipefile_t *self, const char *name);
 
 /* ------------------------------------------------------------------ ZPL */
 
@@ -132,6 +143,10 @@ static int s_line_of (const char *file, const char *want, size_t nth)
 
 int nd_pipefile_line (nd_pipefile_t *self, const char *section, const char *path, size_t nth)
 {
+    //  A partition's lines are its section's
+    s_stage_t *stage = s_find (self, section);
+    if (stage)
+        section = zconfig_name (stage->section);
     char want [512];
     snprintf (want, sizeof want, "%s%s%s", section, path ? "/" : "", path ? path : "");
     return s_line_of (self->path, want, nth);
@@ -166,11 +181,61 @@ nd_pipefile_simple_name (const char *name)
     return true;
 }
 
+static s_stage_t *s_find (nd_pipefile_t *self, const char *name)
+{
+    for (size_t index = 0; index < self->size; index++)
+        if (streq (self->stages [index].name, name))
+            return &self->stages [index];
+    return NULL;
+}
+
+//  The first stage made from the section called name, NULL if none.
+static s_stage_t *s_find_section (nd_pipefile_t *self, const char *name)
+{
+    for (size_t index = 0; index < self->size; index++)
+        if (streq (zconfig_name (self->stages [index].section), name))
+            return &self->stages [index];
+    return NULL;
+}
+
+//  "partitions = N" and its "partition-K" sections; sets *parts or says why not.
+static char *s_partitions (zconfig_t *section, int *parts)
+{
+    const char *value = zconfig_get (section, "partitions", "1");
+    char *end;
+    long count = strtol (value, &end, 10);
+    if (*end || end == value || count < 1 || count > ND_PARTITIONS_MAX)
+        return zsys_sprintf ("partitions = '%s': a number from 1 to %d", value, ND_PARTITIONS_MAX);
+    *parts = (int) count;
+    for (zconfig_t *c = zconfig_child (section); c; c = zconfig_next (c)) {
+        const char *name = zconfig_name (c);
+        if (strncmp (name, "partition-", 10))
+            continue;
+        long part = strtol (name + 10, &end, 10);
+        if (*end || end == name + 10 || part < 0 || part >= count || count == 1)
+            return zsys_sprintf ("%s: this stage has partitions 0 to %ld only", name, count - 1);
+    }
+    return NULL;
+}
+
+static char *s_add_stage (nd_pipefile_t *self, zconfig_t *section, int part, int parts)
+{
+    const char *name = zconfig_name (section);
+    char *instance = part < 0 ? strdup (name) : zsys_sprintf ("%s.%d", name, part);
+    if (s_find (self, instance)) {
+        char *reason = zsys_sprintf ("stage '%s' appears twice", instance);
+        free (instance);
+        return reason;
+    }
+    self->stages [self->size++] = (s_stage_t) { section, instance, part, parts };
+    return NULL;
+}
+
 static char *
 s_index_section (nd_pipefile_t *self, zconfig_t *section)
 {
     const char *name = zconfig_name (section);
-    int line = nd_pipefile_line (self, name, NULL, 0);
+    int line = nd_pipefile_line (self, name, NULL, 0), parts = 1;
     char *reason = NULL;
     if (*zconfig_value (section))
         reason = zsys_sprintf ("'%s = %s' at top level: options belong under a stage or 'pipeline'",
@@ -187,12 +252,21 @@ s_index_section (nd_pipefile_t *self, zconfig_t *section)
     if (!nd_pipefile_simple_name (name))
         reason = zsys_sprintf ("stage name '%s': use letters, digits, '.', '_' and '-'", name);
     else
-    if (nd_pipefile_has (self, name)) {
+    if (s_find_section (self, name)) {
         reason = zsys_sprintf ("stage '%s' appears twice", name);
         line = nd_pipefile_line (self, name, NULL, 1);
     }
     else
-        self->stages [self->size++] = section;
+    if ((reason = s_partitions (section, &parts))) {
+        int at = nd_pipefile_line (self, name, "partitions", 0);
+        line = at ? at : line;
+    }
+    else
+    if (parts == 1)
+        reason = s_add_stage (self, section, -1, 1);
+    else
+        for (int part = 0; part < parts && !reason; part++)
+            reason = s_add_stage (self, section, part, parts);
     if (!reason)
         return NULL;
     char *error = s_error (self->path, line, reason);
@@ -204,9 +278,11 @@ static char *
 s_index (nd_pipefile_t *self)
 {
     size_t count = 0;
-    for (zconfig_t *s = zconfig_child (self->root); s; s = zconfig_next (s))
-        count++;
-    self->stages = (zconfig_t **) zmalloc ((count + 1) * sizeof (zconfig_t *));
+    for (zconfig_t *s = zconfig_child (self->root); s; s = zconfig_next (s)) {
+        const char *parts = zconfig_get (s, "partitions", "1");
+        count += atoi (parts) > 1 && atoi (parts) <= ND_PARTITIONS_MAX ? atoi (parts) : 1;
+    }
+    self->stages = (s_stage_t *) zmalloc ((count + 1) * sizeof (s_stage_t));
     for (zconfig_t *s = zconfig_child (self->root); s; s = zconfig_next (s)) {
         char *error = s_index_section (self, s);
         if (error)
@@ -263,21 +339,30 @@ s_check_program (nd_pipefile_t *self, size_t index)
     return error;
 }
 
-//  "input" lists upstream stages, separated by commas or spaces.
+//  "input" lists upstream stages, separated by commas or spaces. A
+//  partitioned stage reads a partitioned one partition by partition, so
+//  both have as many.
 static char *
 s_check_inputs (nd_pipefile_t *self, size_t index)
 {
     const char *stage = nd_pipefile_stage (self, index);
+    const s_stage_t *me = &self->stages [index];
     char *inputs = strdup (nd_pipefile_option (self, stage, "input", ""));
     char *error = NULL;
     for (char *save = NULL, *input = strtok_r (inputs, ", \t", &save);
          input && !error; input = strtok_r (NULL, ", \t", &save)) {
         char *reason = NULL;
-        if (!nd_pipefile_has (self, input))
+        const s_stage_t *up = s_find_section (self, input);
+        if (!up)
             reason = zsys_sprintf ("input '%s' is not a stage in this file", input);
         else
-        if (streq (input, stage))
+        if (up->section == me->section)
             reason = zsys_sprintf ("a stage cannot be its own input");
+        else
+        if (me->parts > 1 && up->parts > 1 && me->parts != up->parts)
+            reason = zsys_sprintf ("it has %d partitions and its input %s has %d: a partitioned stage "
+                                   "reads one with as many partitions, or one with none",
+                                   me->parts, input, up->parts);
         if (reason)
             error = s_error_at (self, stage, "input", reason);
         free (reason);
@@ -340,6 +425,8 @@ nd_pipefile_destroy (nd_pipefile_t **self_p)
     nd_pipefile_t *self = *self_p;
     if (self) {
         zconfig_destroy (&self->root);
+        for (size_t index = 0; index < self->size; index++)
+            free (self->stages [index].name);
         free (self->stages);
         free (self->path);
         free (self);
@@ -362,16 +449,41 @@ nd_pipefile_size (nd_pipefile_t *self)
 const char *
 nd_pipefile_stage (nd_pipefile_t *self, size_t index)
 {
-    return index < self->size? zconfig_name (self->stages [index]): NULL;
+    return index < self->size? self->stages [index].name: NULL;
 }
 
 static zconfig_t *
 s_stage_section (nd_pipefile_t *self, const char *stage)
 {
-    for (size_t index = 0; index < self->size; index++)
-        if (streq (zconfig_name (self->stages [index]), stage))
-            return self->stages [index];
-    return NULL;
+    s_stage_t *found = s_find (self, stage);
+    return found? found->section: NULL;
+}
+
+//  A partition's own section ("partition-K" in its stage's), NULL if none.
+static zconfig_t *
+s_partition_section (nd_pipefile_t *self, const char *stage)
+{
+    s_stage_t *found = s_find (self, stage);
+    if (!found || found->part < 0)
+        return NULL;
+    char name [32];
+    snprintf (name, sizeof name, "partition-%d", found->part);
+    return zconfig_locate (found->section, name);
+}
+
+int
+nd_pipefile_partition (nd_pipefile_t *self, const char *stage, int *parts)
+{
+    s_stage_t *found = s_find (self, stage);
+    *parts = found? found->parts: 1;
+    return found? found->part: -1;
+}
+
+const char *
+nd_pipefile_section_name (nd_pipefile_t *self, const char *stage)
+{
+    s_stage_t *found = s_find (self, stage);
+    return found? zconfig_name (found->section): stage;
 }
 
 zconfig_t *
@@ -400,7 +512,9 @@ const char *
 nd_pipefile_option (nd_pipefile_t *self, const char *stage,
                     const char *path, const char *fallback)
 {
-    const char *value = s_value (s_stage_section (self, stage), path);
+    const char *value = s_value (s_partition_section (self, stage), path);
+    if (!value)
+        value = s_value (s_stage_section (self, stage), path);
     if (!value)
         value = s_value (self->defaults, path);
     return value? value: fallback;
@@ -409,11 +523,39 @@ nd_pipefile_option (nd_pipefile_t *self, const char *stage,
 zconfig_t *
 nd_pipefile_item (nd_pipefile_t *self, const char *stage, const char *path)
 {
+    zconfig_t *partition = s_partition_section (self, stage);
     zconfig_t *section = s_stage_section (self, stage);
-    zconfig_t *item = section ? zconfig_locate (section, path) : NULL;
+    zconfig_t *item = partition ? zconfig_locate (partition, path) : NULL;
+    if (!item && section)
+        item = zconfig_locate (section, path);
     if (!item && self->defaults)
         item = zconfig_locate (self->defaults, path);
     return item;
+}
+
+zlist_t *
+nd_pipefile_inputs (nd_pipefile_t *self, const char *stage)
+{
+    zlist_t *names = zlist_new ();
+    zlist_autofree (names);
+    s_stage_t *me = s_find (self, stage);
+    char *inputs = strdup (nd_pipefile_option (self, stage, "input", "")), *save = NULL;
+    for (char *name = strtok_r (inputs, ", \t", &save); name; name = strtok_r (NULL, ", \t", &save)) {
+        s_stage_t *up = s_find_section (self, name);
+        if (!up || up->parts == 1)
+            zlist_append (names, name);
+        else
+        if (me && me->parts == up->parts) {
+            char *part = zsys_sprintf ("%s.%d", name, me->part);
+            zlist_append (names, part);
+            free (part);
+        }
+        else
+            for (int part = 0; part < up->parts; part++)
+                zlist_append (names, up [part].name);
+    }
+    free (inputs);
+    return names;
 }
 
 zlist_t *
@@ -423,11 +565,12 @@ nd_pipefile_consumers (nd_pipefile_t *self, const char *stage)
     zlist_autofree (consumers);
     for (size_t index = 0; index < self->size; index++) {
         const char *consumer = nd_pipefile_stage (self, index);
-        char *inputs = strdup (nd_pipefile_option (self, consumer, "input", "")), *save = NULL;
-        for (char *name = strtok_r (inputs, ", \t", &save); name; name = strtok_r (NULL, ", \t", &save))
+        zlist_t *inputs = nd_pipefile_inputs (self, consumer);
+        for (const char *name = (const char *) zlist_first (inputs); name;
+             name = (const char *) zlist_next (inputs))
             if (streq (name, stage))
                 zlist_append (consumers, (void *) consumer);
-        free (inputs);
+        zlist_destroy (&inputs);
     }
     return consumers;
 }
@@ -435,7 +578,7 @@ nd_pipefile_consumers (nd_pipefile_t *self, const char *stage)
 const char *
 nd_pipefile_program (nd_pipefile_t *self, const char *stage)
 {
-    return nd_pipefile_option (self, stage, "program", stage);
+    return nd_pipefile_option (self, stage, "program", nd_pipefile_section_name (self, stage));
 }
 
 char *
@@ -677,6 +820,79 @@ s_test_stage_read (void)
     unlink (path);
 }
 
+static void s_test_refuses (const char *text, const char *reason);
+
+static char *
+s_test_list (zlist_t *list)
+{
+    char *text = strdup ("");
+    for (const char *item = (const char *) zlist_first (list); item;
+         item = (const char *) zlist_next (list)) {
+        char *longer = zsys_sprintf ("%s%s%s", text, *text ? " " : "", item);
+        free (text);
+        text = longer;
+    }
+    return text;
+}
+
+//  A partitioned stage is N stages with their own names, endpoints and
+//  state; it reads a partitioned input partition by partition, and an
+//  unpartitioned reader reads every partition.
+static void
+s_test_partitions (void)
+{
+    char *error = NULL;
+    nd_pipefile_t *self = s_test_load (
+        "collector\n"
+        "sessionizer\n    input = collector\n    partitions = 2\n"
+        "    partition-1\n        out = tcp://h2:7101\n"
+        "segmenter\n    input = sessionizer\n    partitions = 2\n"
+        "chat\n    input = segmenter, collector\n", &error);
+    assert (self && !error);
+    assert (nd_pipefile_size (self) == 6);
+    assert (streq (nd_pipefile_stage (self, 1), "sessionizer.0"));
+    assert (streq (nd_pipefile_stage (self, 4), "segmenter.1"));
+    assert (!nd_pipefile_has (self, "sessionizer") && nd_pipefile_has (self, "sessionizer.1"));
+    int parts;
+    assert (nd_pipefile_partition (self, "segmenter.1", &parts) == 1 && parts == 2);
+    assert (nd_pipefile_partition (self, "chat", &parts) == -1 && parts == 1);
+    assert (streq (nd_pipefile_section_name (self, "segmenter.1"), "segmenter"));
+    assert (streq (nd_pipefile_program (self, "segmenter.1"), "segmenter"));
+    assert (streq (nd_pipefile_option (self, "sessionizer.1", "input", ""), "collector"));
+    char *text = nd_pipefile_endpoint (self, "sessionizer.1", "out");
+    assert (streq (text, "tcp://h2:7101"));
+    zstr_free (&text);
+    text = nd_pipefile_endpoint (self, "sessionizer.0", "out");
+    assert (streq (text, "ipc://var/run/sessionizer.0.out"));
+    zstr_free (&text);
+    text = nd_pipefile_state_dir (self, "segmenter.0");
+    assert (streq (text, "var/state/segmenter.0"));
+    zstr_free (&text);
+    zlist_t *list = nd_pipefile_inputs (self, "segmenter.1");
+    text = s_test_list (list);
+    assert (streq (text, "sessionizer.1"));
+    zstr_free (&text);
+    zlist_destroy (&list);
+    list = nd_pipefile_inputs (self, "chat");
+    text = s_test_list (list);
+    assert (streq (text, "segmenter.0 segmenter.1 collector"));
+    zstr_free (&text);
+    zlist_destroy (&list);
+    list = nd_pipefile_consumers (self, "collector");
+    text = s_test_list (list);
+    assert (streq (text, "sessionizer.0 sessionizer.1 chat"));
+    zstr_free (&text);
+    zlist_destroy (&list);
+    nd_pipefile_destroy (&self);
+    s_test_refuses ("a\n    partitions = 0\n", ":2: partitions = '0': a number from 1 to 64");
+    s_test_refuses ("a\n    partitions = 2\n    partition-2\n        out = ipc://x\n",
+                    "partition-2: this stage has partitions 0 to 1 only");
+    s_test_refuses ("a\n    partitions = 2\nb\n    input = a\n    partitions = 3\n",
+                    ":4: b.0: it has 3 partitions and its input a has 2");
+    s_test_refuses ("a\n    partitions = 2\n    out = ipc://o\n", "a.0 and a.1 both use ipc://o");
+    s_test_refuses ("a\n    partitions = 2\na.1\n", "stage 'a.1' appears twice");
+}
+
 static void
 s_test_refuses (const char *text, const char *reason)
 {
@@ -736,6 +952,7 @@ nd_pipefile_test (bool verbose)
     s_test_refuses ("a\n    program = ../x\n", ":2: a: program '../x' is not a program name");
     s_test_refuses ("run = x\n", ":1: 'run = x' at top level");
     s_test_stage_read ();
+    s_test_partitions ();
     assert (!nd_pipefile_load ("/nonexistent/pipeline.zpl", &error));
     assert (streq (error, "/nonexistent/pipeline.zpl: No such file or directory"));
     zstr_free (&error);

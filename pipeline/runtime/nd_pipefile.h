@@ -12,6 +12,13 @@
       (default var/run);
     - its LMDB lives in <state>/<stage>, <state> being option "state"
       (default var/state).
+    - a stage whose section says "partitions = N" (N > 1) runs as N
+      stages, NAME.0 to NAME.(N-1), each owning a share of the people
+      (README "Partitioned stages"); a section "partition-K" inside the
+      stage's overrides its options for partition K (its endpoints, on
+      another host). A partitioned stage reads a partitioned input
+      partition by partition (both have as many); any other reads all of
+      an input's partitions.
 
     Relative paths are relative to the directory the programs run in.
 */
@@ -37,6 +44,18 @@ const char *nd_pipefile_path (nd_pipefile_t *self);
 size_t nd_pipefile_size (nd_pipefile_t *self);
 const char *nd_pipefile_stage (nd_pipefile_t *self, size_t index);
 bool nd_pipefile_has (nd_pipefile_t *self, const char *stage);
+
+#define ND_PARTITIONS_MAX 64
+/*  A stage's partition (from 0), and *parts its stage's count; -1 and
+    *parts 1 for a stage that has none.                                   */
+int nd_pipefile_partition (nd_pipefile_t *self, const char *stage, int *parts);
+/*  The section a stage comes from: NAME for NAME.K, else the stage.      */
+const char *nd_pipefile_section_name (nd_pipefile_t *self, const char *stage);
+/*  The stages stage reads: its "input", each partitioned input made its
+    partitions (only the same partition, for a stage partitioned as it
+    is). An input that is no section stays as named. Caller destroys.     */
+typedef struct _zlist_t zlist_t;
+zlist_t *nd_pipefile_inputs (nd_pipefile_t *self, const char *stage);
 
 /*  An option of a stage by path ("http", "write-keys/key"), or fallback. */
 const char *nd_pipefile_option (nd_pipefile_t *self, const char *stage,

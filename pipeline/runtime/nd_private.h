@@ -10,7 +10,7 @@
 zconfig_t *nd_pipefile_item (nd_pipefile_t *self, const char *stage, const char *path);
 /*  The stage's own section, NULL when the file has none for it.          */
 zconfig_t *nd_pipefile_section (nd_pipefile_t *self, const char *stage);
-/*  The stages whose "input" names stage. Caller destroys the list.       */
+/*  The stages that read stage (whose inputs name it). Caller destroys.   */
 zlist_t *nd_pipefile_consumers (nd_pipefile_t *self, const char *stage);
 
 /*  nd_config - the pipeline file, seen from one stage.                  */
@@ -30,6 +30,12 @@ const char *nd_config_nth (nd_config_t *self, const char *path, const char *chil
 /*  The stage's endpoint of kind "out" | "pub" | "ctl" for any stage. Caller frees. */
 char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind);
 /*  Stages whose "input" names this stage. Caller destroys the list.      */
+/*  The stages this one reads (nd_pipefile_inputs).                     */
+zlist_t *nd_config_inputs (nd_config_t *self);
+/*  This stage's partition and its stage's count (nd_pipefile_partition). */
+int nd_config_partition (nd_config_t *self, int *parts);
+/*  The section a stage comes from (nd_pipefile_section_name).            */
+const char *nd_config_section_name (nd_config_t *self, const char *stage);
 zlist_t *nd_config_consumers (nd_config_t *self);
 /*  Logs "<file>:<line>: <stage>/<path>: <reason>"; returns -1.          */
 int nd_config_error (nd_config_t *self, const char *path, const char *reason);
@@ -72,8 +78,12 @@ nd_outbox_t *nd_outbox_new (MDB_env *env, MDB_txn *txn, const char *endpoint,
                             zlist_t *consumers, uint64_t retain, nd_curve_t *curve);
 void nd_outbox_destroy (nd_outbox_t **self_p);
 void *nd_outbox_socket (nd_outbox_t *self);
+/*  Appends topic and body as the next entry; with count routing keys
+    (at most ND_ROUTE_KEYS), a partitioned consumer gets it only in the
+    partitions that own one of them.                                      */
 int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
-                      const char *body, size_t size, uint64_t *seq);
+                      const char *body, size_t size, const uint32_t *keys, size_t count,
+                      uint64_t *seq);
 uint64_t nd_outbox_next_seq (nd_outbox_t *self);
 int nd_outbox_seal (nd_outbox_t *self, MDB_txn *txn);
 void nd_outbox_committed (nd_outbox_t *self);

@@ -311,13 +311,20 @@ static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions
 
 static zlist_t *s_input_names (nd_stage_t *stage)
 {
-    zlist_t *names = zlist_new ();
-    zlist_autofree (names);
-    char *list = strdup (nd_config_get (stage->config, "input", "")), *save = NULL;
-    for (char *name = strtok_r (list, ", ", &save); name; name = strtok_r (NULL, ", ", &save))
-        zlist_append (names, name);
-    free (list);
-    return names;
+    return nd_config_inputs (stage->config);
+}
+
+//  A stage that may not run partitioned refuses "partitions = N".
+static int s_check_partitions (nd_stage_t *stage)
+{
+    int parts;
+    nd_config_partition (stage->config, &parts);
+    if (parts == 1 || stage->def->partitioned)
+        return 0;
+    char reason [200];
+    snprintf (reason, sizeof reason, "%s cannot run partitioned (yet): it keeps state across "
+              "people (README \"Partitioned stages\")", stage->def->name);
+    return nd_config_error (stage->config, "partitions", reason);
 }
 
 //  The inputs whose time drives the clock: "clock-inputs", by default the
@@ -325,18 +332,19 @@ static zlist_t *s_input_names (nd_stage_t *stage)
 static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time)
 {
     const char *first = (const char *) zlist_first (names);
+    if (first)
+        first = nd_config_section_name (stage->config, first);
     char *list = strdup (nd_config_get (stage->config, "clock-inputs", first ? first : "")), *save = NULL;
     int rc = 0;
     for (char *name = strtok_r (list, ", ", &save); rc == 0 && name; name = strtok_r (NULL, ", ", &save)) {
+        //  An input's partitions all keep time if it does
+        bool found = false;
         size_t index = 0;
-        const char *up = (const char *) zlist_first (names);
-        while (up && !streq (up, name)) {
-            up = (const char *) zlist_next (names);
-            index++;
-        }
-        if (up)
-            keeps_time [index] = true;
-        else
+        for (const char *up = (const char *) zlist_first (names); up;
+             up = (const char *) zlist_next (names), index++)
+            if (streq (up, name) || streq (nd_config_section_name (stage->config, up), name))
+                keeps_time [index] = found = true;
+        if (!found)
             rc = nd_config_error (stage->config, "clock-inputs", "names a stage that is not an input");
     }
     free (list);
@@ -348,6 +356,16 @@ static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time)
     if (rc == 0 && zlist_size (names) && !any)
         rc = nd_config_error (stage->config, "clock-inputs", "names none of the inputs");
     return rc;
+}
+
+//  The topics a link asks for, and for a partition reading a stage that
+//  has none, its share of the people ("@K/N", nd_link.c).
+static char *s_wanted_topics (nd_stage_t *stage, const char *up, const char *topics)
+{
+    int parts, part = nd_config_partition (stage->config, &parts);
+    if (parts == 1 || !streq (nd_config_section_name (stage->config, up), up))
+        return strdup (topics);
+    return zsys_sprintf ("%s%s@%d/%d", topics, *topics ? " " : "", part, parts);
 }
 
 static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positions)
@@ -366,8 +384,10 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
         if (curve < 0)
             return -1;
         char *endpoint = nd_config_endpoint (stage->config, up, "out");
-        nd_inlink_t *link = nd_inlink_new (up, endpoint, stage->name, positions [index], topics,
+        char *wanted = s_wanted_topics (stage, up, topics);
+        nd_inlink_t *link = nd_inlink_new (up, endpoint, stage->name, positions [index], wanted,
                                            stage->curve, curve ? server_key : NULL);
+        zstr_free (&wanted);
         zstr_free (&endpoint);
         if (!link || nd_inputs_add (stage->inputs, link, keeps_time [index]))
             return -1;
@@ -459,7 +479,7 @@ static int s_setup (nd_stage_t *stage)
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
         return -1;
     }
-    if (s_loop_options (stage))
+    if (s_loop_options (stage) || s_check_partitions (stage))
         return -1;
     zlist_t *inputs = s_input_names (stage);
     uint64_t positions [ND_INPUTS_MAX];
@@ -515,6 +535,7 @@ static int s_check (nd_stage_t *stage)
     uint64_t mapsize;
     s_clock_mode (stage);
     s_loop_options (stage);
+    s_check_partitions (stage);
     s_mapsize (stage, &mapsize);
     nd_stage_option_int (stage, "sync", "1", &number);
     nd_stage_option_int (stage, "retain", "100000", &number);
@@ -1010,10 +1031,11 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
 /* ------------------------------------------------------ stage methods -- */
 
 //  Takes text: into the journal, and onto the tap after the commit.
-static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *text, size_t size)
+static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *text, size_t size,
+                     const uint32_t *keys, size_t count)
 {
     uint64_t seq;
-    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, &seq)) {
+    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, keys, count, &seq)) {
         free (text);
         return -1;
     }
@@ -1024,9 +1046,25 @@ static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *t
     return 0;
 }
 
+uint32_t nd_route_key (const char *id)
+{
+    uint32_t hash = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *) id; *c; c++)
+        hash = (hash ^ *c) * 16777619u;
+    return hash;
+}
+
 int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
 {
+    return nd_emit_routed (stage, txn, topic, body, NULL, 0);
+}
+
+int nd_emit_routed (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body,
+                    const uint32_t *keys, size_t count)
+{
     char stamp [32];
+    if (count > ND_ROUTE_KEYS)
+        return -1;
     if (!json_object_get (body, "id")) {
         char id [128];
         snprintf (id, sizeof id, "%s-%llu", stage->name,
@@ -1038,7 +1076,7 @@ int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
                              json_string (nd_time_format (nd_clock_now (stage->clock), stamp)));
     size_t size;
     char *text = nd_json_dump (body, &size);
-    return s_append (stage, txn, topic, text, size);
+    return s_append (stage, txn, topic, text, size, keys, count);
 }
 
 //  The received text with extra's members before its closing brace, or
@@ -1088,7 +1126,7 @@ int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const 
         free (members);
     }
     if (text)
-        return s_append (stage, txn, topic, text, size);
+        return s_append (stage, txn, topic, text, size, NULL, 0);
     json_t *body = json_copy (msg->body);
     int rc = body && json_object_update (body, (json_t *) extra) == 0
            ? nd_emit (stage, txn, topic, body) : -1;

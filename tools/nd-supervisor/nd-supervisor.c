@@ -472,9 +472,16 @@ s_put_systemd_service (FILE *out, const sv_plan_t *plan, size_t index)
     }
     else
         copy [strcspn (copy, ", \t")] = 0;
+    //  A partitioned input is its partitions (the same one, for a stage
+    //  partitioned alike)
+    zlist_t *instances = nd_pipefile_inputs (plan->pipeline, stage);
     for (char *save = NULL, *input = strtok_r (copy, ", \t", &save); input;
          input = strtok_r (NULL, ", \t", &save))
-        fprintf (out, " nudge-%s.service", input);
+        for (const char *up = (const char *) zlist_first (instances); up;
+             up = (const char *) zlist_next (instances))
+            if (streq (nd_pipefile_section_name (plan->pipeline, up), input))
+                fprintf (out, " nudge-%s.service", up);
+    zlist_destroy (&instances);
     free (copy);
     //  Ready once it has opened its state and bound its sockets: the
     //  stage says READY=1 on $NOTIFY_SOCKET (sd_notify's protocol)
