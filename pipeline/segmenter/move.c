@@ -12,8 +12,10 @@
     its revisit index (keys beginning with the visitor id) and at most one
     entry in the time-ordered index "due", the one its profile's "due"
     names: so every row is found from the visitor's own records, none by
-    a scan of a whole index. Those rows move as they are, base64url, so a
-    round trip is byte-exact by construction:
+    a scan of a whole index. segmenter.c writes the revisit rows and the
+    due entry in the transaction that stores the profile and deletes them
+    with it, so who has a profile is who the state holds. The rows move
+    as they are, base64url, so a round trip is byte-exact by construction:
 
         {"person": "v-1", "rows": {"profiles": [[KEY, VALUE]],
                                    "revisits": [[KEY, VALUE], ...],
@@ -22,7 +24,10 @@
     The member counts per segment are totals, not rows of anyone: the
     export takes the visitor out of its segments' counts and the import
     puts it into the owner's, so each partition's STATS count the members
-    it holds. The funnel's daily counts stay where they were counted.  */
+    it holds. The funnel's daily counts stay where they were counted;
+    what the funnel keeps per visitor (the sessions already counted) is
+    in the profile and moves with it, so a redelivered session.ended is
+    not counted again in the owner's partition.                         */
 #include <assert.h>
 #include <errno.h>
 #include <stddef.h>
