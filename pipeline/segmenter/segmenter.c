@@ -53,31 +53,13 @@ DESCRIPTION
 
 #define VISITOR_MAX 400         //  bytes; visitor ids are LMDB keys
 
-typedef struct {
-    nd_stage_t *stage;
-    MDB_dbi profiles;           //  visitor -> profile (profile.c)
-    MDB_dbi revisits;           //  visitor, 'p' | 'c', product or category -> visit seen in
-    MDB_dbi due;                //  u64 time, visitor -> "": look at the profile again then
-    MDB_dbi members;            //  segment -> u64 member count
-    seg_thresholds_t thresholds;
-    seg_rules_t *rules;
-    seg_funnel_t *funnel;       //  daily funnel counts (funnel.c)
-} segmenter_t;
-
 /* ------------------------------------------------------------- state -- */
 
-//  A visitor's profile, or a segment's member count.
+//  A visitor's profile.
 static void s_name_key (nd_key_t *key, const char *name)
 {
     nd_key_init (key);
     nd_key_str (key, name);
-}
-
-static void s_due_key (nd_key_t *key, int64_t due, const char *visitor)
-{
-    nd_key_init (key);
-    nd_key_u64 (key, (uint64_t) due);
-    nd_key_str (key, visitor);
 }
 
 //  0 and the stored profile, ND_NOTFOUND and a new one first seen at
@@ -101,23 +83,12 @@ static int s_reschedule (segmenter_t *self, MDB_txn *txn, const char *visitor,
     if (due == next)
         return 0;
     nd_key_t key;
-    s_due_key (&key, due, visitor);
+    seg_due_key (&key, due, visitor);
     if (due && nd_db_del (txn, self->due, &key) < 0)
         return -1;
     json_object_set_new (profile, "due", json_integer (next));
-    s_due_key (&key, next, visitor);
+    seg_due_key (&key, next, visitor);
     return next ? nd_db_put_raw (txn, self->due, &key, "", 0) : 0;
-}
-
-static int s_count_member (segmenter_t *self, MDB_txn *txn, const char *segment, int delta)
-{
-    nd_key_t key;
-    s_name_key (&key, segment);
-    uint64_t count = 0;
-    if (nd_db_get_u64 (txn, self->members, &key, &count) < 0)
-        return -1;
-    count = delta < 0 && count == 0 ? 0 : count + (uint64_t) (int64_t) delta;
-    return nd_db_put_u64 (txn, self->members, &key, count);
 }
 
 //  A product viewed again in a later visit than the last time it (or
@@ -151,28 +122,6 @@ static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
     return 0;
 }
 
-//  Deletes a visitor merged away or forgotten: profile and revisit index.
-static int s_forget (segmenter_t *self, MDB_txn *txn, const char *visitor)
-{
-    nd_key_t key;
-    s_name_key (&key, visitor);
-    if (nd_db_del (txn, self->profiles, &key) < 0)
-        return -1;
-    MDB_cursor *cursor = NULL;
-    int rc = mdb_cursor_open (txn, self->revisits, &cursor);
-    MDB_val k = nd_key_val (&key), v;
-    if (rc == 0)
-        rc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
-    //  After a delete the cursor already stands on the next entry; LMDB's
-    //  MDB_NEXT knows that and returns it.
-    while (rc == 0 && k.mv_size > key.size && memcmp (k.mv_data, key.data, key.size) == 0)
-        if ((rc = mdb_cursor_del (cursor, 0)) == 0)
-            rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
-    if (cursor)
-        mdb_cursor_close (cursor);
-    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "forget") : 0;
-}
-
 /* ---------------------------------------------------------- messages -- */
 
 //  segment.entered or segment.exited for every name in a and not in b.
@@ -195,7 +144,7 @@ static int s_announce (segmenter_t *self, MDB_txn *txn, const char *visitor, con
                                   "segments", members, "cause", cause ? cause : "clock");
         int rc = body ? nd_emit (self->stage, txn, topic, body) : -1;
         json_decref (body);
-        if (rc || s_count_member (self, txn, json_string_value (name), entered ? 1 : -1))
+        if (rc || seg_count_member (self, txn, json_string_value (name), entered ? 1 : -1))
             return -1;
     }
     return 0;
@@ -261,7 +210,7 @@ static int s_merge (segmenter_t *self, MDB_txn *txn, const char *visitor, json_t
     seg_profile_merge (profile, gone);
     json_t *none = json_array ();
     rc = s_announce (self, txn, loser, json_object_get (gone, "segments"), none, none, msg, false)
-      || s_reschedule (self, txn, loser, gone, 0) || s_forget (self, txn, loser) ? -1 : 0;
+      || seg_person_remove (self, txn, loser) ? -1 : 0;
     json_decref (none);
     json_decref (gone);
     return rc;
@@ -285,7 +234,7 @@ static int s_forgotten (segmenter_t *self, MDB_txn *txn, const char *visitor,
     json_t *none = json_array ();
     rc = (gone && (s_announce (self, txn, visitor, json_object_get (gone, "segments"), none, none,
                                msg, false)
-                   || s_reschedule (self, txn, visitor, gone, 0) || s_forget (self, txn, visitor)))
+                   || seg_person_remove (self, txn, visitor)))
       || s_pass_on (self, txn, msg, none, NULL, now)
        ? -1 : 0;
     json_decref (none);
@@ -350,7 +299,7 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
     int64_t due;
     while (s_next_due (self, txn, now, &due, visitor)) {
         nd_key_t key;
-        s_due_key (&key, due, visitor);
+        seg_due_key (&key, due, visitor);
         json_t *profile = NULL;
         if (nd_db_del (txn, self->due, &key) < 0)
             return -1;
@@ -442,10 +391,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->stage = stage;
     const char *file = nd_stage_option (stage, "segments", NULL);
-    int rc = nd_db_open (txn, "profiles", &self->profiles)
-          || nd_db_open (txn, "revisits", &self->revisits)
-          || nd_db_open (txn, "due", &self->due)
-          || nd_db_open (txn, "members", &self->members)
+    int rc = seg_person_open (self, txn)
           || seg_groups_configure (stage, &self->thresholds)
           || !(self->funnel = seg_funnel_new (stage, txn)) ? -1 : 0;
     char *error = NULL;
@@ -490,10 +436,14 @@ static void s_selftest (bool verbose)
     seg_birthday_test (verbose);
     seg_rules_test (verbose);
     seg_funnel_test (verbose);
+    seg_person_test (verbose);
 }
 
 int main (int argc, char **argv)
 {
+    //  A test's hand on the export and import, not an operator's option
+    if (argc == 6 && strcmp (argv [1], "--selftest") == 0 && strcmp (argv [2], "move") == 0)
+        return seg_person_move_test (argv [3], argv [4], argv [5]);
     nd_stage_def_t def = {
         .name = "segmenter",
         .summary = "Keeps each visitor's counters and segments; "

@@ -8,7 +8,8 @@
     and the segments the visitor is in. profile.c keeps the counters and
     knows nothing of LMDB; groups.c and rules.c decide membership from a
     profile and the clock; funnel.c keeps the daily funnel counts;
-    segmenter.c stores, indexes and announces.                          */
+    segmenter.c stores, indexes and announces; move.c hands one visitor's
+    rows to another partition of the stage (issue #15).                 */
 #ifndef SEGMENTER_H_INCLUDED
 #define SEGMENTER_H_INCLUDED
 
@@ -133,5 +134,51 @@ void seg_rules_match (seg_rules_t *self, const json_t *profile, int64_t now, jso
 /*  As seg_groups_next_change, for tests on days_since_*.                */
 int64_t seg_rules_next_change (seg_rules_t *self, const json_t *profile, int64_t now);
 void seg_rules_test (bool verbose);
+
+/* --------------------------------------------------------------- move */
+
+/*  The stage's state. Per visitor: profiles, revisits and due; members
+    and the funnel's are totals over everyone.                           */
+typedef struct {
+    nd_stage_t *stage;
+    MDB_dbi profiles;           //  visitor -> profile (profile.c)
+    MDB_dbi revisits;           //  visitor, 'p' | 'c', product or category -> visit seen in
+    MDB_dbi due;                //  u64 time, visitor -> "": look at the profile again then
+    MDB_dbi members;            //  segment -> u64 member count
+    seg_thresholds_t thresholds;
+    seg_rules_t *rules;
+    seg_funnel_t *funnel;       //  daily funnel counts (funnel.c)
+} segmenter_t;
+
+/*  Opens profiles, revisits, due and members in txn. 0, or -1.          */
+int seg_person_open (segmenter_t *self, MDB_txn *txn);
+/*  The key of visitor's entry in the time-ordered index "due".          */
+void seg_due_key (nd_key_t *key, int64_t due, const char *visitor);
+/*  Adds delta to a segment's member count (never below 0). 0, or -1.    */
+int seg_count_member (segmenter_t *self, MDB_txn *txn, const char *segment, int delta);
+/*  Deletes every row visitor has in profiles, revisits and due (the
+    entry its profile names); member counts stay. 0, or -1.              */
+int seg_person_remove (segmenter_t *self, MDB_txn *txn, const char *visitor);
+
+/*  Everything the segmenter holds about person (its rows in profiles,
+    revisits and due, byte for byte), as one JSON object, removed from the
+    state in txn; the person's segments lose it from their member counts.
+    *state NULL and 0 when it holds nothing about person; -1 on an LMDB
+    error (logged).                                                       */
+int seg_person_export (segmenter_t *self, MDB_txn *txn, const char *person, json_t **state);
+/*  Puts an exported person back in txn as it was, in place of whatever
+    the state held about that person, and counts it in its segments.
+    0, or -1 (logged) on an LMDB error or a state it cannot read.        */
+int seg_person_import (segmenter_t *self, MDB_txn *txn, const json_t *state);
+/*  Calls fn once for every person the state holds (one per profile, in
+    key order) in a read or write txn; fn may export the person it is
+    given. Stops and returns fn's value when it is non-zero. 0, or -1.   */
+int seg_person_each (segmenter_t *self, MDB_txn *txn,
+                     int (*fn) (const char *person, void *arg), void *arg);
+/*  --selftest move FROM TO PERSON: exports person from the state
+    directory FROM, imports it into TO and prints what each step saw as
+    one JSON object (tests/integration/test_segmenter_move.py). Exit code. */
+int seg_person_move_test (const char *from, const char *to, const char *person);
+void seg_person_test (bool verbose);
 
 #endif
