@@ -221,6 +221,16 @@ typedef struct {
         partition does for its share what one process does for all.
         Others refuse to start partitioned.                               */
     bool partitioned;
+    /*  A partitioned stage that keeps state per person moves a person's
+        state between partitions when two people turn out to be one
+        (nd_moves.c). person_export: everything the stage holds about
+        person, as one JSON object, taken out of its state in txn (*state
+        NULL when it holds nothing); a member "user" names the person for
+        the stages after this one. person_import: puts such an object
+        back, as it was. Both 0 / -1. NULL: the stage keeps nothing.      */
+    int (*person_export) (nd_stage_t *stage, void *self, MDB_txn *txn, const char *person,
+                          json_t **state);
+    int (*person_import) (nd_stage_t *stage, void *self, MDB_txn *txn, const json_t *state);
 } nd_stage_def_t;
 
 #define ND_VERSION "0.9.0"

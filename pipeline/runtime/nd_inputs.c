@@ -31,6 +31,7 @@
 typedef struct {
     nd_inlink_t *link;
     bool keeps_time;            //  a time input: it drives the clock
+    bool sibling;               //  a sibling partition's moves: taken at once
     int64_t reached;            //  time input: the latest time seen on it
     bool has_head;              //  a message read and not yet handed over
     uint64_t seq;
@@ -47,6 +48,8 @@ typedef struct {
 
 struct _nd_inputs_t {
     bool event_time;
+    nd_inputs_gate_fn *gate;    //  whether a head may go now
+    void *gate_arg;
     s_input_t inputs [ND_INPUTS_MAX];
     size_t count;
     size_t turn;                //  wall mode: the input read next
@@ -88,12 +91,25 @@ void nd_inputs_destroy (nd_inputs_t **self_p)
     }
 }
 
-int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time)
+int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time, bool sibling)
 {
     if (self->count == ND_INPUTS_MAX)
         return -1;
-    self->inputs [self->count++] = (s_input_t) { .link = link, .keeps_time = keeps_time };
+    self->inputs [self->count++] = (s_input_t) { .link = link, .keeps_time = keeps_time,
+                                                 .sibling = sibling };
     return 0;
+}
+
+void nd_inputs_set_gate (nd_inputs_t *self, nd_inputs_gate_fn *gate, void *arg)
+{
+    self->gate = gate;
+    self->gate_arg = arg;
+}
+
+//  A head the gate holds back (a move.in whose move has not arrived).
+static bool s_gated (nd_inputs_t *self, const s_input_t *input)
+{
+    return self->gate && input->body && !self->gate (self->gate_arg, input->topic, input->body);
 }
 
 size_t nd_inputs_count (nd_inputs_t *self)
@@ -143,7 +159,7 @@ static int s_take (s_input_t *input, nd_input_msg_t *msg, int64_t clock)
 {
     nd_inlink_release (input->link);
     *msg = (nd_input_msg_t) { .clock = clock, .keeps_time = input->keeps_time,
-                              .error = input->error };
+                              .sibling = input->sibling, .error = input->error };
     zmq_msg_init (&msg->raw);
     zmq_msg_move (&msg->raw, &input->raw);
     msg->msg = (nd_msg_t) { nd_inlink_upstream (input->link), input->seq, input->topic,
@@ -162,7 +178,9 @@ static int s_next_wall (nd_inputs_t *self, nd_input_msg_t *msg)
     for (size_t tried = 0; tried < self->count; tried++) {
         s_input_t *input = &self->inputs [self->turn];
         self->turn = (self->turn + 1) % self->count;
-        if (s_read_head (input))
+        if (!input->has_head && s_read_head (input))
+            nd_inlink_hold (input->link);
+        if (input->has_head && !s_gated (self, input))
             return s_take (input, msg, 0);
     }
     return 0;
@@ -196,8 +214,11 @@ int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *m
     s_input_t *next = NULL;
     for (size_t i = 0; i < self->count; i++) {
         s_input_t *input = &self->inputs [i];
+        //  A sibling's move waits for no clock: a move.in may wait for it
+        if (input->sibling && input->has_head)
+            return s_take (input, msg, 0);
         if (input->keeps_time && input->has_head && (!next || input->stamp < next->stamp)
-        &&  s_time_head_ready (self, i))
+        &&  s_time_head_ready (self, i) && !s_gated (self, input))
             next = input;
     }
     if (next && busy && next->stamp > now)

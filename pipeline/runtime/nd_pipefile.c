@@ -555,6 +555,11 @@ nd_pipefile_inputs (nd_pipefile_t *self, const char *stage)
                 zlist_append (names, up [part].name);
     }
     free (inputs);
+    //  A partition also reads its siblings, for the people moved to it
+    //  (nd_moves.c)
+    for (int part = 0; me && me->parts > 1 && part < me->parts; part++)
+        if (part != me->part)
+            zlist_append (names, me [part - me->part].name);
     return names;
 }
 
@@ -870,12 +875,17 @@ s_test_partitions (void)
     zstr_free (&text);
     zlist_t *list = nd_pipefile_inputs (self, "segmenter.1");
     text = s_test_list (list);
-    assert (streq (text, "sessionizer.1"));
+    assert (streq (text, "sessionizer.1 segmenter.0"));
     zstr_free (&text);
     zlist_destroy (&list);
     list = nd_pipefile_inputs (self, "chat");
     text = s_test_list (list);
     assert (streq (text, "segmenter.0 segmenter.1 collector"));
+    zstr_free (&text);
+    zlist_destroy (&list);
+    list = nd_pipefile_consumers (self, "sessionizer.0");
+    text = s_test_list (list);
+    assert (streq (text, "sessionizer.1 segmenter.0"));
     zstr_free (&text);
     zlist_destroy (&list);
     list = nd_pipefile_consumers (self, "collector");

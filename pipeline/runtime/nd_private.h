@@ -132,12 +132,19 @@ typedef struct {
     zmq_msg_t raw;              //  holds msg.text; the caller's
     int64_t clock;              //  event time: move the clock here first (0: stay)
     bool keeps_time;            //  from a time input
+    bool sibling;               //  from a sibling partition (nd_moves.c)
     const char *error;          //  why the body is unreadable
 } nd_input_msg_t;
 nd_inputs_t *nd_inputs_new (bool event_time);
 void nd_inputs_destroy (nd_inputs_t **self_p);
-/*  Takes the link. keeps_time: a time input. 0, or -1 when full.        */
-int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time);
+/*  Takes the link. keeps_time: a time input. sibling: a sibling
+    partition's moves, taken as they come, whatever the clock. 0, or -1
+    when full.                                                           */
+int nd_inputs_add (nd_inputs_t *self, nd_inlink_t *link, bool keeps_time, bool sibling);
+/*  gate says whether a head may go now (nd_moves_ready); one that may not
+    stays, and holds its input.                                          */
+typedef bool (nd_inputs_gate_fn) (void *arg, const char *topic, const json_t *body);
+void nd_inputs_set_gate (nd_inputs_t *self, nd_inputs_gate_fn *gate, void *arg);
 size_t nd_inputs_count (nd_inputs_t *self);
 nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
 /*  The next message to apply: 1 and *msg, or 0 when none may go now. now
@@ -162,4 +169,20 @@ void nd_inputs_aborted (nd_inputs_t *self);
 
 #define ND_LINK_WINDOW 20000        /* messages in flight per consumer */
 #define ND_BATCH_MAX 4000           /* input messages per transaction */
+/*  nd_moves - a person's state moving between partitions (nd_moves.c). */
+typedef struct _nd_moves_t nd_moves_t;
+nd_moves_t *nd_moves_new (MDB_txn *txn, bool partitioned);
+void nd_moves_destroy (nd_moves_t **self_p);
+/*  After an aborted batch: what has arrived, as committed.               */
+int nd_moves_reload (nd_moves_t *self, MDB_env *env);
+/*  False for a move.in whose move has not arrived.                       */
+bool nd_moves_ready (nd_moves_t *self, const char *topic, const json_t *body);
+/*  Applies a message whose topic begins "move."; sibling: it came from a
+    sibling partition. 0 / -1 (rejected or failed).                       */
+int nd_moves_apply (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                    bool sibling);
+/*  nd_stage, for nd_moves: the stage's definition and its own object.    */
+const nd_stage_def_t *nd_stage_def (nd_stage_t *stage);
+void *nd_stage_self (nd_stage_t *stage);
+
 #endif

@@ -50,6 +50,7 @@ struct _nd_stage_t {
     MDB_dbi meta;
     nd_outbox_t *outbox;
     nd_inputs_t *inputs;        //  the upstream links, read in event-time order
+    nd_moves_t *moves;          //  people moving between partitions
     zsock_t *pub;
     zsock_t *control;
     int wake [2];
@@ -288,7 +289,10 @@ static int s_open_state (nd_stage_t *stage, zlist_t *inputs, uint64_t *positions
         s_prepare_ipc (endpoint);
         stage->outbox = nd_outbox_new (stage->env, txn, endpoint, consumers, (uint64_t) retain,
                                        stage->curve);
-        rc = stage->outbox ? 0 : -1;
+        int parts;
+        nd_config_partition (stage->config, &parts);
+        stage->moves = stage->outbox ? nd_moves_new (txn, parts > 1) : NULL;
+        rc = stage->moves ? 0 : -1;
         zstr_free (&endpoint);
         zlist_destroy (&consumers);
     }
@@ -358,12 +362,19 @@ static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time)
     return rc;
 }
 
+//  Another partition of this stage: read for the moves sent here.
+static bool s_sibling (nd_stage_t *stage, const char *up)
+{
+    return !streq (up, stage->name) && streq (nd_config_section_name (stage->config, up),
+                                              nd_config_section_name (stage->config, stage->name));
+}
+
 //  The topics a link asks for, and for a partition reading a stage that
-//  has none, its share of the people ("@K/N", nd_link.c).
+//  has none, or a sibling, its share of the people ("@K/N", nd_link.c).
 static char *s_wanted_topics (nd_stage_t *stage, const char *up, const char *topics)
 {
     int parts, part = nd_config_partition (stage->config, &parts);
-    if (parts == 1 || !streq (nd_config_section_name (stage->config, up), up))
+    if (parts == 1 || (!s_sibling (stage, up) && !streq (nd_config_section_name (stage->config, up), up)))
         return strdup (topics);
     return zsys_sprintf ("%s%s@%d/%d", topics, *topics ? " " : "", part, parts);
 }
@@ -384,12 +395,13 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
         if (curve < 0)
             return -1;
         char *endpoint = nd_config_endpoint (stage->config, up, "out");
-        char *wanted = s_wanted_topics (stage, up, topics);
+        bool sibling = s_sibling (stage, up);
+        char *wanted = s_wanted_topics (stage, up, sibling ? "move.out" : topics);
         nd_inlink_t *link = nd_inlink_new (up, endpoint, stage->name, positions [index], wanted,
                                            stage->curve, curve ? server_key : NULL);
         zstr_free (&wanted);
         zstr_free (&endpoint);
-        if (!link || nd_inputs_add (stage->inputs, link, keeps_time [index]))
+        if (!link || nd_inputs_add (stage->inputs, link, keeps_time [index] && !sibling, sibling))
             return -1;
     }
     return 0;
@@ -463,6 +475,13 @@ static int s_loop_options (nd_stage_t *stage)
         || nd_stage_option_duration (stage, "stall-after", "5m", &stage->stall_after) ? -1 : 0;
 }
 
+//  A move.in waits for its move (nd_moves.c).
+static bool s_gate (void *arg, const char *topic, const json_t *body)
+{
+    nd_stage_t *stage = (nd_stage_t *) arg;
+    return !stage->moves || nd_moves_ready (stage->moves, topic, body);
+}
+
 static int s_setup (nd_stage_t *stage)
 {
     nd_log_set_name (stage->name);
@@ -474,6 +493,7 @@ static int s_setup (nd_stage_t *stage)
         return -1;
     stage->clock = nd_clock_new (streq (mode, "event"));
     stage->inputs = nd_inputs_new (streq (mode, "event"));
+    nd_inputs_set_gate (stage->inputs, s_gate, stage);
     //  Before setup, so threads a stage starts there can already wake us
     if (pipe2 (stage->wake, O_NONBLOCK | O_CLOEXEC)) {
         nd_log ("cannot create the wake pipe: %s", strerror (errno));
@@ -626,8 +646,16 @@ static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
     nd_clock_advance (stage->clock, in->clock);
     if (nd_clock_is_event (stage->clock) && nd_clock_now (stage->clock) > before)
         s_run_timers (stage);
+    if (in->sibling && !streq (in->msg.topic, "move.out"))
+        ;   //  a sibling partition is read for its moves alone
+    else
     if (streq (in->msg.topic, "tick"))
         s_forward_tick (stage, in);
+    else
+    if (strncmp (in->msg.topic, "move.", 5) == 0) {
+        if (nd_moves_apply (stage->moves, stage, stage->txn, &in->msg, in->sibling) == 0)
+            stage->applied++;
+    }
     else
     if (stage->def->apply && stage->def->apply (stage, stage->self, stage->txn, &in->msg) == 0)
         stage->applied++;
@@ -725,6 +753,7 @@ static int s_commit (nd_stage_t *stage)
         }
         nd_outbox_aborted (stage->outbox);
         nd_inputs_aborted (stage->inputs);
+        nd_moves_reload (stage->moves, stage->env);
     }
     s_publish_all (stage, rc == 0);
     if (stage->def->source_committed)
@@ -957,6 +986,7 @@ static void s_destroy (nd_stage_t *stage)
     s_publish_all (stage, false);
     zlist_destroy (&stage->publications);
     nd_inputs_destroy (&stage->inputs);
+    nd_moves_destroy (&stage->moves);
     nd_outbox_destroy (&stage->outbox);
     zsock_destroy (&stage->pub);
     zsock_destroy (&stage->control);
@@ -1054,9 +1084,31 @@ uint32_t nd_route_key (const char *id)
     return hash;
 }
 
+const nd_stage_def_t *nd_stage_def (nd_stage_t *stage)
+{
+    return stage->def;
+}
+
+void *nd_stage_self (nd_stage_t *stage)
+{
+    return stage->self;
+}
+
+//  A message is about its "user": a partitioned stage reading this one
+//  gets it in the partition that owns them (README "Partitioned stages").
+static size_t s_user_key (const json_t *body, uint32_t *key)
+{
+    const char *user = json_string_value (json_object_get (body, "user"));
+    if (!user || !*user)
+        return 0;
+    *key = nd_route_key (user);
+    return 1;
+}
+
 int nd_emit (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body)
 {
-    return nd_emit_routed (stage, txn, topic, body, NULL, 0);
+    uint32_t key;
+    return nd_emit_routed (stage, txn, topic, body, &key, s_user_key (body, &key));
 }
 
 int nd_emit_routed (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *body,
@@ -1125,8 +1177,9 @@ int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const 
         text = s_extend (msg, members + 1, extra_size - 2, &size);
         free (members);
     }
+    uint32_t route;
     if (text)
-        return s_append (stage, txn, topic, text, size, NULL, 0);
+        return s_append (stage, txn, topic, text, size, &route, s_user_key (msg->body, &route));
     json_t *body = json_copy (msg->body);
     int rc = body && json_object_update (body, (json_t *) extra) == 0
            ? nd_emit (stage, txn, topic, body) : -1;

@@ -1,0 +1,201 @@
+/*  nd_moves - a person's state moving between partitions of a stage.
+
+    Layer: runtime, beside the loop (nd_stage.c), which hands it the
+    messages whose topic begins "move.".
+
+    In a partitioned stage (README "Partitioned stages") a person lives in
+    the partition that owns their routing key. When two people of
+    different partitions turn out to be one, the collector's router puts
+    two messages before the event that joins them: "move.out" {user: L,
+    into: S, move: M} to the partition of L (the loser) and "move.in"
+    {user: L, into: S, move: M} to the partition of S (the survivor).
+    Each partitioned stage then does the same, so the move runs down the
+    pipeline beside the messages:
+
+    - move.out from its own upstream: take everything this stage holds
+      about L out of its state (the stage's person_export) and emit
+      move.out with that state, routed to S's partition. Its sibling
+      partition there reads it (a link of its own, topic "move.out"); the
+      next stage in this partition reads it too, and does the same.
+    - move.out from a sibling: put L's state in (person_import) and note
+      that move M has arrived.
+    - move.in from its own upstream: waits (the input is held, nothing
+      behind it is applied) until move M has arrived; then goes on, and
+      passes move.in on for the next stage.
+
+    An unpartitioned stage reading every partition only keeps the order:
+    a move.in waits until it has seen the move.out of the same move, so
+    the survivor's messages never overtake the loser's last ones.
+
+    Export, the move.out and the input position commit together, as do
+    import, the arrival and the sibling's position: a kill -9 anywhere
+    loses and repeats nothing. No wait can close a circle: each partition
+    reads the collector's journal in the same order, and a move.in waits
+    only for a move.out its sibling meets earlier in that order.       */
+#include <stdio.h>
+#include "nd_private.h"
+
+struct _nd_moves_t {
+    MDB_dbi arrived;            //  move id -> "" : move.out taken, move.in not yet
+    zhashx_t *known;            //  the same, in memory, as committed or applied
+    bool partitioned;
+};
+
+static void s_move_key (nd_key_t *key, const char *move)
+{
+    nd_key_init (key);
+    nd_key_str (key, move);
+}
+
+static int s_load (nd_moves_t *self, MDB_txn *txn)
+{
+    zhashx_purge (self->known);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->arrived, &cursor);
+    if (rc)
+        return nd_db_error (rc, "moves");
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
+        char move [256];
+        if (k.mv_size > 0 && k.mv_size <= sizeof move) {
+            memcpy (move, k.mv_data, k.mv_size);
+            move [k.mv_size - 1] = 0;
+            zhashx_insert (self->known, move, (void *) 1);
+        }
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, "moves");
+}
+
+nd_moves_t *nd_moves_new (MDB_txn *txn, bool partitioned)
+{
+    nd_moves_t *self = (nd_moves_t *) zmalloc (sizeof *self);
+    self->known = zhashx_new ();
+    self->partitioned = partitioned;
+    if (nd_db_open (txn, "moves", &self->arrived) || s_load (self, txn))
+        nd_moves_destroy (&self);
+    return self;
+}
+
+void nd_moves_destroy (nd_moves_t **self_p)
+{
+    nd_moves_t *self = *self_p;
+    if (self) {
+        zhashx_destroy (&self->known);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int nd_moves_reload (nd_moves_t *self, MDB_env *env)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return nd_db_error (rc, "moves");
+    rc = s_load (self, txn);
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+bool nd_moves_ready (nd_moves_t *self, const char *topic, const json_t *body)
+{
+    if (!streq (topic, "move.in"))
+        return true;
+    const char *move = json_string_value (json_object_get (body, "move"));
+    return !move || zhashx_lookup (self->known, move);
+}
+
+static int s_arrived (nd_moves_t *self, MDB_txn *txn, const char *move)
+{
+    nd_key_t key;
+    s_move_key (&key, move);
+    if (nd_db_put_raw (txn, self->arrived, &key, "", 1))
+        return -1;
+    zhashx_insert (self->known, move, (void *) 1);
+    return 0;
+}
+
+//  move.out from this partition's upstream: L's state leaves for S's.
+static int s_export (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                     const char *user, const char *into, const char *move)
+{
+    const nd_stage_def_t *def = nd_stage_def (stage);
+    json_t *state = NULL;
+    if (def->person_export
+    &&  def->person_export (stage, nd_stage_self (stage), txn, user, &state))
+        return -1;
+    //  The next stage knows the person by the name this one gives it
+    const char *next = state && json_string_value (json_object_get (state, "user"))
+                     ? json_string_value (json_object_get (state, "user")) : user;
+    char id [300];
+    snprintf (id, sizeof id, "%s:%s", move, nd_stage_name (stage));
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:s, s:O?}", "id", id, "user", next, "into", into,
+                              "move", move, "time", json_object_get (msg->body, "time"));
+    if (state)
+        json_object_set_new (body, "state", state);
+    uint32_t key = nd_route_key (into);
+    int rc = body ? nd_emit_routed (stage, txn, "move.out", body, &key, 1) : -1;
+    json_decref (body);
+    if (rc == 0)
+        nd_log ("move %s: %s leaves for the partition of %s", move, user, into);
+    return rc;
+}
+
+//  move.out from a sibling: L's state arrives here.
+static int s_import (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                     const char *move)
+{
+    const nd_stage_def_t *def = nd_stage_def (stage);
+    const json_t *state = json_object_get (msg->body, "state");
+    if (state && def->person_import
+    &&  def->person_import (stage, nd_stage_self (stage), txn, state))
+        return -1;
+    nd_log ("move %s: %s arrives from %s", move,
+            json_string_value (json_object_get (msg->body, "user")), msg->link);
+    return s_arrived (self, txn, move);
+}
+
+//  move.in, once its move has arrived: the arrival is done with, and the
+//  next stage gets move.in in turn.
+static int s_pass_in (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                      const char *into, const char *move)
+{
+    nd_key_t key;
+    s_move_key (&key, move);
+    if (nd_db_del (txn, self->arrived, &key) < 0)
+        return -1;
+    zhashx_delete (self->known, move);
+    if (!self->partitioned)
+        return 0;
+    char id [300];
+    snprintf (id, sizeof id, "%s:%s", move, nd_stage_name (stage));
+    json_t *body = json_pack ("{s:s, s:O, s:s, s:s, s:O?}", "id", id,
+                              "user", json_object_get (msg->body, "user"), "into", into,
+                              "move", move, "time", json_object_get (msg->body, "time"));
+    uint32_t route = nd_route_key (into);
+    int rc = body ? nd_emit_routed (stage, txn, "move.in", body, &route, 1) : -1;
+    json_decref (body);
+    return rc;
+}
+
+int nd_moves_apply (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                    bool sibling)
+{
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    const char *into = json_string_value (json_object_get (msg->body, "into"));
+    const char *move = json_string_value (json_object_get (msg->body, "move"));
+    if (!user || !into || !move) {
+        nd_stage_reject (stage, msg, "a move needs user, into and move");
+        return -1;
+    }
+    if (streq (msg->topic, "move.out"))
+        return sibling ? s_import (self, stage, txn, msg, move)
+             : self->partitioned ? s_export (stage, txn, msg, user, into, move)
+             : s_arrived (self, txn, move);
+    if (streq (msg->topic, "move.in"))
+        return s_pass_in (self, stage, txn, msg, into, move);
+    nd_stage_reject (stage, msg, "unknown move");
+    return -1;
+}
