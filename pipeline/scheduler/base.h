@@ -232,6 +232,9 @@ typedef struct _scheduler_t {
 
 /*  The limits for journey: its own, else the stage's.                   */
 void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limits);
+/*  Opens the state's tables but confirms (confirm.c), erased (erase.c)
+    and timers (timers.c): the stage at setup, move.c's test.           */
+int scheduler_tables_open (scheduler_t *self, MDB_txn *txn);
 /*  Makes the loop call again soon: more timers are due.                 */
 void scheduler_wake (scheduler_t *self);
 /*  Moves every row of dbi keyed under loser to survivor (same suffix).   */

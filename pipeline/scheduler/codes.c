@@ -78,7 +78,7 @@ static int s_fresh (scheduler_t *self, MDB_txn *txn, const char *prefix, char *b
 
 //  meta: "code-due" + the code's number -> {"code"}: the code a
 //  TIMER_CODE names.
-static void s_due_key (nd_key_t *key, uint64_t n)
+void codes_due_key (nd_key_t *key, uint64_t n)
 {
     nd_key_init (key);
     nd_key_str (key, "code-due");
@@ -89,23 +89,28 @@ static void s_due_key (nd_key_t *key, uint64_t n)
 static int s_remind (scheduler_t *self, MDB_txn *txn, const char *code, int64_t now,
                      int64_t until)
 {
-    int64_t due = until - CODE_REMINDER_MS;
     if (until - now < CODE_REMINDER_MIN_VALID)
         return 0;
     nd_key_t key;
-    s_due_key (&key, self->next_code);
+    codes_due_key (&key, self->next_code);
     json_t *record = json_pack ("{s:s}", "code", code);
     int rc = record_put (txn, self->meta, &key, record)
-          || timers_add (self->timers, txn, due, self->next_code, TIMER_CODE) ? -1 : 0;
+          || timers_add (self->timers, txn, codes_reminder_due (until), self->next_code,
+                         TIMER_CODE) ? -1 : 0;
     json_decref (record);
     return rc;
+}
+
+int64_t codes_reminder_due (int64_t expires)
+{
+    return expires - CODE_REMINDER_MS;
 }
 
 int codes_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, json_t **code)
 {
     *code = NULL;
     nd_key_t key;
-    s_due_key (&key, n);
+    codes_due_key (&key, n);
     json_t *due = NULL;
     int rc = record_get (txn, self->meta, &key, &due);
     if (rc)
