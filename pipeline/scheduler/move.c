@@ -564,8 +564,19 @@ static int s_test_open (const char *dir, scheduler_t *self, MDB_env **env, MDB_t
         return -1;
     self->env = *env;
     self->timers = timers_new (*txn);
-    return self->timers && scheduler_tables_open (self, *txn) == 0
-        && nd_db_open (*txn, "confirms", &self->confirms) == 0 ? 0 : -1;
+    if (!self->timers || scheduler_tables_open (self, *txn)
+    ||  nd_db_open (*txn, "confirms", &self->confirms))
+        return -1;
+    nd_key_t key;                       //  the stage's epoch, as scheduler.c names it
+    nd_key_init (&key);
+    nd_key_str (&key, "epoch");
+    MDB_val k = nd_key_val (&key), epoch;
+    if (mdb_get (*txn, self->meta, &k, &epoch) == 0 && epoch.mv_size == 4) {
+        const uint8_t *bytes = (const uint8_t *) epoch.mv_data;
+        snprintf (self->epoch, sizeof self->epoch, "%02x%02x%02x%02x", bytes [0], bytes [1],
+                  bytes [2], bytes [3]);
+    }
+    return 0;
 }
 
 static void s_test_close (scheduler_t *self, MDB_env *env, MDB_txn *txn)
