@@ -617,9 +617,14 @@ static void s_test_between (const char *spec)
     MDB_txn *txn_a, *txn_b;
     assert (s_test_open (a, &from, &env_a, &txn_a) == 0);
     assert (s_test_open (b, &to, &env_b, &txn_b) == 0);
+    int64_t start = zclock_usecs ();
     json_t *out = json_pack ("{s:o}", "people_before", s_people (&from, txn_a));
+    int64_t listed = zclock_usecs ();
     json_t *state = NULL, *again = NULL;
     assert (scheduler_person_export (&from, txn_a, person, &state) == 0 && state);
+    //  What a scan of the codes costs (move.c's head): the test prints it
+    json_object_set_new (out, "each_us", json_integer (listed - start));
+    json_object_set_new (out, "export_us", json_integer (zclock_usecs () - listed));
     assert (scheduler_person_import (&to, txn_b, state) == 0);
     assert (scheduler_person_export (&from, txn_a, person, &again) == 0);
     json_object_set_new (out, "state", state);
