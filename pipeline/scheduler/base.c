@@ -111,7 +111,7 @@ int scheduler_tables_open (scheduler_t *self, MDB_txn *txn)
         { "active", &self->active }, { "owned", &self->owned }, { "reentry", &self->reentry },
         { "people", &self->people }, { "activity", &self->activity },
         { "history", &self->history }, { "touch", &self->touch }, { "orders", &self->orders },
-        { "codes", &self->codes },
+        { "codes", &self->codes }, { "user-codes", &self->user_codes },
         { "counters", &self->counters }, { NULL, NULL } };
     for (int i = 0; dbs [i].name; i++)
         if (nd_db_open (txn, dbs [i].name, dbs [i].dbi))

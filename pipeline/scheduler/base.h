@@ -50,6 +50,7 @@
       touch       user                                  -> JSON last touch
       orders      user + order id                       -> i64 time (credited once)
       codes       code                                  -> JSON code
+      user-codes  user + code                -> u64 its reminder (codes.c)
       counters    journey + variant + step + channel + metric -> u64
       confirms    i64 day + 'a' + channel + address -> i64 time,
                   i64 day + 'u' + user -> u64 count (confirm.c)
@@ -197,7 +198,7 @@ typedef struct _scheduler_t {
     nd_stage_t *stage;
     MDB_env *env;
     MDB_dbi meta, instances, active, owned, reentry, people, activity, history,
-            touch, orders, codes, counters;
+            touch, orders, codes, counters, user_codes;
     timers_t *timers;
     journeys_t *journeys;
     //  journeys_find (journey.h), set at setup: the store finds an

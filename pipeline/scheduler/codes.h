@@ -20,6 +20,11 @@ int codes_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, json_t **code);
 int64_t codes_reminder_due (int64_t expires);
 /*  meta: "code-due" + u64 n -> {"code"}: the code TIMER_CODE n names.   */
 void codes_due_key (nd_key_t *key, uint64_t n);
+/*  user-codes: user + code -> u64 n of its reminder (0: none).          */
+void codes_user_key (nd_key_t *key, const char *user, const char *code);
+/*  Indexes the codes by person if a state from before user-codes has
+    codes and no index yet (at setup). Returns 0 / -1.                   */
+int codes_index (scheduler_t *self, MDB_txn *txn);
 /*  An order used code: marks it redeemed.                                */
 int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char *order,
                   int64_t time);

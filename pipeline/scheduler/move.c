@@ -13,7 +13,7 @@
        "rows": {TABLE: [[hex key, hex value], ...], ...}}
 
     What is the person's, and how it is found (by the person's own rows,
-    never by a scan of a whole table, but for codes):
+    never by a scan of a whole table):
 
       people, activity, touch    the key is the person
       history, orders, owned,    keys that begin with the person
@@ -26,11 +26,10 @@
                                  journey, configured or not)
       confirms                   day + 'u' + person: for each day in the
                                  table (one seek per day; two days are kept)
-      codes                      records whose "user" is the person: a scan
-                                 of the whole table (there is no index of
-                                 codes by person)
-      sched-meta                 "code-due" + n for those codes, and their
-                                 TIMER_CODE (a scan of the code-due rows)
+      user-codes                 keys that begin with the person (codes.c)
+      codes                      the codes those rows name
+      sched-meta                 "code-due" + n, the reminder a user-codes
+                                 row names, and its TIMER_CODE
 
     Not a person's, so not moved: counters (totals), sched-meta's epoch,
     secret, next-instance, next-code and now, erased (hashes of erased
@@ -41,7 +40,6 @@
     (next-instance, next-code): an import that would overwrite a row of
     either with other bytes would overwrite someone else's, and is
     refused (-1, logged) instead. Partitions must number them apart.    */
-#define _GNU_SOURCE             //  memmem
 #include <assert.h>
 #include "nd_json.h"
 #include "move.h"
@@ -50,11 +48,12 @@
 #include "timers.h"
 
 typedef enum { T_PEOPLE, T_ACTIVITY, T_TOUCH, T_HISTORY, T_ORDERS, T_OWNED, T_ACTIVE,
-               T_INSTANCES, T_TIMERS, T_REENTRY, T_CONFIRMS, T_CODES, T_META, T_COUNT } table_t;
+               T_INSTANCES, T_TIMERS, T_REENTRY, T_CONFIRMS, T_CODES, T_USER_CODES, T_META,
+               T_COUNT } table_t;
 
 static const char *const s_tables [T_COUNT] = { "people", "activity", "touch", "history",
     "orders", "owned", "active", "instances", "timers", "reentry", "confirms", "codes",
-    "sched-meta" };
+    "user-codes", "sched-meta" };
 
 //  One export, import or listing: the state's tables in table_t order.
 typedef struct {
@@ -69,7 +68,7 @@ static void s_move_init (s_move_t *move, scheduler_t *self, MDB_txn *txn, const 
 {
     MDB_dbi dbi [T_COUNT] = { self->people, self->activity, self->touch, self->history,
         self->orders, self->owned, self->active, self->instances, timers_dbi (self->timers),
-        self->reentry, self->confirms, self->codes, self->meta };
+        self->reentry, self->confirms, self->codes, self->user_codes, self->meta };
     memcpy (move->dbi, dbi, sizeof dbi);
     move->txn = txn;
     move->person = person;
@@ -292,93 +291,52 @@ static int s_take_instances (s_move_t *move, scheduler_t *self)
     return rc ? -1 : 0;
 }
 
-//  Whether a code's record is the person's; a cheap look for the name
-//  first, as most codes are others'.
-static bool s_code_is (const MDB_val *data, const char *person)
+//  One of the person's codes: its record, its reminder in meta
+//  ("code-due" + n, if n) and the reminder's timer (a day before the
+//  code expires, as its record says).
+static int s_take_code (s_move_t *move, const char *code, uint64_t n)
 {
-    if (!memmem (data->mv_data, data->mv_size, person, strlen (person))
-    &&  strspn (person, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@+")
-        == strlen (person))
-        return false;           //  a plain name is written as is: not there, not theirs
-    json_t *record = nd_json_parse ((const char *) data->mv_data, data->mv_size, NULL, 0);
-    const char *user = record_str (record, "user");
-    bool ours = user && streq (user, person);
+    nd_key_t key, due, timer;
+    s_user_key (&key, code);
+    json_t *record = NULL;
+    int rc = record_get (move->txn, move->dbi [T_CODES], &key, &record);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && n) {
+        codes_due_key (&due, n);
+        timers_key (&timer, codes_reminder_due (record_int (record, "expires_ms")), n, TIMER_CODE);
+        rc = s_take (move, T_META, &due) || s_take (move, T_TIMERS, &timer) ? -1 : 0;
+    }
     json_decref (record);
-    return ours;
+    return rc < 0 ? -1 : s_take (move, T_CODES, &key);
 }
 
-//  The person's codes (code -> expiry), by a scan of every code.
-static json_t *s_codes_of (s_move_t *move)
+//  user-codes: user + code -> u64 n, into [code, n].
+static int s_code_row (const MDB_val *key, const MDB_val *data, void *codes)
 {
-    json_t *codes = json_object ();
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (move->txn, move->dbi [T_CODES], &cursor);
-    MDB_val key, data;
-    for (int get = rc ? rc : mdb_cursor_get (cursor, &key, &data, MDB_FIRST); get == 0;
-         get = mdb_cursor_get (cursor, &key, &data, MDB_NEXT))
-        if (key.mv_size > 1 && ((const char *) key.mv_data) [key.mv_size - 1] == 0
-        &&  s_code_is (&data, move->person)) {
-            json_t *record = nd_json_parse ((const char *) data.mv_data, data.mv_size, NULL, 0);
-            json_object_set_new (codes, (const char *) key.mv_data,
-                                 json_integer (record_int (record, "expires_ms")));
-            json_decref (record);
-        }
-    if (rc == 0)
-        mdb_cursor_close (cursor);
-    if (rc)
-        json_decref (codes);
-    return rc ? NULL : codes;
+    const char *text = (const char *) key->mv_data;
+    const char *code = text + strlen (text) + 1;
+    if (text [key->mv_size - 1] == 0 && code < text + key->mv_size && data->mv_size == 8)
+        json_array_append_new ((json_t *) codes, json_pack ("[s, I]", code,
+                               (json_int_t) nd_key_get_u64 (data, 0)));
+    return 0;
 }
 
-//  The codes, their reminders in meta ("code-due" + n) and those timers.
+//  The person's codes, found through user-codes, then those index rows.
 static int s_take_codes (s_move_t *move)
 {
-    json_t *codes = s_codes_of (move);
-    if (!codes)
-        return -1;
-    nd_key_t prefix, key;
-    codes_due_key (&prefix, 0);
-    prefix.size -= 8;                           //  "code-due", without n
-    zlistx_t *due = zlistx_new ();
-    MDB_cursor *cursor;
-    int rc = json_object_size (codes) ? mdb_cursor_open (move->txn, move->dbi [T_META], &cursor)
-                                      : MDB_NOTFOUND;
-    MDB_val k = nd_key_val (&prefix), data;
-    for (int get = rc ? rc : mdb_cursor_get (cursor, &k, &data, MDB_SET_RANGE);
-         get == 0 && k.mv_size == prefix.size + 8 && !memcmp (k.mv_data, prefix.data, prefix.size);
-         get = mdb_cursor_get (cursor, &k, &data, MDB_NEXT)) {
-        json_t *record = nd_json_parse ((const char *) data.mv_data, data.mv_size, NULL, 0);
-        const char *code = record_str (record, "code");
-        if (code && json_object_get (codes, code))
-            zlistx_add_end (due, (void *) (uintptr_t) nd_key_get_u64 (&k, prefix.size));
-        json_decref (record);
-    }
-    if (rc == 0)
-        mdb_cursor_close (cursor);
-    rc = 0;
-    for (void *n = zlistx_first (due); rc == 0 && n; n = zlistx_next (due)) {
-        codes_due_key (&key, (uint64_t) (uintptr_t) n);
-        json_t *record = NULL;
-        if (record_get (move->txn, move->dbi [T_META], &key, &record))
-            rc = -1;
-        const char *code = record ? record_str (record, "code") : NULL;
-        int64_t expires = json_integer_value (json_object_get (codes, code ? code : ""));
-        json_decref (record);
-        nd_key_t timer;
-        timers_key (&timer, codes_reminder_due (expires), (uint64_t) (uintptr_t) n, TIMER_CODE);
-        rc = rc || s_take (move, T_META, &key) || s_take (move, T_TIMERS, &timer) ? -1 : 0;
-    }
-    const char *code;
-    json_t *expires;
-    json_object_foreach (codes, code, expires) {
-        if (rc == 0) {
-            s_user_key (&key, code);
-            rc = s_take (move, T_CODES, &key);
-        }
-    }
-    zlistx_destroy (&due);
+    nd_key_t prefix;
+    s_user_key (&prefix, move->person);
+    json_t *codes = json_array ();
+    int rc = nd_db_scan (move->txn, move->dbi [T_USER_CODES], &prefix, s_code_row, codes);
+    size_t index;
+    json_t *code;
+    json_array_foreach (codes, index, code)
+        if (rc == 0)
+            rc = s_take_code (move, json_string_value (json_array_get (code, 0)),
+                              (uint64_t) json_integer_value (json_array_get (code, 1)));
     json_decref (codes);
-    return rc;
+    return rc ? -1 : s_take_prefix (move, T_USER_CODES, &prefix);
 }
 
 int scheduler_person_export (scheduler_t *self, MDB_txn *txn, const char *person,
@@ -490,8 +448,7 @@ static int s_add_head (s_move_t *move, const nd_key_t *head)
 }
 
 //  The person a row names elsewhere than at the start of its key.
-static const char *s_named (table_t table, const MDB_val *key, const MDB_val *data,
-                            char *person)
+static const char *s_named (table_t table, const MDB_val *key, char *person)
 {
     const char *text = (const char *) key->mv_data;
     const char *end = text + key->mv_size;
@@ -501,13 +458,6 @@ static const char *s_named (table_t table, const MDB_val *key, const MDB_val *da
     else
     if (table == T_CONFIRMS && key->mv_size > 9 && text [8] == 'u' && end [-1] == 0)
         text += 9;                                                  //  day + 'u' + person
-    else
-    if (table == T_CODES) {
-        json_t *record = nd_json_parse ((const char *) data->mv_data, data->mv_size, NULL, 0);
-        snprintf (person, SCHEDULER_USER_MAX + 1, "%s", record_str (record, "user") ?: "");
-        json_decref (record);
-        return person;
-    }
     else
         return person;
     if (text < end && strlen (text) <= SCHEDULER_USER_MAX)
@@ -525,7 +475,7 @@ static int s_add_named (s_move_t *move, table_t table)
     char person [SCHEDULER_USER_MAX + 1];
     for (rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT))
-        s_add (move, s_named (table, &key, &data, person));
+        s_add (move, s_named (table, &key, person));
     mdb_cursor_close (cursor);
     return rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, s_tables [table]);
 }
@@ -538,11 +488,11 @@ int scheduler_person_each (scheduler_t *self, MDB_txn *txn,
     zhashx_t *people = move.people = zhashx_new ();     //  keys copied
     //  Tables keyed by person first: one seek per person; the rest whole
     const table_t first [] = { T_PEOPLE, T_ACTIVITY, T_TOUCH, T_HISTORY, T_ORDERS, T_OWNED,
-                               T_ACTIVE };
+                               T_ACTIVE, T_USER_CODES };
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof first / sizeof first [0]; i++)
         rc = s_heads (&move, first [i], s_head_str, s_add_head);
-    const table_t named [] = { T_REENTRY, T_CONFIRMS, T_CODES };
+    const table_t named [] = { T_REENTRY, T_CONFIRMS };
     for (size_t i = 0; rc == 0 && i < sizeof named / sizeof named [0]; i++)
         rc = s_add_named (&move, named [i]);
     for (void *person = zhashx_first (people); rc == 0 && person; person = zhashx_next (people))
@@ -565,7 +515,7 @@ static int s_test_open (const char *dir, scheduler_t *self, MDB_env **env, MDB_t
     self->env = *env;
     self->timers = timers_new (*txn);
     if (!self->timers || scheduler_tables_open (self, *txn)
-    ||  nd_db_open (*txn, "confirms", &self->confirms))
+    ||  nd_db_open (*txn, "confirms", &self->confirms) || codes_index (self, *txn))
         return -1;
     nd_key_t key;                       //  the stage's epoch, as scheduler.c names it
     nd_key_init (&key);
@@ -642,6 +592,37 @@ static void s_test_between (const char *spec)
     s_test_close (&to, env_b, txn_b);
 }
 
+//  A state from before user-codes: one code with a reminder, indexed,
+//  then exported with its reminder and the reminder's timer.
+static void s_test_codes (scheduler_t *self, MDB_txn *txn)
+{
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, "GIFT-1");
+    json_t *code = json_pack ("{s:s, s:s, s:I}", "code", "GIFT-1", "user", "bob",
+                              "expires_ms", (json_int_t) 864000000);
+    assert (record_put (txn, self->codes, &key, code) == 0);
+    json_decref (code);
+    codes_due_key (&key, 5);
+    code = json_pack ("{s:s}", "code", "GIFT-1");
+    assert (record_put (txn, self->meta, &key, code) == 0);
+    json_decref (code);
+    assert (timers_add (self->timers, txn, codes_reminder_due (864000000), 5, TIMER_CODE) == 0);
+    assert (codes_index (self, txn) == 0);
+    uint64_t n = 0;
+    codes_user_key (&key, "bob", "GIFT-1");
+    assert (nd_db_get_u64 (txn, self->user_codes, &key, &n) == 0 && n == 5);
+    json_t *state = NULL;
+    assert (scheduler_person_export (self, txn, "bob", &state) == 0 && state);
+    json_t *rows = json_object_get (state, "rows");
+    assert (json_array_size (json_object_get (rows, "codes")) == 1
+         && json_array_size (json_object_get (rows, "user-codes")) == 1
+         && json_array_size (json_object_get (rows, "sched-meta")) == 1
+         && json_array_size (json_object_get (rows, "timers")) == 1);
+    assert (timers_pending (self->timers, txn) == 0);
+    json_decref (state);
+}
+
 void scheduler_person_test (bool verbose)
 {
     const char *spec = getenv ("SCHEDULER_MOVE_TEST");
@@ -683,6 +664,7 @@ void scheduler_person_test (bool verbose)
                                                          "instances"), 0), 1, json_string ("7b20"));
     assert (scheduler_person_import (&self, txn, bad) == -1);
     json_decref (bad);
+    s_test_codes (&self, txn);
     s_test_close (&self, env, txn);
     char path [64];
     snprintf (path, sizeof path, "%s/data.mdb", dir);

@@ -123,7 +123,7 @@ static int s_open_state (scheduler_t *self, MDB_txn *txn)
     self->saved_now = (int64_t) now;
     nd_clock_advance (nd_stage_clock (self->stage), (int64_t) now);
     self->timers = timers_new (txn);
-    return self->timers ? 0 : -1;
+    return self->timers && codes_index (self, txn) == 0 ? 0 : -1;
 }
 
 /* ----------------------------------------------------------- options -- */

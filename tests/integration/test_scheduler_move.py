@@ -35,7 +35,7 @@ MOVER, STAYS, LESSER = "mover-zq", ["stay-1", "stay-2"], ["stay-3", "stay-4"]
 SECRET_ENV = "ND_TEST_UNSUBSCRIBE_SECRET"
 os.environ.setdefault(SECRET_ENV, "test-unsubscribe-secret-0123456789")
 PER_PERSON = {"people", "activity", "touch", "history", "orders", "owned", "active", "instances",
-              "timers", "reentry", "confirms", "codes", "sched-meta"}
+              "timers", "reentry", "confirms", "codes", "user-codes", "sched-meta"}
 
 JOURNEYS = {
     "gift.zpl": """journey
