@@ -3,7 +3,7 @@
 
     Layer: base. The scheduler's files form layers that only call
     downward: base, then the store (LMDB records: timers.c, instance.c,
-    people.c, codes.c, counters.c), then the rules (cond.c, journey.c,
+    people.c, codes.c, counters.c, move.c), then the rules (cond.c, journey.c,
     templates.c, policy.c), then the engine (engine.c, send.c,
     lifecycle.c, feedback.c, confirm.c, attribution.c), then the stage
     file (scheduler.c, with main). Each file includes the headers of its
@@ -22,6 +22,8 @@
                      consent, opt-outs, activity, identity merges
       codes.c        unique expiring discount codes
       counters.c     the counters nd-report reads
+      move.c         one person's rows out of this state and into another
+                     (partitioned schedulers); move_test.c, its test
       cond.c         conditions ("cart.value > 20") and paths into JSON
       journey.c      journeys as data: conf/journeys (one .zpl file per journey)
       templates.c    which templates exist, per channel and locale

@@ -20,9 +20,5 @@ int scheduler_person_import (scheduler_t *self, MDB_txn *txn, const json_t *stat
     returns fn's value when that is not 0. Returns 0 / -1.               */
 int scheduler_person_each (scheduler_t *self, MDB_txn *txn,
                            int (*fn) (const char *person, void *arg), void *arg);
-/*  --selftest: the empty cases; with SCHEDULER_MOVE_TEST="DIR-A DIR-B
-    PERSON" in the environment (tests/integration/test_scheduler_move.py),
-    moves PERSON from the state in DIR-A to the one in DIR-B.            */
-void scheduler_person_test (bool verbose);
 
 #endif

@@ -60,7 +60,7 @@
 #include "feedback.h"
 #include "journey.h"
 #include "lifecycle.h"
-#include "move.h"
+#include "move_test.h"
 #include "people.h"
 #include "policy.h"
 #include "templates.h"
