@@ -165,6 +165,7 @@ void scheduler_person_test (bool verbose)
     json_decref (people);
     assert (scheduler_person_export (&self, txn, "ann", &state) == 0 && state);
     assert (json_array_size (json_object_get (json_object_get (state, "rows"), "reentry")) == 1);
+    json_decref (state);
     assert (scheduler_person_export (&self, txn, "ann", &state) == 0 && state == NULL);
     json_t *bad = json_pack ("{s:s, s:{s:[[s, s]]}}", "person", "ann", "rows", "instances",
                              "0000000000000001", "7b7d");
