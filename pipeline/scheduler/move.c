@@ -40,7 +40,9 @@
     (next-instance, next-code), and codes drawn from each state's own
     secret: an import that would overwrite one of those rows with other
     bytes would overwrite someone else's, and is refused (-1, logged)
-    instead. Partitions must number them apart (issue #15).             */
+    instead; and the state's next-instance and next-code are raised past
+    the numbers an import brings, so that none is given again. Partitions
+    must still number apart (issue #15): two that count from 1 collide. */
 #include "nd_json.h"
 #include "move.h"
 #include "codes.h"
@@ -62,6 +64,7 @@ typedef struct {
     const char *person;
     json_t *rows;               //  export: table name -> [[key, value]]
     zhashx_t *people;           //  each: the names seen
+    uint64_t top_instance, top_code;    //  import: the highest numbers it brought
 } s_move_t;
 
 static void s_move_init (s_move_t *move, scheduler_t *self, MDB_txn *txn, const char *person)
@@ -74,6 +77,7 @@ static void s_move_init (s_move_t *move, scheduler_t *self, MDB_txn *txn, const 
     move->person = person;
     move->rows = NULL;
     move->people = NULL;
+    move->top_instance = move->top_code = 0;
 }
 
 /* --------------------------------------------------------------- hex -- */
@@ -375,6 +379,18 @@ static bool s_numbered (table_t table)
     return table == T_INSTANCES || table == T_META || table == T_CODES;
 }
 
+//  The instance and code reminder numbers an import brings.
+static void s_seen (s_move_t *move, table_t table, const MDB_val *key)
+{
+    nd_key_t due;
+    codes_due_key (&due, 0);
+    if (table == T_INSTANCES && key->mv_size == 8 && nd_key_get_u64 (key, 0) > move->top_instance)
+        move->top_instance = nd_key_get_u64 (key, 0);
+    if (table == T_META && key->mv_size == due.size && !memcmp (key->mv_data, due.data, due.size - 8)
+    &&  nd_key_get_u64 (key, due.size - 8) > move->top_code)
+        move->top_code = nd_key_get_u64 (key, due.size - 8);
+}
+
 static int s_put (s_move_t *move, table_t table, const json_t *row)
 {
     MDB_val key, data, there;
@@ -402,9 +418,26 @@ static int s_put (s_move_t *move, table_t table, const json_t *row)
     }
     else
         rc = nd_db_error (rc, s_tables [table]);
+    if (rc == 0)
+        s_seen (move, table, &key);
     free (key.mv_data);
     free (data.mv_data);
     return rc;
+}
+
+//  Raises the state's counter name (and *counter) to top if below: the
+//  numbers it gives next stay clear of those an import brought.
+static int s_raise (MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *counter,
+                    uint64_t top)
+{
+    nd_key_t key;
+    s_user_key (&key, name);
+    uint64_t stored = 0;
+    if (nd_db_get_u64 (txn, meta, &key, &stored) < 0)
+        return -1;
+    if (*counter < top)
+        *counter = top;
+    return stored < top ? nd_db_put_u64 (txn, meta, &key, top) : 0;
 }
 
 int scheduler_person_import (scheduler_t *self, MDB_txn *txn, const json_t *state)
@@ -432,7 +465,10 @@ int scheduler_person_import (scheduler_t *self, MDB_txn *txn, const json_t *stat
             if (s_put (&move, (table_t) table, row))
                 return -1;
     }
-    return 0;
+    //  Until partitions number apart, this state's next numbers go past
+    //  those brought in, so that no later instance or reminder takes one
+    return s_raise (txn, self->meta, "next-instance", &self->next_instance, move.top_instance)
+        || s_raise (txn, self->meta, "next-code", &self->next_code, move.top_code) ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ people -- */
