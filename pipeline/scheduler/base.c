@@ -104,6 +104,21 @@ void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limit
 
 /* -------------------------------------------------------- the stage -- */
 
+int scheduler_tables_open (scheduler_t *self, MDB_txn *txn)
+{
+    struct { const char *name; MDB_dbi *dbi; } dbs [] = {
+        { "sched-meta", &self->meta }, { "instances", &self->instances },
+        { "active", &self->active }, { "owned", &self->owned }, { "reentry", &self->reentry },
+        { "people", &self->people }, { "activity", &self->activity },
+        { "history", &self->history }, { "touch", &self->touch }, { "orders", &self->orders },
+        { "codes", &self->codes }, { "user-codes", &self->user_codes },
+        { "counters", &self->counters }, { NULL, NULL } };
+    for (int i = 0; dbs [i].name; i++)
+        if (nd_db_open (txn, dbs [i].name, dbs [i].dbi))
+            return -1;
+    return 0;
+}
+
 void scheduler_wake (scheduler_t *self)
 {
     if (write (self->wake [1], "w", 1) < 0 && errno != EAGAIN)

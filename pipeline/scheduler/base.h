@@ -3,7 +3,7 @@
 
     Layer: base. The scheduler's files form layers that only call
     downward: base, then the store (LMDB records: timers.c, instance.c,
-    people.c, codes.c, counters.c), then the rules (cond.c, journey.c,
+    people.c, codes.c, counters.c, move.c), then the rules (cond.c, journey.c,
     templates.c, policy.c), then the engine (engine.c, send.c,
     lifecycle.c, feedback.c, confirm.c, attribution.c), then the stage
     file (scheduler.c, with main). Each file includes the headers of its
@@ -22,6 +22,8 @@
                      consent, opt-outs, activity, identity merges
       codes.c        unique expiring discount codes
       counters.c     the counters nd-report reads
+      move.c         one person's rows out of this state and into another
+                     (partitioned schedulers); move_test.c, its test
       cond.c         conditions ("cart.value > 20") and paths into JSON
       journey.c      journeys as data: conf/journeys (one .zpl file per journey)
       templates.c    which templates exist, per channel and locale
@@ -50,6 +52,7 @@
       touch       user                                  -> JSON last touch
       orders      user + order id                       -> i64 time (credited once)
       codes       code                                  -> JSON code
+      user-codes  user + code                -> u64 its reminder (codes.c)
       counters    journey + variant + step + channel + metric -> u64
       confirms    i64 day + 'a' + channel + address -> i64 time,
                   i64 day + 'u' + user -> u64 count (confirm.c)
@@ -197,7 +200,7 @@ typedef struct _scheduler_t {
     nd_stage_t *stage;
     MDB_env *env;
     MDB_dbi meta, instances, active, owned, reentry, people, activity, history,
-            touch, orders, codes, counters;
+            touch, orders, codes, counters, user_codes;
     timers_t *timers;
     journeys_t *journeys;
     //  journeys_find (journey.h), set at setup: the store finds an
@@ -232,6 +235,9 @@ typedef struct _scheduler_t {
 
 /*  The limits for journey: its own, else the stage's.                   */
 void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limits);
+/*  Opens the state's tables but confirms (confirm.c), erased (erase.c)
+    and timers (timers.c): the stage at setup, move.c's test.           */
+int scheduler_tables_open (scheduler_t *self, MDB_txn *txn);
 /*  Makes the loop call again soon: more timers are due.                 */
 void scheduler_wake (scheduler_t *self);
 /*  Moves every row of dbi keyed under loser to survivor (same suffix).   */

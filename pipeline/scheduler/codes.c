@@ -15,10 +15,15 @@
     A code valid three days or more gets a timer (TIMER_CODE, named by
     the code's number, found again through "code-due" in meta) a day
     before it expires: then, if it is still unused, lifecycle.c offers it
-    to the journeys triggered by code.expiring ("expires tomorrow").    */
+    to the journeys triggered by code.expiring ("expires tomorrow").
+
+    "user-codes" finds a person's codes (a move, move.c): user + code ->
+    u64 the reminder's number (0: none), written with the code. A state
+    from before it is indexed once, at start (codes_index).             */
 #include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include "nd_json.h"
 #include "codes.h"
 #include "counters.h"
 #include "instance.h"
@@ -78,34 +83,51 @@ static int s_fresh (scheduler_t *self, MDB_txn *txn, const char *prefix, char *b
 
 //  meta: "code-due" + the code's number -> {"code"}: the code a
 //  TIMER_CODE names.
-static void s_due_key (nd_key_t *key, uint64_t n)
+void codes_due_key (nd_key_t *key, uint64_t n)
 {
     nd_key_init (key);
     nd_key_str (key, "code-due");
     nd_key_u64 (key, n);
 }
 
-//  The reminder's timer, a day before the code expires.
-static int s_remind (scheduler_t *self, MDB_txn *txn, const char *code, int64_t now,
-                     int64_t until)
+void codes_user_key (nd_key_t *key, const char *user, const char *code)
 {
-    int64_t due = until - CODE_REMINDER_MS;
-    if (until - now < CODE_REMINDER_MIN_VALID)
-        return 0;
+    nd_key_init (key);
+    nd_key_str (key, user);
+    nd_key_str (key, code);
+}
+
+//  The reminder's timer, a day before the code expires, and the person's
+//  index row, which names it.
+static int s_remind (scheduler_t *self, MDB_txn *txn, const char *user, const char *code,
+                     int64_t now, int64_t until)
+{
     nd_key_t key;
-    s_due_key (&key, self->next_code);
+    codes_user_key (&key, user, code);
+    bool remind = until - now >= CODE_REMINDER_MIN_VALID;
+    if (nd_db_put_u64 (txn, self->user_codes, &key, remind ? self->next_code : 0))
+        return -1;
+    if (!remind)
+        return 0;
+    codes_due_key (&key, self->next_code);
     json_t *record = json_pack ("{s:s}", "code", code);
     int rc = record_put (txn, self->meta, &key, record)
-          || timers_add (self->timers, txn, due, self->next_code, TIMER_CODE) ? -1 : 0;
+          || timers_add (self->timers, txn, codes_reminder_due (until), self->next_code,
+                         TIMER_CODE) ? -1 : 0;
     json_decref (record);
     return rc;
+}
+
+int64_t codes_reminder_due (int64_t expires)
+{
+    return expires - CODE_REMINDER_MS;
 }
 
 int codes_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, json_t **code)
 {
     *code = NULL;
     nd_key_t key;
-    s_due_key (&key, n);
+    codes_due_key (&key, n);
     json_t *due = NULL;
     int rc = record_get (txn, self->meta, &key, &due);
     if (rc)
@@ -145,7 +167,7 @@ json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance
         "percent", (json_int_t) step->code_percent, "expires", expires, "single_use", 1,
         "journey", instance->journey->name, "instance", id, "step", step->name);
     int rc = record_put (txn, self->codes, &key, record)
-          || s_remind (self, txn, code, now, until)
+          || s_remind (self, txn, record_str (instance->record, "user"), code, now, until)
           || nd_emit (self->stage, txn, "code.issued", body)
           || counter_add (self, txn, "", "", "", "", "codes-issued", 1) ? -1 : 0;
     json_decref (body);
@@ -175,6 +197,61 @@ int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char 
                           record_str (record, "step"), "", "codes-redeemed", 1) ? -1 : 0;
     }
     json_decref (record);
+    return rc;
+}
+
+//  meta's code-due rows: code -> its reminder's number.
+static int s_reminder_of (const MDB_val *key, const MDB_val *data, void *reminders)
+{
+    json_t *record = nd_json_parse ((const char *) data->mv_data, data->mv_size, NULL, 0);
+    const char *code = record_str (record, "code");
+    if (code && key->mv_size >= 8)
+        json_object_set_new ((json_t *) reminders, code,
+                             json_integer ((json_int_t) nd_key_get_u64 (key, key->mv_size - 8)));
+    json_decref (record);
+    return 0;
+}
+
+typedef struct {
+    scheduler_t *self;
+    MDB_txn *txn;
+    json_t *reminders;
+} s_index_t;
+
+static int s_index_one (const MDB_val *key, const MDB_val *data, void *arg)
+{
+    s_index_t *index = (s_index_t *) arg;
+    json_t *record = nd_json_parse ((const char *) data->mv_data, data->mv_size, NULL, 0);
+    const char *user = record_str (record, "user"), *code = record_str (record, "code");
+    nd_key_t row;
+    int rc = 0;
+    if (user && code && key->mv_size == strlen (code) + 1) {
+        codes_user_key (&row, user, code);
+        json_int_t n = json_integer_value (json_object_get (index->reminders, code));
+        rc = row.overflow ? 0 : nd_db_put_u64 (index->txn, index->self->user_codes, &row,
+                                               (uint64_t) n);
+    }
+    json_decref (record);
+    return rc;
+}
+
+int codes_index (scheduler_t *self, MDB_txn *txn)
+{
+    MDB_stat indexed, codes;
+    if (mdb_stat (txn, self->user_codes, &indexed) || mdb_stat (txn, self->codes, &codes))
+        return nd_db_error (MDB_BAD_DBI, "user-codes");
+    if (indexed.ms_entries || !codes.ms_entries)
+        return 0;
+    s_index_t index = { self, txn, json_object () };
+    nd_key_t prefix, none;
+    codes_due_key (&prefix, 0);
+    prefix.size -= 8;                           //  "code-due", without n
+    nd_key_init (&none);
+    int rc = nd_db_scan (txn, self->meta, &prefix, s_reminder_of, index.reminders)
+          || nd_db_scan (txn, self->codes, &none, s_index_one, &index) ? -1 : 0;
+    json_decref (index.reminders);
+    if (rc == 0)
+        nd_log ("indexed %zu discount codes by person", (size_t) codes.ms_entries);
     return rc;
 }
 

@@ -15,6 +15,16 @@ json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance
     *code is its record (the caller's) if it is still unused, else NULL.
     Returns 0, or -1 on error.                                           */
 int codes_expiring (scheduler_t *self, MDB_txn *txn, uint64_t n, json_t **code);
+/*  When the reminder of a code that expires then is due (its TIMER_CODE,
+    set only for a code valid three days or more).                       */
+int64_t codes_reminder_due (int64_t expires);
+/*  meta: "code-due" + u64 n -> {"code"}: the code TIMER_CODE n names.   */
+void codes_due_key (nd_key_t *key, uint64_t n);
+/*  user-codes: user + code -> u64 n of its reminder (0: none).          */
+void codes_user_key (nd_key_t *key, const char *user, const char *code);
+/*  Indexes the codes by person if a state from before user-codes has
+    codes and no index yet (at setup). Returns 0 / -1.                   */
+int codes_index (scheduler_t *self, MDB_txn *txn);
 /*  An order used code: marks it redeemed.                                */
 int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char *order,
                   int64_t time);

@@ -151,8 +151,9 @@ static int s_erase_contacts (scheduler_t *self, MDB_txn *txn, const char *user, 
     s_person_t who = { user, json_string_value (json_object_get (traits, "email")),
                        json_string_value (json_object_get (traits, "phone")) };
     MDB_dbi erased;
-    nd_key_t key, none;
+    nd_key_t key, none, mine;
     nd_key_init (&none);
+    s_user_key (&mine, user);
     int rc = s_erased_dbi (txn, &erased);
     if (rc == 0 && who.email && *who.email) {
         s_hash_key (self, &key, 'e', who.email);
@@ -164,7 +165,8 @@ static int s_erase_contacts (scheduler_t *self, MDB_txn *txn, const char *user, 
     }
     if (rc == 0
     &&  (nd_db_drop (txn, self->confirms, &none, s_confirm_of, &who) < 0
-    ||   nd_db_drop (txn, self->codes, &none, s_code_of, (void *) user) < 0))
+    ||   nd_db_drop (txn, self->codes, &none, s_code_of, (void *) user) < 0
+    ||   nd_db_drop (txn, self->user_codes, &mine, NULL, NULL) < 0))
         rc = -1;
     person_destroy (&person);
     return rc;

@@ -185,9 +185,11 @@ int instance_cleanup (scheduler_t *self, MDB_txn *txn, uint64_t id)
         limits_t limits = self->limits;
         if (instance->journey)
             policy_limits (self, instance->journey, &limits);
+        //  "cleanup" names the timer: an erasure or a move finds it there
+        int64_t cleanup = nd_stage_now (self->stage) + limits.attribution;
         json_object_set_new (instance->record, "postponed", json_integer (postponed + 1));
-        int rc = timers_add (self->timers, txn, nd_stage_now (self->stage) + limits.attribution,
-                             id, TIMER_CLEANUP)
+        json_object_set_new (instance->record, "cleanup", json_integer (cleanup));
+        int rc = timers_add (self->timers, txn, cleanup, id, TIMER_CLEANUP)
               || instance_store (self, txn, instance) ? -1 : 0;
         instance_destroy (&instance);
         return rc;

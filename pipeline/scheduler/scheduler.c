@@ -60,6 +60,7 @@
 #include "feedback.h"
 #include "journey.h"
 #include "lifecycle.h"
+#include "move_test.h"
 #include "people.h"
 #include "policy.h"
 #include "templates.h"
@@ -105,16 +106,8 @@ static int s_meta_u64 (scheduler_t *self, MDB_txn *txn, const char *name, uint64
 
 static int s_open_state (scheduler_t *self, MDB_txn *txn)
 {
-    struct { const char *name; MDB_dbi *dbi; } dbs [] = {
-        { "sched-meta", &self->meta }, { "instances", &self->instances },
-        { "active", &self->active }, { "owned", &self->owned }, { "reentry", &self->reentry },
-        { "people", &self->people }, { "activity", &self->activity },
-        { "history", &self->history }, { "touch", &self->touch }, { "orders", &self->orders },
-        { "codes", &self->codes },
-        { "counters", &self->counters }, { NULL, NULL } };
-    for (int i = 0; dbs [i].name; i++)
-        if (nd_db_open (txn, dbs [i].name, dbs [i].dbi))
-            return -1;
+    if (scheduler_tables_open (self, txn))
+        return -1;
     uint8_t epoch [4];
     uint64_t now = 0;
     if (s_meta_random (self, txn, "epoch", epoch, sizeof epoch)
@@ -130,7 +123,7 @@ static int s_open_state (scheduler_t *self, MDB_txn *txn)
     self->saved_now = (int64_t) now;
     nd_clock_advance (nd_stage_clock (self->stage), (int64_t) now);
     self->timers = timers_new (txn);
-    return self->timers ? 0 : -1;
+    return self->timers && codes_index (self, txn) == 0 ? 0 : -1;
 }
 
 /* ----------------------------------------------------------- options -- */
@@ -451,6 +444,7 @@ static void s_selftest (bool verbose)
     policy_test (verbose);
     timers_test (verbose);
     codes_test (verbose);
+    scheduler_person_test (verbose);
 }
 
 int main (int argc, char **argv)

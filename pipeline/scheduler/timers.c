@@ -21,12 +21,17 @@ struct _timers_t {
     MDB_dbi dbi;
 };
 
-static void s_key (nd_key_t *key, int64_t due, uint64_t instance, timer_kind_t kind)
+void timers_key (nd_key_t *key, int64_t due, uint64_t instance, timer_kind_t kind)
 {
     nd_key_init (key);
     nd_key_i64 (key, due);
     nd_key_u64 (key, instance);
     nd_key_u8 (key, (uint8_t) kind);
+}
+
+MDB_dbi timers_dbi (timers_t *self)
+{
+    return self->dbi;
 }
 
 timers_t *timers_new (MDB_txn *txn)
@@ -48,14 +53,14 @@ void timers_destroy (timers_t **self_p)
 int timers_add (timers_t *self, MDB_txn *txn, int64_t due, uint64_t instance, timer_kind_t kind)
 {
     nd_key_t key;
-    s_key (&key, due, instance, kind);
+    timers_key (&key, due, instance, kind);
     return nd_db_put_raw (txn, self->dbi, &key, "", 0);
 }
 
 int timers_cancel (timers_t *self, MDB_txn *txn, int64_t due, uint64_t instance, timer_kind_t kind)
 {
     nd_key_t key;
-    s_key (&key, due, instance, kind);
+    timers_key (&key, due, instance, kind);
     return nd_db_del (txn, self->dbi, &key);
 }
 

@@ -23,6 +23,9 @@ int timers_pop (timers_t *self, MDB_txn *txn, int64_t now,
 /*  The earliest due time, or INT64_MAX when none is pending.            */
 int64_t timers_next (timers_t *self, MDB_txn *txn);
 size_t timers_pending (timers_t *self, MDB_txn *txn);
+/*  The index and its key, for moving a person's timers as rows (move.c). */
+MDB_dbi timers_dbi (timers_t *self);
+void timers_key (nd_key_t *key, int64_t due, uint64_t instance, timer_kind_t kind);
 /*  Drops the process's mappings of the state's pages (they stay in the
     page cache): call between transactions, now and then.                */
 void timers_release (MDB_env *env);
