@@ -46,6 +46,9 @@ typedef struct _nd_cart_t nd_cart_t;
 
 #define VISITOR_ID_MAX 32       /* "v-" and a counter */
 #define SHOP_ID_MAX 400         /* a userId / anonymousId; keys stay under 511 */
+/*  The ids map knows every id; a profile lists the latest this many of
+    each kind, so a list this long may have let older ones go (move.c). */
+#define PROFILE_IDS_MAX 50
 
 /*  How far a visit got, in the order a shopper moves through the shop.  */
 typedef enum {

@@ -41,9 +41,6 @@
 #include "phone.h"
 #include "visitor.h"
 
-//  The ids map knows every id; the profile lists the latest this many.
-#define PROFILE_IDS_MAX 50
-
 static json_t *s_member (json_t *profile, const char *field, json_t *(*make) (void))
 {
     json_t *value = json_object_get (profile, field);
