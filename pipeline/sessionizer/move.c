@@ -25,14 +25,20 @@
 
       ids        the profile's userIds and anonymousIds, each taken when
                  its row still resolves to the person (a shared device
-                 may have moved it on); the merged visitors are the ones
-                 met on the way. A profile lists only the latest
+                 may have moved it on). A profile lists only the latest
                  PROFILE_IDS_MAX of a kind, so when a list is that long
                  (older ids may have gone from it) or the profile is
                  missing, the whole ids table is walked instead: the one
                  full scan, paid only by a person with 50 ids of a kind.
       visitors, profiles, carts
-                 the id's key, for the person and each merged visitor
+                 the id's key, for the person and each merged visitor:
+                 those met on the way from an id to the person, and those
+                 the profile lists as "merged" (identity.c notes each
+                 merge there), the only way to one whose ids were all
+                 rewritten. One merged before that list existed, or
+                 pushed out of it (PROFILE_IDS_MAX), is found through
+                 ids alone: when none leads through it any more, its
+                 pointer record stays behind, resolving nothing.
       viewed, watching
                  the id's prefix; each watching row names a watchers row
                  (product + visitor), taken with it
@@ -388,6 +394,20 @@ static int s_take_all_ids (s_move_t *move)
     return rc < 0 ? -1 : 0;
 }
 
+//  The visitors the profile lists as merged in, whose records still lead
+//  here: one whose ids were all rewritten is found no other way.
+static int s_find_merged (s_move_t *move, const json_t *profile)
+{
+    size_t index;
+    json_t *id;
+    json_array_foreach (json_object_get (profile, "merged"), index, id) {
+        const char *text = json_string_value (id);
+        if (text && strlen (text) < VISITOR_ID_MAX && s_leads_home (move, text) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int s_take_ids (s_move_t *move, const json_t *profile)
 {
     if (!profile
@@ -424,7 +444,7 @@ int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *pe
     rc = nd_db_get_json (txn, self->profiles, &key, &profile);
     s_move_t move = { self, txn, person, json_object (), json_object (), json_object () };
     if (rc >= 0)
-        rc = s_take_ids (&move, profile);
+        rc = s_take_ids (&move, profile) || s_find_merged (&move, profile) ? -1 : 0;
     if (rc == 0 && visitor->in_session) {
         nd_key_t entry;
         due_key (&entry, visitor->session.expiry, person);

@@ -209,6 +209,17 @@ bool profile_merge (json_t *profile, const json_t *other)
     return changed;
 }
 
+bool profile_add_merged (json_t *profile, const json_t *other, const char *loser)
+{
+    bool changed = false;
+    size_t index;
+    json_t *id;
+    json_array_foreach (json_object_get (other, "merged"), index, id)
+        if (json_is_string (id))
+            changed = profile_add_id (profile, "merged", json_string_value (id)) || changed;
+    return profile_add_id (profile, "merged", loser) || changed;
+}
+
 /* ------------------------------------------------------------- selftest */
 
 void profile_test (bool verbose)

@@ -240,6 +240,9 @@ with Pipeline(clock="event", extra={
     # S: more anonymousIds than a profile lists (the ids table is walked)
     for i in range(53):
         last = f.send(60 * 24 + 10 + i, "page", anon="a-s-%d" % i, user="u-s", name="Home")
+    # The laptop again: its id now leads to P directly, and nothing leads
+    # through the merged visitor's record but P's profile's "merged"
+    f.send(60 * 24 + 69, "page", anon="a-p2", name="Home")
     # P back on the phone: a session open, products viewed in it
     f.track(60 * 24 + 70, "Product Viewed", anon="a-p1", **socks)
     check("the sessionizer applied every event", f.flush())
@@ -255,7 +258,7 @@ with Pipeline(clock="event", extra={
         "ids", "visitors", "profiles", "carts", "viewed", "expiry", "idle", "claims",
         "watchers", "watching"})
     tables = report["state"]["tables"] if report["state"] else {}
-    check("P's export holds the merged visitor's record",
+    check("P's export holds the merged visitor's record, which no id leads through",
           any(bytes.fromhex(k) == loser.encode() + b"\0" for k, _ in tables.get("visitors", [])))
     os.makedirs(p.dir + "/empty")
     report = check_move("S", state + "sessionizer", p.dir + "/empty", s_person, "30d",
