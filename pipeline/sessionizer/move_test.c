@@ -116,7 +116,9 @@ static void s_move_between (const char *from, const char *to, const char *person
     MDB_env *env_a = s_open (&a, from, retention), *env_b = s_open (&b, to, retention);
     json_t *report = json_object ();
     json_object_set_new (report, "before", s_people (&a, env_a));
+    int64_t started = nd_wall_ms ();
     json_t *state = s_export (&a, env_a, person);
+    json_object_set_new (report, "export_ms", json_integer (nd_wall_ms () - started));
     json_object_set_new (report, "state", state ? state : json_null ());
     json_t *again = s_export (&a, env_a, person);
     json_object_set_new (report, "again", again ? again : json_null ());
