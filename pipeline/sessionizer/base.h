@@ -18,7 +18,8 @@
       ids        kind ('a' anonymousId, 'u' userId) + id  -> visitor id
       visitors   visitor id -> hot record (binary, visitor.c): counters,
                  userId, the open session; or only "merged into" a survivor
-      profiles   visitor id -> {userIds, anonymousIds, traits}
+      profiles   visitor id -> {userIds, anonymousIds, traits, merged: the
+                 visitors merged into it, whose records point here}
       carts      visitor id -> {items, currency}
       viewed     visitor id + product key -> a product viewed in the open
                  session, with its count

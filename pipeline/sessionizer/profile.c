@@ -279,6 +279,11 @@ void profile_test (bool verbose)
     assert (strcmp (json_string_value (json_object_get (traits, "email")), "a@example.com") == 0);
     assert (json_object_get (traits, "firstName"));
     json_decref (other);
+    //  A loser and the visitors merged into it before are listed, once
+    other = json_pack ("{s:[s]}", "merged", "v-2");
+    assert (profile_add_merged (profile, other, "v-3") && !profile_add_merged (profile, other, "v-3"));
+    assert (json_array_size (json_object_get (profile, "merged")) == 2);
+    json_decref (other);
 
     json_t *body = json_object ();
     profile_describe (profile, body);
