@@ -65,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "nd_json.h"
 #include "move.h"
 #include "catalogue.h"
 #include "due.h"
@@ -176,7 +177,11 @@ static int s_take (s_move_t *move, const char *table, const void *key, size_t si
         rows = json_array ();
         json_object_set_new (move->tables, table, rows);
     }
-    json_array_append_new (rows, json_pack ("[o,o]", s_hex (copy, size), s_hex (v.mv_data, v.mv_size)));
+    json_t *row = json_pack ("[o,o]", s_hex (copy, size), s_hex (v.mv_data, v.mv_size));
+    if (!row || json_array_append_new (rows, row)) {
+        nd_log ("person export: out of memory");
+        return -1;                  //  never delete a row not kept
+    }
     rc = mdb_del (move->txn, dbi, &k, NULL);
     return rc ? nd_db_error (rc, table) : 1;
 }
@@ -256,8 +261,10 @@ static int s_take_claims (s_move_t *move, const char *visitor)
         nd_key_init (&prefix);
         nd_key_i64 (&prefix, day);
         nd_key_str (&prefix, visitor);
-        if (s_take_prefix (move, "claims", &prefix, NULL) || day == INT64_MAX)
-            return day == INT64_MAX ? 0 : -1;
+        if (s_take_prefix (move, "claims", &prefix, NULL))
+            return -1;
+        if (day == INT64_MAX)
+            return 0;
         nd_key_init (&from);
         nd_key_i64 (&from, day + 1);
     }
@@ -450,12 +457,17 @@ int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *pe
         visitor_destroy (&visitor);
         return rc;
     }
-    json_t *profile = NULL;
-    rc = nd_db_get_json (txn, self->profiles, &key, &profile);
+    //  A profile that does not parse still moves, as its raw row; its
+    //  ids are then found by the walk of the whole ids table
+    rc = mdb_get (txn, self->profiles, &k, &v);
+    if (rc && rc != MDB_NOTFOUND)
+        rc = nd_db_error (rc, "profiles");
+    json_t *profile = rc == 0 ? nd_json_parse ((const char *) v.mv_data, v.mv_size, NULL, 0) : NULL;
+    rc = rc < 0 ? -1 : 0;
     s_move_t move = {
         self, txn, person, json_object (), json_object (), json_object (), json_array ()
     };
-    if (rc >= 0)
+    if (rc == 0)
         rc = s_take_ids (&move, profile) || s_find_merged (&move, profile) ? -1 : 0;
     if (rc == 0 && visitor->in_session) {
         nd_key_t entry;

@@ -211,50 +211,89 @@ static void s_remove (const char *dir)
     rmdir (dir);
 }
 
+//  v-1 and the v-2 merged into it leave A for B, and come back out of
+//  B byte for byte.
+static void s_test_round_trip (sessionizer_t *a, MDB_env *env_a, sessionizer_t *b,
+                               MDB_env *env_b)
+{
+    s_make (a, env_a, 1764000000000LL);
+    assert (s_rows (env_a, a->idle) == 3 && s_watchers_of (a, env_a, "p1") == 2);
+    json_t *state = s_export (a, env_a, "v-1");
+    assert (state && !s_export (a, env_a, "v-1") && !s_export (a, env_a, "v-2"));
+    //  Only v-3 is left, with its one id, record, idle entry and watcher
+    assert (s_rows (env_a, a->ids) == 1 && s_rows (env_a, a->visitors) == 1);
+    assert (s_rows (env_a, a->profiles) == 0 && s_rows (env_a, a->idle) == 1);
+    assert (s_rows (env_a, a->watchers) == 1 && s_rows (env_a, a->watching) == 1);
+    assert (s_watchers_of (a, env_a, "p1") == 1);
+    s_import (b, env_b, state);
+    json_t *people = s_people (b, env_b);
+    assert (json_array_size (people) == 1
+         && strcmp (json_string_value (json_array_get (people, 0)), "v-1") == 0);
+    json_decref (people);
+    assert (s_watchers_of (b, env_b, "p1") == 1 && s_rows (env_b, b->idle) == 2);
+    json_t *resolved = s_resolved (b, env_b, state);
+    assert (json_object_size (resolved) == 3);
+    assert (strcmp (json_string_value (json_object_get (resolved, "a:A2")), "v-1") == 0);
+    json_decref (resolved);
+    resolved = s_resolved (a, env_a, state);
+    assert (json_is_null (json_object_get (resolved, "u:U1")));
+    json_decref (resolved);
+    json_t *again = s_export (b, env_b, "v-1");
+    assert (json_equal (again, state));
+    json_decref (again);
+    json_decref (state);
+}
+
+//  A profile that does not parse: its raw row moves, and its ids are
+//  found by the walk of the whole ids table.
+static void s_test_damaged (sessionizer_t *a, MDB_env *env_a)
+{
+    MDB_txn *txn;
+    assert (mdb_txn_begin (env_a, NULL, 0, &txn) == 0);
+    s_bind (a, txn, 'a', "D1", "v-4");
+    visitor_t *four = visitor_load_one (a, txn, "v-4");
+    four->first = four->last = 1764000000000LL;
+    nd_key_t key;
+    visitor_key (&key, "v-4");
+    assert (visitor_store (a, txn, four) == 0
+         && nd_db_put_raw (txn, a->profiles, &key, "{broken", 7) == 0);
+    visitor_destroy (&four);
+    assert (mdb_txn_commit (txn) == 0);
+    size_t ids = s_rows (env_a, a->ids);
+    json_t *state = s_export (a, env_a, "v-4");
+    json_t *tables = json_object_get (state, "tables");
+    assert (json_array_size (json_object_get (tables, "ids")) == 1
+         && json_array_size (json_object_get (tables, "profiles")) == 1
+         && json_array_size (json_object_get (tables, "idle")) == 1);
+    assert (s_rows (env_a, a->ids) == ids - 1 && s_rows (env_a, a->profiles) == 0);
+    json_decref (state);
+}
+
+static void s_test_refused (sessionizer_t *b, MDB_env *env_b)
+{
+    MDB_txn *txn;
+    assert (mdb_txn_begin (env_b, NULL, 0, &txn) == 0);
+    json_t *bad = json_pack ("{s:i, s:{s:[]}}", "format", 1, "tables", "together");
+    assert (sessionizer_person_import (b, txn, bad) == -1);
+    json_decref (bad);
+    bad = json_pack ("{s:i, s:{s:[[s,s]]}}", "format", 1, "tables", "ids", "6x", "");
+    assert (sessionizer_person_import (b, txn, bad) == -1);
+    json_decref (bad);
+    bad = json_pack ("{s:i, s:{}}", "format", 2, "tables");
+    assert (sessionizer_person_import (b, txn, bad) == -1);
+    json_decref (bad);
+    mdb_txn_abort (txn);
+}
+
 static void s_selftest (void)
 {
     char dir_a [] = "/tmp/nd-move-a-XXXXXX", dir_b [] = "/tmp/nd-move-b-XXXXXX";
     assert (mkdtemp (dir_a) && mkdtemp (dir_b));
     sessionizer_t a = { 0 }, b = { 0 };
     MDB_env *env_a = s_open (&a, dir_a, "30d"), *env_b = s_open (&b, dir_b, "30d");
-    s_make (&a, env_a, 1764000000000LL);
-    assert (s_rows (env_a, a.idle) == 3 && s_watchers_of (&a, env_a, "p1") == 2);
-
-    json_t *state = s_export (&a, env_a, "v-1");
-    assert (state && !s_export (&a, env_a, "v-1") && !s_export (&a, env_a, "v-2"));
-    //  Only v-3 is left, with its one id, record, idle entry and watcher
-    assert (s_rows (env_a, a.ids) == 1 && s_rows (env_a, a.visitors) == 1);
-    assert (s_rows (env_a, a.profiles) == 0 && s_rows (env_a, a.idle) == 1);
-    assert (s_rows (env_a, a.watchers) == 1 && s_rows (env_a, a.watching) == 1);
-    assert (s_watchers_of (&a, env_a, "p1") == 1);
-    s_import (&b, env_b, state);
-    json_t *people = s_people (&b, env_b);
-    assert (json_array_size (people) == 1
-         && strcmp (json_string_value (json_array_get (people, 0)), "v-1") == 0);
-    json_decref (people);
-    assert (s_watchers_of (&b, env_b, "p1") == 1 && s_rows (env_b, b.idle) == 2);
-    json_t *resolved = s_resolved (&b, env_b, state);
-    assert (json_object_size (resolved) == 3);
-    assert (strcmp (json_string_value (json_object_get (resolved, "a:A2")), "v-1") == 0);
-    json_decref (resolved);
-    resolved = s_resolved (&a, env_a, state);
-    assert (json_is_null (json_object_get (resolved, "u:U1")));
-    json_decref (resolved);
-    //  Back out of B: the same rows, byte for byte
-    json_t *again = s_export (&b, env_b, "v-1");
-    assert (json_equal (again, state));
-    json_decref (again);
-    //  What an import refuses
-    MDB_txn *txn;
-    assert (mdb_txn_begin (env_b, NULL, 0, &txn) == 0);
-    json_t *bad = json_pack ("{s:i, s:{s:[]}}", "format", 1, "tables", "together");
-    assert (sessionizer_person_import (&b, txn, bad) == -1);
-    json_decref (bad);
-    bad = json_pack ("{s:i, s:{s:[[s,s]]}}", "format", 1, "tables", "ids", "6x", "");
-    assert (sessionizer_person_import (&b, txn, bad) == -1);
-    json_decref (bad);
-    mdb_txn_abort (txn);
-    json_decref (state);
+    s_test_round_trip (&a, env_a, &b, env_b);
+    s_test_damaged (&a, env_a);
+    s_test_refused (&b, env_b);
     mdb_env_close (env_a);
     mdb_env_close (env_b);
     s_remove (dir_a);
