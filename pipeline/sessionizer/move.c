@@ -507,13 +507,16 @@ static int s_put_row (sessionizer_t *self, MDB_txn *txn, const char *table, cons
         nd_log ("person import: a row of %s is not [hex key, hex value]", table);
     MDB_dbi dbi = s_dbi (self, table);
     MDB_val k = { key_size, key }, v = { value_size, value }, old;
-    bool counted = false;
-    if (rc == 0 && strcmp (table, "watchers") == 0) {
-        int found = mdb_get (txn, dbi, &k, &old);
-        if (found && found != MDB_NOTFOUND)
-            rc = nd_db_error (found, table);
-        counted = found == MDB_NOTFOUND && memchr (key, 0, key_size);
-    }
+    int found = rc == 0 ? mdb_get (txn, dbi, &k, &old) : MDB_NOTFOUND;
+    if (found && found != MDB_NOTFOUND)
+        rc = nd_db_error (found, table);
+    //  Another person under the same visitor id: ids minted apart collide
+    if (rc == 0 && found == 0 && strcmp (table, "visitors") == 0 && memchr (key, 0, key_size)
+    &&  (old.mv_size != value_size || memcmp (old.mv_data, value, value_size)))
+        nd_log ("person import: visitor %s was here already, with other state: overwritten",
+                (const char *) key);
+    bool counted = rc == 0 && found == MDB_NOTFOUND && strcmp (table, "watchers") == 0
+                && memchr (key, 0, key_size);
     int put = rc == 0 ? mdb_put (txn, dbi, &k, &v, 0) : 0;
     if (put)
         rc = nd_db_error (put, table);
