@@ -18,7 +18,8 @@
       ids        kind ('a' anonymousId, 'u' userId) + id  -> visitor id
       visitors   visitor id -> hot record (binary, visitor.c): counters,
                  userId, the open session; or only "merged into" a survivor
-      profiles   visitor id -> {userIds, anonymousIds, traits}
+      profiles   visitor id -> {userIds, anonymousIds, traits, merged: the
+                 visitors merged into it, whose records point here}
       carts      visitor id -> {items, currency}
       viewed     visitor id + product key -> a product viewed in the open
                  session, with its count
@@ -46,6 +47,9 @@ typedef struct _nd_cart_t nd_cart_t;
 
 #define VISITOR_ID_MAX 32       /* "v-" and a counter */
 #define SHOP_ID_MAX 400         /* a userId / anonymousId; keys stay under 511 */
+/*  The ids map knows every id; a profile lists the latest this many of
+    each kind, so a list this long may have let older ones go (move.c). */
+#define PROFILE_IDS_MAX 50
 
 /*  How far a visit got, in the order a shopper moves through the shop.  */
 typedef enum {

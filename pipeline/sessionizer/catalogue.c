@@ -301,7 +301,7 @@ static int s_count (const MDB_val *key, const MDB_val *data, void *arg)
     return ++*(size_t *) arg >= WATCHING_MAX;
 }
 
-static int s_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta)
+int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta)
 {
     json_t *record = catalogue_get (self, txn, key);
     if (!record)
@@ -339,7 +339,7 @@ static int s_watcher (sessionizer_t *self, MDB_txn *txn, const char *key, const 
     char text [32];
     *record = json_pack ("{s:s}", "time", nd_time_format (time, text));
     return nd_db_put_raw (txn, self->watching, &back, "", 0)
-        || s_watchers_add (self, txn, key, 1) ? -1 : 1;
+        || catalogue_watchers_add (self, txn, key, 1) ? -1 : 1;
 }
 
 int catalogue_watcher_put (sessionizer_t *self, MDB_txn *txn, const char *key,
@@ -417,7 +417,7 @@ int catalogue_unwatch (sessionizer_t *self, MDB_txn *txn, const char *key, const
     int rc = nd_db_del (txn, self->watchers, &k);
     if (rc < 0 || nd_db_del (txn, self->watching, &back) < 0)
         return -1;
-    return rc == 0 ? s_watchers_add (self, txn, key, -1) : 0;
+    return rc == 0 ? catalogue_watchers_add (self, txn, key, -1) : 0;
 }
 
 static int s_product_take (const MDB_val *key, const MDB_val *data, void *arg)

@@ -61,5 +61,9 @@ int catalogue_watcher_put (sessionizer_t *self, MDB_txn *txn, const char *key,
 int catalogue_unwatch (sessionizer_t *self, MDB_txn *txn, const char *key, const char *visitor);
 int catalogue_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor);
 int catalogue_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const char *from);
+/*  Adds delta to the count of key's watchers kept with the product (its
+    WATCHERS_MAX bound), never below 0: a watcher row moved to another
+    partition (move.c) leaves this one's count.                          */
+int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta);
 
 #endif

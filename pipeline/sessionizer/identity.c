@@ -104,6 +104,8 @@ static int s_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor, visi
         survivor->cart_changed = true;
     if (profile_merge (profile, other_profile))
         survivor->profile_changed = survivor->profile_announce = true;
+    if (profile_add_merged (profile, other_profile, loser->id))
+        survivor->profile_changed = true;
     survivor->events += loser->events;
     survivor->sessions += loser->sessions;
     survivor->orders += loser->orders;

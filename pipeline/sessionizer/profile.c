@@ -41,9 +41,6 @@
 #include "phone.h"
 #include "visitor.h"
 
-//  The ids map knows every id; the profile lists the latest this many.
-#define PROFILE_IDS_MAX 50
-
 static json_t *s_member (json_t *profile, const char *field, json_t *(*make) (void))
 {
     json_t *value = json_object_get (profile, field);
@@ -212,6 +209,17 @@ bool profile_merge (json_t *profile, const json_t *other)
     return changed;
 }
 
+bool profile_add_merged (json_t *profile, const json_t *other, const char *loser)
+{
+    bool changed = false;
+    size_t index;
+    json_t *id;
+    json_array_foreach (json_object_get (other, "merged"), index, id)
+        if (json_is_string (id))
+            changed = profile_add_id (profile, "merged", json_string_value (id)) || changed;
+    return profile_add_id (profile, "merged", loser) || changed;
+}
+
 /* ------------------------------------------------------------- selftest */
 
 void profile_test (bool verbose)
@@ -270,6 +278,11 @@ void profile_test (bool verbose)
     assert (!profile_merge (profile, other));
     assert (strcmp (json_string_value (json_object_get (traits, "email")), "a@example.com") == 0);
     assert (json_object_get (traits, "firstName"));
+    json_decref (other);
+    //  A loser and the visitors merged into it before are listed, once
+    other = json_pack ("{s:[s]}", "merged", "v-2");
+    assert (profile_add_merged (profile, other, "v-3") && !profile_add_merged (profile, other, "v-3"));
+    assert (json_array_size (json_object_get (profile, "merged")) == 2);
     json_decref (other);
 
     json_t *body = json_object ();

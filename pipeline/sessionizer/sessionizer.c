@@ -85,6 +85,7 @@ DESCRIPTION
 #include "due.h"
 #include "erase.h"
 #include "identity.h"
+#include "move_test.h"
 #include "nd_phone.h"
 #include "phone.h"
 #include "profile.h"
@@ -435,6 +436,7 @@ static void s_selftest (bool verbose)
     nd_cart_test (verbose);
     profile_test (verbose);
     phone_test (verbose);
+    sessionizer_person_test (verbose);
 }
 
 int main (int argc, char **argv)

@@ -168,8 +168,8 @@ static visitor_t *s_visitor_new (const char *id)
     return self;
 }
 
-//  The visitor id, or NULL with *rc ND_NOTFOUND / -1.
-static visitor_t *s_load_one (sessionizer_t *self, MDB_txn *txn, const char *id)
+//  One record as stored, without following a merge; NULL on an error.
+visitor_t *visitor_load_one (sessionizer_t *self, MDB_txn *txn, const char *id)
 {
     nd_key_t key;
     visitor_key (&key, id);
@@ -193,7 +193,7 @@ static visitor_t *s_load_one (sessionizer_t *self, MDB_txn *txn, const char *id)
 //  the id it looked up points at a merged-away visitor.
 visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool *moved)
 {
-    visitor_t *visitor = s_load_one (self, txn, id);
+    visitor_t *visitor = visitor_load_one (self, txn, id);
     *moved = false;
     for (int hop = 0; visitor && visitor->merged_into; hop++) {
         if (hop == MERGE_HOPS_MAX) {
@@ -202,7 +202,7 @@ visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool
             visitor_destroy (&visitor);
             break;
         }
-        visitor_t *survivor = s_load_one (self, txn, visitor->merged_into);
+        visitor_t *survivor = visitor_load_one (self, txn, visitor->merged_into);
         visitor_destroy (&visitor);
         visitor = survivor;
         *moved = true;

@@ -7,6 +7,9 @@
 #include "base.h"
 
 visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool *moved);
+/*  The record of id itself, a merged one too (merged_into set): one hop
+    of the chain visitor_load follows. A missing one comes back empty.   */
+visitor_t *visitor_load_one (sessionizer_t *self, MDB_txn *txn, const char *id);
 visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time);
 json_t *visitor_profile (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
