@@ -107,6 +107,11 @@ int nd_config_partition (nd_config_t *self, int *parts)
     return nd_pipefile_partition (self->file, self->stage, parts);
 }
 
+const char *nd_config_program (nd_config_t *self, const char *stage)
+{
+    return nd_pipefile_program (self->file, stage);
+}
+
 const char *nd_config_section_name (nd_config_t *self, const char *stage)
 {
     return nd_pipefile_section_name (self->file, stage);

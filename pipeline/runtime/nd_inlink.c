@@ -101,15 +101,20 @@ nd_inlink_t *nd_inlink_new (const char *upstream, const char *endpoint,
     zlist_autofree (self->topics);
     char *list = strdup (topics ? topics : ""), *save = NULL;
     bool chosen = false;        //  topics, not only a partition ("@K/N")
+    bool moves = false;         //  a sibling partition's link: its moves only
     for (char *t = strtok_r (list, ", ", &save); t; t = strtok_r (NULL, ", ", &save)) {
         zlist_append (self->topics, t);
         chosen = chosen || *t != '@';
+        moves = moves || strncmp (t, "move.", 5) == 0;
     }
     free (list);
     //  An erasure must reach every stage that keeps anything of a person,
-    //  whatever topics it chose (README "Privacy"): person.* always passes.
-    if (chosen)
+    //  whatever topics it chose (README "Privacy"): person.* always passes,
+    if (chosen && !moves)
         zlist_append (self->topics, "person.");
+    //  and a move between partitions keeps a reader's order (nd_moves.c)
+    if (chosen && !moves)
+        zlist_append (self->topics, "move.");
     self->endpoint = strdup (endpoint);
     self->curve = curve;
     if (server_key)

@@ -34,6 +34,8 @@ char *nd_config_endpoint (nd_config_t *self, const char *stage, const char *kind
 zlist_t *nd_config_inputs (nd_config_t *self);
 /*  This stage's partition and its stage's count (nd_pipefile_partition). */
 int nd_config_partition (nd_config_t *self, int *parts);
+/*  The program a stage runs (nd_pipefile_program).                      */
+const char *nd_config_program (nd_config_t *self, const char *stage);
 /*  The section a stage comes from (nd_pipefile_section_name).            */
 const char *nd_config_section_name (nd_config_t *self, const char *stage);
 zlist_t *nd_config_consumers (nd_config_t *self);

@@ -318,17 +318,28 @@ static zlist_t *s_input_names (nd_stage_t *stage)
     return nd_config_inputs (stage->config);
 }
 
-//  A stage that may not run partitioned refuses "partitions = N".
+//  A stage that may not run partitioned refuses "partitions = N". One
+//  that keeps people's state needs their moves (nd_moves.c), which start
+//  at the collector's router: it reads the collector, or stages
+//  partitioned as it is, which pass the moves on.
 static int s_check_partitions (nd_stage_t *stage)
 {
     int parts;
     nd_config_partition (stage->config, &parts);
-    if (parts == 1 || stage->def->partitioned)
-        return 0;
-    char reason [200];
-    snprintf (reason, sizeof reason, "%s cannot run partitioned (yet): it keeps state across "
-              "people (README \"Partitioned stages\")", stage->def->name);
-    return nd_config_error (stage->config, "partitions", reason);
+    char reason [300] = "";
+    if (parts > 1 && !stage->def->partitioned)
+        snprintf (reason, sizeof reason, "%s cannot run partitioned (yet): it keeps state across "
+                  "people (README \"Partitioned stages\")", stage->def->name);
+    zlist_t *inputs = parts > 1 && stage->def->person_export ? nd_config_inputs (stage->config) : NULL;
+    for (const char *up = inputs ? (const char *) zlist_first (inputs) : NULL; up && !*reason;
+         up = (const char *) zlist_next (inputs))
+        if (streq (nd_config_section_name (stage->config, up), up)
+        &&  !streq (nd_config_program (stage->config, up), "collector"))
+            snprintf (reason, sizeof reason, "a partitioned %s reads the collector or stages "
+                      "partitioned as it is; %s is neither (README \"Partitioned stages\")",
+                      stage->def->name, up);
+    zlist_destroy (&inputs);
+    return *reason ? nd_config_error (stage->config, "partitions", reason) : 0;
 }
 
 //  The inputs whose time drives the clock: "clock-inputs", by default the

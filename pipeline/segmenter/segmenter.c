@@ -439,6 +439,21 @@ static void s_selftest (bool verbose)
     seg_person_test (verbose);
 }
 
+//  Partitions (nd_moves.c): a visitor's profile and indexes leave with
+//  it and arrive as they were (move.c).
+static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const char *person,
+                            json_t **state)
+{
+    (void) stage;
+    return seg_person_export ((segmenter_t *) self, txn, person, state);
+}
+
+static int s_person_import (nd_stage_t *stage, void *self, MDB_txn *txn, const json_t *state)
+{
+    (void) stage;
+    return seg_person_import ((segmenter_t *) self, txn, state);
+}
+
 int main (int argc, char **argv)
 {
     //  A test's hand on the export and import, not an operator's option
@@ -456,7 +471,9 @@ int main (int argc, char **argv)
         .reloads = "rule segments",
         .check = s_check_config,
         .stats = s_stats,
-        .teardown = s_teardown
+        .teardown = s_teardown,
+        .person_export = s_person_export,
+        .person_import = s_person_import,
     };
     return nd_stage_main (argc, argv, &def);
 }

@@ -85,6 +85,7 @@ DESCRIPTION
 #include "due.h"
 #include "erase.h"
 #include "identity.h"
+#include "move.h"
 #include "move_test.h"
 #include "nd_phone.h"
 #include "phone.h"
@@ -439,6 +440,21 @@ static void s_selftest (bool verbose)
     sessionizer_person_test (verbose);
 }
 
+//  Partitions (nd_moves.c): a visitor's rows leave with it and arrive as
+//  they were (move.c).
+static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const char *person,
+                            json_t **state)
+{
+    (void) stage;
+    return sessionizer_person_export ((sessionizer_t *) self, txn, person, state);
+}
+
+static int s_person_import (nd_stage_t *stage, void *self, MDB_txn *txn, const json_t *state)
+{
+    (void) stage;
+    return sessionizer_person_import ((sessionizer_t *) self, txn, state);
+}
+
 int main (int argc, char **argv)
 {
     nd_stage_def_t def = {
@@ -451,7 +467,9 @@ int main (int argc, char **argv)
         .timers = s_timers,
         .source_committed = s_committed,
         .stats = s_stats,
-        .teardown = s_teardown
+        .teardown = s_teardown,
+        .person_export = s_person_export,
+        .person_import = s_person_import,
     };
     return nd_stage_main (argc, argv, &def);
 }
