@@ -202,6 +202,19 @@ static bool s_is (zmq_msg_t *part, const char *command)
     return zmq_msg_size (part) == 3 && memcmp (zmq_msg_data (part), command, 3) == 0;
 }
 
+//  A tick at time, as if the journal held one at seq.
+static void s_tick (nd_rawmsg_t *msg, uint64_t seq, int64_t time)
+{
+    char stamp [32], body [96];
+    int size = snprintf (body, sizeof body, "{\"id\":\"tick-%lld\",\"user\":\"\",\"time\":\"%s\"}",
+                         (long long) time, nd_time_format (time, stamp));
+    msg->seq = seq;
+    zmq_msg_init_size (&msg->topic, 4);
+    memcpy (zmq_msg_data (&msg->topic), "tick", 4);
+    zmq_msg_init_size (&msg->body, (size_t) size);
+    memcpy (zmq_msg_data (&msg->body), body, (size_t) size);
+}
+
 int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
 {
     void *socket = zsock_resolve (self->dealer);
@@ -222,10 +235,19 @@ int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
         }
         uint64_t seq = got >= 2 ? s_number (&parts [1]) : 0;
         bool fresh = false;
-        if (got == 3 && s_is (&parts [0], "POS")) {
+        if ((got == 3 || got == 4) && s_is (&parts [0], "POS")) {
             uint64_t to = s_number (&parts [2]);
+            int64_t time = got == 4 ? (int64_t) s_number (&parts [3]) : 0;
             if (seq > self->position + 1)
                 s_resync (self);
+            else
+            if (to > self->position && time > 0) {
+                //  Another partition's events: their time still moves
+                //  this one's clock, as a tick at the end of the range
+                self->position = to;
+                s_tick (msg, to, time);
+                fresh = true;
+            }
             else
             if (to > self->position)
                 self->position = to;
@@ -240,7 +262,7 @@ int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
             else
                 fresh = true;
         }
-        if (fresh) {
+        if (fresh && s_is (&parts [0], "MSG")) {
             self->position = seq;
             self->received++;
             msg->seq = seq;

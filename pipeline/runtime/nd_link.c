@@ -16,7 +16,9 @@
       consumer -> sender   HELLO pos window [prefix...] [@K/N]   (re)start from pos
                            ACK   pos window [prefix...] [@K/N]   committed up to pos
       sender -> consumer   MSG   seq topic body
-                           POS   from to   from..to were filtered out (or trimmed)
+                           POS   from to [time]   from..to were filtered out (or trimmed);
+                                 time: the latest of those a partition
+                                 did not get, which moves its clock
     "@K/N" says the consumer is partition K of N (nd_pipefile.h): it
     gets the entries about people of its partition, and those about
     no one in particular. An entry is about the people whose routing keys
@@ -51,15 +53,16 @@ typedef struct {
 } s_consumer_t;
 
 /*  A journal entry: topic NUL body, after an optional routing header of
-    byte 1, a count and that many 4-byte keys (big-endian). A topic never
-    starts with byte 1, so entries written before routing read as they
-    were.                                                                */
+    byte 1, a count, the entry's time (ms, 8 bytes) and that many 4-byte
+    keys (numbers big-endian). A topic never starts with byte 1, so
+    entries written before routing read as they were.                   */
 typedef struct {
     const char *topic;
     const char *body;
     size_t body_size;
     size_t keys;
     const byte *key;
+    int64_t time;
 } s_entry_t;
 
 #define ND_ROUTED 1
@@ -69,10 +72,14 @@ static void s_entry_read (const MDB_val *record, s_entry_t *entry)
     const byte *data = (const byte *) record->mv_data;
     size_t header = 0;
     *entry = (s_entry_t) { 0 };
-    if (record->mv_size >= 2 && data [0] == ND_ROUTED) {
+    if (record->mv_size >= 10 && data [0] == ND_ROUTED) {
         entry->keys = data [1];
-        entry->key = data + 2;
-        header = 2 + 4 * entry->keys;
+        uint64_t time = 0;
+        for (int i = 0; i < 8; i++)
+            time = time << 8 | data [2 + i];
+        entry->time = (int64_t) time;
+        entry->key = data + 10;
+        header = 10 + 4 * entry->keys;
     }
     entry->topic = (const char *) data + header;
     size_t topic_size = strlen (entry->topic) + 1;
@@ -216,10 +223,10 @@ void *nd_outbox_socket (nd_outbox_t *self)
 
 int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
                       const char *body, size_t size, const uint32_t *keys, size_t count,
-                      uint64_t *seq)
+                      int64_t time, uint64_t *seq)
 {
     assert (count <= ND_ROUTE_KEYS);
-    size_t topic_size = strlen (topic) + 1, header = count ? 2 + 4 * count : 0;
+    size_t topic_size = strlen (topic) + 1, header = count ? 10 + 4 * count : 0;
     nd_key_t key;
     nd_key_init (&key);
     nd_key_u64 (&key, self->pending + 1);
@@ -232,6 +239,8 @@ int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
     if (count) {
         *data++ = ND_ROUTED;
         *data++ = (byte) count;
+        for (int i = 7; i >= 0; i--)
+            *data++ = (byte) ((uint64_t) time >> (8 * i));
         for (size_t i = 0; i < count; i++) {
             *data++ = (byte) (keys [i] >> 24);
             *data++ = (byte) (keys [i] >> 16);
@@ -388,7 +397,7 @@ static void s_take_prefixes (s_consumer_t *c, zmsg_t *msg)
 }
 
 static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
-                          const s_entry_t *record, uint64_t to);
+                          const s_entry_t *record, uint64_t to, int64_t time);
 
 //  Whether the connection holding c is still there: ROUTER_MANDATORY
 //  refuses a message for a routing id whose connection has gone (and
@@ -396,7 +405,7 @@ static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
 //  acknowledged, which a consumer ignores: its position is at least that.
 static bool s_alive (nd_outbox_t *self, s_consumer_t *c)
 {
-    s_send_frames (self, c, c->acked + 1, NULL, c->acked);
+    s_send_frames (self, c, c->acked + 1, NULL, c->acked, 0);
     return c->peer != NULL;
 }
 
@@ -477,16 +486,20 @@ int nd_outbox_handle (nd_outbox_t *self)
     return 0;
 }
 
-//  An entry with routing keys goes to a partition that owns one of them.
-static bool s_wanted (s_consumer_t *c, const s_entry_t *entry)
+//  An entry with routing keys goes to a partition that owns one of them;
+//  *elsewhere says it is another partition's.
+static bool s_wanted (s_consumer_t *c, const s_entry_t *entry, bool *elsewhere)
 {
     const char *topic = entry->topic;
+    *elsewhere = false;
     if (c->parts && entry->keys) {
         bool owned = false;
         for (size_t i = 0; i < entry->keys && !owned; i++)
             owned = s_entry_key (entry, i) % (uint32_t) c->parts == (uint32_t) c->part;
-        if (!owned)
+        if (!owned) {
+            *elsewhere = true;
             return false;
+        }
     }
     if (zlist_size (c->prefixes) == 0 || streq (topic, "tick"))
         return true;
@@ -500,7 +513,7 @@ static bool s_wanted (s_consumer_t *c, const s_entry_t *entry)
 //  Sends MSG seq topic body (record given) or POS seq to; returns 0, or
 //  -1 if the consumer cannot take it now.
 static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
-                          const s_entry_t *record, uint64_t to)
+                          const s_entry_t *record, uint64_t to, int64_t time)
 {
     void *socket = zsock_resolve (self->router);
     char number [24], last [24];
@@ -516,7 +529,11 @@ static int s_send_frames (nd_outbox_t *self, s_consumer_t *c, uint64_t seq,
     if (!record) {
         zmq_send (socket, number, length, ZMQ_SNDMORE);
         length = snprintf (last, sizeof last, "%llu", (unsigned long long) to);
-        return zmq_send (socket, last, length, 0) < 0 ? -1 : 0;
+        if (time <= 0)
+            return zmq_send (socket, last, length, 0) < 0 ? -1 : 0;
+        zmq_send (socket, last, length, ZMQ_SNDMORE);
+        length = snprintf (number, sizeof number, "%lld", (long long) time);
+        return zmq_send (socket, number, length, 0) < 0 ? -1 : 0;
     }
     zmq_send (socket, number, length, ZMQ_SNDMORE);
     zmq_send (socket, record->topic, strlen (record->topic), ZMQ_SNDMORE);
@@ -543,25 +560,31 @@ static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
                 c->name, (unsigned long long) c->sent + 1, (unsigned long long) next);
         skip_from = c->sent + 1;
     }
+    int64_t skip_time = 0;      //  the latest time skipped as another partition's
     for (int budget = ND_BATCH_MAX; rc == 0 && budget > 0; budget--) {
         uint64_t seq = nd_key_get_u64 (&k, 0);
         if (seq > until)
             break;
         s_entry_t entry;
         s_entry_read (&v, &entry);
-        if (s_wanted (c, &entry)) {
-            if (skip_from && s_send_frames (self, c, skip_from, NULL, seq - 1))
+        bool elsewhere;
+        if (s_wanted (c, &entry, &elsewhere)) {
+            if (skip_from && s_send_frames (self, c, skip_from, NULL, seq - 1, skip_time))
                 return;
-            if (s_send_frames (self, c, seq, &entry, 0)) {
+            if (s_send_frames (self, c, seq, &entry, 0, 0)) {
                 c->sent = skip_from ? seq - 1 : c->sent;
                 return;
             }
             skip_from = 0;
+            skip_time = 0;
             self->messages_sent++;
         }
-        else
-        if (!skip_from)
-            skip_from = seq;
+        else {
+            if (!skip_from)
+                skip_from = seq;
+            if (elsewhere && entry.time > skip_time)
+                skip_time = entry.time;
+        }
         c->sent = seq;
         rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
     }
@@ -570,7 +593,7 @@ static void s_pump_one (nd_outbox_t *self, s_consumer_t *c, MDB_cursor *cursor)
     //  trimmed stretch must still move the consumer on
     if (skip_from && (rc == MDB_NOTFOUND || (rc == 0 && nd_key_get_u64 (&k, 0) > until)))
         c->sent = until;
-    if (skip_from && s_send_frames (self, c, skip_from, NULL, c->sent))
+    if (skip_from && s_send_frames (self, c, skip_from, NULL, c->sent, skip_time))
         c->sent = skip_from - 1;
 }
 

@@ -82,10 +82,11 @@ void nd_outbox_destroy (nd_outbox_t **self_p);
 void *nd_outbox_socket (nd_outbox_t *self);
 /*  Appends topic and body as the next entry; with count routing keys
     (at most ND_ROUTE_KEYS), a partitioned consumer gets it only in the
-    partitions that own one of them.                                      */
+    partitions that own one of them, and the others learn its time (ms)
+    with the range they skip, so their clocks move as one stage's would. */
 int nd_outbox_append (nd_outbox_t *self, MDB_txn *txn, const char *topic,
                       const char *body, size_t size, const uint32_t *keys, size_t count,
-                      uint64_t *seq);
+                      int64_t time, uint64_t *seq);
 uint64_t nd_outbox_next_seq (nd_outbox_t *self);
 int nd_outbox_seal (nd_outbox_t *self, MDB_txn *txn);
 void nd_outbox_committed (nd_outbox_t *self);

@@ -1073,10 +1073,10 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
 
 //  Takes text: into the journal, and onto the tap after the commit.
 static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *text, size_t size,
-                     const uint32_t *keys, size_t count)
+                     const uint32_t *keys, size_t count, int64_t time)
 {
     uint64_t seq;
-    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, keys, count, &seq)) {
+    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, keys, count, time, &seq)) {
         free (text);
         return -1;
     }
@@ -1139,7 +1139,10 @@ int nd_emit_routed (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *
                              json_string (nd_time_format (nd_clock_now (stage->clock), stamp)));
     size_t size;
     char *text = nd_json_dump (body, &size);
-    return s_append (stage, txn, topic, text, size, keys, count);
+    int64_t time = 0;
+    if (count)
+        nd_time_parse (json_string_value (json_object_get (body, "time")), &time);
+    return s_append (stage, txn, topic, text, size, keys, count, time);
 }
 
 //  The received text with extra's members before its closing brace, or
@@ -1190,7 +1193,8 @@ int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const 
     }
     uint32_t route;
     if (text)
-        return s_append (stage, txn, topic, text, size, &route, s_user_key (msg->body, &route));
+        return s_append (stage, txn, topic, text, size, &route, s_user_key (msg->body, &route),
+                         msg->time);
     json_t *body = json_copy (msg->body);
     int rc = body && json_object_update (body, (json_t *) extra) == 0
            ? nd_emit (stage, txn, topic, body) : -1;

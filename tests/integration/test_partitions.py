@@ -11,7 +11,9 @@ reading split:
     (userId, anonymousId, an alias's previousId; FNV-1a 32 of the id,
     modulo 2), so one person always lands in the same partition, and an
     identify that joins two ids of different partitions reaches both;
-  - a tick (about no one) reaches both partitions;
+  - a tick (about no one) reaches both partitions; without one, each
+    partition's event clock still follows the other partition's events
+    (the range it skips carries their time);
   - every event is in some partition, and each partition's journal
     holds every message once, across a kill -9 of one partition;
   - join reads split.0 and split.1 and forwards what both had;
@@ -66,6 +68,12 @@ with Pipeline(clock="event", extra=extra) as p:
     p.kill("split.1")
     statuses |= {p.post("/v1/batch", {"batch": sent[i:i + 50]})[0] for i in range(150, 300, 50)}
     p.start("split.1", program="relay")
+    # The last event belongs to one partition; the other learns its time
+    # from the range it skips, so both clocks stand where one stage's would
+    last = max(e["timestamp"] for e in sent)
+    clocks = lambda: [p.control(s).get("now") for s in ("collector", "split.0", "split.1")]
+    check("without a tick, both partitions' clocks reach the last event's time (%s)" % last,
+          wait_for(lambda: clocks() == [last] * 3, 20), clocks())
     statuses.add(p.post("/v1/tick", {"time": "2026-03-03T00:00:00.000Z"})[0])
     check("the collector took every batch", statuses == {200}, statuses)
     head = p.control("collector")["journal"]["head"]
