@@ -89,6 +89,20 @@ def program_of(node):
     return node.get("program", node.name)
 
 
+def instances(node):
+    """The stages a section runs as: itself, or NAME.0 .. NAME.N-1 when it
+    says partitions = N (nudge-pipeline(5)), each a Node with its program."""
+    parts = int(node.get("partitions", "1") or 1)
+    if parts <= 1:
+        return [node]
+    made = []
+    for k in range(parts):
+        instance = Node("%s.%d" % (node.name, k))
+        instance.set("program", program_of(node))
+        made.append(instance)
+    return made
+
+
 # --------------------------------------------------------------- journeys --
 
 class Rules:
