@@ -62,4 +62,6 @@ int catalogue_unwatch (sessionizer_t *self, MDB_txn *txn, const char *key, const
 int catalogue_forget (sessionizer_t *self, MDB_txn *txn, const char *visitor);
 int catalogue_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const char *from);
 
+void catalogue_test (bool verbose);
+
 #endif

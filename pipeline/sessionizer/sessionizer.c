@@ -81,6 +81,7 @@ DESCRIPTION
 #include <unistd.h>
 #include "alerts.h"
 #include "cart.h"
+#include "catalogue.h"
 #include "claim.h"
 #include "due.h"
 #include "erase.h"
@@ -433,6 +434,7 @@ static int s_check (nd_stage_t *stage)
 static void s_selftest (bool verbose)
 {
     nd_cart_test (verbose);
+    catalogue_test (verbose);
     profile_test (verbose);
     phone_test (verbose);
 }
