@@ -500,39 +500,15 @@ int catalogue_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const 
 
 /* ------------------------------------------------------------- selftest */
 
-//  The jansson values alive, to tell that a failed call left none behind
-//  (a leak shows without ASan). Jansson's allocator hooks take no
-//  argument, hence a file-wide count, used by this test alone.
-static int64_t s_json_live;
-static void *s_json_malloc (size_t size)
-{
-    void *block = malloc (size);
-    s_json_live += block != NULL;
-    return block;
-}
-static void s_json_free (void *block)
-{
-    s_json_live -= block != NULL;
-    free (block);
-}
-
 void catalogue_test (bool verbose)
 {
     if (verbose)
         printf (" * catalogue: ");
     char dir [] = "/tmp/nd-catalogue-test-XXXXXX";
-    assert (mkdtemp (dir));
-    MDB_env *env;
-    MDB_txn *txn;
-    assert (mdb_env_create (&env) == 0);
-    mdb_env_set_maxdbs (env, 8);
-    assert (mdb_env_open (env, dir, MDB_NOSYNC, 0644) == 0);
     sessionizer_t self = { .watch_for = 1000 };
+    MDB_env *env = sessionizer_test_state (&self, dir);
+    MDB_txn *txn;
     assert (mdb_txn_begin (env, NULL, 0, &txn) == 0);
-    assert (nd_db_open (txn, "products", &self.products) == 0
-         && nd_db_open (txn, "popular", &self.popular) == 0
-         && nd_db_open (txn, "watchers", &self.watchers) == 0
-         && nd_db_open (txn, "watching", &self.watching) == 0);
     json_t *mug = json_pack ("{s:s, s:s, s:f}", "product_id", "p-1", "name", "Mug", "price", 5.0);
     assert (catalogue_update (&self, txn, mug, "EUR", true, 1000, NULL, NULL) == 0);
     json_decref (mug);
@@ -544,27 +520,17 @@ void catalogue_test (bool verbose)
 
     //  A new watcher whose puts fail, as they do when the state is full:
     //  -1, and the record made for it is not left behind. A read-only
-    //  transaction reads as a full one does and refuses every put.
-    json_malloc_t was_malloc;
-    json_free_t was_free;
-    json_get_alloc_funcs (&was_malloc, &was_free);
-    json_set_alloc_funcs (s_json_malloc, s_json_free);
+    //  transaction reads as usual and refuses every put.
+    sessionizer_test_count_json (true);
     assert (mdb_txn_begin (env, NULL, MDB_RDONLY, &txn) == 0);
-    int64_t live = s_json_live;
+    int64_t live = sessionizer_test_json_live ();
     assert (catalogue_watch (&self, txn, "p-1", "v-2", "viewed", 5.0, 3000) == -1);
-    assert (s_json_live == live);
+    assert (sessionizer_test_json_live () == live);
     assert (catalogue_bought (&self, txn, "p-1", "v-3", 3000) == -1);
-    assert (s_json_live == live);
+    assert (sessionizer_test_json_live () == live);
     mdb_txn_abort (txn);
-    json_set_alloc_funcs (was_malloc, was_free);
-
-    mdb_env_close (env);
-    char path [64];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    zsys_file_delete (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    zsys_file_delete (path);
-    zsys_dir_delete ("%s", dir);
+    sessionizer_test_count_json (false);
+    sessionizer_test_state_destroy (&env, dir);
     if (verbose)
         printf ("OK\n");
 }
