@@ -152,4 +152,20 @@ void record_add (json_t *record, const char *field, int64_t delta);
     their rows in viewed.                                                */
 void visitor_key (nd_key_t *key, const char *id);
 
+/*  Opens every database of the sessionizer's state in txn (setup).      */
+int sessionizer_open_state (sessionizer_t *self, MDB_txn *txn);
+
+/*  For the self-tests of the layers above: a state of their own in a
+    temporary directory, with the databases open in self. A small map,
+    so that sessionizer_test_full makes txn as a full state leaves it:
+    one put refused with MDB_MAP_FULL, then every call MDB_BAD_TXN.
+    sessionizer_test_json_live counts the jansson values alive between
+    sessionizer_test_count_json (true) and (false), to tell that a call
+    which failed left none behind (a leak shows without ASan).          */
+MDB_env *sessionizer_test_state (sessionizer_t *self, char *dir);
+void sessionizer_test_full (MDB_txn *txn, sessionizer_t *self);
+void sessionizer_test_state_destroy (MDB_env **env_p, const char *dir);
+void sessionizer_test_count_json (bool on);
+int64_t sessionizer_test_json_live (void);
+
 #endif

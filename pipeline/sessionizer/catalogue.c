@@ -25,6 +25,7 @@
     Only http(s) links are kept: a product's url and image_url go into
     messages. What a browser claims (its write key is public) never
     moves a price or a stock the shop set, so it cannot set off alerts. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,7 +315,7 @@ int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, 
 }
 
 //  The visitor's record for key, a new one when there is room (1), none
-//  when there is not (0), or -1.
+//  when there is not (0), or -1; *record is the caller's only with 1.
 static int s_watcher (sessionizer_t *self, MDB_txn *txn, const char *key, const char *visitor,
                       int64_t time, json_t **record)
 {
@@ -336,10 +337,13 @@ static int s_watcher (sessionizer_t *self, MDB_txn *txn, const char *key, const 
         return 0;
     nd_key_t back;
     s_key (&back, visitor, key);
+    //  The record is made once the puts went in: a put that fails (state
+    //  full) returns -1 with nothing for the caller to free
+    if (nd_db_put_raw (txn, self->watching, &back, "", 0) || catalogue_watchers_add (self, txn, key, 1))
+        return -1;
     char text [32];
     *record = json_pack ("{s:s}", "time", nd_time_format (time, text));
-    return nd_db_put_raw (txn, self->watching, &back, "", 0)
-        || catalogue_watchers_add (self, txn, key, 1) ? -1 : 1;
+    return 1;
 }
 
 int catalogue_watcher_put (sessionizer_t *self, MDB_txn *txn, const char *key,
@@ -492,4 +496,41 @@ int catalogue_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const 
     }
     json_decref (keys);
     return rc;
+}
+
+/* ------------------------------------------------------------- selftest */
+
+void catalogue_test (bool verbose)
+{
+    if (verbose)
+        printf (" * catalogue: ");
+    char dir [] = "/tmp/nd-catalogue-test-XXXXXX";
+    sessionizer_t self = { .watch_for = 1000 };
+    MDB_env *env = sessionizer_test_state (&self, dir);
+    MDB_txn *txn;
+    assert (mdb_txn_begin (env, NULL, 0, &txn) == 0);
+    json_t *mug = json_pack ("{s:s, s:s, s:f}", "product_id", "p-1", "name", "Mug", "price", 5.0);
+    assert (catalogue_update (&self, txn, mug, "EUR", true, 1000, NULL, NULL) == 0);
+    json_decref (mug);
+    assert (catalogue_watch (&self, txn, "p-1", "v-1", "viewed", 5.0, 2000) == 0);
+    json_t *watchers = catalogue_watchers (&self, txn, "p-1");
+    assert (json_object_size (watchers) == 1 && json_object_get (watchers, "v-1"));
+    json_decref (watchers);
+    assert (mdb_txn_commit (txn) == 0);
+
+    //  A new watcher whose puts fail, as they do when the state is full:
+    //  -1, and the record made for it is not left behind. A read-only
+    //  transaction reads as usual and refuses every put.
+    sessionizer_test_count_json (true);
+    assert (mdb_txn_begin (env, NULL, MDB_RDONLY, &txn) == 0);
+    int64_t live = sessionizer_test_json_live ();
+    assert (catalogue_watch (&self, txn, "p-1", "v-2", "viewed", 5.0, 3000) == -1);
+    assert (sessionizer_test_json_live () == live);
+    assert (catalogue_bought (&self, txn, "p-1", "v-3", 3000) == -1);
+    assert (sessionizer_test_json_live () == live);
+    mdb_txn_abort (txn);
+    sessionizer_test_count_json (false);
+    sessionizer_test_state_destroy (&env, dir);
+    if (verbose)
+        printf ("OK\n");
 }

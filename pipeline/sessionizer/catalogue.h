@@ -66,4 +66,6 @@ int catalogue_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const 
     partition (move.c) leaves this one's count.                          */
 int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta);
 
+void catalogue_test (bool verbose);
+
 #endif

@@ -17,6 +17,8 @@
     not a merge: the anonymousId moves to the person now logged in. Only
     alias, which says outright that two ids are one person, merges two
     visitors with different userIds.                                    */
+#include <assert.h>
+#include <stdio.h>
 #include <string.h>
 #include "identity.h"
 #include "cart.h"
@@ -115,10 +117,11 @@ static int s_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor, visi
         survivor->last = loser->last;
     if (!survivor->user_id && loser->user_id)
         visitor_set_text (&survivor->user_id, loser->user_id);
+    if (visitor_retire (self, txn, loser, survivor->id))
+        return -1;
     json_t *body = sessionizer_body (NULL, survivor->id, time);
     json_object_set_new (body, "merged", json_string (loser->id));
-    if (visitor_retire (self, txn, loser, survivor->id)
-    ||  sessionizer_emit (self, txn, "visitor.merged", body))
+    if (sessionizer_emit (self, txn, "visitor.merged", body))
         return -1;
     sessionizer_count (self, COUNT_MERGES);
     nd_log ("visitor %s merged into %s", loser->id, survivor->id);
@@ -193,4 +196,35 @@ visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *e
         return by_user;
     }
     return s_join (self, txn, event, by_anonymous, by_user);
+}
+
+/* ------------------------------------------------------------- selftest */
+
+void identity_test (bool verbose)
+{
+    if (verbose)
+        printf (" * identity: ");
+    char dir [] = "/tmp/nd-identity-test-XXXXXX";
+    sessionizer_t self = { .currency = (char *) "EUR" };
+    MDB_env *env = sessionizer_test_state (&self, dir);
+    MDB_txn *txn;
+    assert (mdb_txn_begin (env, NULL, 0, &txn) == 0);
+    sessionizer_test_full (txn, &self);
+
+    //  Two visitors found to be one person in a full state: the merge
+    //  fails, and its visitor.merged is not left behind
+    sessionizer_test_count_json (true);
+    int64_t live = sessionizer_test_json_live ();
+    visitor_t *survivor = visitor_test_new (&self, "v-1");
+    visitor_t *loser = visitor_test_new (&self, "v-2");
+    assert (s_merge (&self, txn, survivor, loser, 60000) == -1);
+    visitor_destroy (&survivor);
+    visitor_destroy (&loser);
+    assert (sessionizer_test_json_live () == live);
+    sessionizer_test_count_json (false);
+
+    mdb_txn_abort (txn);
+    sessionizer_test_state_destroy (&env, dir);
+    if (verbose)
+        printf ("OK\n");
 }

@@ -8,4 +8,6 @@
 
 visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event);
 
+void identity_test (bool verbose);
+
 #endif

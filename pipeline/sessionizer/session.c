@@ -22,6 +22,7 @@
     browse-views times and added nothing. Each carries the session id in
     its own id, and the session is gone from the state in the same
     transaction, so none can come twice.                               */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,6 +160,21 @@ static json_t *s_recommended (sessionizer_t *self, MDB_txn *txn, json_t *body, c
     return body;
 }
 
+//  browse.abandoned: the products the visit viewed, and what goes with
+//  them; NULL, with nothing left behind, when either cannot be read.
+static json_t *s_browsed (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, int64_t end)
+{
+    json_t *body = s_abandoned (self, txn, visitor, "browse.abandoned", end);
+    json_t *products = body ? shop_viewed (self, txn, visitor->id) : NULL;
+    if (!products) {
+        json_decref (body);
+        return NULL;
+    }
+    json_object_set_new (body, "products", products);
+    json_object_set_new (body, "products_viewed", json_integer (visitor->session.product_views));
+    return s_recommended (self, txn, body, products);
+}
+
 static int s_emit_abandoned (sessionizer_t *self, MDB_txn *txn, const char *topic, json_t *body,
                              counter_t counter)
 {
@@ -189,15 +205,9 @@ static int s_abandonments (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor
             json_object_set_new (body, "checkout_id", json_string (session->checkout_id));
         rc = s_emit_abandoned (self, txn, "checkout.abandoned", body, COUNT_CHECKOUTS_ABANDONED);
     }
-    if (rc == 0 && session->product_views >= self->browse_views && session->added == 0) {
-        json_t *body = s_abandoned (self, txn, visitor, "browse.abandoned", end);
-        json_t *products = shop_viewed (self, txn, visitor->id);
-        json_object_set_new (body, "products", products);
-        json_object_set_new (body, "products_viewed", json_integer (session->product_views));
-        body = products ? s_recommended (self, txn, body, products) : body;
-        rc = products ? s_emit_abandoned (self, txn, "browse.abandoned", body, COUNT_BROWSES_ABANDONED)
-                      : -1;
-    }
+    if (rc == 0 && session->product_views >= self->browse_views && session->added == 0)
+        rc = s_emit_abandoned (self, txn, "browse.abandoned", s_browsed (self, txn, visitor, end),
+                               COUNT_BROWSES_ABANDONED);
     json_decref (summary);
     return rc;
 }
@@ -326,4 +336,37 @@ int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now)
         if (s_expire_one (self, txn, &entry, id, due, now))
             return -1;
     return rc;
+}
+
+/* ------------------------------------------------------------- selftest */
+
+void session_test (bool verbose)
+{
+    if (verbose)
+        printf (" * session: ");
+    char dir [] = "/tmp/nd-session-test-XXXXXX";
+    sessionizer_t self = { .browse_views = 1, .currency = (char *) "EUR" };
+    MDB_env *env = sessionizer_test_state (&self, dir);
+    MDB_txn *txn;
+    assert (mdb_txn_begin (env, NULL, 0, &txn) == 0);
+    sessionizer_test_full (txn, &self);
+
+    //  A visit that viewed and added nothing ends in a full state: its
+    //  browse.abandoned cannot list the products, and is not left behind
+    sessionizer_test_count_json (true);
+    int64_t live = sessionizer_test_json_live ();
+    visitor_t *visitor = visitor_test_new (&self, "v-1");
+    visitor->in_session = true;
+    snprintf (visitor->session.id, sizeof visitor->session.id, "v-1.s1");
+    visitor->session.product_views = 2;
+    visitor->session.step = STEP_PRODUCT;
+    assert (s_abandonments (&self, txn, visitor, visitor->cart, 60000) == -1);
+    visitor_destroy (&visitor);
+    assert (sessionizer_test_json_live () == live);
+    sessionizer_test_count_json (false);
+
+    mdb_txn_abort (txn);
+    sessionizer_test_state_destroy (&env, dir);
+    if (verbose)
+        printf ("OK\n");
 }

@@ -15,4 +15,6 @@ int session_merge (sessionizer_t *self, MDB_txn *txn, visitor_t *survivor,
                    visitor_t *loser, int64_t time);
 int session_expire (sessionizer_t *self, MDB_txn *txn, int64_t now);
 
+void session_test (bool verbose);
+
 #endif

@@ -81,6 +81,7 @@ DESCRIPTION
 #include <unistd.h>
 #include "alerts.h"
 #include "cart.h"
+#include "catalogue.h"
 #include "claim.h"
 #include "due.h"
 #include "erase.h"
@@ -384,17 +385,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->stage = stage;
     *self_p = self;
-    if (s_options (self)
-    ||  nd_db_open (txn, "ids", &self->ids) || nd_db_open (txn, "visitors", &self->visitors)
-    ||  nd_db_open (txn, "profiles", &self->profiles) || nd_db_open (txn, "carts", &self->carts)
-    ||  nd_db_open (txn, "viewed", &self->viewed) || nd_db_open (txn, "expiry", &self->expiry)
-    ||  nd_db_open (txn, "idle", &self->idle) || nd_db_open (txn, "claims", &self->claims)
-    ||  nd_db_open (txn, "together", &self->together)
-    ||  nd_db_open (txn, "products", &self->products)
-    ||  nd_db_open (txn, "popular", &self->popular)
-    ||  nd_db_open (txn, "watchers", &self->watchers)
-    ||  nd_db_open (txn, "watching", &self->watching)
-    ||  nd_db_open (txn, "counters", &self->counters)) {
+    if (s_options (self) || sessionizer_open_state (self, txn)) {
         s_teardown (self_p);
         return -1;
     }
@@ -435,6 +426,9 @@ static int s_check (nd_stage_t *stage)
 static void s_selftest (bool verbose)
 {
     nd_cart_test (verbose);
+    catalogue_test (verbose);
+    session_test (verbose);
+    identity_test (verbose);
     profile_test (verbose);
     phone_test (verbose);
     sessionizer_person_test (verbose);

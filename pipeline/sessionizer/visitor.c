@@ -341,6 +341,16 @@ int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
     return rc;
 }
 
+visitor_t *visitor_test_new (sessionizer_t *self, const char *id)
+{
+    visitor_t *visitor = s_visitor_new (id);
+    if (visitor) {
+        visitor->profile = profile_new ();
+        visitor->cart = nd_cart_new (NULL, self->currency);
+    }
+    return visitor;
+}
+
 void visitor_destroy (visitor_t **self_p)
 {
     visitor_t *self = *self_p;

@@ -18,6 +18,9 @@ void visitor_seen (visitor_t *visitor, int64_t time);
 int visitor_store (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 int visitor_retire (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const char *survivor);
 void visitor_destroy (visitor_t **self_p);
+/*  For the self-tests: a visitor held in memory alone, its profile and
+    cart empty and already read, so that no call needs them from state. */
+visitor_t *visitor_test_new (sessionizer_t *self, const char *id);
 
 /*  An empty profile, and the parts of profile.updated a profile gives:
     ids, traits, and on which channels the person can be reached.       */
