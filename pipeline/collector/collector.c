@@ -325,7 +325,9 @@ static int s_phone_region (nd_stage_t *stage, collector_limits_t *limits)
 static int s_route_parts (nd_stage_t *stage, int *parts)
 {
     collector_args_t *args = (collector_args_t *) nd_stage_args (stage);
-    return collector_route_parts (args->config, nd_stage_name (stage), parts);
+    if (collector_route_parts (args->config, nd_stage_name (stage), parts))
+        return nd_stage_config_refused (stage);     //  logged as file:line
+    return 0;
 }
 
 static int s_check (nd_stage_t *stage)
@@ -454,17 +456,16 @@ static int s_emit_move (collector_t *self, MDB_txn *txn, const json_t *event,
 static int s_route (collector_t *self, MDB_txn *txn, collector_item_t *item, uint32_t *keys,
                     size_t *count)
 {
-    collector_merge_t merge;
-    int rc = ND_NOTFOUND;
-    if (!self->route && strncmp (item->topic, "event.", 6) == 0)
+    if (strncmp (item->topic, "event.", 6) == 0)
         json_object_del (item->body, "visitor");    //  only the router says it
-    else
-    if (streq (item->topic, "person.erase"))
+    if (self->route && streq (item->topic, "person.erase"))
         return collector_route_erase (self->route, txn,
                                       json_string_value (json_object_get (item->body, "user")),
                                       keys, count);
-    else
-        rc = collector_route_event (self->route, txn, item->topic, item->body, keys, &merge);
+    collector_merge_t merge;
+    int rc = self->route ? collector_route_event (self->route, txn, item->topic, item->body,
+                                                  keys, &merge)
+                         : ND_NOTFOUND;
     *count = rc == 0 ? 1 : s_route_keys (item->body, keys);
     if (rc == 0 && collector_route_crosses (self->route, &merge))
         return s_emit_move (self, txn, item->body, &merge);

@@ -221,20 +221,28 @@ static int s_bind (s_resolve_t *r, char kind, const char *id, const char *visito
     return nd_db_put_raw (r->txn, r->self->ids, &key, visitor, strlen (visitor) + 1);
 }
 
-//  The visitor an id leads to: 0 with *found, ND_NOTFOUND (see s_load), -1.
-static int s_find (s_resolve_t *r, char kind, const char *id, s_visitor_t *visitor, bool *found)
+//  The visitor id an id is bound to, as stored: 0 with *found, or -1.
+static int s_bound (s_resolve_t *r, char kind, const char *id, char *visitor, bool *found)
 {
     nd_key_t key;
     s_id_key (&key, kind, id);
     MDB_val k = nd_key_val (&key), v;
     int rc = mdb_get (r->txn, r->self->ids, &k, &v);
     *found = rc == 0;
-    if (rc)
-        return rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, "route.ids");
+    if (rc == 0)
+        snprintf (visitor, COLLECTOR_VISITOR_MAX, "%.*s",
+                  (int) strnlen ((const char *) v.mv_data, v.mv_size), (const char *) v.mv_data);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, "route.ids");
+}
+
+//  The visitor an id leads to: 0 with *found, ND_NOTFOUND (see s_load), -1.
+static int s_find (s_resolve_t *r, char kind, const char *id, s_visitor_t *visitor, bool *found)
+{
     char text [COLLECTOR_VISITOR_MAX];
-    snprintf (text, sizeof text, "%.*s", (int) strnlen ((const char *) v.mv_data, v.mv_size),
-              (const char *) v.mv_data);
     bool moved;
+    int rc = s_bound (r, kind, id, text, found);
+    if (rc || !*found)
+        return rc;
     rc = s_load (r, text, visitor, &moved);
     //  As the sessionizer: the id now points at the survivor directly
     return rc == 0 && moved ? s_bind (r, kind, id, visitor->id) : rc;
@@ -249,9 +257,26 @@ static int s_own (s_resolve_t *r, const char *visitor, char kind, const char *id
 
 /* ------------------------------------------------------------- rules */
 
+//  An id that moves to another visitor (a shared device) is no longer
+//  the old one's to erase. Callers found it first, so the id already
+//  points at its owner, not at a visitor merged away.
+static int s_disown (s_resolve_t *r, const s_visitor_t *visitor, char kind, const char *id)
+{
+    char owner [COLLECTOR_VISITOR_MAX];
+    bool found;
+    if (s_bound (r, kind, id, owner, &found))
+        return -1;
+    if (!found || streq (owner, visitor->id))
+        return 0;
+    nd_key_t key;
+    s_owned_key (&key, owner, kind, id);
+    return nd_db_del (r->txn, r->self->owned, &key) < 0 ? -1 : 0;
+}
+
 static int s_add_id (s_resolve_t *r, s_visitor_t *visitor, char kind, const char *id)
 {
-    if (s_bind (r, kind, id, visitor->id) || s_own (r, visitor->id, kind, id))
+    if (s_disown (r, visitor, kind, id) || s_bind (r, kind, id, visitor->id)
+    ||  s_own (r, visitor->id, kind, id))
         return -1;
     if (kind == KIND_USER && !*visitor->user_id) {
         snprintf (visitor->user_id, sizeof visitor->user_id, "%s", id);
