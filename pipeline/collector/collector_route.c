@@ -607,6 +607,10 @@ void collector_route_test (bool verbose)
     assert (streq (s_test (self, txn, "fly", "u9", NULL, &merge), ""));
     assert (streq (s_test (self, txn, "alias", "u9", NULL, &merge), ""));
     assert (s_test_rows (self, txn, "route_visitors") == 4);
+    //  What an erasure would take: v-3's a1 u2 a4 u1 a2 and v-1, v-2 merged
+    //  in; v-4's u4 u5 (a4 left v-4 for v-3: no longer v-4's)
+    MDB_stat stat;
+    assert (mdb_stat (txn, self->owned, &stat) == 0 && stat.ms_entries == 9);
     //  Erasing v-1 erases the person it leads to, v-3, and v-1 and v-2
     //  with it; v-4 (which once had a4) keeps its own
     uint32_t keys [2];
@@ -615,6 +619,7 @@ void collector_route_test (bool verbose)
     assert (count == 2 && keys [0] == nd_route_key ("v-1") && keys [1] == nd_route_key ("v-3"));
     assert (s_test_rows (self, txn, "route_visitors") == 1);
     assert (s_test_rows (self, txn, "route_ids") == 2);       //  u4, u5
+    assert (mdb_stat (txn, self->owned, &stat) == 0 && stat.ms_entries == 2);
     assert (streq (s_test (self, txn, "page", NULL, "a2", &merge), "v-5"));
     assert (streq (s_test (self, txn, "page", "u5", NULL, &merge), "v-4"));
     assert (collector_route_erase (self, txn, "v-9", keys, &count) == 0 && count == 1);
