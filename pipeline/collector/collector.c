@@ -45,6 +45,12 @@ DESCRIPTION
     the scheduler sent to it, and committed as a trusted identify with
     its consent (collector_confirm.c). Without the secret: 404.
 
+    When a stage reading the collector runs in partitions, the person
+    router (collector_route.c) stamps each event with the visitor the
+    sessionizer will give it and routes it, and whatever else is about a
+    visitor, to that person's partition; a merge across partitions is
+    preceded by move.out and move.in (README "Partitioned stages").
+
     With --stdin, Segment events are also read from standard input, one JSON
     object a line (a replay of an export); bad lines are logged with their
     number and skipped. At end of input the collector keeps serving.
@@ -450,8 +456,9 @@ static int s_emit_move (collector_t *self, MDB_txn *txn, const json_t *event,
     return rc;
 }
 
-//  Who an event is about when the router is on: its visitor, stamped in
-//  it; a person.erase, the person's partitions. Else (the router off, or
+//  Who a message is about when the router is on: an event, its visitor,
+//  stamped in it; a person.erase, the person's partitions; a click or an
+//  unsubscribe, the person its "user" is now. Else (the router off, or
 //  nobody in particular) s_route_keys.
 static int s_route (collector_t *self, MDB_txn *txn, collector_item_t *item, uint32_t *keys,
                     size_t *count)
@@ -462,10 +469,13 @@ static int s_route (collector_t *self, MDB_txn *txn, collector_item_t *item, uin
         return collector_route_erase (self->route, txn,
                                       json_string_value (json_object_get (item->body, "user")),
                                       keys, count);
-    collector_merge_t merge;
-    int rc = self->route ? collector_route_event (self->route, txn, item->topic, item->body,
-                                                  keys, &merge)
-                         : ND_NOTFOUND;
+    collector_merge_t merge = { "", "" };
+    int rc = ND_NOTFOUND;
+    if (self->route && strncmp (item->topic, "event.", 6) == 0)
+        rc = collector_route_event (self->route, txn, item->topic, item->body, keys, &merge);
+    else
+    if (self->route)
+        rc = collector_route_user (self->route, txn, item->body, keys);
     *count = rc == 0 ? 1 : s_route_keys (item->body, keys);
     if (rc == 0 && collector_route_crosses (self->route, &merge))
         return s_emit_move (self, txn, item->body, &merge);

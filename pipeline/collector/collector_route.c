@@ -450,6 +450,21 @@ int collector_route_event (collector_route_t *self, MDB_txn *txn, const char *to
     return rc;
 }
 
+int collector_route_user (collector_route_t *self, MDB_txn *txn, const json_t *body,
+                          uint32_t *key)
+{
+    const char *user = json_string_value (json_object_get (body, "user"));
+    if (!user || !*user || strlen (user) >= COLLECTOR_VISITOR_MAX)
+        return ND_NOTFOUND;
+    s_resolve_t r = { self, txn, false, NULL, NULL, NULL };
+    s_visitor_t person;
+    bool moved;
+    int rc = s_load (&r, user, &person, &moved);
+    if (rc == 0)
+        *key = nd_route_key (person.id);
+    return rc;
+}
+
 bool collector_route_crosses (collector_route_t *self, const collector_merge_t *merge)
 {
     return *merge->loser && nd_route_key (merge->loser) % (uint32_t) self->parts
@@ -603,6 +618,13 @@ void collector_route_test (bool verbose)
     assert (streq (s_test (self, txn, "alias", "u2", "u1", &merge), "v-3"));
     assert (streq (merge.loser, "v-1") && streq (merge.survivor, "v-3"));
     assert (streq (s_test (self, txn, "page", NULL, "a2", &merge), "v-3"));
+    //  A click about v-2 reaches the person it is now part of
+    json_t *click = json_pack ("{s:s}", "user", "v-2");
+    uint32_t key;
+    assert (collector_route_user (self, txn, click, &key) == 0 && key == nd_route_key ("v-3"));
+    json_object_set_new (click, "user", json_string (""));
+    assert (collector_route_user (self, txn, click, &key) == ND_NOTFOUND);
+    json_decref (click);
     //  Not what the sessionizer resolves: no stamp, nothing minted
     assert (streq (s_test (self, txn, "fly", "u9", NULL, &merge), ""));
     assert (streq (s_test (self, txn, "alias", "u9", NULL, &merge), ""));

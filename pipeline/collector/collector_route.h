@@ -37,6 +37,12 @@ void collector_route_destroy (collector_route_t **self_p);
 int collector_route_event (collector_route_t *self, MDB_txn *txn, const char *topic,
                            json_t *body, uint32_t *key, collector_merge_t *merge);
 
+/*  A message about a visitor by its "user" (a click, a push report, an
+    unsubscribe): *key the routing key of the person that visitor is now,
+    merges followed. ND_NOTFOUND when it names no one; -1 on an error.   */
+int collector_route_user (collector_route_t *self, MDB_txn *txn, const json_t *body,
+                          uint32_t *key);
+
 /*  True when merge moves a person from one partition to another.        */
 bool collector_route_crosses (collector_route_t *self, const collector_merge_t *merge);
 
