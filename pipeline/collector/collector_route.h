@@ -52,7 +52,7 @@ bool collector_route_crosses (collector_route_t *self, const collector_merge_t *
 int collector_route_erase (collector_route_t *self, MDB_txn *txn, const char *visitor,
                            uint32_t *keys, size_t *count);
 
-/*  route_ids, route_visitors: rows in the router's tables.               */
+/*  route_ids, route_visitors, route_owned: rows in the router's tables. */
 void collector_route_stats (collector_route_t *self, MDB_txn *txn, json_t *stats);
 
 void collector_route_test (bool verbose);
