@@ -45,6 +45,12 @@ DESCRIPTION
     the scheduler sent to it, and committed as a trusted identify with
     its consent (collector_confirm.c). Without the secret: 404.
 
+    When a stage reading the collector runs in partitions, the person
+    router (collector_route.c) stamps each event with the visitor the
+    sessionizer will give it and routes it, and whatever else is about a
+    visitor, to that person's partition; a merge across partitions is
+    preceded by move.out and move.in (README "Partitioned stages").
+
     With --stdin, Segment events are also read from standard input, one JSON
     object a line (a replay of an export); bad lines are logged with their
     number and skipped. At end of input the collector keeps serving.
@@ -70,9 +76,11 @@ DESCRIPTION
 #include "nd_phone.h"
 #include "nd_token.h"
 #include "collector.h"
+#include "collector_route.h"
 
 typedef struct {
     bool read_stdin;
+    const char *config;         //  the pipeline file, as the runtime reads it
 } collector_args_t;
 
 typedef struct {
@@ -86,6 +94,7 @@ typedef struct {
     char push_key [ND_P256_TEXT];   //  the VAPID public key, or ""
     collector_queue_t *queue;
     collector_seen_t *seen;
+    collector_route_t *route;   //  or NULL: no consumer is partitioned
     collector_http_t *http;
     collector_stdin_t *input;
     collector_ticket_t *inflight;   //  tickets in the open transaction
@@ -318,10 +327,20 @@ static int s_phone_region (nd_stage_t *stage, collector_limits_t *limits)
     return 0;
 }
 
+//  The person router, on when a consumer of ours is partitioned.
+static int s_route_parts (nd_stage_t *stage, int *parts)
+{
+    collector_args_t *args = (collector_args_t *) nd_stage_args (stage);
+    if (collector_route_parts (args->config, nd_stage_name (stage), parts))
+        return nd_stage_config_refused (stage);     //  logged as file:line
+    return 0;
+}
+
 static int s_check (nd_stage_t *stage)
 {
     collector_limits_t limits;
-    return s_phone_region (stage, &limits);
+    int parts;
+    return s_phone_region (stage, &limits) || s_route_parts (stage, &parts) ? -1 : 0;
 }
 
 static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
@@ -349,6 +368,10 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     if (s_rate_option (stage, "rate-per-ip", &self->limits.rate_per_ip)
     ||  s_rate_option (stage, "rate-per-key", &self->limits.rate_per_key))
         return -1;
+    int parts;
+    if (s_route_parts (stage, &parts)
+    ||  (parts > 1 && !(self->route = collector_route_new (txn, parts))))
+        return -1;
     if (!(self->seen = collector_seen_new (txn, window))
     ||  !(self->queue = collector_queue_new ())
     ||  s_start_http (self))
@@ -373,6 +396,7 @@ static void s_teardown (void **self_p)
         collector_kit_destroy (&self->kit);
         collector_queue_destroy (&self->queue);
         collector_seen_destroy (&self->seen);
+        collector_route_destroy (&self->route);
         for (collector_key_t *key = self->keys; key && key->key; key++) {
             for (char **origin = key->origins; origin && *origin; origin++)
                 free (*origin);
@@ -409,6 +433,55 @@ static size_t s_route_keys (const json_t *event, uint32_t *keys)
     return count;
 }
 
+//  A merge of two people from different partitions: the loser's partition
+//  hands its state to the survivor's, before the event that merged them.
+static int s_emit_move (collector_t *self, MDB_txn *txn, const json_t *event,
+                        const collector_merge_t *merge)
+{
+    const char *topics [] = { "move.out", "move.in" };
+    const char *owners [] = { merge->loser, merge->survivor };
+    char move [300];
+    snprintf (move, sizeof move, "%s:move", json_string_value (json_object_get (event, "id")));
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        char id [320];
+        snprintf (id, sizeof id, "%s.%s", move, topics [i] + 5);
+        json_t *body = json_pack ("{s:s, s:s, s:s, s:s, s:O?}", "id", id, "user", merge->loser,
+                                  "into", merge->survivor, "move", move,
+                                  "time", json_object_get (event, "time"));
+        uint32_t key = nd_route_key (owners [i]);
+        rc = body ? nd_emit_routed (self->stage, txn, topics [i], body, &key, 1) : -1;
+        json_decref (body);
+    }
+    return rc;
+}
+
+//  Who a message is about when the router is on: an event, its visitor,
+//  stamped in it; a person.erase, the person's partitions; a click or an
+//  unsubscribe, the person its "user" is now. Else (the router off, or
+//  nobody in particular) s_route_keys.
+static int s_route (collector_t *self, MDB_txn *txn, collector_item_t *item, uint32_t *keys,
+                    size_t *count)
+{
+    if (strncmp (item->topic, "event.", 6) == 0)
+        json_object_del (item->body, "visitor");    //  only the router says it
+    if (self->route && streq (item->topic, "person.erase"))
+        return collector_route_erase (self->route, txn,
+                                      json_string_value (json_object_get (item->body, "user")),
+                                      keys, count);
+    collector_merge_t merge = { "", "" };
+    int rc = ND_NOTFOUND;
+    if (self->route && strncmp (item->topic, "event.", 6) == 0)
+        rc = collector_route_event (self->route, txn, item->topic, item->body, keys, &merge);
+    else
+    if (self->route)
+        rc = collector_route_user (self->route, txn, item->body, keys);
+    *count = rc == 0 ? 1 : s_route_keys (item->body, keys);
+    if (rc == 0 && collector_route_crosses (self->route, &merge))
+        return s_emit_move (self, txn, item->body, &merge);
+    return rc < 0 ? -1 : 0;
+}
+
 //  One event into the journal, unless its messageId was seen before.
 static int s_store (collector_t *self, MDB_txn *txn, collector_item_t *item)
 {
@@ -427,7 +500,9 @@ static int s_store (collector_t *self, MDB_txn *txn, collector_item_t *item)
         return 0;
     }
     uint32_t keys [3];
-    if (nd_emit_routed (self->stage, txn, item->topic, item->body, keys, s_route_keys (item->body, keys)))
+    size_t count;
+    if (s_route (self, txn, item, keys, &count)
+    ||  nd_emit_routed (self->stage, txn, item->topic, item->body, keys, count))
         return -1;
     self->inflight_accepted++;
     return 0;
@@ -483,6 +558,11 @@ static void s_stats (void *self_, json_t *stats)
         "pending", (json_int_t) collector_queue_pending (self->queue));
     json_object_update (stats, ours);
     json_decref (ours);
+    MDB_txn *txn;
+    if (self->route && mdb_txn_begin (nd_stage_env (self->stage), NULL, MDB_RDONLY, &txn) == 0) {
+        collector_route_stats (self->route, txn, stats);
+        mdb_txn_abort (txn);
+    }
 }
 
 static void s_selftest (bool verbose)
@@ -493,11 +573,29 @@ static void s_selftest (bool verbose)
     collector_confirm_test (verbose);
     collector_kit_test (verbose);
     collector_queue_test (verbose);
+    collector_route_test (verbose);
+}
+
+//  The router asks the pipeline file who reads the collector; the
+//  runtime keeps -c to itself, so the file is found here as it finds it.
+static const char *s_config_arg (int argc, char **argv)
+{
+    const char *config = "conf/pipeline.zpl";
+    for (int i = 1; i < argc; i++)
+        if ((streq (argv [i], "-c") || streq (argv [i], "--config")) && i + 1 < argc)
+            config = argv [++i];
+        else
+        if (strncmp (argv [i], "--config=", 9) == 0)
+            config = argv [i] + 9;
+        else
+        if (strncmp (argv [i], "-c", 2) == 0 && argv [i][2])
+            config = argv [i] + 2;
+    return config;
 }
 
 int main (int argc, char **argv)
 {
-    collector_args_t args = { 0 };
+    collector_args_t args = { false, s_config_arg (argc, argv) };
     const nd_stage_def_t def = {
         .name = "collector",
         .summary = "Takes shop events in over the Segment HTTP Tracking API, durably.",

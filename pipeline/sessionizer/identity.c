@@ -16,7 +16,12 @@
     A device whose visitor already has another userId is a shared device,
     not a merge: the anonymousId moves to the person now logged in. Only
     alias, which says outright that two ids are one person, merges two
-    visitors with different userIds.                                    */
+    visitors with different userIds.
+
+    When a stage reads the collector in partitions, the collector's router
+    (collector_route.c) resolves every event as this file does, first, and
+    stamps it with "visitor": a new visitor takes the stamped id, and an
+    answer other than the stamp is counted (visitor_stamp_mismatch).    */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,9 +85,16 @@ static int s_add_id (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, char
     return 0;
 }
 
+//  The visitor the collector's router says the event is about, or NULL
+//  (no partitioned stage reads the collector).
+static const char *s_stamp (const event_t *event)
+{
+    return json_string_value (json_object_get (event->msg->body, "visitor"));
+}
+
 static visitor_t *s_new_person (sessionizer_t *self, MDB_txn *txn, const event_t *event)
 {
-    visitor_t *visitor = visitor_mint (self, txn, event->time);
+    visitor_t *visitor = visitor_mint (self, txn, event->time, s_stamp (event));
     if (visitor && event->anonymous_id
     &&  s_add_id (self, txn, visitor, KIND_ANONYMOUS, event->anonymous_id))
         visitor_destroy (&visitor);
@@ -165,7 +177,8 @@ static visitor_t *s_extend (sessionizer_t *self, MDB_txn *txn, const event_t *ev
     return visitor;
 }
 
-visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event)
+//  identity_resolve without the stamp's check.
+static visitor_t *s_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event)
 {
     int anonymous_rc = ND_NOTFOUND, user_rc = ND_NOTFOUND;
     visitor_t *by_anonymous = NULL, *by_user = NULL;
@@ -196,6 +209,37 @@ visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *e
         return by_user;
     }
     return s_join (self, txn, event, by_anonymous, by_user);
+}
+
+//  The router's graph mirrors this one; a different answer means they
+//  parted (the sessionizer forgot an idle visitor the router still
+//  knows, or state from before the router). Counted every time, logged
+//  once per visitor: the key in counters remembers it.
+static int s_check_stamp (sessionizer_t *self, MDB_txn *txn, const event_t *event,
+                          const visitor_t *visitor)
+{
+    const char *stamp = s_stamp (event);
+    if (!stamp || strcmp (stamp, visitor->id) == 0)
+        return 0;
+    sessionizer_count (self, COUNT_STAMP_MISMATCHES);
+    nd_key_t key;
+    nd_key_init (&key);
+    nd_key_str (&key, "stamp-mismatch");
+    nd_key_str (&key, visitor->id);
+    uint64_t logged = 0;
+    int rc = nd_db_get_u64 (txn, self->counters, &key, &logged);
+    if (rc == ND_NOTFOUND)
+        nd_log ("visitor stamp: resolved %s, the collector said %.*s", visitor->id,
+                VISITOR_ID_MAX, stamp);
+    return rc < 0 || (rc == ND_NOTFOUND && nd_db_put_u64 (txn, self->counters, &key, 1)) ? -1 : 0;
+}
+
+visitor_t *identity_resolve (sessionizer_t *self, MDB_txn *txn, const event_t *event)
+{
+    visitor_t *visitor = s_resolve (self, txn, event);
+    if (visitor && s_check_stamp (self, txn, event, visitor))
+        visitor_destroy (&visitor);
+    return visitor;
 }
 
 /* ------------------------------------------------------------- selftest */

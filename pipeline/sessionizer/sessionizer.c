@@ -102,7 +102,7 @@ static const char *s_counter_names [COUNT_MAX] = {
     "carts_abandoned", "checkouts_abandoned", "browses_abandoned",
     "orders", "profiles_updated", "visitors_forgotten", "contacts_claimed", "carts_browsing",
     "carts_returned", "visitors_erased", "products_updated", "back_in_stock", "price_dropped",
-    "phones_normalised", "phones_invalid"
+    "phones_normalised", "phones_invalid", "visitor_stamp_mismatch"
 };
 
 /* ------------------------------------------------------------ counters */

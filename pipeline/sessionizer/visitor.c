@@ -210,19 +210,38 @@ visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool
     return visitor;
 }
 
+//  The N of a stamp "v-N" that names no visitor yet; 0 for none.
+static uint64_t s_stamp_free (sessionizer_t *self, MDB_txn *txn, const char *stamp)
+{
+    char *end = NULL;
+    uint64_t number = stamp && strncmp (stamp, "v-", 2) == 0 && stamp [2] > '0'
+                      && stamp [2] <= '9' ? strtoull (stamp + 2, &end, 10) : 0;
+    if (!number || *end || strlen (stamp) >= VISITOR_ID_MAX)
+        return 0;
+    nd_key_t key;
+    visitor_key (&key, stamp);
+    MDB_val k = nd_key_val (&key), data;
+    return mdb_get (txn, self->visitors, &k, &data) == MDB_NOTFOUND ? number : 0;
+}
+
 //  Visitor ids come from a counter in LMDB, so a replay of the same
-//  events makes the same ids, and no id reveals who the visitor is.
-visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time)
+//  events makes the same ids, and no id reveals who the visitor is. With
+//  partitions the collector mints them (collector_route.c), as this does,
+//  and stamps the event: each partition then names people as one would.
+visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time, const char *stamp)
 {
     nd_key_t key;
     nd_key_init (&key);
     nd_key_str (&key, "next-visitor");
     uint64_t next = 0;
-    if (nd_db_get_u64 (txn, self->counters, &key, &next) < 0
-    ||  nd_db_put_u64 (txn, self->counters, &key, next + 1))
+    if (nd_db_get_u64 (txn, self->counters, &key, &next) < 0)
+        return NULL;
+    uint64_t number = s_stamp_free (self, txn, stamp);
+    number = number ? number : next + 1;
+    if (number > next && nd_db_put_u64 (txn, self->counters, &key, number))
         return NULL;
     char id [VISITOR_ID_MAX];
-    snprintf (id, sizeof id, "v-%" PRIu64, next + 1);
+    snprintf (id, sizeof id, "v-%" PRIu64, number);
     visitor_t *visitor = s_visitor_new (id);
     if (visitor) {
         visitor->first = visitor->last = time;

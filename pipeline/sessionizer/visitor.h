@@ -10,7 +10,10 @@ visitor_t *visitor_load (sessionizer_t *self, MDB_txn *txn, const char *id, bool
 /*  The record of id itself, a merged one too (merged_into set): one hop
     of the chain visitor_load follows. A missing one comes back empty.   */
 visitor_t *visitor_load_one (sessionizer_t *self, MDB_txn *txn, const char *id);
-visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time);
+/*  A new visitor: the id stamp names (the collector's router, "v-N"),
+    unless it is no such id or taken, else the counter's next. The counter
+    stays past every id minted either way.                              */
+visitor_t *visitor_mint (sessionizer_t *self, MDB_txn *txn, int64_t time, const char *stamp);
 json_t *visitor_profile (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 nd_cart_t *visitor_cart (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor);
 void visitor_set_text (char **field, const char *value);
