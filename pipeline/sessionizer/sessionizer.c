@@ -464,6 +464,7 @@ int main (int argc, char **argv)
         .teardown = s_teardown,
         .person_export = s_person_export,
         .person_import = s_person_import,
+        .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);
 }

@@ -19,13 +19,15 @@ reading split:
     holds every message once, across a kill -9 of one partition;
   - join reads split.0 and split.1 and forwards what both had;
   - nd-supervisor writes a unit per partition;
-  - a stage that keeps state across people (the sessionizer) refuses
-    "partitions = 2" with file:line.
+  - a stage that cannot run partitioned yet (the scheduler) refuses
+    "partitions = 2" with file:line, and so does a partitioned segmenter
+    behind an unpartitioned sessionizer (the moves start at the
+    collector's router and run down partitioned stages).
 """
 import os
 import subprocess
 
-from ndtest import BIN, JournalReader, Pipeline, check, done, wait_for
+from ndtest import BIN, ROOT, JournalReader, Pipeline, check, done, wait_for
 
 T = "2026-03-02T12:%02d:%02d.000Z"
 PEOPLE = 60
@@ -138,11 +140,17 @@ with Pipeline(clock="event", extra=extra) as p:
           and "--name split.1" in open(os.path.join(units, "nudge-split.1.service")).read()
           and "nudge-split.0.service nudge-split.1.service" in join_unit, sorted(os.listdir(units)))
 
-    p.write_config({"sessionizer": {"input": "collector", "partitions": "2"}})
-    proc = subprocess.run([os.path.join(BIN, "sessionizer"), "--config", p.config,
-                           "--name", "sessionizer.0", "--check"],
-                          capture_output=True, text=True, timeout=30)
-    check("the sessionizer refuses partitions = 2 with file:line",
+    def refused(stage, program, options):
+        p.write_config(options)
+        return subprocess.run([os.path.join(BIN, program), "--config", p.config, "--name", stage,
+                               "--check"], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    proc = refused("scheduler.0", "scheduler", {"scheduler": {"input": "collector", "partitions": "2"}})
+    check("the scheduler (not partitioned yet) refuses partitions = 2 with file:line",
           proc.returncode == 78 and "pipeline.zpl:" in proc.stderr
           and "cannot run partitioned" in proc.stderr, (proc.returncode, proc.stderr))
+    proc = refused("segmenter.0", "segmenter", {"segmenter": {"input": "sessionizer", "partitions": "2"}})
+    check("a partitioned segmenter refuses an unpartitioned sessionizer (no moves reach it)",
+          proc.returncode == 78 and "pipeline.zpl:" in proc.stderr
+          and "reads the collector or stages partitioned as it is" in proc.stderr,
+          (proc.returncode, proc.stderr))
 done()
