@@ -8,7 +8,9 @@ collector takes it with --clock event --stdin, the sessionizer,
 segmenter, chat-bridge, scheduler, onsite and the senders read their
 durable links), and prints events/s end to end, from the first line fed
 to the last link drained, next to raw libzmq PUSH/PULL measured in the
-same run with the month's average line size. Then, per stage, the CPU
+same run with the month's average line size; then the same month with
+the sessionizer and segmenter partitioned, whose send orders must be the
+same. Then, per stage, the CPU
 seconds it used and its peak RSS (LMDB pages it touched included).
 
 The machine is shared (other builds and tests run beside the bench), so
@@ -18,6 +20,8 @@ the pipeline would reach with the cores to itself.
 
   BACKTEST_EVENTS   events in the month (default 400000)
   BACKTEST_MONTH    a month already made (JSON lines), instead of making one
+  BACKTEST_PARTITIONS  then the same month with the stages that may be
+                    partitioned in this many partitions (default 2; 1: not)
   ZMQ_BASELINE      the zmq_baseline program (default build/bench/zmq_baseline)
 """
 import json
@@ -32,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 from ndtest import BIN, ROOT  # noqa: E402
 
 EVENTS = int(os.environ.get("BACKTEST_EVENTS", "400000"))
+PARTITIONS = int(os.environ.get("BACKTEST_PARTITIONS", "2"))
 BASELINE = os.environ.get("ZMQ_BASELINE", os.path.join(ROOT, "build", "bench", "zmq_baseline"))
 
 
@@ -65,11 +70,21 @@ def main():
                 size += len(line)
                 ticks += line.startswith('{"type":"tick"')
         t0 = time.time()
-        out = subprocess.run([os.path.join(BIN, "nd-backtest"), "--bin", BIN, "--events", month],
-                             cwd=ROOT, capture_output=True, text=True)
+        orders = os.path.join(tmp, "orders-1.jsonl")
+        out = subprocess.run([os.path.join(BIN, "nd-backtest"), "--bin", BIN, "--events", month,
+                              "--orders", orders], cwd=ROOT, capture_output=True, text=True)
         total = time.time() - t0
-    if out.returncode != 0:
-        sys.exit("nd-backtest failed:\n" + out.stderr[-3000:])
+        if out.returncode != 0:
+            sys.exit("nd-backtest failed:\n" + out.stderr[-3000:])
+        split = None
+        if PARTITIONS > 1:
+            split_orders = os.path.join(tmp, "orders-%d.jsonl" % PARTITIONS)
+            split = subprocess.run([os.path.join(BIN, "nd-backtest"), "--bin", BIN, "--events", month,
+                                    "--orders", split_orders, "--partitions", str(PARTITIONS)],
+                                   cwd=ROOT, capture_output=True, text=True)
+            if split.returncode != 0:
+                sys.exit("nd-backtest --partitions failed:\n" + split.stderr[-3000:])
+            same = open(orders).read() == open(split_orders).read()
     # nd-backtest's own timing (stderr): first line fed to the last link drained
     took = float(re.search(r"lines through every stage in ([0-9.]+) s", out.stderr).group(1))
     cpu = per_stage(out.stderr, "CPU seconds")
@@ -96,6 +111,13 @@ def main():
                                     "was %.1f" % (stages_cpu, os.getloadavg()[0])))
     print("backtest vs raw libzmq: %.1f%% of the baseline (aim: 100k events/s on 2 cores)"
           % (100 * events / took / base["messages_per_s"]))
+    if split:
+        split_took = float(re.search(r"lines through every stage in ([0-9.]+) s", split.stderr).group(1))
+        split_cpu = sum(v for k, v in per_stage(split.stderr, "CPU seconds").items() if k != "nd-backtest")
+        print("%-58s %14.0f  %s" % ("the same, sessionizer and segmenter in %d partitions" % PARTITIONS,
+                                    events / split_took, "%.1f s drained, %.1f CPU s over the stages; "
+                                    "send orders %s" % (split_took, split_cpu,
+                                                        "identical" if same else "DIFFER")))
     print("\n%-20s %12s %14s" % ("stage", "CPU s", "peak RSS MB"))
     for name in sorted(cpu, key=lambda n: -cpu[n]):
         print("%-20s %12.1f %14s" % (name, cpu[name], "%.0f" % rss[name] if name in rss else "-"))

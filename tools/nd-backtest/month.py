@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """month.py - a synthetic month of shop traffic, for nd-backtest and its tests.
 
-    month.py [--events N] [--seed S] [--days D] [--start ISO] [-o FILE]
+    month.py [--events N] [--seed S] [--days D] [--start ISO] [--devices SHARE] [-o FILE]
 
 Writes Segment events as JSON lines in time order, what `collector --clock
 event --stdin` and `nd-backtest --events` read, with a
@@ -16,6 +16,11 @@ zone among Europe/Warsaw, America/New_York, Asia/Tokyo and UTC, a locale),
 some with a Web Push subscription; some opt out later (email_consent or
 sms_consent false). Visitors keep coming until at least N events (ticks
 not counted) are written.
+
+With --devices SHARE, that share of a known shopper's later visits is on
+another device: anonymous at first (a view, an add), then a login that
+joins it to the shopper, which the sessionizer merges (and, partitioned,
+moves between partitions when the two visitors live in different ones).
 """
 import argparse
 import base64
@@ -45,8 +50,9 @@ def iso(t):
 class Month:
     """Builds the events of one month, visitor by visitor."""
 
-    def __init__(self, seed, start, days):
+    def __init__(self, seed, start, days, devices=0.0):
         self.rng = random.Random(seed)
+        self.devices = devices      # share of later visits on another device
         self.start, self.end = start, start + datetime.timedelta(days=days)
         self.events = []            # (time, serial, event)
         self.orders = 0
@@ -80,7 +86,11 @@ class Month:
         for visit in range(1 + int(rng.expovariate(1.2))):
             if t >= self.end:
                 break
-            t = self.visit(t, v, first=visit == 0)
+            #  (the draw only with --devices, so other months stay as they were)
+            if visit and self.devices and v.get("userId") and rng.random() < self.devices:
+                t = self.device_visit(t, v, visit)
+            else:
+                t = self.visit(t, v, first=visit == 0)
             t += datetime.timedelta(hours=rng.uniform(2, 24 * 8))
 
     def traits(self, n):
@@ -141,6 +151,22 @@ class Month:
             return self.order(self.step(back), v, cart)
         return t                                        # never
 
+    def device_visit(self, t, v, k):
+        """A later visit on another device (a phone): anonymous at first,
+        a product added, then a login, which joins the two visitors."""
+        rng = self.rng
+        device = {"anon": "a-%d-%d" % (v["n"], k), "n": v["n"]}
+        self.emit(t, device, "page", name="Home", properties={"path": "/"})
+        product = PRODUCTS[rng.randrange(len(PRODUCTS))]
+        t = self.step(t)
+        self.product(t, device, "Product Viewed", product)
+        t = self.step(t)
+        self.product(t, device, "Product Added", product)
+        t = self.step(t)
+        device["userId"] = v["userId"]
+        self.emit(t, device, "identify", traits={})
+        return self.visit(t, device, first=False)
+
     def order(self, t, v, cart):
         self.orders += 1
         t = self.step(t)
@@ -190,11 +216,14 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same file")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--start", default="2026-10-01T00:00:00Z", help="ISO 8601 UTC")
+    parser.add_argument("--devices", type=float, default=0.0, metavar="SHARE",
+                        help="share of a known shopper's later visits made on another device, "
+                        "anonymous until a login joins it to them (default 0)")
     parser.add_argument("-o", "--output", default="-", help="file (default stdout)")
     args = parser.parse_args(argv)
     start = datetime.datetime.strptime(args.start.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S")
     out = sys.stdout if args.output == "-" else open(args.output, "w")
-    for line in Month(args.seed, start, args.days).lines(args.events):
+    for line in Month(args.seed, start, args.days, args.devices).lines(args.events):
         out.write(json.dumps(line, separators=(",", ":")) + "\n")
     if out is not sys.stdout:
         out.close()

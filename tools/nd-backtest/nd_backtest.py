@@ -89,6 +89,12 @@ def program_of(node):
     return node.get("program", node.name)
 
 
+def section_of(stage):
+    """The section a stage comes from: NAME for a partition NAME.K."""
+    name, dot, part = stage.rpartition(".")
+    return name if dot and part.isdigit() else stage
+
+
 def instances(node):
     """The stages a section runs as: itself, or NAME.0 .. NAME.N-1 when it
     says partitions = N (nudge-pipeline(5)), each a Node with its program."""
@@ -223,6 +229,7 @@ class Report:
 
     def take(self, upstream, topic, body):
         t = parse_time(body.get("time", "")) or 0
+        upstream = section_of(upstream)
         if upstream == self.rules.segmenter:
             person = self.person(body.get("user", ""))
             if topic == "order.completed":
