@@ -189,7 +189,9 @@ class Pipeline:
 
     # -- configuration ---------------------------------------------------
     def write_config(self, extra, stages=None):
-        """extra: {"stage": {"option": "value"}} added to the default config."""
+        """extra: {"stage": {"option": "value"}} added to the default config;
+        a value that is a dict is a section inside the stage's
+        ("partition-1": {"out": ...})."""
         sections = {
             "pipeline": {"state": self.dir + "/state", "run": self.dir + "/run",
                          "clock": self.clock, "sync": "1" if self.sync else "0", "mapsize": "1G"},
@@ -204,7 +206,11 @@ class Pipeline:
         for name, opts in sections.items():
             lines.append(name)
             for k, v in opts.items():
-                lines.append('    %s = "%s"' % (k, v))
+                if isinstance(v, dict):         # a section inside the stage's
+                    lines.append("    %s" % k)
+                    lines.extend('        %s = "%s"' % item for item in v.items())
+                else:
+                    lines.append('    %s = "%s"' % (k, v))
             if name == "collector":
                 lines.append("    write-keys")
                 lines.append('        key = "%s"' % WRITE_KEY)
