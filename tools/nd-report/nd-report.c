@@ -25,7 +25,9 @@
         (nd_stats); "not significant" when the interval holds zero. The
         JSON and the page also carry the funnel (where buyers leave) from
         the segmenter's daily counts, when its state is there (funnel.c);
-        --funnel prints that alone. See nd-report(1).
+        --funnel prints that alone. A partitioned section (-n NAME)
+        is read in every partition and its counts added up; -n NAME.K
+        reads that partition alone. See nd-report(1).
 
     EXIT STATUS
         0; 2 on a state error; 64 on a usage error.                     */
@@ -58,7 +60,8 @@ static const char *s_usage =
     "Per journey and variant: entered, sent, delivered, converted, revenue; each variant\n"
     "against the holdout with its 95 % interval and p-value.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
-    "  -n, --name STAGE    the scheduler's section (default scheduler)\n"
+    "  -n, --name STAGE    the scheduler's section (default scheduler): every partition\n"
+    "                      of a partitioned one, summed; NAME.K that partition alone\n"
     "  -s, --state DIR     read this LMDB directory instead\n"
     "      --from DAY      first day (YYYY-MM-DD, UTC), included\n"
     "      --to DAY        last day (YYYY-MM-DD, UTC), included\n"
