@@ -208,6 +208,7 @@ static void s_person_free (person_t *person)
 static int s_locate (const char *config, nd_pipefile_t *file, const char *who, person_t *person,
                      zlist_t *where, char **error)
 {
+    zlist_autofree (where);     //  the names outlive stages
     zlist_t *stages = nd_state_stages (config, "sessionizer", error);
     int rc = stages ? 1 : -1;
     for (const char *stage = stages ? (const char *) zlist_first (stages) : NULL; stage && rc >= 0;
@@ -492,9 +493,10 @@ static int s_erase_unique (const char *config, nd_pipefile_t *file, const char *
         fprintf (stderr, "nd-person: %s\n", error ? error : "cannot read the sessionizer's state");
     else
     if (zlist_size (where) > 1) {
+        const char *first = (const char *) zlist_first (where);
+        const char *second = (const char *) zlist_next (where);
         fprintf (stderr, "nd-person: visitor id %s is held in %zu partitions (%s, %s...): an erasure "
-                 "by that id would erase each; refused\n", visitor, zlist_size (where),
-                 (const char *) zlist_first (where), (const char *) zlist_next (where));
+                 "by that id would erase each; refused\n", visitor, zlist_size (where), first, second);
         rc = -1;
     }
     zstr_free (&error);
