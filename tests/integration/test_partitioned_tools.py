@@ -26,9 +26,10 @@ join two ids: each person lives in one partition from the start.
     partition that holds them;
   - nd-person --erase is refused, and sends nothing, while the person's
     visitor id is held in both partitions (each partition mints its own
-    ids, so they may collide; person.erase names the visitor id alone and
-    every partition would erase its own); where it is held in one, the
-    erasure is accepted and the person goes.
+    ids, so they collide; person.erase names the visitor id alone and
+    every partition would erase its own); where it is held in one (the
+    last of the larger partition), the erasure is accepted and that
+    person goes, their partition's others stay.
 
 Until main lets the sessionizer and segmenter run partitioned, they
 refuse partitions = 2 and this script says so and checks nothing more.
@@ -43,7 +44,7 @@ import sys
 from ndtest import BIN, ROOT, Pipeline, check, done, wait_for
 
 T0 = datetime.datetime(2026, 11, 1, 6, 0, 0)
-PEOPLE = 80
+PEOPLE = 81
 PLAN = ["browse", "product", "cart", "cart", "checkout", "payment", "order", "product"]
 DEVICES = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) Mobile/15E148 Safari/604.1"]
@@ -203,22 +204,31 @@ with Pipeline(clock="event", extra=PARTS) as p:
               and seen["stages"]["sessionizer.%d" % k].get("profiles"),
               (out.returncode, out.stderr, stages))
 
-    # --erase: refused while the visitor id is in both partitions
-    anon = "anon-%d" % next(i for i in range(PEOPLE) if route_key("anon-%d" % i) % 2 == 1)
-    visitor = json.loads(tool(p, "nd-person", "--json", anon).stdout)["person"]["visitor"]
-    shared = "2 partitions" in tool(p, "nd-person", visitor).stderr
-    head = p.control("collector")["journal"]["head"]
-    erased = tool(p, "nd-person", "--erase", anon)
-    if shared:
-        check("--erase of %s (visitor %s, an id both partitions hold): refused (2), nothing sent"
-              % (anon, visitor), erased.returncode == 2 and "refused" in erased.stderr
-              and p.control("collector")["journal"]["head"] == head, (erased.returncode, erased.stderr))
-    else:
+    # --erase: refused while the visitor id is in both partitions; each
+    # partition numbers its visitors in the order they came (v-1, v-2...),
+    # so the last of the larger partition has an id of its own
+    mine = {k: ["anon-%d" % i for i in range(PEOPLE) if route_key("anon-%d" % i) % 2 == k] for k in (0, 1)}
+    big = max((0, 1), key=lambda k: len(mine[k]))
+    visitor_of = lambda anon: json.loads(tool(p, "nd-person", "--json", anon).stdout)["person"]["visitor"]
+    for anon in (mine[big][0], mine[big][-1]):
+        visitor = visitor_of(anon)
+        shared = "2 partitions" in tool(p, "nd-person", visitor).stderr
+        head = p.control("collector")["journal"]["head"]
+        erased = tool(p, "nd-person", "--erase", anon)
+        if shared:
+            check("--erase of %s (visitor %s, an id both partitions hold): refused (2), nothing sent"
+                  % (anon, visitor), erased.returncode == 2 and "refused" in erased.stderr
+                  and p.control("collector")["journal"]["head"] == head, (erased.returncode, erased.stderr))
+            continue
+        check("--erase of %s (visitor %s, held in sessionizer.%d alone): accepted" % (anon, visitor, big),
+              erased.returncode == 0, erased.stderr)
         settle(p, *parts)
-        check("--erase of %s (visitor %s, in one partition): accepted, and they are gone"
-              % (anon, visitor), erased.returncode == 0
-              and wait_for(lambda: tool(p, "nd-person", anon).returncode == 1, 20),
-              (erased.returncode, erased.stderr))
+        check("... then nd-person no longer finds %s, and still finds %s of the same partition"
+              % (anon, mine[big][1]), wait_for(lambda: tool(p, "nd-person", anon).returncode == 1, 20)
+              and tool(p, "nd-person", mine[big][1]).returncode == 0)
+    check("the partitions differ in size, so one visitor id was held once (%d, %d people)"
+          % (len(mine[0]), len(mine[1])), len(mine[0]) != len(mine[1]))
+
 # funnel-keys = 1: each partition keeps one source a day, then "other"
 for partitioned in (False, True):
     extra = {"segmenter": {"input": "sessionizer", "funnel-keys": "1"}}
