@@ -28,6 +28,34 @@ static char *s_dir (const char *config, const char *stage, int *clock, char **er
     return dir;
 }
 
+//  A partition's section is found through the pipeline file's own reader
+//  (nd_pipefile_section_name), never by cutting the name at its dot: a
+//  stage may be named "a.b" without being partitioned.
+zlist_t *nd_state_stages (const char *config, const char *name, char **error)
+{
+    nd_pipefile_t *file = nd_pipefile_load (config, error);
+    if (!file)
+        return NULL;
+    zlist_t *stages = zlist_new ();
+    zlist_autofree (stages);
+    if (nd_pipefile_has (file, name))
+        zlist_append (stages, (void *) name);
+    else
+        for (size_t i = 0; i < nd_pipefile_size (file); i++) {
+            const char *stage = nd_pipefile_stage (file, i);
+            int parts;
+            if (nd_pipefile_partition (file, stage, &parts) >= 0
+            &&  streq (nd_pipefile_section_name (file, stage), name))
+                zlist_append (stages, (void *) stage);
+        }
+    if (zlist_size (stages) == 0) {
+        *error = zsys_sprintf ("%s: no stage or section '%s'", config, name);
+        zlist_destroy (&stages);
+    }
+    nd_pipefile_destroy (&file);
+    return stages;
+}
+
 nd_state_t *nd_state_open (const char *config, const char *stage, const char *dir,
                            char **error)
 {

@@ -35,6 +35,16 @@
         pipeline like any event, and every stage deletes what it keeps for
         them as it arrives (README "Privacy").
 
+        Partitioned stages (README "Partitioned stages"): the person is
+        looked up in every partition of the sessionizer; a stage
+        partitioned as the sessionizer is read in the partition that holds
+        them (segmenter.1 reads sessionizer.1), and is shown under that
+        partition's name; another partitioned stage is read in each
+        partition, and each that names the person is shown. person.erase
+        names a visitor id alone and reaches every partition, so --erase
+        is refused while that id is held in more than one partition (ids
+        minted apart may collide): each would erase its own person.
+
     EXIT STATUS
         0 found (or erasure accepted), 1 no such person, 2 state error or
         erasure refused, 64 usage.                                                          */
@@ -60,6 +70,7 @@ typedef struct {
     char visitor [64];
     json_t *words;              //  array of strings
     json_t *profile;            //  the sessionizer's, or NULL
+    int part, parts;            //  the sessionizer's partition holding them, -1 none; of parts
 } person_t;
 
 static const char *s_usage =
@@ -184,6 +195,44 @@ static int s_find (nd_state_t *state, const char *who, person_t *person, char **
     return 0;
 }
 
+static void s_person_free (person_t *person)
+{
+    json_decref (person->words);
+    json_decref (person->profile);
+    person->words = person->profile = NULL;
+}
+
+//  Finds who in each of the sessionizer's partitions (or in the one
+//  sessionizer): the first that knows them into person, and every
+//  sessionizer stage that does into where. 0, 1 when none, -1 on error.
+static int s_locate (const char *config, nd_pipefile_t *file, const char *who, person_t *person,
+                     zlist_t *where, char **error)
+{
+    zlist_autofree (where);     //  the names outlive stages
+    zlist_t *stages = nd_state_stages (config, "sessionizer", error);
+    int rc = stages ? 1 : -1;
+    for (const char *stage = stages ? (const char *) zlist_first (stages) : NULL; stage && rc >= 0;
+         stage = (const char *) zlist_next (stages)) {
+        nd_state_t *state = nd_state_open (config, stage, NULL, error);
+        person_t found = { "", NULL, NULL, -1, 1 };
+        int here = state ? s_find (state, who, &found, error) : -1;
+        nd_state_destroy (&state);
+        if (here == 0 && rc == 1) {
+            found.part = nd_pipefile_partition (file, stage, &found.parts);
+            *person = found;
+            rc = 0;
+        }
+        else
+            s_person_free (&found);
+        if (here == 0)
+            zlist_append (where, (void *) stage);
+        if (here < 0)
+            rc = -1;
+    }
+    zlist_destroy (&stages);
+    return rc;
+}
+
 /* ------------------------------------------------------------ reading */
 
 //  A stored value as JSON when it is, else as text with \xNN escapes.
@@ -250,12 +299,10 @@ static json_t *s_stage_scan (const char *config, const char *stage, const json_t
     return found;
 }
 
-//  The journeys in progress, from the scheduler's instances: each with
-//  its next step and when it is due.
-static json_t *s_journeys (const json_t *stages)
+//  The waiting journey instances among rows (the scheduler's
+//  "instances") into journeys.
+static void s_instances (json_t *journeys, const json_t *rows)
 {
-    json_t *journeys = json_array ();
-    json_t *rows = json_object_get (json_object_get (stages, "scheduler"), "instances");
     size_t index;
     json_t *row;
     json_array_foreach (rows, index, row) {
@@ -270,6 +317,18 @@ static json_t *s_journeys (const json_t *stages)
             "variant", json_object_get (record, "variant"), "state", state,
             "next_step", json_object_get (record, "step_name"), "due", due));
     }
+}
+
+//  The journeys in progress, from the scheduler's instances (in each
+//  partition shown): each with its next step and when it is due.
+static json_t *s_journeys (nd_pipefile_t *file, json_t *stages)
+{
+    json_t *journeys = json_array ();
+    const char *stage;
+    json_t *records;
+    json_object_foreach (stages, stage, records)
+        if (streq (nd_pipefile_section_name (file, stage), "scheduler"))
+            s_instances (journeys, json_object_get (records, "instances"));
     return journeys;
 }
 
@@ -292,6 +351,14 @@ static json_t *s_stage_records (const char *config, const char *stage, const per
     return found;
 }
 
+//  Whether partition part (of parts) is not the person's: a stage
+//  partitioned as the sessionizer holds them in the partition of the
+//  same number (segmenter.1 reads sessionizer.1, and moves go along).
+static bool s_other_partition (const person_t *person, int part, int parts)
+{
+    return part >= 0 && person->part >= 0 && parts == person->parts && part != person->part;
+}
+
 static json_t *s_report (const char *config, nd_pipefile_t *file, const person_t *person)
 {
     json_t *traits = json_object_get (person->profile, "traits");
@@ -306,11 +373,19 @@ static json_t *s_report (const char *config, nd_pipefile_t *file, const person_t
     json_t *stages = json_object_get (report, "stages");
     for (size_t i = 0; i < nd_pipefile_size (file); i++) {
         const char *stage = nd_pipefile_stage (file, i);
+        int parts, part = nd_pipefile_partition (file, stage, &parts);
+        if (s_other_partition (person, part, parts))
+            continue;
         json_t *records = s_stage_records (config, stage, person);
+        //  A partition read on the chance it holds them shows only if it does
+        if (records && part >= 0 && (person->part < 0 || parts != person->parts)
+        &&  json_object_size (records) == 0)
+            json_decref (records);
+        else
         if (records)
             json_object_set_new (stages, stage, records);
     }
-    json_object_set_new (json_object_get (report, "person"), "journeys", s_journeys (stages));
+    json_object_set_new (json_object_get (report, "person"), "journeys", s_journeys (file, stages));
     return report;
 }
 
@@ -403,6 +478,32 @@ static int s_erase (nd_pipefile_t *file, const char *visitor)
     return 0;
 }
 
+//  person.erase names a visitor id alone, and every partition of the
+//  sessionizer gets it (no userId or anonymousId to route by) and erases
+//  the visitor it holds under that id: refused while more than one
+//  partition holds one. 0, or 2 with the reason on stderr.
+static int s_erase_unique (const char *config, nd_pipefile_t *file, const char *visitor)
+{
+    char *error = NULL;
+    person_t other = { "", NULL, NULL, -1, 1 };
+    zlist_t *where = zlist_new ();
+    int rc = s_locate (config, file, visitor, &other, where, &error);
+    s_person_free (&other);
+    if (rc < 0)
+        fprintf (stderr, "nd-person: %s\n", error ? error : "cannot read the sessionizer's state");
+    else
+    if (zlist_size (where) > 1) {
+        const char *first = (const char *) zlist_first (where);
+        const char *second = (const char *) zlist_next (where);
+        fprintf (stderr, "nd-person: visitor id %s is held in %zu partitions (%s, %s...): an erasure "
+                 "by that id would erase each; refused\n", visitor, zlist_size (where), first, second);
+        rc = -1;
+    }
+    zstr_free (&error);
+    zlist_destroy (&where);
+    return rc < 0 ? 2 : 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 /*  Returns 0 to run, 1 when --help was shown, 2 on a usage error.       */
@@ -431,37 +532,46 @@ static int s_args (int argc, char **argv, void *args_)
     return 0;
 }
 
+//  What was asked for the person found: the erasure, or the records.
+static int s_act (const person_args_t *args, nd_pipefile_t *file, const person_t *person)
+{
+    if (args->erase)
+        return s_erase_unique (args->tool.config, file, person->visitor)
+            ?: s_erase (file, person->visitor);
+    json_t *report = s_report (args->tool.config, file, person);
+    if (args->json) {
+        json_dumpf (report, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
+        putchar ('\n');
+    }
+    else
+        s_print_text (report);
+    json_decref (report);
+    return 0;
+}
+
 int main (int argc, char **argv)
 {
     person_args_t args;
     nd_tool_start (argc, argv, "nd-person", s_args, &args);
     char *error = NULL;
     nd_pipefile_t *file = nd_pipefile_load (args.tool.config, &error);
-    nd_state_t *sessions = file ? nd_state_open (args.tool.config, "sessionizer", NULL, &error) : NULL;
-    person_t person = { "", NULL, NULL };
-    int rc = sessions ? s_find (sessions, args.who, &person, &error) : -1;
-    nd_state_destroy (&sessions);
+    person_t person = { "", NULL, NULL, -1, 1 };
+    zlist_t *where = zlist_new ();
+    int rc = file ? s_locate (args.tool.config, file, args.who, &person, where, &error) : -1;
     if (rc < 0)
         fprintf (stderr, "nd-person: %s\n", error ? error : "cannot read the sessionizer's state");
     else
     if (rc == 1)
         fprintf (stderr, "nd-person: no visitor is known as %s\n", args.who);
     else
-    if (args.erase)
-        rc = s_erase (file, person.visitor);
-    else {
-        json_t *report = s_report (args.tool.config, file, &person);
-        if (args.json) {
-            json_dumpf (report, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
-            putchar ('\n');
-        }
-        else
-            s_print_text (report);
-        json_decref (report);
-    }
+    if (zlist_size (where) > 1)
+        fprintf (stderr, "nd-person: %s is known in %zu partitions of the sessionizer; this is %s's\n",
+                 args.who, zlist_size (where), (const char *) zlist_first (where));
+    zlist_destroy (&where);
+    if (rc == 0)
+        rc = s_act (&args, file, &person);
     zstr_free (&error);
-    json_decref (person.words);
-    json_decref (person.profile);
+    s_person_free (&person);
     nd_pipefile_destroy (&file);
     return rc < 0 ? 2 : rc;
 }

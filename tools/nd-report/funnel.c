@@ -9,7 +9,12 @@
     't' total, 'g' session group, 'd' device, 's' traffic source, 'r'
     referrer, each worth a JSON array of sessions per furthest step
     (none, browse, product, cart, checkout, payment, order); 'l' a
-    product left in carts, worth {"name", "count"}. See funnel.h.        */
+    product left in carts, worth {"name", "count"}. See funnel.h.
+
+    A partitioned segmenter keeps each session in the partition of its
+    person, counted once there: the partitions' records add up, key by
+    key, to what one segmenter would hold. Only the bound on names per
+    day (funnel-keys, then "other") is each partition's own.             */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,15 +109,20 @@ static json_int_t s_first_step (const json_t *row)
     return json_integer_value (json_array_get (json_object_get (row, "reached"), 0));
 }
 
+static int s_by_key (const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *) a, *y = *(json_t *const *) b;
+    return strcmp (json_string_value (json_object_get (x, "key")),
+                   json_string_value (json_object_get (y, "key")));
+}
+
 //  Most sessions at the first step first; then by key.
 static int s_by_size (const void *a, const void *b)
 {
-    const json_t *x = *(json_t *const *) a, *y = *(json_t *const *) b;
-    json_int_t nx = s_first_step (x), ny = s_first_step (y);
+    json_int_t nx = s_first_step (*(json_t *const *) a), ny = s_first_step (*(json_t *const *) b);
     if (nx != ny)
         return nx > ny ? -1 : 1;
-    return strcmp (json_string_value (json_object_get (x, "key")),
-                   json_string_value (json_object_get (y, "key")));
+    return s_by_key (a, b);
 }
 
 static int s_by_count (const void *a, const void *b)
@@ -136,8 +146,9 @@ static json_t *s_sorted (json_t **rows, size_t count, int (*compare) (const void
     return array;
 }
 
-//  The rows of a dimension: one per name, keyed; by_day stays in day order.
-static json_t *s_rows (const json_t *sums, bool sort)
+//  The rows of a dimension: one per name, keyed, in the order compare
+//  says (by_day: by key, which is the day; partitions each add their days).
+static json_t *s_rows (const json_t *sums, int (*compare) (const void *, const void *))
 {
     size_t count = json_object_size (sums), i = 0;
     json_t **rows = (json_t **) calloc (count + 1, sizeof *rows);
@@ -147,9 +158,7 @@ static json_t *s_rows (const json_t *sums, bool sort)
         rows [i] = s_funnel (counts);
         json_object_set_new (rows [i++], "key", json_string (name));
     }
-    json_t *array = sort ? s_sorted (rows, count, s_by_size) : json_array ();
-    for (i = 0; !sort && i < count; i++)
-        json_array_append_new (array, rows [i]);
+    json_t *array = s_sorted (rows, count, compare);
     free (rows);
     return array;
 }
@@ -192,9 +201,10 @@ static void s_read (MDB_txn *txn, MDB_dbi dbi, int64_t first, int64_t last, json
         json_t *value = json_loadb ((const char *) data.mv_data, data.mv_size, 0, NULL);
         char dimension [2] = { bytes [8], 0 }, stamp [11];
         const char *name = bytes + 9;
-        if (*seen_first < 0)
-            *seen_first = day;
-        *seen_last = day;
+        if (*seen_first < 0 || day < *seen_first)
+            *seen_first = day;      //  the states are read one after another
+        if (day > *seen_last)
+            *seen_last = day;
         if (dimension [0] == 'l')
             s_add_left (json_object_get (sums, "l"), name, value);
         else
@@ -210,8 +220,45 @@ static void s_read (MDB_txn *txn, MDB_dbi dbi, int64_t first, int64_t last, json
     mdb_cursor_close (cursor);
 }
 
-json_t *funnel_report (const char *state_dir, const char *from_day, const char *to_day,
-                       char *err, size_t errlen)
+//  Adds one state's records to sums: 0, or -1 with the reason in err.
+static int s_read_state (const char *dir, int64_t first, int64_t last, json_t *sums,
+                         int64_t *seen_first, int64_t *seen_last, char *err, size_t errlen)
+{
+    char *error = NULL;
+    MDB_dbi dbi;
+    nd_state_t *state = nd_state_open (NULL, NULL, dir, &error);
+    int rc = state && nd_state_dbi (state, "funnel", &dbi, &error) == 0 ? 0 : -1;
+    if (rc == 0)
+        s_read (nd_state_txn (state), dbi, first, last, sums, seen_first, seen_last);
+    else
+        snprintf (err, errlen, "%s", error ? error : "cannot read the state");
+    free (error);
+    nd_state_destroy (&state);
+    return rc;
+}
+
+//  The dimensions of report with an "other" row, when partitions each
+//  kept their own names: {"capped": [field...]}; nothing otherwise.
+static void s_capped (json_t *report, size_t count)
+{
+    json_t *capped = json_array ();
+    for (size_t i = 0; count > 1 && s_dimensions [i].field; i++) {
+        size_t index;
+        json_t *row;
+        json_array_foreach (json_object_get (report, s_dimensions [i].field), index, row)
+            if (strcmp (json_string_value (json_object_get (row, "key")), "other") == 0) {
+                json_array_append_new (capped, json_string (s_dimensions [i].field));
+                break;
+            }
+    }
+    if (json_array_size (capped))
+        json_object_set_new (report, "capped", capped);
+    else
+        json_decref (capped);
+}
+
+json_t *funnel_report (const char *const *dirs, size_t count, const char *from_day,
+                       const char *to_day, char *err, size_t errlen)
 {
     int64_t first, last;
     const char *bad = !s_parse_day (from_day, &first) ? from_day
@@ -220,20 +267,14 @@ json_t *funnel_report (const char *state_dir, const char *from_day, const char *
         snprintf (err, errlen, "%s: not a day (YYYY-MM-DD)", bad);
         return NULL;
     }
-    char *error = NULL;
-    MDB_dbi dbi;
-    nd_state_t *state = nd_state_open (NULL, NULL, state_dir, &error);
-    if (!state || nd_state_dbi (state, "funnel", &dbi, &error)) {
-        snprintf (err, errlen, "%s", error ? error : "cannot read the state");
-        free (error);
-        nd_state_destroy (&state);
-        return NULL;
-    }
     json_t *sums = json_pack ("{s:{}, s:{}, s:{}, s:{}, s:{}, s:{}, s:{}}",
                               "t", "day", "g", "d", "s", "r", "l");
     int64_t seen_first = -1, seen_last = -1;
-    s_read (nd_state_txn (state), dbi, first, last, sums, &seen_first, &seen_last);
-    nd_state_destroy (&state);
+    for (size_t i = 0; i < count; i++)
+        if (s_read_state (dirs [i], first, last, sums, &seen_first, &seen_last, err, errlen)) {
+            json_decref (sums);
+            return NULL;
+        }
 
     char from [11], to [11];
     json_t *report = json_pack ("{s:[s, s, s, s, s]}", "steps", s_shown [0], s_shown [1],
@@ -248,13 +289,14 @@ json_t *funnel_report (const char *state_dir, const char *from_day, const char *
     json_t *total = json_object_get (json_object_get (sums, "t"), "");
     json_object_set_new (report, "total", s_funnel (total ? total : none));
     json_decref (none);
-    json_object_set_new (report, "by_day", s_rows (json_object_get (sums, "day"), false));
+    json_object_set_new (report, "by_day", s_rows (json_object_get (sums, "day"), s_by_key));
     for (size_t i = 0; s_dimensions [i].field; i++) {
         char dimension [2] = { s_dimensions [i].dimension, 0 };
         json_object_set_new (report, s_dimensions [i].field,
-                             s_rows (json_object_get (sums, dimension), true));
+                             s_rows (json_object_get (sums, dimension), s_by_size));
     }
     json_object_set_new (report, "left_in_cart", s_left_rows (json_object_get (sums, "l")));
+    s_capped (report, count);
     json_decref (sums);
     return report;
 }
@@ -305,14 +347,8 @@ void funnel_print (const json_t *funnel)
                 json_string_value (json_object_get (row, "name")));
 }
 
-int funnel_main (const char *state_dir, const char *from_day, const char *to_day, bool json)
+int funnel_print_as (json_t *funnel, bool json)
 {
-    char reason [512];
-    json_t *funnel = funnel_report (state_dir, from_day, to_day, reason, sizeof reason);
-    if (!funnel) {
-        fprintf (stderr, "nd-report: %s\n", reason);
-        return 2;
-    }
     if (json) {
         json_t *report = json_pack ("{s:o}", "funnel", funnel);
         char *text = json_dumps (report, JSON_COMPACT);

@@ -25,7 +25,9 @@
         (nd_stats); "not significant" when the interval holds zero. The
         JSON and the page also carry the funnel (where buyers leave) from
         the segmenter's daily counts, when its state is there (funnel.c);
-        --funnel prints that alone. See nd-report(1).
+        --funnel prints that alone. A partitioned section (-n NAME)
+        is read in every partition and its counts added up; -n NAME.K
+        reads that partition alone. See nd-report(1).
 
     EXIT STATUS
         0; 2 on a state error; 64 on a usage error.                     */
@@ -58,7 +60,8 @@ static const char *s_usage =
     "Per journey and variant: entered, sent, delivered, converted, revenue; each variant\n"
     "against the holdout with its 95 % interval and p-value.\n"
     "  -c, --config FILE   pipeline file (default conf/pipeline.zpl)\n"
-    "  -n, --name STAGE    the scheduler's section (default scheduler)\n"
+    "  -n, --name STAGE    the scheduler's section (default scheduler): every partition\n"
+    "                      of a partitioned one, summed; NAME.K that partition alone\n"
     "  -s, --state DIR     read this LMDB directory instead\n"
     "      --from DAY      first day (YYYY-MM-DD, UTC), included\n"
     "      --to DAY        last day (YYYY-MM-DD, UTC), included\n"
@@ -125,23 +128,92 @@ static int s_range (const report_args_t *args, int64_t *from, int64_t *to)
     return 0;
 }
 
+//  The states name stands for, read-only: the directory dir, else the
+//  stage name, or each partition of the section name (nd_state_stages),
+//  whose counts add up. Returns how many are open in states, 0 with
+//  *error set when one cannot be read.
+static size_t s_open (const char *config, const char *name, const char *dir,
+                      nd_state_t **states, char **error)
+{
+    if (dir) {
+        states [0] = nd_state_open (config, name, dir, error);
+        return states [0] ? 1 : 0;
+    }
+    zlist_t *stages = nd_state_stages (config, name, error);
+    size_t count = 0;
+    const char *stage = stages ? (const char *) zlist_first (stages) : NULL;
+    for (; stage && count < ND_PARTITIONS_MAX; stage = (const char *) zlist_next (stages))
+        if (!(states [count++] = nd_state_open (config, stage, NULL, error)))
+            break;
+    if (count && !states [count - 1])
+        while (count)
+            nd_state_destroy (&states [--count]);
+    zlist_destroy (&stages);
+    return count;
+}
+
+static void s_close (nd_state_t **states, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        nd_state_destroy (&states [i]);
+}
+
+//  The funnel of count states (funnel.c), or NULL with the reason in err.
+static json_t *s_funnel_of (nd_state_t **states, size_t count, const report_args_t *args,
+                            char *err, size_t errlen)
+{
+    const char *dirs [ND_PARTITIONS_MAX];
+    for (size_t i = 0; i < count; i++)
+        dirs [i] = nd_state_dir (states [i]);
+    return funnel_report (dirs, count, args->from, args->to, err, errlen);
+}
+
 //  The funnel, when the segmenter of the pipeline file keeps one: its
-//  daily counts for these days (funnel.c). Without a segmenter's state
-//  (a lone scheduler's -s) the report has no funnel and says so.
+//  daily counts for these days (funnel.c), over all its partitions.
+//  Without a segmenter's state (a lone scheduler's -s) the report has no
+//  funnel and says so.
 static void s_funnel (json_t *model, const report_args_t *args)
 {
     char *error = NULL, err [256] = "";
-    nd_state_t *segmenter = nd_state_open (args->tool.config, "segmenter", NULL, &error);
+    nd_state_t *states [ND_PARTITIONS_MAX];
+    size_t count = s_open (args->tool.config, "segmenter", NULL, states, &error);
     free (error);
-    if (!segmenter)
-        return;
-    json_t *funnel = funnel_report (nd_state_dir (segmenter), args->from, args->to, err, sizeof err);
+    json_t *funnel = count ? s_funnel_of (states, count, args, err, sizeof err) : NULL;
     if (funnel)
         json_object_set_new (model, "funnel", funnel);
     else
     if (*err)
         fprintf (stderr, "nd-report: funnel: %s\n", err);
-    nd_state_destroy (&segmenter);
+    s_close (states, count);
+}
+
+//  nd-report --funnel: the funnel of the stage -n names (each partition
+//  of a partitioned section) or of the state -s names.
+static int s_funnel_main (const report_args_t *args, nd_state_t **states, size_t count)
+{
+    char reason [512];
+    json_t *funnel = s_funnel_of (states, count, args, reason, sizeof reason);
+    s_close (states, count);
+    if (!funnel) {
+        fprintf (stderr, "nd-report: %s\n", reason);
+        return 2;
+    }
+    return funnel_print_as (funnel, args->json);
+}
+
+//  "now" of the report: the earliest of the states' (the time all of them
+//  have reached), on the event clock when any is.
+static int64_t s_now (nd_state_t **states, size_t count, bool *event)
+{
+    int64_t now = INT64_MAX;
+    *event = false;
+    for (size_t i = 0; i < count; i++) {
+        bool on_event;
+        int64_t at = nd_state_now (states [i], &on_event);
+        now = at < now ? at : now;
+        *event = *event || on_event;
+    }
+    return now;
 }
 
 static int s_write_html (const char *path, const json_t *model)
@@ -162,34 +234,37 @@ int main (int argc, char **argv)
     report_args_t args;
     nd_tool_start (argc, argv, "nd-report", s_args, &args);
     char *error = NULL;
-    MDB_dbi dbi;
-    nd_state_t *state = nd_state_open (args.tool.config, args.stage, args.state, &error);
-    if (state && args.funnel) {
-        int rc = funnel_main (nd_state_dir (state), args.from, args.to, args.json);
-        nd_state_destroy (&state);
-        return rc;
+    nd_state_t *states [ND_PARTITIONS_MAX];
+    MDB_txn *txns [ND_PARTITIONS_MAX];
+    MDB_dbi dbis [ND_PARTITIONS_MAX];
+    size_t count = s_open (args.tool.config, args.stage, args.state, states, &error);
+    if (count && args.funnel)
+        return s_funnel_main (&args, states, count);
+    for (size_t i = 0; i < count && !error; i++) {
+        txns [i] = nd_state_txn (states [i]);
+        nd_state_dbi (states [i], "counters", &dbis [i], &error);
     }
-    if (!state || nd_state_dbi (state, "counters", &dbi, &error)) {
+    if (error) {
         fprintf (stderr, "nd-report: %s\n", error);
         free (error);
-        nd_state_destroy (&state);
+        s_close (states, count);
         return 2;
     }
     int64_t from, to;
     if (s_range (&args, &from, &to)) {
-        nd_state_destroy (&state);
+        s_close (states, count);
         return EX_USAGE;
     }
-    json_t *report = report_model (nd_state_txn (state), dbi, from, to);
+    json_t *report = report_model (count, txns, dbis, from, to);
     //  On the event clock (a replay) the report is as of the event time
     //  the scheduler has reached, not of today
     bool event;
     char stamp [32];
-    int64_t now = nd_state_now (state, &event);
+    int64_t now = s_now (states, count, &event);
     json_object_set_new (report, "as_of", json_string (nd_time_format (now, stamp)));
     json_object_set_new (report, "clock", json_string (event ? "event" : "wall"));
     s_funnel (report, &args);
-    nd_state_destroy (&state);
+    s_close (states, count);
     int rc = 0;
     if (args.json) {
         char *text = json_dumps (report, JSON_COMPACT);

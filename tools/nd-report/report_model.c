@@ -21,7 +21,12 @@
      "counters": {journey: {variant: {"group": {...}, "steps": {step:
                   {channel: {...}}}}}}   every counter as read}
 
-    Revenue in the shop's currency units (counters keep cents).          */
+    Revenue in the shop's currency units (counters keep cents).
+
+    Every counter is a sum of increments (counters.c bumps, never sets),
+    and a partitioned scheduler counts each person's in their partition,
+    so the partitions' counters add up to one scheduler's; the model reads
+    them one after another into the same sums.                            */
 #include <czmq.h>
 #include "nd.h"
 #include "nd_stats.h"
@@ -251,6 +256,31 @@ static json_t *s_journey (const char *name, json_t *variants, json_t *days)
                       "steps", steps, "daily", s_daily (days), "lost_to", s_lost_to (variants));
 }
 
+static int s_name_cmp (const void *a, const void *b)
+{
+    return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+//  A copy of object with its members, and theirs, in name order: the
+//  order one state's keys come in, whatever order partitions added them.
+static json_t *s_by_name (json_t *object)
+{
+    if (!json_is_object (object))
+        return json_incref (object);
+    const char **names = (const char **) zmalloc ((json_object_size (object) + 1) * sizeof *names);
+    size_t count = 0;
+    const char *name;
+    json_t *value;
+    json_object_foreach (object, name, value)
+        names [count++] = name;
+    qsort (names, count, sizeof *names, s_name_cmp);
+    json_t *sorted = json_object ();
+    for (size_t i = 0; i < count; i++)
+        json_object_set_new (sorted, names [i], s_by_name (json_object_get (object, names [i])));
+    free (names);
+    return sorted;
+}
+
 static int s_day_cmp (const void *a, const void *b)
 {
     long long x = strtoll (*(const char * const *) a, NULL, 10);
@@ -258,18 +288,28 @@ static int s_day_cmp (const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-json_t *report_model (MDB_txn *txn, MDB_dbi counters, int64_t from, int64_t to)
+static void s_read_counters (s_read_t *read, MDB_txn *txn, MDB_dbi counters)
 {
-    s_read_t read = { from, to, from != INT64_MIN || to != INT64_MAX, json_object (),
-                      json_object (), json_object () };
     MDB_cursor *cursor;
     MDB_val key, data;
     if (mdb_cursor_open (txn, counters, &cursor) == 0) {
         for (int rc = mdb_cursor_get (cursor, &key, &data, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT))
-            s_counter (&read, &key, &data);
+            s_counter (read, &key, &data);
         mdb_cursor_close (cursor);
     }
+}
+
+json_t *report_model (size_t count, MDB_txn *const *txns, const MDB_dbi *counters,
+                      int64_t from, int64_t to)
+{
+    s_read_t read = { from, to, from != INT64_MIN || to != INT64_MAX, json_object (),
+                      json_object (), json_object () };
+    for (size_t i = 0; i < count; i++)
+        s_read_counters (&read, txns [i], counters [i]);
+    json_t *unsorted = read.counters;
+    read.counters = s_by_name (unsorted);
+    json_decref (unsorted);
     //  Daily series in day order (the keys' order is per counter)
     json_t *journeys = json_array ();
     const char *name;

@@ -18,11 +18,14 @@ int report_day_parse (const char *text, int64_t *day);
 /*  Day number to "YYYY-MM-DD" into buf (at least 11 bytes).             */
 const char *report_day_format (int64_t day, char *buf);
 
-/*  The model of counters (the scheduler's "counters" database) from day
-    from to day to, both included; INT64_MIN / INT64_MAX for open ends.
-    With both open the totals are the scheduler's own; with a range they
-    are summed from the daily counters. Never NULL.                       */
-json_t *report_model (MDB_txn *txn, MDB_dbi counters, int64_t from, int64_t to);
+/*  The model of counters (the scheduler's "counters" database, in count
+    states: txns [i] and counters [i], one per partition of a partitioned
+    scheduler, each counter summed over them) from day from to day to,
+    both included; INT64_MIN / INT64_MAX for open ends. With both open
+    the totals are the scheduler's own; with a range they are summed from
+    the daily counters. Never NULL.                                       */
+json_t *report_model (size_t count, MDB_txn *const *txns, const MDB_dbi *counters,
+                      int64_t from, int64_t to);
 
 /*  The text renderer: the table nd-report prints (steps: a line per step
     and channel too).                                                     */
