@@ -54,7 +54,7 @@ DEBS := build-essential pkg-config libzmq3-dev libczmq-dev liblmdb-dev libcurl4-
 RUNTIME_SRC := $(wildcard pipeline/runtime/*.c pipeline/runtime/*.cc)
 RUNTIME_OBJ := $(patsubst %.cc,$(BUILD)/%.o,$(RUNTIME_SRC:%.c=$(BUILD)/%.o))
 STAGES      := collector sessionizer relay segmenter scheduler mail-sender push-sender sms-sender chat-bridge onsite
-TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render nd-bounce nd-person
+TOOLS       := tap nd-ctl nd-supervisor nd-codes nd-report nd-vapid nd-chat nd-cert nd-render nd-bounce nd-person nd-repartition
 PROGRAMS    := $(STAGES:%=$(BIN)/%) $(TOOLS:%=$(BIN)/%) $(BIN)/nd-selftest
 #   Python tools: copied into the bin directory, beside the programs they run
 SCRIPTS     := $(BIN)/nd-backtest $(BIN)/nd_backtest.py $(BIN)/nd-month

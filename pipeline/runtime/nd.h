@@ -231,6 +231,16 @@ typedef struct {
     int (*person_export) (nd_stage_t *stage, void *self, MDB_txn *txn, const char *person,
                           json_t **state);
     int (*person_import) (nd_stage_t *stage, void *self, MDB_txn *txn, const json_t *state);
+    /*  For changing the number of partitions offline (nd-repartition(1)):
+        person_each calls fn for every person the stage holds, stopping
+        at fn's non-zero answer; shared_tables names the tables every
+        partition keeps a whole copy of (the catalogue), NULL-ended.       */
+    int (*person_each) (nd_stage_t *stage, void *self, MDB_txn *txn,
+                        int (*fn) (const char *person, void *arg), void *arg);
+    const char **shared_tables;
+    /*  Called in a new partition once the shared tables are copied in:
+        undo what in them counted the old partition's people. May be NULL. */
+    int (*partition_new) (nd_stage_t *stage, void *self, MDB_txn *txn);
 } nd_stage_def_t;
 
 #define ND_VERSION "0.9.0"

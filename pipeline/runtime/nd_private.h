@@ -187,5 +187,9 @@ int nd_moves_apply (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_
 /*  nd_stage, for nd_moves: the stage's definition and its own object.    */
 const nd_stage_def_t *nd_stage_def (nd_stage_t *stage);
 void *nd_stage_self (nd_stage_t *stage);
+nd_config_t *nd_stage_config (nd_stage_t *stage);
+/*  --repartition-from N: moves the stage's people from N partitions to
+    what the pipeline file says now (nd_repartition.c). 0 / -1.         */
+int nd_repartition (nd_stage_t *stage, int from);
 
 #endif

@@ -43,6 +43,7 @@ struct _nd_stage_t {
     char *clock_mode;
     int notify_fd;
     bool checking;              //  --check: the configuration only, then exit
+    int repartition_from;       //  --repartition-from N: move people, then exit
     nd_config_t *config;
     nd_clock_t *clock;
     nd_curve_t *curve;          //  NULL unless the stage has "curve"
@@ -101,6 +102,7 @@ static void s_usage (const nd_stage_def_t *def)
             "      --clock MODE      wall | event (overrides the pipeline file)\n"
             "      --notify-fd N     write a newline to fd N when ready (s6 style)\n"
             "      --check           check the configuration (the pipeline file%s%s) and exit\n"
+            "%s"
             "  -h, --help            this text\n"
             "      --version         the program's version\n%s%s\n"
             "Exit status: 0 stopped by SIGTERM or SIGINT, 64 bad arguments, 78 bad\n"
@@ -109,6 +111,8 @@ static void s_usage (const nd_stage_def_t *def)
             "See %s(1) and nudge-pipeline(5).\n", def->name, def->summary, def->name,
             (def->check || def->templates) && def->reloads ? ", " : "",
             (def->check || def->templates) && def->reloads ? def->reloads : "",
+            def->person_each ? "      --repartition-from N  move its people from N partitions to what the\n"
+                               "                        pipeline file says now, and exit (nd-repartition(1))\n" : "",
             def->selftest ? "      --selftest [-v]   run its class self-tests and exit\n" : "",
             def->options_help ? def->options_help : "",
             def->reload ? "SIGHUP reloads " : "SIGHUP is ignored (nothing to reload)",
@@ -126,6 +130,7 @@ static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { "check", no_argument, NULL, 't' },
+        { "repartition-from", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 }
     };
     opterr = 0;
@@ -137,6 +142,7 @@ static int s_parse_args (nd_stage_t *stage, int argc, char **argv)
             case 'k': free (stage->clock_mode); stage->clock_mode = strdup (optarg); break;
             case 'f': stage->notify_fd = atoi (optarg); break;
             case 't': stage->checking = true; break;
+            case 'r': stage->repartition_from = atoi (optarg) > 0 ? atoi (optarg) : -1; break;
             case 'h': s_usage (stage->def); exit (0);
             case 'V': printf ("%s (nudge) %s\n", stage->def->name, ND_VERSION); exit (0);
             default: {
@@ -526,6 +532,28 @@ static int s_setup (nd_stage_t *stage)
           || nd_config_check_unknown (stage->config) ? -1 : 0;
     zlist_destroy (&inputs);
     return rc;
+}
+
+/* -------------------------------------------------------- repartition -- */
+
+//  --repartition-from N: the pipeline file and the stage's options as a
+//  start reads them, then its people moved to the new partitions, with no
+//  socket bound and nothing running.
+static int s_repartition (nd_stage_t *stage)
+{
+    nd_log_set_name (stage->name);
+    stage->config = nd_config_load (stage->config_file, stage->name, false);
+    if (!stage->config)
+        return EX_CONFIG;
+    const char *mode = s_clock_mode (stage);
+    if (!mode)
+        return EX_CONFIG;
+    stage->clock = nd_clock_new (streq (mode, "event"));
+    if (stage->repartition_from < 0) {
+        nd_log ("--repartition-from: the number of partitions the state has now (1 or more)");
+        return EX_USAGE;
+    }
+    return nd_repartition (stage, stage->repartition_from) ? 1 : 0;
 }
 
 /* -------------------------------------------------------------- check -- */
@@ -1046,6 +1074,9 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     zsys_set_linger (0);
     //  sysexits: a supervisor need not restart what a restart can't mend
     int rc = s_parse_args (&stage, argc, argv) ? EX_USAGE : 0;
+    if (rc == 0 && stage.repartition_from)
+        rc = s_repartition (&stage);
+    else
     if (rc == 0 && stage.checking) {
         rc = s_check (&stage) ? EX_CONFIG : 0;
         if (rc == 0)
@@ -1076,7 +1107,10 @@ static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *t
                      const uint32_t *keys, size_t count, int64_t time)
 {
     uint64_t seq;
-    if (!text || nd_outbox_append (stage->outbox, txn, topic, text, size, keys, count, time, &seq)) {
+    if (!stage->outbox)
+        nd_log ("%s: nothing is emitted while the stage does not run", topic);
+    if (!text || !stage->outbox
+    ||  nd_outbox_append (stage->outbox, txn, topic, text, size, keys, count, time, &seq)) {
         free (text);
         return -1;
     }
@@ -1103,6 +1137,11 @@ const nd_stage_def_t *nd_stage_def (nd_stage_t *stage)
 void *nd_stage_self (nd_stage_t *stage)
 {
     return stage->self;
+}
+
+nd_config_t *nd_stage_config (nd_stage_t *stage)
+{
+    return stage->config;
 }
 
 //  A message is about its "user": a partitioned stage reading this one

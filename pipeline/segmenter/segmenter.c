@@ -448,6 +448,13 @@ static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const c
     return seg_person_export ((segmenter_t *) self, txn, person, state);
 }
 
+static int s_person_each (nd_stage_t *stage, void *self, MDB_txn *txn,
+                          int (*fn) (const char *person, void *arg), void *arg)
+{
+    (void) stage;
+    return seg_person_each ((segmenter_t *) self, txn, fn, arg);
+}
+
 static int s_person_import (nd_stage_t *stage, void *self, MDB_txn *txn, const json_t *state)
 {
     (void) stage;
@@ -474,6 +481,7 @@ int main (int argc, char **argv)
         .teardown = s_teardown,
         .person_export = s_person_export,
         .person_import = s_person_import,
+        .person_each = s_person_each,
         .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);

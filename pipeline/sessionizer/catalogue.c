@@ -314,6 +314,36 @@ int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, 
     return rc;
 }
 
+//  A partition made by nd-repartition copies the catalogue of an old
+//  one, whose watcher counts were that one's people's: they start at 0,
+//  and each watcher moved in counts again (move.c).
+int catalogue_watchers_clear (sessionizer_t *self, MDB_txn *txn)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->products, &cursor);
+    if (rc)
+        return nd_db_error (rc, "products");
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
+        char reason [80];
+        json_t *record = nd_json_parse ((const char *) v.mv_data, v.mv_size, reason, sizeof reason);
+        if (record && record_int (record, "watchers")) {
+            json_object_set_new (record, "watchers", json_integer (0));
+            size_t size;
+            char *text = nd_json_dump (record, &size);
+            MDB_val data = { size, text };
+            rc = text ? mdb_cursor_put (cursor, &k, &data, MDB_CURRENT) : ENOMEM;
+            free (text);
+        }
+        json_decref (record);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    return rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, "products");
+}
+
 //  The visitor's record for key, a new one when there is room (1), none
 //  when there is not (0), or -1; *record is the caller's only with 1.
 static int s_watcher (sessionizer_t *self, MDB_txn *txn, const char *key, const char *visitor,

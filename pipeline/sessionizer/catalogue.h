@@ -65,6 +65,9 @@ int catalogue_merge (sessionizer_t *self, MDB_txn *txn, const char *into, const 
     WATCHERS_MAX bound), never below 0: a watcher row moved to another
     partition (move.c) leaves this one's count.                          */
 int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta);
+/*  Every product's watcher count made 0 (a partition new to the people
+    moving into it, nd_repartition.c). 0 / -1.                          */
+int catalogue_watchers_clear (sessionizer_t *self, MDB_txn *txn);
 
 void catalogue_test (bool verbose);
 

@@ -443,11 +443,27 @@ static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const c
     return sessionizer_person_export ((sessionizer_t *) self, txn, person, state);
 }
 
+static int s_person_each (nd_stage_t *stage, void *self, MDB_txn *txn,
+                          int (*fn) (const char *person, void *arg), void *arg)
+{
+    (void) stage;
+    return sessionizer_person_each ((sessionizer_t *) self, txn, fn, arg);
+}
+
 static int s_person_import (nd_stage_t *stage, void *self, MDB_txn *txn, const json_t *state)
 {
     (void) stage;
     return sessionizer_person_import ((sessionizer_t *) self, txn, state);
 }
+
+static int s_partition_new (nd_stage_t *stage, void *self, MDB_txn *txn)
+{
+    (void) stage;
+    return catalogue_watchers_clear ((sessionizer_t *) self, txn);
+}
+
+//  Every partition keeps the whole catalogue (products are no one's)
+static const char *s_shared [] = { "products", NULL };
 
 int main (int argc, char **argv)
 {
@@ -464,6 +480,9 @@ int main (int argc, char **argv)
         .teardown = s_teardown,
         .person_export = s_person_export,
         .person_import = s_person_import,
+        .person_each = s_person_each,
+        .shared_tables = s_shared,
+        .partition_new = s_partition_new,
         .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);

@@ -41,9 +41,10 @@
         them (segmenter.1 reads sessionizer.1), and is shown under that
         partition's name; another partitioned stage is read in each
         partition, and each that names the person is shown. person.erase
-        names a visitor id alone and reaches every partition, so --erase
-        is refused while that id is held in more than one partition (ids
-        minted apart may collide): each would erase its own person.
+        names a visitor id and reaches the partition that owns it; as a
+        safeguard, --erase is refused while that id is held in more than
+        one partition (state from before the collector's router made the
+        ids one pipeline's): each would erase its own person.
 
     EXIT STATUS
         0 found (or erasure accepted), 1 no such person, 2 state error or
@@ -478,10 +479,10 @@ static int s_erase (nd_pipefile_t *file, const char *visitor)
     return 0;
 }
 
-//  person.erase names a visitor id alone, and every partition of the
-//  sessionizer gets it (no userId or anonymousId to route by) and erases
-//  the visitor it holds under that id: refused while more than one
-//  partition holds one. 0, or 2 with the reason on stderr.
+//  person.erase names a visitor id, and reaches the partition that owns
+//  it; ids are the router's, one pipeline's, but state kept from before
+//  the router may hold the same id in two partitions, and each would
+//  erase its own: refused then. 0, or 2 with the reason on stderr.
 static int s_erase_unique (const char *config, nd_pipefile_t *file, const char *visitor)
 {
     char *error = NULL;

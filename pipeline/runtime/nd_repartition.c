@@ -1,0 +1,290 @@
+/*  nd_repartition - a stage's partitions made N -> M, offline.
+
+    Layer: runtime, beside the loop: what "STAGE --repartition-from N"
+    does instead of running (nd-repartition(1) runs it for each stage).
+
+    The pipeline file already says the new count M. The stage's old state
+    is in STATE/NAME (N = 1) or STATE/NAME.0 .. NAME.(N-1); the new one
+    goes to STATE/NAME or NAME.0 .. NAME.(M-1), reusing a directory whose
+    name stays. Every person of every old partition whose new owner
+    (nd_route_key of their id, modulo M) is another directory moves there
+    through the stage's own person_export and person_import, as a merge
+    across partitions moves them live. A new directory also gets the
+    input positions of the stage's unpartitioned inputs (the collector's
+    journal is one for all), its event clock, and a copy of the tables the
+    stage shares between partitions (the sessionizer's catalogue).
+
+    Refused unless the stage has drained: an old journal holding entries
+    a reader has not acknowledged, or a move in flight, would be lost.
+    Each person moves in two commits, the new directory's first: a crash
+    between them leaves the person in both, and running the command again
+    moves them again, over the copy. Totals a partition kept (funnel
+    counts, counters) stay in its directory; a directory no partition
+    keeps any more is emptied of people and left for the operator.      */
+#include <stdio.h>
+#include <sys/stat.h>
+#include "nd_private.h"
+
+typedef struct {
+    char *dir;
+    bool fresh;                 //  made by this run
+    bool kept;                  //  a directory of the new layout
+    MDB_env *env;
+    void *self;                 //  the stage's object over this env
+} s_part_t;
+
+typedef struct {
+    nd_stage_t *stage;
+    const nd_stage_def_t *def;
+    s_part_t *old [ND_PARTITIONS_MAX];
+    s_part_t *new [ND_PARTITIONS_MAX];
+    s_part_t *all [2 * ND_PARTITIONS_MAX];
+    size_t parts_old, parts_new, count;
+    uint64_t moved;
+} s_run_t;
+
+static char *s_dir_of (const char *base, const char *section, int part, int parts)
+{
+    return parts == 1 ? zsys_sprintf ("%s/%s", base, section)
+                      : zsys_sprintf ("%s/%s.%d", base, section, part);
+}
+
+static s_part_t *s_part (s_run_t *run, const char *dir)
+{
+    for (size_t i = 0; i < run->count; i++)
+        if (streq (run->all [i]->dir, dir))
+            return run->all [i];
+    s_part_t *part = (s_part_t *) zmalloc (sizeof *part);
+    part->dir = strdup (dir);
+    run->all [run->count++] = part;
+    return part;
+}
+
+static int s_open (s_run_t *run, s_part_t *part, uint64_t mapsize)
+{
+    struct stat info;
+    part->fresh = stat (part->dir, &info) != 0;
+    if (part->fresh && !part->kept)
+        return 0;                   //  an old partition that never ran
+    if (part->fresh && mkdir (part->dir, 0700)) {
+        nd_log ("cannot create %s: %s", part->dir, strerror (errno));
+        return -1;
+    }
+    MDB_txn *txn;
+    int rc = mdb_env_create (&part->env);
+    if (rc == 0) {
+        mdb_env_set_maxdbs (part->env, 64);
+        mdb_env_set_mapsize (part->env, mapsize);
+        rc = mdb_env_open (part->env, part->dir, MDB_NOTLS | MDB_NOSYNC, 0600);
+    }
+    if (rc == 0)
+        rc = mdb_txn_begin (part->env, NULL, 0, &txn);
+    if (rc)
+        return nd_db_error (rc, part->dir);
+    rc = run->def->setup ? run->def->setup (run->stage, txn, &part->self) : 0;
+    return rc ? (mdb_txn_abort (txn), -1) : mdb_txn_commit (txn) ? -1 : 0;
+}
+
+//  An old partition may go only if nothing waits in it: its journal
+//  holds no entry past what every reader acknowledged, and no move is on
+//  its way.
+static int s_drained (s_part_t *part)
+{
+    MDB_txn *txn;
+    MDB_dbi journal, meta, moves;
+    if (mdb_txn_begin (part->env, NULL, MDB_RDONLY, &txn))
+        return -1;
+    uint64_t last = 0, least = UINT64_MAX;
+    MDB_cursor *cursor;
+    MDB_val k, v;
+    if (mdb_dbi_open (txn, "journal", 0, &journal) == 0 && mdb_cursor_open (txn, journal, &cursor) == 0) {
+        if (mdb_cursor_get (cursor, &k, &v, MDB_LAST) == 0)
+            last = nd_key_get_u64 (&k, 0);
+        mdb_cursor_close (cursor);
+    }
+    if (mdb_dbi_open (txn, "meta", 0, &meta) == 0 && mdb_cursor_open (txn, meta, &cursor) == 0) {
+        for (int rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT))
+            if (k.mv_size > 4 && memcmp (k.mv_data, "ack", 4) == 0 && v.mv_size == 8)
+                least = nd_key_get_u64 (&v, 0) < least ? nd_key_get_u64 (&v, 0) : least;
+        mdb_cursor_close (cursor);
+    }
+    MDB_stat moving = { 0 };
+    if (mdb_dbi_open (txn, "moves", 0, &moves) == 0)
+        mdb_stat (txn, moves, &moving);
+    mdb_txn_abort (txn);
+    if (last && (least == UINT64_MAX || least < last)) {
+        nd_log ("%s: its journal holds entries up to %llu that a reader has not acknowledged: "
+                "let the pipeline drain first", part->dir, (unsigned long long) last);
+        return -1;
+    }
+    if (moving.ms_entries) {
+        nd_log ("%s: %zu moves are on their way: let the pipeline drain first", part->dir,
+                moving.ms_entries);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_list (const char *person, void *arg)
+{
+    zlist_append ((zlist_t *) arg, (void *) person);
+    return 0;
+}
+
+//  One person out of from, into to: to's commit first (see the top).
+static int s_move (s_run_t *run, s_part_t *from, s_part_t *to, const char *person)
+{
+    MDB_txn *out, *in;
+    if (mdb_txn_begin (from->env, NULL, 0, &out))
+        return -1;
+    if (mdb_txn_begin (to->env, NULL, 0, &in)) {
+        mdb_txn_abort (out);
+        return -1;
+    }
+    json_t *state = NULL;
+    int rc = run->def->person_export (run->stage, from->self, out, person, &state);
+    if (rc == 0 && state)
+        rc = run->def->person_import (run->stage, to->self, in, state);
+    json_decref (state);
+    if (rc == 0 && (rc = mdb_txn_commit (in)) == 0)
+        rc = mdb_txn_commit (out);
+    else {
+        mdb_txn_abort (in);
+        mdb_txn_abort (out);
+    }
+    if (rc == 0)
+        run->moved++;
+    return rc ? -1 : 0;
+}
+
+static int s_move_people (s_run_t *run, s_part_t *from)
+{
+    MDB_txn *txn;
+    if (!from->env || mdb_txn_begin (from->env, NULL, MDB_RDONLY, &txn))
+        return from->env ? -1 : 0;
+    zlist_t *people = zlist_new ();
+    zlist_autofree (people);
+    int rc = run->def->person_each (run->stage, from->self, txn, s_list, people);
+    mdb_txn_abort (txn);
+    for (const char *person = (const char *) zlist_first (people); rc == 0 && person;
+         person = (const char *) zlist_next (people)) {
+        s_part_t *to = run->new [nd_route_key (person) % run->parts_new];
+        if (to != from)
+            rc = s_move (run, from, to, person);
+    }
+    zlist_destroy (&people);
+    return rc;
+}
+
+//  What a new partition takes from an old one: rows of meta (the
+//  positions on unpartitioned inputs, the clock) and whole tables.
+static int s_copy (s_run_t *run, s_part_t *from, s_part_t *to)
+{
+    MDB_txn *read, *write;
+    if (mdb_txn_begin (from->env, NULL, MDB_RDONLY, &read))
+        return -1;
+    if (mdb_txn_begin (to->env, NULL, 0, &write)) {
+        mdb_txn_abort (read);
+        return -1;
+    }
+    int rc = 0;
+    const char *shared [16] = { "meta" };
+    size_t tables = 1;
+    for (const char **t = run->def->shared_tables; t && *t && tables < 16; t++)
+        shared [tables++] = *t;
+    for (size_t i = 0; rc == 0 && i < tables; i++) {
+        MDB_dbi src, dst;
+        MDB_cursor *cursor;
+        MDB_val k, v;
+        if (mdb_dbi_open (read, shared [i], 0, &src))
+            continue;
+        if ((rc = mdb_dbi_open (write, shared [i], MDB_CREATE, &dst)) || (rc = mdb_cursor_open (read, src, &cursor)))
+            break;
+        for (int got = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0 && got == 0;
+             got = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
+            //  Of meta, the clock and positions on inputs that are no
+            //  partition: a partitioned input's journal is new here too
+            const char *name = (const char *) k.mv_data;
+            if (i == 0 && !(streq (name, "clock")
+                         || (streq (name, "in") && k.mv_size > 3
+                             && streq (nd_config_section_name (nd_stage_config (run->stage), name + 3),
+                                       name + 3))))
+                continue;
+            rc = mdb_put (write, dst, &k, &v, 0);
+        }
+        mdb_cursor_close (cursor);
+    }
+    mdb_txn_abort (read);
+    if (rc == 0 && run->def->partition_new)
+        rc = run->def->partition_new (run->stage, to->self, write) ? -1 : 0;
+    return rc ? (mdb_txn_abort (write), rc > 0 ? nd_db_error (rc, to->dir) : -1)
+              : mdb_txn_commit (write) ? -1 : 0;
+}
+
+static void s_close (s_run_t *run)
+{
+    for (size_t i = 0; i < run->count; i++) {
+        s_part_t *part = run->all [i];
+        if (run->def->teardown && part->self)
+            run->def->teardown (&part->self);
+        if (part->env) {
+            mdb_env_sync (part->env, 1);
+            mdb_env_close (part->env);
+        }
+        free (part->dir);
+        free (part);
+    }
+}
+
+int nd_repartition (nd_stage_t *stage, int from)
+{
+    nd_config_t *config = nd_stage_config (stage);
+    const nd_stage_def_t *def = nd_stage_def (stage);
+    const char *section = nd_config_section_name (config, nd_stage_name (stage));
+    int parts;
+    nd_config_partition (config, &parts);
+    if (!def->person_export || !def->person_import || !def->person_each) {
+        nd_log ("%s keeps nothing per person to move: start it with its new partitions", def->name);
+        return parts > 1 && !def->partitioned ? -1 : 0;
+    }
+    if (from < 1 || from > ND_PARTITIONS_MAX) {
+        nd_log ("--repartition-from %d: a count from 1 to %d", from, ND_PARTITIONS_MAX);
+        return -1;
+    }
+    uint64_t mapsize = 0;
+    nd_size_parse (nd_stage_option (stage, "mapsize", "4G"), &mapsize);
+    const char *base = nd_stage_option (stage, "state", "var/state");
+    s_run_t run = { .stage = stage, .def = def, .parts_old = (size_t) from, .parts_new = (size_t) parts };
+    for (int k = 0; k < parts; k++) {
+        char *dir = s_dir_of (base, section, k, parts);
+        run.new [k] = s_part (&run, dir);
+        run.new [k]->kept = true;
+        free (dir);
+    }
+    for (int j = 0; j < from; j++) {
+        char *dir = s_dir_of (base, section, j, from);
+        run.old [j] = s_part (&run, dir);
+        free (dir);
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < run.count; i++)
+        rc = s_open (&run, run.all [i], mapsize);
+    for (int j = 0; rc == 0 && j < from; j++)
+        rc = run.old [j]->env ? s_drained (run.old [j]) : 0;
+    for (int k = 0; rc == 0 && k < parts; k++)
+        if (run.new [k]->fresh && run.old [0]->env)
+            rc = s_copy (&run, run.old [0], run.new [k]);
+    for (int j = 0; rc == 0 && j < from; j++)
+        rc = s_move_people (&run, run.old [j]);
+    if (rc == 0) {
+        nd_log ("%s: %d partitions made %d; %llu people moved", section, from, parts,
+                (unsigned long long) run.moved);
+        for (int j = 0; j < from; j++)
+            if (!run.old [j]->kept && run.old [j]->env)
+                nd_log ("%s: no partition keeps it now; its people have moved: remove it",
+                        run.old [j]->dir);
+    }
+    s_close (&run);
+    return rc;
+}
