@@ -27,13 +27,16 @@
 
 typedef struct {
     char *dir;
-    bool fresh;                 //  made by this run
+    bool fresh;                 //  made by this run, its copy still to make
     bool kept;                  //  a directory of the new layout
     MDB_env *env;
     void *self;                 //  the stage's object over this env
 } s_part_t;
 
-typedef struct {
+typedef struct _s_run s_run_t;
+static void s_close (s_run_t *run);
+
+struct _s_run {
     nd_stage_t *stage;
     const nd_stage_def_t *def;
     s_part_t *old [ND_PARTITIONS_MAX];
@@ -41,7 +44,7 @@ typedef struct {
     s_part_t *all [2 * ND_PARTITIONS_MAX];
     size_t parts_old, parts_new, count;
     uint64_t moved;
-} s_run_t;
+};
 
 static char *s_dir_of (const char *base, const char *section, int part, int parts)
 {
@@ -58,6 +61,45 @@ static s_part_t *s_part (s_run_t *run, const char *dir)
     part->dir = strdup (dir);
     run->all [run->count++] = part;
     return part;
+}
+
+//  A new directory says which layout it is being made from until the
+//  run ends ("repartition" in meta), so a run stopped half way is
+//  finished by the next, not taken for a leftover.
+static void s_marker_key (nd_key_t *key)
+{
+    nd_key_init (key);
+    nd_key_str (key, "repartition");
+}
+
+//  1 when part is being made from a layout of from, 0 when not, -1.
+static int s_marked (s_part_t *part, int from)
+{
+    MDB_txn *txn;
+    MDB_dbi meta;
+    uint64_t mark = 0;
+    nd_key_t key;
+    s_marker_key (&key);
+    if (mdb_txn_begin (part->env, NULL, MDB_RDONLY, &txn))
+        return -1;
+    int rc = mdb_dbi_open (txn, "meta", 0, &meta) == 0 ? nd_db_get_u64 (txn, meta, &key, &mark) : ND_NOTFOUND;
+    mdb_txn_abort (txn);
+    return rc < 0 ? -1 : rc == 0 && mark == (uint64_t) from;
+}
+
+//  Sets the mark in txn (from > 0), or takes it away in a txn of its own.
+static int s_mark (s_part_t *part, int from, MDB_txn *txn)
+{
+    MDB_dbi meta;
+    nd_key_t key;
+    s_marker_key (&key);
+    if (from)
+        return mdb_dbi_open (txn, "meta", MDB_CREATE, &meta)
+            || nd_db_put_u64 (txn, meta, &key, (uint64_t) from) ? -1 : 0;
+    if (mdb_txn_begin (part->env, NULL, 0, &txn))
+        return -1;
+    int rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &meta) ? -1 : nd_db_del (txn, meta, &key);
+    return rc < 0 ? (mdb_txn_abort (txn), -1) : mdb_txn_commit (txn) ? -1 : 0;
 }
 
 static int s_open (s_run_t *run, s_part_t *part, uint64_t mapsize)
@@ -86,8 +128,8 @@ static int s_open (s_run_t *run, s_part_t *part, uint64_t mapsize)
 }
 
 //  An old partition may go only if nothing waits in it: its journal
-//  holds no entry past what every reader acknowledged, and no move is on
-//  its way.
+//  holds no entry past what every reader acknowledged (as its last trim
+//  wrote down), and no move is on its way.
 static int s_drained (s_part_t *part)
 {
     MDB_txn *txn;
@@ -113,7 +155,9 @@ static int s_drained (s_part_t *part)
     if (mdb_dbi_open (txn, "moves", 0, &moves) == 0)
         mdb_stat (txn, moves, &moving);
     mdb_txn_abort (txn);
-    if (last && (least == UINT64_MAX || least < last)) {
+    //  No reader's row: nobody reads this stage (its journal keeps the
+    //  last "retain" entries for a tap or a late reader, not for a move)
+    if (last && least != UINT64_MAX && least < last) {
         nd_log ("%s: its journal holds entries up to %llu that a reader has not acknowledged: "
                 "let the pipeline drain first", part->dir, (unsigned long long) last);
         return -1;
@@ -124,6 +168,32 @@ static int s_drained (s_part_t *part)
         return -1;
     }
     return 0;
+}
+
+static int s_count (const char *person, void *arg)
+{
+    (void) person;
+    ++*(size_t *) arg;
+    return 0;
+}
+
+//  The people the old partitions still hold (-1 on an error).
+static long s_people (s_run_t *run)
+{
+    size_t count = 0;
+    for (size_t j = 0; j < run->parts_old; j++) {
+        s_part_t *part = run->old [j];
+        MDB_txn *txn;
+        if (!part->env)
+            continue;
+        if (mdb_txn_begin (part->env, NULL, MDB_RDONLY, &txn))
+            return -1;
+        int rc = run->def->person_each (run->stage, part->self, txn, s_count, &count);
+        mdb_txn_abort (txn);
+        if (rc)
+            return -1;
+    }
+    return (long) count;
 }
 
 static int s_list (const char *person, void *arg)
@@ -218,6 +288,8 @@ static int s_copy (s_run_t *run, s_part_t *from, s_part_t *to)
     mdb_txn_abort (read);
     if (rc == 0 && run->def->partition_new)
         rc = run->def->partition_new (run->stage, to->self, write) ? -1 : 0;
+    if (rc == 0)
+        rc = s_mark (to, (int) run->parts_old, write);
     return rc ? (mdb_txn_abort (write), rc > 0 ? nd_db_error (rc, to->dir) : -1)
               : mdb_txn_commit (write) ? -1 : 0;
 }
@@ -268,15 +340,39 @@ int nd_repartition (nd_stage_t *stage, int from)
         free (dir);
     }
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < run.count; i++)
-        rc = s_open (&run, run.all [i], mapsize);
+    //  The old partitions first: nothing is made before they are drained
+    for (int j = 0; rc == 0 && j < from; j++)
+        rc = s_open (&run, run.old [j], mapsize);
     for (int j = 0; rc == 0 && j < from; j++)
         rc = run.old [j]->env ? s_drained (run.old [j]) : 0;
+    for (int k = 0; rc == 0 && k < parts; k++)
+        rc = run.new [k]->env ? 0 : s_open (&run, run.new [k], mapsize);
+    //  A directory of the new layout that the old one does not have is
+    //  this run's, or one a crash stopped (it says so): any other has the
+    //  positions and journal of a layout long gone
+    for (int k = 0; rc == 0 && k < parts; k++) {
+        bool old = false;
+        for (int j = 0; j < from; j++)
+            old = old || run.old [j] == run.new [k];
+        int made = old || run.new [k]->fresh ? 1 : s_marked (run.new [k], from);
+        if (made == 0 && s_people (&run) == 0) {
+            nd_log ("%s: already %d partitions, nobody left to move", section, parts);
+            s_close (&run);
+            return 0;
+        }
+        if (made == 0) {
+            nd_log ("%s is left from an earlier layout: remove it first", run.new [k]->dir);
+            rc = -1;
+        }
+        rc = made < 0 ? -1 : rc;
+    }
     for (int k = 0; rc == 0 && k < parts; k++)
         if (run.new [k]->fresh && run.old [0]->env)
             rc = s_copy (&run, run.old [0], run.new [k]);
     for (int j = 0; rc == 0 && j < from; j++)
         rc = s_move_people (&run, run.old [j]);
+    for (int k = 0; rc == 0 && k < parts; k++)
+        rc = s_mark (run.new [k], 0, NULL);
     if (rc == 0) {
         nd_log ("%s: %d partitions made %d; %llu people moved", section, from, parts,
                 (unsigned long long) run.moved);

@@ -1086,7 +1086,7 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
     if (rc == 0)
         rc = s_setup (&stage) == 0 ? 0
            : !stage.config || nd_config_errors (stage.config) ? EX_CONFIG : 1;
-    if (rc == 0 && !stage.checking) {
+    if (rc == 0 && !stage.checking && !stage.repartition_from) {
         s_hangup_wake = stage.wake [1];
         pthread_sigmask (SIG_SETMASK, &previous, NULL);
         s_notify_ready (&stage);
