@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "collector_route.h"
+#include "nd_json.h"
 #include "nd_pipefile.h"
 
 //  The sessionizer's limits (pipeline/sessionizer/base.h, visitor.c): the
@@ -394,17 +395,6 @@ static int s_resolve (s_resolve_t *r, s_visitor_t *visitor)
 
 /* ------------------------------------------------------------- event */
 
-//  An id as the sessionizer reads it: a string, or a number from some
-//  SDKs; "" and anything longer than it takes count as absent / refused.
-static const char *s_id (const json_t *value, char *buffer, size_t size)
-{
-    if (json_is_integer (value)) {
-        snprintf (buffer, size, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
-        return buffer;
-    }
-    const char *text = json_string_value (value);
-    return text && *text ? text : NULL;
-}
 
 //  The sessionizer's s_event_read: false for what it rejects.
 static bool s_read (s_resolve_t *r, const char *topic, const json_t *body, char number [2][32])
@@ -419,8 +409,8 @@ static bool s_read (s_resolve_t *r, const char *topic, const json_t *body, char 
     if (!type || !types [i])
         return false;
     r->alias = streq (type, "alias");
-    r->user_id = s_id (json_object_get (body, "userId"), number [0], 32);
-    r->anonymous_id = s_id (json_object_get (body, r->alias ? "previousId" : "anonymousId"),
+    r->user_id = nd_json_segment_id (json_object_get (body, "userId"), number [0], 32);
+    r->anonymous_id = nd_json_segment_id (json_object_get (body, r->alias ? "previousId" : "anonymousId"),
                             number [1], 32);
     const char *name = json_string_value (json_object_get (body, "event"));
     return !(r->alias && (!r->user_id || !r->anonymous_id))

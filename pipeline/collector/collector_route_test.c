@@ -101,12 +101,7 @@ void collector_route_test (bool verbose)
     collector_route_destroy (&self);
     collector_route_destroy (&self);
     mdb_env_close (env);
-    char path [64];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    zsys_file_delete (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    zsys_file_delete (path);
-    zsys_dir_delete ("%s", dir);
+    nd_db_test_remove (dir);
     if (verbose)
         printf ("OK\n");
 }

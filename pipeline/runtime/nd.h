@@ -130,6 +130,9 @@ int nd_db_drop (MDB_txn *txn, MDB_dbi dbi, const nd_key_t *prefix, nd_db_scan_fn
 int nd_db_trim_before (MDB_txn *txn, MDB_dbi dbi, int64_t bound, int max, const char *what);
 /*  Reports an LMDB error rc from operation `what`; returns -1.           */
 int nd_db_error (int rc, const char *what);
+/*  A self-test's LMDB directory, its environment closed: data.mdb,
+    lock.mdb and the directory removed.                                   */
+void nd_db_test_remove (const char *dir);
 
 /* ---------------------------------------------------------------- stage */
 

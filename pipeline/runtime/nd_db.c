@@ -6,6 +6,7 @@
     MDB_SET_RANGE then MDB_NEXT while the prefix holds. MDB_MAP_FULL is its
     own error that tells the operator what to do.                         */
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,16 @@ static int s_test_yes (const MDB_val *key, const MDB_val *data, void *arg)
     return data->mv_size == 3 && memcmp (data->mv_data, "yes", 3) == 0;
 }
 
+void nd_db_test_remove (const char *dir)
+{
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    unlink (path);
+    snprintf (path, sizeof path, "%s/lock.mdb", dir);
+    unlink (path);
+    rmdir (dir);
+}
+
 void nd_db_test (bool verbose)
 {
     if (verbose)
@@ -316,12 +327,7 @@ void nd_db_test (bool verbose)
     assert (mdb_stat (txn, dbi, &stat) == 0 && stat.ms_entries == 0);
     mdb_txn_abort (txn);
     mdb_env_close (env);
-    char path [64];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    unlink (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    unlink (path);
-    rmdir (dir);
+    nd_db_test_remove (dir);
     if (verbose)
         printf ("OK\n");
 }

@@ -972,6 +972,17 @@ nd_json_dump (const json_t *value, size_t *size)
 
 /* -------------------------------------------------------------- lookup */
 
+const char *
+nd_json_segment_id (const json_t *value, char *buffer, size_t size)
+{
+    if (json_is_integer (value)) {
+        snprintf (buffer, size, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
+        return buffer;
+    }
+    const char *text = json_string_value (value);
+    return text && *text ? text : NULL;
+}
+
 bool
 nd_json_has_string (const json_t *array, const char *text)
 {

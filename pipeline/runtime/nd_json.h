@@ -51,6 +51,11 @@ char *nd_json_dump (const json_t *value, size_t *size);
 
 /*  True when array (a jansson array, or NULL) holds the string text.  */
 bool nd_json_has_string (const json_t *array, const char *text);
+/*  A Segment id (userId, anonymousId, previousId) as text: a string, or a
+    number as some SDKs send it (written into buffer); NULL for "" and
+    anything else. The collector's router and the sessionizer read ids
+    alike through this.                                                   */
+const char *nd_json_segment_id (const json_t *value, char *buffer, size_t size);
 
 void nd_json_test (bool verbose);
 

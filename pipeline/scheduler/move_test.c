@@ -176,12 +176,7 @@ void scheduler_person_test (bool verbose)
     json_decref (bad);
     s_test_codes (&self, txn);
     s_test_close (&self, env, txn);
-    char path [64];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    zsys_file_delete (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    zsys_file_delete (path);
-    zsys_dir_delete ("%s", dir);
+    nd_db_test_remove (dir);
     if (verbose)
         printf ("OK\n");
 }

@@ -179,12 +179,7 @@ void timers_test (bool verbose)
     timers_destroy (&timers);
     timers_destroy (&timers);
     mdb_env_close (env);
-    char path [64];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    zsys_file_delete (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    zsys_file_delete (path);
-    zsys_dir_delete ("%s", dir);
+    nd_db_test_remove (dir);
     if (verbose)
         printf ("OK\n");
 }

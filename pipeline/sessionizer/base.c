@@ -99,12 +99,7 @@ void sessionizer_test_state_destroy (MDB_env **env_p, const char *dir)
 {
     mdb_env_close (*env_p);
     *env_p = NULL;
-    char path [256];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    zsys_file_delete (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    zsys_file_delete (path);
-    zsys_dir_delete ("%s", dir);
+    nd_db_test_remove (dir);
 }
 
 //  Jansson's allocator hooks take no argument, hence a file-wide count,

@@ -201,16 +201,6 @@ static int64_t s_watchers_of (sessionizer_t *self, MDB_env *env, const char *pro
     return count;
 }
 
-static void s_remove (const char *dir)
-{
-    char path [256];
-    snprintf (path, sizeof path, "%s/data.mdb", dir);
-    remove (path);
-    snprintf (path, sizeof path, "%s/lock.mdb", dir);
-    remove (path);
-    rmdir (dir);
-}
-
 //  v-1 and the v-2 merged into it leave A for B, and come back out of
 //  B byte for byte.
 static void s_test_round_trip (sessionizer_t *a, MDB_env *env_a, sessionizer_t *b,
@@ -296,8 +286,8 @@ static void s_selftest (void)
     s_test_refused (&b, env_b);
     mdb_env_close (env_a);
     mdb_env_close (env_b);
-    s_remove (dir_a);
-    s_remove (dir_b);
+    nd_db_test_remove (dir_a);
+    nd_db_test_remove (dir_b);
 }
 
 void sessionizer_person_test (bool verbose)

@@ -88,6 +88,7 @@ DESCRIPTION
 #include "identity.h"
 #include "move.h"
 #include "move_test.h"
+#include "nd_json.h"
 #include "nd_phone.h"
 #include "phone.h"
 #include "profile.h"
@@ -151,16 +152,6 @@ static const char *s_type_names [] = {
     "track", "page", "screen", "identify", "group", "alias", NULL
 };
 
-//  Ids are strings, or numbers from some SDKs; "" counts as absent.
-static const char *s_id (const json_t *value, char *buffer, size_t size)
-{
-    if (json_is_integer (value)) {
-        snprintf (buffer, size, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
-        return buffer;
-    }
-    const char *text = json_string_value (value);
-    return text && *text ? text : NULL;
-}
 
 static const char *s_event_read (sessionizer_t *self, const nd_msg_t *msg, event_t *event)
 {
@@ -176,8 +167,8 @@ static const char *s_event_read (sessionizer_t *self, const nd_msg_t *msg, event
     if (!type || !s_type_names [i])
         return "not a Segment event type";
     event->type = (event_type_t) i;
-    event->user_id = s_id (json_object_get (body, "userId"), event->number [0], sizeof event->number [0]);
-    event->anonymous_id = s_id (json_object_get (body, event->type == EVENT_ALIAS ? "previousId" : "anonymousId"),
+    event->user_id = nd_json_segment_id (json_object_get (body, "userId"), event->number [0], sizeof event->number [0]);
+    event->anonymous_id = nd_json_segment_id (json_object_get (body, event->type == EVENT_ALIAS ? "previousId" : "anonymousId"),
                                 event->number [1], sizeof event->number [1]);
     if (event->type == EVENT_ALIAS && (!event->user_id || !event->anonymous_id))
         return "alias without previousId and userId";
