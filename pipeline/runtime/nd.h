@@ -291,6 +291,9 @@ void nd_stage_reject (nd_stage_t *stage, const nd_msg_t *msg, const char *reason
 const char *nd_stage_name (nd_stage_t *stage);
 nd_clock_t *nd_stage_clock (nd_stage_t *stage);
 int64_t nd_stage_now (nd_stage_t *stage);
+/*  This stage's partition K, and in *parts their count N (0 and 1 when
+    it runs unpartitioned).                                               */
+int nd_stage_partition (nd_stage_t *stage, int *parts);
 MDB_env *nd_stage_env (nd_stage_t *stage);
 /*  The def's args, as parse_arg filled them in.                          */
 void *nd_stage_args (nd_stage_t *stage);

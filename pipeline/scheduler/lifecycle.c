@@ -254,7 +254,7 @@ static int s_next_id (scheduler_t *self, MDB_txn *txn, uint64_t *id)
     nd_key_t key;
     nd_key_init (&key);
     nd_key_str (&key, "next-instance");
-    *id = ++self->next_instance;
+    *id = self->next_instance = scheduler_number (self, self->next_instance);
     return nd_db_put_u64 (txn, self->meta, &key, self->next_instance);
 }
 

@@ -60,6 +60,7 @@
 #include "feedback.h"
 #include "journey.h"
 #include "lifecycle.h"
+#include "move.h"
 #include "move_test.h"
 #include "people.h"
 #include "policy.h"
@@ -256,6 +257,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->env = nd_stage_env (stage);
     self->journey_find = journeys_find;
     self->wake [0] = self->wake [1] = -1;
+    self->part = nd_stage_partition (stage, &self->parts);
     int rc = s_options (self) || confirm_setup (self, txn) || s_journeys (self)
           || s_open_state (self, txn) ? -1 : 0;
     if (rc == 0 && pipe2 (self->wake, O_NONBLOCK | O_CLOEXEC))
@@ -424,6 +426,28 @@ static void s_stats (void *self_, json_t *stats)
     mdb_txn_abort (txn);
 }
 
+/* ------------------------------------------------------------- moves -- */
+
+//  A person moving between partitions (nd_moves.c): their instances,
+//  timers, history, codes and marks as raw rows (move.c).
+static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const char *person,
+                            json_t **state)
+{
+    (void) stage;
+    return scheduler_person_export ((scheduler_t *) self, txn, person, state);
+}
+
+static int s_person_import (nd_stage_t *stage, void *self_, MDB_txn *txn, const json_t *state)
+{
+    (void) stage;
+    scheduler_t *self = (scheduler_t *) self_;
+    int rc = scheduler_person_import (self, txn, state);
+    //  Their timers may be due already
+    if (rc == 0)
+        scheduler_wake (self);
+    return rc;
+}
+
 /* -------------------------------------------------------------- main -- */
 
 //  --check: the options and the journeys with their templates, read as
@@ -464,6 +488,9 @@ int main (int argc, char **argv)
         .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
+        .person_export = s_person_export,
+        .person_import = s_person_import,
+        .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);
 }
