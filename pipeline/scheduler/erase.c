@@ -178,7 +178,7 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!user || !*user || strlen (user) > SCHEDULER_USER_MAX)
         return 0;
     bool erased = streq (msg->topic, "person.erased");
-    int64_t now = nd_stage_now (self->stage);
+    int64_t now = scheduler_now (self);
     nd_key_t key;
     s_user_key (&key, user);
     if ((erased && s_erase_contacts (self, txn, user, now))
@@ -192,7 +192,7 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         return 0;
     nd_log ("erased visitor %s", user);
     json_t *body = json_deep_copy (msg->body);
-    int rc = nd_emit (self->stage, txn, "person.erased", body);
+    int rc = scheduler_emit (self, txn, "person.erased", body);
     json_decref (body);
     return rc;
 }
