@@ -417,7 +417,7 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
             return -1;
         char *endpoint = nd_config_endpoint (stage->config, up, "out");
         bool sibling = s_sibling (stage, up);
-        char *wanted = s_wanted_topics (stage, up, sibling ? "move.out" : topics);
+        char *wanted = s_wanted_topics (stage, up, sibling ? "move.out move.pass" : topics);
         nd_inlink_t *link = nd_inlink_new (up, endpoint, stage->name, positions [index], wanted,
                                            stage->curve, curve ? server_key : NULL);
         zstr_free (&wanted);
@@ -667,7 +667,7 @@ static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
     nd_clock_advance (stage->clock, in->clock);
     if (nd_clock_is_event (stage->clock) && nd_clock_now (stage->clock) > before)
         s_run_timers (stage);
-    if (in->sibling && !streq (in->msg.topic, "move.out"))
+    if (in->sibling && !streq (in->msg.topic, "move.out") && !streq (in->msg.topic, "move.pass"))
         ;   //  a sibling partition is read for its moves alone
     else
     if (streq (in->msg.topic, "tick"))
@@ -1103,6 +1103,11 @@ uint32_t nd_route_key (const char *id)
     for (const unsigned char *c = (const unsigned char *) id; *c; c++)
         hash = (hash ^ *c) * 16777619u;
     return hash;
+}
+
+int nd_stage_pass_moved (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg, const char *user)
+{
+    return stage->moves ? nd_moves_pass (stage->moves, stage, txn, msg, user) : 0;
 }
 
 int nd_stage_partition (nd_stage_t *stage, int *parts)

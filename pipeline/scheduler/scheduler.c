@@ -300,7 +300,11 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     scheduler_t *self = (scheduler_t *) self_;
     const char *topic = msg->topic;
     const char *user = json_string_value (json_object_get (msg->body, "user"));
-    int rc = 0;
+    //  Feedback about a message sent before a merge names the loser: if
+    //  they moved to another partition, it goes on there with them
+    int rc = nd_stage_pass_moved (stage, txn, msg, user);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     if (strncmp (topic, "feedback.", 9) == 0)
         rc = feedback_apply (self, txn, msg);
     else
