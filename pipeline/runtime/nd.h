@@ -298,6 +298,11 @@ int64_t nd_stage_now (nd_stage_t *stage);
     it here); -1 on error. For messages that may still name a person by
     an id they had before a merge (the senders' feedback).              */
 int nd_stage_pass_moved (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg, const char *user);
+/*  In a partitioned stage, sends message under topic to every other
+    partition of the stage, which applies it with msg->link this
+    partition's name (for what must hold in all of them: an erased
+    address). Unpartitioned: does nothing. 0 / -1.                       */
+int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *message);
 /*  This stage's partition K, and in *parts their count N (0 and 1 when
     it runs unpartitioned).                                               */
 int nd_stage_partition (nd_stage_t *stage, int *parts);

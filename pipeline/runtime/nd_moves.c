@@ -30,6 +30,8 @@
     which passes it on as "move.pass" {user: S, topic, link, message},
     routed to S's partition: its sibling there applies the message as if
     it had come from its link (or passes it on again, if S moved too).
+    nd_stage_pass_all sends a message of the stage's own to every sibling
+    alike (move.pass about no one).
 
     An unpartitioned stage reading every partition only keeps the order:
     a move.in waits until it has seen the move.out of the same move, so
@@ -227,6 +229,20 @@ int nd_moves_pass (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_m
     rc = body ? nd_emit_routed (stage, txn, "move.pass", body, &route, 1) : -1;
     json_decref (body);
     return rc ? -1 : 1;
+}
+
+int nd_moves_pass_all (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const char *topic,
+                       json_t *message)
+{
+    if (!self->partitioned)
+        return 0;
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:O}", "user", "", "topic", topic,
+                              "link", nd_stage_name (stage), "message", message);
+    //  No routing key: every partition reading this one gets it
+    uint32_t none = 0;
+    int rc = body ? nd_emit_routed (stage, txn, "move.pass", body, &none, 0) : -1;
+    json_decref (body);
+    return rc;
 }
 
 //  move.pass from a sibling: a message about someone who moved here (or

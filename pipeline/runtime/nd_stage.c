@@ -1110,6 +1110,11 @@ int nd_stage_pass_moved (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg, c
     return stage->moves ? nd_moves_pass (stage->moves, stage, txn, msg, user) : 0;
 }
 
+int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *message)
+{
+    return stage->moves ? nd_moves_pass_all (stage->moves, stage, txn, topic, message) : 0;
+}
+
 int nd_stage_partition (nd_stage_t *stage, int *parts)
 {
     int part = nd_config_partition (stage->config, parts);

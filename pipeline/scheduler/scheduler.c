@@ -270,6 +270,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         nd_log ("journey %s from %s", journeys_get (self->journeys, i)->name,
                 journeys_get (self->journeys, i)->file);
     nd_log ("%zu timers pending, state epoch %s", timers_pending (self->timers, txn), self->epoch);
+    if (self->parts > 1 && !self->confirm_secret)
+        nd_log ("partition %d of %d without unsubscribe-secret: an erased address is remembered "
+                "in the partition that erased it alone", self->part, self->parts);
     scheduler_wake (self);              //  fire what came due while we were down
     *self_p = self;
     return 0;
@@ -295,6 +298,14 @@ static void s_teardown (void **self_p)
 
 /* ---------------------------------------------------------- messages -- */
 
+//  Another partition of this scheduler: "NAME.K" as this one is NAME.J
+static bool s_sibling (scheduler_t *self, const char *link)
+{
+    const char *name = nd_stage_name (self->stage), *dot = strrchr (name, '.');
+    return self->parts > 1 && dot && link && !streq (link, name)
+        && strncmp (link, name, (size_t) (dot - name + 1)) == 0;
+}
+
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     scheduler_t *self = (scheduler_t *) self_;
@@ -313,6 +324,9 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     else
     if (streq (topic, "person.erased") || streq (topic, "visitor.forgotten"))
         rc = erase_person (self, txn, msg);
+    else
+    if (streq (topic, "erased.hashes"))
+        rc = s_sibling (self, msg->link) ? erase_hashes (self, txn, msg) : 0;
     else {
         //  Order matters: what the message says of the person first, then
         //  credit an order before it ends the journeys it exits.

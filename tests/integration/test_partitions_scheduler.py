@@ -17,12 +17,17 @@ in partition 1, v-2 (the laptop) in partition 0.
   3. the mail-sender's word that the first reminder was delivered comes
      after the merge, naming v-1: the relay routes it to partition 1,
      which passes it on to partition 0, where the instance now is;
-  4. a day later the second reminder goes out once, to v-2, from
+  4. Cat gives her address on her phone (v-3, partition 1) and is
+     erased; then she gives it again on her laptop (v-4, partition 0)
+     and leaves a cart: scheduler.1 passed the erased address's hash to
+     scheduler.0, so no marketing goes to it without her consent;
+  5. a day later the second reminder goes out once, to v-2, from
      scheduler.0, with a code; nothing more from scheduler.1.
 
 Each check fails without the part it is about: without the move the
 second reminder goes to v-1 from scheduler.1; without the pass the
-delivery is counted by scheduler.1 for no instance.
+delivery is counted by scheduler.1 for no instance; without the erased
+hashes passed on, Cat's laptop gets a reminder.
 """
 import json
 import os
@@ -33,6 +38,8 @@ from schedtest import journeys_only, scheduler_options
 import shoptest
 
 PARTS = ("0", "1")
+SECRET_ENV = "ND_TEST_UNSUBSCRIBE_SECRET"
+os.environ.setdefault(SECRET_ENV, "test-unsubscribe-secret-0123456789")
 
 
 class Shop(shoptest.Shop):
@@ -65,6 +72,7 @@ extra = {"sessionizer": {"input": "collector", "partitions": "2"},
          "scheduler": scheduler_options(journeys_only("abandoned-cart"), input="segmenter, feedback",
                                         partitions="2"),
          "fb": {}, "feedback": {"program": "relay", "input": "fb"},
+         "pipeline": {"unsubscribe-secret": "env:" + SECRET_ENV},
          "sink": {"input": "scheduler"}}
 
 with Pipeline(clock="event", extra=extra) as p:
@@ -122,6 +130,21 @@ with Pipeline(clock="event", extra=extra) as p:
           (counts["0"].get("counters"), counts["1"].get("counters")))
     stats = {k: p.control("scheduler.%s" % k)["scheduler"]["counts"]["feedback.delivered"] for k in PARTS}
     check("and is counted there alone", stats == {"0": 1, "1": 0}, stats)
+
+    # Cat gives her address on her phone (v-3, partition 1) and is erased;
+    # later a new device of hers (v-4, partition 0) gives it again and
+    # leaves a cart: the erased address gets no marketing there either
+    shop.send(shop.event("identify", 130, "cat-phone", traits={"email": "cat@example.com"}))
+    status, answer = p.post("/v1/erase", {"visitor": "v-3"})
+    shop.settle()
+    shop.send(shop.event("identify", 140, "cat-laptop", traits={"email": "cat@example.com"}),
+              shop.add(141, "cat-laptop", "Hat", "p-hat", 25.0))
+    shop.tick(240)
+    cat = {k: [s for s in v if s["user"] in ("v-3", "v-4")] for k, v in sends().items()}
+    check("Cat was erased in partition 1 (v-3) and came back in partition 0 (v-4)",
+          status == 200 and "erased visitor v-3" in p.log("scheduler.1")
+          and p.control("scheduler.0")["scheduler"]["running"] >= 1, (status, answer))
+    check("her erased address gets no reminder in partition 0", cat == {"0": [], "1": []}, cat)
 
     shop.tick(60 * 24 + 40)
     second = sends("reminder-2")
