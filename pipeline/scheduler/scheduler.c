@@ -46,6 +46,12 @@
         See scheduler(1) for the journey file format, the send order and
         the feedback it reads.
 
+        Partitioned ("partitions = N"): each partition runs the journeys
+        of its people; a merge across partitions moves the loser's state
+        (move.c), feedback naming the loser follows them, erasures reach
+        every partition; instances and codes are numbered apart. See
+        scheduler(1), PARTITIONS.
+
         contact.claimed (an address a browser gave, sessionizer(1)) gets
         a confirmation instead of any journey: a link by e-mail or a code
         by SMS (confirm.c).                                            */
