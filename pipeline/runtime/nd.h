@@ -304,6 +304,21 @@ void nd_stage_reject (nd_stage_t *stage, const nd_msg_t *msg, const char *reason
 const char *nd_stage_name (nd_stage_t *stage);
 nd_clock_t *nd_stage_clock (nd_stage_t *stage);
 int64_t nd_stage_now (nd_stage_t *stage);
+/*  In a partitioned stage, for a message about user (an id): when user
+    moved from this partition to another one (a merge, nd_moves.c),
+    passes msg on to that partition, which applies it as if it had come
+    from msg's link, and returns 1; 0 when user did not move away (apply
+    it here); -1 on error. For messages that may still name a person by
+    an id they had before a merge (the senders' feedback).              */
+int nd_stage_pass_moved (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg, const char *user);
+/*  In a partitioned stage, sends message under topic to every other
+    partition of the stage, which applies it with msg->link this
+    partition's name (for what must hold in all of them: an erased
+    address). Unpartitioned: does nothing. 0 / -1.                       */
+int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *message);
+/*  This stage's partition K, and in *parts their count N (0 and 1 when
+    it runs unpartitioned).                                               */
+int nd_stage_partition (nd_stage_t *stage, int *parts);
 MDB_env *nd_stage_env (nd_stage_t *stage);
 /*  The def's args, as parse_arg filled them in.                          */
 void *nd_stage_args (nd_stage_t *stage);

@@ -23,6 +23,16 @@
       behind it is applied) until move M has arrived; then goes on, and
       passes move.in on for the next stage.
 
+    A message that still names L after the move (feedback about a
+    message L was sent before it, routed by "user" to L's partition)
+    reaches the partition L left. The export noted where L went ("moved":
+    L -> S); a stage that may get such messages asks nd_stage_pass_moved,
+    which passes it on as "move.pass" {user: S, topic, link, message},
+    routed to S's partition: its sibling there applies the message as if
+    it had come from its link (or passes it on again, if S moved too).
+    nd_stage_pass_all sends a message of the stage's own to every sibling
+    alike (move.pass about no one).
+
     An unpartitioned stage reading every partition only keeps the order:
     a move.in waits until it has seen the move.out of the same move, so
     the survivor's messages never overtake the loser's last ones.
@@ -37,6 +47,7 @@
 
 struct _nd_moves_t {
     MDB_dbi arrived;            //  move id -> "" : move.out taken, move.in not yet
+    MDB_dbi moved;              //  person -> the person they moved to (S)
     zhashx_t *known;            //  the same, in memory, as committed or applied
     bool partitioned;
 };
@@ -73,7 +84,8 @@ nd_moves_t *nd_moves_new (MDB_txn *txn, bool partitioned)
     nd_moves_t *self = (nd_moves_t *) zmalloc (sizeof *self);
     self->known = zhashx_new ();
     self->partitioned = partitioned;
-    if (nd_db_open (txn, "moves", &self->arrived) || s_load (self, txn))
+    if (nd_db_open (txn, "moves", &self->arrived) || nd_db_open (txn, "moved", &self->moved)
+    ||  s_load (self, txn))
         nd_moves_destroy (&self);
     return self;
 }
@@ -117,8 +129,15 @@ static int s_arrived (nd_moves_t *self, MDB_txn *txn, const char *move)
     return 0;
 }
 
+static void s_person_key (nd_key_t *key, const char *person)
+{
+    nd_key_init (key);
+    nd_key_str (key, "p");
+    nd_key_str (key, person);
+}
+
 //  move.out from this partition's upstream: L's state leaves for S's.
-static int s_export (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+static int s_export (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
                      const char *user, const char *into, const char *move)
 {
     const nd_stage_def_t *def = nd_stage_def (stage);
@@ -138,6 +157,10 @@ static int s_export (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
     uint32_t key = nd_route_key (into);
     int rc = body ? nd_emit_routed (stage, txn, "move.out", body, &key, 1) : -1;
     json_decref (body);
+    nd_key_t moved;
+    s_person_key (&moved, user);
+    if (rc == 0)
+        rc = nd_db_put_raw (txn, self->moved, &moved, into, strlen (into) + 1);
     if (rc == 0)
         nd_log ("move %s: %s leaves for the partition of %s", move, user, into);
     return rc;
@@ -152,8 +175,13 @@ static int s_import (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd
     if (state && def->person_import
     &&  def->person_import (stage, nd_stage_self (stage), txn, state))
         return -1;
-    nd_log ("move %s: %s arrives from %s", move,
-            json_string_value (json_object_get (msg->body, "user")), msg->link);
+    //  Someone who left and comes back lives here again
+    const char *user = json_string_value (json_object_get (msg->body, "user"));
+    nd_key_t moved;
+    s_person_key (&moved, user ? user : "");
+    if (nd_db_del (txn, self->moved, &moved) < 0)
+        return -1;
+    nd_log ("move %s: %s arrives from %s", move, user, msg->link);
     return s_arrived (self, txn, move);
 }
 
@@ -180,9 +208,73 @@ static int s_pass_in (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const n
     return rc;
 }
 
+int nd_moves_pass (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                   const char *user)
+{
+    nd_key_t key;
+    s_person_key (&key, user ? user : "");
+    MDB_val k = nd_key_val (&key), into;
+    int rc = user && *user && self->partitioned ? mdb_get (txn, self->moved, &k, &into) : MDB_NOTFOUND;
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : nd_db_error (rc, "moved");
+    const char *survivor = (const char *) into.mv_data;
+    const json_t *inner = json_object_get (msg->body, "message");
+    json_t *body = streq (msg->topic, "move.pass") && inner
+        ? json_pack ("{s:s, s:O, s:O, s:O, s:O?}", "user", survivor, "topic",
+                     json_object_get (msg->body, "topic"), "link", json_object_get (msg->body, "link"),
+                     "message", inner, "time", json_object_get (msg->body, "time"))
+        : json_pack ("{s:s, s:s, s:s, s:O, s:O?}", "user", survivor, "topic", msg->topic,
+                     "link", msg->link, "message", msg->body, "time", json_object_get (msg->body, "time"));
+    uint32_t route = nd_route_key (survivor);
+    rc = body ? nd_emit_routed (stage, txn, "move.pass", body, &route, 1) : -1;
+    json_decref (body);
+    return rc ? -1 : 1;
+}
+
+int nd_moves_pass_all (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const char *topic,
+                       json_t *message)
+{
+    if (!self->partitioned)
+        return 0;
+    json_t *body = json_pack ("{s:s, s:s, s:s, s:O}", "user", "", "topic", topic,
+                              "link", nd_stage_name (stage), "message", message);
+    //  No routing key: every partition reading this one gets it
+    uint32_t none = 0;
+    int rc = body ? nd_emit_routed (stage, txn, "move.pass", body, &none, 0) : -1;
+    json_decref (body);
+    return rc;
+}
+
+//  move.pass from a sibling: a message about someone who moved here (or
+//  on, again), applied as its link's.
+static int s_apply_passed (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg)
+{
+    int rc = nd_moves_pass (self, stage, txn, msg,
+                            json_string_value (json_object_get (msg->body, "user")));
+    const char *topic = json_string_value (json_object_get (msg->body, "topic"));
+    const char *link = json_string_value (json_object_get (msg->body, "link"));
+    json_t *body = json_object_get (msg->body, "message");
+    if (rc)
+        return rc < 0 ? -1 : 0;
+    if (!topic || !link || !json_is_object (body)) {
+        nd_stage_reject (stage, msg, "a move.pass needs topic, link and message");
+        return -1;
+    }
+    nd_msg_t inner = { .link = link, .seq = msg->seq, .topic = topic, .body = body };
+    const char *time = json_string_value (json_object_get (body, "time"));
+    if (time)
+        nd_time_parse (time, &inner.time);
+    const nd_stage_def_t *def = nd_stage_def (stage);
+    return def->apply ? def->apply (stage, nd_stage_self (stage), txn, &inner) : 0;
+}
+
 int nd_moves_apply (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
                     bool sibling)
 {
+    //  Readers of a partitioned stage that are not its partitions have no
+    //  use for a message passed between them
+    if (streq (msg->topic, "move.pass"))
+        return sibling ? s_apply_passed (self, stage, txn, msg) : 0;
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *into = json_string_value (json_object_get (msg->body, "into"));
     const char *move = json_string_value (json_object_get (msg->body, "move"));
@@ -192,7 +284,7 @@ int nd_moves_apply (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_
     }
     if (streq (msg->topic, "move.out"))
         return sibling ? s_import (self, stage, txn, msg, move)
-             : self->partitioned ? s_export (stage, txn, msg, user, into, move)
+             : self->partitioned ? s_export (self, stage, txn, msg, user, into, move)
              : s_arrived (self, txn, move);
     if (streq (msg->topic, "move.in"))
         return s_pass_in (self, stage, txn, msg, into, move);

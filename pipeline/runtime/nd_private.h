@@ -184,6 +184,12 @@ bool nd_moves_ready (nd_moves_t *self, const char *topic, const json_t *body);
     sibling partition. 0 / -1 (rejected or failed).                       */
 int nd_moves_apply (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
                     bool sibling);
+/*  nd_stage_pass_moved (nd.h): 1 passed on, 0 not moved away, -1.       */
+int nd_moves_pass (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg,
+                   const char *user);
+/*  nd_stage_pass_all (nd.h).                                             */
+int nd_moves_pass_all (nd_moves_t *self, nd_stage_t *stage, MDB_txn *txn, const char *topic,
+                       json_t *message);
 /*  nd_stage, for nd_moves: the stage's definition and its own object.    */
 const nd_stage_def_t *nd_stage_def (nd_stage_t *stage);
 void *nd_stage_self (nd_stage_t *stage);

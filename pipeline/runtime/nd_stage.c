@@ -328,6 +328,8 @@ static zlist_t *s_input_names (nd_stage_t *stage)
 //  that keeps people's state needs their moves (nd_moves.c), which start
 //  at the collector's router: it reads the collector, or stages
 //  partitioned as it is, which pass the moves on.
+static int s_clock_inputs (nd_stage_t *stage, zlist_t *names, bool *keeps_time);
+
 static int s_check_partitions (nd_stage_t *stage)
 {
     int parts;
@@ -337,9 +339,17 @@ static int s_check_partitions (nd_stage_t *stage)
         snprintf (reason, sizeof reason, "%s cannot run partitioned (yet): it keeps state across "
                   "people (README \"Partitioned stages\")", stage->def->name);
     zlist_t *inputs = parts > 1 && stage->def->person_export ? nd_config_inputs (stage->config) : NULL;
+    //  Only the inputs that carry time carry the moves; side inputs
+    //  (feedback) are routed by their "user" and need none
+    bool keeps_time [ND_INPUTS_MAX] = { false };
+    if (inputs && (zlist_size (inputs) > ND_INPUTS_MAX || s_clock_inputs (stage, inputs, keeps_time))) {
+        zlist_destroy (&inputs);
+        return -1;
+    }
+    size_t index = 0;
     for (const char *up = inputs ? (const char *) zlist_first (inputs) : NULL; up && !*reason;
-         up = (const char *) zlist_next (inputs))
-        if (streq (nd_config_section_name (stage->config, up), up)
+         up = (const char *) zlist_next (inputs), index++)
+        if (keeps_time [index] && streq (nd_config_section_name (stage->config, up), up)
         &&  !streq (nd_config_program (stage->config, up), "collector"))
             snprintf (reason, sizeof reason, "a partitioned %s reads the collector or stages "
                       "partitioned as it is; %s is neither (README \"Partitioned stages\")",
@@ -413,7 +423,7 @@ static int s_connect_inputs (nd_stage_t *stage, zlist_t *names, uint64_t *positi
             return -1;
         char *endpoint = nd_config_endpoint (stage->config, up, "out");
         bool sibling = s_sibling (stage, up);
-        char *wanted = s_wanted_topics (stage, up, sibling ? "move.out" : topics);
+        char *wanted = s_wanted_topics (stage, up, sibling ? "move.out move.pass" : topics);
         nd_inlink_t *link = nd_inlink_new (up, endpoint, stage->name, positions [index], wanted,
                                            stage->curve, curve ? server_key : NULL);
         zstr_free (&wanted);
@@ -685,7 +695,7 @@ static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
     nd_clock_advance (stage->clock, in->clock);
     if (nd_clock_is_event (stage->clock) && nd_clock_now (stage->clock) > before)
         s_run_timers (stage);
-    if (in->sibling && !streq (in->msg.topic, "move.out"))
+    if (in->sibling && !streq (in->msg.topic, "move.out") && !streq (in->msg.topic, "move.pass"))
         ;   //  a sibling partition is read for its moves alone
     else
     if (streq (in->msg.topic, "tick"))
@@ -1127,6 +1137,22 @@ uint32_t nd_route_key (const char *id)
     for (const unsigned char *c = (const unsigned char *) id; *c; c++)
         hash = (hash ^ *c) * 16777619u;
     return hash;
+}
+
+int nd_stage_pass_moved (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg, const char *user)
+{
+    return stage->moves ? nd_moves_pass (stage->moves, stage, txn, msg, user) : 0;
+}
+
+int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *message)
+{
+    return stage->moves ? nd_moves_pass_all (stage->moves, stage, txn, topic, message) : 0;
+}
+
+int nd_stage_partition (nd_stage_t *stage, int *parts)
+{
+    int part = nd_config_partition (stage->config, parts);
+    return part < 0 ? 0 : part;
 }
 
 const nd_stage_def_t *nd_stage_def (nd_stage_t *stage)

@@ -119,6 +119,49 @@ int scheduler_tables_open (scheduler_t *self, MDB_txn *txn)
     return 0;
 }
 
+int64_t scheduler_now (scheduler_t *self)
+{
+    return self->firing_at ? self->firing_at : nd_stage_now (self->stage);
+}
+
+int scheduler_emit (scheduler_t *self, MDB_txn *txn, const char *topic, json_t *body)
+{
+    char stamp [32];
+    if (self->firing_at && !json_object_get (body, "time"))
+        json_object_set_new (body, "time", json_string (nd_time_format (self->firing_at, stamp)));
+    return nd_emit (self->stage, txn, topic, body);
+}
+
+uint64_t scheduler_number (scheduler_t *self, uint64_t last)
+{
+    uint64_t parts = self->parts > 1 ? (uint64_t) self->parts : 1;
+    uint64_t part = self->parts > 1 ? (uint64_t) self->part : 0;
+    uint64_t next = last + 1;
+    return next + (part + parts - (next - 1) % parts) % parts;
+}
+
+static void s_epoch_key (nd_key_t *key, const char *epoch)
+{
+    nd_key_init (key);
+    nd_key_str (key, "epoch-of");
+    nd_key_str (key, epoch);
+}
+
+bool scheduler_epoch_known (scheduler_t *self, MDB_txn *txn, const char *epoch)
+{
+    nd_key_t key;
+    s_epoch_key (&key, epoch);
+    MDB_val k = nd_key_val (&key), data;
+    return mdb_get (txn, self->meta, &k, &data) == 0;
+}
+
+int scheduler_epoch_note (scheduler_t *self, MDB_txn *txn, const char *epoch)
+{
+    nd_key_t key;
+    s_epoch_key (&key, epoch);
+    return streq (epoch, self->epoch) ? 0 : nd_db_put_raw (txn, self->meta, &key, "", 1);
+}
+
 void scheduler_wake (scheduler_t *self)
 {
     if (write (self->wake [1], "w", 1) < 0 && errno != EAGAIN)

@@ -217,8 +217,10 @@ typedef struct _scheduler_t {
     json_t *shop;               //  {name, url} for templates
     char epoch [17];            //  this state's id, 8 hex digits: keys stay unique
     uint8_t secret [32];        //  keys discount codes
-    uint64_t next_instance;
-    uint64_t next_code;
+    uint64_t next_instance;     //  the last instance number given (or brought)
+    uint64_t next_code;         //  the last code number given (or brought)
+    int part, parts;            //  partition K of N (0 of 0 or 1: unpartitioned)
+    int64_t firing_at;          //  event time: the due time of the timer firing
     int64_t fire_batch;         //  timers fired per transaction at most
     uint64_t fire_txn;          //  the transaction they were counted in
     int64_t fired_in_txn;
@@ -238,6 +240,25 @@ void policy_limits (scheduler_t *self, const journey_t *journey, limits_t *limit
 /*  Opens the state's tables but confirms (confirm.c), erased (erase.c)
     and timers (timers.c): the stage at setup, move.c's test.           */
 int scheduler_tables_open (scheduler_t *self, MDB_txn *txn);
+/*  The number after last that this partition gives: n with (n - 1) % N
+    == K, so partitions number apart (1, 3, 5 and 2, 4, 6 for two) and a
+    person's instances and code reminders keep theirs when they move
+    (move.c); unpartitioned, simply last + 1.                             */
+uint64_t scheduler_number (scheduler_t *self, uint64_t last);
+/*  The scheduler's now: the stage's clock, but in event time while a
+    timer fires, its due time. A replay then does what the live run does
+    (the wall clock reaches a timer when it is due), and does it alike
+    however the people are split over partitions: a partition's clock
+    steps only on the events it gets, so "the first event after the due
+    time" differs between partitions and one process; the due time does
+    not.                                                                  */
+int64_t scheduler_now (scheduler_t *self);
+/*  nd_emit, with the scheduler's now as the message's time.             */
+int scheduler_emit (scheduler_t *self, MDB_txn *txn, const char *topic, json_t *body);
+/*  Whether people moved here from the state of that epoch (move.c notes
+    it in sched-meta, "epoch-of" + epoch, at import).                     */
+bool scheduler_epoch_known (scheduler_t *self, MDB_txn *txn, const char *epoch);
+int scheduler_epoch_note (scheduler_t *self, MDB_txn *txn, const char *epoch);
 /*  Makes the loop call again soon: more timers are due.                 */
 void scheduler_wake (scheduler_t *self);
 /*  Moves every row of dbi keyed under loser to survivor (same suffix).   */

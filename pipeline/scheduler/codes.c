@@ -35,7 +35,8 @@
 //  it said when it ends, a day or two before (the cart's 48 h codes)
 #define CODE_REMINDER_MIN_VALID (72 * 3600 * 1000LL)
 
-const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, char *buf)
+const char *codes_make (const uint8_t *secret, uint64_t n, int part, int parts,
+                        const char *prefix, char *buf)
 {
     static const char alphabet [] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     uint8_t counter [8], mac [EVP_MAX_MD_SIZE];
@@ -46,6 +47,10 @@ const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, c
     uint64_t bits = 0;
     for (int i = 0; i < 5; i++)
         bits = (bits << 8) | mac [i];
+    //  Partition K of N gives codes whose value is K modulo N: two
+    //  partitions never give the same code, whatever their secrets
+    if (parts > 1)
+        bits = bits - bits % (uint64_t) parts + (uint64_t) part;
     char body [9];
     for (int i = 7; i >= 0; i--, bits >>= 5)
         body [i] = alphabet [bits & 31];
@@ -64,7 +69,8 @@ static void s_code_key (nd_key_t *key, const char *code)
 static int s_fresh (scheduler_t *self, MDB_txn *txn, const char *prefix, char *buf)
 {
     for (int tries = 0; tries < CODE_TRIES; tries++) {
-        codes_make (self->secret, ++self->next_code, prefix, buf);
+        self->next_code = scheduler_number (self, self->next_code);
+        codes_make (self->secret, self->next_code, self->part, self->parts, prefix, buf);
         nd_key_t key;
         s_code_key (&key, buf);
         MDB_val k = nd_key_val (&key), data;
@@ -168,7 +174,7 @@ json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance
         "journey", instance->journey->name, "instance", id, "step", step->name);
     int rc = record_put (txn, self->codes, &key, record)
           || s_remind (self, txn, record_str (instance->record, "user"), code, now, until)
-          || nd_emit (self->stage, txn, "code.issued", body)
+          || scheduler_emit (self, txn, "code.issued", body)
           || counter_add (self, txn, "", "", "", "", "codes-issued", 1) ? -1 : 0;
     json_decref (body);
     json_decref (record);
@@ -261,15 +267,39 @@ void codes_test (bool verbose)
         printf (" * codes: ");
     uint8_t secret [32] = { 1, 2, 3 };
     char a [32], b [32], c [32];
-    codes_make (secret, 1, "CART", a);
-    codes_make (secret, 2, "CART", b);
-    codes_make (secret, 1, "CART", c);
+    codes_make (secret, 1, 0, 1, "CART", a);
+    codes_make (secret, 2, 0, 1, "CART", b);
+    codes_make (secret, 1, 0, 1, "CART", c);
     assert (strlen (a) == 14 && strncmp (a, "CART-", 5) == 0 && a [9] == '-');
     assert (!streq (a, b) && streq (a, c));
     assert (strpbrk (a + 5, "ILOU") == NULL);
     secret [0] = 9;
-    codes_make (secret, 1, "CART", c);
+    codes_make (secret, 1, 0, 1, "CART", c);
     assert (!streq (a, c));             //  another secret, other codes
+    //  Unpartitioned codes are as they always were; partition K of N's
+    //  are K modulo N (their value in base 32), so no two partitions'
+    //  codes meet, even with one secret
+    codes_make (secret, 7, 0, 0, "CART", b);
+    codes_make (secret, 7, 0, 1, "CART", c);
+    assert (streq (b, c));
+    for (uint64_t n = 1; n < 50; n++)
+        for (int part = 0; part < 3; part++) {
+            codes_make (secret, n, part, 3, "CART", c);
+            static const char alphabet [] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+            uint64_t value = 0;
+            for (const char *d = c + 5; *d; d++)
+                if (*d != '-')
+                    value = value * 32 + (uint64_t) (strchr (alphabet, *d) - alphabet);
+            assert (value % 3 == (uint64_t) part);
+        }
+    //  Numbers: partitions count apart, past whatever an import brought
+    scheduler_t numbers = { .part = 1, .parts = 3 };
+    assert (scheduler_number (&numbers, 0) == 2 && scheduler_number (&numbers, 2) == 5);
+    assert (scheduler_number (&numbers, 3) == 5 && scheduler_number (&numbers, 4) == 5);
+    numbers.part = 0;
+    assert (scheduler_number (&numbers, 0) == 1 && scheduler_number (&numbers, 1) == 4);
+    numbers.parts = 0;
+    assert (scheduler_number (&numbers, 0) == 1 && scheduler_number (&numbers, 41) == 42);
     if (verbose)
         printf ("OK\n");
 }

@@ -28,8 +28,11 @@ int codes_index (scheduler_t *self, MDB_txn *txn);
 /*  An order used code: marks it redeemed.                                */
 int codes_redeem (scheduler_t *self, MDB_txn *txn, const char *code, const char *order,
                   int64_t time);
-/*  The code for counter n under secret, into buf (at least 32 bytes).   */
-const char *codes_make (const uint8_t *secret, uint64_t n, const char *prefix, char *buf);
+/*  The code for counter n under secret, into buf (at least 32 bytes);
+    in partition part of parts (0 of 1: unpartitioned), one that no other
+    partition gives.                                                      */
+const char *codes_make (const uint8_t *secret, uint64_t n, int part, int parts,
+                        const char *prefix, char *buf);
 void codes_test (bool verbose);
 
 #endif

@@ -14,7 +14,11 @@
     without one, this state's own secret) in "erased": a profile that
     names the address again gets no marketing on that channel until it
     gives consent again (email_consent or sms_consent true), and then the
-    hash goes too. Counters stay: they count, they do not name.
+    hash goes too. Counters stay: they count, they do not name. A
+    partitioned scheduler passes the hashes to its other partitions
+    ("erased.hashes", nd_stage_pass_all): the address may come back with
+    a visitor of theirs. They match there only under the pipeline's
+    unsubscribe-secret (each state's own secret differs).
 
     State: "erased"  'e' | 'p' + hex hash -> i64 time of the erasure.    */
 #include "nd_token.h"
@@ -38,7 +42,16 @@ static int s_erased_dbi (MDB_txn *txn, MDB_dbi *dbi)
     return nd_db_open (txn, "erased", dbi);
 }
 
-static void s_hash_key (scheduler_t *self, nd_key_t *key, char kind, const char *address)
+static void s_kind_key (nd_key_t *key, char kind, const char *hex)
+{
+    nd_key_init (key);
+    nd_key_u8 (key, (uint8_t) kind);
+    nd_key_str (key, hex);
+}
+
+//  The key of address's hash; its kind and hex in *named ("e<hex>").
+static void s_hash_key_named (scheduler_t *self, nd_key_t *key, char kind, const char *address,
+                              char *named)
 {
     char secret [65], hex [65];
     const char *key_secret = self->confirm_secret;
@@ -48,9 +61,46 @@ static void s_hash_key (scheduler_t *self, nd_key_t *key, char kind, const char 
         key_secret = secret;
     }
     nd_token_address_hash (key_secret, address, hex);
-    nd_key_init (key);
-    nd_key_u8 (key, (uint8_t) kind);
-    nd_key_str (key, hex);
+    s_kind_key (key, kind, hex);
+    snprintf (named, 67, "%c%s", kind, hex);
+}
+
+static void s_hash_key (scheduler_t *self, nd_key_t *key, char kind, const char *address)
+{
+    char named [67];
+    s_hash_key_named (self, key, kind, address, named);
+}
+
+//  Partitions: the other partitions learn the hashes too, as the address
+//  may come back with a visitor of theirs (a new device)
+static int s_pass_hashes (scheduler_t *self, MDB_txn *txn, json_t *hashes, int64_t now)
+{
+    char stamp [32];
+    json_t *body = json_array_size (hashes) ? json_pack ("{s:O, s:s}", "hashes", hashes, "time",
+                                                         nd_time_format (now, stamp)) : NULL;
+    int rc = body ? nd_stage_pass_all (self->stage, txn, "erased.hashes", body) : 0;
+    json_decref (body);
+    return rc;
+}
+
+int erase_hashes (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
+{
+    MDB_dbi erased;
+    json_t *hashes = json_object_get (msg->body, "hashes");
+    if (s_erased_dbi (txn, &erased))
+        return -1;
+    size_t index;
+    json_t *hash;
+    json_array_foreach (hashes, index, hash) {
+        const char *named = json_string_value (hash);
+        if (!named || strlen (named) < 2 || (named [0] != 'e' && named [0] != 'p'))
+            continue;
+        nd_key_t key;
+        s_kind_key (&key, named [0], named + 1);
+        if (nd_db_put_u64 (txn, erased, &key, (uint64_t) (msg->time ? msg->time : scheduler_now (self))))
+            return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------- instances */
@@ -155,14 +205,21 @@ static int s_erase_contacts (scheduler_t *self, MDB_txn *txn, const char *user, 
     nd_key_init (&none);
     s_user_key (&mine, user);
     int rc = s_erased_dbi (txn, &erased);
+    json_t *hashes = json_array ();
+    char named [67];
     if (rc == 0 && who.email && *who.email) {
-        s_hash_key (self, &key, 'e', who.email);
+        s_hash_key_named (self, &key, 'e', who.email, named);
+        json_array_append_new (hashes, json_string (named));
         rc = nd_db_put_u64 (txn, erased, &key, (uint64_t) now);
     }
     if (rc == 0 && who.phone && *who.phone) {
-        s_hash_key (self, &key, 'p', who.phone);
+        s_hash_key_named (self, &key, 'p', who.phone, named);
+        json_array_append_new (hashes, json_string (named));
         rc = nd_db_put_u64 (txn, erased, &key, (uint64_t) now);
     }
+    if (rc == 0)
+        rc = s_pass_hashes (self, txn, hashes, now);
+    json_decref (hashes);
     if (rc == 0
     &&  (nd_db_drop (txn, self->confirms, &none, s_confirm_of, &who) < 0
     ||   nd_db_drop (txn, self->codes, &none, s_code_of, (void *) user) < 0
@@ -178,7 +235,7 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!user || !*user || strlen (user) > SCHEDULER_USER_MAX)
         return 0;
     bool erased = streq (msg->topic, "person.erased");
-    int64_t now = nd_stage_now (self->stage);
+    int64_t now = scheduler_now (self);
     nd_key_t key;
     s_user_key (&key, user);
     if ((erased && s_erase_contacts (self, txn, user, now))
@@ -192,7 +249,7 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         return 0;
     nd_log ("erased visitor %s", user);
     json_t *body = json_deep_copy (msg->body);
-    int rc = nd_emit (self->stage, txn, "person.erased", body);
+    int rc = scheduler_emit (self, txn, "person.erased", body);
     json_decref (body);
     return rc;
 }

@@ -14,5 +14,7 @@
     is given again (after a message that carried traits).                 */
 int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
 int erase_recall (scheduler_t *self, MDB_txn *txn, const char *user);
+/*  erased.hashes from another partition: its erased addresses' hashes.  */
+int erase_hashes (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg);
 
 #endif

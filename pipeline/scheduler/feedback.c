@@ -35,7 +35,9 @@
 
     The key names the instance ("<journey>/<epoch>-<n>/<step>/<channel>");
     one from another epoch (a state wiped since) only counts for the
-    person, not for an instance. A confirmation's ("confirm/<channel>/
+    person, not for an instance; but one from the epoch of a partition
+    that a person moved here from (move.c keeps it) finds the instance
+    that moved with them: partitions number instances apart. A confirmation's ("confirm/<channel>/
     ...", confirm.c) went to an address the person only claimed: its
     bounce suppresses nothing of theirs (the mail-sender suppresses that
     address itself); an unsubscribe from it still counts.               */
@@ -47,7 +49,7 @@
 #include "people.h"
 #include "send.h"
 
-int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
+int feedback_parse_key (scheduler_t *self, MDB_txn *txn, const char *key, uint64_t *instance,
                         char *step, channel_t *channel)
 {
     char journey [NAME_MAX_LEN], epoch [17], step_name [NAME_MAX_LEN], channel_text [16];
@@ -55,7 +57,8 @@ int feedback_parse_key (scheduler_t *self, const char *key, uint64_t *instance,
     int used = 0;
     if (!key || sscanf (key, "%63[^/]/%16[0-9a-f]-%llu/%63[^/]/%15[a-z]%n", journey, epoch, &n,
                         step_name, channel_text, &used) != 5 || key [used]
-    ||  !streq (epoch, self->epoch) || channel_parse (channel_text, channel))
+    ||  !(streq (epoch, self->epoch) || scheduler_epoch_known (self, txn, epoch))
+    ||  channel_parse (channel_text, channel))
         return -1;
     *instance = n;
     snprintf (step, NAME_MAX_LEN, "%s", step_name);
@@ -124,7 +127,7 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     const char *key = json_string_value (json_object_get (msg->body, "idempotency_key"));
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *channel = json_string_value (json_object_get (msg->body, "channel"));
-    int64_t time = nd_stage_now (self->stage);
+    int64_t time = scheduler_now (self);
     uint64_t id = 0;
     char step [NAME_MAX_LEN];
     channel_t sent_on;
@@ -134,7 +137,7 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         kind = "soft-bounced";
     if (confirm_key (key) && streq (kind, "bounced"))
         user = NULL;
-    if (key && feedback_parse_key (self, key, &id, step, &sent_on) == 0) {
+    if (key && feedback_parse_key (self, txn, key, &id, step, &sent_on) == 0) {
         instance = instance_load (self, txn, id);
         user = instance ? record_str (instance->record, "user") : user;
         channel = channel_name (sent_on);

@@ -36,13 +36,15 @@
     addresses), and confirms' address bounds (day + 'a' + channel +
     address: whoever claims the address).
 
-    Instances and code reminders are numbered by each state on its own
-    (next-instance, next-code), and codes drawn from each state's own
-    secret: an import that would overwrite one of those rows with other
-    bytes would overwrite someone else's, and is refused (-1, logged)
-    instead; and the state's next-instance and next-code are raised past
-    the numbers an import brings, so that none is given again. Partitions
-    must still number apart (issue #15): two that count from 1 collide. */
+    Instances and code reminders are numbered by each state (next-instance,
+    next-code), partitions apart (scheduler_number), and codes drawn from
+    each state's own secret, partitions apart too (codes_make): an import
+    that would overwrite one of those rows with other bytes would
+    overwrite someone else's, and is refused (-1, logged) instead; and the
+    state's next-instance and next-code are raised past the numbers an
+    import brings, so that none is given again. The exporting state's
+    epoch is noted ("epoch-of" + epoch in sched-meta): feedback keys that
+    name it find the moved instances (feedback.c).                      */
 #include "nd_json.h"
 #include "move.h"
 #include "codes.h"
@@ -465,10 +467,15 @@ int scheduler_person_import (scheduler_t *self, MDB_txn *txn, const json_t *stat
             if (s_put (&move, (table_t) table, row))
                 return -1;
     }
-    //  Until partitions number apart, this state's next numbers go past
-    //  those brought in, so that no later instance or reminder takes one
+    //  Partitions number apart (scheduler_number); and this state's next
+    //  numbers go past those brought in, so that none is given twice even
+    //  by states that did not (a re-partition). Feedback keys name the
+    //  epoch of the state that sent: it is noted, so that feedback for a
+    //  message sent before the move finds the instance here.
+    const char *epoch = json_string_value (json_object_get (state, "epoch"));
     return s_raise (txn, self->meta, "next-instance", &self->next_instance, move.top_instance)
-        || s_raise (txn, self->meta, "next-code", &self->next_code, move.top_code) ? -1 : 0;
+        || s_raise (txn, self->meta, "next-code", &self->next_code, move.top_code)
+        || (epoch && scheduler_epoch_note (self, txn, epoch)) ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ people -- */

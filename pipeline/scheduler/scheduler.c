@@ -46,6 +46,12 @@
         See scheduler(1) for the journey file format, the send order and
         the feedback it reads.
 
+        Partitioned ("partitions = N"): each partition runs the journeys
+        of its people; a merge across partitions moves the loser's state
+        (move.c), feedback naming the loser follows them, erasures reach
+        every partition; instances and codes are numbered apart. See
+        scheduler(1), PARTITIONS.
+
         contact.claimed (an address a browser gave, sessionizer(1)) gets
         a confirmation instead of any journey: a link by e-mail or a code
         by SMS (confirm.c).                                            */
@@ -60,6 +66,7 @@
 #include "feedback.h"
 #include "journey.h"
 #include "lifecycle.h"
+#include "move.h"
 #include "move_test.h"
 #include "people.h"
 #include "policy.h"
@@ -256,6 +263,7 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     self->env = nd_stage_env (stage);
     self->journey_find = journeys_find;
     self->wake [0] = self->wake [1] = -1;
+    self->part = nd_stage_partition (stage, &self->parts);
     int rc = s_options (self) || confirm_setup (self, txn) || s_journeys (self)
           || s_open_state (self, txn) ? -1 : 0;
     if (rc == 0 && pipe2 (self->wake, O_NONBLOCK | O_CLOEXEC))
@@ -268,6 +276,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         nd_log ("journey %s from %s", journeys_get (self->journeys, i)->name,
                 journeys_get (self->journeys, i)->file);
     nd_log ("%zu timers pending, state epoch %s", timers_pending (self->timers, txn), self->epoch);
+    if (self->parts > 1 && !self->confirm_secret)
+        nd_log ("partition %d of %d without unsubscribe-secret: an erased address is remembered "
+                "in the partition that erased it alone", self->part, self->parts);
     scheduler_wake (self);              //  fire what came due while we were down
     *self_p = self;
     return 0;
@@ -293,12 +304,24 @@ static void s_teardown (void **self_p)
 
 /* ---------------------------------------------------------- messages -- */
 
+//  Another partition of this scheduler: "NAME.K" as this one is NAME.J
+static bool s_sibling (scheduler_t *self, const char *link)
+{
+    const char *name = nd_stage_name (self->stage), *dot = strrchr (name, '.');
+    return self->parts > 1 && dot && link && !streq (link, name)
+        && strncmp (link, name, (size_t) (dot - name + 1)) == 0;
+}
+
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     scheduler_t *self = (scheduler_t *) self_;
     const char *topic = msg->topic;
     const char *user = json_string_value (json_object_get (msg->body, "user"));
-    int rc = 0;
+    //  Feedback about a message sent before a merge names the loser: if
+    //  they moved to another partition, it goes on there with them
+    int rc = nd_stage_pass_moved (stage, txn, msg, user);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     if (strncmp (topic, "feedback.", 9) == 0)
         rc = feedback_apply (self, txn, msg);
     else
@@ -307,6 +330,9 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     else
     if (streq (topic, "person.erased") || streq (topic, "visitor.forgotten"))
         rc = erase_person (self, txn, msg);
+    else
+    if (streq (topic, "erased.hashes"))
+        rc = s_sibling (self, msg->link) ? erase_hashes (self, txn, msg) : 0;
     else {
         //  Order matters: what the message says of the person first, then
         //  credit an order before it ends the journeys it exits.
@@ -344,7 +370,13 @@ static int s_fire (scheduler_t *self, MDB_txn *txn, int64_t now)
         if (rc <= 0)
             return rc;
         self->fired_in_txn++;
-        if (instance_fire (self, txn, id, kind, now)) {
+        //  In event time a timer does what it does at its due time, as
+        //  live (scheduler_now); the clock only says it has passed
+        bool event = nd_clock_is_event (nd_stage_clock (self->stage));
+        self->firing_at = event && due > 0 && due < now ? due : 0;
+        rc = instance_fire (self, txn, id, kind, self->firing_at ? self->firing_at : now);
+        self->firing_at = 0;
+        if (rc) {
             nd_log ("timer of instance %llu failed", (unsigned long long) id);
             return -1;
         }
@@ -424,6 +456,28 @@ static void s_stats (void *self_, json_t *stats)
     mdb_txn_abort (txn);
 }
 
+/* ------------------------------------------------------------- moves -- */
+
+//  A person moving between partitions (nd_moves.c): their instances,
+//  timers, history, codes and marks as raw rows (move.c).
+static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const char *person,
+                            json_t **state)
+{
+    (void) stage;
+    return scheduler_person_export ((scheduler_t *) self, txn, person, state);
+}
+
+static int s_person_import (nd_stage_t *stage, void *self_, MDB_txn *txn, const json_t *state)
+{
+    (void) stage;
+    scheduler_t *self = (scheduler_t *) self_;
+    int rc = scheduler_person_import (self, txn, state);
+    //  Their timers may be due already
+    if (rc == 0)
+        scheduler_wake (self);
+    return rc;
+}
+
 /* -------------------------------------------------------------- main -- */
 
 //  --check: the options and the journeys with their templates, read as
@@ -464,6 +518,9 @@ int main (int argc, char **argv)
         .check = s_check_config,
         .stats = s_stats,
         .teardown = s_teardown,
+        .person_export = s_person_export,
+        .person_import = s_person_import,
+        .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);
 }

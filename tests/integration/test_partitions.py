@@ -144,8 +144,8 @@ with Pipeline(clock="event", extra=extra) as p:
         p.write_config(options)
         return subprocess.run([os.path.join(BIN, program), "--config", p.config, "--name", stage,
                                "--check"], capture_output=True, text=True, timeout=30, cwd=ROOT)
-    proc = refused("scheduler.0", "scheduler", {"scheduler": {"input": "collector", "partitions": "2"}})
-    check("the scheduler (not partitioned yet) refuses partitions = 2 with file:line",
+    proc = refused("onsite.0", "onsite", {"onsite": {"input": "collector", "partitions": "2"}})
+    check("a stage that may not run partitioned (onsite) refuses partitions = 2 with file:line",
           proc.returncode == 78 and "pipeline.zpl:" in proc.stderr
           and "cannot run partitioned" in proc.stderr, (proc.returncode, proc.stderr))
     proc = refused("segmenter.0", "segmenter", {"segmenter": {"input": "sessionizer", "partitions": "2"}})

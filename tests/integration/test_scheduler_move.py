@@ -153,8 +153,12 @@ with Pipeline(clock="event", extra=extra) as p:
     check("the mover had rows in every per-person table", tables == PER_PERSON,
           sorted(PER_PERSON ^ tables))
     counters = {(t, k, v) for t, k, v in moved if t == "sched-meta" and k in NEXT}
-    check("B holds exactly the rows A lost, byte for byte", moved - counters == rows,
-          sorted((moved - counters) ^ rows)[:5])
+    #   and the epoch of A, noted so that feedback keys naming it find the
+    #   moved instances (feedback.c)
+    epochs = {(t, k, v) for t, k, v in moved if t == "sched-meta" and k.startswith(b"epoch-of\0")}
+    check("B noted A's epoch, once", len(epochs) == 1, epochs)
+    check("B holds exactly the rows A lost, byte for byte", moved - counters - epochs == rows,
+          sorted((moved - counters - epochs) ^ rows)[:5])
     #   B's next numbers go past those the mover brought (until partitions
     #   number apart), so no later instance or reminder of B overwrites one
     top = {b"next-instance\0": max(int.from_bytes(k, "big") for k in ids),
