@@ -316,7 +316,11 @@ int nd_repartition (nd_stage_t *stage, int from)
     const char *section = nd_config_section_name (config, nd_stage_name (stage));
     int parts;
     nd_config_partition (config, &parts);
-    if (!def->person_export || !def->person_import || !def->person_each) {
+    if (def->person_export && !def->person_each) {
+        nd_log ("%s cannot change its number of partitions yet: keep the count it has", def->name);
+        return -1;
+    }
+    if (!def->person_export) {
         nd_log ("%s keeps nothing per person to move: start it with its new partitions", def->name);
         return parts > 1 && !def->partitioned ? -1 : 0;
     }
