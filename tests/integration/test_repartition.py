@@ -19,7 +19,9 @@ device (merges). Then:
     layout is refused until removed; then everyone is in the one
     sessionizer and segmenter again, carts whole;
   - a second run of the same command after it finished finds nobody
-    left to move, and changes nothing.
+    left to move, and changes nothing;
+  - the scheduler, whose instance numbers would need renumbering, is
+    refused.
 """
 import json
 import os
@@ -177,4 +179,10 @@ with Pipeline(clock="event", extra=one) as p:
     drain(p, [("collector", "sessionizer")])
     check("one sessionizer again: anon-8's cart goes on (+ z-2)",
           cart_of(p, "sessionizer", visitor8) == sorted(before8 + ["z-1", "z-2"]))
+    p.stop("sessionizer")
+    p.write_config({"segmenter": {"input": "sessionizer"}, "scheduler": {"input": "segmenter", "partitions": "2"}})
+    sched = tool(p, "nd-repartition", "--from", "1", "scheduler")
+    check("the scheduler's count cannot be changed yet: refused, exit 1, nothing made",
+          sched.returncode == 1 and "cannot change its number of partitions" in sched.stderr
+          and not os.path.exists(os.path.join(p.dir, "state", "scheduler.0")), sched.stderr[-400:])
 done()
