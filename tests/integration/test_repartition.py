@@ -97,7 +97,8 @@ def placed(p, parts):
 
 def cart_of(p, stage, visitor):
     reader = JournalReader(p, stage, "look", 100000)
-    wait_for(lambda: reader.poll(0.3) == 0, 10)
+    head = p.control(stage)["journal"]["head"]
+    wait_for(lambda: reader.poll(0.2) >= 0 and reader.position >= head, 20)
     carts = [b["cart"] for _, t, b in reader.messages if t == "cart.updated" and b.get("user") == visitor]
     reader.close()
     return sorted(i["product_id"] for i in carts[-1]["items"]) if carts else []
