@@ -139,7 +139,7 @@ static int s_settle (scheduler_t *self, MDB_txn *txn, const s_order_t *order, in
         json_object_set (body, "channel", json_object_get (touch, "channel"));
         json_object_set (body, "idempotency_key", json_object_get (touch, "key"));
     }
-    rc = scheduler_emit (self, txn, "conversion", body);
+    rc = nd_emit (self->stage, txn, "conversion", body);
     json_decref (body);
     return rc;
 }
@@ -362,7 +362,7 @@ int attribution_order (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     s_order_t order = { json_string_value (json_object_get (msg->body, "user")),
         json_string_value (json_object_get (msg->body, "order_id")),
         json_object_get (msg->body, "currency"), s_revenue (msg->body),
-        msg->time ? msg->time : scheduler_now (self) };
+        msg->time ? msg->time : nd_stage_now (self->stage) };
     if (!order.user || !*order.user || strlen (order.user) > SCHEDULER_USER_MAX)
         return 0;
     order.order = order.order ? order.order : "";

@@ -119,19 +119,6 @@ int scheduler_tables_open (scheduler_t *self, MDB_txn *txn)
     return 0;
 }
 
-int64_t scheduler_now (scheduler_t *self)
-{
-    return self->firing_at ? self->firing_at : nd_stage_now (self->stage);
-}
-
-int scheduler_emit (scheduler_t *self, MDB_txn *txn, const char *topic, json_t *body)
-{
-    char stamp [32];
-    if (self->firing_at && !json_object_get (body, "time"))
-        json_object_set_new (body, "time", json_string (nd_time_format (self->firing_at, stamp)));
-    return nd_emit (self->stage, txn, topic, body);
-}
-
 uint64_t scheduler_number (scheduler_t *self, uint64_t last)
 {
     uint64_t parts = self->parts > 1 ? (uint64_t) self->parts : 1;

@@ -220,7 +220,6 @@ typedef struct _scheduler_t {
     uint64_t next_instance;     //  the last instance number given (or brought)
     uint64_t next_code;         //  the last code number given (or brought)
     int part, parts;            //  partition K of N (0 of 0 or 1: unpartitioned)
-    int64_t firing_at;          //  event time: the due time of the timer firing
     int64_t fire_batch;         //  timers fired per transaction at most
     uint64_t fire_txn;          //  the transaction they were counted in
     int64_t fired_in_txn;
@@ -245,16 +244,6 @@ int scheduler_tables_open (scheduler_t *self, MDB_txn *txn);
     person's instances and code reminders keep theirs when they move
     (move.c); unpartitioned, simply last + 1.                             */
 uint64_t scheduler_number (scheduler_t *self, uint64_t last);
-/*  The scheduler's now: the stage's clock, but in event time while a
-    timer fires, its due time. A replay then does what the live run does
-    (the wall clock reaches a timer when it is due), and does it alike
-    however the people are split over partitions: a partition's clock
-    steps only on the events it gets, so "the first event after the due
-    time" differs between partitions and one process; the due time does
-    not.                                                                  */
-int64_t scheduler_now (scheduler_t *self);
-/*  nd_emit, with the scheduler's now as the message's time.             */
-int scheduler_emit (scheduler_t *self, MDB_txn *txn, const char *topic, json_t *body);
 /*  Whether people moved here from the state of that epoch (move.c notes
     it in sched-meta, "epoch-of" + epoch, at import).                     */
 bool scheduler_epoch_known (scheduler_t *self, MDB_txn *txn, const char *epoch);

@@ -174,7 +174,7 @@ json_t *codes_issue (scheduler_t *self, MDB_txn *txn, const instance_t *instance
         "journey", instance->journey->name, "instance", id, "step", step->name);
     int rc = record_put (txn, self->codes, &key, record)
           || s_remind (self, txn, record_str (instance->record, "user"), code, now, until)
-          || scheduler_emit (self, txn, "code.issued", body)
+          || nd_emit (self->stage, txn, "code.issued", body)
           || counter_add (self, txn, "", "", "", "", "codes-issued", 1) ? -1 : 0;
     json_decref (body);
     json_decref (record);

@@ -247,7 +247,7 @@ int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
                                           : nd_phone_e164 (address);
     if (!valid)
         return s_skip (self, txn, user, name, address, "not an address");
-    int64_t now = scheduler_now (self);
+    int64_t now = nd_stage_now (self->stage);
     person_t *person = person_load (self, txn, user);
     if (!person)
         return -1;
@@ -272,7 +272,7 @@ int confirm_claimed (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         }
         char topic [32];
         snprintf (topic, sizeof topic, "send.%s", name);
-        rc = scheduler_emit (self, txn, topic, order);
+        rc = nd_emit (self->stage, txn, topic, order);
         json_decref (order);
         if (rc == 0)
             rc = s_record (self, txn, user, name, address, now)

@@ -74,6 +74,6 @@ int counter_add_at (scheduler_t *self, MDB_txn *txn, int64_t time, const char *j
 int counter_add (scheduler_t *self, MDB_txn *txn, const char *journey, const char *variant,
                  const char *step, const char *channel, const char *metric, uint64_t delta)
 {
-    return counter_add_at (self, txn, scheduler_now (self), journey, variant, step, channel,
+    return counter_add_at (self, txn, nd_stage_now (self->stage), journey, variant, step, channel,
                          metric, delta);
 }

@@ -105,7 +105,7 @@ static int s_split (const instance_t *instance, const step_t *step, int next)
 static int s_send (scheduler_t *self, MDB_txn *txn, instance_t *instance, const step_t *step,
                    int64_t *at)
 {
-    int64_t now = scheduler_now (self);
+    int64_t now = nd_stage_now (self->stage);
     if (!json_object_get (instance->record, "since"))
         json_object_set_new (instance->record, "since", json_integer (now));
     send_result_t result;
@@ -153,9 +153,9 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
     for (int count = 0; count < ENGINE_STEPS_MAX; count++) {
         int64_t index = s_current (journey, record);
         if (index < 0)
-            return instance_finish (self, txn, instance, "journey-changed", scheduler_now (self));
+            return instance_finish (self, txn, instance, "journey-changed", nd_stage_now (self->stage));
         if ((size_t) index >= journey->step_count)
-            return instance_finish (self, txn, instance, "done", scheduler_now (self));
+            return instance_finish (self, txn, instance, "done", nd_stage_now (self->stage));
         const step_t *step = &journey->steps [index];
         int next = step->next, rc;
         switch (step->kind) {
@@ -167,7 +167,7 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
                 if (next < 0) {
                     char reason [80];
                     snprintf (reason, sizeof reason, "check:%s", step->name);
-                    return instance_finish (self, txn, instance, reason, scheduler_now (self));
+                    return instance_finish (self, txn, instance, reason, nd_stage_now (self->stage));
                 }
                 break;
             case STEP_SPLIT:
@@ -185,5 +185,5 @@ int engine_run (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64_t a
     }
     nd_log ("journey %s: more than %d steps without a wait; ending the instance",
             journey->name, ENGINE_STEPS_MAX);
-    return instance_finish (self, txn, instance, "loop", scheduler_now (self));
+    return instance_finish (self, txn, instance, "loop", nd_stage_now (self->stage));
 }

@@ -97,7 +97,7 @@ int erase_hashes (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
             continue;
         nd_key_t key;
         s_kind_key (&key, named [0], named + 1);
-        if (nd_db_put_u64 (txn, erased, &key, (uint64_t) (msg->time ? msg->time : scheduler_now (self))))
+        if (nd_db_put_u64 (txn, erased, &key, (uint64_t) (msg->time ? msg->time : nd_stage_now (self->stage))))
             return -1;
     }
     return 0;
@@ -235,7 +235,7 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!user || !*user || strlen (user) > SCHEDULER_USER_MAX)
         return 0;
     bool erased = streq (msg->topic, "person.erased");
-    int64_t now = scheduler_now (self);
+    int64_t now = nd_stage_now (self->stage);
     nd_key_t key;
     s_user_key (&key, user);
     if ((erased && s_erase_contacts (self, txn, user, now))
@@ -249,7 +249,7 @@ int erase_person (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
         return 0;
     nd_log ("erased visitor %s", user);
     json_t *body = json_deep_copy (msg->body);
-    int rc = scheduler_emit (self, txn, "person.erased", body);
+    int rc = nd_emit (self->stage, txn, "person.erased", body);
     json_decref (body);
     return rc;
 }

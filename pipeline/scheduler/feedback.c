@@ -127,7 +127,7 @@ int feedback_apply (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
     const char *key = json_string_value (json_object_get (msg->body, "idempotency_key"));
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     const char *channel = json_string_value (json_object_get (msg->body, "channel"));
-    int64_t time = scheduler_now (self);
+    int64_t time = nd_stage_now (self->stage);
     uint64_t id = 0;
     char step [NAME_MAX_LEN];
     channel_t sent_on;

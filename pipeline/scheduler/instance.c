@@ -119,7 +119,7 @@ int instance_sleep (scheduler_t *self, MDB_txn *txn, instance_t *instance, int64
     json_object_set_new (instance->record, "due", json_integer (due));
     if (timers_add (self->timers, txn, due, instance->id, TIMER_STEP))
         return -1;
-    if (due <= scheduler_now (self))
+    if (due <= nd_stage_now (self->stage))
         scheduler_wake (self);          //  already due: fire without waiting for a tick
     return instance_store (self, txn, instance);
 }
@@ -186,7 +186,7 @@ int instance_cleanup (scheduler_t *self, MDB_txn *txn, uint64_t id)
         if (instance->journey)
             policy_limits (self, instance->journey, &limits);
         //  "cleanup" names the timer: an erasure or a move finds it there
-        int64_t cleanup = scheduler_now (self) + limits.attribution;
+        int64_t cleanup = nd_stage_now (self->stage) + limits.attribution;
         json_object_set_new (instance->record, "postponed", json_integer (postponed + 1));
         json_object_set_new (instance->record, "cleanup", json_integer (cleanup));
         int rc = timers_add (self->timers, txn, cleanup, id, TIMER_CLEANUP)

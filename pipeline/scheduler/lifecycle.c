@@ -310,7 +310,7 @@ int instance_enter (scheduler_t *self, MDB_txn *txn, journey_t *journey, const n
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     if (!user || !*user || strlen (user) > SCHEDULER_USER_MAX || !s_qualifies (journey, msg->body))
         return 0;
-    int64_t now = scheduler_now (self);
+    int64_t now = nd_stage_now (self->stage);
     int64_t time = msg->time && msg->time < now ? msg->time : now;
     uint64_t running = instance_active (self, txn, user, journey->name);
     int rc = running ? s_while_active (self, txn, journey, running, msg->body, time) : 1;

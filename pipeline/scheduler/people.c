@@ -372,7 +372,7 @@ int people_observe (scheduler_t *self, MDB_txn *txn, const nd_msg_t *msg)
 {
     const char *topic = msg->topic;
     const char *user = json_string_value (json_object_get (msg->body, "user"));
-    int64_t time = msg->time ? msg->time : scheduler_now (self);
+    int64_t time = msg->time ? msg->time : nd_stage_now (self->stage);
     if (streq (topic, "visitor.merged")) {
         const char *loser = json_string_value (json_object_get (msg->body, "merged"));
         return user && loser && !streq (user, loser) ? s_merge (self, txn, user, loser, time) : 0;

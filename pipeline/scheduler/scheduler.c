@@ -370,13 +370,7 @@ static int s_fire (scheduler_t *self, MDB_txn *txn, int64_t now)
         if (rc <= 0)
             return rc;
         self->fired_in_txn++;
-        //  In event time a timer does what it does at its due time, as
-        //  live (scheduler_now); the clock only says it has passed
-        bool event = nd_clock_is_event (nd_stage_clock (self->stage));
-        self->firing_at = event && due > 0 && due < now ? due : 0;
-        rc = instance_fire (self, txn, id, kind, self->firing_at ? self->firing_at : now);
-        self->firing_at = 0;
-        if (rc) {
+        if (instance_fire (self, txn, id, kind, now)) {
             nd_log ("timer of instance %llu failed", (unsigned long long) id);
             return -1;
         }

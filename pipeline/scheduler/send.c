@@ -132,7 +132,7 @@ static int s_emit (scheduler_t *self, MDB_txn *txn, instance_t *instance, const 
     if (attempt->fallback_of)
         json_object_set_new (body, "fallback_of", json_string (attempt->fallback_of));
     snprintf (topic, sizeof topic, "send.%s", channel_name (decision->channel));
-    int rc = scheduler_emit (self, txn, topic, body);
+    int rc = nd_emit (self->stage, txn, topic, body);
     json_decref (body);
     const char *variant = record_str (instance->record, "variant");
     if (rc == 0)
