@@ -10,9 +10,10 @@
     (nd_route_key of their id, modulo M) is another directory moves there
     through the stage's own person_export and person_import, as a merge
     across partitions moves them live. A new directory also gets the
-    input positions of the stage's unpartitioned inputs (the collector's
-    journal is one for all), its event clock, and a copy of the tables the
-    stage shares between partitions (the sessionizer's catalogue).
+    position on the collector's journal (one for every layout), the event
+    clock, and a copy of the tables the stage shares between partitions
+    (the sessionizer's catalogue); the stages partitioned with it start
+    their journals anew.
 
     Refused unless the stage has drained: an old journal holding entries
     a reader has not acknowledged, or a move in flight, would be lost.
@@ -273,13 +274,14 @@ static int s_copy (s_run_t *run, s_part_t *from, s_part_t *to)
             break;
         for (int got = mdb_cursor_get (cursor, &k, &v, MDB_FIRST); rc == 0 && got == 0;
              got = mdb_cursor_get (cursor, &k, &v, MDB_NEXT)) {
-            //  Of meta, the clock and positions on inputs that are no
-            //  partition: a partitioned input's journal is new here too
+            //  Of meta, the clock and the position on the collector's
+            //  journal, which every layout reads; the journals of stages
+            //  partitioned with this one are made anew with it
             const char *name = (const char *) k.mv_data;
             if (i == 0 && !(streq (name, "clock")
                          || (streq (name, "in") && k.mv_size > 3
-                             && streq (nd_config_section_name (nd_stage_config (run->stage), name + 3),
-                                       name + 3))))
+                             && streq (nd_config_program (nd_stage_config (run->stage), name + 3),
+                                       "collector"))))
                 continue;
             rc = mdb_put (write, dst, &k, &v, 0);
         }
