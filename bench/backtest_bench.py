@@ -9,7 +9,7 @@ segmenter, chat-bridge, scheduler, onsite and the senders read their
 durable links), and prints events/s end to end, from the first line fed
 to the last link drained, next to raw libzmq PUSH/PULL measured in the
 same run with the month's average line size; then the same month with
-the sessionizer and segmenter partitioned, whose send orders must be the
+the sessionizer, segmenter and scheduler partitioned, whose send orders must be the
 same. Then, per stage, the CPU
 seconds it used and its peak RSS (LMDB pages it touched included).
 
@@ -114,7 +114,7 @@ def main():
     if split:
         split_took = float(re.search(r"lines through every stage in ([0-9.]+) s", split.stderr).group(1))
         split_cpu = sum(v for k, v in per_stage(split.stderr, "CPU seconds").items() if k != "nd-backtest")
-        print("%-58s %14.0f  %s" % ("the same, sessionizer and segmenter in %d partitions" % PARTITIONS,
+        print("%-58s %14.0f  %s" % ("the same, sessionizer, segmenter, scheduler in %d partitions" % PARTITIONS,
                                     events / split_took, "%.1f s drained, %.1f CPU s over the stages; "
                                     "send orders %s" % (split_took, split_cpu,
                                                         "identical" if same else "DIFFER")))

@@ -181,6 +181,14 @@ typedef struct {
         timer_interval. May be NULL.                                      */
     int (*timers) (nd_stage_t *stage, void *self, MDB_txn *txn, int64_t now);
 
+    /*  Event time: when the first thing timers would fire is due (INT64_MAX:
+        nothing). With it the clock stops at each due time on its way to
+        the next message's, so a timer acts at its due time, as it does
+        live, however far apart the messages that move the clock are (one
+        process, or a partition that sees a share of them). May be NULL:
+        timers then act at the time of the message that passes them.    */
+    int64_t (*next_due) (nd_stage_t *stage, void *self, MDB_txn *txn);
+
     /*  A source of input other than links (the collector's HTTP server and
         stdin). source_fd: a file descriptor the loop polls (or -1).
         source_drain: called in a write txn when it is readable; emits. If

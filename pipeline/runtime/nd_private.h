@@ -172,6 +172,7 @@ void nd_inputs_aborted (nd_inputs_t *self);
 
 #define ND_LINK_WINDOW 20000        /* messages in flight per consumer */
 #define ND_BATCH_MAX 4000           /* input messages per transaction */
+#define ND_DUE_STEPS_MAX 10000      /* due times the clock stops at before a message */
 /*  nd_moves - a person's state moving between partitions (nd_moves.c). */
 typedef struct _nd_moves_t nd_moves_t;
 nd_moves_t *nd_moves_new (MDB_txn *txn, bool partitioned);

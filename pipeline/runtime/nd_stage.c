@@ -659,6 +659,24 @@ static void s_run_timers (nd_stage_t *stage)
         stage->def->timers (stage, stage->self, stage->txn, nd_clock_now (stage->clock));
 }
 
+//  Event time: the clock stops at each due time before until (the next
+//  message's time) and fires what is due there. A stage whose timers
+//  leave something due (a batch limit) is passed by: the rest fire at
+//  until, as before. Bounded, so a timers callback that keeps a due time
+//  in the past cannot hold the loop.
+static void s_step_to (nd_stage_t *stage, int64_t until)
+{
+    if (!nd_clock_is_event (stage->clock) || !stage->def->next_due || !stage->def->timers)
+        return;
+    for (int step = 0; step < ND_DUE_STEPS_MAX && s_begin (stage) == 0; step++) {
+        int64_t due = stage->def->next_due (stage, stage->self, stage->txn);
+        if (due <= nd_clock_now (stage->clock) || due >= until)
+            return;
+        nd_clock_advance (stage->clock, due);
+        s_run_timers (stage);
+    }
+}
+
 //  Each tick time goes downstream once: two inputs may carry the same
 //  tick, and in a cycle (scheduler -> sender -> scheduler, for feedback)
 //  a tick passed on every time would go round for ever. In event time a
@@ -692,6 +710,7 @@ static void s_apply_input (nd_stage_t *stage, nd_input_msg_t *in)
         return;
     }
     int64_t before = nd_clock_now (stage->clock);
+    s_step_to (stage, in->clock);
     nd_clock_advance (stage->clock, in->clock);
     if (nd_clock_is_event (stage->clock) && nd_clock_now (stage->clock) > before)
         s_run_timers (stage);

@@ -392,6 +392,12 @@ static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
     return s_fire (self, txn, now);
 }
 
+static int64_t s_next_due (nd_stage_t *stage, void *self_, MDB_txn *txn)
+{
+    (void) stage;
+    return timers_next (((scheduler_t *) self_)->timers, txn);
+}
+
 static int s_wake_fd (void *self_)
 {
     return ((scheduler_t *) self_)->wake [0];
@@ -504,6 +510,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .next_due = s_next_due,
         .source_fd = s_wake_fd,
         .source_drain = s_drain,
         .source_committed = s_committed,

@@ -291,6 +291,15 @@ static bool s_next_due (segmenter_t *self, MDB_txn *txn, int64_t now, int64_t *d
     return found;
 }
 
+//  When the first entry of that index is due, for the clock to stop there.
+static int64_t s_first_due (nd_stage_t *stage, void *self_, MDB_txn *txn)
+{
+    (void) stage;
+    char visitor [VISITOR_MAX + 1];
+    int64_t due;
+    return s_next_due ((segmenter_t *) self_, txn, INT64_MAX, &due, visitor) ? due : INT64_MAX;
+}
+
 static int s_timers (nd_stage_t *stage, void *self_, MDB_txn *txn, int64_t now)
 {
     (void) stage;
@@ -474,6 +483,7 @@ int main (int argc, char **argv)
         .setup = s_setup,
         .apply = s_apply,
         .timers = s_timers,
+        .next_due = s_first_due,
         .reload = s_reload,
         .reloads = "rule segments",
         .check = s_check_config,

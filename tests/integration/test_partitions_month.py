@@ -7,12 +7,14 @@ are on a second device, anonymous until a login joins it to them: the
 sessionizer merges the two visitors, and with partitions the merged one
 moves to the survivor's partition whenever the two live in different
 ones. nd-backtest replays the month through every stage of the shipped
-pipeline, once as shipped and once with the sessionizer and segmenter in
-2 partitions (--partitions 2):
+pipeline, once as shipped and once with the sessionizer, segmenter and
+scheduler in 2 partitions (--partitions 2):
 
-  - the sorted send orders are byte for byte the same, and so is the
-    whole --json report (reach, outcomes, exits, conversions, checks);
-  - the month had merges, and moves across partitions in both stages,
+  - the sorted send orders are byte for byte the same, times included
+    (a partition's timers act at their due time, as one process's do),
+    and so is the whole --json report (reach, outcomes, exits,
+    conversions, checks);
+  - the month had merges, and moves across partitions in each partitioned stage,
     each leaving one partition once and arriving in the other once, so
     the sameness covers them;
   - the collector's router and the sessionizer agreed on every visitor
@@ -53,12 +55,13 @@ with tempfile.TemporaryDirectory(prefix="nd-partition-month-") as tmp:
         check("and the same report", one.stdout == two.stdout,
               [l for l in zip(one.stdout.splitlines(), two.stdout.splitlines()) if l[0] != l[1]][:5])
         logs = {name: open(os.path.join(kept, name + ".log")).read()
-                for name in ("sessionizer.0", "sessionizer.1", "segmenter.0", "segmenter.1")}
+                for name in ("sessionizer.0", "sessionizer.1", "segmenter.0", "segmenter.1",
+                             "scheduler.0", "scheduler.1")}
         merges = sum(logs[s].count(" merged into ") for s in ("sessionizer.0", "sessionizer.1"))
         moves = {s: (len(re.findall(r"move \S+: \S+ leaves", logs[s])),
                      len(re.findall(r"move \S+: \S+ arrives", logs[s]))) for s in logs}
         check("the month merged visitors (%d), some across partitions" % merges, merges > 20)
-        for stage in ("sessionizer", "segmenter"):
+        for stage in ("sessionizer", "segmenter", "scheduler"):
             out = moves[stage + ".0"][0] + moves[stage + ".1"][0]
             came = moves[stage + ".0"][1] + moves[stage + ".1"][1]
             check("%s: %d people moved across partitions, in both directions, each arriving once"
