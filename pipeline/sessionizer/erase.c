@@ -7,9 +7,11 @@
     /v1/erase, which nd-person --erase calls). The visitor is followed
     through merges to the survivor; then go its record, profile, cart,
     products viewed and watched (catalogue.c), open session's index
-    entry, the contacts a browser claimed, and every anonymousId and
-    userId that led to it. The next
-    event with one of those ids starts a new, unknown visitor.
+    entry, the contacts a browser claimed, the records of the visitors
+    merged into it, and every anonymousId and userId that led to it,
+    found as a move between partitions finds them (move.c), also those
+    older than the latest the profile lists. The next event with one of
+    those ids starts a new, unknown visitor.
 
     person.erased {"id", "user", "visitor", "time", "anonymousIds",
     "userIds"} names the visitor and its ids, which some stages key by,
@@ -21,47 +23,13 @@
 #include "cart.h"
 #include "catalogue.h"
 #include "claim.h"
-#include "due.h"
 #include "identity.h"
+#include "move.h"
 #include "profile.h"
 #include "session.h"
 #include "shop.h"
 #include "viewed.h"
 #include "visitor.h"
-
-static void s_id_key (nd_key_t *key, char kind, const char *id)
-{
-    nd_key_init (key);
-    nd_key_u8 (key, (uint8_t) kind);
-    nd_key_str (key, id);
-}
-
-//  Deletes the ids the profile lists, when they still lead to visitor.
-static int s_unbind (sessionizer_t *self, MDB_txn *txn, const char *visitor,
-                     const json_t *profile, const char *list, char kind)
-{
-    size_t index;
-    json_t *id;
-    json_array_foreach (json_object_get (profile, list), index, id) {
-        const char *text = json_string_value (id);
-        if (!text || strlen (text) > SHOP_ID_MAX)
-            continue;
-        nd_key_t key;
-        s_id_key (&key, kind, text);
-        MDB_val k = nd_key_val (&key), v;
-        int rc = mdb_get (txn, self->ids, &k, &v);
-        if (rc && rc != MDB_NOTFOUND)
-            return nd_db_error (rc, "ids");
-        bool moved;
-        visitor_t *owner = rc == 0 ? visitor_load (self, txn, (const char *) v.mv_data, &moved)
-                                   : NULL;
-        bool ours = owner && strcmp (owner->id, visitor) == 0;
-        visitor_destroy (&owner);
-        if (ours && nd_db_del (txn, self->ids, &key) < 0)
-            return -1;
-    }
-    return 0;
-}
 
 //  A claim's key: i64 day, visitor, channel, address.
 static int s_claim_of (const MDB_val *key, const MDB_val *data, void *visitor)
@@ -91,23 +59,20 @@ int erase_apply (sessionizer_t *self, MDB_txn *txn, const nd_msg_t *msg)
     if (!visitor)
         return -1;
     json_t *profile = visitor_profile (self, txn, visitor);
-    nd_key_t key, none;
-    visitor_key (&key, visitor->id);
+    nd_key_t none;
     nd_key_init (&none);
     int rc = profile ? 0 : -1;
-    if (rc == 0 && visitor->in_session) {
-        nd_key_t entry;
-        due_key (&entry, visitor->session.expiry, visitor->id);
-        rc = nd_db_del (txn, self->expiry, &entry) < 0 ? -1 : 0;
-    }
     if (rc == 0
-    &&  (s_unbind (self, txn, visitor->id, profile, "anonymousIds", 'a')
-    ||   s_unbind (self, txn, visitor->id, profile, "userIds", 'u')
-    ||   nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
-    ||   shop_viewed_forget (self, txn, visitor->id)
+    &&  (shop_viewed_forget (self, txn, visitor->id)
     ||   catalogue_forget (self, txn, visitor->id)
-    ||   nd_db_drop (txn, self->claims, &none, s_claim_of, visitor->id) < 0
-    ||   nd_db_del (txn, self->visitors, &key) < 0))
+    ||   nd_db_drop (txn, self->claims, &none, s_claim_of, visitor->id) < 0))
+        rc = -1;
+    //  The rest goes as a move out of the partition takes it (move.c):
+    //  every id that leads to the person, not only the latest the profile
+    //  lists (past PROFILE_IDS_MAX the whole ids table is walked), the
+    //  records of the visitors merged into it, the profile, the cart and
+    //  the open session's entry
+    if (rc == 0 && sessionizer_person_drop (self, txn, visitor->id))
         rc = -1;
     //  The id the request named, if merged away, goes too: it only
     //  pointed at the survivor.

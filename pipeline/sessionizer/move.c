@@ -493,6 +493,22 @@ int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *pe
     return rc == 0 && !*state ? -1 : rc;
 }
 
+int sessionizer_person_drop (sessionizer_t *self, MDB_txn *txn, const char *person)
+{
+    json_t *rows = NULL;
+    int rc = sessionizer_person_export (self, txn, person, &rows);
+    json_decref (rows);
+    //  A record export does not take (none, or only a pointer) leaves its
+    //  rows under the id alone
+    nd_key_t key;
+    visitor_key (&key, person);
+    if (rc == 0
+    &&  (nd_db_del (txn, self->profiles, &key) < 0 || nd_db_del (txn, self->carts, &key) < 0
+    ||   nd_db_del (txn, self->visitors, &key) < 0))
+        rc = -1;
+    return rc;
+}
+
 /* ----------------------------------------------------------- import */
 
 //  One [hex key, hex value] row put back; a watcher new here counts.

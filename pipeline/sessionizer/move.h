@@ -16,6 +16,11 @@
     record goes with its survivor). -1 on an LMDB error (logged).         */
 int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *person,
                                json_t **state);
+/*  Deletes everything sessionizer_person_export would take for person,
+    keeping nothing (an erasure, a forgotten visitor): every id that
+    leads to them, also those older than the profile lists, and the
+    records of the visitors merged into them. 0 / -1.                    */
+int sessionizer_person_drop (sessionizer_t *self, MDB_txn *txn, const char *person);
 /*  Puts an exported person back into this stage's state in txn, as it
     was; rows already there under the same keys are overwritten. 0 / -1. */
 int sessionizer_person_import (sessionizer_t *self, MDB_txn *txn, const json_t *state);

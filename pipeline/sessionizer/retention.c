@@ -31,6 +31,7 @@
 #include "retention.h"
 #include "catalogue.h"
 #include "due.h"
+#include "move.h"
 #include "viewed.h"
 #include "visitor.h"
 
@@ -49,42 +50,11 @@ static bool s_contact (const json_t *profile)
     return json_array_size (json_object_get (profile, "userIds")) > 0;
 }
 
-//  Deletes every anonymousId that still leads to visitor. An anonymous
-//  visitor has only anonymousIds; none of them was ever merged into.
-static int s_unbind (sessionizer_t *self, MDB_txn *txn, const visitor_t *visitor,
-                     const json_t *profile)
-{
-    size_t index;
-    json_t *id;
-    json_array_foreach (json_object_get (profile, "anonymousIds"), index, id) {
-        const char *text = json_string_value (id);
-        if (!text || strlen (text) > SHOP_ID_MAX)
-            continue;
-        nd_key_t key;
-        nd_key_init (&key);
-        nd_key_u8 (&key, 'a');
-        nd_key_str (&key, text);
-        MDB_val k = nd_key_val (&key), v;
-        int rc = mdb_get (txn, self->ids, &k, &v);
-        if (rc && rc != MDB_NOTFOUND)
-            return nd_db_error (rc, "ids");
-        if (rc == 0 && v.mv_size == strlen (visitor->id) + 1
-        &&  memcmp (v.mv_data, visitor->id, v.mv_size) == 0
-        &&  nd_db_del (txn, self->ids, &key) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 static int s_forget (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor,
                      const json_t *profile, int64_t due)
 {
-    nd_key_t key;
-    visitor_key (&key, visitor->id);
-    if (s_unbind (self, txn, visitor, profile)
-    ||  nd_db_del (txn, self->visitors, &key) < 0 || nd_db_del (txn, self->profiles, &key) < 0
-    ||  nd_db_del (txn, self->carts, &key) < 0 || shop_viewed_forget (self, txn, visitor->id)
-    ||  catalogue_forget (self, txn, visitor->id))
+    if (shop_viewed_forget (self, txn, visitor->id) || catalogue_forget (self, txn, visitor->id)
+    ||  sessionizer_person_drop (self, txn, visitor->id))
         return -1;
     char id [VISITOR_ID_MAX + 16];
     snprintf (id, sizeof id, "%s:forgotten", visitor->id);
