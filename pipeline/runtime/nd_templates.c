@@ -17,10 +17,7 @@
 #include "nd_mustache.h"
 #include "nd_templates.h"
 #include "nd_links.h"
-#include <unicode/uloc.h>
-#include <unicode/udat.h>
-#include <unicode/unum.h>
-#include <unicode/ustring.h>
+#include "nd_formats.h"
 
 struct _nd_templates_t {
     char *root;                 //  NULL in a held set: it never reloads
@@ -249,70 +246,20 @@ char *nd_templates_render_order (nd_templates_t *self, const json_t *order, cons
 
 /* ------------------------------------------------------------ context -- */
 
-//  Money as people of a locale read it, by ICU's rules for the locale
-//  and the currency: "12,00 zł" (pl, PLN), "￥1,200" (ja, JPY), "$12.00".
-//  One formatter for one send order's prices, opened at the first (about
-//  50 us; a price then costs a few), closed with the order: ICU's are not
-//  to be shared between threads, and this runs on any thread. The
-//  currency is set on the formatter once, not passed with each price:
-//  unum_formatDoubleCurrency clones the whole formatter for every price
-//  whose currency is not the formatter's own, which was most of the
-//  scheduler's time in ICU when catching up (perf, issue 15).
+//  One send order's prices: the formatters, the template's locale.
 typedef struct {
+    nd_formats_t *formats;
     const char *locale;         //  BCP 47; NULL: en
-    UNumberFormat *format;      //  NULL until a price needs it
-    bool failed;                //  ICU could not open one: plain text
-    char currency [4];          //  the one set on format, "" for none yet
 } s_money_t;
-
-static UNumberFormat *s_money_format (s_money_t *money)
-{
-    if (!money->format && !money->failed) {
-        char id [ULOC_FULLNAME_CAPACITY];
-        UErrorCode status = U_ZERO_ERROR;
-        uloc_forLanguageTag (money->locale && *money->locale ? money->locale : "en", id,
-                             sizeof id, NULL, &status);
-        money->format = U_SUCCESS (status)
-                      ? unum_open (UNUM_CURRENCY, NULL, 0, id, NULL, &status) : NULL;
-        if (U_FAILURE (status)) {
-            unum_close (money->format);
-            money->format = NULL;
-        }
-        money->failed = !money->format;
-    }
-    return money->format;
-}
-
-//  ICU's text for amount in currency ("EUR"), or NULL when it has none.
-static json_t *s_money_icu (s_money_t *money, double amount, const char *currency)
-{
-    UNumberFormat *format = strlen (currency) == 3 ? s_money_format (money) : NULL;
-    if (!format)
-        return NULL;
-    UErrorCode status = U_ZERO_ERROR;
-    UChar code [4], text [64];
-    char utf8 [192];
-    if (strcmp (money->currency, currency)) {
-        u_charsToUChars (currency, code, 4);
-        unum_setTextAttribute (format, UNUM_CURRENCY_CODE, code, 3, &status);
-        if (U_FAILURE (status)) {
-            *money->currency = 0;
-            return NULL;
-        }
-        memcpy (money->currency, currency, 4);
-    }
-    int32_t length = unum_formatDouble (format, amount, text, 64, NULL, &status);
-    u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
-    return U_SUCCESS (status) ? json_string (utf8) : NULL;
-}
 
 //  Money as people read it: ICU's, else "19.90 EUR" (no cents for
 //  currencies without).
 static json_t *s_money (s_money_t *money, double amount, const char *currency)
 {
-    json_t *shown = currency ? s_money_icu (money, amount, currency) : NULL;
-    if (shown)
-        return shown;
+    char shown [192];
+    if (nd_formats_money (money->formats, money->locale, currency, amount, shown,
+                          sizeof shown) == 0)
+        return json_string (shown);
     const char *whole [] = { "JPY", "KRW", "HUF", "CLP", "ISK", "VND", NULL };
     int decimals = 2;
     for (int i = 0; currency && whole [i]; i++)
@@ -416,11 +363,13 @@ static const char *s_trait (const json_t *traits, const char *camel, const char 
     return value ? value : json_string_value (json_object_get (traits, snake));
 }
 
-void nd_templates_context (json_t *data, const json_t *traits, const char *locale)
+void nd_templates_context (nd_formats_t *formats, json_t *data, const json_t *traits,
+                           const char *locale)
 {
+    nd_formats_t *own_formats = formats ? NULL : nd_formats_new ();
     json_t *cart = json_object_get (data, "cart");
     const char *currency = json_string_value (json_object_get (cart, "currency"));
-    s_money_t money = { locale, NULL, false, "" };
+    s_money_t money = { formats ? formats : own_formats, locale };
     s_prices (&money, json_object_get (cart, "items"), currency);
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
@@ -436,7 +385,7 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     if (own && json_is_number (json_object_get (data, "value")))
         json_object_set_new (data, "value_text",
                              s_money (&money, json_number_value (json_object_get (data, "value")), own));
-    unum_close (money.format);
+    nd_formats_destroy (&own_formats);
     s_cart_summary (cart);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
@@ -458,47 +407,30 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
 
 /* -------------------------------------------------------------- dates -- */
 
-//  ICU's text for the time ms in locale and zone: the date long, the time
-//  in time_style (UDAT_NONE: none). NULL when ICU cannot.
-static json_t *s_date_icu (int64_t ms, const char *locale, const char *timezone,
-                           UDateFormatStyle time_style)
-{
-    char id [ULOC_FULLNAME_CAPACITY];
-    UErrorCode status = U_ZERO_ERROR;
-    uloc_forLanguageTag (locale && *locale ? locale : "en", id, sizeof id, NULL, &status);
-    UChar zone [80], text [160];
-    const char *name = timezone && *timezone && strlen (timezone) < 80 ? timezone : "UTC";
-    u_uastrcpy (zone, name);
-    UDateFormat *format = U_SUCCESS (status)
-        ? udat_open (time_style, UDAT_LONG, id, zone, -1, NULL, 0, &status) : NULL;
-    int32_t length = U_SUCCESS (status) ? udat_format (format, (UDate) ms, text, 160, NULL, &status)
-                                        : 0;
-    udat_close (format);
-    char utf8 [480];
-    u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
-    return U_SUCCESS (status) ? json_string (utf8) : NULL;
-}
-
-static void s_date (json_t *object, const char *field, const char *locale, const char *timezone,
-                    UDateFormatStyle time_style)
+static void s_date (nd_formats_t *formats, json_t *object, const char *field,
+                    const char *locale, const char *timezone, bool with_time)
 {
     const char *text = json_string_value (json_object_get (object, field));
     int64_t ms;
-    json_t *shown = text && nd_time_parse (text, &ms) == 0
-                  ? s_date_icu (ms, locale, timezone, time_style) : NULL;
-    if (shown) {
+    char shown [480];
+    if (text && nd_time_parse (text, &ms) == 0
+    &&  nd_formats_date (formats, locale, timezone, with_time, ms, shown, sizeof shown) == 0) {
         char name [64];
         snprintf (name, sizeof name, "%s_text", field);
-        json_object_set_new (object, name, shown);
+        json_object_set_new (object, name, json_string (shown));
     }
 }
 
-void nd_templates_dates (json_t *data, const char *locale, const char *timezone)
+void nd_templates_dates (nd_formats_t *formats, json_t *data, const char *locale,
+                         const char *timezone)
 {
-    s_date (data, "placed", locale, timezone, UDAT_NONE);
+    nd_formats_t *own_formats = formats ? NULL : nd_formats_new ();
+    formats = formats ? formats : own_formats;
+    s_date (formats, data, "placed", locale, timezone, false);
     json_t *code = json_object_get (data, "code");
     if (json_is_object (code))
-        s_date (code, "expires", locale, timezone, UDAT_SHORT);
+        s_date (formats, code, "expires", locale, timezone, true);
+    nd_formats_destroy (&own_formats);
 }
 
 /* ----------------------------------------------------------- self-test -- */
@@ -579,7 +511,7 @@ void nd_templates_test (bool verbose)
     json_t *context = json_pack ("{s:{s:s, s:f, s:[{s:s, s:f, s:i}]}}", "cart", "currency", "JPY",
                                  "value", 2400.0, "items", "name", "Cup", "price", 1200.0, "quantity", 2);
     json_t *traits = json_pack ("{s:s, s:s}", "firstName", "Hana", "last_name", "Sato");
-    nd_templates_context (context, traits, "ja");
+    nd_templates_context (NULL, context, traits, "ja");
     char *seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
     assert (seen && strstr (seen, "\"value_text\":\"￥2,400\"")
             && strstr (seen, "\"total_text\":\"￥2,400\"") && strstr (seen, "\"first_item\":{")
@@ -592,7 +524,9 @@ void nd_templates_test (bool verbose)
                    "Cup%20%C3%97%202%20%C2%B7%20%EF%BF%A52%2C400"));
     json_decref (traits);
     json_decref (context);
-    //  Each locale's own way with money, by ICU: no rules of ours
+    //  Each locale's own way with money, by ICU: no rules of ours; one
+    //  set of formatters serves them all, each locale its own
+    nd_formats_t *formats = nd_formats_new ();
     const char *money [][4] = {
         { "pl", "PLN", "12", "12,00\u00A0zł" }, { "ja", "JPY", "1200", "￥1,200" },
         { "en", "USD", "1234.5", "$1,234.50" }, { "de", "EUR", "12", "12,00\u00A0€" },
@@ -600,7 +534,7 @@ void nd_templates_test (bool verbose)
     for (size_t i = 0; i < sizeof money / sizeof money [0]; i++) {
         context = json_pack ("{s:{s:s, s:f}}", "cart", "currency", money [i][1], "value",
                              atof (money [i][2]));
-        nd_templates_context (context, NULL, money [i][0]);
+        nd_templates_context (formats, context, NULL, money [i][0]);
         const char *shown = json_string_value (json_object_get (json_object_get (context, "cart"),
                                                                 "value_text"));
         const char *expected = money [i][3];
@@ -664,7 +598,7 @@ void nd_templates_test (bool verbose)
     for (size_t i = 0; i < sizeof dates / sizeof dates [0]; i++) {
         context = json_pack ("{s:s, s:{s:s}}", "placed", "2026-03-05T12:06:00.000Z", "code",
                              "expires", "2026-03-05T12:06:00.000Z");
-        nd_templates_dates (context, dates [i][0], dates [i][1]);
+        nd_templates_dates (formats, context, dates [i][0], dates [i][1]);
         const char *placed = json_string_value (json_object_get (context, "placed_text"));
         const char *expires = json_string_value (json_object_get (json_object_get (context, "code"),
                                                                   "expires_text"));
@@ -677,7 +611,7 @@ void nd_templates_test (bool verbose)
     }
     //  A time that does not parse: nothing added
     context = json_pack ("{s:s}", "placed", "yesterday");
-    nd_templates_dates (context, "en", NULL);
+    nd_templates_dates (formats, context, "en", NULL);
     assert (!json_object_get (context, "placed_text"));
     json_decref (context);
     //  One formatter serves an order's prices in two currencies: each
@@ -685,13 +619,14 @@ void nd_templates_test (bool verbose)
     context = json_pack ("{s:{s:s, s:f, s:[{s:f}]}, s:s, s:[{s:f}]}", "cart", "currency", "PLN",
                          "value", 12.0, "items", "price", 3.5, "currency", "EUR",
                          "products", "price", 4.0);
-    nd_templates_context (context, NULL, "de");
+    nd_templates_context (formats, context, NULL, "de");
     seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
     assert (seen && strstr (seen, "\"value_text\":\"12,00\u00A0PLN\"")
             && strstr (seen, "\"price_text\":\"3,50\u00A0PLN\"")
             && strstr (seen, "\"price_text\":\"4,00\u00A0€\""));
     free (seen);
     json_decref (context);
+    nd_formats_destroy (&formats);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);
     zstr_free (&command);
