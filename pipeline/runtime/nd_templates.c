@@ -1,9 +1,11 @@
 /*  nd_templates - a channel's message templates; see nd_templates.h.
 
-    All texts sit in one JSON object, "<id>|<locale>|<part>" -> text,
-    built whole and only read afterwards. A reload builds another and
-    swaps the pointer under the lock; readers take their own reference
-    to the object under it (jansson counts references atomically), so the
+    All templates sit in one set, "<id>|<locale>|<part>" -> the compiled
+    template, built whole, sorted, and only read afterwards: each file is
+    compiled once when read, not on every render (a render without
+    partials only reads the compiled form, so threads share it). A reload
+    builds another set and swaps the pointer under the lock; readers take
+    their own reference to the set under it (counted atomically), so the
     old one is freed by whoever lets go of it last.                      */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -19,15 +21,62 @@
 #include "nd_links.h"
 #include "nd_formats.h"
 
+typedef struct {
+    char *key;                  //  "<id>|<locale>|<part>"
+    nd_mustache_t *compiled;
+} s_text_t;
+
+typedef struct {
+    int refs;                   //  the sets that use it, atomic
+    size_t size, cap;
+    s_text_t *text;             //  sorted by key once loaded
+} s_texts_t;
+
 struct _nd_templates_t {
     char *root;                 //  NULL in a held set: it never reloads
     char *channel;
     char *default_locale;
-    pthread_mutex_t lock;       //  guards texts (the pointer, not the object)
-    json_t *texts;
+    pthread_mutex_t lock;       //  guards texts (the pointer, not the set)
+    s_texts_t *texts;
     nd_links_t *links;          //  or NULL; a held set borrows its root's
     bool owns_links;
 };
+
+static s_texts_t *s_texts_new (void)
+{
+    s_texts_t *texts = (s_texts_t *) zmalloc (sizeof *texts);
+    texts->refs = 1;
+    return texts;
+}
+
+static void s_texts_release (s_texts_t **texts_p)
+{
+    s_texts_t *texts = *texts_p;
+    if (texts && __atomic_sub_fetch (&texts->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        for (size_t i = 0; i < texts->size; i++) {
+            free (texts->text [i].key);
+            nd_mustache_destroy (&texts->text [i].compiled);
+        }
+        free (texts->text);
+        free (texts);
+    }
+    *texts_p = NULL;
+}
+
+static void s_texts_add (s_texts_t *texts, char *key, nd_mustache_t *compiled)
+{
+    if (texts->size == texts->cap) {
+        texts->cap = texts->cap ? texts->cap * 2 : 64;
+        texts->text = (s_text_t *) realloc (texts->text, texts->cap * sizeof (s_text_t));
+        assert (texts->text);
+    }
+    texts->text [texts->size++] = (s_text_t) { key, compiled };
+}
+
+static int s_text_compare (const void *a, const void *b)
+{
+    return strcmp (((const s_text_t *) a)->key, ((const s_text_t *) b)->key);
+}
 
 //  One file: 0 taken or not the channel's, -1 does not compile.
 static int s_load (nd_templates_t *self, const char *root, const char *path,
@@ -59,17 +108,14 @@ static int s_load (nd_templates_t *self, const char *root, const char *path,
     char *error = NULL;
     nd_mustache_t *compiled = text ? nd_mustache_new (text, &error) : NULL;
     int rc = 0;
-    if (compiled) {
-        char *key = zsys_sprintf ("%.*s|%.*s|%.*s", (int) (locale - 1 - relative), relative,
-                                  (int) (base - locale), locale, (int) (suffix - part), part);
-        json_object_set_new (self->texts, key, json_string (text));
-        zstr_free (&key);
-    }
+    if (compiled)
+        s_texts_add (self->texts, zsys_sprintf ("%.*s|%.*s|%.*s", (int) (locale - 1 - relative),
+                                                relative, (int) (base - locale), locale,
+                                                (int) (suffix - part), part), compiled);
     else {
         snprintf (reason, size, "%s: %s", path, error ? error : "cannot read");
         rc = -1;
     }
-    nd_mustache_destroy (&compiled);
     free (error);
     free (text);
     return rc;
@@ -89,13 +135,14 @@ nd_templates_t *nd_templates_new (const char *root, const char *channel,
     self->root = strdup (root);
     self->channel = strdup (channel);
     self->default_locale = strdup (default_locale);
-    self->texts = json_object ();
+    self->texts = s_texts_new ();
     zfile_t **files = zdir_flatten (dir);
     int rc = 0;
     for (size_t i = 0; files [i] && rc == 0; i++)
         rc = s_load (self, root, zfile_filename (files [i], NULL), reason, size);
     zdir_flatten_free (&files);
     zdir_destroy (&dir);
+    qsort (self->texts->text, self->texts->size, sizeof (s_text_t), s_text_compare);
     if (rc)
         nd_templates_destroy (&self);
     return self;
@@ -105,7 +152,7 @@ void nd_templates_destroy (nd_templates_t **self_p)
 {
     nd_templates_t *self = *self_p;
     if (self) {
-        json_decref (self->texts);
+        s_texts_release (&self->texts);
         if (self->owns_links)
             nd_links_destroy (&self->links);
         pthread_mutex_destroy (&self->lock);
@@ -118,10 +165,11 @@ void nd_templates_destroy (nd_templates_t **self_p)
 }
 
 //  The texts in use, the caller's reference.
-static json_t *s_texts (nd_templates_t *self)
+static s_texts_t *s_texts (nd_templates_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    json_t *texts = json_incref (self->texts);
+    s_texts_t *texts = self->texts;
+    __atomic_add_fetch (&texts->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock (&self->lock);
     return texts;
 }
@@ -136,10 +184,10 @@ int nd_templates_reload (nd_templates_t *self, char *said, size_t size)
                                               said, size);
     if (!fresh)
         return -1;
-    snprintf (said, size, "%zu %s templates from %s", json_object_size (fresh->texts),
+    snprintf (said, size, "%zu %s templates from %s", fresh->texts->size,
               streq (self->channel, "email") ? "e-mail" : self->channel, self->root);
     pthread_mutex_lock (&self->lock);
-    json_t *old = self->texts;
+    s_texts_t *old = self->texts;
     self->texts = fresh->texts;
     fresh->texts = old;
     pthread_mutex_unlock (&self->lock);
@@ -161,18 +209,21 @@ nd_templates_t *nd_templates_hold (nd_templates_t *self)
 
 size_t nd_templates_size (nd_templates_t *self)
 {
-    json_t *texts = s_texts (self);
-    size_t size = json_object_size (texts);
-    json_decref (texts);
+    s_texts_t *texts = s_texts (self);
+    size_t size = texts->size;
+    s_texts_release (&texts);
     return size;
 }
 
-static const char *s_text (const json_t *texts, const char *id, const char *locale,
-                           const char *part)
+static nd_mustache_t *s_text (const s_texts_t *texts, const char *id, const char *locale,
+                              const char *part)
 {
     char key [600];
     snprintf (key, sizeof key, "%s|%s|%s", id, locale, part);
-    return json_string_value (json_object_get (texts, key));
+    s_text_t wanted = { key, NULL };
+    s_text_t *found = (s_text_t *) bsearch (&wanted, texts->text, texts->size,
+                                            sizeof (s_text_t), s_text_compare);
+    return found ? found->compiled : NULL;
 }
 
 int nd_templates_locale (nd_templates_t *self, const char *id, const char *wanted,
@@ -182,7 +233,7 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
     snprintf (language, sizeof language, "%s", wanted ? wanted : "");
     language [strcspn (language, "-_")] = 0;
     const char *candidates [] = { wanted, language, self->default_locale };
-    json_t *texts = s_texts (self);
+    s_texts_t *texts = s_texts (self);
     int rc = -1;
     for (int i = 0; rc && id && i < 3; i++) {
         if (!candidates [i] || !*candidates [i])
@@ -195,23 +246,23 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
             rc = 0;
         }
     }
-    json_decref (texts);
+    s_texts_release (&texts);
     return rc;
 }
 
 char *nd_templates_render (nd_templates_t *self, const char *id, const char *locale,
                            const char *part, const json_t *data, char *reason, size_t size)
 {
-    json_t *texts = s_texts (self);
-    const char *text = s_text (texts, id, locale, part);
+    s_texts_t *texts = s_texts (self);
+    nd_mustache_t *compiled = s_text (texts, id, locale, part);
     *reason = 0;
     char *error = NULL;
-    char *rendered = text ? nd_mustache_render (text, data, NULL, &error) : NULL;
-    if (text && !rendered)
+    char *rendered = compiled ? nd_mustache_render_with (compiled, data, NULL, &error) : NULL;
+    if (compiled && !rendered)
         snprintf (reason, size, "template %s/%s/%s.%s does not render: %s", id, locale,
                   self->channel, part, error ? error : "?");
     free (error);
-    json_decref (texts);
+    s_texts_release (&texts);
     return rendered;
 }
 

@@ -14,8 +14,8 @@
     and, if all of it compiles, replaces the whole set at once. A worker
     thread renders one message from one set: nd_templates_hold gives it the
     set in use, which stays whole until it lets go, whatever a reload does
-    meanwhile. Each render compiles its own copy of the text, because a
-    compiled nd_mustache_t must not be shared between threads.          */
+    meanwhile. Each file is compiled once, when read: renders of it on
+    any thread share the compiled form, which they only read.           */
 #ifndef ND_TEMPLATES_H_INCLUDED
 #define ND_TEMPLATES_H_INCLUDED
 
