@@ -500,6 +500,26 @@ static void s_write (const char *root, const char *path, const char *text)
     zstr_free (&full);
 }
 
+//  A worker's renders of one compiled template, shared with another
+//  worker and with reloads on the stage's thread: each must read whole.
+static void *s_render_worker (void *arg)
+{
+    nd_templates_t *templates = (nd_templates_t *) arg;
+    json_t *data = json_pack ("{s:s}", "name", "Ann");
+    char reason [256];
+    long wrong = 0;
+    for (int i = 0; i < 2000; i++) {
+        nd_templates_t *held = nd_templates_hold (templates);
+        char *text = nd_templates_render (held, "cart/one", "en", "text", data, reason,
+                                          sizeof reason);
+        wrong += !text || !streq (text, "Hello Ann");
+        free (text);
+        nd_templates_destroy (&held);
+    }
+    json_decref (data);
+    return (void *) wrong;
+}
+
 void nd_templates_test (bool verbose)
 {
     if (verbose)
@@ -551,6 +571,17 @@ void nd_templates_test (bool verbose)
     assert (hi && streq (hi, "Hello Ann") && nd_templates_size (templates) == 3);
     free (hi);
     json_decref (name);
+    //  Two threads render the one compiled template while the set reloads
+    pthread_t workers [2];
+    for (int i = 0; i < 2; i++)
+        assert (pthread_create (&workers [i], NULL, s_render_worker, templates) == 0);
+    s_write (root, "cart/two/en/sms.text.mustache", "Two");
+    for (int i = 0; i < 20; i++)
+        assert (nd_templates_reload (templates, reason, sizeof reason) == 0);
+    for (int i = 0; i < 2; i++) {
+        void *wrong;
+        assert (pthread_join (workers [i], &wrong) == 0 && wrong == NULL);
+    }
     nd_templates_destroy (&held);
     nd_templates_destroy (&templates);
     nd_templates_destroy (&templates);
