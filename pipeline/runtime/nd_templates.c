@@ -46,6 +46,10 @@ static s_texts_t *s_texts_new (void)
 {
     s_texts_t *texts = (s_texts_t *) zmalloc (sizeof *texts);
     texts->refs = 1;
+    //  Never NULL, even for a set without a file: qsort and bsearch
+    //  must not be given NULL
+    texts->cap = 64;
+    texts->text = (s_text_t *) zmalloc (texts->cap * sizeof (s_text_t));
     return texts;
 }
 
@@ -66,7 +70,7 @@ static void s_texts_release (s_texts_t **texts_p)
 static void s_texts_add (s_texts_t *texts, char *key, nd_mustache_t *compiled)
 {
     if (texts->size == texts->cap) {
-        texts->cap = texts->cap ? texts->cap * 2 : 64;
+        texts->cap *= 2;
         texts->text = (s_text_t *) realloc (texts->text, texts->cap * sizeof (s_text_t));
         assert (texts->text);
     }
@@ -589,6 +593,14 @@ void nd_templates_test (bool verbose)
     assert (!nd_templates_new (root, "sms", "en", reason, sizeof reason)
             && strstr (reason, "sms.text.mustache"));
     assert (!nd_templates_new ("/nonexistent/nd", "sms", "en", reason, sizeof reason));
+    //  A channel without a file: an empty set, asked for nothing it has
+    //  (under UBSan: no NULL handed to qsort or bsearch)
+    nd_templates_t *none = nd_templates_new (root, "whatsapp", "en", reason, sizeof reason);
+    assert (none && nd_templates_size (none) == 0);
+    assert (nd_templates_locale (none, "cart/one", "en", text, locale, sizeof locale) == -1);
+    assert (!nd_templates_render (none, "cart/one", "en", "text", NULL, reason, sizeof reason)
+            && !*reason);
+    nd_templates_destroy (&none);
     //  The context: prices as text, the first line, the name
     json_t *context = json_pack ("{s:{s:s, s:f, s:[{s:s, s:f, s:i}]}}", "cart", "currency", "JPY",
                                  "value", 2400.0, "items", "name", "Cup", "price", 1200.0, "quantity", 2);
