@@ -21,8 +21,10 @@
     unknown name renders as nothing. A partial tag alone on its line
     indents each non-blank line of the partial by the blanks before it.
 
-    A compiled template remembers its compiled partials, so render it from
-    one thread at a time; to share across threads, compile one per thread.
+    A compiled template remembers its compiled partials, so render it with
+    partials from one thread at a time; to share across threads, compile
+    one per thread. Rendered without partials (NULL), it is only read, and
+    any number of threads may render it at once (nd_templates does).
 */
 #ifndef ND_MUSTACHE_H_INCLUDED
 #define ND_MUSTACHE_H_INCLUDED

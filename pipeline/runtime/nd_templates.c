@@ -1,9 +1,11 @@
 /*  nd_templates - a channel's message templates; see nd_templates.h.
 
-    All texts sit in one JSON object, "<id>|<locale>|<part>" -> text,
-    built whole and only read afterwards. A reload builds another and
-    swaps the pointer under the lock; readers take their own reference
-    to the object under it (jansson counts references atomically), so the
+    All templates sit in one set, "<id>|<locale>|<part>" -> the compiled
+    template, built whole, sorted, and only read afterwards: each file is
+    compiled once when read, not on every render (a render without
+    partials only reads the compiled form, so threads share it). A reload
+    builds another set and swaps the pointer under the lock; readers take
+    their own reference to the set under it (counted atomically), so the
     old one is freed by whoever lets go of it last.                      */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -17,20 +19,68 @@
 #include "nd_mustache.h"
 #include "nd_templates.h"
 #include "nd_links.h"
-#include <unicode/uloc.h>
-#include <unicode/udat.h>
-#include <unicode/unum.h>
-#include <unicode/ustring.h>
+#include "nd_formats.h"
+
+typedef struct {
+    char *key;                  //  "<id>|<locale>|<part>"
+    nd_mustache_t *compiled;
+} s_text_t;
+
+typedef struct {
+    int refs;                   //  the sets that use it, atomic
+    size_t size, cap;
+    s_text_t *text;             //  sorted by key once loaded
+} s_texts_t;
 
 struct _nd_templates_t {
     char *root;                 //  NULL in a held set: it never reloads
     char *channel;
     char *default_locale;
-    pthread_mutex_t lock;       //  guards texts (the pointer, not the object)
-    json_t *texts;
+    pthread_mutex_t lock;       //  guards texts (the pointer, not the set)
+    s_texts_t *texts;
     nd_links_t *links;          //  or NULL; a held set borrows its root's
     bool owns_links;
 };
+
+static s_texts_t *s_texts_new (void)
+{
+    s_texts_t *texts = (s_texts_t *) zmalloc (sizeof *texts);
+    texts->refs = 1;
+    //  Never NULL, even for a set without a file: qsort and bsearch
+    //  must not be given NULL
+    texts->cap = 64;
+    texts->text = (s_text_t *) zmalloc (texts->cap * sizeof (s_text_t));
+    return texts;
+}
+
+static void s_texts_release (s_texts_t **texts_p)
+{
+    s_texts_t *texts = *texts_p;
+    if (texts && __atomic_sub_fetch (&texts->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        for (size_t i = 0; i < texts->size; i++) {
+            free (texts->text [i].key);
+            nd_mustache_destroy (&texts->text [i].compiled);
+        }
+        free (texts->text);
+        free (texts);
+    }
+    *texts_p = NULL;
+}
+
+static void s_texts_add (s_texts_t *texts, char *key, nd_mustache_t *compiled)
+{
+    if (texts->size == texts->cap) {
+        texts->cap *= 2;
+        texts->text = (s_text_t *) realloc (texts->text, texts->cap * sizeof (s_text_t));
+        assert (texts->text);
+    }
+    texts->text [texts->size++] = (s_text_t) { key, compiled };
+}
+
+static int s_text_compare (const void *a, const void *b)
+{
+    return strcmp (((const s_text_t *) a)->key, ((const s_text_t *) b)->key);
+}
 
 //  One file: 0 taken or not the channel's, -1 does not compile.
 static int s_load (nd_templates_t *self, const char *root, const char *path,
@@ -62,17 +112,14 @@ static int s_load (nd_templates_t *self, const char *root, const char *path,
     char *error = NULL;
     nd_mustache_t *compiled = text ? nd_mustache_new (text, &error) : NULL;
     int rc = 0;
-    if (compiled) {
-        char *key = zsys_sprintf ("%.*s|%.*s|%.*s", (int) (locale - 1 - relative), relative,
-                                  (int) (base - locale), locale, (int) (suffix - part), part);
-        json_object_set_new (self->texts, key, json_string (text));
-        zstr_free (&key);
-    }
+    if (compiled)
+        s_texts_add (self->texts, zsys_sprintf ("%.*s|%.*s|%.*s", (int) (locale - 1 - relative),
+                                                relative, (int) (base - locale), locale,
+                                                (int) (suffix - part), part), compiled);
     else {
         snprintf (reason, size, "%s: %s", path, error ? error : "cannot read");
         rc = -1;
     }
-    nd_mustache_destroy (&compiled);
     free (error);
     free (text);
     return rc;
@@ -92,13 +139,14 @@ nd_templates_t *nd_templates_new (const char *root, const char *channel,
     self->root = strdup (root);
     self->channel = strdup (channel);
     self->default_locale = strdup (default_locale);
-    self->texts = json_object ();
+    self->texts = s_texts_new ();
     zfile_t **files = zdir_flatten (dir);
     int rc = 0;
     for (size_t i = 0; files [i] && rc == 0; i++)
         rc = s_load (self, root, zfile_filename (files [i], NULL), reason, size);
     zdir_flatten_free (&files);
     zdir_destroy (&dir);
+    qsort (self->texts->text, self->texts->size, sizeof (s_text_t), s_text_compare);
     if (rc)
         nd_templates_destroy (&self);
     return self;
@@ -108,7 +156,7 @@ void nd_templates_destroy (nd_templates_t **self_p)
 {
     nd_templates_t *self = *self_p;
     if (self) {
-        json_decref (self->texts);
+        s_texts_release (&self->texts);
         if (self->owns_links)
             nd_links_destroy (&self->links);
         pthread_mutex_destroy (&self->lock);
@@ -121,10 +169,11 @@ void nd_templates_destroy (nd_templates_t **self_p)
 }
 
 //  The texts in use, the caller's reference.
-static json_t *s_texts (nd_templates_t *self)
+static s_texts_t *s_texts (nd_templates_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    json_t *texts = json_incref (self->texts);
+    s_texts_t *texts = self->texts;
+    __atomic_add_fetch (&texts->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock (&self->lock);
     return texts;
 }
@@ -139,10 +188,10 @@ int nd_templates_reload (nd_templates_t *self, char *said, size_t size)
                                               said, size);
     if (!fresh)
         return -1;
-    snprintf (said, size, "%zu %s templates from %s", json_object_size (fresh->texts),
+    snprintf (said, size, "%zu %s templates from %s", fresh->texts->size,
               streq (self->channel, "email") ? "e-mail" : self->channel, self->root);
     pthread_mutex_lock (&self->lock);
-    json_t *old = self->texts;
+    s_texts_t *old = self->texts;
     self->texts = fresh->texts;
     fresh->texts = old;
     pthread_mutex_unlock (&self->lock);
@@ -164,18 +213,21 @@ nd_templates_t *nd_templates_hold (nd_templates_t *self)
 
 size_t nd_templates_size (nd_templates_t *self)
 {
-    json_t *texts = s_texts (self);
-    size_t size = json_object_size (texts);
-    json_decref (texts);
+    s_texts_t *texts = s_texts (self);
+    size_t size = texts->size;
+    s_texts_release (&texts);
     return size;
 }
 
-static const char *s_text (const json_t *texts, const char *id, const char *locale,
-                           const char *part)
+static nd_mustache_t *s_text (const s_texts_t *texts, const char *id, const char *locale,
+                              const char *part)
 {
     char key [600];
     snprintf (key, sizeof key, "%s|%s|%s", id, locale, part);
-    return json_string_value (json_object_get (texts, key));
+    s_text_t wanted = { key, NULL };
+    s_text_t *found = (s_text_t *) bsearch (&wanted, texts->text, texts->size,
+                                            sizeof (s_text_t), s_text_compare);
+    return found ? found->compiled : NULL;
 }
 
 int nd_templates_locale (nd_templates_t *self, const char *id, const char *wanted,
@@ -185,7 +237,7 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
     snprintf (language, sizeof language, "%s", wanted ? wanted : "");
     language [strcspn (language, "-_")] = 0;
     const char *candidates [] = { wanted, language, self->default_locale };
-    json_t *texts = s_texts (self);
+    s_texts_t *texts = s_texts (self);
     int rc = -1;
     for (int i = 0; rc && id && i < 3; i++) {
         if (!candidates [i] || !*candidates [i])
@@ -198,23 +250,23 @@ int nd_templates_locale (nd_templates_t *self, const char *id, const char *wante
             rc = 0;
         }
     }
-    json_decref (texts);
+    s_texts_release (&texts);
     return rc;
 }
 
 char *nd_templates_render (nd_templates_t *self, const char *id, const char *locale,
                            const char *part, const json_t *data, char *reason, size_t size)
 {
-    json_t *texts = s_texts (self);
-    const char *text = s_text (texts, id, locale, part);
+    s_texts_t *texts = s_texts (self);
+    nd_mustache_t *compiled = s_text (texts, id, locale, part);
     *reason = 0;
     char *error = NULL;
-    char *rendered = text ? nd_mustache_render (text, data, NULL, &error) : NULL;
-    if (text && !rendered)
+    char *rendered = compiled ? nd_mustache_render_with (compiled, data, NULL, &error) : NULL;
+    if (compiled && !rendered)
         snprintf (reason, size, "template %s/%s/%s.%s does not render: %s", id, locale,
                   self->channel, part, error ? error : "?");
     free (error);
-    json_decref (texts);
+    s_texts_release (&texts);
     return rendered;
 }
 
@@ -249,70 +301,20 @@ char *nd_templates_render_order (nd_templates_t *self, const json_t *order, cons
 
 /* ------------------------------------------------------------ context -- */
 
-//  Money as people of a locale read it, by ICU's rules for the locale
-//  and the currency: "12,00 zł" (pl, PLN), "￥1,200" (ja, JPY), "$12.00".
-//  One formatter for one send order's prices, opened at the first (about
-//  50 us; a price then costs a few), closed with the order: ICU's are not
-//  to be shared between threads, and this runs on any thread. The
-//  currency is set on the formatter once, not passed with each price:
-//  unum_formatDoubleCurrency clones the whole formatter for every price
-//  whose currency is not the formatter's own, which was most of the
-//  scheduler's time in ICU when catching up (perf, issue 15).
+//  One send order's prices: the formatters, the template's locale.
 typedef struct {
+    nd_formats_t *formats;
     const char *locale;         //  BCP 47; NULL: en
-    UNumberFormat *format;      //  NULL until a price needs it
-    bool failed;                //  ICU could not open one: plain text
-    char currency [4];          //  the one set on format, "" for none yet
 } s_money_t;
-
-static UNumberFormat *s_money_format (s_money_t *money)
-{
-    if (!money->format && !money->failed) {
-        char id [ULOC_FULLNAME_CAPACITY];
-        UErrorCode status = U_ZERO_ERROR;
-        uloc_forLanguageTag (money->locale && *money->locale ? money->locale : "en", id,
-                             sizeof id, NULL, &status);
-        money->format = U_SUCCESS (status)
-                      ? unum_open (UNUM_CURRENCY, NULL, 0, id, NULL, &status) : NULL;
-        if (U_FAILURE (status)) {
-            unum_close (money->format);
-            money->format = NULL;
-        }
-        money->failed = !money->format;
-    }
-    return money->format;
-}
-
-//  ICU's text for amount in currency ("EUR"), or NULL when it has none.
-static json_t *s_money_icu (s_money_t *money, double amount, const char *currency)
-{
-    UNumberFormat *format = strlen (currency) == 3 ? s_money_format (money) : NULL;
-    if (!format)
-        return NULL;
-    UErrorCode status = U_ZERO_ERROR;
-    UChar code [4], text [64];
-    char utf8 [192];
-    if (strcmp (money->currency, currency)) {
-        u_charsToUChars (currency, code, 4);
-        unum_setTextAttribute (format, UNUM_CURRENCY_CODE, code, 3, &status);
-        if (U_FAILURE (status)) {
-            *money->currency = 0;
-            return NULL;
-        }
-        memcpy (money->currency, currency, 4);
-    }
-    int32_t length = unum_formatDouble (format, amount, text, 64, NULL, &status);
-    u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
-    return U_SUCCESS (status) ? json_string (utf8) : NULL;
-}
 
 //  Money as people read it: ICU's, else "19.90 EUR" (no cents for
 //  currencies without).
 static json_t *s_money (s_money_t *money, double amount, const char *currency)
 {
-    json_t *shown = currency ? s_money_icu (money, amount, currency) : NULL;
-    if (shown)
-        return shown;
+    char shown [192];
+    if (nd_formats_money (money->formats, money->locale, currency, amount, shown,
+                          sizeof shown) == 0)
+        return json_string (shown);
     const char *whole [] = { "JPY", "KRW", "HUF", "CLP", "ISK", "VND", NULL };
     int decimals = 2;
     for (int i = 0; currency && whole [i]; i++)
@@ -416,11 +418,13 @@ static const char *s_trait (const json_t *traits, const char *camel, const char 
     return value ? value : json_string_value (json_object_get (traits, snake));
 }
 
-void nd_templates_context (json_t *data, const json_t *traits, const char *locale)
+void nd_templates_context (nd_formats_t *formats, json_t *data, const json_t *traits,
+                           const char *locale)
 {
+    nd_formats_t *own_formats = formats ? NULL : nd_formats_new ();
     json_t *cart = json_object_get (data, "cart");
     const char *currency = json_string_value (json_object_get (cart, "currency"));
-    s_money_t money = { locale, NULL, false, "" };
+    s_money_t money = { formats ? formats : own_formats, locale };
     s_prices (&money, json_object_get (cart, "items"), currency);
     if (json_is_number (json_object_get (cart, "value")))
         json_object_set_new (cart, "value_text",
@@ -436,7 +440,7 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     if (own && json_is_number (json_object_get (data, "value")))
         json_object_set_new (data, "value_text",
                              s_money (&money, json_number_value (json_object_get (data, "value")), own));
-    unum_close (money.format);
+    nd_formats_destroy (&own_formats);
     s_cart_summary (cart);
     //  Mustache has no [0]: the first line, for "your <item> is waiting".
     if (json_array_size (json_object_get (cart, "items")))
@@ -458,47 +462,30 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
 
 /* -------------------------------------------------------------- dates -- */
 
-//  ICU's text for the time ms in locale and zone: the date long, the time
-//  in time_style (UDAT_NONE: none). NULL when ICU cannot.
-static json_t *s_date_icu (int64_t ms, const char *locale, const char *timezone,
-                           UDateFormatStyle time_style)
-{
-    char id [ULOC_FULLNAME_CAPACITY];
-    UErrorCode status = U_ZERO_ERROR;
-    uloc_forLanguageTag (locale && *locale ? locale : "en", id, sizeof id, NULL, &status);
-    UChar zone [80], text [160];
-    const char *name = timezone && *timezone && strlen (timezone) < 80 ? timezone : "UTC";
-    u_uastrcpy (zone, name);
-    UDateFormat *format = U_SUCCESS (status)
-        ? udat_open (time_style, UDAT_LONG, id, zone, -1, NULL, 0, &status) : NULL;
-    int32_t length = U_SUCCESS (status) ? udat_format (format, (UDate) ms, text, 160, NULL, &status)
-                                        : 0;
-    udat_close (format);
-    char utf8 [480];
-    u_strToUTF8 (utf8, sizeof utf8, NULL, text, length, &status);
-    return U_SUCCESS (status) ? json_string (utf8) : NULL;
-}
-
-static void s_date (json_t *object, const char *field, const char *locale, const char *timezone,
-                    UDateFormatStyle time_style)
+static void s_date (nd_formats_t *formats, json_t *object, const char *field,
+                    const char *locale, const char *timezone, bool with_time)
 {
     const char *text = json_string_value (json_object_get (object, field));
     int64_t ms;
-    json_t *shown = text && nd_time_parse (text, &ms) == 0
-                  ? s_date_icu (ms, locale, timezone, time_style) : NULL;
-    if (shown) {
+    char shown [480];
+    if (text && nd_time_parse (text, &ms) == 0
+    &&  nd_formats_date (formats, locale, timezone, with_time, ms, shown, sizeof shown) == 0) {
         char name [64];
         snprintf (name, sizeof name, "%s_text", field);
-        json_object_set_new (object, name, shown);
+        json_object_set_new (object, name, json_string (shown));
     }
 }
 
-void nd_templates_dates (json_t *data, const char *locale, const char *timezone)
+void nd_templates_dates (nd_formats_t *formats, json_t *data, const char *locale,
+                         const char *timezone)
 {
-    s_date (data, "placed", locale, timezone, UDAT_NONE);
+    nd_formats_t *own_formats = formats ? NULL : nd_formats_new ();
+    formats = formats ? formats : own_formats;
+    s_date (formats, data, "placed", locale, timezone, false);
     json_t *code = json_object_get (data, "code");
     if (json_is_object (code))
-        s_date (code, "expires", locale, timezone, UDAT_SHORT);
+        s_date (formats, code, "expires", locale, timezone, true);
+    nd_formats_destroy (&own_formats);
 }
 
 /* ----------------------------------------------------------- self-test -- */
@@ -515,6 +502,26 @@ static void s_write (const char *root, const char *path, const char *text)
     fclose (file);
     free (dir);
     zstr_free (&full);
+}
+
+//  A worker's renders of one compiled template, shared with another
+//  worker and with reloads on the stage's thread: each must read whole.
+static void *s_render_worker (void *arg)
+{
+    nd_templates_t *templates = (nd_templates_t *) arg;
+    json_t *data = json_pack ("{s:s}", "name", "Ann");
+    char reason [256];
+    long wrong = 0;
+    for (int i = 0; i < 2000; i++) {
+        nd_templates_t *held = nd_templates_hold (templates);
+        char *text = nd_templates_render (held, "cart/one", "en", "text", data, reason,
+                                          sizeof reason);
+        wrong += !text || !streq (text, "Hello Ann");
+        free (text);
+        nd_templates_destroy (&held);
+    }
+    json_decref (data);
+    return (void *) wrong;
 }
 
 void nd_templates_test (bool verbose)
@@ -568,6 +575,17 @@ void nd_templates_test (bool verbose)
     assert (hi && streq (hi, "Hello Ann") && nd_templates_size (templates) == 3);
     free (hi);
     json_decref (name);
+    //  Two threads render the one compiled template while the set reloads
+    pthread_t workers [2];
+    for (int i = 0; i < 2; i++)
+        assert (pthread_create (&workers [i], NULL, s_render_worker, templates) == 0);
+    s_write (root, "cart/two/en/sms.text.mustache", "Two");
+    for (int i = 0; i < 20; i++)
+        assert (nd_templates_reload (templates, reason, sizeof reason) == 0);
+    for (int i = 0; i < 2; i++) {
+        void *wrong;
+        assert (pthread_join (workers [i], &wrong) == 0 && wrong == NULL);
+    }
     nd_templates_destroy (&held);
     nd_templates_destroy (&templates);
     nd_templates_destroy (&templates);
@@ -575,11 +593,19 @@ void nd_templates_test (bool verbose)
     assert (!nd_templates_new (root, "sms", "en", reason, sizeof reason)
             && strstr (reason, "sms.text.mustache"));
     assert (!nd_templates_new ("/nonexistent/nd", "sms", "en", reason, sizeof reason));
+    //  A channel without a file: an empty set, asked for nothing it has
+    //  (under UBSan: no NULL handed to qsort or bsearch)
+    nd_templates_t *none = nd_templates_new (root, "whatsapp", "en", reason, sizeof reason);
+    assert (none && nd_templates_size (none) == 0);
+    assert (nd_templates_locale (none, "cart/one", "en", text, locale, sizeof locale) == -1);
+    assert (!nd_templates_render (none, "cart/one", "en", "text", NULL, reason, sizeof reason)
+            && !*reason);
+    nd_templates_destroy (&none);
     //  The context: prices as text, the first line, the name
     json_t *context = json_pack ("{s:{s:s, s:f, s:[{s:s, s:f, s:i}]}}", "cart", "currency", "JPY",
                                  "value", 2400.0, "items", "name", "Cup", "price", 1200.0, "quantity", 2);
     json_t *traits = json_pack ("{s:s, s:s}", "firstName", "Hana", "last_name", "Sato");
-    nd_templates_context (context, traits, "ja");
+    nd_templates_context (NULL, context, traits, "ja");
     char *seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
     assert (seen && strstr (seen, "\"value_text\":\"￥2,400\"")
             && strstr (seen, "\"total_text\":\"￥2,400\"") && strstr (seen, "\"first_item\":{")
@@ -592,7 +618,9 @@ void nd_templates_test (bool verbose)
                    "Cup%20%C3%97%202%20%C2%B7%20%EF%BF%A52%2C400"));
     json_decref (traits);
     json_decref (context);
-    //  Each locale's own way with money, by ICU: no rules of ours
+    //  Each locale's own way with money, by ICU: no rules of ours; one
+    //  set of formatters serves them all, each locale its own
+    nd_formats_t *formats = nd_formats_new ();
     const char *money [][4] = {
         { "pl", "PLN", "12", "12,00\u00A0zł" }, { "ja", "JPY", "1200", "￥1,200" },
         { "en", "USD", "1234.5", "$1,234.50" }, { "de", "EUR", "12", "12,00\u00A0€" },
@@ -600,7 +628,7 @@ void nd_templates_test (bool verbose)
     for (size_t i = 0; i < sizeof money / sizeof money [0]; i++) {
         context = json_pack ("{s:{s:s, s:f}}", "cart", "currency", money [i][1], "value",
                              atof (money [i][2]));
-        nd_templates_context (context, NULL, money [i][0]);
+        nd_templates_context (formats, context, NULL, money [i][0]);
         const char *shown = json_string_value (json_object_get (json_object_get (context, "cart"),
                                                                 "value_text"));
         const char *expected = money [i][3];
@@ -664,7 +692,7 @@ void nd_templates_test (bool verbose)
     for (size_t i = 0; i < sizeof dates / sizeof dates [0]; i++) {
         context = json_pack ("{s:s, s:{s:s}}", "placed", "2026-03-05T12:06:00.000Z", "code",
                              "expires", "2026-03-05T12:06:00.000Z");
-        nd_templates_dates (context, dates [i][0], dates [i][1]);
+        nd_templates_dates (formats, context, dates [i][0], dates [i][1]);
         const char *placed = json_string_value (json_object_get (context, "placed_text"));
         const char *expires = json_string_value (json_object_get (json_object_get (context, "code"),
                                                                   "expires_text"));
@@ -677,7 +705,7 @@ void nd_templates_test (bool verbose)
     }
     //  A time that does not parse: nothing added
     context = json_pack ("{s:s}", "placed", "yesterday");
-    nd_templates_dates (context, "en", NULL);
+    nd_templates_dates (formats, context, "en", NULL);
     assert (!json_object_get (context, "placed_text"));
     json_decref (context);
     //  One formatter serves an order's prices in two currencies: each
@@ -685,13 +713,14 @@ void nd_templates_test (bool verbose)
     context = json_pack ("{s:{s:s, s:f, s:[{s:f}]}, s:s, s:[{s:f}]}", "cart", "currency", "PLN",
                          "value", 12.0, "items", "price", 3.5, "currency", "EUR",
                          "products", "price", 4.0);
-    nd_templates_context (context, NULL, "de");
+    nd_templates_context (formats, context, NULL, "de");
     seen = json_dumps (context, JSON_COMPACT | JSON_SORT_KEYS);
     assert (seen && strstr (seen, "\"value_text\":\"12,00\u00A0PLN\"")
             && strstr (seen, "\"price_text\":\"3,50\u00A0PLN\"")
             && strstr (seen, "\"price_text\":\"4,00\u00A0€\""));
     free (seen);
     json_decref (context);
+    nd_formats_destroy (&formats);
     char *command = zsys_sprintf ("rm -rf '%s'", root);
     assert (system (command) == 0);
     zstr_free (&command);

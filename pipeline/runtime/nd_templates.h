@@ -14,8 +14,8 @@
     and, if all of it compiles, replaces the whole set at once. A worker
     thread renders one message from one set: nd_templates_hold gives it the
     set in use, which stays whole until it lets go, whatever a reload does
-    meanwhile. Each render compiles its own copy of the text, because a
-    compiled nd_mustache_t must not be shared between threads.          */
+    meanwhile. Each file is compiled once, when read: renders of it on
+    any thread share the compiled form, which they only read.           */
 #ifndef ND_TEMPLATES_H_INCLUDED
 #define ND_TEMPLATES_H_INCLUDED
 
@@ -75,15 +75,18 @@ char *nd_templates_render_order (nd_templates_t *self, const json_t *order, cons
     (nudge-templates(5)), added to data: the cart's and the products'
     prices as text for locale (a BCP 47 tag, the template's; NULL: en),
     by ICU ("12,00 zł" in pl, "￥1,200" in ja: price_text, total_text,
-    value_text; thread-safe; and price_text, previous_price_text,
+    value_text; and price_text, previous_price_text,
     regular_price_text of each "recommended" product and of "product",
     each in its own currency),
     cart.first_item, first_product and first_recommended (Mustache has
     no [0]), and from the
     person's traits first_name, last_name and name ("" when unknown). The
     scheduler makes each send order's data with it; nd-render --person
-    the same.                                                            */
-void nd_templates_context (json_t *data, const json_t *traits, const char *locale);
+    the same. formats: ICU's formatters, kept by the caller (nd_formats.h;
+    one per thread), or NULL to open them for this call alone.           */
+typedef struct _nd_formats_t nd_formats_t;
+void nd_templates_context (nd_formats_t *formats, json_t *data, const json_t *traits,
+                           const char *locale);
 
 /*  Dates as people of locale read them, in timezone (an IANA name; NULL:
     UTC), by ICU's udat: each ISO 8601 time of data.placed (an unpaid
@@ -91,8 +94,10 @@ void nd_templates_context (json_t *data, const json_t *traits, const char *local
     beside it, the date long and the time short ("March 5, 2026 at
     1:06 PM", "5 marca 2026 13:06", "2026年3月5日 13:06"; placed_text the
     date alone). The scheduler calls it once the code is in the data; a
-    time that does not parse is left as it is. Thread-safe.              */
-void nd_templates_dates (json_t *data, const char *locale, const char *timezone);
+    time that does not parse is left as it is. formats as for
+    nd_templates_context.                                                */
+void nd_templates_dates (nd_formats_t *formats, json_t *data, const char *locale,
+                         const char *timezone);
 
 void nd_templates_test (bool verbose);
 

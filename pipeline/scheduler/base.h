@@ -66,6 +66,7 @@
 #include "nd_codec.h"
 #include "nd_cond.h"
 #include "nd_tz.h"
+#include "nd_formats.h"
 
 #define SCHEDULER_USER_MAX 400  /* keys stay under LMDB's 511 bytes */
 #define NAME_MAX_LEN 64         /* journey, step and variant names */
@@ -208,6 +209,7 @@ typedef struct _scheduler_t {
     journey_t *(*journey_find) (journeys_t *journeys, const char *name);
     templates_t *templates;
     nd_tz_t *tz;
+    nd_formats_t *formats;      //  ICU's, kept for the send orders' prices and dates
     limits_t limits;            //  the stage's defaults
     int64_t session_timeout;    //  inactivity after which a visitor has left
     int64_t chat_recheck;       //  look again this long after a chat began

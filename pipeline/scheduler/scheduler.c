@@ -177,6 +177,7 @@ static int s_options (scheduler_t *self)
         return nd_stage_config_error (stage, "timezone", "not a time zone in the zoneinfo directory");
     self->shop = json_pack ("{s:s, s:s}", "name", nd_stage_option (stage, "shop-name", ""),
                             "url", nd_stage_option (stage, "shop-url", ""));
+    self->formats = nd_formats_new ();
     return 0;
 }
 
@@ -293,6 +294,7 @@ static void s_teardown (void **self_p)
     templates_destroy (&self->templates);
     timers_destroy (&self->timers);
     nd_tz_destroy (&self->tz);
+    nd_formats_destroy (&self->formats);
     json_decref (self->shop);
     confirm_teardown (self);
     for (int i = 0; i < 2; i++)

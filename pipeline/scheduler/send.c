@@ -62,12 +62,12 @@ static json_t *s_template_data (scheduler_t *self, const instance_t *instance,
         json_decref (data);
         data = json_object ();
     }
-    nd_templates_context (data, json_object_get (person->record, "traits"), locale);
+    nd_templates_context (self->formats, data, json_object_get (person->record, "traits"), locale);
     snprintf (name, name_size, "%s", json_string_value (json_object_get (data, "name")));
     if (code)
         json_object_set_new (data, "code", s_code_shown (self, person, code));
     //  The code's expiry and an order's date for the locale, in their zone
-    nd_templates_dates (data, locale, person_timezone (self, person));
+    nd_templates_dates (self->formats, data, locale, person_timezone (self, person));
     json_object_set (data, "shop", self->shop);
     return data;
 }

@@ -22,6 +22,7 @@
 #include "nd_token.h"
 #include "nd_links.h"
 #include "nd_tz.h"
+#include "nd_formats.h"
 #include "nd_json.h"
 #include "nd_codec.h"
 #include "nd_phone.h"
@@ -61,6 +62,7 @@ int main (int argc, char **argv)
     nd_spool_test (verbose);
     nd_http_test (verbose);
     nd_httpd_test (verbose);
+    nd_formats_test (verbose);
     nd_templates_test (verbose);
     nd_feed_test (verbose);
     nd_tz_test (verbose);

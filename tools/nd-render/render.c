@@ -237,12 +237,12 @@ static int s_data_person (render_t *self, const char *user)
         self->data = json_object ();
     }
     const char *locale = json_string_value (json_object_get (traits, "locale"));
-    nd_templates_context (self->data, traits, self->locale ? self->locale : locale);
+    nd_templates_context (NULL, self->data, traits, self->locale ? self->locale : locale);
     //  The code this step gave them, if it has run
     json_t *sent = json_object_get (json_object_get (latest, "sends"), self->args->step);
     if (json_object_get (sent, "code"))
         json_object_set (self->data, "code", json_object_get (sent, "code"));
-    nd_templates_dates (self->data, self->locale ? self->locale : locale,
+    nd_templates_dates (NULL, self->data, self->locale ? self->locale : locale,
                         json_string_value (json_object_get (traits, "timezone")));
     if (locale && !self->locale)
         self->locale = strdup (locale);
@@ -288,8 +288,8 @@ render_t *render_new (const render_args_t *args, int *status)
     if (rc == 0) {
         self->data = json_loads (s_sample, 0, NULL);
         json_t *traits = json_loads (s_sample_traits, 0, NULL);
-        nd_templates_context (self->data, traits, self->locale);
-        nd_templates_dates (self->data, self->locale, NULL);
+        nd_templates_context (NULL, self->data, traits, self->locale);
+        nd_templates_dates (NULL, self->data, self->locale, NULL);
         json_decref (traits);
     }
     if (rc == 0 && !json_object_get (self->data, "shop"))
