@@ -68,19 +68,33 @@ static void s_key (nd_key_t *key, const char *first, const char *second)
         nd_key_str (key, second);
 }
 
+//  A product is read for most events that name it and for every
+//  recommendation: the records stay parsed (nd_jcache.h).
 json_t *catalogue_get (sessionizer_t *self, MDB_txn *txn, const char *key)
 {
     nd_key_t k;
     s_key (&k, key, NULL);
     json_t *record = NULL;
-    return nd_db_get_json (txn, self->products, &k, &record) == 0 ? record : NULL;
+    return nd_jcache_get (self->products_parsed, txn, self->products, &k, &record) == 0
+         ? record : NULL;
 }
 
-static int s_put (sessionizer_t *self, MDB_txn *txn, const char *key, const json_t *record)
+//  The record of key to change and put back, or NULL.
+static json_t *s_take (sessionizer_t *self, MDB_txn *txn, const char *key)
 {
     nd_key_t k;
     s_key (&k, key, NULL);
-    return nd_db_put_json (txn, self->products, &k, record);
+    json_t *record = NULL;
+    return nd_jcache_take (self->products_parsed, txn, self->products, &k, &record) == 0
+         ? record : NULL;
+}
+
+//  record is the catalogue's once put: not to be changed after.
+static int s_put (sessionizer_t *self, MDB_txn *txn, const char *key, json_t *record)
+{
+    nd_key_t k;
+    s_key (&k, key, NULL);
+    return nd_jcache_put (self->products_parsed, txn, self->products, &k, record);
 }
 
 json_t *catalogue_shown (sessionizer_t *self, MDB_txn *txn, const char *key)
@@ -131,7 +145,7 @@ static int s_popular_move (sessionizer_t *self, MDB_txn *txn, const char *produc
 
 int catalogue_ordered (sessionizer_t *self, MDB_txn *txn, const char *key)
 {
-    json_t *record = catalogue_get (self, txn, key);
+    json_t *record = s_take (self, txn, key);
     if (!record)
         return 0;
     json_int_t orders = record_int (record, "orders");
@@ -191,11 +205,11 @@ static const char *s_stock_of (const json_t *update)
 
 static void s_history (json_t *record, int64_t time)
 {
+    //  record shares its members with the catalogue's (catalogue_update):
+    //  the history it adds to is a copy
     json_t *history = json_object_get (record, "history");
-    if (!json_is_array (history)) {
-        history = json_array ();
-        json_object_set_new (record, "history", history);
-    }
+    history = json_is_array (history) ? json_copy (history) : json_array ();
+    json_object_set_new (record, "history", history);
     char text [32];
     json_t *entry = json_pack ("{s:s}", "time", nd_time_format (time, text));
     if (json_object_get (record, "price"))
@@ -253,7 +267,9 @@ int catalogue_update (sessionizer_t *self, MDB_txn *txn, const json_t *update,
     if (!catalogue_key (update, key, sizeof key))
         return 0;
     json_t *known = catalogue_get (self, txn, key);
-    json_t *record = known ? json_deep_copy (known) : json_object ();
+    //  A shallow copy: s_merge only replaces members and s_history copies
+    //  the list it grows, so known (the catalogue's, shared) stays as it was
+    json_t *record = known ? json_copy (known) : json_object ();
     const char *source = json_string_value (json_object_get (known, "source"));
     bool shop_set = source && streq (source, "shop");
     s_merge (record, update, currency, trusted || !shop_set);
@@ -304,7 +320,7 @@ static int s_count (const MDB_val *key, const MDB_val *data, void *arg)
 
 int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta)
 {
-    json_t *record = catalogue_get (self, txn, key);
+    json_t *record = s_take (self, txn, key);
     if (!record)
         record = json_pack ("{s:s}", "product_id", key);
     json_int_t count = record_int (record, "watchers") + delta;
