@@ -307,7 +307,7 @@ static void s_teardown (void **self_p)
     if (self) {
         free (self->currency);
         free (self->phone_region);
-        nd_jcache_destroy (&self->products_parsed);
+        nd_jcache_destroy (&self->parsed);
         free (self);
         *self_p = NULL;
     }
@@ -377,9 +377,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->stage = stage;
     *self_p = self;
-    //  A shop's catalogue: the products people view this hour, not all
-    self->products_parsed = nd_jcache_new (4096);
-    if (!self->products_parsed || s_options (self) || sessionizer_open_state (self, txn)) {
+    //  The products people view this hour and what goes with them, not all
+    self->parsed = nd_jcache_new (4096);
+    if (!self->parsed || s_options (self) || sessionizer_open_state (self, txn)) {
         s_teardown (self_p);
         return -1;
     }
