@@ -119,7 +119,8 @@ static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
             return -1;
         if (rc == 0 && seen < visit)
             *revisit = true;
-        if (nd_db_put_u64 (txn, self->revisits, &key, visit))
+        //  Seen in this visit already: the row says so, no need to write it
+        if ((rc != 0 || seen != visit) && nd_db_put_u64 (txn, self->revisits, &key, visit))
             return -1;
     }
     return 0;
