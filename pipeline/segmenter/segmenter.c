@@ -53,8 +53,8 @@ DESCRIPTION
 
 #define VISITOR_MAX 400         //  bytes; visitor ids are LMDB keys
 //  Profiles kept parsed: a session's messages come close together, so a
-//  few thousand visitors cover those under way (a profile is ~1 KB).
-#define PARSED_SLOTS 8192
+//  couple of thousand cover the visitors under way (~7 KB each parsed).
+#define PARSED_SLOTS 2048
 
 /* ------------------------------------------------------------- state -- */
 
