@@ -71,42 +71,66 @@ const char *const *seg_groups_names (void)
     return s_names;
 }
 
-static bool s_in_group (const seg_thresholds_t *t, const json_t *profile, int64_t now,
-                        const char *group)
+//  What the groups read of a profile, read once for all eight: each
+//  read is a lookup by name, and the groups run on every message.
+typedef struct {
+    double orders, returns, abandoned;
+    bool session, added, ordered, subscribed;
+    int64_t events, add_events, add_after, last_order, subscribed_at;
+} s_facts_t;
+
+static void s_facts_read (const json_t *profile, s_facts_t *f)
 {
-    double orders = seg_profile_number (profile, "orders");
-    bool session = json_object_get (profile, "session") != NULL;
-    bool added = seg_profile_session (profile, "added");
-    if (!strcmp (group, "just_looking"))
-        return session && !added && !seg_profile_session (profile, "ordered")
-            && seg_profile_session (profile, "events") > 0;
-    if (!strcmp (group, "came_to_buy"))
-        return added && seg_profile_session (profile, "add_events") <= t->came_to_buy_events
-                     && seg_profile_session (profile, "add_after") <= t->came_to_buy_within;
-    if (!strcmp (group, "hesitating"))
-        return seg_profile_number (profile, "returns") >= t->hesitating_returns
-            || seg_profile_number (profile, "abandoned_carts") >= t->hesitating_abandons;
-    if (!strcmp (group, "customer"))
-        return orders >= 1;
-    if (!strcmp (group, "loyal"))
-        return orders >= t->loyal_orders;
-    if (!strcmp (group, "lapsed"))
-        return orders >= 1 && now - seg_profile_time (profile, "last_order") >= t->lapsed_after;
-    if (!strcmp (group, "birthday")) {
-        int64_t next;
-        return seg_birthday (t->tz, t->timezone, profile, now, &next);
+    f->orders = seg_profile_number (profile, "orders");
+    f->returns = seg_profile_number (profile, "returns");
+    f->abandoned = seg_profile_number (profile, "abandoned_carts");
+    f->session = json_object_get (profile, "session") != NULL;
+    f->added = seg_profile_session (profile, "added");
+    f->ordered = seg_profile_session (profile, "ordered");
+    f->events = seg_profile_session (profile, "events");
+    f->add_events = seg_profile_session (profile, "add_events");
+    f->add_after = seg_profile_session (profile, "add_after");
+    f->last_order = seg_profile_time (profile, "last_order");
+    f->subscribed = json_object_get (profile, "subscribed") != NULL;
+    f->subscribed_at = seg_profile_time (profile, "subscribed");
+}
+
+//  Whether the visitor is in group s_names [group].
+static bool s_in_group (const seg_thresholds_t *t, const s_facts_t *f, const json_t *profile,
+                        int64_t now, size_t group)
+{
+    int64_t next;
+    switch (group) {
+        case 0:     //  just_looking
+            return f->session && !f->added && !f->ordered && f->events > 0;
+        case 1:     //  came_to_buy
+            return f->added && f->add_events <= t->came_to_buy_events
+                            && f->add_after <= t->came_to_buy_within;
+        case 2:     //  hesitating
+            return f->returns >= t->hesitating_returns
+                || f->abandoned >= t->hesitating_abandons;
+        case 3:     //  customer
+            return f->orders >= 1;
+        case 4:     //  loyal
+            return f->orders >= t->loyal_orders;
+        case 5:     //  lapsed
+            return f->orders >= 1 && now - f->last_order >= t->lapsed_after;
+        case 6:     //  new_subscriber
+            return f->subscribed && now - f->subscribed_at < t->subscriber_for;
+        default:    //  birthday
+            assert (group == 7);
+            return seg_birthday (t->tz, t->timezone, profile, now, &next);
     }
-    assert (!strcmp (group, "new_subscriber"));
-    return json_object_get (profile, "subscribed")
-        && now - seg_profile_time (profile, "subscribed") < t->subscriber_for;
 }
 
 void seg_groups_match (const seg_thresholds_t *thresholds, const json_t *profile,
                        int64_t now, json_t *members)
 {
-    for (const char *const *group = s_names; *group; group++)
-        if (s_in_group (thresholds, profile, now, *group))
-            json_array_append_new (members, json_string (*group));
+    s_facts_t facts;
+    s_facts_read (profile, &facts);
+    for (size_t group = 0; s_names [group]; group++)
+        if (s_in_group (thresholds, &facts, profile, now, group))
+            json_array_append_new (members, json_string (s_names [group]));
 }
 
 int64_t seg_groups_next_change (const seg_thresholds_t *thresholds, const json_t *profile,

@@ -308,22 +308,25 @@ void seg_profile_merge (json_t *profile, const json_t *loser)
                              json_deep_copy (json_object_get (loser, "session")));
 }
 
+//  Made for every message passed on: the names are this file's, known
+//  good UTF-8, so they are not checked again (json_object_set does).
 json_t *seg_profile_summary (const json_t *profile, int64_t now)
 {
     json_t *summary = json_object ();
     for (const char *const *counter = s_counters; *counter; counter++)
-        json_object_set (summary, *counter, json_object_get (profile, *counter));
+        json_object_set_new_nocheck (summary, *counter, json_incref (json_object_get (profile, *counter)));
     for (size_t i = 0; s_ages [i][0]; i++) {
         char stamp [32];
         int64_t days;
         if (strcmp (s_ages [i][1], "subscribed") == 0
         ||  !seg_profile_days_since (profile, s_ages [i][1], now, &days))
             continue;
-        json_object_set_new (summary, s_ages [i][1],
-            json_string (nd_time_format (seg_profile_time (profile, s_ages [i][1]), stamp)));
-        json_object_set_new (summary, s_ages [i][0], json_integer (days));
+        json_object_set_new_nocheck (summary, s_ages [i][1],
+            json_string_nocheck (nd_time_format (seg_profile_time (profile, s_ages [i][1]), stamp)));
+        json_object_set_new_nocheck (summary, s_ages [i][0], json_integer (days));
     }
-    json_object_set (summary, "categories", json_object_get (profile, "categories"));
+    json_object_set_new_nocheck (summary, "categories",
+                                 json_incref (json_object_get (profile, "categories")));
     return summary;
 }
 

@@ -52,6 +52,9 @@ DESCRIPTION
 #include "segmenter.h"
 
 #define VISITOR_MAX 400         //  bytes; visitor ids are LMDB keys
+//  Profiles kept parsed: a session's messages come close together, so a
+//  couple of thousand cover the visitors under way (~7 KB each parsed).
+#define PARSED_SLOTS 2048
 
 /* ------------------------------------------------------------- state -- */
 
@@ -69,7 +72,7 @@ static int s_profile_load (segmenter_t *self, MDB_txn *txn, const char *visitor,
 {
     nd_key_t key;
     s_name_key (&key, visitor);
-    int rc = nd_db_get_json (txn, self->profiles, &key, profile);
+    int rc = nd_jcache_take (self->parsed, txn, self->profiles, &key, profile);
     if (rc == ND_NOTFOUND)
         *profile = seg_profile_new (time);
     return rc;
@@ -116,7 +119,8 @@ static int s_revisit (segmenter_t *self, MDB_txn *txn, const char *visitor,
             return -1;
         if (rc == 0 && seen < visit)
             *revisit = true;
-        if (nd_db_put_u64 (txn, self->revisits, &key, visit))
+        //  Seen in this visit already: the row says so, no need to write it
+        if ((rc != 0 || seen != visit) && nd_db_put_u64 (txn, self->revisits, &key, visit))
             return -1;
     }
     return 0;
@@ -182,7 +186,7 @@ static int s_settle (segmenter_t *self, MDB_txn *txn, const char *visitor, json_
     nd_key_t key;
     s_name_key (&key, visitor);
     int rc = s_reschedule (self, txn, visitor, profile, next)
-          || nd_db_put_json (txn, self->profiles, &key, profile)
+          || nd_jcache_put (self->parsed, txn, self->profiles, &key, profile)
           || (msg && s_pass_on (self, txn, msg, members, profile, now))
           || s_announce (self, txn, visitor, before, members, members, msg, false)
           || s_announce (self, txn, visitor, members, before, members, msg, true) ? -1 : 0;
@@ -387,6 +391,7 @@ static void s_teardown (void **self_p)
     if (self) {
         seg_rules_destroy (&self->rules);
         seg_funnel_destroy (&self->funnel);
+        nd_jcache_destroy (&self->parsed);
         nd_tz_destroy (&self->thresholds.tz);
         free (self);
         *self_p = NULL;
@@ -400,7 +405,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->stage = stage;
     const char *file = nd_stage_option (stage, "segments", NULL);
-    int rc = seg_person_open (self, txn)
+    int rc = !(self->parsed = nd_jcache_new (PARSED_SLOTS))
+          || seg_person_open (self, txn)
           || seg_groups_configure (stage, &self->thresholds)
           || !(self->funnel = seg_funnel_new (stage, txn)) ? -1 : 0;
     char *error = NULL;

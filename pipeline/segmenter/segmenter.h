@@ -14,6 +14,7 @@
 #define SEGMENTER_H_INCLUDED
 
 #include "nd.h"
+#include "nd_jcache.h"
 #include "nd_tz.h"
 
 #define SEG_DAY_MS 86400000LL
@@ -148,6 +149,7 @@ typedef struct {
     seg_thresholds_t thresholds;
     seg_rules_t *rules;
     seg_funnel_t *funnel;       //  daily funnel counts (funnel.c)
+    nd_jcache_t *parsed;        //  profiles kept parsed between a visitor's messages
 } segmenter_t;
 
 /*  Opens profiles, revisits, due and members in txn. 0, or -1.          */

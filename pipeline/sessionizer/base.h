@@ -42,6 +42,7 @@
 #define BASE_H_INCLUDED
 
 #include "nd.h"
+#include "nd_jcache.h"
 
 typedef struct _nd_cart_t nd_cart_t;
 
@@ -101,6 +102,7 @@ typedef struct {
     int64_t watch_for;          /* watch-for, ms: a view older says nothing */
     char *phone_region;         /* ISO 3166 alpha-2 for numbers without a country code, or NULL */
     uint64_t delta [COUNT_MAX]; /* counted in this apply / timers call */
+    nd_jcache_t *parsed;        /* products and together, kept parsed; NULL in self-tests */
 } sessionizer_t;
 
 /*  A visitor's open session.                                          */

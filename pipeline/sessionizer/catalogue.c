@@ -68,19 +68,33 @@ static void s_key (nd_key_t *key, const char *first, const char *second)
         nd_key_str (key, second);
 }
 
+//  A product is read for most events that name it and for every
+//  recommendation: the records stay parsed (nd_jcache.h).
 json_t *catalogue_get (sessionizer_t *self, MDB_txn *txn, const char *key)
 {
     nd_key_t k;
     s_key (&k, key, NULL);
     json_t *record = NULL;
-    return nd_db_get_json (txn, self->products, &k, &record) == 0 ? record : NULL;
+    return nd_jcache_get (self->parsed, txn, self->products, &k, &record) == 0
+         ? record : NULL;
 }
 
-static int s_put (sessionizer_t *self, MDB_txn *txn, const char *key, const json_t *record)
+//  The record of key to change and put back, or NULL.
+static json_t *s_take (sessionizer_t *self, MDB_txn *txn, const char *key)
 {
     nd_key_t k;
     s_key (&k, key, NULL);
-    return nd_db_put_json (txn, self->products, &k, record);
+    json_t *record = NULL;
+    return nd_jcache_take (self->parsed, txn, self->products, &k, &record) == 0
+         ? record : NULL;
+}
+
+//  record is the catalogue's once put: not to be changed after.
+static int s_put (sessionizer_t *self, MDB_txn *txn, const char *key, json_t *record)
+{
+    nd_key_t k;
+    s_key (&k, key, NULL);
+    return nd_jcache_put (self->parsed, txn, self->products, &k, record);
 }
 
 json_t *catalogue_shown (sessionizer_t *self, MDB_txn *txn, const char *key)
@@ -131,7 +145,7 @@ static int s_popular_move (sessionizer_t *self, MDB_txn *txn, const char *produc
 
 int catalogue_ordered (sessionizer_t *self, MDB_txn *txn, const char *key)
 {
-    json_t *record = catalogue_get (self, txn, key);
+    json_t *record = s_take (self, txn, key);
     if (!record)
         return 0;
     json_int_t orders = record_int (record, "orders");
@@ -191,11 +205,11 @@ static const char *s_stock_of (const json_t *update)
 
 static void s_history (json_t *record, int64_t time)
 {
+    //  record shares its members with the catalogue's (catalogue_update):
+    //  the history it adds to is a copy
     json_t *history = json_object_get (record, "history");
-    if (!json_is_array (history)) {
-        history = json_array ();
-        json_object_set_new (record, "history", history);
-    }
+    history = json_is_array (history) ? json_copy (history) : json_array ();
+    json_object_set_new (record, "history", history);
     char text [32];
     json_t *entry = json_pack ("{s:s}", "time", nd_time_format (time, text));
     if (json_object_get (record, "price"))
@@ -207,38 +221,64 @@ static void s_history (json_t *record, int64_t time)
         json_array_remove (history, 0);
 }
 
-//  The fields of update a source may write into record.
-static void s_merge (json_t *record, const json_t *update, const char *currency, bool may_move)
+//  Sets record's field to the text value, unless it holds that already:
+//  most events name a product as the catalogue knows it. True if set.
+static bool s_set_text (json_t *record, const char *field, const char *value)
 {
+    json_t *was = json_object_get (record, field);
+    if (json_is_string (was) && json_string_length (was) == strlen (value)
+    &&  memcmp (json_string_value (was), value, json_string_length (was)) == 0)
+        return false;
+    json_object_set_new (record, field, json_string (value));
+    return true;
+}
+
+//  The same for a real number, the same bits.
+static bool s_set_real (json_t *record, const char *field, double value)
+{
+    json_t *was = json_object_get (record, field);
+    double had = json_real_value (was);
+    if (json_is_real (was) && memcmp (&had, &value, sizeof value) == 0)
+        return false;
+    json_object_set_new (record, field, json_real (value));
+    return true;
+}
+
+//  The fields of update a source may write into record; true if any was
+//  written.
+static bool s_merge (json_t *record, const json_t *update, const char *currency, bool may_move)
+{
+    bool set = false;
     for (int i = 0; s_text_fields [i]; i++) {
         const char *value = json_string_value (json_object_get (update, s_text_fields [i]));
         if (value && *value && strlen (value) < 1000 && (may_move || !json_object_get (record, s_text_fields [i])))
-            json_object_set_new (record, s_text_fields [i], json_string (value));
+            set |= s_set_text (record, s_text_fields [i], value);
     }
     for (int i = 0; s_link_fields [i]; i++) {
         const char *value = json_string_value (json_object_get (update, s_link_fields [i]));
         if (nd_feed_link_ok (value) && (may_move || !json_object_get (record, s_link_fields [i])))
-            json_object_set_new (record, s_link_fields [i], json_string (value));
+            set |= s_set_text (record, s_link_fields [i], value);
     }
     if (!may_move)
-        return;
+        return set;
     json_t *price = json_object_get (update, "price");
     if (json_is_number (price) && json_number_value (price) >= 0 && isfinite (json_number_value (price))) {
-        json_object_set_new (record, "price", json_real (json_number_value (price)));
+        set |= s_set_real (record, "price", json_number_value (price));
         const char *named = json_string_value (json_object_get (update, "currency"));
         if (!named)
             named = currency;
         if (named && strlen (named) == 3)
-            json_object_set_new (record, "currency", json_string (named));
+            set |= s_set_text (record, "currency", named);
         json_t *regular = json_object_get (update, "regular_price");
         if (json_is_number (regular))
-            json_object_set_new (record, "regular_price", json_real (json_number_value (regular)));
+            set |= s_set_real (record, "regular_price", json_number_value (regular));
         else
-            json_object_del (record, "regular_price");
+            set |= json_object_del (record, "regular_price") == 0;
     }
     const char *stock = s_stock_of (update);
     if (stock)
-        json_object_set_new (record, "stock", json_string (stock));
+        set |= s_set_text (record, "stock", stock);
+    return set;
 }
 
 int catalogue_update (sessionizer_t *self, MDB_txn *txn, const json_t *update,
@@ -253,11 +293,13 @@ int catalogue_update (sessionizer_t *self, MDB_txn *txn, const json_t *update,
     if (!catalogue_key (update, key, sizeof key))
         return 0;
     json_t *known = catalogue_get (self, txn, key);
-    json_t *record = known ? json_deep_copy (known) : json_object ();
+    //  A shallow copy: s_merge only replaces members and s_history copies
+    //  the list it grows, so known (the catalogue's, shared) stays as it was
+    json_t *record = known ? json_copy (known) : json_object ();
     const char *source = json_string_value (json_object_get (known, "source"));
     bool shop_set = source && streq (source, "shop");
-    s_merge (record, update, currency, trusted || !shop_set);
-    json_object_set_new (record, "source", json_string (trusted || shop_set ? "shop" : "browser"));
+    bool set = s_merge (record, update, currency, trusted || !shop_set);
+    set |= s_set_text (record, "source", trusted || shop_set ? "shop" : "browser");
     json_t *was_price = json_object_get (known, "price"), *price = json_object_get (record, "price");
     const char *was_stock = json_string_value (json_object_get (known, "stock"));
     const char *stock = json_string_value (json_object_get (record, "stock"));
@@ -278,7 +320,8 @@ int catalogue_update (sessionizer_t *self, MDB_txn *txn, const json_t *update,
         change->old_price = json_number_value (was_price);
     }
     int rc = 0;
-    if (!known || !json_equal (known, record)) {
+    //  Nothing set: record is known, member for member
+    if (!known || (set && !json_equal (known, record))) {
         const char *was_category = json_string_value (json_object_get (known, "category"));
         const char *category = json_string_value (json_object_get (record, "category"));
         json_int_t orders = record_int (record, "orders");
@@ -304,7 +347,7 @@ static int s_count (const MDB_val *key, const MDB_val *data, void *arg)
 
 int catalogue_watchers_add (sessionizer_t *self, MDB_txn *txn, const char *key, int delta)
 {
-    json_t *record = catalogue_get (self, txn, key);
+    json_t *record = s_take (self, txn, key);
     if (!record)
         record = json_pack ("{s:s}", "product_id", key);
     json_int_t count = record_int (record, "watchers") + delta;

@@ -30,7 +30,8 @@ const char *catalogue_key (const json_t *product, char *text, size_t size);
 int catalogue_update (sessionizer_t *self, MDB_txn *txn, const json_t *update,
                       const char *currency, bool trusted, int64_t time,
                       catalogue_change_t *change, json_t **product);
-/*  The record of key (price, stock, history...), or NULL.               */
+/*  The record of key (price, stock, history...), or NULL: a reference to
+    the record the catalogue keeps parsed, to read and not to change.    */
 json_t *catalogue_get (sessionizer_t *self, MDB_txn *txn, const char *key);
 /*  What a message shows of a product: name, url, image_url, price,
     currency (and regular_price, category, brand); NULL when it has no

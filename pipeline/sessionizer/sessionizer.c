@@ -307,6 +307,7 @@ static void s_teardown (void **self_p)
     if (self) {
         free (self->currency);
         free (self->phone_region);
+        nd_jcache_destroy (&self->parsed);
         free (self);
         *self_p = NULL;
     }
@@ -376,7 +377,9 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     self->stage = stage;
     *self_p = self;
-    if (s_options (self) || sessionizer_open_state (self, txn)) {
+    //  The products people view this hour and what goes with them, not all
+    self->parsed = nd_jcache_new (4096);
+    if (!self->parsed || s_options (self) || sessionizer_open_state (self, txn)) {
         s_teardown (self_p);
         return -1;
     }

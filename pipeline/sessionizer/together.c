@@ -39,7 +39,7 @@ static int s_pair (sessionizer_t *self, MDB_txn *txn, const char *product, const
     nd_key_t key;
     s_key (&key, product);
     json_t *record = NULL;
-    int rc = nd_db_get_json (txn, self->together, &key, &record);
+    int rc = nd_jcache_take (self->parsed, txn, self->together, &key, &record);
     if (rc < 0)
         return -1;
     if (rc == ND_NOTFOUND || !json_is_object (json_object_get (record, "partners"))) {
@@ -61,7 +61,7 @@ static int s_pair (sessionizer_t *self, MDB_txn *txn, const char *product, const
         json_object_del (partners, least);
     }
     json_object_set_new (partners, partner, json_integer (count + 1));
-    rc = nd_db_put_json (txn, self->together, &key, record);
+    rc = nd_jcache_put (self->parsed, txn, self->together, &key, record);
     json_decref (record);
     return rc;
 }
@@ -120,7 +120,8 @@ json_t *together_goes_with (sessionizer_t *self, MDB_txn *txn, const json_t *ite
         if (!catalogue_key (item, text, sizeof text))
             continue;
         s_key (&key, text);
-        if (nd_db_get_json (txn, self->together, &key, &record) == 0) {
+        //  Read for every trigger that recommends: kept parsed (nd_jcache.h)
+        if (nd_jcache_get (self->parsed, txn, self->together, &key, &record) == 0) {
             const char *partner;
             json_t *count;
             json_object_foreach (json_object_get (record, "partners"), partner, count)

@@ -10,6 +10,7 @@
 #include "nd_http.h"
 #include "nd_httpd.h"
 #include "nd_inbox.h"
+#include "nd_jcache.h"
 #include "nd_listen.h"
 #include "nd_mustache.h"
 #include "nd_p256.h"
@@ -49,6 +50,7 @@ int main (int argc, char **argv)
     nd_time_test (verbose);
     nd_key_test (verbose);
     nd_db_test (verbose);
+    nd_jcache_test (verbose);
     nd_clock_test (verbose);
     nd_bucket_test (verbose);
     nd_curve_test (verbose);
