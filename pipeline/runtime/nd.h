@@ -252,7 +252,16 @@ typedef struct {
     /*  Called in a new partition once the shared tables are copied in:
         undo what in them counted the old partition's people. May be NULL. */
     int (*partition_new) (nd_stage_t *stage, void *self, MDB_txn *txn);
+    /*  Numbers the stage gives out that no two partitions may give twice
+        (the scheduler's instance and code-reminder numbers): raises this
+        state's to at least numbers [i], then writes the larger of the two
+        back into numbers [i], for ND_NUMBERS numbers. A re-partition
+        passes every partition's through it, so each new one gives only
+        numbers past all those given before. May be NULL.                 */
+    int (*numbers) (nd_stage_t *stage, void *self, MDB_txn *txn, uint64_t *numbers);
 } nd_stage_def_t;
+
+#define ND_NUMBERS 4
 
 #define ND_VERSION "0.9.0"
 

@@ -13,7 +13,9 @@
     position on the collector's journal (one for every layout), the event
     clock, and a copy of the tables the stage shares between partitions
     (the sessionizer's catalogue); the stages partitioned with it start
-    their journals anew.
+    their journals anew. Numbers a stage gives out apart per partition
+    (the scheduler's instances) are raised in every partition past the
+    largest any gave, so the new layout never gives one twice.
 
     Refused unless the stage has drained: an old journal holding entries
     a reader has not acknowledged, or a move in flight, would be lost.
@@ -296,6 +298,29 @@ static int s_copy (s_run_t *run, s_part_t *from, s_part_t *to)
               : mdb_txn_commit (write) ? -1 : 0;
 }
 
+//  Every partition's numbers raised to the largest any of them gave:
+//  the first pass finds it, the second lifts those passed before it.
+static int s_numbers (s_run_t *run)
+{
+    uint64_t numbers [ND_NUMBERS] = { 0 };
+    for (int pass = 0; run->def->numbers && pass < 2; pass++)
+        for (size_t i = 0; i < run->count; i++) {
+            s_part_t *part = run->all [i];
+            MDB_txn *txn;
+            if (!part->env)
+                continue;
+            if (mdb_txn_begin (part->env, NULL, 0, &txn))
+                return -1;
+            if (run->def->numbers (run->stage, part->self, txn, numbers)) {
+                mdb_txn_abort (txn);
+                return -1;
+            }
+            if (mdb_txn_commit (txn))
+                return -1;
+        }
+    return 0;
+}
+
 static void s_close (s_run_t *run)
 {
     for (size_t i = 0; i < run->count; i++) {
@@ -375,6 +400,8 @@ int nd_repartition (nd_stage_t *stage, int from)
     for (int k = 0; rc == 0 && k < parts; k++)
         if (run.new [k]->fresh && run.old [0]->env)
             rc = s_copy (&run, run.old [0], run.new [k]);
+    if (rc == 0)
+        rc = s_numbers (&run);
     for (int j = 0; rc == 0 && j < from; j++)
         rc = s_move_people (&run, run.old [j]);
     for (int k = 0; rc == 0 && k < parts; k++)

@@ -442,6 +442,16 @@ static int s_raise (MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *coun
     return stored < top ? nd_db_put_u64 (txn, meta, &key, top) : 0;
 }
 
+int scheduler_numbers (scheduler_t *self, MDB_txn *txn, uint64_t *numbers)
+{
+    if (s_raise (txn, self->meta, "next-instance", &self->next_instance, numbers [0])
+    ||  s_raise (txn, self->meta, "next-code", &self->next_code, numbers [1]))
+        return -1;
+    numbers [0] = self->next_instance;
+    numbers [1] = self->next_code;
+    return 0;
+}
+
 int scheduler_person_import (scheduler_t *self, MDB_txn *txn, const json_t *state)
 {
     s_move_t move;

@@ -469,6 +469,21 @@ static int s_person_export (nd_stage_t *stage, void *self, MDB_txn *txn, const c
     return scheduler_person_export ((scheduler_t *) self, txn, person, state);
 }
 
+static int s_person_each (nd_stage_t *stage, void *self, MDB_txn *txn,
+                          int (*fn) (const char *person, void *arg), void *arg)
+{
+    (void) stage;
+    return scheduler_person_each ((scheduler_t *) self, txn, fn, arg);
+}
+
+static int s_numbers (nd_stage_t *stage, void *self, MDB_txn *txn, uint64_t *numbers)
+{
+    (void) stage;
+    return scheduler_numbers ((scheduler_t *) self, txn, numbers);
+}
+
+static const char *s_shared [] = { "erased", NULL };
+
 static int s_person_import (nd_stage_t *stage, void *self_, MDB_txn *txn, const json_t *state)
 {
     (void) stage;
@@ -523,6 +538,9 @@ int main (int argc, char **argv)
         .teardown = s_teardown,
         .person_export = s_person_export,
         .person_import = s_person_import,
+        .person_each = s_person_each,
+        .shared_tables = s_shared,
+        .numbers = s_numbers,
         .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);

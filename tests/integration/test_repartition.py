@@ -19,9 +19,8 @@ device (merges). Then:
     layout is refused until removed; then everyone is in the one
     sessionizer and segmenter again, carts whole;
   - a second run of the same command after it finished finds nobody
-    left to move, and changes nothing;
-  - the scheduler, whose instance numbers would need renumbering, is
-    refused.
+    left to move, and changes nothing.
+The scheduler's count: test_repartition_scheduler.
 """
 import json
 import os
@@ -186,9 +185,4 @@ with Pipeline(clock="event", extra=one) as p:
           last8 == sorted(before8 + ["z-1", "z-2"]), last8)
     for stage in ("segmenter", "sessionizer", "collector"):
         p.stop(stage)
-    p.write_config(dict(one, scheduler={"input": "segmenter", "partitions": "2"}))
-    sched = tool(p, "nd-repartition", "--from", "1", "scheduler")
-    check("the scheduler's count cannot be changed yet: refused, exit 1, nothing made",
-          sched.returncode == 1 and "cannot change its number of partitions" in sched.stderr
-          and not os.path.exists(os.path.join(p.dir, "state", "scheduler.0")), sched.stderr[-400:])
 done()
