@@ -327,6 +327,16 @@ static int s_phone_region (nd_stage_t *stage, collector_limits_t *limits)
     return 0;
 }
 
+//  A router starting over a sessionizer that ran as one partition takes
+//  the people it named (nd-repartition leaves them in the state directory).
+static int s_route_seed (nd_stage_t *stage, collector_route_t *route, MDB_txn *txn)
+{
+    char *path = zsys_sprintf ("%s/route-seed.jsonl", nd_stage_option (stage, "state", "var/state"));
+    long taken = collector_route_seed (route, txn, path);
+    free (path);
+    return taken < 0 ? -1 : 0;
+}
+
 //  The person router, on when a consumer of ours is partitioned.
 static int s_route_parts (nd_stage_t *stage, int *parts)
 {
@@ -370,7 +380,8 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
         return -1;
     int parts;
     if (s_route_parts (stage, &parts)
-    ||  (parts > 1 && !(self->route = collector_route_new (txn, parts))))
+    ||  (parts > 1 && !(self->route = collector_route_new (txn, parts)))
+    ||  (self->route && s_route_seed (stage, self->route, txn)))
         return -1;
     if (!(self->seen = collector_seen_new (txn, window))
     ||  !(self->queue = collector_queue_new ())

@@ -255,6 +255,70 @@ static int s_own (s_resolve_t *r, const char *visitor, char kind, const char *id
     return nd_db_put_raw (r->txn, r->self->owned, &key, "", 0);
 }
 
+/* -------------------------------------------------------------- seed */
+
+//  One line of the seed: the counter, a visitor record or an id.
+static int s_seed_line (s_resolve_t *r, const json_t *line, long *people)
+{
+    const char *visitor = json_string_value (json_object_get (line, "visitor"));
+    const char *kind = json_string_value (json_object_get (line, "kind"));
+    const char *id = json_string_value (json_object_get (line, "id"));
+    if (json_is_integer (json_object_get (line, "next"))) {
+        nd_key_t key;
+        nd_key_init (&key);
+        nd_key_str (&key, "next-visitor");
+        return nd_db_put_u64 (r->txn, r->self->meta, &key,
+                              (uint64_t) json_integer_value (json_object_get (line, "next")));
+    }
+    if (!visitor || !*visitor || strlen (visitor) >= COLLECTOR_VISITOR_MAX)
+        return -1;
+    if (kind) {
+        if ((*kind != KIND_ANONYMOUS && *kind != KIND_USER) || kind [1] || !id || !*id
+        ||  strlen (id) > SHOP_ID_MAX)
+            return -1;
+        return s_bind (r, *kind, id, visitor) || s_own (r, visitor, *kind, id) ? -1 : 0;
+    }
+    const char *user = json_string_value (json_object_get (line, "userId"));
+    const char *merged = json_string_value (json_object_get (line, "mergedInto"));
+    s_visitor_t record;
+    memset (&record, 0, sizeof record);
+    if (!user || !merged || strlen (user) > SHOP_ID_MAX || strlen (merged) >= COLLECTOR_VISITOR_MAX)
+        return -1;
+    snprintf (record.id, sizeof record.id, "%s", visitor);
+    snprintf (record.user_id, sizeof record.user_id, "%s", user);
+    snprintf (record.merged_into, sizeof record.merged_into, "%s", merged);
+    ++*people;
+    return s_put (r, &record) || (*merged && s_own (r, merged, KIND_MERGED, visitor)) ? -1 : 0;
+}
+
+long collector_route_seed (collector_route_t *self, MDB_txn *txn, const char *path)
+{
+    MDB_stat stat;
+    FILE *in = mdb_stat (txn, self->meta, &stat) == 0 && stat.ms_entries == 0
+             ? fopen (path, "r") : NULL;
+    if (!in)
+        return 0;
+    s_resolve_t r = { .self = self, .txn = txn };
+    char *text = NULL;
+    size_t size = 0;
+    long people = 0, number = 0;
+    int rc = 0;
+    while (rc == 0 && getline (&text, &size, in) > 0) {
+        number++;
+        json_t *line = json_loads (text, 0, NULL);
+        rc = json_is_object (line) ? s_seed_line (&r, line, &people) : -1;
+        json_decref (line);
+    }
+    free (text);
+    fclose (in);
+    if (rc) {
+        nd_log ("%s:%ld: not a line of a router seed (sessionizer, nd-repartition)", path, number);
+        return -1;
+    }
+    nd_log ("router: %ld people and their ids taken from %s", people, path);
+    return people;
+}
+
 /* ------------------------------------------------------------- rules */
 
 //  An id that moves to another visitor (a shared device) is no longer

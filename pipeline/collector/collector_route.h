@@ -28,6 +28,13 @@ int collector_route_parts (const char *config, const char *stage, int *parts);
 /*  Opens the router's tables in txn; parts is the consumers' count (> 1). */
 collector_route_t *collector_route_new (MDB_txn *txn, int parts);
 void collector_route_destroy (collector_route_t **self_p);
+/*  A router that has named nobody yet takes the people a sessionizer of
+    one partition named, from the seed nd-repartition left at path
+    (sessionizer seed.c: JSON lines), in txn. Nothing to do (0) when the
+    router has named people already (it took the seed then) or there is
+    no file. The people taken, or -1 (a line it cannot read:
+    path:line: reason, logged; nothing taken).                           */
+long collector_route_seed (collector_route_t *self, MDB_txn *txn, const char *path);
 
 /*  Resolves an event (topic, body as stored) to its visitor exactly as the
     sessionizer's identity_resolve will, minting as it would; sets

@@ -259,6 +259,12 @@ typedef struct {
         passes every partition's through it, so each new one gives only
         numbers past all those given before. May be NULL.                 */
     int (*numbers) (nd_stage_t *stage, void *self, MDB_txn *txn, uint64_t *numbers);
+    /*  From one partition to more: writes, as JSON lines, what the
+        collector's router must know of the people the stage named so far
+        (the sessionizer's identity graph). nd_repartition puts it in
+        STATE/route-seed.jsonl, where the collector takes it when its
+        router starts (collector_route.c). May be NULL.                   */
+    int (*seed_write) (nd_stage_t *stage, void *self, MDB_txn *txn, FILE *out);
 } nd_stage_def_t;
 
 #define ND_NUMBERS 4

@@ -15,7 +15,9 @@
     (the sessionizer's catalogue); the stages partitioned with it start
     their journals anew. Numbers a stage gives out apart per partition
     (the scheduler's instances) are raised in every partition past the
-    largest any gave, so the new layout never gives one twice.
+    largest any gave, so the new layout never gives one twice. From one
+    partition to more, the stage may leave the collector's router a seed
+    (seed_write: the sessionizer's identity graph).
 
     Refused unless the stage has drained: an old journal holding entries
     a reader has not acknowledged, or a move in flight, would be lost.
@@ -25,7 +27,9 @@
     counts, counters) stay in its directory; a directory no partition
     keeps any more is emptied of people and left for the operator.      */
 #include <stdio.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "nd_private.h"
 
 typedef struct {
@@ -321,6 +325,37 @@ static int s_numbers (s_run_t *run)
     return 0;
 }
 
+//  From one partition to more: the router's seed, written whole to a
+//  file of its own and then renamed, so the collector never takes half.
+static int s_seed (s_run_t *run, const char *base)
+{
+    s_part_t *part = run->old [0];
+    if (!run->def->seed_write || run->parts_old != 1 || run->parts_new < 2 || !part->env)
+        return 0;
+    char *path = zsys_sprintf ("%s/route-seed.jsonl", base);
+    char *temp = zsys_sprintf ("%s.new", path);
+    FILE *out = fopen (temp, "w");
+    MDB_txn *txn = NULL;
+    int rc = out && fchmod (fileno (out), 0600) == 0
+          && mdb_txn_begin (part->env, NULL, MDB_RDONLY, &txn) == 0 ? 0 : -1;
+    if (rc == 0)
+        rc = run->def->seed_write (run->stage, part->self, txn, out);
+    if (txn)
+        mdb_txn_abort (txn);
+    if (out && (fsync (fileno (out)) || fclose (out)))
+        rc = -1;
+    if (rc == 0 && rename (temp, path))
+        rc = -1;
+    if (rc)
+        nd_log ("cannot write the collector's router seed %s: %s", path, strerror (errno));
+    else
+        nd_log ("%s: the collector's router takes the people named so far from it at its start",
+                path);
+    free (temp);
+    free (path);
+    return rc;
+}
+
 static void s_close (s_run_t *run)
 {
     for (size_t i = 0; i < run->count; i++) {
@@ -402,6 +437,8 @@ int nd_repartition (nd_stage_t *stage, int from)
             rc = s_copy (&run, run.old [0], run.new [k]);
     if (rc == 0)
         rc = s_numbers (&run);
+    if (rc == 0)
+        rc = s_seed (&run, base);
     for (int j = 0; rc == 0 && j < from; j++)
         rc = s_move_people (&run, run.old [j]);
     for (int k = 0; rc == 0 && k < parts; k++)

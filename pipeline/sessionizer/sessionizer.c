@@ -87,6 +87,7 @@ DESCRIPTION
 #include "erase.h"
 #include "identity.h"
 #include "move.h"
+#include "seed.h"
 #include "move_test.h"
 #include "nd_json.h"
 #include "nd_phone.h"
@@ -459,6 +460,12 @@ static int s_partition_new (nd_stage_t *stage, void *self, MDB_txn *txn)
 //  Every partition keeps the whole catalogue (products are no one's)
 static const char *s_shared [] = { "products", NULL };
 
+static int s_seed_write (nd_stage_t *stage, void *self, MDB_txn *txn, FILE *out)
+{
+    (void) stage;
+    return sessionizer_seed_write ((sessionizer_t *) self, txn, out);
+}
+
 int main (int argc, char **argv)
 {
     nd_stage_def_t def = {
@@ -477,6 +484,7 @@ int main (int argc, char **argv)
         .person_each = s_person_each,
         .shared_tables = s_shared,
         .partition_new = s_partition_new,
+        .seed_write = s_seed_write,
         .partitioned = true,
     };
     return nd_stage_main (argc, argv, &def);
