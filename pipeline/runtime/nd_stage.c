@@ -1122,6 +1122,10 @@ int nd_stage_main (int argc, char **argv, const nd_stage_def_t *def)
         s_loop (&stage);
         nd_log ("stopping");
         s_sd_notify ("STOPPING=1");
+        //  The readers' last acknowledgements written down (the trim's
+        //  rows): nd-repartition reads them to know the journal drained
+        if (s_begin (&stage) == 0)
+            nd_outbox_trim (stage.outbox, stage.txn);
         s_commit (&stage);
     }
     s_hangup_wake = -1;
