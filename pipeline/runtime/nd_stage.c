@@ -723,6 +723,7 @@ static void s_read_inputs (nd_stage_t *stage)
 {
     size_t budget = ND_BATCH_MAX * nd_inputs_count (stage->inputs);
     nd_input_msg_t in;
+    nd_inputs_rearm (stage->inputs);
     while (budget-- > 0
        &&  nd_inputs_next (stage->inputs, nd_clock_now (stage->clock), s_busy (stage), &in) == 1) {
         if (s_begin (stage) == 0)
