@@ -47,24 +47,32 @@ struct _nd_inlink_t {
     uint64_t duplicates;
 };
 
+//  Sends COMMAND pos window [topic...], frame by frame: a commit says ACK
+//  to each input it moved, and a zmsg built for it cost more than the rest.
 static void s_say (nd_inlink_t *self, const char *command, uint64_t position)
 {
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, command);
-    zmsg_addstrf (msg, "%llu", (unsigned long long) position);
-    zmsg_addstrf (msg, "%d", ND_LINK_WINDOW);
-    for (const char *t = (const char *) zlist_first (self->topics); t;
-         t = (const char *) zlist_next (self->topics))
-        zmsg_addstr (msg, t);
+    void *socket = zsock_resolve (self->dealer);
+    char number [24], window [16];
+    int size = snprintf (number, sizeof number, "%llu", (unsigned long long) position);
+    int window_size = snprintf (window, sizeof window, "%d", ND_LINK_WINDOW);
     //  A DEALER blocks on send once it has no session left, which is where
     //  a refused CURVE handshake leaves it: never wait, note it instead.
-    if (zmsg_send (&msg, self->dealer)) {
+    //  Once the first frame is taken, the rest of the message is.
+    if (zmq_send (socket, command, strlen (command), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         if (!self->told)
             nd_log ("link: %s refuses this stage (is our public key in its curve-clients?);"
                     " trying again every two seconds", self->upstream);
         self->dead = self->told = true;
+        return;
     }
-    zmsg_destroy (&msg);
+    zmq_send (socket, number, (size_t) size, ZMQ_SNDMORE);
+    const char *topic = (const char *) zlist_first (self->topics);
+    zmq_send (socket, window, (size_t) window_size, topic ? ZMQ_SNDMORE : 0);
+    while (topic) {
+        const char *next = (const char *) zlist_next (self->topics);
+        zmq_send (socket, topic, strlen (topic), next ? ZMQ_SNDMORE : 0);
+        topic = next;
+    }
 }
 
 //  Says HELLO or ACK. A HELLO is always followed by an ACK of what is
