@@ -84,6 +84,9 @@ chat_people_t *chat_people_new (MDB_txn *txn);
 void chat_people_destroy (chat_people_t **self_p);
 /*  Learns from one pipeline message (segmenter output). 0 / -1.         */
 int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg);
+/*  Drops what it keeps of the last visitor (chat_people.c): after each
+    commit or abort, and before anything else writes their rows.         */
+void chat_people_forget (chat_people_t *self);
 
 /*  chat_erase: person.erased, visitor.forgotten - everything kept for the
     visitor (summary, ids, conversations and transcripts) goes. body is

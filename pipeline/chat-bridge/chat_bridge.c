@@ -135,8 +135,10 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     const char *user = json_string_value (json_object_get (msg->body, "user"));
     chat_bridge_t *self = (chat_bridge_t *) self_;
     bool erased = streq (msg->topic, "person.erased");
-    if ((erased || streq (msg->topic, "visitor.forgotten")) && user && *user)
+    if ((erased || streq (msg->topic, "visitor.forgotten")) && user && *user) {
+        chat_people_forget (self->people);
         return chat_erase (txn, user, msg->body, erased);
+    }
     //  The sms-sender's texts and feedback (chat_sms.c)
     int rc = chat_talk_sms (self->talk, txn, msg);
     return rc != 1 ? rc : chat_people_observe (self->people, txn, msg);
@@ -153,6 +155,7 @@ static void s_committed (nd_stage_t *stage, void *self_, int rc)
 {
     (void) stage;
     chat_bridge_t *self = (chat_bridge_t *) self_;
+    chat_people_forget (self->people);
     bool fresh = chat_talk_committed (self->talk, rc);
     nd_inbox_committed (self->inbox, rc, fresh);
 }

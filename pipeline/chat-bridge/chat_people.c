@@ -16,9 +16,23 @@
 #define s_VIEWED_MAX 5
 #define s_ALIAS_DEPTH 8
 
+/*  Consecutive messages are mostly about one visitor (an event, then
+    the cart and session it changed): the last visitor's summary and the
+    ids last seen leading to them are kept as the open transaction has
+    them, so the next message about them reads nothing back. Forgotten
+    at each commit or abort (chat_people_forget) and by any other write. */
+typedef struct {
+    char id [CHAT_ID_MAX + 1];
+    char visitor [CHAT_ID_MAX + 1];
+} s_id_seen_t;
+
 struct _chat_people_t {
     MDB_dbi ids;
     MDB_dbi people;
+    char visitor [CHAT_ID_MAX + 1];
+    json_t *person;             //  visitor's summary, as stored; NULL: none
+    s_id_seen_t seen [2];       //  the last anonymousId, userId, and where
+                                //  each leads
 };
 
 chat_people_t *chat_people_new (MDB_txn *txn)
@@ -31,8 +45,17 @@ chat_people_t *chat_people_new (MDB_txn *txn)
 
 void chat_people_destroy (chat_people_t **self_p)
 {
+    if (*self_p)
+        chat_people_forget (*self_p);
     free (*self_p);
     *self_p = NULL;
+}
+
+void chat_people_forget (chat_people_t *self)
+{
+    json_decref (self->person);
+    self->person = NULL;
+    memset (self->seen, 0, sizeof self->seen);
 }
 
 /* ---------------------------------------------------------------- ids */
@@ -65,14 +88,24 @@ static int s_id_get (chat_people_t *self, MDB_txn *txn, char kind, const char *i
 static int s_id_put (chat_people_t *self, MDB_txn *txn, char kind, const char *id,
                      const char *visitor)
 {
-    if (!id || !*id || strlen (id) > CHAT_ID_MAX || !visitor || !*visitor)
+    if (!id || !*id || strlen (id) > CHAT_ID_MAX || !visitor || !*visitor
+    ||  strlen (visitor) > CHAT_ID_MAX)
+        return 0;
+    s_id_seen_t *seen = kind == 'a' ? &self->seen [0] : kind == 'u' ? &self->seen [1] : NULL;
+    if (seen && streq (seen->id, id) && streq (seen->visitor, visitor))
         return 0;
     char known [CHAT_ID_MAX + 1];
-    if (s_id_get (self, txn, kind, id, known, sizeof known) == 0 && streq (known, visitor))
-        return 0;
-    nd_key_t key;
-    s_id_key (&key, kind, id);
-    return nd_db_put_raw (txn, self->ids, &key, visitor, strlen (visitor));
+    int rc = 0;
+    if (s_id_get (self, txn, kind, id, known, sizeof known) || !streq (known, visitor)) {
+        nd_key_t key;
+        s_id_key (&key, kind, id);
+        rc = nd_db_put_raw (txn, self->ids, &key, visitor, strlen (visitor));
+    }
+    if (seen && rc == 0) {
+        strcpy (seen->id, id);
+        strcpy (seen->visitor, visitor);
+    }
+    return rc;
 }
 
 void chat_people_resolve (chat_people_t *self, MDB_txn *txn, const char *anonymous_id,
@@ -176,6 +209,18 @@ static void s_counters (json_t *person, const json_t *profile, bool *changed)
         s_set (person, "last_order", json_incref (last), changed);
 }
 
+//  visitor's summary, kept (not the caller's): the one kept already, or
+//  read and kept instead.
+static json_t *s_person (chat_people_t *self, MDB_txn *txn, const char *visitor)
+{
+    if (self->person && streq (self->visitor, visitor))
+        return self->person;
+    json_decref (self->person);
+    self->person = chat_people_get (self, txn, visitor);
+    snprintf (self->visitor, sizeof self->visitor, "%s", visitor);
+    return self->person;
+}
+
 int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg)
 {
     const json_t *body = msg->body;
@@ -200,7 +245,7 @@ int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg)
     }
     if (rc)
         return -1;
-    json_t *person = chat_people_get (self, txn, visitor);
+    json_t *person = s_person (self, txn, visitor);
     bool changed = false;
     json_t *segments = json_object_get (body, "segments");
     if (json_is_array (segments))
@@ -218,15 +263,15 @@ int chat_people_observe (chat_people_t *self, MDB_txn *txn, const nd_msg_t *msg)
         s_set (person, "cart", json_object (), &changed);
         s_set (person, "last_order", json_incref (json_object_get (body, "time")), &changed);
     }
-    if (changed)
-        rc = s_put (self, txn, visitor, person);
-    json_decref (person);
+    if (changed && (rc = s_put (self, txn, visitor, person)))
+        chat_people_forget (self);
     return rc;
 }
 
 int chat_people_note_chat (chat_people_t *self, MDB_txn *txn, const char *visitor,
                            const char *started, const char *first_line, const char *email)
 {
+    chat_people_forget (self);
     if (!visitor || !*visitor)
         return 0;
     json_t *person = chat_people_get (self, txn, visitor);

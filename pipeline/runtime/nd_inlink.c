@@ -4,9 +4,17 @@
     A consumer's DEALER says HELLO from its committed position with a credit
     window, takes MSG seq only when seq is its position + 1 (POS ranges move
     it over what the sender filtered out or trimmed), drops anything else
-    and says HELLO again, and acknowledges each commit. It says HELLO again
-    after a second without a word from the sender, which costs nothing when
-    all is well and resumes a sender that restarted.                     */
+    and says HELLO again, and acknowledges each commit.
+
+    After a second of silence it says HELLO again only when the last HELLO
+    may not have been taken: nothing has come since it, or the connection
+    to the sender dropped since (a socket monitor tells: a restarted
+    sender, or messages lost with a broken connection), or nothing has
+    come for five seconds (whatever else went wrong). A HELLO makes the
+    sender send again all it has sent since pos, so one said while a burst
+    is on its way costs that burst twice. Otherwise a second of silence
+    says ACK again, which moves nothing back and makes good an ACK the
+    sender refused (one that crossed an earlier HELLO, s_credit).       */
 #include <stdio.h>
 #include <string.h>
 #include "nd_private.h"
@@ -16,10 +24,16 @@ struct _nd_inlink_t {
     char *consumer;
     zlist_t *topics;
     zsock_t *dealer;
+    void *monitor;              //  the dealer's connection events (PAIR)
+    unsigned connections;       //  dealers made, for a monitor's name
+    unsigned connects;          //  connects seen on this dealer
+    bool dropped;               //  it dropped or reconnected since a HELLO
+    bool answered;              //  the sender spoke since our last HELLO
     uint64_t committed;         //  position stored in our LMDB
     uint64_t position;          //  applied in the open txn
     int64_t last_heard;
     int64_t last_hello;
+    int64_t last_said;          //  our last HELLO or ACK
     int64_t last_resync;
     char *endpoint;
     nd_curve_t *curve;          //  with server_key: a CURVE link
@@ -33,24 +47,32 @@ struct _nd_inlink_t {
     uint64_t duplicates;
 };
 
+//  Sends COMMAND pos window [topic...], frame by frame: a commit says ACK
+//  to each input it moved, and a zmsg built for it cost more than the rest.
 static void s_say (nd_inlink_t *self, const char *command, uint64_t position)
 {
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, command);
-    zmsg_addstrf (msg, "%llu", (unsigned long long) position);
-    zmsg_addstrf (msg, "%d", ND_LINK_WINDOW);
-    for (const char *t = (const char *) zlist_first (self->topics); t;
-         t = (const char *) zlist_next (self->topics))
-        zmsg_addstr (msg, t);
+    void *socket = zsock_resolve (self->dealer);
+    char number [24], window [16];
+    int size = snprintf (number, sizeof number, "%llu", (unsigned long long) position);
+    int window_size = snprintf (window, sizeof window, "%d", ND_LINK_WINDOW);
     //  A DEALER blocks on send once it has no session left, which is where
     //  a refused CURVE handshake leaves it: never wait, note it instead.
-    if (zmsg_send (&msg, self->dealer)) {
+    //  Once the first frame is taken, the rest of the message is.
+    if (zmq_send (socket, command, strlen (command), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         if (!self->told)
             nd_log ("link: %s refuses this stage (is our public key in its curve-clients?);"
                     " trying again every two seconds", self->upstream);
         self->dead = self->told = true;
+        return;
     }
-    zmsg_destroy (&msg);
+    zmq_send (socket, number, (size_t) size, ZMQ_SNDMORE);
+    const char *topic = (const char *) zlist_first (self->topics);
+    zmq_send (socket, window, (size_t) window_size, topic ? ZMQ_SNDMORE : 0);
+    while (topic) {
+        const char *next = (const char *) zlist_next (self->topics);
+        zmq_send (socket, topic, strlen (topic), next ? ZMQ_SNDMORE : 0);
+        topic = next;
+    }
 }
 
 //  Says HELLO or ACK. A HELLO is always followed by an ACK of what is
@@ -62,15 +84,66 @@ static void s_say (nd_inlink_t *self, const char *command, uint64_t position)
 static void s_credit (nd_inlink_t *self, const char *command, uint64_t position)
 {
     s_say (self, command, position);
+    self->last_said = zclock_mono ();
     if (streq (command, "HELLO")) {
         s_say (self, "ACK", self->committed);
         self->last_hello = zclock_mono ();
+        self->answered = self->dropped = false;
     }
+}
+
+//  Watches the dealer's connections: any but its first connect (and any
+//  disconnect) means what was on the way may be gone.
+static void s_monitor (nd_inlink_t *self)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://nd-inlink-%p-%u", (void *) self,
+              self->connections++);
+    self->connects = 0;
+    if (zmq_socket_monitor (zsock_resolve (self->dealer), endpoint,
+                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+        if (self->monitor && zmq_connect (self->monitor, endpoint) == 0)
+            return;
+        if (self->monitor)
+            zmq_close (self->monitor);
+    }
+    self->monitor = NULL;       //  unwatched: every quiet second says HELLO
+    self->dropped = true;
+}
+
+static void s_monitor_close (nd_inlink_t *self)
+{
+    if (self->monitor) {
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+}
+
+//  Reads the connection events that came since the last look.
+static void s_watch (nd_inlink_t *self)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (self->monitor && zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) >= 0) {
+        //  An event is two frames: its number and value, then the endpoint
+        if (zmq_msg_more (&frame) && zmq_msg_size (&frame) >= 2) {
+            uint16_t event;
+            memcpy (&event, zmq_msg_data (&frame), sizeof event);
+            if (event != ZMQ_EVENT_CONNECTED || self->connects++ > 0)
+                self->dropped = true;
+        }
+    }
+    zmq_msg_close (&frame);
+    if (!self->monitor)
+        self->dropped = true;
 }
 
 //  A fresh DEALER to the upstream, also after it refused the last one.
 static int s_connect (nd_inlink_t *self)
 {
+    s_monitor_close (self);
     zsock_destroy (&self->dealer);
     self->dead = false;
     self->dealer = zsock_new (ZMQ_DEALER);
@@ -84,6 +157,11 @@ static int s_connect (nd_inlink_t *self)
     zsock_set_rcvhwm (self->dealer, 0);
     zsock_set_sndhwm (self->dealer, 0);
     zsock_set_sndtimeo (self->dealer, 0);
+    //  A sender whose host vanished leaves a connection that looks alive:
+    //  ZMTP heartbeats end it, and the monitor sees it go
+    zsock_set_heartbeat_ivl (self->dealer, 2000);
+    zsock_set_heartbeat_timeout (self->dealer, 6000);
+    s_monitor (self);
     if (*self->server_key)
         nd_curve_client (self->curve, zsock_resolve (self->dealer), self->server_key);
     return zsock_connect (self->dealer, "%s", self->endpoint) < 0 ? -1 : 0;
@@ -132,6 +210,7 @@ void nd_inlink_destroy (nd_inlink_t **self_p)
 {
     nd_inlink_t *self = *self_p;
     if (self) {
+        s_monitor_close (self);
         zsock_destroy (&self->dealer);
         zlist_destroy (&self->topics);
         free (self->endpoint);
@@ -229,6 +308,7 @@ int nd_inlink_recv (nd_inlink_t *self, nd_rawmsg_t *msg)
         if (zmq_msg_more (&parts [0]))
             got += s_recv_parts (socket, parts + 1, 3);
         self->last_heard = zclock_mono ();
+        self->answered = true;
         if (self->told) {
             nd_log ("link: %s lets this stage in", self->upstream);
             self->told = false;
@@ -326,16 +406,17 @@ void nd_inlink_aborted (nd_inlink_t *self)
 
 void nd_inlink_heartbeat (nd_inlink_t *self, int64_t mono_now)
 {
-    //  Quiet for a second: the sender may have restarted and forgotten us,
-    //  or messages may have been lost with a broken connection. A HELLO
-    //  from the committed position costs nothing when all is well. Not
-    //  while a message is held: we are quiet on purpose, and a HELLO
-    //  would have the sender pour its window again into our socket.
-    if (!self->holding && mono_now - self->last_heard > 1000 && mono_now - self->last_hello > 1000) {
-        if (self->dead)
-            s_connect (self);
-        s_credit (self, "HELLO", self->committed);
-    }
+    //  Quiet for a second: HELLO or ACK (see the top of this file). Not
+    //  while a message is held: we are quiet on purpose, and a HELLO would
+    //  have the sender pour its window again into our socket.
+    if (self->holding || mono_now - self->last_heard <= 1000 || mono_now - self->last_said <= 1000)
+        return;
+    s_watch (self);
+    bool hello = self->dead || !self->answered || self->dropped
+              || (mono_now - self->last_heard > 5000 && mono_now - self->last_hello > 5000);
+    if (self->dead)
+        s_connect (self);
+    s_credit (self, hello ? "HELLO" : "ACK", self->committed);
 }
 
 void nd_inlink_stats (nd_inlink_t *self, json_t *stats)

@@ -34,6 +34,7 @@ typedef struct {
     bool sibling;               //  a sibling partition's moves: taken at once
     int64_t reached;            //  time input: the latest time seen on it
     bool has_head;              //  a message read and not yet handed over
+    bool drained;               //  found empty since the last poll
     uint64_t seq;
     char topic [TOPIC_MAX];
     json_t *body;               //  NULL when it did not parse
@@ -122,12 +123,25 @@ nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index)
     return self->inputs [index].link;
 }
 
+void nd_inputs_rearm (nd_inputs_t *self)
+{
+    for (size_t i = 0; i < self->count; i++)
+        self->inputs [i].drained = false;
+}
+
 //  Reads the next message of an input into its head: topic, body, time.
+//  An input found empty is not read again until the loop has polled
+//  (nd_inputs_rearm): a read of an empty socket costs libzmq a poll(2),
+//  and a stage with idle feedback inputs paid one each per message.
 static bool s_read_head (s_input_t *input)
 {
     nd_rawmsg_t raw;
-    if (nd_inlink_recv (input->link, &raw) != 1)
+    if (input->drained)
         return false;
+    if (nd_inlink_recv (input->link, &raw) != 1) {
+        input->drained = true;
+        return false;
+    }
     size_t size = zmq_msg_size (&raw.topic) < TOPIC_MAX - 1 ? zmq_msg_size (&raw.topic) : TOPIC_MAX - 1;
     memcpy (input->topic, zmq_msg_data (&raw.topic), size);
     input->topic [size] = 0;

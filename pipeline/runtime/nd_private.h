@@ -153,6 +153,9 @@ nd_inlink_t *nd_inputs_link (nd_inputs_t *self, size_t index);
 /*  The next message to apply: 1 and *msg, or 0 when none may go now. now
     is the stage's clock; busy: it must not move now.                    */
 int nd_inputs_next (nd_inputs_t *self, int64_t now, bool busy, nd_input_msg_t *msg);
+/*  Says the inputs' sockets may have something again (after a poll):
+    until then nd_inputs_next does not read again one it found empty.    */
+void nd_inputs_rearm (nd_inputs_t *self);
 /*  Frees what nd_inputs_next handed over: body and received text.       */
 void nd_input_msg_close (nd_input_msg_t *msg);
 /*  The socket to poll for input index, or NULL when it has nothing to wait for. */

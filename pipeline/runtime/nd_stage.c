@@ -52,11 +52,13 @@ struct _nd_stage_t {
     nd_outbox_t *outbox;
     nd_inputs_t *inputs;        //  the upstream links, read in event-time order
     nd_moves_t *moves;          //  people moving between partitions
-    zsock_t *pub;
+    zsock_t *pub;               //  XPUB: taps subscribe, and we see them do it
+    int listened;               //  topic prefixes subscribed to on pub
     zsock_t *control;
     int wake [2];
     MDB_txn *txn;               //  the open batch transaction, if any
     zlist_t *publications;      //  emitted in the open txn, sent after commit
+    uint64_t batch_emitted;     //  emitted in the open txn
     int64_t timer_interval;
     int64_t next_wall_timer;
     int64_t tick_forwarded;     //  the latest tick time passed downstream
@@ -472,7 +474,7 @@ static int s_bind_sockets (nd_stage_t *stage)
 {
     char *pub = nd_config_endpoint (stage->config, stage->name, "pub");
     char *ctl = nd_config_endpoint (stage->config, stage->name, "ctl");
-    stage->pub = zsock_new (ZMQ_PUB);
+    stage->pub = zsock_new (ZMQ_XPUB);
     stage->control = zsock_new (ZMQ_REP);
     zsock_set_sndhwm (stage->pub, 100000);
     nd_curve_serve (stage->curve, zsock_resolve (stage->pub));
@@ -742,6 +744,7 @@ static void s_read_inputs (nd_stage_t *stage)
 {
     size_t budget = ND_BATCH_MAX * nd_inputs_count (stage->inputs);
     nd_input_msg_t in;
+    nd_inputs_rearm (stage->inputs);
     while (budget-- > 0
        &&  nd_inputs_next (stage->inputs, nd_clock_now (stage->clock), s_busy (stage), &in) == 1) {
         if (s_begin (stage) == 0)
@@ -753,6 +756,19 @@ static void s_read_inputs (nd_stage_t *stage)
             s_begin (stage);
 }
 
+//  Counts the subscriptions taps made or dropped: an XPUB passes on the
+//  first subscription to a prefix and the last one's end, so while the
+//  count is 0 nobody listens, and nothing is kept for taps (s_append).
+static void s_taps (nd_stage_t *stage)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (zmq_msg_recv (&frame, zsock_resolve (stage->pub), ZMQ_DONTWAIT) >= 0)
+        if (zmq_msg_size (&frame) > 0)
+            stage->listened += *(byte *) zmq_msg_data (&frame) == 1 ? 1 : -1;
+    zmq_msg_close (&frame);
+}
+
 //  After a commit (committed) the batch's messages are counted and shown
 //  to taps; after an abort they never were.
 static void s_publish_all (nd_stage_t *stage, bool committed)
@@ -760,7 +776,8 @@ static void s_publish_all (nd_stage_t *stage, bool committed)
     void *pub = stage->pub ? zsock_resolve (stage->pub) : NULL;
     bool send = committed && pub;
     if (committed)
-        stage->emitted += zlist_size (stage->publications);
+        stage->emitted += stage->batch_emitted;
+    stage->batch_emitted = 0;
     s_publication_t *p;
     while ((p = (s_publication_t *) zlist_pop (stage->publications))) {
         if (send) {
@@ -953,13 +970,14 @@ static void s_drain_wake (nd_stage_t *stage)
 
 static void s_loop (nd_stage_t *stage)
 {
-    zmq_pollitem_t items [ND_INPUTS_MAX + 4];
+    zmq_pollitem_t items [ND_INPUTS_MAX + 5];
     int source_fd = stage->def->source_fd ? stage->def->source_fd (stage->self) : -1;
     while (!zsys_interrupted) {
         size_t count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (stage->control), 0, ZMQ_POLLIN, 0 };
         items [count++] = (zmq_pollitem_t) { nd_outbox_socket (stage->outbox), 0, ZMQ_POLLIN, 0 };
         items [count++] = (zmq_pollitem_t) { NULL, stage->wake [0], ZMQ_POLLIN, 0 };
+        items [count++] = (zmq_pollitem_t) { zsock_resolve (stage->pub), 0, ZMQ_POLLIN, 0 };
         if (source_fd >= 0)
             items [count++] = (zmq_pollitem_t) { NULL, source_fd, ZMQ_POLLIN, 0 };
         for (size_t i = 0; i < nd_inputs_count (stage->inputs) && !stage->paused; i++) {
@@ -980,8 +998,10 @@ static void s_loop (nd_stage_t *stage)
             nd_outbox_handle (stage->outbox);
         if (!stage->paused)
             s_read_inputs (stage);
+        if (items [3].revents & ZMQ_POLLIN)
+            s_taps (stage);
         bool source_ready = (items [2].revents & ZMQ_POLLIN)
-                         || (source_fd >= 0 && (items [3].revents & ZMQ_POLLIN));
+                         || (source_fd >= 0 && (items [4].revents & ZMQ_POLLIN));
         if (items [2].revents & ZMQ_POLLIN)
             s_drain_wake (stage);
         if (source_ready && stage->def->source_drain && s_begin (stage) == 0)
@@ -1146,6 +1166,11 @@ static int s_append (nd_stage_t *stage, MDB_txn *txn, const char *topic, char *t
     ||  nd_outbox_append (stage->outbox, txn, topic, text, size, keys, count, time, &seq)) {
         free (text);
         return -1;
+    }
+    stage->batch_emitted++;
+    if (stage->listened <= 0) {
+        free (text);
+        return 0;
     }
     s_publication_t *p = (s_publication_t *) zmalloc (sizeof *p);
     p->topic = strdup (topic);

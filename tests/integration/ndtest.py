@@ -458,6 +458,7 @@ class JournalServer:
         self.journal = []           # index i holds seq i + 1
         self.released = None        # serve only this many (None: all)
         self.consumers = {}         # name -> [acked, sent, limit, routing id]
+        self.hellos = 0             # HELLOs heard
 
     def append(self, topic, body):
         self.journal.append((topic, json.dumps(body)))
@@ -491,6 +492,7 @@ class JournalServer:
                 c[0], c[2], c[3] = pos, pos + window, frames[0]
                 if command == "HELLO":
                     c[1] = pos
+                    self.hellos += 1
             for name, c in self.consumers.items():
                 available = len(self.journal) if self.released is None else self.released
                 if in_flight is not None:
