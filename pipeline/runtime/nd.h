@@ -339,6 +339,9 @@ int nd_stage_pass_moved (nd_stage_t *stage, MDB_txn *txn, const nd_msg_t *msg, c
     partition's name (for what must hold in all of them: an erased
     address). Unpartitioned: does nothing. 0 / -1.                       */
 int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_t *message);
+/*  Whether link (a message's msg->link) is another partition of this
+    stage: what nd_stage_pass_all sent is taken from such a link only.   */
+bool nd_stage_is_sibling (nd_stage_t *stage, const char *link);
 /*  This stage's partition K, and in *parts their count N (0 and 1 when
     it runs unpartitioned).                                               */
 int nd_stage_partition (nd_stage_t *stage, int *parts);

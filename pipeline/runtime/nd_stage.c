@@ -1197,6 +1197,14 @@ int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_
     return stage->moves ? nd_moves_pass_all (stage->moves, stage, txn, topic, message) : 0;
 }
 
+bool nd_stage_is_sibling (nd_stage_t *stage, const char *link)
+{
+    int parts;
+    const char *dot = strrchr (stage->name, '.');
+    return nd_stage_partition (stage, &parts) >= 0 && parts > 1 && dot && link
+        && !streq (link, stage->name) && strncmp (link, stage->name, (size_t) (dot - stage->name + 1)) == 0;
+}
+
 int nd_stage_partition (nd_stage_t *stage, int *parts)
 {
     int part = nd_config_partition (stage->config, parts);

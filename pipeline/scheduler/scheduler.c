@@ -307,13 +307,6 @@ static void s_teardown (void **self_p)
 /* ---------------------------------------------------------- messages -- */
 
 //  Another partition of this scheduler: "NAME.K" as this one is NAME.J
-static bool s_sibling (scheduler_t *self, const char *link)
-{
-    const char *name = nd_stage_name (self->stage), *dot = strrchr (name, '.');
-    return self->parts > 1 && dot && link && !streq (link, name)
-        && strncmp (link, name, (size_t) (dot - name + 1)) == 0;
-}
-
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     scheduler_t *self = (scheduler_t *) self_;
@@ -334,7 +327,7 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
         rc = erase_person (self, txn, msg);
     else
     if (streq (topic, "erased.hashes"))
-        rc = s_sibling (self, msg->link) ? erase_hashes (self, txn, msg) : 0;
+        rc = nd_stage_is_sibling (stage, msg->link) ? erase_hashes (self, txn, msg) : 0;
     else {
         //  Order matters: what the message says of the person first, then
         //  credit an order before it ends the journeys it exits.

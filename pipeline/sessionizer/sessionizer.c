@@ -88,6 +88,7 @@ DESCRIPTION
 #include "identity.h"
 #include "move.h"
 #include "seed.h"
+#include "together.h"
 #include "move_test.h"
 #include "nd_json.h"
 #include "nd_phone.h"
@@ -243,6 +244,12 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     sessionizer_t *self = (sessionizer_t *) self_;
     if (strcmp (msg->topic, "person.erase") == 0) {
         int rc = erase_apply (self, txn, msg);
+        return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
+    }
+    //  What another partition learned from an order (shop.c)
+    if (strcmp (msg->topic, "order.learned") == 0) {
+        int rc = nd_stage_is_sibling (stage, msg->link)
+               ? together_order (self, txn, json_object_get (msg->body, "items")) : 0;
         return s_counters_flush (self, txn, rc == 0) || rc ? -1 : 0;
     }
     if (strcmp (msg->topic, "catalogue.product") == 0) {

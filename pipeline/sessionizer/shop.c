@@ -296,6 +296,28 @@ static s_payment_t s_payment (const json_t *properties)
 }
 
 //  An order's envelope and the fields it names, for any order topic.
+//  Partitioned, what goes together and what is popular is learned from
+//  every partition's orders: the others learn from this one too, from the
+//  fields a product's key is made of (catalogue_key) and nothing else.
+static int s_teach_partitions (sessionizer_t *self, MDB_txn *txn, const json_t *items)
+{
+    json_t *keys = json_array ();
+    size_t index;
+    json_t *item;
+    json_array_foreach (items, index, item) {
+        json_t *key = json_object ();
+        const char *fields [] = { "product_id", "sku", NULL };
+        for (int i = 0; fields [i]; i++)
+            if (json_object_get (item, fields [i]))
+                json_object_set (key, fields [i], json_object_get (item, fields [i]));
+        json_array_append_new (keys, key);
+    }
+    json_t *body = json_pack ("{s:o}", "items", keys);
+    int rc = body ? nd_stage_pass_all (self->stage, txn, "order.learned", body) : -1;
+    json_decref (body);
+    return rc;
+}
+
 static json_t *s_order_body (visitor_t *visitor, const event_t *event)
 {
     json_t *body = sessionizer_body (NULL, visitor->id, event->time);
@@ -361,7 +383,7 @@ static int s_order (sessionizer_t *self, MDB_txn *txn, visitor_t *visitor, const
     //  Bought (no more alerts, and what goes together) once it is paid
     if (rc == 0 && paid)
         rc = alerts_bought (self, txn, items, visitor->id, event->time)
-          || together_order (self, txn, items) ? -1 : 0;
+          || together_order (self, txn, items) || s_teach_partitions (self, txn, items) ? -1 : 0;
     json_t *recommended = rc == 0 ? recommend (self, txn, items) : NULL;
     json_decref (summary);
     if (!recommended) {
