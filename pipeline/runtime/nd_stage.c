@@ -1199,10 +1199,7 @@ int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_
 
 bool nd_stage_is_sibling (nd_stage_t *stage, const char *link)
 {
-    int parts;
-    const char *dot = strrchr (stage->name, '.');
-    return nd_stage_partition (stage, &parts) >= 0 && parts > 1 && dot && link
-        && !streq (link, stage->name) && strncmp (link, stage->name, (size_t) (dot - stage->name + 1)) == 0;
+    return link && s_sibling (stage, link);
 }
 
 int nd_stage_partition (nd_stage_t *stage, int *parts)

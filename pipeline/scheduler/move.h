@@ -16,11 +16,11 @@ int scheduler_person_export (scheduler_t *self, MDB_txn *txn, const char *person
     there are overwritten. Refuses (-1, logged) to overwrite an instance
     or a code reminder of someone else: those are numbered per state.    */
 int scheduler_person_import (scheduler_t *self, MDB_txn *txn, const json_t *state);
-/*  Calls fn once for every person the state holds (any order); stops and
-    returns fn's value when that is not 0. Returns 0 / -1.               */
 /*  Raises next-instance and next-code to at least numbers [0] and [1],
     then writes the state's (the larger) back there (nd_repartition). */
 int scheduler_numbers (scheduler_t *self, MDB_txn *txn, uint64_t *numbers);
+/*  Calls fn once for every person the state holds (any order); stops and
+    returns fn's value when that is not 0. Returns 0 / -1.               */
 int scheduler_person_each (scheduler_t *self, MDB_txn *txn,
                            int (*fn) (const char *person, void *arg), void *arg);
 

@@ -306,7 +306,6 @@ static void s_teardown (void **self_p)
 
 /* ---------------------------------------------------------- messages -- */
 
-//  Another partition of this scheduler: "NAME.K" as this one is NAME.J
 static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t *msg)
 {
     scheduler_t *self = (scheduler_t *) self_;
