@@ -295,12 +295,15 @@ static s_payment_t s_payment (const json_t *properties)
     return PAY_UNKNOWN;
 }
 
-//  An order's envelope and the fields it names, for any order topic.
 //  Partitioned, what goes together and what is popular is learned from
 //  every partition's orders: the others learn from this one too, from the
 //  fields a product's key is made of (catalogue_key) and nothing else.
 static int s_teach_partitions (sessionizer_t *self, MDB_txn *txn, const json_t *items)
 {
+    int parts;
+    nd_stage_partition (self->stage, &parts);
+    if (parts < 2)
+        return 0;
     json_t *keys = json_array ();
     size_t index;
     json_t *item;
@@ -318,6 +321,7 @@ static int s_teach_partitions (sessionizer_t *self, MDB_txn *txn, const json_t *
     return rc;
 }
 
+//  An order's envelope and the fields it names, for any order topic.
 static json_t *s_order_body (visitor_t *visitor, const event_t *event)
 {
     json_t *body = sessionizer_body (NULL, visitor->id, event->time);
