@@ -155,6 +155,13 @@ static void s_owned_key (nd_key_t *key, const char *visitor, char kind, const ch
     }
 }
 
+//  route.meta's visitor counter (s_new_person, the seed)
+static void s_counter_key (nd_key_t *key)
+{
+    nd_key_init (key);
+    nd_key_str (key, "next-visitor");
+}
+
 static void s_visitor_key (nd_key_t *key, const char *visitor)
 {
     nd_key_init (key);
@@ -265,8 +272,7 @@ static int s_seed_line (s_resolve_t *r, const json_t *line, long *people)
     const char *id = json_string_value (json_object_get (line, "id"));
     if (json_is_integer (json_object_get (line, "next"))) {
         nd_key_t key;
-        nd_key_init (&key);
-        nd_key_str (&key, "next-visitor");
+        s_counter_key (&key);
         return nd_db_put_u64 (r->txn, r->self->meta, &key,
                               (uint64_t) json_integer_value (json_object_get (line, "next")));
     }
@@ -353,8 +359,7 @@ static int s_add_id (s_resolve_t *r, s_visitor_t *visitor, char kind, const char
 static int s_new_person (s_resolve_t *r, s_visitor_t *visitor)
 {
     nd_key_t key;
-    nd_key_init (&key);
-    nd_key_str (&key, "next-visitor");
+    s_counter_key (&key);
     uint64_t next = 0;
     if (nd_db_get_u64 (r->txn, r->self->meta, &key, &next) < 0
     ||  nd_db_put_u64 (r->txn, r->self->meta, &key, next + 1))
