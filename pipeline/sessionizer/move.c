@@ -152,7 +152,7 @@ typedef struct {
     sessionizer_t *self;
     MDB_txn *txn;
     const char *person;
-    json_t *tables;                 //  name -> [[key, value], ...]
+    json_t *tables;                 //  name -> [[key, value], ...]; NULL: dropped
     json_t *merged;                 //  visitor id -> true: merged into person
     json_t *strangers;              //  visitor id -> true: leads elsewhere
     json_t *found;                  //  the walk of ids: hex keys leading home
@@ -172,13 +172,15 @@ static int s_take (s_move_t *move, const char *table, const void *key, size_t si
         return 0;
     if (rc)
         return nd_db_error (rc, table);
-    json_t *rows = json_object_get (move->tables, table);
-    if (!rows) {
+    //  Without tables the person is dropped, not moved: nothing is kept
+    json_t *rows = move->tables ? json_object_get (move->tables, table) : NULL;
+    if (move->tables && !rows) {
         rows = json_array ();
         json_object_set_new (move->tables, table, rows);
     }
-    json_t *row = json_pack ("[o,o]", s_hex (copy, size), s_hex (v.mv_data, v.mv_size));
-    if (!row || json_array_append_new (rows, row)) {
+    json_t *row = move->tables ? json_pack ("[o,o]", s_hex (copy, size), s_hex (v.mv_data, v.mv_size))
+                               : NULL;
+    if (move->tables && (!row || json_array_append_new (rows, row))) {
         nd_log ("person export: out of memory");
         return -1;                  //  never delete a row not kept
     }
@@ -437,10 +439,11 @@ static int s_take_ids (s_move_t *move, const json_t *profile)
 
 /* ----------------------------------------------------------- export */
 
-int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *person,
-                               json_t **state)
+//  Takes every row of person out of the state, into tables (a move), or
+//  into nothing when tables is NULL (a drop): 1, 0 when the stage holds
+//  nothing of person (or person is merged away), or -1.
+static int s_take_person (sessionizer_t *self, MDB_txn *txn, const char *person, json_t *tables)
 {
-    *state = NULL;
     if (!person || !*person || strlen (person) >= VISITOR_ID_MAX)
         return 0;
     nd_key_t key;
@@ -464,9 +467,7 @@ int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *pe
         rc = nd_db_error (rc, "profiles");
     json_t *profile = rc == 0 ? nd_json_parse ((const char *) v.mv_data, v.mv_size, NULL, 0) : NULL;
     rc = rc < 0 ? -1 : 0;
-    s_move_t move = {
-        self, txn, person, json_object (), json_object (), json_object (), json_array ()
-    };
+    s_move_t move = { self, txn, person, tables, json_object (), json_object (), json_array () };
     if (rc == 0)
         rc = s_take_ids (&move, profile) || s_find_merged (&move, profile) ? -1 : 0;
     if (rc == 0 && visitor->in_session) {
@@ -481,23 +482,30 @@ int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *pe
     json_object_foreach (move.merged, merged, value)
         if (rc == 0)
             rc = s_take_visitor (&move, merged, visitor->last);
-    if (rc == 0)
-        *state = json_pack ("{s:s, s:i, s:O}", "person", person, "format", MOVE_FORMAT,
-                            "tables", move.tables);
-    json_decref (move.tables);
     json_decref (move.merged);
     json_decref (move.strangers);
     json_decref (move.found);
     json_decref (profile);
     visitor_destroy (&visitor);
-    return rc == 0 && !*state ? -1 : rc;
+    return rc == 0 ? 1 : -1;
+}
+
+int sessionizer_person_export (sessionizer_t *self, MDB_txn *txn, const char *person,
+                               json_t **state)
+{
+    *state = NULL;
+    json_t *tables = json_object ();
+    int rc = s_take_person (self, txn, person, tables);
+    if (rc == 1 && !(*state = json_pack ("{s:s, s:i, s:O}", "person", person, "format",
+                                         MOVE_FORMAT, "tables", tables)))
+        rc = -1;
+    json_decref (tables);
+    return rc < 0 ? -1 : 0;
 }
 
 int sessionizer_person_drop (sessionizer_t *self, MDB_txn *txn, const char *person)
 {
-    json_t *rows = NULL;
-    int rc = sessionizer_person_export (self, txn, person, &rows);
-    json_decref (rows);
+    int rc = s_take_person (self, txn, person, NULL) < 0 ? -1 : 0;
     //  A record export does not take (none, or only a pointer) leaves its
     //  rows under the id alone
     nd_key_t key;
