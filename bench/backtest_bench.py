@@ -13,6 +13,12 @@ the sessionizer, segmenter and scheduler partitioned, whose send orders must be 
 same. Then, per stage, the CPU
 seconds it used and its peak RSS (LMDB pages it touched included).
 
+Last, the runtime's floor: the same month through the collector and a
+chain of relays (durable links and LMDB journals, no stage logic), which
+gives what one message costs a stage before its own work; times the
+messages the stages handled per event in the real run, that is the rate
+no stage logic could beat on these cores.
+
 The machine is shared (other builds and tests run beside the bench), so
 the wall-clock rate moves with the load; the CPU seconds do not, and
 "events per CPU second" over every stage, times the cores, is the rate
@@ -33,10 +39,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from ndtest import BIN, ROOT  # noqa: E402
+from ndtest import BIN, ROOT, Pipeline  # noqa: E402
 
 EVENTS = int(os.environ.get("BACKTEST_EVENTS", "400000"))
 PARTITIONS = int(os.environ.get("BACKTEST_PARTITIONS", "2"))
+HOPS = 3
 BASELINE = os.environ.get("ZMQ_BASELINE", os.path.join(ROOT, "build", "bench", "zmq_baseline"))
 
 
@@ -47,6 +54,41 @@ def per_stage(stderr, label):
         return {}
     return {name: float(value) for name, value in
             (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
+
+
+def cpu_seconds(pid):
+    """User and system time of a running process, from /proc (Linux)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def relay_chain(month, lines):
+    """The month through the collector (--stdin, event time) and HOPS relays
+    in a row; returns (seconds, [(relay, messages it took, CPU seconds)])."""
+    names = ["relay-%d" % i for i in range(1, HOPS + 1)]
+    extra = {name: {"input": up} for name, up in zip(names, ["collector"] + names)}
+    with Pipeline(clock="event", extra=extra) as p:
+        for name in reversed(names):
+            p.start(name, program="relay")
+        t0 = time.time()
+        with open(month, "rb") as f:
+            p.start("collector", args=["--clock", "event", "--stdin"], stdin=f)
+
+        def drained():
+            stats = {name: p.control(name) for name in ["collector"] + names}
+            taken = sum(stats["collector"].get(k, 0) for k in ("accepted", "rejected", "duplicates"))
+            return taken >= lines and all(
+                stats[name]["inputs"][up]["position"] >= stats[up]["journal"]["head"]
+                for name, up in zip(names, ["collector"] + names))
+        deadline = time.time() + 1800
+        while not drained():
+            if time.time() > deadline:
+                sys.exit("the relay chain did not drain in 30 min")
+            time.sleep(0.05)
+        took = time.time() - t0
+        hops = [(name, p.control(name)["forwarded"], cpu_seconds(p.procs[name].pid)) for name in names]
+    return took, hops
 
 
 def month_of(tmp):
@@ -123,6 +165,21 @@ def main():
         print("%-20s %12.1f %14s" % (name, cpu[name], "%.0f" % rss[name] if name in rss else "-"))
     if rss:
         print("%-20s %12.1f %14.0f" % ("all stages", stages_cpu, sum(rss.values())))
+    applied = per_stage(out.stderr, "messages applied")
+    took_chain, hops = relay_chain(month, lines)
+    per_message = sum(cpu for _, _, cpu in hops) / sum(n + ticks for _, n, _ in hops)
+    per_event = sum(applied.values()) / events if applied else 0
+    print("\nthe runtime alone: collector -> %d relays (durable links, LMDB journals, no stage logic)\n"
+          % HOPS)
+    print("%-58s %14.0f  %s" % ("the month through the chain, end to end", events / took_chain,
+                                "%.1f s drained" % took_chain))
+    for name, n, cpu in hops:
+        print("%-58s %14s  %s" % ("  %s" % name, "", "%d messages, %.1f CPU s, %.1f us a message"
+                                  % (n + ticks, cpu, 1e6 * cpu / (n + ticks))))
+    if per_event:
+        print("the stages above took %.2f messages an event (ticks not counted); at %.1f us a message"
+              " the runtime alone\nallows %.0f events/s on %d cores, whatever the stages do"
+              % (per_event, 1e6 * per_message, cores / (per_event * per_message), cores))
     print()
     for line in out.stderr.splitlines():
         print(line)
