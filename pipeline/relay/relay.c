@@ -22,6 +22,7 @@
 typedef struct {
     MDB_dbi counters;
     uint64_t forwarded;
+    json_t *nothing;            //  the members a forwarded body gets: none
 } relay_t;
 
 static int s_counter_key (nd_key_t *key)
@@ -37,8 +38,11 @@ static int s_setup (nd_stage_t *stage, MDB_txn *txn, void **self_p)
     relay_t *self = calloc (1, sizeof *self);
     nd_key_t key;
     s_counter_key (&key);
-    if (!self || nd_db_open (txn, "counters", &self->counters)
+    if (!self || !(self->nothing = json_object ())
+    ||  nd_db_open (txn, "counters", &self->counters)
     ||  nd_db_get_u64 (txn, self->counters, &key, &self->forwarded) < 0) {
+        if (self)
+            json_decref (self->nothing);
         free (self);
         return -1;
     }
@@ -51,7 +55,8 @@ static int s_apply (nd_stage_t *stage, void *self_, MDB_txn *txn, const nd_msg_t
     relay_t *self = self_;
     nd_key_t key;
     s_counter_key (&key);
-    if (nd_emit (stage, txn, msg->topic, msg->body)
+    //  The body goes on as it came, not parsed and written again
+    if (nd_emit_extended (stage, txn, msg->topic, msg, self->nothing)
     ||  nd_db_put_u64 (txn, self->counters, &key, self->forwarded + 1))
         return -1;
     //  The in-memory count may run ahead of a batch that fails to commit;
@@ -68,7 +73,10 @@ static void s_stats (void *self_, json_t *stats)
 
 static void s_teardown (void **self_p)
 {
-    free (*self_p);
+    relay_t *self = *self_p;
+    if (self)
+        json_decref (self->nothing);
+    free (self);
     *self_p = NULL;
 }
 
