@@ -342,6 +342,14 @@ int nd_stage_pass_all (nd_stage_t *stage, MDB_txn *txn, const char *topic, json_
 /*  Whether link (a message's msg->link) is another partition of this
     stage: what nd_stage_pass_all sent is taken from such a link only.   */
 bool nd_stage_is_sibling (nd_stage_t *stage, const char *link);
+/*  The rows a stage's person_export takes out as they lie in LMDB go in
+    the move.out body as [hex key, hex value]: one codec, so every stage
+    writes and reads them alike. nd_move_hex: size bytes as lower-case
+    hex, a JSON string (NULL when out of memory). nd_move_unhex: such a
+    string's bytes into *data, malloc'd (the caller frees) with a NUL
+    after them; -1 when hex is not a string of hex digit pairs.          */
+json_t *nd_move_hex (const void *data, size_t size);
+int nd_move_unhex (const json_t *hex, uint8_t **data, size_t *size);
 /*  This stage's partition K, and in *parts their count N (0 and 1 when
     it runs unpartitioned).                                               */
 int nd_stage_partition (nd_stage_t *stage, int *parts);
@@ -446,5 +454,6 @@ void nd_db_test (bool verbose);
 void nd_clock_test (bool verbose);
 void nd_bucket_test (bool verbose);
 void nd_curve_test (bool verbose);
+void nd_moves_test (bool verbose);
 
 #endif

@@ -82,49 +82,6 @@ static void s_move_init (s_move_t *move, scheduler_t *self, MDB_txn *txn, const 
     move->top_instance = move->top_code = 0;
 }
 
-/* --------------------------------------------------------------- hex -- */
-
-static json_t *s_hex (const MDB_val *val)
-{
-    static const char digits [] = "0123456789abcdef";
-    char *text = (char *) malloc (val->mv_size * 2 + 1);
-    const uint8_t *bytes = (const uint8_t *) val->mv_data;
-    for (size_t i = 0; i < val->mv_size; i++) {
-        text [2 * i] = digits [bytes [i] >> 4];
-        text [2 * i + 1] = digits [bytes [i] & 15];
-    }
-    text [val->mv_size * 2] = 0;
-    json_t *hex = json_string (text);
-    free (text);
-    return hex;
-}
-
-static int s_digit (char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-//  The bytes of hex text into val (malloc'd), or -1 if it is not hex.
-static int s_unhex (const json_t *hex, MDB_val *val)
-{
-    const char *text = json_string_value (hex);
-    size_t length = text ? strlen (text) : 1;
-    if (length % 2)
-        return -1;
-    uint8_t *bytes = (uint8_t *) malloc (length / 2 + 1);
-    for (size_t i = 0; i < length / 2; i++) {
-        int high = s_digit (text [2 * i]), low = s_digit (text [2 * i + 1]);
-        if (high < 0 || low < 0) {
-            free (bytes);
-            return -1;
-        }
-        bytes [i] = (uint8_t) (high << 4 | low);
-    }
-    val->mv_data = bytes;
-    val->mv_size = length / 2;
-    return 0;
-}
-
 /* ------------------------------------------------------------ taking -- */
 
 static void s_keep (s_move_t *move, table_t table, const MDB_val *key, const MDB_val *data)
@@ -132,7 +89,8 @@ static void s_keep (s_move_t *move, table_t table, const MDB_val *key, const MDB
     json_t *rows = json_object_get (move->rows, s_tables [table]);
     if (!rows)
         json_object_set_new (move->rows, s_tables [table], rows = json_array ());
-    json_array_append_new (rows, json_pack ("[o, o]", s_hex (key), s_hex (data)));
+    json_array_append_new (rows, json_pack ("[o, o]", nd_move_hex (key->mv_data, key->mv_size),
+                                                   nd_move_hex (data->mv_data, data->mv_size)));
 }
 
 //  Exports the row at key, if there is one: 0, or -1 on error.
@@ -396,15 +354,18 @@ static void s_seen (s_move_t *move, table_t table, const MDB_val *key)
 static int s_put (s_move_t *move, table_t table, const json_t *row)
 {
     MDB_val key, data, there;
-    if (s_unhex (json_array_get (row, 0), &key)) {
+    uint8_t *key_bytes, *data_bytes;
+    if (nd_move_unhex (json_array_get (row, 0), &key_bytes, &key.mv_size)) {
         nd_log ("person %s: a %s key is not hex", move->person, s_tables [table]);
         return -1;
     }
-    if (s_unhex (json_array_get (row, 1), &data)) {
-        free (key.mv_data);
+    if (nd_move_unhex (json_array_get (row, 1), &data_bytes, &data.mv_size)) {
+        free (key_bytes);
         nd_log ("person %s: a %s value is not hex", move->person, s_tables [table]);
         return -1;
     }
+    key.mv_data = key_bytes;
+    data.mv_data = data_bytes;
     int rc = s_numbered (table) ? mdb_get (move->txn, move->dbi [table], &key, &there)
                                 : MDB_NOTFOUND;
     if (rc == 0 && (there.mv_size != data.mv_size

@@ -101,50 +101,6 @@ static MDB_dbi s_dbi (sessionizer_t *self, const char *name)
     return 0;
 }
 
-/* -------------------------------------------------------------- hex */
-
-static json_t *s_hex (const void *data, size_t size)
-{
-    static const char digits [] = "0123456789abcdef";
-    char *text = (char *) malloc (2 * size + 1);
-    if (!text)
-        return NULL;
-    for (size_t i = 0; i < size; i++) {
-        text [2 * i] = digits [((const uint8_t *) data) [i] >> 4];
-        text [2 * i + 1] = digits [((const uint8_t *) data) [i] & 15];
-    }
-    text [2 * size] = 0;
-    json_t *string = json_stringn (text, 2 * size);
-    free (text);
-    return string;
-}
-
-static int s_nibble (char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-//  The bytes of a hex string, malloc'd into *data; -1 when not hex.
-static int s_unhex (const json_t *hex, uint8_t **data, size_t *size)
-{
-    const char *text = json_string_value (hex);
-    size_t length = text ? json_string_length (hex) : 1;
-    *data = length % 2 ? NULL : (uint8_t *) malloc (length / 2 + 1);
-    if (!*data)
-        return -1;
-    for (size_t i = 0; i < length / 2; i++) {
-        int high = s_nibble (text [2 * i]), low = s_nibble (text [2 * i + 1]);
-        if (high < 0 || low < 0) {
-            free (*data);
-            *data = NULL;
-            return -1;
-        }
-        (*data) [i] = (uint8_t) (high << 4 | low);
-    }
-    *size = length / 2;
-    return 0;
-}
-
 /* ----------------------------------------------------------- taking */
 
 //  One export under way.
@@ -178,7 +134,8 @@ static int s_take (s_move_t *move, const char *table, const void *key, size_t si
         rows = json_array ();
         json_object_set_new (move->tables, table, rows);
     }
-    json_t *row = move->tables ? json_pack ("[o,o]", s_hex (copy, size), s_hex (v.mv_data, v.mv_size))
+    json_t *row = move->tables ? json_pack ("[o,o]", nd_move_hex (copy, size),
+                                            nd_move_hex (v.mv_data, v.mv_size))
                                : NULL;
     if (move->tables && (!row || json_array_append_new (rows, row))) {
         nd_log ("person export: out of memory");
@@ -388,7 +345,7 @@ static int s_id_home (const MDB_val *key, const MDB_val *data, void *move_)
     visitor [data->mv_size - 1] = 0;
     int home = s_leads_home (move, visitor);
     if (home == 1)
-        json_array_append_new (move->found, s_hex (key->mv_data, key->mv_size));
+        json_array_append_new (move->found, nd_move_hex (key->mv_data, key->mv_size));
     return home < 0 ? -1 : 0;
 }
 
@@ -405,7 +362,7 @@ static int s_take_all_ids (s_move_t *move)
     json_array_foreach (move->found, index, hex) {
         uint8_t *data;
         size_t size;
-        if (rc == 0 && s_unhex (hex, &data, &size) == 0) {
+        if (rc == 0 && nd_move_unhex (hex, &data, &size) == 0) {
             rc = s_take (move, "ids", data, size) < 0 ? -1 : 0;
             free (data);
         }
@@ -524,8 +481,8 @@ static int s_put_row (sessionizer_t *self, MDB_txn *txn, const char *table, cons
 {
     uint8_t *key = NULL, *value = NULL;
     size_t key_size = 0, value_size = 0;
-    int rc = s_unhex (json_array_get (row, 0), &key, &key_size)
-          || s_unhex (json_array_get (row, 1), &value, &value_size)
+    int rc = nd_move_unhex (json_array_get (row, 0), &key, &key_size)
+          || nd_move_unhex (json_array_get (row, 1), &value, &value_size)
           || key_size == 0 || key_size > ND_KEY_MAX ? -1 : 0;
     if (rc)
         nd_log ("person import: a row of %s is not [hex key, hex value]", table);

@@ -60,6 +60,7 @@ int main (int argc, char **argv)
     nd_phone_test (verbose);
     nd_token_test (verbose);
     nd_links_test (verbose);
+    nd_moves_test (verbose);
     nd_p256_test (verbose);
     nd_spool_test (verbose);
     nd_http_test (verbose);
