@@ -15,7 +15,9 @@
     chat_sms       conversations by text message: which one a number
                    has open, the sms-sender's messages both ways
     chat_talk      conversations and transcripts in LMDB, and what
-                   happens on each shopper and operator message
+                   happens on each shopper and operator message; its
+                   insides are several files in layers (chat_talk.h
+                   names them): chat_talk.c is the class
     chat_hours     business hours in the shop's time zone
     chat_http      the shoppers' HTTP server and the widget
     chat_channel   one small interface per operator channel:

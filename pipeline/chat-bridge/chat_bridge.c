@@ -35,7 +35,7 @@ DESCRIPTION
     does, the shopper is told the answer comes by e-mail (and asked for
     an address), and the question goes to "support-mailbox" as a
     send.email order for the mail-sender, with Reply-To set to the
-    shopper (chat_talk.c). The profile's address is used only for a
+    shopper (chat_mail.c). The profile's address is used only for a
     visitor the widget proves (a userId with the shop's HMAC of it,
     "identity-secret"), and never shown to the browser. Rates per client
     and visitor, and caps on conversations and on support mails (the rest

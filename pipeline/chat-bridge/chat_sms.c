@@ -7,7 +7,7 @@
     sms.received {"phone", "text", "user", "users", "provider",
     "message_id"}, "user" being the person the shop last texted at that
     number (empty for a number it never texted: see sms_inbound.c for why
-    the number's owner is decided there). chat_talk opens or continues
+    the number's owner is decided there). chat_texts.c opens or continues
     that number's conversation; sms.phones keeps which one is open:
 
         sms.phones      phone -> {"conversation": id}
