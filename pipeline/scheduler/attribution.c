@@ -1,8 +1,8 @@
 /*  attribution.c - which journey, variant, step and channel an order
     owes to, and the counters nd-report reads.
 
-    Layer: engine: calls the rules (journey.c) and the store (codes.c,
-    counters.c, instance.c).
+    Layer: engine: calls the rules (journeys.c, journey.c) and the store
+    (codes.c, counters.c, instance.c).
 
     Two views of one order, both kept, and both only for messages that
     reached the person: feedback.delivered (every channel sends it: the
@@ -54,6 +54,7 @@
 #include "counters.h"
 #include "instance.h"
 #include "journey.h"
+#include "journeys.h"
 
 static void s_user_key (nd_key_t *key, const char *user)
 {

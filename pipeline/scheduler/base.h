@@ -3,13 +3,14 @@
 
     Layer: base. The scheduler's files form layers that only call
     downward: base, then the store (LMDB records: timers.c, instance.c,
-    people.c, codes.c, counters.c, move.c), then the rules (cond.c, journey.c,
-    templates.c, policy.c), then the engine (engine.c, send.c,
-    lifecycle.c, feedback.c, confirm.c, attribution.c), then the stage
-    file (scheduler.c, with main). Each file includes the headers of its
-    own and lower layers only (tests/integration/test_layers.py). This one
-    holds types and the small functions over them (base.c); it calls
-    nothing of the scheduler's.
+    people.c, codes.c, counters.c, move.c), then the rules (cond.c,
+    journey.c, loader.c, steps.c, journeys.c, templates.c, policy.c), then
+    the engine (engine.c, send.c, lifecycle.c, feedback.c, confirm.c,
+    attribution.c), then the stage file (scheduler.c, with main). Each
+    file includes the headers of its own and lower layers only
+    (tests/integration/test_layers.py). This one holds types and the
+    small functions over them (base.c); it calls nothing of the
+    scheduler's.
 
     Private to pipeline/scheduler: other stages know the scheduler only by
     its messages (scheduler(1), README "Send orders" and "Feedback").
@@ -25,7 +26,13 @@
       move.c         one person's rows out of this state and into another
                      (partitioned schedulers); move_test.c, its test
       cond.c         conditions ("cart.value > 20") and paths into JSON
-      journey.c      journeys as data: conf/journeys (one .zpl file per journey)
+      journey.c      what a journey once read is asked: ordered since,
+                     exit topics, a person's variant
+      loader.c       the journey files' reader: lines for errors, values
+      steps.c        a journey's steps section: wait, send, check, split,
+                     branch and its arms
+      journeys.c     journeys as data: conf/journeys (one .zpl file per
+                     journey), its options, the set of journeys
       templates.c    which templates exist, per channel and locale
       policy.c       send-time rules: order, browsing, chat, channel,
                      quiet hours, frequency caps
@@ -204,7 +211,7 @@ typedef struct _scheduler_t {
             touch, orders, codes, counters, user_codes;
     timers_t *timers;
     journeys_t *journeys;
-    //  journeys_find (journey.h), set at setup: the store finds an
+    //  journeys_find (journeys.h), set at setup: the store finds an
     //  instance's journey through it and needs nothing of the rules layer
     journey_t *(*journey_find) (journeys_t *journeys, const char *name);
     templates_t *templates;

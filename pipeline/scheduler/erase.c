@@ -27,7 +27,7 @@
 #include "confirm.h"
 #include "counters.h"
 #include "instance.h"
-#include "journey.h"
+#include "journeys.h"
 #include "people.h"
 #include "timers.h"
 

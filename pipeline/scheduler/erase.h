@@ -1,6 +1,6 @@
 /*  erase.h - forgetting a person: person.erased and visitor.forgotten.
 
-    Layer: engine; erase.c calls confirm.c, journey.c and the store.
+    Layer: engine; erase.c calls confirm.c, journeys.c and the store.
 
     State: "erased"  'e' | 'p' + hex keyed hash of an erased person's
     address -> i64 time of the erasure.                                   */

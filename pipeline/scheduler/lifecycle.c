@@ -2,7 +2,7 @@
     timers fire, an exit event ends it.
 
     Layer: engine: calls engine.c and send.c (what a firing timer runs),
-    the rules (journey.c, cond.c: who may enter) and the store
+    the rules (journeys.c, journey.c, cond.c: who may enter) and the store
     (instance.c, timers.c, counters.c; codes.c and people.c for the
     codes that expire tomorrow).
 
@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "instance.h"
 #include "journey.h"
+#include "journeys.h"
 #include "nd_json.h"
 #include "people.h"
 #include "send.h"

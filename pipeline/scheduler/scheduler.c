@@ -64,7 +64,7 @@
 #include "confirm.h"
 #include "erase.h"
 #include "feedback.h"
-#include "journey.h"
+#include "journeys.h"
 #include "lifecycle.h"
 #include "move.h"
 #include "move_test.h"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "journey.h"
+#include "journeys.h"
 
 static char s_dir [PATH_MAX], s_file [PATH_MAX + 16];
 static templates_t *s_templates;
