@@ -119,7 +119,8 @@ static int s_reentry (loader_t *loader, zconfig_t *node, journey_t *journey)
     for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c)) {
         const char *name = zconfig_name (c);
         int rc = streq (name, "every") ? loader_duration (loader, c, &journey->reentry_every)
-               : streq (name, "key") ? (*loader_value (c) ? 0 : loader_fail (loader, c, "key: needs a path"))
+               : streq (name, "key") ? (*loader_value (c) ? 0
+                                        : loader_fail (loader, c, "key: needs a path"))
                : loader_fail (loader, c, "reentry: unknown option '%s' (key, every)", name);
         if (rc)
             return -1;
@@ -324,7 +325,8 @@ static journey_t *s_journey (loader_t *loader, zconfig_t *root)
     zconfig_t *name = zconfig_locate (section, "name"), *steps = zconfig_locate (section, "steps");
     journey->name = strdup (name ? loader_value (name) : "");
     int rc = loader_name_ok (journey->name) ? 0
-           : loader_fail (loader, name ? name : section, "name: a journey needs a name (a-z, 0-9, -, _)");
+           : loader_fail (loader, name ? name : section,
+                          "name: a journey needs a name (a-z, 0-9, -, _)");
     if (rc == 0)
         rc = s_once (loader, section);
     for (zconfig_t *c = zconfig_child (section); rc == 0 && c; c = zconfig_next (c))

@@ -48,7 +48,8 @@ static int s_channels (loader_t *loader, zconfig_t *node, step_t *step)
          name = strtok_r (NULL, ", ", &save)) {
         channel_t channel;
         if (channel_parse (name, &channel))
-            rc = loader_fail (loader, node, "channels: unknown channel '%s' (push, sms, email, onsite, whatsapp)", name);
+            rc = loader_fail (loader, node,
+                              "channels: unknown channel '%s' (push, sms, email, onsite, whatsapp)", name);
         for (size_t i = 0; rc == 0 && i < step->channel_count; i++)
             if (step->channels [i] == channel)
                 rc = loader_fail (loader, node, "channels: '%s' twice", name);
@@ -57,7 +58,8 @@ static int s_channels (loader_t *loader, zconfig_t *node, step_t *step)
     }
     free (list);
     if (rc == 0 && step->channel_count == 0)
-        rc = loader_fail (loader, node, "channels: name at least one of push, sms, email, onsite, whatsapp");
+        rc = loader_fail (loader, node,
+                          "channels: name at least one of push, sms, email, onsite, whatsapp");
     return rc;
 }
 
@@ -199,9 +201,10 @@ static int s_variant (loader_t *loader, zconfig_t *node, journey_t *journey, ste
     variant_t *variant = &step->variants [step->variant_count++];
     *variant = (variant_t) { strdup (name), 1, -1 };
     for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c)) {
-        int rc = streq (zconfig_name (c), "weight") ? s_number (loader, c, 0, 1000000, &variant->weight)
-               : streq (zconfig_name (c), "goto") ? ((variant->jump = s_jump (loader, c, journey, steps)) < -1 ? -1 : 0)
-               : loader_fail (loader, c, "variant: unknown option '%s' (weight, goto)", zconfig_name (c));
+        const char *option = zconfig_name (c);
+        int rc = streq (option, "weight") ? s_number (loader, c, 0, 1000000, &variant->weight)
+               : streq (option, "goto") ? ((variant->jump = s_jump (loader, c, journey, steps)) < -1 ? -1 : 0)
+               : loader_fail (loader, c, "variant: unknown option '%s' (weight, goto)", option);
         if (rc)
             return -1;
     }
@@ -214,7 +217,8 @@ static int s_split (loader_t *loader, zconfig_t *node, journey_t *journey, step_
     for (zconfig_t *c = zconfig_child (node); c; c = zconfig_next (c)) {
         int rc = streq (zconfig_name (c), "holdout") ? s_share (loader, c, &step->holdout)
                : streq (zconfig_name (c), "variant") ? s_variant (loader, c, journey, step, steps)
-               : loader_fail (loader, c, "split: unknown option '%s' (holdout, variant)", zconfig_name (c));
+               : loader_fail (loader, c, "split: unknown option '%s' (holdout, variant)",
+                              zconfig_name (c));
         if (rc)
             return -1;
     }
