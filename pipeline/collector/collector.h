@@ -9,9 +9,12 @@
 #ifndef COLLECTOR_H_INCLUDED
 #define COLLECTOR_H_INCLUDED
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <czmq.h>
+#include <microhttpd.h>
 #include "nd.h"
+#include "nd_httpd.h"
 #include "nd_json.h"
 
 /*  Limits and modes every intake thread works with; set at setup, then
@@ -241,16 +244,12 @@ collector_confirm_t *collector_confirm_new (const char *secret, const collector_
 void collector_confirm_destroy (collector_confirm_t **self_p);
 /*  /confirm?t=TOKEN: GET shows a button (mail scanners fetch links and
     must confirm nothing), POST confirms. Queues the answer: MHD_YES/NO.  */
-struct MHD_Connection;
 int collector_confirm_link (collector_confirm_t *self, struct MHD_Connection *connection,
                             const char *method);
 /*  POST /v1/confirm, its body parsed: the HTTP status, *answer (a new
     JSON object) and, for 429, the seconds to wait in retry_after.       */
 unsigned int collector_confirm_code (collector_confirm_t *self, const json_t *root,
                                      json_t **answer, char *retry_after, size_t size);
-/*  A small HTML page for a person (collector_http.c): MHD_YES/NO.       */
-int collector_http_page (struct MHD_Connection *connection, unsigned int status,
-                         const char *title, const char *body);
 void collector_confirm_test (bool verbose);
 
 /* ---------------------------------------------------------- click */
@@ -265,6 +264,121 @@ collector_click_t *collector_click_new (const char *secret, const collector_limi
 void collector_click_destroy (collector_click_t **self_p);
 int collector_click_link (collector_click_t *self, struct MHD_Connection *connection,
                           const char *url, const char *method);
+
+/* ----------------------------------------------- the HTTP intake */
+
+/*  What the HTTP intake's files share (collector_http.c, collector_reply.c,
+    collector_segment.c, collector_signed.c); nothing else touches it.   */
+struct _collector_http_t {
+    nd_httpd_t *server;
+    const collector_key_t *keys;
+    const collector_limits_t *limits;
+    collector_queue_t *queue;
+    collector_counters_t *counters;
+    char *stage_name;
+    const char *unsubscribe_secret;
+    collector_kit_t *kit;       //  or NULL
+    char *push_key;             //  the VAPID public key, or NULL
+    collector_rate_t *per_ip;   //  NULL: no limit
+    collector_rate_t *per_key;
+    collector_confirm_t *confirm;   //  NULL: no secret, no /confirm
+    collector_click_t *click;       //  NULL: no secret, no /c/
+    pthread_mutex_t log_lock;
+    int64_t log_second;
+    int log_lines;
+    uint64_t log_suppressed;
+};
+
+/*  A path the server takes a body for, and what it calls there.         */
+typedef struct {
+    const char *path;
+    const char *call;           //  a Segment type, "batch" or "tick"
+} collector_endpoint_t;
+
+/*  One request whose body is streaming in (libmicrohttpd's con_cls).    */
+typedef struct {
+    const collector_endpoint_t *route;
+    const collector_key_t *key; //  the write key of the Authorization header, or NULL
+    collector_body_t *body;     //  capped (and inflated) as it streams in
+} collector_request_t;
+
+#define COLLECTOR_COMMIT_TIMEOUT_MS 20000   //  SDKs give up after 10 s and retry
+
+/* ---------------------------------------------------------- reply */
+
+/*  How the HTTP intake answers (collector_reply.c). Each queues its
+    answer on connection and returns libmicrohttpd's MHD_YES or MHD_NO.
+    cors_origin: the request's Origin when a browser key may be used
+    from it (its answers may be read there), else NULL. origin_refusal:
+    why key may not be used from this request's Origin, or NULL.         */
+const char *collector_reply_cors_origin (collector_http_t *self,
+                                         struct MHD_Connection *connection);
+const char *collector_reply_origin_refusal (const collector_key_t *key,
+                                            struct MHD_Connection *connection);
+/*  answer (taken, or NULL for no body); header, value: one more header
+    (Allow, Retry-After), or NULL; cors: the Access-Control-Allow-Origin
+    to send, or NULL. respond sends the request's own CORS origin.      */
+enum MHD_Result collector_reply_send (struct MHD_Connection *connection, unsigned int status,
+                                      json_t *answer, const char *header, const char *value,
+                                      const char *cors);
+enum MHD_Result collector_reply_respond (collector_http_t *self,
+                                         struct MHD_Connection *connection,
+                                         unsigned int status, json_t *answer,
+                                         const char *header, const char *value);
+/*  Logs a refused request, at most a few lines a second.               */
+void collector_reply_log_refusal (collector_http_t *self, const char *url, unsigned int status,
+                                  const char *reason);
+/*  {"success": false, "reason", "rejected"?}: a new JSON object.       */
+json_t *collector_reply_failure (const char *reason, json_t *rejected);
+/*  Logs and answers a refusal (rejected: kept, or NULL).                */
+enum MHD_Result collector_reply_refuse (collector_http_t *self,
+                                        struct MHD_Connection *connection, const char *url,
+                                        unsigned int status, const char *reason,
+                                        json_t *rejected);
+/*  429 with Retry-After for wait_ms; whose: "from this address".       */
+enum MHD_Result collector_reply_too_many (collector_http_t *self,
+                                          struct MHD_Connection *connection, const char *url,
+                                          const char *whose, int64_t wait_ms);
+/*  A small HTML page for a person (title and body already escaped).    */
+enum MHD_Result collector_reply_page (struct MHD_Connection *connection, unsigned int status,
+                                      const char *title, const char *body);
+/*  A POST that counts as a request and fits its address's rate: true to
+    go on, else false with the refusal queued in *refused.              */
+bool collector_reply_admit_post (collector_http_t *self, struct MHD_Connection *connection,
+                                 const char *url, const char *method, enum MHD_Result *refused);
+
+/* -------------------------------------------------------- segment */
+
+/*  The Segment API's requests (collector_segment.c). header_auth: 1 with
+    *key the write key of the Authorization header, 0 no header, -1 one
+    that fails. finish: the whole body is in: checks, commits, answers. */
+int collector_segment_header_auth (collector_http_t *self, struct MHD_Connection *connection,
+                                   const collector_key_t **key);
+enum MHD_Result collector_segment_finish (collector_http_t *self,
+                                          struct MHD_Connection *connection, const char *url,
+                                          collector_request_t *request);
+
+/* --------------------------------------------------------- signed */
+
+/*  /unsubscribe and /v1/push/event (collector_signed.c): begin when the
+    headers are in (a request for the body, in *con_cls, or an answer),
+    finish when the body is.                                             */
+extern const collector_endpoint_t collector_signed_unsubscribe_endpoint;
+extern const collector_endpoint_t collector_signed_push_event_endpoint;
+enum MHD_Result collector_signed_unsubscribe_begin (collector_http_t *self,
+                                                    struct MHD_Connection *connection,
+                                                    const char *url, const char *method,
+                                                    void **con_cls);
+enum MHD_Result collector_signed_unsubscribe_finish (collector_http_t *self,
+                                                     struct MHD_Connection *connection,
+                                                     const char *url);
+enum MHD_Result collector_signed_push_event_begin (collector_http_t *self,
+                                                   struct MHD_Connection *connection,
+                                                   const char *url, const char *method,
+                                                   void **con_cls);
+enum MHD_Result collector_signed_push_event_finish (collector_http_t *self,
+                                                    struct MHD_Connection *connection,
+                                                    const char *url);
 
 /* ---------------------------------------------------------- stdin */
 

@@ -1,7 +1,8 @@
 /*  collector_body - one request's body, kept as it streams in, within a limit.
 
-    Layer: the collector's HTTP intake (collector_http.c) feeds it the
-    bytes libmicrohttpd hands over and asks for the whole body at the end.
+    Layer: the collector's HTTP intake: collector_http.c feeds it the
+    bytes libmicrohttpd hands over, and the endpoint (collector_segment.c)
+    asks for the whole body at the end.
 
     The limit is on what the body means, not on what travels: a body sent
     with Content-Encoding gzip or deflate (RudderStack's SDKs compress by

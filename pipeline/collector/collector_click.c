@@ -108,16 +108,16 @@ int collector_click_link (collector_click_t *self, struct MHD_Connection *connec
                           const char *url, const char *method)
 {
     if (!self)
-        return collector_http_page (connection, MHD_HTTP_NOT_FOUND, "Not found", "");
+        return collector_reply_page (connection, MHD_HTTP_NOT_FOUND, "Not found", "");
     bool head = strcmp (method, "HEAD") == 0;
     if (!head && strcmp (method, "GET"))
-        return collector_http_page (connection, MHD_HTTP_METHOD_NOT_ALLOWED, "Use GET", "");
+        return collector_reply_page (connection, MHD_HTTP_METHOD_NOT_ALLOWED, "Use GET", "");
     atomic_fetch_add (&self->counters->requests, 1);
     const char *token = url + strlen (COLLECTOR_CLICK_PATH);
     nd_click_t click;
     if (nd_click_open (self->secret, token, &click)) {
         nd_log ("click: a link whose token is not ours: 400");
-        return collector_http_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
+        return collector_reply_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
                                     "<p>This link is not valid. Please check that it was "
                                     "copied whole.</p>");
     }

@@ -182,10 +182,10 @@ static int s_link_refused (struct MHD_Connection *connection, int opened)
 {
     nd_log ("confirm: %s link refused", opened > 0 ? "an expired" : "a forged or damaged");
     if (opened > 0)
-        return collector_http_page (connection, MHD_HTTP_GONE, "Link expired",
+        return collector_reply_page (connection, MHD_HTTP_GONE, "Link expired",
             "<p>This confirmation link has expired. Enter your address on the shop's page "
             "again to get a new one.</p>");
-    return collector_http_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
+    return collector_reply_page (connection, MHD_HTTP_BAD_REQUEST, "Link not valid",
         "<p>This confirmation link is not valid. Please use the link in the latest "
         "confirmation message you received.</p>");
 }
@@ -194,10 +194,10 @@ int collector_confirm_link (collector_confirm_t *self, struct MHD_Connection *co
                             const char *method)
 {
     if (!self)
-        return collector_http_page (connection, MHD_HTTP_NOT_FOUND, "Not found", "");
+        return collector_reply_page (connection, MHD_HTTP_NOT_FOUND, "Not found", "");
     bool show = strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
     if (!show && strcmp (method, "POST"))
-        return collector_http_page (connection, MHD_HTTP_METHOD_NOT_ALLOWED, "Use POST", "");
+        return collector_reply_page (connection, MHD_HTTP_METHOD_NOT_ALLOWED, "Use POST", "");
     const char *token = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "t");
     s_link_t link;
     int opened = s_link_open (self, token, &link);
@@ -213,7 +213,7 @@ int collector_confirm_link (collector_confirm_t *self, struct MHD_Connection *co
             "<p><button type=\"submit\">Confirm</button></p></form>"
             "<p>If you did not ask for them, close this page: nothing happens.</p>",
             escaped, address);
-        int rc = collector_http_page (connection, MHD_HTTP_OK, "Confirm your address", form);
+        int rc = collector_reply_page (connection, MHD_HTTP_OK, "Confirm your address", form);
         zstr_free (&form);
         return rc;
     }
@@ -222,12 +222,12 @@ int collector_confirm_link (collector_confirm_t *self, struct MHD_Connection *co
     json_t *traits = json_pack ("{s:s, s:b}", "email", link.address, "email_consent", 1);
     int rc = s_commit (self, link.field, link.id, traits, "email-link", seed);
     if (rc != COLLECTOR_COMMITTED)
-        return collector_http_page (connection, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
+        return collector_reply_page (connection, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
                                     "<p>We could not record that just now. Please try again "
                                     "in a minute.</p>");
     nd_log ("confirm: an e-mail address confirmed by its link");
     char *done = zsys_sprintf ("<p>Thank you: <b>%s</b> is confirmed.</p>", address);
-    int result = collector_http_page (connection, MHD_HTTP_OK, "Confirmed", done);
+    int result = collector_reply_page (connection, MHD_HTTP_OK, "Confirmed", done);
     zstr_free (&done);
     return result;
 }

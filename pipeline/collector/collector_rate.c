@@ -1,8 +1,9 @@
 /*  collector_rate - requests a second per client address and per write key.
 
-    Layer: the collector's HTTP intake (collector_http.c) asks before it
-    reads a request; one over the rate is answered 429 with Retry-After,
-    which the Segment and RudderStack SDKs honour, so nothing is lost.
+    Layer: the collector's HTTP intake (collector_reply.c per address,
+    collector_segment.c per write key) asks before it reads a request;
+    one over the rate is answered 429 with Retry-After, which the
+    Segment and RudderStack SDKs honour, so nothing is lost.
 
     One token bucket (nd_bucket) per address (or key): rate tokens a
     second, up to twice that in a burst. The buckets live in a fixed table, so a flood

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include "nd_codec.h"
 #include "nd_token.h"
@@ -29,17 +30,86 @@ static int s_encode (const unsigned char *data, size_t size, char *out, size_t o
     return (int) nd_b64url_encode (data, size, out, out_size);
 }
 
-/* ---------------------------------------------------------------- token */
+/* ------------------------------------------------------------------ MAC */
 
-static void s_mac (const char *secret, const char *channel, const char *user,
-                   unsigned char *mac)
+//  HMAC () fetches HMAC and SHA-256 from the provider and hashes the key
+//  into a new context on every call, which costs more than the MAC itself
+//  (the mail-sender signs every link of every message). So a secret's keyed
+//  context is made once and kept, and each MAC works on a copy of it:
+//  EVP_MAC_CTX_dup only reads the kept one, so threads (the senders'
+//  workers, the collector's connections) share it without a lock, and
+//  the lock guards only finding it. The callers pass secrets they hold
+//  for the whole run, a few each, so what is kept is never dropped; past
+//  s_KEYS_MAX secrets a context is keyed for each call.
+#define s_KEYS_MAX 16
+
+static struct {
+    pthread_mutex_t lock;
+    EVP_MAC *hmac;
+    size_t count;
+    char *secret [s_KEYS_MAX];
+    EVP_MAC_CTX *keyed [s_KEYS_MAX];
+} s_keys = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static EVP_MAC_CTX *s_new_keyed (EVP_MAC *hmac, const char *secret)
 {
-    char message [s_PAYLOAD_MAX + 32];
-    int size = snprintf (message, sizeof message, "nudge-unsubscribe%c%s%c%s", 0, channel, 0, user);
-    unsigned int mac_size = s_MAC_SIZE;
-    HMAC (EVP_sha256 (), secret, (int) strlen (secret), (const unsigned char *) message,
-          (size_t) size, mac, &mac_size);
+    char digest [] = "SHA256";
+    OSSL_PARAM params [] = {
+        OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end ()
+    };
+    EVP_MAC_CTX *context = hmac ? EVP_MAC_CTX_new (hmac) : NULL;
+    if (context
+    &&  !EVP_MAC_init (context, (const unsigned char *) secret, strlen (secret), params)) {
+        EVP_MAC_CTX_free (context);
+        context = NULL;
+    }
+    return context;
 }
+
+//  A context keyed with secret for one MAC; the caller frees it.
+static EVP_MAC_CTX *s_keyed (const char *secret)
+{
+    pthread_mutex_lock (&s_keys.lock);
+    if (!s_keys.hmac)
+        s_keys.hmac = EVP_MAC_fetch (NULL, "HMAC", NULL);
+    size_t index = 0;
+    while (index < s_keys.count && strcmp (s_keys.secret [index], secret))
+        index++;
+    if (index == s_keys.count && index < s_KEYS_MAX
+    &&  (s_keys.keyed [index] = s_new_keyed (s_keys.hmac, secret))) {
+        s_keys.secret [index] = strdup (secret);
+        assert (s_keys.secret [index]);
+        s_keys.count++;
+    }
+    const EVP_MAC_CTX *kept = index < s_keys.count ? s_keys.keyed [index] : NULL;
+    EVP_MAC *hmac = s_keys.hmac;
+    pthread_mutex_unlock (&s_keys.lock);
+    return kept ? EVP_MAC_CTX_dup (kept) : s_new_keyed (hmac, secret);
+}
+
+//  HMAC-SHA256 (secret, "nudge-<purpose>\0<payload>"), with "\0<more>"
+//  after it when more is given. A MAC that cannot be computed (no memory)
+//  stops the program: the caller could only compare against garbage.
+static void s_mac (const char *secret, const char *purpose, const char *payload,
+                   const char *more, unsigned char *mac)
+{
+    EVP_MAC_CTX *context = s_keyed (secret);
+    size_t size = 0;
+    bool done = context
+        &&  EVP_MAC_update (context, (const unsigned char *) "nudge-", 6)
+        &&  EVP_MAC_update (context, (const unsigned char *) purpose, strlen (purpose) + 1)
+        &&  EVP_MAC_update (context, (const unsigned char *) payload, strlen (payload) + (more != NULL))
+        &&  (!more || EVP_MAC_update (context, (const unsigned char *) more, strlen (more)))
+        &&  EVP_MAC_final (context, mac, &size, s_MAC_SIZE) && size == s_MAC_SIZE;
+    EVP_MAC_CTX_free (context);
+    if (!done) {
+        fprintf (stderr, "nd_token: cannot compute HMAC-SHA256 (out of memory?)\n");
+        abort ();
+    }
+}
+
+/* ---------------------------------------------------------------- token */
 
 //  A token is its payload and its MAC, each in base64url, with a dot
 //  between: "payload.mac".
@@ -69,7 +139,7 @@ int nd_token_make (const char *secret, const char *user, const char *channel,
     ||  snprintf (payload, sizeof payload, "%s:%s", channel, user) >= (int) sizeof payload)
         return -1;
     unsigned char mac [s_MAC_SIZE];
-    s_mac (secret, channel, user, mac);
+    s_mac (secret, "unsubscribe", channel, user, mac);
     return s_seal (payload, mac, token, size);
 }
 
@@ -87,7 +157,7 @@ int nd_token_verify (const char *secret, const char *token,
         return -1;              //  no channel, or a NUL inside
     *colon = 0;
     const char *name = (const char *) payload, *who = colon + 1;
-    s_mac (secret, name, who, mac);
+    s_mac (secret, "unsubscribe", name, who, mac);
     if (!s_mac_matches (mac, dot + 1) || strlen (name) >= channel_size || strlen (who) >= user_size)
         return -1;
     strcpy (channel, name);
@@ -97,29 +167,13 @@ int nd_token_verify (const char *secret, const char *token,
 
 /* ------------------------------------------------- tokens for a purpose */
 
-static void s_purpose_mac (const char *secret, const char *purpose, const char *payload,
-                           unsigned char *mac)
-{
-    size_t purpose_size = strlen (purpose), payload_size = strlen (payload);
-    size_t size = 6 + purpose_size + 1 + payload_size;
-    unsigned char *message = malloc (size);
-    assert (message);
-    memcpy (message, "nudge-", 6);
-    memcpy (message + 6, purpose, purpose_size);
-    message [6 + purpose_size] = 0;
-    memcpy (message + 7 + purpose_size, payload, payload_size);
-    unsigned int mac_size = s_MAC_SIZE;
-    HMAC (EVP_sha256 (), secret, (int) strlen (secret), message, size, mac, &mac_size);
-    free (message);
-}
-
 int nd_token_sign (const char *secret, const char *purpose, const char *payload,
                    char *token, size_t size)
 {
     if (strlen (payload) > s_PAYLOAD_MAX)
         return -1;
     unsigned char mac [s_MAC_SIZE];
-    s_purpose_mac (secret, purpose, payload, mac);
+    s_mac (secret, purpose, payload, NULL, mac);
     return s_seal (payload, mac, token, size);
 }
 
@@ -134,7 +188,7 @@ int nd_token_open (const char *secret, const char *purpose, const char *token,
     text [length] = 0;
     if (strlen ((char *) text) != (size_t) length || (size_t) length >= size)
         return -1;              //  a NUL inside, or no room
-    s_purpose_mac (secret, purpose, (char *) text, mac);
+    s_mac (secret, purpose, (char *) text, NULL, mac);
     if (!s_mac_matches (mac, dot + 1))
         return -1;
     memcpy (payload, text, (size_t) length + 1);
@@ -145,7 +199,7 @@ void nd_token_code (const char *secret, const char *purpose, const char *payload
                     int digits, char *code, size_t size)
 {
     unsigned char mac [s_MAC_SIZE];
-    s_purpose_mac (secret, purpose, payload, mac);
+    s_mac (secret, purpose, payload, NULL, mac);
     uint64_t number = 0;
     for (int i = 0; i < 8; i++)
         number = number << 8 | mac [i];
@@ -175,7 +229,7 @@ void nd_token_address_hash (const char *secret, const char *address, char *hex)
         lower [i] = (char) tolower ((unsigned char) address [i]);
     lower [i] = 0;
     unsigned char mac [32];
-    s_purpose_mac (secret, "suppress", lower, mac);
+    s_mac (secret, "suppress", lower, NULL, mac);
     for (i = 0; i < sizeof mac; i++)
         snprintf (hex + 2 * i, 3, "%02x", mac [i]);
 }
@@ -241,10 +295,62 @@ char *nd_secret_load (const char *value, bool create, char *reason, size_t reaso
 
 /* ------------------------------------------------------------ self-test */
 
+//  What HMAC () made before the keyed contexts were kept (the same as
+//  `printf 'nudge-unsubscribe\0email\0v-42:x' | openssl dgst -sha256
+//  -hmac s3cret`): links already sent must keep working.
+static void s_test_known (const char *secret)
+{
+    char token [ND_TOKEN_MAX], code [16], hash [65];
+    assert (nd_token_make (secret, "v-42:x", "email", token, sizeof token) == 0);
+    assert (strcmp (token, "ZW1haWw6di00Mjp4.vrUk4O4LURkBHVfejz3-viR_g7d0IPd7Sx7cWYLmG_0") == 0);
+    assert (nd_token_sign (secret, "confirm", "email\nv-1\na@b.example\n1800000000",
+                           token, sizeof token) == 0);
+    assert (strcmp (token, "ZW1haWwKdi0xCmFAYi5leGFtcGxlCjE4MDAwMDAwMDA"
+                          ".V0uMffOBA0vVYFy7u-F_K6Aum0zpt9sWASNsuK_738Y") == 0);
+    assert (nd_token_sign (secret, "confirm", "", token, sizeof token) == 0);
+    assert (strcmp (token, ".ihRnF-OE3Czpm4dSJESjDJFhtgo9veDq13jpO1PRYWQ") == 0);
+    nd_token_code (secret, "sms-code", "v-1\n+48600100200", 6, code, sizeof code);
+    assert (strcmp (code, "809257") == 0);
+    nd_token_address_hash (secret, "Ewa@Example.com", hash);
+    assert (strcmp (hash, "f40a9d77958d3c8aac064a8c62e89a8a4d3045f651766a9537ebef4f5d753996") == 0);
+}
+
+static void *s_test_thread (void *secret)
+{
+    for (int round = 0; round < 50; round++)
+        s_test_known (secret);
+    return NULL;
+}
+
+//  The same bytes as ever: from a new secret, a kept one, from threads
+//  at once, and past the secrets kept (each call keyed anew)
+static void s_test_kept_keys (void)
+{
+    s_test_known ("s3cret");
+    s_test_known ("s3cret");
+    pthread_t threads [4];
+    int started = 0;
+    while (started < 4 && pthread_create (&threads [started], NULL, s_test_thread, "s3cret") == 0)
+        started++;
+    assert (started == 4);
+    while (started)
+        pthread_join (threads [--started], NULL);
+    char token [ND_TOKEN_MAX], secret [32];
+    for (int i = 0; i < s_KEYS_MAX + 2; i++) {
+        snprintf (secret, sizeof secret, "secret-%d", i);
+        assert (nd_token_sign (secret, "test", "payload", token, sizeof token) == 0);
+    }
+    char opened [16];
+    assert (nd_token_open ("secret-0", "test", token, opened, sizeof opened) == -1);
+    assert (nd_token_open (secret, "test", token, opened, sizeof opened) == 7);
+    s_test_known ("s3cret");
+}
+
 void nd_token_test (bool verbose)
 {
     if (verbose)
         printf (" * nd_token: ");
+    s_test_kept_keys ();
     //  An address's hash: the same without regard to case, another with
     //  another address or secret, and never the address itself
     char hash [65], same [65], differ [65];
