@@ -202,4 +202,70 @@ nd_config_t *nd_stage_config (nd_stage_t *stage);
     what the pipeline file says now (nd_repartition.c). 0 / -1.         */
 int nd_repartition (nd_stage_t *stage, int from);
 
+/*  nd_stage's parts (nd_stage.c lists them): the stage they all see, and
+    what each offers the ones above it.                                  */
+struct _nd_stage_t {
+    const nd_stage_def_t *def;
+    void *self;                 //  the stage's own object
+    char *name;
+    char *config_file;
+    char *clock_mode;
+    int notify_fd;
+    bool checking;              //  --check: the configuration only, then exit
+    int repartition_from;       //  --repartition-from N: move people, then exit
+    nd_config_t *config;
+    nd_clock_t *clock;
+    nd_curve_t *curve;          //  NULL unless the stage has "curve"
+    MDB_env *env;
+    MDB_dbi meta;
+    nd_outbox_t *outbox;
+    nd_inputs_t *inputs;        //  the upstream links, read in event-time order
+    nd_moves_t *moves;          //  people moving between partitions
+    zsock_t *pub;               //  XPUB: taps subscribe, and we see them do it
+    int listened;               //  topic prefixes subscribed to on pub
+    zsock_t *control;
+    int wake [2];
+    MDB_txn *txn;               //  the open batch transaction, if any
+    zlist_t *publications;      //  emitted in the open txn, sent after commit
+    uint64_t batch_emitted;     //  emitted in the open txn
+    int64_t timer_interval;
+    int64_t next_wall_timer;
+    int64_t tick_forwarded;     //  the latest tick time passed downstream
+    int64_t clock_saved;        //  event time as last committed
+    uint64_t applied, rejected, emitted, commits, failed_commits;
+    uint64_t failing;           //  commits failed in a row: stuck while > 0
+    int64_t failing_since;      //  wall ms of the first of them
+    char failing_reason [256];  //  the last line logged before the first
+    int64_t stall_after;        //  an input that stands still this long is stuck
+    int64_t last_watch;         //  mono ms the inputs were last looked at
+    int64_t started;
+    bool paused;                //  PAUSE: inputs are left with their upstreams
+    bool (*busy) (void *arg);   //  event time: work due now is not done
+    void *busy_arg;
+    uint64_t reloads, reloads_refused;
+    char reload_refused [256];  //  why the last reload was refused, "" if it was not
+};
+/*  nd_stage_setup.c: each 0 / -1 after logging, as nd_stage_main needs. */
+int nd_stage_parse_args (nd_stage_t *stage, int argc, char **argv);
+int nd_stage_setup (nd_stage_t *stage);
+/*  --repartition-from and --check: an exit status.                     */
+int nd_stage_repartition (nd_stage_t *stage);
+int nd_stage_check (nd_stage_t *stage);
+/*  nd_stage_control.c: RELOAD and SIGHUP's reload, and one request.     */
+int nd_stage_reload (nd_stage_t *stage, const char *by, char *what, size_t size);
+void nd_stage_control (nd_stage_t *stage);
+/*  nd_stage_batch.c: the keys of the meta table, read back by setup.    */
+int nd_stage_input_key (nd_key_t *key, const char *upstream);
+void nd_stage_clock_key (nd_key_t *key);
+/*  The batch's transaction, opened once (0 / -1), and the loop's steps. */
+int nd_stage_begin (nd_stage_t *stage);
+void nd_stage_run_timers (nd_stage_t *stage);
+bool nd_stage_busy (nd_stage_t *stage);
+void nd_stage_read_inputs (nd_stage_t *stage);
+int nd_stage_commit (nd_stage_t *stage);
+/*  nd_stage_emit.c: taps coming and going; the batch's publications
+    sent after a commit (committed) or dropped.                          */
+void nd_stage_taps (nd_stage_t *stage);
+void nd_stage_publish_all (nd_stage_t *stage, bool committed);
+
 #endif
