@@ -268,4 +268,103 @@ int nd_stage_commit (nd_stage_t *stage);
 void nd_stage_taps (nd_stage_t *stage);
 void nd_stage_publish_all (nd_stage_t *stage, bool committed);
 
+/*  nd_json's parts: the parser (nd_json.c) and the writer (nd_json_dump.c)
+    scan strings alike. Inline here, not called across files: they run on
+    every byte of every message.                                         */
+#define ND_JSON_MAX_DEPTH JSON_PARSER_MAX_DEPTH
+static inline bool
+nd_json_is_digit (int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*  A byte a JSON string carries as it is: printable ASCII (and DEL), but
+    not " or \.                                                           */
+static inline bool
+nd_json_is_plain (unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/*  A mark (0x80) on each byte of the word that is ", \, below 0x20 or
+    above 0x7F: the classic has-zero-byte tests, on the word and on it
+    xor'ed with " and with \. A borrow only carries up from a byte that
+    is marked rightly, so the lowest mark is always a byte that is not
+    plain; marks above it may be wrong.                                   */
+static inline uint64_t
+nd_json_word_marks (uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t quote = word ^ (ones * '"');
+    uint64_t slash = word ^ (ones * '\\');
+    uint64_t special = ((quote - ones) & ~quote)
+                     | ((slash - ones) & ~slash)
+                     | ((word - ones * 0x20) & ~word)
+                     | word;
+    return special & ones * 0x80;
+}
+
+/*  Returns the first byte from p that is not plain, having copied the
+    plain ones to out unless out is NULL. Eight at a time while eight
+    remain: the lowest mark says where the run ends, so no byte of the
+    word is looked at again (out may get up to 7 bytes past the run,
+    which the next write covers: every caller has room there for what is
+    left of the input).                                                   */
+static inline const char *
+nd_json_plain_run (const char *p, const char *end, char *out)
+{
+    while (end - p >= 8) {
+        uint64_t word;
+        memcpy (&word, p, 8);
+        uint64_t marks = nd_json_word_marks (word);
+#if defined (__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (out) {
+            memcpy (out, &word, 8);
+            out += 8;
+        }
+        if (marks)
+            return p + __builtin_ctzll (marks) / 8;
+#else
+        if (marks)
+            break;
+        if (out) {
+            memcpy (out, &word, 8);
+            out += 8;
+        }
+#endif
+        p += 8;
+    }
+    for (; p < end && nd_json_is_plain ((unsigned char) *p); p++)
+        if (out)
+            *out++ = *p;
+    return p;
+}
+
+/*  Returns the length of the valid UTF-8 sequence at text, whose first byte
+    is over 0x7F, or 0. Valid as jansson's utf8_check_full has it: no
+    overlong forms, no surrogates, nothing past U+10FFFF. Called, not
+    inlined, as when parser and writer were one file: only non-ASCII bytes
+    come here, and the scanning loops stay as small as they were.         */
+static __attribute__ ((noinline, unused)) size_t
+nd_json_utf8_length (const char *text, const char *end)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    size_t avail = (size_t) (end - text);
+    size_t length = p [0] >= 0xC2 && p [0] <= 0xDF? 2
+                  : p [0] >= 0xE0 && p [0] <= 0xEF? 3
+                  : p [0] >= 0xF0 && p [0] <= 0xF4? 4: 0;
+    if (length == 0 || avail < length)
+        return 0;
+    for (size_t i = 1; i < length; i++)
+        if ((p [i] & 0xC0) != 0x80)
+            return 0;
+    if ((p [0] == 0xE0 && p [1] < 0xA0)         /* overlong */
+    ||  (p [0] == 0xED && p [1] >= 0xA0)        /* surrogate */
+    ||  (p [0] == 0xF0 && p [1] < 0x90)         /* overlong */
+    ||  (p [0] == 0xF4 && p [1] >= 0x90))       /* past U+10FFFF */
+        return 0;
+    return length;
+}
+
+
 #endif
