@@ -3,8 +3,8 @@
 
     Layer: runtime, the skeleton (nd_stage.c), below the loop, which calls
     it between batches. It reads the stage's counters and steers it from
-    outside (nd-ctl, the supervisor); it stands apart from the loop because what
-    an operator may ask is one list, read in one place.                    */
+    outside (nd-ctl, the supervisor); it stands apart from the loop
+    because what an operator may ask is one list, read in one place.       */
 #include "nd_private.h"
 
 /* ------------------------------------------------------------ reload -- */
