@@ -202,4 +202,169 @@ nd_config_t *nd_stage_config (nd_stage_t *stage);
     what the pipeline file says now (nd_repartition.c). 0 / -1.         */
 int nd_repartition (nd_stage_t *stage, int from);
 
+/*  nd_stage's parts (nd_stage.c lists them): the stage they all see, and
+    what each offers the ones above it.                                  */
+struct _nd_stage_t {
+    const nd_stage_def_t *def;
+    void *self;                 //  the stage's own object
+    char *name;
+    char *config_file;
+    char *clock_mode;
+    int notify_fd;
+    bool checking;              //  --check: the configuration only, then exit
+    int repartition_from;       //  --repartition-from N: move people, then exit
+    nd_config_t *config;
+    nd_clock_t *clock;
+    nd_curve_t *curve;          //  NULL unless the stage has "curve"
+    MDB_env *env;
+    MDB_dbi meta;
+    nd_outbox_t *outbox;
+    nd_inputs_t *inputs;        //  the upstream links, read in event-time order
+    nd_moves_t *moves;          //  people moving between partitions
+    zsock_t *pub;               //  XPUB: taps subscribe, and we see them do it
+    int listened;               //  topic prefixes subscribed to on pub
+    zsock_t *control;
+    int wake [2];
+    MDB_txn *txn;               //  the open batch transaction, if any
+    zlist_t *publications;      //  emitted in the open txn, sent after commit
+    uint64_t batch_emitted;     //  emitted in the open txn
+    int64_t timer_interval;
+    int64_t next_wall_timer;
+    int64_t tick_forwarded;     //  the latest tick time passed downstream
+    int64_t clock_saved;        //  event time as last committed
+    uint64_t applied, rejected, emitted, commits, failed_commits;
+    uint64_t failing;           //  commits failed in a row: stuck while > 0
+    int64_t failing_since;      //  wall ms of the first of them
+    char failing_reason [256];  //  the last line logged before the first
+    int64_t stall_after;        //  an input that stands still this long is stuck
+    int64_t last_watch;         //  mono ms the inputs were last looked at
+    int64_t started;
+    bool paused;                //  PAUSE: inputs are left with their upstreams
+    bool (*busy) (void *arg);   //  event time: work due now is not done
+    void *busy_arg;
+    uint64_t reloads, reloads_refused;
+    char reload_refused [256];  //  why the last reload was refused, "" if it was not
+};
+/*  nd_stage_setup.c: each 0 / -1 after logging, as nd_stage_main needs. */
+int nd_stage_parse_args (nd_stage_t *stage, int argc, char **argv);
+int nd_stage_setup (nd_stage_t *stage);
+/*  --repartition-from and --check: an exit status.                     */
+int nd_stage_repartition (nd_stage_t *stage);
+int nd_stage_check (nd_stage_t *stage);
+/*  nd_stage_control.c: RELOAD and SIGHUP's reload, and one request.     */
+int nd_stage_reload (nd_stage_t *stage, const char *by, char *what, size_t size);
+void nd_stage_control (nd_stage_t *stage);
+/*  nd_stage_batch.c: the keys of the meta table, read back by setup.    */
+int nd_stage_input_key (nd_key_t *key, const char *upstream);
+void nd_stage_clock_key (nd_key_t *key);
+/*  The batch's transaction, opened once (0 / -1), and the loop's steps. */
+int nd_stage_begin (nd_stage_t *stage);
+void nd_stage_run_timers (nd_stage_t *stage);
+bool nd_stage_busy (nd_stage_t *stage);
+void nd_stage_read_inputs (nd_stage_t *stage);
+int nd_stage_commit (nd_stage_t *stage);
+/*  nd_stage_emit.c: taps coming and going; the batch's publications
+    sent after a commit (committed) or dropped.                          */
+void nd_stage_taps (nd_stage_t *stage);
+void nd_stage_publish_all (nd_stage_t *stage, bool committed);
+
+/*  nd_json's parts: the parser (nd_json.c) and the writer (nd_json_dump.c)
+    scan strings alike. Inline here, not called across files: they run on
+    every byte of every message.                                         */
+#define ND_JSON_MAX_DEPTH JSON_PARSER_MAX_DEPTH
+static inline bool
+nd_json_is_digit (int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*  A byte a JSON string carries as it is: printable ASCII (and DEL), but
+    not " or \.                                                           */
+static inline bool
+nd_json_is_plain (unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/*  A mark (0x80) on each byte of the word that is ", \, below 0x20 or
+    above 0x7F: the classic has-zero-byte tests, on the word and on it
+    xor'ed with " and with \. A borrow only carries up from a byte that
+    is marked rightly, so the lowest mark is always a byte that is not
+    plain; marks above it may be wrong.                                   */
+static inline uint64_t
+nd_json_word_marks (uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t quote = word ^ (ones * '"');
+    uint64_t slash = word ^ (ones * '\\');
+    uint64_t special = ((quote - ones) & ~quote)
+                     | ((slash - ones) & ~slash)
+                     | ((word - ones * 0x20) & ~word)
+                     | word;
+    return special & ones * 0x80;
+}
+
+/*  Returns the first byte from p that is not plain, having copied the
+    plain ones to out unless out is NULL. Eight at a time while eight
+    remain: the lowest mark says where the run ends, so no byte of the
+    word is looked at again (out may get up to 7 bytes past the run,
+    which the next write covers: every caller has room there for what is
+    left of the input).                                                   */
+static inline const char *
+nd_json_plain_run (const char *p, const char *end, char *out)
+{
+    while (end - p >= 8) {
+        uint64_t word;
+        memcpy (&word, p, 8);
+        uint64_t marks = nd_json_word_marks (word);
+#if defined (__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (out) {
+            memcpy (out, &word, 8);
+            out += 8;
+        }
+        if (marks)
+            return p + __builtin_ctzll (marks) / 8;
+#else
+        if (marks)
+            break;
+        if (out) {
+            memcpy (out, &word, 8);
+            out += 8;
+        }
+#endif
+        p += 8;
+    }
+    for (; p < end && nd_json_is_plain ((unsigned char) *p); p++)
+        if (out)
+            *out++ = *p;
+    return p;
+}
+
+/*  Returns the length of the valid UTF-8 sequence at text, whose first byte
+    is over 0x7F, or 0. Valid as jansson's utf8_check_full has it: no
+    overlong forms, no surrogates, nothing past U+10FFFF. Called, not
+    inlined, as when parser and writer were one file: only non-ASCII bytes
+    come here, and the scanning loops stay as small as they were.         */
+static __attribute__ ((noinline, unused)) size_t
+nd_json_utf8_length (const char *text, const char *end)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    size_t avail = (size_t) (end - text);
+    size_t length = p [0] >= 0xC2 && p [0] <= 0xDF? 2
+                  : p [0] >= 0xE0 && p [0] <= 0xEF? 3
+                  : p [0] >= 0xF0 && p [0] <= 0xF4? 4: 0;
+    if (length == 0 || avail < length)
+        return 0;
+    for (size_t i = 1; i < length; i++)
+        if ((p [i] & 0xC0) != 0x80)
+            return 0;
+    if ((p [0] == 0xE0 && p [1] < 0xA0)         /* overlong */
+    ||  (p [0] == 0xED && p [1] >= 0xA0)        /* surrogate */
+    ||  (p [0] == 0xF0 && p [1] < 0x90)         /* overlong */
+    ||  (p [0] == 0xF4 && p [1] >= 0x90))       /* past U+10FFFF */
+        return 0;
+    return length;
+}
+
+
 #endif
