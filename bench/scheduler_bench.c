@@ -195,7 +195,7 @@ static void s_open (bench_t *self, const char *dir, bool nosync, bool random)
     int rc = mdb_env_create (&self->env);
     mdb_env_set_maxdbs (self->env, 64);
     mdb_env_set_mapsize (self->env, 16ULL << 30);
-    //  As nd_stage.c opens a stage's environment.
+    //  As nd_stage_setup.c opens a stage's environment.
     if (rc == 0)
         rc = mdb_env_open (self->env, dir, MDB_NOTLS | (nosync ? MDB_NOSYNC : 0), 0644);
     MDB_txn *txn = rc ? NULL : s_begin (self);

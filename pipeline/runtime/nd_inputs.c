@@ -1,7 +1,7 @@
 /*  nd_inputs - a stage's upstream links, read in event-time order.
 
     Layer: runtime, between the links (nd_link.c) and the loop
-    (nd_stage.c), which applies what this hands it.
+    (nd_stage.c; nd_stage_batch.c applies what this hands it).
 
     In wall-clock mode the inputs are read as messages come, each in turn.
     In event-time mode (ARCHITECTURE.md section 5) a stage's clock is the

@@ -32,7 +32,7 @@ from ndtest import BIN, Pipeline, check, done
 from segtest import Shop
 
 T0 = datetime.datetime(2026, 3, 2, 9, 0, 0)
-#   The runtime's own databases (nd_link.c, nd_stage.c): not the stage's.
+#   The runtime's own databases (nd_link.c, nd_stage_setup.c): not the stage's.
 RUNTIME = {"journal", "meta"}
 #   Totals over everyone: the funnel's stay, the member counts follow.
 TOTALS = {"members", "funnel", "funnel-keys"}
