@@ -127,6 +127,7 @@ def main():
             if split.returncode != 0:
                 sys.exit("nd-backtest --partitions failed:\n" + split.stderr[-3000:])
             same = open(orders).read() == open(split_orders).read()
+        took_chain, hops = relay_chain(month, lines)
     # nd-backtest's own timing (stderr): first line fed to the last link drained
     took = float(re.search(r"lines through every stage in ([0-9.]+) s", out.stderr).group(1))
     cpu = per_stage(out.stderr, "CPU seconds")
@@ -166,7 +167,6 @@ def main():
     if rss:
         print("%-20s %12.1f %14.0f" % ("all stages", stages_cpu, sum(rss.values())))
     applied = per_stage(out.stderr, "messages applied")
-    took_chain, hops = relay_chain(month, lines)
     per_message = sum(cpu for _, _, cpu in hops) / sum(n + ticks for _, n, _ in hops)
     per_event = sum(applied.values()) / events if applied else 0
     print("\nthe runtime alone: collector -> %d relays (durable links, LMDB journals, no stage logic)\n"

@@ -42,6 +42,17 @@ with tempfile.TemporaryDirectory(prefix="nd-test-speed-") as tmp:
     check("and the sum over the stages",
           total and abs(float(total.group(2)) - sum(rows[s][1] for s in STAGES if s in rows)) <= len(STAGES),
           text[-800:])
+    chain = re.search(r"the month through the chain, end to end\s+(\d+)", text)
+    relays = re.findall(r"relay-\d\s+(\d+) messages, [0-9.]+ CPU s, ([0-9.]+) us a message", text)
+    floor = re.search(r"took ([0-9.]+) messages an event .* at ([0-9.]+) us a message the runtime alone\n"
+                      r"allows (\d+) events/s on (\d+) cores", text)
+    check("the runtime's floor: every event through three relays, and what that allows",
+          chain and int(chain.group(1)) > 0 and len(relays) == 3
+          and all(int(n) == int(month.group(1)) + int(month.group(2)) for n, _ in relays)
+          and floor and float(floor.group(1)) > 1
+          and abs(int(floor.group(3)) - int(floor.group(4)) * 1e6
+                  / (float(floor.group(1)) * float(floor.group(2)))) < 0.05 * int(floor.group(3)),
+          text[-1500:])
 
     out = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "http_bench.py")],
                          env=dict(os.environ, ND_BIN=BIN, BENCH_SECONDS="1"),
@@ -58,4 +69,8 @@ with tempfile.TemporaryDirectory(prefix="nd-test-speed-") as tmp:
     check("next to nginx's on the same requests (%s)" % ("installed" if installed else "not installed: said so"),
           (nginx and int(nginx.group(1)) > 0 and nginx.group(2) == "0" and "collector vs nginx" in text)
           if installed else "not installed" in text, text)
+    disk = re.search(r"the disk alone: 32 connections x its commits a second\s+(\d+)\s+([0-9.]+) commits/s", text)
+    check("and next to what the disk allows with an fsync for each commit",
+          disk and int(disk.group(1)) > 0 and abs(int(disk.group(1)) - 32 * float(disk.group(2))) <= 32
+          and "collector vs the disk's bound" in text, text)
 done()
