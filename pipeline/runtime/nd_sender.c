@@ -1,527 +1,32 @@
 /*  nd_sender - the outbox every channel sender shares; see nd_sender.h.
 
-    State, in the stage's LMDB (databases "sender.*"):
-      orders    key -> the send order's JSON, while it is not settled
-      states    key -> state (due | sending | settled), attempts, first
-                       queued, due (or settled) time; kept "keep" after
-                       settling so a repeated key is recognised
-      due       i64 due + key -> ""     what waits, in time order
-      sending   key -> ""               marked and handed to a worker
-      settled   i64 time + key -> ""    for pruning states after "keep"
-      counts    name -> u64             delivered, failed, <topic>,
-                                        retrying (a gauge), duplicates
-
-    Threads: only the loop's thread touches LMDB. It marks orders sending
-    inside its transaction and keeps them on a "marked" list; after the
-    commit they go on the work queue. Workers take batches (within the rate
-    limit), call the provider outside any transaction, put the batch on the
-    results queue and wake the loop, whose source_drain applies them.    */
+    Layer: runtime, the outbox's top: what a stage calls. The outbox made
+    (options, databases, orders a crash left sending, the workers) and
+    stopped, an order queued, a person's forgotten, the loop's timers,
+    drain and commit, the STATS figures, the templates' reload; and the
+    self-test. The outbox's other files each hold one idea and call only
+    downward, in this order from the top (they share struct _nd_sender_t,
+    nd_sender_private.h):
+      nd_sender_dispatch.c  due orders marked sending while the workers
+                            have room, each judged at its due time
+      nd_sender_settle.c    a try's result: settled with its feedback, or
+                            tried again after a backoff
+      nd_sender_store.c     the records in LMDB: states, the due index,
+                            counters, settled keys forgotten after "keep"
+      nd_sender_workers.c   the threads that call the provider, the lists
+                            that carry orders to and from them, the live
+                            rate limit, reasons masked (nd_sender_mask)
+    The store and the workers are both at the bottom: neither calls the
+    other, and nothing below this file calls it.                          */
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <czmq.h>
-#include "nd_sender.h"
-
-#define s_DUE 1
-#define s_SENDING 2
-#define s_SETTLED 3
-#define s_KEY_MAX 400           //  bytes of an idempotency key
-#define s_PRUNE_MAX 1000        //  settled keys forgotten per timer call
-
-typedef struct {
-    uint8_t state;
-    uint32_t attempts;          //  tries started
-    int64_t first;              //  queued at
-    int64_t due;                //  next try, or when it settled
-} s_state_t;
-
-typedef struct _s_item_t {
-    char *key;
-    json_t *order;
-    int attempt;
-    nd_send_result_t result;
-    int64_t time;               //  the clock when this try was due
-    struct _s_item_t *next;
-} s_item_t;
-
-typedef struct {
-    s_item_t *head;
-    s_item_t *tail;
-    size_t size;
-} s_list_t;
-
-struct _nd_sender_t {
-    nd_stage_t *stage;
-    const nd_send_provider_t *provider;
-    void *provider_self;
-    nd_send_hooks_t hooks;
-    MDB_dbi orders, states, due, sending, settled, counts;
-    int64_t retry_base, retry_cap, lifetime, keep;
-    double rate;
-    double burst;               //  what the bucket holds at most
-    bool event_time;            //  the rate limit counts event time, here
-    size_t max_inflight, batch, connections;
-    //  The loop's thread only
-    size_t inflight;            //  marked and not yet settled in a commit
-    s_list_t marked;            //  marked in the open transaction
-    s_list_t applied;           //  results applied in the open transaction
-    //  Shared with the workers, under lock
-    pthread_mutex_t lock;
-    pthread_cond_t work_ready;
-    s_list_t work;
-    s_list_t results;
-    bool stopping;
-    nd_bucket_t bucket;         //  the rate limit: monotonic ms (event
-                                //  time: the due times orders go at)
-    pthread_t *workers;
-    size_t started;
-    nd_templates_t *templates;  //  reloaded on SIGHUP; the provider's
-};
-
-/* --------------------------------------------------------------- lists -- */
-
-static void s_list_push (s_list_t *list, s_item_t *item)
-{
-    item->next = NULL;
-    if (list->tail)
-        list->tail->next = item;
-    else
-        list->head = item;
-    list->tail = item;
-    list->size++;
-}
-
-static s_item_t *s_list_pop (s_list_t *list)
-{
-    s_item_t *item = list->head;
-    if (item) {
-        list->head = item->next;
-        if (!list->head)
-            list->tail = NULL;
-        list->size--;
-        item->next = NULL;
-    }
-    return item;
-}
-
-//  Moves every item of more to the end of list.
-static void s_list_join (s_list_t *list, s_list_t *more)
-{
-    if (!more->head)
-        return;
-    if (list->tail)
-        list->tail->next = more->head;
-    else
-        list->head = more->head;
-    list->tail = more->tail;
-    list->size += more->size;
-    *more = (s_list_t) { NULL, NULL, 0 };
-}
-
-static void s_item_destroy (s_item_t **item_p)
-{
-    s_item_t *item = *item_p;
-    if (item) {
-        free (item->key);
-        json_decref (item->order);
-        json_decref (item->result.extra);
-        free (item);
-        *item_p = NULL;
-    }
-}
-
-static void s_list_purge (s_list_t *list)
-{
-    s_item_t *item;
-    while ((item = s_list_pop (list)))
-        s_item_destroy (&item);
-}
-
-/* --------------------------------------------------------------- state -- */
-
-static void s_name_key (nd_key_t *key, const char *name)
-{
-    nd_key_init (key);
-    nd_key_str (key, name);
-}
-
-static void s_time_key (nd_key_t *key, int64_t time, const char *name)
-{
-    nd_key_init (key);
-    nd_key_i64 (key, time);
-    nd_key_str (key, name);
-}
-
-static int s_state_get (nd_sender_t *self, MDB_txn *txn, const char *order_key, s_state_t *state)
-{
-    nd_key_t key;
-    s_name_key (&key, order_key);
-    MDB_val k = nd_key_val (&key), v;
-    int rc = mdb_get (txn, self->states, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return ND_NOTFOUND;
-    if (rc)
-        return nd_db_error (rc, "sender state");
-    state->state = v.mv_size > 0 ? ((const uint8_t *) v.mv_data) [0] : 0;
-    state->attempts = (uint32_t) nd_key_get_u64 (&v, 1);
-    state->first = nd_key_get_i64 (&v, 9);
-    state->due = nd_key_get_i64 (&v, 17);
-    return 0;
-}
-
-static int s_state_put (nd_sender_t *self, MDB_txn *txn, const char *order_key,
-                        const s_state_t *state)
-{
-    nd_key_t key, value;
-    s_name_key (&key, order_key);
-    nd_key_init (&value);
-    nd_key_u8 (&value, state->state);
-    nd_key_u64 (&value, state->attempts);
-    nd_key_i64 (&value, state->first);
-    nd_key_i64 (&value, state->due);
-    return nd_db_put_raw (txn, self->states, &key, value.data, value.size);
-}
-
-//  A persistent counter; delta may be negative for the retrying gauge.
-static int s_count (nd_sender_t *self, MDB_txn *txn, const char *name, int64_t delta)
-{
-    nd_key_t key;
-    s_name_key (&key, name);
-    uint64_t value = 0;
-    if (nd_db_get_u64 (txn, self->counts, &key, &value) < 0)
-        return -1;
-    value = delta < 0 && (uint64_t) -delta > value ? 0 : value + (uint64_t) delta;
-    return nd_db_put_u64 (txn, self->counts, &key, value);
-}
-
-//  Puts an order on the due index at time due.
-static int s_schedule (nd_sender_t *self, MDB_txn *txn, const char *order_key,
-                       s_state_t *state, int64_t due)
-{
-    nd_key_t key;
-    state->state = s_DUE;
-    state->due = due;
-    s_time_key (&key, due, order_key);
-    return nd_db_put_raw (txn, self->due, &key, "", 0)
-        || s_state_put (self, txn, order_key, state) ? -1 : 0;
-}
-
-/* ------------------------------------------------------------ settling -- */
-
-//  The feedback body: what the scheduler needs to find the instance.
-static json_t *s_feedback (nd_sender_t *self, const char *order_key, const json_t *order,
-                           const char *topic, const s_state_t *state,
-                           const nd_send_result_t *result)
-{
-    char id [s_KEY_MAX + 64], stamp [32];
-    snprintf (id, sizeof id, "%s#%s", order_key, topic);
-    json_t *body = json_pack ("{s:s, s:s, s:s, s:I}", "id", id, "idempotency_key", order_key,
-        "time", nd_time_format (nd_stage_now (self->stage), stamp),
-        "attempts", (json_int_t) state->attempts);
-    const char *copied [] = { "user", "channel", "journey", "instance", "step", "variant", NULL };
-    for (int i = 0; copied [i]; i++) {
-        json_t *value = json_object_get (order, copied [i]);
-        if (json_is_string (value))
-            json_object_set (body, copied [i], value);
-    }
-    if (result->outcome != ND_SEND_DELIVERED && *result->reason)
-        json_object_set_new (body, "reason", json_string (result->reason));
-    if (json_is_object (result->extra))
-        json_object_update_missing (body, result->extra);
-    return body;
-}
-
-static int s_settle (nd_sender_t *self, MDB_txn *txn, const char *order_key, const json_t *order,
-                     s_state_t *state, const nd_send_result_t *result, const char *topic)
-{
-    int64_t now = nd_stage_now (self->stage);
-    nd_key_t key, stamp;
-    s_name_key (&key, order_key);
-    s_time_key (&stamp, now, order_key);
-    state->state = s_SETTLED;
-    state->due = now;
-    json_t *body = s_feedback (self, order_key, order, topic, state, result);
-    int rc = s_state_put (self, txn, order_key, state)
-          || nd_db_put_raw (txn, self->settled, &stamp, "", 0)
-          || nd_db_del (txn, self->orders, &key) < 0
-          || s_count (self, txn, topic, 1) ? -1 : 0;
-    if (rc == 0 && self->hooks.settled)
-        rc = self->hooks.settled (self->hooks.arg, txn, order, result, topic, body);
-    char full [ND_SEND_TOPIC_MAX + 16];
-    snprintf (full, sizeof full, "feedback.%s", topic);
-    if (rc == 0)
-        rc = nd_emit (self->stage, txn, full, body);
-    json_decref (body);
-    if (rc == 0 && !streq (topic, "delivered"))
-        nd_log ("%s %s after %u attempt%s: %s", topic, order_key, state->attempts,
-                state->attempts == 1 ? "" : "s", result->reason);
-    return rc;
-}
-
-//  When the order stops being worth trying: its lifetime, or the moment
-//  the scheduler said it must not arrive after (the person's quiet hours).
-static int64_t s_expiry (nd_sender_t *self, const json_t *order, const s_state_t *state)
-{
-    int64_t expiry = state->first + self->lifetime, not_after;
-    const char *text = json_string_value (json_object_get (order, "not_after"));
-    if (text && nd_time_parse (text, &not_after) == 0 && not_after < expiry)
-        expiry = not_after;
-    return expiry;
-}
-
-//  base * 2^(attempt-1), capped; the provider's Retry-After if later.
-static int64_t s_backoff (nd_sender_t *self, uint32_t attempts, int64_t retry_after)
-{
-    int64_t delay = self->retry_base;
-    for (uint32_t i = 1; i < attempts && delay < self->retry_cap; i++)
-        delay *= 2;
-    if (delay > self->retry_cap)
-        delay = self->retry_cap;
-    return retry_after > delay ? retry_after : delay;
-}
-
-static int s_retry (nd_sender_t *self, MDB_txn *txn, const char *order_key, const json_t *order,
-                    s_state_t *state, const nd_send_result_t *result)
-{
-    int64_t now = nd_stage_now (self->stage);
-    int64_t expiry = s_expiry (self, order, state);
-    if (now >= expiry)
-        return s_settle (self, txn, order_key, order, state, result, "failed");
-    int64_t due = now + s_backoff (self, state->attempts, result->retry_after_ms);
-    if (due > expiry)
-        due = expiry;           //  one last try as the lifetime ends, as an MTA does
-    nd_log ("retry %s in %llds (attempt %u): %s", order_key, (long long) (due - now) / 1000,
-            state->attempts, result->reason);
-    return s_schedule (self, txn, order_key, state, due)
-        || s_count (self, txn, "retrying", 1) ? -1 : 0;
-}
-
-static int s_outcome (nd_sender_t *self, MDB_txn *txn, const char *order_key,
-                      const json_t *order, s_state_t *state, const nd_send_result_t *result)
-{
-    if (result->outcome == ND_SEND_DELIVERED)
-        return s_settle (self, txn, order_key, order, state, result, "delivered");
-    if (result->outcome == ND_SEND_PERMANENT)
-        return s_settle (self, txn, order_key, order, state, result,
-                         *result->topic ? result->topic : "bounced");
-    return s_retry (self, txn, order_key, order, state, result);
-}
-
-static int s_apply_result (nd_sender_t *self, MDB_txn *txn, s_item_t *item)
-{
-    s_state_t state;
-    nd_key_t key;
-    s_name_key (&key, item->key);
-    int rc = s_state_get (self, txn, item->key, &state);
-    if (rc == ND_NOTFOUND || (rc == 0 && state.state != s_SENDING))
-        return 0;               //  pruned or settled meanwhile: nothing to say
-    if (rc || nd_db_del (txn, self->sending, &key) < 0)
-        return -1;
-    return s_outcome (self, txn, item->key, item->order, &state, &item->result);
-}
-
-/* ------------------------------------------------------------ dispatch -- */
-
-static json_t *s_order_load (nd_sender_t *self, MDB_txn *txn, const char *order_key)
-{
-    nd_key_t key;
-    s_name_key (&key, order_key);
-    json_t *order = NULL;
-    return nd_db_get_json (txn, self->orders, &key, &order) == 0 ? order : NULL;
-}
-
-//  Moves one due order to sending, or settles it if the stage says so;
-//  now is when the try is due. In event time the rate limit is kept
-//  here: an order it holds back is due again when it would have gone.
-static int s_mark (nd_sender_t *self, MDB_txn *txn, const char *order_key, int64_t now)
-{
-    s_state_t state;
-    json_t *order = NULL;
-    if (s_state_get (self, txn, order_key, &state) || !(order = s_order_load (self, txn, order_key)))
-        return -1;
-    nd_send_result_t result = { ND_SEND_PERMANENT, "", "", 0, NULL };
-    int verdict = self->hooks.check ? self->hooks.check (self->hooks.arg, txn, order, now, &result) : 0;
-    //  Past its end (the stage was down, or "not_after" passed): a retry
-    //  now settles it as failed. At the very end it still gets its try.
-    if (verdict == 0 && now > s_expiry (self, order, &state)) {
-        verdict = 1;
-        result = (nd_send_result_t) { ND_SEND_RETRY, "", "too late: lifetime or not_after passed",
-                                      0, NULL };
-    }
-    int64_t wait = verdict == 0 && self->event_time && self->rate > 0
-                 ? nd_bucket_take (&self->bucket, self->rate, self->burst, now) : 0;
-    if (wait) {
-        json_decref (order);
-        return s_schedule (self, txn, order_key, &state, now + wait);
-    }
-    int rc = verdict < 0 || (state.attempts > 0 && s_count (self, txn, "retrying", -1)) ? -1 : 0;
-    if (rc == 0 && verdict == 1)
-        rc = s_outcome (self, txn, order_key, order, &state, &result);
-    json_decref (result.extra);
-    if (rc || verdict == 1) {
-        json_decref (order);
-        return rc;
-    }
-    nd_key_t key;
-    s_name_key (&key, order_key);
-    state.state = s_SENDING;
-    state.attempts++;
-    s_item_t *item = (s_item_t *) calloc (1, sizeof *item);
-    assert (item);
-    *item = (s_item_t) { strdup (order_key), order, (int) state.attempts,
-                         { ND_SEND_RETRY, "", "not attempted", 0, NULL }, now, NULL };
-    s_list_push (&self->marked, item);
-    self->inflight++;
-    return s_state_put (self, txn, order_key, &state)
-        || nd_db_put_raw (txn, self->sending, &key, "", 0) ? -1 : 0;
-}
-
-//  Marks due orders sending while the workers have room. In event time
-//  each is judged at its own due time, as the live loop would have been
-//  at that moment.
-static int s_dispatch (nd_sender_t *self, MDB_txn *txn, int64_t now)
-{
-    MDB_cursor *cursor;
-    int rc = 0;
-    while (rc == 0 && self->inflight < self->max_inflight + self->applied.size) {
-        if ((rc = mdb_cursor_open (txn, self->due, &cursor)))
-            return nd_db_error (rc, "sender due");
-        MDB_val k, v;
-        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
-        int64_t due = rc == 0 ? nd_key_get_i64 (&k, 0) : 0;
-        if (rc == MDB_NOTFOUND || (rc == 0 && due > now)) {
-            mdb_cursor_close (cursor);
-            return 0;
-        }
-        char order_key [s_KEY_MAX + 1];
-        snprintf (order_key, sizeof order_key, "%.*s", (int) (k.mv_size - 9),
-                  (const char *) k.mv_data + 8);
-        rc = rc ? nd_db_error (rc, "sender due") : mdb_cursor_del (cursor, 0);
-        mdb_cursor_close (cursor);
-        if (rc == 0)
-            rc = s_mark (self, txn, order_key, self->event_time ? due : now);
-    }
-    return rc ? -1 : 0;
-}
-
-//  A settled key is remembered for "keep", then forgotten.
-static int s_prune (nd_sender_t *self, MDB_txn *txn, int64_t now)
-{
-    MDB_cursor *cursor;
-    int rc = mdb_cursor_open (txn, self->settled, &cursor);
-    if (rc)
-        return nd_db_error (rc, "sender settled");
-    MDB_val k, v;
-    for (int n = 0; n < s_PRUNE_MAX; n++) {
-        rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST);
-        if (rc || nd_key_get_i64 (&k, 0) > now - self->keep)
-            break;
-        char order_key [s_KEY_MAX + 1];
-        snprintf (order_key, sizeof order_key, "%.*s", (int) (k.mv_size - 9),
-                  (const char *) k.mv_data + 8);
-        rc = mdb_cursor_del (cursor, 0);
-        s_state_t state;
-        if (rc == 0 && s_state_get (self, txn, order_key, &state) == 0 && state.state == s_SETTLED) {
-            nd_key_t key;
-            s_name_key (&key, order_key);
-            rc = nd_db_del (txn, self->states, &key) < 0 ? -1 : 0;
-        }
-        if (rc)
-            break;
-    }
-    mdb_cursor_close (cursor);
-    return rc && rc != MDB_NOTFOUND ? nd_db_error (rc, "sender prune") : 0;
-}
-
-/* ------------------------------------------------------------- workers -- */
-
-//  How many orders the rate limit lets go now (SIZE_MAX: no limit).
-static size_t s_allowance (nd_sender_t *self, int64_t *wait_ms)
-{
-    if (self->rate <= 0 || self->event_time)
-        return SIZE_MAX;        //  event time: s_dispatch keeps the rate
-    *wait_ms = nd_bucket_refill (&self->bucket, self->rate, self->burst, zclock_mono ());
-    return *wait_ms ? 0 : (size_t) self->bucket.tokens;
-}
-
-static void s_wait (nd_sender_t *self, int64_t ms)
-{
-    struct timespec until;
-    clock_gettime (CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait (&self->work_ready, &self->lock, &until);
-}
-
-//  Blocks until there is work the rate limit allows; 0 when stopping.
-static size_t s_take (nd_sender_t *self, s_item_t **items)
-{
-    size_t count = 0;
-    pthread_mutex_lock (&self->lock);
-    while (!self->stopping && count == 0) {
-        int64_t wait_ms = 0;
-        size_t allowed = self->work.head ? s_allowance (self, &wait_ms) : 0;
-        if (!self->work.head)
-            pthread_cond_wait (&self->work_ready, &self->lock);
-        else
-        if (allowed == 0)
-            s_wait (self, wait_ms);
-        while (count < allowed && count < self->batch && self->work.head)
-            items [count++] = s_list_pop (&self->work);
-        if (self->rate > 0 && !self->event_time)
-            self->bucket.tokens -= (double) count;
-    }
-    pthread_mutex_unlock (&self->lock);
-    return count;
-}
-
-//  Keeps a provider's reason to one line and free of addresses.
-static void s_clean_reason (nd_send_result_t *result)
-{
-    char clean [ND_SEND_REASON_MAX];
-    nd_sender_mask (result->reason, clean, sizeof clean);
-    memcpy (result->reason, clean, sizeof clean);
-    result->topic [ND_SEND_TOPIC_MAX - 1] = 0;
-    if (result->outcome == ND_SEND_PERMANENT && strspn (result->topic,
-            "abcdefghijklmnopqrstuvwxyz-_") != strlen (result->topic))
-        snprintf (result->topic, sizeof result->topic, "bounced");
-}
-
-static void *s_worker (void *arg)
-{
-    nd_sender_t *self = (nd_sender_t *) arg;
-    s_item_t **items = (s_item_t **) calloc (self->batch, sizeof *items);
-    nd_send_job_t *jobs = (nd_send_job_t *) calloc (self->batch, sizeof *jobs);
-    assert (items && jobs);
-    size_t count;
-    while ((count = s_take (self, items))) {
-        for (size_t i = 0; i < count; i++)
-            jobs [i] = (nd_send_job_t) { items [i]->order, items [i]->key, items [i]->attempt,
-                                         items [i]->result, items [i]->time };
-        self->provider->deliver (self->provider_self, jobs, count);
-        pthread_mutex_lock (&self->lock);
-        for (size_t i = 0; i < count; i++) {
-            items [i]->result = jobs [i].result;
-            s_clean_reason (&items [i]->result);
-            s_list_push (&self->results, items [i]);
-        }
-        pthread_mutex_unlock (&self->lock);
-        nd_stage_wake (self->stage);
-    }
-    free (items);
-    free (jobs);
-    return NULL;
-}
+#include "nd_sender_private.h"
 
 /* -------------------------------------------------------------- public -- */
 
@@ -574,13 +79,14 @@ static int s_recover (nd_sender_t *self, MDB_txn *txn)
     MDB_val k, v;
     size_t count = 0;
     while (rc == 0 && (rc = mdb_cursor_get (cursor, &k, &v, MDB_FIRST)) == 0) {
-        char order_key [s_KEY_MAX + 1];
+        char order_key [ND_SENDER_KEY_MAX + 1];
         snprintf (order_key, sizeof order_key, "%.*s", (int) k.mv_size, (const char *) k.mv_data);
-        s_state_t state;
+        nd_sender_state_t state;
         rc = mdb_cursor_del (cursor, 0);
-        if (rc == 0 && s_state_get (self, txn, order_key, &state) == 0 && state.state == s_SENDING) {
-            rc = s_schedule (self, txn, order_key, &state, state.due)
-              || s_count (self, txn, "retrying", 1) ? -1 : 0;
+        if (rc == 0 && nd_sender_state_get (self, txn, order_key, &state) == 0
+        &&  state.state == ND_SENDER_SENDING) {
+            rc = nd_sender_schedule (self, txn, order_key, &state, state.due)
+              || nd_sender_count (self, txn, "retrying", 1) ? -1 : 0;
             count++;
         }
     }
@@ -626,7 +132,7 @@ nd_sender_t *nd_sender_new (nd_stage_t *stage, MDB_txn *txn,
     nd_stage_wake (stage);
     self->workers = (pthread_t *) calloc (self->connections, sizeof *self->workers);
     for (self->started = 0; self->started < self->connections; self->started++)
-        if (pthread_create (&self->workers [self->started], NULL, s_worker, self)) {
+        if (pthread_create (&self->workers [self->started], NULL, nd_sender_worker, self)) {
             nd_log ("cannot start a sender thread: %s", strerror (errno));
             nd_sender_destroy (&self);
             return NULL;
@@ -649,10 +155,10 @@ void nd_sender_destroy (nd_sender_t **self_p)
     free (self->workers);
     //  What was handed over but not applied stays "sending" in LMDB and
     //  goes back to due at the next start
-    s_list_purge (&self->work);
-    s_list_purge (&self->results);
-    s_list_purge (&self->marked);
-    s_list_purge (&self->applied);
+    nd_sender_list_purge (&self->work);
+    nd_sender_list_purge (&self->results);
+    nd_sender_list_purge (&self->marked);
+    nd_sender_list_purge (&self->applied);
     if (self->provider && self->provider->destroy)
         self->provider->destroy (&self->provider_self);
     pthread_cond_destroy (&self->work_ready);
@@ -671,7 +177,7 @@ static const char *s_invalid (const json_t *order)
     bool addressed = json_is_string (to) ? *json_string_value (to) != 0
                    : json_is_object (to) && json_object_size (to) > 0;
     return !order_key || !*order_key ? "no idempotency_key"
-         : strlen (order_key) > s_KEY_MAX ? "idempotency_key longer than 400 bytes"
+         : strlen (order_key) > ND_SENDER_KEY_MAX ? "idempotency_key longer than 400 bytes"
          : !json_string_value (json_object_get (order, "user")) ? "no user"
          : !addressed ? "no \"to\" address or subscription" : NULL;
 }
@@ -684,22 +190,22 @@ int nd_sender_queue (nd_sender_t *self, MDB_txn *txn, const json_t *order)
         return -1;
     }
     const char *order_key = json_string_value (json_object_get (order, "idempotency_key"));
-    s_state_t state;
-    int rc = s_state_get (self, txn, order_key, &state);
+    nd_sender_state_t state;
+    int rc = nd_sender_state_get (self, txn, order_key, &state);
     if (rc == 0) {
         nd_log ("send order %s seen before: not sent again", order_key);
-        return s_count (self, txn, "duplicates", 1);
+        return nd_sender_count (self, txn, "duplicates", 1);
     }
     if (rc < 0)
         return -1;
     nd_key_t key;
-    s_name_key (&key, order_key);
+    nd_sender_name_key (&key, order_key);
     int64_t now = nd_stage_now (self->stage);
-    state = (s_state_t) { s_DUE, 0, now, now };
+    state = (nd_sender_state_t) { ND_SENDER_DUE, 0, now, now };
     if (nd_db_put_json (txn, self->orders, &key, order)
-    ||  s_schedule (self, txn, order_key, &state, now))
+    ||  nd_sender_schedule (self, txn, order_key, &state, now))
         return -1;
-    return s_dispatch (self, txn, now);
+    return nd_sender_dispatch (self, txn, now);
 }
 
 int nd_sender_apply (nd_sender_t *self, MDB_txn *txn, const nd_msg_t *msg)
@@ -738,19 +244,19 @@ int nd_sender_forget (nd_sender_t *self, MDB_txn *txn, const char *user)
     int64_t now = nd_stage_now (self->stage);
     for (const char *order_key = zlistx_first (keys); rc == 0 && order_key;
          order_key = zlistx_next (keys)) {
-        s_state_t state;
-        if (s_state_get (self, txn, order_key, &state) || state.state != s_DUE)
+        nd_sender_state_t state;
+        if (nd_sender_state_get (self, txn, order_key, &state) || state.state != ND_SENDER_DUE)
             continue;
         nd_key_t key, due, stamp;
-        s_name_key (&key, order_key);
-        s_time_key (&due, state.due, order_key);
-        s_time_key (&stamp, now, order_key);
-        state.state = s_SETTLED;
+        nd_sender_name_key (&key, order_key);
+        nd_sender_time_key (&due, state.due, order_key);
+        nd_sender_time_key (&stamp, now, order_key);
+        state.state = ND_SENDER_SETTLED;
         state.due = now;
         rc = nd_db_del (txn, self->due, &due) < 0 || nd_db_del (txn, self->orders, &key) < 0
-          || s_state_put (self, txn, order_key, &state)
+          || nd_sender_state_put (self, txn, order_key, &state)
           || nd_db_put_raw (txn, self->settled, &stamp, "", 0)
-          || s_count (self, txn, "erased", 1) ? -1 : 0;
+          || nd_sender_count (self, txn, "erased", 1) ? -1 : 0;
         forgotten++;
     }
     zlistx_destroy (&keys);
@@ -759,33 +265,33 @@ int nd_sender_forget (nd_sender_t *self, MDB_txn *txn, const char *user)
 
 int nd_sender_timers (nd_sender_t *self, MDB_txn *txn, int64_t now)
 {
-    return s_dispatch (self, txn, now) || s_prune (self, txn, now) ? -1 : 0;
+    return nd_sender_dispatch (self, txn, now) || nd_sender_prune (self, txn, now) ? -1 : 0;
 }
 
 int nd_sender_drain (nd_sender_t *self, MDB_txn *txn)
 {
     pthread_mutex_lock (&self->lock);
-    s_list_t results = self->results;
-    self->results = (s_list_t) { NULL, NULL, 0 };
+    nd_sender_list_t results = self->results;
+    self->results = (nd_sender_list_t) { NULL, NULL, 0 };
     pthread_mutex_unlock (&self->lock);
     int rc = 0;
-    s_item_t *item;
-    while ((item = s_list_pop (&results))) {
-        s_list_push (&self->applied, item);
+    nd_sender_item_t *item;
+    while ((item = nd_sender_list_pop (&results))) {
+        nd_sender_list_push (&self->applied, item);
         if (rc == 0)
-            rc = s_apply_result (self, txn, item);
+            rc = nd_sender_apply_result (self, txn, item);
     }
-    return rc ? -1 : s_dispatch (self, txn, nd_stage_now (self->stage));
+    return rc ? -1 : nd_sender_dispatch (self, txn, nd_stage_now (self->stage));
 }
 
 void nd_sender_committed (nd_sender_t *self, int rc)
 {
     if (rc == 0) {
         self->inflight -= self->applied.size;
-        s_list_purge (&self->applied);
+        nd_sender_list_purge (&self->applied);
         pthread_mutex_lock (&self->lock);
         if (self->marked.head) {
-            s_list_join (&self->work, &self->marked);
+            nd_sender_list_join (&self->work, &self->marked);
             pthread_cond_broadcast (&self->work_ready);
         }
         pthread_mutex_unlock (&self->lock);
@@ -794,12 +300,12 @@ void nd_sender_committed (nd_sender_t *self, int rc)
     //  Nothing of the transaction happened: marked orders are still due in
     //  LMDB, and the results must be applied again
     self->inflight -= self->marked.size;
-    s_list_purge (&self->marked);
+    nd_sender_list_purge (&self->marked);
     if (self->applied.head) {
         pthread_mutex_lock (&self->lock);
-        s_list_join (&self->applied, &self->results);
+        nd_sender_list_join (&self->applied, &self->results);
         self->results = self->applied;
-        self->applied = (s_list_t) { NULL, NULL, 0 };
+        self->applied = (nd_sender_list_t) { NULL, NULL, 0 };
         pthread_mutex_unlock (&self->lock);
         nd_stage_wake (self->stage);
     }
@@ -847,32 +353,6 @@ int nd_sender_reload (nd_sender_t *self, char *what, size_t size)
     return -1;
 }
 
-/* ---------------------------------------------------------------- mask -- */
-
-static bool s_local_char (char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-        || (c && strchr (".!#$%&'*+/=?^_`{|}~-", c));
-}
-
-void nd_sender_mask (const char *text, char *out, size_t size)
-{
-    size_t used = 0, local = 0;         //  local: length of the word before '@'
-    for (const char *p = text ? text : ""; *p && used + 1 < size; p++) {
-        char c = *p == '\r' || *p == '\n' || *p == '\t' ? ' ' : *p;
-        if (c == '@' && local > 0) {
-            used -= local - 1;          //  keep the first character
-            if (used + 4 >= size)
-                break;
-            memcpy (out + used, "***", 3);
-            used += 3;
-        }
-        local = s_local_char (c) ? local + 1 : 0;
-        out [used++] = c;
-    }
-    out [used] = 0;
-}
-
 /* ----------------------------------------------------------- self-test -- */
 
 void nd_sender_test (bool verbose)
@@ -888,21 +368,21 @@ void nd_sender_test (bool verbose)
     assert (streq (out, "b***@example"));
 
     nd_sender_t backoff = { .retry_base = 60000, .retry_cap = 3600000 };
-    assert (s_backoff (&backoff, 1, 0) == 60000);
-    assert (s_backoff (&backoff, 2, 0) == 120000);
-    assert (s_backoff (&backoff, 3, 0) == 240000);
-    assert (s_backoff (&backoff, 30, 0) == 3600000);
-    assert (s_backoff (&backoff, 1, 300000) == 300000);       //  Retry-After wins
+    assert (nd_sender_backoff (&backoff, 1, 0) == 60000);
+    assert (nd_sender_backoff (&backoff, 2, 0) == 120000);
+    assert (nd_sender_backoff (&backoff, 3, 0) == 240000);
+    assert (nd_sender_backoff (&backoff, 30, 0) == 3600000);
+    assert (nd_sender_backoff (&backoff, 1, 300000) == 300000);       //  Retry-After wins
 
-    s_list_t a = { 0 }, b = { 0 };
+    nd_sender_list_t a = { 0 }, b = { 0 };
     for (int i = 0; i < 3; i++) {
-        s_item_t *item = (s_item_t *) calloc (1, sizeof *item);
+        nd_sender_item_t *item = (nd_sender_item_t *) calloc (1, sizeof *item);
         item->attempt = i;
-        s_list_push (i < 2 ? &a : &b, item);
+        nd_sender_list_push (i < 2 ? &a : &b, item);
     }
-    s_list_join (&a, &b);
+    nd_sender_list_join (&a, &b);
     assert (a.size == 3 && b.size == 0 && a.head->attempt == 0 && a.tail->attempt == 2);
-    s_list_purge (&a);
+    nd_sender_list_purge (&a);
 
     //  "to": an address, or a push subscription (an object)
     json_t *order = json_pack ("{s:s, s:s, s:s}", "idempotency_key", "j/e-1/s/email", "user", "u-1",
