@@ -12,7 +12,7 @@
 #include <czmq.h>
 #include "nd_pipefile_private.h"
 
-nd_pipefile_stage_t *nd_pipefile_find (nd_pipefile_t *self, const char *name)
+static nd_pipefile_stage_t *s_find (nd_pipefile_t *self, const char *name)
 {
     for (size_t index = 0; index < self->size; index++)
         if (streq (self->stages [index].name, name))
@@ -21,7 +21,7 @@ nd_pipefile_stage_t *nd_pipefile_find (nd_pipefile_t *self, const char *name)
 }
 
 //  The first stage made from the section called name, NULL if none.
-nd_pipefile_stage_t *nd_pipefile_find_section (nd_pipefile_t *self, const char *name)
+static nd_pipefile_stage_t *s_find_section (nd_pipefile_t *self, const char *name)
 {
     for (size_t index = 0; index < self->size; index++)
         if (streq (zconfig_name (self->stages [index].section), name))
@@ -29,10 +29,26 @@ nd_pipefile_stage_t *nd_pipefile_find_section (nd_pipefile_t *self, const char *
     return NULL;
 }
 
+/*  The finders for loading (nd_pipefile_load.c). The lookups below keep
+    calling the static ones, which the compiler folds into them as it did
+    when this was one file: a stage looks an option up here on each
+    nd_config_get, so the split leaves that path as it was.               */
+nd_pipefile_stage_t *
+nd_pipefile_find (nd_pipefile_t *self, const char *name)
+{
+    return s_find (self, name);
+}
+
+nd_pipefile_stage_t *
+nd_pipefile_find_section (nd_pipefile_t *self, const char *name)
+{
+    return s_find_section (self, name);
+}
+
 int nd_pipefile_line (nd_pipefile_t *self, const char *section, const char *path, size_t nth)
 {
     //  A partition's lines are its section's
-    nd_pipefile_stage_t *stage = nd_pipefile_find (self, section);
+    nd_pipefile_stage_t *stage = s_find (self, section);
     if (stage)
         section = zconfig_name (stage->section);
     char want [512];
@@ -77,7 +93,7 @@ nd_pipefile_stage (nd_pipefile_t *self, size_t index)
 static zconfig_t *
 s_stage_section (nd_pipefile_t *self, const char *stage)
 {
-    nd_pipefile_stage_t *found = nd_pipefile_find (self, stage);
+    nd_pipefile_stage_t *found = s_find (self, stage);
     return found? found->section: NULL;
 }
 
@@ -85,7 +101,7 @@ s_stage_section (nd_pipefile_t *self, const char *stage)
 static zconfig_t *
 s_partition_section (nd_pipefile_t *self, const char *stage)
 {
-    nd_pipefile_stage_t *found = nd_pipefile_find (self, stage);
+    nd_pipefile_stage_t *found = s_find (self, stage);
     if (!found || found->part < 0)
         return NULL;
     char name [32];
@@ -96,7 +112,7 @@ s_partition_section (nd_pipefile_t *self, const char *stage)
 int
 nd_pipefile_partition (nd_pipefile_t *self, const char *stage, int *parts)
 {
-    nd_pipefile_stage_t *found = nd_pipefile_find (self, stage);
+    nd_pipefile_stage_t *found = s_find (self, stage);
     *parts = found? found->parts: 1;
     return found? found->part: -1;
 }
@@ -104,7 +120,7 @@ nd_pipefile_partition (nd_pipefile_t *self, const char *stage, int *parts)
 const char *
 nd_pipefile_section_name (nd_pipefile_t *self, const char *stage)
 {
-    nd_pipefile_stage_t *found = nd_pipefile_find (self, stage);
+    nd_pipefile_stage_t *found = s_find (self, stage);
     return found? zconfig_name (found->section): stage;
 }
 
@@ -160,10 +176,10 @@ nd_pipefile_inputs (nd_pipefile_t *self, const char *stage)
 {
     zlist_t *names = zlist_new ();
     zlist_autofree (names);
-    nd_pipefile_stage_t *me = nd_pipefile_find (self, stage);
+    nd_pipefile_stage_t *me = s_find (self, stage);
     char *inputs = strdup (nd_pipefile_option (self, stage, "input", "")), *save = NULL;
     for (char *name = strtok_r (inputs, ", \t", &save); name; name = strtok_r (NULL, ", \t", &save)) {
-        nd_pipefile_stage_t *up = nd_pipefile_find_section (self, name);
+        nd_pipefile_stage_t *up = s_find_section (self, name);
         if (!up || up->parts == 1)
             zlist_append (names, name);
         else

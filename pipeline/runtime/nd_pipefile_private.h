@@ -37,7 +37,7 @@ int nd_pipefile_line_of (const char *file, const char *want, size_t nth);
 
 /*  nd_pipefile.c: the stage called name, NULL if none.                   */
 nd_pipefile_stage_t *nd_pipefile_find (nd_pipefile_t *self, const char *name);
-/*  The first stage made from the section called name, NULL if none.    */
+/*  The first stage made from the section called name, NULL if none.     */
 nd_pipefile_stage_t *nd_pipefile_find_section (nd_pipefile_t *self, const char *name);
 
 #endif
