@@ -317,7 +317,7 @@ uint32_t nd_route_key (const char *id);
     but without writing again what the stage did not change: the body as
     received with extra's members appended. A body that already has one
     of them, or lacks "id" or "time", is copied and written whole. extra
-    stays the caller's.                                                   */
+    stays the caller's; NULL adds nothing (the body goes on as it came). */
 int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const nd_msg_t *msg,
                       const json_t *extra);
 

@@ -133,6 +133,9 @@ int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const 
         whole = whole || json_object_get (msg->body, key);
     char *text = NULL;
     size_t size = 0;
+    if (!whole && !extra)
+        text = s_extend (msg, "", 0, &size);
+    else
     if (!whole) {
         //  extra written alone is "{members}": its members go in as they are
         size_t extra_size;
@@ -147,7 +150,7 @@ int nd_emit_extended (nd_stage_t *stage, MDB_txn *txn, const char *topic, const 
         return s_append (stage, txn, topic, text, size, &route, s_user_key (msg->body, &route),
                          msg->time);
     json_t *body = json_copy (msg->body);
-    int rc = body && json_object_update (body, (json_t *) extra) == 0
+    int rc = body && (!extra || json_object_update (body, (json_t *) extra) == 0)
            ? nd_emit (stage, txn, topic, body) : -1;
     json_decref (body);
     return rc;
