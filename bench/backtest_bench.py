@@ -40,6 +40,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from ndtest import BIN, ROOT, Pipeline  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tools", "nd-backtest"))
+from nd_backtest import cpu_seconds  # noqa: E402
 
 EVENTS = int(os.environ.get("BACKTEST_EVENTS", "400000"))
 PARTITIONS = int(os.environ.get("BACKTEST_PARTITIONS", "2"))
@@ -54,13 +56,6 @@ def per_stage(stderr, label):
         return {}
     return {name: float(value) for name, value in
             (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
-
-
-def cpu_seconds(pid):
-    """User and system time of a running process, from /proc (Linux)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def relay_chain(month, lines):

@@ -466,3 +466,26 @@ def print_compare(a, b, title_a, title_b):
             differences += x != y
             print("  %-60s %10s %10s %10s" % (key, number(x), number(y), diff))
     print("\n%d %s" % (differences, "row differs" if differences == 1 else "rows differ"))
+
+
+def cpu_seconds(pid):
+    """User and system time of a running process, from /proc (Linux)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def peak_rss_mb(pid):
+    """The most resident memory a running process has had (VmHWM, Linux),
+    LMDB pages it has touched included."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0.0
