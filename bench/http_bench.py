@@ -11,12 +11,13 @@ track event per POST /v1/track, each with its own messageId) against
      to keep (the baseline);
 
 one after the other in the same run, on loopback only, each for
-BENCH_SECONDS (default 8). Then the disk alone: how many commits a second
-it allows when each flushes twice as LMDB's does (the pages, then the
-meta page), which times the connections is the most sync = 1 can answer
-while every connection waits for its own event's commit. nginx comes from Debian (nginx-light, which
+BENCH_SECONDS (default 8). nginx comes from Debian (nginx-light, which
 `make bench-http` installs without starting its service); without it the
-baseline row says so and the rest runs.
+baseline row says so and the rest runs. Then the disk alone: how many
+commits a second it allows when each flushes twice as LMDB's does (the
+pages, then the meta page), which times the connections is the most
+sync = 1 could answer while every connection waits for its own event's
+commit.
 """
 import base64
 import json
